@@ -1,0 +1,139 @@
+// Package api is Herald's HTTP surface: the management API used by the web
+// app and by backend services (/api), the Segment-compatible ingest endpoints
+// (/v1), health probes and the embedded web app itself.
+package api
+
+import (
+	"context"
+	"io/fs"
+	"log/slog"
+	"net/http"
+	"net/url"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/ingest"
+	"github.com/heraldhq/herald/schema"
+)
+
+// Check is a named readiness probe of one dependency.
+type Check struct {
+	Name string
+	Fn   func(ctx context.Context) error
+}
+
+// Config holds the settings the API needs from the process configuration.
+type Config struct {
+	// PublicURL is where browsers reach the API; an https URL makes cookies Secure.
+	PublicURL string
+	// TemporalUIURL is the Temporal Web UI base, for links to runs.
+	TemporalUIURL string
+	// TemporalNamespace is the namespace runs live in.
+	TemporalNamespace string
+	// SessionTTL is how long a browser session lasts; default 14 days.
+	SessionTTL time.Duration
+}
+
+// Deps are what the API is built from.
+type Deps struct {
+	Store    *schema.Store
+	Log      *slog.Logger
+	Metrics  prometheus.Registerer
+	Frontend fs.FS
+	Checks   []Check
+	Producer Producer
+	Config   Config
+}
+
+// Server is the HTTP handler of the api role.
+type Server struct {
+	deps    Deps
+	engine  *gin.Engine
+	metrics *httpMetrics
+	secure  bool
+}
+
+// Body size limits (DESIGN §4 for ingest).
+const (
+	maxAPIBody    = 1 << 20
+	maxIngestBody = 500 << 10
+)
+
+// New builds the router with every route registered.
+func New(d Deps) *Server {
+	gin.SetMode(gin.ReleaseMode)
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.Config.SessionTTL == 0 {
+		d.Config.SessionTTL = 14 * 24 * time.Hour
+	}
+	if d.Config.TemporalNamespace == "" {
+		d.Config.TemporalNamespace = "default"
+	}
+	s := &Server{deps: d, metrics: newHTTPMetrics(d.Metrics)}
+	if u, err := url.Parse(d.Config.PublicURL); err == nil && u.Scheme == "https" {
+		s.secure = true
+	}
+
+	e := gin.New()
+	e.HandleMethodNotAllowed = true
+	e.RedirectTrailingSlash = false
+	e.ContextWithFallback = true
+	e.Use(s.requestID, s.recover, s.observe)
+	e.NoRoute(s.noRoute)
+	e.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed") })
+
+	e.GET("/healthz", s.healthz)
+	e.GET("/readyz", s.readyz)
+	e.GET("/openapi.json", s.openapi)
+
+	pub := e.Group("/api", limitBody(maxAPIBody))
+	pub.POST("/login", s.login)
+	pub.POST("/logout", s.logout)
+
+	a := e.Group("/api", limitBody(maxAPIBody), s.authenticate)
+	a.GET("/me", s.me)
+	a.GET("/keys", s.require(schema.RoleEditor), s.listKeys)
+	a.POST("/keys", s.require(schema.RoleOwner), s.createKey)
+	a.DELETE("/keys/:id", s.require(schema.RoleOwner), s.revokeKey)
+
+	v1 := e.Group("/v1", cors, limitBody(maxIngestBody), s.writeKeyAuth)
+	for typ := range ingest.Types {
+		v1.POST("/"+typ, s.ingestOne(typ))
+	}
+	v1.POST("/batch", s.ingestBatch)
+	v1.POST("/b", s.ingestBatch)
+	// CORS preflights are answered by the cors middleware before auth.
+	preflight := e.Group("/v1", cors)
+	for typ := range ingest.Types {
+		preflight.OPTIONS("/"+typ, func(*gin.Context) {})
+	}
+	preflight.OPTIONS("/batch", func(*gin.Context) {})
+	preflight.OPTIONS("/b", func(*gin.Context) {})
+
+	s.engine = e
+	return s
+}
+
+// ServeHTTP serves a request.
+func (s *Server) ServeHTTP(w http.ResponseWriter, r *http.Request) { s.engine.ServeHTTP(w, r) }
+
+// Routes lists "METHOD /path" for every registered route, path parameters
+// written as {name} as in the OpenAPI document.
+func (s *Server) Routes() []string {
+	var out []string
+	for _, r := range s.engine.Routes() {
+		parts := strings.Split(r.Path, "/")
+		for i, p := range parts {
+			if strings.HasPrefix(p, ":") || strings.HasPrefix(p, "*") {
+				parts[i] = "{" + p[1:] + "}"
+			}
+		}
+		out = append(out, r.Method+" "+strings.Join(parts, "/"))
+	}
+	return out
+}

@@ -1,0 +1,71 @@
+package api
+
+import (
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"net/http"
+	"strings"
+
+	"github.com/gin-gonic/gin"
+)
+
+// errorBody is the JSON shape of every error response.
+type errorBody struct {
+	Error string `json:"error"`
+	Field string `json:"field,omitempty"`
+}
+
+func fail(c *gin.Context, status int, msg string) {
+	c.AbortWithStatusJSON(status, errorBody{Error: msg})
+}
+
+func failField(c *gin.Context, status int, field, msg string) {
+	c.AbortWithStatusJSON(status, errorBody{Error: msg, Field: field})
+}
+
+// internal logs err and answers 500 without leaking details.
+func (s *Server) internal(c *gin.Context, action string, err error) {
+	s.deps.Log.ErrorContext(c, action, "error", err, "request_id", c.GetString(ctxRequestID))
+	fail(c, http.StatusInternalServerError, "internal error ("+action+"); request id "+c.GetString(ctxRequestID))
+}
+
+// bindJSON decodes the request body into v strictly (unknown fields and
+// trailing data are errors) and answers 400/413/415 itself when it fails.
+func bindJSON(c *gin.Context, v any) bool {
+	ct := c.GetHeader("Content-Type")
+	if ct != "" && !strings.HasPrefix(strings.ToLower(ct), "application/json") {
+		fail(c, http.StatusUnsupportedMediaType, "request body must be JSON (Content-Type: application/json)")
+		return false
+	}
+	dec := json.NewDecoder(c.Request.Body)
+	dec.DisallowUnknownFields()
+	err := dec.Decode(v)
+	if err == nil {
+		if dec.More() {
+			fail(c, http.StatusBadRequest, "request body has data after the JSON value")
+			return false
+		}
+		return true
+	}
+	var tooBig *http.MaxBytesError
+	var syntax *json.SyntaxError
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &tooBig):
+		fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
+	case errors.Is(err, io.EOF):
+		fail(c, http.StatusBadRequest, "request body is empty; expected a JSON object")
+	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
+		fail(c, http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
+	case errors.As(err, &typeErr):
+		failField(c, http.StatusBadRequest, typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		failField(c, http.StatusBadRequest, field, fmt.Sprintf("unknown field %q", field))
+	default:
+		fail(c, http.StatusBadRequest, "request body: "+err.Error())
+	}
+	return false
+}

@@ -1,0 +1,204 @@
+package api_test
+
+import (
+	"bytes"
+	"compress/gzip"
+	"context"
+	"encoding/base64"
+	"encoding/json"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/api"
+	"github.com/heraldhq/herald/ingest"
+	"github.com/heraldhq/herald/ingest/kafkaserver"
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/schema/schematest"
+)
+
+type ingestFixture struct {
+	url      string
+	writeKey string
+	secret   string
+	ws       string
+	client   sarama.Client
+}
+
+func newIngestFixture(t *testing.T) *ingestFixture {
+	t.Helper()
+	ctx := context.Background()
+	b, err := kafkaserver.Start(kafkaserver.Options{Topics: []string{"herald.events"}, Partitions: 2})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	p, err := ingest.NewProducer(b.Addrs(), "herald.events")
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	c, err := ingest.NewClient(b.Addrs())
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "W")
+	require.NoError(t, err)
+	wk, err := st.CreateAPIKey(ctx, ws.ID, schema.KeyWrite, "", "t")
+	require.NoError(t, err)
+	sk, err := st.CreateAPIKey(ctx, ws.ID, schema.KeySecret, "", "t")
+	require.NoError(t, err)
+	srv := httptest.NewServer(api.New(api.Deps{Store: st, Producer: p}))
+	t.Cleanup(srv.Close)
+	return &ingestFixture{url: srv.URL, writeKey: wk.Key, secret: sk.Key, ws: ws.ID, client: c}
+}
+
+// messages reads everything on the topic.
+func (f *ingestFixture) messages(t *testing.T) []ingest.Event {
+	t.Helper()
+	cons, err := sarama.NewConsumerFromClient(f.client)
+	require.NoError(t, err)
+	defer cons.Close()
+	parts, err := f.client.Partitions("herald.events")
+	require.NoError(t, err)
+	var out []ingest.Event
+	for _, p := range parts {
+		newest, err := f.client.GetOffset("herald.events", p, sarama.OffsetNewest)
+		require.NoError(t, err)
+		if newest == 0 {
+			continue
+		}
+		pc, err := cons.ConsumePartition("herald.events", p, sarama.OffsetOldest)
+		require.NoError(t, err)
+		for i := int64(0); i < newest; i++ {
+			select {
+			case m := <-pc.Messages():
+				var ev ingest.Event
+				require.NoError(t, json.Unmarshal(m.Value, &ev))
+				require.Equal(t, ev.Key(), string(m.Key))
+				out = append(out, ev)
+			case <-time.After(10 * time.Second):
+				t.Fatal("timed out reading the topic")
+			}
+		}
+		pc.Close()
+	}
+	return out
+}
+
+func (f *ingestFixture) post(t *testing.T, path string, body []byte, hdr map[string]string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest("POST", f.url+path, bytes.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+func basic(key string) map[string]string {
+	return map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(key+":"))}
+}
+
+func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
+	f := newIngestFixture(t)
+	wk := basic(f.writeKey)
+	big := []byte(`{"userId":"u","event":"E","properties":{"x":"` + strings.Repeat("a", 40<<10) + `"}}`)
+	huge := []byte(`{"batch":[` + strings.Repeat(`{"type":"track","userId":"u","event":"E"},`, 20000) + `{"type":"track","userId":"u","event":"E"}]}`)
+	bad := []struct {
+		name, path, body string
+		hdr              map[string]string
+		status           int
+		field, want      string
+	}{
+		{"no key", "/v1/track", `{"userId":"u","event":"E"}`, nil, 401, "", "write key"},
+		{"unknown key", "/v1/track", `{"userId":"u","event":"E"}`, basic("hw_nope"), 401, "", "unknown or revoked"},
+		{"secret key", "/v1/track", `{"userId":"u","event":"E"}`, map[string]string{"Authorization": "Bearer " + f.secret}, 403, "", "write key"},
+		{"no ids", "/v1/track", `{"event":"E"}`, wk, 400, "userId", "userId or anonymousId"},
+		{"no event name", "/v1/track", `{"userId":"u"}`, wk, 400, "event", "event name"},
+		{"wrong type", "/v1/track", `{"userId":5,"event":"E"}`, wk, 400, "userId", "must be string"},
+		{"properties not object", "/v1/track", `{"userId":"u","event":"E","properties":[1]}`, wk, 400, "properties", "JSON object"},
+		{"bad timestamp", "/v1/track", `{"userId":"u","event":"E","timestamp":"yesterday"}`, wk, 400, "timestamp", "RFC 3339"},
+		{"type mismatch", "/v1/track", `{"type":"identify","userId":"u"}`, wk, 400, "type", "does not match"},
+		{"alias without previousId", "/v1/alias", `{"userId":"u"}`, wk, 400, "previousId", "previousId"},
+		{"bad json", "/v1/identify", `{"userId":`, wk, 400, "", "not valid JSON"},
+		{"event too big", "/v1/track", string(big), wk, 413, "", "limit"},
+		{"batch too big", "/v1/batch", string(huge), wk, 413, "", "larger than"},
+		{"empty batch", "/v1/batch", `{"batch":[]}`, wk, 400, "batch", "non-empty"},
+		{"bad element in batch", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"ok"},{"type":"track","event":"E"}]}`, wk, 400, "batch[1].userId", "batch[1]"},
+		{"bad gzip", "/v1/track", `not gzip`, map[string]string{"Authorization": wk["Authorization"], "Content-Encoding": "gzip"}, 400, "", "gzip"},
+	}
+	for _, tc := range bad {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := f.post(t, tc.path, []byte(tc.body), tc.hdr)
+			require.Equal(t, tc.status, status, "%v", body)
+			require.Contains(t, body["error"], tc.want)
+			if tc.field != "" {
+				require.Equal(t, tc.field, body["field"])
+			}
+		})
+	}
+	require.Empty(t, f.messages(t), "rejected requests store nothing")
+
+	// Accepted: Basic and Bearer, every call type, gzip, batch.
+	ok := []struct{ path, body string }{
+		{"/v1/identify", `{"userId":"u1","traits":{"email":"a@b.c"}}`},
+		{"/v1/track", `{"anonymousId":"a1","event":"Viewed","timestamp":"2026-01-01T00:00:00Z","sentAt":"2026-01-01T00:00:10Z"}`},
+		{"/v1/page", `{"userId":"u1","name":"Home"}`},
+		{"/v1/screen", `{"userId":"u1","name":"Home"}`},
+		{"/v1/group", `{"userId":"u1","groupId":"g1"}`},
+		{"/v1/alias", `{"userId":"u1","previousId":"a1"}`},
+		{"/v1/batch", `{"batch":[{"type":"track","userId":"u2","event":"A","messageId":"fixed-1"},{"type":"identify","userId":"u2"}]}`},
+	}
+	for _, c := range ok {
+		status, body := f.post(t, c.path, []byte(c.body), wk)
+		require.Equal(t, 200, status, "%s: %v", c.path, body)
+		require.Equal(t, true, body["success"])
+	}
+	status, _ := f.post(t, "/v1/track", []byte(`{"userId":"u3","event":"Bearer"}`), map[string]string{"Authorization": "Bearer " + f.writeKey})
+	require.Equal(t, 200, status)
+	var gz bytes.Buffer
+	zw := gzip.NewWriter(&gz)
+	_, _ = zw.Write([]byte(`{"userId":"u4","event":"Zipped"}`))
+	require.NoError(t, zw.Close())
+	status, _ = f.post(t, "/v1/track", gz.Bytes(), map[string]string{"Authorization": wk["Authorization"], "Content-Encoding": "gzip"})
+	require.Equal(t, 200, status)
+
+	msgs := f.messages(t)
+	require.Len(t, msgs, 10)
+	byName := map[string]ingest.Event{}
+	for _, m := range msgs {
+		require.Equal(t, f.ws, m.WorkspaceID)
+		require.NotEmpty(t, m.MessageID)
+		require.NotNil(t, m.Timestamp)
+		require.Empty(t, m.WriteKey)
+		byName[m.DisplayName()] = m
+	}
+	require.Contains(t, byName, "Zipped")
+	require.Contains(t, byName, "Bearer")
+	require.Equal(t, "fixed-1", byName["A"].MessageID)
+	// Clock skew: the sender's clock ran 10 s ahead of its timestamp; the
+	// event time is shifted by (receivedAt − sentAt).
+	viewed := byName["Viewed"]
+	require.WithinDuration(t, viewed.ReceivedAt.Add(-10*time.Second), *viewed.Timestamp, time.Second)
+}
+
+func TestIngestCORSPreflight(t *testing.T) {
+	f := newIngestFixture(t)
+	req, _ := http.NewRequest("OPTIONS", f.url+"/v1/track", nil)
+	req.Header.Set("Origin", "https://shop.example")
+	req.Header.Set("Access-Control-Request-Method", "POST")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 204, resp.StatusCode)
+	require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+	require.Contains(t, resp.Header.Get("Access-Control-Allow-Headers"), "Authorization")
+}

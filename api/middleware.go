@@ -1,0 +1,104 @@
+package api
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/http"
+	"regexp"
+	"strconv"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/prometheus/client_golang/prometheus"
+)
+
+const ctxRequestID = "request_id"
+
+var validRequestID = regexp.MustCompile(`^[A-Za-z0-9._-]{1,64}$`)
+
+// requestID takes the caller's X-Request-ID when it is sane, or makes one,
+// and echoes it on the response.
+func (s *Server) requestID(c *gin.Context) {
+	id := c.GetHeader("X-Request-ID")
+	if !validRequestID.MatchString(id) {
+		b := make([]byte, 8)
+		_, _ = rand.Read(b)
+		id = hex.EncodeToString(b)
+	}
+	c.Set(ctxRequestID, id)
+	c.Header("X-Request-ID", id)
+	c.Next()
+}
+
+func (s *Server) recover(c *gin.Context) {
+	defer func() {
+		if r := recover(); r != nil {
+			s.internal(c, "handle request", fmt.Errorf("panic: %v", r))
+		}
+	}()
+	c.Next()
+}
+
+// observe logs one line per request and records the request metrics.
+func (s *Server) observe(c *gin.Context) {
+	start := time.Now()
+	c.Next()
+	route := c.FullPath()
+	if route == "" {
+		route = "unmatched"
+	}
+	status := c.Writer.Status()
+	elapsed := time.Since(start)
+	s.metrics.requests.WithLabelValues(c.Request.Method, route, strconv.Itoa(status)).Inc()
+	s.metrics.duration.WithLabelValues(c.Request.Method, route).Observe(elapsed.Seconds())
+	if route == "/healthz" || route == "/readyz" {
+		return
+	}
+	attrs := []any{
+		"request_id", c.GetString(ctxRequestID), "method", c.Request.Method, "path", c.Request.URL.Path,
+		"status", status, "duration_ms", elapsed.Milliseconds(),
+	}
+	if p, ok := c.Get(ctxPrincipal); ok {
+		attrs = append(attrs, "workspace_id", p.(principal).workspaceID)
+	}
+	if status >= 500 {
+		s.deps.Log.ErrorContext(c, "http request", attrs...)
+	} else {
+		s.deps.Log.InfoContext(c, "http request", attrs...)
+	}
+}
+
+// limitBody refuses bodies over max bytes: at once when Content-Length says
+// so, otherwise when the decoder reads past the limit.
+func limitBody(max int64) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		if c.Request.ContentLength > max {
+			fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", max))
+			return
+		}
+		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)
+		c.Next()
+	}
+}
+
+type httpMetrics struct {
+	requests *prometheus.CounterVec
+	duration *prometheus.HistogramVec
+}
+
+func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
+	m := &httpMetrics{
+		requests: prometheus.NewCounterVec(prometheus.CounterOpts{
+			Name: "herald_http_requests_total", Help: "HTTP requests served, by route and status.",
+		}, []string{"method", "route", "status"}),
+		duration: prometheus.NewHistogramVec(prometheus.HistogramOpts{
+			Name: "herald_http_request_duration_seconds", Help: "HTTP request latency by route.",
+			Buckets: prometheus.DefBuckets,
+		}, []string{"method", "route"}),
+	}
+	if reg != nil {
+		reg.MustRegister(m.requests, m.duration)
+	}
+	return m
+}

@@ -1,0 +1,169 @@
+package main
+
+import (
+	"flag"
+	"fmt"
+	"io"
+	"net/url"
+	"reflect"
+	"strconv"
+	"strings"
+	"text/tabwriter"
+	"time"
+)
+
+// Config is every setting of every role. Each field is read from the flag
+// named in its `flag` tag, else the environment variable HERALD_<env>, else
+// its default. Fields tagged secret are masked when printed.
+type Config struct {
+	DataDir     string `flag:"data-dir" env:"DATA_DIR" default:".herald" usage:"dev: folder for the embedded Postgres, Temporal and broker data"`
+	HTTPAddr    string `flag:"http-addr" env:"HTTP_ADDR" default:"127.0.0.1:8080" usage:"api: listen address of the API and web app"`
+	MetricsAddr string `flag:"metrics-addr" env:"METRICS_ADDR" default:"127.0.0.1:9464" usage:"listen address of /metrics, /healthz and /readyz"`
+	PublicURL   string `flag:"public-url" env:"PUBLIC_URL" default:"" usage:"URL browsers use to reach the API (default http://<http-addr>)"`
+
+	DatabaseURL string `flag:"database-url" env:"DATABASE_URL" default:"" secret:"url" usage:"Postgres URL; dev: empty runs a private cluster in the data dir"`
+
+	TemporalAddress   string `flag:"temporal-address" env:"TEMPORAL_ADDRESS" default:"" usage:"Temporal frontend host:port; dev: empty embeds a server"`
+	TemporalNamespace string `flag:"temporal-namespace" env:"TEMPORAL_NAMESPACE" default:"default" usage:"Temporal namespace"`
+	TemporalUIURL     string `flag:"temporal-ui-url" env:"TEMPORAL_UI_URL" default:"" usage:"Temporal Web UI URL for links to runs (dev: the embedded UI)"`
+	TemporalPort      int    `flag:"temporal-port" env:"TEMPORAL_PORT" default:"7233" usage:"dev: gRPC port of the embedded Temporal server"`
+	TemporalUIPort    int    `flag:"temporal-ui-port" env:"TEMPORAL_UI_PORT" default:"8233" usage:"dev: port of the embedded Temporal Web UI"`
+
+	KafkaBrokers    string `flag:"kafka-brokers" env:"KAFKA_BROKERS" default:"" usage:"comma-separated Kafka brokers; dev: empty embeds a broker"`
+	KafkaTopic      string `flag:"kafka-topic" env:"KAFKA_TOPIC" default:"herald.events" usage:"topic of customer events"`
+	KafkaDLQTopic   string `flag:"kafka-dlq-topic" env:"KAFKA_DLQ_TOPIC" default:"herald.events.dlq" usage:"topic of events that could not be applied"`
+	KafkaGroup      string `flag:"kafka-group" env:"KAFKA_GROUP" default:"herald-ingest" usage:"consumer group of the ingest role"`
+	KafkaPartitions int    `flag:"kafka-partitions" env:"KAFKA_PARTITIONS" default:"12" usage:"partitions of topics Herald creates"`
+	KafkaPort       int    `flag:"kafka-port" env:"KAFKA_PORT" default:"9092" usage:"dev: port of the embedded broker"`
+
+	EncryptionKey string `flag:"encryption-key" env:"ENCRYPTION_KEY" default:"" secret:"true" usage:"base64 of 32 bytes; encrypts provider credentials (dev: generated in the data dir)"`
+
+	LogFormat string `flag:"log-format" env:"LOG_FORMAT" default:"text" usage:"text or json"`
+	LogLevel  string `flag:"log-level" env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
+
+	ShutdownTimeout time.Duration `flag:"shutdown-timeout" env:"SHUTDOWN_TIMEOUT" default:"20s" usage:"how long a role may take to stop"`
+}
+
+// envPrefix is prepended to every environment variable name.
+const envPrefix = "HERALD_"
+
+// parseConfig fills a Config from defaults, the environment and args.
+func parseConfig(name string, args []string, getenv func(string) string, stderr io.Writer) (Config, error) {
+	var cfg Config
+	fs := flag.NewFlagSet("herald "+name, flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	v := reflect.ValueOf(&cfg).Elem()
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		val := f.Tag.Get("default")
+		if e := getenv(envPrefix + f.Tag.Get("env")); e != "" {
+			val = e
+		}
+		if err := setField(v.Field(i), val); err != nil {
+			return cfg, fmt.Errorf("%s%s=%q: %w", envPrefix, f.Tag.Get("env"), val, err)
+		}
+		usage := f.Tag.Get("usage") + " [$" + envPrefix + f.Tag.Get("env") + "]"
+		switch p := v.Field(i).Addr().Interface().(type) {
+		case *string:
+			fs.StringVar(p, f.Tag.Get("flag"), *p, usage)
+		case *int:
+			fs.IntVar(p, f.Tag.Get("flag"), *p, usage)
+		case *time.Duration:
+			fs.DurationVar(p, f.Tag.Get("flag"), *p, usage)
+		}
+	}
+	if err := fs.Parse(args); err != nil {
+		return cfg, err
+	}
+	if fs.NArg() > 0 {
+		return cfg, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	}
+	if cfg.PublicURL == "" {
+		cfg.PublicURL = "http://" + cfg.HTTPAddr
+	}
+	switch cfg.LogFormat {
+	case "text", "json":
+	default:
+		return cfg, fmt.Errorf("log format %q: want text or json", cfg.LogFormat)
+	}
+	return cfg, nil
+}
+
+func setField(f reflect.Value, val string) error {
+	switch f.Kind() {
+	case reflect.String:
+		f.SetString(val)
+	case reflect.Int:
+		n, err := strconv.Atoi(val)
+		if err != nil {
+			return fmt.Errorf("not a number")
+		}
+		f.SetInt(int64(n))
+	case reflect.Int64:
+		d, err := time.ParseDuration(val)
+		if err != nil {
+			return fmt.Errorf("not a duration like 20s")
+		}
+		f.SetInt(int64(d))
+	}
+	return nil
+}
+
+// print writes the effective configuration with secrets masked.
+func (c Config) print(w io.Writer) {
+	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
+	v := reflect.ValueOf(c)
+	t := v.Type()
+	for i := 0; i < t.NumField(); i++ {
+		f := t.Field(i)
+		val := fmt.Sprint(v.Field(i).Interface())
+		switch f.Tag.Get("secret") {
+		case "true":
+			if val != "" {
+				val = "********"
+			}
+		case "url":
+			val = redactURL(val)
+		}
+		fmt.Fprintf(tw, "  %s%s\t%s\n", envPrefix, f.Tag.Get("env"), val)
+	}
+	_ = tw.Flush()
+}
+
+func redactURL(s string) string {
+	u, err := url.Parse(s)
+	if err != nil || u.User == nil {
+		return s
+	}
+	return u.Redacted()
+}
+
+func (c Config) brokers() []string {
+	var out []string
+	for _, b := range strings.Split(c.KafkaBrokers, ",") {
+		if b = strings.TrimSpace(b); b != "" {
+			out = append(out, b)
+		}
+	}
+	return out
+}
+
+// requireExternal checks the settings a production role cannot do without.
+func (c Config) requireExternal(needs ...string) error {
+	var missing []string
+	for _, n := range needs {
+		switch {
+		case n == "database" && c.DatabaseURL == "":
+			missing = append(missing, envPrefix+"DATABASE_URL")
+		case n == "temporal" && c.TemporalAddress == "":
+			missing = append(missing, envPrefix+"TEMPORAL_ADDRESS")
+		case n == "kafka" && len(c.brokers()) == 0:
+			missing = append(missing, envPrefix+"KAFKA_BROKERS")
+		}
+	}
+	if len(missing) > 0 {
+		return fmt.Errorf("missing %s (or run `herald dev`, which embeds everything)", strings.Join(missing, ", "))
+	}
+	return nil
+}

@@ -1,0 +1,79 @@
+package main
+
+import (
+	"bytes"
+	"io"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
+
+func TestConfigPrecedenceFlagsOverEnvOverDefaults(t *testing.T) {
+	cfg, err := parseConfig("api", []string{"--http-addr", "0.0.0.0:9000"}, env(map[string]string{
+		"HERALD_HTTP_ADDR":        "127.0.0.1:1",
+		"HERALD_KAFKA_BROKERS":    "k1:9092, k2:9092",
+		"HERALD_SHUTDOWN_TIMEOUT": "5s",
+	}), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, "0.0.0.0:9000", cfg.HTTPAddr)
+	require.Equal(t, []string{"k1:9092", "k2:9092"}, cfg.brokers())
+	require.Equal(t, 5*time.Second, cfg.ShutdownTimeout)
+	require.Equal(t, ".herald", cfg.DataDir)
+	require.Equal(t, "herald.events", cfg.KafkaTopic)
+	require.Equal(t, "http://0.0.0.0:9000", cfg.PublicURL)
+}
+
+func TestConfigRejectsBadValues(t *testing.T) {
+	_, err := parseConfig("api", nil, env(map[string]string{"HERALD_KAFKA_PARTITIONS": "many"}), io.Discard)
+	require.ErrorContains(t, err, "HERALD_KAFKA_PARTITIONS")
+	_, err = parseConfig("api", nil, env(map[string]string{"HERALD_LOG_FORMAT": "xml"}), io.Discard)
+	require.ErrorContains(t, err, "log format")
+	_, err = parseConfig("api", []string{"--nope"}, env(nil), io.Discard)
+	require.Error(t, err)
+	_, err = parseConfig("api", []string{"extra"}, env(nil), io.Discard)
+	require.ErrorContains(t, err, "unexpected argument")
+}
+
+func TestConfigPrintMasksSecrets(t *testing.T) {
+	cfg, err := parseConfig("api", nil, env(map[string]string{
+		"HERALD_DATABASE_URL":   "postgres://herald:hunter2@db:5432/herald",
+		"HERALD_ENCRYPTION_KEY": "c2VjcmV0LWtleS1ieXRlcw==",
+	}), io.Discard)
+	require.NoError(t, err)
+	var out bytes.Buffer
+	cfg.print(&out)
+	require.NotContains(t, out.String(), "hunter2")
+	require.NotContains(t, out.String(), "c2VjcmV0LWtleS1ieXRlcw==")
+	require.Contains(t, out.String(), "postgres://herald:xxxxx@db:5432/herald")
+	require.Contains(t, out.String(), "HERALD_ENCRYPTION_KEY")
+}
+
+func TestProductionRolesNeedExternalDependencies(t *testing.T) {
+	var stderr bytes.Buffer
+	code := run([]string{"api"}, env(nil), io.Discard, &stderr)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr.String(), "HERALD_DATABASE_URL")
+	require.Contains(t, stderr.String(), "HERALD_TEMPORAL_ADDRESS")
+	require.Contains(t, stderr.String(), "HERALD_KAFKA_BROKERS")
+
+	stderr.Reset()
+	require.Equal(t, 2, run([]string{"frobnicate"}, env(nil), io.Discard, &stderr))
+	require.Contains(t, stderr.String(), "unknown command")
+
+	var stdout bytes.Buffer
+	require.Equal(t, 0, run(nil, env(nil), &stdout, io.Discard))
+	for _, c := range []string{"api", "worker", "ingest", "migrate"} {
+		require.True(t, strings.Contains(stdout.String(), "  "+c), c)
+	}
+}
+
+func TestMigrateCommandRefusesUnreachableDatabase(t *testing.T) {
+	var stderr bytes.Buffer
+	code := run([]string{"migrate"}, env(map[string]string{"HERALD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"}), io.Discard, &stderr)
+	require.Equal(t, 1, code)
+	require.Contains(t, stderr.String(), "ping postgres")
+}

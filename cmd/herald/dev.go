@@ -1,0 +1,224 @@
+//go:build !nodev
+
+package main
+
+import (
+	"context"
+	"crypto/rand"
+	"encoding/json"
+	"fmt"
+	"log/slog"
+	"os"
+	"path/filepath"
+	"time"
+
+	"golang.org/x/sync/errgroup"
+
+	"github.com/heraldhq/herald/ingest/kafkaserver"
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/schema/pgserver"
+	"github.com/heraldhq/herald/workflows"
+	"github.com/heraldhq/herald/workflows/temporalserver"
+)
+
+func addDevCommands(cmds map[string]command) {
+	cmds["dev"] = command{"run everything on this machine: embedded Postgres, Temporal, broker and all roles", runDev}
+}
+
+// devCredentials is <data-dir>/dev-credentials.json (DESIGN §2).
+type devCredentials struct {
+	WorkspaceID   string `json:"workspace_id"`
+	Email         string `json:"email"`
+	Password      string `json:"password"`
+	WriteKey      string `json:"write_key"`
+	SecretKey     string `json:"secret_key"`
+	APIURL        string `json:"api_url"`
+	TemporalUIURL string `json:"temporal_ui_url"`
+}
+
+// runDev starts what is not configured externally, then every role in
+// this process, and stops it all in reverse order on SIGINT/SIGTERM.
+func runDev(ctx context.Context, cfg Config, log *slog.Logger) error {
+	start := time.Now()
+	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
+		return fmt.Errorf("create data dir: %w", err)
+	}
+	var stops []func()
+	defer func() {
+		for i := len(stops) - 1; i >= 0; i-- {
+			stops[i]()
+		}
+	}()
+
+	if cfg.DatabaseURL == "" {
+		pg, err := pgserver.Start(ctx, pgserver.Options{Dir: filepath.Join(cfg.DataDir, "postgres"), Log: log})
+		if err != nil {
+			return fmt.Errorf("private postgres: %w", err)
+		}
+		stops = append(stops, func() {
+			if err := pg.Stop(); err != nil {
+				log.Warn("stop postgres", "error", err)
+			}
+		})
+		if err := pg.CreateDatabase(ctx, "herald", ""); err != nil {
+			return err
+		}
+		cfg.DatabaseURL = pg.URL("herald")
+	}
+	if cfg.TemporalAddress == "" {
+		ts, err := temporalserver.Start(ctx, temporalserver.Options{
+			DatabaseFile:     filepath.Join(cfg.DataDir, "temporal.db"),
+			Port:             cfg.TemporalPort,
+			UIPort:           cfg.TemporalUIPort,
+			Namespace:        cfg.TemporalNamespace,
+			SearchAttributes: workflows.SearchAttributeTypes(),
+			Log:              log,
+		})
+		if err != nil {
+			return fmt.Errorf("embedded temporal: %w", err)
+		}
+		stops = append(stops, func() {
+			if err := ts.Stop(); err != nil {
+				log.Warn("stop temporal", "error", err)
+			}
+		})
+		cfg.TemporalAddress = ts.HostPort()
+		if cfg.TemporalUIURL == "" {
+			cfg.TemporalUIURL = ts.UIURL()
+		}
+		log.Info("embedded temporal ready", "grpc", ts.HostPort(), "ui", ts.UIURL())
+	}
+	if len(cfg.brokers()) == 0 {
+		b, err := kafkaserver.Start(kafkaserver.Options{
+			Port: cfg.KafkaPort, DataDir: filepath.Join(cfg.DataDir, "kafka"),
+			Topics: []string{cfg.KafkaTopic, cfg.KafkaDLQTopic}, Partitions: 4, Log: log,
+		})
+		if err != nil {
+			return err
+		}
+		stops = append(stops, b.Close)
+		cfg.KafkaBrokers = b.Addrs()[0]
+		cfg.KafkaPartitions = 4
+	}
+
+	applied, err := schema.Migrate(ctx, cfg.DatabaseURL, nil)
+	if err != nil {
+		return err
+	}
+	if len(applied) > 0 {
+		log.Info("migrations applied", "count", len(applied))
+	}
+	p, err := connect(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	stops = append(stops, p.close)
+	creds, err := seedDev(ctx, p.store, cfg, log)
+	if err != nil {
+		return err
+	}
+
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.serveMetrics(gctx) })
+	g.Go(func() error { return serveAPI(gctx, p) })
+	g.Go(func() error { return serveWorker(gctx, p) })
+	g.Go(func() error { return serveIngest(gctx, p) })
+	g.Go(func() error {
+		if err := waitReady(gctx, cfg.PublicURL+"/readyz"); err != nil {
+			return nil // shutting down, or the role that failed reports it
+		}
+		printBanner(os.Stderr, cfg, creds, time.Since(start))
+		return nil
+	})
+	err = g.Wait()
+	log.Info("herald dev stopping")
+	return err
+}
+
+// seedDev creates the Demo workspace, its owner and keys on a database that
+// has no workspace yet, and writes dev-credentials.json; on later starts it
+// reads that file back.
+func seedDev(ctx context.Context, st *schema.Store, cfg Config, log *slog.Logger) (devCredentials, error) {
+	path := filepath.Join(cfg.DataDir, "dev-credentials.json")
+	var creds devCredentials
+	n, err := st.CountWorkspaces(ctx)
+	if err != nil {
+		return creds, err
+	}
+	if n > 0 {
+		b, err := os.ReadFile(path)
+		if err != nil {
+			log.Warn("the database is seeded but dev-credentials.json is missing; create keys in the app or start over with an empty data dir", "path", path)
+			return creds, nil
+		}
+		if err := json.Unmarshal(b, &creds); err != nil {
+			return creds, fmt.Errorf("read %s: %w", path, err)
+		}
+		creds.APIURL, creds.TemporalUIURL = cfg.PublicURL, cfg.TemporalUIURL
+		return creds, writeJSON(path, creds)
+	}
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	if err != nil {
+		return creds, err
+	}
+	creds = devCredentials{WorkspaceID: ws.ID, Email: "owner@demo.herald.dev", Password: randomPassword(),
+		APIURL: cfg.PublicURL, TemporalUIURL: cfg.TemporalUIURL}
+	if _, err := st.AddMember(ctx, ws.ID, creds.Email, creds.Password, schema.RoleOwner); err != nil {
+		return creds, err
+	}
+	wk, err := st.CreateAPIKey(ctx, ws.ID, schema.KeyWrite, "dev write key", "herald dev")
+	if err != nil {
+		return creds, err
+	}
+	sk, err := st.CreateAPIKey(ctx, ws.ID, schema.KeySecret, "dev secret key", "herald dev")
+	if err != nil {
+		return creds, err
+	}
+	creds.WriteKey, creds.SecretKey = wk.Key, sk.Key
+	log.Info("seeded workspace Demo", "workspace_id", ws.ID, "credentials", path)
+	return creds, writeJSON(path, creds)
+}
+
+func writeJSON(path string, v any) error {
+	b, err := json.MarshalIndent(v, "", "  ")
+	if err != nil {
+		return err
+	}
+	tmp := path + ".tmp"
+	if err := os.WriteFile(tmp, append(b, '\n'), 0o600); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return os.Rename(tmp, path)
+}
+
+func randomPassword() string {
+	const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
+	b := make([]byte, 16)
+	_, _ = rand.Read(b)
+	for i := range b {
+		b[i] = alphabet[int(b[i])%len(alphabet)]
+	}
+	return string(b)
+}
+
+func printBanner(w *os.File, cfg Config, c devCredentials, took time.Duration) {
+	fmt.Fprintf(w, `
+  Herald is running (ready in %.1fs). Ctrl-C stops everything.
+
+  Web app        %s
+  API            %s/api   (docs: %s/openapi.json)
+  Temporal UI    %s
+  Kafka broker   %s   (topics %s, %s)
+  Postgres       %s
+  Metrics        http://%s/metrics
+
+  Log in as      %s / %s
+  Write key      %s   (for /v1/* and Kafka producers)
+  Secret key     %s   (Authorization: Bearer … on /api/*)
+  Workspace      %s
+  Credentials    %s
+
+`, took.Seconds(), cfg.PublicURL, cfg.PublicURL, cfg.PublicURL, cfg.TemporalUIURL, cfg.KafkaBrokers, cfg.KafkaTopic,
+		cfg.KafkaDLQTopic, redactURL(cfg.DatabaseURL), cfg.MetricsAddr, c.Email, c.Password, c.WriteKey, c.SecretKey,
+		c.WorkspaceID, filepath.Join(cfg.DataDir, "dev-credentials.json"))
+}

@@ -1,0 +1,295 @@
+//go:build !nodev
+
+package main
+
+import (
+	"bufio"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net"
+	"net/http"
+	"os"
+	"os/exec"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"syscall"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/ingest"
+)
+
+// devProcess is a running `herald dev` on free ports.
+type devProcess struct {
+	cmd     *exec.Cmd
+	dataDir string
+	apiURL  string
+	metrics string
+	ui      string
+	kafka   string
+	log     *strings.Builder
+	exited  chan error
+}
+
+func freeTCPPort(t *testing.T) int {
+	t.Helper()
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port
+}
+
+// buildHerald compiles the binary once per test run.
+func buildHerald(t *testing.T) string {
+	t.Helper()
+	bin := filepath.Join(t.TempDir(), "herald")
+	out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput()
+	require.NoError(t, err, "go build: %s", out)
+	return bin
+}
+
+func startDev(t *testing.T, bin, dataDir string) *devProcess {
+	t.Helper()
+	api, metrics, tport, ui, kport := freeTCPPort(t), freeTCPPort(t), freeTCPPort(t), freeTCPPort(t), freeTCPPort(t)
+	cmd := exec.Command(bin, "dev",
+		"--data-dir", dataDir,
+		"--http-addr", fmt.Sprintf("127.0.0.1:%d", api),
+		"--metrics-addr", fmt.Sprintf("127.0.0.1:%d", metrics),
+		"--temporal-port", strconv.Itoa(tport),
+		"--temporal-ui-port", strconv.Itoa(ui),
+		"--kafka-port", strconv.Itoa(kport),
+	)
+	cmd.Env = append(os.Environ(), "HERALD_DATABASE_URL=", "HERALD_TEMPORAL_ADDRESS=", "HERALD_KAFKA_BROKERS=")
+	d := &devProcess{cmd: cmd, dataDir: dataDir, apiURL: fmt.Sprintf("http://127.0.0.1:%d", api),
+		metrics: fmt.Sprintf("http://127.0.0.1:%d", metrics), ui: fmt.Sprintf("http://127.0.0.1:%d", ui),
+		kafka: fmt.Sprintf("127.0.0.1:%d", kport), log: &strings.Builder{}, exited: make(chan error, 1)}
+	stderr, err := cmd.StderrPipe()
+	require.NoError(t, err)
+	cmd.Stdout = io.Discard
+	require.NoError(t, cmd.Start())
+	go func() {
+		sc := bufio.NewScanner(stderr)
+		for sc.Scan() {
+			d.log.WriteString(sc.Text() + "\n")
+		}
+		d.exited <- cmd.Wait()
+	}()
+	t.Cleanup(func() {
+		if cmd.ProcessState == nil {
+			_ = cmd.Process.Kill()
+		}
+		if t.Failed() {
+			t.Logf("herald dev log:\n%s", d.log.String())
+		}
+	})
+	deadline := time.Now().Add(120 * time.Second)
+	for {
+		resp, err := http.Get(d.apiURL + "/readyz")
+		if err == nil {
+			resp.Body.Close()
+			if resp.StatusCode == 200 {
+				return d
+			}
+		}
+		select {
+		case err := <-d.exited:
+			t.Fatalf("herald dev exited during start: %v\n%s", err, d.log.String())
+		default:
+		}
+		if time.Now().After(deadline) {
+			t.Fatalf("herald dev not ready after 120s\n%s", d.log.String())
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+}
+
+// stop sends SIGINT and waits for a clean exit.
+func (d *devProcess) stop(t *testing.T) {
+	t.Helper()
+	require.NoError(t, d.cmd.Process.Signal(syscall.SIGINT))
+	select {
+	case err := <-d.exited:
+		require.NoError(t, err, "herald dev should exit 0 on SIGINT")
+	case <-time.After(60 * time.Second):
+		t.Fatal("herald dev did not stop within 60s of SIGINT")
+	}
+}
+
+func (d *devProcess) credentials(t *testing.T) devCredentials {
+	t.Helper()
+	b, err := os.ReadFile(filepath.Join(d.dataDir, "dev-credentials.json"))
+	require.NoError(t, err)
+	var c devCredentials
+	require.NoError(t, json.Unmarshal(b, &c))
+	return c
+}
+
+func doJSON(t *testing.T, method, url, bearer, body string) (int, map[string]any) {
+	t.Helper()
+	req, err := http.NewRequest(method, url, strings.NewReader(body))
+	require.NoError(t, err)
+	req.Header.Set("Content-Type", "application/json")
+	if bearer != "" {
+		req.Header.Set("Authorization", "Bearer "+bearer)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var out map[string]any
+	_ = json.NewDecoder(resp.Body).Decode(&out)
+	return resp.StatusCode, out
+}
+
+// postgresPids returns the pids of postgres processes whose data dir is
+// under dir (read from their command lines).
+func postgresPids(t *testing.T, marker string) []int {
+	t.Helper()
+	entries, err := os.ReadDir("/proc")
+	require.NoError(t, err)
+	var pids []int
+	for _, e := range entries {
+		pid, err := strconv.Atoi(e.Name())
+		if err != nil {
+			continue
+		}
+		cmdline, err := os.ReadFile(filepath.Join("/proc", e.Name(), "cmdline"))
+		if err != nil {
+			continue
+		}
+		if strings.Contains(string(cmdline), "postgres") && strings.Contains(string(cmdline), marker) {
+			pids = append(pids, pid)
+		}
+	}
+	return pids
+}
+
+func TestDevEndToEnd(t *testing.T) {
+	if testing.Short() {
+		t.Skip("end to end through the herald binary: run without -short (.ci/test does)")
+	}
+	bin := buildHerald(t)
+	dataDir := filepath.Join(t.TempDir(), "data")
+	d := startDev(t, bin, dataDir)
+
+	creds := d.credentials(t)
+	require.NotEmpty(t, creds.WorkspaceID)
+	require.Equal(t, d.apiURL, creds.APIURL)
+	require.Equal(t, d.ui, creds.TemporalUIURL)
+	require.True(t, strings.HasPrefix(creds.WriteKey, "hw_"))
+	require.True(t, strings.HasPrefix(creds.SecretKey, "hs_"))
+
+	// A key created through the API with the secret key.
+	status, key := doJSON(t, "POST", d.apiURL+"/api/keys", creds.SecretKey, `{"kind":"write","name":"e2e"}`)
+	require.Equal(t, 201, status, "%v", key)
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", key["key"].(string), `{"userId":"e2e-user","event":"Signed Up"}`)
+	require.Equal(t, 200, status)
+
+	// Login with the printed password.
+	status, me := doJSON(t, "POST", d.apiURL+"/api/login", "", fmt.Sprintf(`{"email":%q,"password":%q}`, creds.Email, creds.Password))
+	require.Equal(t, 200, status)
+	require.Equal(t, "Demo", me["workspace"].(map[string]any)["name"])
+
+	// The Temporal Web UI and its API answer.
+	resp, err := http.Get(d.ui + "/")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	resp, err = http.Get(d.ui + "/api/v1/namespaces/default")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+
+	// The broker answers with both topics.
+	kc, err := ingest.NewClient([]string{d.kafka})
+	require.NoError(t, err)
+	topics, err := kc.Topics()
+	require.NoError(t, err)
+	require.Contains(t, topics, "herald.events")
+	require.Contains(t, topics, "herald.events.dlq")
+	kc.Close()
+
+	// The web app and the role probes.
+	resp, err = http.Get(d.apiURL + "/journeys")
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	resp, err = http.Get(d.metrics + "/metrics")
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Contains(t, string(body), "herald_http_requests_total")
+	require.Contains(t, string(body), "temporal_")
+
+	if !testing.Short() {
+		runPlaywright(t, d)
+	}
+
+	// Ctrl-C stops everything: no postgres left behind.
+	marker := pgDataDir(t, d)
+	require.NotEmpty(t, postgresPids(t, marker), "postgres should be running under %s", marker)
+	d.stop(t)
+	require.Empty(t, postgresPids(t, marker), "postgres processes left after herald dev stopped")
+
+	// A restart on the same data dir reuses everything: same workspace, same
+	// keys, the key created before still works, no second seed.
+	d2 := startDev(t, bin, dataDir)
+	creds2 := d2.credentials(t)
+	require.Equal(t, creds.WorkspaceID, creds2.WorkspaceID)
+	require.Equal(t, creds.SecretKey, creds2.SecretKey)
+	status, list := doJSON(t, "GET", d2.apiURL+"/api/keys", creds.SecretKey, "")
+	require.Equal(t, 200, status)
+	seeded := map[string]int{}
+	for _, it := range list["items"].([]any) {
+		seeded[it.(map[string]any)["name"].(string)]++
+	}
+	require.Equal(t, 1, seeded["dev write key"], "nothing seeded twice")
+	require.Equal(t, 1, seeded["dev secret key"], "nothing seeded twice")
+	require.Equal(t, 1, seeded["e2e"])
+	require.NotContains(t, d2.log.String(), "seeded workspace Demo")
+	d2.stop(t)
+}
+
+// pgDataDir is the private cluster's data folder, from the dev log; it
+// appears in the command line of the cluster's postgres processes.
+func pgDataDir(t *testing.T, d *devProcess) string {
+	t.Helper()
+	for _, line := range strings.Split(d.log.String(), "\n") {
+		if strings.Contains(line, "private postgres ready") {
+			if _, dir, ok := strings.Cut(line, " dir="); ok {
+				return strings.Fields(dir)[0]
+			}
+		}
+	}
+	t.Fatalf("no 'private postgres ready' line in the log")
+	return ""
+}
+
+func runPlaywright(t *testing.T, d *devProcess) {
+	t.Helper()
+	frontendDir, err := filepath.Abs("../../frontend")
+	require.NoError(t, err)
+	if _, err := os.Stat(filepath.Join(frontendDir, "node_modules", "@playwright", "test")); err != nil {
+		t.Fatalf("browser e2e needs the frontend's npm packages: run `npm ci` in frontend/ (or .ci/test, which does): %v", err)
+	}
+	chromium := os.Getenv("CHROMIUM_PATH")
+	if chromium == "" {
+		chromium = "/usr/bin/chromium"
+	}
+	if _, err := os.Stat(chromium); err != nil {
+		t.Fatalf("browser e2e needs Chromium at %s: `apt-get install -y chromium` (or .ci/test, which does)", chromium)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
+	defer cancel()
+	cmd := exec.CommandContext(ctx, "npx", "playwright", "test")
+	cmd.Dir = frontendDir
+	cmd.Env = append(os.Environ(), "HERALD_URL="+d.apiURL,
+		"HERALD_CREDENTIALS="+filepath.Join(d.dataDir, "dev-credentials.json"), "CHROMIUM_PATH="+chromium)
+	out, err := cmd.CombinedOutput()
+	require.NoError(t, err, "playwright:\n%s", out)
+	t.Logf("playwright:\n%s", out)
+}

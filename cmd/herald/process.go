@@ -1,0 +1,133 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"net/http"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/prometheus/client_golang/prometheus/collectors"
+	"github.com/prometheus/client_golang/prometheus/promhttp"
+	"go.temporal.io/sdk/client"
+	sdklog "go.temporal.io/sdk/log"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/heraldhq/herald/api"
+	"github.com/heraldhq/herald/ingest"
+	"github.com/heraldhq/herald/schema"
+)
+
+// process holds the connections the roles of one process share.
+type process struct {
+	cfg      Config
+	log      *slog.Logger
+	registry *prometheus.Registry
+	store    *schema.Store
+	temporal client.Client
+	kafka    sarama.Client
+}
+
+// connect opens Postgres (refusing a schema that is behind), Temporal and
+// Kafka as configured.
+func connect(ctx context.Context, cfg Config, log *slog.Logger) (*process, error) {
+	p := &process{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+	p.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
+	if err := schema.CheckCurrent(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	var err error
+	if p.store, err = schema.Open(ctx, cfg.DatabaseURL); err != nil {
+		return nil, err
+	}
+	p.temporal, err = client.DialContext(ctx, client.Options{
+		HostPort:       cfg.TemporalAddress,
+		Namespace:      cfg.TemporalNamespace,
+		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		MetricsHandler: newTemporalMetrics(p.registry),
+	})
+	if err != nil {
+		p.close()
+		return nil, fmt.Errorf("connect to temporal at %s: %w", cfg.TemporalAddress, err)
+	}
+	if p.kafka, err = ingest.NewClient(cfg.brokers()); err != nil {
+		p.close()
+		return nil, err
+	}
+	return p, nil
+}
+
+func (p *process) close() {
+	if p.kafka != nil {
+		_ = p.kafka.Close()
+	}
+	if p.temporal != nil {
+		p.temporal.Close()
+	}
+	if p.store != nil {
+		p.store.Close()
+	}
+}
+
+// checks are the readiness probes of the process's dependencies.
+func (p *process) checks() []api.Check {
+	return []api.Check{
+		{Name: "postgres", Fn: p.store.Ping},
+		{Name: "temporal", Fn: func(ctx context.Context) error {
+			_, err := p.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
+			return err
+		}},
+		{Name: "kafka", Fn: func(ctx context.Context) error { return ingest.Ping(p.kafka, p.cfg.KafkaTopic) }},
+	}
+}
+
+// serveMetrics serves /metrics, /healthz and /readyz until ctx ends.
+func (p *process) serveMetrics(ctx context.Context) error {
+	mux := http.NewServeMux()
+	mux.Handle("GET /metrics", promhttp.HandlerFor(p.registry, promhttp.HandlerOpts{Registry: p.registry}))
+	mux.HandleFunc("GET /healthz", func(w http.ResponseWriter, r *http.Request) {
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"status":"ok"}`))
+	})
+	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, r *http.Request) {
+		results, ok := api.RunChecks(r.Context(), p.checks())
+		status, code := "ready", http.StatusOK
+		if !ok {
+			status, code = "not ready", http.StatusServiceUnavailable
+		}
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(code)
+		_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": results})
+	})
+	return serveHTTP(ctx, p.log, "metrics", p.cfg.MetricsAddr, mux, p.cfg.ShutdownTimeout)
+}
+
+// serveHTTP runs an HTTP server on addr until ctx ends, then shuts it down
+// gracefully within timeout.
+func serveHTTP(ctx context.Context, log *slog.Logger, name, addr string, h http.Handler, timeout time.Duration) error {
+	l, err := net.Listen("tcp", addr)
+	if err != nil {
+		return fmt.Errorf("listen for %s on %s: %w", name, addr, err)
+	}
+	srv := &http.Server{Handler: h, ReadHeaderTimeout: 10 * time.Second}
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error {
+		log.Info("listening", "server", name, "addr", l.Addr().String())
+		if err := srv.Serve(l); !errors.Is(err, http.ErrServerClosed) {
+			return fmt.Errorf("%s server: %w", name, err)
+		}
+		return nil
+	})
+	g.Go(func() error {
+		<-gctx.Done()
+		sctx, cancel := context.WithTimeout(context.Background(), timeout)
+		defer cancel()
+		return srv.Shutdown(sctx)
+	})
+	return g.Wait()
+}

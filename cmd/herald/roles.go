@@ -1,0 +1,115 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+
+	"go.temporal.io/sdk/worker"
+	"golang.org/x/sync/errgroup"
+
+	"github.com/heraldhq/herald/activities"
+	"github.com/heraldhq/herald/api"
+	"github.com/heraldhq/herald/frontend"
+	"github.com/heraldhq/herald/ingest"
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/workflows"
+)
+
+func runMigrate(ctx context.Context, cfg Config, log *slog.Logger) error {
+	if err := cfg.requireExternal("database"); err != nil {
+		return err
+	}
+	applied, err := schema.Migrate(ctx, cfg.DatabaseURL, nil)
+	if err != nil {
+		return err
+	}
+	log.Info("database schema is current", "applied_now", len(applied))
+	return nil
+}
+
+// runRole is the production entry of a role: external dependencies only.
+func runRole(ctx context.Context, cfg Config, log *slog.Logger, serve func(context.Context, *process) error) error {
+	if err := cfg.requireExternal("database", "temporal", "kafka"); err != nil {
+		return err
+	}
+	p, err := connect(ctx, cfg, log)
+	if err != nil {
+		return err
+	}
+	defer p.close()
+	g, gctx := errgroup.WithContext(ctx)
+	g.Go(func() error { return p.serveMetrics(gctx) })
+	g.Go(func() error { return serve(gctx, p) })
+	return g.Wait()
+}
+
+func runAPIRole(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return runRole(ctx, cfg, log, serveAPI)
+}
+
+func runWorkerRole(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return runRole(ctx, cfg, log, serveWorker)
+}
+
+func runIngestRole(ctx context.Context, cfg Config, log *slog.Logger) error {
+	return runRole(ctx, cfg, log, serveIngest)
+}
+
+// serveAPI runs the HTTP API and web app until ctx ends.
+func serveAPI(ctx context.Context, p *process) error {
+	producer, err := ingest.NewProducer(p.cfg.brokers(), p.cfg.KafkaTopic)
+	if err != nil {
+		return err
+	}
+	defer producer.Close()
+	web := frontend.Dist()
+	h := api.New(api.Deps{
+		Store:    p.store,
+		Log:      p.log.With("role", "api"),
+		Metrics:  p.registry,
+		Frontend: web,
+		Checks:   p.checks(),
+		Producer: producer,
+		Config: api.Config{
+			PublicURL:         p.cfg.PublicURL,
+			TemporalUIURL:     p.cfg.TemporalUIURL,
+			TemporalNamespace: p.cfg.TemporalNamespace,
+		},
+	})
+	return serveHTTP(ctx, p.log, "api", p.cfg.HTTPAddr, h, p.cfg.ShutdownTimeout)
+}
+
+// serveWorker runs the Temporal worker until ctx ends.
+func serveWorker(ctx context.Context, p *process) error {
+	if err := workflows.EnsureSearchAttributes(ctx, p.temporal, p.cfg.TemporalNamespace); err != nil {
+		return err
+	}
+	w := worker.New(p.temporal, workflows.TaskQueue, worker.Options{})
+	workflows.Register(w)
+	activities.Register(w, activities.New(activities.Deps{Store: p.store}))
+	if err := w.Start(); err != nil {
+		return fmt.Errorf("start temporal worker: %w", err)
+	}
+	p.log.Info("temporal worker started", "task_queue", workflows.TaskQueue, "namespace", p.cfg.TemporalNamespace)
+	<-ctx.Done()
+	w.Stop()
+	return nil
+}
+
+// serveIngest consumes customer events until ctx ends.
+func serveIngest(ctx context.Context, p *process) error {
+	if err := ingest.EnsureTopics(p.kafka, int32(p.cfg.KafkaPartitions), p.cfg.KafkaTopic, p.cfg.KafkaDLQTopic); err != nil {
+		return err
+	}
+	c := ingest.NewConsumer(ingest.ConsumerDeps{
+		Brokers:  p.cfg.brokers(),
+		Store:    p.store,
+		Log:      p.log.With("role", "ingest"),
+		Metrics:  p.registry,
+		Topic:    p.cfg.KafkaTopic,
+		DLQTopic: p.cfg.KafkaDLQTopic,
+		Group:    p.cfg.KafkaGroup,
+	})
+	return c.Run(ctx)
+}

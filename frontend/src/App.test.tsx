@@ -1,0 +1,105 @@
+import { render, screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it } from 'vitest';
+import { App } from './App.tsx';
+import { json, mockFetch, noContent } from './test/fetchMock.ts';
+import { session, writeKey } from './test/fixtures.ts';
+
+describe('App', () => {
+  it('shows Login when /api/me answers 401, then the app frame after sign-in', async () => {
+    mockFetch({
+      'GET /api/me': () => json(401, { error: 'not logged in' }),
+      'POST /api/login': () => json(200, session),
+    });
+    const user = userEvent.setup();
+    render(<App />);
+
+    await user.type(await screen.findByLabelText('Email'), 'ada@example.com');
+    await user.type(screen.getByLabelText('Password'), 'pw');
+    await user.click(screen.getByRole('button', { name: 'Sign in' }));
+
+    const banner = await screen.findByRole('banner');
+    expect(banner.textContent).toContain('Acme Retail');
+    expect(window.location.pathname).toBe('/journeys');
+    expect(screen.getByText('No journeys yet')).toBeTruthy();
+  });
+
+  it('shows the frame with workspace, user, Temporal UI link and navigation', async () => {
+    const { calls } = mockFetch({
+      'GET /api/me': () => json(200, session),
+      'GET /api/keys': () => json(200, { items: [writeKey] }),
+      'POST /api/logout': () => noContent(),
+    });
+    const user = userEvent.setup();
+    render(<App />);
+
+    const banner = await screen.findByRole('banner');
+    expect(within(banner).getByText('Acme Retail')).toBeTruthy();
+    expect(within(banner).getByText('ada@example.com')).toBeTruthy();
+    const temporal = within(banner).getByRole('link', { name: /temporal ui/i });
+    expect(temporal.getAttribute('href')).toBe('http://127.0.0.1:8233');
+    expect(temporal.getAttribute('target')).toBe('_blank');
+    expect(temporal.getAttribute('rel')).toContain('noopener');
+
+    const nav = screen.getByRole('navigation', { name: 'Main' });
+    const labels = within(nav).getAllByRole('link').map((a) => a.textContent);
+    expect(labels).toEqual(['Journeys', 'Audiences', 'Templates', 'Customers', 'Settings']);
+
+    for (const [label, empty] of [
+      ['Audiences', 'No audiences yet'],
+      ['Templates', 'No templates yet'],
+      ['Customers', 'No customers yet'],
+      ['Journeys', 'No journeys yet'],
+    ]) {
+      await user.click(within(nav).getByRole('link', { name: label }));
+      expect(screen.getByRole('heading', { level: 1 }).textContent).toBe(label);
+      expect(screen.getByText(empty)).toBeTruthy();
+      expect(within(nav).getByRole('link', { name: label }).getAttribute('aria-current')).toBe('page');
+      expect(document.activeElement).toBe(screen.getByRole('heading', { level: 1 }));
+    }
+
+    await user.click(within(nav).getByRole('link', { name: 'Settings' }));
+    expect(window.location.pathname).toBe('/settings');
+    expect(await screen.findByRole('rowheader', { name: 'Website' })).toBeTruthy();
+
+    await user.click(within(banner).getByRole('button', { name: 'Log out' }));
+    expect(await screen.findByRole('button', { name: 'Sign in' })).toBeTruthy();
+    const logout = calls.find((c) => c.path === '/api/logout');
+    expect(logout?.method).toBe('POST');
+    expect(logout?.headers['x-csrf-token']).toBe('csrf-123');
+  });
+
+  it('opens a deep link to the API keys page', async () => {
+    window.history.replaceState(null, '', '/settings/api-keys');
+    mockFetch({
+      'GET /api/me': () => json(200, session),
+      'GET /api/keys': () => json(200, { items: [] }),
+    });
+    render(<App />);
+    expect(await screen.findByRole('heading', { name: 'API keys' })).toBeTruthy();
+    expect(await screen.findByText('No API keys yet')).toBeTruthy();
+  });
+
+  it('returns to Login with a notice when the session expires', async () => {
+    mockFetch({
+      'GET /api/me': () => json(200, session),
+      'GET /api/keys': () => json(401, { error: 'not logged in' }),
+    });
+    window.history.replaceState(null, '', '/settings');
+    render(<App />);
+
+    expect(await screen.findByRole('button', { name: 'Sign in' })).toBeTruthy();
+    expect(screen.getByRole('status').textContent).toMatch(/session has ended/i);
+  });
+
+  it('offers a retry when the server cannot be reached', async () => {
+    let up = false;
+    mockFetch({ 'GET /api/me': () => (up ? json(401, { error: 'not logged in' }) : json(502, { error: 'bad gateway' })) });
+    render(<App />);
+
+    expect((await screen.findByRole('alert')).textContent).toBe('bad gateway');
+    up = true;
+    await userEvent.setup().click(screen.getByRole('button', { name: 'Try again' }));
+    expect(await screen.findByLabelText('Email')).toBeTruthy();
+  });
+});

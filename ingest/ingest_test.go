@@ -1,0 +1,199 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/ingest"
+	"github.com/heraldhq/herald/ingest/kafkaserver"
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/schema/schematest"
+)
+
+func TestMain(m *testing.M) { os.Exit(schematest.Run(m)) }
+
+const (
+	topic = "herald.events"
+	dlq   = "herald.events.dlq"
+)
+
+type env struct {
+	client   sarama.Client
+	brokers  []string
+	store    *schema.Store
+	producer *ingest.Producer
+	ws       schema.Workspace
+	writeKey string
+}
+
+func newEnv(t *testing.T) *env {
+	t.Helper()
+	b, err := kafkaserver.Start(kafkaserver.Options{Topics: []string{topic, dlq}, Partitions: 3})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	c, err := ingest.NewClient(b.Addrs())
+	require.NoError(t, err)
+	t.Cleanup(func() { c.Close() })
+	require.NoError(t, ingest.EnsureTopics(c, 3, topic, dlq, "extra.topic"))
+	topics, err := c.Topics()
+	require.NoError(t, err)
+	require.Contains(t, topics, "extra.topic")
+	require.NoError(t, ingest.Ping(c, topic))
+	p, err := ingest.NewProducer(b.Addrs(), topic)
+	require.NoError(t, err)
+	t.Cleanup(func() { p.Close() })
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(context.Background(), "A")
+	require.NoError(t, err)
+	wk, err := st.CreateAPIKey(context.Background(), ws.ID, schema.KeyWrite, "", "test")
+	require.NoError(t, err)
+	return &env{client: c, brokers: b.Addrs(), store: st, producer: p, ws: ws, writeKey: wk.Key}
+}
+
+func (e *env) run(t *testing.T) context.CancelFunc {
+	t.Helper()
+	ctx, cancel := context.WithCancel(context.Background())
+	cons := ingest.NewConsumer(ingest.ConsumerDeps{Brokers: e.brokers, Store: e.store, Metrics: prometheus.NewRegistry(),
+		Topic: topic, DLQTopic: dlq, Group: "herald-ingest"})
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	return cancel
+}
+
+func (e *env) produce(t *testing.T, key string, v any) {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	require.NoError(t, e.producer.Produce(context.Background(), ingest.Message{Key: key, Value: b}))
+}
+
+func TestConsumerAppliesEventsOnceAndDeadLettersPoison(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ws := e.ws.ID
+	ev := func(id, typ, name, user string, extra map[string]any) map[string]any {
+		m := map[string]any{"type": typ, "messageId": id, "userId": user, "workspaceId": ws}
+		if name != "" {
+			m["event"] = name
+		}
+		for k, v := range extra {
+			m[k] = v
+		}
+		return m
+	}
+	e.produce(t, ws+":u1", ev("m1", "track", "Signed Up", "u1", map[string]any{"properties": map[string]any{"plan": "pro"}}))
+	e.produce(t, ws+":u1", ev("m2", "identify", "", "u1", map[string]any{"traits": map[string]any{"email": "u1@a.io", "visits": 3}}))
+	e.produce(t, ws+":u1", ev("m1", "track", "Signed Up", "u1", nil)) // redelivered duplicate
+	// Producers that only know the write key.
+	e.produce(t, "k:u2", map[string]any{"type": "track", "messageId": "m3", "userId": "u2", "event": "Bought", "writeKey": e.writeKey})
+	// Poison: not JSON, no workspace, unknown write key, missing id, NUL in a property.
+	poison := [][]byte{
+		[]byte("not json"),
+		mustJSON(map[string]any{"type": "track", "messageId": "p1", "userId": "x", "event": "E"}),
+		mustJSON(map[string]any{"type": "track", "messageId": "p2", "userId": "x", "event": "E", "writeKey": "hw_nope"}),
+		mustJSON(map[string]any{"type": "track", "userId": "x", "event": "E", "workspaceId": ws}),
+		mustJSON(map[string]any{"type": "track", "messageId": "p4", "userId": "x", "event": "E", "workspaceId": ws, "properties": map[string]any{"s": "a\u0000b"}}),
+	}
+	for _, p := range poison {
+		require.NoError(t, e.producer.Produce(ctx, ingest.Message{Key: "bad", Value: p}))
+	}
+	e.produce(t, ws+":u1", ev("m4", "track", "Activated", "u1", nil))
+	e.run(t)
+
+	require.Eventually(t, func() bool {
+		c, err := e.store.FindCustomer(ctx, ws, "u1")
+		if err != nil {
+			return false
+		}
+		evs, err := e.store.ListCustomerEvents(ctx, ws, c.ID, 100)
+		return err == nil && len(evs) == 3
+	}, 20*time.Second, 50*time.Millisecond)
+
+	c, err := e.store.FindCustomer(ctx, ws, "u1")
+	require.NoError(t, err)
+	require.Equal(t, "u1@a.io", *c.Email)
+	require.JSONEq(t, `{"visits":3}`, string(c.Attributes))
+	evs, err := e.store.ListCustomerEvents(ctx, ws, c.ID, 100)
+	require.NoError(t, err)
+	require.Equal(t, []string{"m1", "m2", "m4"}, []string{evs[0].MessageID, evs[1].MessageID, evs[2].MessageID}, "applied once, in order")
+	_, err = e.store.FindCustomer(ctx, ws, "u2")
+	require.NoError(t, err)
+
+	letters := readAll(t, e.client, dlq, len(poison))
+	require.Len(t, letters, len(poison))
+	reasons := map[string]bool{}
+	for _, l := range letters {
+		reasons[l.Reason] = true
+		require.NotEmpty(t, l.Payload)
+	}
+	require.Contains(t, reasons, "event has neither workspaceId nor writeKey")
+	require.Contains(t, reasons, "unknown or revoked writeKey")
+}
+
+func TestProducerWritesKeyedMessages(t *testing.T) {
+	e := newEnv(t)
+	for i := 0; i < 20; i++ {
+		e.produce(t, "ws:same-customer", map[string]any{"i": i})
+	}
+	// Every message of one key is on one partition, in order.
+	parts, err := e.client.Partitions(topic)
+	require.NoError(t, err)
+	seen := 0
+	for _, p := range parts {
+		newest, err := e.client.GetOffset(topic, p, sarama.OffsetNewest)
+		require.NoError(t, err)
+		if newest > 0 {
+			require.EqualValues(t, 20, newest)
+			seen++
+		}
+	}
+	require.Equal(t, 1, seen)
+}
+
+func mustJSON(v any) []byte {
+	b, _ := json.Marshal(v)
+	return b
+}
+
+func readAll(t *testing.T, c sarama.Client, topic string, want int) []ingest.DeadLetter {
+	t.Helper()
+	cons, err := sarama.NewConsumerFromClient(c)
+	require.NoError(t, err)
+	defer cons.Close()
+	parts, err := c.Partitions(topic)
+	require.NoError(t, err)
+	var out []ingest.DeadLetter
+	deadline := time.After(20 * time.Second)
+	pcs := []sarama.PartitionConsumer{}
+	for _, p := range parts {
+		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+		require.NoError(t, err)
+		pcs = append(pcs, pc)
+		defer pc.Close()
+	}
+	for len(out) < want {
+		for _, pc := range pcs {
+			select {
+			case m := <-pc.Messages():
+				var dl ingest.DeadLetter
+				require.NoError(t, json.Unmarshal(m.Value, &dl))
+				out = append(out, dl)
+			case <-deadline:
+				return out
+			case <-time.After(10 * time.Millisecond):
+			}
+		}
+	}
+	return out
+}

@@ -1,0 +1,126 @@
+package ingest
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/IBM/sarama"
+)
+
+// NewClient connects to the Kafka brokers with the settings Herald relies
+// on: acks from all in-sync replicas, hash partitioning by key.
+func NewClient(brokers []string) (sarama.Client, error) {
+	cfg := sarama.NewConfig()
+	cfg.ClientID = "herald"
+	cfg.Version = sarama.V3_6_0_0
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.Return.Errors = true
+	cfg.Producer.Retry.Max = 5
+	cfg.Producer.Partitioner = sarama.NewHashPartitioner
+	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
+	cfg.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
+	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	cfg.Metadata.Retry.Max = 10
+	cfg.Metadata.Retry.Backoff = 200 * time.Millisecond
+	c, err := sarama.NewClient(brokers, cfg)
+	if err != nil {
+		return nil, fmt.Errorf("connect to kafka %v: %w", brokers, err)
+	}
+	return c, nil
+}
+
+// Ping checks that the brokers answer and know topic.
+func Ping(c sarama.Client, topic string) error {
+	if err := c.RefreshMetadata(topic); err != nil {
+		return fmt.Errorf("kafka metadata for %s: %w", topic, err)
+	}
+	return nil
+}
+
+// EnsureTopics creates the topics that do not exist yet.
+func EnsureTopics(c sarama.Client, partitions int32, topics ...string) error {
+	admin, err := sarama.NewClusterAdminFromClient(c)
+	if err != nil {
+		return fmt.Errorf("kafka admin: %w", err)
+	}
+	// Closing the admin would close the shared client; it holds nothing else.
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return fmt.Errorf("list kafka topics: %w", err)
+	}
+	var created []string
+	for _, t := range topics {
+		if _, ok := existing[t]; ok {
+			continue
+		}
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1}, false)
+		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
+			return fmt.Errorf("create kafka topic %s: %w", t, err)
+		}
+		created = append(created, t)
+	}
+	if len(created) == 0 {
+		return nil
+	}
+	if err := c.RefreshMetadata(created...); err != nil {
+		return fmt.Errorf("refresh kafka metadata: %w", err)
+	}
+	return nil
+}
+
+// Producer writes events to the events topic and returns only once the
+// broker acknowledged them.
+type Producer struct {
+	c     sarama.Client
+	p     sarama.SyncProducer
+	topic string
+}
+
+// NewProducer makes a synchronous producer with its own connections: a
+// connection shared with a consumer would queue produce requests behind
+// the consumer's long-polling fetches.
+func NewProducer(brokers []string, topic string) (*Producer, error) {
+	c, err := NewClient(brokers)
+	if err != nil {
+		return nil, err
+	}
+	p, err := sarama.NewSyncProducerFromClient(c)
+	if err != nil {
+		c.Close()
+		return nil, fmt.Errorf("kafka producer: %w", err)
+	}
+	return &Producer{c: c, p: p, topic: topic}, nil
+}
+
+// Message is one record to produce.
+type Message struct {
+	Key   string
+	Value []byte
+}
+
+// Produce writes the messages; all of them are durable when it returns nil.
+func (p *Producer) Produce(ctx context.Context, msgs ...Message) error {
+	batch := make([]*sarama.ProducerMessage, len(msgs))
+	for i, m := range msgs {
+		batch[i] = &sarama.ProducerMessage{Topic: p.topic, Key: sarama.StringEncoder(m.Key), Value: sarama.ByteEncoder(m.Value)}
+	}
+	if err := ctx.Err(); err != nil {
+		return err
+	}
+	if err := p.p.SendMessages(batch); err != nil {
+		return fmt.Errorf("produce to %s: %w", p.topic, err)
+	}
+	return nil
+}
+
+// Close flushes and stops the producer.
+func (p *Producer) Close() error {
+	err := p.p.Close()
+	if cerr := p.c.Close(); err == nil {
+		err = cerr
+	}
+	return err
+}

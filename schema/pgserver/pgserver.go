@@ -1,0 +1,366 @@
+// Package pgserver runs a private PostgreSQL cluster from the machine's
+// PostgreSQL binaries: the database of `herald dev` and of the tests. The
+// server runs as a child process that stops when its parent dies.
+package pgserver
+
+import (
+	"bytes"
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net"
+	"os"
+	"os/exec"
+	"os/user"
+	"path/filepath"
+	"runtime"
+	"sort"
+	"strconv"
+	"strings"
+	"syscall"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Options configure a private cluster.
+type Options struct {
+	// Dir holds the cluster (created on first start, reused after).
+	Dir string
+	// Port to listen on at 127.0.0.1; 0 picks a free port.
+	Port int
+	// BinDir holds postgres and initdb; empty searches the usual places.
+	BinDir string
+	// Ephemeral turns off durability (fsync, full pages) for tests.
+	Ephemeral bool
+	// Log receives progress messages; nil discards them.
+	Log *slog.Logger
+}
+
+// Server is a running private cluster.
+type Server struct {
+	dataDir string
+	port    int
+	cmd     *exec.Cmd
+	exited  chan struct{}
+	waitErr error
+	log     *slog.Logger
+	logPath string
+}
+
+// User is the superuser created in the cluster.
+const User = "herald"
+
+// ErrNoBinaries means no PostgreSQL server installation was found.
+var ErrNoBinaries = errors.New("no PostgreSQL server binaries found: install them (Debian/Ubuntu: `apt-get install postgresql`; macOS: `brew install postgresql`) or set HERALD_DATABASE_URL to an existing database")
+
+// FindBinaries returns the folder holding initdb and postgres.
+func FindBinaries(hint string) (string, error) {
+	var candidates []string
+	if hint != "" {
+		candidates = append(candidates, hint)
+	}
+	versions, _ := filepath.Glob("/usr/lib/postgresql/*/bin")
+	sort.Slice(versions, func(i, j int) bool { return pgMajor(versions[i]) > pgMajor(versions[j]) })
+	candidates = append(candidates, versions...)
+	if p, err := exec.LookPath("postgres"); err == nil {
+		candidates = append(candidates, filepath.Dir(p))
+	}
+	candidates = append(candidates, "/usr/local/pgsql/bin", "/opt/homebrew/bin", "/usr/local/bin")
+	for _, dir := range candidates {
+		if isExecutable(filepath.Join(dir, "postgres")) && isExecutable(filepath.Join(dir, "initdb")) {
+			return dir, nil
+		}
+	}
+	return "", fmt.Errorf("%w (looked in %s)", ErrNoBinaries, strings.Join(candidates, ", "))
+}
+
+func pgMajor(binDir string) int {
+	n, _ := strconv.Atoi(filepath.Base(filepath.Dir(binDir)))
+	return n
+}
+
+func isExecutable(path string) bool {
+	st, err := os.Stat(path)
+	return err == nil && !st.IsDir() && st.Mode()&0o111 != 0
+}
+
+// Start initialises the cluster if needed, starts it and waits until it
+// accepts connections.
+func Start(ctx context.Context, opts Options) (*Server, error) {
+	log := opts.Log
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
+	binDir, err := FindBinaries(opts.BinDir)
+	if err != nil {
+		return nil, err
+	}
+	cred, err := runAs()
+	if err != nil {
+		return nil, err
+	}
+	dir, err := clusterDir(opts.Dir, cred, log)
+	if err != nil {
+		return nil, err
+	}
+	dataDir := filepath.Join(dir, "data")
+	logPath := filepath.Join(dir, "postgres.log")
+
+	if _, err := os.Stat(filepath.Join(dataDir, "PG_VERSION")); errors.Is(err, os.ErrNotExist) {
+		log.Info("initialising private postgres cluster", "dir", dataDir)
+		if err := initdb(ctx, binDir, dataDir, cred); err != nil {
+			return nil, err
+		}
+	}
+	stopStale(dataDir, log)
+
+	port := opts.Port
+	if port == 0 {
+		if port, err = freePort(); err != nil {
+			return nil, err
+		}
+	}
+	args := []string{
+		"-D", dataDir, "-p", strconv.Itoa(port),
+		"-c", "listen_addresses=127.0.0.1",
+		"-c", "unix_socket_directories=",
+		"-c", "max_connections=200",
+	}
+	if opts.Ephemeral {
+		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
+	}
+	logFile, err := os.OpenFile(logPath, os.O_CREATE|os.O_WRONLY|os.O_APPEND, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("open postgres log: %w", err)
+	}
+	s := &Server{dataDir: dataDir, port: port, exited: make(chan struct{}), log: log, logPath: logPath}
+	started := make(chan error, 1)
+	// The child gets SIGINT (fast shutdown) if the thread that started it
+	// dies, so the thread stays locked for the child's whole life.
+	go func() {
+		runtime.LockOSThread()
+		defer runtime.UnlockOSThread()
+		defer logFile.Close()
+		cmd := exec.Command(filepath.Join(binDir, "postgres"), args...)
+		cmd.Stdout, cmd.Stderr = logFile, logFile
+		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true, Pdeathsig: syscall.SIGINT, Credential: cred}
+		if err := cmd.Start(); err != nil {
+			started <- fmt.Errorf("start postgres: %w", err)
+			close(s.exited)
+			return
+		}
+		s.cmd = cmd
+		started <- nil
+		s.waitErr = cmd.Wait()
+		close(s.exited)
+	}()
+	if err := <-started; err != nil {
+		return nil, err
+	}
+	if err := s.waitReady(ctx); err != nil {
+		_ = s.Stop()
+		return nil, err
+	}
+	log.Info("private postgres ready", "addr", fmt.Sprintf("127.0.0.1:%d", port), "dir", dataDir)
+	return s, nil
+}
+
+// URL is the connection string for database name in this cluster.
+func (s *Server) URL(name string) string {
+	return fmt.Sprintf("postgres://%s@127.0.0.1:%d/%s?sslmode=disable", User, s.port, name)
+}
+
+// Port is the TCP port the cluster listens on.
+func (s *Server) Port() int { return s.port }
+
+// Pid is the postmaster's process id.
+func (s *Server) Pid() int { return s.cmd.Process.Pid }
+
+// CreateDatabase creates database name (from template, when not empty)
+// unless it exists already.
+func (s *Server) CreateDatabase(ctx context.Context, name, template string) error {
+	conn, err := pgx.Connect(ctx, s.URL("postgres"))
+	if err != nil {
+		return fmt.Errorf("connect to private postgres: %w", err)
+	}
+	defer conn.Close(ctx)
+	var exists bool
+	if err := conn.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM pg_database WHERE datname = $1)`, name).Scan(&exists); err != nil {
+		return fmt.Errorf("check database %s: %w", name, err)
+	}
+	if exists {
+		return nil
+	}
+	stmt := "CREATE DATABASE " + pgx.Identifier{name}.Sanitize()
+	if template != "" {
+		stmt += " TEMPLATE " + pgx.Identifier{template}.Sanitize()
+	}
+	if _, err := conn.Exec(ctx, stmt); err != nil {
+		return fmt.Errorf("create database %s: %w", name, err)
+	}
+	return nil
+}
+
+// Stop shuts the cluster down (fast mode) and waits for it to exit.
+func (s *Server) Stop() error {
+	if s.cmd == nil {
+		return nil
+	}
+	select {
+	case <-s.exited:
+		return nil
+	default:
+	}
+	_ = s.cmd.Process.Signal(syscall.SIGINT)
+	select {
+	case <-s.exited:
+	case <-time.After(30 * time.Second):
+		_ = s.cmd.Process.Kill()
+		<-s.exited
+		return errors.New("postgres did not stop within 30s; killed")
+	}
+	s.log.Info("private postgres stopped")
+	return nil
+}
+
+func (s *Server) waitReady(ctx context.Context) error {
+	deadline := time.Now().Add(60 * time.Second)
+	for {
+		conn, err := pgx.Connect(ctx, s.URL("postgres"))
+		if err == nil {
+			conn.Close(ctx)
+			return nil
+		}
+		select {
+		case <-s.exited:
+			return fmt.Errorf("postgres exited during start (%v); its log %s ends with:\n%s", s.waitErr, s.logPath, tail(s.logPath))
+		case <-ctx.Done():
+			return ctx.Err()
+		case <-time.After(50 * time.Millisecond):
+		}
+		if time.Now().After(deadline) {
+			return fmt.Errorf("postgres not ready after 60s: %w; log %s", err, s.logPath)
+		}
+	}
+}
+
+// runAs returns the credential to run postgres with: postgres refuses to run
+// as root, so a root caller runs it as the "postgres" system user.
+func runAs() (*syscall.Credential, error) {
+	if os.Geteuid() != 0 {
+		return nil, nil
+	}
+	u, err := user.Lookup("postgres")
+	if err != nil {
+		return nil, errors.New("running as root needs a `postgres` system user to run the private cluster (PostgreSQL refuses root): install the postgresql package, run herald as another user, or set HERALD_DATABASE_URL")
+	}
+	uid, _ := strconv.Atoi(u.Uid)
+	gid, _ := strconv.Atoi(u.Gid)
+	return &syscall.Credential{Uid: uint32(uid), Gid: uint32(gid)}, nil
+}
+
+// clusterDir returns a folder for the cluster that its owner can reach. When
+// run as root and want sits where the postgres user cannot go (a home folder,
+// say), the cluster goes under the system temp dir, named after want.
+func clusterDir(want string, cred *syscall.Credential, log *slog.Logger) (string, error) {
+	abs, err := filepath.Abs(want)
+	if err != nil {
+		return "", err
+	}
+	if err := os.MkdirAll(abs, 0o700); err != nil {
+		return "", fmt.Errorf("create postgres folder: %w", err)
+	}
+	if cred == nil {
+		return abs, nil
+	}
+	if err := os.Chown(abs, int(cred.Uid), int(cred.Gid)); err != nil {
+		return "", fmt.Errorf("give postgres folder to the postgres user: %w", err)
+	}
+	if reachable(abs, cred) {
+		return abs, nil
+	}
+	sum := sha256.Sum256([]byte(abs))
+	alt := filepath.Join(os.TempDir(), "herald-pg-"+hex.EncodeToString(sum[:6]))
+	if err := os.MkdirAll(alt, 0o700); err != nil {
+		return "", fmt.Errorf("create postgres folder: %w", err)
+	}
+	if err := os.Chown(alt, int(cred.Uid), int(cred.Gid)); err != nil {
+		return "", fmt.Errorf("give postgres folder to the postgres user: %w", err)
+	}
+	if !reachable(alt, cred) {
+		return "", fmt.Errorf("neither %s nor %s is writable by the postgres user", abs, alt)
+	}
+	log.Info("the postgres user cannot reach the data dir; the cluster lives in the temp dir instead",
+		"wanted", abs, "using", alt)
+	return alt, nil
+}
+
+func reachable(dir string, cred *syscall.Credential) bool {
+	cmd := exec.Command("/bin/sh", "-c", `test -w "$1" && test -x "$1"`, "sh", dir)
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	return cmd.Run() == nil
+}
+
+func initdb(ctx context.Context, binDir, dataDir string, cred *syscall.Credential) error {
+	cmd := exec.CommandContext(ctx, filepath.Join(binDir, "initdb"),
+		"-D", dataDir, "-U", User, "--auth=trust", "-E", "UTF8", "--locale=C.UTF-8", "--no-instructions")
+	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
+	cmd.Dir = os.TempDir()
+	var out bytes.Buffer
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Run(); err != nil {
+		_ = os.RemoveAll(dataDir)
+		return fmt.Errorf("initdb: %w\n%s", err, out.String())
+	}
+	return nil
+}
+
+// stopStale stops a postgres left running on dataDir by a process that died
+// without stopping it.
+func stopStale(dataDir string, log *slog.Logger) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil || pid <= 0 {
+		return
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil || proc.Signal(syscall.Signal(0)) != nil {
+		return
+	}
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if !strings.HasPrefix(strings.TrimSpace(string(comm)), "postgres") {
+		return
+	}
+	log.Warn("stopping a postgres left running by an earlier process", "pid", pid)
+	_ = proc.Signal(syscall.SIGINT)
+	for i := 0; i < 300; i++ {
+		if proc.Signal(syscall.Signal(0)) != nil {
+			return
+		}
+		time.Sleep(50 * time.Millisecond)
+	}
+}
+
+func freePort() (int, error) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	if err != nil {
+		return 0, fmt.Errorf("find a free port: %w", err)
+	}
+	defer l.Close()
+	return l.Addr().(*net.TCPAddr).Port, nil
+}
+
+func tail(path string) string {
+	b, _ := os.ReadFile(path)
+	if len(b) > 2000 {
+		b = b[len(b)-2000:]
+	}
+	return string(b)
+}

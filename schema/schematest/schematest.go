@@ -1,0 +1,130 @@
+// Package schematest gives tests a real, migrated Postgres database: one
+// private cluster per test binary, one fresh database per test, cloned from a
+// migrated template so each test starts from the current schema in ~100 ms.
+//
+// A package that uses it wires it in TestMain:
+//
+//	func TestMain(m *testing.M) { os.Exit(schematest.Run(m)) }
+package schematest
+
+import (
+	"context"
+	"fmt"
+	"os"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/schema/pgserver"
+)
+
+const templateDB = "herald_template"
+
+var (
+	mu       sync.Mutex
+	server   *pgserver.Server
+	tmpDir   string
+	startErr error
+	started  bool
+	counter  atomic.Int64
+)
+
+// Run runs the package's tests and then stops the cluster, if one started.
+func Run(m *testing.M) int {
+	code := m.Run()
+	mu.Lock()
+	defer mu.Unlock()
+	if server != nil {
+		_ = server.Stop()
+	}
+	if tmpDir != "" {
+		_ = os.RemoveAll(tmpDir)
+	}
+	return code
+}
+
+func cluster() (*pgserver.Server, error) {
+	mu.Lock()
+	defer mu.Unlock()
+	if started {
+		return server, startErr
+	}
+	started = true
+	ctx := context.Background()
+	tmpDir, startErr = os.MkdirTemp("", "herald-test-pg-")
+	if startErr != nil {
+		return nil, startErr
+	}
+	server, startErr = pgserver.Start(ctx, pgserver.Options{Dir: tmpDir, Ephemeral: true})
+	if startErr != nil {
+		return nil, startErr
+	}
+	if startErr = server.CreateDatabase(ctx, templateDB, ""); startErr != nil {
+		return nil, startErr
+	}
+	if _, startErr = schema.Migrate(ctx, server.URL(templateDB), nil); startErr != nil {
+		return nil, startErr
+	}
+	return server, nil
+}
+
+// URL creates a fresh migrated database for t and returns its URL. The
+// whole cluster, with every test database, goes away when Run returns.
+func URL(t testing.TB) string {
+	t.Helper()
+	srv, err := cluster()
+	if err != nil {
+		t.Fatalf("start private postgres: %v", err)
+	}
+	name := fmt.Sprintf("t%d_%s", counter.Add(1), sanitize(t.Name()))
+	if len(name) > 60 {
+		name = name[:60]
+	}
+	ctx := context.Background()
+	if err := srv.CreateDatabase(ctx, name, templateDB); err != nil {
+		t.Fatalf("create test database: %v", err)
+	}
+	return srv.URL(name)
+}
+
+// Store returns an open Store on a fresh migrated database for t.
+func Store(t testing.TB) *schema.Store {
+	t.Helper()
+	st, err := schema.Open(context.Background(), URL(t))
+	if err != nil {
+		t.Fatalf("open store: %v", err)
+	}
+	t.Cleanup(st.Close)
+	return st
+}
+
+// Empty creates a fresh database without any migration applied.
+func Empty(t testing.TB) string {
+	t.Helper()
+	srv, err := cluster()
+	if err != nil {
+		t.Fatalf("start private postgres: %v", err)
+	}
+	name := fmt.Sprintf("e%d_%s", counter.Add(1), sanitize(t.Name()))
+	if len(name) > 60 {
+		name = name[:60]
+	}
+	if err := srv.CreateDatabase(context.Background(), name, ""); err != nil {
+		t.Fatalf("create empty database: %v", err)
+	}
+	return srv.URL(name)
+}
+
+func sanitize(s string) string {
+	return strings.Map(func(r rune) rune {
+		switch {
+		case r >= 'a' && r <= 'z', r >= '0' && r <= '9':
+			return r
+		case r >= 'A' && r <= 'Z':
+			return r + 'a' - 'A'
+		}
+		return '_'
+	}, s)
+}

@@ -1,0 +1,67 @@
+// Package workflows holds Herald's Temporal workflows — above all
+// JourneyWorkflow, the deterministic interpreter of a published journey
+// graph — with the journey graph types and their validation. It never does
+// I/O itself: everything outside the workflow happens in activities.
+package workflows
+
+import (
+	"context"
+	"fmt"
+
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/operatorservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/worker"
+)
+
+// TaskQueue is where journey workflows and their activities run (DESIGN §8).
+const TaskQueue = "herald-journeys"
+
+// Search attributes of journey runs (DESIGN §8), all Keyword.
+var (
+	SAWorkspaceID    = temporal.NewSearchAttributeKeyKeyword("HeraldWorkspaceID")
+	SAJourneyID      = temporal.NewSearchAttributeKeyKeyword("HeraldJourneyID")
+	SAJourneyVersion = temporal.NewSearchAttributeKeyKeyword("HeraldJourneyVersion")
+	SACustomerID     = temporal.NewSearchAttributeKeyKeyword("HeraldCustomerID")
+	SANode           = temporal.NewSearchAttributeKeyKeyword("HeraldNode")
+)
+
+// SearchAttributeTypes lists the custom search attributes Herald needs.
+func SearchAttributeTypes() map[string]enumspb.IndexedValueType {
+	out := map[string]enumspb.IndexedValueType{}
+	for _, k := range []temporal.SearchAttributeKeyKeyword{SAWorkspaceID, SAJourneyID, SAJourneyVersion, SACustomerID, SANode} {
+		out[k.GetName()] = enumspb.INDEXED_VALUE_TYPE_KEYWORD
+	}
+	return out
+}
+
+// EnsureSearchAttributes registers the missing search attributes on the
+// namespace, so a production cluster needs no manual setup.
+func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace string) error {
+	have, err := c.OperatorService().ListSearchAttributes(ctx, &operatorservice.ListSearchAttributesRequest{Namespace: namespace})
+	if err != nil {
+		return fmt.Errorf("list search attributes of namespace %s: %w", namespace, err)
+	}
+	missing := map[string]enumspb.IndexedValueType{}
+	for name, typ := range SearchAttributeTypes() {
+		if _, ok := have.CustomAttributes[name]; !ok {
+			missing[name] = typ
+		}
+	}
+	if len(missing) == 0 {
+		return nil
+	}
+	_, err = c.OperatorService().AddSearchAttributes(ctx, &operatorservice.AddSearchAttributesRequest{
+		Namespace: namespace, SearchAttributes: missing,
+	})
+	if err != nil {
+		return fmt.Errorf("add search attributes to namespace %s: %w", namespace, err)
+	}
+	return nil
+}
+
+// Register adds Herald's workflows to a worker.
+func Register(r worker.WorkflowRegistry) {
+	r.RegisterWorkflow(JourneyWorkflow)
+}
