@@ -5,8 +5,13 @@ package activities
 
 import (
 	"context"
+	"encoding/json"
 	"errors"
+	"fmt"
+	"log/slog"
+	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
@@ -16,15 +21,22 @@ import (
 // Deps are what the activities are built from.
 type Deps struct {
 	Store *schema.Store
+	// PublicURL is where customers reach Herald (unsubscribe and tracking links).
+	PublicURL string
+	Log       *slog.Logger
 }
 
 // Activities is the receiver of every activity method.
 type Activities struct {
-	store *schema.Store
+	store     *schema.Store
+	renderer  *Renderer
+	publicURL string
 }
 
 // New builds the activities.
-func New(d Deps) *Activities { return &Activities{store: d.Store} }
+func New(d Deps) *Activities {
+	return &Activities{store: d.Store, renderer: NewRenderer(), publicURL: d.PublicURL}
+}
 
 // Register adds the activities to a worker.
 func Register(r worker.ActivityRegistry, a *Activities) {
@@ -39,11 +51,41 @@ type LoadCustomerInput struct {
 
 // LoadCustomerResult is the customer's profile as journeys see it.
 type LoadCustomerResult struct {
-	Customer schema.Customer `json:"customer"`
+	Customer CustomerProfile `json:"customer"`
 }
 
-// LoadCustomer reads a customer's current profile (for branch conditions
-// and templates).
+// CustomerProfile is a customer as workflows see it: built-in fields
+// (empty when unknown) and decoded custom attributes.
+type CustomerProfile struct {
+	ID         string         `json:"id"`
+	ExternalID string         `json:"external_id,omitempty"`
+	Email      string         `json:"email,omitempty"`
+	Phone      string         `json:"phone,omitempty"`
+	Timezone   string         `json:"timezone,omitempty"`
+	CreatedAt  time.Time      `json:"created_at"`
+	Attributes map[string]any `json:"attributes,omitempty"`
+}
+
+func profile(c schema.Customer) (CustomerProfile, error) {
+	p := CustomerProfile{ID: c.ID, ExternalID: deref(c.ExternalID), Email: deref(c.Email), Phone: deref(c.Phone),
+		Timezone: deref(c.Timezone), CreatedAt: c.CreatedAt}
+	if len(c.Attributes) > 0 {
+		if err := json.Unmarshal(c.Attributes, &p.Attributes); err != nil {
+			return p, fmt.Errorf("decode attributes of %s: %w", c.ID, err)
+		}
+	}
+	return p, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}
+
+// LoadCustomer reads a customer's current profile (for branch conditions,
+// delays on attributes and time zones).
 func (a *Activities) LoadCustomer(ctx context.Context, in LoadCustomerInput) (LoadCustomerResult, error) {
 	c, err := a.store.GetCustomer(ctx, in.WorkspaceID, in.CustomerID)
 	if errors.Is(err, schema.ErrNotFound) {
@@ -52,5 +94,8 @@ func (a *Activities) LoadCustomer(ctx context.Context, in LoadCustomerInput) (Lo
 	if err != nil {
 		return LoadCustomerResult{}, err
 	}
-	return LoadCustomerResult{Customer: c}, nil
+	p, err := profile(c)
+	return LoadCustomerResult{Customer: p}, err
 }
+
+func logger(ctx context.Context) interface{ Info(string, ...any) } { return activity.GetLogger(ctx) }

@@ -14,9 +14,12 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/prometheus/client_golang/prometheus"
+	"go.temporal.io/sdk/client"
 
+	"github.com/heraldhq/herald/activities"
 	"github.com/heraldhq/herald/ingest"
 	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/workflows"
 )
 
 // Check is a named readiness probe of one dependency.
@@ -45,15 +48,20 @@ type Deps struct {
 	Frontend fs.FS
 	Checks   []Check
 	Producer Producer
-	Config   Config
+	// Temporal queries, signals and cancels runs.
+	Temporal client.Client
+	// Router enters customers into journeys (API-triggered entry).
+	Router *ingest.JourneyRouter
+	Config Config
 }
 
 // Server is the HTTP handler of the api role.
 type Server struct {
-	deps    Deps
-	engine  *gin.Engine
-	metrics *httpMetrics
-	secure  bool
+	deps     Deps
+	renderer *activities.Renderer
+	engine   *gin.Engine
+	metrics  *httpMetrics
+	secure   bool
 }
 
 // Body size limits (DESIGN §4 for ingest).
@@ -74,7 +82,7 @@ func New(d Deps) *Server {
 	if d.Config.TemporalNamespace == "" {
 		d.Config.TemporalNamespace = "default"
 	}
-	s := &Server{deps: d, metrics: newHTTPMetrics(d.Metrics)}
+	s := &Server{deps: d, metrics: newHTTPMetrics(d.Metrics), renderer: activities.NewRenderer()}
 	if u, err := url.Parse(d.Config.PublicURL); err == nil && u.Scheme == "https" {
 		s.secure = true
 	}
@@ -100,6 +108,32 @@ func New(d Deps) *Server {
 	a.GET("/keys", s.require(schema.RoleEditor), s.listKeys)
 	a.POST("/keys", s.require(schema.RoleOwner), s.createKey)
 	a.DELETE("/keys/:id", s.require(schema.RoleOwner), s.revokeKey)
+
+	editor := s.require(schema.RoleEditor)
+	a.GET("/templates", s.listTemplates)
+	a.POST("/templates", editor, s.createTemplate)
+	a.GET("/templates/:id", s.getTemplate)
+	a.PUT("/templates/:id", editor, s.updateTemplate)
+	a.DELETE("/templates/:id", editor, s.deleteTemplate)
+	a.POST("/templates/:id/preview", s.previewTemplate)
+	a.POST("/templates/:id/test", editor, s.testTemplate)
+
+	a.GET("/journeys", s.listJourneys)
+	a.POST("/journeys", editor, s.createJourney)
+	a.GET("/journeys/:id", s.getJourney)
+	a.PUT("/journeys/:id", editor, s.updateJourney)
+	a.POST("/journeys/:id/publish", editor, s.publishJourney)
+	a.POST("/journeys/:id/pause", editor, s.lifecycle("pause", []string{schema.JourneyActive}, schema.JourneyPaused, workflows.SignalPause))
+	a.POST("/journeys/:id/resume", editor, s.lifecycle("resume", []string{schema.JourneyPaused}, schema.JourneyActive, workflows.SignalResume))
+	a.POST("/journeys/:id/stop", editor, s.lifecycle("stop", []string{schema.JourneyActive, schema.JourneyPaused}, schema.JourneyStopped, ""))
+	a.POST("/journeys/:id/archive", editor, s.lifecycle("archive", []string{schema.JourneyDraft, schema.JourneyStopped}, schema.JourneyArchived, ""))
+	a.GET("/journeys/:id/versions", s.listVersions)
+	a.GET("/journeys/:id/audit", s.journeyAudit)
+	a.POST("/journeys/:id/trigger", editor, s.triggerJourney)
+	a.GET("/journeys/:id/stats", s.journeyStats)
+	a.GET("/journeys/:id/runs", s.listRuns)
+	a.GET("/runs/*workflow_id", s.getRun)
+	a.GET("/deliveries", s.listDeliveries)
 
 	v1 := e.Group("/v1", cors, limitBody(maxIngestBody), s.writeKeyAuth)
 	for typ := range ingest.Types {

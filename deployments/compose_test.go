@@ -223,17 +223,16 @@ func TestComposeHeraldServices(t *testing.T) {
 		"a one-shot must not restart after it exits 0")
 	requireDependsOn(t, migrate, "postgres", types.ServiceConditionHealthy)
 
+	// Every role connects to Postgres, Kafka and Temporal at start (cmd/herald runRole),
+	// and its /readyz pings the events topic.
 	for _, name := range []string{"herald-api", "herald-worker", "herald-ingest"} {
 		s := service(t, p, name)
 		requireDependsOn(t, s, "herald-migrate", types.ServiceConditionCompletedSuccessfully)
 		requireDependsOn(t, s, "postgres", types.ServiceConditionHealthy)
-		requireDependsOn(t, s, "temporal", types.ServiceConditionHealthy)
-		requireDependsOn(t, s, "temporal-namespace", types.ServiceConditionCompletedSuccessfully)
-	}
-	for _, name := range []string{"herald-api", "herald-ingest"} {
-		s := service(t, p, name)
 		requireDependsOn(t, s, "kafka", types.ServiceConditionHealthy)
 		requireDependsOn(t, s, "kafka-topics", types.ServiceConditionCompletedSuccessfully)
+		requireDependsOn(t, s, "temporal", types.ServiceConditionHealthy)
+		requireDependsOn(t, s, "temporal-namespace", types.ServiceConditionCompletedSuccessfully)
 	}
 
 	api := service(t, p, "herald-api")
@@ -257,6 +256,8 @@ func TestComposeHeraldConfiguration(t *testing.T) {
 	require.Equal(t, "http://localhost:8080", env(t, api, "HERALD_PUBLIC_URL"))
 	require.Equal(t, "http://localhost:8233", env(t, api, "HERALD_TEMPORAL_UI_URL"))
 	require.Equal(t, "herald-ingest", env(t, api, "HERALD_KAFKA_GROUP"))
+	require.Equal(t, env(t, service(t, p, "kafka-topics"), "PARTITIONS"), env(t, api, "HERALD_KAFKA_PARTITIONS"),
+		"the topic job and the ingest role create topics alike")
 
 	key, err := base64.StdEncoding.DecodeString(env(t, api, "HERALD_ENCRYPTION_KEY"))
 	require.NoError(t, err, "HERALD_ENCRYPTION_KEY is base64")

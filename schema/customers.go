@@ -289,3 +289,41 @@ func (s *Store) ListCustomerEvents(ctx context.Context, workspaceID, customerID 
 		return e, err
 	})
 }
+
+// UpdateCustomerAttributes sets and removes attributes (and the built-in
+// email, phone and timezone fields when named).
+func (s *Store) UpdateCustomerAttributes(ctx context.Context, workspaceID, customerID string, set map[string]any, unset []string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if len(set) > 0 {
+			if err := mergeTraits(ctx, tx, workspaceID, customerID, set); err != nil {
+				return err
+			}
+		}
+		for _, k := range unset {
+			var err error
+			if col, ok := builtinTraits[k]; ok {
+				_, err = tx.Exec(ctx, `UPDATE customers SET `+col+` = NULL, updated_at = now() WHERE workspace_id = $1 AND id = $2`, workspaceID, customerID)
+			} else {
+				_, err = tx.Exec(ctx, `UPDATE customers SET attributes = attributes - $3, updated_at = now() WHERE workspace_id = $1 AND id = $2`, workspaceID, customerID, k)
+			}
+			if err != nil {
+				return fmt.Errorf("unset %s: %w", k, err)
+			}
+		}
+		return nil
+	})
+}
+
+// EnsureCustomer returns the customer with external id userID, creating it
+// if needed (API-triggered entry for a customer not seen yet).
+func (s *Store) EnsureCustomer(ctx context.Context, workspaceID, userID string) (Customer, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO customers (id, workspace_id, external_id) VALUES ($1, $2, $3)
+		ON CONFLICT (workspace_id, external_id) WHERE external_id IS NOT NULL DO UPDATE SET updated_at = customers.updated_at
+		RETURNING id`, NewID("cus"), workspaceID, userID).Scan(&id)
+	if err != nil {
+		return Customer{}, fmt.Errorf("ensure customer: %w", err)
+	}
+	return s.GetCustomer(ctx, workspaceID, id)
+}

@@ -1,68 +1,676 @@
 package workflows
 
 import (
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
 	"fmt"
+	"hash/fnv"
+	"strconv"
+	"strings"
 	"time"
 
+	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/workflow"
+
+	"github.com/heraldhq/herald/activities"
 )
+
+// Signal and query names of JourneyWorkflow (DESIGN §8).
+const (
+	SignalEvent  = "event"
+	SignalPause  = "pause"
+	SignalResume = "resume"
+	SignalExit   = "exit"
+	QueryState   = "state"
+)
+
+// Event is a customer event as a run sees it.
+type Event struct {
+	ID         string         `json:"id"`
+	Name       string         `json:"name"`
+	Properties map[string]any `json:"properties,omitempty"`
+	Time       time.Time      `json:"time"`
+}
 
 // JourneyInput starts one customer's run of one journey version.
 type JourneyInput struct {
-	WorkspaceID string  `json:"workspace_id"`
-	JourneyID   string  `json:"journey_id"`
-	Version     int     `json:"version"`
-	CustomerID  string  `json:"customer_id"`
-	Journey     Journey `json:"journey"`
+	WorkspaceID       string  `json:"workspace_id"`
+	WorkspaceTimezone string  `json:"workspace_timezone,omitempty"`
+	JourneyID         string  `json:"journey_id"`
+	Version           int     `json:"version"`
+	CustomerID        string  `json:"customer_id"`
+	EntryKey          string  `json:"entry_key,omitempty"`
+	Journey           Journey `json:"journey"`
+	// Trigger is the event that made the customer enter (nil for API entry
+	// without an event).
+	Trigger *Event `json:"trigger,omitempty"`
+	// Paused starts the run paused (the journey was paused at entry).
+	Paused bool `json:"paused,omitempty"`
+	// Resume carries the state across continue-as-new.
+	Resume *ResumeState `json:"resume,omitempty"`
+}
+
+// ResumeState is what a run keeps when it continues as new.
+type ResumeState struct {
+	Node      string            `json:"node"`
+	Visits    map[string]int    `json:"visits"`
+	Path      []PathStep        `json:"path"`
+	Paused    bool              `json:"paused"`
+	LastEvent *Event            `json:"last_event,omitempty"`
+	Converted bool              `json:"converted"`
+	StartedAt time.Time         `json:"started_at"`
+	Seen      []string          `json:"seen,omitempty"`
+	Variants  map[string]string `json:"variants,omitempty"`
+	Entered   bool              `json:"entered"`
 }
 
 // RunState is what the `state` query returns.
 type RunState struct {
-	Node   string     `json:"node"`
-	Path   []PathStep `json:"path"`
-	Status string     `json:"status"`
+	Node      string            `json:"node"`
+	Status    string            `json:"status"`
+	Paused    bool              `json:"paused"`
+	Path      []PathStep        `json:"path"`
+	Waiting   *Waiting          `json:"waiting,omitempty"`
+	Variables map[string]any    `json:"variables,omitempty"`
+	Variants  map[string]string `json:"variants,omitempty"`
+	Converted bool              `json:"converted"`
 }
 
 // PathStep is one node visited.
 type PathStep struct {
-	Node    string    `json:"node"`
-	Entered time.Time `json:"entered"`
+	Node    string     `json:"node"`
+	Visit   int        `json:"visit"`
+	Entered time.Time  `json:"entered"`
+	Left    *time.Time `json:"left,omitempty"`
+	Detail  string     `json:"detail,omitempty"`
 }
 
-// JourneyWorkflow interprets a published journey for one customer.
+// Waiting describes what the run waits for right now.
+type Waiting struct {
+	Kind  string     `json:"kind"` // timer, event, window, quiet_hours, paused
+	Event string     `json:"event,omitempty"`
+	Until *time.Time `json:"until,omitempty"`
+}
+
+// Run outcomes recorded in the projection.
+const (
+	outcomeCompleted = "completed"
+	outcomeExited    = "exited"
+	outcomeCanceled  = "canceled"
+	outcomeFailed    = "failed"
+)
+
+// maxPath bounds the path kept in state (older steps live in Postgres).
+const maxPath = 200
+
+// run is the interpreter's state for one execution.
+type run struct {
+	in        JourneyInput
+	nodes     map[string]Node
+	st        RunState
+	visits    map[string]int
+	lastEvent *Event
+	inbox     []Event
+	waiting   bool
+	seen      []string
+	seenSet   map[string]bool
+	exitWhy   string
+	startedAt time.Time
+	customer  *activities.CustomerProfile
+	cancel    workflow.CancelFunc
+}
+
+var a *activities.Activities
+
+func activityCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: time.Minute,
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
+			MaximumInterval: 5 * time.Minute},
+	})
+}
+
+func localCtx(ctx workflow.Context) workflow.Context {
+	return workflow.WithLocalActivityOptions(ctx, workflow.LocalActivityOptions{
+		StartToCloseTimeout: 10 * time.Second,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: 200 * time.Millisecond, MaximumInterval: 30 * time.Second},
+	})
+}
+
+// JourneyWorkflow interprets a published journey version for one customer:
+// it walks the graph from the start node (or where a continued run left
+// off), reacting to the customer's events delivered as `event` signals.
 func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
-	st := RunState{Status: "running"}
-	if err := workflow.SetQueryHandler(ctx, "state", func() (RunState, error) { return st, nil }); err != nil {
+	r := &run{in: in, nodes: map[string]Node{}, visits: map[string]int{}, seenSet: map[string]bool{}}
+	for _, n := range in.Journey.Nodes {
+		r.nodes[n.ID] = n
+	}
+	info := workflow.GetInfo(ctx)
+	cur := in.Journey.Start
+	r.startedAt = workflow.Now(ctx)
+	r.st = RunState{Status: "running", Paused: in.Paused, Variants: map[string]string{}}
+	if rs := in.Resume; rs != nil {
+		cur, r.visits, r.st.Path, r.st.Paused, r.lastEvent, r.st.Converted, r.startedAt = rs.Node, rs.Visits, rs.Path, rs.Paused, rs.LastEvent, rs.Converted, rs.StartedAt
+		if rs.Variants != nil {
+			r.st.Variants = rs.Variants
+		}
+		for _, id := range rs.Seen {
+			r.remember(id)
+		}
+	} else if in.Trigger != nil {
+		r.lastEvent = in.Trigger
+		r.remember(in.Trigger.ID)
+	}
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (RunState, error) { return r.st, nil }); err != nil {
 		return err
 	}
-	nodes := map[string]Node{}
-	for _, n := range in.Journey.Nodes {
-		nodes[n.ID] = n
+
+	mainCtx, cancel := workflow.WithCancel(ctx)
+	r.cancel = cancel
+	r.listen(ctx)
+
+	err := r.walk(mainCtx, cur)
+	var can *workflow.ContinueAsNewError
+	if errors.As(err, &can) {
+		return err
 	}
-	cur := in.Journey.Start
+	outcome := outcomeCompleted
+	switch {
+	case r.exitWhy != "":
+		outcome = outcomeExited
+	case temporal.IsCanceledError(err) || errors.Is(ctx.Err(), workflow.ErrCanceled):
+		outcome = outcomeCanceled
+	case err != nil:
+		outcome = outcomeFailed
+	}
+	r.st.Status = outcome
+	r.st.Waiting = nil
+	// Record the end even when the run was cancelled.
+	dctx, _ := workflow.NewDisconnectedContext(ctx)
+	last, visit := r.current()
+	ferr := workflow.ExecuteActivity(activityCtx(dctx), a.FinishRun, activities.FinishRunInput{
+		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Status: outcome, At: workflow.Now(dctx),
+		WorkspaceID: in.WorkspaceID, JourneyID: in.JourneyID, LastNode: last, LastVisit: visit,
+	}).Get(dctx, nil)
+	if ferr != nil {
+		workflow.GetLogger(ctx).Warn("record run end failed", "error", ferr)
+	}
+	if outcome == outcomeExited || outcome == outcomeCanceled {
+		return nil
+	}
+	return err
+}
+
+func (r *run) remember(id string) {
+	if id == "" || r.seenSet[id] {
+		return
+	}
+	r.seenSet[id] = true
+	r.seen = append(r.seen, id)
+	if len(r.seen) > 500 {
+		delete(r.seenSet, r.seen[0])
+		r.seen = r.seen[1:]
+	}
+}
+
+func (r *run) current() (string, int) {
+	if len(r.st.Path) == 0 {
+		return "", 0
+	}
+	p := r.st.Path[len(r.st.Path)-1]
+	return p.Node, p.Visit
+}
+
+// listen handles signals for the whole run: events (deduplicated by id),
+// exit_on, goals, pause, resume and exit.
+func (r *run) listen(ctx workflow.Context) {
+	events := workflow.GetSignalChannel(ctx, SignalEvent)
+	pause := workflow.GetSignalChannel(ctx, SignalPause)
+	resume := workflow.GetSignalChannel(ctx, SignalResume)
+	exit := workflow.GetSignalChannel(ctx, SignalExit)
+	workflow.Go(ctx, func(ctx workflow.Context) {
+		for {
+			sel := workflow.NewSelector(ctx)
+			sel.AddReceive(events, func(c workflow.ReceiveChannel, _ bool) {
+				var ev Event
+				c.Receive(ctx, &ev)
+				r.onEvent(ctx, ev)
+			})
+			sel.AddReceive(pause, func(c workflow.ReceiveChannel, _ bool) {
+				c.Receive(ctx, nil)
+				r.st.Paused = true
+			})
+			sel.AddReceive(resume, func(c workflow.ReceiveChannel, _ bool) {
+				c.Receive(ctx, nil)
+				r.st.Paused = false
+			})
+			sel.AddReceive(exit, func(c workflow.ReceiveChannel, _ bool) {
+				var reason string
+				c.Receive(ctx, &reason)
+				if reason == "" {
+					reason = "exit signal"
+				}
+				r.exitWhy = reason
+				r.cancel()
+			})
+			sel.Select(ctx)
+			if ctx.Err() != nil {
+				return
+			}
+		}
+	})
+}
+
+func (r *run) onEvent(ctx workflow.Context, ev Event) {
+	if ev.ID != "" && r.seenSet[ev.ID] {
+		return
+	}
+	r.remember(ev.ID)
+	for _, x := range r.in.Journey.ExitOn {
+		if x.Event == ev.Name && matches(x.Where, ev) {
+			r.exitWhy = "exit_on " + ev.Name
+			r.cancel()
+			return
+		}
+	}
+	if g := r.in.Journey.Goal; g != nil && !r.st.Converted && g.Event == ev.Name {
+		within := time.Duration(0)
+		if g.Within != "" {
+			within, _ = ParseDuration(g.Within)
+		}
+		if within == 0 || !ev.Time.After(r.startedAt.Add(within)) {
+			r.st.Converted = true
+			info := workflow.GetInfo(ctx)
+			workflow.Go(ctx, func(ctx workflow.Context) {
+				err := workflow.ExecuteActivity(activityCtx(ctx), a.RecordConversion, activities.RecordConversionInput{
+					WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, At: ev.Time}).Get(ctx, nil)
+				if err != nil {
+					workflow.GetLogger(ctx).Warn("record conversion failed", "error", err)
+				}
+			})
+		}
+	}
+	r.lastEvent = &ev
+	if r.waiting {
+		r.inbox = append(r.inbox, ev)
+	}
+}
+
+func matches(where json.RawMessage, ev Event) bool {
+	if len(where) == 0 || string(where) == "null" {
+		return true
+	}
+	ok, err := EvalCondition(where, EvalContext{Props: ev.Properties, Now: ev.Time})
+	return err == nil && ok
+}
+
+// walk runs nodes from cur until the journey ends.
+func (r *run) walk(ctx workflow.Context, cur string) error {
+	info := workflow.GetInfo(ctx)
 	for cur != "" {
-		n, ok := nodes[cur]
-		if !ok {
-			return fmt.Errorf("node %q does not exist", cur)
+		if info.GetContinueAsNewSuggested() && !r.st.Paused {
+			return r.continueAsNew(ctx, cur)
 		}
-		st.Node = cur
-		st.Path = append(st.Path, PathStep{Node: cur, Entered: workflow.Now(ctx)})
-		switch n.Type {
-		case "exit":
-			cur = ""
-		case "delay":
-			d, err := time.ParseDuration(n.Duration)
-			if err != nil {
-				return err
+		n, ok := r.nodes[cur]
+		if !ok {
+			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("node %q does not exist in version %d", cur, r.in.Version), "BadGraph", nil)
+		}
+		if err := r.enter(ctx, n, ""); err != nil {
+			return err
+		}
+		next, err := r.step(ctx, n)
+		if err != nil {
+			return err
+		}
+		cur = next
+	}
+	return nil
+}
+
+func (r *run) continueAsNew(ctx workflow.Context, cur string) error {
+	// Take the signals that already arrived so none is lost.
+	for _, name := range []string{SignalEvent} {
+		ch := workflow.GetSignalChannel(ctx, name)
+		for {
+			var ev Event
+			if !ch.ReceiveAsync(&ev) {
+				break
 			}
-			if err := workflow.Sleep(ctx, d); err != nil {
-				return err
-			}
-			cur = n.Next
-		default:
-			return fmt.Errorf("node type %q is not supported yet", n.Type)
+			r.onEvent(ctx, ev)
 		}
 	}
-	st.Status = "completed"
-	return nil
+	in := r.in
+	in.Trigger = nil
+	in.Resume = &ResumeState{Node: cur, Visits: r.visits, Path: r.st.Path, Paused: r.st.Paused, LastEvent: r.lastEvent,
+		Converted: r.st.Converted, StartedAt: r.startedAt, Seen: r.seen, Variants: r.st.Variants, Entered: true}
+	return workflow.NewContinueAsNewError(ctx, JourneyWorkflow, in)
+}
+
+// enter records a node visit: search attribute, path, projection.
+func (r *run) enter(ctx workflow.Context, n Node, detail string) error {
+	info := workflow.GetInfo(ctx)
+	now := workflow.Now(ctx)
+	prevNode, prevVisit := r.current()
+	if len(r.st.Path) > 0 {
+		r.st.Path[len(r.st.Path)-1].Left = &now
+	}
+	r.visits[n.ID]++
+	r.st.Node = n.ID
+	r.st.Path = append(r.st.Path, PathStep{Node: n.ID, Visit: r.visits[n.ID], Entered: now, Detail: detail})
+	if len(r.st.Path) > maxPath {
+		r.st.Path = r.st.Path[len(r.st.Path)-maxPath:]
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SANode.ValueSet(n.ID)); err != nil {
+		return err
+	}
+	return workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, activities.RecordStepInput{
+		WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, WorkflowID: info.WorkflowExecution.ID,
+		RunID: info.WorkflowExecution.RunID, Node: n.ID, Visit: r.visits[n.ID], Detail: detail, EnteredAt: now,
+		PreviousNode: prevNode, PreviousVisit: prevVisit,
+	}).Get(ctx, nil)
+}
+
+// detail annotates the current step (e.g. the split variant).
+func (r *run) annotate(ctx workflow.Context, detail string) error {
+	info := workflow.GetInfo(ctx)
+	p := &r.st.Path[len(r.st.Path)-1]
+	p.Detail = detail
+	return workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, activities.RecordStepInput{
+		WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, WorkflowID: info.WorkflowExecution.ID,
+		RunID: info.WorkflowExecution.RunID, Node: p.Node, Visit: p.Visit, Detail: detail, EnteredAt: p.Entered,
+	}).Get(ctx, nil)
+}
+
+// step executes one node and returns the next node id ("" ends the run).
+func (r *run) step(ctx workflow.Context, n Node) (string, error) {
+	switch n.Type {
+	case "exit":
+		return "", nil
+	case "jump":
+		return n.To, nil
+	case "send":
+		return n.Next, r.send(ctx, n)
+	case "delay":
+		until, err := r.delayUntil(ctx, n)
+		if err != nil {
+			return "", err
+		}
+		return n.Next, r.sleepUntil(ctx, until, "timer")
+	case "wait_for_event":
+		return r.waitForEvent(ctx, n)
+	case "branch":
+		return r.branch(ctx, n)
+	case "split":
+		v := pickVariant(r.in.JourneyID, r.in.CustomerID, n)
+		r.st.Variants[n.ID] = v.Name
+		if err := r.annotate(ctx, "variant:"+v.Name); err != nil {
+			return "", err
+		}
+		return v.Next, nil
+	case "time_window":
+		cust, err := r.loadCustomer(ctx, false)
+		if err != nil {
+			return "", err
+		}
+		loc := location(n.Timezone, cust.Timezone, r.in.WorkspaceTimezone)
+		t, err := NextWindowTime(workflow.Now(ctx), n.Days, n.From, n.To, loc)
+		if err != nil {
+			return "", temporal.NewNonRetryableApplicationError(err.Error(), "BadGraph", nil)
+		}
+		return n.Next, r.sleepUntil(ctx, t, "window")
+	case "update_customer":
+		err := workflow.ExecuteActivity(activityCtx(ctx), a.UpdateCustomer, activities.UpdateCustomerInput{
+			WorkspaceID: r.in.WorkspaceID, CustomerID: r.in.CustomerID, Set: n.Set, Unset: n.Unset,
+			Event: r.renderEvent(), JourneyID: r.in.JourneyID, JourneyName: r.in.Journey.Name,
+		}).Get(ctx, nil)
+		r.customer = nil
+		return n.Next, err
+	}
+	return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("node %s has unknown type %q", n.ID, n.Type), "BadGraph", nil)
+}
+
+func (r *run) loadCustomer(ctx workflow.Context, fresh bool) (activities.CustomerProfile, error) {
+	if r.customer != nil && !fresh {
+		return *r.customer, nil
+	}
+	var res activities.LoadCustomerResult
+	err := workflow.ExecuteActivity(activityCtx(ctx), a.LoadCustomer, activities.LoadCustomerInput{
+		WorkspaceID: r.in.WorkspaceID, CustomerID: r.in.CustomerID}).Get(ctx, &res)
+	if err != nil {
+		return activities.CustomerProfile{}, err
+	}
+	r.customer = &res.Customer
+	return res.Customer, nil
+}
+
+func (r *run) sleepUntil(ctx workflow.Context, t time.Time, kind string) error {
+	d := t.Sub(workflow.Now(ctx))
+	if d <= 0 {
+		return nil
+	}
+	r.st.Waiting = &Waiting{Kind: kind, Until: &t}
+	defer func() { r.st.Waiting = nil }()
+	return workflow.Sleep(ctx, d)
+}
+
+func (r *run) delayUntil(ctx workflow.Context, n Node) (time.Time, error) {
+	now := workflow.Now(ctx)
+	switch {
+	case n.Duration != "":
+		d, err := ParseDuration(n.Duration)
+		if err != nil {
+			return now, temporal.NewNonRetryableApplicationError(err.Error(), "BadGraph", nil)
+		}
+		return now.Add(d), nil
+	case n.At != "":
+		cust, err := r.loadCustomer(ctx, false)
+		if err != nil {
+			return now, err
+		}
+		t, err := NextClockTime(now, n.At, location(cust.Timezone, r.in.WorkspaceTimezone))
+		if err != nil {
+			return now, temporal.NewNonRetryableApplicationError(err.Error(), "BadGraph", nil)
+		}
+		return t, nil
+	case n.Until != "":
+		cust, err := r.loadCustomer(ctx, true)
+		if err != nil {
+			return now, err
+		}
+		t, ok := attributeTime(cust, n.Until)
+		if !ok {
+			// No usable time on the profile: do not hold the customer forever.
+			workflow.GetLogger(ctx).Info("delay until: attribute missing or not a time; continuing", "node_id", n.ID, "attr", n.Until)
+			return now, nil
+		}
+		if n.Offset != "" {
+			off, err := ParseOffset(n.Offset)
+			if err != nil {
+				return now, temporal.NewNonRetryableApplicationError(err.Error(), "BadGraph", nil)
+			}
+			t = t.Add(off)
+		}
+		return t, nil
+	}
+	return now, nil
+}
+
+// attributeTime reads a time from a customer attribute (RFC 3339 string or
+// Unix seconds).
+func attributeTime(c activities.CustomerProfile, path string) (time.Time, bool) {
+	if path == "created_at" {
+		return c.CreatedAt, true
+	}
+	var v any = c.Attributes
+	for _, part := range strings.Split(strings.TrimPrefix(path, "attributes."), ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return time.Time{}, false
+		}
+		v = m[part]
+	}
+	switch x := v.(type) {
+	case string:
+		t, err := time.Parse(time.RFC3339, x)
+		return t, err == nil
+	case float64:
+		return time.Unix(int64(x), 0).UTC(), true
+	}
+	return time.Time{}, false
+}
+
+func (r *run) waitForEvent(ctx workflow.Context, n Node) (string, error) {
+	timeout, err := ParseDuration(n.Timeout)
+	if err != nil {
+		return "", temporal.NewNonRetryableApplicationError(err.Error(), "BadGraph", nil)
+	}
+	r.inbox = nil
+	r.waiting = true
+	until := workflow.Now(ctx).Add(timeout)
+	r.st.Waiting = &Waiting{Kind: "event", Event: n.Event, Until: &until}
+	defer func() { r.waiting, r.inbox, r.st.Waiting = false, nil, nil }()
+	var got *Event
+	ok, err := workflow.AwaitWithTimeout(ctx, timeout, func() bool {
+		for i := range r.inbox {
+			if r.inbox[i].Name == n.Event && matches(n.Where, r.inbox[i]) {
+				got = &r.inbox[i]
+				return true
+			}
+		}
+		r.inbox = r.inbox[:0]
+		return false
+	})
+	if err != nil {
+		return "", err
+	}
+	if ok {
+		r.lastEvent = got
+		return n.OnEvent, nil
+	}
+	return n.OnTimeout, nil
+}
+
+func (r *run) branch(ctx workflow.Context, n Node) (string, error) {
+	cust, err := r.loadCustomer(ctx, true)
+	if err != nil {
+		return "", err
+	}
+	ec := EvalContext{Customer: evalCustomer(cust), Props: r.branchProps(), Now: workflow.Now(ctx)}
+	for i, b := range n.Branches {
+		ok, err := EvalCondition(b.When, ec)
+		if err != nil {
+			return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("node %s branch %d: %v", n.ID, i, err), "BadGraph", nil)
+		}
+		if ok {
+			return b.Next, r.annotate(ctx, "branch:"+strconv.Itoa(i))
+		}
+	}
+	return n.Else, r.annotate(ctx, "branch:else")
+}
+
+// branchProps are the properties `prop` conditions see in a branch: the
+// trigger event's, with the last event's under "last_event".
+func (r *run) branchProps() map[string]any {
+	props := map[string]any{}
+	if r.in.Trigger != nil {
+		for k, v := range r.in.Trigger.Properties {
+			props[k] = v
+		}
+	}
+	if r.lastEvent != nil {
+		props["last_event"] = map[string]any{"name": r.lastEvent.Name, "properties": r.lastEvent.Properties}
+	}
+	return props
+}
+
+func evalCustomer(c activities.CustomerProfile) Customer {
+	return Customer{ID: c.ID, ExternalID: c.ExternalID, Email: c.Email, Phone: c.Phone,
+		Timezone: c.Timezone, CreatedAt: c.CreatedAt, Attributes: c.Attributes}
+}
+
+func (r *run) renderEvent() *activities.RenderEvent {
+	if r.in.Trigger == nil {
+		return nil
+	}
+	return &activities.RenderEvent{Name: r.in.Trigger.Name, Properties: r.in.Trigger.Properties}
+}
+
+// send holds while paused or in quiet hours, then sends once per visit.
+func (r *run) send(ctx workflow.Context, n Node) error {
+	if r.st.Paused {
+		r.st.Waiting = &Waiting{Kind: "paused"}
+		if err := workflow.Await(ctx, func() bool { return !r.st.Paused }); err != nil {
+			return err
+		}
+		r.st.Waiting = nil
+		// Released runs do not all send in the same second.
+		if err := workflow.Sleep(ctx, jitter(workflow.GetInfo(ctx).WorkflowExecution.ID, 10*time.Second)); err != nil {
+			return err
+		}
+	}
+	if qh := r.in.Journey.Settings.QuietHours; qh != nil {
+		cust, err := r.loadCustomer(ctx, false)
+		if err != nil {
+			return err
+		}
+		t, err := QuietHoursEnd(workflow.Now(ctx), qh.Start, qh.End, location(cust.Timezone, r.in.WorkspaceTimezone))
+		if err != nil {
+			return temporal.NewNonRetryableApplicationError(err.Error(), "BadGraph", nil)
+		}
+		if err := r.sleepUntil(ctx, t, "quiet_hours"); err != nil {
+			return err
+		}
+	}
+	info := workflow.GetInfo(ctx)
+	in := activities.SendInput{
+		WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, JourneyName: r.in.Journey.Name,
+		WorkflowID: info.WorkflowExecution.ID, NodeID: n.ID, CustomerID: r.in.CustomerID,
+		MessageID: MessageID(info.WorkflowExecution.ID, info.WorkflowExecution.RunID, n.ID, r.visits[n.ID]),
+		Channel:   n.Channel, TemplateID: n.TemplateID, Event: r.renderEvent(),
+	}
+	var res activities.SendResult
+	err := workflow.ExecuteActivity(activityCtx(ctx), a.Send, in).Get(ctx, &res)
+	var appErr *temporal.ApplicationError
+	if errors.As(err, &appErr) && appErr.Type() == "SendFailed" {
+		// Recorded as a failed delivery; the journey goes on.
+		workflow.GetLogger(ctx).Warn("send failed permanently", "node_id", n.ID, "error", appErr.Error())
+		return nil
+	}
+	return err
+}
+
+// MessageID is the deterministic id of a send (DESIGN §9).
+func MessageID(workflowID, runID, nodeID string, visit int) string {
+	sum := sha256.Sum256([]byte(workflowID + "\n" + runID + "\n" + nodeID + "\n" + strconv.Itoa(visit)))
+	return "msg_" + hex.EncodeToString(sum[:16])
+}
+
+func jitter(key string, max time.Duration) time.Duration {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(key))
+	return time.Duration(h.Sum64() % uint64(max))
+}
+
+// pickVariant chooses a split arm: weighted, and sticky per journey and
+// customer (the same customer always gets the same arm).
+func pickVariant(journeyID, customerID string, n Node) Variant {
+	h := fnv.New64a()
+	_, _ = h.Write([]byte(journeyID + "/" + n.ID + "/" + customerID))
+	total := 0
+	for _, v := range n.Variants {
+		total += v.Weight
+	}
+	if total <= 0 {
+		return n.Variants[0]
+	}
+	pick := int(h.Sum64() % uint64(total))
+	for _, v := range n.Variants {
+		if pick < v.Weight {
+			return v
+		}
+		pick -= v.Weight
+	}
+	return n.Variants[len(n.Variants)-1]
 }

@@ -65,3 +65,13 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(JourneyWorkflow)
 }
+
+// WorkflowID is the id of a customer's run of a journey (DESIGN §8):
+// journey/<journey_id>/customer/<customer_id>, with /key/<key> for keyed entry.
+func WorkflowID(journeyID, customerID, key string) string {
+	id := "journey/" + journeyID + "/customer/" + customerID
+	if key != "" {
+		id += "/key/" + key
+	}
+	return id
+}

@@ -22,7 +22,7 @@ var allowedImports = map[string][]string{
 	"workflows/temporalserver": {},
 	"ingest":                   {"schema", "workflows"},
 	"ingest/kafkaserver":       {},
-	"api":                      {"schema", "workflows", "ingest"},
+	"api":                      {"schema", "workflows", "ingest", "activities"},
 	"deployments":              {},
 }
 

@@ -14,6 +14,8 @@ import (
 	"os/signal"
 	"sort"
 	"syscall"
+	// Time zone data in the binary: journeys compute local times the same on every host.
+	_ "time/tzdata"
 )
 
 // version is set at build time with -ldflags "-X main.version=…".

@@ -71,6 +71,8 @@ func serveAPI(ctx context.Context, p *process) error {
 		Frontend: web,
 		Checks:   p.checks(),
 		Producer: producer,
+		Temporal: p.temporal,
+		Router:   ingest.NewJourneyRouter(p.store, p.temporal, p.log.With("role", "api"), nil),
 		Config: api.Config{
 			PublicURL:         p.cfg.PublicURL,
 			TemporalUIURL:     p.cfg.TemporalUIURL,
@@ -87,7 +89,7 @@ func serveWorker(ctx context.Context, p *process) error {
 	}
 	w := worker.New(p.temporal, workflows.TaskQueue, worker.Options{})
 	workflows.Register(w)
-	activities.Register(w, activities.New(activities.Deps{Store: p.store}))
+	activities.Register(w, activities.New(activities.Deps{Store: p.store, PublicURL: p.cfg.PublicURL, Log: p.log}))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start temporal worker: %w", err)
 	}
@@ -105,6 +107,7 @@ func serveIngest(ctx context.Context, p *process) error {
 	c := ingest.NewConsumer(ingest.ConsumerDeps{
 		Brokers:  p.cfg.brokers(),
 		Store:    p.store,
+		Router:   ingest.NewJourneyRouter(p.store, p.temporal, p.log.With("role", "ingest"), p.registry),
 		Log:      p.log.With("role", "ingest"),
 		Metrics:  p.registry,
 		Topic:    p.cfg.KafkaTopic,

@@ -100,7 +100,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 			return nil, fmt.Errorf("create temporal data folder: %w", err)
 		}
 	}
-	if _, err := os.Stat(opts.DatabaseFile); opts.DatabaseFile == "" || errors.Is(err, os.ErrNotExist) {
+	// An in-memory database gets its schema from the sqlite plugin itself.
+	if _, err := os.Stat(opts.DatabaseFile); opts.DatabaseFile != "" && errors.Is(err, os.ErrNotExist) {
 		if err := sqlite.SetupSchema(sqlCfg); err != nil {
 			return nil, fmt.Errorf("set up temporal schema: %w", err)
 		}

@@ -109,6 +109,8 @@ Empty values are left out so the binary's defaults apply.
   "HERALD_KAFKA_TOPIC" $c.kafka.topic
   "HERALD_KAFKA_DLQ_TOPIC" $c.kafka.dlqTopic
   "HERALD_KAFKA_GROUP" $c.kafka.group
+  "HERALD_KAFKA_PARTITIONS" $c.kafka.partitions
+  "HERALD_SHUTDOWN_TIMEOUT" $c.shutdownTimeout
   "HERALD_PUBLIC_URL" (include "herald.publicUrl" .)
   "HERALD_LOG_FORMAT" $c.logFormat
   "HERALD_LOG_LEVEL" $c.logLevel

@@ -1,0 +1,474 @@
+package api
+
+import (
+	"bytes"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"net/http"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/google/uuid"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/workflows"
+)
+
+// journeyBody is a journey as the API returns it.
+type journeyBody struct {
+	ID          string            `json:"id"`
+	Name        string            `json:"name"`
+	Status      string            `json:"status"`
+	LiveVersion *int              `json:"live_version"`
+	Definition  workflows.Journey `json:"definition"`
+	CreatedAt   time.Time         `json:"created_at"`
+	UpdatedAt   time.Time         `json:"updated_at"`
+}
+
+func toJourneyBody(j schema.Journey) journeyBody {
+	b := journeyBody{ID: j.ID, Name: j.Name, Status: j.Status, LiveVersion: j.LiveVersion, CreatedAt: j.CreatedAt, UpdatedAt: j.UpdatedAt}
+	_ = json.Unmarshal(j.Definition, &b.Definition)
+	return b
+}
+
+// invalidJourney answers 422 with every validation error.
+func invalidJourney(c *gin.Context, errs workflows.ValidationErrors) {
+	c.AbortWithStatusJSON(http.StatusUnprocessableEntity, gin.H{
+		"error":  "journey is invalid: " + errs.Error(),
+		"errors": errs,
+	})
+}
+
+// readJourney decodes and validates a journey definition from the body.
+func (s *Server) readJourney(c *gin.Context) (workflows.Journey, json.RawMessage, bool) {
+	var def workflows.Journey
+	if !bindJSON(c, &def) {
+		return def, nil, false
+	}
+	templates, err := s.deps.Store.TemplateChannels(c, current(c).workspaceID)
+	if err != nil {
+		s.internal(c, "load templates", err)
+		return def, nil, false
+	}
+	if errs := validateForHerald(def, templates); len(errs) > 0 {
+		invalidJourney(c, errs)
+		return def, nil, false
+	}
+	raw, err := json.Marshal(def)
+	if err != nil {
+		s.internal(c, "encode journey", err)
+		return def, nil, false
+	}
+	return def, raw, true
+}
+
+// validateForHerald is the journey validation plus what this version of
+// Herald cannot run yet.
+func validateForHerald(def workflows.Journey, templates map[string]string) workflows.ValidationErrors {
+	errs := workflows.ValidateJourney(def, templates)
+	switch def.Trigger.Type {
+	case "segment", "schedule":
+		errs = append(errs, workflows.ValidationError{Field: "trigger.type",
+			Message: fmt.Sprintf("%s triggers need audiences, which this version of Herald does not have yet", def.Trigger.Type)})
+	}
+	for _, n := range def.Nodes {
+		for i, b := range n.Branches {
+			if len(workflows.SegmentRefs(b.When)) > 0 {
+				errs = append(errs, workflows.ValidationError{Node: n.ID, Field: fmt.Sprintf("branches[%d].when", i),
+					Message: "segment conditions need audiences, which this version of Herald does not have yet"})
+			}
+		}
+	}
+	return errs
+}
+
+func (s *Server) createJourney(c *gin.Context) {
+	def, raw, ok := s.readJourney(c)
+	if !ok {
+		return
+	}
+	p := current(c)
+	j, err := s.deps.Store.CreateJourney(c, p.workspaceID, def.Name, raw)
+	if err != nil {
+		s.internal(c, "create journey", err)
+		return
+	}
+	s.audit(c, "create", "journey", j.ID, map[string]any{"name": j.Name})
+	c.JSON(http.StatusCreated, toJourneyBody(j))
+}
+
+func (s *Server) updateJourney(c *gin.Context) {
+	def, raw, ok := s.readJourney(c)
+	if !ok {
+		return
+	}
+	j, err := s.deps.Store.UpdateJourneyDraft(c, current(c).workspaceID, c.Param("id"), def.Name, raw)
+	if s.storeError(c, "update journey", err) {
+		return
+	}
+	s.audit(c, "update", "journey", j.ID, map[string]any{"name": j.Name})
+	c.JSON(http.StatusOK, toJourneyBody(j))
+}
+
+func (s *Server) getJourney(c *gin.Context) {
+	j, err := s.deps.Store.GetJourney(c, current(c).workspaceID, c.Param("id"))
+	if s.storeError(c, "load journey", err) {
+		return
+	}
+	c.JSON(http.StatusOK, toJourneyBody(j))
+}
+
+func (s *Server) listJourneys(c *gin.Context) {
+	limit, ok := pageLimit(c)
+	if !ok {
+		return
+	}
+	list, err := s.deps.Store.ListJourneys(c, current(c).workspaceID, limit, c.Query("cursor"))
+	if err != nil {
+		s.internal(c, "list journeys", err)
+		return
+	}
+	out := make([]journeyBody, len(list))
+	for i, j := range list {
+		out[i] = toJourneyBody(j)
+	}
+	writePage(c, out, limit, func(j journeyBody) string { return j.ID })
+}
+
+func (s *Server) publishJourney(c *gin.Context) {
+	p := current(c)
+	j, err := s.deps.Store.GetJourney(c, p.workspaceID, c.Param("id"))
+	if s.storeError(c, "load journey", err) {
+		return
+	}
+	var def workflows.Journey
+	if err := json.Unmarshal(j.Definition, &def); err != nil {
+		s.internal(c, "decode journey", err)
+		return
+	}
+	templates, err := s.deps.Store.TemplateChannels(c, p.workspaceID)
+	if err != nil {
+		s.internal(c, "load templates", err)
+		return
+	}
+	if errs := validateForHerald(def, templates); len(errs) > 0 {
+		invalidJourney(c, errs)
+		return
+	}
+	v, err := s.deps.Store.PublishJourney(c, p.workspaceID, j.ID, p.actor)
+	if s.storeError(c, "publish journey", err) {
+		return
+	}
+	s.audit(c, "publish", "journey", j.ID, map[string]any{"version": v.Version})
+	c.JSON(http.StatusOK, gin.H{"version": v.Version, "published_at": v.PublishedAt})
+}
+
+// lifecycle moves the journey between statuses and tells its running runs.
+func (s *Server) lifecycle(action string, from []string, to, signal string) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		p := current(c)
+		j, err := s.deps.Store.SetJourneyStatus(c, p.workspaceID, c.Param("id"), from, to)
+		if s.storeError(c, action+" journey", err) {
+			return
+		}
+		affected := 0
+		if signal != "" || action == "stop" {
+			runs, err := s.deps.Store.ListRuns(c, p.workspaceID, j.ID, schema.RunRunning, "", 100000, nil)
+			if err != nil {
+				s.internal(c, "list runs", err)
+				return
+			}
+			for _, r := range runs {
+				var err error
+				if action == "stop" {
+					err = s.deps.Temporal.CancelWorkflow(c, r.WorkflowID, r.RunID)
+				} else {
+					err = s.deps.Temporal.SignalWorkflow(c, r.WorkflowID, r.RunID, signal, nil)
+				}
+				var nf *serviceerror.NotFound
+				if err != nil && !errors.As(err, &nf) {
+					s.internal(c, action+" run "+r.WorkflowID, err)
+					return
+				}
+				affected++
+			}
+		}
+		s.audit(c, action, "journey", j.ID, map[string]any{"status": to, "runs": affected})
+		c.JSON(http.StatusOK, gin.H{"id": j.ID, "status": j.Status, "runs_affected": affected})
+	}
+}
+
+func (s *Server) listVersions(c *gin.Context) {
+	p := current(c)
+	if _, err := s.deps.Store.GetJourney(c, p.workspaceID, c.Param("id")); s.storeError(c, "load journey", err) {
+		return
+	}
+	vs, err := s.deps.Store.ListJourneyVersions(c, p.workspaceID, c.Param("id"))
+	if err != nil {
+		s.internal(c, "list versions", err)
+		return
+	}
+	if vs == nil {
+		vs = []schema.JourneyVersion{}
+	}
+	c.JSON(http.StatusOK, listResponse[schema.JourneyVersion]{Items: vs})
+}
+
+func (s *Server) journeyAudit(c *gin.Context) {
+	p := current(c)
+	if _, err := s.deps.Store.GetJourney(c, p.workspaceID, c.Param("id")); s.storeError(c, "load journey", err) {
+		return
+	}
+	entries, err := s.deps.Store.ListAudit(c, p.workspaceID, "journey", c.Param("id"))
+	if err != nil {
+		s.internal(c, "list audit", err)
+		return
+	}
+	if entries == nil {
+		entries = []schema.AuditEntry{}
+	}
+	c.JSON(http.StatusOK, listResponse[schema.AuditEntry]{Items: entries})
+}
+
+type triggerRequest struct {
+	Customer struct {
+		UserID string `json:"user_id"`
+		ID     string `json:"id"`
+	} `json:"customer"`
+	Properties map[string]any `json:"properties"`
+}
+
+// triggerJourney enters one customer into an API-triggered journey.
+func (s *Server) triggerJourney(c *gin.Context) {
+	var req triggerRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.Customer.UserID == "" && req.Customer.ID == "" {
+		failField(c, http.StatusBadRequest, "customer", "customer needs user_id or id")
+		return
+	}
+	p := current(c)
+	lj, err := s.deps.Store.GetLiveJourney(c, p.workspaceID, c.Param("id"))
+	if errors.Is(err, schema.ErrNotFound) {
+		if _, gerr := s.deps.Store.GetJourney(c, p.workspaceID, c.Param("id")); gerr != nil {
+			s.storeError(c, "load journey", gerr)
+			return
+		}
+		fail(c, http.StatusConflict, "the journey has no published version")
+		return
+	}
+	if err != nil {
+		s.internal(c, "load journey", err)
+		return
+	}
+	var def workflows.Journey
+	_ = json.Unmarshal(lj.Definition, &def)
+	if def.Trigger.Type != "api" {
+		fail(c, http.StatusConflict, fmt.Sprintf("the journey's trigger is %q; only api-triggered journeys take /trigger", def.Trigger.Type))
+		return
+	}
+	if lj.Status != schema.JourneyActive {
+		fail(c, http.StatusConflict, "the journey is "+lj.Status+"; it takes no new entrants")
+		return
+	}
+	var cust schema.Customer
+	if req.Customer.ID != "" {
+		cust, err = s.deps.Store.GetCustomer(c, p.workspaceID, req.Customer.ID)
+	} else {
+		cust, err = s.deps.Store.EnsureCustomer(c, p.workspaceID, req.Customer.UserID)
+	}
+	if s.storeError(c, "load customer", err) {
+		return
+	}
+	ev := workflows.Event{ID: "api_" + uuid.NewString(), Name: "API Triggered", Properties: req.Properties, Time: time.Now().UTC()}
+	wfID, err := s.deps.Router.Enter(c, p.workspaceID, lj, cust.ID, ev)
+	if err != nil {
+		s.internal(c, "enter journey", err)
+		return
+	}
+	if wfID == "" {
+		c.JSON(http.StatusOK, gin.H{"entered": false, "customer_id": cust.ID, "reason": "the entry policy did not let the customer in again"})
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"entered": true, "customer_id": cust.ID, "workflow_id": wfID})
+}
+
+func (s *Server) journeyStats(c *gin.Context) {
+	p := current(c)
+	if _, err := s.deps.Store.GetJourney(c, p.workspaceID, c.Param("id")); s.storeError(c, "load journey", err) {
+		return
+	}
+	st, err := s.deps.Store.GetJourneyStats(c, p.workspaceID, c.Param("id"))
+	if err != nil {
+		s.internal(c, "journey stats", err)
+		return
+	}
+	c.JSON(http.StatusOK, st)
+}
+
+func (s *Server) listRuns(c *gin.Context) {
+	p := current(c)
+	if _, err := s.deps.Store.GetJourney(c, p.workspaceID, c.Param("id")); s.storeError(c, "load journey", err) {
+		return
+	}
+	limit, ok := pageLimit(c)
+	if !ok {
+		return
+	}
+	before, ok := timeCursor(c)
+	if !ok {
+		return
+	}
+	runs, err := s.deps.Store.ListRuns(c, p.workspaceID, c.Param("id"), c.Query("status"), c.Query("node"), limit, before)
+	if err != nil {
+		s.internal(c, "list runs", err)
+		return
+	}
+	writePage(c, runs, limit, func(r schema.Run) string { return r.StartedAt.Format(time.RFC3339Nano) })
+}
+
+type runBody struct {
+	schema.Run
+	Path          []schema.StepRow    `json:"path"`
+	State         *workflows.RunState `json:"state,omitempty"`
+	StateError    string              `json:"state_error,omitempty"`
+	TemporalUIURL string              `json:"temporal_ui_url"`
+}
+
+// getRun answers one run: the projection, its path, and the live state
+// from the workflow's `state` query when it is running.
+func (s *Server) getRun(c *gin.Context) {
+	p := current(c)
+	wfID := strings.TrimPrefix(c.Param("workflow_id"), "/")
+	run, err := s.deps.Store.GetRun(c, p.workspaceID, wfID)
+	if s.storeError(c, "load run", err) {
+		return
+	}
+	path, err := s.deps.Store.RunPath(c, p.workspaceID, run.WorkflowID, run.RunID)
+	if err != nil {
+		s.internal(c, "load run path", err)
+		return
+	}
+	if path == nil {
+		path = []schema.StepRow{}
+	}
+	body := runBody{Run: run, Path: path, TemporalUIURL: s.temporalRunURL(run.WorkflowID, run.RunID)}
+	if run.Status == schema.RunRunning && s.deps.Temporal != nil {
+		v, err := s.deps.Temporal.QueryWorkflow(c, run.WorkflowID, run.RunID, workflows.QueryState)
+		if err == nil {
+			var st workflows.RunState
+			if err = v.Get(&st); err == nil {
+				body.State = &st
+			}
+		}
+		if err != nil {
+			body.StateError = err.Error()
+		}
+	}
+	c.JSON(http.StatusOK, body)
+}
+
+func (s *Server) temporalRunURL(workflowID, runID string) string {
+	if s.deps.Config.TemporalUIURL == "" {
+		return ""
+	}
+	return fmt.Sprintf("%s/namespaces/%s/workflows/%s/%s/history", strings.TrimRight(s.deps.Config.TemporalUIURL, "/"),
+		s.deps.Config.TemporalNamespace, urlPathEscape(workflowID), runID)
+}
+
+func urlPathEscape(s string) string {
+	var b bytes.Buffer
+	for _, r := range []byte(s) {
+		switch {
+		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9', r == '-', r == '_', r == '.', r == '~':
+			b.WriteByte(r)
+		default:
+			fmt.Fprintf(&b, "%%%02X", r)
+		}
+	}
+	return b.String()
+}
+
+func (s *Server) listDeliveries(c *gin.Context) {
+	limit, ok := pageLimit(c)
+	if !ok {
+		return
+	}
+	before, ok := timeCursor(c)
+	if !ok {
+		return
+	}
+	list, err := s.deps.Store.ListDeliveries(c, current(c).workspaceID, schema.DeliveryFilter{
+		CustomerID: c.Query("customer_id"), JourneyID: c.Query("journey_id"), Status: c.Query("status"), Limit: limit, Before: before})
+	if err != nil {
+		s.internal(c, "list deliveries", err)
+		return
+	}
+	writePage(c, list, limit, func(d schema.Delivery) string { return d.CreatedAt.Format(time.RFC3339Nano) })
+}
+
+// writePage answers a list; a full page carries the cursor of its last item.
+func writePage[T any](c *gin.Context, items []T, limit int, cursor func(T) string) {
+	if items == nil {
+		items = []T{}
+	}
+	next := ""
+	if len(items) == limit {
+		next = cursor(items[len(items)-1])
+	}
+	c.JSON(http.StatusOK, listResponse[T]{Items: items, NextCursor: next})
+}
+
+// pageLimit reads ?limit= (default 50, 1–200).
+func pageLimit(c *gin.Context) (int, bool) {
+	q := c.Query("limit")
+	if q == "" {
+		return 50, true
+	}
+	n, err := strconv.Atoi(q)
+	if err != nil || n < 1 || n > 200 {
+		failField(c, http.StatusBadRequest, "limit", "limit must be a number from 1 to 200")
+		return 0, false
+	}
+	return n, true
+}
+
+func timeCursor(c *gin.Context) (*time.Time, bool) {
+	q := c.Query("cursor")
+	if q == "" {
+		return nil, true
+	}
+	t, err := time.Parse(time.RFC3339Nano, q)
+	if err != nil {
+		failField(c, http.StatusBadRequest, "cursor", "cursor is not one this API returned")
+		return nil, false
+	}
+	return &t, true
+}
+
+// storeError maps store errors to statuses; it reports whether it answered.
+func (s *Server) storeError(c *gin.Context, action string, err error) bool {
+	switch {
+	case err == nil:
+		return false
+	case errors.Is(err, schema.ErrNotFound):
+		fail(c, http.StatusNotFound, "not found in this workspace")
+	case errors.Is(err, schema.ErrInvalidState):
+		fail(c, http.StatusConflict, err.Error())
+	default:
+		s.internal(c, action, err)
+	}
+	return true
+}
+
+func (s *Server) audit(c *gin.Context, action, subjectType, subjectID string, detail any) {
+	p := current(c)
+	if err := s.deps.Store.Audit(c, p.workspaceID, p.actor, action, subjectType, subjectID, detail); err != nil {
+		s.deps.Log.ErrorContext(c, "audit", "error", err)
+	}
+}

@@ -1,0 +1,277 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/heraldhq/herald/activities"
+	"github.com/heraldhq/herald/api"
+	"github.com/heraldhq/herald/ingest"
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/workflows"
+	"github.com/heraldhq/herald/workflows/temporalserver"
+)
+
+// journeyFixture is the API on a real Postgres and a real embedded Temporal
+// server with a worker running Herald's workflows and activities.
+type journeyFixture struct {
+	*fixture
+	temporal client.Client
+}
+
+func newJourneyFixture(t *testing.T) *journeyFixture {
+	t.Helper()
+	ctx := context.Background()
+	ts, err := temporalserver.Start(ctx, temporalserver.Options{SearchAttributes: workflows.SearchAttributeTypes()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ts.Stop() })
+	tc, err := client.Dial(client.Options{HostPort: ts.HostPort(), Namespace: ts.Namespace()})
+	require.NoError(t, err)
+	t.Cleanup(tc.Close)
+
+	f := newFixture(t)
+	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
+	workflows.Register(w)
+	activities.Register(w, activities.New(activities.Deps{Store: f.store, PublicURL: "http://herald.test"}))
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+
+	s := api.New(api.Deps{Store: f.store, Temporal: tc, Router: ingest.NewJourneyRouter(f.store, tc, nil, nil),
+		Config: api.Config{TemporalUIURL: "http://127.0.0.1:8233", TemporalNamespace: ts.Namespace()}})
+	f.srv.Close()
+	f.srv = httptest.NewServer(s)
+	t.Cleanup(f.srv.Close)
+	return &journeyFixture{fixture: f, temporal: tc}
+}
+
+func (f *journeyFixture) api(t *testing.T, method, path string, body any) (int, map[string]any) {
+	t.Helper()
+	var s string
+	switch b := body.(type) {
+	case nil:
+	case string:
+		s = b
+	default:
+		raw, err := json.Marshal(b)
+		require.NoError(t, err)
+		s = string(raw)
+	}
+	status, out, _ := f.do(t, call{method, path, s, bearer(f.secretKey)})
+	return status, out
+}
+
+func welcomeJourney(emailTpl, smsTpl string) map[string]any {
+	return map[string]any{
+		"name":    "Welcome",
+		"trigger": map[string]any{"type": "api"},
+		"entry":   map[string]any{"policy": "once"},
+		"goal":    map[string]any{"event": "Activated", "within": "7d"},
+		"start":   "welcome",
+		"nodes": []any{
+			map[string]any{"id": "welcome", "type": "send", "channel": "email", "template_id": emailTpl, "next": "wait"},
+			map[string]any{"id": "wait", "type": "wait_for_event", "event": "Activated", "timeout": "1h", "on_event": "done", "on_timeout": "sms"},
+			map[string]any{"id": "sms", "type": "send", "channel": "sms", "template_id": smsTpl, "next": "done"},
+			map[string]any{"id": "done", "type": "exit"},
+		},
+	}
+}
+
+func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
+	f := newJourneyFixture(t)
+	ctx := context.Background()
+
+	status, email := f.api(t, "POST", "/api/templates", map[string]any{"name": "Welcome email", "channel": "email",
+		"subject": "Welcome, {{ customer.first_name }}!", "html": "<p>Hi {{ customer.first_name }}, plan {{ event.properties.plan }}</p>"})
+	require.Equal(t, 201, status, "%v", email)
+	status, sms := f.api(t, "POST", "/api/templates", map[string]any{"name": "Nudge", "channel": "sms", "body": "Still there?"})
+	require.Equal(t, 201, status, "%v", sms)
+
+	// Invalid graphs are refused with every error, naming the node.
+	bad := welcomeJourney(email["id"].(string), "tpl_missing")
+	bad["nodes"] = append(bad["nodes"].([]any), map[string]any{"id": "orphan", "type": "exit"})
+	status, body := f.api(t, "POST", "/api/journeys", bad)
+	require.Equal(t, 422, status, "%v", body)
+	errs := fmt.Sprint(body["errors"])
+	require.Contains(t, errs, "sms")
+	require.Contains(t, errs, "orphan")
+	list, err := f.store.ListJourneys(ctx, f.ws.ID, 10, "")
+	require.NoError(t, err)
+	require.Empty(t, list, "nothing half-written")
+
+	status, j := f.api(t, "POST", "/api/journeys", welcomeJourney(email["id"].(string), sms["id"].(string)))
+	require.Equal(t, 201, status, "%v", j)
+	require.Equal(t, "draft", j["status"])
+	id := j["id"].(string)
+
+	status, body = f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "u1"}})
+	require.Equal(t, 409, status, "a draft takes no entrants: %v", body)
+
+	status, pub := f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
+	require.Equal(t, 200, status, "%v", pub)
+	require.EqualValues(t, 1, pub["version"])
+
+	// The customer exists with attributes the template uses.
+	_, err = f.store.ApplyEvent(ctx, schema.EventInput{WorkspaceID: f.ws.ID, MessageID: "m1", Type: "identify", Name: "Identify",
+		UserID: "u1", Traits: map[string]any{"first_name": "Ada", "email": "ada@example.com", "phone": "+15555550100"}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+
+	status, entered := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "u1"},
+		"properties": map[string]any{"plan": "pro"}})
+	require.Equal(t, 200, status, "%v", entered)
+	require.Equal(t, true, entered["entered"])
+	wfID := entered["workflow_id"].(string)
+	require.Equal(t, workflows.WorkflowID(id, entered["customer_id"].(string), ""), wfID)
+
+	// The welcome email is rendered and recorded in the outbox.
+	var delivery map[string]any
+	require.Eventually(t, func() bool {
+		_, out := f.api(t, "GET", "/api/deliveries?journey_id="+id, nil)
+		items, _ := out["items"].([]any)
+		if len(items) == 1 {
+			delivery = items[0].(map[string]any)
+			return delivery["status"] == "sent"
+		}
+		return false
+	}, 20*time.Second, 100*time.Millisecond)
+	content := delivery["content"].(map[string]any)
+	require.Equal(t, "Welcome, Ada!", content["subject"])
+	require.Contains(t, content["html"], "plan pro")
+	require.Equal(t, "ada@example.com", delivery["recipient"])
+	require.Len(t, delivery["history"], 2)
+
+	// The run waits for Activated; its state comes from the workflow query.
+	require.Eventually(t, func() bool {
+		_, run := f.api(t, "GET", "/api/runs/"+wfID, nil)
+		st, _ := run["state"].(map[string]any)
+		return st != nil && st["node"] == "wait"
+	}, 20*time.Second, 100*time.Millisecond)
+	_, run := f.api(t, "GET", "/api/runs/"+wfID, nil)
+	require.Contains(t, run["temporal_ui_url"], "/namespaces/")
+	require.Contains(t, run["temporal_ui_url"], "journey%2F"+id)
+
+	// Entry policy once: a second trigger does not start a second run.
+	status, again := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "u1"}})
+	require.Equal(t, 200, status)
+	require.Equal(t, wfID, again["workflow_id"], "the running run takes the event")
+
+	// Activated ends the wait and counts a conversion.
+	cust, err := f.store.FindCustomer(ctx, f.ws.ID, "u1")
+	require.NoError(t, err)
+	router := ingest.NewJourneyRouter(f.store, f.temporal, nil, nil)
+	ts := time.Now().UTC()
+	require.NoError(t, router.Route(ctx, ingest.Applied{CustomerID: cust.ID, Event: ingest.Event{
+		Type: "track", Event: "Activated", MessageID: "act-1", UserID: "u1", WorkspaceID: f.ws.ID, Timestamp: &ts}}))
+	require.Eventually(t, func() bool {
+		_, run := f.api(t, "GET", "/api/runs/"+wfID, nil)
+		return run["status"] == "completed"
+	}, 20*time.Second, 100*time.Millisecond)
+	_, run = f.api(t, "GET", "/api/runs/"+wfID, nil)
+	var path []string
+	for _, p := range run["path"].([]any) {
+		path = append(path, p.(map[string]any)["node"].(string))
+	}
+	require.Equal(t, []string{"welcome", "wait", "done"}, path)
+
+	status, stats := f.api(t, "GET", "/api/journeys/"+id+"/stats", nil)
+	require.Equal(t, 200, status)
+	require.EqualValues(t, 1, stats["conversions"])
+	nodes := stats["nodes"].(map[string]any)
+	require.EqualValues(t, 1, nodes["welcome"].(map[string]any)["passed"])
+	require.EqualValues(t, 1, nodes["wait"].(map[string]any)["passed"])
+	require.Nil(t, nodes["sms"])
+	require.EqualValues(t, 1, stats["sends"].(map[string]any)["welcome"].(map[string]any)["sent"])
+
+	// Once means once: after completion the customer does not enter again.
+	status, third := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "u1"}})
+	require.Equal(t, 200, status)
+	require.Equal(t, false, third["entered"])
+
+	// Lifecycle and its audit trail.
+	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/resume", nil)
+	require.Equal(t, 409, status, "an active journey cannot be resumed")
+	for _, step := range []struct{ action, status string }{{"pause", "paused"}, {"resume", "active"}, {"stop", "stopped"}, {"archive", "archived"}} {
+		status, out := f.api(t, "POST", "/api/journeys/"+id+"/"+step.action, nil)
+		require.Equal(t, 200, status, "%s: %v", step.action, out)
+		require.Equal(t, step.status, out["status"])
+	}
+	status, _ = f.api(t, "PUT", "/api/journeys/"+id, welcomeJourney(email["id"].(string), sms["id"].(string)))
+	require.Equal(t, 409, status, "an archived journey is frozen")
+	_, audit := f.api(t, "GET", "/api/journeys/"+id+"/audit", nil)
+	var actions []string
+	for _, e := range audit["items"].([]any) {
+		actions = append(actions, e.(map[string]any)["action"].(string))
+	}
+	require.Equal(t, []string{"create", "publish", "pause", "resume", "stop", "archive"}, actions)
+	_, versions := f.api(t, "GET", "/api/journeys/"+id+"/versions", nil)
+	require.Len(t, versions["items"], 1)
+}
+
+func TestJourneyAndTemplateBadInput(t *testing.T) {
+	f := newJourneyFixture(t)
+	status, email := f.api(t, "POST", "/api/templates", map[string]any{"name": "E", "channel": "email", "subject": "Hi", "html": "<p>x</p>"})
+	require.Equal(t, 201, status)
+	tpl := email["id"].(string)
+	journey := func(mut func(map[string]any)) map[string]any {
+		j := map[string]any{"name": "J", "trigger": map[string]any{"type": "event", "event": "E"}, "entry": map[string]any{"policy": "once"},
+			"start": "a", "nodes": []any{
+				map[string]any{"id": "a", "type": "send", "channel": "email", "template_id": tpl, "next": "b"},
+				map[string]any{"id": "b", "type": "delay", "duration": "1h", "next": "c"},
+				map[string]any{"id": "c", "type": "exit"}}}
+		if mut != nil {
+			mut(j)
+		}
+		return j
+	}
+	node := func(j map[string]any, i int) map[string]any { return j["nodes"].([]any)[i].(map[string]any) }
+	tests := []struct {
+		name   string
+		method string
+		path   string
+		body   any
+		status int
+		want   string
+	}{
+		{"bad template channel", "POST", "/api/templates", map[string]any{"name": "x", "channel": "fax"}, 400, "channel must be"},
+		{"email without subject", "POST", "/api/templates", map[string]any{"name": "x", "channel": "email", "html": "x"}, 400, "subject is required"},
+		{"bad liquid", "POST", "/api/templates", map[string]any{"name": "x", "channel": "sms", "body": "{% if %}"}, 400, "body"},
+		{"unknown template field", "POST", "/api/templates", map[string]any{"name": "x", "channel": "sms", "body": "x", "color": "red"}, 400, "unknown field"},
+		{"missing template", "GET", "/api/templates/tpl_nope", nil, 404, "not found"},
+		{"unknown journey", "GET", "/api/journeys/jny_nope", nil, 404, "not found"},
+		{"unknown journey publish", "POST", "/api/journeys/jny_nope/publish", nil, 404, "not found"},
+		{"journey bad json", "POST", "/api/journeys", `{"name":`, 400, "not valid JSON"},
+		{"journey unknown field", "POST", "/api/journeys", `{"name":"x","colour":1}`, 400, "unknown field"},
+		{"bad duration", "POST", "/api/journeys", journey(func(j map[string]any) { node(j, 1)["duration"] = "soon" }), 422, "b"},
+		{"unknown template in send", "POST", "/api/journeys", journey(func(j map[string]any) { node(j, 0)["template_id"] = "tpl_x" }), 422, "tpl_x"},
+		{"channel mismatch", "POST", "/api/journeys", journey(func(j map[string]any) { node(j, 0)["channel"] = "sms" }), 422, "a"},
+		{"next missing", "POST", "/api/journeys", journey(func(j map[string]any) { node(j, 1)["next"] = "zzz" }), 422, "zzz"},
+		{"cycle without wait", "POST", "/api/journeys", journey(func(j map[string]any) {
+			j["nodes"] = []any{
+				map[string]any{"id": "a", "type": "send", "channel": "email", "template_id": tpl, "next": "b"},
+				map[string]any{"id": "b", "type": "jump", "to": "a"}}
+		}), 422, "loops back without a delay"},
+		{"segment trigger not yet", "POST", "/api/journeys", journey(func(j map[string]any) {
+			j["trigger"] = map[string]any{"type": "segment", "segment_id": "seg_1"}
+		}), 422, "audiences"},
+		{"bad limit", "GET", "/api/journeys?limit=5000", nil, 400, "limit"},
+		{"run of another workspace", "GET", "/api/runs/journey/x/customer/y", nil, 404, "not found"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			status, body := f.api(t, tc.method, tc.path, tc.body)
+			require.Equal(t, tc.status, status, "%v", body)
+			require.Contains(t, strings.ToLower(fmt.Sprint(body)), strings.ToLower(tc.want))
+		})
+	}
+	list, err := f.store.ListJourneys(context.Background(), f.ws.ID, 10, "")
+	require.NoError(t, err)
+	require.Empty(t, list, "no bad journey was stored")
+}

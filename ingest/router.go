@@ -1,0 +1,210 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"log/slog"
+	"strings"
+	"time"
+
+	"github.com/prometheus/client_golang/prometheus"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/workflows"
+)
+
+// JourneyRouter hands applied events to journeys: it starts runs of the
+// event-triggered journeys whose trigger matches (SignalWithStart, under the
+// journey's entry policy) and signals the customer's running runs. Both are
+// idempotent, so a redelivered event changes nothing: starts are keyed by
+// workflow id and the entry log, and runs drop events whose id they saw.
+type JourneyRouter struct {
+	store    *schema.Store
+	temporal client.Client
+	log      *slog.Logger
+	started  *prometheus.CounterVec
+	signals  prometheus.Counter
+}
+
+// NewJourneyRouter builds a router.
+func NewJourneyRouter(store *schema.Store, tc client.Client, log *slog.Logger, reg prometheus.Registerer) *JourneyRouter {
+	r := &JourneyRouter{store: store, temporal: tc, log: log,
+		started: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_journey_entries_total",
+			Help: "Journey entry decisions, by outcome (started, already_running, policy_skipped, capped)."}, []string{"outcome"}),
+		signals: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_run_signals_total", Help: "Events signalled to running runs."}),
+	}
+	if reg != nil {
+		reg.MustRegister(r.started, r.signals)
+	}
+	return r
+}
+
+// Route implements Router.
+func (r *JourneyRouter) Route(ctx context.Context, a Applied) error {
+	ev := workflows.Event{ID: a.Event.MessageID, Name: a.Event.DisplayName(), Time: a.Event.Timestamp.UTC()}
+	if len(a.Event.Properties) > 0 {
+		if err := json.Unmarshal(a.Event.Properties, &ev.Properties); err != nil {
+			return fmt.Errorf("decode properties: %w", err)
+		}
+	}
+	if a.Event.Type == "identify" && len(a.Event.Traits) > 0 {
+		_ = json.Unmarshal(a.Event.Traits, &ev.Properties)
+	}
+	ws := a.Event.WorkspaceID
+	live, err := r.store.LiveJourneysForEvent(ctx, ws, ev.Name)
+	if err != nil {
+		return err
+	}
+	touched := map[string]bool{}
+	for _, lj := range live {
+		wfID, err := r.Enter(ctx, ws, lj, a.CustomerID, ev)
+		if err != nil {
+			return err
+		}
+		if wfID != "" {
+			touched[wfID] = true
+		}
+	}
+	running, err := r.store.RunningRunsOfCustomer(ctx, ws, a.CustomerID)
+	if err != nil {
+		return err
+	}
+	for _, run := range running {
+		if touched[run.WorkflowID] {
+			continue
+		}
+		err := r.temporal.SignalWorkflow(ctx, run.WorkflowID, run.RunID, workflows.SignalEvent, ev)
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			continue // the run ended after the projection was read
+		}
+		if err != nil {
+			return fmt.Errorf("signal run %s: %w", run.WorkflowID, err)
+		}
+		r.signals.Inc()
+	}
+	return nil
+}
+
+// ErrNotEntered explains why a customer did not enter a journey.
+var ErrNotEntered = errors.New("not entered")
+
+// Enter starts (or signals) the customer's run of a live journey for event
+// ev, under the journey's trigger filter and entry policy. It returns the
+// workflow id the event went to, or "" when the customer did not enter.
+func (r *JourneyRouter) Enter(ctx context.Context, workspaceID string, lj schema.LiveJourney, customerID string, ev workflows.Event) (string, error) {
+	var def workflows.Journey
+	if err := json.Unmarshal(lj.Definition, &def); err != nil {
+		return "", fmt.Errorf("decode journey %s v%d: %w", lj.ID, lj.Version, err)
+	}
+	if def.Trigger.Type == "event" && len(def.Trigger.Where) > 0 {
+		ok, err := workflows.EvalCondition(def.Trigger.Where, workflows.EvalContext{Props: ev.Properties, Now: ev.Time})
+		if err != nil || !ok {
+			return "", nil
+		}
+	}
+	key := ""
+	if def.Entry.Key != "" {
+		key = propertyString(ev.Properties, strings.TrimPrefix(def.Entry.Key, "properties."))
+		if key == "" {
+			r.log.Info("event lacks the journey's entry key; not entered", "journey_id", lj.ID, "key", def.Entry.Key)
+			r.started.WithLabelValues("policy_skipped").Inc()
+			return "", nil
+		}
+	}
+	wfID := workflows.WorkflowID(lj.ID, customerID, key)
+	h, err := r.store.JourneyEntries(ctx, workspaceID, lj.ID, customerID, key)
+	if err != nil {
+		return "", err
+	}
+	if h.Running > 0 {
+		// The run in progress gets the event as a signal.
+		err := r.temporal.SignalWorkflow(ctx, wfID, "", workflows.SignalEvent, ev)
+		var nf *serviceerror.NotFound
+		if err != nil && !errors.As(err, &nf) {
+			return "", fmt.Errorf("signal run %s: %w", wfID, err)
+		}
+		r.started.WithLabelValues("already_running").Inc()
+		return wfID, nil
+	}
+	switch def.Entry.Policy {
+	case "once", "":
+		if h.Runs > 0 {
+			r.started.WithLabelValues("policy_skipped").Inc()
+			return "", nil
+		}
+	case "once_per":
+		period, _ := workflows.ParseDuration(def.Entry.Period)
+		if h.LastStarted != nil && ev.Time.Before(h.LastStarted.Add(period)) {
+			r.started.WithLabelValues("policy_skipped").Inc()
+			return "", nil
+		}
+	}
+	if def.Entry.MaxConcurrent > 0 {
+		n, err := r.store.RunningJourneyRuns(ctx, workspaceID, lj.ID)
+		if err != nil {
+			return "", err
+		}
+		if n >= def.Entry.MaxConcurrent {
+			r.log.Info("journey at max_concurrent; not entered", "journey_id", lj.ID, "customer_id", customerID)
+			r.started.WithLabelValues("capped").Inc()
+			return "", nil
+		}
+	}
+	ws, err := r.store.GetWorkspace(ctx, workspaceID)
+	if err != nil {
+		return "", err
+	}
+	trigger := ev
+	in := workflows.JourneyInput{WorkspaceID: workspaceID, WorkspaceTimezone: ws.Timezone, JourneyID: lj.ID, Version: lj.Version,
+		CustomerID: customerID, EntryKey: key, Journey: def, Trigger: &trigger, Paused: lj.Status == schema.JourneyPaused}
+	opts := client.StartWorkflowOptions{
+		ID:                       wfID,
+		TaskQueue:                workflows.TaskQueue,
+		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAWorkspaceID.ValueSet(workspaceID),
+			workflows.SAJourneyID.ValueSet(lj.ID),
+			workflows.SAJourneyVersion.ValueSet(fmt.Sprint(lj.Version)),
+			workflows.SACustomerID.ValueSet(customerID),
+			workflows.SANode.ValueSet(def.Start),
+		),
+	}
+	run, err := r.temporal.SignalWithStartWorkflow(ctx, wfID, workflows.SignalEvent, ev, opts, workflows.JourneyWorkflow, in)
+	if err != nil {
+		return "", fmt.Errorf("start run %s: %w", wfID, err)
+	}
+	if err := r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: run.GetRunID(), JourneyID: lj.ID,
+		Version: lj.Version, CustomerID: customerID, EntryKey: key, TriggerEvent: ev.Name, StartedAt: time.Now().UTC()}); err != nil {
+		return "", err
+	}
+	r.started.WithLabelValues("started").Inc()
+	return wfID, nil
+}
+
+func propertyString(props map[string]any, path string) string {
+	var v any = props
+	for _, part := range strings.Split(path, ".") {
+		m, ok := v.(map[string]any)
+		if !ok {
+			return ""
+		}
+		v = m[part]
+	}
+	switch x := v.(type) {
+	case nil:
+		return ""
+	case string:
+		return x
+	default:
+		b, _ := json.Marshal(x)
+		return string(b)
+	}
+}

@@ -1,0 +1,175 @@
+package schema
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Delivery statuses.
+const (
+	DeliveryPending = "pending"
+	DeliverySent    = "sent"
+	DeliveryFailed  = "failed"
+)
+
+// Delivery is one message to one customer.
+type Delivery struct {
+	ID         string          `json:"id"`
+	JourneyID  string          `json:"journey_id"`
+	CustomerID string          `json:"customer_id"`
+	WorkflowID string          `json:"workflow_id"`
+	NodeID     string          `json:"node_id"`
+	Channel    string          `json:"channel"`
+	Provider   string          `json:"provider"`
+	TemplateID string          `json:"template_id"`
+	Recipient  string          `json:"recipient"`
+	Content    json.RawMessage `json:"content"`
+	Status     string          `json:"status"`
+	ProviderID string          `json:"provider_id,omitempty"`
+	Error      string          `json:"error,omitempty"`
+	CreatedAt  time.Time       `json:"created_at"`
+	UpdatedAt  time.Time       `json:"updated_at"`
+	History    []DeliveryEvent `json:"history,omitempty"`
+}
+
+// DeliveryEvent is one status change of a delivery.
+type DeliveryEvent struct {
+	Status    string    `json:"status"`
+	Detail    string    `json:"detail,omitempty"`
+	CreatedAt time.Time `json:"created_at"`
+}
+
+// ClaimDelivery inserts the delivery as pending unless its id exists. It
+// returns the stored row and whether this call created it: the check that
+// makes a send happen once per message id.
+func (s *Store) ClaimDelivery(ctx context.Context, workspaceID string, d Delivery) (Delivery, bool, error) {
+	if len(d.Content) == 0 {
+		d.Content = json.RawMessage(`{}`)
+	}
+	var created bool
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `
+			INSERT INTO deliveries (id, workspace_id, journey_id, customer_id, workflow_id, node_id, channel, provider,
+				template_id, recipient, content, status)
+			VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, $10, $11, 'pending') ON CONFLICT (id) DO NOTHING`,
+			d.ID, workspaceID, d.JourneyID, d.CustomerID, d.WorkflowID, d.NodeID, d.Channel, d.Provider, d.TemplateID, d.Recipient, d.Content)
+		if err != nil {
+			return fmt.Errorf("insert delivery: %w", err)
+		}
+		created = tag.RowsAffected() == 1
+		if created {
+			_, err = tx.Exec(ctx, `INSERT INTO delivery_events (workspace_id, delivery_id, status) VALUES ($1, $2, 'pending')`, workspaceID, d.ID)
+		}
+		return err
+	})
+	if err != nil {
+		return Delivery{}, false, err
+	}
+	stored, err := s.GetDelivery(ctx, workspaceID, d.ID)
+	return stored, created, err
+}
+
+// SetDeliveryStatus records a status change (and the provider id or error).
+func (s *Store) SetDeliveryStatus(ctx context.Context, workspaceID, id, status, providerID, detail string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = $3, provider_id = coalesce(nullif($4, ''), provider_id),
+			error = CASE WHEN $3 = 'failed' THEN $5 ELSE error END, updated_at = now()
+			WHERE workspace_id = $1 AND id = $2`, workspaceID, id, status, providerID, detail)
+		if err != nil {
+			return fmt.Errorf("update delivery: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO delivery_events (workspace_id, delivery_id, status, detail) VALUES ($1, $2, $3, $4)`,
+			workspaceID, id, status, detail)
+		return err
+	})
+}
+
+const deliveryColumns = `id, coalesce(journey_id, ''), customer_id, workflow_id, node_id, channel, provider, template_id,
+	recipient, content, status, provider_id, error, created_at, updated_at`
+
+func scanDelivery(r pgx.Row) (Delivery, error) {
+	var d Delivery
+	err := r.Scan(&d.ID, &d.JourneyID, &d.CustomerID, &d.WorkflowID, &d.NodeID, &d.Channel, &d.Provider, &d.TemplateID,
+		&d.Recipient, &d.Content, &d.Status, &d.ProviderID, &d.Error, &d.CreatedAt, &d.UpdatedAt)
+	return d, err
+}
+
+// GetDelivery loads one delivery with its status history.
+func (s *Store) GetDelivery(ctx context.Context, workspaceID, id string) (Delivery, error) {
+	d, err := scanDelivery(s.pool.QueryRow(ctx, `SELECT `+deliveryColumns+` FROM deliveries WHERE workspace_id = $1 AND id = $2`, workspaceID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Delivery{}, ErrNotFound
+	}
+	if err != nil {
+		return Delivery{}, fmt.Errorf("load delivery %s: %w", id, err)
+	}
+	d.History, err = s.deliveryHistory(ctx, workspaceID, id)
+	return d, err
+}
+
+func (s *Store) deliveryHistory(ctx context.Context, workspaceID, id string) ([]DeliveryEvent, error) {
+	rows, err := s.pool.Query(ctx, `SELECT status, detail, created_at FROM delivery_events WHERE workspace_id = $1 AND delivery_id = $2 ORDER BY id`, workspaceID, id)
+	if err != nil {
+		return nil, fmt.Errorf("query delivery history: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (DeliveryEvent, error) {
+		var e DeliveryEvent
+		err := r.Scan(&e.Status, &e.Detail, &e.CreatedAt)
+		return e, err
+	})
+}
+
+// DeliveryFilter selects deliveries to list.
+type DeliveryFilter struct {
+	CustomerID string
+	JourneyID  string
+	Status     string
+	Limit      int
+	Before     *time.Time
+}
+
+// ListDeliveries returns deliveries, newest first, with their histories.
+func (s *Store) ListDeliveries(ctx context.Context, workspaceID string, f DeliveryFilter) ([]Delivery, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE workspace_id = $1 AND ($2 = '' OR customer_id = $2) AND ($3 = '' OR journey_id = $3) AND ($4 = '' OR status = $4)
+		  AND ($6::timestamptz IS NULL OR created_at < $6)
+		ORDER BY created_at DESC, id LIMIT $5`, workspaceID, f.CustomerID, f.JourneyID, f.Status, f.Limit, f.Before)
+	if err != nil {
+		return nil, fmt.Errorf("query deliveries: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDelivery(r) })
+	if err != nil {
+		return nil, err
+	}
+	for i := range list {
+		if list[i].History, err = s.deliveryHistory(ctx, workspaceID, list[i].ID); err != nil {
+			return nil, err
+		}
+	}
+	return list, nil
+}
+
+// RecordTestDelivery records a template test send through the outbox.
+func (s *Store) RecordTestDelivery(ctx context.Context, workspaceID string, t Template, customerID, to string, rendered TemplateContent) (Delivery, error) {
+	content, err := json.Marshal(rendered)
+	if err != nil {
+		return Delivery{}, err
+	}
+	id := NewID("msg")
+	if _, _, err := s.ClaimDelivery(ctx, workspaceID, Delivery{ID: id, CustomerID: customerID, NodeID: "test", Channel: t.Channel,
+		Provider: "outbox", TemplateID: t.ID, Recipient: to, Content: content}); err != nil {
+		return Delivery{}, err
+	}
+	if err := s.SetDeliveryStatus(ctx, workspaceID, id, DeliverySent, "outbox:"+id, "test send recorded in the outbox"); err != nil {
+		return Delivery{}, err
+	}
+	return s.GetDelivery(ctx, workspaceID, id)
+}

@@ -1,0 +1,299 @@
+package schema
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Run statuses.
+const (
+	RunRunning   = "running"
+	RunCompleted = "completed"
+	RunExited    = "exited"
+	RunFailed    = "failed"
+	RunCanceled  = "canceled"
+)
+
+// Run is one workflow execution of a journey for a customer.
+type Run struct {
+	WorkflowID   string     `json:"workflow_id"`
+	RunID        string     `json:"run_id"`
+	JourneyID    string     `json:"journey_id"`
+	Version      int        `json:"version"`
+	CustomerID   string     `json:"customer_id"`
+	EntryKey     string     `json:"entry_key,omitempty"`
+	Status       string     `json:"status"`
+	CurrentNode  string     `json:"current_node"`
+	TriggerEvent string     `json:"trigger_event,omitempty"`
+	ConvertedAt  *time.Time `json:"converted_at"`
+	StartedAt    time.Time  `json:"started_at"`
+	UpdatedAt    time.Time  `json:"updated_at"`
+	EndedAt      *time.Time `json:"ended_at"`
+}
+
+const runColumns = `workflow_id, run_id, journey_id, version, customer_id, entry_key, status, current_node,
+	trigger_event, converted_at, started_at, updated_at, ended_at`
+
+func scanRun(r pgx.Row) (Run, error) {
+	var x Run
+	err := r.Scan(&x.WorkflowID, &x.RunID, &x.JourneyID, &x.Version, &x.CustomerID, &x.EntryKey, &x.Status,
+		&x.CurrentNode, &x.TriggerEvent, &x.ConvertedAt, &x.StartedAt, &x.UpdatedAt, &x.EndedAt)
+	return x, err
+}
+
+// RecordRunStart adds a run to the entry log (idempotent).
+func (s *Store) RecordRunStart(ctx context.Context, workspaceID string, r Run) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO runs (workspace_id, workflow_id, run_id, journey_id, version, customer_id, entry_key, trigger_event, started_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (workflow_id, run_id) DO NOTHING`,
+		workspaceID, r.WorkflowID, r.RunID, r.JourneyID, r.Version, r.CustomerID, r.EntryKey, r.TriggerEvent, r.StartedAt)
+	if err != nil {
+		return fmt.Errorf("record run start: %w", err)
+	}
+	return nil
+}
+
+// EntryHistory summarises a customer's earlier runs of a journey (entry policies).
+type EntryHistory struct {
+	Runs        int
+	Running     int
+	LastStarted *time.Time
+}
+
+// JourneyEntries counts the customer's runs of the journey with entry key.
+func (s *Store) JourneyEntries(ctx context.Context, workspaceID, journeyID, customerID, key string) (EntryHistory, error) {
+	var h EntryHistory
+	err := s.pool.QueryRow(ctx, `
+		SELECT count(*), count(*) FILTER (WHERE status = 'running'), max(started_at) FROM runs
+		WHERE workspace_id = $1 AND journey_id = $2 AND customer_id = $3 AND entry_key = $4`,
+		workspaceID, journeyID, customerID, key).Scan(&h.Runs, &h.Running, &h.LastStarted)
+	if err != nil {
+		return h, fmt.Errorf("count journey entries: %w", err)
+	}
+	return h, nil
+}
+
+// RunningJourneyRuns counts the running runs of a journey (max_concurrent).
+func (s *Store) RunningJourneyRuns(ctx context.Context, workspaceID, journeyID string) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM runs WHERE workspace_id = $1 AND journey_id = $2 AND status = 'running'`,
+		workspaceID, journeyID).Scan(&n)
+	return n, err
+}
+
+// RunningRunsOfCustomer returns the customer's running runs (routing signals them).
+func (s *Store) RunningRunsOfCustomer(ctx context.Context, workspaceID, customerID string) ([]Run, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs
+		WHERE workspace_id = $1 AND customer_id = $2 AND status = 'running'`, workspaceID, customerID)
+	if err != nil {
+		return nil, fmt.Errorf("query running runs: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Run, error) { return scanRun(r) })
+}
+
+// RunStep is a node visit as reported by a run.
+type RunStep struct {
+	WorkspaceID string
+	JourneyID   string
+	WorkflowID  string
+	RunID       string
+	Node        string
+	Visit       int
+	Detail      string
+	EnteredAt   time.Time
+	// PreviousNode/PreviousVisit, when set, are marked as left at EnteredAt.
+	PreviousNode  string
+	PreviousVisit int
+}
+
+// RecordRunStep records that a run entered a node (and left the previous one).
+// Idempotent: replays write the same rows.
+func (s *Store) RecordRunStep(ctx context.Context, st RunStep) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if st.PreviousNode != "" {
+			if _, err := tx.Exec(ctx, `UPDATE run_steps SET left_at = coalesce(left_at, $5)
+				WHERE workflow_id = $1 AND run_id = $2 AND node_id = $3 AND visit = $4`,
+				st.WorkflowID, st.RunID, st.PreviousNode, st.PreviousVisit, st.EnteredAt); err != nil {
+				return fmt.Errorf("leave step: %w", err)
+			}
+		}
+		if st.Node == "" {
+			return nil
+		}
+		if _, err := tx.Exec(ctx, `
+			INSERT INTO run_steps (workspace_id, journey_id, workflow_id, run_id, node_id, visit, detail, entered_at)
+			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+			ON CONFLICT (workflow_id, run_id, node_id, visit) DO UPDATE SET detail = excluded.detail`,
+			st.WorkspaceID, st.JourneyID, st.WorkflowID, st.RunID, st.Node, st.Visit, st.Detail, st.EnteredAt); err != nil {
+			return fmt.Errorf("enter step: %w", err)
+		}
+		_, err := tx.Exec(ctx, `UPDATE runs SET current_node = $3, updated_at = now() WHERE workflow_id = $1 AND run_id = $2`,
+			st.WorkflowID, st.RunID, st.Node)
+		return err
+	})
+}
+
+// FinishRun records how a run ended.
+func (s *Store) FinishRun(ctx context.Context, workflowID, runID, status string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE runs SET status = $3, ended_at = coalesce(ended_at, $4), updated_at = now()
+		WHERE workflow_id = $1 AND run_id = $2`, workflowID, runID, status, at)
+	if err != nil {
+		return fmt.Errorf("finish run: %w", err)
+	}
+	return nil
+}
+
+// RecordConversion marks the run as converted (goal reached) once.
+func (s *Store) RecordConversion(ctx context.Context, workflowID, runID string, at time.Time) error {
+	_, err := s.pool.Exec(ctx, `UPDATE runs SET converted_at = coalesce(converted_at, $3) WHERE workflow_id = $1 AND run_id = $2`,
+		workflowID, runID, at)
+	if err != nil {
+		return fmt.Errorf("record conversion: %w", err)
+	}
+	return nil
+}
+
+// ListRuns lists a journey's runs, newest first, filtered by status and current node.
+func (s *Store) ListRuns(ctx context.Context, workspaceID, journeyID, status, node string, limit int, before *time.Time) ([]Run, error) {
+	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs
+		WHERE workspace_id = $1 AND journey_id = $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR current_node = $4)
+		  AND ($6::timestamptz IS NULL OR started_at < $6)
+		ORDER BY started_at DESC LIMIT $5`, workspaceID, journeyID, status, node, limit, before)
+	if err != nil {
+		return nil, fmt.Errorf("query runs: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Run, error) { return scanRun(r) })
+}
+
+// GetRun returns the newest run with the workflow id.
+func (s *Store) GetRun(ctx context.Context, workspaceID, workflowID string) (Run, error) {
+	r, err := scanRun(s.pool.QueryRow(ctx, `SELECT `+runColumns+` FROM runs
+		WHERE workspace_id = $1 AND workflow_id = $2 ORDER BY started_at DESC LIMIT 1`, workspaceID, workflowID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Run{}, ErrNotFound
+	}
+	if err != nil {
+		return Run{}, fmt.Errorf("load run %s: %w", workflowID, err)
+	}
+	return r, nil
+}
+
+// StepRow is one node visit of a run, for the run's path.
+type StepRow struct {
+	Node      string     `json:"node"`
+	Visit     int        `json:"visit"`
+	Detail    string     `json:"detail,omitempty"`
+	EnteredAt time.Time  `json:"entered_at"`
+	LeftAt    *time.Time `json:"left_at"`
+}
+
+// RunPath returns the steps of a run in order.
+func (s *Store) RunPath(ctx context.Context, workspaceID, workflowID, runID string) ([]StepRow, error) {
+	rows, err := s.pool.Query(ctx, `SELECT node_id, visit, detail, entered_at, left_at FROM run_steps
+		WHERE workspace_id = $1 AND workflow_id = $2 AND run_id = $3 ORDER BY entered_at, visit`, workspaceID, workflowID, runID)
+	if err != nil {
+		return nil, fmt.Errorf("query run path: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StepRow, error) {
+		var x StepRow
+		err := r.Scan(&x.Node, &x.Visit, &x.Detail, &x.EnteredAt, &x.LeftAt)
+		return x, err
+	})
+}
+
+// NodeStats counts a node's visits.
+type NodeStats struct {
+	Entered int `json:"entered"`
+	Waiting int `json:"waiting"`
+	Passed  int `json:"passed"`
+}
+
+// JourneyStats is the projection behind GET /api/journeys/{id}/stats.
+type JourneyStats struct {
+	Runs        map[string]int            `json:"runs"`
+	Nodes       map[string]NodeStats      `json:"nodes"`
+	Sends       map[string]map[string]int `json:"sends"`
+	Conversions int                       `json:"conversions"`
+	Variants    map[string]map[string]int `json:"variants,omitempty"`
+}
+
+// GetJourneyStats computes per-node and per-send counts from the projection.
+func (s *Store) GetJourneyStats(ctx context.Context, workspaceID, journeyID string) (JourneyStats, error) {
+	st := JourneyStats{Runs: map[string]int{}, Nodes: map[string]NodeStats{}, Sends: map[string]map[string]int{}, Variants: map[string]map[string]int{}}
+	rows, err := s.pool.Query(ctx, `
+		SELECT rs.node_id, count(*),
+			count(*) FILTER (WHERE rs.left_at IS NULL AND r.status = 'running'),
+			count(*) FILTER (WHERE rs.left_at IS NOT NULL)
+		FROM run_steps rs JOIN runs r ON r.workflow_id = rs.workflow_id AND r.run_id = rs.run_id
+		WHERE rs.workspace_id = $1 AND rs.journey_id = $2 GROUP BY rs.node_id`, workspaceID, journeyID)
+	if err != nil {
+		return st, fmt.Errorf("query node stats: %w", err)
+	}
+	for rows.Next() {
+		var node string
+		var n NodeStats
+		if err := rows.Scan(&node, &n.Entered, &n.Waiting, &n.Passed); err != nil {
+			rows.Close()
+			return st, err
+		}
+		st.Nodes[node] = n
+	}
+	rows.Close()
+	rows, err = s.pool.Query(ctx, `SELECT node_id, status, count(*) FROM deliveries
+		WHERE workspace_id = $1 AND journey_id = $2 GROUP BY node_id, status`, workspaceID, journeyID)
+	if err != nil {
+		return st, fmt.Errorf("query send stats: %w", err)
+	}
+	for rows.Next() {
+		var node, status string
+		var n int
+		if err := rows.Scan(&node, &status, &n); err != nil {
+			rows.Close()
+			return st, err
+		}
+		if st.Sends[node] == nil {
+			st.Sends[node] = map[string]int{}
+		}
+		st.Sends[node][status] = n
+	}
+	rows.Close()
+	rows, err = s.pool.Query(ctx, `SELECT node_id, detail, count(*) FROM run_steps
+		WHERE workspace_id = $1 AND journey_id = $2 AND detail LIKE 'variant:%' GROUP BY node_id, detail`, workspaceID, journeyID)
+	if err != nil {
+		return st, fmt.Errorf("query split stats: %w", err)
+	}
+	for rows.Next() {
+		var node, detail string
+		var n int
+		if err := rows.Scan(&node, &detail, &n); err != nil {
+			rows.Close()
+			return st, err
+		}
+		if st.Variants[node] == nil {
+			st.Variants[node] = map[string]int{}
+		}
+		st.Variants[node][detail[len("variant:"):]] = n
+	}
+	rows.Close()
+	rows, err = s.pool.Query(ctx, `SELECT status, count(*) FROM runs WHERE workspace_id = $1 AND journey_id = $2 GROUP BY status`, workspaceID, journeyID)
+	if err != nil {
+		return st, fmt.Errorf("query run stats: %w", err)
+	}
+	for rows.Next() {
+		var status string
+		var n int
+		if err := rows.Scan(&status, &n); err != nil {
+			rows.Close()
+			return st, err
+		}
+		st.Runs[status] = n
+	}
+	rows.Close()
+	err = s.pool.QueryRow(ctx, `SELECT count(*) FROM runs WHERE workspace_id = $1 AND journey_id = $2 AND converted_at IS NOT NULL`,
+		workspaceID, journeyID).Scan(&st.Conversions)
+	return st, err
+}

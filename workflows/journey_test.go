@@ -1,0 +1,211 @@
+package workflows_test
+
+import (
+	"context"
+	"encoding/json"
+	"os"
+	"path/filepath"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/mock"
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/heraldhq/herald/activities"
+	"github.com/heraldhq/herald/workflows"
+)
+
+// fixture is one journey scenario: a graph, a customer, timed events and
+// signals, and what must happen (workflows/testdata/journeys/*.json).
+type fixture struct {
+	Journey  workflows.Journey `json:"journey"`
+	Customer struct {
+		Timezone   string         `json:"timezone"`
+		Email      string         `json:"email"`
+		Phone      string         `json:"phone"`
+		Attributes map[string]any `json:"attributes"`
+	} `json:"customer"`
+	Start   time.Time        `json:"start"`
+	Trigger *workflows.Event `json:"trigger"`
+	Events  []struct {
+		After      string         `json:"after"`
+		ID         string         `json:"id"`
+		Name       string         `json:"name"`
+		Properties map[string]any `json:"properties"`
+	} `json:"events"`
+	Signals []struct {
+		After string `json:"after"`
+		Name  string `json:"name"`
+	} `json:"signals"`
+	Expect struct {
+		Path      []string          `json:"path"`
+		Sends     []expectedSend    `json:"sends"`
+		Outcome   string            `json:"outcome"`
+		Converted bool              `json:"converted"`
+		Variants  map[string]string `json:"variants"`
+		Updated   map[string]any    `json:"updated"`
+	} `json:"expect"`
+}
+
+type expectedSend struct {
+	Node string `json:"node"`
+	// At is the send time relative to the start ("0s", "2d").
+	At string `json:"at"`
+}
+
+type recorder struct {
+	path      []string
+	sends     []expectedSend
+	outcome   string
+	converted bool
+	attrs     map[string]any
+	messages  map[string]bool
+}
+
+func loadFixture(t *testing.T, path string) fixture {
+	t.Helper()
+	b, err := os.ReadFile(path)
+	require.NoError(t, err)
+	var f fixture
+	dec := json.NewDecoder(strings.NewReader(string(b)))
+	dec.DisallowUnknownFields()
+	require.NoError(t, dec.Decode(&f), path)
+	return f
+}
+
+func TestJourneyFixtures(t *testing.T) {
+	files, err := filepath.Glob("testdata/journeys/*.json")
+	require.NoError(t, err)
+	require.NotEmpty(t, files)
+	for _, file := range files {
+		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
+			f := loadFixture(t, file)
+			require.Empty(t, workflows.ValidateJourney(f.Journey, nil), "fixture journeys must be valid")
+			rec := runFixture(t, f)
+			if f.Expect.Path != nil {
+				require.Equal(t, f.Expect.Path, rec.path, "path")
+			}
+			want := f.Expect.Sends
+			for i := range want {
+				// Runs released after a pause wait a per-run jitter of up to 10 s.
+				if want[i].At == "JITTER" && i < len(rec.sends) {
+					d, err := time.ParseDuration(rec.sends[i].At)
+					require.NoError(t, err)
+					require.True(t, d >= 5*time.Hour && d < 5*time.Hour+10*time.Second, "released send at %s", d)
+					want[i].At = rec.sends[i].At
+				}
+			}
+			if want == nil {
+				want = []expectedSend{}
+			}
+			if rec.sends == nil {
+				rec.sends = []expectedSend{}
+			}
+			require.Equal(t, want, rec.sends, "sends")
+			require.Equal(t, f.Expect.Outcome, rec.outcome, "outcome")
+			require.Equal(t, f.Expect.Converted, rec.converted, "converted")
+			for k, v := range f.Expect.Updated {
+				require.Equal(t, v, rec.attrs[k], "attribute %s", k)
+			}
+		})
+	}
+}
+
+func runFixture(t *testing.T, f fixture) *recorder {
+	t.Helper()
+	var suite testsuite.WorkflowTestSuite
+	env := suite.NewTestWorkflowEnvironment()
+	start := f.Start
+	if start.IsZero() {
+		start = time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC) // a Monday
+	}
+	env.SetStartTime(start)
+	rec := &recorder{attrs: map[string]any{}, messages: map[string]bool{}}
+	for k, v := range f.Customer.Attributes {
+		rec.attrs[k] = v
+	}
+	var a *activities.Activities
+	customer := func() activities.CustomerProfile {
+		attrs := map[string]any{}
+		for k, v := range rec.attrs {
+			attrs[k] = v
+		}
+		return activities.CustomerProfile{ID: "cus_1", Attributes: attrs, CreatedAt: start, Timezone: f.Customer.Timezone,
+			Email: f.Customer.Email, Phone: f.Customer.Phone}
+	}
+	env.RegisterActivity(a)
+	env.OnActivity(a.LoadCustomer, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _ activities.LoadCustomerInput) (activities.LoadCustomerResult, error) {
+			return activities.LoadCustomerResult{Customer: customer()}, nil
+		})
+	env.OnActivity(a.RecordStep, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.RecordStepInput) error {
+			if in.Node != "" && (len(rec.path) == 0 || in.Detail == "") {
+				rec.path = append(rec.path, in.Node)
+			}
+			return nil
+		})
+	env.OnActivity(a.Send, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.SendInput) (activities.SendResult, error) {
+			require.False(t, rec.messages[in.MessageID], "message id %s sent twice", in.MessageID)
+			rec.messages[in.MessageID] = true
+			rec.sends = append(rec.sends, expectedSend{Node: in.NodeID, At: env.Now().Sub(start).String()})
+			return activities.SendResult{DeliveryID: in.MessageID, Status: "sent"}, nil
+		})
+	env.OnActivity(a.UpdateCustomer, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.UpdateCustomerInput) error {
+			for k, v := range in.Set {
+				rec.attrs[k] = v
+			}
+			for _, k := range in.Unset {
+				delete(rec.attrs, k)
+			}
+			return nil
+		})
+	env.OnActivity(a.RecordConversion, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, _ activities.RecordConversionInput) error {
+			rec.converted = true
+			return nil
+		})
+	env.OnActivity(a.FinishRun, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FinishRunInput) error {
+			rec.outcome = in.Status
+			return nil
+		})
+	for i, ev := range f.Events {
+		d, err := workflows.ParseDuration(ev.After)
+		if ev.After == "0s" {
+			d, err = time.Millisecond, nil
+		}
+		require.NoError(t, err)
+		id := ev.ID
+		if id == "" {
+			id = "ev" + string(rune('a'+i))
+		}
+		e := workflows.Event{ID: id, Name: ev.Name, Properties: ev.Properties}
+		env.RegisterDelayedCallback(func() {
+			e.Time = env.Now()
+			env.SignalWorkflow(workflows.SignalEvent, e)
+		}, d)
+	}
+	for _, sg := range f.Signals {
+		d, err := workflows.ParseDuration(sg.After)
+		require.NoError(t, err)
+		name := sg.Name
+		env.RegisterDelayedCallback(func() { env.SignalWorkflow(name, nil) }, d)
+	}
+	trigger := f.Trigger
+	if trigger == nil {
+		trigger = &workflows.Event{ID: "trigger", Name: "Signed Up"}
+	}
+	trigger.Time = start
+	env.RegisterWorkflow(workflows.JourneyWorkflow)
+	env.ExecuteWorkflow(workflows.JourneyWorkflow, workflows.JourneyInput{
+		WorkspaceID: "ws_1", JourneyID: "jny_1", Version: 1, CustomerID: "cus_1", Journey: f.Journey, Trigger: trigger,
+	})
+	require.True(t, env.IsWorkflowCompleted())
+	require.NoError(t, env.GetWorkflowError())
+	return rec
+}
