@@ -10,6 +10,7 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -225,18 +226,21 @@ func TestDevEndToEnd(t *testing.T) {
 	require.Contains(t, string(body), "herald_http_requests_total")
 	require.Contains(t, string(body), "temporal_")
 
-	if !testing.Short() {
-		runPlaywright(t, d)
-	}
+	journeyThroughEvents(t, d, creds)
+	runPlaywright(t, d)
+	killJourney := startKillJourney(t, d, creds)
 
-	// Ctrl-C stops everything: no postgres left behind.
+	// SIGKILL in the middle of a journey: the private Postgres goes too.
 	marker := pgDataDir(t, d)
 	require.NotEmpty(t, postgresPids(t, marker), "postgres should be running under %s", marker)
-	d.stop(t)
-	require.Empty(t, postgresPids(t, marker), "postgres processes left after herald dev stopped")
+	require.NoError(t, d.cmd.Process.Kill())
+	<-d.exited
+	require.Eventually(t, func() bool { return len(postgresPids(t, marker)) == 0 }, 10*time.Second, 100*time.Millisecond,
+		"postgres processes left after herald dev was killed")
 
 	// A restart on the same data dir reuses everything: same workspace, same
-	// keys, the key created before still works, no second seed.
+	// keys, the key created before still works, no second seed — and the
+	// interrupted run finishes with each message sent exactly once.
 	d2 := startDev(t, bin, dataDir)
 	creds2 := d2.credentials(t)
 	require.Equal(t, creds.WorkspaceID, creds2.WorkspaceID)
@@ -251,7 +255,131 @@ func TestDevEndToEnd(t *testing.T) {
 	require.Equal(t, 1, seeded["dev secret key"], "nothing seeded twice")
 	require.Equal(t, 1, seeded["e2e"])
 	require.NotContains(t, d2.log.String(), "seeded workspace Demo")
+	finishKillJourney(t, d2, creds, killJourney)
+
+	// Ctrl-C stops everything: no postgres left behind.
+	marker = pgDataDir(t, d2)
 	d2.stop(t)
+	require.Empty(t, postgresPids(t, marker), "postgres processes left after herald dev stopped")
+}
+
+// journeyThroughEvents publishes a journey over the API and drives it with
+// Segment events: /v1 → Kafka → ingest → Temporal → outbox delivery.
+func journeyThroughEvents(t *testing.T, d *devProcess, creds devCredentials) {
+	t.Helper()
+	sk := creds.SecretKey
+	status, tpl := doJSON(t, "POST", d.apiURL+"/api/templates", sk,
+		`{"name":"Welcome","channel":"email","subject":"Welcome {{ customer.first_name }}","html":"<p>Plan {{ event.properties.plan }}</p>"}`)
+	require.Equal(t, 201, status, "%v", tpl)
+	def := fmt.Sprintf(`{"name":"E2E welcome","trigger":{"type":"event","event":"Signed Up","where":{"prop":"plan","op":"eq","value":"pro"}},
+		"entry":{"policy":"once"},"goal":{"event":"Activated","within":"1d"},"start":"welcome","nodes":[
+		{"id":"welcome","type":"send","channel":"email","template_id":%q,"next":"wait"},
+		{"id":"wait","type":"wait_for_event","event":"Activated","timeout":"1h","on_event":"done","on_timeout":"done"},
+		{"id":"done","type":"exit"}]}`, tpl["id"])
+	status, j := doJSON(t, "POST", d.apiURL+"/api/journeys", sk, def)
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, pub := doJSON(t, "POST", d.apiURL+"/api/journeys/"+id+"/publish", sk, "")
+	require.Equal(t, 200, status, "%v", pub)
+
+	wk := creds.WriteKey
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/identify", wk, `{"userId":"ada","traits":{"email":"ada@example.com","first_name":"Ada"}}`)
+	require.Equal(t, 200, status)
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", wk, `{"userId":"ada","event":"Signed Up","properties":{"plan":"free"}}`)
+	require.Equal(t, 200, status)
+	signup := `{"userId":"ada","event":"Signed Up","messageId":"signup-1","properties":{"plan":"pro"}}`
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", wk, signup)
+	require.Equal(t, 200, status)
+
+	var delivery map[string]any
+	require.Eventually(t, func() bool {
+		_, out := doJSON(t, "GET", d.apiURL+"/api/deliveries?journey_id="+id, sk, "")
+		items, _ := out["items"].([]any)
+		if len(items) > 0 {
+			delivery = items[0].(map[string]any)
+		}
+		return len(items) == 1
+	}, 30*time.Second, 200*time.Millisecond, "the welcome email is delivered to the outbox")
+	require.Equal(t, "Welcome Ada", delivery["content"].(map[string]any)["subject"])
+
+	_, runs := doJSON(t, "GET", d.apiURL+"/api/journeys/"+id+"/runs", sk, "")
+	require.Len(t, runs["items"], 1, "the free-plan signup did not enter")
+	wfID := runs["items"].([]any)[0].(map[string]any)["workflow_id"].(string)
+	require.Eventually(t, func() bool {
+		_, run := doJSON(t, "GET", d.apiURL+"/api/runs/"+wfID, sk, "")
+		st, _ := run["state"].(map[string]any)
+		return st != nil && st["node"] == "wait"
+	}, 30*time.Second, 200*time.Millisecond)
+	_, run := doJSON(t, "GET", d.apiURL+"/api/runs/"+wfID, sk, "")
+	require.True(t, strings.HasPrefix(run["temporal_ui_url"].(string), d.ui+"/namespaces/default/workflows/"))
+
+	// The Temporal UI's API knows the run, with Herald's search attributes.
+	resp, err := http.Get(d.ui + "/api/v1/namespaces/default/workflows?query=" + url.QueryEscape("HeraldJourneyID='"+id+"'"))
+	require.NoError(t, err)
+	body, _ := io.ReadAll(resp.Body)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode, "%s", body)
+	require.Contains(t, string(body), wfID)
+
+	// A redelivered event changes nothing; Activated ends the wait.
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", wk, signup)
+	require.Equal(t, 200, status)
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", wk, `{"userId":"ada","event":"Activated"}`)
+	require.Equal(t, 200, status)
+	require.Eventually(t, func() bool {
+		_, run := doJSON(t, "GET", d.apiURL+"/api/runs/"+wfID, sk, "")
+		return run["status"] == "completed"
+	}, 30*time.Second, 200*time.Millisecond)
+	_, out := doJSON(t, "GET", d.apiURL+"/api/deliveries?journey_id="+id, sk, "")
+	require.Len(t, out["items"], 1, "no delivery duplicated")
+	_, stats := doJSON(t, "GET", d.apiURL+"/api/journeys/"+id+"/stats", sk, "")
+	require.EqualValues(t, 1, stats["conversions"])
+	require.EqualValues(t, 1, stats["nodes"].(map[string]any)["wait"].(map[string]any)["passed"])
+}
+
+// startKillJourney starts a run that sends, waits 4 s and sends again, and
+// returns once the first message is out.
+func startKillJourney(t *testing.T, d *devProcess, creds devCredentials) string {
+	t.Helper()
+	sk := creds.SecretKey
+	status, tpl := doJSON(t, "POST", d.apiURL+"/api/templates", sk, `{"name":"Ping","channel":"sms","body":"ping {{ message.id }}"}`)
+	require.Equal(t, 201, status, "%v", tpl)
+	def := fmt.Sprintf(`{"name":"Crash","trigger":{"type":"event","event":"Crash Test"},"entry":{"policy":"once"},"start":"one","nodes":[
+		{"id":"one","type":"send","channel":"sms","template_id":%[1]q,"next":"pause"},
+		{"id":"pause","type":"delay","duration":"4s","next":"two"},
+		{"id":"two","type":"send","channel":"sms","template_id":%[1]q,"next":"done"},
+		{"id":"done","type":"exit"}]}`, tpl["id"])
+	status, j := doJSON(t, "POST", d.apiURL+"/api/journeys", sk, def)
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, _ = doJSON(t, "POST", d.apiURL+"/api/journeys/"+id+"/publish", sk, "")
+	require.Equal(t, 200, status)
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/identify", creds.WriteKey, `{"userId":"bob","traits":{"phone":"+15555550101"}}`)
+	require.Equal(t, 200, status)
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", creds.WriteKey, `{"userId":"bob","event":"Crash Test"}`)
+	require.Equal(t, 200, status)
+	require.Eventually(t, func() bool {
+		_, out := doJSON(t, "GET", d.apiURL+"/api/deliveries?journey_id="+id, sk, "")
+		return len(out["items"].([]any)) == 1
+	}, 30*time.Second, 100*time.Millisecond)
+	return id
+}
+
+func finishKillJourney(t *testing.T, d *devProcess, creds devCredentials, id string) {
+	t.Helper()
+	var items []any
+	require.Eventually(t, func() bool {
+		_, out := doJSON(t, "GET", d.apiURL+"/api/deliveries?journey_id="+id, creds.SecretKey, "")
+		items, _ = out["items"].([]any)
+		_, runs := doJSON(t, "GET", d.apiURL+"/api/journeys/"+id+"/runs", creds.SecretKey, "")
+		rs, _ := runs["items"].([]any)
+		return len(rs) == 1 && rs[0].(map[string]any)["status"] == "completed"
+	}, 60*time.Second, 200*time.Millisecond, "the interrupted run finishes after the restart")
+	nodes := map[string]int{}
+	for _, it := range items {
+		nodes[it.(map[string]any)["node_id"].(string)]++
+	}
+	require.Equal(t, map[string]int{"one": 1, "two": 1}, nodes, "each message exactly once")
 }
 
 // pgDataDir is the private cluster's data folder, from the dev log; it
