@@ -3,14 +3,20 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
+	"path/filepath"
 	"net/http/httptest"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
+	"google.golang.org/protobuf/encoding/protojson"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/heraldhq/herald/activities"
@@ -67,6 +73,25 @@ func (f *journeyFixture) api(t *testing.T, method, path string, body any) (int, 
 	}
 	status, out, _ := f.do(t, call{method, path, s, bearer(f.secretKey)})
 	return status, out
+}
+
+// recordHistories rewrites the workflow histories the replay test replays
+// (workflows/testdata/histories): go test ./api -run Lifecycle -record-histories
+var recordHistories = flag.Bool("record-histories", false, "write workflow histories for the replay test")
+
+func saveHistory(t *testing.T, tc client.Client, workflowID, path string) {
+	t.Helper()
+	iter := tc.GetWorkflowHistory(context.Background(), workflowID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	hist := &historypb.History{}
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		hist.Events = append(hist.Events, ev)
+	}
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
+	require.NoError(t, err)
+	require.NoError(t, os.MkdirAll(filepath.Dir(path), 0o755))
+	require.NoError(t, os.WriteFile(path, b, 0o644))
 }
 
 func welcomeJourney(emailTpl, smsTpl string) map[string]any {
@@ -180,6 +205,10 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 		path = append(path, p.(map[string]any)["node"].(string))
 	}
 	require.Equal(t, []string{"welcome", "wait", "done"}, path)
+
+	if *recordHistories {
+		saveHistory(t, f.temporal, wfID, "../workflows/testdata/histories/welcome_activated.json")
+	}
 
 	status, stats := f.api(t, "GET", "/api/journeys/"+id+"/stats", nil)
 	require.Equal(t, 200, status)
