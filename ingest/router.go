@@ -34,6 +34,9 @@ type JourneyRouter struct {
 
 // NewJourneyRouter builds a router.
 func NewJourneyRouter(store *schema.Store, tc client.Client, log *slog.Logger, reg prometheus.Registerer) *JourneyRouter {
+	if log == nil {
+		log = slog.New(slog.DiscardHandler)
+	}
 	r := &JourneyRouter{store: store, temporal: tc, log: log,
 		started: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_journey_entries_total",
 			Help: "Journey entry decisions, by outcome (started, already_running, policy_skipped, capped)."}, []string{"outcome"}),

@@ -1,0 +1,181 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/worker"
+
+	"github.com/heraldhq/herald/activities"
+	"github.com/heraldhq/herald/ingest"
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/schema/schematest"
+	"github.com/heraldhq/herald/workflows"
+	"github.com/heraldhq/herald/workflows/temporalserver"
+)
+
+type routerEnv struct {
+	store  *schema.Store
+	router *ingest.JourneyRouter
+	ws     string
+	tpl    string
+}
+
+func newRouterEnv(t *testing.T) *routerEnv {
+	t.Helper()
+	ctx := context.Background()
+	ts, err := temporalserver.Start(ctx, temporalserver.Options{SearchAttributes: workflows.SearchAttributeTypes()})
+	require.NoError(t, err)
+	t.Cleanup(func() { _ = ts.Stop() })
+	tc, err := client.Dial(client.Options{HostPort: ts.HostPort(), Namespace: ts.Namespace()})
+	require.NoError(t, err)
+	t.Cleanup(tc.Close)
+	st := schematest.Store(t)
+	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
+	workflows.Register(w)
+	activities.Register(w, activities.New(activities.Deps{Store: st}))
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	ws, err := st.CreateWorkspace(ctx, "R")
+	require.NoError(t, err)
+	tpl, err := st.CreateTemplate(ctx, ws.ID, schema.Template{Name: "t", Channel: "sms", TemplateContent: schema.TemplateContent{Body: "hi"}})
+	require.NoError(t, err)
+	return &routerEnv{store: st, router: ingest.NewJourneyRouter(st, tc, nil, nil), ws: ws.ID, tpl: tpl.ID}
+}
+
+// publish creates and publishes a journey: send, wait hold, exit.
+func (e *routerEnv) publish(t *testing.T, event string, entry workflows.Entry, hold string) string {
+	t.Helper()
+	ctx := context.Background()
+	def := workflows.Journey{Name: event, Trigger: workflows.Trigger{Type: "event", Event: event}, Entry: entry, Start: "send",
+		Nodes: []workflows.Node{
+			{ID: "send", Type: "send", Channel: "sms", TemplateID: e.tpl, Next: "hold"},
+			{ID: "hold", Type: "delay", Duration: hold, Next: "done"},
+			{ID: "done", Type: "exit"},
+		}}
+	require.Empty(t, workflows.ValidateJourney(def, map[string]string{e.tpl: "sms"}))
+	raw, _ := json.Marshal(def)
+	j, err := e.store.CreateJourney(ctx, e.ws, def.Name, raw)
+	require.NoError(t, err)
+	_, err = e.store.PublishJourney(ctx, e.ws, j.ID, "test")
+	require.NoError(t, err)
+	return j.ID
+}
+
+// send applies and routes one event for user.
+func (e *routerEnv) send(t *testing.T, user, event, msgID string, props map[string]any) {
+	t.Helper()
+	ctx := context.Background()
+	raw, _ := json.Marshal(props)
+	ts := time.Now().UTC()
+	applied, err := e.store.ApplyEvent(ctx, schema.EventInput{WorkspaceID: e.ws, MessageID: msgID, Type: "track", Name: event,
+		UserID: user, Properties: raw, OccurredAt: ts})
+	require.NoError(t, err)
+	if _, err := e.store.GetCustomer(ctx, e.ws, applied.CustomerID); err == nil {
+		// give the customer a phone so sends go out
+		_ = e.store.UpdateCustomerAttributes(ctx, e.ws, applied.CustomerID, map[string]any{"phone": "+15555550100"}, nil)
+	}
+	require.NoError(t, e.router.Route(ctx, ingest.Applied{CustomerID: applied.CustomerID, EventID: applied.EventID, Duplicate: applied.Duplicate,
+		Event: ingest.Event{Type: "track", Event: event, MessageID: msgID, UserID: user, WorkspaceID: e.ws, Properties: raw, Timestamp: &ts}}))
+}
+
+func (e *routerEnv) runs(t *testing.T, journeyID string) []schema.Run {
+	t.Helper()
+	runs, err := e.store.ListRuns(context.Background(), e.ws, journeyID, "", "", 1000, nil)
+	require.NoError(t, err)
+	return runs
+}
+
+func (e *routerEnv) waitDone(t *testing.T, journeyID string, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		done := 0
+		for _, r := range e.runs(t, journeyID) {
+			if r.Status == schema.RunCompleted {
+				done++
+			}
+		}
+		return done == n
+	}, 30*time.Second, 50*time.Millisecond)
+}
+
+func TestEntryPolicies(t *testing.T) {
+	e := newRouterEnv(t)
+
+	once := e.publish(t, "Once", workflows.Entry{Policy: "once"}, "1s")
+	e.send(t, "u1", "Once", "o1", nil)
+	e.send(t, "u1", "Once", "o1", nil) // redelivered: nothing new
+	e.send(t, "u1", "Once", "o2", nil) // while running: signalled, not a second run
+	e.waitDone(t, once, 1)
+	e.send(t, "u1", "Once", "o3", nil) // after completion: once means once
+	require.Len(t, e.runs(t, once), 1)
+
+	every := e.publish(t, "Every", workflows.Entry{Policy: "every_time"}, "1s")
+	e.send(t, "u1", "Every", "e1", nil)
+	e.send(t, "u1", "Every", "e2", nil) // one running per customer
+	e.waitDone(t, every, 1)
+	e.send(t, "u1", "Every", "e3", nil)
+	e.waitDone(t, every, 2)
+
+	per := e.publish(t, "Per", workflows.Entry{Policy: "once_per", Period: "1h"}, "1s")
+	e.send(t, "u1", "Per", "p1", nil)
+	e.waitDone(t, per, 1)
+	e.send(t, "u1", "Per", "p2", nil)
+	require.Len(t, e.runs(t, per), 1, "within the period")
+
+	keyed := e.publish(t, "Order", workflows.Entry{Policy: "every_time", Key: "properties.order_id"}, "2s")
+	e.send(t, "u1", "Order", "k1", map[string]any{"order_id": "A"})
+	e.send(t, "u1", "Order", "k2", map[string]any{"order_id": "B"})
+	e.send(t, "u1", "Order", "k3", map[string]any{"order_id": "A"}) // same order: the running run takes it
+	e.send(t, "u1", "Order", "k4", map[string]any{})                // no key: not entered
+	e.waitDone(t, keyed, 2)
+	ids := map[string]bool{}
+	for _, r := range e.runs(t, keyed) {
+		ids[r.WorkflowID] = true
+		require.Contains(t, []string{"A", "B"}, r.EntryKey)
+	}
+	require.Len(t, ids, 2)
+	for id := range ids {
+		require.Regexp(t, `^journey/`+keyed+`/customer/cus_[a-z0-9]+/key/[AB]$`, id)
+	}
+
+	capped := e.publish(t, "Capped", workflows.Entry{Policy: "once", MaxConcurrent: 2}, "3s")
+	for i := 0; i < 4; i++ {
+		e.send(t, fmt.Sprintf("c%d", i), "Capped", fmt.Sprintf("cap%d", i), nil)
+	}
+	require.Len(t, e.runs(t, capped), 2, "max_concurrent holds at 2 running runs")
+
+	// Deliveries: one per run visit, never more.
+	list, err := e.store.ListDeliveries(context.Background(), e.ws, schema.DeliveryFilter{JourneyID: once, Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+}
+
+// Concurrent duplicates (the same customer's event routed by two consumers
+// at once) cannot both enter.
+func TestConcurrentEntriesStartOneRun(t *testing.T) {
+	e := newRouterEnv(t)
+	j := e.publish(t, "Race", workflows.Entry{Policy: "every_time"}, "2s")
+	e.send(t, "racer", "Warmup", "w0", nil) // creates the customer
+	var wg sync.WaitGroup
+	for i := 0; i < 8; i++ {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			e.send(t, "racer", "Race", fmt.Sprintf("r%d", i), nil)
+		}()
+	}
+	wg.Wait()
+	e.waitDone(t, j, 1)
+	runs := e.runs(t, j)
+	require.Len(t, runs, 1)
+	list, err := e.store.ListDeliveries(context.Background(), e.ws, schema.DeliveryFilter{JourneyID: j, Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+}
