@@ -1,0 +1,113 @@
+package api_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/schema"
+)
+
+func TestTemplatePreviewAndTestSend(t *testing.T) {
+	f := newJourneyFixture(t)
+	ctx := context.Background()
+	status, tpl := f.api(t, "POST", "/api/templates", map[string]any{"name": "Hi", "channel": "email",
+		"subject": "Hi {{ customer.first_name }}", "html": "<p>{{ customer.plan | default: 'free' }} {{ unsubscribe_url }}</p>"})
+	require.Equal(t, 201, status, "%v", tpl)
+	id := tpl["id"].(string)
+
+	status, out := f.api(t, "POST", "/api/templates/"+id+"/preview", map[string]any{})
+	require.Equal(t, 200, status, "%v", out)
+	require.Equal(t, "Hi Sam", out["rendered"].(map[string]any)["subject"], "a sample customer without customer_id")
+
+	_, err := f.store.ApplyEvent(ctx, schema.EventInput{WorkspaceID: f.ws.ID, MessageID: "i1", Type: "identify", Name: "Identify",
+		UserID: "grace", Traits: map[string]any{"first_name": "Grace", "email": "grace@example.com"}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+	status, out = f.api(t, "POST", "/api/templates/"+id+"/preview", map[string]any{"customer_id": "grace"})
+	require.Equal(t, 200, status, "%v", out)
+	rendered := out["rendered"].(map[string]any)
+	require.Equal(t, "Hi Grace", rendered["subject"])
+	require.Contains(t, rendered["html"], "free")
+	require.Contains(t, rendered["html"], "/t/unsubscribe/")
+
+	// A missing variable is an error, not a blank.
+	status, tpl2 := f.api(t, "POST", "/api/templates", map[string]any{"name": "Bad", "channel": "sms", "body": "{{ customer.nickname }}"})
+	require.Equal(t, 201, status)
+	status, out = f.api(t, "POST", "/api/templates/"+tpl2["id"].(string)+"/preview", map[string]any{"customer_id": "grace"})
+	require.Equal(t, 422, status)
+	require.Contains(t, out["error"], "customer.nickname")
+	status, out = f.api(t, "POST", "/api/templates/"+id+"/preview", map[string]any{"customer_id": "nobody"})
+	require.Equal(t, 404, status, "%v", out)
+
+	status, out = f.api(t, "POST", "/api/templates/"+id+"/test", map[string]any{"customer_id": "grace"})
+	require.Equal(t, 400, status, "to is required: %v", out)
+	status, out = f.api(t, "POST", "/api/templates/"+id+"/test", map[string]any{"to": "qa@example.com", "customer_id": "grace"})
+	require.Equal(t, 200, status, "%v", out)
+	require.Equal(t, "qa@example.com", out["recipient"])
+	require.Equal(t, "sent", out["status"])
+	require.Equal(t, "Hi Grace", out["content"].(map[string]any)["subject"])
+
+	// Update keeps the channel; delete hides it from lists.
+	status, _ = f.api(t, "PUT", "/api/templates/"+id, map[string]any{"name": "Hi 2", "channel": "sms", "body": "x"})
+	require.Equal(t, 400, status)
+	status, upd := f.api(t, "PUT", "/api/templates/"+id, map[string]any{"name": "Hi 2", "subject": "Yo", "html": "<p/>"})
+	require.Equal(t, 200, status, "%v", upd)
+	require.Equal(t, "email", upd["channel"])
+	status, _ = f.api(t, "DELETE", "/api/templates/"+id, nil)
+	require.Equal(t, 204, status)
+	status, _ = f.api(t, "GET", "/api/templates/"+id, nil)
+	require.Equal(t, 404, status)
+}
+
+func TestPauseHoldsRunsAtTheirNextSend(t *testing.T) {
+	f := newJourneyFixture(t)
+	ctx := context.Background()
+	status, sms := f.api(t, "POST", "/api/templates", map[string]any{"name": "S", "channel": "sms", "body": "hello"})
+	require.Equal(t, 201, status)
+	status, j := f.api(t, "POST", "/api/journeys", map[string]any{
+		"name": "Held", "trigger": map[string]any{"type": "api"}, "entry": map[string]any{"policy": "once"}, "start": "wait",
+		"nodes": []any{
+			map[string]any{"id": "wait", "type": "delay", "duration": "1s", "next": "hello"},
+			map[string]any{"id": "hello", "type": "send", "channel": "sms", "template_id": sms["id"], "next": "done"},
+			map[string]any{"id": "done", "type": "exit"},
+		}})
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
+	require.Equal(t, 200, status)
+	_, err := f.store.EnsureCustomer(ctx, f.ws.ID, "held")
+	require.NoError(t, err)
+	c, err := f.store.FindCustomer(ctx, f.ws.ID, "held")
+	require.NoError(t, err)
+	require.NoError(t, f.store.UpdateCustomerAttributes(ctx, f.ws.ID, c.ID, map[string]any{"phone": "+15555550199"}, nil))
+
+	status, entered := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "held"}})
+	require.Equal(t, 200, status, "%v", entered)
+	wfID := entered["workflow_id"].(string)
+	status, out := f.api(t, "POST", "/api/journeys/"+id+"/pause", nil)
+	require.Equal(t, 200, status, "%v", out)
+	require.EqualValues(t, 1, out["runs_affected"])
+
+	// Paused: no new entrants, and the run waits at its send.
+	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "other"}})
+	require.Equal(t, 409, status)
+	require.Eventually(t, func() bool {
+		_, run := f.api(t, "GET", "/api/runs/"+wfID, nil)
+		st, _ := run["state"].(map[string]any)
+		w, _ := st["waiting"].(map[string]any)
+		return st != nil && st["node"] == "hello" && w != nil && w["kind"] == "paused"
+	}, 20*time.Second, 100*time.Millisecond)
+	time.Sleep(time.Second)
+	_, list := f.api(t, "GET", "/api/deliveries?journey_id="+id, nil)
+	require.Empty(t, list["items"], "nothing is sent while paused")
+
+	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/resume", nil)
+	require.Equal(t, 200, status)
+	require.Eventually(t, func() bool {
+		_, list := f.api(t, "GET", "/api/deliveries?journey_id="+id, nil)
+		items, _ := list["items"].([]any)
+		return len(items) == 1
+	}, 30*time.Second, 200*time.Millisecond, "released after resume (with up to 10 s of jitter)")
+}
