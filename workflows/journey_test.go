@@ -62,6 +62,7 @@ type recorder struct {
 	converted bool
 	attrs     map[string]any
 	messages  map[string]bool
+	variants  map[string]string
 }
 
 func loadFixture(t *testing.T, path string) fixture {
@@ -106,6 +107,9 @@ func TestJourneyFixtures(t *testing.T) {
 			require.Equal(t, want, rec.sends, "sends")
 			require.Equal(t, f.Expect.Outcome, rec.outcome, "outcome")
 			require.Equal(t, f.Expect.Converted, rec.converted, "converted")
+			for node, v := range f.Expect.Variants {
+				require.Equal(t, v, rec.variants[node], "variant at %s", node)
+			}
 			for k, v := range f.Expect.Updated {
 				require.Equal(t, v, rec.attrs[k], "attribute %s", k)
 			}
@@ -122,7 +126,7 @@ func runFixture(t *testing.T, f fixture) *recorder {
 		start = time.Date(2026, 1, 5, 10, 0, 0, 0, time.UTC) // a Monday
 	}
 	env.SetStartTime(start)
-	rec := &recorder{attrs: map[string]any{}, messages: map[string]bool{}}
+	rec := &recorder{attrs: map[string]any{}, messages: map[string]bool{}, variants: map[string]string{}}
 	for k, v := range f.Customer.Attributes {
 		rec.attrs[k] = v
 	}
@@ -144,6 +148,9 @@ func runFixture(t *testing.T, f fixture) *recorder {
 		func(_ context.Context, in activities.RecordStepInput) error {
 			if in.Node != "" && (len(rec.path) == 0 || in.Detail == "") {
 				rec.path = append(rec.path, in.Node)
+			}
+			if v, ok := strings.CutPrefix(in.Detail, "variant:"); ok {
+				rec.variants[in.Node] = v
 			}
 			return nil
 		})
