@@ -185,9 +185,9 @@ func (s *Server) lifecycle(action string, from []string, to, signal string) gin.
 			for _, r := range runs {
 				var err error
 				if action == "stop" {
-					err = s.deps.Temporal.CancelWorkflow(c, r.WorkflowID, r.RunID)
+					err = s.deps.Temporal.CancelWorkflow(c, r.WorkflowID, "")
 				} else {
-					err = s.deps.Temporal.SignalWorkflow(c, r.WorkflowID, r.RunID, signal, nil)
+					err = s.deps.Temporal.SignalWorkflow(c, r.WorkflowID, "", signal, nil)
 				}
 				var nf *serviceerror.NotFound
 				if err != nil && !errors.As(err, &nf) {
@@ -359,7 +359,8 @@ func (s *Server) getRun(c *gin.Context) {
 	}
 	body := runBody{Run: run, Path: path, TemporalUIURL: s.temporalRunURL(run.WorkflowID, run.RunID)}
 	if run.Status == schema.RunRunning && s.deps.Temporal != nil {
-		v, err := s.deps.Temporal.QueryWorkflow(c, run.WorkflowID, run.RunID, workflows.QueryState)
+		// The current run: the entry may have continued as new.
+		v, err := s.deps.Temporal.QueryWorkflow(c, run.WorkflowID, "", workflows.QueryState)
 		if err == nil {
 			var st workflows.RunState
 			if err = v.Get(&st); err == nil {

@@ -82,7 +82,8 @@ func (r *JourneyRouter) Route(ctx context.Context, a Applied) error {
 		if touched[run.WorkflowID] {
 			continue
 		}
-		err := r.temporal.SignalWorkflow(ctx, run.WorkflowID, run.RunID, workflows.SignalEvent, ev)
+		// The current run of the id: the entry may have continued as new.
+		err := r.temporal.SignalWorkflow(ctx, run.WorkflowID, "", workflows.SignalEvent, ev)
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
 			continue // the run ended after the projection was read
@@ -180,9 +181,27 @@ func (r *JourneyRouter) Enter(ctx context.Context, workspaceID string, lj schema
 			workflows.SANode.ValueSet(def.Start),
 		),
 	}
-	run, err := r.temporal.SignalWithStartWorkflow(ctx, wfID, workflows.SignalEvent, ev, opts, workflows.JourneyWorkflow, in)
-	if err != nil {
-		return "", fmt.Errorf("start run %s: %w", wfID, err)
+	var run client.WorkflowRun
+	for attempt := 0; ; attempt++ {
+		run, err = r.temporal.SignalWithStartWorkflow(ctx, wfID, workflows.SignalEvent, ev, opts, workflows.JourneyWorkflow, in)
+		if err != nil {
+			return "", fmt.Errorf("start run %s: %w", wfID, err)
+		}
+		// A run records its end just before it closes. If the signal went to
+		// such a closing run, wait for it to close and start the new one.
+		ended, err := r.store.RunEnded(ctx, workspaceID, wfID, run.GetRunID())
+		if err != nil {
+			return "", err
+		}
+		if !ended {
+			break
+		}
+		if attempt == 5 {
+			return "", fmt.Errorf("start run %s: the previous run %s has not closed", wfID, run.GetRunID())
+		}
+		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
+		_ = r.temporal.GetWorkflow(wctx, wfID, run.GetRunID()).Get(wctx, nil)
+		cancel()
 	}
 	if err := r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: run.GetRunID(), JourneyID: lj.ID,
 		Version: lj.Version, CustomerID: customerID, EntryKey: key, TriggerEvent: ev.Name, StartedAt: time.Now().UTC()}); err != nil {

@@ -297,3 +297,17 @@ func (s *Store) GetJourneyStats(ctx context.Context, workspaceID, journeyID stri
 		workspaceID, journeyID).Scan(&st.Conversions)
 	return st, err
 }
+
+// RunEnded reports whether the run is in the projection with an end recorded.
+func (s *Store) RunEnded(ctx context.Context, workspaceID, workflowID, runID string) (bool, error) {
+	var ended bool
+	err := s.pool.QueryRow(ctx, `SELECT status <> 'running' FROM runs WHERE workspace_id = $1 AND workflow_id = $2 AND run_id = $3`,
+		workspaceID, workflowID, runID).Scan(&ended)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("check run end: %w", err)
+	}
+	return ended, nil
+}

@@ -105,7 +105,9 @@ const (
 // maxPath bounds the path kept in state (older steps live in Postgres).
 const maxPath = 200
 
-// run is the interpreter's state for one execution.
+// run is the interpreter's state for one execution. The projection and
+// message ids use the chain's first run id (info.FirstRunID): one entry is
+// one row, however often it continued as new.
 type run struct {
 	in        JourneyInput
 	nodes     map[string]Node
@@ -191,7 +193,7 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	last, visit := r.current()
 	ferr := workflow.ExecuteActivity(activityCtx(dctx), a.FinishRun, activities.FinishRunInput{
-		WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Status: outcome, At: workflow.Now(dctx),
+		WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID, Status: outcome, At: workflow.Now(dctx),
 		WorkspaceID: in.WorkspaceID, JourneyID: in.JourneyID, LastNode: last, LastVisit: visit,
 	}).Get(dctx, nil)
 	if ferr != nil {
@@ -285,7 +287,7 @@ func (r *run) onEvent(ctx workflow.Context, ev Event) {
 			info := workflow.GetInfo(ctx)
 			workflow.Go(ctx, func(ctx workflow.Context) {
 				err := workflow.ExecuteActivity(activityCtx(ctx), a.RecordConversion, activities.RecordConversionInput{
-					WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, At: ev.Time}).Get(ctx, nil)
+					WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID, At: ev.Time}).Get(ctx, nil)
 				if err != nil {
 					workflow.GetLogger(ctx).Warn("record conversion failed", "error", err)
 				}
@@ -367,7 +369,7 @@ func (r *run) enter(ctx workflow.Context, n Node, detail string) error {
 	}
 	return workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, activities.RecordStepInput{
 		WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, WorkflowID: info.WorkflowExecution.ID,
-		RunID: info.WorkflowExecution.RunID, Node: n.ID, Visit: r.visits[n.ID], Detail: detail, EnteredAt: now,
+		RunID: info.FirstRunID, Node: n.ID, Visit: r.visits[n.ID], Detail: detail, EnteredAt: now,
 		PreviousNode: prevNode, PreviousVisit: prevVisit,
 	}).Get(ctx, nil)
 }
@@ -379,7 +381,7 @@ func (r *run) annotate(ctx workflow.Context, detail string) error {
 	p.Detail = detail
 	return workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, activities.RecordStepInput{
 		WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, WorkflowID: info.WorkflowExecution.ID,
-		RunID: info.WorkflowExecution.RunID, Node: p.Node, Visit: p.Visit, Detail: detail, EnteredAt: p.Entered,
+		RunID: info.FirstRunID, Node: p.Node, Visit: p.Visit, Detail: detail, EnteredAt: p.Entered,
 	}).Get(ctx, nil)
 }
 
@@ -627,7 +629,7 @@ func (r *run) send(ctx workflow.Context, n Node) error {
 	in := activities.SendInput{
 		WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, JourneyName: r.in.Journey.Name,
 		WorkflowID: info.WorkflowExecution.ID, NodeID: n.ID, CustomerID: r.in.CustomerID,
-		MessageID: MessageID(info.WorkflowExecution.ID, info.WorkflowExecution.RunID, n.ID, r.visits[n.ID]),
+		MessageID: MessageID(info.WorkflowExecution.ID, info.FirstRunID, n.ID, r.visits[n.ID]),
 		Channel:   n.Channel, TemplateID: n.TemplateID, Event: r.renderEvent(),
 	}
 	var res activities.SendResult
@@ -641,7 +643,9 @@ func (r *run) send(ctx workflow.Context, n Node) error {
 	return err
 }
 
-// MessageID is the deterministic id of a send (DESIGN §9).
+// MessageID is the deterministic id of a send (DESIGN §9). Runs pass the
+// first run id of their continue-as-new chain, so ids stay stable and
+// unique across continue-as-new (visit counts carry over).
 func MessageID(workflowID, runID, nodeID string, visit int) string {
 	sum := sha256.Sum256([]byte(workflowID + "\n" + runID + "\n" + nodeID + "\n" + strconv.Itoa(visit)))
 	return "msg_" + hex.EncodeToString(sum[:16])

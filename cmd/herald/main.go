@@ -33,6 +33,7 @@ func commands() map[string]command {
 		"worker":  {"run the Temporal worker (journey workflows and activities)", runWorkerRole},
 		"ingest":  {"consume customer events from Kafka", runIngestRole},
 		"migrate": {"apply database migrations (idempotent)", runMigrate},
+		"bench":   {"measure journey throughput and latency on a running Herald", runBenchFromConfig},
 	}
 	addDevCommands(cmds)
 	return cmds
@@ -57,6 +58,9 @@ func run(args []string, getenv func(string) string, stdout, stderr io.Writer) in
 		fmt.Fprintf(stderr, "herald: unknown command %q\n\n", args[0])
 		usage(stderr, cmds)
 		return 2
+	}
+	if args[0] == "bench" { // takes a benchmark name and its own flags, not the roles' Config
+		return runBench(args[1:], getenv, stdout, stderr)
 	}
 	cfg, err := parseConfig(args[0], args[1:], getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {

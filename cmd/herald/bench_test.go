@@ -1,0 +1,164 @@
+package main
+
+import (
+	"bytes"
+	"context"
+	"encoding/json"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strconv"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/heraldhq/herald/workflows"
+)
+
+func TestBenchCommandLine(t *testing.T) {
+	var out, errOut bytes.Buffer
+	require.Equal(t, 2, run([]string{"bench"}, env(nil), &out, &errOut))
+	require.Contains(t, errOut.String(), "herald bench journeys")
+
+	errOut.Reset()
+	require.Equal(t, 2, run([]string{"bench", "nope"}, env(nil), &out, &errOut))
+	require.Contains(t, errOut.String(), `unknown benchmark "nope"`)
+
+	errOut.Reset()
+	require.Equal(t, 2, run([]string{"bench", "journeys", "--customers", "0"}, env(nil), &out, &errOut))
+	require.Contains(t, errOut.String(), "--customers")
+
+	// Without a running Herald: a clear error, exit 1.
+	errOut.Reset()
+	missing := filepath.Join(t.TempDir(), "dev-credentials.json")
+	require.Equal(t, 1, run([]string{"bench", "journeys", "--credentials", missing}, env(nil), &out, &errOut))
+	require.Contains(t, errOut.String(), "start `herald dev` first")
+
+	creds := filepath.Join(t.TempDir(), "dev-credentials.json")
+	require.NoError(t, os.WriteFile(creds, []byte(`{"api_url":"http://127.0.0.1:1","write_key":"hw_x","secret_key":"hs_x"}`), 0o600))
+	errOut.Reset()
+	require.Equal(t, 1, run([]string{"bench", "journeys", "--credentials", creds}, env(nil), &out, &errOut))
+	require.Contains(t, errOut.String(), "no Herald answers at http://127.0.0.1:1")
+
+	out.Reset()
+	require.Equal(t, 0, run(nil, env(nil), &out, io.Discard))
+	require.Contains(t, out.String(), "  bench")
+}
+
+func TestBenchFlagDefaultsFollowHeraldEnvironment(t *testing.T) {
+	o, err := parseBenchFlags(nil, env(nil), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, benchOptions{Customers: 200, Concurrency: 16, Credentials: ".herald/dev-credentials.json",
+		TemporalAddress: "127.0.0.1:7233", TemporalNamespace: "default", MetricsAddr: "127.0.0.1:9464", Timeout: 5 * time.Minute}, o)
+
+	o, err = parseBenchFlags([]string{"--customers", "1000", "--timeout", "1m"}, env(map[string]string{
+		"HERALD_DATA_DIR": "/tmp/d", "HERALD_TEMPORAL_ADDRESS": "t:1", "HERALD_METRICS_ADDR": "m:2",
+	}), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 1000, o.Customers)
+	require.Equal(t, time.Minute, o.Timeout)
+	require.Equal(t, "/tmp/d/dev-credentials.json", o.Credentials)
+	require.Equal(t, "t:1", o.TemporalAddress)
+	require.Equal(t, "m:2", o.MetricsAddr)
+
+	_, err = parseBenchFlags([]string{"extra"}, env(nil), io.Discard)
+	require.ErrorContains(t, err, "unexpected argument")
+}
+
+func TestPercentileIsNearestRank(t *testing.T) {
+	var ds []time.Duration
+	for i := 100; i >= 1; i-- {
+		ds = append(ds, time.Duration(i)*time.Millisecond)
+	}
+	require.Equal(t, 50*time.Millisecond, percentile(ds, 50))
+	require.Equal(t, 99*time.Millisecond, percentile(ds, 99))
+	require.Equal(t, 100*time.Millisecond, percentile(ds, 100))
+	require.Equal(t, 100*time.Millisecond, ds[0], "the input is not reordered")
+	require.Equal(t, time.Duration(0), percentile(nil, 50))
+	require.Equal(t, 7*time.Millisecond, percentile([]time.Duration{7 * time.Millisecond}, 99))
+}
+
+func TestParseIngestCounterSumsOutcomes(t *testing.T) {
+	n, err := parseIngestCounter(strings.NewReader(`# HELP herald_ingest_events_total Events consumed.
+# TYPE herald_ingest_events_total counter
+herald_ingest_events_total{outcome="applied"} 1200
+herald_ingest_events_total{outcome="duplicate"} 3
+herald_ingest_events_total_other 99
+herald_ingest_lag_messages{partition="0"} 5
+`))
+	require.NoError(t, err)
+	require.Equal(t, 1203.0, n)
+	n, err = parseIngestCounter(strings.NewReader("go_goroutines 12\n"))
+	require.NoError(t, err)
+	require.Equal(t, 0.0, n, "no event consumed yet")
+}
+
+func TestSampleIndexesSpreadOverTheRuns(t *testing.T) {
+	require.Equal(t, []int{0, 200, 400, 600, 800}, sampleIndexes(1000, 5))
+	require.Equal(t, []int{0, 1}, sampleIndexes(2, 5))
+}
+
+// TestListAllPagesThroughTies: many items share a time; the API's "older
+// than" cursor alone would lose the ones after a page boundary.
+func TestListAllPagesThroughTies(t *testing.T) {
+	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	var items []benchRun
+	for i := 0; i < 450; i++ {
+		// Newest first, in runs of three sharing a microsecond.
+		items = append(items, benchRun{WorkflowID: "wf" + strconv.Itoa(i), StartedAt: base.Add(-time.Duration(i/3) * time.Microsecond)})
+	}
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		require.Equal(t, "Bearer hs_x", r.Header.Get("Authorization"))
+		require.Equal(t, "completed", r.URL.Query().Get("status"))
+		limit, _ := strconv.Atoi(r.URL.Query().Get("limit"))
+		var page []benchRun
+		for _, it := range items {
+			if c := r.URL.Query().Get("cursor"); c != "" {
+				before, err := time.Parse(time.RFC3339Nano, c)
+				require.NoError(t, err)
+				if !it.StartedAt.Before(before) {
+					continue
+				}
+			}
+			if len(page) < limit {
+				page = append(page, it)
+			}
+		}
+		_ = json.NewEncoder(w).Encode(map[string]any{"items": page})
+	}))
+	defer srv.Close()
+	h := &heraldAPI{base: srv.URL, secret: "hs_x", http: srv.Client()}
+	got, err := listAll[benchRun](context.Background(), h, "/api/journeys/j/runs?status=completed",
+		func(r benchRun) string { return r.WorkflowID }, func(r benchRun) time.Time { return r.StartedAt })
+	require.NoError(t, err)
+	require.Len(t, got, len(items))
+}
+
+func TestBenchBareWorkflowHasTheJourneyShape(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	e := s.NewTestWorkflowEnvironment()
+	var mu sync.Mutex
+	var steps []string
+	e.RegisterActivityWithOptions(func(ctx context.Context, in workflows.BenchStepInput) error {
+		mu.Lock()
+		defer mu.Unlock()
+		steps = append(steps, fmt.Sprintf("%s@%s", in.Step, activity.GetInfo(ctx).WorkflowExecution.ID))
+		return nil
+	}, activity.RegisterOptions{Name: workflows.BenchStepActivity})
+	e.SetStartWorkflowOptions(client.StartWorkflowOptions{ID: "bench/x/bare/0"})
+	start := e.Now()
+	e.ExecuteWorkflow(workflows.BenchBareWorkflow, workflows.BenchBareInput{Delay: time.Second})
+	require.True(t, e.IsWorkflowCompleted())
+	require.NoError(t, e.GetWorkflowError())
+	require.Equal(t, []string{"one@bench/x/bare/0", "two@bench/x/bare/0"}, steps)
+	require.GreaterOrEqual(t, e.Now().Sub(start), time.Second, "the timer sits between the steps")
+}
