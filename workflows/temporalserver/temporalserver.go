@@ -73,7 +73,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		log = slog.New(slog.DiscardHandler)
 	}
 	var err error
-	if opts.Port == 0 {
+	autoPort := opts.Port == 0
+	if autoPort {
 		if opts.Port, err = FreePort(opts.IP); err != nil {
 			return nil, err
 		}
@@ -115,6 +116,33 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 		return nil, fmt.Errorf("create namespace %s: %w", opts.Namespace, err)
 	}
 
+	// The service ports are picked free and bound a moment later; another
+	// process can take one in between. Such a start fails: try again.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		if autoPort && attempt > 0 {
+			if opts.Port, err = FreePort(opts.IP); err != nil {
+				return nil, err
+			}
+		}
+		srv, err := launch(ctx, opts, sqlCfg, clusterName, log)
+		if err == nil {
+			return srv, nil
+		}
+		lastErr = err
+		log.Warn("embedded temporal did not start; retrying with other ports", "error", err)
+	}
+	return nil, lastErr
+}
+
+// launch builds and starts the server once. The server reports some start
+// failures by panicking through its logger's Fatal; they become errors.
+func launch(ctx context.Context, opts Options, sqlCfg *config.SQL, clusterName string, log *slog.Logger) (_ *Server, err error) {
+	defer func() {
+		if r := recover(); r != nil {
+			err = fmt.Errorf("start temporal server: %v", r)
+		}
+	}()
 	hostPort := net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))
 	services := map[primitives.ServiceName]int{primitives.FrontendService: opts.Port}
 	for _, name := range []primitives.ServiceName{primitives.HistoryService, primitives.MatchingService, primitives.WorkerService} {
