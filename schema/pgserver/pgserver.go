@@ -118,6 +118,24 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	}
 	stopStale(dataDir, log)
 
+	// A picked free port can be taken before postgres binds it: retry.
+	var lastErr error
+	for attempt := 0; attempt < 3; attempt++ {
+		srv, err := launch(ctx, opts, binDir, dataDir, logPath, cred, log)
+		if err == nil {
+			return srv, nil
+		}
+		lastErr = err
+		if opts.Port != 0 {
+			break
+		}
+		log.Warn("private postgres did not start; retrying on another port", "error", err)
+	}
+	return nil, lastErr
+}
+
+func launch(ctx context.Context, opts Options, binDir, dataDir, logPath string, cred *syscall.Credential, log *slog.Logger) (*Server, error) {
+	var err error
 	port := opts.Port
 	if port == 0 {
 		if port, err = freePort(); err != nil {
