@@ -134,6 +134,10 @@ func New(d Deps) *Server {
 	a.GET("/journeys/:id/runs", s.listRuns)
 	a.GET("/runs/*workflow_id", s.getRun)
 	a.GET("/deliveries", s.listDeliveries)
+	a.GET("/customers", s.listCustomers)
+	a.GET("/customers/:id", s.getCustomer)
+	a.DELETE("/customers/:id", editor, s.eraseCustomer)
+	a.GET("/customers/:id/export", s.exportCustomer)
 
 	v1 := e.Group("/v1", cors, limitBody(maxIngestBody), s.writeKeyAuth)
 	for typ := range ingest.Types {

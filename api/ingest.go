@@ -138,6 +138,7 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	}
 	msgs := make([]ingest.Message, 0, len(req.Batch))
 	for i, raw := range req.Batch {
+		raw = withBatchDefaults(raw, req.SentAt, req.Context)
 		msg, ferr := s.prepareEvent(c, raw, "", fmt.Sprintf("batch[%d].", i))
 		if ferr != nil {
 			failField(c, ferr.status, ferr.Field, fmt.Sprintf("batch[%d]: %s", i, ferr.Message))
@@ -146,6 +147,36 @@ func (s *Server) ingestBatch(c *gin.Context) {
 		msgs = append(msgs, msg)
 	}
 	s.produce(c, msgs)
+}
+
+// withBatchDefaults gives an event of a batch the batch's sentAt (for the
+// clock-skew correction) and context when it has none of its own, as
+// Segment's batch endpoint does.
+func withBatchDefaults(raw json.RawMessage, sentAt *time.Time, batchCtx json.RawMessage) json.RawMessage {
+	if sentAt == nil && len(batchCtx) == 0 {
+		return raw
+	}
+	var fields map[string]json.RawMessage
+	if err := json.Unmarshal(raw, &fields); err != nil {
+		return raw // prepareEvent reports it
+	}
+	changed := false
+	if _, ok := fields["sentAt"]; !ok && sentAt != nil {
+		fields["sentAt"], _ = json.Marshal(sentAt)
+		changed = true
+	}
+	if _, ok := fields["context"]; !ok && len(batchCtx) > 0 && string(batchCtx) != "null" {
+		fields["context"] = batchCtx
+		changed = true
+	}
+	if !changed {
+		return raw
+	}
+	out, err := json.Marshal(fields)
+	if err != nil {
+		return raw
+	}
+	return out
 }
 
 type ingestError struct {

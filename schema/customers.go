@@ -99,7 +99,7 @@ func (s *Store) ApplyEvent(ctx context.Context, ev EventInput) (AppliedEvent, er
 			ev.WorkspaceID, ev.MessageID, customerID, ev.Type, ev.Name, props, evCtx, ev.OccurredAt).Scan(&out.EventID); err != nil {
 			return fmt.Errorf("insert event: %w", err)
 		}
-		if len(ev.Traits) > 0 {
+		if ev.Type == "identify" && len(ev.Traits) > 0 {
 			if err := mergeTraits(ctx, tx, ev.WorkspaceID, customerID, ev.Traits); err != nil {
 				return err
 			}
@@ -189,7 +189,7 @@ func mergeCustomers(ctx context.Context, tx pgx.Tx, ws, from, into string) error
 			email = coalesce(k.email, a.email), phone = coalesce(k.phone, a.phone),
 			timezone = coalesce(k.timezone, a.timezone), updated_at = now()
 		 FROM customers a WHERE k.workspace_id = $1 AND a.workspace_id = $1 AND a.id = $2 AND k.id = $3`,
-		`DELETE FROM customers WHERE workspace_id = $1 AND id = $2`,
+		`DELETE FROM customers WHERE workspace_id = $1 AND id = $2 AND id <> $3`,
 	}
 	for _, q := range stmts {
 		if _, err := tx.Exec(ctx, q, ws, from, into); err != nil {

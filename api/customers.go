@@ -1,0 +1,218 @@
+package api
+
+import (
+	"context"
+	"encoding/base64"
+	"errors"
+	"net/http"
+	"strings"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"go.temporal.io/api/serviceerror"
+
+	"github.com/heraldhq/herald/schema"
+)
+
+// Limits of the customer profile (the export has none).
+const (
+	profileEvents     = 100
+	profileRuns       = 100
+	profileDeliveries = 100
+	// eraseWait bounds how long an erasure waits for the cancelled runs to
+	// close, so a send already in flight lands before the deliveries are blanked.
+	eraseWait = 10 * time.Second
+)
+
+// customerProfile is GET /api/customers/{id}: the profile with its latest
+// events, runs and deliveries.
+type customerProfile struct {
+	schema.Customer
+	Events     []schema.StoredEvent `json:"events"`
+	Runs       []schema.CustomerRun `json:"runs"`
+	Deliveries []schema.Delivery    `json:"deliveries"`
+}
+
+// customerErased is the answer to DELETE /api/customers/{id}.
+type customerErased struct {
+	schema.CustomerErasure
+	Erased       bool `json:"erased"`
+	RunsCanceled int  `json:"runs_canceled"`
+}
+
+// listCustomers searches the workspace's customers: ?q= matches ids, email
+// and phone; ?attr.<name>=<value> filters on attribute equality.
+func (s *Server) listCustomers(c *gin.Context) {
+	limit, ok := pageLimit(c)
+	if !ok {
+		return
+	}
+	after, ok := customerCursor(c)
+	if !ok {
+		return
+	}
+	f := schema.CustomerSearch{Query: strings.TrimSpace(c.Query("q")), Limit: limit, After: after}
+	for key, values := range c.Request.URL.Query() {
+		name, isAttr := strings.CutPrefix(key, "attr.")
+		if !isAttr {
+			continue
+		}
+		if name == "" {
+			failField(c, http.StatusBadRequest, key, "attribute filters are written attr.<name>=<value>")
+			return
+		}
+		if f.Attributes == nil {
+			f.Attributes = map[string][]string{}
+		}
+		f.Attributes[name] = append(f.Attributes[name], values...)
+	}
+	list, err := s.deps.Store.SearchCustomers(c, current(c).workspaceID, f)
+	if err != nil {
+		s.internal(c, "search customers", err)
+		return
+	}
+	writePage(c, list, limit, func(x schema.Customer) string { return encodeCustomerCursor(x) })
+}
+
+func encodeCustomerCursor(x schema.Customer) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(x.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + x.ID))
+}
+
+// customerCursor reads ?cursor= as written by encodeCustomerCursor.
+func customerCursor(c *gin.Context) (*schema.CustomerCursor, bool) {
+	q := c.Query("cursor")
+	if q == "" {
+		return nil, true
+	}
+	bad := func() (*schema.CustomerCursor, bool) {
+		failField(c, http.StatusBadRequest, "cursor", "cursor is not one this API returned")
+		return nil, false
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(q)
+	if err != nil {
+		return bad()
+	}
+	ts, id, found := strings.Cut(string(raw), "|")
+	if !found || id == "" {
+		return bad()
+	}
+	t, err := time.Parse(time.RFC3339Nano, ts)
+	if err != nil {
+		return bad()
+	}
+	return &schema.CustomerCursor{CreatedAt: t, ID: id}, true
+}
+
+// getCustomer answers a profile by internal or external id.
+func (s *Server) getCustomer(c *gin.Context) {
+	ws := current(c).workspaceID
+	cust, err := s.deps.Store.LookupCustomer(c, ws, c.Param("id"))
+	if s.storeError(c, "load customer", err) {
+		return
+	}
+	body := customerProfile{Customer: cust}
+	if body.Events, err = s.deps.Store.LatestCustomerEvents(c, ws, cust.ID, profileEvents); err != nil {
+		s.internal(c, "load customer events", err)
+		return
+	}
+	if body.Runs, err = s.deps.Store.CustomerRuns(c, ws, cust.ID, profileRuns); err != nil {
+		s.internal(c, "load customer runs", err)
+		return
+	}
+	if body.Deliveries, err = s.deps.Store.CustomerDeliveries(c, ws, cust.ID, profileDeliveries); err != nil {
+		s.internal(c, "load customer deliveries", err)
+		return
+	}
+	if body.Events == nil {
+		body.Events = []schema.StoredEvent{}
+	}
+	if body.Runs == nil {
+		body.Runs = []schema.CustomerRun{}
+	}
+	if body.Deliveries == nil {
+		body.Deliveries = []schema.Delivery{}
+	}
+	c.JSON(http.StatusOK, body)
+}
+
+// exportCustomer answers everything held about a customer as one JSON
+// document (GDPR access request). Exports are audited.
+func (s *Server) exportCustomer(c *gin.Context) {
+	ws := current(c).workspaceID
+	exp, err := s.deps.Store.ExportCustomer(c, ws, c.Param("id"))
+	if s.storeError(c, "export customer", err) {
+		return
+	}
+	s.audit(c, "export", "customer", exp.Customer.ID, map[string]any{
+		"events": len(exp.Events), "runs": len(exp.Runs), "deliveries": len(exp.Deliveries)})
+	c.Header("Content-Disposition", `attachment; filename="customer-`+exp.Customer.ID+`.json"`)
+	c.JSON(http.StatusOK, exp)
+}
+
+// eraseCustomer is the GDPR erasure: it cancels the customer's running runs,
+// then deletes their events, anonymous ids and profile and blanks the
+// personal content of their deliveries. The audit log keeps a tombstone
+// with the counts and no personal data.
+func (s *Server) eraseCustomer(c *gin.Context) {
+	ws := current(c).workspaceID
+	cust, err := s.deps.Store.LookupCustomer(c, ws, c.Param("id"))
+	if s.storeError(c, "load customer", err) {
+		return
+	}
+	canceled := 0
+	if s.deps.Temporal != nil {
+		runs, err := s.deps.Store.RunningRunsOfCustomer(c, ws, cust.ID)
+		if err != nil {
+			s.internal(c, "list customer runs", err)
+			return
+		}
+		var workflowIDs []string
+		seen := map[string]bool{}
+		for _, r := range runs {
+			if !seen[r.WorkflowID] {
+				seen[r.WorkflowID] = true
+				workflowIDs = append(workflowIDs, r.WorkflowID)
+			}
+		}
+		for _, id := range workflowIDs {
+			err := s.deps.Temporal.CancelWorkflow(c, id, "")
+			var nf *serviceerror.NotFound
+			switch {
+			case err == nil:
+				canceled++
+			case errors.As(err, &nf):
+				// Already closed; the projection catches up on its own.
+			default:
+				s.internal(c, "cancel run "+id, err)
+				return
+			}
+		}
+		s.awaitClosed(c, workflowIDs)
+	}
+	erased, err := s.deps.Store.EraseCustomer(c, ws, cust.ID)
+	if s.storeError(c, "erase customer", err) {
+		return
+	}
+	s.audit(c, "erase", "customer", cust.ID, map[string]any{
+		"events_deleted": erased.Events, "anonymous_ids_deleted": erased.AnonymousIDs,
+		"deliveries_blanked": erased.DeliveriesBlanked, "runs_canceled": canceled})
+	c.JSON(http.StatusOK, customerErased{Erased: true, CustomerErasure: erased, RunsCanceled: canceled})
+}
+
+// awaitClosed waits, up to eraseWait, for the workflows to close.
+func (s *Server) awaitClosed(c *gin.Context, workflowIDs []string) {
+	if len(workflowIDs) == 0 {
+		return
+	}
+	ctx, cancel := context.WithTimeout(c, eraseWait)
+	defer cancel()
+	for _, id := range workflowIDs {
+		// A cancelled run's result is its cancellation error: only the wait matters.
+		_ = s.deps.Temporal.GetWorkflow(ctx, id, "").Get(ctx, nil)
+		if ctx.Err() != nil {
+			s.deps.Log.WarnContext(c, "cancelled runs did not close in time; erasing anyway",
+				"workflow_id", id, "request_id", c.GetString(ctxRequestID))
+			return
+		}
+	}
+}

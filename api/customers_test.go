@@ -1,0 +1,349 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"net/http"
+	"net/url"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+
+	"github.com/heraldhq/herald/schema"
+)
+
+// seedCustomers applies events for customers of the fixture's workspace and
+// returns the internal id of each user id (or anonymous id).
+func seedCustomers(t *testing.T, st *schema.Store, ws string, evs ...schema.EventInput) map[string]string {
+	t.Helper()
+	ids := map[string]string{}
+	for i, ev := range evs {
+		ev.WorkspaceID = ws
+		if ev.MessageID == "" {
+			ev.MessageID = fmt.Sprintf("%s-m%d", ws, i)
+		}
+		if ev.OccurredAt.IsZero() {
+			ev.OccurredAt = time.Now()
+		}
+		res, err := st.ApplyEvent(context.Background(), ev)
+		require.NoError(t, err)
+		who := ev.UserID
+		if who == "" {
+			who = ev.AnonymousID
+		}
+		ids[who] = res.CustomerID
+	}
+	return ids
+}
+
+func itemIDs(t *testing.T, body map[string]any) []string {
+	t.Helper()
+	items, ok := body["items"].([]any)
+	require.True(t, ok, "%v", body)
+	ids := []string{}
+	for _, it := range items {
+		ids = append(ids, it.(map[string]any)["id"].(string))
+	}
+	return ids
+}
+
+func (f *fixture) login(t *testing.T, email, password string) map[string]string {
+	t.Helper()
+	req, _ := http.NewRequest("POST", f.srv.URL+"/api/login", strings.NewReader(`{"email":"`+email+`","password":"`+password+`"}`))
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	var me map[string]any
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&me))
+	for _, c := range resp.Cookies() {
+		if c.Name == "herald_session" {
+			return map[string]string{"Cookie": "herald_session=" + c.Value, "X-CSRF-Token": me["csrf_token"].(string)}
+		}
+	}
+	t.Fatal("no session cookie")
+	return nil
+}
+
+func TestCustomersSearchProfileExportAndErase(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	sk := bearer(f.secretKey)
+	get := func(path string) (int, map[string]any) {
+		t.Helper()
+		status, body, _ := f.do(t, call{"GET", path, "", sk})
+		return status, body
+	}
+	ids := seedCustomers(t, f.store, f.ws.ID,
+		schema.EventInput{Type: "identify", Name: "Identify", UserID: "u-ada", AnonymousID: "anon-ada",
+			Traits: map[string]any{"email": "Ada@Example.com", "phone": "+15555550100", "plan": "pro", "seats": 3}},
+		schema.EventInput{Type: "track", Name: "Viewed Pricing", UserID: "u-ada", Properties: json.RawMessage(`{"page":"/pricing"}`),
+			Context: json.RawMessage(`{"ip":"192.0.2.1"}`)},
+		schema.EventInput{Type: "track", Name: "Signed Up", UserID: "u-ada"},
+		schema.EventInput{Type: "identify", Name: "Identify", UserID: "u-bob", Traits: map[string]any{"email": "bob@example.com", "plan": "free"}},
+		schema.EventInput{Type: "track", Name: "Viewed", AnonymousID: "anon-cyd"},
+	)
+	ada, bob, cyd := ids["u-ada"], ids["u-bob"], ids["anon-cyd"]
+
+	// Another workspace with the same identities stays invisible.
+	ws2, err := f.store.CreateWorkspace(ctx, "Other")
+	require.NoError(t, err)
+	sk2, err := f.store.CreateAPIKey(ctx, ws2.ID, schema.KeySecret, "", "test")
+	require.NoError(t, err)
+	theirs := seedCustomers(t, f.store, ws2.ID,
+		schema.EventInput{Type: "identify", Name: "Identify", UserID: "u-ada", Traits: map[string]any{"email": "ada@example.com", "plan": "pro"}})["u-ada"]
+
+	// A run and a delivery of Ada's.
+	j, err := f.store.CreateJourney(ctx, f.ws.ID, "Welcome", json.RawMessage(`{}`))
+	require.NoError(t, err)
+	require.NoError(t, f.store.RecordRunStart(ctx, f.ws.ID, schema.Run{WorkflowID: "journey/" + j.ID + "/customer/" + ada, RunID: "r1",
+		JourneyID: j.ID, Version: 1, CustomerID: ada, TriggerEvent: "Signed Up", StartedAt: time.Now()}))
+	_, _, err = f.store.ClaimDelivery(ctx, f.ws.ID, schema.Delivery{ID: "msg_ada", JourneyID: j.ID, CustomerID: ada, Channel: "email",
+		Provider: "outbox", TemplateID: "tpl_1", Recipient: "ada@example.com", Content: json.RawMessage(`{"subject":"Welcome, Ada!"}`)})
+	require.NoError(t, err)
+	require.NoError(t, f.store.SetDeliveryStatus(ctx, f.ws.ID, "msg_ada", schema.DeliverySent, "outbox:1", "recorded"))
+
+	t.Run("search", func(t *testing.T) {
+		status, body := get("/api/customers")
+		require.Equal(t, 200, status, "%v", body)
+		require.Equal(t, []string{cyd, bob, ada}, itemIDs(t, body), "newest first, this workspace only")
+		require.Empty(t, body["next_cursor"])
+		for q, want := range map[string][]string{
+			ada: {ada}, "u-bob": {bob}, "anon-ada": {ada}, "anon-cyd": {cyd}, "ADA@EXAMPLE.com": {ada},
+			"+15555550100": {ada}, "nobody": {}, theirs: {},
+		} {
+			_, body := get("/api/customers?q=" + url.QueryEscape(q))
+			require.Equal(t, want, itemIDs(t, body), "q=%s", q)
+		}
+		_, body = get("/api/customers?attr.plan=pro")
+		require.Equal(t, []string{ada}, itemIDs(t, body))
+		_, body = get("/api/customers?attr.seats=3&attr.plan=pro")
+		require.Equal(t, []string{ada}, itemIDs(t, body))
+		_, body = get("/api/customers?attr.plan=pro&attr.plan=free")
+		require.Equal(t, []string{bob, ada}, itemIDs(t, body))
+		_, body = get("/api/customers?q=u-bob&attr.plan=pro")
+		require.Empty(t, itemIDs(t, body))
+		_, body = get("/api/customers?attr.plan=" + url.QueryEscape(`pro'"); DROP TABLE customers; --`))
+		require.Empty(t, itemIDs(t, body))
+
+		// Keyset pages.
+		var paged []string
+		cursor := ""
+		for range 5 {
+			_, body := get("/api/customers?limit=2&cursor=" + url.QueryEscape(cursor))
+			paged = append(paged, itemIDs(t, body)...)
+			cursor, _ = body["next_cursor"].(string)
+			if cursor == "" {
+				break
+			}
+		}
+		require.Equal(t, []string{cyd, bob, ada}, paged)
+	})
+
+	t.Run("profile", func(t *testing.T) {
+		for _, id := range []string{ada, "u-ada"} {
+			status, body := get("/api/customers/" + id)
+			require.Equal(t, 200, status, "%v", body)
+			require.Equal(t, ada, body["id"])
+			require.Equal(t, "u-ada", body["external_id"])
+			require.Equal(t, "Ada@Example.com", body["email"])
+			require.Equal(t, []any{"anon-ada"}, body["anonymous_ids"])
+			require.Equal(t, map[string]any{"plan": "pro", "seats": float64(3)}, body["attributes"])
+			require.NotEmpty(t, body["created_at"])
+			var names []string
+			for _, e := range body["events"].([]any) {
+				names = append(names, e.(map[string]any)["name"].(string))
+			}
+			require.Equal(t, []string{"Signed Up", "Viewed Pricing", "Identify"}, names, "latest first")
+			runs := body["runs"].([]any)
+			require.Len(t, runs, 1)
+			run := runs[0].(map[string]any)
+			require.Equal(t, j.ID, run["journey_id"])
+			require.Equal(t, "Welcome", run["journey_name"])
+			require.Equal(t, "running", run["status"])
+			deliveries := body["deliveries"].([]any)
+			require.Len(t, deliveries, 1)
+			d := deliveries[0].(map[string]any)
+			require.Equal(t, "email", d["channel"])
+			require.Equal(t, "sent", d["status"])
+			require.Equal(t, "Welcome, Ada!", d["content"].(map[string]any)["subject"])
+			require.Len(t, d["history"], 2)
+		}
+		status, body := get("/api/customers/" + cyd)
+		require.Equal(t, 200, status)
+		require.Nil(t, body["external_id"])
+		require.Equal(t, []any{}, body["runs"])
+		require.Equal(t, []any{}, body["deliveries"])
+	})
+
+	t.Run("export", func(t *testing.T) {
+		req, _ := http.NewRequest("GET", f.srv.URL+"/api/customers/u-ada/export", nil)
+		req.Header.Set("Authorization", "Bearer "+f.secretKey)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		require.Equal(t, 200, resp.StatusCode)
+		require.Contains(t, resp.Header.Get("Content-Disposition"), "attachment")
+		var exp struct {
+			Customer   map[string]any   `json:"customer"`
+			Events     []map[string]any `json:"events"`
+			Runs       []map[string]any `json:"runs"`
+			Deliveries []map[string]any `json:"deliveries"`
+			ExportedAt time.Time        `json:"exported_at"`
+		}
+		require.NoError(t, json.NewDecoder(resp.Body).Decode(&exp))
+		require.Equal(t, ada, exp.Customer["id"])
+		require.Len(t, exp.Events, 3)
+		require.Equal(t, "Identify", exp.Events[0]["name"], "all events, oldest first")
+		require.Equal(t, map[string]any{"ip": "192.0.2.1"}, exp.Events[1]["context"])
+		require.Equal(t, map[string]any{"page": "/pricing"}, exp.Events[1]["properties"])
+		require.Len(t, exp.Runs, 1)
+		require.Len(t, exp.Deliveries, 1)
+		require.Equal(t, "ada@example.com", exp.Deliveries[0]["recipient"])
+		require.False(t, exp.ExportedAt.IsZero())
+		audit, err := f.store.ListAudit(ctx, f.ws.ID, "customer", ada)
+		require.NoError(t, err)
+		require.Len(t, audit, 1)
+		require.Equal(t, "export", audit[0].Action)
+	})
+
+	t.Run("bad input and other workspaces", func(t *testing.T) {
+		viewer := f.login(t, "viewer@demo.test", "viewer-password")
+		tests := []struct {
+			name, method, path string
+			hdr                map[string]string
+			status             int
+			want               string
+		}{
+			{"bad limit", "GET", "/api/customers?limit=0", sk, 400, "limit"},
+			{"limit not a number", "GET", "/api/customers?limit=ten", sk, 400, "limit"},
+			{"bad cursor", "GET", "/api/customers?cursor=nope", sk, 400, "cursor"},
+			{"cursor without id", "GET", "/api/customers?cursor=" + "MjAyNi0wMS0wMVQwMDowMDowMFo", sk, 400, "cursor"},
+			{"attribute without name", "GET", "/api/customers?attr.=pro", sk, 400, "attr."},
+			{"unknown customer", "GET", "/api/customers/cus_nope", sk, 404, "not found"},
+			{"unknown export", "GET", "/api/customers/cus_nope/export", sk, 404, "not found"},
+			{"unknown erase", "DELETE", "/api/customers/cus_nope", sk, 404, "not found"},
+			{"anonymous id is not a profile id", "GET", "/api/customers/anon-ada", sk, 404, "not found"},
+			{"other workspace's customer", "GET", "/api/customers/" + theirs, sk, 404, "not found"},
+			{"other workspace's export", "GET", "/api/customers/" + theirs + "/export", sk, 404, "not found"},
+			{"other workspace's erase", "DELETE", "/api/customers/" + theirs, sk, 404, "not found"},
+			{"this workspace's customer from the other", "GET", "/api/customers/" + ada, bearer(sk2.Key), 404, "not found"},
+			{"erase from the other workspace", "DELETE", "/api/customers/" + ada, bearer(sk2.Key), 404, "not found"},
+			{"viewer cannot erase", "DELETE", "/api/customers/" + ada, viewer, 403, "editor"},
+			{"no auth", "GET", "/api/customers", nil, 401, "not logged in"},
+		}
+		for _, tc := range tests {
+			t.Run(tc.name, func(t *testing.T) {
+				status, body, _ := f.do(t, call{tc.method, tc.path, "", tc.hdr})
+				require.Equal(t, tc.status, status, "%v", body)
+				require.Contains(t, strings.ToLower(fmt.Sprint(body["error"])), strings.ToLower(tc.want))
+			})
+		}
+		// The viewer may read.
+		status, _, _ := f.do(t, call{"GET", "/api/customers/" + ada, "", viewer})
+		require.Equal(t, 200, status)
+		// The other workspace still sees its own u-ada.
+		status, body, _ := f.do(t, call{"GET", "/api/customers/u-ada", "", bearer(sk2.Key)})
+		require.Equal(t, 200, status)
+		require.Equal(t, theirs, body["id"])
+	})
+
+	t.Run("erase", func(t *testing.T) {
+		status, body, _ := f.do(t, call{"DELETE", "/api/customers/u-ada", "", sk})
+		require.Equal(t, 200, status, "%v", body)
+		require.Equal(t, map[string]any{"id": ada, "erased": true, "events_deleted": float64(3), "anonymous_ids_deleted": float64(1),
+			"deliveries_blanked": float64(1), "runs_canceled": float64(0)}, body)
+
+		for _, path := range []string{"/api/customers/" + ada, "/api/customers/u-ada", "/api/customers/" + ada + "/export"} {
+			status, _ := get(path)
+			require.Equal(t, 404, status, path)
+		}
+		_, list := get("/api/customers")
+		require.Equal(t, []string{cyd, bob}, itemIDs(t, list))
+		_, list = get("/api/customers?q=anon-ada")
+		require.Empty(t, itemIDs(t, list))
+		status, _, _ = f.do(t, call{"DELETE", "/api/customers/" + ada, "", sk})
+		require.Equal(t, 404, status, "erasing twice")
+
+		// The delivery keeps its status for the statistics, not its content.
+		d, err := f.store.GetDelivery(ctx, f.ws.ID, "msg_ada")
+		require.NoError(t, err)
+		require.JSONEq(t, `{}`, string(d.Content))
+		require.Empty(t, d.Recipient)
+		require.Equal(t, schema.DeliverySent, d.Status)
+		// The tombstone: who erased whom, with counts and no personal data.
+		audit, err := f.store.ListAudit(ctx, f.ws.ID, "customer", ada)
+		require.NoError(t, err)
+		require.Len(t, audit, 2)
+		require.Equal(t, "erase", audit[1].Action)
+		require.Contains(t, audit[1].Actor, "key:")
+		require.JSONEq(t, `{"events_deleted":3,"anonymous_ids_deleted":1,"deliveries_blanked":1,"runs_canceled":0}`, string(audit[1].Detail))
+		for _, e := range audit {
+			require.NotContains(t, strings.ToLower(string(e.Detail)), "ada")
+		}
+		// Other customers and workspaces are untouched.
+		status, _ = get("/api/customers/u-bob")
+		require.Equal(t, 200, status)
+		status, _, _ = f.do(t, call{"GET", "/api/customers/u-ada", "", bearer(sk2.Key)})
+		require.Equal(t, 200, status)
+	})
+}
+
+// Erasure cancels the customer's running runs on a real Temporal server and
+// waits for them to close before blanking what they sent.
+func TestEraseCancelsRunningRuns(t *testing.T) {
+	f := newJourneyFixture(t)
+	ctx := context.Background()
+	status, email := f.api(t, "POST", "/api/templates", map[string]any{"name": "Welcome email", "channel": "email",
+		"subject": "Welcome, {{ customer.first_name }}!", "html": "<p>Hi {{ customer.first_name }}</p>"})
+	require.Equal(t, 201, status, "%v", email)
+	status, sms := f.api(t, "POST", "/api/templates", map[string]any{"name": "Nudge", "channel": "sms", "body": "Still there?"})
+	require.Equal(t, 201, status, "%v", sms)
+	status, j := f.api(t, "POST", "/api/journeys", welcomeJourney(email["id"].(string), sms["id"].(string)))
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
+	require.Equal(t, 200, status)
+	_, err := f.store.ApplyEvent(ctx, schema.EventInput{WorkspaceID: f.ws.ID, MessageID: "m1", Type: "identify", Name: "Identify",
+		UserID: "u1", Traits: map[string]any{"first_name": "Ada", "email": "ada@example.com"}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+	status, entered := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "u1"}})
+	require.Equal(t, 200, status, "%v", entered)
+	wfID := entered["workflow_id"].(string)
+	cid := entered["customer_id"].(string)
+	require.Eventually(t, func() bool {
+		_, run := f.api(t, "GET", "/api/runs/"+wfID, nil)
+		st, _ := run["state"].(map[string]any)
+		return st != nil && st["node"] == "wait"
+	}, 20*time.Second, 100*time.Millisecond)
+	_, profile := f.api(t, "GET", "/api/customers/u1", nil)
+	require.Len(t, profile["runs"], 1)
+	require.Equal(t, "wait", profile["runs"].([]any)[0].(map[string]any)["current_node"])
+	require.Len(t, profile["deliveries"], 1)
+
+	status, erased := f.api(t, "DELETE", "/api/customers/u1", nil)
+	require.Equal(t, 200, status, "%v", erased)
+	require.EqualValues(t, 1, erased["runs_canceled"])
+	require.EqualValues(t, 1, erased["deliveries_blanked"])
+
+	// The run closed (the erasure awaited it; the journey workflow ends
+	// normally on cancellation) and records itself canceled.
+	desc, err := f.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+	require.NoError(t, err)
+	require.NotEqual(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, desc.WorkflowExecutionInfo.Status)
+	require.Eventually(t, func() bool {
+		run, err := f.store.GetRun(ctx, f.ws.ID, wfID)
+		return err == nil && run.Status == schema.RunCanceled
+	}, 20*time.Second, 100*time.Millisecond)
+	list, err := f.store.ListDeliveries(ctx, f.ws.ID, schema.DeliveryFilter{CustomerID: cid, Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.JSONEq(t, `{}`, string(list[0].Content))
+	require.Empty(t, list[0].Recipient)
+	status, _ = f.api(t, "GET", "/api/customers/"+cid, nil)
+	require.Equal(t, 404, status)
+}

@@ -1,0 +1,385 @@
+package schema
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+)
+
+// queryer is what the read queries below need: the pool or a transaction.
+type queryer interface {
+	Query(ctx context.Context, sql string, args ...any) (pgx.Rows, error)
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+	Exec(ctx context.Context, sql string, args ...any) (pgconn.CommandTag, error)
+}
+
+// CustomerCursor is a keyset position in a customer list: the creation time
+// and id of the last customer of the previous page.
+type CustomerCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+// CustomerSearch selects customers for the customers list (DESIGN §11).
+type CustomerSearch struct {
+	// Query matches the internal id, the external id, an anonymous id, the
+	// email (case-insensitive) or the phone exactly; empty matches everyone.
+	Query string
+	// Attributes filters on attribute equality: every named attribute must
+	// equal one of its values. A value that reads as a JSON number, boolean
+	// or null also matches that typed value ("3" matches 3 and "3").
+	Attributes map[string][]string
+	// Limit is the page size.
+	Limit int
+	// After continues a list after this position; nil starts at the newest.
+	After *CustomerCursor
+}
+
+const customerColumns = `c.id, c.external_id, c.email, c.phone, c.timezone, c.attributes, c.created_at, c.updated_at,
+	coalesce((SELECT array_agg(a.anonymous_id ORDER BY a.created_at, a.anonymous_id) FROM customer_anonymous_ids a
+	          WHERE a.workspace_id = c.workspace_id AND a.customer_id = c.id), '{}')`
+
+func scanCustomer(r pgx.Row) (Customer, error) {
+	var c Customer
+	err := r.Scan(&c.ID, &c.ExternalID, &c.Email, &c.Phone, &c.Timezone, &c.Attributes, &c.CreatedAt, &c.UpdatedAt, &c.AnonymousIDs)
+	return c, err
+}
+
+// SearchCustomers lists the workspace's customers matching f, newest first.
+// The statement is built from the filters that are set so that each one can
+// use its index (the attribute filter the GIN index on attributes).
+func (s *Store) SearchCustomers(ctx context.Context, workspaceID string, f CustomerSearch) ([]Customer, error) {
+	args := []any{workspaceID}
+	arg := func(v any) string {
+		args = append(args, v)
+		return "$" + strconv.Itoa(len(args))
+	}
+	where := []string{"c.workspace_id = $1"}
+	if f.Query != "" {
+		q := arg(f.Query)
+		where = append(where, `c.id IN (
+			SELECT id FROM customers WHERE workspace_id = $1 AND id = `+q+`
+			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND external_id = `+q+`
+			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower(`+q+`)
+			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND phone = `+q+`
+			UNION ALL SELECT customer_id FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = `+q+`)`)
+	}
+	names := make([]string, 0, len(f.Attributes))
+	for name := range f.Attributes {
+		names = append(names, name)
+	}
+	sort.Strings(names)
+	for _, name := range names {
+		var alts []string
+		for _, v := range f.Attributes[name] {
+			for _, doc := range attributeDocs(name, v) {
+				alts = append(alts, "c.attributes @> "+arg(doc)+"::jsonb")
+			}
+		}
+		if len(alts) == 0 {
+			continue
+		}
+		where = append(where, "("+strings.Join(alts, " OR ")+")")
+	}
+	if f.After != nil {
+		where = append(where, "(c.created_at, c.id) < ("+arg(f.After.CreatedAt)+"::timestamptz, "+arg(f.After.ID)+"::text)")
+	}
+	sql := `SELECT ` + customerColumns + ` FROM customers c WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY c.created_at DESC, c.id DESC LIMIT ` + arg(f.Limit)
+	// An unnamed statement is planned with the values at hand, so a rare
+	// attribute value gets the GIN index and a common one the newest-first
+	// index; a cached generic plan would pick one for all.
+	rows, err := s.pool.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("search customers: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Customer, error) { return scanCustomer(r) })
+}
+
+// attributeDocs are the JSON documents {name: value} that an attribute
+// equal to the query-string value v contains: the string itself and, when v
+// reads as a JSON number, boolean or null, that typed value too.
+func attributeDocs(name, v string) []string {
+	docs := []string{}
+	add := func(val any) {
+		b, err := json.Marshal(map[string]any{name: val})
+		if err == nil {
+			docs = append(docs, string(b))
+		}
+	}
+	add(v)
+	var typed any
+	if err := json.Unmarshal([]byte(v), &typed); err == nil {
+		switch typed.(type) {
+		case float64, bool, nil:
+			b, _ := json.Marshal(map[string]json.RawMessage{name: json.RawMessage(strings.TrimSpace(v))})
+			docs = append(docs, string(b))
+		}
+	}
+	return docs
+}
+
+// LookupCustomer finds a customer of the workspace by internal id or, failing
+// that, by external id (userId).
+func (s *Store) LookupCustomer(ctx context.Context, workspaceID, idOrExternalID string) (Customer, error) {
+	return lookupCustomer(ctx, s.pool, workspaceID, idOrExternalID)
+}
+
+func lookupCustomer(ctx context.Context, q queryer, workspaceID, idOrExternalID string) (Customer, error) {
+	c, err := scanCustomer(q.QueryRow(ctx, `SELECT `+customerColumns+` FROM customers c
+		WHERE c.workspace_id = $1 AND (c.id = $2 OR c.external_id = $2)
+		ORDER BY c.id = $2 DESC LIMIT 1`, workspaceID, idOrExternalID))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Customer{}, ErrNotFound
+	}
+	if err != nil {
+		return Customer{}, fmt.Errorf("look up customer %s: %w", idOrExternalID, err)
+	}
+	return c, nil
+}
+
+// LatestCustomerEvents returns a customer's newest events, newest first.
+func (s *Store) LatestCustomerEvents(ctx context.Context, workspaceID, customerID string, limit int) ([]StoredEvent, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, message_id, type, name, properties, occurred_at, received_at FROM events
+		WHERE workspace_id = $1 AND customer_id = $2 ORDER BY id DESC LIMIT $3`, workspaceID, customerID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("query latest events: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StoredEvent, error) {
+		var e StoredEvent
+		err := r.Scan(&e.ID, &e.MessageID, &e.Type, &e.Name, &e.Properties, &e.OccurredAt, &e.ReceivedAt)
+		return e, err
+	})
+}
+
+// CustomerRun is a run of a customer with the name of its journey.
+type CustomerRun struct {
+	Run
+	JourneyName string `json:"journey_name"`
+}
+
+// CustomerRuns returns a customer's runs, newest first; limit 0 returns all.
+func (s *Store) CustomerRuns(ctx context.Context, workspaceID, customerID string, limit int) ([]CustomerRun, error) {
+	return customerRuns(ctx, s.pool, workspaceID, customerID, limit)
+}
+
+func customerRuns(ctx context.Context, q queryer, workspaceID, customerID string, limit int) ([]CustomerRun, error) {
+	rows, err := q.Query(ctx, `
+		SELECT r.workflow_id, r.run_id, r.journey_id, r.version, r.customer_id, r.entry_key, r.status, r.current_node,
+			r.trigger_event, r.converted_at, r.started_at, r.updated_at, r.ended_at, coalesce(j.name, '')
+		FROM runs r LEFT JOIN journeys j ON j.workspace_id = r.workspace_id AND j.id = r.journey_id
+		WHERE r.workspace_id = $1 AND r.customer_id = $2
+		ORDER BY r.started_at DESC, r.workflow_id, r.run_id LIMIT nullif($3, 0)`, workspaceID, customerID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("query customer runs: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CustomerRun, error) {
+		var x CustomerRun
+		err := r.Scan(&x.WorkflowID, &x.RunID, &x.JourneyID, &x.Version, &x.CustomerID, &x.EntryKey, &x.Status,
+			&x.CurrentNode, &x.TriggerEvent, &x.ConvertedAt, &x.StartedAt, &x.UpdatedAt, &x.EndedAt, &x.JourneyName)
+		return x, err
+	})
+}
+
+// CustomerDeliveries returns a customer's deliveries, newest first, with
+// their status histories; limit 0 returns all.
+func (s *Store) CustomerDeliveries(ctx context.Context, workspaceID, customerID string, limit int) ([]Delivery, error) {
+	return customerDeliveries(ctx, s.pool, workspaceID, customerID, limit)
+}
+
+func customerDeliveries(ctx context.Context, q queryer, workspaceID, customerID string, limit int) ([]Delivery, error) {
+	rows, err := q.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
+		WHERE workspace_id = $1 AND customer_id = $2 ORDER BY created_at DESC, id LIMIT nullif($3, 0)`,
+		workspaceID, customerID, limit)
+	if err != nil {
+		return nil, fmt.Errorf("query customer deliveries: %w", err)
+	}
+	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDelivery(r) })
+	if err != nil || len(list) == 0 {
+		return list, err
+	}
+	ids := make([]string, len(list))
+	index := make(map[string]int, len(list))
+	for i, d := range list {
+		ids[i] = d.ID
+		index[d.ID] = i
+	}
+	rows, err = q.Query(ctx, `SELECT delivery_id, status, detail, created_at FROM delivery_events
+		WHERE workspace_id = $1 AND delivery_id = ANY($2) ORDER BY id`, workspaceID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("query delivery histories: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var e DeliveryEvent
+		if err := rows.Scan(&id, &e.Status, &e.Detail, &e.CreatedAt); err != nil {
+			return nil, fmt.Errorf("scan delivery history: %w", err)
+		}
+		list[index[id]].History = append(list[index[id]].History, e)
+	}
+	return list, rows.Err()
+}
+
+// ExportedEvent is an event as the GDPR export gives it: everything stored.
+type ExportedEvent struct {
+	StoredEvent
+	Context json.RawMessage `json:"context"`
+}
+
+// CustomerExport is everything Herald holds about one customer (GDPR
+// access): the profile, every event, run and delivery.
+type CustomerExport struct {
+	Customer   Customer        `json:"customer"`
+	Events     []ExportedEvent `json:"events"`
+	Runs       []CustomerRun   `json:"runs"`
+	Deliveries []Delivery      `json:"deliveries"`
+	ExportedAt time.Time       `json:"exported_at"`
+}
+
+// ExportCustomer gathers a customer's data from one consistent snapshot.
+func (s *Store) ExportCustomer(ctx context.Context, workspaceID, idOrExternalID string) (CustomerExport, error) {
+	var out CustomerExport
+	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
+		var err error
+		if out.Customer, err = lookupCustomer(ctx, tx, workspaceID, idOrExternalID); err != nil {
+			return err
+		}
+		rows, err := tx.Query(ctx, `
+			SELECT id, message_id, type, name, properties, context, occurred_at, received_at FROM events
+			WHERE workspace_id = $1 AND customer_id = $2 ORDER BY id`, workspaceID, out.Customer.ID)
+		if err != nil {
+			return fmt.Errorf("query events: %w", err)
+		}
+		out.Events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ExportedEvent, error) {
+			var e ExportedEvent
+			err := r.Scan(&e.ID, &e.MessageID, &e.Type, &e.Name, &e.Properties, &e.Context, &e.OccurredAt, &e.ReceivedAt)
+			return e, err
+		})
+		if err != nil {
+			return fmt.Errorf("read events: %w", err)
+		}
+		if out.Runs, err = customerRuns(ctx, tx, workspaceID, out.Customer.ID, 0); err != nil {
+			return err
+		}
+		if out.Deliveries, err = customerDeliveries(ctx, tx, workspaceID, out.Customer.ID, 0); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `SELECT now()`).Scan(&out.ExportedAt)
+	})
+	if err != nil {
+		return CustomerExport{}, err
+	}
+	if out.Events == nil {
+		out.Events = []ExportedEvent{}
+	}
+	if out.Runs == nil {
+		out.Runs = []CustomerRun{}
+	}
+	if out.Deliveries == nil {
+		out.Deliveries = []Delivery{}
+	}
+	return out, nil
+}
+
+// CustomerErasure says what EraseCustomer removed.
+type CustomerErasure struct {
+	CustomerID        string `json:"id"`
+	Events            int64  `json:"events_deleted"`
+	AnonymousIDs      int64  `json:"anonymous_ids_deleted"`
+	DeliveriesBlanked int64  `json:"deliveries_blanked"`
+}
+
+// EraseCustomer removes a customer's personal data (GDPR erasure): their
+// events and anonymous ids are deleted, their deliveries keep only what the
+// journey statistics need (content, recipient and provider messages are
+// blanked), and the customer row goes. Runs stay, keyed by an id that no
+// longer resolves to anyone. It takes the identity locks ApplyEvent takes,
+// so an event being applied for the customer either lands before (and is
+// erased) or after (and starts a new profile).
+func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID string) (CustomerErasure, error) {
+	out := CustomerErasure{CustomerID: customerID}
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		locked := map[string]bool{}
+		lockIdentities := func() (bool, error) {
+			c, err := lookupCustomer(ctx, tx, workspaceID, customerID)
+			if err != nil {
+				return false, err
+			}
+			if c.ID != customerID {
+				return false, ErrNotFound // customerID is someone's external id, not an internal id
+			}
+			keys := []string{}
+			for _, id := range append(c.AnonymousIDs, deref(c.ExternalID)) {
+				if k := workspaceID + "/" + id; id != "" && !locked[k] {
+					keys = append(keys, k)
+				}
+			}
+			sort.Strings(keys)
+			for _, k := range keys {
+				if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, k); err != nil {
+					return false, fmt.Errorf("lock identity: %w", err)
+				}
+				locked[k] = true
+			}
+			return len(keys) > 0, nil
+		}
+		// Lock until no identity was added while waiting (a merge may
+		// attach anonymous ids to the customer in between).
+		for {
+			more, err := lockIdentities()
+			if err != nil {
+				return err
+			}
+			if !more {
+				break
+			}
+		}
+		var tag pgconn.CommandTag
+		var err error
+		if tag, err = tx.Exec(ctx, `DELETE FROM events WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID); err != nil {
+			return fmt.Errorf("delete events: %w", err)
+		}
+		out.Events = tag.RowsAffected()
+		if tag, err = tx.Exec(ctx, `DELETE FROM customer_anonymous_ids WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID); err != nil {
+			return fmt.Errorf("delete anonymous ids: %w", err)
+		}
+		out.AnonymousIDs = tag.RowsAffected()
+		if _, err = tx.Exec(ctx, `UPDATE delivery_events SET detail = '' WHERE workspace_id = $1 AND detail <> ''
+			AND delivery_id IN (SELECT id FROM deliveries WHERE workspace_id = $1 AND customer_id = $2)`, workspaceID, customerID); err != nil {
+			return fmt.Errorf("blank delivery history: %w", err)
+		}
+		if tag, err = tx.Exec(ctx, `UPDATE deliveries SET content = '{}', recipient = '', error = '', updated_at = now()
+			WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID); err != nil {
+			return fmt.Errorf("blank deliveries: %w", err)
+		}
+		out.DeliveriesBlanked = tag.RowsAffected()
+		if tag, err = tx.Exec(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND id = $2`, workspaceID, customerID); err != nil {
+			return fmt.Errorf("delete customer: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		return nil
+	})
+	if err != nil {
+		return CustomerErasure{}, err
+	}
+	return out, nil
+}
+
+func deref(s *string) string {
+	if s == nil {
+		return ""
+	}
+	return *s
+}

@@ -1,0 +1,502 @@
+package schema_test
+
+import (
+	"context"
+	"encoding/json"
+	"fmt"
+	"sort"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/schema/schematest"
+)
+
+// identityEnv applies events to one workspace with unique message ids.
+type identityEnv struct {
+	st  *schema.Store
+	ws  string
+	seq atomic.Int64
+}
+
+func newIdentityEnv(t *testing.T) *identityEnv {
+	t.Helper()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(context.Background(), "Identity")
+	require.NoError(t, err)
+	return &identityEnv{st: st, ws: ws.ID}
+}
+
+func (e *identityEnv) apply(t *testing.T, ev schema.EventInput) schema.AppliedEvent {
+	t.Helper()
+	res, err := e.tryApply(ev)
+	require.NoError(t, err)
+	return res
+}
+
+func (e *identityEnv) tryApply(ev schema.EventInput) (schema.AppliedEvent, error) {
+	ev.WorkspaceID = e.ws
+	if ev.MessageID == "" {
+		ev.MessageID = fmt.Sprintf("m%d", e.seq.Add(1))
+	}
+	if ev.Name == "" {
+		ev.Name = ev.Type
+	}
+	if ev.OccurredAt.IsZero() {
+		ev.OccurredAt = time.Now()
+	}
+	return e.st.ApplyEvent(context.Background(), ev)
+}
+
+func track(user, anon, name string) schema.EventInput {
+	return schema.EventInput{Type: "track", Name: name, UserID: user, AnonymousID: anon}
+}
+
+func identify(user, anon string, traits map[string]any) schema.EventInput {
+	return schema.EventInput{Type: "identify", Name: "Identify", UserID: user, AnonymousID: anon, Traits: traits}
+}
+
+func alias(previous, user string) schema.EventInput {
+	return schema.EventInput{Type: "alias", Name: "Alias", UserID: user, PreviousID: previous}
+}
+
+// customers returns every customer id of the workspace.
+func (e *identityEnv) customers(t *testing.T) []string {
+	t.Helper()
+	rows, err := e.st.Pool().Query(context.Background(), `SELECT id FROM customers WHERE workspace_id = $1 ORDER BY id`, e.ws)
+	require.NoError(t, err)
+	var ids []string
+	for rows.Next() {
+		var id string
+		require.NoError(t, rows.Scan(&id))
+		ids = append(ids, id)
+	}
+	require.NoError(t, rows.Err())
+	return ids
+}
+
+func (e *identityEnv) find(t *testing.T, id string) schema.Customer {
+	t.Helper()
+	c, err := e.st.FindCustomer(context.Background(), e.ws, id)
+	require.NoError(t, err, "find %s", id)
+	return c
+}
+
+func (e *identityEnv) eventNames(t *testing.T, customerID string) []string {
+	t.Helper()
+	evs, err := e.st.ListCustomerEvents(context.Background(), e.ws, customerID, 10000)
+	require.NoError(t, err)
+	names := []string{}
+	for _, ev := range evs {
+		names = append(names, ev.Name)
+	}
+	return names
+}
+
+func TestAnonymousEventsThenIdentifyMakeOneCustomer(t *testing.T) {
+	t.Run("anonymous profile becomes the known one", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		anon := e.apply(t, track("", "a1", "Viewed Pricing"))
+		e.apply(t, schema.EventInput{Type: "page", Name: "Page Viewed", AnonymousID: "a1"})
+		id := e.apply(t, identify("u1", "a1", map[string]any{"email": "ada@example.com"}))
+		e.apply(t, track("u1", "", "Signed Up"))
+
+		require.Equal(t, anon.CustomerID, id.CustomerID, "the anonymous profile is identified in place")
+		require.Equal(t, []string{anon.CustomerID}, e.customers(t))
+		c := e.find(t, "u1")
+		require.Equal(t, "u1", *c.ExternalID)
+		require.Equal(t, []string{"a1"}, c.AnonymousIDs)
+		require.Equal(t, "ada@example.com", *c.Email)
+		require.Equal(t, []string{"Viewed Pricing", "Page Viewed", "Identify", "Signed Up"}, e.eventNames(t, c.ID))
+		require.Equal(t, c.ID, e.find(t, "a1").ID)
+	})
+	t.Run("anonymous profile merges into an existing known one", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		known := e.apply(t, track("u1", "", "Logged In"))
+		anon := e.apply(t, track("", "a1", "Viewed Pricing"))
+		require.NotEqual(t, known.CustomerID, anon.CustomerID)
+		id := e.apply(t, identify("u1", "a1", nil))
+		e.apply(t, track("", "a1", "Viewed Docs")) // later anonymous events follow
+
+		require.Equal(t, known.CustomerID, id.CustomerID)
+		require.Equal(t, []string{known.CustomerID}, e.customers(t), "the anonymous profile is gone")
+		_, err := e.st.GetCustomer(context.Background(), e.ws, anon.CustomerID)
+		require.ErrorIs(t, err, schema.ErrNotFound)
+		require.Equal(t, []string{"Logged In", "Viewed Pricing", "Identify", "Viewed Docs"}, e.eventNames(t, known.CustomerID))
+		require.Equal(t, []string{"a1"}, e.find(t, "u1").AnonymousIDs)
+	})
+	t.Run("an anonymous id of another known customer is not stolen", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		first := e.apply(t, identify("u1", "shared-device", nil))
+		second := e.apply(t, identify("u2", "shared-device", nil))
+		require.NotEqual(t, first.CustomerID, second.CustomerID)
+		require.Equal(t, first.CustomerID, e.find(t, "shared-device").ID)
+		require.Len(t, e.customers(t), 2)
+	})
+}
+
+func TestAliasMergesAndChains(t *testing.T) {
+	t.Run("alias merges the anonymous profile into the known one", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		e.apply(t, track("", "a1", "Viewed"))
+		known := e.apply(t, track("u1", "", "Bought"))
+		res := e.apply(t, alias("a1", "u1"))
+		require.Equal(t, known.CustomerID, res.CustomerID)
+		require.Equal(t, []string{known.CustomerID}, e.customers(t))
+		require.Equal(t, []string{"Viewed", "Bought", "Alias"}, e.eventNames(t, known.CustomerID))
+		require.Equal(t, []string{"a1"}, e.find(t, "u1").AnonymousIDs)
+	})
+	t.Run("alias chain a1 and a2 into u1, then identify", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		e.apply(t, track("", "a1", "Visit 1"))
+		first := e.apply(t, alias("a1", "u1"))
+		e.apply(t, track("", "a2", "Visit 2"))
+		e.apply(t, alias("a2", "u1"))
+		e.apply(t, track("", "a3", "Visit 3"))                                // a3 never seen with u1 before...
+		e.apply(t, alias("a3", "u1"))                                         // ...aliased with nothing known yet on its side
+		e.apply(t, alias("a4", "u1"))                                         // an alias for an id never seen
+		last := e.apply(t, identify("u1", "", map[string]any{"plan": "pro"})) // and finally identify
+		e.apply(t, track("", "a4", "Visit 4"))                                // the aliased id resolves to u1
+
+		require.Equal(t, first.CustomerID, last.CustomerID)
+		require.Equal(t, []string{first.CustomerID}, e.customers(t))
+		c := e.find(t, "u1")
+		require.Equal(t, []string{"a1", "a2", "a3", "a4"}, c.AnonymousIDs)
+		for _, a := range []string{"a1", "a2", "a3", "a4"} {
+			require.Equal(t, c.ID, e.find(t, a).ID, a)
+		}
+		require.Equal(t, []string{"Visit 1", "Alias", "Visit 2", "Alias", "Visit 3", "Alias", "Alias", "Identify", "Visit 4"},
+			e.eventNames(t, c.ID))
+	})
+	t.Run("replayed events change nothing", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		evs := []schema.EventInput{track("", "a1", "Viewed"), alias("a1", "u1"), identify("u1", "a1", map[string]any{"n": 1})}
+		for i := range evs {
+			evs[i].MessageID = fmt.Sprintf("fixed-%d", i)
+		}
+		for range 2 {
+			for _, ev := range evs {
+				e.apply(t, ev)
+			}
+		}
+		require.Len(t, e.customers(t), 1)
+		require.Len(t, e.eventNames(t, e.find(t, "u1").ID), 3)
+	})
+}
+
+// Two partitions' worth of traffic for one person at once: one consumer
+// applies the events keyed by the user id, another those keyed by the
+// anonymous ids (the same person on several devices), several goroutines
+// each, as a rebalance or a second ingest process would.
+func TestConcurrentIdentifyOfOneUserStaysOneCustomer(t *testing.T) {
+	e := newIdentityEnv(t)
+	const goroutines = 8 // per partition
+	const perGoroutine = 15
+	var wg sync.WaitGroup
+	var applied atomic.Int64
+	errs := make(chan error, 2*goroutines*perGoroutine)
+	for g := range goroutines {
+		anon := fmt.Sprintf("device-%d", g)
+		wg.Add(2)
+		go func() { // partition of "ws:u1"
+			defer wg.Done()
+			for i := range perGoroutine {
+				var ev schema.EventInput
+				switch i % 3 {
+				case 0:
+					ev = identify("u1", anon, map[string]any{"last_device": anon, "email": "ada@example.com"})
+				case 1:
+					ev = track("u1", "", "Clicked")
+				default:
+					ev = alias(anon, "u1")
+				}
+				if _, err := e.tryApply(ev); err != nil {
+					errs <- err
+					continue
+				}
+				applied.Add(1)
+			}
+		}()
+		go func() { // partition of "ws:device-g"
+			defer wg.Done()
+			for range perGoroutine {
+				if _, err := e.tryApply(track("", anon, "Viewed")); err != nil {
+					errs <- err
+					continue
+				}
+				applied.Add(1)
+			}
+		}()
+	}
+	wg.Wait()
+	close(errs)
+	for err := range errs {
+		require.NoError(t, err)
+	}
+
+	ids := e.customers(t)
+	require.Len(t, ids, 1, "one person, one customer")
+	c := e.find(t, "u1")
+	require.Equal(t, ids[0], c.ID)
+	want := []string{}
+	for g := range goroutines {
+		want = append(want, fmt.Sprintf("device-%d", g))
+	}
+	got := append([]string(nil), c.AnonymousIDs...)
+	sort.Strings(got)
+	sort.Strings(want)
+	require.Equal(t, want, got)
+	require.EqualValues(t, 2*goroutines*perGoroutine, applied.Load())
+	require.Len(t, e.eventNames(t, c.ID), 2*goroutines*perGoroutine, "every event on the one customer")
+	require.Equal(t, "ada@example.com", *c.Email)
+}
+
+func TestMergeKeepsTheKnownProfilesAttributes(t *testing.T) {
+	e := newIdentityEnv(t)
+	e.apply(t, identify("u1", "", map[string]any{"plan": "pro", "first_name": "Ada", "email": "ada@known.example", "seats": 5}))
+	e.apply(t, identify("", "a1", map[string]any{"plan": "free", "color": "blue", "email": "anon@example.com",
+		"phone": "+15555550100", "timezone": "Europe/Paris", "seats": 1}))
+	e.apply(t, identify("u1", "a1", nil))
+
+	require.Len(t, e.customers(t), 1)
+	c := e.find(t, "u1")
+	require.Equal(t, "ada@known.example", *c.Email, "the known profile's email wins")
+	require.Equal(t, "+15555550100", *c.Phone, "what only the anonymous profile had is kept")
+	require.Equal(t, "Europe/Paris", *c.Timezone)
+	require.JSONEq(t, `{"plan":"pro","first_name":"Ada","seats":5,"color":"blue"}`, string(c.Attributes))
+
+	// Traits sent with the merging identify still apply on top.
+	e.apply(t, identify("u1", "a1", map[string]any{"plan": "team"}))
+	require.JSONEq(t, `{"plan":"team","first_name":"Ada","seats":5,"color":"blue"}`, string(e.find(t, "u1").Attributes))
+}
+
+func TestSearchCustomers(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	other := newIdentityEnvOn(t, e.st, "Other")
+	ada := e.apply(t, identify("u-ada", "anon-ada", map[string]any{"email": "Ada@Example.com", "phone": "+15555550100", "plan": "pro", "seats": 3, "beta": true}))
+	bob := e.apply(t, identify("u-bob", "", map[string]any{"email": "bob@example.com", "plan": "free", "seats": "3"}))
+	cyd := e.apply(t, track("", "anon-cyd", "Viewed"))
+	// The same identities in another workspace never show.
+	other.apply(t, identify("u-ada", "anon-ada", map[string]any{"email": "ada@example.com", "plan": "pro"}))
+
+	search := func(f schema.CustomerSearch) []string {
+		t.Helper()
+		if f.Limit == 0 {
+			f.Limit = 50
+		}
+		list, err := e.st.SearchCustomers(ctx, e.ws, f)
+		require.NoError(t, err)
+		ids := []string{}
+		for _, c := range list {
+			ids = append(ids, c.ID)
+		}
+		return ids
+	}
+	require.Equal(t, []string{cyd.CustomerID, bob.CustomerID, ada.CustomerID}, search(schema.CustomerSearch{}), "newest first")
+	for q, want := range map[string][]string{
+		ada.CustomerID:    {ada.CustomerID},
+		"u-bob":           {bob.CustomerID},
+		"anon-ada":        {ada.CustomerID},
+		"anon-cyd":        {cyd.CustomerID},
+		"ADA@example.COM": {ada.CustomerID},
+		"+15555550100":    {ada.CustomerID},
+		"5555550100":      {},
+		"nobody":          {},
+	} {
+		require.Equal(t, want, search(schema.CustomerSearch{Query: q}), "q=%s", q)
+	}
+	attrs := func(kv ...string) map[string][]string {
+		m := map[string][]string{}
+		for i := 0; i < len(kv); i += 2 {
+			m[kv[i]] = append(m[kv[i]], kv[i+1])
+		}
+		return m
+	}
+	require.Equal(t, []string{ada.CustomerID}, search(schema.CustomerSearch{Attributes: attrs("plan", "pro")}))
+	require.Equal(t, []string{bob.CustomerID, ada.CustomerID}, search(schema.CustomerSearch{Attributes: attrs("plan", "pro", "plan", "free")}))
+	require.Equal(t, []string{bob.CustomerID, ada.CustomerID}, search(schema.CustomerSearch{Attributes: attrs("seats", "3")}), "3 matches the number and the string")
+	require.Equal(t, []string{ada.CustomerID}, search(schema.CustomerSearch{Attributes: attrs("beta", "true")}))
+	require.Equal(t, []string{ada.CustomerID}, search(schema.CustomerSearch{Attributes: attrs("plan", "pro", "seats", "3")}))
+	require.Empty(t, search(schema.CustomerSearch{Attributes: attrs("plan", "pro", "seats", "4")}))
+	require.Empty(t, search(schema.CustomerSearch{Attributes: attrs(`pl"an`, `p"ro`)}), "odd names and values are data, not SQL")
+	require.Equal(t, []string{bob.CustomerID}, search(schema.CustomerSearch{Query: "u-bob", Attributes: attrs("seats", "3")}))
+
+	// Keyset pages: customers made in one transaction share created_at.
+	_, err := e.st.Pool().Exec(ctx, `INSERT INTO customers (id, workspace_id) SELECT 'cus_bulk' || lpad(g::text, 3, '0'), $1 FROM generate_series(1, 7) g`, e.ws)
+	require.NoError(t, err)
+	all := search(schema.CustomerSearch{Limit: 200})
+	require.Len(t, all, 10)
+	var paged []string
+	var after *schema.CustomerCursor
+	for {
+		list, err := e.st.SearchCustomers(ctx, e.ws, schema.CustomerSearch{Limit: 3, After: after})
+		require.NoError(t, err)
+		for _, c := range list {
+			paged = append(paged, c.ID)
+		}
+		if len(list) < 3 {
+			break
+		}
+		last := list[len(list)-1]
+		after = &schema.CustomerCursor{CreatedAt: last.CreatedAt, ID: last.ID}
+	}
+	require.Equal(t, all, paged, "pages cover the list once, in order")
+}
+
+// The attribute filter is answered from the GIN index on attributes.
+func TestSearchByAttributeUsesTheGINIndex(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	_, err := e.st.Pool().Exec(ctx, `
+		INSERT INTO customers (id, workspace_id, attributes)
+		SELECT 'cus_' || g, $1, jsonb_build_object('plan', CASE WHEN g % 1000 = 0 THEN 'pro' ELSE 'free' END)
+		FROM generate_series(1, 5000) g`, e.ws)
+	require.NoError(t, err)
+	_, err = e.st.Pool().Exec(ctx, `ANALYZE customers`)
+	require.NoError(t, err)
+	scans := func() int64 {
+		var n int64
+		_, err := e.st.Pool().Exec(ctx, `SELECT pg_stat_clear_snapshot()`)
+		require.NoError(t, err)
+		require.NoError(t, e.st.Pool().QueryRow(ctx,
+			`SELECT idx_scan FROM pg_stat_user_indexes WHERE indexrelname = 'customers_attributes_idx'`).Scan(&n))
+		return n
+	}
+	before := scans()
+	// More than five times: a cached generic plan would not know the value is rare.
+	for range 8 {
+		list, err := e.st.SearchCustomers(ctx, e.ws, schema.CustomerSearch{Attributes: map[string][]string{"plan": {"pro"}}, Limit: 50})
+		require.NoError(t, err)
+		require.Len(t, list, 5)
+	}
+	require.Eventually(t, func() bool { return scans() > before }, 15*time.Second, 100*time.Millisecond,
+		"the search did not scan customers_attributes_idx")
+}
+
+func newIdentityEnvOn(t *testing.T, st *schema.Store, name string) *identityEnv {
+	t.Helper()
+	ws, err := st.CreateWorkspace(context.Background(), name)
+	require.NoError(t, err)
+	return &identityEnv{st: st, ws: ws.ID}
+}
+
+func TestEraseCustomer(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	other := newIdentityEnvOn(t, e.st, "Other")
+	e.apply(t, track("", "a1", "Viewed"))
+	res := e.apply(t, identify("u1", "a1", map[string]any{"email": "ada@example.com", "plan": "pro"}))
+	e.apply(t, alias("a2", "u1"))
+	keep := e.apply(t, identify("u2", "", map[string]any{"email": "bob@example.com"}))
+	theirs := other.apply(t, identify("u1", "a1", map[string]any{"email": "ada@example.com"}))
+	cid := res.CustomerID
+
+	d, _, err := e.st.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: "msg_1", CustomerID: cid, Channel: "email", Provider: "ses",
+		TemplateID: "tpl_1", Recipient: "ada@example.com", Content: json.RawMessage(`{"subject":"Hi Ada","html":"<p>Hi Ada</p>"}`)})
+	require.NoError(t, err)
+	require.NoError(t, e.st.SetDeliveryStatus(ctx, e.ws, d.ID, schema.DeliveryFailed, "", "Email address is not verified: ada@example.com"))
+	_, _, err = e.st.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: "msg_2", CustomerID: keep.CustomerID, Channel: "email", Provider: "ses",
+		TemplateID: "tpl_1", Recipient: "bob@example.com", Content: json.RawMessage(`{"subject":"Hi Bob"}`)})
+	require.NoError(t, err)
+
+	// Only an internal id of this workspace erases.
+	_, err = e.st.EraseCustomer(ctx, e.ws, "u1")
+	require.ErrorIs(t, err, schema.ErrNotFound)
+	_, err = e.st.EraseCustomer(ctx, other.ws, cid)
+	require.ErrorIs(t, err, schema.ErrNotFound)
+
+	out, err := e.st.EraseCustomer(ctx, e.ws, cid)
+	require.NoError(t, err)
+	require.Equal(t, schema.CustomerErasure{CustomerID: cid, Events: 3, AnonymousIDs: 2, DeliveriesBlanked: 1}, out)
+
+	_, err = e.st.GetCustomer(ctx, e.ws, cid)
+	require.ErrorIs(t, err, schema.ErrNotFound)
+	for _, id := range []string{"u1", "a1", "a2"} {
+		_, err = e.st.FindCustomer(ctx, e.ws, id)
+		require.ErrorIs(t, err, schema.ErrNotFound, id)
+	}
+	var events int
+	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE customer_id = $1`, cid).Scan(&events))
+	require.Zero(t, events)
+	blank, err := e.st.GetDelivery(ctx, e.ws, "msg_1")
+	require.NoError(t, err)
+	require.JSONEq(t, `{}`, string(blank.Content))
+	require.Empty(t, blank.Recipient)
+	require.Empty(t, blank.Error)
+	require.Equal(t, schema.DeliveryFailed, blank.Status, "statuses stay for the journey statistics")
+	require.Len(t, blank.History, 2)
+	for _, h := range blank.History {
+		require.Empty(t, h.Detail)
+	}
+	kept, err := e.st.GetDelivery(ctx, e.ws, "msg_2")
+	require.NoError(t, err)
+	require.Equal(t, "bob@example.com", kept.Recipient, "other customers are untouched")
+	require.Equal(t, keep.CustomerID, e.find(t, "u2").ID)
+	require.Equal(t, theirs.CustomerID, other.find(t, "u1").ID, "the other workspace's u1 is untouched")
+
+	_, err = e.st.EraseCustomer(ctx, e.ws, cid)
+	require.ErrorIs(t, err, schema.ErrNotFound, "erasing twice")
+
+	// The person coming back is a new customer with none of the old data.
+	again := e.apply(t, track("u1", "", "Returned"))
+	require.NotEqual(t, cid, again.CustomerID)
+	require.Equal(t, []string{"Returned"}, e.eventNames(t, again.CustomerID))
+}
+
+// An erasure racing the ingest of the same customer's events leaves every
+// event either erased or on a fresh profile — never on a deleted customer,
+// and the ingest never fails on it.
+func TestEraseWhileEventsArrive(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	first := e.apply(t, identify("u1", "a1", map[string]any{"email": "ada@example.com"}))
+	var applied atomic.Int64
+	stop := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		for {
+			select {
+			case <-stop:
+				done <- nil
+				return
+			default:
+			}
+			if _, err := e.tryApply(track("u1", "a1", "Clicked")); err != nil {
+				done <- err
+				return
+			}
+			applied.Add(1)
+		}
+	}()
+	require.Eventually(t, func() bool { return applied.Load() >= 5 }, 10*time.Second, time.Millisecond)
+	_, err := e.st.EraseCustomer(ctx, e.ws, first.CustomerID)
+	require.NoError(t, err)
+	after := applied.Load()
+	require.Eventually(t, func() bool { return applied.Load() >= after+5 }, 10*time.Second, time.Millisecond)
+	close(stop)
+	require.NoError(t, <-done, "the identity locks serialise erasure and ingest")
+
+	var orphans int
+	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE customer_id = $1`, first.CustomerID).Scan(&orphans))
+	require.Zero(t, orphans)
+	ids := e.customers(t)
+	require.Len(t, ids, 1, "events after the erasure start one new profile")
+	require.NotEqual(t, first.CustomerID, ids[0])
+	require.Equal(t, ids[0], e.find(t, "a1").ID)
+}
+
+// Traits describe the profile only on identify: a group call's traits are
+// the group's (its name, its size), not the person's.
+func TestOnlyIdentifyTraitsChangeTheProfile(t *testing.T) {
+	e := newIdentityEnv(t)
+	e.apply(t, identify("u1", "", map[string]any{"name": "Ada Lovelace", "email": "ada@example.com"}))
+	e.apply(t, schema.EventInput{Type: "group", Name: "Group", UserID: "u1", Traits: map[string]any{"name": "Acme Inc", "employees": 50, "email": "billing@acme.example"}})
+	c := e.find(t, "u1")
+	require.JSONEq(t, `{"name":"Ada Lovelace"}`, string(c.Attributes))
+	require.Equal(t, "ada@example.com", *c.Email)
+}
