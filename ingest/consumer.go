@@ -20,6 +20,8 @@ type Applied struct {
 	CustomerID string
 	EventID    int64
 	Duplicate  bool
+	// MergedFrom is the anonymous customer this event merged into CustomerID.
+	MergedFrom string
 }
 
 // Router takes applied events to the journeys they concern. It must be
@@ -220,7 +222,7 @@ func (c *Consumer) apply(ctx context.Context, msg *sarama.ConsumerMessage) error
 		outcome = "duplicate"
 	}
 	if c.d.Router != nil {
-		if err := c.d.Router.Route(ctx, Applied{Event: ev, CustomerID: res.CustomerID, EventID: res.EventID, Duplicate: res.Duplicate}); err != nil {
+		if err := c.d.Router.Route(ctx, Applied{Event: ev, CustomerID: res.CustomerID, EventID: res.EventID, Duplicate: res.Duplicate, MergedFrom: res.MergedFrom}); err != nil {
 			return err
 		}
 	}

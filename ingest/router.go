@@ -79,6 +79,14 @@ func (r *JourneyRouter) Route(ctx context.Context, a Applied) error {
 		return err
 	}
 	for _, run := range running {
+		if a.MergedFrom != "" {
+			// Runs of the merged anonymous profile now belong to this customer.
+			err := r.temporal.SignalWorkflow(ctx, run.WorkflowID, "", workflows.SignalMerge, a.CustomerID)
+			var nf *serviceerror.NotFound
+			if err != nil && !errors.As(err, &nf) {
+				return fmt.Errorf("tell run %s of the merge: %w", run.WorkflowID, err)
+			}
+		}
 		if touched[run.WorkflowID] {
 			continue
 		}

@@ -179,3 +179,60 @@ func TestConcurrentEntriesStartOneRun(t *testing.T) {
 	require.NoError(t, err)
 	require.Len(t, list, 1)
 }
+
+// A run of an anonymous visitor follows the visitor when they log in to an
+// existing account: the profile merges, the run is re-pointed and keeps
+// reacting to the known customer's events.
+func TestRunsFollowAnIdentityMerge(t *testing.T) {
+	e := newRouterEnv(t)
+	ctx := context.Background()
+	def := workflows.Journey{Name: "Browse", Trigger: workflows.Trigger{Type: "event", Event: "Viewed"}, Entry: workflows.Entry{Policy: "once"},
+		Start: "wait", Nodes: []workflows.Node{
+			{ID: "wait", Type: "wait_for_event", Event: "Activated", Timeout: "1h", OnEvent: "thanks", OnTimeout: "done"},
+			{ID: "thanks", Type: "send", Channel: "sms", TemplateID: e.tpl, Next: "done"},
+			{ID: "done", Type: "exit"},
+		}}
+	require.Empty(t, workflows.ValidateJourney(def, map[string]string{e.tpl: "sms"}))
+	raw, _ := json.Marshal(def)
+	j, err := e.store.CreateJourney(ctx, e.ws, def.Name, raw)
+	require.NoError(t, err)
+	_, err = e.store.PublishJourney(ctx, e.ws, j.ID, "test")
+	require.NoError(t, err)
+
+	route := func(in schema.EventInput) {
+		t.Helper()
+		in.WorkspaceID, in.OccurredAt = e.ws, time.Now().UTC()
+		res, err := e.store.ApplyEvent(ctx, in)
+		require.NoError(t, err)
+		ts := in.OccurredAt
+		require.NoError(t, e.router.Route(ctx, ingest.Applied{CustomerID: res.CustomerID, EventID: res.EventID, MergedFrom: res.MergedFrom,
+			Event: ingest.Event{Type: in.Type, Event: in.Name, MessageID: in.MessageID, UserID: in.UserID, AnonymousID: in.AnonymousID,
+				WorkspaceID: e.ws, Timestamp: &ts}}))
+	}
+	// The account exists, with a phone.
+	route(schema.EventInput{MessageID: "m0", Type: "identify", Name: "Identify", UserID: "u1", Traits: map[string]any{"phone": "+15555550123"}})
+	known, err := e.store.FindCustomer(ctx, e.ws, "u1")
+	require.NoError(t, err)
+	// An anonymous visitor enters the journey.
+	route(schema.EventInput{MessageID: "m1", Type: "track", Name: "Viewed", AnonymousID: "anon-1"})
+	runs := e.runs(t, j.ID)
+	require.Len(t, runs, 1)
+	require.NotEqual(t, known.ID, runs[0].CustomerID)
+	// They log in: identify with both ids merges the anonymous profile.
+	route(schema.EventInput{MessageID: "m2", Type: "identify", Name: "Identify", UserID: "u1", AnonymousID: "anon-1"})
+	runs = e.runs(t, j.ID)
+	require.Equal(t, known.ID, runs[0].CustomerID, "the run follows the merge")
+	audit, err := e.store.ListAudit(ctx, e.ws, "customer", known.ID)
+	require.NoError(t, err)
+	require.Len(t, audit, 1)
+	require.Equal(t, "merge", audit[0].Action)
+	// The known customer's event reaches the run, which sends to the known profile.
+	route(schema.EventInput{MessageID: "m3", Type: "track", Name: "Activated", UserID: "u1"})
+	e.waitDone(t, j.ID, 1)
+	list, err := e.store.ListDeliveries(ctx, e.ws, schema.DeliveryFilter{JourneyID: j.ID, Limit: 10})
+	require.NoError(t, err)
+	require.Len(t, list, 1)
+	require.Equal(t, known.ID, list[0].CustomerID)
+	require.Equal(t, "+15555550123", list[0].Recipient)
+	require.Equal(t, "sent", list[0].Status)
+}

@@ -45,6 +45,9 @@ type AppliedEvent struct {
 	EventID    int64
 	// Duplicate is true when the message id was applied before; nothing changed.
 	Duplicate bool
+	// MergedFrom is the anonymous customer this event merged into CustomerID
+	// (its events, runs and deliveries now belong to CustomerID).
+	MergedFrom string
 }
 
 // ApplyEvent resolves (or creates) the event's customer, stores the event
@@ -80,11 +83,11 @@ func (s *Store) ApplyEvent(ctx context.Context, ev EventInput) (AppliedEvent, er
 		if ev.Type == "alias" {
 			anon = ev.PreviousID
 		}
-		customerID, err := resolveCustomer(ctx, tx, ev.WorkspaceID, ev.UserID, anon)
+		customerID, merged, err := resolveCustomer(ctx, tx, ev.WorkspaceID, ev.UserID, anon)
 		if err != nil {
 			return err
 		}
-		out.CustomerID = customerID
+		out.CustomerID, out.MergedFrom = customerID, merged
 		props := ev.Properties
 		if len(props) == 0 {
 			props = json.RawMessage(`{}`)
@@ -112,13 +115,13 @@ func (s *Store) ApplyEvent(ctx context.Context, ev EventInput) (AppliedEvent, er
 // resolveCustomer finds the customer for a user id and/or anonymous id,
 // creating it, attaching the anonymous id, or merging an anonymous profile
 // into the known one as needed. The caller holds the identity locks.
-func resolveCustomer(ctx context.Context, tx pgx.Tx, ws, userID, anonID string) (string, error) {
+func resolveCustomer(ctx context.Context, tx pgx.Tx, ws, userID, anonID string) (id, mergedFrom string, err error) {
 	var known, anonOwner string
 	var anonOwnerKnown bool
 	if userID != "" {
 		err := tx.QueryRow(ctx, `SELECT id FROM customers WHERE workspace_id = $1 AND external_id = $2`, ws, userID).Scan(&known)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return "", fmt.Errorf("find customer by user id: %w", err)
+			return "", "", fmt.Errorf("find customer by user id: %w", err)
 		}
 	}
 	if anonID != "" {
@@ -127,43 +130,43 @@ func resolveCustomer(ctx context.Context, tx pgx.Tx, ws, userID, anonID string) 
 			JOIN customers c ON c.id = a.customer_id
 			WHERE a.workspace_id = $1 AND a.anonymous_id = $2`, ws, anonID).Scan(&anonOwner, &anonOwnerKnown)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return "", fmt.Errorf("find customer by anonymous id: %w", err)
+			return "", "", fmt.Errorf("find customer by anonymous id: %w", err)
 		}
 	}
 	switch {
 	case userID == "":
 		if anonOwner != "" {
-			return anonOwner, nil
+			return anonOwner, "", nil
 		}
 		id := NewID("cus")
 		if _, err := tx.Exec(ctx, `INSERT INTO customers (id, workspace_id) VALUES ($1, $2)`, id, ws); err != nil {
-			return "", fmt.Errorf("insert customer: %w", err)
+			return "", "", fmt.Errorf("insert customer: %w", err)
 		}
-		return id, attachAnonymous(ctx, tx, ws, anonID, id)
+		return id, "", attachAnonymous(ctx, tx, ws, anonID, id)
 	case known == "" && anonOwner != "" && !anonOwnerKnown:
 		// The anonymous profile becomes the known one.
 		if _, err := tx.Exec(ctx, `UPDATE customers SET external_id = $3, updated_at = now() WHERE workspace_id = $1 AND id = $2`,
 			ws, anonOwner, userID); err != nil {
-			return "", fmt.Errorf("identify anonymous customer: %w", err)
+			return "", "", fmt.Errorf("identify anonymous customer: %w", err)
 		}
-		return anonOwner, nil
+		return anonOwner, "", nil
 	case known == "":
 		known = NewID("cus")
 		if _, err := tx.Exec(ctx, `INSERT INTO customers (id, workspace_id, external_id) VALUES ($1, $2, $3)`, known, ws, userID); err != nil {
-			return "", fmt.Errorf("insert customer: %w", err)
+			return "", "", fmt.Errorf("insert customer: %w", err)
 		}
 	}
 	if anonID == "" || anonOwner == known {
-		return known, nil
+		return known, "", nil
 	}
 	if anonOwner == "" {
-		return known, attachAnonymous(ctx, tx, ws, anonID, known)
+		return known, "", attachAnonymous(ctx, tx, ws, anonID, known)
 	}
 	if !anonOwnerKnown {
-		return known, mergeCustomers(ctx, tx, ws, anonOwner, known)
+		return known, anonOwner, mergeCustomers(ctx, tx, ws, anonOwner, known)
 	}
 	// The anonymous id belongs to another known customer: keep both as they are.
-	return known, nil
+	return known, "", nil
 }
 
 func attachAnonymous(ctx context.Context, tx pgx.Tx, ws, anonID, customerID string) error {
@@ -178,12 +181,17 @@ func attachAnonymous(ctx context.Context, tx pgx.Tx, ws, anonID, customerID stri
 	return nil
 }
 
-// mergeCustomers moves everything of the anonymous profile from into the
-// known profile into, then deletes from. Attributes of into win.
+// mergeCustomers moves everything of the anonymous profile from — events,
+// anonymous ids, runs, deliveries — into the known profile into, records the
+// merge in the audit log, then deletes from. Attributes of into win.
 func mergeCustomers(ctx context.Context, tx pgx.Tx, ws, from, into string) error {
 	stmts := []string{
 		`UPDATE events SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
 		`UPDATE customer_anonymous_ids SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+		`UPDATE runs SET customer_id = $3, updated_at = now() WHERE workspace_id = $1 AND customer_id = $2`,
+		`UPDATE deliveries SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+		`INSERT INTO audit_log (workspace_id, actor, action, subject_type, subject_id, detail)
+		 VALUES ($1, 'ingest', 'merge', 'customer', $3, jsonb_build_object('merged_from', $2::text))`,
 		`UPDATE customers AS k SET
 			attributes = a.attributes || k.attributes,
 			email = coalesce(k.email, a.email), phone = coalesce(k.phone, a.phone),

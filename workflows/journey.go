@@ -23,7 +23,10 @@ const (
 	SignalPause  = "pause"
 	SignalResume = "resume"
 	SignalExit   = "exit"
-	QueryState   = "state"
+	// SignalMerge carries the customer id a run's anonymous customer was
+	// merged into (identify with both ids, or alias).
+	SignalMerge = "merge"
+	QueryState  = "state"
 )
 
 // Event is a customer event as a run sees it.
@@ -232,6 +235,7 @@ func (r *run) listen(ctx workflow.Context) {
 	pause := workflow.GetSignalChannel(ctx, SignalPause)
 	resume := workflow.GetSignalChannel(ctx, SignalResume)
 	exit := workflow.GetSignalChannel(ctx, SignalExit)
+	merge := workflow.GetSignalChannel(ctx, SignalMerge)
 	workflow.Go(ctx, func(ctx workflow.Context) {
 		for {
 			sel := workflow.NewSelector(ctx)
@@ -247,6 +251,14 @@ func (r *run) listen(ctx workflow.Context) {
 			sel.AddReceive(resume, func(c workflow.ReceiveChannel, _ bool) {
 				c.Receive(ctx, nil)
 				r.st.Paused = false
+			})
+			sel.AddReceive(merge, func(c workflow.ReceiveChannel, _ bool) {
+				var id string
+				c.Receive(ctx, &id)
+				if id != "" && id != r.in.CustomerID {
+					r.in.CustomerID = id
+					r.customer = nil
+				}
 			})
 			sel.AddReceive(exit, func(c workflow.ReceiveChannel, _ bool) {
 				var reason string
