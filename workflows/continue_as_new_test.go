@@ -39,6 +39,7 @@ func TestContinueAsNewKeepsPendingState(t *testing.T) {
 		env := s.NewTestWorkflowEnvironment()
 		env.RegisterWorkflow(workflows.JourneyWorkflow)
 		env.RegisterActivity(a)
+		env.OnActivity(a.RecordRunStart, mock.Anything, mock.Anything).Return(nil)
 		env.OnActivity(a.RecordStep, mock.Anything, mock.Anything).Return(nil)
 		env.OnActivity(a.FinishRun, mock.Anything, mock.Anything).Return(nil)
 		env.OnActivity(a.Send, mock.Anything, mock.Anything).Return(

@@ -125,6 +125,27 @@ type run struct {
 	startedAt time.Time
 	customer  *activities.CustomerProfile
 	cancel    workflow.CancelFunc
+	// version of the interpreter this run started with (workflow.GetVersion).
+	version workflow.Version
+	// searchNode is the HeraldNode search attribute's current value.
+	searchNode string
+}
+
+// projectionVersion changed two things, kept apart from older histories by
+// workflow.GetVersion: a run records its own start in the projection before
+// any step (so a fast run cannot finish before its row exists), and
+// HeraldNode is upserted only at nodes where a run can stay (send, delay,
+// wait_for_event, time_window) and only when it changes — transient nodes
+// are passed within one workflow task.
+const projectionVersion = "herald-projection-v1"
+
+// lingering says whether a run can stay at a node of this type for a while.
+func lingering(nodeType string) bool {
+	switch nodeType {
+	case "send", "delay", "wait_for_event", "time_window":
+		return true
+	}
+	return false
 }
 
 var a *activities.Activities
@@ -175,6 +196,22 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 	mainCtx, cancel := workflow.WithCancel(ctx)
 	r.cancel = cancel
 	r.listen(ctx)
+
+	r.version = workflow.GetVersion(ctx, projectionVersion, workflow.DefaultVersion, 1)
+	if r.version >= 1 && in.Resume == nil {
+		r.searchNode = in.Journey.Start // set when the run was started
+		trigger := ""
+		if in.Trigger != nil {
+			trigger = in.Trigger.Name
+		}
+		err := workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordRunStart, activities.RecordRunStartInput{
+			WorkspaceID: in.WorkspaceID, WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID, JourneyID: in.JourneyID,
+			Version: in.Version, CustomerID: in.CustomerID, EntryKey: in.EntryKey, TriggerEvent: trigger, StartedAt: r.startedAt,
+		}).Get(ctx, nil)
+		if err != nil {
+			return err
+		}
+	}
 
 	err := r.walk(mainCtx, cur)
 	var can *workflow.ContinueAsNewError
@@ -376,8 +413,11 @@ func (r *run) enter(ctx workflow.Context, n Node, detail string) error {
 	if len(r.st.Path) > maxPath {
 		r.st.Path = r.st.Path[len(r.st.Path)-maxPath:]
 	}
-	if err := workflow.UpsertTypedSearchAttributes(ctx, SANode.ValueSet(n.ID)); err != nil {
-		return err
+	if r.version == workflow.DefaultVersion || (lingering(n.Type) && r.searchNode != n.ID) {
+		if err := workflow.UpsertTypedSearchAttributes(ctx, SANode.ValueSet(n.ID)); err != nil {
+			return err
+		}
+		r.searchNode = n.ID
 	}
 	return workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, activities.RecordStepInput{
 		WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, WorkflowID: info.WorkflowExecution.ID,

@@ -140,6 +140,7 @@ func runFixture(t *testing.T, f fixture) *recorder {
 			Email: f.Customer.Email, Phone: f.Customer.Phone}
 	}
 	env.RegisterActivity(a)
+	env.OnActivity(a.RecordRunStart, mock.Anything, mock.Anything).Return(nil)
 	env.OnActivity(a.LoadCustomer, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, _ activities.LoadCustomerInput) (activities.LoadCustomerResult, error) {
 			return activities.LoadCustomerResult{Customer: customer()}, nil

@@ -288,7 +288,7 @@ func benchHerald(ctx context.Context, o benchOptions, h *heraldAPI, tc client.Cl
 		customers[i] = benchCustomer{userID: fmt.Sprintf("bench-%s-%d", tag, i), phone: fmt.Sprintf("+1555%07d", i)}
 		byPhone[customers[i].phone] = i
 	}
-	metrics := &ingestCounter{addr: o.MetricsAddr}
+	metrics := &ingestCounter{addr: o.MetricsAddr, http: &http.Client{Timeout: 10 * time.Second}}
 	base, merr := metrics.read(ctx)
 	if merr != nil {
 		log.Warn("cannot read Herald's ingest metrics; not waiting for identifies to be applied before the events (latency may include their backlog)",
@@ -364,7 +364,7 @@ func benchHerald(ctx context.Context, o benchOptions, h *heraldAPI, tc client.Cl
 			return fmt.Errorf("not all runs completed within --timeout %s: runs by status %v of %d", o.Timeout, st.Runs, o.Customers)
 		}
 		if time.Since(lastLog) > 5*time.Second {
-			log.Info("waiting for runs", "completed", st.Runs["completed"], "running", st.Runs["running"], "of", o.Customers)
+			log.Info("waiting for runs", "completed", st.Runs["completed"], "running", st.Runs["running"], "customers", o.Customers)
 			lastLog = time.Now()
 		}
 		if err := sleepCtx(ctx, 250*time.Millisecond); err != nil {
@@ -799,7 +799,7 @@ func listAll[T any](ctx context.Context, h *heraldAPI, path string, key func(T) 
 // or found duplicate.
 type ingestCounter struct {
 	addr string
-	http http.Client
+	http *http.Client
 }
 
 func (c *ingestCounter) read(ctx context.Context) (float64, error) {
@@ -814,7 +814,6 @@ func (c *ingestCounter) read(ctx context.Context) (float64, error) {
 	if err != nil {
 		return 0, err
 	}
-	c.http.Timeout = 10 * time.Second
 	resp, err := c.http.Do(req)
 	if err != nil {
 		return 0, err

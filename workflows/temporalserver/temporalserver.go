@@ -95,8 +95,8 @@ func Start(ctx context.Context, opts Options) (*Server, error) {
 	} else {
 		sqlCfg.DatabaseName = opts.DatabaseFile
 		sqlCfg.ConnectAttributes["mode"] = "rwc"
-		sqlCfg.ConnectAttributes["_journal_mode"] = "wal"
-		sqlCfg.ConnectAttributes["_synchronous"] = "normal"
+		sqlCfg.ConnectAttributes["journal_mode"] = "wal"
+		sqlCfg.ConnectAttributes["synchronous"] = "normal"
 		if err := os.MkdirAll(filepath.Dir(opts.DatabaseFile), 0o700); err != nil {
 			return nil, fmt.Errorf("create temporal data folder: %w", err)
 		}
