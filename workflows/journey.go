@@ -129,9 +129,12 @@ type run struct {
 	version workflow.Version
 	// searchNode is the HeraldNode search attribute's current value.
 	searchNode string
+	// converting counts conversion records still being written.
+	converting int
 }
 
-// projectionVersion changed two things, kept apart from older histories by
+// projectionVersion 2 records the run's end with a local activity (no
+// extra workflow task). Version 1 changed two things, kept apart from older histories by
 // workflow.GetVersion: a run records its own start in the projection before
 // any step (so a fast run cannot finish before its row exists), and
 // HeraldNode is upserted only at nodes where a run can stay (send, delay,
@@ -197,7 +200,7 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 	r.cancel = cancel
 	r.listen(ctx)
 
-	r.version = workflow.GetVersion(ctx, projectionVersion, workflow.DefaultVersion, 1)
+	r.version = workflow.GetVersion(ctx, projectionVersion, workflow.DefaultVersion, 2)
 	if r.version >= 1 && in.Resume == nil {
 		r.searchNode = in.Journey.Start // set when the run was started
 		trigger := ""
@@ -232,10 +235,21 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 	// Record the end even when the run was cancelled.
 	dctx, _ := workflow.NewDisconnectedContext(ctx)
 	last, visit := r.current()
-	ferr := workflow.ExecuteActivity(activityCtx(dctx), a.FinishRun, activities.FinishRunInput{
+	if r.version >= 2 {
+		// A conversion being recorded finishes before the run does.
+		_ = workflow.Await(dctx, func() bool { return r.converting == 0 })
+	}
+	finish := activities.FinishRunInput{
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID, Status: outcome, At: workflow.Now(dctx),
 		WorkspaceID: in.WorkspaceID, JourneyID: in.JourneyID, LastNode: last, LastVisit: visit,
-	}).Get(dctx, nil)
+	}
+	var ferr error
+	if r.version >= 2 {
+		// A local activity: recorded in the run's last workflow task, no extra round trip.
+		ferr = workflow.ExecuteLocalActivity(localCtx(dctx), a.FinishRun, finish).Get(dctx, nil)
+	} else {
+		ferr = workflow.ExecuteActivity(activityCtx(dctx), a.FinishRun, finish).Get(dctx, nil)
+	}
 	if ferr != nil {
 		workflow.GetLogger(ctx).Warn("record run end failed", "error", ferr)
 	}
@@ -334,7 +348,9 @@ func (r *run) onEvent(ctx workflow.Context, ev Event) {
 		if within == 0 || !ev.Time.After(r.startedAt.Add(within)) {
 			r.st.Converted = true
 			info := workflow.GetInfo(ctx)
+			r.converting++
 			workflow.Go(ctx, func(ctx workflow.Context) {
+				defer func() { r.converting-- }()
 				err := workflow.ExecuteActivity(activityCtx(ctx), a.RecordConversion, activities.RecordConversionInput{
 					WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID, At: ev.Time}).Get(ctx, nil)
 				if err != nil {
