@@ -91,14 +91,13 @@ func runDev(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if len(cfg.brokers()) == 0 {
 		b, err := kafkaserver.Start(kafkaserver.Options{
 			Port: cfg.KafkaPort, DataDir: filepath.Join(cfg.DataDir, "kafka"),
-			Topics: []string{cfg.KafkaTopic, cfg.KafkaDLQTopic}, Partitions: 4, Log: log,
+			Topics: []string{cfg.KafkaTopic, cfg.KafkaDLQTopic}, Partitions: int32(cfg.KafkaPartitions), Log: log,
 		})
 		if err != nil {
 			return err
 		}
 		stops = append(stops, b.Close)
 		cfg.KafkaBrokers = b.Addrs()[0]
-		cfg.KafkaPartitions = 4
 	}
 
 	applied, err := schema.Migrate(ctx, cfg.DatabaseURL, nil)
