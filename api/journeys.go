@@ -204,7 +204,7 @@ func (s *Server) lifecycle(action string, from []string, to, signal string) gin.
 
 func (s *Server) listVersions(c *gin.Context) {
 	p := current(c)
-	if _, err := s.deps.Store.GetJourney(c, p.workspaceID, c.Param("id")); s.storeError(c, "load journey", err) {
+	if !s.journeyExists(c) {
 		return
 	}
 	vs, err := s.deps.Store.ListJourneyVersions(c, p.workspaceID, c.Param("id"))
@@ -212,15 +212,12 @@ func (s *Server) listVersions(c *gin.Context) {
 		s.internal(c, "list versions", err)
 		return
 	}
-	if vs == nil {
-		vs = []schema.JourneyVersion{}
-	}
-	c.JSON(http.StatusOK, listResponse[schema.JourneyVersion]{Items: vs})
+	writeList(c, vs)
 }
 
 func (s *Server) journeyAudit(c *gin.Context) {
 	p := current(c)
-	if _, err := s.deps.Store.GetJourney(c, p.workspaceID, c.Param("id")); s.storeError(c, "load journey", err) {
+	if !s.journeyExists(c) {
 		return
 	}
 	entries, err := s.deps.Store.ListAudit(c, p.workspaceID, "journey", c.Param("id"))
@@ -228,10 +225,7 @@ func (s *Server) journeyAudit(c *gin.Context) {
 		s.internal(c, "list audit", err)
 		return
 	}
-	if entries == nil {
-		entries = []schema.AuditEntry{}
-	}
-	c.JSON(http.StatusOK, listResponse[schema.AuditEntry]{Items: entries})
+	writeList(c, entries)
 }
 
 type triggerRequest struct {
@@ -300,7 +294,7 @@ func (s *Server) triggerJourney(c *gin.Context) {
 
 func (s *Server) journeyStats(c *gin.Context) {
 	p := current(c)
-	if _, err := s.deps.Store.GetJourney(c, p.workspaceID, c.Param("id")); s.storeError(c, "load journey", err) {
+	if !s.journeyExists(c) {
 		return
 	}
 	st, err := s.deps.Store.GetJourneyStats(c, p.workspaceID, c.Param("id"))
@@ -313,7 +307,7 @@ func (s *Server) journeyStats(c *gin.Context) {
 
 func (s *Server) listRuns(c *gin.Context) {
 	p := current(c)
-	if _, err := s.deps.Store.GetJourney(c, p.workspaceID, c.Param("id")); s.storeError(c, "load journey", err) {
+	if !s.journeyExists(c) {
 		return
 	}
 	limit, ok := pageLimit(c)
@@ -411,6 +405,21 @@ func (s *Server) listDeliveries(c *gin.Context) {
 		return
 	}
 	writePage(c, list, limit, func(d schema.Delivery) string { return d.CreatedAt.Format(time.RFC3339Nano) })
+}
+
+// journeyExists answers 404 (and false) unless the :id journey is in the
+// caller's workspace.
+func (s *Server) journeyExists(c *gin.Context) bool {
+	_, err := s.deps.Store.GetJourney(c, current(c).workspaceID, c.Param("id"))
+	return !s.storeError(c, "load journey", err)
+}
+
+// writeList answers an unpaged list ([] rather than null when empty).
+func writeList[T any](c *gin.Context, items []T) {
+	if items == nil {
+		items = []T{}
+	}
+	c.JSON(http.StatusOK, listResponse[T]{Items: items})
 }
 
 // writePage answers a list; a full page carries the cursor of its last item.

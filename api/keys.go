@@ -26,10 +26,7 @@ func (s *Server) listKeys(c *gin.Context) {
 		s.internal(c, "list api keys", err)
 		return
 	}
-	if keys == nil {
-		keys = []schema.APIKey{}
-	}
-	c.JSON(http.StatusOK, listResponse[schema.APIKey]{Items: keys})
+	writeList(c, keys)
 }
 
 func (s *Server) createKey(c *gin.Context) {

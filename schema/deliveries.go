@@ -149,12 +149,30 @@ func (s *Store) ListDeliveries(ctx context.Context, workspaceID string, f Delive
 	if err != nil {
 		return nil, err
 	}
-	for i := range list {
-		if list[i].History, err = s.deliveryHistory(ctx, workspaceID, list[i].ID); err != nil {
+	if len(list) == 0 {
+		return list, nil
+	}
+	// All histories of the page in one query.
+	ids := make([]string, len(list))
+	at := make(map[string]int, len(list))
+	for i, d := range list {
+		ids[i], at[d.ID] = d.ID, i
+	}
+	rows, err = s.pool.Query(ctx, `SELECT delivery_id, status, detail, created_at FROM delivery_events
+		WHERE workspace_id = $1 AND delivery_id = ANY($2) ORDER BY id`, workspaceID, ids)
+	if err != nil {
+		return nil, fmt.Errorf("query delivery histories: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var id string
+		var e DeliveryEvent
+		if err := rows.Scan(&id, &e.Status, &e.Detail, &e.CreatedAt); err != nil {
 			return nil, err
 		}
+		list[at[id]].History = append(list[at[id]].History, e)
 	}
-	return list, nil
+	return list, rows.Err()
 }
 
 // RecordTestDelivery records a template test send through the outbox.
