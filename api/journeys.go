@@ -2,6 +2,7 @@ package api
 
 import (
 	"bytes"
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -12,7 +13,9 @@ import (
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	batchpb "go.temporal.io/api/batch/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/heraldhq/herald/schema"
 	"github.com/heraldhq/herald/workflows"
@@ -175,20 +178,27 @@ func (s *Server) lifecycle(action string, from []string, to, signal string) gin.
 		if s.storeError(c, action+" journey", err) {
 			return
 		}
+		detail := map[string]any{"status": to}
+		if action == "stop" {
+			job, n, err := s.cancelRuns(c, p.workspaceID, j.ID, p.actor)
+			if err != nil {
+				s.internal(c, "stop runs", err)
+				return
+			}
+			detail["batch_job_id"], detail["runs"] = job, n
+			s.audit(c, action, "journey", j.ID, detail)
+			c.JSON(http.StatusOK, gin.H{"id": j.ID, "status": j.Status, "runs_affected": n, "batch_job_id": job})
+			return
+		}
 		affected := 0
-		if signal != "" || action == "stop" {
+		if signal != "" {
 			runs, err := s.deps.Store.ListRuns(c, p.workspaceID, j.ID, schema.RunRunning, "", 100000, nil)
 			if err != nil {
 				s.internal(c, "list runs", err)
 				return
 			}
 			for _, r := range runs {
-				var err error
-				if action == "stop" {
-					err = s.deps.Temporal.CancelWorkflow(c, r.WorkflowID, "")
-				} else {
-					err = s.deps.Temporal.SignalWorkflow(c, r.WorkflowID, "", signal, nil)
-				}
+				err := s.deps.Temporal.SignalWorkflow(c, r.WorkflowID, "", signal, nil)
 				var nf *serviceerror.NotFound
 				if err != nil && !errors.As(err, &nf) {
 					s.internal(c, action+" run "+r.WorkflowID, err)
@@ -197,9 +207,58 @@ func (s *Server) lifecycle(action string, from []string, to, signal string) gin.
 				affected++
 			}
 		}
-		s.audit(c, action, "journey", j.ID, map[string]any{"status": to, "runs": affected})
+		detail["runs"] = affected
+		s.audit(c, action, "journey", j.ID, detail)
 		c.JSON(http.StatusOK, gin.H{"id": j.ID, "status": j.Status, "runs_affected": affected})
 	}
+}
+
+// visibilityLag is how long a new run may take to be found by a
+// visibility query; runs younger than that are cancelled one by one.
+const visibilityLag = time.Minute
+
+// cancelRuns cancels every running run of a stopped journey: a Temporal
+// batch operation over the runs whose search attributes name the journey
+// (visible in the Temporal UI under Batch Operations), plus the runs the
+// projection shows started too recently for visibility to list them. It
+// returns the batch job id and the number of runs running at the stop.
+func (s *Server) cancelRuns(ctx context.Context, workspaceID, journeyID, actor string) (string, int, error) {
+	n, err := s.deps.Store.RunningJourneyRuns(ctx, workspaceID, journeyID)
+	if err != nil {
+		return "", 0, err
+	}
+	job := "stop/" + journeyID + "/" + uuid.NewString()
+	_, err = s.deps.Temporal.WorkflowService().StartBatchOperation(ctx, &workflowservice.StartBatchOperationRequest{
+		Namespace: s.deps.Config.TemporalNamespace,
+		JobId:     job,
+		VisibilityQuery: fmt.Sprintf("%s = %s AND %s = %s AND ExecutionStatus = 'Running'",
+			workflows.SAWorkspaceID.GetName(), quoteVisibility(workspaceID), workflows.SAJourneyID.GetName(), quoteVisibility(journeyID)),
+		Reason:    "journey " + journeyID + " stopped by " + actor,
+		Operation: &workflowservice.StartBatchOperationRequest_CancellationOperation{CancellationOperation: &batchpb.BatchOperationCancellation{Identity: "herald-api"}},
+	})
+	if err != nil {
+		return "", 0, fmt.Errorf("start batch cancel: %w", err)
+	}
+	runs, err := s.deps.Store.ListRuns(ctx, workspaceID, journeyID, schema.RunRunning, "", 1000, nil)
+	if err != nil {
+		return "", 0, err
+	}
+	for _, r := range runs {
+		if time.Since(r.StartedAt) > visibilityLag {
+			break // newest first: the rest are the batch's
+		}
+		err := s.deps.Temporal.CancelWorkflow(ctx, r.WorkflowID, "")
+		var nf *serviceerror.NotFound
+		if err != nil && !errors.As(err, &nf) {
+			return "", 0, fmt.Errorf("cancel run %s: %w", r.WorkflowID, err)
+		}
+	}
+	return job, n, nil
+}
+
+// quoteVisibility quotes a value for a Temporal visibility query.
+func quoteVisibility(v string) string {
+	return "'" + strings.NewReplacer(`\`, `\\`, `'`, `\'`).Replace(v) + "'"
 }
 
 func (s *Server) listVersions(c *gin.Context) {

@@ -6,6 +6,8 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/heraldhq/herald/schema"
 )
@@ -110,4 +112,63 @@ func TestPauseHoldsRunsAtTheirNextSend(t *testing.T) {
 		items, _ := list["items"].([]any)
 		return len(items) == 1
 	}, 30*time.Second, 200*time.Millisecond, "released after resume (with up to 10 s of jitter)")
+}
+
+// TestStopCancelsRunsWithABatchOperation: stopping a journey cancels its
+// running runs through one Temporal batch operation selected by search
+// attribute — runs the projection shows as older than the visibility lag
+// are left to it alone — and records the job in the audit log.
+func TestStopCancelsRunsWithABatchOperation(t *testing.T) {
+	f := newJourneyFixture(t)
+	ctx := context.Background()
+	status, j := f.api(t, "POST", "/api/journeys", map[string]any{
+		"name": "Long", "trigger": map[string]any{"type": "api"}, "entry": map[string]any{"policy": "once"}, "start": "wait",
+		"nodes": []any{
+			map[string]any{"id": "wait", "type": "delay", "duration": "1h", "next": "done"},
+			map[string]any{"id": "done", "type": "exit"},
+		}})
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
+	require.Equal(t, 200, status)
+	var wfIDs []string
+	for _, u := range []string{"s1", "s2", "s3"} {
+		status, entered := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": u}})
+		require.Equal(t, 200, status, "%v", entered)
+		wfIDs = append(wfIDs, entered["workflow_id"].(string))
+	}
+	// Visibility must list them before the batch can select them.
+	require.Eventually(t, func() bool {
+		resp, err := f.temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
+			Query: "HeraldJourneyID = '" + id + "' AND ExecutionStatus = 'Running'"})
+		return err == nil && resp.Count == 3
+	}, 20*time.Second, 100*time.Millisecond)
+	_, err := f.store.Pool().Exec(ctx, `UPDATE runs SET started_at = now() - interval '10 minutes' WHERE journey_id = $1`, id)
+	require.NoError(t, err)
+
+	status, out := f.api(t, "POST", "/api/journeys/"+id+"/stop", nil)
+	require.Equal(t, 200, status, "%v", out)
+	require.EqualValues(t, 3, out["runs_affected"])
+	job, _ := out["batch_job_id"].(string)
+	require.NotEmpty(t, job)
+	for _, wf := range wfIDs {
+		require.Eventually(t, func() bool {
+			d, err := f.temporal.DescribeWorkflowExecution(ctx, wf, "")
+			return err == nil && d.WorkflowExecutionInfo.Status != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+		}, 30*time.Second, 200*time.Millisecond, "run %s cancelled by the batch (it records that and closes)", wf)
+	}
+	require.Eventually(t, func() bool {
+		_, runs := f.api(t, "GET", "/api/journeys/"+id+"/runs?status=canceled", nil)
+		items, _ := runs["items"].([]any)
+		return len(items) == 3
+	}, 20*time.Second, 100*time.Millisecond, "the projection records the cancellations")
+	desc, err := f.temporal.WorkflowService().DescribeBatchOperation(ctx, &workflowservice.DescribeBatchOperationRequest{
+		Namespace: "default", JobId: job})
+	require.NoError(t, err)
+	require.Contains(t, desc.Reason, id)
+	_, audit := f.api(t, "GET", "/api/journeys/"+id+"/audit", nil)
+	items := audit["items"].([]any)
+	last := items[len(items)-1].(map[string]any)
+	require.Equal(t, "stop", last["action"])
+	require.Equal(t, job, last["detail"].(map[string]any)["batch_job_id"])
 }

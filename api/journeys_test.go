@@ -193,8 +193,8 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 	require.NoError(t, err)
 	router := ingest.NewJourneyRouter(f.store, f.temporal, nil, nil)
 	ts := time.Now().UTC()
-	require.NoError(t, router.Route(ctx, ingest.Applied{CustomerID: cust.ID, Event: ingest.Event{
-		Type: "track", Event: "Activated", MessageID: "act-1", UserID: "u1", WorkspaceID: f.ws.ID, Timestamp: &ts}}))
+	require.NoError(t, router.Route(ctx, []ingest.Applied{{CustomerID: cust.ID, Event: ingest.Event{
+		Type: "track", Event: "Activated", MessageID: "act-1", UserID: "u1", WorkspaceID: f.ws.ID, Timestamp: &ts}}}))
 	require.Eventually(t, func() bool {
 		_, run := f.api(t, "GET", "/api/runs/"+wfID, nil)
 		return run["status"] == "completed"

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -24,10 +25,11 @@ type Applied struct {
 	MergedFrom string
 }
 
-// Router takes applied events to the journeys they concern. It must be
-// idempotent: after a crash an event may be routed again.
+// Router takes applied events to the journeys they concern, keeping the
+// order of each customer's events. It must be idempotent: after a crash or
+// a failed attempt a batch may be routed again.
 type Router interface {
-	Route(ctx context.Context, a Applied) error
+	Route(ctx context.Context, batch []Applied) error
 }
 
 // ConsumerDeps are what the consumer is built from.
@@ -46,10 +48,14 @@ type ConsumerDeps struct {
 // events in partition order, sends poison messages to the dead-letter topic
 // and commits an offset only after its event's effects are durable.
 type Consumer struct {
-	d        ConsumerDeps
-	dlq      *Producer
-	consumed *prometheus.CounterVec
-	lag      *prometheus.GaugeVec
+	d          ConsumerDeps
+	dlq        *Producer
+	consumed   *prometheus.CounterVec
+	lag        *prometheus.GaugeVec
+	lagSeconds *prometheus.GaugeVec
+	batchSize  prometheus.Histogram
+	rate       prometheus.Gauge
+	total      atomic.Int64
 }
 
 // NewConsumer builds a consumer; Run starts it.
@@ -65,9 +71,19 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "herald_ingest_lag_messages", Help: "Messages behind the partition's high-water mark.",
 		}, []string{"partition"}),
+		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
+			Name: "herald_ingest_lag_seconds", Help: "Age of the partition's last applied message when its batch was done (produce time to effects durable).",
+		}, []string{"partition"}),
+		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "herald_ingest_batch_size", Help: "Messages applied together (one transaction, one offset commit).",
+			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500},
+		}),
+		rate: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_ingest_events_per_second", Help: "Events consumed per second over the last 10 seconds (all outcomes).",
+		}),
 	}
 	if d.Metrics != nil {
-		d.Metrics.MustRegister(c.consumed, c.lag)
+		d.Metrics.MustRegister(c.consumed, c.lag, c.lagSeconds, c.batchSize, c.rate)
 	}
 	return c
 }
@@ -95,6 +111,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 			c.d.Log.Warn("consumer group error", "error", err)
 		}
 	}()
+	go c.measureRate(ctx)
 	c.d.Log.Info("ingest consumer started", "topic", c.d.Topic, "group", c.d.Group)
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, []string{c.d.Topic}, c); err != nil {
@@ -117,7 +134,12 @@ func (c *Consumer) Setup(sarama.ConsumerGroupSession) error { return nil }
 // Cleanup implements sarama.ConsumerGroupHandler.
 func (c *Consumer) Cleanup(sarama.ConsumerGroupSession) error { return nil }
 
-// ConsumeClaim applies one partition's messages in order.
+// MaxBatch is the most messages of one partition applied together.
+const MaxBatch = 500
+
+// ConsumeClaim applies one partition's messages in order, in batches of
+// what has arrived (up to MaxBatch), and marks a batch's offsets only after
+// all of its effects are durable.
 func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	part := fmt.Sprint(claim.Partition())
 	for {
@@ -128,13 +150,48 @@ func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.C
 			if !ok {
 				return nil
 			}
-			if err := c.handle(sess.Context(), msg); err != nil {
-				// Only a cancelled context gets here: leave the offset unmarked.
+			batch := []*sarama.ConsumerMessage{msg}
+		drain:
+			for len(batch) < MaxBatch {
+				select {
+				case m, ok := <-claim.Messages():
+					if !ok {
+						break drain
+					}
+					batch = append(batch, m)
+				default:
+					break drain
+				}
+			}
+			if err := c.handleBatch(sess.Context(), batch); err != nil {
+				// Only a cancelled context gets here: leave the offsets unmarked.
 				return nil
 			}
-			sess.MarkMessage(msg, "")
-			c.lag.WithLabelValues(part).Set(float64(claim.HighWaterMarkOffset() - msg.Offset - 1))
+			last := batch[len(batch)-1]
+			sess.MarkMessage(last, "")
+			c.batchSize.Observe(float64(len(batch)))
+			c.lag.WithLabelValues(part).Set(float64(claim.HighWaterMarkOffset() - last.Offset - 1))
+			c.lagSeconds.WithLabelValues(part).Set(max(0, time.Since(last.Timestamp).Seconds()))
 		}
+	}
+}
+
+// measureRate keeps herald_ingest_events_per_second: the events of the
+// last ten seconds, sampled each second.
+func (c *Consumer) measureRate(ctx context.Context) {
+	const window = 10
+	var samples [window + 1]int64
+	t := time.NewTicker(time.Second)
+	defer t.Stop()
+	for i := 1; ; i++ {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		samples[i%len(samples)] = c.total.Load()
+		span := min(i, window)
+		c.rate.Set(float64(samples[i%len(samples)]-samples[(i-span)%len(samples)]) / float64(span))
 	}
 }
 
@@ -143,21 +200,18 @@ type poison struct{ reason string }
 
 func (p poison) Error() string { return p.reason }
 
-// handle applies one message, retrying transient failures until ctx ends.
-func (c *Consumer) handle(ctx context.Context, msg *sarama.ConsumerMessage) error {
+// retry runs fn until it succeeds, fails with poison or ctx ends; other
+// errors are transient (database or Temporal unavailable) and retried
+// with backoff, so a message is never skipped for them.
+func (c *Consumer) retry(ctx context.Context, what string, fn func() error) error {
 	backoff := 100 * time.Millisecond
 	for {
-		err := c.apply(ctx, msg)
+		err := fn()
 		var p poison
-		switch {
-		case err == nil:
-			return nil
-		case errors.As(err, &p):
-			return c.deadLetter(ctx, msg, p.reason)
-		case schema.IsDataError(err):
-			return c.deadLetter(ctx, msg, "the database refused the event's data: "+err.Error())
+		if err == nil || errors.As(err, &p) || schema.IsDataError(err) {
+			return err
 		}
-		c.d.Log.Warn("apply event failed; retrying", "error", err, "partition", msg.Partition, "offset", msg.Offset)
+		c.d.Log.Warn(what+" failed; retrying", "error", err)
 		select {
 		case <-ctx.Done():
 			return ctx.Err()
@@ -167,67 +221,188 @@ func (c *Consumer) handle(ctx context.Context, msg *sarama.ConsumerMessage) erro
 	}
 }
 
-func (c *Consumer) apply(ctx context.Context, msg *sarama.ConsumerMessage) error {
-	var ev Event
-	if len(msg.Value) > MaxEventBytes {
-		return poison{fmt.Sprintf("event is %d bytes; the limit is %d", len(msg.Value), MaxEventBytes)}
-	}
-	if err := json.Unmarshal(msg.Value, &ev); err != nil {
-		return poison{"value is not a JSON event: " + err.Error()}
-	}
-	if ev.WorkspaceID == "" && ev.WriteKey != "" {
-		key, err := c.d.Store.LookupAPIKey(ctx, ev.WriteKey)
+// pending is a decoded message on its way through a batch.
+type pending struct {
+	msg *sarama.ConsumerMessage
+	ev  Event
+	in  schema.EventInput
+}
+
+// handleBatch applies a batch: decodes each message (poison to the DLQ),
+// stores the events and customers in one transaction, then routes them.
+func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) error {
+	keys := map[string]keyCheck{}
+	var ps []pending
+	for _, msg := range msgs {
+		var p pending
+		err := c.retry(ctx, "decode event", func() (err error) {
+			p, err = c.decode(ctx, msg, keys)
+			return err
+		})
+		var pe poison
 		switch {
-		case errors.Is(err, schema.ErrNotFound):
-			return poison{"unknown or revoked writeKey"}
+		case errors.As(err, &pe):
+			if err := c.deadLetter(ctx, msg, pe.reason); err != nil {
+				return err
+			}
 		case err != nil:
 			return err
-		case key.Kind != schema.KeyWrite:
-			return poison{"writeKey is a secret key; producers use a write key"}
+		default:
+			ps = append(ps, p)
 		}
-		ev.WorkspaceID = key.WorkspaceID
 	}
-	if ev.WorkspaceID == "" {
-		return poison{"event has neither workspaceId nor writeKey"}
+	if len(ps) == 0 {
+		return nil
 	}
-	if _, err := c.d.Store.GetWorkspace(ctx, ev.WorkspaceID); errors.Is(err, schema.ErrNotFound) {
-		return poison{"unknown workspaceId " + ev.WorkspaceID}
-	} else if err != nil {
+	applied, err := c.store(ctx, ps)
+	if err != nil {
 		return err
 	}
+	if c.d.Router != nil && len(applied) > 0 {
+		if err := c.retry(ctx, "route events", func() error { return c.d.Router.Route(ctx, applied) }); err != nil {
+			return err
+		}
+	}
+	c.total.Add(int64(len(msgs)))
+	for _, a := range applied {
+		if a.Duplicate {
+			c.consumed.WithLabelValues("duplicate").Inc()
+		} else {
+			c.consumed.WithLabelValues("applied").Inc()
+		}
+	}
+	return nil
+}
+
+// store writes the batch's events. When the database refuses one event's
+// data the batch is applied one event at a time and the refused ones go to
+// the DLQ.
+func (c *Consumer) store(ctx context.Context, ps []pending) ([]Applied, error) {
+	in := make([]schema.EventInput, len(ps))
+	for i, p := range ps {
+		in[i] = p.in
+	}
+	var res []schema.AppliedEvent
+	err := c.retry(ctx, "apply events", func() (err error) {
+		res, err = c.d.Store.ApplyEvents(ctx, in)
+		return err
+	})
+	if err == nil {
+		out := make([]Applied, len(ps))
+		for i, r := range res {
+			out[i] = appliedOf(ps[i].ev, r)
+		}
+		return out, nil
+	}
+	if !schema.IsDataError(err) {
+		return nil, err
+	}
+	var out []Applied
+	for _, p := range ps {
+		var r []schema.AppliedEvent
+		err := c.retry(ctx, "apply event", func() (err error) {
+			r, err = c.d.Store.ApplyEvents(ctx, []schema.EventInput{p.in})
+			return err
+		})
+		switch {
+		case schema.IsDataError(err):
+			if err := c.deadLetter(ctx, p.msg, "the database refused the event's data: "+err.Error()); err != nil {
+				return nil, err
+			}
+		case err != nil:
+			return nil, err
+		default:
+			out = append(out, appliedOf(p.ev, r[0]))
+		}
+	}
+	return out, nil
+}
+
+func appliedOf(ev Event, r schema.AppliedEvent) Applied {
+	return Applied{Event: ev, CustomerID: r.CustomerID, EventID: r.EventID, Duplicate: r.Duplicate, MergedFrom: r.MergedFrom}
+}
+
+// keyCheck is a write key or workspace id looked up once per batch.
+type keyCheck struct {
+	workspaceID string
+	refused     string
+}
+
+// decode parses and validates one message into the event to store;
+// problems no retry can fix are poison.
+func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen map[string]keyCheck) (pending, error) {
+	var ev Event
+	if len(msg.Value) > MaxEventBytes {
+		return pending{}, poison{fmt.Sprintf("event is %d bytes; the limit is %d", len(msg.Value), MaxEventBytes)}
+	}
+	if err := json.Unmarshal(msg.Value, &ev); err != nil {
+		return pending{}, poison{"value is not a JSON event: " + err.Error()}
+	}
+	if ev.WorkspaceID == "" && ev.WriteKey == "" {
+		return pending{}, poison{"event has neither workspaceId nor writeKey"}
+	}
+	check, err := c.checkKey(ctx, ev, seen)
+	if err != nil {
+		return pending{}, err
+	}
+	if check.refused != "" {
+		return pending{}, poison{check.refused}
+	}
+	ev.WorkspaceID = check.workspaceID
 	if ev.MessageID == "" {
-		return poison{"messageId is required on events produced to Kafka (it is the dedupe key)"}
+		return pending{}, poison{"messageId is required on events produced to Kafka (it is the dedupe key)"}
 	}
 	if ferr := ev.Validate(); ferr != nil {
-		return poison{ferr.Field + ": " + ferr.Message}
+		return pending{}, poison{ferr.Field + ": " + ferr.Message}
 	}
 	ev.Normalize(msg.Timestamp, func() string { return "" })
 	var traits map[string]any
 	if len(ev.Traits) > 0 {
 		if err := json.Unmarshal(ev.Traits, &traits); err != nil {
-			return poison{"traits: " + err.Error()}
+			return pending{}, poison{"traits: " + err.Error()}
 		}
 	}
-	res, err := c.d.Store.ApplyEvent(ctx, schema.EventInput{
+	return pending{msg: msg, ev: ev, in: schema.EventInput{
 		WorkspaceID: ev.WorkspaceID, MessageID: ev.MessageID, Type: ev.Type, Name: ev.DisplayName(),
 		UserID: ev.UserID, AnonymousID: ev.AnonymousID, PreviousID: ev.PreviousID,
 		Properties: nullToEmpty(ev.Properties), Traits: traits, Context: nullToEmpty(ev.Context),
 		OccurredAt: *ev.Timestamp,
-	})
-	if err != nil {
-		return err
+	}}, nil
+}
+
+// checkKey finds the event's workspace from its write key (or checks the
+// workspace id the API stamped on it), once per key per batch.
+func (c *Consumer) checkKey(ctx context.Context, ev Event, seen map[string]keyCheck) (keyCheck, error) {
+	cacheKey := "w/" + ev.WorkspaceID
+	if ev.WorkspaceID == "" {
+		cacheKey = "k/" + ev.WriteKey
 	}
-	outcome := "applied"
-	if res.Duplicate {
-		outcome = "duplicate"
+	if k, ok := seen[cacheKey]; ok {
+		return k, nil
 	}
-	if c.d.Router != nil {
-		if err := c.d.Router.Route(ctx, Applied{Event: ev, CustomerID: res.CustomerID, EventID: res.EventID, Duplicate: res.Duplicate, MergedFrom: res.MergedFrom}); err != nil {
-			return err
+	check := keyCheck{workspaceID: ev.WorkspaceID}
+	if ev.WorkspaceID == "" {
+		key, err := c.d.Store.LookupAPIKey(ctx, ev.WriteKey)
+		switch {
+		case errors.Is(err, schema.ErrNotFound):
+			check.refused = "unknown or revoked writeKey"
+		case err != nil:
+			return check, err
+		case key.Kind != schema.KeyWrite:
+			check.refused = "writeKey is a secret key; producers use a write key"
+		default:
+			check.workspaceID = key.WorkspaceID
 		}
 	}
-	c.consumed.WithLabelValues(outcome).Inc()
-	return nil
+	if check.refused == "" {
+		if _, err := c.d.Store.GetWorkspace(ctx, check.workspaceID); errors.Is(err, schema.ErrNotFound) {
+			check.refused = "unknown workspaceId " + check.workspaceID
+		} else if err != nil {
+			return check, err
+		}
+	}
+	seen[cacheKey] = check
+	return check, nil
 }
 
 func nullToEmpty(raw json.RawMessage) json.RawMessage {

@@ -3,7 +3,12 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
+	"fmt"
 	"os"
+	"slices"
+	"sort"
+	"sync"
 	"testing"
 	"time"
 
@@ -196,4 +201,103 @@ func readAll(t *testing.T, c sarama.Client, topic string, want int) []ingest.Dea
 		}
 	}
 	return out
+}
+
+// recordingRouter remembers what it was asked to route and fails its first
+// call, as Temporal being briefly unavailable would.
+type recordingRouter struct {
+	mu      sync.Mutex
+	calls   int
+	batches []int
+	seq     map[string][]int // customer → the "seq" property of their events, as routed
+}
+
+func (r *recordingRouter) Route(_ context.Context, batch []ingest.Applied) error {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	r.calls++
+	if r.calls == 1 {
+		return errors.New("temporal unavailable")
+	}
+	r.batches = append(r.batches, len(batch))
+	for _, a := range batch {
+		var p struct{ Seq int }
+		_ = json.Unmarshal(a.Event.Properties, &p)
+		r.seq[a.CustomerID] = append(r.seq[a.CustomerID], p.Seq)
+	}
+	return nil
+}
+
+// TestConsumerBatchesKeepOrderAndRetryRouting: a backlog is applied in
+// batches; each customer's events are stored and routed in order, poison
+// inside a batch goes to the DLQ alone, and a failed routing attempt is
+// retried before the offsets move.
+func TestConsumerBatchesKeepOrderAndRetryRouting(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ws := e.ws.ID
+	const customers, perCustomer = 40, 25
+	var msgs []ingest.Message
+	for i := 0; i < perCustomer; i++ {
+		for c := 0; c < customers; c++ {
+			user := fmt.Sprintf("u%d", c)
+			msgs = append(msgs, ingest.Message{Key: ws + ":" + user, Value: mustJSON(map[string]any{
+				"type": "track", "event": "Step", "messageId": fmt.Sprintf("%s-%d", user, i), "userId": user,
+				"workspaceId": ws, "properties": map[string]any{"seq": i}})})
+		}
+		if i%10 == 5 {
+			msgs = append(msgs, ingest.Message{Key: "bad", Value: []byte(`{"type":"track"`)})
+		}
+	}
+	require.NoError(t, e.producer.Produce(ctx, msgs...))
+	router := &recordingRouter{seq: map[string][]int{}}
+	reg := prometheus.NewRegistry()
+	runCtx, cancel := context.WithCancel(ctx)
+	cons := ingest.NewConsumer(ingest.ConsumerDeps{Brokers: e.brokers, Store: e.store, Router: router, Metrics: reg,
+		Topic: topic, DLQTopic: dlq, Group: "herald-ingest"})
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(runCtx) }()
+	defer func() { cancel(); require.NoError(t, <-done) }()
+
+	total := customers * perCustomer
+	require.Eventually(t, func() bool {
+		var n int
+		_ = e.store.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE workspace_id = $1`, ws).Scan(&n)
+		router.mu.Lock()
+		defer router.mu.Unlock()
+		routed := 0
+		for _, s := range router.seq {
+			routed += len(s)
+		}
+		return n == total && routed == total
+	}, 30*time.Second, 50*time.Millisecond)
+
+	// Stored once each, in order per customer.
+	rows, err := e.store.Pool().Query(ctx, `
+		SELECT c.external_id, array_agg((e.properties->>'seq')::int ORDER BY e.id) FROM events e
+		JOIN customers c ON c.id = e.customer_id WHERE e.workspace_id = $1 GROUP BY c.external_id`, ws)
+	require.NoError(t, err)
+	want := make([]int32, perCustomer)
+	for i := range want {
+		want[i] = int32(i)
+	}
+	n := 0
+	for rows.Next() {
+		var user string
+		var seqs []int32
+		require.NoError(t, rows.Scan(&user, &seqs))
+		require.Equal(t, want, seqs, "events of %s in order", user)
+		n++
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, customers, n)
+
+	router.mu.Lock()
+	for id, seqs := range router.seq {
+		require.Len(t, seqs, perCustomer, "customer %s routed once per event", id)
+		require.True(t, sort.IntsAreSorted(seqs), "customer %s routed in order: %v", id, seqs)
+	}
+	require.Greater(t, slices.Max(router.batches), 1, "a backlog is routed in batches")
+	router.mu.Unlock()
+	require.Len(t, readAll(t, e.client, dlq, 2), 2, "the poison, alone")
 }

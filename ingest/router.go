@@ -14,6 +14,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/temporal"
+	"golang.org/x/sync/errgroup"
 
 	"github.com/heraldhq/herald/schema"
 	"github.com/heraldhq/herald/workflows"
@@ -48,8 +49,83 @@ func NewJourneyRouter(store *schema.Store, tc client.Client, log *slog.Logger, r
 	return r
 }
 
-// Route implements Router.
-func (r *JourneyRouter) Route(ctx context.Context, a Applied) error {
+// routeLanes is how many customers' events are routed at once.
+const routeLanes = 16
+
+// liveJourney is a live journey with its definition decoded.
+type liveJourney struct {
+	schema.LiveJourney
+	def workflows.Journey
+}
+
+// batchView is what routing one batch reads once: the live journeys of
+// each (workspace, event name) and each workspace's time zone.
+type batchView struct {
+	live     map[string][]liveJourney
+	timezone map[string]string
+}
+
+// Route implements Router: each customer's events in order, customers in
+// parallel.
+func (r *JourneyRouter) Route(ctx context.Context, batch []Applied) error {
+	view := batchView{live: map[string][]liveJourney{}, timezone: map[string]string{}}
+	var order []string
+	lanes := map[string][]Applied{}
+	for _, a := range batch {
+		ws, name := a.Event.WorkspaceID, a.Event.DisplayName()
+		if _, ok := view.live[ws+"\x00"+name]; !ok {
+			lj, err := r.liveJourneys(ctx, ws, name)
+			if err != nil {
+				return err
+			}
+			view.live[ws+"\x00"+name] = lj
+		}
+		if _, ok := view.timezone[ws]; !ok {
+			w, err := r.store.GetWorkspace(ctx, ws)
+			if err != nil {
+				return err
+			}
+			view.timezone[ws] = w.Timezone
+		}
+		lane := ws + "/" + a.CustomerID
+		if _, ok := lanes[lane]; !ok {
+			order = append(order, lane)
+		}
+		lanes[lane] = append(lanes[lane], a)
+	}
+	g, gctx := errgroup.WithContext(ctx)
+	g.SetLimit(routeLanes)
+	for _, lane := range order {
+		g.Go(func() error {
+			for _, a := range lanes[lane] {
+				if err := r.routeOne(gctx, view, a); err != nil {
+					return err
+				}
+			}
+			return nil
+		})
+	}
+	return g.Wait()
+}
+
+func (r *JourneyRouter) liveJourneys(ctx context.Context, ws, event string) ([]liveJourney, error) {
+	live, err := r.store.LiveJourneysForEvent(ctx, ws, event)
+	if err != nil {
+		return nil, err
+	}
+	out := make([]liveJourney, len(live))
+	for i, lj := range live {
+		out[i].LiveJourney = lj
+		if err := json.Unmarshal(lj.Definition, &out[i].def); err != nil {
+			return nil, fmt.Errorf("decode journey %s v%d: %w", lj.ID, lj.Version, err)
+		}
+	}
+	return out, nil
+}
+
+// routeOne enters the customer into the journeys the event triggers and
+// signals the customer's other running runs.
+func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, a Applied) error {
 	ev := workflows.Event{ID: a.Event.MessageID, Name: a.Event.DisplayName(), Time: a.Event.Timestamp.UTC()}
 	if len(a.Event.Properties) > 0 {
 		if err := json.Unmarshal(a.Event.Properties, &ev.Properties); err != nil {
@@ -60,13 +136,9 @@ func (r *JourneyRouter) Route(ctx context.Context, a Applied) error {
 		_ = json.Unmarshal(a.Event.Traits, &ev.Properties)
 	}
 	ws := a.Event.WorkspaceID
-	live, err := r.store.LiveJourneysForEvent(ctx, ws, ev.Name)
-	if err != nil {
-		return err
-	}
 	touched := map[string]bool{}
-	for _, lj := range live {
-		wfID, err := r.Enter(ctx, ws, lj, a.CustomerID, ev)
+	for _, lj := range view.live[ws+"\x00"+ev.Name] {
+		wfID, err := r.enter(ctx, ws, view.timezone[ws], lj, a.CustomerID, ev)
 		if err != nil {
 			return err
 		}
@@ -111,10 +183,19 @@ var ErrNotEntered = errors.New("not entered")
 // ev, under the journey's trigger filter and entry policy. It returns the
 // workflow id the event went to, or "" when the customer did not enter.
 func (r *JourneyRouter) Enter(ctx context.Context, workspaceID string, lj schema.LiveJourney, customerID string, ev workflows.Event) (string, error) {
-	var def workflows.Journey
-	if err := json.Unmarshal(lj.Definition, &def); err != nil {
+	l := liveJourney{LiveJourney: lj}
+	if err := json.Unmarshal(lj.Definition, &l.def); err != nil {
 		return "", fmt.Errorf("decode journey %s v%d: %w", lj.ID, lj.Version, err)
 	}
+	ws, err := r.store.GetWorkspace(ctx, workspaceID)
+	if err != nil {
+		return "", err
+	}
+	return r.enter(ctx, workspaceID, ws.Timezone, l, customerID, ev)
+}
+
+func (r *JourneyRouter) enter(ctx context.Context, workspaceID, timezone string, lj liveJourney, customerID string, ev workflows.Event) (string, error) {
+	def := lj.def
 	if def.Trigger.Type == "event" && len(def.Trigger.Where) > 0 {
 		ok, err := workflows.EvalCondition(def.Trigger.Where, workflows.EvalContext{Props: ev.Properties, Now: ev.Time})
 		if err != nil || !ok {
@@ -169,12 +250,8 @@ func (r *JourneyRouter) Enter(ctx context.Context, workspaceID string, lj schema
 			return "", nil
 		}
 	}
-	ws, err := r.store.GetWorkspace(ctx, workspaceID)
-	if err != nil {
-		return "", err
-	}
 	trigger := ev
-	in := workflows.JourneyInput{WorkspaceID: workspaceID, WorkspaceTimezone: ws.Timezone, JourneyID: lj.ID, Version: lj.Version,
+	in := workflows.JourneyInput{WorkspaceID: workspaceID, WorkspaceTimezone: timezone, JourneyID: lj.ID, Version: lj.Version,
 		CustomerID: customerID, EntryKey: key, Journey: def, Trigger: &trigger, Paused: lj.Status == schema.JourneyPaused}
 	opts := client.StartWorkflowOptions{
 		ID:                       wfID,

@@ -5,7 +5,9 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"maps"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -54,67 +56,282 @@ type AppliedEvent struct {
 // once per (workspace, message id) and, for identify, merges the traits
 // into the profile — all in one transaction. A duplicate changes nothing.
 func (s *Store) ApplyEvent(ctx context.Context, ev EventInput) (AppliedEvent, error) {
-	var out AppliedEvent
+	out, err := s.ApplyEvents(ctx, []EventInput{ev})
+	if err != nil {
+		return AppliedEvent{}, err
+	}
+	return out[0], nil
+}
+
+// ApplyEvents applies a batch of events in order, in one transaction, with
+// the effect of calling ApplyEvent for each in turn but a handful of round
+// trips for the whole batch: identities are locked and looked up together,
+// events are inserted with one statement and traits folded per customer.
+// The result has one entry per input, in order.
+func (s *Store) ApplyEvents(ctx context.Context, evs []EventInput) ([]AppliedEvent, error) {
+	out := make([]AppliedEvent, len(evs))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		// Serialise work on the same identities across partitions and processes.
-		keys := []string{}
-		for _, id := range []string{ev.UserID, ev.AnonymousID, ev.PreviousID} {
-			if id != "" {
-				keys = append(keys, ev.WorkspaceID+"/"+id)
+		b := &eventBatch{tx: tx, evs: evs, out: out, ids: map[string]string{}, seen: map[string]int{}}
+		return b.apply(ctx)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return out, nil
+}
+
+// eventBatch is the working state of ApplyEvents.
+type eventBatch struct {
+	tx  pgx.Tx
+	evs []EventInput
+	out []AppliedEvent
+	// ids maps "u/<ws>/<user id>" and "a/<ws>/<anonymous id>" to customers.
+	ids map[string]string
+	// seen maps "<ws>/<message id>" to the index of its first event.
+	seen map[string]int
+	// pending are indexes of events to insert; traits are identify traits
+	// not yet written, in order.
+	pending []int
+	traits  []int
+}
+
+func (b *eventBatch) apply(ctx context.Context) error {
+	if err := b.lockIdentities(ctx); err != nil {
+		return err
+	}
+	if err := b.loadExisting(ctx); err != nil {
+		return err
+	}
+	for i, ev := range b.evs {
+		key := ev.WorkspaceID + "/" + ev.MessageID
+		if first, ok := b.seen[key]; ok {
+			b.out[i] = AppliedEvent{CustomerID: b.out[first].CustomerID, Duplicate: true}
+			if b.out[first].Duplicate {
+				b.out[i].EventID = b.out[first].EventID
 			}
+			continue
 		}
-		sort.Strings(keys)
-		for _, k := range keys {
-			if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, k); err != nil {
-				return fmt.Errorf("lock identity: %w", err)
-			}
-		}
-		var dup bool
-		if err := tx.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM events WHERE workspace_id = $1 AND message_id = $2)`,
-			ev.WorkspaceID, ev.MessageID).Scan(&dup); err != nil {
-			return fmt.Errorf("check duplicate event: %w", err)
-		}
-		if dup {
-			out.Duplicate = true
-			return tx.QueryRow(ctx, `SELECT customer_id, id FROM events WHERE workspace_id = $1 AND message_id = $2`,
-				ev.WorkspaceID, ev.MessageID).Scan(&out.CustomerID, &out.EventID)
+		b.seen[key] = i
+		if b.out[i].Duplicate {
+			continue // stored by an earlier batch (loadExisting)
 		}
 		anon := ev.AnonymousID
 		if ev.Type == "alias" {
 			anon = ev.PreviousID
 		}
-		customerID, merged, err := resolveCustomer(ctx, tx, ev.WorkspaceID, ev.UserID, anon)
-		if err != nil {
-			return err
+		id, ok := b.cached(ev.WorkspaceID, ev.UserID, anon)
+		if !ok {
+			if ev.UserID != "" && anon != "" {
+				// A merge may move rows: write what is pending first.
+				if err := b.flush(ctx); err != nil {
+					return err
+				}
+			}
+			var merged string
+			var err error
+			id, merged, err = resolveCustomer(ctx, b.tx, ev.WorkspaceID, ev.UserID, anon)
+			if err != nil {
+				return err
+			}
+			b.remember(ev.WorkspaceID, ev.UserID, anon, id, merged)
+			b.out[i].MergedFrom = merged
 		}
-		out.CustomerID, out.MergedFrom = customerID, merged
-		props := ev.Properties
-		if len(props) == 0 {
-			props = json.RawMessage(`{}`)
-		}
-		evCtx := ev.Context
-		if len(evCtx) == 0 {
-			evCtx = json.RawMessage(`{}`)
-		}
-		if err := tx.QueryRow(ctx, `
-			INSERT INTO events (workspace_id, message_id, customer_id, type, name, properties, context, occurred_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8) RETURNING id`,
-			ev.WorkspaceID, ev.MessageID, customerID, ev.Type, ev.Name, props, evCtx, ev.OccurredAt).Scan(&out.EventID); err != nil {
-			return fmt.Errorf("insert event: %w", err)
-		}
+		b.out[i].CustomerID = id
+		b.pending = append(b.pending, i)
 		if ev.Type == "identify" && len(ev.Traits) > 0 {
-			if err := mergeTraits(ctx, tx, ev.WorkspaceID, customerID, ev.Traits); err != nil {
+			b.traits = append(b.traits, i)
+		}
+	}
+	if err := b.flush(ctx); err != nil {
+		return err
+	}
+	// Later copies of a message id in this batch share the first one's row.
+	for i, ev := range b.evs {
+		if first := b.seen[ev.WorkspaceID+"/"+ev.MessageID]; first != i {
+			b.out[i].EventID = b.out[first].EventID
+		}
+	}
+	return nil
+}
+
+// lockIdentities serialises work on the same identities across partitions
+// and processes; keys are taken in one order so batches cannot deadlock.
+func (b *eventBatch) lockIdentities(ctx context.Context) error {
+	set := map[string]bool{}
+	for _, ev := range b.evs {
+		for _, id := range []string{ev.UserID, ev.AnonymousID, ev.PreviousID} {
+			if id != "" {
+				set[ev.WorkspaceID+"/"+id] = true
+			}
+		}
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if _, err := b.tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`, keys); err != nil {
+		return fmt.Errorf("lock identities: %w", err)
+	}
+	return nil
+}
+
+// loadExisting marks events stored before as duplicates and looks up the
+// customers of every user and anonymous id in the batch.
+func (b *eventBatch) loadExisting(ctx context.Context) error {
+	var wss, msgs, uws, users, aws, anons []string
+	for _, ev := range b.evs {
+		wss, msgs = append(wss, ev.WorkspaceID), append(msgs, ev.MessageID)
+		if ev.UserID != "" {
+			uws, users = append(uws, ev.WorkspaceID), append(users, ev.UserID)
+		}
+		for _, a := range []string{ev.AnonymousID, ev.PreviousID} {
+			if a != "" {
+				aws, anons = append(aws, ev.WorkspaceID), append(anons, a)
+			}
+		}
+	}
+	stored := map[string]AppliedEvent{}
+	rows, err := b.tx.Query(ctx, `
+		SELECT e.workspace_id, e.message_id, e.customer_id, e.id FROM events e
+		JOIN unnest($1::text[], $2::text[]) AS m(ws, msg) ON e.workspace_id = m.ws AND e.message_id = m.msg`, wss, msgs)
+	if err != nil {
+		return fmt.Errorf("check duplicate events: %w", err)
+	}
+	for rows.Next() {
+		var ws, msg string
+		var a AppliedEvent
+		if err := rows.Scan(&ws, &msg, &a.CustomerID, &a.EventID); err != nil {
+			return fmt.Errorf("check duplicate events: %w", err)
+		}
+		a.Duplicate = true
+		stored[ws+"/"+msg] = a
+	}
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("check duplicate events: %w", err)
+	}
+	for i, ev := range b.evs {
+		if a, ok := stored[ev.WorkspaceID+"/"+ev.MessageID]; ok {
+			b.out[i] = a
+		}
+	}
+	rows, err = b.tx.Query(ctx, `
+		SELECT 'u/' || c.workspace_id || '/' || c.external_id, c.id FROM customers c
+		JOIN unnest($1::text[], $2::text[]) AS u(ws, id) ON c.workspace_id = u.ws AND c.external_id = u.id
+		UNION ALL
+		SELECT 'a/' || a.workspace_id || '/' || a.anonymous_id, a.customer_id FROM customer_anonymous_ids a
+		JOIN unnest($3::text[], $4::text[]) AS n(ws, id) ON a.workspace_id = n.ws AND a.anonymous_id = n.id`,
+		uws, users, aws, anons)
+	if err != nil {
+		return fmt.Errorf("find customers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, id string
+		if err := rows.Scan(&key, &id); err != nil {
+			return fmt.Errorf("find customers: %w", err)
+		}
+		b.ids[key] = id
+	}
+	return rows.Err()
+}
+
+// cached answers resolveCustomer from what the batch knows when that needs
+// no write: the identity exists and nothing is to be attached or merged.
+func (b *eventBatch) cached(ws, userID, anonID string) (string, bool) {
+	user, hasUser := b.ids["u/"+ws+"/"+userID]
+	anon, hasAnon := b.ids["a/"+ws+"/"+anonID]
+	switch {
+	case userID != "" && anonID != "":
+		return user, hasUser && hasAnon && user == anon
+	case userID != "":
+		return user, hasUser
+	case anonID != "":
+		return anon, hasAnon
+	}
+	return "", false
+}
+
+// remember records what resolveCustomer did to the identities: the user id
+// is the customer's; an anonymous id seen before kept its owner unless it
+// was merged, a new one was attached to the customer.
+func (b *eventBatch) remember(ws, userID, anonID, id, mergedFrom string) {
+	if mergedFrom != "" {
+		for k, owner := range b.ids {
+			if owner == mergedFrom {
+				b.ids[k] = id
+			}
+		}
+	}
+	if userID != "" {
+		b.ids["u/"+ws+"/"+userID] = id
+	}
+	if _, ok := b.ids["a/"+ws+"/"+anonID]; anonID != "" && !ok {
+		b.ids["a/"+ws+"/"+anonID] = id
+	}
+}
+
+// flush inserts the pending events with one statement and writes the
+// pending traits, folded per customer in event order.
+func (b *eventBatch) flush(ctx context.Context) error {
+	if len(b.pending) > 0 {
+		n := len(b.pending)
+		wss, msgs, custs, types, names := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
+		props, evCtxs, times := make([]string, n), make([]string, n), make([]time.Time, n)
+		for j, i := range b.pending {
+			ev := b.evs[i]
+			wss[j], msgs[j], custs[j], types[j], names[j] = ev.WorkspaceID, ev.MessageID, b.out[i].CustomerID, ev.Type, ev.Name
+			props[j], evCtxs[j], times[j] = jsonObjectOrEmpty(ev.Properties), jsonObjectOrEmpty(ev.Context), ev.OccurredAt
+		}
+		rows, err := b.tx.Query(ctx, `
+			INSERT INTO events (workspace_id, message_id, customer_id, type, name, properties, context, occurred_at)
+			SELECT ws, msg, cust, typ, name, props::jsonb, ctx::jsonb, at
+			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
+				AS e(ws, msg, cust, typ, name, props, ctx, at)
+			RETURNING workspace_id || '/' || message_id, id`, wss, msgs, custs, types, names, props, evCtxs, times)
+		if err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		ids := map[string]int64{}
+		var key string
+		var id int64
+		if _, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error { ids[key] = id; return nil }); err != nil {
+			return fmt.Errorf("insert events: %w", err)
+		}
+		for _, i := range b.pending {
+			b.out[i].EventID = ids[b.evs[i].WorkspaceID+"/"+b.evs[i].MessageID]
+		}
+		b.pending = b.pending[:0]
+	}
+	if len(b.traits) > 0 {
+		order := []string{}
+		folded := map[string]map[string]any{}
+		for _, i := range b.traits {
+			key := b.evs[i].WorkspaceID + "/" + b.out[i].CustomerID
+			if folded[key] == nil {
+				folded[key] = map[string]any{}
+				order = append(order, key)
+			}
+			maps.Copy(folded[key], b.evs[i].Traits)
+		}
+		for _, key := range order {
+			ws, id, _ := strings.Cut(key, "/")
+			if err := mergeTraits(ctx, b.tx, ws, id, folded[key]); err != nil {
 				return err
 			}
 		}
-		return nil
-	})
-	return out, err
+		b.traits = b.traits[:0]
+	}
+	return nil
 }
 
-// resolveCustomer finds the customer for a user id and/or anonymous id,
-// creating it, attaching the anonymous id, or merging an anonymous profile
-// into the known one as needed. The caller holds the identity locks.
+func jsonObjectOrEmpty(raw json.RawMessage) string {
+	if len(raw) == 0 {
+		return "{}"
+	}
+	return string(raw)
+}
+
 func resolveCustomer(ctx context.Context, tx pgx.Tx, ws, userID, anonID string) (id, mergedFrom string, err error) {
 	var known, anonOwner string
 	var anonOwnerKnown bool

@@ -43,6 +43,11 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	if err != nil {
 		return nil, fmt.Errorf("parse database url: %w", err)
 	}
+	if !strings.Contains(url, "pool_max_conns") {
+		// pgx's default (the number of CPUs, at least 4) starves a process
+		// that runs several roles, and the ingest's parallel routing.
+		cfg.MaxConns = DefaultMaxConns
+	}
 	pool, err := pgxpool.NewWithConfig(ctx, cfg)
 	if err != nil {
 		return nil, fmt.Errorf("connect to postgres: %w", err)
@@ -53,6 +58,10 @@ func Open(ctx context.Context, url string) (*Store, error) {
 	}
 	return &Store{pool: pool}, nil
 }
+
+// DefaultMaxConns is the connection pool size unless the database URL sets
+// pool_max_conns.
+const DefaultMaxConns = 24
 
 // Close releases the connection pool.
 func (s *Store) Close() { s.pool.Close() }

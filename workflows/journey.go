@@ -67,6 +67,7 @@ type ResumeState struct {
 	Seen      []string          `json:"seen,omitempty"`
 	Variants  map[string]string `json:"variants,omitempty"`
 	Entered   bool              `json:"entered"`
+	Received  int               `json:"received,omitempty"`
 }
 
 // RunState is what the `state` query returns.
@@ -79,6 +80,9 @@ type RunState struct {
 	Variables map[string]any    `json:"variables,omitempty"`
 	Variants  map[string]string `json:"variants,omitempty"`
 	Converted bool              `json:"converted"`
+	// EventsReceived counts the distinct events the run took in (its
+	// trigger included); a redelivered event is not counted again.
+	EventsReceived int `json:"events_received"`
 }
 
 // PathStep is one node visited.
@@ -188,9 +192,11 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 		for _, id := range rs.Seen {
 			r.remember(id)
 		}
+		r.st.EventsReceived = rs.Received
 	} else if in.Trigger != nil {
 		r.lastEvent = in.Trigger
 		r.remember(in.Trigger.ID)
+		r.st.EventsReceived = 1
 	}
 	if err := workflow.SetQueryHandler(ctx, QueryState, func() (RunState, error) { return r.st, nil }); err != nil {
 		return err
@@ -333,6 +339,7 @@ func (r *run) onEvent(ctx workflow.Context, ev Event) {
 		return
 	}
 	r.remember(ev.ID)
+	r.st.EventsReceived++
 	for _, x := range r.in.Journey.ExitOn {
 		if x.Event == ev.Name && matches(x.Where, ev) {
 			r.exitWhy = "exit_on " + ev.Name
@@ -411,7 +418,8 @@ func (r *run) continueAsNew(ctx workflow.Context, cur string) error {
 	in := r.in
 	in.Trigger = nil
 	in.Resume = &ResumeState{Node: cur, Visits: r.visits, Path: r.st.Path, Paused: r.st.Paused, LastEvent: r.lastEvent,
-		Converted: r.st.Converted, StartedAt: r.startedAt, Seen: r.seen, Variants: r.st.Variants, Entered: true}
+		Converted: r.st.Converted, StartedAt: r.startedAt, Seen: r.seen, Variants: r.st.Variants, Entered: true,
+		Received: r.st.EventsReceived}
 	return workflow.NewContinueAsNewError(ctx, JourneyWorkflow, in)
 }
 

@@ -79,24 +79,35 @@ func runBench(args []string, getenv func(string) string, stdout, stderr io.Write
 		benchUsage(w)
 		return code
 	}
-	if args[0] != "journeys" {
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
+	defer stop()
+	// Each benchmark parses its flags (usage errors exit 2), then runs.
+	var exec func() (interface{ print(io.Writer) }, error)
+	var err error
+	switch args[0] {
+	case "journeys":
+		var o benchOptions
+		o, err = parseBenchFlags(args[1:], getenv, stderr)
+		exec = func() (interface{ print(io.Writer) }, error) { return benchJourneys(ctx, o, stderr) }
+	case "ingest":
+		var o benchIngestOptions
+		o, err = parseBenchIngestFlags(args[1:], getenv, stderr)
+		exec = func() (interface{ print(io.Writer) }, error) { return benchIngest(ctx, o, stderr) }
+	default:
 		fmt.Fprintf(stderr, "herald bench: unknown benchmark %q\n\n", args[0])
 		benchUsage(stderr)
 		return 2
 	}
-	opts, err := parseBenchFlags(args[1:], getenv, stderr)
 	if errors.Is(err, flag.ErrHelp) {
 		return 0
 	}
 	if err != nil {
-		fmt.Fprintf(stderr, "herald bench journeys: %v\n", err)
+		fmt.Fprintf(stderr, "herald bench %s: %v\n", args[0], err)
 		return 2
 	}
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGINT, syscall.SIGTERM)
-	defer stop()
-	res, err := benchJourneys(ctx, opts, stderr)
+	res, err := exec()
 	if err != nil {
-		fmt.Fprintf(stderr, "herald bench journeys: %v\n", err)
+		fmt.Fprintf(stderr, "herald bench %s: %v\n", args[0], err)
 		return 1
 	}
 	res.print(stdout)
@@ -104,9 +115,10 @@ func runBench(args []string, getenv func(string) string, stdout, stderr io.Write
 }
 
 func benchUsage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: herald bench journeys [flags]   (herald bench journeys -h lists the flags)")
+	fmt.Fprintln(w, "Usage: herald bench journeys|ingest [flags]   (herald bench <benchmark> -h lists the flags)")
 	fmt.Fprintln(w, "\nBenchmarks (against a running Herald, e.g. `herald dev` in another terminal):")
 	fmt.Fprintln(w, "  journeys  journey throughput and latency, beside a bare Temporal workflow of the same shape")
+	fmt.Fprintln(w, "  ingest    events/s through /v1/batch → Kafka → ingest, beside plain sarama consume + Postgres insert")
 }
 
 // parseBenchFlags reads the flags of `herald bench journeys`; defaults come
@@ -116,12 +128,6 @@ func parseBenchFlags(args []string, getenv func(string) string, stderr io.Writer
 	if dataDir == "" {
 		dataDir = ".herald"
 	}
-	orDefault := func(env, def string) string {
-		if v := getenv(envPrefix + env); v != "" {
-			return v
-		}
-		return def
-	}
 	var o benchOptions
 	fs := flag.NewFlagSet("herald bench journeys", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -129,11 +135,11 @@ func parseBenchFlags(args []string, getenv func(string) string, stderr io.Writer
 	fs.IntVar(&o.Concurrency, "concurrency", 16, "requests (events, workflow starts) in flight at once")
 	fs.StringVar(&o.Credentials, "credentials", filepath.Join(dataDir, "dev-credentials.json"),
 		"dev-credentials.json written by herald dev (api_url, write_key, secret_key) [$HERALD_DATA_DIR/dev-credentials.json]")
-	fs.StringVar(&o.TemporalAddress, "temporal-address", orDefault("TEMPORAL_ADDRESS", "127.0.0.1:7233"),
+	fs.StringVar(&o.TemporalAddress, "temporal-address", orEnv(getenv, "TEMPORAL_ADDRESS", "127.0.0.1:7233"),
 		"Temporal frontend host:port Herald uses [$HERALD_TEMPORAL_ADDRESS]")
-	fs.StringVar(&o.TemporalNamespace, "temporal-namespace", orDefault("TEMPORAL_NAMESPACE", "default"),
+	fs.StringVar(&o.TemporalNamespace, "temporal-namespace", orEnv(getenv, "TEMPORAL_NAMESPACE", "default"),
 		"Temporal namespace Herald uses [$HERALD_TEMPORAL_NAMESPACE]")
-	fs.StringVar(&o.MetricsAddr, "metrics-addr", orDefault("METRICS_ADDR", "127.0.0.1:9464"),
+	fs.StringVar(&o.MetricsAddr, "metrics-addr", orEnv(getenv, "METRICS_ADDR", "127.0.0.1:9464"),
 		"Herald's /metrics address, to see when ingest has applied the events; empty skips it [$HERALD_METRICS_ADDR]")
 	fs.DurationVar(&o.Timeout, "timeout", 5*time.Minute, "how long each path may take to complete all its runs")
 	if err := fs.Parse(args); err != nil {
@@ -903,9 +909,11 @@ func readBenchCredentials(path string) (devCredentialsFile, error) {
 // devCredentialsFile is the part of dev-credentials.json (DESIGN §2) the
 // bench needs. (The dev build's devCredentials is not in production builds.)
 type devCredentialsFile struct {
-	WriteKey  string `json:"write_key"`
-	SecretKey string `json:"secret_key"`
-	APIURL    string `json:"api_url"`
+	WriteKey     string `json:"write_key"`
+	SecretKey    string `json:"secret_key"`
+	APIURL       string `json:"api_url"`
+	DatabaseURL  string `json:"database_url"`
+	KafkaBrokers string `json:"kafka_brokers"`
 }
 
 // machineInfo describes where the bench ran.

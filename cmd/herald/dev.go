@@ -34,6 +34,10 @@ type devCredentials struct {
 	SecretKey     string `json:"secret_key"`
 	APIURL        string `json:"api_url"`
 	TemporalUIURL string `json:"temporal_ui_url"`
+	// DatabaseURL and KafkaBrokers let tools (herald bench ingest) reach the
+	// embedded Postgres and broker.
+	DatabaseURL  string `json:"database_url"`
+	KafkaBrokers string `json:"kafka_brokers"`
 }
 
 // runDev starts what is not configured externally, then every role in
@@ -154,6 +158,7 @@ func seedDev(ctx context.Context, st *schema.Store, cfg Config, log *slog.Logger
 			return creds, fmt.Errorf("read %s: %w", path, err)
 		}
 		creds.APIURL, creds.TemporalUIURL = cfg.PublicURL, cfg.TemporalUIURL
+		creds.DatabaseURL, creds.KafkaBrokers = cfg.DatabaseURL, cfg.KafkaBrokers
 		return creds, writeJSON(path, creds)
 	}
 	ws, err := st.CreateWorkspace(ctx, "Demo")
@@ -161,7 +166,7 @@ func seedDev(ctx context.Context, st *schema.Store, cfg Config, log *slog.Logger
 		return creds, err
 	}
 	creds = devCredentials{WorkspaceID: ws.ID, Email: "owner@demo.herald.dev", Password: randomPassword(),
-		APIURL: cfg.PublicURL, TemporalUIURL: cfg.TemporalUIURL}
+		APIURL: cfg.PublicURL, TemporalUIURL: cfg.TemporalUIURL, DatabaseURL: cfg.DatabaseURL, KafkaBrokers: cfg.KafkaBrokers}
 	if _, err := st.AddMember(ctx, ws.ID, creds.Email, creds.Password, schema.RoleOwner); err != nil {
 		return creds, err
 	}

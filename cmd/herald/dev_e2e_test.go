@@ -14,12 +14,14 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"syscall"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/ingest"
@@ -229,6 +231,7 @@ func TestDevEndToEnd(t *testing.T) {
 	journeyThroughEvents(t, d, creds)
 	runPlaywright(t, d)
 	killJourney := startKillJourney(t, d, creds)
+	stream := startEventStream(t, d, creds)
 
 	// SIGKILL in the middle of a journey: the private Postgres goes too.
 	marker := pgDataDir(t, d)
@@ -255,6 +258,7 @@ func TestDevEndToEnd(t *testing.T) {
 	require.Equal(t, 1, seeded["dev secret key"], "nothing seeded twice")
 	require.Equal(t, 1, seeded["e2e"])
 	require.NotContains(t, d2.log.String(), "seeded workspace Demo")
+	finishEventStream(t, d2, creds2, stream)
 	finishKillJourney(t, d2, creds, killJourney)
 
 	// Ctrl-C stops everything: no postgres left behind.
@@ -380,6 +384,125 @@ func finishKillJourney(t *testing.T, d *devProcess, creds devCredentials, id str
 		nodes[it.(map[string]any)["node_id"].(string)]++
 	}
 	require.Equal(t, map[string]int{"one": 1, "two": 1}, nodes, "each message exactly once")
+}
+
+// eventStream is 10,000 events produced straight to Kafka: streamCustomers
+// customers with streamPerCustomer "Tick" events each, in order. The first
+// streamRuns customers first send "Begin", which starts a run that then
+// waits, taking in each of their Ticks as a signal.
+type eventStream struct{ journeyID, tag string }
+
+const streamCustomers, streamPerCustomer, streamRuns = 100, 100, 10
+
+// startEventStream publishes the journey, produces the stream as a backend
+// service would, and returns once ingest is part way through it — the
+// moment to SIGKILL the process.
+func startEventStream(t *testing.T, d *devProcess, creds devCredentials) eventStream {
+	t.Helper()
+	sk := creds.SecretKey
+	tag := strconv.FormatInt(time.Now().UnixNano(), 36)
+	status, j := doJSON(t, "POST", d.apiURL+"/api/journeys", sk, `{"name":"Stream","trigger":{"type":"event","event":"Begin"},
+		"entry":{"policy":"once"},"start":"wait","nodes":[
+		{"id":"wait","type":"wait_for_event","event":"Never","timeout":"1h","on_event":"done","on_timeout":"done"},
+		{"id":"done","type":"exit"}]}`)
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, _ = doJSON(t, "POST", d.apiURL+"/api/journeys/"+id+"/publish", sk, "")
+	require.Equal(t, 200, status)
+
+	p, err := ingest.NewProducer([]string{d.kafka}, "herald.events")
+	require.NoError(t, err)
+	defer p.Close()
+	var msgs []ingest.Message
+	for c := 0; c < streamRuns; c++ {
+		user := fmt.Sprintf("stream-%s-%d", tag, c)
+		b, _ := json.Marshal(map[string]any{"type": "track", "event": "Begin", "userId": user, "writeKey": creds.WriteKey,
+			"messageId": "begin-" + user})
+		msgs = append(msgs, ingest.Message{Key: user, Value: b})
+	}
+	for i := 0; i < streamPerCustomer; i++ {
+		for c := 0; c < streamCustomers; c++ {
+			user := fmt.Sprintf("stream-%s-%d", tag, c)
+			b, _ := json.Marshal(map[string]any{"type": "track", "event": "Tick", "userId": user, "writeKey": creds.WriteKey,
+				"messageId": fmt.Sprintf("%s-%d", user, i), "properties": map[string]any{"seq": i}})
+			msgs = append(msgs, ingest.Message{Key: user, Value: b})
+		}
+	}
+	require.NoError(t, p.Produce(context.Background(), msgs...))
+	db := devDB(t, creds)
+	require.Eventually(t, func() bool {
+		return streamStored(t, db, tag) >= 1500
+	}, 60*time.Second, 10*time.Millisecond)
+	n := streamStored(t, db, tag)
+	require.Less(t, n, streamCustomers*streamPerCustomer, "ingest should still be working through the stream")
+	t.Logf("SIGKILL with %d of %d stream events stored", n, streamCustomers*streamPerCustomer)
+	return eventStream{journeyID: id, tag: tag}
+}
+
+// finishEventStream checks, after the restart, that every event was stored
+// once and in order per customer, and that each customer's run took in
+// each of its events exactly once.
+func finishEventStream(t *testing.T, d *devProcess, creds devCredentials, s eventStream) {
+	t.Helper()
+	db := devDB(t, creds)
+	require.Eventually(t, func() bool {
+		return streamStored(t, db, s.tag) == streamCustomers*streamPerCustomer
+	}, 120*time.Second, 200*time.Millisecond, "every stream event stored after the restart")
+	var rows, distinct int
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT count(*), count(DISTINCT message_id) FROM events
+		WHERE name = 'Tick' AND message_id LIKE $1`, "stream-"+s.tag+"-%").Scan(&rows, &distinct))
+	require.Equal(t, streamCustomers*streamPerCustomer, rows, "each event stored once")
+	require.Equal(t, rows, distinct)
+	res, err := db.Query(context.Background(), `
+		SELECT c.external_id, array_agg((e.properties->>'seq')::int ORDER BY e.id) FROM events e
+		JOIN customers c ON c.id = e.customer_id WHERE e.name = 'Tick' AND e.message_id LIKE $1 GROUP BY c.external_id`,
+		"stream-"+s.tag+"-%")
+	require.NoError(t, err)
+	for res.Next() {
+		var user string
+		var seqs []int32
+		require.NoError(t, res.Scan(&user, &seqs))
+		require.Len(t, seqs, streamPerCustomer)
+		require.True(t, slices.IsSorted(seqs), "events of %s stored in order: %v", user, seqs)
+	}
+	require.NoError(t, res.Err())
+
+	// Each run took in its customer's events exactly once: redelivered
+	// signals after the crash were recognised by event id.
+	var runs []any
+	require.Eventually(t, func() bool {
+		_, out := doJSON(t, "GET", d.apiURL+"/api/journeys/"+s.journeyID+"/runs?limit=100", creds.SecretKey, "")
+		runs, _ = out["items"].([]any)
+		return len(runs) == streamRuns
+	}, 30*time.Second, 200*time.Millisecond)
+	for _, r := range runs {
+		wf := r.(map[string]any)["workflow_id"].(string)
+		require.Eventually(t, func() bool {
+			_, run := doJSON(t, "GET", d.apiURL+"/api/runs/"+wf, creds.SecretKey, "")
+			st, _ := run["state"].(map[string]any)
+			got, _ := st["events_received"].(float64)
+			if int(got) > 1+streamPerCustomer {
+				t.Fatalf("run %s took in %v events; the customer sent %d", wf, got, 1+streamPerCustomer)
+			}
+			return int(got) == 1+streamPerCustomer
+		}, 60*time.Second, 200*time.Millisecond, "run %s takes in Begin and all %d Ticks", wf, streamPerCustomer)
+	}
+}
+
+func devDB(t *testing.T, creds devCredentials) *pgx.Conn {
+	t.Helper()
+	require.NotEmpty(t, creds.DatabaseURL)
+	db, err := pgx.Connect(context.Background(), creds.DatabaseURL)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close(context.Background()) })
+	return db
+}
+
+func streamStored(t *testing.T, db *pgx.Conn, tag string) int {
+	var n int
+	require.NoError(t, db.QueryRow(context.Background(), `SELECT count(*) FROM events WHERE name = 'Tick' AND message_id LIKE $1`,
+		"stream-"+tag+"-%").Scan(&n))
+	return n
 }
 
 // pgDataDir is the private cluster's data folder, from the dev log; it

@@ -1,0 +1,319 @@
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"net/http"
+	"path/filepath"
+	"strings"
+	"sync"
+	"text/tabwriter"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgxpool"
+
+	"github.com/heraldhq/herald/ingest"
+)
+
+// `herald bench ingest` measures the event path of a running Herald:
+// events posted to /v1/batch go through Kafka and the ingest role (customer
+// upsert, event row, routing to journeys). Beside it, in the same run, the
+// same messages are read back from the topic by a plain sarama consumer and
+// inserted into a scratch table with one multi-row INSERT per fetched batch:
+// what Kafka and Postgres alone do on this machine.
+
+// benchIngestGoal is the ratio Herald/raw the ingest path aims for.
+const benchIngestGoal = 0.5
+
+// benchIngestOptions are the flags of `herald bench ingest`.
+type benchIngestOptions struct {
+	Events      int
+	Customers   int
+	BatchSize   int
+	Concurrency int
+	Credentials string
+	DatabaseURL string
+	Brokers     string
+	Topic       string
+	MetricsAddr string
+	Timeout     time.Duration
+}
+
+func parseBenchIngestFlags(args []string, getenv func(string) string, stderr io.Writer) (benchIngestOptions, error) {
+	dataDir := getenv(envPrefix + "DATA_DIR")
+	if dataDir == "" {
+		dataDir = ".herald"
+	}
+	var o benchIngestOptions
+	fs := flag.NewFlagSet("herald bench ingest", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.IntVar(&o.Events, "events", 100_000, "events to send")
+	fs.IntVar(&o.Customers, "customers", 10_000, "customers the events are spread over")
+	fs.IntVar(&o.BatchSize, "batch", 100, "events per POST /v1/batch")
+	fs.IntVar(&o.Concurrency, "concurrency", 8, "POST /v1/batch requests in flight at once")
+	fs.StringVar(&o.Credentials, "credentials", filepath.Join(dataDir, "dev-credentials.json"),
+		"dev-credentials.json written by herald dev (api_url, write_key, database_url, kafka_brokers) [$HERALD_DATA_DIR/dev-credentials.json]")
+	fs.StringVar(&o.DatabaseURL, "database-url", getenv(envPrefix+"DATABASE_URL"), "Herald's Postgres; default: database_url of the credentials [$HERALD_DATABASE_URL]")
+	fs.StringVar(&o.Brokers, "kafka-brokers", getenv(envPrefix+"KAFKA_BROKERS"), "Herald's Kafka brokers; default: kafka_brokers of the credentials [$HERALD_KAFKA_BROKERS]")
+	fs.StringVar(&o.Topic, "topic", orEnv(getenv, "KAFKA_TOPIC", "herald.events"), "the events topic [$HERALD_KAFKA_TOPIC]")
+	fs.StringVar(&o.MetricsAddr, "metrics-addr", orEnv(getenv, "METRICS_ADDR", "127.0.0.1:9464"), "Herald's /metrics address [$HERALD_METRICS_ADDR]")
+	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "how long each path may take")
+	if err := fs.Parse(args); err != nil {
+		return o, err
+	}
+	switch {
+	case fs.NArg() > 0:
+		return o, fmt.Errorf("unexpected argument %q", fs.Arg(0))
+	case o.Events < 1 || o.Events > 10_000_000:
+		return o, errors.New("--events must be from 1 to 10000000")
+	case o.Customers < 1 || o.Customers > o.Events:
+		return o, errors.New("--customers must be from 1 to --events")
+	case o.BatchSize < 1 || o.BatchSize > 1000:
+		return o, errors.New("--batch must be from 1 to 1000")
+	case o.Concurrency < 1:
+		return o, errors.New("--concurrency must be at least 1")
+	case o.Timeout <= 0:
+		return o, errors.New("--timeout must be positive")
+	}
+	return o, nil
+}
+
+func orEnv(getenv func(string) string, name, def string) string {
+	if v := getenv(envPrefix + name); v != "" {
+		return v
+	}
+	return def
+}
+
+// ingestResult is what `herald bench ingest` measured.
+type ingestResult struct {
+	opts    benchIngestOptions
+	machine machineInfo
+	// Herald: first POST → last POST acknowledged, → all applied and routed.
+	posted, applied time.Duration
+	lag             []time.Duration // POST of the event's batch → event row written
+	// Raw: sarama consume + multi-row INSERT of the same messages.
+	raw     time.Duration
+	rawRows int
+}
+
+func benchIngest(ctx context.Context, o benchIngestOptions, logw io.Writer) (*ingestResult, error) {
+	log := slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelInfo}))
+	creds, err := readBenchCredentials(o.Credentials)
+	if err != nil {
+		return nil, err
+	}
+	if o.DatabaseURL == "" {
+		o.DatabaseURL = creds.DatabaseURL
+	}
+	if o.Brokers == "" {
+		o.Brokers = creds.KafkaBrokers
+	}
+	if o.DatabaseURL == "" || o.Brokers == "" {
+		return nil, errors.New("the credentials name no database_url or kafka_brokers (restart herald dev to rewrite them) and --database-url/--kafka-brokers are not set")
+	}
+	h := &heraldAPI{base: strings.TrimRight(creds.APIURL, "/"), secret: creds.SecretKey, write: creds.WriteKey,
+		http: &http.Client{Timeout: 60 * time.Second, Transport: &http.Transport{MaxIdleConnsPerHost: 2 * o.Concurrency}}}
+	if err := h.ready(ctx); err != nil {
+		return nil, err
+	}
+	db, err := pgxpool.New(ctx, o.DatabaseURL)
+	if err != nil {
+		return nil, fmt.Errorf("connect to postgres: %w", err)
+	}
+	defer db.Close()
+	kc, err := ingest.NewClient(strings.Split(o.Brokers, ","))
+	if err != nil {
+		return nil, err
+	}
+	defer kc.Close()
+	counter := &ingestCounter{addr: o.MetricsAddr, http: &http.Client{Timeout: 5 * time.Second}}
+	before, err := counter.read(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("read herald's metrics at %s: %w", o.MetricsAddr, err)
+	}
+	start, err := topicOffsets(kc, o.Topic, sarama.OffsetNewest)
+	if err != nil {
+		return nil, err
+	}
+	res := &ingestResult{opts: o, machine: readMachineInfo()}
+	tag := benchTag()
+	event := "Bench Ingest " + tag
+	log.Info("herald bench ingest", "events", o.Events, "customers", o.Customers, "batch", o.BatchSize, "tag", tag)
+
+	// Herald: POST the events in batches; each event carries its batch's
+	// send time so the lag to its row can be read back.
+	t0 := time.Now()
+	batches := (o.Events + o.BatchSize - 1) / o.BatchSize
+	err = forEach(ctx, batches, o.Concurrency, func(ctx context.Context, b int) error {
+		sent := time.Now()
+		var evs []map[string]any
+		for i := b * o.BatchSize; i < min(o.Events, (b+1)*o.BatchSize); i++ {
+			evs = append(evs, map[string]any{"type": "track", "event": event, "messageId": fmt.Sprintf("%s-%d", tag, i),
+				"userId": fmt.Sprintf("bench-%s-%d", tag, i%o.Customers),
+				"properties": map[string]any{"seq": i, "sent_ns": sent.UnixNano()}})
+		}
+		return h.call(ctx, "POST", "/v1/batch", h.write, map[string]any{"batch": evs}, nil)
+	})
+	if err != nil {
+		return nil, err
+	}
+	res.posted = time.Since(t0)
+	log.Info("events posted", "took", res.posted.Round(time.Millisecond))
+	done, err := counter.waitFor(ctx, before+float64(o.Events), time.Now().Add(o.Timeout))
+	if err != nil {
+		return nil, err
+	}
+	res.applied = done.Sub(t0)
+	log.Info("events applied and routed", "took", res.applied.Round(time.Millisecond))
+	if res.lag, err = ingestLags(ctx, db, event); err != nil {
+		return nil, err
+	}
+
+	// Raw: the same messages, from the same offsets, into a scratch table.
+	end, err := topicOffsets(kc, o.Topic, sarama.OffsetNewest)
+	if err != nil {
+		return nil, err
+	}
+	res.raw, res.rawRows, err = rawIngest(ctx, kc, db, o.Topic, start, end, tag)
+	if err != nil {
+		return nil, fmt.Errorf("raw path: %w", err)
+	}
+	log.Info("raw consume + insert done", "rows", res.rawRows, "took", res.raw.Round(time.Millisecond))
+	return res, nil
+}
+
+func topicOffsets(c sarama.Client, topic string, which int64) (map[int32]int64, error) {
+	parts, err := c.Partitions(topic)
+	if err != nil {
+		return nil, fmt.Errorf("partitions of %s: %w", topic, err)
+	}
+	out := map[int32]int64{}
+	for _, p := range parts {
+		off, err := c.GetOffset(topic, p, which)
+		if err != nil {
+			return nil, fmt.Errorf("offset of %s/%d: %w", topic, p, err)
+		}
+		out[p] = off
+	}
+	return out, nil
+}
+
+// ingestLags reads, for every event of the run, the time from its batch's
+// POST to its row (the ingest transaction's start).
+func ingestLags(ctx context.Context, db *pgxpool.Pool, event string) ([]time.Duration, error) {
+	rows, err := db.Query(ctx, `
+		SELECT (extract(epoch FROM received_at) * 1e9)::bigint - (properties->>'sent_ns')::bigint
+		FROM events WHERE name = $1`, event)
+	if err != nil {
+		return nil, fmt.Errorf("read lags: %w", err)
+	}
+	ns, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("read lags: %w", err)
+	}
+	out := make([]time.Duration, len(ns))
+	for i, n := range ns {
+		out[i] = time.Duration(n)
+	}
+	return out, nil
+}
+
+// rawIngest consumes the partitions from start to end with sarama and
+// inserts each fetched batch of messages with one statement.
+func rawIngest(ctx context.Context, kc sarama.Client, db *pgxpool.Pool, topic string, start, end map[int32]int64, tag string) (time.Duration, int, error) {
+	table := pgx.Identifier{"bench_raw_" + strings.ReplaceAll(tag, "-", "_")}.Sanitize()
+	if _, err := db.Exec(ctx, `CREATE UNLOGGED TABLE `+table+` (id bigserial PRIMARY KEY, message_id text NOT NULL, user_id text NOT NULL, body jsonb NOT NULL)`); err != nil {
+		return 0, 0, fmt.Errorf("create scratch table: %w", err)
+	}
+	defer func() { _, _ = db.Exec(context.WithoutCancel(ctx), `DROP TABLE `+table) }()
+	cons, err := sarama.NewConsumerFromClient(kc)
+	if err != nil {
+		return 0, 0, err
+	}
+	defer cons.Close()
+	t0 := time.Now()
+	var mu sync.Mutex
+	total := 0
+	err = forEach(ctx, len(start), len(start), func(ctx context.Context, i int) error {
+		p := int32(i)
+		if end[p] <= start[p] {
+			return nil
+		}
+		pc, err := cons.ConsumePartition(topic, p, start[p])
+		if err != nil {
+			return err
+		}
+		defer pc.Close()
+		next := start[p]
+		for next < end[p] {
+			var batch []*sarama.ConsumerMessage
+			select {
+			case <-ctx.Done():
+				return ctx.Err()
+			case m := <-pc.Messages():
+				batch = append(batch, m)
+			}
+		drain:
+			for len(batch) < ingest.MaxBatch {
+				select {
+				case m := <-pc.Messages():
+					batch = append(batch, m)
+				default:
+					break drain
+				}
+			}
+			ids, users, bodies := make([]string, 0, len(batch)), make([]string, 0, len(batch)), make([]string, 0, len(batch))
+			for _, m := range batch {
+				var ev struct {
+					MessageID string `json:"messageId"`
+					UserID    string `json:"userId"`
+				}
+				if err := json.Unmarshal(m.Value, &ev); err != nil {
+					return fmt.Errorf("decode %s/%d@%d: %w", topic, p, m.Offset, err)
+				}
+				ids, users, bodies = append(ids, ev.MessageID), append(users, ev.UserID), append(bodies, string(m.Value))
+			}
+			if _, err := db.Exec(ctx, `INSERT INTO `+table+` (message_id, user_id, body)
+				SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])`, ids, users, bodies); err != nil {
+				return fmt.Errorf("insert: %w", err)
+			}
+			next = batch[len(batch)-1].Offset + 1
+			mu.Lock()
+			total += len(batch)
+			mu.Unlock()
+		}
+		return nil
+	})
+	return time.Since(t0), total, err
+}
+
+func (r *ingestResult) print(w io.Writer) {
+	o := r.opts
+	fmt.Fprintf(w, "\nherald bench ingest: %d events over %d customers, POST /v1/batch of %d, %d in flight\n",
+		o.Events, o.Customers, o.BatchSize, o.Concurrency)
+	fmt.Fprintf(w, "machine: %s (bench, Herald, Kafka and Postgres on the same machine)\n\n", r.machine)
+	herald := float64(o.Events) / r.applied.Seconds()
+	raw := float64(r.rawRows) / r.raw.Seconds()
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
+	fmt.Fprintln(tw, "path\tevents\ttime\tevents/s\t")
+	fmt.Fprintf(tw, "Herald: POST /v1/batch → Kafka → ingest (customer, event row, routing)\t%d\t%s\t%.0f\t\n", o.Events, fmtSec(r.applied), herald)
+	fmt.Fprintf(tw, "  of which POST /v1/batch acknowledged (broker acks)\t%d\t%s\t%.0f\t\n", o.Events, fmtSec(r.posted), float64(o.Events)/r.posted.Seconds())
+	fmt.Fprintf(tw, "raw: sarama consume → one INSERT per fetched batch\t%d\t%s\t%.0f\t\n", r.rawRows, fmtSec(r.raw), raw)
+	_ = tw.Flush()
+	x := ratio(herald, raw)
+	word := "not met"
+	if x >= benchIngestGoal {
+		word = "met"
+	}
+	fmt.Fprintf(w, "\nthroughput Herald/raw: %s (goal ≥ %.1f: %s)\n", fmtRatio(x), benchIngestGoal, word)
+	fmt.Fprintf(w, "end-to-end lag, POST of the event's batch → its row written: p50 %s  p99 %s  max %s\n\n",
+		fmtMS(percentile(r.lag, 50)), fmtMS(percentile(r.lag, 99)), fmtMS(percentile(r.lag, 100)))
+}
