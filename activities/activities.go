@@ -9,12 +9,15 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"net/http"
+	"sync"
 	"time"
 
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/worker"
 
+	"github.com/heraldhq/herald/activities/delivery"
 	"github.com/heraldhq/herald/schema"
 )
 
@@ -24,18 +27,33 @@ type Deps struct {
 	// PublicURL is where customers reach Herald (unsubscribe and tracking links).
 	PublicURL string
 	Log       *slog.Logger
+	// EncryptionKey opens provider credentials and signs tracking and
+	// unsubscribe links; without it only the outbox works and links are empty.
+	EncryptionKey string
+	// TwilioTransport carries Twilio API calls (tests point it at a local
+	// server; nil is the default transport).
+	TwilioTransport http.RoundTripper
 }
 
 // Activities is the receiver of every activity method.
 type Activities struct {
-	store     *schema.Store
-	renderer  *Renderer
-	publicURL string
+	store           *schema.Store
+	renderer        *Renderer
+	publicURL       string
+	vault           *ChannelVault
+	signer          *delivery.Signer
+	twilioTransport http.RoundTripper
+	providers       sync.Map // settings hash → channelProvider
 }
 
 // New builds the activities.
 func New(d Deps) *Activities {
-	return &Activities{store: d.Store, renderer: NewRenderer(), publicURL: d.PublicURL}
+	a := &Activities{store: d.Store, renderer: NewRenderer(), publicURL: d.PublicURL, vault: NewChannelVault(d.EncryptionKey),
+		twilioTransport: d.TwilioTransport}
+	if d.EncryptionKey != "" {
+		a.signer, _ = delivery.NewSigner(d.EncryptionKey)
+	}
+	return a
 }
 
 // Register adds the activities to a worker.

@@ -38,6 +38,8 @@ type Config struct {
 	TemporalNamespace string
 	// SessionTTL is how long a browser session lasts; default 14 days.
 	SessionTTL time.Duration
+	// EncryptionKey seals provider credentials at rest.
+	EncryptionKey string
 }
 
 // Deps are what the API is built from.
@@ -52,7 +54,14 @@ type Deps struct {
 	Temporal client.Client
 	// Router enters customers into journeys (API-triggered entry).
 	Router *ingest.JourneyRouter
-	Config Config
+	// SNSCerts loads the certificates SNS signs with; nil downloads them
+	// over https from the SNS host. Tests inject a test certificate.
+	SNSCerts CertFetcher
+	// HookClient makes the outgoing calls of provider webhooks (SNS
+	// certificates, subscription confirmations); nil uses a client with a
+	// 10 s timeout.
+	HookClient *http.Client
+	Config     Config
 }
 
 // Server is the HTTP handler of the api role.
@@ -98,6 +107,7 @@ func New(d Deps) *Server {
 	e.GET("/healthz", s.healthz)
 	e.GET("/readyz", s.readyz)
 	e.GET("/openapi.json", s.openapi)
+	s.trackingRoutes(e)
 
 	pub := e.Group("/api", limitBody(maxAPIBody))
 	pub.POST("/login", s.login)
@@ -138,6 +148,17 @@ func New(d Deps) *Server {
 	a.GET("/customers/:id", s.getCustomer)
 	a.DELETE("/customers/:id", editor, s.eraseCustomer)
 	a.GET("/customers/:id/export", s.exportCustomer)
+	s.channelRoutes(a)
+	s.importRoutes(e, a)
+	a.GET("/segments", s.listSegments)
+	a.POST("/segments", editor, s.createSegment)
+	a.POST("/segments/preview", s.previewSegment)
+	a.GET("/segments/:id", s.getSegment)
+	a.PUT("/segments/:id", editor, s.updateSegment)
+	a.DELETE("/segments/:id", editor, s.deleteSegment)
+	a.GET("/segments/:id/members", s.listSegmentMembers)
+	a.POST("/segments/:id/members", editor, s.changeSegmentMembers(true))
+	a.DELETE("/segments/:id/members", editor, s.changeSegmentMembers(false))
 
 	v1 := e.Group("/v1", cors, limitBody(maxIngestBody), s.writeKeyAuth)
 	for typ := range ingest.Types {

@@ -369,11 +369,7 @@ func (s *Server) listRuns(c *gin.Context) {
 	if !s.journeyExists(c) {
 		return
 	}
-	limit, ok := pageLimit(c)
-	if !ok {
-		return
-	}
-	before, ok := timeCursor(c)
+	limit, before, ok := timePage(c)
 	if !ok {
 		return
 	}
@@ -449,11 +445,7 @@ func urlPathEscape(s string) string {
 }
 
 func (s *Server) listDeliveries(c *gin.Context) {
-	limit, ok := pageLimit(c)
-	if !ok {
-		return
-	}
-	before, ok := timeCursor(c)
+	limit, before, ok := timePage(c)
 	if !ok {
 		return
 	}
@@ -505,6 +497,16 @@ func pageLimit(c *gin.Context) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// timePage reads ?limit= and a time ?cursor= (lists ordered newest first).
+func timePage(c *gin.Context) (int, *time.Time, bool) {
+	limit, ok := pageLimit(c)
+	if !ok {
+		return 0, nil, false
+	}
+	before, ok := timeCursor(c)
+	return limit, before, ok
 }
 
 func timeCursor(c *gin.Context) (*time.Time, bool) {

@@ -32,7 +32,7 @@ func TestTemplatePreviewAndTestSend(t *testing.T) {
 	rendered := out["rendered"].(map[string]any)
 	require.Equal(t, "Hi Grace", rendered["subject"])
 	require.Contains(t, rendered["html"], "free")
-	require.Contains(t, rendered["html"], "/t/unsubscribe/")
+	require.Contains(t, rendered["html"], "/t/u/")
 
 	// A missing variable is an error, not a blank.
 	status, tpl2 := f.api(t, "POST", "/api/templates", map[string]any{"name": "Bad", "channel": "sms", "body": "{{ customer.nickname }}"})

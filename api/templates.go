@@ -180,7 +180,7 @@ func (s *Server) renderFor(c *gin.Context, t schema.Template, customerID string,
 		}
 	}
 	vars := activities.RenderVars{Customer: cust, JourneyID: "jny_preview", JourneyName: "Preview", MessageID: "msg_preview",
-		UnsubscribeURL: strings.TrimRight(s.deps.Config.PublicURL, "/") + "/t/unsubscribe/msg_preview"}
+		UnsubscribeURL: strings.TrimRight(s.deps.Config.PublicURL, "/") + "/t/u/preview"}
 	if ev != nil {
 		vars.Event = &activities.RenderEvent{Name: ev.Name, Properties: ev.Properties}
 	}

@@ -78,7 +78,7 @@ func (s *Store) ClaimDelivery(ctx context.Context, workspaceID string, d Deliver
 func (s *Store) SetDeliveryStatus(ctx context.Context, workspaceID, id, status, providerID, detail string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = $3, provider_id = coalesce(nullif($4, ''), provider_id),
-			error = CASE WHEN $3 = 'failed' THEN $5 ELSE error END, updated_at = now()
+			error = CASE WHEN $3 IN ('failed', 'suppressed') THEN $5 ELSE error END, updated_at = now()
 			WHERE workspace_id = $1 AND id = $2`, workspaceID, id, status, providerID, detail)
 		if err != nil {
 			return fmt.Errorf("update delivery: %w", err)

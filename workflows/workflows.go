@@ -64,6 +64,7 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 // Register adds Herald's workflows to a worker.
 func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(JourneyWorkflow)
+	r.RegisterWorkflow(ImportCustomersWorkflow)
 }
 
 // WorkflowID is the id of a customer's run of a journey (DESIGN §8):

@@ -157,7 +157,7 @@ func benchIngest(ctx context.Context, o benchIngestOptions, logw io.Writer) (*in
 		var evs []map[string]any
 		for i := b * o.BatchSize; i < min(o.Events, (b+1)*o.BatchSize); i++ {
 			evs = append(evs, map[string]any{"type": "track", "event": event, "messageId": fmt.Sprintf("%s-%d", tag, i),
-				"userId": fmt.Sprintf("bench-%s-%d", tag, i%o.Customers),
+				"userId":     fmt.Sprintf("bench-%s-%d", tag, i%o.Customers),
 				"properties": map[string]any{"seq": i, "sent_ns": sent.UnixNano()}})
 		}
 		return h.call(ctx, "POST", "/v1/batch", h.write, map[string]any{"batch": evs}, nil)

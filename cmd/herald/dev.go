@@ -5,11 +5,14 @@ package main
 import (
 	"context"
 	"crypto/rand"
+	"encoding/base64"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strings"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -104,6 +107,14 @@ func runDev(ctx context.Context, cfg Config, log *slog.Logger) error {
 		cfg.KafkaBrokers = b.Addrs()[0]
 	}
 
+	if cfg.EncryptionKey == "" {
+		key, err := devEncryptionKey(filepath.Join(cfg.DataDir, "encryption.key"))
+		if err != nil {
+			return err
+		}
+		cfg.EncryptionKey = key
+	}
+
 	applied, err := schema.Migrate(ctx, cfg.DatabaseURL, nil)
 	if err != nil {
 		return err
@@ -193,6 +204,25 @@ func writeJSON(path string, v any) error {
 		return fmt.Errorf("write %s: %w", path, err)
 	}
 	return os.Rename(tmp, path)
+}
+
+// devEncryptionKey reads the data dir's key for provider credentials,
+// creating it on first start.
+func devEncryptionKey(path string) (string, error) {
+	b, err := os.ReadFile(path)
+	if err == nil {
+		return strings.TrimSpace(string(b)), nil
+	}
+	if !errors.Is(err, os.ErrNotExist) {
+		return "", fmt.Errorf("read %s: %w", path, err)
+	}
+	raw := make([]byte, 32)
+	_, _ = rand.Read(raw)
+	key := base64.StdEncoding.EncodeToString(raw)
+	if err := os.WriteFile(path, []byte(key+"\n"), 0o600); err != nil {
+		return "", fmt.Errorf("write %s: %w", path, err)
+	}
+	return key, nil
 }
 
 func randomPassword() string {

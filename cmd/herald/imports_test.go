@@ -17,12 +17,13 @@ var allowedImports = map[string][]string{
 	"schema/pgserver":          {},
 	"schema/schematest":        {"schema", "schema/pgserver"},
 	"frontend":                 {},
-	"activities":               {"schema"},
+	"activities":               {"schema", "activities/delivery"},
+	"activities/delivery":      {},
 	"workflows":                {"activities"},
 	"workflows/temporalserver": {},
 	"ingest":                   {"schema", "workflows"},
 	"ingest/kafkaserver":       {},
-	"api":                      {"schema", "workflows", "ingest", "activities"},
+	"api":                      {"schema", "workflows", "ingest", "activities", "activities/delivery"},
 	"deployments":              {},
 }
 

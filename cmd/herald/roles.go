@@ -77,6 +77,7 @@ func serveAPI(ctx context.Context, p *process) error {
 			PublicURL:         p.cfg.PublicURL,
 			TemporalUIURL:     p.cfg.TemporalUIURL,
 			TemporalNamespace: p.cfg.TemporalNamespace,
+			EncryptionKey:     p.cfg.EncryptionKey,
 		},
 	})
 	return serveHTTP(ctx, p.log, "api", p.cfg.HTTPAddr, h, p.cfg.ShutdownTimeout)
@@ -89,7 +90,7 @@ func serveWorker(ctx context.Context, p *process) error {
 	}
 	w := worker.New(p.temporal, workflows.TaskQueue, worker.Options{})
 	workflows.Register(w)
-	activities.Register(w, activities.New(activities.Deps{Store: p.store, PublicURL: p.cfg.PublicURL, Log: p.log}))
+	activities.Register(w, activities.New(activities.Deps{Store: p.store, PublicURL: p.cfg.PublicURL, Log: p.log, EncryptionKey: p.cfg.EncryptionKey}))
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start temporal worker: %w", err)
 	}

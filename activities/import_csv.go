@@ -1,0 +1,535 @@
+package activities
+
+import (
+	"bufio"
+	"bytes"
+	"encoding/csv"
+	"errors"
+	"fmt"
+	"io"
+	"math"
+	"net/mail"
+	"regexp"
+	"strconv"
+	"strings"
+	"time"
+	"unicode/utf8"
+
+	"github.com/heraldhq/herald/schema"
+)
+
+// Limits of an uploaded CSV file of customers.
+const (
+	MaxImportFileSize = 50 << 20
+	MaxImportColumns  = 500
+	// MaxImportRows bounds the customer rows of a file (a 50 MiB file of
+	// realistic rows has far fewer).
+	MaxImportRows = 1_000_000
+	// ImportPreviewRows is how many rows an upload shows back.
+	ImportPreviewRows = 20
+)
+
+// CSVError says why a file cannot be imported at all (rather than which
+// rows will be skipped). Row is the record's row, the header being row 1;
+// 0 when the error concerns the whole file.
+type CSVError struct {
+	Row     int
+	Message string
+	// Err is what reading the upload failed with, if that was the cause.
+	Err error
+}
+
+func (e *CSVError) Error() string {
+	if e.Row > 0 {
+		return fmt.Sprintf("row %d: %s", e.Row, e.Message)
+	}
+	return e.Message
+}
+
+func (e *CSVError) Unwrap() error { return e.Err }
+
+var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
+
+// CSVFile reads an uploaded CSV file of customers: a header row naming the
+// columns, then one customer per record. Quoted fields (with commas, quotes
+// and line breaks inside), CRLF line ends and a UTF-8 byte order mark are
+// understood; blank lines are skipped. A record may have another number of
+// fields than the header: the import reports it as a row error.
+type CSVFile struct {
+	r       *csv.Reader
+	bom     int64
+	headers []string
+	row     int
+	preview [][]string
+}
+
+// OpenCSV reads the header of a CSV file. It refuses an empty file, a
+// header with unnamed or repeated columns, and a first row that looks like
+// data (an email address or a number where a column name should be).
+func OpenCSV(r io.Reader) (*CSVFile, error) {
+	br := bufio.NewReader(r)
+	f := &CSVFile{}
+	if b, _ := br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
+		_, _ = br.Discard(len(utf8BOM))
+		f.bom = int64(len(utf8BOM))
+	}
+	f.r = csv.NewReader(br)
+	f.r.FieldsPerRecord = -1
+	header, err := f.read()
+	if errors.Is(err, io.EOF) {
+		return nil, &CSVError{Message: "the file is empty; expected a header row naming the columns, then one customer per row"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if len(header) > MaxImportColumns {
+		return nil, &CSVError{Row: 1, Message: fmt.Sprintf("the header has %d columns; at most %d are allowed", len(header), MaxImportColumns)}
+	}
+	seen := map[string]int{}
+	for i, h := range header {
+		h = strings.TrimSpace(h)
+		header[i] = h
+		switch {
+		case h == "":
+			return nil, &CSVError{Row: 1, Message: fmt.Sprintf("column %d of the header has no name", i+1)}
+		case seen[h] > 0:
+			return nil, &CSVError{Row: 1, Message: fmt.Sprintf("column %q appears twice in the header (columns %d and %d)", h, seen[h], i+1)}
+		case looksLikeData(h):
+			return nil, &CSVError{Row: 1, Message: fmt.Sprintf("the first row must name the columns, but %q looks like a value: add a header row", h)}
+		}
+		seen[h] = i + 1
+	}
+	f.headers = header
+	return f, nil
+}
+
+func looksLikeData(h string) bool {
+	if strings.Contains(h, "@") {
+		return true
+	}
+	_, err := strconv.ParseFloat(h, 64)
+	return err == nil
+}
+
+// read reads the next record and checks it is text.
+func (f *CSVFile) read() ([]string, error) {
+	rec, err := f.r.Read()
+	if errors.Is(err, io.EOF) {
+		return nil, io.EOF
+	}
+	f.row++
+	var pe *csv.ParseError
+	if errors.As(err, &pe) {
+		msg := pe.Err.Error()
+		if errors.Is(pe.Err, csv.ErrQuote) || errors.Is(pe.Err, csv.ErrBareQuote) {
+			msg = "a quote is not closed or is misplaced (" + msg + ")"
+		}
+		if pe.StartLine != pe.Line {
+			msg += fmt.Sprintf("; the row starts at line %d", pe.StartLine)
+		}
+		return nil, &CSVError{Row: f.row, Message: fmt.Sprintf("malformed CSV at line %d, column %d: %s", pe.Line, pe.Column, msg)}
+	}
+	if err != nil {
+		return nil, &CSVError{Row: f.row, Message: "read the file: " + err.Error(), Err: err}
+	}
+	for _, v := range rec {
+		if !utf8.ValidString(v) || strings.ContainsRune(v, 0) {
+			return nil, &CSVError{Row: f.row, Message: "the file is not UTF-8 text; save it as CSV UTF-8"}
+		}
+	}
+	return rec, nil
+}
+
+// Headers are the column names, trimmed.
+func (f *CSVFile) Headers() []string { return f.headers }
+
+// Next returns the next customer record, or io.EOF after the last one.
+// A file with a header and no rows is refused.
+func (f *CSVFile) Next() ([]string, error) {
+	rec, err := f.read()
+	if errors.Is(err, io.EOF) && f.row == 1 {
+		return nil, &CSVError{Message: "the file has a header row but no customer rows"}
+	}
+	if err != nil {
+		return nil, err
+	}
+	if f.row-1 > MaxImportRows {
+		return nil, &CSVError{Row: f.row, Message: fmt.Sprintf("the file has more than %d customer rows; split it", MaxImportRows)}
+	}
+	if len(f.preview) < ImportPreviewRows {
+		f.preview = append(f.preview, rec)
+	}
+	return rec, nil
+}
+
+// BytesRead is how much of the file has been read.
+func (f *CSVFile) BytesRead() int64 { return f.bom + f.r.InputOffset() }
+
+// Preview shows the header, the first rows read and a suggested mapping.
+func (f *CSVFile) Preview() ImportPreview {
+	rows := f.preview
+	if rows == nil {
+		rows = [][]string{}
+	}
+	return ImportPreview{Headers: f.headers, Rows: rows, SuggestedMapping: SuggestMapping(f.headers, rows)}
+}
+
+// ImportPreview is what an upload shows before its import starts.
+type ImportPreview struct {
+	Headers          []string      `json:"headers"`
+	Rows             [][]string    `json:"rows"`
+	SuggestedMapping ImportMapping `json:"suggested_mapping"`
+}
+
+// Attribute types of an import mapping.
+const (
+	TypeString  = "string"
+	TypeNumber  = "number"
+	TypeBoolean = "boolean"
+	TypeTime    = "time"
+)
+
+// ImportMapping says which column of the file holds what (docs/import.md).
+// Columns it does not name are ignored. With a user_id column customers are
+// matched by external id; without one, by email.
+type ImportMapping struct {
+	UserID     string             `json:"user_id,omitempty"`
+	Email      string             `json:"email,omitempty"`
+	Phone      string             `json:"phone,omitempty"`
+	Timezone   string             `json:"timezone,omitempty"`
+	Attributes []AttributeMapping `json:"attributes,omitempty"`
+}
+
+// AttributeMapping makes a column a custom attribute of a type.
+type AttributeMapping struct {
+	Column string `json:"column"`
+	// Name of the attribute; dotted names nest (address.city).
+	Name string `json:"name"`
+	// Type is string (the default), number, boolean or time.
+	Type string `json:"type,omitempty"`
+}
+
+// Key is how the mapping matches rows to customers: schema.ImportKeyUserID
+// or schema.ImportKeyEmail.
+func (m ImportMapping) Key() string {
+	if m.UserID != "" {
+		return schema.ImportKeyUserID
+	}
+	return schema.ImportKeyEmail
+}
+
+// MappingError is a mapping that does not fit its file; Field names the
+// offending part of the mapping (mapping.attributes[2].column).
+type MappingError struct {
+	Field   string
+	Message string
+}
+
+func (e *MappingError) Error() string { return e.Field + ": " + e.Message }
+
+// reservedAttributes are names of built-in fields (DESIGN §4, §6), which
+// custom attributes cannot take.
+var reservedAttributes = map[string]bool{"id": true, "user_id": true, "external_id": true, "email": true, "phone": true,
+	"timezone": true, "created_at": true, "updated_at": true, "anonymous_ids": true, "attributes": true}
+
+var attributeName = regexp.MustCompile(`^[A-Za-z0-9_$-]+(\.[A-Za-z0-9_$-]+)*$`)
+
+// Validate checks the mapping against the file's columns.
+func (m ImportMapping) Validate(headers []string) error {
+	_, err := m.compile(headers)
+	return err
+}
+
+// compiledMapping is a mapping resolved to column positions.
+type compiledMapping struct {
+	headers                        []string
+	key                            string
+	userID, email, phone, timezone int // -1: not mapped
+	attrs                          []compiledAttribute
+	// zones remembers which time zone names exist (loading one reads a file).
+	zones map[string]bool
+}
+
+type compiledAttribute struct {
+	col  int
+	path []string
+	typ  string
+}
+
+func (m ImportMapping) compile(headers []string) (*compiledMapping, error) {
+	index := map[string]int{}
+	for i, h := range headers {
+		index[h] = i
+	}
+	column := func(field, name string) (int, error) {
+		if name == "" {
+			return -1, nil
+		}
+		i, ok := index[name]
+		if !ok {
+			return 0, &MappingError{Field: field, Message: fmt.Sprintf("the file has no column %q (columns: %s)", name, strings.Join(headers, ", "))}
+		}
+		return i, nil
+	}
+	if m.UserID == "" && m.Email == "" {
+		return nil, &MappingError{Field: "mapping", Message: "map a user_id column or an email column: rows are matched to customers by one of them"}
+	}
+	c := &compiledMapping{headers: headers, key: m.Key(), zones: map[string]bool{}}
+	var err error
+	for _, b := range []struct {
+		field, name string
+		dst         *int
+	}{{"mapping.user_id", m.UserID, &c.userID}, {"mapping.email", m.Email, &c.email}, {"mapping.phone", m.Phone, &c.phone},
+		{"mapping.timezone", m.Timezone, &c.timezone}} {
+		if *b.dst, err = column(b.field, b.name); err != nil {
+			return nil, err
+		}
+	}
+	names := map[string]bool{}
+	for i, a := range m.Attributes {
+		field := fmt.Sprintf("mapping.attributes[%d]", i)
+		if a.Column == "" {
+			return nil, &MappingError{Field: field + ".column", Message: "column is required"}
+		}
+		col, err := column(field+".column", a.Column)
+		if err != nil {
+			return nil, err
+		}
+		switch {
+		case a.Name == "":
+			return nil, &MappingError{Field: field + ".name", Message: "name is required"}
+		case !attributeName.MatchString(a.Name):
+			return nil, &MappingError{Field: field + ".name", Message: fmt.Sprintf("%q is not an attribute name (letters, digits, _ $ -, dots to nest)", a.Name)}
+		case reservedAttributes[strings.Split(a.Name, ".")[0]]:
+			return nil, &MappingError{Field: field + ".name", Message: fmt.Sprintf("%q is a built-in field, not a custom attribute; map user_id, email, phone and timezone by their own keys", a.Name)}
+		case names[a.Name]:
+			return nil, &MappingError{Field: field + ".name", Message: fmt.Sprintf("attribute %q is mapped twice", a.Name)}
+		}
+		names[a.Name] = true
+		typ := a.Type
+		switch typ {
+		case "":
+			typ = TypeString
+		case TypeString, TypeNumber, TypeBoolean, TypeTime:
+		default:
+			return nil, &MappingError{Field: field + ".type", Message: fmt.Sprintf("type %q is not one of string, number, boolean, time", a.Type)}
+		}
+		c.attrs = append(c.attrs, compiledAttribute{col: col, path: strings.Split(a.Name, "."), typ: typ})
+	}
+	return c, nil
+}
+
+// customer turns a stored record into a customer, or says what is wrong
+// with it (the first problem found).
+func (c *compiledMapping) customer(fields []string) (schema.ImportedCustomer, *schema.ImportRowError) {
+	var out schema.ImportedCustomer
+	if len(fields) != len(c.headers) {
+		return out, &schema.ImportRowError{Message: fmt.Sprintf("the row has %d fields; the header has %d", len(fields), len(c.headers))}
+	}
+	value := func(col int) string {
+		if col < 0 {
+			return ""
+		}
+		return strings.TrimSpace(fields[col])
+	}
+	bad := func(col int, format string, args ...any) (schema.ImportedCustomer, *schema.ImportRowError) {
+		return out, &schema.ImportRowError{Column: c.headers[col], Message: fmt.Sprintf(format, args...)}
+	}
+	out.ExternalID, out.Email, out.Phone, out.Timezone = value(c.userID), value(c.email), value(c.phone), value(c.timezone)
+	switch {
+	case c.key == schema.ImportKeyUserID && out.ExternalID == "":
+		return bad(c.userID, "user_id is empty")
+	case c.key == schema.ImportKeyEmail && out.Email == "":
+		return bad(c.email, "email is empty (the import matches customers by email)")
+	case out.Email != "" && !validEmail(out.Email):
+		return bad(c.email, "%q is not an email address", out.Email)
+	case out.Phone != "" && !validPhone(out.Phone):
+		return bad(c.phone, "%q is not a phone number", out.Phone)
+	case out.Timezone != "" && !c.validTimezone(out.Timezone):
+		return bad(c.timezone, "%q is not a time zone name (use an IANA name such as Europe/Paris)", out.Timezone)
+	}
+	for _, a := range c.attrs {
+		raw := value(a.col)
+		if raw == "" {
+			continue // an empty cell leaves the attribute as it is
+		}
+		v, err := typedValue(a.typ, raw)
+		if err != nil {
+			return bad(a.col, "%s", err.Error())
+		}
+		if out.Attributes == nil {
+			out.Attributes = map[string]any{}
+		}
+		setPath(out.Attributes, a.path, v)
+	}
+	return out, nil
+}
+
+func setPath(m map[string]any, path []string, v any) {
+	for _, p := range path[:len(path)-1] {
+		next, ok := m[p].(map[string]any)
+		if !ok {
+			next = map[string]any{}
+			m[p] = next
+		}
+		m = next
+	}
+	m[path[len(path)-1]] = v
+}
+
+func validEmail(s string) bool {
+	a, err := mail.ParseAddress(s)
+	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
+}
+
+func validPhone(s string) bool {
+	digits := 0
+	for _, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			digits++
+		case strings.ContainsRune("+-(). ", r):
+		default:
+			return false
+		}
+	}
+	return digits >= 5 && digits <= 15
+}
+
+func (c *compiledMapping) validTimezone(name string) bool {
+	ok, seen := c.zones[name]
+	if !seen {
+		_, err := time.LoadLocation(name)
+		ok = err == nil && name != "Local"
+		c.zones[name] = ok
+	}
+	return ok
+}
+
+// timeLayouts are the time formats an import reads; times without a zone
+// are UTC.
+var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 15:04:05", "2006-01-02 15:04", "2006-01-02"}
+
+// typedValue converts a cell as identify types traits: numbers become JSON
+// numbers, booleans JSON booleans, times RFC 3339 strings in UTC.
+func typedValue(typ, s string) (any, error) {
+	switch typ {
+	case TypeNumber:
+		f, err := strconv.ParseFloat(s, 64)
+		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
+			return nil, fmt.Errorf("%q is not a number", s)
+		}
+		return f, nil
+	case TypeBoolean:
+		switch strings.ToLower(s) {
+		case "true", "t", "yes", "y", "1":
+			return true, nil
+		case "false", "f", "no", "n", "0":
+			return false, nil
+		}
+		return nil, fmt.Errorf("%q is not a boolean (true/false, yes/no, 1/0)", s)
+	case TypeTime:
+		t, ok := parseTime(s)
+		if !ok {
+			return nil, fmt.Errorf("%q is not a time (RFC 3339 such as 2024-05-01T09:30:00Z, or a date such as 2024-05-01)", s)
+		}
+		return t.UTC().Format(time.RFC3339Nano), nil
+	}
+	return s, nil
+}
+
+func parseTime(s string) (time.Time, bool) {
+	for _, layout := range timeLayouts {
+		if t, err := time.Parse(layout, s); err == nil {
+			return t, true
+		}
+	}
+	return time.Time{}, false
+}
+
+// Column names a suggested mapping recognises, compared without case,
+// spaces or punctuation.
+var (
+	userIDColumns   = []string{"userid", "externalid", "customerid", "id", "uid"}
+	emailColumns    = []string{"email", "emailaddress", "mail"}
+	phoneColumns    = []string{"phone", "phonenumber", "mobile", "mobilephone", "cellphone", "telephone", "tel"}
+	timezoneColumns = []string{"timezone", "tz", "zone"}
+)
+
+var nonAlnum = regexp.MustCompile(`[^a-z0-9]+`)
+
+// SuggestMapping guesses a mapping from the column names (user id, email,
+// phone and time zone by their usual names) and makes every other column an
+// attribute, typed after the sample rows' values.
+func SuggestMapping(headers []string, rows [][]string) ImportMapping {
+	var m ImportMapping
+	taken := map[int]bool{}
+	for _, b := range []struct {
+		names []string
+		dst   *string
+	}{{userIDColumns, &m.UserID}, {emailColumns, &m.Email}, {phoneColumns, &m.Phone}, {timezoneColumns, &m.Timezone}} {
+	find:
+		for _, want := range b.names {
+			for i, h := range headers {
+				if !taken[i] && nonAlnum.ReplaceAllString(strings.ToLower(h), "") == want {
+					*b.dst, taken[i] = h, true
+					break find
+				}
+			}
+		}
+	}
+	names := map[string]bool{}
+	for i, h := range headers {
+		if taken[i] {
+			continue
+		}
+		name := strings.Trim(nonAlnum.ReplaceAllString(strings.ToLower(h), "_"), "_")
+		if name == "" || reservedAttributes[name] {
+			name = "csv_" + name
+		}
+		for n, base := 2, name; names[name]; n++ {
+			name = fmt.Sprintf("%s_%d", base, n)
+		}
+		names[name] = true
+		m.Attributes = append(m.Attributes, AttributeMapping{Column: h, Name: name, Type: guessType(i, rows)})
+	}
+	return m
+}
+
+// guessType is the narrowest type every non-empty sample of the column has.
+func guessType(col int, rows [][]string) string {
+	seen := false
+	number, boolean, when := true, true, true
+	for _, r := range rows {
+		if col >= len(r) {
+			continue
+		}
+		s := strings.TrimSpace(r[col])
+		if s == "" {
+			continue
+		}
+		seen = true
+		if _, err := typedValue(TypeNumber, s); err != nil {
+			number = false
+		}
+		switch strings.ToLower(s) {
+		case "true", "false", "yes", "no":
+		default:
+			boolean = false
+		}
+		if _, ok := parseTime(s); !ok {
+			when = false
+		}
+	}
+	switch {
+	case !seen:
+		return TypeString
+	case number:
+		return TypeNumber
+	case boolean:
+		return TypeBoolean
+	case when:
+		return TypeTime
+	}
+	return TypeString
+}

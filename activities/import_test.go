@@ -1,0 +1,179 @@
+package activities
+
+import (
+	"errors"
+	"io"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/schema"
+)
+
+func readAll(t *testing.T, file string) (*CSVFile, [][]string, error) {
+	t.Helper()
+	f, err := OpenCSV(strings.NewReader(file))
+	if err != nil {
+		return nil, nil, err
+	}
+	var rows [][]string
+	for {
+		r, err := f.Next()
+		if errors.Is(err, io.EOF) {
+			return f, rows, nil
+		}
+		if err != nil {
+			return f, rows, err
+		}
+		rows = append(rows, r)
+	}
+}
+
+func TestOpenCSVReadsWhatSpreadsheetsWrite(t *testing.T) {
+	file := "\xEF\xBB\xBF id , Email,Notes\r\n" +
+		"u1,ada@example.com,\"likes \"\"tea\"\", and cake\"\r\n" +
+		"\r\n" +
+		"u2,bob@example.com,\"two\r\nlines\"\r\n" +
+		"u3,,short\n"
+	f, rows, err := readAll(t, file)
+	require.NoError(t, err)
+	require.Equal(t, []string{"id", "Email", "Notes"}, f.Headers(), "BOM dropped, names trimmed")
+	require.Equal(t, [][]string{
+		{"u1", "ada@example.com", `likes "tea", and cake`},
+		{"u2", "bob@example.com", "two\nlines"},
+		{"u3", "", "short"},
+	}, rows)
+	require.EqualValues(t, len(file), f.BytesRead())
+	pv := f.Preview()
+	require.Equal(t, rows, pv.Rows)
+	require.Equal(t, "id", pv.SuggestedMapping.UserID)
+	require.Equal(t, "Email", pv.SuggestedMapping.Email)
+}
+
+func TestOpenCSVRefusesWhatIsNotACustomerFile(t *testing.T) {
+	tests := []struct{ name, file, want string }{
+		{"empty", "", "the file is empty"},
+		{"blank lines only", "\n\r\n\n", "the file is empty"},
+		{"no header", "u1,ada@example.com\nu2,bob@example.com\n", `"ada@example.com" looks like a value`},
+		{"numbers for a header", "1,2,3\n4,5,6\n", `"1" looks like a value`},
+		{"header only", "id,email\r\n", "no customer rows"},
+		{"unnamed column", "id,,email\nu1,x,y\n", "column 2 of the header has no name"},
+		{"repeated column", "id,email,Email ,email\nu1,a,b,c\n", `column "email" appears twice`},
+		{"unbalanced quote", "id,email\nu1,\"ada@example.com\nu2,bob@example.com\n", "the row starts at line 2"},
+		{"quote inside a field", "id,email\nu1,ada\"x@example.com\n", "quote is not closed or is misplaced"},
+		{"not UTF-8", "id,name\nu1,Jos\xe9\n", "row 2: the file is not UTF-8 text"},
+		{"NUL byte", "id,name\nu1,a\x00b\n", "not UTF-8 text"},
+		{"too many columns", strings.Repeat("c,", MaxImportColumns) + "c\n", "at most 500"},
+		{"too many rows", "id\n" + strings.Repeat("u\n", MaxImportRows+1), "more than 1000000 customer rows"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			_, _, err := readAll(t, tc.file)
+			var csvErr *CSVError
+			require.ErrorAs(t, err, &csvErr)
+			require.Contains(t, err.Error(), tc.want)
+		})
+	}
+}
+
+func TestImportMappingValidate(t *testing.T) {
+	headers := []string{"id", "Email", "Plan", "Seats"}
+	tests := []struct {
+		name  string
+		m     ImportMapping
+		field string
+	}{
+		{"no key", ImportMapping{Attributes: []AttributeMapping{{Column: "Plan", Name: "plan"}}}, "mapping"},
+		{"unknown user_id column", ImportMapping{UserID: "user"}, "mapping.user_id"},
+		{"unknown email column", ImportMapping{UserID: "id", Email: "email"}, "mapping.email"},
+		{"unknown attribute column", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Nope", Name: "x"}}}, "mapping.attributes[0].column"},
+		{"attribute without column", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Name: "x"}}}, "mapping.attributes[0].column"},
+		{"attribute without name", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan"}}}, "mapping.attributes[0].name"},
+		{"built-in name", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "email"}}}, "mapping.attributes[0].name"},
+		{"bad name", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "a b"}}}, "mapping.attributes[0].name"},
+		{"same name twice", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "p"}, {Column: "Seats", Name: "p"}}}, "mapping.attributes[1].name"},
+		{"bad type", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Seats", Name: "seats", Type: "int"}}}, "mapping.attributes[0].type"},
+	}
+	for _, tc := range tests {
+		t.Run(tc.name, func(t *testing.T) {
+			var me *MappingError
+			require.ErrorAs(t, tc.m.Validate(headers), &me)
+			require.Equal(t, tc.field, me.Field)
+		})
+	}
+	ok := ImportMapping{UserID: "id", Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "billing.plan"}, {Column: "Seats", Name: "seats", Type: "number"}}}
+	require.NoError(t, ok.Validate(headers))
+	require.Equal(t, schema.ImportKeyUserID, ok.Key())
+	require.Equal(t, schema.ImportKeyEmail, ImportMapping{Email: "Email"}.Key())
+}
+
+func TestImportRowsAreCheckedAndTyped(t *testing.T) {
+	headers := []string{"id", "email", "phone", "tz", "seats", "vip", "since", "city", "plan"}
+	m, err := ImportMapping{UserID: "id", Email: "email", Phone: "phone", Timezone: "tz", Attributes: []AttributeMapping{
+		{Column: "seats", Name: "seats", Type: TypeNumber}, {Column: "vip", Name: "vip", Type: TypeBoolean},
+		{Column: "since", Name: "since", Type: TypeTime}, {Column: "city", Name: "address.city"},
+		{Column: "plan", Name: "plan", Type: TypeString},
+	}}.compile(headers)
+	require.NoError(t, err)
+
+	c, rowErr := m.customer([]string{" u1 ", "ada@example.com", "+1 (555) 555-0100", "Europe/Paris", "3", "Yes", "2024-05-01", "Paris", "pro"})
+	require.Nil(t, rowErr)
+	require.Equal(t, schema.ImportedCustomer{ExternalID: "u1", Email: "ada@example.com", Phone: "+1 (555) 555-0100", Timezone: "Europe/Paris",
+		Attributes: map[string]any{"seats": 3.0, "vip": true, "since": "2024-05-01T00:00:00Z", "address": map[string]any{"city": "Paris"}, "plan": "pro"}}, c)
+
+	c, rowErr = m.customer([]string{"u2", "", "", "", "", "", "2024-05-01T09:30:00+02:00", "", ""})
+	require.Nil(t, rowErr)
+	require.Equal(t, schema.ImportedCustomer{ExternalID: "u2", Attributes: map[string]any{"since": "2024-05-01T07:30:00Z"}}, c,
+		"empty cells set nothing; times in UTC")
+
+	bad := []struct {
+		row          []string
+		column, want string
+	}{
+		{[]string{"", "a@example.com", "", "", "", "", "", "", ""}, "id", "user_id is empty"},
+		{[]string{"u1", "ada", "", "", "", "", "", "", ""}, "email", `"ada" is not an email address`},
+		{[]string{"u1", "Ada <ada@example.com>", "", "", "", "", "", "", ""}, "email", "not an email address"},
+		{[]string{"u1", "", "call me", "", "", "", "", "", ""}, "phone", "not a phone number"},
+		{[]string{"u1", "", "", "Mars/Olympus", "", "", "", "", ""}, "tz", `"Mars/Olympus" is not a time zone name`},
+		{[]string{"u1", "", "", "Local", "", "", "", "", ""}, "tz", "not a time zone name"},
+		{[]string{"u1", "", "", "", "three", "", "", "", ""}, "seats", `"three" is not a number`},
+		{[]string{"u1", "", "", "", "NaN", "", "", "", ""}, "seats", "not a number"},
+		{[]string{"u1", "", "", "", "", "maybe", "", "", ""}, "vip", `"maybe" is not a boolean`},
+		{[]string{"u1", "", "", "", "", "", "May 1st", "", ""}, "since", `"May 1st" is not a time`},
+		{[]string{"u1", "a@example.com"}, "", "the row has 2 fields; the header has 9"},
+	}
+	for _, tc := range bad {
+		_, rowErr := m.customer(tc.row)
+		require.NotNil(t, rowErr, "%v", tc.row)
+		require.Equal(t, tc.column, rowErr.Column, "%v", tc.row)
+		require.Contains(t, rowErr.Message, tc.want)
+	}
+
+	byEmail, err := ImportMapping{Email: "email"}.compile(headers)
+	require.NoError(t, err)
+	_, rowErr = byEmail.customer([]string{"u1", " ", "", "", "", "", "", "", ""})
+	require.NotNil(t, rowErr)
+	require.Equal(t, "email", rowErr.Column)
+	require.Contains(t, rowErr.Message, "email is empty")
+}
+
+func TestSuggestMapping(t *testing.T) {
+	headers := []string{"User ID", "E-mail", "Mobile", "Time Zone", "Seats", "VIP", "Signed up", "Plan", "Created At", "plan!"}
+	rows := [][]string{
+		{"u1", "a@example.com", "+15555550100", "UTC", "3", "yes", "2024-05-01", "pro", "2024-01-01", "x"},
+		{"u2", "b@example.com", "", "", "4.5", "no", "2024-05-02T10:00:00Z", "1", "", "y"},
+	}
+	require.Equal(t, ImportMapping{UserID: "User ID", Email: "E-mail", Phone: "Mobile", Timezone: "Time Zone", Attributes: []AttributeMapping{
+		{Column: "Seats", Name: "seats", Type: TypeNumber},
+		{Column: "VIP", Name: "vip", Type: TypeBoolean},
+		{Column: "Signed up", Name: "signed_up", Type: TypeTime},
+		{Column: "Plan", Name: "plan", Type: TypeString},
+		{Column: "Created At", Name: "csv_created_at", Type: TypeTime},
+		{Column: "plan!", Name: "plan_2", Type: TypeString},
+	}}, SuggestMapping(headers, rows))
+	// A suggestion that found a user id or email column is a valid mapping of its file.
+	require.NoError(t, SuggestMapping(headers, rows).Validate(headers))
+	require.Equal(t, ImportMapping{Email: "email", Attributes: []AttributeMapping{{Column: "id2", Name: "id2", Type: TypeString}}},
+		SuggestMapping([]string{"email", "id2"}, nil))
+}

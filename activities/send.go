@@ -1,0 +1,336 @@
+package activities
+
+import (
+	"context"
+	"crypto/sha256"
+	"encoding/hex"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"regexp"
+	"strings"
+
+	"go.temporal.io/sdk/temporal"
+
+	"github.com/heraldhq/herald/activities/delivery"
+	"github.com/heraldhq/herald/schema"
+)
+
+// outboxSender is the From of outbox email when the template names none.
+const outboxSender = "Herald outbox <outbox@herald.invalid>"
+
+// SendInput asks for one message to one customer.
+type SendInput struct {
+	WorkspaceID string         `json:"workspace_id"`
+	JourneyID   string         `json:"journey_id"`
+	JourneyName string         `json:"journey_name"`
+	WorkflowID  string         `json:"workflow_id"`
+	NodeID      string         `json:"node_id"`
+	MessageID   string         `json:"message_id"`
+	CustomerID  string         `json:"customer_id"`
+	Channel     string         `json:"channel"`
+	TemplateID  string         `json:"template_id"`
+	Event       *RenderEvent   `json:"event,omitempty"`
+	Extra       map[string]any `json:"extra,omitempty"`
+}
+
+// SendResult says what happened to the message.
+type SendResult struct {
+	DeliveryID string `json:"delivery_id"`
+	Status     string `json:"status"`
+	// Duplicate is true when the message had been handled by an earlier attempt.
+	Duplicate bool `json:"duplicate"`
+}
+
+// Send renders the template for the customer and hands it, once per
+// message id, to the workspace's provider for the channel (DESIGN §9): the
+// delivery row is claimed before the provider call and its outcome recorded
+// after. A suppressed address is recorded as "suppressed" and not sent. A
+// permanent failure (missing variable or recipient, a provider's rejection)
+// is recorded as failed and not retried; a transient one is returned so
+// Temporal retries the activity.
+func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error) {
+	if existing, err := a.store.GetDelivery(ctx, in.WorkspaceID, in.MessageID); err == nil && existing.Status != schema.DeliveryPending {
+		return SendResult{DeliveryID: existing.ID, Status: existing.Status, Duplicate: true}, nil
+	} else if err != nil && !errors.Is(err, schema.ErrNotFound) {
+		return SendResult{}, err
+	}
+	tpl, err := a.store.GetTemplateAny(ctx, in.WorkspaceID, in.TemplateID)
+	if errors.Is(err, schema.ErrNotFound) {
+		return a.failSend(ctx, in, "", "", nil, "template "+in.TemplateID+" does not exist")
+	}
+	if err != nil {
+		return SendResult{}, err
+	}
+	cust, err := a.store.GetCustomer(ctx, in.WorkspaceID, in.CustomerID)
+	if errors.Is(err, schema.ErrNotFound) {
+		return a.failSend(ctx, in, "", "", nil, "customer "+in.CustomerID+" does not exist")
+	}
+	if err != nil {
+		return SendResult{}, err
+	}
+	ch, err := a.channel(ctx, in.WorkspaceID, in.Channel)
+	if err != nil {
+		var pe *delivery.PermanentError
+		if errors.As(err, &pe) {
+			return a.failSend(ctx, in, "", "", nil, err.Error())
+		}
+		return SendResult{}, err
+	}
+	recipient := recipientFor(in.Channel, cust)
+	unsubscribe := a.link(delivery.LinkClaims{Purpose: delivery.LinkUnsubscribe, WorkspaceID: in.WorkspaceID, MessageID: in.MessageID}, "u", "")
+	vars := RenderVars{Customer: cust, Event: in.Event, JourneyID: in.JourneyID, JourneyName: in.JourneyName,
+		MessageID: in.MessageID, UnsubscribeURL: unsubscribe}
+	rendered, rerr := a.renderer.RenderContent(in.Channel, tpl.TemplateContent, vars)
+	if rerr != nil {
+		return a.failSend(ctx, in, ch.name, recipient, nil, "render: "+rerr.Error())
+	}
+	if in.Channel == schema.ChannelWebhook {
+		recipient = rendered.URL
+	}
+	if recipient == "" {
+		return a.failSend(ctx, in, ch.name, "", &rendered, fmt.Sprintf("customer has no %s to send to", recipientField(in.Channel)))
+	}
+	if in.Channel != schema.ChannelWebhook {
+		sup, err := a.store.Suppressed(ctx, in.WorkspaceID, in.Channel, recipient)
+		switch {
+		case err == nil:
+			return a.recordSuppressed(ctx, in, ch.name, recipient, rendered, sup)
+		case !errors.Is(err, schema.ErrNotFound):
+			return SendResult{}, err
+		}
+	}
+	content, _ := json.Marshal(rendered)
+	d, created, err := a.store.ClaimDelivery(ctx, in.WorkspaceID, schema.Delivery{
+		ID: in.MessageID, JourneyID: in.JourneyID, CustomerID: in.CustomerID, WorkflowID: in.WorkflowID, NodeID: in.NodeID,
+		Channel: in.Channel, Provider: ch.name, TemplateID: in.TemplateID, Recipient: recipient, Content: content,
+	})
+	if err != nil {
+		return SendResult{}, err
+	}
+	if !created && d.Status != schema.DeliveryPending {
+		return SendResult{DeliveryID: d.ID, Status: d.Status, Duplicate: true}, nil
+	}
+	msg := a.message(in, ch, recipient, unsubscribe, rendered)
+	res, err := ch.provider.Send(ctx, msg)
+	if err != nil {
+		if delivery.IsPermanent(err) {
+			if serr := a.store.SetDeliveryStatus(ctx, in.WorkspaceID, d.ID, schema.DeliveryFailed, "", err.Error()); serr != nil {
+				return SendResult{}, serr
+			}
+			out := SendResult{DeliveryID: d.ID, Status: schema.DeliveryFailed}
+			return out, temporal.NewNonRetryableApplicationError(err.Error(), "SendFailed", err, out)
+		}
+		return SendResult{}, fmt.Errorf("send %s through %s: %w", d.ID, ch.name, err)
+	}
+	detail := "accepted by " + ch.name
+	if res.StatusCode != 0 {
+		detail = fmt.Sprintf("HTTP %d from %s", res.StatusCode, recipient)
+	}
+	if err := a.store.SetDeliveryStatus(ctx, in.WorkspaceID, d.ID, schema.DeliverySent, res.ProviderMessageID, detail); err != nil {
+		return SendResult{}, err
+	}
+	logger(ctx).Info("message sent", "message_id", d.ID, "channel", in.Channel, "provider", ch.name)
+	return SendResult{DeliveryID: d.ID, Status: schema.DeliverySent}, nil
+}
+
+// message builds the provider's message from the rendered content; email
+// links are tracked (click redirect, open pixel) when links can be signed.
+func (a *Activities) message(in SendInput, ch channelProvider, recipient, unsubscribe string, r schema.TemplateContent) delivery.Message {
+	m := delivery.Message{ID: in.MessageID, WorkspaceID: in.WorkspaceID, JourneyID: in.JourneyID, Channel: delivery.Channel(in.Channel)}
+	switch in.Channel {
+	case schema.ChannelEmail:
+		from, replyTo := r.From, r.ReplyTo
+		if from == "" {
+			from = ch.settings.Email.From
+		}
+		if replyTo == "" {
+			replyTo = ch.settings.Email.ReplyTo
+		}
+		if from == "" && ch.name == ProviderOutbox {
+			from = outboxSender // the outbox needs no sender identity
+		}
+		m.Email = &delivery.Email{From: from, ReplyTo: replyTo, To: recipient, Subject: r.Subject,
+			HTML: a.trackHTML(in, r.HTML), Text: r.Text, UnsubscribeURL: unsubscribe}
+	case schema.ChannelSMS:
+		m.SMS = &delivery.SMS{From: ch.settings.SMS.From, MessagingServiceSID: ch.settings.SMS.MessagingServiceSID, To: recipient, Body: r.Body}
+		if m.SMS.From == "" && ch.name == ProviderOutbox {
+			m.SMS.From = "outbox"
+		}
+		if ch.name == ProviderTwilio && a.publicURL != "" {
+			m.SMS.StatusCallback = strings.TrimRight(a.publicURL, "/") + "/webhooks/twilio/" + in.WorkspaceID + "?message_id=" + in.MessageID
+		}
+	case schema.ChannelWebhook:
+		m.Webhook = &delivery.Webhook{Method: r.Method, URL: r.URL, Headers: r.Headers, Body: r.Body}
+	}
+	return m
+}
+
+var hrefAttr = regexp.MustCompile(`(?i)(<a\s[^>]*?href\s*=\s*")(https?://[^"]+)(")`)
+
+// trackHTML sends the email's web links through the click redirect and adds
+// the open pixel. Unsubscribe links stay as they are.
+func (a *Activities) trackHTML(in SendInput, html string) string {
+	if a.signer == nil || html == "" {
+		return html
+	}
+	base := strings.TrimRight(a.publicURL, "/") + "/t/"
+	out := hrefAttr.ReplaceAllStringFunc(html, func(tag string) string {
+		m := hrefAttr.FindStringSubmatch(tag)
+		target := strings.ReplaceAll(m[2], "&amp;", "&")
+		if strings.HasPrefix(target, base) {
+			return tag
+		}
+		link := a.link(delivery.LinkClaims{Purpose: delivery.LinkClick, WorkspaceID: in.WorkspaceID, MessageID: in.MessageID, URL: target}, "c", "")
+		if link == "" {
+			return tag
+		}
+		return m[1] + link + m[3]
+	})
+	pixel := a.link(delivery.LinkClaims{Purpose: delivery.LinkOpen, WorkspaceID: in.WorkspaceID, MessageID: in.MessageID}, "o", ".gif")
+	img := `<img src="` + pixel + `" width="1" height="1" alt="" style="display:none">`
+	if i := strings.LastIndex(strings.ToLower(out), "</body>"); i >= 0 {
+		return out[:i] + img + out[i:]
+	}
+	return out + img
+}
+
+// link is a signed public link /t/<kind>/<token><suffix>, or "" when links
+// cannot be signed (no encryption key configured).
+func (a *Activities) link(c delivery.LinkClaims, kind, suffix string) string {
+	if a.signer == nil {
+		return ""
+	}
+	tok, err := a.signer.Token(c)
+	if err != nil {
+		return ""
+	}
+	return strings.TrimRight(a.publicURL, "/") + "/t/" + kind + "/" + tok + suffix
+}
+
+// recordSuppressed records that the message was not sent to a suppressed address.
+func (a *Activities) recordSuppressed(ctx context.Context, in SendInput, provider, recipient string, r schema.TemplateContent, sup schema.Suppression) (SendResult, error) {
+	content, _ := json.Marshal(r)
+	d, created, err := a.store.ClaimDelivery(ctx, in.WorkspaceID, schema.Delivery{
+		ID: in.MessageID, JourneyID: in.JourneyID, CustomerID: in.CustomerID, WorkflowID: in.WorkflowID, NodeID: in.NodeID,
+		Channel: in.Channel, Provider: provider, TemplateID: in.TemplateID, Recipient: recipient, Content: content,
+	})
+	if err != nil {
+		return SendResult{}, err
+	}
+	if created || d.Status == schema.DeliveryPending {
+		reason := fmt.Sprintf("%s is suppressed (%s, since %s)", sup.Address, sup.Reason, sup.CreatedAt.UTC().Format("2006-01-02"))
+		if err := a.store.SetDeliveryStatus(ctx, in.WorkspaceID, d.ID, schema.DeliverySuppressed, "", reason); err != nil {
+			return SendResult{}, err
+		}
+	}
+	return SendResult{DeliveryID: d.ID, Status: schema.DeliverySuppressed}, nil
+}
+
+// failSend records a permanent failure and returns it as a non-retryable error.
+func (a *Activities) failSend(ctx context.Context, in SendInput, provider, recipient string, rendered *schema.TemplateContent, reason string) (SendResult, error) {
+	content := json.RawMessage(`{}`)
+	if rendered != nil {
+		content, _ = json.Marshal(rendered)
+	}
+	if provider == "" {
+		provider = ProviderOutbox
+	}
+	d, _, err := a.store.ClaimDelivery(ctx, in.WorkspaceID, schema.Delivery{
+		ID: in.MessageID, JourneyID: in.JourneyID, CustomerID: in.CustomerID, WorkflowID: in.WorkflowID, NodeID: in.NodeID,
+		Channel: in.Channel, Provider: provider, TemplateID: in.TemplateID, Recipient: recipient, Content: content,
+	})
+	if err != nil {
+		return SendResult{}, err
+	}
+	if d.Status == schema.DeliveryPending {
+		if err := a.store.SetDeliveryStatus(ctx, in.WorkspaceID, d.ID, schema.DeliveryFailed, "", reason); err != nil {
+			return SendResult{}, err
+		}
+	}
+	return SendResult{DeliveryID: d.ID, Status: schema.DeliveryFailed},
+		temporal.NewNonRetryableApplicationError(reason, "SendFailed", nil, SendResult{DeliveryID: d.ID, Status: schema.DeliveryFailed})
+}
+
+func recipientFor(channel string, c schema.Customer) string {
+	switch channel {
+	case schema.ChannelEmail:
+		if c.Email != nil {
+			return *c.Email
+		}
+	case schema.ChannelSMS:
+		if c.Phone != nil {
+			return *c.Phone
+		}
+	}
+	return ""
+}
+
+func recipientField(channel string) string {
+	switch channel {
+	case schema.ChannelEmail:
+		return "email address"
+	case schema.ChannelSMS:
+		return "phone number"
+	}
+	return "URL"
+}
+
+// channelProvider is a workspace's provider for one channel.
+type channelProvider struct {
+	name     string
+	provider delivery.Provider
+	settings ChannelSettings
+}
+
+// channel returns the workspace's provider for a channel, built once per
+// version of its settings and kept (SDK clients hold connection pools).
+func (a *Activities) channel(ctx context.Context, workspaceID, channel string) (channelProvider, error) {
+	stored, err := a.store.ChannelSettings(ctx, workspaceID)
+	if err != nil {
+		return channelProvider{}, err
+	}
+	row := stored[channel]
+	sum := sha256.Sum256(append([]byte(workspaceID+"\x00"+channel+"\x00"), row.Settings...))
+	key := hex.EncodeToString(sum[:])
+	if p, ok := a.providers.Load(key); ok {
+		return p.(channelProvider), nil
+	}
+	cs, err := a.vault.Open(stored)
+	if err != nil {
+		return channelProvider{}, err
+	}
+	cp := channelProvider{name: ProviderOutbox, provider: delivery.Outbox{}, settings: cs}
+	switch channel {
+	case schema.ChannelEmail:
+		e := cs.Email
+		switch e.Provider {
+		case ProviderSES:
+			p, err := delivery.NewSES(ctx, delivery.SESConfig{Region: e.Region, AccessKeyID: e.AccessKeyID, SecretAccessKey: e.SecretAccessKey,
+				ConfigurationSet: e.ConfigurationSet, Endpoint: e.Endpoint})
+			if err != nil {
+				return cp, err
+			}
+			cp.name, cp.provider = ProviderSES, p
+		case ProviderSMTP:
+			p, err := delivery.NewSMTP(delivery.SMTPConfig{Host: e.Host, Port: e.Port, Username: e.Username, Password: e.Password, TLS: e.TLS})
+			if err != nil {
+				return cp, err
+			}
+			cp.name, cp.provider = ProviderSMTP, p
+		}
+	case schema.ChannelSMS:
+		if cs.SMS.Provider == ProviderTwilio {
+			p, err := delivery.NewTwilio(delivery.TwilioConfig{AccountSID: cs.SMS.AccountSID, AuthToken: cs.SMS.AuthToken, Transport: a.twilioTransport})
+			if err != nil {
+				return cp, err
+			}
+			cp.name, cp.provider = ProviderTwilio, p
+		}
+	case schema.ChannelWebhook:
+		cp.name = "webhook"
+		cp.provider = delivery.NewWebhookSender(delivery.WebhookConfig{AllowHosts: cs.Webhook.AllowHosts})
+	}
+	a.providers.Store(key, cp)
+	return cp, nil
+}

@@ -1,0 +1,250 @@
+package activities_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"net/url"
+	"os"
+	"strings"
+	"sync"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/temporal"
+	"go.temporal.io/sdk/testsuite"
+
+	"github.com/heraldhq/herald/activities"
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/schema/schematest"
+)
+
+func TestMain(m *testing.M) { os.Exit(schematest.Run(m)) }
+
+// providerFake is a local server speaking the SES v2 SendEmail, Twilio
+// Messages and plain webhook wire formats, counting what it received.
+type providerFake struct {
+	mu       sync.Mutex
+	status   int // answer with this status instead of success (0: success)
+	sesCalls []map[string]any
+	twilio   []url.Values
+	hooks    []*http.Request
+	bodies   []string
+}
+
+func (f *providerFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	body, _ := io.ReadAll(r.Body)
+	if f.status != 0 {
+		w.Header().Set("Content-Type", "application/json")
+		if f.status == 400 {
+			w.Header().Set("X-Amzn-ErrorType", "MessageRejected")
+		}
+		w.WriteHeader(f.status)
+		_, _ = w.Write([]byte(`{"message":"simulated","code":21211}`))
+		return
+	}
+	switch {
+	case r.URL.Path == "/v2/email/outbound-emails":
+		var m map[string]any
+		_ = json.Unmarshal(body, &m)
+		f.sesCalls = append(f.sesCalls, m)
+		_, _ = w.Write([]byte(`{"MessageId":"ses-0001"}`))
+	case strings.HasSuffix(r.URL.Path, "/Messages.json"):
+		v, _ := url.ParseQuery(string(body))
+		f.twilio = append(f.twilio, v)
+		w.Header().Set("Content-Type", "application/json")
+		w.WriteHeader(201)
+		_, _ = w.Write([]byte(`{"sid":"SM0001","status":"queued"}`))
+	default:
+		f.hooks = append(f.hooks, r)
+		f.bodies = append(f.bodies, string(body))
+		_, _ = w.Write([]byte(`ok`))
+	}
+}
+
+// redirectTransport sends every request (Twilio's fixed host) to the fake.
+type redirectTransport struct{ target *url.URL }
+
+func (t redirectTransport) RoundTrip(r *http.Request) (*http.Response, error) {
+	r = r.Clone(r.Context())
+	r.URL.Scheme, r.URL.Host = t.target.Scheme, t.target.Host
+	return http.DefaultTransport.RoundTrip(r)
+}
+
+type sendEnv struct {
+	store *schema.Store
+	ws    string
+	cust  string
+	fake  *providerFake
+	srv   *httptest.Server
+	act   *activities.Activities
+	tpl   map[string]string
+}
+
+const testKey = "send-test-key"
+
+func newSendEnv(t *testing.T) *sendEnv {
+	t.Helper()
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Send")
+	require.NoError(t, err)
+	fake := &providerFake{}
+	srv := httptest.NewServer(fake)
+	t.Cleanup(srv.Close)
+	target, _ := url.Parse(srv.URL)
+	c, err := st.EnsureCustomer(ctx, ws.ID, "ada")
+	require.NoError(t, err)
+	require.NoError(t, st.UpdateCustomerAttributes(ctx, ws.ID, c.ID, map[string]any{"email": "Ada@Example.com", "phone": "+15555550123", "first_name": "Ada"}, nil))
+	e := &sendEnv{store: st, ws: ws.ID, cust: c.ID, fake: fake, srv: srv, tpl: map[string]string{},
+		act: activities.New(activities.Deps{Store: st, PublicURL: "https://herald.example", EncryptionKey: testKey,
+			TwilioTransport: redirectTransport{target}})}
+	for channel, content := range map[string]schema.TemplateContent{
+		"email":   {Subject: "Hi {{ customer.first_name }}", HTML: `<p><a href="https://acme.io/pricing?a=1&amp;b=2">Pricing</a> <a href="{{ unsubscribe_url }}">Unsubscribe</a></p>`},
+		"sms":     {Body: "Hi {{ customer.first_name }}"},
+		"webhook": {Method: "POST", URL: srv.URL + "/hook/{{ customer.external_id }}", Body: `{"name":"{{ customer.first_name }}"}`},
+	} {
+		tpl, err := st.CreateTemplate(ctx, ws.ID, schema.Template{Name: channel, Channel: channel, TemplateContent: content})
+		require.NoError(t, err)
+		e.tpl[channel] = tpl.ID
+	}
+	return e
+}
+
+func (e *sendEnv) settings(t *testing.T, body string) {
+	t.Helper()
+	cs, err := activities.DecodeChannelSettings([]byte(body))
+	require.NoError(t, err)
+	stored, err := e.store.ChannelSettings(context.Background(), e.ws)
+	require.NoError(t, err)
+	rows, err := activities.NewChannelVault(testKey).Merge(cs, stored)
+	require.NoError(t, err)
+	require.NoError(t, e.store.PutChannelSettings(context.Background(), e.ws, "test", rows))
+}
+
+func (e *sendEnv) send(t *testing.T, channel, messageID string) (activities.SendResult, error) {
+	t.Helper()
+	var ts testsuite.WorkflowTestSuite
+	env := ts.NewTestActivityEnvironment()
+	env.RegisterActivity(e.act)
+	val, err := env.ExecuteActivity(e.act.Send, activities.SendInput{WorkspaceID: e.ws, JourneyID: "jny_1", WorkflowID: "wf",
+		NodeID: "n1", MessageID: messageID, CustomerID: e.cust, Channel: channel, TemplateID: e.tpl[channel]})
+	var res activities.SendResult
+	if err == nil {
+		require.NoError(t, val.Get(&res))
+	}
+	return res, err
+}
+
+func (e *sendEnv) delivery(t *testing.T, id string) schema.Delivery {
+	t.Helper()
+	d, err := e.store.GetDelivery(context.Background(), e.ws, id)
+	require.NoError(t, err)
+	return d
+}
+
+func TestSendThroughSESOncePerMessage(t *testing.T) {
+	e := newSendEnv(t)
+	e.settings(t, `{"email":{"provider":"ses","region":"eu-west-1","access_key_id":"AKIDTEST","secret_access_key":"secretTEST",
+		"configuration_set":"herald-events","endpoint":"`+e.srv.URL+`","from":"Acme <hi@acme.io>"}}`)
+	res, err := e.send(t, "email", "msg_1")
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+	d := e.delivery(t, "msg_1")
+	require.Equal(t, "ses", d.Provider)
+	require.Equal(t, "ses-0001", d.ProviderID)
+	require.Len(t, e.fake.sesCalls, 1)
+	call, _ := json.Marshal(e.fake.sesCalls[0])
+	require.Contains(t, string(call), `"ConfigurationSetName":"herald-events"`)
+	require.Contains(t, string(call), `"Value":"msg_1"`, "the message id travels as an SES tag")
+	require.Contains(t, string(call), "List-Unsubscribe")
+	require.Contains(t, string(call), "Ada@Example.com")
+	require.Contains(t, string(call), "https://herald.example/t/c/", "links go through the click redirect")
+	require.Contains(t, string(call), "https://herald.example/t/o/", "the open pixel is in")
+	require.Contains(t, string(call), "https://herald.example/t/u/", "the unsubscribe link is signed")
+	require.NotContains(t, string(call), "acme.io/pricing", "the target is inside the signed link only")
+
+	// A retry of the same message (a redelivered activity, a replayed
+	// workflow) reaches the provider no more.
+	res, err = e.send(t, "email", "msg_1")
+	require.NoError(t, err)
+	require.True(t, res.Duplicate)
+	require.Len(t, e.fake.sesCalls, 1)
+}
+
+func TestSendFailuresRetryOrStop(t *testing.T) {
+	e := newSendEnv(t)
+	e.settings(t, `{"email":{"provider":"ses","region":"eu-west-1","access_key_id":"AKIDTEST","secret_access_key":"secretTEST",
+		"endpoint":"`+e.srv.URL+`","from":"hi@acme.io"}}`)
+
+	// A 5xx is transient: the activity fails retryably and the delivery waits.
+	e.fake.status = 503
+	_, err := e.send(t, "email", "msg_t")
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	require.False(t, errorsAs(err, &appErr) && appErr.NonRetryable(), "a 503 is retried: %v", err)
+	require.Equal(t, "pending", e.delivery(t, "msg_t").Status)
+	e.fake.status = 0
+	res, err := e.send(t, "email", "msg_t")
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+
+	// A rejection is permanent: recorded failed, not retried.
+	e.fake.status = 400
+	_, err = e.send(t, "email", "msg_p")
+	require.Error(t, err)
+	require.True(t, errorsAs(err, &appErr) && appErr.NonRetryable(), "%v", err)
+	require.Equal(t, "failed", e.delivery(t, "msg_p").Status)
+}
+
+func TestSendSkipsSuppressedAddresses(t *testing.T) {
+	e := newSendEnv(t)
+	e.settings(t, `{"email":{"provider":"ses","region":"eu-west-1","access_key_id":"AKIDTEST","secret_access_key":"secretTEST",
+		"endpoint":"`+e.srv.URL+`","from":"hi@acme.io"}}`)
+	require.NoError(t, e.store.Suppress(context.Background(), e.ws, schema.Suppression{Channel: "email", Address: "ada@example.com", Reason: schema.SuppressBounce}))
+	res, err := e.send(t, "email", "msg_s")
+	require.NoError(t, err)
+	require.Equal(t, "suppressed", res.Status)
+	require.Contains(t, e.delivery(t, "msg_s").Error, "bounce")
+	require.Empty(t, e.fake.sesCalls)
+}
+
+func TestSendSMSThroughTwilio(t *testing.T) {
+	e := newSendEnv(t)
+	e.settings(t, `{"sms":{"provider":"twilio","account_sid":"AC0123456789abcdef","auth_token":"tok0123456789","from":"+15555550100"}}`)
+	res, err := e.send(t, "sms", "msg_sms")
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+	require.Len(t, e.fake.twilio, 1)
+	require.Equal(t, "+15555550123", e.fake.twilio[0].Get("To"))
+	require.Equal(t, "Hi Ada", e.fake.twilio[0].Get("Body"))
+	require.Equal(t, "https://herald.example/webhooks/twilio/"+e.ws+"?message_id=msg_sms", e.fake.twilio[0].Get("StatusCallback"))
+	require.Equal(t, "SM0001", e.delivery(t, "msg_sms").ProviderID)
+}
+
+func TestWebhookSendsAreGuarded(t *testing.T) {
+	e := newSendEnv(t)
+	// Not allow-listed: the fake listens on loopback, which is refused.
+	_, err := e.send(t, "webhook", "msg_w1")
+	require.Error(t, err)
+	d := e.delivery(t, "msg_w1")
+	require.Equal(t, "failed", d.Status)
+	require.Contains(t, d.Error, "127.0.0.1")
+	require.Empty(t, e.fake.hooks)
+
+	e.settings(t, `{"webhook":{"allow_hosts":["127.0.0.1"]}}`)
+	res, err := e.send(t, "webhook", "msg_w2")
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+	require.Len(t, e.fake.hooks, 1)
+	require.Equal(t, "/hook/ada", e.fake.hooks[0].URL.Path)
+	require.Equal(t, "msg_w2", e.fake.hooks[0].Header.Get("Idempotency-Key"))
+	require.JSONEq(t, `{"name":"Ada"}`, e.fake.bodies[0])
+}
+
+func errorsAs(err error, target any) bool { return errors.As(err, target) }

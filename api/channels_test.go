@@ -1,0 +1,136 @@
+package api_test
+
+import (
+	"context"
+	"encoding/json"
+	"net/http/httptest"
+	"strings"
+	"testing"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/api"
+)
+
+// withEncryptionKey serves the fixture's store with an encryption key set.
+func withEncryptionKey(t *testing.T, f *fixture, key string) {
+	t.Helper()
+	s := api.New(api.Deps{Store: f.store, Config: api.Config{EncryptionKey: key}})
+	f.srv.Close()
+	f.srv = httptest.NewServer(s)
+	t.Cleanup(f.srv.Close)
+}
+
+func TestChannelSettingsAreValidatedSealedAndMasked(t *testing.T) {
+	f := newFixture(t)
+	withEncryptionKey(t, f, "test-encryption-key")
+	owner := bearer(f.secretKey)
+
+	// Defaults: the outbox for email and SMS, no webhook exemptions.
+	status, got, _ := f.do(t, call{"GET", "/api/channels", "", owner})
+	require.Equal(t, 200, status, "%v", got)
+	require.Equal(t, "outbox", got["email"].(map[string]any)["provider"])
+	require.Equal(t, "outbox", got["sms"].(map[string]any)["provider"])
+
+	body := `{"email":{"provider":"ses","region":"eu-west-1","access_key_id":"AKIAEXAMPLE","secret_access_key":"ses-secret-0123456789",
+		"configuration_set":"herald","from":"Acme <hi@acme.io>"},
+		"sms":{"provider":"twilio","account_sid":"AC0123456789abcdef","auth_token":"twiliotoken0123456789","from":"+15555550100"},
+		"webhook":{"allow_hosts":["Hooks.Internal.Example"]}}`
+	status, got, _ = f.do(t, call{"PUT", "/api/channels", body, owner})
+	require.Equal(t, 200, status, "%v", got)
+	email := got["email"].(map[string]any)
+	require.Equal(t, "ses", email["provider"])
+	require.NotContains(t, email["secret_access_key"], "ses-secret", "secrets are never shown in full")
+	require.True(t, strings.HasSuffix(email["secret_access_key"].(string), "6789"), "%v", email["secret_access_key"])
+	require.Equal(t, []any{"hooks.internal.example"}, got["webhook"].(map[string]any)["allow_hosts"])
+
+	// At rest the secrets are sealed.
+	var raw string
+	require.NoError(t, f.store.Pool().QueryRow(context.Background(),
+		`SELECT string_agg(settings::text, ' ') FROM channel_settings WHERE workspace_id = $1`, f.ws.ID).Scan(&raw))
+	require.NotContains(t, raw, "ses-secret-0123456789")
+	require.NotContains(t, raw, "twiliotoken0123456789")
+	require.Contains(t, raw, "AKIAEXAMPLE")
+
+	// Writing back what GET showed (masked secret) keeps the secret; other
+	// fields change.
+	email["from"] = "Acme <news@acme.io>"
+	status, got2, _ := f.do(t, call{"PUT", "/api/channels", mustMarshal(t, map[string]any{"email": email}), owner})
+	require.Equal(t, 200, status, "%v", got2)
+	require.Equal(t, email["secret_access_key"], got2["email"].(map[string]any)["secret_access_key"])
+	require.Equal(t, "Acme <news@acme.io>", got2["email"].(map[string]any)["from"])
+	require.Equal(t, "twilio", got2["sms"].(map[string]any)["provider"], "channels not named stay as they are")
+
+	// Bad settings are refused at save time, naming the field.
+	for _, tc := range []struct{ body, field string }{
+		{`{}`, "body"},
+		{`{"fax":{}}`, "body"},
+		{`{"email":{"provider":"mailgun"}}`, "email.provider"},
+		{`{"email":{"provider":"ses","region":"Europe","from":"a@b.io"}}`, "email.region"},
+		{`{"email":{"provider":"ses","region":"eu-west-1","from":"not an address"}}`, "email.from"},
+		{`{"email":{"provider":"ses","region":"eu-west-1","access_key_id":"AKIA2","from":"a@b.io"}}`, "email.secret_access_key"},
+		{`{"email":{"provider":"ses","region":"eu-west-1","from":"a@b.io","host":"smtp.x.io"}}`, "email"},
+		{`{"email":{"provider":"smtp","host":"smtp.x.io","port":70000,"from":"a@b.io"}}`, "email.port"},
+		{`{"email":{"provider":"smtp","host":"smtp.x.io","port":587,"tls":"ssl3","from":"a@b.io"}}`, "email.tls"},
+		{`{"email":{"provider":"smtp","host":"smtp x","port":587,"from":"a@b.io"}}`, "email.host"},
+		{`{"email":{"provider":"outbox","from":"a@b.io"}}`, "email"},
+		{`{"sms":{"provider":"twilio","account_sid":"XX123","auth_token":"t","from":"+15555550100"}}`, "sms.account_sid"},
+		{`{"sms":{"provider":"twilio","account_sid":"AC0123456789abcdef","auth_token":"t","from":"555-0100"}}`, "sms.from"},
+		{`{"sms":{"provider":"twilio","account_sid":"AC0123456789abcdef","auth_token":"t"}}`, "sms.from"},
+		{`{"webhook":{"allow_hosts":["https://x.io/path"]}}`, "webhook.allow_hosts[0]"},
+	} {
+		status, out, _ := f.do(t, call{"PUT", "/api/channels", tc.body, owner})
+		require.Equal(t, 400, status, "%s: %v", tc.body, out)
+		require.Equal(t, tc.field, out["field"], "%s: %v", tc.body, out)
+	}
+
+	// SMTP with a password, then a switch back to the outbox.
+	status, got, _ = f.do(t, call{"PUT", "/api/channels", `{"email":{"provider":"smtp","host":"127.0.0.1","port":2525,
+		"username":"u","password":"smtp-password-1","from":"a@b.io"}}`, owner})
+	require.Equal(t, 200, status, "%v", got)
+	require.Equal(t, "starttls", got["email"].(map[string]any)["tls"], "STARTTLS by default")
+	status, _, _ = f.do(t, call{"PUT", "/api/channels", `{"email":{"provider":"outbox"}}`, owner})
+	require.Equal(t, 200, status)
+
+	// Only owners change channels; a viewer cannot read them either.
+	cookie := f.login(t, "viewer@demo.test", "viewer-password")
+	status, _, _ = f.do(t, call{"GET", "/api/channels", "", cookie})
+	require.Equal(t, 403, status)
+	status, _, _ = f.do(t, call{"PUT", "/api/channels", `{"email":{"provider":"outbox"}}`, cookie})
+	require.Equal(t, 403, status)
+}
+
+func TestChannelSecretsNeedAnEncryptionKey(t *testing.T) {
+	f := newFixture(t)
+	status, out, _ := f.do(t, call{"PUT", "/api/channels", `{"sms":{"provider":"twilio","account_sid":"AC0123456789abcdef",
+		"auth_token":"tok","from":"+15555550100"}}`, bearer(f.secretKey)})
+	require.Equal(t, 409, status, "%v", out)
+	require.Contains(t, out["error"], "HERALD_ENCRYPTION_KEY")
+	status, _, _ = f.do(t, call{"PUT", "/api/channels", `{"webhook":{"allow_hosts":["hooks.example"]}}`, bearer(f.secretKey)})
+	require.Equal(t, 200, status, "settings without secrets need no key")
+}
+
+func TestSuppressionListByHand(t *testing.T) {
+	f := newFixture(t)
+	sk := bearer(f.secretKey)
+	status, out, _ := f.do(t, call{"POST", "/api/suppressions", `{"channel":"email","address":" Ada@Example.com "}`, sk})
+	require.Equal(t, 201, status, "%v", out)
+	require.Equal(t, "ada@example.com", out["address"])
+	require.Equal(t, "manual", out["reason"])
+	status, out, _ = f.do(t, call{"POST", "/api/suppressions", `{"channel":"fax","address":"x"}`, sk})
+	require.Equal(t, 400, status, "%v", out)
+	status, out, _ = f.do(t, call{"GET", "/api/suppressions", "", sk})
+	require.Equal(t, 200, status)
+	require.Len(t, out["items"], 1)
+	status, _, _ = f.do(t, call{"DELETE", "/api/suppressions/email/ADA@example.com", "", sk})
+	require.Equal(t, 204, status)
+	status, _, _ = f.do(t, call{"DELETE", "/api/suppressions/email/ada@example.com", "", sk})
+	require.Equal(t, 404, status)
+}
+
+func mustMarshal(t *testing.T, v any) string {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return string(b)
+}

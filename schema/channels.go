@@ -1,0 +1,158 @@
+package schema
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// ChannelSetting is a workspace's provider for one channel. Settings are
+// the provider's fields with the secret ones sealed by the caller.
+type ChannelSetting struct {
+	Channel   string          `json:"channel"`
+	Provider  string          `json:"provider"`
+	Settings  json.RawMessage `json:"settings"`
+	UpdatedBy string          `json:"updated_by"`
+	UpdatedAt time.Time       `json:"updated_at"`
+}
+
+// ChannelSettings returns the workspace's configured channels by name;
+// a channel without a row is not in the map.
+func (s *Store) ChannelSettings(ctx context.Context, workspaceID string) (map[string]ChannelSetting, error) {
+	rows, err := s.pool.Query(ctx, `SELECT channel, provider, settings, updated_by, updated_at FROM channel_settings
+		WHERE workspace_id = $1`, workspaceID)
+	if err != nil {
+		return nil, fmt.Errorf("load channel settings: %w", err)
+	}
+	out := map[string]ChannelSetting{}
+	var c ChannelSetting
+	_, err = pgx.ForEachRow(rows, []any{&c.Channel, &c.Provider, &c.Settings, &c.UpdatedBy, &c.UpdatedAt}, func() error {
+		out[c.Channel] = c
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("load channel settings: %w", err)
+	}
+	return out, nil
+}
+
+// PutChannelSettings replaces the given channels' settings in one
+// transaction.
+func (s *Store) PutChannelSettings(ctx context.Context, workspaceID, actor string, settings []ChannelSetting) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		for _, c := range settings {
+			_, err := tx.Exec(ctx, `
+				INSERT INTO channel_settings (workspace_id, channel, provider, settings, updated_by)
+				VALUES ($1, $2, $3, $4, $5)
+				ON CONFLICT (workspace_id, channel) DO UPDATE
+				SET provider = excluded.provider, settings = excluded.settings, updated_by = excluded.updated_by, updated_at = now()`,
+				workspaceID, c.Channel, c.Provider, c.Settings, actor)
+			if err != nil {
+				return fmt.Errorf("save %s settings: %w", c.Channel, err)
+			}
+		}
+		return nil
+	})
+}
+
+// Suppression reasons.
+const (
+	SuppressBounce      = "bounce"
+	SuppressComplaint   = "complaint"
+	SuppressUnsubscribe = "unsubscribe"
+	SuppressManual      = "manual"
+)
+
+// Suppression is an address no message of the channel may go to.
+type Suppression struct {
+	Channel    string    `json:"channel"`
+	Address    string    `json:"address"`
+	Reason     string    `json:"reason"`
+	DeliveryID string    `json:"delivery_id,omitempty"`
+	CreatedAt  time.Time `json:"created_at"`
+}
+
+// NormalizeAddress is the form addresses are suppressed and looked up in:
+// email addresses lower case, everything trimmed.
+func NormalizeAddress(channel, address string) string {
+	address = strings.TrimSpace(address)
+	if channel == ChannelEmail {
+		address = strings.ToLower(address)
+	}
+	return address
+}
+
+// Suppress adds the address to the workspace's suppression list; the first
+// reason recorded stays.
+func (s *Store) Suppress(ctx context.Context, workspaceID string, sup Suppression) error {
+	_, err := s.pool.Exec(ctx, `
+		INSERT INTO suppressions (workspace_id, channel, address, reason, delivery_id) VALUES ($1, $2, $3, $4, $5)
+		ON CONFLICT DO NOTHING`, workspaceID, sup.Channel, NormalizeAddress(sup.Channel, sup.Address), sup.Reason, sup.DeliveryID)
+	if err != nil {
+		return fmt.Errorf("suppress address: %w", err)
+	}
+	return nil
+}
+
+// Suppressed returns the suppression of an address, or ErrNotFound.
+func (s *Store) Suppressed(ctx context.Context, workspaceID, channel, address string) (Suppression, error) {
+	sup := Suppression{Channel: channel}
+	err := s.pool.QueryRow(ctx, `SELECT address, reason, delivery_id, created_at FROM suppressions
+		WHERE workspace_id = $1 AND channel = $2 AND address = $3`, workspaceID, channel, NormalizeAddress(channel, address)).
+		Scan(&sup.Address, &sup.Reason, &sup.DeliveryID, &sup.CreatedAt)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return sup, ErrNotFound
+	}
+	if err != nil {
+		return sup, fmt.Errorf("look up suppression: %w", err)
+	}
+	return sup, nil
+}
+
+// Unsuppress removes an address from the list (resubscribe); ErrNotFound
+// when it was not on it.
+func (s *Store) Unsuppress(ctx context.Context, workspaceID, channel, address string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM suppressions WHERE workspace_id = $1 AND channel = $2 AND address = $3`,
+		workspaceID, channel, NormalizeAddress(channel, address))
+	if err != nil {
+		return fmt.Errorf("remove suppression: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// ListSuppressions lists the workspace's suppressions, newest first, older
+// than before when it is set.
+func (s *Store) ListSuppressions(ctx context.Context, workspaceID string, limit int, before *time.Time) ([]Suppression, error) {
+	rows, err := s.pool.Query(ctx, `SELECT channel, address, reason, delivery_id, created_at FROM suppressions
+		WHERE workspace_id = $1 AND ($3::timestamptz IS NULL OR created_at < $3)
+		ORDER BY created_at DESC LIMIT $2`, workspaceID, limit, before)
+	if err != nil {
+		return nil, fmt.Errorf("list suppressions: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Suppression, error) {
+		var x Suppression
+		err := r.Scan(&x.Channel, &x.Address, &x.Reason, &x.DeliveryID, &x.CreatedAt)
+		return x, err
+	})
+}
+
+// SendsSince counts the customer's messages of a channel created since t
+// that went out or are going out (for frequency caps).
+func (s *Store) SendsSince(ctx context.Context, workspaceID, customerID, channel string, t time.Time) (int, error) {
+	var n int
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM deliveries
+		WHERE workspace_id = $1 AND customer_id = $2 AND channel = $3 AND created_at >= $4
+		  AND status NOT IN ('failed', 'suppressed')`, workspaceID, customerID, channel, t).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count recent sends: %w", err)
+	}
+	return n, nil
+}

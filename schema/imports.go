@@ -1,0 +1,481 @@
+package schema
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"sort"
+	"strings"
+	"time"
+
+	"github.com/jackc/pgx/v5"
+)
+
+// Import statuses (docs/import.md).
+const (
+	ImportUploaded  = "uploaded"
+	ImportRunning   = "running"
+	ImportCompleted = "completed"
+	ImportFailed    = "failed"
+	ImportCancelled = "cancelled"
+)
+
+// How the rows of an import find their customer.
+const (
+	// ImportKeyUserID matches rows to customers by external id (userId).
+	ImportKeyUserID = "user_id"
+	// ImportKeyEmail matches rows by email, case-insensitively, when the
+	// file has no user id column.
+	ImportKeyEmail = "email"
+)
+
+// ErrImportNotCurrent is returned to a write of an import run that is no
+// longer the import's running run: it was cancelled, finished or started
+// again. Retrying cannot help.
+var ErrImportNotCurrent = errors.New("the import run is no longer the running one")
+
+// Import is an uploaded CSV file of customers and the state of its latest run.
+type Import struct {
+	ID       string   `json:"id"`
+	FileName string   `json:"file_name"`
+	FileSize int64    `json:"file_size"`
+	Headers  []string `json:"headers"`
+	Status   string   `json:"status"`
+	// Mapping is the column mapping of the latest run (null before the first).
+	Mapping   json.RawMessage `json:"mapping"`
+	SegmentID *string         `json:"segment_id"`
+	// Run counts the starts; every write of a run names it.
+	Run           int        `json:"run"`
+	TotalRows     int        `json:"total_rows"`
+	ProcessedRows int        `json:"processed_rows"`
+	CreatedRows   int        `json:"created_rows"`
+	UpdatedRows   int        `json:"updated_rows"`
+	FailedRows    int        `json:"failed_rows"`
+	Error         string     `json:"error"`
+	CreatedBy     string     `json:"created_by"`
+	CreatedAt     time.Time  `json:"created_at"`
+	StartedAt     *time.Time `json:"started_at"`
+	FinishedAt    *time.Time `json:"finished_at"`
+}
+
+// NewImport describes an upload.
+type NewImport struct {
+	CreatedBy string
+	FileName  string
+	Headers   []string
+}
+
+// ImportRowSource yields the records of an uploaded file after its header.
+type ImportRowSource interface {
+	// Next returns the next record, or io.EOF after the last one.
+	Next() ([]string, error)
+	// BytesRead is how much of the file has been read.
+	BytesRead() int64
+}
+
+// ImportRow is one stored record of an uploaded file.
+type ImportRow struct {
+	// Number is the record's row as a spreadsheet shows it: the header is
+	// row 1, the first customer row 2.
+	Number int
+	Fields []string
+}
+
+// ImportRowError is a row an import run skipped, and why.
+type ImportRowError struct {
+	Row     int    `json:"row"`
+	Column  string `json:"column"`
+	Message string `json:"message"`
+}
+
+// ImportedCustomer is one valid row of an import, typed. Empty fields leave
+// the profile's value as it is; attributes merge into the profile's.
+type ImportedCustomer struct {
+	ExternalID string
+	Email      string
+	Phone      string
+	Timezone   string
+	Attributes map[string]any
+}
+
+// ImportChunk is the outcome of a run of consecutive rows of an import,
+// written at once.
+type ImportChunk struct {
+	Run int
+	// Offset is how many rows of the file come before the chunk.
+	Offset int
+	// Rows is how many rows the chunk covers (customers plus errors).
+	Rows      int
+	Key       string // ImportKeyUserID or ImportKeyEmail
+	Customers []ImportedCustomer
+	Errors    []ImportRowError
+}
+
+// ImportCursor is a position in the newest-first list of imports.
+type ImportCursor struct {
+	CreatedAt time.Time
+	ID        string
+}
+
+const importColumns = `id, file_name, file_size, headers, status, mapping, segment_id, run, total_rows, processed_rows,
+	created_rows, updated_rows, failed_rows, error, created_by, created_at, started_at, finished_at`
+
+func scanImport(r pgx.Row) (Import, error) {
+	var i Import
+	err := r.Scan(&i.ID, &i.FileName, &i.FileSize, &i.Headers, &i.Status, &i.Mapping, &i.SegmentID, &i.Run, &i.TotalRows,
+		&i.ProcessedRows, &i.CreatedRows, &i.UpdatedRows, &i.FailedRows, &i.Error, &i.CreatedBy, &i.CreatedAt,
+		&i.StartedAt, &i.FinishedAt)
+	return i, err
+}
+
+// importQuerier is what reads an import: the pool or a transaction.
+type importQuerier interface {
+	QueryRow(ctx context.Context, sql string, args ...any) pgx.Row
+}
+
+func getImport(ctx context.Context, q importQuerier, workspaceID, id string) (Import, error) {
+	i, err := scanImport(q.QueryRow(ctx, `SELECT `+importColumns+` FROM imports WHERE workspace_id = $1 AND id = $2`,
+		workspaceID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Import{}, ErrNotFound
+	}
+	if err != nil {
+		return Import{}, fmt.Errorf("load import %s: %w", id, err)
+	}
+	return i, nil
+}
+
+// CreateImport stores an upload: the import and every record src yields,
+// in one transaction. An error of src is returned as it is (nothing is
+// stored), so callers can tell a malformed file from a database failure.
+func (s *Store) CreateImport(ctx context.Context, workspaceID string, in NewImport, src ImportRowSource) (Import, error) {
+	id := NewID("imp")
+	var srcErr error
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `INSERT INTO imports (id, workspace_id, created_by, file_name, headers) VALUES ($1, $2, $3, $4, $5)`,
+			id, workspaceID, in.CreatedBy, in.FileName, in.Headers); err != nil {
+			return fmt.Errorf("insert import: %w", err)
+		}
+		row := 1 // the header
+		n, err := tx.CopyFrom(ctx, pgx.Identifier{"import_rows"}, []string{"workspace_id", "import_id", "row_number", "fields"},
+			pgx.CopyFromFunc(func() ([]any, error) {
+				fields, err := src.Next()
+				if errors.Is(err, io.EOF) {
+					return nil, nil
+				}
+				if err != nil {
+					srcErr = err
+					return nil, err
+				}
+				row++
+				return []any{workspaceID, id, row, fields}, nil
+			}))
+		if srcErr != nil {
+			return srcErr
+		}
+		if err != nil {
+			return fmt.Errorf("store import rows: %w", err)
+		}
+		_, err = tx.Exec(ctx, `UPDATE imports SET total_rows = $3, file_size = $4 WHERE workspace_id = $1 AND id = $2`,
+			workspaceID, id, n, src.BytesRead())
+		if err != nil {
+			return fmt.Errorf("count import rows: %w", err)
+		}
+		return nil
+	})
+	if err != nil {
+		return Import{}, err
+	}
+	return s.GetImport(ctx, workspaceID, id)
+}
+
+// GetImport loads one import of the workspace.
+func (s *Store) GetImport(ctx context.Context, workspaceID, id string) (Import, error) {
+	return getImport(ctx, s.pool, workspaceID, id)
+}
+
+// ListImports returns the workspace's imports, newest first, after the cursor.
+func (s *Store) ListImports(ctx context.Context, workspaceID string, limit int, after *ImportCursor) ([]Import, error) {
+	var at *time.Time
+	var afterID string
+	if after != nil {
+		at, afterID = &after.CreatedAt, after.ID
+	}
+	rows, err := s.pool.Query(ctx, `SELECT `+importColumns+` FROM imports
+		WHERE workspace_id = $1 AND ($3::timestamptz IS NULL OR (created_at, id) < ($3, $4))
+		ORDER BY created_at DESC, id DESC LIMIT $2`, workspaceID, limit, at, afterID)
+	if err != nil {
+		return nil, fmt.Errorf("query imports: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Import, error) { return scanImport(r) })
+}
+
+// StartImport is what starting a run of an import sets.
+type StartImport struct {
+	Mapping   json.RawMessage
+	SegmentID *string
+	// ReplaceRun, when not 0, lets the start replace that run although the
+	// database still calls it running (its workflow is gone). 0 refuses to
+	// start over a running import.
+	ReplaceRun int
+}
+
+// StartImportRun begins the next run of an import: status running, the
+// mapping set, counters at zero, the previous run's row errors removed. It
+// returns ErrInvalidState when the import is already running.
+func (s *Store) StartImportRun(ctx context.Context, workspaceID, id string, in StartImport) (Import, error) {
+	var out Import
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var status string
+		var run int
+		err := tx.QueryRow(ctx, `SELECT status, run FROM imports WHERE workspace_id = $1 AND id = $2 FOR UPDATE`,
+			workspaceID, id).Scan(&status, &run)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock import %s: %w", id, err)
+		}
+		if status == ImportRunning && (in.ReplaceRun == 0 || in.ReplaceRun != run) {
+			return fmt.Errorf("%w: the import is already running", ErrInvalidState)
+		}
+		if _, err := tx.Exec(ctx, `
+			UPDATE imports SET status = 'running', mapping = $3, segment_id = $4, run = run + 1, processed_rows = 0,
+				created_rows = 0, updated_rows = 0, failed_rows = 0, error = '', started_at = now(), finished_at = NULL,
+				updated_at = now()
+			WHERE workspace_id = $1 AND id = $2`, workspaceID, id, in.Mapping, in.SegmentID); err != nil {
+			return fmt.Errorf("start import %s: %w", id, err)
+		}
+		if _, err := tx.Exec(ctx, `DELETE FROM import_errors WHERE workspace_id = $1 AND import_id = $2`, workspaceID, id); err != nil {
+			return fmt.Errorf("clear import errors: %w", err)
+		}
+		out, err = getImport(ctx, tx, workspaceID, id)
+		return err
+	})
+	return out, err
+}
+
+// FinishImportRun records how run ended (completed, failed or cancelled)
+// if it is still the running run; otherwise it returns ErrImportNotCurrent
+// and changes nothing.
+func (s *Store) FinishImportRun(ctx context.Context, workspaceID, id string, run int, status, message string) (Import, error) {
+	switch status {
+	case ImportCompleted, ImportFailed, ImportCancelled:
+	default:
+		return Import{}, fmt.Errorf("finish import %s: %q is not an end status", id, status)
+	}
+	tag, err := s.pool.Exec(ctx, `
+		UPDATE imports SET status = $4, error = $5, finished_at = now(), updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND run = $3 AND status = 'running'`, workspaceID, id, run, status, message)
+	if err != nil {
+		return Import{}, fmt.Errorf("finish import %s: %w", id, err)
+	}
+	imp, err := s.GetImport(ctx, workspaceID, id)
+	if err == nil && tag.RowsAffected() == 0 {
+		return imp, ErrImportNotCurrent
+	}
+	return imp, err
+}
+
+// ImportRows returns up to limit stored records of the import that come
+// after the first offset ones.
+func (s *Store) ImportRows(ctx context.Context, workspaceID, id string, offset, limit int) ([]ImportRow, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT row_number, fields FROM import_rows
+		WHERE workspace_id = $1 AND import_id = $2 AND row_number >= $3::int + 2 AND row_number < $3::int + $4::int + 2
+		ORDER BY row_number`, workspaceID, id, offset, limit)
+	if err != nil {
+		return nil, fmt.Errorf("query import rows: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ImportRow, error) {
+		var x ImportRow
+		err := r.Scan(&x.Number, &x.Fields)
+		return x, err
+	})
+}
+
+// ListImportErrors returns the current run's row errors after row afterRow,
+// in row order.
+func (s *Store) ListImportErrors(ctx context.Context, workspaceID, id string, afterRow, limit int) ([]ImportRowError, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT row_number, "column", message FROM import_errors
+		WHERE workspace_id = $1 AND import_id = $2 AND row_number > $3 ORDER BY row_number LIMIT $4`,
+		workspaceID, id, afterRow, limit)
+	if err != nil {
+		return nil, fmt.Errorf("query import errors: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (ImportRowError, error) {
+		var e ImportRowError
+		err := r.Scan(&e.Row, &e.Column, &e.Message)
+		return e, err
+	})
+}
+
+// ApplyImportChunk writes a chunk of an import run in one transaction: the
+// customers upserted (by external id, or by email when the import is keyed
+// by email), the row errors, and the run's progress. The import's progress
+// is the cursor that makes it idempotent: a chunk the run has already
+// passed (a retried activity whose first attempt committed) changes nothing
+// and applied is false. Upserts merge like identify: the same rows applied
+// again leave the same profiles.
+func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch ImportChunk) (imp Import, applied bool, err error) {
+	if ch.Key != ImportKeyUserID && ch.Key != ImportKeyEmail {
+		return Import{}, false, fmt.Errorf("import %s: unknown key %q", id, ch.Key)
+	}
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		var status string
+		var run, processed int
+		err := tx.QueryRow(ctx, `SELECT status, run, processed_rows FROM imports WHERE workspace_id = $1 AND id = $2 FOR UPDATE`,
+			workspaceID, id).Scan(&status, &run, &processed)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return ErrNotFound
+		}
+		if err != nil {
+			return fmt.Errorf("lock import %s: %w", id, err)
+		}
+		if run != ch.Run || status != ImportRunning {
+			return ErrImportNotCurrent
+		}
+		if processed >= ch.Offset+ch.Rows {
+			imp, err = getImport(ctx, tx, workspaceID, id)
+			return err
+		}
+		if processed != ch.Offset {
+			return fmt.Errorf("import %s: chunk starts after %d rows but the run is at %d", id, ch.Offset, processed)
+		}
+		created, err := upsertImported(ctx, tx, workspaceID, ch.Key, ch.Customers)
+		if err != nil {
+			return err
+		}
+		// Hook for manual segments: once they exist, the customers of the
+		// chunk join the import's segment here, in this transaction.
+		if err := insertImportErrors(ctx, tx, workspaceID, id, ch.Errors); err != nil {
+			return err
+		}
+		imp, err = scanImport(tx.QueryRow(ctx, `
+			UPDATE imports SET processed_rows = $3, created_rows = created_rows + $4, updated_rows = updated_rows + $5,
+				failed_rows = failed_rows + $6, updated_at = now()
+			WHERE workspace_id = $1 AND id = $2 RETURNING `+importColumns,
+			workspaceID, id, ch.Offset+ch.Rows, created, len(ch.Customers)-created, len(ch.Errors)))
+		if err != nil {
+			return fmt.Errorf("record import progress: %w", err)
+		}
+		applied = true
+		return nil
+	})
+	return imp, applied, err
+}
+
+// Upserts of one imported row, by key. Each returns whether it created the customer.
+const (
+	upsertByUserID = `
+		INSERT INTO customers (id, workspace_id, external_id, email, phone, timezone, attributes)
+		VALUES ($1::text, $2::text, $3::text, nullif($4::text, ''), nullif($5::text, ''), nullif($6::text, ''), $7::jsonb)
+		ON CONFLICT (workspace_id, external_id) WHERE external_id IS NOT NULL DO UPDATE SET
+			email = coalesce(EXCLUDED.email, customers.email),
+			phone = coalesce(EXCLUDED.phone, customers.phone),
+			timezone = coalesce(EXCLUDED.timezone, customers.timezone),
+			attributes = customers.attributes || EXCLUDED.attributes,
+			updated_at = now()
+		RETURNING xmax = 0`
+	// The oldest customer with the email (there is no unique key on email;
+	// the caller holds the email's lock).
+	upsertByEmail = `
+		WITH found AS (
+			SELECT id FROM customers WHERE workspace_id = $2::text AND lower(email) = lower($3::text)
+			ORDER BY created_at, id LIMIT 1 FOR UPDATE
+		), changed AS (
+			UPDATE customers c SET phone = coalesce(nullif($4::text, ''), c.phone),
+				timezone = coalesce(nullif($5::text, ''), c.timezone),
+				attributes = c.attributes || $6::jsonb, updated_at = now()
+			FROM found WHERE c.workspace_id = $2::text AND c.id = found.id
+			RETURNING c.id
+		), inserted AS (
+			INSERT INTO customers (id, workspace_id, email, phone, timezone, attributes)
+			SELECT $1::text, $2::text, $3::text, nullif($4::text, ''), nullif($5::text, ''), $6::jsonb
+			WHERE NOT EXISTS (SELECT 1 FROM found)
+			RETURNING id
+		)
+		SELECT false FROM changed UNION ALL SELECT true FROM inserted`
+)
+
+// upsertImported writes the customers in order (a later row of the same
+// customer merges into what an earlier one wrote) and counts those created.
+func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, customers []ImportedCustomer) (int, error) {
+	if len(customers) == 0 {
+		return 0, nil
+	}
+	// The identity locks ingest takes (workspace/user id), in one order.
+	set := map[string]bool{}
+	for _, c := range customers {
+		if key == ImportKeyUserID {
+			set[workspaceID+"/"+c.ExternalID] = true
+		} else {
+			set[workspaceID+"/email:"+strings.ToLower(c.Email)] = true
+		}
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`, keys); err != nil {
+		return 0, fmt.Errorf("lock imported identities: %w", err)
+	}
+	b := &pgx.Batch{}
+	for _, c := range customers {
+		attrs := c.Attributes
+		if attrs == nil {
+			attrs = map[string]any{}
+		}
+		raw, err := json.Marshal(attrs)
+		if err != nil {
+			return 0, fmt.Errorf("encode attributes: %w", err)
+		}
+		if key == ImportKeyUserID {
+			b.Queue(upsertByUserID, NewID("cus"), workspaceID, c.ExternalID, c.Email, c.Phone, c.Timezone, raw)
+		} else {
+			b.Queue(upsertByEmail, NewID("cus"), workspaceID, c.Email, c.Phone, c.Timezone, raw)
+		}
+	}
+	br := tx.SendBatch(ctx, b)
+	created := 0
+	for range customers {
+		var isNew bool
+		if err := br.QueryRow().Scan(&isNew); err != nil {
+			_ = br.Close()
+			return 0, fmt.Errorf("upsert imported customer: %w", err)
+		}
+		if isNew {
+			created++
+		}
+	}
+	if err := br.Close(); err != nil {
+		return 0, fmt.Errorf("upsert imported customers: %w", err)
+	}
+	return created, nil
+}
+
+// insertImportErrors records row errors once per row (a rerun overwrites).
+func insertImportErrors(ctx context.Context, tx pgx.Tx, workspaceID, id string, errs []ImportRowError) error {
+	if len(errs) == 0 {
+		return nil
+	}
+	rows := make([]int, len(errs))
+	cols := make([]string, len(errs))
+	msgs := make([]string, len(errs))
+	for i, e := range errs {
+		rows[i], cols[i], msgs[i] = e.Row, e.Column, e.Message
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO import_errors (workspace_id, import_id, row_number, "column", message)
+		SELECT $1, $2, r, c, m FROM unnest($3::int[], $4::text[], $5::text[]) AS t(r, c, m)
+		ON CONFLICT (import_id, row_number) DO UPDATE SET "column" = EXCLUDED."column", message = EXCLUDED.message`,
+		workspaceID, id, rows, cols, msgs)
+	if err != nil {
+		return fmt.Errorf("record import row errors: %w", err)
+	}
+	return nil
+}

@@ -1,0 +1,198 @@
+package schema_test
+
+import (
+	"context"
+	"errors"
+	"io"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/schema/schematest"
+)
+
+// memoryRowSource serves records from memory, then err (io.EOF by default).
+type memoryRowSource struct {
+	rows [][]string
+	err  error
+	read int64
+}
+
+func (s *memoryRowSource) Next() ([]string, error) {
+	if len(s.rows) == 0 {
+		if s.err != nil {
+			return nil, s.err
+		}
+		return nil, io.EOF
+	}
+	r := s.rows[0]
+	s.rows = s.rows[1:]
+	s.read += 10
+	return r, nil
+}
+
+func (s *memoryRowSource) BytesRead() int64 { return s.read }
+
+func countImportedCustomers(t *testing.T, st *schema.Store, ws string) int {
+	t.Helper()
+	var n int
+	require.NoError(t, st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM customers WHERE workspace_id = $1`, ws).Scan(&n))
+	return n
+}
+
+func TestImportStoreUploadRunsAndIdempotentChunks(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	require.NoError(t, err)
+	other, err := st.CreateWorkspace(ctx, "Other")
+	require.NoError(t, err)
+
+	// A source that fails stores nothing and its error comes back as it is.
+	bad := errors.New("row 3: broken quote")
+	_, err = st.CreateImport(ctx, ws.ID, schema.NewImport{CreatedBy: "test", FileName: "bad.csv", Headers: []string{"id"}},
+		&memoryRowSource{rows: [][]string{{"u1"}}, err: bad})
+	require.ErrorIs(t, err, bad)
+	list, err := st.ListImports(ctx, ws.ID, 10, nil)
+	require.NoError(t, err)
+	require.Empty(t, list)
+
+	imp, err := st.CreateImport(ctx, ws.ID, schema.NewImport{CreatedBy: "test", FileName: "people.csv", Headers: []string{"id", "email", "plan"}},
+		&memoryRowSource{rows: [][]string{{"u1", "ada@example.com", "pro"}, {"u2", "", "free"}, {"", "x", "y"}, {"u1", "", "team"}}})
+	require.NoError(t, err)
+	require.Equal(t, schema.ImportUploaded, imp.Status)
+	require.Equal(t, 4, imp.TotalRows)
+	require.EqualValues(t, 40, imp.FileSize)
+	require.Nil(t, imp.Mapping)
+	rows, err := st.ImportRows(ctx, ws.ID, imp.ID, 1, 2)
+	require.NoError(t, err)
+	require.Equal(t, []schema.ImportRow{{Number: 3, Fields: []string{"u2", "", "free"}}, {Number: 4, Fields: []string{"", "x", "y"}}}, rows,
+		"rows are numbered as a spreadsheet shows them")
+
+	// Other workspaces see nothing of it.
+	_, err = st.GetImport(ctx, other.ID, imp.ID)
+	require.ErrorIs(t, err, schema.ErrNotFound)
+	rows, err = st.ImportRows(ctx, other.ID, imp.ID, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, rows)
+	_, err = st.StartImportRun(ctx, other.ID, imp.ID, schema.StartImport{Mapping: []byte(`{}`)})
+	require.ErrorIs(t, err, schema.ErrNotFound)
+
+	// An existing profile: the import merges into it like identify does.
+	_, err = st.ApplyEvent(ctx, schema.EventInput{WorkspaceID: ws.ID, MessageID: "m1", Type: "identify", UserID: "u2",
+		Traits: map[string]any{"email": "bob@example.com", "plan": "free", "seats": 2}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+
+	imp, err = st.StartImportRun(ctx, ws.ID, imp.ID, schema.StartImport{Mapping: []byte(`{"user_id":"id"}`)})
+	require.NoError(t, err)
+	require.Equal(t, schema.ImportRunning, imp.Status)
+	require.Equal(t, 1, imp.Run)
+	require.NotNil(t, imp.StartedAt)
+	_, err = st.StartImportRun(ctx, ws.ID, imp.ID, schema.StartImport{Mapping: []byte(`{}`)})
+	require.ErrorIs(t, err, schema.ErrInvalidState, "one run at a time")
+
+	first := schema.ImportChunk{Run: 1, Offset: 0, Rows: 2, Key: schema.ImportKeyUserID, Customers: []schema.ImportedCustomer{
+		{ExternalID: "u1", Email: "ada@example.com", Attributes: map[string]any{"plan": "pro"}},
+		{ExternalID: "u2", Attributes: map[string]any{"plan": "team"}},
+	}}
+	imp, applied, err := st.ApplyImportChunk(ctx, ws.ID, imp.ID, first)
+	require.NoError(t, err)
+	require.True(t, applied)
+	require.Equal(t, [4]int{2, 1, 1, 0}, [4]int{imp.ProcessedRows, imp.CreatedRows, imp.UpdatedRows, imp.FailedRows})
+
+	// The same chunk again (a retried activity) changes nothing.
+	imp, applied, err = st.ApplyImportChunk(ctx, ws.ID, imp.ID, first)
+	require.NoError(t, err)
+	require.False(t, applied)
+	require.Equal(t, [4]int{2, 1, 1, 0}, [4]int{imp.ProcessedRows, imp.CreatedRows, imp.UpdatedRows, imp.FailedRows})
+	require.Equal(t, 2, countImportedCustomers(t, st, ws.ID))
+
+	// A chunk that skips rows, of another run or workspace is refused.
+	_, _, err = st.ApplyImportChunk(ctx, ws.ID, imp.ID, schema.ImportChunk{Run: 1, Offset: 3, Rows: 1, Key: schema.ImportKeyUserID})
+	require.Error(t, err)
+	_, _, err = st.ApplyImportChunk(ctx, ws.ID, imp.ID, schema.ImportChunk{Run: 7, Offset: 2, Rows: 1, Key: schema.ImportKeyUserID})
+	require.ErrorIs(t, err, schema.ErrImportNotCurrent)
+	_, _, err = st.ApplyImportChunk(ctx, other.ID, imp.ID, schema.ImportChunk{Run: 1, Offset: 2, Rows: 1, Key: schema.ImportKeyUserID})
+	require.ErrorIs(t, err, schema.ErrNotFound)
+
+	// The second chunk: a row error and the same customer twice in one chunk.
+	second := schema.ImportChunk{Run: 1, Offset: 2, Rows: 2, Key: schema.ImportKeyUserID,
+		Errors:    []schema.ImportRowError{{Row: 4, Column: "id", Message: "user_id is empty"}},
+		Customers: []schema.ImportedCustomer{{ExternalID: "u1", Attributes: map[string]any{"plan": "team"}}}}
+	imp, applied, err = st.ApplyImportChunk(ctx, ws.ID, imp.ID, second)
+	require.NoError(t, err)
+	require.True(t, applied)
+	require.Equal(t, [4]int{4, 1, 2, 1}, [4]int{imp.ProcessedRows, imp.CreatedRows, imp.UpdatedRows, imp.FailedRows})
+	errs, err := st.ListImportErrors(ctx, ws.ID, imp.ID, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []schema.ImportRowError{{Row: 4, Column: "id", Message: "user_id is empty"}}, errs)
+
+	bob, err := st.FindCustomer(ctx, ws.ID, "u2")
+	require.NoError(t, err)
+	require.Equal(t, "bob@example.com", *bob.Email, "an empty cell leaves the field")
+	require.JSONEq(t, `{"plan":"team","seats":2}`, string(bob.Attributes))
+	ada, err := st.FindCustomer(ctx, ws.ID, "u1")
+	require.NoError(t, err)
+	require.Equal(t, "ada@example.com", *ada.Email)
+	require.JSONEq(t, `{"plan":"team"}`, string(ada.Attributes))
+
+	imp, err = st.FinishImportRun(ctx, ws.ID, imp.ID, 1, schema.ImportCompleted, "")
+	require.NoError(t, err)
+	require.Equal(t, schema.ImportCompleted, imp.Status)
+	require.NotNil(t, imp.FinishedAt)
+	_, err = st.FinishImportRun(ctx, ws.ID, imp.ID, 1, schema.ImportCancelled, "")
+	require.ErrorIs(t, err, schema.ErrImportNotCurrent, "a run ends once")
+
+	// A rerun starts from zero, forgets the old errors and duplicates nothing.
+	imp, err = st.StartImportRun(ctx, ws.ID, imp.ID, schema.StartImport{Mapping: []byte(`{"user_id":"id"}`)})
+	require.NoError(t, err)
+	require.Equal(t, 2, imp.Run)
+	require.Equal(t, 0, imp.ProcessedRows)
+	errs, err = st.ListImportErrors(ctx, ws.ID, imp.ID, 0, 10)
+	require.NoError(t, err)
+	require.Empty(t, errs)
+	first.Run, second.Run = 2, 2
+	_, _, err = st.ApplyImportChunk(ctx, ws.ID, imp.ID, first)
+	require.NoError(t, err)
+	imp, _, err = st.ApplyImportChunk(ctx, ws.ID, imp.ID, second)
+	require.NoError(t, err)
+	require.Equal(t, [4]int{4, 0, 3, 1}, [4]int{imp.ProcessedRows, imp.CreatedRows, imp.UpdatedRows, imp.FailedRows})
+	require.Equal(t, 2, countImportedCustomers(t, st, ws.ID))
+	_, err = st.FinishImportRun(ctx, ws.ID, imp.ID, 1, schema.ImportCompleted, "")
+	require.ErrorIs(t, err, schema.ErrImportNotCurrent, "the old run cannot end the new one")
+}
+
+func TestImportStoreByEmail(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	require.NoError(t, err)
+	_, err = st.ApplyEvent(ctx, schema.EventInput{WorkspaceID: ws.ID, MessageID: "m1", Type: "identify", UserID: "u-ada",
+		Traits: map[string]any{"email": "Ada@Example.com"}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+	imp, err := st.CreateImport(ctx, ws.ID, schema.NewImport{CreatedBy: "test", Headers: []string{"email", "plan"}},
+		&memoryRowSource{rows: [][]string{{"ada@example.com", "pro"}, {"cy@example.com", "free"}, {"CY@example.com", "team"}}})
+	require.NoError(t, err)
+	for run := 1; run <= 2; run++ {
+		imp, err = st.StartImportRun(ctx, ws.ID, imp.ID, schema.StartImport{Mapping: []byte(`{"email":"email"}`)})
+		require.NoError(t, err)
+		imp, _, err = st.ApplyImportChunk(ctx, ws.ID, imp.ID, schema.ImportChunk{Run: run, Rows: 3, Key: schema.ImportKeyEmail,
+			Customers: []schema.ImportedCustomer{
+				{Email: "ada@example.com", Attributes: map[string]any{"plan": "pro"}},
+				{Email: "cy@example.com", Phone: "+15555550100", Attributes: map[string]any{"plan": "free"}},
+				{Email: "CY@example.com", Attributes: map[string]any{"plan": "team"}},
+			}})
+		require.NoError(t, err)
+		created := map[int]int{1: 1, 2: 0}[run]
+		require.Equal(t, [2]int{created, 3 - created}, [2]int{imp.CreatedRows, imp.UpdatedRows}, "run %d", run)
+		_, err = st.FinishImportRun(ctx, ws.ID, imp.ID, run, schema.ImportCompleted, "")
+		require.NoError(t, err)
+		require.Equal(t, 2, countImportedCustomers(t, st, ws.ID), "matched by email without case, run %d", run)
+	}
+	ada, err := st.FindCustomer(ctx, ws.ID, "u-ada")
+	require.NoError(t, err)
+	require.Equal(t, "Ada@Example.com", *ada.Email, "the profile keeps its email")
+	require.JSONEq(t, `{"plan":"pro"}`, string(ada.Attributes))
+}
