@@ -9,7 +9,9 @@ import (
 	"net/mail"
 	"net/url"
 	"regexp"
+	"strconv"
 	"strings"
+	"time"
 
 	"github.com/heraldhq/herald/activities/delivery"
 	"github.com/heraldhq/herald/schema"
@@ -50,6 +52,16 @@ type EmailSettings struct {
 	// Sender identity (SES and SMTP).
 	From    string `json:"from,omitempty"`
 	ReplyTo string `json:"reply_to,omitempty"`
+	// FrequencyCap holds messages beyond Max per Period per customer.
+	FrequencyCap *FrequencyCap `json:"frequency_cap,omitempty"`
+}
+
+// FrequencyCap is a channel's cross-journey limit per customer: at most
+// Max messages within Period ("24h", "7d"). A capped message waits for its
+// next slot; it is never dropped.
+type FrequencyCap struct {
+	Max    int    `json:"max"`
+	Period string `json:"period"`
 }
 
 // SMSSettings configure the SMS channel: Twilio or the outbox.
@@ -59,6 +71,8 @@ type SMSSettings struct {
 	AuthToken           string `json:"auth_token,omitempty"`
 	From                string `json:"from,omitempty"`
 	MessagingServiceSID string `json:"messaging_service_sid,omitempty"`
+	// FrequencyCap holds messages beyond Max per Period per customer.
+	FrequencyCap *FrequencyCap `json:"frequency_cap,omitempty"`
 }
 
 // WebhookSettings configure webhook sends: the hosts exempt from the
@@ -103,9 +117,12 @@ func DecodeChannelSettings(body []byte) (ChannelSettings, error) {
 
 // validateEmail checks the email settings (and defaults SMTP's tls).
 func validateEmail(e *EmailSettings) error {
+	if err := validateCap("email", e.FrequencyCap); err != nil {
+		return err
+	}
 	switch e.Provider {
 	case ProviderOutbox:
-		if *e != (EmailSettings{Provider: ProviderOutbox}) {
+		if *e != (EmailSettings{Provider: ProviderOutbox, FrequencyCap: e.FrequencyCap}) {
 			return badSetting("email", "the outbox provider takes no other settings")
 		}
 		return nil
@@ -158,9 +175,12 @@ func validateEmail(e *EmailSettings) error {
 }
 
 func validateSMS(s *SMSSettings) error {
+	if err := validateCap("sms", s.FrequencyCap); err != nil {
+		return err
+	}
 	switch s.Provider {
 	case ProviderOutbox:
-		if *s != (SMSSettings{Provider: ProviderOutbox}) {
+		if *s != (SMSSettings{Provider: ProviderOutbox, FrequencyCap: s.FrequencyCap}) {
 			return badSetting("sms", "the outbox provider takes no other settings")
 		}
 		return nil
@@ -184,6 +204,44 @@ func validateSMS(s *SMSSettings) error {
 		return badSetting("sms.messaging_service_sid", "a messaging service SID starts with MG and has only letters and digits")
 	}
 	return nil
+}
+
+func validateCap(channel string, c *FrequencyCap) error {
+	if c == nil {
+		return nil
+	}
+	if c.Max < 1 || c.Max > 1000 {
+		return badSetting(channel+".frequency_cap.max", "must be from 1 to 1000")
+	}
+	d, err := ParsePeriod(c.Period)
+	if err != nil || d < time.Minute || d > 90*24*time.Hour {
+		return badSetting(channel+".frequency_cap.period", "%q is not a period from 1m to 90d (like \"24h\" or \"7d\")", c.Period)
+	}
+	return nil
+}
+
+// ParsePeriod reads a period: a Go duration ("36h", "90m") or whole days ("7d").
+func ParsePeriod(s string) (time.Duration, error) {
+	if days, ok := strings.CutSuffix(s, "d"); ok {
+		n, err := strconv.Atoi(days)
+		if err != nil || n < 0 {
+			return 0, fmt.Errorf("bad period %q", s)
+		}
+		return time.Duration(n) * 24 * time.Hour, nil
+	}
+	return time.ParseDuration(s)
+}
+
+// schemaCap is the cap of a channel's settings for the store, if any.
+func schemaCap(c *FrequencyCap) *schema.FrequencyCap {
+	if c == nil {
+		return nil
+	}
+	d, err := ParsePeriod(c.Period)
+	if err != nil || c.Max < 1 {
+		return nil
+	}
+	return &schema.FrequencyCap{Max: c.Max, Period: d}
 }
 
 func validateWebhook(w *WebhookSettings) error {

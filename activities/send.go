@@ -9,6 +9,7 @@ import (
 	"fmt"
 	"regexp"
 	"strings"
+	"time"
 
 	"go.temporal.io/sdk/temporal"
 
@@ -40,6 +41,9 @@ type SendResult struct {
 	Status     string `json:"status"`
 	// Duplicate is true when the message had been handled by an earlier attempt.
 	Duplicate bool `json:"duplicate"`
+	// DeferUntil, with status "deferred", is when a frequency cap lets the
+	// message go: the run waits until then and sends again.
+	DeferUntil *time.Time `json:"defer_until,omitempty"`
 }
 
 // Send renders the template for the customer and hands it, once per
@@ -50,7 +54,7 @@ type SendResult struct {
 // is recorded as failed and not retried; a transient one is returned so
 // Temporal retries the activity.
 func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error) {
-	if existing, err := a.store.GetDelivery(ctx, in.WorkspaceID, in.MessageID); err == nil && existing.Status != schema.DeliveryPending {
+	if existing, err := a.store.GetDelivery(ctx, in.WorkspaceID, in.MessageID); err == nil && !unfinished(existing.Status) {
 		return SendResult{DeliveryID: existing.ID, Status: existing.Status, Duplicate: true}, nil
 	} else if err != nil && !errors.Is(err, schema.ErrNotFound) {
 		return SendResult{}, err
@@ -101,10 +105,22 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 		}
 	}
 	content, _ := json.Marshal(rendered)
-	d, created, err := a.store.ClaimDelivery(ctx, in.WorkspaceID, schema.Delivery{
+	claim := schema.Delivery{
 		ID: in.MessageID, JourneyID: in.JourneyID, CustomerID: in.CustomerID, WorkflowID: in.WorkflowID, NodeID: in.NodeID,
 		Channel: in.Channel, Provider: ch.name, TemplateID: in.TemplateID, Recipient: recipient, Content: content,
-	})
+	}
+	var d schema.Delivery
+	var created bool
+	if limit := ch.cap(in.Channel); limit != nil {
+		var until *time.Time
+		d, created, until, err = a.store.ClaimDeliveryCapped(ctx, in.WorkspaceID, claim, *limit)
+		if err == nil && until != nil {
+			logger(ctx).Info("message deferred by the frequency cap", "message_id", d.ID, "until", until)
+			return SendResult{DeliveryID: d.ID, Status: schema.DeliveryDeferred, DeferUntil: until}, nil
+		}
+	} else {
+		d, created, err = a.store.ClaimDelivery(ctx, in.WorkspaceID, claim)
+	}
 	if err != nil {
 		return SendResult{}, err
 	}
@@ -218,7 +234,7 @@ func (a *Activities) recordSuppressed(ctx context.Context, in SendInput, provide
 	if err != nil {
 		return SendResult{}, err
 	}
-	if created || d.Status == schema.DeliveryPending {
+	if created || unfinished(d.Status) {
 		reason := fmt.Sprintf("%s is suppressed (%s, since %s)", sup.Address, sup.Reason, sup.CreatedAt.UTC().Format("2006-01-02"))
 		if err := a.store.SetDeliveryStatus(ctx, in.WorkspaceID, d.ID, schema.DeliverySuppressed, "", reason); err != nil {
 			return SendResult{}, err
@@ -243,7 +259,7 @@ func (a *Activities) failSend(ctx context.Context, in SendInput, provider, recip
 	if err != nil {
 		return SendResult{}, err
 	}
-	if d.Status == schema.DeliveryPending {
+	if unfinished(d.Status) {
 		if err := a.store.SetDeliveryStatus(ctx, in.WorkspaceID, d.ID, schema.DeliveryFailed, "", reason); err != nil {
 			return SendResult{}, err
 		}
@@ -276,11 +292,28 @@ func recipientField(channel string) string {
 	return "URL"
 }
 
+// unfinished says a delivery may still be sent: claimed but not sent, or
+// held by a frequency cap.
+func unfinished(status string) bool {
+	return status == schema.DeliveryPending || status == schema.DeliveryDeferred
+}
+
 // channelProvider is a workspace's provider for one channel.
 type channelProvider struct {
 	name     string
 	provider delivery.Provider
 	settings ChannelSettings
+}
+
+// cap is the channel's frequency cap, if it has one.
+func (c channelProvider) cap(channel string) *schema.FrequencyCap {
+	switch channel {
+	case schema.ChannelEmail:
+		return schemaCap(c.settings.Email.FrequencyCap)
+	case schema.ChannelSMS:
+		return schemaCap(c.settings.SMS.FrequencyCap)
+	}
+	return nil
 }
 
 // channel returns the workspace's provider for a channel, built once per

@@ -12,6 +12,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/temporal"
@@ -248,3 +249,47 @@ func TestWebhookSendsAreGuarded(t *testing.T) {
 }
 
 func errorsAs(err error, target any) bool { return errors.As(err, target) }
+
+// TestFrequencyCapDefersAcrossJourneys: beyond the channel's cap a message
+// is recorded as deferred with the time its slot opens, and is not sent;
+// at that time it goes out under the same message id.
+func TestFrequencyCapDefersAcrossJourneys(t *testing.T) {
+	e := newSendEnv(t)
+	e.settings(t, `{"email":{"provider":"ses","region":"eu-west-1","access_key_id":"AKIDTEST","secret_access_key":"secretTEST",
+		"endpoint":"`+e.srv.URL+`","from":"hi@acme.io","frequency_cap":{"max":2,"period":"24h"}}}`)
+	for _, id := range []string{"cap_1", "cap_2"} {
+		res, err := e.send(t, "email", id)
+		require.NoError(t, err)
+		require.Equal(t, "sent", res.Status)
+	}
+	first := e.delivery(t, "cap_1")
+	res, err := e.send(t, "email", "cap_3")
+	require.NoError(t, err)
+	require.Equal(t, "deferred", res.Status)
+	require.NotNil(t, res.DeferUntil)
+	require.WithinDuration(t, first.CreatedAt.Add(24*time.Hour), *res.DeferUntil, time.Second, "the slot opens when the oldest send ages out")
+	d := e.delivery(t, "cap_3")
+	require.Equal(t, "deferred", d.Status)
+	require.Contains(t, d.Error, "frequency cap of 2 per 24h0m0s")
+	require.Len(t, e.fake.sesCalls, 2, "the capped message is not sent")
+
+	// Asking again before the slot: still deferred, no second history entry.
+	res, err = e.send(t, "email", "cap_3")
+	require.NoError(t, err)
+	require.Equal(t, "deferred", res.Status)
+
+	// A day later (the two sends moved into the past), the same message goes out.
+	_, err = e.store.Pool().Exec(context.Background(), `UPDATE deliveries SET created_at = created_at - interval '25 hours'
+		WHERE workspace_id = $1 AND id IN ('cap_1', 'cap_2')`, e.ws)
+	require.NoError(t, err)
+	res, err = e.send(t, "email", "cap_3")
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+	require.Len(t, e.fake.sesCalls, 3)
+
+	// SMS has no cap here: it is not held by the email cap.
+	e.settings(t, `{"sms":{"provider":"outbox"}}`)
+	res, err = e.send(t, "sms", "cap_sms")
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+}

@@ -78,6 +78,8 @@ func TestChannelSettingsAreValidatedSealedAndMasked(t *testing.T) {
 		{`{"sms":{"provider":"twilio","account_sid":"AC0123456789abcdef","auth_token":"t","from":"555-0100"}}`, "sms.from"},
 		{`{"sms":{"provider":"twilio","account_sid":"AC0123456789abcdef","auth_token":"t"}}`, "sms.from"},
 		{`{"webhook":{"allow_hosts":["https://x.io/path"]}}`, "webhook.allow_hosts[0]"},
+		{`{"email":{"provider":"outbox","frequency_cap":{"max":0,"period":"24h"}}}`, "email.frequency_cap.max"},
+		{`{"sms":{"provider":"outbox","frequency_cap":{"max":3,"period":"soon"}}}`, "sms.frequency_cap.period"},
 	} {
 		status, out, _ := f.do(t, call{"PUT", "/api/channels", tc.body, owner})
 		require.Equal(t, 400, status, "%s: %v", tc.body, out)
@@ -89,8 +91,9 @@ func TestChannelSettingsAreValidatedSealedAndMasked(t *testing.T) {
 		"username":"u","password":"smtp-password-1","from":"a@b.io"}}`, owner})
 	require.Equal(t, 200, status, "%v", got)
 	require.Equal(t, "starttls", got["email"].(map[string]any)["tls"], "STARTTLS by default")
-	status, _, _ = f.do(t, call{"PUT", "/api/channels", `{"email":{"provider":"outbox"}}`, owner})
-	require.Equal(t, 200, status)
+	status, got, _ = f.do(t, call{"PUT", "/api/channels", `{"email":{"provider":"outbox","frequency_cap":{"max":3,"period":"7d"}}}`, owner})
+	require.Equal(t, 200, status, "%v", got)
+	require.Equal(t, map[string]any{"max": float64(3), "period": "7d"}, got["email"].(map[string]any)["frequency_cap"])
 
 	// Only owners change channels; a viewer cannot read them either.
 	cookie := f.login(t, "viewer@demo.test", "viewer-password")

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"time"
 
@@ -59,18 +60,21 @@ type liveJourney struct {
 }
 
 // batchView is what routing one batch reads once: the live journeys of
-// each (workspace, event name) and each workspace's time zone.
+// each (workspace, event name), each workspace's time zone and each
+// customer's running runs ("<workspace>/<customer>" → workflow ids).
 type batchView struct {
 	live     map[string][]liveJourney
 	timezone map[string]string
+	running  map[string][]string
 }
 
 // Route implements Router: each customer's events in order, customers in
 // parallel.
 func (r *JourneyRouter) Route(ctx context.Context, batch []Applied) error {
-	view := batchView{live: map[string][]liveJourney{}, timezone: map[string]string{}}
+	view := batchView{live: map[string][]liveJourney{}, timezone: map[string]string{}, running: map[string][]string{}}
 	var order []string
 	lanes := map[string][]Applied{}
+	customers := map[string][]string{} // workspace → customers in the batch
 	for _, a := range batch {
 		ws, name := a.Event.WorkspaceID, a.Event.DisplayName()
 		if _, ok := view.live[ws+"\x00"+name]; !ok {
@@ -90,15 +94,29 @@ func (r *JourneyRouter) Route(ctx context.Context, batch []Applied) error {
 		lane := ws + "/" + a.CustomerID
 		if _, ok := lanes[lane]; !ok {
 			order = append(order, lane)
+			customers[ws] = append(customers[ws], a.CustomerID)
 		}
 		lanes[lane] = append(lanes[lane], a)
+	}
+	for ws, ids := range customers {
+		running, err := r.store.RunningWorkflowsOfCustomers(ctx, ws, ids)
+		if err != nil {
+			return err
+		}
+		for id, wfs := range running {
+			view.running[ws+"/"+id] = wfs
+		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(routeLanes)
 	for _, lane := range order {
 		g.Go(func() error {
+			// The lane's own view of its customer's running runs: what the
+			// batch read, plus the runs its events start.
+			running := slices.Clone(view.running[lane])
 			for _, a := range lanes[lane] {
-				if err := r.routeOne(gctx, view, a); err != nil {
+				var err error
+				if running, err = r.routeOne(gctx, view, running, a); err != nil {
 					return err
 				}
 			}
@@ -124,12 +142,17 @@ func (r *JourneyRouter) liveJourneys(ctx context.Context, ws, event string) ([]l
 }
 
 // routeOne enters the customer into the journeys the event triggers and
-// signals the customer's other running runs.
-func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, a Applied) error {
+// signals the customer's other running runs; it returns those runs with
+// any it started.
+func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []string, a Applied) ([]string, error) {
+	live := view.live[a.Event.WorkspaceID+"\x00"+a.Event.DisplayName()]
+	if len(live) == 0 && len(running) == 0 {
+		return running, nil // no journey takes this event and no run waits for it
+	}
 	ev := workflows.Event{ID: a.Event.MessageID, Name: a.Event.DisplayName(), Time: a.Event.Timestamp.UTC()}
 	if len(a.Event.Properties) > 0 {
 		if err := json.Unmarshal(a.Event.Properties, &ev.Properties); err != nil {
-			return fmt.Errorf("decode properties: %w", err)
+			return running, fmt.Errorf("decode properties: %w", err)
 		}
 	}
 	if a.Event.Type == "identify" && len(a.Event.Traits) > 0 {
@@ -137,43 +160,44 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, a Applied)
 	}
 	ws := a.Event.WorkspaceID
 	touched := map[string]bool{}
-	for _, lj := range view.live[ws+"\x00"+ev.Name] {
+	for _, lj := range live {
 		wfID, err := r.enter(ctx, ws, view.timezone[ws], lj, a.CustomerID, ev)
 		if err != nil {
-			return err
+			return running, err
 		}
 		if wfID != "" {
 			touched[wfID] = true
 		}
 	}
-	running, err := r.store.RunningRunsOfCustomer(ctx, ws, a.CustomerID)
-	if err != nil {
-		return err
-	}
-	for _, run := range running {
+	for _, wfID := range running {
 		if a.MergedFrom != "" {
 			// Runs of the merged anonymous profile now belong to this customer.
-			err := r.temporal.SignalWorkflow(ctx, run.WorkflowID, "", workflows.SignalMerge, a.CustomerID)
+			err := r.temporal.SignalWorkflow(ctx, wfID, "", workflows.SignalMerge, a.CustomerID)
 			var nf *serviceerror.NotFound
 			if err != nil && !errors.As(err, &nf) {
-				return fmt.Errorf("tell run %s of the merge: %w", run.WorkflowID, err)
+				return running, fmt.Errorf("tell run %s of the merge: %w", wfID, err)
 			}
 		}
-		if touched[run.WorkflowID] {
+		if touched[wfID] {
 			continue
 		}
 		// The current run of the id: the entry may have continued as new.
-		err := r.temporal.SignalWorkflow(ctx, run.WorkflowID, "", workflows.SignalEvent, ev)
+		err := r.temporal.SignalWorkflow(ctx, wfID, "", workflows.SignalEvent, ev)
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
 			continue // the run ended after the projection was read
 		}
 		if err != nil {
-			return fmt.Errorf("signal run %s: %w", run.WorkflowID, err)
+			return running, fmt.Errorf("signal run %s: %w", wfID, err)
 		}
 		r.signals.Inc()
 	}
-	return nil
+	for wfID := range touched {
+		if !slices.Contains(running, wfID) {
+			running = append(running, wfID)
+		}
+	}
+	return running, nil
 }
 
 // ErrNotEntered explains why a customer did not enter a journey.

@@ -156,3 +156,81 @@ func (s *Store) SendsSince(ctx context.Context, workspaceID, customerID, channel
 	}
 	return n, nil
 }
+
+// DeliveryDeferred is a message a frequency cap holds until its next slot.
+const DeliveryDeferred = "deferred"
+
+// FrequencyCap limits how many messages of one channel a customer gets
+// within a period, across journeys.
+type FrequencyCap struct {
+	Max    int
+	Period time.Duration
+}
+
+// ClaimDeliveryCapped claims the delivery like ClaimDelivery, under a
+// frequency cap: when the customer already has cap.Max messages of the
+// channel created within cap.Period, the delivery is recorded as deferred
+// and the time its slot opens is returned instead. Claims of one customer
+// and channel are serialised, so concurrent journeys cannot both take the
+// last slot.
+func (s *Store) ClaimDeliveryCapped(ctx context.Context, workspaceID string, d Delivery, limit FrequencyCap) (Delivery, bool, *time.Time, error) {
+	if len(d.Content) == 0 {
+		d.Content = json.RawMessage(`{}`)
+	}
+	var created bool
+	var until *time.Time
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
+			"cap/"+workspaceID+"/"+d.CustomerID+"/"+d.Channel); err != nil {
+			return fmt.Errorf("lock frequency cap: %w", err)
+		}
+		var status string
+		err := tx.QueryRow(ctx, `SELECT status FROM deliveries WHERE workspace_id = $1 AND id = $2`, workspaceID, d.ID).Scan(&status)
+		switch {
+		case err == nil && status != DeliveryPending && status != DeliveryDeferred:
+			return nil // handled before
+		case err != nil && !errors.Is(err, pgx.ErrNoRows):
+			return fmt.Errorf("load delivery: %w", err)
+		}
+		rows, err := tx.Query(ctx, `SELECT created_at FROM deliveries
+			WHERE workspace_id = $1 AND customer_id = $2 AND channel = $3 AND id <> $4
+			  AND created_at > now() - make_interval(secs => $5) AND status NOT IN ('failed', 'suppressed', 'deferred')
+			ORDER BY created_at DESC LIMIT $6`, workspaceID, d.CustomerID, d.Channel, d.ID, limit.Period.Seconds(), limit.Max)
+		if err != nil {
+			return fmt.Errorf("count recent sends: %w", err)
+		}
+		recent, err := pgx.CollectRows(rows, pgx.RowTo[time.Time])
+		if err != nil {
+			return fmt.Errorf("count recent sends: %w", err)
+		}
+		newStatus, detail := DeliveryPending, ""
+		if len(recent) >= limit.Max {
+			t := recent[limit.Max-1].Add(limit.Period)
+			until = &t
+			newStatus = DeliveryDeferred
+			detail = fmt.Sprintf("frequency cap of %d per %s reached; next slot %s", limit.Max, limit.Period, t.UTC().Format(time.RFC3339))
+		}
+		if status == newStatus {
+			return nil
+		}
+		_, err = tx.Exec(ctx, `
+			INSERT INTO deliveries (id, workspace_id, journey_id, customer_id, workflow_id, node_id, channel, provider,
+				template_id, recipient, content, status, error)
+			VALUES ($1, $2, nullif($3, ''), $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)
+			ON CONFLICT (id) DO UPDATE SET status = excluded.status, error = excluded.error, created_at = now(), updated_at = now()`,
+			d.ID, workspaceID, d.JourneyID, d.CustomerID, d.WorkflowID, d.NodeID, d.Channel, d.Provider, d.TemplateID, d.Recipient,
+			d.Content, newStatus, detail)
+		if err != nil {
+			return fmt.Errorf("claim delivery: %w", err)
+		}
+		created = newStatus == DeliveryPending
+		_, err = tx.Exec(ctx, `INSERT INTO delivery_events (workspace_id, delivery_id, status, detail) VALUES ($1, $2, $3, $4)`,
+			workspaceID, d.ID, newStatus, detail)
+		return err
+	})
+	if err != nil {
+		return Delivery{}, false, nil, err
+	}
+	stored, err := s.GetDelivery(ctx, workspaceID, d.ID)
+	return stored, created, until, err
+}

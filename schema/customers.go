@@ -102,6 +102,9 @@ func (b *eventBatch) apply(ctx context.Context) error {
 	if err := b.loadExisting(ctx); err != nil {
 		return err
 	}
+	if err := b.createSimpleNewcomers(ctx); err != nil {
+		return err
+	}
 	for i, ev := range b.evs {
 		key := ev.WorkspaceID + "/" + ev.MessageID
 		if first, ok := b.seen[key]; ok {
@@ -234,6 +237,65 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		b.ids[key] = id
 	}
 	return rows.Err()
+}
+
+// createSimpleNewcomers creates, with two statements, the customers of
+// identities the batch sees for the first time when no event could merge
+// them: a user id that only comes alone (no anonymous id, no alias), an
+// anonymous id that only comes alone. That is what resolveCustomer would
+// do for each at its first event; identities that may merge are left to it.
+func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
+	mixed := map[string]bool{}
+	for _, ev := range b.evs {
+		anon := ev.AnonymousID
+		if ev.Type == "alias" {
+			anon = ev.PreviousID
+		}
+		if ev.UserID != "" && anon != "" {
+			mixed["u/"+ev.WorkspaceID+"/"+ev.UserID] = true
+			mixed["a/"+ev.WorkspaceID+"/"+anon] = true
+		}
+		if ev.Type == "alias" && ev.PreviousID != "" {
+			mixed["a/"+ev.WorkspaceID+"/"+ev.PreviousID] = true
+		}
+	}
+	var ids, wss, users, anons []string
+	seen := map[string]bool{}
+	for i, ev := range b.evs {
+		if b.out[i].Duplicate {
+			continue
+		}
+		key, user, anon := "", ev.UserID, ""
+		switch {
+		case ev.UserID != "" && ev.AnonymousID == "" && ev.Type != "alias":
+			key = "u/" + ev.WorkspaceID + "/" + ev.UserID
+		case ev.UserID == "" && ev.AnonymousID != "" && ev.Type != "alias":
+			key, anon = "a/"+ev.WorkspaceID+"/"+ev.AnonymousID, ev.AnonymousID
+		default:
+			continue
+		}
+		if _, known := b.ids[key]; known || mixed[key] || seen[key] {
+			continue
+		}
+		seen[key] = true
+		id := NewID("cus")
+		ids, wss, users, anons = append(ids, id), append(wss, ev.WorkspaceID), append(users, user), append(anons, anon)
+		b.ids[key] = id
+	}
+	if len(ids) == 0 {
+		return nil
+	}
+	if _, err := b.tx.Exec(ctx, `
+		INSERT INTO customers (id, workspace_id, external_id)
+		SELECT id, ws, nullif(u, '') FROM unnest($1::text[], $2::text[], $3::text[]) AS n(id, ws, u)`, ids, wss, users); err != nil {
+		return fmt.Errorf("insert customers: %w", err)
+	}
+	if _, err := b.tx.Exec(ctx, `
+		INSERT INTO customer_anonymous_ids (workspace_id, anonymous_id, customer_id)
+		SELECT ws, a, id FROM unnest($1::text[], $2::text[], $3::text[]) AS n(id, ws, a) WHERE a <> ''`, ids, wss, anons); err != nil {
+		return fmt.Errorf("attach anonymous ids: %w", err)
+	}
+	return nil
 }
 
 // cached answers resolveCustomer from what the batch knows when that needs

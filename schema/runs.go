@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"slices"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -93,6 +94,29 @@ func (s *Store) RunningRunsOfCustomer(ctx context.Context, workspaceID, customer
 		return nil, fmt.Errorf("query running runs: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Run, error) { return scanRun(r) })
+}
+
+// RunningWorkflowsOfCustomers returns, for each of the customers, the
+// workflow ids of their running runs (routing a batch of events reads them
+// at once).
+func (s *Store) RunningWorkflowsOfCustomers(ctx context.Context, workspaceID string, customerIDs []string) (map[string][]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT customer_id, workflow_id FROM runs
+		WHERE workspace_id = $1 AND customer_id = ANY($2) AND status = 'running' ORDER BY started_at`, workspaceID, customerIDs)
+	if err != nil {
+		return nil, fmt.Errorf("query running runs: %w", err)
+	}
+	out := map[string][]string{}
+	var cust, wf string
+	_, err = pgx.ForEachRow(rows, []any{&cust, &wf}, func() error {
+		if !slices.Contains(out[cust], wf) {
+			out[cust] = append(out[cust], wf)
+		}
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("query running runs: %w", err)
+	}
+	return out, nil
 }
 
 // RunStep is a node visit as reported by a run.

@@ -96,7 +96,7 @@ type PathStep struct {
 
 // Waiting describes what the run waits for right now.
 type Waiting struct {
-	Kind  string     `json:"kind"` // timer, event, window, quiet_hours, paused
+	Kind  string     `json:"kind"` // timer, event, window, quiet_hours, paused, frequency_cap
 	Event string     `json:"event,omitempty"`
 	Until *time.Time `json:"until,omitempty"`
 }
@@ -677,28 +677,43 @@ func (r *run) renderEvent() *activities.RenderEvent {
 
 // send holds while paused or in quiet hours, then sends once per visit.
 func (r *run) send(ctx workflow.Context, n Node) error {
+	for {
+		res, err := r.sendOnce(ctx, n)
+		if err != nil || res.Status != "deferred" || res.DeferUntil == nil {
+			return err
+		}
+		// A frequency cap holds the message: wait for its slot, then go
+		// through pause and quiet hours again and send.
+		if err := r.sleepUntil(ctx, *res.DeferUntil, "frequency_cap"); err != nil {
+			return err
+		}
+	}
+}
+
+func (r *run) sendOnce(ctx workflow.Context, n Node) (activities.SendResult, error) {
+	var res activities.SendResult
 	if r.st.Paused {
 		r.st.Waiting = &Waiting{Kind: "paused"}
 		if err := workflow.Await(ctx, func() bool { return !r.st.Paused }); err != nil {
-			return err
+			return res, err
 		}
 		r.st.Waiting = nil
 		// Released runs do not all send in the same second.
 		if err := workflow.Sleep(ctx, jitter(workflow.GetInfo(ctx).WorkflowExecution.ID, 10*time.Second)); err != nil {
-			return err
+			return res, err
 		}
 	}
 	if qh := r.in.Journey.Settings.QuietHours; qh != nil {
 		cust, err := r.loadCustomer(ctx, false)
 		if err != nil {
-			return err
+			return res, err
 		}
 		t, err := QuietHoursEnd(workflow.Now(ctx), qh.Start, qh.End, location(cust.Timezone, r.in.WorkspaceTimezone))
 		if err != nil {
-			return temporal.NewNonRetryableApplicationError(err.Error(), "BadGraph", nil)
+			return res, temporal.NewNonRetryableApplicationError(err.Error(), "BadGraph", nil)
 		}
 		if err := r.sleepUntil(ctx, t, "quiet_hours"); err != nil {
-			return err
+			return res, err
 		}
 	}
 	info := workflow.GetInfo(ctx)
@@ -708,15 +723,14 @@ func (r *run) send(ctx workflow.Context, n Node) error {
 		MessageID: MessageID(info.WorkflowExecution.ID, info.FirstRunID, n.ID, r.visits[n.ID]),
 		Channel:   n.Channel, TemplateID: n.TemplateID, Event: r.renderEvent(),
 	}
-	var res activities.SendResult
 	err := workflow.ExecuteActivity(activityCtx(ctx), a.Send, in).Get(ctx, &res)
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == "SendFailed" {
 		// Recorded as a failed delivery; the journey goes on.
 		workflow.GetLogger(ctx).Warn("send failed permanently", "node_id", n.ID, "error", appErr.Error())
-		return nil
+		return res, nil
 	}
-	return err
+	return res, err
 }
 
 // MessageID is the deterministic id of a send (DESIGN §9). Runs pass the

@@ -29,7 +29,13 @@ type fixture struct {
 	} `json:"customer"`
 	Start   time.Time        `json:"start"`
 	Trigger *workflows.Event `json:"trigger"`
-	Events  []struct {
+	// FrequencyCap makes the fake send behave as the channel's cap does:
+	// beyond Max sends within Period, it answers "deferred" until a slot opens.
+	FrequencyCap *struct {
+		Max    int    `json:"max"`
+		Period string `json:"period"`
+	} `json:"frequency_cap"`
+	Events []struct {
 		After      string         `json:"after"`
 		ID         string         `json:"id"`
 		Name       string         `json:"name"`
@@ -63,6 +69,7 @@ type recorder struct {
 	attrs     map[string]any
 	messages  map[string]bool
 	variants  map[string]string
+	sentAt    []time.Time
 }
 
 func loadFixture(t *testing.T, path string) fixture {
@@ -158,6 +165,21 @@ func runFixture(t *testing.T, f fixture) *recorder {
 	env.OnActivity(a.Send, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SendInput) (activities.SendResult, error) {
 			require.False(t, rec.messages[in.MessageID], "message id %s sent twice", in.MessageID)
+			if c := f.FrequencyCap; c != nil {
+				period, err := time.ParseDuration(c.Period)
+				require.NoError(t, err)
+				now, recent := env.Now(), []time.Time{}
+				for _, at := range rec.sentAt {
+					if at.After(now.Add(-period)) {
+						recent = append(recent, at)
+					}
+				}
+				if len(recent) >= c.Max {
+					until := recent[len(recent)-c.Max].Add(period)
+					return activities.SendResult{DeliveryID: in.MessageID, Status: "deferred", DeferUntil: &until}, nil
+				}
+				rec.sentAt = append(rec.sentAt, now)
+			}
 			rec.messages[in.MessageID] = true
 			rec.sends = append(rec.sends, expectedSend{Node: in.NodeID, At: env.Now().Sub(start).String()})
 			return activities.SendResult{DeliveryID: in.MessageID, Status: "sent"}, nil

@@ -8,6 +8,7 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/http/pprof"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -104,6 +105,11 @@ func (p *process) serveMetrics(ctx context.Context) error {
 		w.WriteHeader(code)
 		_ = json.NewEncoder(w).Encode(map[string]any{"status": status, "checks": results})
 	})
+	// Go profiles for operators (CPU, heap, goroutines), on the same
+	// private port as the metrics.
+	mux.HandleFunc("GET /debug/pprof/", pprof.Index)
+	mux.HandleFunc("GET /debug/pprof/profile", pprof.Profile)
+	mux.HandleFunc("GET /debug/pprof/trace", pprof.Trace)
 	return serveHTTP(ctx, p.log, "metrics", p.cfg.MetricsAddr, mux, p.cfg.ShutdownTimeout)
 }
 
