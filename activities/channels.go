@@ -54,6 +54,9 @@ type EmailSettings struct {
 	ReplyTo string `json:"reply_to,omitempty"`
 	// FrequencyCap holds messages beyond Max per Period per customer.
 	FrequencyCap *FrequencyCap `json:"frequency_cap,omitempty"`
+	// RatePerSecond limits the workspace's sends through the provider;
+	// messages beyond it wait for their slot.
+	RatePerSecond int `json:"rate_per_second,omitempty"`
 }
 
 // FrequencyCap is a channel's cross-journey limit per customer: at most
@@ -73,6 +76,8 @@ type SMSSettings struct {
 	MessagingServiceSID string `json:"messaging_service_sid,omitempty"`
 	// FrequencyCap holds messages beyond Max per Period per customer.
 	FrequencyCap *FrequencyCap `json:"frequency_cap,omitempty"`
+	// RatePerSecond limits the workspace's sends through the provider.
+	RatePerSecond int `json:"rate_per_second,omitempty"`
 }
 
 // WebhookSettings configure webhook sends: the hosts exempt from the
@@ -117,12 +122,12 @@ func DecodeChannelSettings(body []byte) (ChannelSettings, error) {
 
 // validateEmail checks the email settings (and defaults SMTP's tls).
 func validateEmail(e *EmailSettings) error {
-	if err := validateCap("email", e.FrequencyCap); err != nil {
+	if err := validateLimits("email", e.FrequencyCap, e.RatePerSecond); err != nil {
 		return err
 	}
 	switch e.Provider {
 	case ProviderOutbox:
-		if *e != (EmailSettings{Provider: ProviderOutbox, FrequencyCap: e.FrequencyCap}) {
+		if *e != (EmailSettings{Provider: ProviderOutbox, FrequencyCap: e.FrequencyCap, RatePerSecond: e.RatePerSecond}) {
 			return badSetting("email", "the outbox provider takes no other settings")
 		}
 		return nil
@@ -175,12 +180,12 @@ func validateEmail(e *EmailSettings) error {
 }
 
 func validateSMS(s *SMSSettings) error {
-	if err := validateCap("sms", s.FrequencyCap); err != nil {
+	if err := validateLimits("sms", s.FrequencyCap, s.RatePerSecond); err != nil {
 		return err
 	}
 	switch s.Provider {
 	case ProviderOutbox:
-		if *s != (SMSSettings{Provider: ProviderOutbox, FrequencyCap: s.FrequencyCap}) {
+		if *s != (SMSSettings{Provider: ProviderOutbox, FrequencyCap: s.FrequencyCap, RatePerSecond: s.RatePerSecond}) {
 			return badSetting("sms", "the outbox provider takes no other settings")
 		}
 		return nil
@@ -206,7 +211,10 @@ func validateSMS(s *SMSSettings) error {
 	return nil
 }
 
-func validateCap(channel string, c *FrequencyCap) error {
+func validateLimits(channel string, c *FrequencyCap, ratePerSecond int) error {
+	if ratePerSecond < 0 || ratePerSecond > 10000 {
+		return badSetting(channel+".rate_per_second", "must be from 1 to 10000 (0 or absent: no limit)")
+	}
 	if c == nil {
 		return nil
 	}

@@ -33,6 +33,8 @@ type SendInput struct {
 	TemplateID  string         `json:"template_id"`
 	Event       *RenderEvent   `json:"event,omitempty"`
 	Extra       map[string]any `json:"extra,omitempty"`
+	// RatePerMinute is the journey's send_rate_per_minute (0: no limit).
+	RatePerMinute int `json:"rate_per_minute,omitempty"`
 }
 
 // SendResult says what happened to the message.
@@ -124,8 +126,11 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	if err != nil {
 		return SendResult{}, err
 	}
-	if !created && d.Status != schema.DeliveryPending {
+	if !created && !unfinished(d.Status) {
 		return SendResult{DeliveryID: d.ID, Status: d.Status, Duplicate: true}, nil
+	}
+	if slot, wait, err := a.sendSlot(ctx, in, ch, d); err != nil || wait {
+		return SendResult{DeliveryID: d.ID, Status: schema.DeliveryDeferred, DeferUntil: &slot}, err
 	}
 	msg := a.message(in, ch, recipient, unsubscribe, rendered)
 	res, err := ch.provider.Send(ctx, msg)
@@ -292,6 +297,45 @@ func recipientField(channel string) string {
 	return "URL"
 }
 
+// rateSlack is how early a slot may be used: sends within it go at once.
+const rateSlack = 100 * time.Millisecond
+
+// sendSlot applies the journey's send rate and the provider's rate limit:
+// it reserves the message's slot in each and, when the later one is still
+// ahead, records the delivery as deferred until then (wait is true). A
+// message that already holds a slot keeps it.
+func (a *Activities) sendSlot(ctx context.Context, in SendInput, ch channelProvider, d schema.Delivery) (time.Time, bool, error) {
+	if d.NotBefore != nil {
+		return *d.NotBefore, time.Until(*d.NotBefore) > rateSlack, nil
+	}
+	var slot time.Time
+	reserve := func(key string, interval time.Duration) error {
+		t, err := a.store.ReserveSendSlot(ctx, in.WorkspaceID, key, interval)
+		if t.After(slot) {
+			slot = t
+		}
+		return err
+	}
+	var why []string
+	if in.RatePerMinute > 0 {
+		if err := reserve("journey/"+in.JourneyID, time.Minute/time.Duration(in.RatePerMinute)); err != nil {
+			return slot, false, err
+		}
+		why = append(why, fmt.Sprintf("journey rate %d/min", in.RatePerMinute))
+	}
+	if r := ch.rate(in.Channel); r > 0 {
+		if err := reserve("provider/"+in.Channel, time.Second/time.Duration(r)); err != nil {
+			return slot, false, err
+		}
+		why = append(why, fmt.Sprintf("%s rate %d/s", ch.name, r))
+	}
+	if slot.IsZero() || time.Until(slot) <= rateSlack {
+		return slot, false, nil
+	}
+	detail := fmt.Sprintf("%s; slot %s", strings.Join(why, ", "), slot.UTC().Format(time.RFC3339Nano))
+	return slot, true, a.store.DeferDelivery(ctx, in.WorkspaceID, d.ID, slot, detail)
+}
+
 // unfinished says a delivery may still be sent: claimed but not sent, or
 // held by a frequency cap.
 func unfinished(status string) bool {
@@ -303,6 +347,17 @@ type channelProvider struct {
 	name     string
 	provider delivery.Provider
 	settings ChannelSettings
+}
+
+// rate is the provider's sends per second for the channel (0: no limit).
+func (c channelProvider) rate(channel string) int {
+	switch channel {
+	case schema.ChannelEmail:
+		return c.settings.Email.RatePerSecond
+	case schema.ChannelSMS:
+		return c.settings.SMS.RatePerSecond
+	}
+	return 0
 }
 
 // cap is the channel's frequency cap, if it has one.

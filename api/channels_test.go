@@ -80,6 +80,7 @@ func TestChannelSettingsAreValidatedSealedAndMasked(t *testing.T) {
 		{`{"webhook":{"allow_hosts":["https://x.io/path"]}}`, "webhook.allow_hosts[0]"},
 		{`{"email":{"provider":"outbox","frequency_cap":{"max":0,"period":"24h"}}}`, "email.frequency_cap.max"},
 		{`{"sms":{"provider":"outbox","frequency_cap":{"max":3,"period":"soon"}}}`, "sms.frequency_cap.period"},
+		{`{"email":{"provider":"outbox","rate_per_second":-1}}`, "email.rate_per_second"},
 	} {
 		status, out, _ := f.do(t, call{"PUT", "/api/channels", tc.body, owner})
 		require.Equal(t, 400, status, "%s: %v", tc.body, out)

@@ -234,3 +234,37 @@ func (s *Store) ClaimDeliveryCapped(ctx context.Context, workspaceID string, d D
 	stored, err := s.GetDelivery(ctx, workspaceID, d.ID)
 	return stored, created, until, err
 }
+
+// ReserveSendSlot takes the next slot of a rate-limited stream (a journey's
+// sends, a provider's) that allows one send per interval, and returns its
+// time: now when the stream is idle, later when it is busy. Each caller
+// gets its own slot.
+func (s *Store) ReserveSendSlot(ctx context.Context, workspaceID, key string, interval time.Duration) (time.Time, error) {
+	var slot time.Time
+	err := s.pool.QueryRow(ctx, `
+		INSERT INTO send_rate_slots (workspace_id, key, next_at) VALUES ($1, $2, clock_timestamp() + make_interval(secs => $3))
+		ON CONFLICT (workspace_id, key) DO UPDATE
+		SET next_at = greatest(send_rate_slots.next_at, clock_timestamp()) + make_interval(secs => $3)
+		RETURNING next_at - make_interval(secs => $3)`, workspaceID, key, interval.Seconds()).Scan(&slot)
+	if err != nil {
+		return slot, fmt.Errorf("reserve send slot: %w", err)
+	}
+	return slot, nil
+}
+
+// DeferDelivery holds a claimed delivery until its slot.
+func (s *Store) DeferDelivery(ctx context.Context, workspaceID, id string, notBefore time.Time, detail string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'deferred', not_before = $3, error = $4, updated_at = now()
+			WHERE workspace_id = $1 AND id = $2`, workspaceID, id, notBefore, detail)
+		if err != nil {
+			return fmt.Errorf("defer delivery: %w", err)
+		}
+		if tag.RowsAffected() == 0 {
+			return ErrNotFound
+		}
+		_, err = tx.Exec(ctx, `INSERT INTO delivery_events (workspace_id, delivery_id, status, detail) VALUES ($1, $2, 'deferred', $3)`,
+			workspaceID, id, detail)
+		return err
+	})
+}

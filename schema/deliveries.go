@@ -34,7 +34,9 @@ type Delivery struct {
 	Error      string          `json:"error,omitempty"`
 	CreatedAt  time.Time       `json:"created_at"`
 	UpdatedAt  time.Time       `json:"updated_at"`
-	History    []DeliveryEvent `json:"history,omitempty"`
+	// NotBefore is the send slot a rate limit gave a deferred message.
+	NotBefore *time.Time      `json:"not_before,omitempty"`
+	History   []DeliveryEvent `json:"history,omitempty"`
 }
 
 // DeliveryEvent is one status change of a delivery.
@@ -93,12 +95,12 @@ func (s *Store) SetDeliveryStatus(ctx context.Context, workspaceID, id, status, 
 }
 
 const deliveryColumns = `id, coalesce(journey_id, ''), customer_id, workflow_id, node_id, channel, provider, template_id,
-	recipient, content, status, provider_id, error, created_at, updated_at`
+	recipient, content, status, provider_id, error, created_at, updated_at, not_before`
 
 func scanDelivery(r pgx.Row) (Delivery, error) {
 	var d Delivery
 	err := r.Scan(&d.ID, &d.JourneyID, &d.CustomerID, &d.WorkflowID, &d.NodeID, &d.Channel, &d.Provider, &d.TemplateID,
-		&d.Recipient, &d.Content, &d.Status, &d.ProviderID, &d.Error, &d.CreatedAt, &d.UpdatedAt)
+		&d.Recipient, &d.Content, &d.Status, &d.ProviderID, &d.Error, &d.CreatedAt, &d.UpdatedAt, &d.NotBefore)
 	return d, err
 }
 

@@ -96,7 +96,7 @@ type PathStep struct {
 
 // Waiting describes what the run waits for right now.
 type Waiting struct {
-	Kind  string     `json:"kind"` // timer, event, window, quiet_hours, paused, frequency_cap
+	Kind  string     `json:"kind"` // timer, event, window, quiet_hours, paused, deferred (frequency cap or send rate)
 	Event string     `json:"event,omitempty"`
 	Until *time.Time `json:"until,omitempty"`
 }
@@ -682,9 +682,9 @@ func (r *run) send(ctx workflow.Context, n Node) error {
 		if err != nil || res.Status != "deferred" || res.DeferUntil == nil {
 			return err
 		}
-		// A frequency cap holds the message: wait for its slot, then go
-		// through pause and quiet hours again and send.
-		if err := r.sleepUntil(ctx, *res.DeferUntil, "frequency_cap"); err != nil {
+		// A frequency cap or a send rate holds the message: wait for its
+		// slot, then go through pause and quiet hours again and send.
+		if err := r.sleepUntil(ctx, *res.DeferUntil, "deferred"); err != nil {
 			return err
 		}
 	}
@@ -722,6 +722,7 @@ func (r *run) sendOnce(ctx workflow.Context, n Node) (activities.SendResult, err
 		WorkflowID: info.WorkflowExecution.ID, NodeID: n.ID, CustomerID: r.in.CustomerID,
 		MessageID: MessageID(info.WorkflowExecution.ID, info.FirstRunID, n.ID, r.visits[n.ID]),
 		Channel:   n.Channel, TemplateID: n.TemplateID, Event: r.renderEvent(),
+		RatePerMinute: r.in.Journey.Settings.SendRatePerMinute,
 	}
 	err := workflow.ExecuteActivity(activityCtx(ctx), a.Send, in).Get(ctx, &res)
 	var appErr *temporal.ApplicationError

@@ -10,13 +10,16 @@ import (
 	"io"
 	"net"
 	"net/http"
+	"net/http/httptest"
 	"net/url"
 	"os"
 	"os/exec"
 	"path/filepath"
+	"regexp"
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"syscall"
 	"testing"
 	"time"
@@ -229,6 +232,7 @@ func TestDevEndToEnd(t *testing.T) {
 	require.Contains(t, string(body), "temporal_")
 
 	journeyThroughEvents(t, d, creds)
+	emailThroughSES(t, d, creds)
 	runPlaywright(t, d)
 	killJourney := startKillJourney(t, d, creds)
 	stream := startEventStream(t, d, creds)
@@ -339,6 +343,94 @@ func journeyThroughEvents(t *testing.T, d *devProcess, creds devCredentials) {
 	_, stats := doJSON(t, "GET", d.apiURL+"/api/journeys/"+id+"/stats", sk, "")
 	require.EqualValues(t, 1, stats["conversions"])
 	require.EqualValues(t, 1, stats["nodes"].(map[string]any)["wait"].(map[string]any)["passed"])
+}
+
+// emailThroughSES configures SES for the workspace (endpoint: a local
+// server speaking SES v2's SendEmail), sends an email from a journey, opens
+// it through the tracking pixel, unsubscribes with the one-click link, and
+// checks that the next send to the address is suppressed.
+func emailThroughSES(t *testing.T, d *devProcess, creds devCredentials) {
+	t.Helper()
+	var mu sync.Mutex
+	var sent []map[string]any
+	ses := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		var body map[string]any
+		_ = json.NewDecoder(r.Body).Decode(&body)
+		mu.Lock()
+		sent = append(sent, body)
+		mu.Unlock()
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"MessageId":"ses-e2e-1"}`))
+	}))
+	defer ses.Close()
+	sk := creds.SecretKey
+	status, out := doJSON(t, "PUT", d.apiURL+"/api/channels", sk, `{"email":{"provider":"ses","region":"eu-west-1",
+		"access_key_id":"AKIDE2E","secret_access_key":"e2e-secret-000000","endpoint":"`+ses.URL+`","from":"Acme <hi@acme.io>"}}`)
+	require.Equal(t, 200, status, "%v", out)
+	status, tpl := doJSON(t, "POST", d.apiURL+"/api/templates", sk,
+		`{"name":"News","channel":"email","subject":"News","html":"<p><a href=\"https://acme.io/news\">Read</a></p>"}`)
+	require.Equal(t, 201, status, "%v", tpl)
+	status, j := doJSON(t, "POST", d.apiURL+"/api/journeys", sk, fmt.Sprintf(`{"name":"News","trigger":{"type":"event","event":"News Ready"},
+		"entry":{"policy":"every_time"},"start":"send","nodes":[
+		{"id":"send","type":"send","channel":"email","template_id":%q,"next":"done"},{"id":"done","type":"exit"}]}`, tpl["id"]))
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, _ = doJSON(t, "POST", d.apiURL+"/api/journeys/"+id+"/publish", sk, "")
+	require.Equal(t, 200, status)
+	wk := creds.WriteKey
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/identify", wk, `{"userId":"grace","traits":{"email":"grace@example.com"}}`)
+	require.Equal(t, 200, status)
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", wk, `{"userId":"grace","event":"News Ready","messageId":"news-1"}`)
+	require.Equal(t, 200, status)
+
+	deliveries := func() []any {
+		_, out := doJSON(t, "GET", d.apiURL+"/api/deliveries?journey_id="+id, sk, "")
+		items, _ := out["items"].([]any)
+		return items
+	}
+	require.Eventually(t, func() bool {
+		items := deliveries()
+		return len(items) == 1 && items[0].(map[string]any)["status"] == "sent"
+	}, 30*time.Second, 200*time.Millisecond, "the email goes out through SES")
+	first := deliveries()[0].(map[string]any)
+	require.Equal(t, "ses", first["provider"])
+	require.Equal(t, "ses-e2e-1", first["provider_id"])
+	mu.Lock()
+	require.Len(t, sent, 1)
+	raw, _ := json.Marshal(sent[0])
+	mu.Unlock()
+	pixel := regexp.MustCompile(`http://[^"\\ ]+/t/o/[^"\\ ]+\.gif`).FindString(string(raw))
+	unsubscribe := regexp.MustCompile(`http://[^"\\ <>]+/t/u/[^"\\ <>]+`).FindString(string(raw))
+	require.NotEmpty(t, pixel, "open pixel in %s", raw)
+	require.NotEmpty(t, unsubscribe, "List-Unsubscribe in %s", raw)
+
+	resp, err := http.Get(pixel)
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, "image/gif", resp.Header.Get("Content-Type"))
+	require.Eventually(t, func() bool { return deliveries()[0].(map[string]any)["status"] == "opened" }, 10*time.Second, 100*time.Millisecond)
+
+	resp, err = http.Post(unsubscribe, "application/x-www-form-urlencoded", strings.NewReader("List-Unsubscribe=One-Click"))
+	require.NoError(t, err)
+	resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	_, sups := doJSON(t, "GET", d.apiURL+"/api/suppressions", sk, "")
+	require.Contains(t, fmt.Sprint(sups["items"]), "grace@example.com")
+
+	// The next email to the address is recorded as suppressed, not sent.
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", wk, `{"userId":"grace","event":"News Ready","messageId":"news-2"}`)
+	require.Equal(t, 200, status)
+	require.Eventually(t, func() bool {
+		for _, it := range deliveries() {
+			if it.(map[string]any)["status"] == "suppressed" {
+				return true
+			}
+		}
+		return false
+	}, 30*time.Second, 200*time.Millisecond, "the second email is suppressed")
+	mu.Lock()
+	require.Len(t, sent, 1, "SES saw one message")
+	mu.Unlock()
 }
 
 // startKillJourney starts a run that sends, waits 4 s and sends again, and
