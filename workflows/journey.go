@@ -144,15 +144,36 @@ type run struct {
 // HeraldNode is upserted only at nodes where a run can stay (send, delay,
 // wait_for_event, time_window) and only when it changes — transient nodes
 // are passed within one workflow task.
+//
+// Version 3 shows a send node in HeraldNode only when the run actually
+// waits there (paused, quiet hours, a frequency cap or send rate): a send
+// that goes out at once costs no search-attribute update (each one is a
+// visibility write on the server).
 const projectionVersion = "herald-projection-v1"
 
 // lingering says whether a run can stay at a node of this type for a while.
-func lingering(nodeType string) bool {
+func lingering(nodeType string, v workflow.Version) bool {
 	switch nodeType {
-	case "send", "delay", "wait_for_event", "time_window":
+	case "delay", "wait_for_event", "time_window":
 		return true
+	case "send":
+		return v < 3
 	}
 	return false
+}
+
+// showNode makes HeraldNode name the current node (version 3: before a
+// send waits).
+func (r *run) showNode(ctx workflow.Context) error {
+	node, _ := r.current()
+	if r.version < 3 || node == "" || r.searchNode == node {
+		return nil
+	}
+	if err := workflow.UpsertTypedSearchAttributes(ctx, SANode.ValueSet(node)); err != nil {
+		return err
+	}
+	r.searchNode = node
+	return nil
 }
 
 var a *activities.Activities
@@ -206,7 +227,7 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 	r.cancel = cancel
 	r.listen(ctx)
 
-	r.version = workflow.GetVersion(ctx, projectionVersion, workflow.DefaultVersion, 2)
+	r.version = workflow.GetVersion(ctx, projectionVersion, workflow.DefaultVersion, 3)
 	if r.version >= 1 && in.Resume == nil {
 		r.searchNode = in.Journey.Start // set when the run was started
 		trigger := ""
@@ -437,7 +458,7 @@ func (r *run) enter(ctx workflow.Context, n Node, detail string) error {
 	if len(r.st.Path) > maxPath {
 		r.st.Path = r.st.Path[len(r.st.Path)-maxPath:]
 	}
-	if r.version == workflow.DefaultVersion || (lingering(n.Type) && r.searchNode != n.ID) {
+	if r.version == workflow.DefaultVersion || (lingering(n.Type, r.version) && r.searchNode != n.ID) {
 		if err := workflow.UpsertTypedSearchAttributes(ctx, SANode.ValueSet(n.ID)); err != nil {
 			return err
 		}
@@ -527,6 +548,9 @@ func (r *run) sleepUntil(ctx workflow.Context, t time.Time, kind string) error {
 	d := t.Sub(workflow.Now(ctx))
 	if d <= 0 {
 		return nil
+	}
+	if err := r.showNode(ctx); err != nil {
+		return err
 	}
 	r.st.Waiting = &Waiting{Kind: kind, Until: &t}
 	defer func() { r.st.Waiting = nil }()
@@ -693,6 +717,9 @@ func (r *run) send(ctx workflow.Context, n Node) error {
 func (r *run) sendOnce(ctx workflow.Context, n Node) (activities.SendResult, error) {
 	var res activities.SendResult
 	if r.st.Paused {
+		if err := r.showNode(ctx); err != nil {
+			return res, err
+		}
 		r.st.Waiting = &Waiting{Kind: "paused"}
 		if err := workflow.Await(ctx, func() bool { return !r.st.Paused }); err != nil {
 			return res, err
