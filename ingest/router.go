@@ -278,10 +278,11 @@ func (r *JourneyRouter) enter(ctx context.Context, workspaceID, timezone string,
 	in := workflows.JourneyInput{WorkspaceID: workspaceID, WorkspaceTimezone: timezone, JourneyID: lj.ID, Version: lj.Version,
 		CustomerID: customerID, EntryKey: key, Journey: def, Trigger: &trigger, Paused: lj.Status == schema.JourneyPaused}
 	opts := client.StartWorkflowOptions{
-		ID:                       wfID,
-		TaskQueue:                workflows.TaskQueue,
-		WorkflowIDReusePolicy:    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
-		WorkflowIDConflictPolicy: enumspb.WORKFLOW_ID_CONFLICT_POLICY_USE_EXISTING,
+		ID:                                       wfID,
+		TaskQueue:                                workflows.TaskQueue,
+		WorkflowIDReusePolicy:                    enumspb.WORKFLOW_ID_REUSE_POLICY_ALLOW_DUPLICATE,
+		WorkflowIDConflictPolicy:                 enumspb.WORKFLOW_ID_CONFLICT_POLICY_FAIL,
+		WorkflowExecutionErrorWhenAlreadyStarted: true,
 		TypedSearchAttributes: temporal.NewSearchAttributes(
 			workflows.SAWorkspaceID.ValueSet(workspaceID),
 			workflows.SAJourneyID.ValueSet(lj.ID),
@@ -290,29 +291,46 @@ func (r *JourneyRouter) enter(ctx context.Context, workspaceID, timezone string,
 			workflows.SANode.ValueSet(def.Start),
 		),
 	}
-	var run client.WorkflowRun
+	// Start the run with the trigger in its input (no signal needed). When
+	// a run of the id is already in progress (a concurrent entry), it takes
+	// the event as a signal instead; if that run was just closing, wait for
+	// it to close and start again.
+	var runID string
 	for attempt := 0; ; attempt++ {
-		run, err = r.temporal.SignalWithStartWorkflow(ctx, wfID, workflows.SignalEvent, ev, opts, workflows.JourneyWorkflow, in)
-		if err != nil {
-			return "", fmt.Errorf("start run %s: %w", wfID, err)
-		}
-		// A run records its end just before it closes. If the signal went to
-		// such a closing run, wait for it to close and start the new one.
-		ended, err := r.store.RunEnded(ctx, workspaceID, wfID, run.GetRunID())
-		if err != nil {
-			return "", err
-		}
-		if !ended {
+		run, err := r.temporal.ExecuteWorkflow(ctx, opts, workflows.JourneyWorkflow, in)
+		if err == nil {
+			runID = run.GetRunID()
 			break
 		}
+		var already *serviceerror.WorkflowExecutionAlreadyStarted
+		if !errors.As(err, &already) {
+			return "", fmt.Errorf("start run %s: %w", wfID, err)
+		}
+		err = r.temporal.SignalWorkflow(ctx, wfID, already.RunId, workflows.SignalEvent, ev)
+		var nf *serviceerror.NotFound
+		if err != nil && !errors.As(err, &nf) {
+			return "", fmt.Errorf("signal run %s: %w", wfID, err)
+		}
+		if err == nil {
+			// A run records its end just before it closes: a signal to such
+			// a run is lost, so only a run still going counts.
+			ended, err := r.store.RunEnded(ctx, workspaceID, wfID, already.RunId)
+			if err != nil {
+				return "", err
+			}
+			if !ended {
+				runID = already.RunId
+				break
+			}
+		}
 		if attempt == 5 {
-			return "", fmt.Errorf("start run %s: the previous run %s has not closed", wfID, run.GetRunID())
+			return "", fmt.Errorf("start run %s: the previous run %s has not closed", wfID, already.RunId)
 		}
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
-		_ = r.temporal.GetWorkflow(wctx, wfID, run.GetRunID()).Get(wctx, nil)
+		_ = r.temporal.GetWorkflow(wctx, wfID, already.RunId).Get(wctx, nil)
 		cancel()
 	}
-	if err := r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: run.GetRunID(), JourneyID: lj.ID,
+	if err := r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: runID, JourneyID: lj.ID,
 		Version: lj.Version, CustomerID: customerID, EntryKey: key, TriggerEvent: ev.Name, StartedAt: time.Now().UTC()}); err != nil {
 		return "", err
 	}
