@@ -7,6 +7,7 @@ import (
 	"strings"
 	"time"
 
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 
 	"github.com/heraldhq/herald/schema"
@@ -122,4 +123,36 @@ func (a *Activities) UpdateCustomer(ctx context.Context, in UpdateCustomerInput)
 		set[k] = v
 	}
 	return a.store.UpdateCustomerAttributes(ctx, in.WorkspaceID, in.CustomerID, set, in.Unset)
+}
+
+// SegmentMembershipInput asks which of the segments a customer is in.
+type SegmentMembershipInput struct {
+	WorkspaceID string   `json:"workspace_id"`
+	CustomerID  string   `json:"customer_id"`
+	SegmentIDs  []string `json:"segment_ids"`
+}
+
+// SegmentMembershipResult maps each asked segment id to membership.
+type SegmentMembershipResult struct {
+	Members map[string]bool `json:"members"`
+}
+
+// SegmentMembership answers branch conditions on segments from the
+// segments' definitions (dynamic) or member lists (manual). A segment
+// deleted since the journey was published counts as "not a member".
+func (a *Activities) SegmentMembership(ctx context.Context, in SegmentMembershipInput) (SegmentMembershipResult, error) {
+	out := SegmentMembershipResult{Members: map[string]bool{}}
+	now := time.Now()
+	for _, id := range in.SegmentIDs {
+		member, err := a.store.IsMember(ctx, in.WorkspaceID, id, in.CustomerID, now)
+		if errors.Is(err, schema.ErrNotFound) {
+			activity.GetLogger(ctx).Warn("branch on a segment that no longer exists", "segment_id", id)
+			continue
+		}
+		if err != nil {
+			return out, err
+		}
+		out.Members[id] = member
+	}
+	return out, nil
 }

@@ -52,13 +52,7 @@ func (s *Server) readJourney(c *gin.Context) (workflows.Journey, json.RawMessage
 	if !bindJSON(c, &def) {
 		return def, nil, false
 	}
-	templates, err := s.deps.Store.TemplateChannels(c, current(c).workspaceID)
-	if err != nil {
-		s.internal(c, "load templates", err)
-		return def, nil, false
-	}
-	if errs := validateForHerald(def, templates); len(errs) > 0 {
-		invalidJourney(c, errs)
+	if !s.journeyValid(c, def) {
 		return def, nil, false
 	}
 	raw, err := json.Marshal(def)
@@ -69,20 +63,53 @@ func (s *Server) readJourney(c *gin.Context) (workflows.Journey, json.RawMessage
 	return def, raw, true
 }
 
+// journeyValid validates a definition against the workspace's templates
+// and segments; it answers 422 (or 500) itself and reports whether the
+// definition is valid.
+func (s *Server) journeyValid(c *gin.Context, def workflows.Journey) bool {
+	ws := current(c).workspaceID
+	templates, err := s.deps.Store.TemplateChannels(c, ws)
+	if err != nil {
+		s.internal(c, "load templates", err)
+		return false
+	}
+	segments := map[string]bool{}
+	for _, n := range def.Nodes {
+		for _, b := range n.Branches {
+			for _, id := range workflows.SegmentRefs(b.When) {
+				_, err := s.deps.Store.GetSegment(c, ws, id)
+				if err != nil && !errors.Is(err, schema.ErrNotFound) {
+					s.internal(c, "load segment", err)
+					return false
+				}
+				segments[id] = err == nil
+			}
+		}
+	}
+	if errs := validateForHerald(def, templates, segments); len(errs) > 0 {
+		invalidJourney(c, errs)
+		return false
+	}
+	return true
+}
+
 // validateForHerald is the journey validation plus what this version of
-// Herald cannot run yet.
-func validateForHerald(def workflows.Journey, templates map[string]string) workflows.ValidationErrors {
+// Herald cannot run yet, and the segments branches name (segments: which
+// exist in the workspace).
+func validateForHerald(def workflows.Journey, templates map[string]string, segments map[string]bool) workflows.ValidationErrors {
 	errs := workflows.ValidateJourney(def, templates)
 	switch def.Trigger.Type {
 	case "segment", "schedule":
 		errs = append(errs, workflows.ValidationError{Field: "trigger.type",
-			Message: fmt.Sprintf("%s triggers need audiences, which this version of Herald does not have yet", def.Trigger.Type)})
+			Message: fmt.Sprintf("%s triggers are not supported by this version of Herald yet", def.Trigger.Type)})
 	}
 	for _, n := range def.Nodes {
 		for i, b := range n.Branches {
-			if len(workflows.SegmentRefs(b.When)) > 0 {
-				errs = append(errs, workflows.ValidationError{Node: n.ID, Field: fmt.Sprintf("branches[%d].when", i),
-					Message: "segment conditions need audiences, which this version of Herald does not have yet"})
+			for _, id := range workflows.SegmentRefs(b.When) {
+				if !segments[id] {
+					errs = append(errs, workflows.ValidationError{Node: n.ID, Field: fmt.Sprintf("branches[%d].when", i),
+						Message: fmt.Sprintf("segment %s does not exist in this workspace", id)})
+				}
 			}
 		}
 	}
@@ -153,13 +180,7 @@ func (s *Server) publishJourney(c *gin.Context) {
 		s.internal(c, "decode journey", err)
 		return
 	}
-	templates, err := s.deps.Store.TemplateChannels(c, p.workspaceID)
-	if err != nil {
-		s.internal(c, "load templates", err)
-		return
-	}
-	if errs := validateForHerald(def, templates); len(errs) > 0 {
-		invalidJourney(c, errs)
+	if !s.journeyValid(c, def) {
 		return
 	}
 	v, err := s.deps.Store.PublishJourney(c, p.workspaceID, j.ID, p.actor)

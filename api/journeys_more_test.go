@@ -172,3 +172,52 @@ func TestStopCancelsRunsWithABatchOperation(t *testing.T) {
 	require.Equal(t, "stop", last["action"])
 	require.Equal(t, job, last["detail"].(map[string]any)["batch_job_id"])
 }
+
+// TestBranchOnSegmentMembership: a branch on a manual segment sends a
+// member down one path and everyone else down the other, answered from the
+// segment's members at the moment of the branch.
+func TestBranchOnSegmentMembership(t *testing.T) {
+	f := newJourneyFixture(t)
+	ctx := context.Background()
+	status, sms := f.api(t, "POST", "/api/templates", map[string]any{"name": "S", "channel": "sms", "body": "hi"})
+	require.Equal(t, 201, status)
+	status, seg := f.api(t, "POST", "/api/segments", map[string]any{"name": "VIP", "kind": "manual"})
+	require.Equal(t, 201, status, "%v", seg)
+	for _, u := range []string{"vip", "regular"} {
+		c, err := f.store.EnsureCustomer(ctx, f.ws.ID, u)
+		require.NoError(t, err)
+		require.NoError(t, f.store.UpdateCustomerAttributes(ctx, f.ws.ID, c.ID, map[string]any{"phone": "+15555550111"}, nil))
+	}
+	status, out := f.api(t, "POST", "/api/segments/"+seg["id"].(string)+"/members", map[string]any{"customer_ids": []string{"vip"}})
+	require.Equal(t, 200, status, "%v", out)
+	status, j := f.api(t, "POST", "/api/journeys", map[string]any{
+		"name": "Tiered", "trigger": map[string]any{"type": "api"}, "entry": map[string]any{"policy": "once"}, "start": "tier",
+		"nodes": []any{
+			map[string]any{"id": "tier", "type": "branch", "branches": []any{
+				map[string]any{"when": map[string]any{"segment": seg["id"]}, "next": "vip_msg"}}, "else": "std_msg"},
+			map[string]any{"id": "vip_msg", "type": "send", "channel": "sms", "template_id": sms["id"], "next": "done"},
+			map[string]any{"id": "std_msg", "type": "send", "channel": "sms", "template_id": sms["id"], "next": "done"},
+			map[string]any{"id": "done", "type": "exit"},
+		}})
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
+	require.Equal(t, 200, status)
+	for _, u := range []string{"vip", "regular"} {
+		status, out := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": u}})
+		require.Equal(t, 200, status, "%v", out)
+	}
+	nodes := map[string]string{}
+	require.Eventually(t, func() bool {
+		_, list := f.api(t, "GET", "/api/deliveries?journey_id="+id, nil)
+		items, _ := list["items"].([]any)
+		for _, it := range items {
+			d := it.(map[string]any)
+			c, err := f.store.GetCustomer(ctx, f.ws.ID, d["customer_id"].(string))
+			require.NoError(t, err)
+			nodes[*c.ExternalID] = d["node_id"].(string)
+		}
+		return len(items) == 2
+	}, 20*time.Second, 100*time.Millisecond)
+	require.Equal(t, map[string]string{"vip": "vip_msg", "regular": "std_msg"}, nodes)
+}

@@ -289,7 +289,13 @@ func TestJourneyAndTemplateBadInput(t *testing.T) {
 		}), 422, "loops back without a delay"},
 		{"segment trigger not yet", "POST", "/api/journeys", journey(func(j map[string]any) {
 			j["trigger"] = map[string]any{"type": "segment", "segment_id": "seg_1"}
-		}), 422, "audiences"},
+		}), 422, "not supported"},
+		{"branch on an unknown segment", "POST", "/api/journeys", journey(func(j map[string]any) {
+			j["nodes"] = []any{
+				map[string]any{"id": "a", "type": "branch", "branches": []any{map[string]any{"when": map[string]any{"segment": "seg_nope"}, "next": "b"}}, "else": "b"},
+				map[string]any{"id": "b", "type": "exit"}}
+			j["start"] = "a"
+		}), 422, "segment seg_nope does not exist"},
 		{"bad limit", "GET", "/api/journeys?limit=5000", nil, 400, "limit"},
 		{"run of another workspace", "GET", "/api/runs/journey/x/customer/y", nil, 404, "not found"},
 	}

@@ -7,6 +7,7 @@ import (
 	"errors"
 	"fmt"
 	"hash/fnv"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -660,6 +661,24 @@ func (r *run) branch(ctx workflow.Context, n Node) (string, error) {
 		return "", err
 	}
 	ec := EvalContext{Customer: evalCustomer(cust), Props: r.branchProps(), Now: workflow.Now(ctx)}
+	var refs []string
+	for _, b := range n.Branches {
+		for _, id := range SegmentRefs(b.When) {
+			if !slices.Contains(refs, id) {
+				refs = append(refs, id)
+			}
+		}
+	}
+	if len(refs) > 0 {
+		// Membership is answered from the segments in Postgres, at this moment.
+		var res activities.SegmentMembershipResult
+		err := workflow.ExecuteActivity(activityCtx(ctx), a.SegmentMembership, activities.SegmentMembershipInput{
+			WorkspaceID: r.in.WorkspaceID, CustomerID: r.in.CustomerID, SegmentIDs: refs}).Get(ctx, &res)
+		if err != nil {
+			return "", err
+		}
+		ec.Segments = res.Members
+	}
 	for i, b := range n.Branches {
 		ok, err := EvalCondition(b.When, ec)
 		if err != nil {
