@@ -218,6 +218,9 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 	require.EqualValues(t, 1, nodes["wait"].(map[string]any)["passed"])
 	require.Nil(t, nodes["sms"])
 	require.EqualValues(t, 1, stats["sends"].(map[string]any)["welcome"].(map[string]any)["sent"])
+	require.EqualValues(t, 1, stats["funnel"].(map[string]any)["welcome"].(map[string]any)["sent"])
+	require.EqualValues(t, 1, stats["template_funnel"].(map[string]any)[email["id"].(string)].(map[string]any)["sent"])
+	require.EqualValues(t, 1, stats["funnel_total"].(map[string]any)["sent"])
 
 	// Once means once: after completion the customer does not enter again.
 	status, third := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "u1"}})

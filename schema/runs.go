@@ -243,6 +243,20 @@ type JourneyStats struct {
 	Sends       map[string]map[string]int `json:"sends"`
 	Conversions int                       `json:"conversions"`
 	Variants    map[string]map[string]int `json:"variants,omitempty"`
+	// Funnel counts, per send node, the messages that ever reached each
+	// status (sent, delivered, opened, clicked, bounced, complained,
+	// unsubscribed, failed, suppressed, deferred); Templates the same per
+	// template and Total for the whole journey.
+	Funnel    map[string]map[string]int `json:"funnel"`
+	Templates map[string]map[string]int `json:"template_funnel"`
+	Total     map[string]int            `json:"funnel_total"`
+}
+
+func addCount(m map[string]map[string]int, key, status string, n int) {
+	if m[key] == nil {
+		m[key] = map[string]int{}
+	}
+	m[key][status] += n
 }
 
 // GetJourneyStats computes per-node and per-send counts from the projection.
@@ -283,6 +297,25 @@ func (s *Store) GetJourneyStats(ctx context.Context, workspaceID, journeyID stri
 			st.Sends[node] = map[string]int{}
 		}
 		st.Sends[node][status] = n
+	}
+	rows.Close()
+	st.Funnel, st.Templates, st.Total = map[string]map[string]int{}, map[string]map[string]int{}, map[string]int{}
+	rows, err = s.pool.Query(ctx, `SELECT d.node_id, d.template_id, e.status, count(DISTINCT e.delivery_id)
+		FROM delivery_events e JOIN deliveries d ON d.id = e.delivery_id AND d.workspace_id = e.workspace_id
+		WHERE d.workspace_id = $1 AND d.journey_id = $2 AND e.status <> 'pending' GROUP BY 1, 2, 3`, workspaceID, journeyID)
+	if err != nil {
+		return st, fmt.Errorf("query funnel: %w", err)
+	}
+	for rows.Next() {
+		var node, tpl, status string
+		var n int
+		if err := rows.Scan(&node, &tpl, &status, &n); err != nil {
+			rows.Close()
+			return st, err
+		}
+		addCount(st.Funnel, node, status, n)
+		addCount(st.Templates, tpl, status, n)
+		st.Total[status] += n
 	}
 	rows.Close()
 	rows, err = s.pool.Query(ctx, `SELECT node_id, detail, count(*) FROM run_steps

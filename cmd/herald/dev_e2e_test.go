@@ -431,6 +431,14 @@ func emailThroughSES(t *testing.T, d *devProcess, creds devCredentials) {
 	mu.Lock()
 	require.Len(t, sent, 1, "SES saw one message")
 	mu.Unlock()
+
+	// The journey's funnel: two messages, one sent and opened, one suppressed.
+	_, stats := doJSON(t, "GET", d.apiURL+"/api/journeys/"+id+"/stats", sk, "")
+	funnel := stats["funnel"].(map[string]any)["send"].(map[string]any)
+	require.EqualValues(t, 1, funnel["sent"], "%v", funnel)
+	require.EqualValues(t, 1, funnel["opened"], "%v", funnel)
+	require.EqualValues(t, 1, funnel["unsubscribed"], "%v", funnel)
+	require.EqualValues(t, 1, funnel["suppressed"], "%v", funnel)
 }
 
 // startKillJourney starts a run that sends, waits 4 s and sends again, and
