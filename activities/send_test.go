@@ -6,6 +6,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"net/url"
@@ -17,6 +18,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 
@@ -91,7 +93,7 @@ type sendEnv struct {
 
 const testKey = "send-test-key"
 
-func newSendEnv(t *testing.T) *sendEnv {
+func newSendEnv(t testing.TB) *sendEnv {
 	t.Helper()
 	ctx := context.Background()
 	st := schematest.Store(t)
@@ -119,7 +121,7 @@ func newSendEnv(t *testing.T) *sendEnv {
 	return e
 }
 
-func (e *sendEnv) settings(t *testing.T, body string) {
+func (e *sendEnv) settings(t testing.TB, body string) {
 	t.Helper()
 	cs, err := activities.DecodeChannelSettings([]byte(body))
 	require.NoError(t, err)
@@ -137,9 +139,10 @@ func (e *sendEnv) send(t *testing.T, channel, messageID string) (activities.Send
 
 // sendAt runs the send activity for in, filling in the env's workspace,
 // customer and template.
-func (e *sendEnv) sendAt(t *testing.T, in activities.SendInput) (activities.SendResult, error) {
+func (e *sendEnv) sendAt(t testing.TB, in activities.SendInput) (activities.SendResult, error) {
 	t.Helper()
 	var ts testsuite.WorkflowTestSuite
+	ts.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := ts.NewTestActivityEnvironment()
 	env.RegisterActivity(e.act)
 	in.WorkspaceID, in.CustomerID, in.TemplateID, in.WorkflowID, in.NodeID = e.ws, e.cust, e.tpl[in.Channel], "wf", "n1"
