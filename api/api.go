@@ -149,6 +149,7 @@ func New(d Deps) *Server {
 	a.DELETE("/customers/:id", editor, s.eraseCustomer)
 	a.GET("/customers/:id/export", s.exportCustomer)
 	s.channelRoutes(a)
+	s.workspaceRoutes(a)
 	s.importRoutes(e, a)
 	a.GET("/segments", s.listSegments)
 	a.POST("/segments", editor, s.createSegment)

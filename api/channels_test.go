@@ -138,3 +138,38 @@ func mustMarshal(t *testing.T, v any) string {
 	require.NoError(t, err)
 	return string(b)
 }
+
+func TestWorkspaceSettings(t *testing.T) {
+	f := newFixture(t)
+	owner := bearer(f.secretKey)
+	status, w, _ := f.do(t, call{"GET", "/api/workspace", "", owner})
+	require.Equal(t, 200, status)
+	require.Equal(t, "UTC", w["timezone"])
+	require.Nil(t, w["quiet_hours"])
+	status, w, _ = f.do(t, call{"PUT", "/api/workspace", `{"timezone":"Europe/Paris","quiet_hours":{"start":"21:00","end":"08:30"}}`, owner})
+	require.Equal(t, 200, status, "%v", w)
+	require.Equal(t, "Europe/Paris", w["timezone"])
+	require.Equal(t, map[string]any{"start": "21:00", "end": "08:30"}, w["quiet_hours"])
+	status, w, _ = f.do(t, call{"PUT", "/api/workspace", `{"name":"Acme"}`, owner})
+	require.Equal(t, 200, status)
+	require.Equal(t, "Acme", w["name"])
+	require.NotNil(t, w["quiet_hours"], "fields not named stay")
+	status, w, _ = f.do(t, call{"PUT", "/api/workspace", `{"quiet_hours":null}`, owner})
+	require.Equal(t, 200, status)
+	require.Nil(t, w["quiet_hours"])
+	for _, tc := range []struct{ body, field string }{
+		{`{"timezone":"Mars/Olympus"}`, "timezone"},
+		{`{"quiet_hours":{"start":"9pm","end":"08:00"}}`, "quiet_hours.start"},
+		{`{"quiet_hours":{"start":"22:00","end":"22:00"}}`, "quiet_hours.end"},
+		{`{"name":""}`, "name"},
+	} {
+		status, out, _ := f.do(t, call{"PUT", "/api/workspace", tc.body, owner})
+		require.Equal(t, 400, status, "%s: %v", tc.body, out)
+		require.Equal(t, tc.field, out["field"], tc.body)
+	}
+	cookie := f.login(t, "viewer@demo.test", "viewer-password")
+	status, _, _ = f.do(t, call{"PUT", "/api/workspace", `{"name":"X"}`, cookie})
+	require.Equal(t, 403, status)
+	status, _, _ = f.do(t, call{"GET", "/api/workspace", "", cookie})
+	require.Equal(t, 200, status)
+}

@@ -60,18 +60,18 @@ type liveJourney struct {
 }
 
 // batchView is what routing one batch reads once: the live journeys of
-// each (workspace, event name), each workspace's time zone and each
-// customer's running runs ("<workspace>/<customer>" → workflow ids).
+// each (workspace, event name), each workspace (time zone, quiet hours)
+// and each customer's running runs ("<workspace>/<customer>" → workflow ids).
 type batchView struct {
-	live     map[string][]liveJourney
-	timezone map[string]string
-	running  map[string][]string
+	live       map[string][]liveJourney
+	workspaces map[string]schema.Workspace
+	running    map[string][]string
 }
 
 // Route implements Router: each customer's events in order, customers in
 // parallel.
 func (r *JourneyRouter) Route(ctx context.Context, batch []Applied) error {
-	view := batchView{live: map[string][]liveJourney{}, timezone: map[string]string{}, running: map[string][]string{}}
+	view := batchView{live: map[string][]liveJourney{}, workspaces: map[string]schema.Workspace{}, running: map[string][]string{}}
 	var order []string
 	lanes := map[string][]Applied{}
 	customers := map[string][]string{} // workspace → customers in the batch
@@ -84,12 +84,12 @@ func (r *JourneyRouter) Route(ctx context.Context, batch []Applied) error {
 			}
 			view.live[ws+"\x00"+name] = lj
 		}
-		if _, ok := view.timezone[ws]; !ok {
+		if _, ok := view.workspaces[ws]; !ok {
 			w, err := r.store.GetWorkspace(ctx, ws)
 			if err != nil {
 				return err
 			}
-			view.timezone[ws] = w.Timezone
+			view.workspaces[ws] = w
 		}
 		lane := ws + "/" + a.CustomerID
 		if _, ok := lanes[lane]; !ok {
@@ -161,7 +161,7 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 	ws := a.Event.WorkspaceID
 	touched := map[string]bool{}
 	for _, lj := range live {
-		wfID, err := r.enter(ctx, ws, view.timezone[ws], lj, a.CustomerID, ev)
+		wfID, err := r.enter(ctx, view.workspaces[ws], lj, a.CustomerID, ev)
 		if err != nil {
 			return running, err
 		}
@@ -215,11 +215,11 @@ func (r *JourneyRouter) Enter(ctx context.Context, workspaceID string, lj schema
 	if err != nil {
 		return "", err
 	}
-	return r.enter(ctx, workspaceID, ws.Timezone, l, customerID, ev)
+	return r.enter(ctx, ws, l, customerID, ev)
 }
 
-func (r *JourneyRouter) enter(ctx context.Context, workspaceID, timezone string, lj liveJourney, customerID string, ev workflows.Event) (string, error) {
-	def := lj.def
+func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event) (string, error) {
+	def, workspaceID := lj.def, ws.ID
 	if def.Trigger.Type == "event" && len(def.Trigger.Where) > 0 {
 		ok, err := workflows.EvalCondition(def.Trigger.Where, workflows.EvalContext{Props: ev.Properties, Now: ev.Time})
 		if err != nil || !ok {
@@ -275,7 +275,11 @@ func (r *JourneyRouter) enter(ctx context.Context, workspaceID, timezone string,
 		}
 	}
 	trigger := ev
-	in := workflows.JourneyInput{WorkspaceID: workspaceID, WorkspaceTimezone: timezone, JourneyID: lj.ID, Version: lj.Version,
+	var quiet *workflows.QuietHours
+	if q := ws.QuietHours; q != nil {
+		quiet = &workflows.QuietHours{Start: q.Start, End: q.End}
+	}
+	in := workflows.JourneyInput{WorkspaceID: workspaceID, WorkspaceTimezone: ws.Timezone, WorkspaceQuietHours: quiet, JourneyID: lj.ID, Version: lj.Version,
 		CustomerID: customerID, EntryKey: key, Journey: def, Trigger: &trigger, Paused: lj.Status == schema.JourneyPaused}
 	opts := client.StartWorkflowOptions{
 		ID:                                       wfID,

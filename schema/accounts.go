@@ -15,10 +15,19 @@ import (
 
 // Workspace is a tenant: every other row belongs to exactly one.
 type Workspace struct {
-	ID        string    `json:"id"`
-	Name      string    `json:"name"`
-	Timezone  string    `json:"timezone"`
-	CreatedAt time.Time `json:"created_at"`
+	ID       string `json:"id"`
+	Name     string `json:"name"`
+	Timezone string `json:"timezone"`
+	// QuietHours, when set, hold sends of journeys that have no quiet hours
+	// of their own (in the customer's time zone, else the workspace's).
+	QuietHours *QuietHours `json:"quiet_hours"`
+	CreatedAt  time.Time   `json:"created_at"`
+}
+
+// QuietHours is a daily window ("22:00"–"08:00") in which sends wait.
+type QuietHours struct {
+	Start string `json:"start"`
+	End   string `json:"end"`
 }
 
 // User is a person who logs in to the web app.
@@ -56,9 +65,13 @@ func (s *Store) CreateWorkspace(ctx context.Context, name string) (Workspace, er
 // GetWorkspace loads one workspace by id.
 func (s *Store) GetWorkspace(ctx context.Context, id string) (Workspace, error) {
 	var w Workspace
+	var start, end *string
 	err := s.pool.QueryRow(ctx,
-		`SELECT id, name, timezone, created_at FROM workspaces WHERE id = $1`, id).
-		Scan(&w.ID, &w.Name, &w.Timezone, &w.CreatedAt)
+		`SELECT id, name, timezone, quiet_start, quiet_end, created_at FROM workspaces WHERE id = $1`, id).
+		Scan(&w.ID, &w.Name, &w.Timezone, &start, &end, &w.CreatedAt)
+	if start != nil && end != nil {
+		w.QuietHours = &QuietHours{Start: *start, End: *end}
+	}
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Workspace{}, ErrNotFound
 	}
@@ -66,6 +79,24 @@ func (s *Store) GetWorkspace(ctx context.Context, id string) (Workspace, error) 
 		return Workspace{}, fmt.Errorf("load workspace %s: %w", id, err)
 	}
 	return w, nil
+}
+
+// UpdateWorkspace saves a workspace's name, time zone and default quiet
+// hours (nil clears them).
+func (s *Store) UpdateWorkspace(ctx context.Context, w Workspace) error {
+	var start, end *string
+	if w.QuietHours != nil {
+		start, end = &w.QuietHours.Start, &w.QuietHours.End
+	}
+	tag, err := s.pool.Exec(ctx, `UPDATE workspaces SET name = $2, timezone = $3, quiet_start = $4, quiet_end = $5 WHERE id = $1`,
+		w.ID, w.Name, w.Timezone, start, end)
+	if err != nil {
+		return fmt.Errorf("update workspace: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
 }
 
 // passwordCost is bcrypt's work factor for stored passwords.

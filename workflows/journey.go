@@ -40,13 +40,16 @@ type Event struct {
 
 // JourneyInput starts one customer's run of one journey version.
 type JourneyInput struct {
-	WorkspaceID       string  `json:"workspace_id"`
-	WorkspaceTimezone string  `json:"workspace_timezone,omitempty"`
-	JourneyID         string  `json:"journey_id"`
-	Version           int     `json:"version"`
-	CustomerID        string  `json:"customer_id"`
-	EntryKey          string  `json:"entry_key,omitempty"`
-	Journey           Journey `json:"journey"`
+	WorkspaceID       string `json:"workspace_id"`
+	WorkspaceTimezone string `json:"workspace_timezone,omitempty"`
+	// WorkspaceQuietHours are the workspace's default quiet hours, for a
+	// journey without its own.
+	WorkspaceQuietHours *QuietHours `json:"workspace_quiet_hours,omitempty"`
+	JourneyID           string      `json:"journey_id"`
+	Version             int         `json:"version"`
+	CustomerID          string      `json:"customer_id"`
+	EntryKey            string      `json:"entry_key,omitempty"`
+	Journey             Journey     `json:"journey"`
 	// Trigger is the event that made the customer enter (nil for API entry
 	// without an event).
 	Trigger *Event `json:"trigger,omitempty"`
@@ -749,7 +752,11 @@ func (r *run) sendOnce(ctx workflow.Context, n Node) (activities.SendResult, err
 			return res, err
 		}
 	}
-	if qh := r.in.Journey.Settings.QuietHours; qh != nil {
+	qh := r.in.Journey.Settings.QuietHours
+	if qh == nil {
+		qh = r.in.WorkspaceQuietHours
+	}
+	if qh != nil {
 		cust, err := r.loadCustomer(ctx, false)
 		if err != nil {
 			return res, err

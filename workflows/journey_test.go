@@ -29,6 +29,11 @@ type fixture struct {
 	} `json:"customer"`
 	Start   time.Time        `json:"start"`
 	Trigger *workflows.Event `json:"trigger"`
+	// Workspace holds the workspace's defaults the run is given.
+	Workspace struct {
+		Timezone   string                `json:"timezone"`
+		QuietHours *workflows.QuietHours `json:"quiet_hours"`
+	} `json:"workspace"`
 	// FrequencyCap makes the fake send behave as the channel's cap does:
 	// beyond Max sends within Period, it answers "deferred" until a slot opens.
 	FrequencyCap *struct {
@@ -234,6 +239,7 @@ func runFixture(t *testing.T, f fixture) *recorder {
 	env.RegisterWorkflow(workflows.JourneyWorkflow)
 	env.ExecuteWorkflow(workflows.JourneyWorkflow, workflows.JourneyInput{
 		WorkspaceID: "ws_1", JourneyID: "jny_1", Version: 1, CustomerID: "cus_1", Journey: f.Journey, Trigger: trigger,
+		WorkspaceTimezone: f.Workspace.Timezone, WorkspaceQuietHours: f.Workspace.QuietHours,
 	})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
