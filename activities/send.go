@@ -43,16 +43,17 @@ type SendResult struct {
 	Status     string `json:"status"`
 	// Duplicate is true when the message had been handled by an earlier attempt.
 	Duplicate bool `json:"duplicate"`
-	// DeferUntil, with status "deferred", is when a frequency cap lets the
-	// message go: the run waits until then and sends again.
+	// DeferUntil, with status "deferred", is when a frequency cap or a send
+	// rate lets the message go: the run waits until then and sends again.
 	DeferUntil *time.Time `json:"defer_until,omitempty"`
 }
 
 // Send renders the template for the customer and hands it, once per
 // message id, to the workspace's provider for the channel (DESIGN §9): the
 // delivery row is claimed before the provider call and its outcome recorded
-// after. A suppressed address is recorded as "suppressed" and not sent. A
-// permanent failure (missing variable or recipient, a provider's rejection)
+// after. A suppressed address is recorded as "suppressed" and not sent; a
+// message over a frequency cap or send rate is recorded as "deferred" and
+// returned with the time its slot opens. A permanent failure (missing variable or recipient, a provider's rejection)
 // is recorded as failed and not retried; a transient one is returned so
 // Temporal retries the activity.
 func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error) {
