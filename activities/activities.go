@@ -44,12 +44,16 @@ type Activities struct {
 	signer          *delivery.Signer
 	twilioTransport http.RoundTripper
 	providers       sync.Map // settings hash → channelProvider
+	log             *slog.Logger
 }
 
 // New builds the activities.
 func New(d Deps) *Activities {
+	if d.Log == nil {
+		d.Log = slog.New(slog.DiscardHandler)
+	}
 	a := &Activities{store: d.Store, renderer: NewRenderer(), publicURL: d.PublicURL, vault: NewChannelVault(d.EncryptionKey),
-		twilioTransport: d.TwilioTransport}
+		twilioTransport: d.TwilioTransport, log: d.Log}
 	if d.EncryptionKey != "" {
 		a.signer, _ = delivery.NewSigner(d.EncryptionKey)
 	}
@@ -116,4 +120,11 @@ func (a *Activities) LoadCustomer(ctx context.Context, in LoadCustomerInput) (Lo
 	return LoadCustomerResult{Customer: p}, err
 }
 
-func logger(ctx context.Context) interface{ Info(string, ...any) } { return activity.GetLogger(ctx) }
+// logger is the activity's logger, or the Deps logger when the method is
+// called outside a Temporal activity (herald bench send calls Send directly).
+func (a *Activities) logger(ctx context.Context) interface{ Info(string, ...any) } {
+	if activity.IsActivity(ctx) {
+		return activity.GetLogger(ctx)
+	}
+	return a.log
+}

@@ -118,7 +118,7 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 		var until *time.Time
 		d, created, until, err = a.store.ClaimDeliveryCapped(ctx, in.WorkspaceID, claim, *limit)
 		if err == nil && until != nil {
-			logger(ctx).Info("message deferred by the frequency cap", "message_id", d.ID, "until", until)
+			a.logger(ctx).Info("message deferred by the frequency cap", "message_id", d.ID, "until", until)
 			return SendResult{DeliveryID: d.ID, Status: schema.DeliveryDeferred, DeferUntil: until}, nil
 		}
 	} else {
@@ -152,7 +152,7 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	if err := a.store.SetDeliveryStatus(ctx, in.WorkspaceID, d.ID, schema.DeliverySent, res.ProviderMessageID, detail); err != nil {
 		return SendResult{}, err
 	}
-	logger(ctx).Info("message sent", "message_id", d.ID, "channel", in.Channel, "provider", ch.name)
+	a.logger(ctx).Info("message sent", "message_id", d.ID, "channel", in.Channel, "provider", ch.name)
 	return SendResult{DeliveryID: d.ID, Status: schema.DeliverySent}, nil
 }
 

@@ -93,6 +93,10 @@ func runBench(args []string, getenv func(string) string, stdout, stderr io.Write
 		var o benchIngestOptions
 		o, err = parseBenchIngestFlags(args[1:], getenv, stderr)
 		exec = func() (interface{ print(io.Writer) }, error) { return benchIngest(ctx, o, stderr) }
+	case "send":
+		var o benchSendOptions
+		o, err = parseBenchSendFlags(args[1:], getenv, stderr)
+		exec = func() (interface{ print(io.Writer) }, error) { return benchSend(ctx, o, stderr) }
 	default:
 		fmt.Fprintf(stderr, "herald bench: unknown benchmark %q\n\n", args[0])
 		benchUsage(stderr)
@@ -115,25 +119,22 @@ func runBench(args []string, getenv func(string) string, stdout, stderr io.Write
 }
 
 func benchUsage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: herald bench journeys|ingest [flags]   (herald bench <benchmark> -h lists the flags)")
+	fmt.Fprintln(w, "Usage: herald bench journeys|ingest|send [flags]   (herald bench <benchmark> -h lists the flags)")
 	fmt.Fprintln(w, "\nBenchmarks (against a running Herald, e.g. `herald dev` in another terminal):")
 	fmt.Fprintln(w, "  journeys  journey throughput and latency, beside a bare Temporal workflow of the same shape")
 	fmt.Fprintln(w, "  ingest    events/s through /v1/batch → Kafka → ingest, beside plain sarama consume + Postgres insert")
+	fmt.Fprintln(w, "  send      webhook sends/s out of journeys beside the raw HTTP calls; release accuracy of deferred sends")
 }
 
 // parseBenchFlags reads the flags of `herald bench journeys`; defaults come
 // from the same HERALD_* variables `herald dev` reads.
 func parseBenchFlags(args []string, getenv func(string) string, stderr io.Writer) (benchOptions, error) {
-	dataDir := getenv(envPrefix + "DATA_DIR")
-	if dataDir == "" {
-		dataDir = ".herald"
-	}
 	var o benchOptions
 	fs := flag.NewFlagSet("herald bench journeys", flag.ContinueOnError)
 	fs.SetOutput(stderr)
 	fs.IntVar(&o.Customers, "customers", 200, "customers to send through the journey (and bare workflows to run)")
 	fs.IntVar(&o.Concurrency, "concurrency", 16, "requests (events, workflow starts) in flight at once")
-	fs.StringVar(&o.Credentials, "credentials", filepath.Join(dataDir, "dev-credentials.json"),
+	fs.StringVar(&o.Credentials, "credentials", defaultCredentials(getenv),
 		"dev-credentials.json written by herald dev (api_url, write_key, secret_key) [$HERALD_DATA_DIR/dev-credentials.json]")
 	fs.StringVar(&o.TemporalAddress, "temporal-address", orEnv(getenv, "TEMPORAL_ADDRESS", "127.0.0.1:7233"),
 		"Temporal frontend host:port Herald uses [$HERALD_TEMPORAL_ADDRESS]")
@@ -879,6 +880,16 @@ func (c *ingestCounter) waitFor(ctx context.Context, want float64, deadline time
 	}
 }
 
+// defaultCredentials is where herald dev writes its credentials:
+// $HERALD_DATA_DIR/dev-credentials.json, else .herald/dev-credentials.json.
+func defaultCredentials(getenv func(string) string) string {
+	dataDir := getenv(envPrefix + "DATA_DIR")
+	if dataDir == "" {
+		dataDir = ".herald"
+	}
+	return filepath.Join(dataDir, "dev-credentials.json")
+}
+
 // readBenchCredentials reads dev-credentials.json, explaining what to do
 // when it is missing.
 func readBenchCredentials(path string) (devCredentialsFile, error) {
@@ -914,6 +925,7 @@ type devCredentialsFile struct {
 	APIURL       string `json:"api_url"`
 	DatabaseURL  string `json:"database_url"`
 	KafkaBrokers string `json:"kafka_brokers"`
+	WorkspaceID  string `json:"workspace_id"`
 }
 
 // machineInfo describes where the bench ran.

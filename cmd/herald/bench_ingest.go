@@ -9,7 +9,6 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"path/filepath"
 	"strings"
 	"sync"
 	"text/tabwriter"
@@ -47,10 +46,6 @@ type benchIngestOptions struct {
 }
 
 func parseBenchIngestFlags(args []string, getenv func(string) string, stderr io.Writer) (benchIngestOptions, error) {
-	dataDir := getenv(envPrefix + "DATA_DIR")
-	if dataDir == "" {
-		dataDir = ".herald"
-	}
 	var o benchIngestOptions
 	fs := flag.NewFlagSet("herald bench ingest", flag.ContinueOnError)
 	fs.SetOutput(stderr)
@@ -58,7 +53,7 @@ func parseBenchIngestFlags(args []string, getenv func(string) string, stderr io.
 	fs.IntVar(&o.Customers, "customers", 10_000, "customers the events are spread over")
 	fs.IntVar(&o.BatchSize, "batch", 100, "events per POST /v1/batch")
 	fs.IntVar(&o.Concurrency, "concurrency", 8, "POST /v1/batch requests in flight at once")
-	fs.StringVar(&o.Credentials, "credentials", filepath.Join(dataDir, "dev-credentials.json"),
+	fs.StringVar(&o.Credentials, "credentials", defaultCredentials(getenv),
 		"dev-credentials.json written by herald dev (api_url, write_key, database_url, kafka_brokers) [$HERALD_DATA_DIR/dev-credentials.json]")
 	fs.StringVar(&o.DatabaseURL, "database-url", getenv(envPrefix+"DATABASE_URL"), "Herald's Postgres; default: database_url of the credentials [$HERALD_DATABASE_URL]")
 	fs.StringVar(&o.Brokers, "kafka-brokers", getenv(envPrefix+"KAFKA_BROKERS"), "Herald's Kafka brokers; default: kafka_brokers of the credentials [$HERALD_KAFKA_BROKERS]")
