@@ -57,10 +57,22 @@ type SendResult struct {
 // is recorded as failed and not retried; a transient one is returned so
 // Temporal retries the activity.
 func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error) {
-	if existing, err := a.store.GetDelivery(ctx, in.WorkspaceID, in.MessageID); err == nil && !unfinished(existing.Status) {
-		return SendResult{DeliveryID: existing.ID, Status: existing.Status, Duplicate: true}, nil
-	} else if err != nil && !errors.Is(err, schema.ErrNotFound) {
+	resend := false
+	existing, err := a.store.GetDelivery(ctx, in.WorkspaceID, in.MessageID)
+	switch {
+	case err != nil && !errors.Is(err, schema.ErrNotFound):
 		return SendResult{}, err
+	case err == nil && existing.Status == schema.DeliverySending:
+		// An earlier attempt handed the message to the provider and never
+		// heard back (its worker stopped). A webhook goes again under the
+		// same Idempotency-Key; other providers have no idempotency, so the
+		// message is not sent again: the customer must not get it twice.
+		if in.Channel != schema.ChannelWebhook {
+			return a.interrupted(ctx, in, existing)
+		}
+		resend = true
+	case err == nil && !unfinished(existing.Status):
+		return SendResult{DeliveryID: existing.ID, Status: existing.Status, Duplicate: true}, nil
 	}
 	tpl, err := a.store.GetTemplateAny(ctx, in.WorkspaceID, in.TemplateID)
 	if errors.Is(err, schema.ErrNotFound) {
@@ -127,15 +139,30 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	if err != nil {
 		return SendResult{}, err
 	}
-	if !created && !unfinished(d.Status) {
+	if !created && !unfinished(d.Status) && !(resend && d.Status == schema.DeliverySending) {
 		return SendResult{DeliveryID: d.ID, Status: d.Status, Duplicate: true}, nil
 	}
-	if slot, wait, err := a.sendSlot(ctx, in, ch, d); err != nil || wait {
-		return SendResult{DeliveryID: d.ID, Status: schema.DeliveryDeferred, DeferUntil: &slot}, err
+	if !resend {
+		if slot, wait, err := a.sendSlot(ctx, in, ch, d); err != nil || wait {
+			return SendResult{DeliveryID: d.ID, Status: schema.DeliveryDeferred, DeferUntil: &slot}, err
+		}
+	}
+	if ok, err := a.store.MarkSending(ctx, in.WorkspaceID, d.ID, resend); err != nil || !ok {
+		if err != nil {
+			return SendResult{}, err
+		}
+		// Another attempt got here first and finished the message.
+		d, err = a.store.GetDelivery(ctx, in.WorkspaceID, d.ID)
+		return SendResult{DeliveryID: d.ID, Status: d.Status, Duplicate: true}, err
 	}
 	msg := a.message(in, ch, recipient, unsubscribe, rendered)
 	res, err := ch.provider.Send(ctx, msg)
 	if err != nil {
+		if !delivery.IsPermanent(err) {
+			if uerr := a.store.UnmarkSending(ctx, in.WorkspaceID, d.ID, err.Error()); uerr != nil {
+				return SendResult{}, uerr
+			}
+		}
 		if delivery.IsPermanent(err) {
 			if serr := a.store.SetDeliveryStatus(ctx, in.WorkspaceID, d.ID, schema.DeliveryFailed, "", err.Error()); serr != nil {
 				return SendResult{}, serr
@@ -228,6 +255,17 @@ func (a *Activities) link(c delivery.LinkClaims, kind, suffix string) string {
 		return ""
 	}
 	return strings.TrimRight(a.publicURL, "/") + "/t/" + kind + "/" + tok + suffix
+}
+
+// interrupted records a message whose provider call an earlier attempt
+// started and never finished: it is not sent again.
+func (a *Activities) interrupted(ctx context.Context, in SendInput, d schema.Delivery) (SendResult, error) {
+	reason := "outcome unknown: the worker stopped while " + d.Provider + " had the message; not sent again, so the customer cannot get it twice"
+	if err := a.store.SetDeliveryStatus(ctx, in.WorkspaceID, d.ID, schema.DeliveryFailed, "", reason); err != nil {
+		return SendResult{}, err
+	}
+	out := SendResult{DeliveryID: d.ID, Status: schema.DeliveryFailed}
+	return out, temporal.NewNonRetryableApplicationError(reason, "SendFailed", nil, out)
 }
 
 // recordSuppressed records that the message was not sent to a suppressed address.

@@ -373,3 +373,45 @@ func TestSendRatesHoldSendsToTheirSlots(t *testing.T) {
 	require.GreaterOrEqual(t, len(smsSlots), 18)
 	require.GreaterOrEqual(t, smsSlots[len(smsSlots)-1].Sub(smsSlots[0]), time.Duration(len(smsSlots)-1)*100*time.Millisecond-time.Millisecond)
 }
+
+// TestSendAfterAnInterruptedProviderCall: an attempt that finds its message
+// "sending" (its predecessor's worker stopped during the provider call)
+// does not call SES again — the message is recorded as failed with the
+// reason — while a webhook goes again under the same Idempotency-Key.
+func TestSendAfterAnInterruptedProviderCall(t *testing.T) {
+	e := newSendEnv(t)
+	ctx := context.Background()
+	e.settings(t, `{"email":{"provider":"ses","region":"eu-west-1","access_key_id":"AKIDTEST","secret_access_key":"secretTEST",
+		"endpoint":"`+e.srv.URL+`","from":"hi@acme.io"},"webhook":{"allow_hosts":["127.0.0.1"]}}`)
+	for _, ch := range []string{"email", "webhook"} {
+		_, _, err := e.store.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: "cut_" + ch, CustomerID: e.cust, Channel: ch, Provider: "x", TemplateID: e.tpl[ch]})
+		require.NoError(t, err)
+		ok, err := e.store.MarkSending(ctx, e.ws, "cut_"+ch, false)
+		require.NoError(t, err)
+		require.True(t, ok)
+	}
+	_, err := e.send(t, "email", "cut_email")
+	var appErr *temporal.ApplicationError
+	require.True(t, errorsAs(err, &appErr) && appErr.NonRetryable(), "%v", err)
+	d := e.delivery(t, "cut_email")
+	require.Equal(t, "failed", d.Status)
+	require.Contains(t, d.Error, "outcome unknown")
+	require.Empty(t, e.fake.sesCalls, "SES is not called again")
+
+	res, err := e.send(t, "webhook", "cut_webhook")
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+	require.Len(t, e.fake.hooks, 1)
+	require.Equal(t, "cut_webhook", e.fake.hooks[0].Header.Get("Idempotency-Key"))
+
+	// A transient failure is not an interruption: the message goes back to
+	// pending and the retry sends it.
+	e.fake.status = 503
+	_, err = e.send(t, "email", "retry_email")
+	require.Error(t, err)
+	require.Equal(t, "pending", e.delivery(t, "retry_email").Status)
+	e.fake.status = 0
+	res, err = e.send(t, "email", "retry_email")
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+}

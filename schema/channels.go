@@ -268,3 +268,35 @@ func (s *Store) DeferDelivery(ctx context.Context, workspaceID, id string, notBe
 		return err
 	})
 }
+
+// DeliverySending marks a message handed to its provider and not yet
+// answered: a later attempt that finds it knows the provider may have it.
+const DeliverySending = "sending"
+
+// MarkSending moves a claimed (pending or deferred) delivery — or, when
+// again is true, one already marked sending — to "sending" just before the
+// provider call. It reports false when the delivery is in another state
+// (an earlier attempt finished it).
+func (s *Store) MarkSending(ctx context.Context, workspaceID, id string, again bool) (bool, error) {
+	tag, err := s.pool.Exec(ctx, `UPDATE deliveries SET status = 'sending', updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND (status IN ('pending', 'deferred') OR ($3 AND status = 'sending'))`,
+		workspaceID, id, again)
+	if err != nil {
+		return false, fmt.Errorf("mark delivery sending: %w", err)
+	}
+	return tag.RowsAffected() == 1, nil
+}
+
+// UnmarkSending puts a delivery whose provider call failed transiently back
+// to pending, noting why, so the retry sends it.
+func (s *Store) UnmarkSending(ctx context.Context, workspaceID, id, detail string) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = 'pending', updated_at = now()
+			WHERE workspace_id = $1 AND id = $2 AND status = 'sending'`, workspaceID, id); err != nil {
+			return fmt.Errorf("unmark delivery sending: %w", err)
+		}
+		_, err := tx.Exec(ctx, `INSERT INTO delivery_events (workspace_id, delivery_id, status, detail) VALUES ($1, $2, 'retrying', $3)`,
+			workspaceID, id, detail)
+		return err
+	})
+}

@@ -20,6 +20,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"testing"
 	"time"
@@ -235,6 +236,7 @@ func TestDevEndToEnd(t *testing.T) {
 	emailThroughSES(t, d, creds)
 	runPlaywright(t, d)
 	killJourney := startKillJourney(t, d, creds)
+	blocked := startBlockedEmail(t, d, creds)
 	stream := startEventStream(t, d, creds)
 
 	// SIGKILL in the middle of a journey: the private Postgres goes too.
@@ -264,6 +266,7 @@ func TestDevEndToEnd(t *testing.T) {
 	require.NotContains(t, d2.log.String(), "seeded workspace Demo")
 	finishEventStream(t, d2, creds2, stream)
 	finishKillJourney(t, d2, creds, killJourney)
+	finishBlockedEmail(t, d2, creds2, blocked)
 
 	// Ctrl-C stops everything: no postgres left behind.
 	marker = pgDataDir(t, d2)
@@ -343,6 +346,70 @@ func journeyThroughEvents(t *testing.T, d *devProcess, creds devCredentials) {
 	_, stats := doJSON(t, "GET", d.apiURL+"/api/journeys/"+id+"/stats", sk, "")
 	require.EqualValues(t, 1, stats["conversions"])
 	require.EqualValues(t, 1, stats["nodes"].(map[string]any)["wait"].(map[string]any)["passed"])
+}
+
+// blockedEmail is an email whose SES call is in flight when herald dev is
+// SIGKILLed: the local SES server holds the first request open.
+type blockedEmail struct {
+	journeyID string
+	calls     *atomic.Int32
+}
+
+func startBlockedEmail(t *testing.T, d *devProcess, creds devCredentials) blockedEmail {
+	t.Helper()
+	calls := &atomic.Int32{}
+	release := make(chan struct{})
+	ses := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body) // read it all, so a closed connection cancels r.Context()
+		if calls.Add(1) == 1 {
+			select { // held until the caller dies (or the test ends)
+			case <-r.Context().Done():
+			case <-release:
+			}
+			return
+		}
+		w.Header().Set("Content-Type", "application/json")
+		_, _ = w.Write([]byte(`{"MessageId":"ses-after-crash"}`))
+	}))
+	t.Cleanup(ses.Close)
+	t.Cleanup(func() { close(release) }) // runs before ses.Close
+	sk := creds.SecretKey
+	status, out := doJSON(t, "PUT", d.apiURL+"/api/channels", sk, `{"email":{"provider":"ses","region":"eu-west-1",
+		"access_key_id":"AKIDE2E","secret_access_key":"e2e-secret-000000","endpoint":"`+ses.URL+`","from":"Acme <hi@acme.io>"}}`)
+	require.Equal(t, 200, status, "%v", out)
+	status, tpl := doJSON(t, "POST", d.apiURL+"/api/templates", sk, `{"name":"Held","channel":"email","subject":"Held","html":"<p>held</p>"}`)
+	require.Equal(t, 201, status, "%v", tpl)
+	status, j := doJSON(t, "POST", d.apiURL+"/api/journeys", sk, fmt.Sprintf(`{"name":"Held","trigger":{"type":"event","event":"Held"},
+		"entry":{"policy":"once"},"start":"send","nodes":[
+		{"id":"send","type":"send","channel":"email","template_id":%q,"next":"done"},{"id":"done","type":"exit"}]}`, tpl["id"]))
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, _ = doJSON(t, "POST", d.apiURL+"/api/journeys/"+id+"/publish", sk, "")
+	require.Equal(t, 200, status)
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/identify", creds.WriteKey, `{"userId":"held","traits":{"email":"held@example.com"}}`)
+	require.Equal(t, 200, status)
+	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", creds.WriteKey, `{"userId":"held","event":"Held"}`)
+	require.Equal(t, 200, status)
+	require.Eventually(t, func() bool { return calls.Load() == 1 }, 30*time.Second, 50*time.Millisecond, "SES has the message")
+	return blockedEmail{journeyID: id, calls: calls}
+}
+
+// finishBlockedEmail: after the restart the send activity is retried (once
+// its attempt times out), finds the message handed to SES without an
+// answer, and does not call SES again.
+func finishBlockedEmail(t *testing.T, d *devProcess, creds devCredentials, b blockedEmail) {
+	t.Helper()
+	var del map[string]any
+	require.Eventually(t, func() bool {
+		_, out := doJSON(t, "GET", d.apiURL+"/api/deliveries?journey_id="+b.journeyID, creds.SecretKey, "")
+		items, _ := out["items"].([]any)
+		if len(items) == 1 {
+			del = items[0].(map[string]any)
+		}
+		return del != nil && del["status"] == "failed"
+	}, 150*time.Second, 500*time.Millisecond, "the interrupted send is settled after the restart")
+	require.Contains(t, del["error"], "outcome unknown")
+	require.EqualValues(t, 1, b.calls.Load(), "SES saw the message once")
 }
 
 // emailThroughSES configures SES for the workspace (endpoint: a local
