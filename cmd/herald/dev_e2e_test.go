@@ -348,6 +348,27 @@ func journeyThroughEvents(t *testing.T, d *devProcess, creds devCredentials) {
 	require.EqualValues(t, 1, stats["nodes"].(map[string]any)["wait"].(map[string]any)["passed"])
 }
 
+// sesEmailJourney points the workspace's email channel at a local SES
+// server and publishes a journey that sends one email when event arrives.
+func sesEmailJourney(t *testing.T, d *devProcess, creds devCredentials, sesURL, name, html, event, policy string) string {
+	t.Helper()
+	sk := creds.SecretKey
+	status, out := doJSON(t, "PUT", d.apiURL+"/api/channels", sk, `{"email":{"provider":"ses","region":"eu-west-1",
+		"access_key_id":"AKIDE2E","secret_access_key":"e2e-secret-000000","endpoint":"`+sesURL+`","from":"Acme <hi@acme.io>"}}`)
+	require.Equal(t, 200, status, "%v", out)
+	tplBody, _ := json.Marshal(map[string]string{"name": name, "channel": "email", "subject": name, "html": html})
+	status, tpl := doJSON(t, "POST", d.apiURL+"/api/templates", sk, string(tplBody))
+	require.Equal(t, 201, status, "%v", tpl)
+	status, j := doJSON(t, "POST", d.apiURL+"/api/journeys", sk, fmt.Sprintf(`{"name":%q,"trigger":{"type":"event","event":%q},
+		"entry":{"policy":%q},"start":"send","nodes":[
+		{"id":"send","type":"send","channel":"email","template_id":%q,"next":"done"},{"id":"done","type":"exit"}]}`, name, event, policy, tpl["id"]))
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, _ = doJSON(t, "POST", d.apiURL+"/api/journeys/"+id+"/publish", sk, "")
+	require.Equal(t, 200, status)
+	return id
+}
+
 // blockedEmail is an email whose SES call is in flight when herald dev is
 // SIGKILLed: the local SES server holds the first request open.
 type blockedEmail struct {
@@ -373,20 +394,8 @@ func startBlockedEmail(t *testing.T, d *devProcess, creds devCredentials) blocke
 	}))
 	t.Cleanup(ses.Close)
 	t.Cleanup(func() { close(release) }) // runs before ses.Close
-	sk := creds.SecretKey
-	status, out := doJSON(t, "PUT", d.apiURL+"/api/channels", sk, `{"email":{"provider":"ses","region":"eu-west-1",
-		"access_key_id":"AKIDE2E","secret_access_key":"e2e-secret-000000","endpoint":"`+ses.URL+`","from":"Acme <hi@acme.io>"}}`)
-	require.Equal(t, 200, status, "%v", out)
-	status, tpl := doJSON(t, "POST", d.apiURL+"/api/templates", sk, `{"name":"Held","channel":"email","subject":"Held","html":"<p>held</p>"}`)
-	require.Equal(t, 201, status, "%v", tpl)
-	status, j := doJSON(t, "POST", d.apiURL+"/api/journeys", sk, fmt.Sprintf(`{"name":"Held","trigger":{"type":"event","event":"Held"},
-		"entry":{"policy":"once"},"start":"send","nodes":[
-		{"id":"send","type":"send","channel":"email","template_id":%q,"next":"done"},{"id":"done","type":"exit"}]}`, tpl["id"]))
-	require.Equal(t, 201, status, "%v", j)
-	id := j["id"].(string)
-	status, _ = doJSON(t, "POST", d.apiURL+"/api/journeys/"+id+"/publish", sk, "")
-	require.Equal(t, 200, status)
-	status, _ = doJSON(t, "POST", d.apiURL+"/v1/identify", creds.WriteKey, `{"userId":"held","traits":{"email":"held@example.com"}}`)
+	id := sesEmailJourney(t, d, creds, ses.URL, "Held", "<p>held</p>", "Held", "once")
+	status, _ := doJSON(t, "POST", d.apiURL+"/v1/identify", creds.WriteKey, `{"userId":"held","traits":{"email":"held@example.com"}}`)
 	require.Equal(t, 200, status)
 	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", creds.WriteKey, `{"userId":"held","event":"Held"}`)
 	require.Equal(t, 200, status)
@@ -431,21 +440,9 @@ func emailThroughSES(t *testing.T, d *devProcess, creds devCredentials) {
 	}))
 	defer ses.Close()
 	sk := creds.SecretKey
-	status, out := doJSON(t, "PUT", d.apiURL+"/api/channels", sk, `{"email":{"provider":"ses","region":"eu-west-1",
-		"access_key_id":"AKIDE2E","secret_access_key":"e2e-secret-000000","endpoint":"`+ses.URL+`","from":"Acme <hi@acme.io>"}}`)
-	require.Equal(t, 200, status, "%v", out)
-	status, tpl := doJSON(t, "POST", d.apiURL+"/api/templates", sk,
-		`{"name":"News","channel":"email","subject":"News","html":"<p><a href=\"https://acme.io/news\">Read</a></p>"}`)
-	require.Equal(t, 201, status, "%v", tpl)
-	status, j := doJSON(t, "POST", d.apiURL+"/api/journeys", sk, fmt.Sprintf(`{"name":"News","trigger":{"type":"event","event":"News Ready"},
-		"entry":{"policy":"every_time"},"start":"send","nodes":[
-		{"id":"send","type":"send","channel":"email","template_id":%q,"next":"done"},{"id":"done","type":"exit"}]}`, tpl["id"]))
-	require.Equal(t, 201, status, "%v", j)
-	id := j["id"].(string)
-	status, _ = doJSON(t, "POST", d.apiURL+"/api/journeys/"+id+"/publish", sk, "")
-	require.Equal(t, 200, status)
+	id := sesEmailJourney(t, d, creds, ses.URL, "News", `<p><a href="https://acme.io/news">Read</a></p>`, "News Ready", "every_time")
 	wk := creds.WriteKey
-	status, _ = doJSON(t, "POST", d.apiURL+"/v1/identify", wk, `{"userId":"grace","traits":{"email":"grace@example.com"}}`)
+	status, _ := doJSON(t, "POST", d.apiURL+"/v1/identify", wk, `{"userId":"grace","traits":{"email":"grace@example.com"}}`)
 	require.Equal(t, 200, status)
 	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", wk, `{"userId":"grace","event":"News Ready","messageId":"news-1"}`)
 	require.Equal(t, 200, status)
