@@ -113,6 +113,8 @@ type sendResult struct {
 	activity, raw, herald time.Duration
 	rateErrors            []time.Duration // arrival − the message's slot
 	quietErrors           []time.Duration // arrival − the end of quiet hours
+	capErrors             []time.Duration // second SMS sent − (first SMS + the cap's period)
+	capNote               string
 	rateInterval          time.Duration
 	quietEnd              time.Time
 	duplicateOrLost       int
@@ -236,6 +238,9 @@ func benchSend(ctx context.Context, o benchSendOptions, logw io.Writer) (*sendRe
 	}
 	rc.mu.Lock()
 	res.duplicateOrLost = rc.calls - 3*o.Messages - 2*o.Deferred
+	if res.capErrors, res.capNote, err = benchCapRelease(ctx, o, creds, h, tag, log); err != nil {
+		return nil, fmt.Errorf("frequency cap part: %w", err)
+	}
 	rc.mu.Unlock()
 	return res, nil
 }
@@ -278,6 +283,104 @@ func benchSendActivity(ctx context.Context, o benchSendOptions, creds devCredent
 		return err
 	})
 	return time.Since(t0), err
+}
+
+// benchCapRelease measures how exactly a frequency cap releases: with the
+// SMS channel capped at 1 per minute (outbox only, restored afterwards),
+// a journey sends two SMS back to back to each customer; the second waits
+// for its slot, one minute after the first.
+func benchCapRelease(ctx context.Context, o benchSendOptions, creds devCredentialsFile, h *heraldAPI, tag string, log *slog.Logger) ([]time.Duration, string, error) {
+	var cs struct {
+		SMS map[string]any `json:"sms"`
+	}
+	if err := h.call(ctx, "GET", "/api/channels", h.secret, nil, &cs); err != nil {
+		return nil, "", err
+	}
+	if cs.SMS["provider"] != "outbox" {
+		return nil, "skipped: the workspace's SMS channel is not the outbox", nil
+	}
+	const period = time.Minute
+	if err := h.call(ctx, "PUT", "/api/channels", h.secret, map[string]any{"sms": map[string]any{"provider": "outbox",
+		"frequency_cap": map[string]any{"max": 1, "period": "1m"}}}, nil); err != nil {
+		return nil, "", err
+	}
+	defer func() {
+		_ = h.call(context.WithoutCancel(ctx), "PUT", "/api/channels", h.secret, map[string]any{"sms": cs.SMS}, nil)
+	}()
+	st, err := schema.Open(ctx, creds.DatabaseURL)
+	if err != nil {
+		return nil, "", err
+	}
+	defer st.Close()
+	for i := 0; i < o.Deferred; i++ {
+		c, err := st.EnsureCustomer(ctx, creds.WorkspaceID, fmt.Sprintf("%s-c-%d", tag, i))
+		if err != nil {
+			return nil, "", err
+		}
+		if err := st.UpdateCustomerAttributes(ctx, creds.WorkspaceID, c.ID, map[string]any{"phone": "+15555550100"}, nil); err != nil {
+			return nil, "", err
+		}
+	}
+	var tpl, j struct {
+		ID string `json:"id"`
+	}
+	if err := h.call(ctx, "POST", "/api/templates", h.secret, map[string]any{"name": "Bench cap " + tag, "channel": "sms", "body": "cap"}, &tpl); err != nil {
+		return nil, "", err
+	}
+	def := map[string]any{"name": "Bench cap " + tag, "trigger": map[string]any{"type": "api"}, "entry": map[string]any{"policy": "once"},
+		"start": "one", "nodes": []any{
+			map[string]any{"id": "one", "type": "send", "channel": "sms", "template_id": tpl.ID, "next": "two"},
+			map[string]any{"id": "two", "type": "send", "channel": "sms", "template_id": tpl.ID, "next": "done"},
+			map[string]any{"id": "done", "type": "exit"}}}
+	if err := h.call(ctx, "POST", "/api/journeys", h.secret, def, &j); err != nil {
+		return nil, "", err
+	}
+	if err := h.call(ctx, "POST", "/api/journeys/"+j.ID+"/publish", h.secret, nil, nil); err != nil {
+		return nil, "", err
+	}
+	if err := triggerAll(ctx, h, j.ID, tag+"-c", o.Deferred, o.Concurrency); err != nil {
+		return nil, "", err
+	}
+	log.Info("waiting for the frequency cap to release the second messages", "period", period)
+	type delivery struct {
+		ID         string    `json:"id"`
+		CustomerID string    `json:"customer_id"`
+		NodeID     string    `json:"node_id"`
+		Status     string    `json:"status"`
+		CreatedAt  time.Time `json:"created_at"`
+	}
+	deadline := time.Now().Add(period + o.Timeout)
+	for {
+		list, err := listAll[delivery](ctx, h, "/api/deliveries?journey_id="+j.ID,
+			func(d delivery) string { return d.ID }, func(d delivery) time.Time { return d.CreatedAt })
+		if err != nil {
+			return nil, "", err
+		}
+		first, second := map[string]time.Time{}, map[string]time.Time{}
+		for _, d := range list {
+			if d.Status != "sent" {
+				continue
+			}
+			if d.NodeID == "one" {
+				first[d.CustomerID] = d.CreatedAt
+			} else if d.NodeID == "two" {
+				second[d.CustomerID] = d.CreatedAt // a released message is claimed anew at its slot
+			}
+		}
+		if len(second) == o.Deferred {
+			var errs []time.Duration
+			for c, t := range second {
+				errs = append(errs, t.Sub(first[c].Add(period)))
+			}
+			return errs, "", nil
+		}
+		if time.Now().After(deadline) {
+			return nil, "", fmt.Errorf("%d of %d capped messages released before the deadline", len(second), o.Deferred)
+		}
+		if err := sleepCtx(ctx, time.Second); err != nil {
+			return nil, "", err
+		}
+	}
 }
 
 // allowLoopbackWebhooks adds 127.0.0.1 to the workspace's webhook
@@ -392,6 +495,12 @@ func (r *sendResult) print(w io.Writer) {
 		o.Deferred, len(r.rateErrors), fmtMS(percentile(r.rateErrors, 50)), fmtMS(percentile(r.rateErrors, 99)), fmtMS(percentile(r.rateErrors, 100)))
 	fmt.Fprintf(w, "  quiet hours ending %s (%d messages): p50 %s  p99 %s  max %s\n", r.quietEnd.Format("15:04:05Z"),
 		len(r.quietErrors), fmtMS(percentile(r.quietErrors, 50)), fmtMS(percentile(r.quietErrors, 99)), fmtMS(percentile(r.quietErrors, 100)))
+	if r.capNote != "" {
+		fmt.Fprintf(w, "  frequency cap 1/min: %s\n", r.capNote)
+	} else {
+		fmt.Fprintf(w, "  frequency cap 1/min (%d second messages): p50 %s  p99 %s  max %s\n", len(r.capErrors),
+			fmtMS(percentile(r.capErrors, 50)), fmtMS(percentile(r.capErrors, 99)), fmtMS(percentile(r.capErrors, 100)))
+	}
 	if r.duplicateOrLost != 0 {
 		fmt.Fprintf(w, "\nreceiver calls beyond one per message: %d\n", r.duplicateOrLost)
 	}
