@@ -111,10 +111,15 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 		return a.failSend(ctx, in, ch.name, "", &rendered, fmt.Sprintf("customer has no %s to send to", recipientField(in.Channel)))
 	}
 	if in.Channel != schema.ChannelWebhook {
+		if optedOut(cust, in.Channel) {
+			return a.recordSuppressed(ctx, in, ch.name, recipient, rendered,
+				fmt.Sprintf("the customer opted out of %s (attribute %s_opt_out)", in.Channel, in.Channel))
+		}
 		sup, err := a.store.Suppressed(ctx, in.WorkspaceID, in.Channel, recipient)
 		switch {
 		case err == nil:
-			return a.recordSuppressed(ctx, in, ch.name, recipient, rendered, sup)
+			return a.recordSuppressed(ctx, in, ch.name, recipient, rendered,
+				fmt.Sprintf("%s is suppressed (%s, since %s)", sup.Address, sup.Reason, sup.CreatedAt.UTC().Format("2006-01-02")))
 		case !errors.Is(err, schema.ErrNotFound):
 			return SendResult{}, err
 		}
@@ -268,8 +273,19 @@ func (a *Activities) interrupted(ctx context.Context, in SendInput, d schema.Del
 	return out, temporal.NewNonRetryableApplicationError(reason, "SendFailed", nil, out)
 }
 
-// recordSuppressed records that the message was not sent to a suppressed address.
-func (a *Activities) recordSuppressed(ctx context.Context, in SendInput, provider, recipient string, r schema.TemplateContent, sup schema.Suppression) (SendResult, error) {
+// optedOut says whether the customer opted out of the channel: the
+// attribute <channel>_opt_out (email_opt_out, sms_opt_out) is true.
+func optedOut(c schema.Customer, channel string) bool {
+	var attrs map[string]any
+	if len(c.Attributes) == 0 || json.Unmarshal(c.Attributes, &attrs) != nil {
+		return false
+	}
+	v, _ := attrs[channel+"_opt_out"].(bool)
+	return v
+}
+
+// recordSuppressed records that the message was not sent, and why.
+func (a *Activities) recordSuppressed(ctx context.Context, in SendInput, provider, recipient string, r schema.TemplateContent, reason string) (SendResult, error) {
 	content, _ := json.Marshal(r)
 	d, created, err := a.store.ClaimDelivery(ctx, in.WorkspaceID, schema.Delivery{
 		ID: in.MessageID, JourneyID: in.JourneyID, CustomerID: in.CustomerID, WorkflowID: in.WorkflowID, NodeID: in.NodeID,
@@ -279,7 +295,6 @@ func (a *Activities) recordSuppressed(ctx context.Context, in SendInput, provide
 		return SendResult{}, err
 	}
 	if created || unfinished(d.Status) {
-		reason := fmt.Sprintf("%s is suppressed (%s, since %s)", sup.Address, sup.Reason, sup.CreatedAt.UTC().Format("2006-01-02"))
 		if err := a.store.SetDeliveryStatus(ctx, in.WorkspaceID, d.ID, schema.DeliverySuppressed, "", reason); err != nil {
 			return SendResult{}, err
 		}

@@ -228,6 +228,15 @@ func TestSendSkipsSuppressedAddresses(t *testing.T) {
 	require.Equal(t, "suppressed", res.Status)
 	require.Contains(t, e.delivery(t, "msg_s").Error, "bounce")
 	require.Empty(t, e.fake.sesCalls)
+
+	// A customer's own opt-out of a channel holds too.
+	require.NoError(t, e.store.UpdateCustomerAttributes(context.Background(), e.ws, e.cust, map[string]any{"sms_opt_out": true}, nil))
+	e.settings(t, `{"sms":{"provider":"twilio","account_sid":"AC0123456789abcdef","auth_token":"tok0123456789","from":"+15555550100"}}`)
+	res, err = e.send(t, "sms", "msg_opt")
+	require.NoError(t, err)
+	require.Equal(t, "suppressed", res.Status)
+	require.Contains(t, e.delivery(t, "msg_opt").Error, "opted out of sms")
+	require.Empty(t, e.fake.twilio)
 }
 
 func TestSendSMSThroughTwilio(t *testing.T) {
