@@ -17,9 +17,6 @@ import (
 	"github.com/heraldhq/herald/schema"
 )
 
-// outboxSender is the From of outbox email when the template names none.
-const outboxSender = "Herald outbox <outbox@herald.invalid>"
-
 // SendInput asks for one message to one customer.
 type SendInput struct {
 	WorkspaceID string         `json:"workspace_id"`
@@ -201,16 +198,10 @@ func (a *Activities) message(in SendInput, ch channelProvider, recipient, unsubs
 		if replyTo == "" {
 			replyTo = ch.settings.Email.ReplyTo
 		}
-		if from == "" && ch.name == ProviderOutbox {
-			from = outboxSender // the outbox needs no sender identity
-		}
 		m.Email = &delivery.Email{From: from, ReplyTo: replyTo, To: recipient, Subject: r.Subject,
 			HTML: a.trackHTML(in, r.HTML), Text: r.Text, UnsubscribeURL: unsubscribe}
 	case schema.ChannelSMS:
 		m.SMS = &delivery.SMS{From: ch.settings.SMS.From, MessagingServiceSID: ch.settings.SMS.MessagingServiceSID, To: recipient, Body: r.Body}
-		if m.SMS.From == "" && ch.name == ProviderOutbox {
-			m.SMS.From = "outbox"
-		}
 		if ch.name == ProviderTwilio && a.publicURL != "" {
 			m.SMS.StatusCallback = strings.TrimRight(a.publicURL, "/") + "/webhooks/twilio/" + in.WorkspaceID + "?message_id=" + in.MessageID
 		}

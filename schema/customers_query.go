@@ -203,31 +203,7 @@ func customerDeliveries(ctx context.Context, q queryer, workspaceID, customerID 
 	if err != nil {
 		return nil, fmt.Errorf("query customer deliveries: %w", err)
 	}
-	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDelivery(r) })
-	if err != nil || len(list) == 0 {
-		return list, err
-	}
-	ids := make([]string, len(list))
-	index := make(map[string]int, len(list))
-	for i, d := range list {
-		ids[i] = d.ID
-		index[d.ID] = i
-	}
-	rows, err = q.Query(ctx, `SELECT delivery_id, status, detail, created_at FROM delivery_events
-		WHERE workspace_id = $1 AND delivery_id = ANY($2) ORDER BY id`, workspaceID, ids)
-	if err != nil {
-		return nil, fmt.Errorf("query delivery histories: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var id string
-		var e DeliveryEvent
-		if err := rows.Scan(&id, &e.Status, &e.Detail, &e.CreatedAt); err != nil {
-			return nil, fmt.Errorf("scan delivery history: %w", err)
-		}
-		list[index[id]].History = append(list[index[id]].History, e)
-	}
-	return list, rows.Err()
+	return withHistories(ctx, q, workspaceID, rows)
 }
 
 // ExportedEvent is an event as the GDPR export gives it: everything stored.

@@ -147,20 +147,22 @@ func (s *Store) ListDeliveries(ctx context.Context, workspaceID string, f Delive
 	if err != nil {
 		return nil, fmt.Errorf("query deliveries: %w", err)
 	}
+	return withHistories(ctx, s.pool, workspaceID, rows)
+}
+
+// withHistories collects the deliveries of rows and reads all their status
+// histories with one more query.
+func withHistories(ctx context.Context, q queryer, workspaceID string, rows pgx.Rows) ([]Delivery, error) {
 	list, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Delivery, error) { return scanDelivery(r) })
-	if err != nil {
-		return nil, err
+	if err != nil || len(list) == 0 {
+		return list, err
 	}
-	if len(list) == 0 {
-		return list, nil
-	}
-	// All histories of the page in one query.
 	ids := make([]string, len(list))
 	at := make(map[string]int, len(list))
 	for i, d := range list {
 		ids[i], at[d.ID] = d.ID, i
 	}
-	rows, err = s.pool.Query(ctx, `SELECT delivery_id, status, detail, created_at FROM delivery_events
+	rows, err = q.Query(ctx, `SELECT delivery_id, status, detail, created_at FROM delivery_events
 		WHERE workspace_id = $1 AND delivery_id = ANY($2) ORDER BY id`, workspaceID, ids)
 	if err != nil {
 		return nil, fmt.Errorf("query delivery histories: %w", err)
@@ -170,7 +172,7 @@ func (s *Store) ListDeliveries(ctx context.Context, workspaceID string, f Delive
 		var id string
 		var e DeliveryEvent
 		if err := rows.Scan(&id, &e.Status, &e.Detail, &e.CreatedAt); err != nil {
-			return nil, err
+			return nil, fmt.Errorf("scan delivery history: %w", err)
 		}
 		list[at[id]].History = append(list[at[id]].History, e)
 	}
