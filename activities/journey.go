@@ -15,21 +15,23 @@ import (
 
 // RecordRunStartInput reports that a run started (the entry log row).
 type RecordRunStartInput struct {
-	WorkspaceID  string    `json:"workspace_id"`
-	WorkflowID   string    `json:"workflow_id"`
-	RunID        string    `json:"run_id"`
-	JourneyID    string    `json:"journey_id"`
-	Version      int       `json:"version"`
-	CustomerID   string    `json:"customer_id"`
-	EntryKey     string    `json:"entry_key,omitempty"`
-	TriggerEvent string    `json:"trigger_event,omitempty"`
-	StartedAt    time.Time `json:"started_at"`
+	WorkspaceID  string `json:"workspace_id"`
+	WorkflowID   string `json:"workflow_id"`
+	RunID        string `json:"run_id"`
+	JourneyID    string `json:"journey_id"`
+	Version      int    `json:"version"`
+	CustomerID   string `json:"customer_id"`
+	EntryKey     string `json:"entry_key,omitempty"`
+	TriggerEvent string `json:"trigger_event,omitempty"`
+	// TriggerEventID is the id of the event the run started with.
+	TriggerEventID string    `json:"trigger_event_id,omitempty"`
+	StartedAt      time.Time `json:"started_at"`
 }
 
 // RecordRunStart adds the run to the projection if the router has not yet.
 func (a *Activities) RecordRunStart(ctx context.Context, in RecordRunStartInput) error {
 	return a.store.RecordRunStart(ctx, in.WorkspaceID, schema.Run{WorkflowID: in.WorkflowID, RunID: in.RunID, JourneyID: in.JourneyID,
-		Version: in.Version, CustomerID: in.CustomerID, EntryKey: in.EntryKey, TriggerEvent: in.TriggerEvent, StartedAt: in.StartedAt})
+		Version: in.Version, CustomerID: in.CustomerID, EntryKey: in.EntryKey, TriggerEvent: in.TriggerEvent, TriggerEventID: in.TriggerEventID, StartedAt: in.StartedAt})
 }
 
 // RecordStepInput reports that a run entered a node (and left the previous one).

@@ -137,6 +137,8 @@ func New(d Deps) *Server {
 	a.POST("/journeys/:id/resume", editor, s.lifecycle("resume", []string{schema.JourneyPaused}, schema.JourneyActive, workflows.SignalResume))
 	a.POST("/journeys/:id/stop", editor, s.lifecycle("stop", []string{schema.JourneyActive, schema.JourneyPaused}, schema.JourneyStopped, ""))
 	a.POST("/journeys/:id/archive", editor, s.lifecycle("archive", []string{schema.JourneyDraft, schema.JourneyStopped}, schema.JourneyArchived, ""))
+	a.GET("/journeys/:id/enrollments", s.listEnrollments)
+	a.POST("/journeys/:id/enrollments/:enrollment_id/cancel", editor, s.cancelEnrollment)
 	a.GET("/journeys/:id/versions", s.listVersions)
 	a.GET("/journeys/:id/audit", s.journeyAudit)
 	a.POST("/journeys/:id/trigger", editor, s.triggerJourney)

@@ -347,3 +347,31 @@ func TestEraseCancelsRunningRuns(t *testing.T) {
 	status, _ = f.api(t, "GET", "/api/customers/"+cid, nil)
 	require.Equal(t, 404, status)
 }
+
+// A user id retired by an alias (issue 4) still names the customer in the
+// customers API: profile, search and export answer the surviving profile.
+func TestCustomersByPreviousUserID(t *testing.T) {
+	f := newFixture(t)
+	sk := bearer(f.secretKey)
+	ids := seedCustomers(t, f.store, f.ws.ID,
+		schema.EventInput{Type: "identify", Name: "Identify", UserID: "u-old", Traits: map[string]any{"plan": "free"}},
+		schema.EventInput{Type: "identify", Name: "Identify", UserID: "u-new", Traits: map[string]any{"plan": "pro"}},
+		schema.EventInput{Type: "alias", Name: "Alias", UserID: "u-new", PreviousID: "u-old"},
+	)
+	survivor := ids["u-new"]
+	for _, id := range []string{"u-old", "u-new", survivor} {
+		status, body, _ := f.do(t, call{"GET", "/api/customers/" + id, "", sk})
+		require.Equal(t, 200, status, "%s: %v", id, body)
+		require.Equal(t, survivor, body["id"], id)
+		require.Equal(t, "u-new", body["external_id"])
+		require.Equal(t, []any{"u-old"}, body["previous_user_ids"])
+		require.Equal(t, "pro", body["attributes"].(map[string]any)["plan"])
+		require.Len(t, body["events"], 3)
+	}
+	status, body, _ := f.do(t, call{"GET", "/api/customers?q=u-old", "", sk})
+	require.Equal(t, 200, status, "%v", body)
+	require.Equal(t, []string{survivor}, itemIDs(t, body))
+	status, body, _ = f.do(t, call{"GET", "/api/customers/u-old/export", "", sk})
+	require.Equal(t, 200, status, "%v", body)
+	require.Equal(t, survivor, body["customer"].(map[string]any)["id"])
+}

@@ -74,6 +74,14 @@ func (s *Server) journeyValid(c *gin.Context, def workflows.Journey) bool {
 		return false
 	}
 	segments := map[string]bool{}
+	if id := def.Trigger.SegmentID; id != "" && (def.Trigger.Type == "segment" || def.Trigger.Type == "schedule") {
+		_, err := s.deps.Store.GetSegment(c, ws, id)
+		if err != nil && !errors.Is(err, schema.ErrNotFound) {
+			s.internal(c, "load segment", err)
+			return false
+		}
+		segments[id] = err == nil
+	}
 	for _, n := range def.Nodes {
 		for _, b := range n.Branches {
 			for _, id := range workflows.SegmentRefs(b.When) {
@@ -98,10 +106,9 @@ func (s *Server) journeyValid(c *gin.Context, def workflows.Journey) bool {
 // exist in the workspace).
 func validateForHerald(def workflows.Journey, templates map[string]string, segments map[string]bool) workflows.ValidationErrors {
 	errs := workflows.ValidateJourney(def, templates)
-	switch def.Trigger.Type {
-	case "segment", "schedule":
-		errs = append(errs, workflows.ValidationError{Field: "trigger.type",
-			Message: fmt.Sprintf("%s triggers are not supported by this version of Herald yet", def.Trigger.Type)})
+	if id := def.Trigger.SegmentID; id != "" && (def.Trigger.Type == "segment" || def.Trigger.Type == "schedule") && !segments[id] {
+		errs = append(errs, workflows.ValidationError{Field: "trigger.segment_id",
+			Message: fmt.Sprintf("segment %s does not exist in this workspace", id)})
 	}
 	for _, n := range def.Nodes {
 		for i, b := range n.Branches {
@@ -183,12 +190,38 @@ func (s *Server) publishJourney(c *gin.Context) {
 	if !s.journeyValid(c, def) {
 		return
 	}
+	before, err := s.liveTrigger(c, p.workspaceID, j.ID)
+	if err != nil {
+		s.internal(c, "load live journey", err)
+		return
+	}
 	v, err := s.deps.Store.PublishJourney(c, p.workspaceID, j.ID, p.actor)
 	if s.storeError(c, "publish journey", err) {
 		return
 	}
-	s.audit(c, "publish", "journey", j.ID, map[string]any{"version": v.Version})
-	c.JSON(http.StatusOK, gin.H{"version": v.Version, "published_at": v.PublishedAt})
+	detail := map[string]any{"version": v.Version}
+	body := gin.H{"version": v.Version, "published_at": v.PublishedAt}
+	live, err := s.deps.Store.GetJourney(c, p.workspaceID, j.ID)
+	if err == nil {
+		err = s.syncSchedule(c, p.workspaceID, j.ID, live.Status)
+	}
+	if err != nil {
+		s.internal(c, "schedule journey", err)
+		return
+	}
+	enrollment, err := s.startEnrollment(c, p.workspaceID, j.ID, v.Version, before, def.Trigger)
+	if err != nil {
+		s.internal(c, "enroll segment", err)
+		return
+	}
+	if enrollment != "" {
+		detail["enrollment_id"], body["enrollment_id"] = enrollment, enrollment
+	}
+	if def.Trigger.Type == "schedule" {
+		body["schedule_id"] = workflows.ScheduleID(j.ID)
+	}
+	s.audit(c, "publish", "journey", j.ID, detail)
+	c.JSON(http.StatusOK, body)
 }
 
 // lifecycle moves the journey between statuses and tells its running runs.
@@ -200,7 +233,15 @@ func (s *Server) lifecycle(action string, from []string, to, signal string) gin.
 			return
 		}
 		detail := map[string]any{"status": to}
+		if err := s.syncSchedule(c, p.workspaceID, j.ID, j.Status); err != nil {
+			s.internal(c, action+" schedule", err)
+			return
+		}
 		if action == "stop" {
+			if err := s.cancelEnrollments(c, p.workspaceID, j.ID); err != nil {
+				s.internal(c, "cancel enrollments", err)
+				return
+			}
 			job, n, err := s.cancelRuns(c, p.workspaceID, j.ID, p.actor)
 			if err != nil {
 				s.internal(c, "stop runs", err)

@@ -48,10 +48,12 @@ func newJourneyFixture(t *testing.T) *journeyFixture {
 	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	activities.Register(w, activities.New(activities.Deps{Store: f.store, PublicURL: "http://herald.test"}))
+	router := ingest.NewJourneyRouter(f.store, tc, nil, nil)
+	ingest.NewAudiences(f.store, router).Register(w)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
 
-	s := api.New(api.Deps{Store: f.store, Temporal: tc, Router: ingest.NewJourneyRouter(f.store, tc, nil, nil),
+	s := api.New(api.Deps{Store: f.store, Temporal: tc, Router: router,
 		Config: api.Config{TemporalUIURL: "http://127.0.0.1:8233", TemporalNamespace: ts.Namespace()}})
 	f.srv.Close()
 	f.srv = httptest.NewServer(s)
@@ -290,9 +292,15 @@ func TestJourneyAndTemplateBadInput(t *testing.T) {
 				map[string]any{"id": "a", "type": "send", "channel": "email", "template_id": tpl, "next": "b"},
 				map[string]any{"id": "b", "type": "jump", "to": "a"}}
 		}), 422, "loops back without a delay"},
-		{"segment trigger not yet", "POST", "/api/journeys", journey(func(j map[string]any) {
+		{"segment trigger on an unknown segment", "POST", "/api/journeys", journey(func(j map[string]any) {
 			j["trigger"] = map[string]any{"type": "segment", "segment_id": "seg_1"}
-		}), 422, "not supported"},
+		}), 422, "trigger.segment_id: segment seg_1 does not exist"},
+		{"schedule trigger on an unknown segment", "POST", "/api/journeys", journey(func(j map[string]any) {
+			j["trigger"] = map[string]any{"type": "schedule", "cron": "0 9 * * *", "segment_id": "seg_2"}
+		}), 422, "trigger.segment_id: segment seg_2 does not exist"},
+		{"schedule trigger with a bad cron", "POST", "/api/journeys", journey(func(j map[string]any) {
+			j["trigger"] = map[string]any{"type": "schedule", "cron": "every day", "segment_id": "seg_2"}
+		}), 422, "trigger.cron"},
 		{"branch on an unknown segment", "POST", "/api/journeys", journey(func(j map[string]any) {
 			j["nodes"] = []any{
 				map[string]any{"id": "a", "type": "branch", "branches": []any{map[string]any{"when": map[string]any{"segment": "seg_nope"}, "next": "b"}}, "else": "b"},

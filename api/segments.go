@@ -257,6 +257,13 @@ func (s *Server) changeSegmentMembers(add bool) gin.HandlerFunc {
 			return
 		}
 		s.audit(c, action, "segment", c.Param("id"), map[string]any{changed: res.Changed, "unknown": len(res.Unknown)})
+		if res.Changed > 0 && s.deps.Router != nil {
+			// Segment triggers and waits hear of the entries and exits now;
+			// if this fails, the periodic segment refresh routes them.
+			if err := s.deps.Router.RoutePendingSegmentChanges(c); err != nil {
+				s.deps.Log.Warn("route segment changes", "segment_id", c.Param("id"), "error", err)
+			}
+		}
 		c.JSON(http.StatusOK, gin.H{changed: res.Changed, unchanged: res.Unchanged, "unknown_ids": res.Unknown})
 	}
 }

@@ -68,9 +68,94 @@ type batchView struct {
 	running    map[string][]string
 }
 
-// Route implements Router: each customer's events in order, customers in
-// parallel.
+// Route implements Router: segment memberships the batch may change are
+// re-evaluated first (their entries and exits become the customers' next
+// events), then each customer's events go to journeys in order, customers
+// in parallel.
 func (r *JourneyRouter) Route(ctx context.Context, batch []Applied) error {
+	changes, err := r.updateMemberships(ctx, batch)
+	if err != nil {
+		return err
+	}
+	return r.routeWithChanges(ctx, batch, changes)
+}
+
+// RouteSegmentChanges tells journeys about recorded segment entries and
+// exits (from the periodic refresh or manual membership changes).
+func (r *JourneyRouter) RouteSegmentChanges(ctx context.Context, changes []schema.SegmentChange) error {
+	return r.routeWithChanges(ctx, nil, changes)
+}
+
+func (r *JourneyRouter) routeWithChanges(ctx context.Context, batch []Applied, changes []schema.SegmentChange) error {
+	ids := make([]int64, len(changes))
+	for i, c := range changes {
+		ids[i] = c.ID
+		batch = append(batch, segmentChangeEvent(c))
+	}
+	if err := r.route(ctx, batch); err != nil {
+		return err
+	}
+	return r.store.MarkSegmentChangesRouted(ctx, ids)
+}
+
+// updateMemberships re-evaluates the segments the batch's new events and
+// traits can change, per workspace, and returns the membership changes of
+// its customers that journeys have not been told about.
+func (r *JourneyRouter) updateMemberships(ctx context.Context, batch []Applied) ([]schema.SegmentChange, error) {
+	touches := map[string]map[string]*schema.CustomerTouch{}
+	var order []string
+	for _, a := range batch {
+		ws := a.Event.WorkspaceID
+		if touches[ws] == nil {
+			touches[ws] = map[string]*schema.CustomerTouch{}
+			order = append(order, ws)
+		}
+		t := touches[ws][a.CustomerID]
+		if t == nil {
+			t = &schema.CustomerTouch{CustomerID: a.CustomerID}
+			touches[ws][a.CustomerID] = t
+		}
+		if a.Duplicate {
+			continue // its effects were evaluated when it was applied
+		}
+		switch a.Event.Type {
+		case "identify", "group", "alias":
+			t.Traits = true
+		default:
+			if name := a.Event.DisplayName(); !slices.Contains(t.Events, name) {
+				t.Events = append(t.Events, name)
+			}
+		}
+		if a.MergedFrom != "" {
+			t.Traits = true
+		}
+	}
+	var out []schema.SegmentChange
+	for _, ws := range order {
+		list := make([]schema.CustomerTouch, 0, len(touches[ws]))
+		for _, t := range touches[ws] {
+			list = append(list, *t)
+		}
+		slices.SortFunc(list, func(a, b schema.CustomerTouch) int { return strings.Compare(a.CustomerID, b.CustomerID) })
+		changes, err := r.store.UpdateMemberships(ctx, ws, list, time.Now())
+		if err != nil {
+			return nil, fmt.Errorf("update segment memberships: %w", err)
+		}
+		out = append(out, changes...)
+	}
+	return out, nil
+}
+
+// segmentChangeEvent is the customer event a membership change routes as.
+func segmentChangeEvent(c schema.SegmentChange) Applied {
+	props, _ := json.Marshal(map[string]string{"segment_id": c.SegmentID, "segment_name": c.SegmentName})
+	at := c.At
+	return Applied{CustomerID: c.CustomerID, Event: Event{Type: "track", MessageID: c.MessageID(), Event: c.EventName(),
+		Properties: props, Timestamp: &at, WorkspaceID: c.WorkspaceID}}
+}
+
+// route hands each customer's events to journeys in order, customers in parallel.
+func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
 	view := batchView{live: map[string][]liveJourney{}, workspaces: map[string]schema.Workspace{}, running: map[string][]string{}}
 	var order []string
 	lanes := map[string][]Applied{}
@@ -161,7 +246,7 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 	ws := a.Event.WorkspaceID
 	touched := map[string]bool{}
 	for _, lj := range live {
-		wfID, err := r.enter(ctx, view.workspaces[ws], lj, a.CustomerID, ev)
+		wfID, _, err := r.enter(ctx, view.workspaces[ws], lj, a.CustomerID, ev)
 		if err != nil {
 			return running, err
 		}
@@ -215,15 +300,39 @@ func (r *JourneyRouter) Enter(ctx context.Context, workspaceID string, lj schema
 	if err != nil {
 		return "", err
 	}
-	return r.enter(ctx, ws, l, customerID, ev)
+	wfID, _, err := r.enter(ctx, ws, l, customerID, ev)
+	return wfID, err
 }
 
-func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event) (string, error) {
+// Entry outcomes (the outcome label of herald_journey_entries_total, plus
+// "filtered" for an event the trigger's filter turned away).
+const (
+	entryStarted        = "started"
+	entryAlreadyRunning = "already_running"
+	entryPolicySkipped  = "policy_skipped"
+	entryCapped         = "capped"
+	entryFiltered       = "filtered"
+)
+
+// enter decides and carries out one entry; it returns the workflow id the
+// event went to ("" when the customer did not enter) and the outcome.
+func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event) (string, string, error) {
+	wfID, outcome, err := r.decideEntry(ctx, ws, lj, customerID, ev)
+	if err == nil && outcome != entryFiltered {
+		r.started.WithLabelValues(outcome).Inc()
+	}
+	return wfID, outcome, err
+}
+
+func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event) (string, string, error) {
 	def, workspaceID := lj.def, ws.ID
+	if def.Trigger.Type == "segment" && (ev.Name != schema.EventSegmentEntered || ev.Properties["segment_id"] != def.Trigger.SegmentID) {
+		return "", entryFiltered, nil
+	}
 	if def.Trigger.Type == "event" && len(def.Trigger.Where) > 0 {
 		ok, err := workflows.EvalCondition(def.Trigger.Where, workflows.EvalContext{Props: ev.Properties, Now: ev.Time})
 		if err != nil || !ok {
-			return "", nil
+			return "", entryFiltered, nil
 		}
 	}
 	key := ""
@@ -231,49 +340,60 @@ func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJ
 		key = propertyString(ev.Properties, strings.TrimPrefix(def.Entry.Key, "properties."))
 		if key == "" {
 			r.log.Info("event lacks the journey's entry key; not entered", "journey_id", lj.ID, "key", def.Entry.Key)
-			r.started.WithLabelValues("policy_skipped").Inc()
-			return "", nil
+			return "", entryPolicySkipped, nil
 		}
 	}
 	wfID := workflows.WorkflowID(lj.ID, customerID, key)
 	h, err := r.store.JourneyEntries(ctx, workspaceID, lj.ID, customerID, key)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
 	if h.Running > 0 {
 		// The run in progress gets the event as a signal.
 		err := r.temporal.SignalWorkflow(ctx, wfID, "", workflows.SignalEvent, ev)
 		var nf *serviceerror.NotFound
 		if err != nil && !errors.As(err, &nf) {
-			return "", fmt.Errorf("signal run %s: %w", wfID, err)
+			return "", "", fmt.Errorf("signal run %s: %w", wfID, err)
 		}
-		r.started.WithLabelValues("already_running").Inc()
-		return wfID, nil
+		return wfID, entryAlreadyRunning, nil
 	}
 	switch def.Entry.Policy {
 	case "once", "":
 		if h.Runs > 0 {
-			r.started.WithLabelValues("policy_skipped").Inc()
-			return "", nil
+			return "", entryPolicySkipped, nil
 		}
 	case "once_per":
 		period, _ := workflows.ParseDuration(def.Entry.Period)
 		if h.LastStarted != nil && ev.Time.Before(h.LastStarted.Add(period)) {
-			r.started.WithLabelValues("policy_skipped").Inc()
-			return "", nil
+			return "", entryPolicySkipped, nil
 		}
 	}
 	if def.Entry.MaxConcurrent > 0 {
-		n, err := r.store.RunningJourneyRuns(ctx, workspaceID, lj.ID)
-		if err != nil {
-			return "", err
+		// Count and start under the journey's entry lock: concurrent
+		// entries take turns, so the cap holds.
+		outcome := ""
+		err := r.store.WithJourneyEntryLock(ctx, workspaceID, lj.ID, func(running int) error {
+			if running >= def.Entry.MaxConcurrent {
+				r.log.Info("journey at max_concurrent; not entered", "journey_id", lj.ID, "customer_id", customerID)
+				outcome = entryCapped
+				return nil
+			}
+			var err error
+			_, outcome, err = r.start(ctx, ws, lj, customerID, key, wfID, ev)
+			return err
+		})
+		if err != nil || outcome == entryCapped {
+			return "", outcome, err
 		}
-		if n >= def.Entry.MaxConcurrent {
-			r.log.Info("journey at max_concurrent; not entered", "journey_id", lj.ID, "customer_id", customerID)
-			r.started.WithLabelValues("capped").Inc()
-			return "", nil
-		}
+		return wfID, outcome, nil
 	}
+	return r.start(ctx, ws, lj, customerID, key, wfID, ev)
+}
+
+// start starts the customer's run (or hands the event to the run of the id
+// already in progress) and records it in the run projection.
+func (r *JourneyRouter) start(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID, key, wfID string, ev workflows.Event) (string, string, error) {
+	def, workspaceID := lj.def, ws.ID
 	trigger := ev
 	var quiet *workflows.QuietHours
 	if q := ws.QuietHours; q != nil {
@@ -308,19 +428,19 @@ func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJ
 		}
 		var already *serviceerror.WorkflowExecutionAlreadyStarted
 		if !errors.As(err, &already) {
-			return "", fmt.Errorf("start run %s: %w", wfID, err)
+			return "", "", fmt.Errorf("start run %s: %w", wfID, err)
 		}
 		err = r.temporal.SignalWorkflow(ctx, wfID, already.RunId, workflows.SignalEvent, ev)
 		var nf *serviceerror.NotFound
 		if err != nil && !errors.As(err, &nf) {
-			return "", fmt.Errorf("signal run %s: %w", wfID, err)
+			return "", "", fmt.Errorf("signal run %s: %w", wfID, err)
 		}
 		if err == nil {
 			// A run records its end just before it closes: a signal to such
 			// a run is lost, so only a run still going counts.
 			ended, err := r.store.RunEnded(ctx, workspaceID, wfID, already.RunId)
 			if err != nil {
-				return "", err
+				return "", "", err
 			}
 			if !ended {
 				runID = already.RunId
@@ -328,18 +448,17 @@ func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJ
 			}
 		}
 		if attempt == 5 {
-			return "", fmt.Errorf("start run %s: the previous run %s has not closed", wfID, already.RunId)
+			return "", "", fmt.Errorf("start run %s: the previous run %s has not closed", wfID, already.RunId)
 		}
 		wctx, cancel := context.WithTimeout(ctx, 10*time.Second)
 		_ = r.temporal.GetWorkflow(wctx, wfID, already.RunId).Get(wctx, nil)
 		cancel()
 	}
 	if err := r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: runID, JourneyID: lj.ID,
-		Version: lj.Version, CustomerID: customerID, EntryKey: key, TriggerEvent: ev.Name, StartedAt: time.Now().UTC()}); err != nil {
-		return "", err
+		Version: lj.Version, CustomerID: customerID, EntryKey: key, TriggerEvent: ev.Name, TriggerEventID: ev.ID, StartedAt: time.Now().UTC()}); err != nil {
+		return "", "", err
 	}
-	r.started.WithLabelValues("started").Inc()
-	return wfID, nil
+	return wfID, entryStarted, nil
 }
 
 func propertyString(props map[string]any, path string) string {

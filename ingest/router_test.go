@@ -21,10 +21,12 @@ import (
 )
 
 type routerEnv struct {
-	store  *schema.Store
-	router *ingest.JourneyRouter
-	ws     string
-	tpl    string
+	store    *schema.Store
+	router   *ingest.JourneyRouter
+	temporal client.Client
+	worker   worker.Worker
+	ws       string
+	tpl      string
 }
 
 func newRouterEnv(t *testing.T) *routerEnv {
@@ -37,16 +39,29 @@ func newRouterEnv(t *testing.T) *routerEnv {
 	require.NoError(t, err)
 	t.Cleanup(tc.Close)
 	st := schematest.Store(t)
-	w := worker.New(tc, workflows.TaskQueue, worker.Options{})
-	workflows.Register(w)
-	activities.Register(w, activities.New(activities.Deps{Store: st}))
-	require.NoError(t, w.Start())
-	t.Cleanup(w.Stop)
+	e := &routerEnv{store: st, router: ingest.NewJourneyRouter(st, tc, nil, nil), temporal: tc}
+	e.worker = e.startWorker(t)
 	ws, err := st.CreateWorkspace(ctx, "R")
 	require.NoError(t, err)
 	tpl, err := st.CreateTemplate(ctx, ws.ID, schema.Template{Name: "t", Channel: "sms", TemplateContent: schema.TemplateContent{Body: "hi"}})
 	require.NoError(t, err)
-	return &routerEnv{store: st, router: ingest.NewJourneyRouter(st, tc, nil, nil), ws: ws.ID, tpl: tpl.ID}
+	e.ws, e.tpl = ws.ID, tpl.ID
+	return e
+}
+
+// startWorker runs Herald's workflows and activities, enrollment and
+// segment refresh included.
+func (e *routerEnv) startWorker(t *testing.T) worker.Worker {
+	t.Helper()
+	w := worker.New(e.temporal, workflows.TaskQueue, worker.Options{})
+	workflows.Register(w)
+	activities.Register(w, activities.New(activities.Deps{Store: e.store}))
+	audiences := ingest.NewAudiences(e.store, e.router)
+	audiences.CapWait = 100 * time.Millisecond
+	audiences.Register(w)
+	require.NoError(t, w.Start())
+	t.Cleanup(w.Stop)
+	return w
 }
 
 // publish creates and publishes a journey: send, wait hold, exit.

@@ -24,6 +24,10 @@ type Customer struct {
 	Attributes   json.RawMessage `json:"attributes"`
 	CreatedAt    time.Time       `json:"created_at"`
 	UpdatedAt    time.Time       `json:"updated_at"`
+	// PreviousUserIDs are user ids the customer was known by before an
+	// alias gave them a new one or merged them into this customer; they
+	// still resolve to this customer.
+	PreviousUserIDs []string `json:"previous_user_ids"`
 }
 
 // EventInput is a validated customer event to apply.
@@ -34,11 +38,13 @@ type EventInput struct {
 	Name        string
 	UserID      string
 	AnonymousID string
-	PreviousID  string // alias: the id being merged into UserID
-	Properties  json.RawMessage
-	Traits      map[string]any
-	Context     json.RawMessage
-	OccurredAt  time.Time
+	// PreviousID (alias) is an earlier id of UserID's person: a user id
+	// Herald knows (external or previous) or else an anonymous id.
+	PreviousID string
+	Properties json.RawMessage
+	Traits     map[string]any
+	Context    json.RawMessage
+	OccurredAt time.Time
 }
 
 // AppliedEvent says what ApplyEvent did.
@@ -47,8 +53,10 @@ type AppliedEvent struct {
 	EventID    int64
 	// Duplicate is true when the message id was applied before; nothing changed.
 	Duplicate bool
-	// MergedFrom is the anonymous customer this event merged into CustomerID
-	// (its events, runs and deliveries now belong to CustomerID).
+	// MergedFrom is the customer this event merged into CustomerID: an
+	// anonymous profile, or a known one named by an alias's previousId (its
+	// events, runs, deliveries and segment memberships now belong to
+	// CustomerID, and its ids resolve to CustomerID).
 	MergedFrom string
 }
 
@@ -85,7 +93,10 @@ type eventBatch struct {
 	tx  pgx.Tx
 	evs []EventInput
 	out []AppliedEvent
-	// ids maps "u/<ws>/<user id>" and "a/<ws>/<anonymous id>" to customers.
+	// ids maps "u/<ws>/<user id>" (external or previous user ids) and
+	// "a/<ws>/<anonymous id>" to customers. Every user id of the batch
+	// (userId and an alias's previousId) is looked up, so a "u/" key that
+	// is absent is a user id no customer has.
 	ids map[string]string
 	// seen maps "<ws>/<message id>" to the index of its first event.
 	seen map[string]int
@@ -122,7 +133,7 @@ func (b *eventBatch) apply(ctx context.Context) error {
 		if ev.Type == "alias" {
 			anon = ev.PreviousID
 		}
-		id, ok := b.cached(ev.WorkspaceID, ev.UserID, anon)
+		id, ok := b.cached(ev)
 		if !ok {
 			if ev.UserID != "" && anon != "" {
 				// A merge may move rows: write what is pending first.
@@ -130,14 +141,13 @@ func (b *eventBatch) apply(ctx context.Context) error {
 					return err
 				}
 			}
-			var merged string
-			var err error
-			id, merged, err = resolveCustomer(ctx, b.tx, ev.WorkspaceID, ev.UserID, anon)
+			res, err := resolveCustomer(ctx, b.tx, ev)
 			if err != nil {
 				return err
 			}
-			b.remember(ev.WorkspaceID, ev.UserID, anon, id, merged)
-			b.out[i].MergedFrom = merged
+			id = res.ID
+			b.remember(ev.WorkspaceID, ev.UserID, res, id)
+			b.out[i].MergedFrom = res.MergedFrom
 		}
 		b.out[i].CustomerID = id
 		b.pending = append(b.pending, i)
@@ -180,13 +190,18 @@ func (b *eventBatch) lockIdentities(ctx context.Context) error {
 }
 
 // loadExisting marks events stored before as duplicates and looks up the
-// customers of every user and anonymous id in the batch.
+// customers of every user and anonymous id in the batch. A user id is
+// looked up as an external id and as a previous user id; an alias's
+// previousId is looked up both as a user id and as an anonymous id.
 func (b *eventBatch) loadExisting(ctx context.Context) error {
 	var wss, msgs, uws, users, aws, anons []string
 	for _, ev := range b.evs {
 		wss, msgs = append(wss, ev.WorkspaceID), append(msgs, ev.MessageID)
 		if ev.UserID != "" {
 			uws, users = append(uws, ev.WorkspaceID), append(users, ev.UserID)
+		}
+		if ev.Type == "alias" && ev.PreviousID != "" {
+			uws, users = append(uws, ev.WorkspaceID), append(users, ev.PreviousID)
 		}
 		for _, a := range []string{ev.AnonymousID, ev.PreviousID} {
 			if a != "" {
@@ -222,6 +237,9 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		SELECT 'u/' || c.workspace_id || '/' || c.external_id, c.id FROM customers c
 		JOIN unnest($1::text[], $2::text[]) AS u(ws, id) ON c.workspace_id = u.ws AND c.external_id = u.id
 		UNION ALL
+		SELECT 'u/' || r.workspace_id || '/' || r.user_id, r.customer_id FROM customer_user_aliases r
+		JOIN unnest($1::text[], $2::text[]) AS u(ws, id) ON r.workspace_id = u.ws AND r.user_id = u.id
+		UNION ALL
 		SELECT 'a/' || a.workspace_id || '/' || a.anonymous_id, a.customer_id FROM customer_anonymous_ids a
 		JOIN unnest($3::text[], $4::text[]) AS n(ws, id) ON a.workspace_id = n.ws AND a.anonymous_id = n.id`,
 		uws, users, aws, anons)
@@ -241,9 +259,11 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 
 // createSimpleNewcomers creates, with two statements, the customers of
 // identities the batch sees for the first time when no event could merge
-// them: a user id that only comes alone (no anonymous id, no alias), an
-// anonymous id that only comes alone. That is what resolveCustomer would
-// do for each at its first event; identities that may merge are left to it.
+// them: a user id that only comes alone (no anonymous id, no alias, never
+// an alias's previousId), an anonymous id that only comes alone. That is
+// what resolveCustomer would do for each at its first event; identities
+// that may merge are left to it, in order (whether an alias's previousId
+// is a user id depends on what came before it).
 func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 	mixed := map[string]bool{}
 	for _, ev := range b.evs {
@@ -257,6 +277,7 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 		}
 		if ev.Type == "alias" && ev.PreviousID != "" {
 			mixed["a/"+ev.WorkspaceID+"/"+ev.PreviousID] = true
+			mixed["u/"+ev.WorkspaceID+"/"+ev.PreviousID] = true
 		}
 	}
 	var ids, wss, users, anons []string
@@ -299,8 +320,17 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 }
 
 // cached answers resolveCustomer from what the batch knows when that needs
-// no write: the identity exists and nothing is to be attached or merged.
-func (b *eventBatch) cached(ws, userID, anonID string) (string, bool) {
+// no write: the identity exists and nothing is to be attached, renamed or
+// merged.
+func (b *eventBatch) cached(ev EventInput) (string, bool) {
+	ws, userID, anonID := ev.WorkspaceID, ev.UserID, ev.AnonymousID
+	if ev.Type == "alias" {
+		if prev, ok := b.ids["u/"+ws+"/"+ev.PreviousID]; ok && userID != "" {
+			user, hasUser := b.ids["u/"+ws+"/"+userID]
+			return user, hasUser && user == prev
+		}
+		anonID = ev.PreviousID
+	}
 	user, hasUser := b.ids["u/"+ws+"/"+userID]
 	anon, hasAnon := b.ids["a/"+ws+"/"+anonID]
 	switch {
@@ -315,12 +345,13 @@ func (b *eventBatch) cached(ws, userID, anonID string) (string, bool) {
 }
 
 // remember records what resolveCustomer did to the identities: the user id
-// is the customer's; an anonymous id seen before kept its owner unless it
-// was merged, a new one was attached to the customer.
-func (b *eventBatch) remember(ws, userID, anonID, id, mergedFrom string) {
-	if mergedFrom != "" {
+// (and an alias's previous user id) is the customer's; every id of a merged
+// customer is the survivor's; an anonymous id seen before kept its owner
+// unless it was merged, a new one was attached to the customer.
+func (b *eventBatch) remember(ws, userID string, res resolution, id string) {
+	if res.MergedFrom != "" {
 		for k, owner := range b.ids {
-			if owner == mergedFrom {
+			if owner == res.MergedFrom {
 				b.ids[k] = id
 			}
 		}
@@ -328,8 +359,11 @@ func (b *eventBatch) remember(ws, userID, anonID, id, mergedFrom string) {
 	if userID != "" {
 		b.ids["u/"+ws+"/"+userID] = id
 	}
-	if _, ok := b.ids["a/"+ws+"/"+anonID]; anonID != "" && !ok {
-		b.ids["a/"+ws+"/"+anonID] = id
+	if res.PreviousUser != "" {
+		b.ids["u/"+ws+"/"+res.PreviousUser] = id
+	}
+	if _, ok := b.ids["a/"+ws+"/"+res.Anonymous]; res.Anonymous != "" && !ok {
+		b.ids["a/"+ws+"/"+res.Anonymous] = id
 	}
 }
 
@@ -394,13 +428,103 @@ func jsonObjectOrEmpty(raw json.RawMessage) string {
 	return string(raw)
 }
 
-func resolveCustomer(ctx context.Context, tx pgx.Tx, ws, userID, anonID string) (id, mergedFrom string, err error) {
+// resolution says what resolveCustomer did for an event.
+type resolution struct {
+	// ID is the event's customer.
+	ID string
+	// MergedFrom is the customer merged into ID, if any.
+	MergedFrom string
+	// Anonymous is the anonymous id the event was resolved with ("" when
+	// none, or when an alias's previousId was a user id).
+	Anonymous string
+	// PreviousUser is an alias's previousId when it was a user id.
+	PreviousUser string
+}
+
+// resolveCustomer finds, creates, renames or merges the customers of an
+// event's ids (DESIGN §4). An alias whose previousId is a user id Herald
+// knows (a customer's external id or previous user id) joins two user ids;
+// any other previousId is an anonymous id, as in identify.
+func resolveCustomer(ctx context.Context, tx pgx.Tx, ev EventInput) (resolution, error) {
+	ws, anon := ev.WorkspaceID, ev.AnonymousID
+	if ev.Type == "alias" {
+		anon = ev.PreviousID
+		if ev.UserID != "" && ev.PreviousID != "" {
+			prev, err := customerByUserID(ctx, tx, ws, ev.PreviousID)
+			if err != nil {
+				return resolution{}, err
+			}
+			if prev != "" {
+				res, err := aliasUser(ctx, tx, ws, ev.UserID, prev)
+				res.PreviousUser = ev.PreviousID
+				return res, err
+			}
+		}
+	}
+	id, merged, err := resolveIdentity(ctx, tx, ws, ev.UserID, anon)
+	return resolution{ID: id, MergedFrom: merged, Anonymous: anon}, err
+}
+
+// customerByUserID returns the customer whose external id or previous user
+// id is userID, or "" when there is none.
+func customerByUserID(ctx context.Context, q queryer, ws, userID string) (string, error) {
+	var id string
+	err := q.QueryRow(ctx, `
+		SELECT id FROM customers WHERE workspace_id = $1 AND external_id = $2
+		UNION ALL
+		SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2
+		LIMIT 1`, ws, userID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("find customer by user id: %w", err)
+	}
+	return id, nil
+}
+
+// aliasUser joins userID to the known customer prev (named by the alias's
+// previousId, a user id): when userID has no customer yet, prev takes it
+// as its external id and keeps its old one as a previous user id; when
+// userID is another customer's, prev merges into that one.
+func aliasUser(ctx context.Context, tx pgx.Tx, ws, userID, prev string) (resolution, error) {
+	known, err := customerByUserID(ctx, tx, ws, userID)
+	if err != nil {
+		return resolution{}, err
+	}
+	switch known {
+	case prev:
+		return resolution{ID: prev}, nil
+	case "":
+		// The statements see the customer as it was: its old external id
+		// is recorded and kept while the new one replaces it.
+		_, err := tx.Exec(ctx, `
+			WITH old AS (
+				SELECT external_id FROM customers WHERE workspace_id = $1 AND id = $2 AND external_id IS NOT NULL
+			), kept AS (
+				INSERT INTO customer_user_aliases (workspace_id, user_id, customer_id) SELECT $1, external_id, $2 FROM old
+			), audited AS (
+				INSERT INTO audit_log (workspace_id, actor, action, subject_type, subject_id, detail)
+				SELECT $1, 'ingest', 'change_user_id', 'customer', $2,
+					jsonb_build_object('previous_user_id', external_id, 'user_id', $3::text) FROM old
+			)
+			UPDATE customers SET external_id = $3, updated_at = now() WHERE workspace_id = $1 AND id = $2`, ws, prev, userID)
+		if err != nil {
+			return resolution{}, fmt.Errorf("give customer %s user id %s: %w", prev, userID, err)
+		}
+		return resolution{ID: prev}, nil
+	}
+	return resolution{ID: known, MergedFrom: prev}, mergeCustomers(ctx, tx, ws, prev, known)
+}
+
+// resolveIdentity resolves a user id and an anonymous id: identify with
+// both attaches the anonymous id or merges its anonymous profile.
+func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID string) (id, mergedFrom string, err error) {
 	var known, anonOwner string
 	var anonOwnerKnown bool
 	if userID != "" {
-		err := tx.QueryRow(ctx, `SELECT id FROM customers WHERE workspace_id = $1 AND external_id = $2`, ws, userID).Scan(&known)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return "", "", fmt.Errorf("find customer by user id: %w", err)
+		if known, err = customerByUserID(ctx, tx, ws, userID); err != nil {
+			return "", "", err
 		}
 	}
 	if anonID != "" {
@@ -460,17 +584,31 @@ func attachAnonymous(ctx context.Context, tx pgx.Tx, ws, anonID, customerID stri
 	return nil
 }
 
-// mergeCustomers moves everything of the anonymous profile from — events,
-// anonymous ids, runs, deliveries — into the known profile into, records the
-// merge in the audit log, then deletes from. Attributes of into win.
+// mergeCustomers moves everything of the profile from — events, anonymous
+// ids, previous user ids, runs, deliveries, segment memberships — into the
+// known profile into, keeps from's own user id (if it had one) as a
+// previous user id of into, records the merge in the audit log, then
+// deletes from. Attributes of into win. A segment membership of from joins
+// into's: into is a current member if either was (a merge never takes
+// anyone out of a segment), otherwise into's own row stays; from's rows go
+// with from.
 func mergeCustomers(ctx context.Context, tx pgx.Tx, ws, from, into string) error {
 	stmts := []string{
 		`UPDATE events SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
 		`UPDATE customer_anonymous_ids SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+		`UPDATE customer_user_aliases SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+		`INSERT INTO customer_user_aliases (workspace_id, user_id, customer_id)
+		 SELECT workspace_id, external_id, $3 FROM customers WHERE workspace_id = $1 AND id = $2 AND external_id IS NOT NULL`,
 		`UPDATE runs SET customer_id = $3, updated_at = now() WHERE workspace_id = $1 AND customer_id = $2`,
 		`UPDATE deliveries SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+		`UPDATE segment_changes SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+		`INSERT INTO segment_members (workspace_id, segment_id, customer_id, entered_at, left_at)
+		 SELECT workspace_id, segment_id, $3, entered_at, left_at FROM segment_members WHERE workspace_id = $1 AND customer_id = $2
+		 ON CONFLICT (segment_id, customer_id) DO UPDATE SET entered_at = EXCLUDED.entered_at, left_at = NULL
+		 WHERE segment_members.left_at IS NOT NULL AND EXCLUDED.left_at IS NULL`,
 		`INSERT INTO audit_log (workspace_id, actor, action, subject_type, subject_id, detail)
-		 VALUES ($1, 'ingest', 'merge', 'customer', $3, jsonb_build_object('merged_from', $2::text))`,
+		 SELECT $1, 'ingest', 'merge', 'customer', $3, jsonb_strip_nulls(jsonb_build_object('merged_from', $2::text,
+			'merged_user_id', (SELECT external_id FROM customers WHERE workspace_id = $1 AND id = $2)))`,
 		`UPDATE customers AS k SET
 			attributes = a.attributes || k.attributes,
 			email = coalesce(k.email, a.email), phone = coalesce(k.phone, a.phone),
@@ -516,15 +654,11 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 	return nil
 }
 
-// GetCustomer loads one customer of the workspace with their anonymous ids.
+// GetCustomer loads one customer of the workspace with their anonymous and
+// previous user ids.
 func (s *Store) GetCustomer(ctx context.Context, workspaceID, id string) (Customer, error) {
-	var c Customer
-	err := s.pool.QueryRow(ctx, `
-		SELECT id, external_id, email, phone, timezone, attributes, created_at, updated_at,
-			coalesce((SELECT array_agg(anonymous_id ORDER BY created_at) FROM customer_anonymous_ids a
-			          WHERE a.workspace_id = c.workspace_id AND a.customer_id = c.id), '{}')
-		FROM customers c WHERE workspace_id = $1 AND id = $2`, workspaceID, id).
-		Scan(&c.ID, &c.ExternalID, &c.Email, &c.Phone, &c.Timezone, &c.Attributes, &c.CreatedAt, &c.UpdatedAt, &c.AnonymousIDs)
+	c, err := scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerColumns+` FROM customers c
+		WHERE c.workspace_id = $1 AND c.id = $2`, workspaceID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Customer{}, ErrNotFound
 	}
@@ -534,14 +668,18 @@ func (s *Store) GetCustomer(ctx context.Context, workspaceID, id string) (Custom
 	return c, nil
 }
 
-// FindCustomer resolves a user id or anonymous id to the customer.
+// FindCustomer resolves a user id (current or previous) or anonymous id to
+// the customer; a user id wins over an equal anonymous id.
 func (s *Store) FindCustomer(ctx context.Context, workspaceID, userOrAnonymousID string) (Customer, error) {
 	var id string
 	err := s.pool.QueryRow(ctx, `
-		SELECT id FROM customers WHERE workspace_id = $1 AND external_id = $2
-		UNION ALL
-		SELECT customer_id FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = $2
-		LIMIT 1`, workspaceID, userOrAnonymousID).Scan(&id)
+		SELECT id FROM (
+			SELECT id, 1 AS rank FROM customers WHERE workspace_id = $1 AND external_id = $2
+			UNION ALL
+			SELECT customer_id, 2 FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2
+			UNION ALL
+			SELECT customer_id, 3 FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = $2
+		) AS f ORDER BY rank LIMIT 1`, workspaceID, userOrAnonymousID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Customer{}, ErrNotFound
 	}
@@ -601,16 +739,31 @@ func (s *Store) UpdateCustomerAttributes(ctx context.Context, workspaceID, custo
 	})
 }
 
-// EnsureCustomer returns the customer with external id userID, creating it
-// if needed (API-triggered entry for a customer not seen yet).
+// EnsureCustomer returns the customer with user id userID (its external id
+// or a previous user id), creating it if needed (API-triggered entry for a
+// customer not seen yet). It takes the identity lock ingest takes, so an
+// alias retiring userID cannot interleave.
 func (s *Store) EnsureCustomer(ctx context.Context, workspaceID, userID string) (Customer, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `
-		INSERT INTO customers (id, workspace_id, external_id) VALUES ($1, $2, $3)
-		ON CONFLICT (workspace_id, external_id) WHERE external_id IS NOT NULL DO UPDATE SET updated_at = customers.updated_at
-		RETURNING id`, NewID("cus"), workspaceID, userID).Scan(&id)
+	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, workspaceID+"/"+userID); err != nil {
+			return fmt.Errorf("lock identity: %w", err)
+		}
+		var err error
+		if id, err = customerByUserID(ctx, tx, workspaceID, userID); err != nil || id != "" {
+			return err
+		}
+		err = tx.QueryRow(ctx, `
+			INSERT INTO customers (id, workspace_id, external_id) VALUES ($1, $2, $3)
+			ON CONFLICT (workspace_id, external_id) WHERE external_id IS NOT NULL DO UPDATE SET updated_at = customers.updated_at
+			RETURNING id`, NewID("cus"), workspaceID, userID).Scan(&id)
+		if err != nil {
+			return fmt.Errorf("ensure customer: %w", err)
+		}
+		return nil
+	})
 	if err != nil {
-		return Customer{}, fmt.Errorf("ensure customer: %w", err)
+		return Customer{}, err
 	}
 	return s.GetCustomer(ctx, workspaceID, id)
 }

@@ -19,24 +19,37 @@ import (
 )
 
 // randomIdentityStream is a stream of events over a few users and anonymous
-// ids — anonymous browsing, identify with and without anonymous ids, alias,
-// traits, redelivered message ids — the shapes that create and merge
-// customers.
+// ids — anonymous browsing, identify with and without anonymous ids, alias
+// of an anonymous id or of an earlier user id (to a user seen before or a
+// new one), traits, redelivered message ids — the shapes that create,
+// rename and merge customers.
 func randomIdentityStream(seed uint64, n int) []schema.EventInput {
 	r := rand.New(rand.NewPCG(seed, 1))
 	user := func() string { return fmt.Sprintf("u%d", r.IntN(6)) }
+	// renamed draws the new user id of a user-id alias: mostly ids the
+	// other events never use (the user changes id), sometimes a user seen
+	// before (two known users are the same person).
+	renamed := func() string {
+		if r.IntN(4) == 0 {
+			return user()
+		}
+		return fmt.Sprintf("n%d", r.IntN(12))
+	}
 	anon := func() string { return fmt.Sprintf("a%d", r.IntN(10)) }
 	base := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
 	var evs []schema.EventInput
 	for i := 0; i < n; i++ {
 		ev := schema.EventInput{MessageID: fmt.Sprintf("m%d", i), OccurredAt: base.Add(time.Duration(i) * time.Second),
 			Properties: json.RawMessage(fmt.Sprintf(`{"i":%d}`, i))}
-		switch k := r.IntN(10); {
-		case k < 3:
+		switch k := r.IntN(20); {
+		case k < 6:
 			ev.Type, ev.AnonymousID = "track", anon()
-		case k < 5:
+		case k < 10:
 			ev.Type, ev.UserID = "track", user()
-		case k < 8:
+			if r.IntN(8) == 0 { // a user id first seen in an alias, perhaps
+				ev.UserID = renamed()
+			}
+		case k < 16:
 			ev.Type, ev.UserID = "identify", user()
 			if r.IntN(2) == 0 {
 				ev.AnonymousID = anon()
@@ -45,8 +58,16 @@ func randomIdentityStream(seed uint64, n int) []schema.EventInput {
 			if r.IntN(3) == 0 {
 				ev.Traits["email"] = fmt.Sprintf("e%d@example.com", i)
 			}
-		case k < 9:
+		case k < 18:
 			ev.Type, ev.UserID, ev.PreviousID = "alias", user(), anon()
+		case k < 19:
+			// The previous id is a user id (possibly never seen, then it
+			// reads as an anonymous id), or an earlier alias's new id.
+			prev := user()
+			if r.IntN(3) == 0 {
+				prev = renamed()
+			}
+			ev.Type, ev.UserID, ev.PreviousID = "alias", renamed(), prev
 		default:
 			if i > 0 { // a redelivered message
 				ev = evs[r.IntN(len(evs))]
@@ -65,6 +86,7 @@ func randomIdentityStream(seed uint64, n int) []schema.EventInput {
 // profile is one customer as identities, independent of generated ids.
 type profile struct {
 	ExternalID string         `json:"external_id"`
+	Previous   []string       `json:"previous_user_ids"`
 	Email      string         `json:"email"`
 	Attributes map[string]any `json:"attributes"`
 	Anonymous  []string       `json:"anonymous_ids"`
@@ -76,6 +98,7 @@ func picture(ps []profile) []string {
 	out := make([]string, 0, len(ps))
 	for _, p := range ps {
 		sort.Strings(p.Anonymous)
+		sort.Strings(p.Previous)
 		// Events keep the order they arrived in (message ids are m<seq>).
 		slices.SortFunc(p.Messages, func(a, b string) int { return cmp.Compare(len(a), len(b))*2 + cmp.Compare(a, b) })
 		b, _ := json.Marshal(p)
@@ -94,6 +117,7 @@ func storedPicture(t *testing.T, url, ws string) []string {
 	defer db.Close(ctx)
 	rows, err := db.Query(ctx, `
 		SELECT coalesce(c.external_id, ''), coalesce(c.email, ''), c.attributes,
+			coalesce((SELECT array_agg(user_id) FROM customer_user_aliases u WHERE u.customer_id = c.id), '{}'),
 			coalesce((SELECT array_agg(anonymous_id) FROM customer_anonymous_ids a WHERE a.customer_id = c.id), '{}'),
 			coalesce((SELECT array_agg(message_id ORDER BY id) FROM events e WHERE e.customer_id = c.id), '{}')
 		FROM customers c WHERE c.workspace_id = $1`, ws)
@@ -101,7 +125,7 @@ func storedPicture(t *testing.T, url, ws string) []string {
 	var ps []profile
 	for rows.Next() {
 		var p profile
-		require.NoError(t, rows.Scan(&p.ExternalID, &p.Email, &p.Attributes, &p.Anonymous, &p.Messages))
+		require.NoError(t, rows.Scan(&p.ExternalID, &p.Email, &p.Attributes, &p.Previous, &p.Anonymous, &p.Messages))
 		ps = append(ps, p)
 	}
 	require.NoError(t, rows.Err())
@@ -112,9 +136,40 @@ func storedPicture(t *testing.T, url, ws string) []string {
 // independent answer the store is checked against.
 type identityModel struct {
 	customers []*profile
-	byUser    map[string]*profile
-	byAnon    map[string]*profile
-	seen      map[string]bool
+	// byUser maps current and previous user ids to their profile.
+	byUser map[string]*profile
+	byAnon map[string]*profile
+	seen   map[string]bool
+	// counts of what the stream exercised: user-id aliases that renamed a
+	// customer or merged two known ones, events under a previous user id.
+	renames, userMerges, previousIDEvents int
+}
+
+// merge moves everything of from into into; into's attributes win.
+func (m *identityModel) merge(from, into *profile) {
+	into.Messages = append(from.Messages, into.Messages...)
+	for _, a := range from.Anonymous {
+		m.byAnon[a] = into
+	}
+	into.Anonymous = append(into.Anonymous, from.Anonymous...)
+	for u, p := range m.byUser {
+		if p == from {
+			m.byUser[u] = into
+		}
+	}
+	if from.ExternalID != "" {
+		into.Previous = append(into.Previous, from.ExternalID)
+	}
+	into.Previous = append(into.Previous, from.Previous...)
+	for k, v := range from.Attributes {
+		if _, ok := into.Attributes[k]; !ok {
+			into.Attributes[k] = v
+		}
+	}
+	if into.Email == "" {
+		into.Email = from.Email
+	}
+	m.customers = slices.DeleteFunc(m.customers, func(p *profile) bool { return p == from })
 }
 
 func (m *identityModel) apply(ev schema.EventInput) {
@@ -127,7 +182,7 @@ func (m *identityModel) apply(ev schema.EventInput) {
 		anonID = ev.PreviousID
 	}
 	newProfile := func(user string) *profile {
-		p := &profile{ExternalID: user, Attributes: map[string]any{}, Anonymous: []string{}, Messages: []string{}}
+		p := &profile{ExternalID: user, Previous: []string{}, Attributes: map[string]any{}, Anonymous: []string{}, Messages: []string{}}
 		m.customers = append(m.customers, p)
 		if user != "" {
 			m.byUser[user] = p
@@ -141,8 +196,25 @@ func (m *identityModel) apply(ev schema.EventInput) {
 		}
 	}
 	known, owner := m.byUser[ev.UserID], m.byAnon[anonID]
+	prev := m.byUser[ev.PreviousID]
+	if known != nil && known.ExternalID != ev.UserID {
+		m.previousIDEvents++
+	}
 	var c *profile
 	switch {
+	case ev.Type == "alias" && ev.UserID != "" && prev != nil:
+		// previousId is a user id known before: the two ids are one person.
+		switch {
+		case known == prev:
+		case known == nil: // the old profile takes the new user id
+			prev.Previous = append(prev.Previous, prev.ExternalID)
+			prev.ExternalID, m.byUser[ev.UserID] = ev.UserID, prev
+			m.renames++
+		default:
+			m.merge(prev, known)
+			m.userMerges++
+		}
+		c = m.byUser[ev.UserID]
 	case ev.UserID == "" && owner != nil:
 		c = owner
 	case ev.UserID == "":
@@ -161,20 +233,7 @@ func (m *identityModel) apply(ev schema.EventInput) {
 		case owner == nil:
 			attach(c)
 		case owner.ExternalID == "": // merge the anonymous profile into the known one
-			c.Messages = append(owner.Messages, c.Messages...)
-			for _, a := range owner.Anonymous {
-				m.byAnon[a] = c
-			}
-			c.Anonymous = append(c.Anonymous, owner.Anonymous...)
-			for k, v := range owner.Attributes {
-				if _, ok := c.Attributes[k]; !ok {
-					c.Attributes[k] = v
-				}
-			}
-			if c.Email == "" {
-				c.Email = owner.Email
-			}
-			m.customers = slices.DeleteFunc(m.customers, func(p *profile) bool { return p == owner })
+			m.merge(owner, c)
 		}
 	}
 	c.Messages = append(c.Messages, ev.MessageID)
@@ -198,6 +257,7 @@ func (m *identityModel) apply(ev schema.EventInput) {
 // duplicate and merge per event.
 func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 	ctx := context.Background()
+	var renames, userMerges, previousIDEvents int
 	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			evs := randomIdentityStream(seed, 300)
@@ -228,6 +288,9 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 			for _, ev := range evs {
 				model.apply(ev)
 			}
+			renames, userMerges, previousIDEvents = renames+model.renames, userMerges+model.userMerges, previousIDEvents+model.previousIDEvents
+			t.Logf("seed %d: %d customers, %d renames, %d merges of known users, %d events under a previous user id",
+				seed, len(model.customers), model.renames, model.userMerges, model.previousIDEvents)
 			var ps []profile
 			for _, p := range model.customers {
 				ps = append(ps, *p)
@@ -247,4 +310,7 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 			}
 		})
 	}
+	require.Positive(t, renames, "the streams rename customers")
+	require.Positive(t, userMerges, "the streams merge known users")
+	require.Positive(t, previousIDEvents, "the streams use previous user ids")
 }

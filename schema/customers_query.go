@@ -30,8 +30,9 @@ type CustomerCursor struct {
 
 // CustomerSearch selects customers for the customers list (DESIGN §11).
 type CustomerSearch struct {
-	// Query matches the internal id, the external id, an anonymous id, the
-	// email (case-insensitive) or the phone exactly; empty matches everyone.
+	// Query matches the internal id, the external id, a previous user id,
+	// an anonymous id, the email (case-insensitive) or the phone exactly;
+	// empty matches everyone.
 	Query string
 	// Attributes filters on attribute equality: every named attribute must
 	// equal one of its values. A value that reads as a JSON number, boolean
@@ -45,11 +46,14 @@ type CustomerSearch struct {
 
 const customerColumns = `c.id, c.external_id, c.email, c.phone, c.timezone, c.attributes, c.created_at, c.updated_at,
 	coalesce((SELECT array_agg(a.anonymous_id ORDER BY a.created_at, a.anonymous_id) FROM customer_anonymous_ids a
-	          WHERE a.workspace_id = c.workspace_id AND a.customer_id = c.id), '{}')`
+	          WHERE a.workspace_id = c.workspace_id AND a.customer_id = c.id), '{}'),
+	coalesce((SELECT array_agg(u.user_id ORDER BY u.created_at, u.user_id) FROM customer_user_aliases u
+	          WHERE u.workspace_id = c.workspace_id AND u.customer_id = c.id), '{}')`
 
 func scanCustomer(r pgx.Row) (Customer, error) {
 	var c Customer
-	err := r.Scan(&c.ID, &c.ExternalID, &c.Email, &c.Phone, &c.Timezone, &c.Attributes, &c.CreatedAt, &c.UpdatedAt, &c.AnonymousIDs)
+	err := r.Scan(&c.ID, &c.ExternalID, &c.Email, &c.Phone, &c.Timezone, &c.Attributes, &c.CreatedAt, &c.UpdatedAt,
+		&c.AnonymousIDs, &c.PreviousUserIDs)
 	return c, err
 }
 
@@ -68,6 +72,7 @@ func (s *Store) SearchCustomers(ctx context.Context, workspaceID string, f Custo
 		where = append(where, `c.id IN (
 			SELECT id FROM customers WHERE workspace_id = $1 AND id = `+q+`
 			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND external_id = `+q+`
+			UNION ALL SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = `+q+`
 			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower(`+q+`)
 			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND phone = `+q+`
 			UNION ALL SELECT customer_id FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = `+q+`)`)
@@ -128,14 +133,16 @@ func attributeDocs(name, v string) []string {
 }
 
 // LookupCustomer finds a customer of the workspace by internal id or, failing
-// that, by external id (userId).
+// that, by user id (the external id or a previous user id).
 func (s *Store) LookupCustomer(ctx context.Context, workspaceID, idOrExternalID string) (Customer, error) {
 	return lookupCustomer(ctx, s.pool, workspaceID, idOrExternalID)
 }
 
 func lookupCustomer(ctx context.Context, q queryer, workspaceID, idOrExternalID string) (Customer, error) {
 	c, err := scanCustomer(q.QueryRow(ctx, `SELECT `+customerColumns+` FROM customers c
-		WHERE c.workspace_id = $1 AND (c.id = $2 OR c.external_id = $2)
+		WHERE c.workspace_id = $1 AND c.id IN (
+			SELECT id FROM customers WHERE workspace_id = $1 AND (id = $2 OR external_id = $2)
+			UNION ALL SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2)
 		ORDER BY c.id = $2 DESC LIMIT 1`, workspaceID, idOrExternalID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Customer{}, ErrNotFound
@@ -295,7 +302,7 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 				return false, ErrNotFound // customerID is someone's external id, not an internal id
 			}
 			keys := []string{}
-			for _, id := range append(c.AnonymousIDs, deref(c.ExternalID)) {
+			for _, id := range append(append(c.AnonymousIDs, c.PreviousUserIDs...), deref(c.ExternalID)) {
 				if k := workspaceID + "/" + id; id != "" && !locked[k] {
 					keys = append(keys, k)
 				}

@@ -500,3 +500,286 @@ func TestOnlyIdentifyTraitsChangeTheProfile(t *testing.T) {
 	require.JSONEq(t, `{"name":"Ada Lovelace"}`, string(c.Attributes))
 	require.Equal(t, "ada@example.com", *c.Email)
 }
+
+// auditDetails returns the detail of the workspace's audit entries of one
+// action, oldest first.
+func (e *identityEnv) auditDetails(t *testing.T, action string) []string {
+	t.Helper()
+	rows, err := e.st.Pool().Query(context.Background(),
+		`SELECT detail::text FROM audit_log WHERE workspace_id = $1 AND action = $2 ORDER BY id`, e.ws, action)
+	require.NoError(t, err)
+	out := []string{}
+	for rows.Next() {
+		var d string
+		require.NoError(t, rows.Scan(&d))
+		out = append(out, d)
+	}
+	require.NoError(t, rows.Err())
+	return out
+}
+
+// Segment's alias whose previousId is an earlier userId (issue 4): both
+// user ids are one person from then on.
+func TestAliasOfAPreviousUserID(t *testing.T) {
+	ctx := context.Background()
+	t.Run("alias of two known users merges the old one into the new one", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		old := e.apply(t, identify("u1", "a1", map[string]any{"plan": "free", "color": "blue", "email": "ada@old.example"}))
+		e.apply(t, track("u1", "", "Old Id Event"))
+		_, _, err := e.st.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: "msg_old", CustomerID: old.CustomerID, Channel: "email",
+			Provider: "ses", TemplateID: "tpl_1", Recipient: "ada@old.example"})
+		require.NoError(t, err)
+		require.NoError(t, e.st.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: "wf_old", RunID: "r1", JourneyID: e.journey(t),
+			Version: 1, CustomerID: old.CustomerID}))
+		known := e.apply(t, identify("u2", "", map[string]any{"plan": "pro"}))
+		require.NotEqual(t, old.CustomerID, known.CustomerID)
+
+		res := e.apply(t, alias("u1", "u2"))
+		require.Equal(t, known.CustomerID, res.CustomerID)
+		require.Equal(t, old.CustomerID, res.MergedFrom, "routing tells the old customer's runs")
+		require.Equal(t, []string{known.CustomerID}, e.customers(t))
+		c := e.find(t, "u2")
+		require.Equal(t, "u2", *c.ExternalID)
+		require.Equal(t, []string{"u1"}, c.PreviousUserIDs)
+		require.Equal(t, []string{"a1"}, c.AnonymousIDs)
+		require.Equal(t, "ada@old.example", *c.Email, "what only the old profile had is kept")
+		require.JSONEq(t, `{"plan":"pro","color":"blue"}`, string(c.Attributes), "the surviving profile's attributes win")
+		require.Equal(t, []string{"Identify", "Old Id Event", "Identify", "Alias"}, e.eventNames(t, c.ID))
+		d, err := e.st.GetDelivery(ctx, e.ws, "msg_old")
+		require.NoError(t, err)
+		require.Equal(t, c.ID, d.CustomerID)
+		runs, err := e.st.RunningRunsOfCustomer(ctx, e.ws, c.ID)
+		require.NoError(t, err)
+		require.Len(t, runs, 1)
+		require.Equal(t, []string{fmt.Sprintf(`{"merged_from": %q, "merged_user_id": "u1"}`, old.CustomerID)}, e.auditDetails(t, "merge"))
+
+		// The old user id keeps resolving to the survivor, everywhere.
+		require.Equal(t, c.ID, e.apply(t, track("u1", "", "Late Event")).CustomerID)
+		require.Equal(t, c.ID, e.apply(t, identify("u1", "a9", map[string]any{"seen": true})).CustomerID)
+		require.Equal(t, c.ID, e.find(t, "u1").ID)
+		looked, err := e.st.LookupCustomer(ctx, e.ws, "u1")
+		require.NoError(t, err)
+		require.Equal(t, c.ID, looked.ID)
+		found, err := e.st.SearchCustomers(ctx, e.ws, schema.CustomerSearch{Query: "u1", Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, found, 1)
+		require.Equal(t, c.ID, found[0].ID)
+		ensured, err := e.st.EnsureCustomer(ctx, e.ws, "u1")
+		require.NoError(t, err)
+		require.Equal(t, c.ID, ensured.ID)
+		exported, err := e.st.ExportCustomer(ctx, e.ws, "u1")
+		require.NoError(t, err)
+		require.Equal(t, c.ID, exported.Customer.ID)
+		require.Len(t, exported.Events, 6)
+		c = e.find(t, "u1")
+		require.Equal(t, []string{"a1", "a9"}, c.AnonymousIDs)
+		require.JSONEq(t, `{"plan":"pro","color":"blue","seen":true}`, string(c.Attributes))
+		require.Equal(t, []string{known.CustomerID}, e.customers(t), "no customer was made for the old id")
+
+		// Erasure takes the previous user ids with it.
+		_, err = e.st.EraseCustomer(ctx, e.ws, c.ID)
+		require.NoError(t, err)
+		for _, id := range []string{"u1", "u2", "a1", "a9"} {
+			_, err = e.st.FindCustomer(ctx, e.ws, id)
+			require.ErrorIs(t, err, schema.ErrNotFound, id)
+		}
+	})
+	t.Run("alias to a user id not seen yet gives the customer the new id", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		first := e.apply(t, identify("u1", "a1", map[string]any{"plan": "pro"}))
+		res := e.apply(t, alias("u1", "u2"))
+		require.Equal(t, first.CustomerID, res.CustomerID)
+		require.Empty(t, res.MergedFrom, "nothing merged")
+		c := e.find(t, "u2")
+		require.Equal(t, first.CustomerID, c.ID)
+		require.Equal(t, "u2", *c.ExternalID)
+		require.Equal(t, []string{"u1"}, c.PreviousUserIDs)
+		require.Equal(t, []string{"a1"}, c.AnonymousIDs)
+		require.Equal(t, first.CustomerID, e.apply(t, track("u1", "", "Old Id")).CustomerID)
+		require.Equal(t, first.CustomerID, e.apply(t, track("u2", "", "New Id")).CustomerID)
+		require.Equal(t, first.CustomerID, e.apply(t, track("", "a1", "Anonymous")).CustomerID)
+		require.Equal(t, []string{first.CustomerID}, e.customers(t))
+		require.Equal(t, []string{`{"user_id": "u2", "previous_user_id": "u1"}`}, e.auditDetails(t, "change_user_id"))
+
+		// Aliasing again, either way round, changes nothing.
+		require.Equal(t, first.CustomerID, e.apply(t, alias("u1", "u2")).CustomerID)
+		require.Equal(t, first.CustomerID, e.apply(t, alias("u2", "u1")).CustomerID)
+		require.Equal(t, first.CustomerID, e.apply(t, alias("u2", "u2")).CustomerID)
+		c = e.find(t, "u2")
+		require.Equal(t, "u2", *c.ExternalID)
+		require.Equal(t, []string{"u1"}, c.PreviousUserIDs)
+		require.Equal(t, []string{"a1"}, c.AnonymousIDs, "no user id became an anonymous id")
+
+		// An alias from a previous id to a new one renames the customer too.
+		require.Equal(t, first.CustomerID, e.apply(t, alias("u1", "u3")).CustomerID)
+		c = e.find(t, "u3")
+		require.Equal(t, "u3", *c.ExternalID)
+		require.Equal(t, []string{"u1", "u2"}, c.PreviousUserIDs)
+		require.Equal(t, []string{first.CustomerID}, e.customers(t))
+	})
+	t.Run("alias chain u1 to u2 to u3", func(t *testing.T) {
+		for _, seen := range []bool{false, true} {
+			t.Run(fmt.Sprintf("u2 and u3 known before: %v", seen), func(t *testing.T) {
+				e := newIdentityEnv(t)
+				e.apply(t, track("u1", "", "As u1"))
+				if seen {
+					e.apply(t, track("u2", "", "As u2"))
+					e.apply(t, track("u3", "", "As u3"))
+				}
+				e.apply(t, alias("u1", "u2"))
+				res := e.apply(t, alias("u2", "u3"))
+				require.Equal(t, seen, res.MergedFrom != "")
+				require.Len(t, e.customers(t), 1)
+				c := e.find(t, "u3")
+				require.Equal(t, "u3", *c.ExternalID)
+				require.Equal(t, []string{"u1", "u2"}, c.PreviousUserIDs)
+				for _, u := range []string{"u1", "u2", "u3"} {
+					require.Equal(t, c.ID, e.find(t, u).ID, u)
+					require.Equal(t, c.ID, e.apply(t, track(u, "", "Later as "+u)).CustomerID, u)
+				}
+				// An alias from the oldest id to the newest changes nothing.
+				require.Equal(t, c.ID, e.apply(t, alias("u1", "u3")).CustomerID)
+				require.Len(t, e.customers(t), 1)
+				require.Len(t, e.eventNames(t, c.ID), map[bool]int{false: 7, true: 9}[seen])
+			})
+		}
+	})
+	t.Run("in one batch, in order", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		evs := []schema.EventInput{track("u1", "", "As u1"), alias("u1", "u2"), track("u1", "", "Old"), track("u2", "", "New"),
+			track("u3", "", "Other"), alias("u3", "u2"), track("u3", "", "Merged")}
+		for i := range evs {
+			evs[i].WorkspaceID, evs[i].MessageID, evs[i].OccurredAt = e.ws, fmt.Sprintf("b%d", i), time.Now()
+		}
+		out, err := e.st.ApplyEvents(ctx, evs)
+		require.NoError(t, err)
+		for i := range out {
+			if i != 4 { // u3's own customer, until the alias merges it
+				require.Equal(t, out[0].CustomerID, out[i].CustomerID, "event %d", i)
+			}
+		}
+		require.Equal(t, out[4].CustomerID, out[5].MergedFrom)
+		require.Len(t, e.customers(t), 1)
+		c := e.find(t, "u2")
+		require.Equal(t, []string{"u1", "u3"}, c.PreviousUserIDs)
+		require.Len(t, e.eventNames(t, c.ID), len(evs))
+	})
+	t.Run("a previousId never seen as a user id is an anonymous id", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		res := e.apply(t, alias("legacy-42", "u1"))
+		c := e.find(t, "u1")
+		require.Equal(t, []string{"legacy-42"}, c.AnonymousIDs)
+		require.Empty(t, c.PreviousUserIDs)
+		// ...so a later event with it as its userId is another person.
+		require.NotEqual(t, res.CustomerID, e.apply(t, track("legacy-42", "", "Other")).CustomerID)
+	})
+	t.Run("a previousId that is a user id and an anonymous id is the user id", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		asUser := e.apply(t, track("x", "", "As user x"))
+		asAnon := e.apply(t, track("", "x", "As anonymous x"))
+		e.apply(t, track("u1", "", "As u1"))
+		res := e.apply(t, alias("x", "u1"))
+		require.Equal(t, asUser.CustomerID, res.MergedFrom)
+		require.Equal(t, asAnon.CustomerID, e.apply(t, track("", "x", "Anonymous again")).CustomerID, "the anonymous profile stays")
+		require.Len(t, e.customers(t), 2)
+	})
+	t.Run("another workspace's user ids are not aliased", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		other := newIdentityEnvOn(t, e.st, "Other")
+		theirs := other.apply(t, track("u1", "", "Theirs"))
+		e.apply(t, track("u1", "", "Ours"))
+		e.apply(t, alias("u1", "u2"))
+		require.Equal(t, theirs.CustomerID, other.find(t, "u1").ID)
+		require.Equal(t, "u1", *other.find(t, "u1").ExternalID)
+		require.Equal(t, theirs.CustomerID, other.apply(t, track("u1", "", "Theirs again")).CustomerID)
+	})
+	t.Run("an import by a previous user id updates the customer it resolves to", func(t *testing.T) {
+		e := newIdentityEnv(t)
+		e.apply(t, track("u1", "", "As u1"))
+		e.apply(t, alias("u1", "u2"))
+		imp, err := e.st.CreateImport(ctx, e.ws, schema.NewImport{CreatedBy: "test", Headers: []string{"id", "plan"}},
+			&memoryRowSource{rows: [][]string{{"u1", "pro"}}})
+		require.NoError(t, err)
+		_, err = e.st.StartImportRun(ctx, e.ws, imp.ID, schema.StartImport{Mapping: []byte(`{"user_id":"id"}`)})
+		require.NoError(t, err)
+		imp, _, err = e.st.ApplyImportChunk(ctx, e.ws, imp.ID, schema.ImportChunk{Run: 1, Rows: 1, Key: schema.ImportKeyUserID,
+			Customers: []schema.ImportedCustomer{{ExternalID: "u1", Email: "ada@example.com", Attributes: map[string]any{"plan": "pro"}}}})
+		require.NoError(t, err)
+		require.Equal(t, [2]int{0, 1}, [2]int{imp.CreatedRows, imp.UpdatedRows})
+		require.Len(t, e.customers(t), 1)
+		c := e.find(t, "u2")
+		require.Equal(t, "ada@example.com", *c.Email)
+		require.JSONEq(t, `{"plan":"pro"}`, string(c.Attributes))
+	})
+}
+
+// journey makes a journey runs can belong to.
+func (e *identityEnv) journey(t *testing.T) string {
+	t.Helper()
+	j, err := e.st.CreateJourney(context.Background(), e.ws, "J", json.RawMessage(`{}`))
+	require.NoError(t, err)
+	return j.ID
+}
+
+// A merge moves the merged customer's manual segment memberships to the
+// survivor (issue 6): once each, a current membership of either making the
+// survivor a current member.
+func TestMergeMovesSegmentMemberships(t *testing.T) {
+	ctx := context.Background()
+	for _, how := range []string{"identify", "alias of a user id"} {
+		t.Run(how, func(t *testing.T) {
+			e := newIdentityEnv(t)
+			seg := func(name string) string {
+				s, err := e.st.CreateSegment(ctx, e.ws, schema.Segment{Name: name, Kind: schema.SegmentManual})
+				require.NoError(t, err)
+				return s.ID
+			}
+			onlyMerged, both, survivorLeft, bothLeft, onlySurvivor := seg("Only merged"), seg("Both"), seg("Survivor left"), seg("Both left"), seg("Only survivor")
+			var merged schema.AppliedEvent
+			if how == "identify" {
+				merged = e.apply(t, track("", "a1", "Anonymous"))
+			} else {
+				merged = e.apply(t, track("old", "", "Old id"))
+			}
+			survivor := e.apply(t, track("u1", "", "Known"))
+			add := func(segment string, ids ...string) {
+				_, err := e.st.AddManualMembers(ctx, e.ws, segment, ids)
+				require.NoError(t, err)
+			}
+			remove := func(segment string, ids ...string) {
+				_, err := e.st.RemoveManualMembers(ctx, e.ws, segment, ids)
+				require.NoError(t, err)
+			}
+			add(onlyMerged, merged.CustomerID)
+			add(both, merged.CustomerID, survivor.CustomerID)
+			add(survivorLeft, merged.CustomerID, survivor.CustomerID)
+			remove(survivorLeft, survivor.CustomerID)
+			add(bothLeft, merged.CustomerID, survivor.CustomerID)
+			remove(bothLeft, merged.CustomerID, survivor.CustomerID)
+			add(onlySurvivor, survivor.CustomerID)
+
+			var res schema.AppliedEvent
+			if how == "identify" {
+				res = e.apply(t, identify("u1", "a1", nil))
+			} else {
+				res = e.apply(t, alias("old", "u1"))
+			}
+			require.Equal(t, merged.CustomerID, res.MergedFrom)
+
+			now := time.Now()
+			for segment, want := range map[string]bool{onlyMerged: true, both: true, survivorLeft: true, bothLeft: false, onlySurvivor: true} {
+				in, err := e.st.IsMember(ctx, e.ws, segment, survivor.CustomerID, now)
+				require.NoError(t, err)
+				require.Equal(t, want, in, "segment %s", segment)
+				members, err := e.st.SegmentMembers(ctx, e.ws, segment, now, "", 10)
+				require.NoError(t, err)
+				require.Len(t, members, map[bool]int{true: 1, false: 0}[want], "segment %s", segment)
+			}
+			var rows, left, stale int
+			require.NoError(t, e.st.Pool().QueryRow(ctx, `
+				SELECT count(*), count(*) FILTER (WHERE left_at IS NOT NULL), count(*) FILTER (WHERE customer_id <> $2)
+				FROM segment_members WHERE workspace_id = $1`, e.ws, survivor.CustomerID).Scan(&rows, &left, &stale))
+			require.Equal(t, [3]int{5, 1, 0}, [3]int{rows, left, stale}, "one row per segment, none left on the merged customer")
+		})
+	}
+}

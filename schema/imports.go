@@ -370,16 +370,31 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 
 // Upserts of one imported row, by key. Each returns whether it created the customer.
 const (
+	// A previous user id (retired by an alias) updates the customer it
+	// resolves to.
 	upsertByUserID = `
-		INSERT INTO customers (id, workspace_id, external_id, email, phone, timezone, attributes)
-		VALUES ($1::text, $2::text, $3::text, nullif($4::text, ''), nullif($5::text, ''), nullif($6::text, ''), $7::jsonb)
-		ON CONFLICT (workspace_id, external_id) WHERE external_id IS NOT NULL DO UPDATE SET
-			email = coalesce(EXCLUDED.email, customers.email),
-			phone = coalesce(EXCLUDED.phone, customers.phone),
-			timezone = coalesce(EXCLUDED.timezone, customers.timezone),
-			attributes = customers.attributes || EXCLUDED.attributes,
-			updated_at = now()
-		RETURNING xmax = 0`
+		WITH previous AS (
+			SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $2::text AND user_id = $3::text
+		), changed AS (
+			UPDATE customers c SET email = coalesce(nullif($4::text, ''), c.email),
+				phone = coalesce(nullif($5::text, ''), c.phone),
+				timezone = coalesce(nullif($6::text, ''), c.timezone),
+				attributes = c.attributes || $7::jsonb, updated_at = now()
+			FROM previous WHERE c.workspace_id = $2::text AND c.id = previous.customer_id
+			RETURNING false AS created
+		), upserted AS (
+			INSERT INTO customers (id, workspace_id, external_id, email, phone, timezone, attributes)
+			SELECT $1::text, $2::text, $3::text, nullif($4::text, ''), nullif($5::text, ''), nullif($6::text, ''), $7::jsonb
+			WHERE NOT EXISTS (SELECT 1 FROM previous)
+			ON CONFLICT (workspace_id, external_id) WHERE external_id IS NOT NULL DO UPDATE SET
+				email = coalesce(EXCLUDED.email, customers.email),
+				phone = coalesce(EXCLUDED.phone, customers.phone),
+				timezone = coalesce(EXCLUDED.timezone, customers.timezone),
+				attributes = customers.attributes || EXCLUDED.attributes,
+				updated_at = now()
+			RETURNING xmax = 0 AS created
+		)
+		SELECT created FROM changed UNION ALL SELECT created FROM upserted`
 	// The oldest customer with the email (there is no unique key on email;
 	// the caller holds the email's lock).
 	upsertByEmail = `

@@ -179,13 +179,16 @@ type LiveJourney struct {
 	Definition json.RawMessage
 }
 
-// LiveJourneysForEvent returns the active journeys triggered by event name.
+// LiveJourneysForEvent returns the active journeys triggered by event name
+// (and, for "Segment Entered", the segment-triggered ones: the router
+// checks which segment).
 func (s *Store) LiveJourneysForEvent(ctx context.Context, workspaceID, event string) ([]LiveJourney, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT j.id, j.status, v.version, v.definition FROM journeys j
 		JOIN journey_versions v ON v.journey_id = j.id AND v.version = j.live_version
 		WHERE j.workspace_id = $1 AND j.status = 'active'
-		  AND v.definition -> 'trigger' ->> 'type' = 'event' AND v.definition -> 'trigger' ->> 'event' = $2`, workspaceID, event)
+		  AND (v.definition -> 'trigger' ->> 'type' = 'event' AND v.definition -> 'trigger' ->> 'event' = $2
+		    OR v.definition -> 'trigger' ->> 'type' = 'segment' AND $2 = '`+EventSegmentEntered+`')`, workspaceID, event)
 	if err != nil {
 		return nil, fmt.Errorf("query live journeys: %w", err)
 	}

@@ -21,19 +21,22 @@ const (
 
 // Run is one workflow execution of a journey for a customer.
 type Run struct {
-	WorkflowID   string     `json:"workflow_id"`
-	RunID        string     `json:"run_id"`
-	JourneyID    string     `json:"journey_id"`
-	Version      int        `json:"version"`
-	CustomerID   string     `json:"customer_id"`
-	EntryKey     string     `json:"entry_key,omitempty"`
-	Status       string     `json:"status"`
-	CurrentNode  string     `json:"current_node"`
-	TriggerEvent string     `json:"trigger_event,omitempty"`
-	ConvertedAt  *time.Time `json:"converted_at"`
-	StartedAt    time.Time  `json:"started_at"`
-	UpdatedAt    time.Time  `json:"updated_at"`
-	EndedAt      *time.Time `json:"ended_at"`
+	WorkflowID   string `json:"workflow_id"`
+	RunID        string `json:"run_id"`
+	JourneyID    string `json:"journey_id"`
+	Version      int    `json:"version"`
+	CustomerID   string `json:"customer_id"`
+	EntryKey     string `json:"entry_key,omitempty"`
+	Status       string `json:"status"`
+	CurrentNode  string `json:"current_node"`
+	TriggerEvent string `json:"trigger_event,omitempty"`
+	// TriggerEventID is the id of the event the run started with (written
+	// at the start only, not read back in lists).
+	TriggerEventID string     `json:"-"`
+	ConvertedAt    *time.Time `json:"converted_at"`
+	StartedAt      time.Time  `json:"started_at"`
+	UpdatedAt      time.Time  `json:"updated_at"`
+	EndedAt        *time.Time `json:"ended_at"`
 }
 
 const runColumns = `workflow_id, run_id, journey_id, version, customer_id, entry_key, status, current_node,
@@ -49,9 +52,11 @@ func scanRun(r pgx.Row) (Run, error) {
 // RecordRunStart adds a run to the entry log (idempotent).
 func (s *Store) RecordRunStart(ctx context.Context, workspaceID string, r Run) error {
 	_, err := s.pool.Exec(ctx, `
-		INSERT INTO runs (workspace_id, workflow_id, run_id, journey_id, version, customer_id, entry_key, trigger_event, started_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9) ON CONFLICT (workflow_id, run_id) DO NOTHING`,
-		workspaceID, r.WorkflowID, r.RunID, r.JourneyID, r.Version, r.CustomerID, r.EntryKey, r.TriggerEvent, r.StartedAt)
+		INSERT INTO runs (workspace_id, workflow_id, run_id, journey_id, version, customer_id, entry_key, trigger_event, trigger_event_id, started_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		ON CONFLICT (workflow_id, run_id) DO UPDATE SET trigger_event_id = excluded.trigger_event_id
+		WHERE runs.trigger_event_id = '' AND excluded.trigger_event_id <> ''`,
+		workspaceID, r.WorkflowID, r.RunID, r.JourneyID, r.Version, r.CustomerID, r.EntryKey, r.TriggerEvent, r.TriggerEventID, r.StartedAt)
 	if err != nil {
 		return fmt.Errorf("record run start: %w", err)
 	}
@@ -84,6 +89,37 @@ func (s *Store) RunningJourneyRuns(ctx context.Context, workspaceID, journeyID s
 	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM runs WHERE workspace_id = $1 AND journey_id = $2 AND status = 'running'`,
 		workspaceID, journeyID).Scan(&n)
 	return n, err
+}
+
+// WithJourneyEntryLock runs fn while holding the journey's entry lock (a
+// Postgres advisory lock, so every Herald process takes turns), passing it
+// the journey's running runs at that moment. Entries under max_concurrent
+// count and start inside it, so concurrent entries cannot overshoot.
+func (s *Store) WithJourneyEntryLock(ctx context.Context, workspaceID, journeyID string, fn func(running int) error) error {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return fmt.Errorf("acquire connection: %w", err)
+	}
+	defer conn.Release()
+	key := "journey-entry/" + workspaceID + "/" + journeyID
+	if _, err := conn.Exec(ctx, `SELECT pg_advisory_lock(hashtextextended($1, 0))`, key); err != nil {
+		return fmt.Errorf("lock journey entries: %w", err)
+	}
+	defer func() {
+		// Unlock even when ctx has ended; a failure closes the connection,
+		// which releases the lock too.
+		uctx, cancel := context.WithTimeout(context.WithoutCancel(ctx), 5*time.Second)
+		defer cancel()
+		if _, err := conn.Exec(uctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key); err != nil {
+			_ = conn.Conn().Close(uctx)
+		}
+	}()
+	var n int
+	if err := conn.QueryRow(ctx, `SELECT count(*) FROM runs WHERE workspace_id = $1 AND journey_id = $2 AND status = 'running'`,
+		workspaceID, journeyID).Scan(&n); err != nil {
+		return fmt.Errorf("count running runs: %w", err)
+	}
+	return fn(n)
 }
 
 // RunningRunsOfCustomer returns the customer's running runs (routing signals them).

@@ -151,7 +151,7 @@ func (s *Store) CreateSegment(ctx context.Context, workspaceID string, seg Segme
 			return fmt.Errorf("insert segment: %w", err)
 		}
 		seg = out
-		return nil
+		return baselineSegment(ctx, tx, workspaceID, seg)
 	})
 	if err != nil {
 		return Segment{}, err
@@ -194,7 +194,7 @@ func (s *Store) UpdateSegment(ctx context.Context, workspaceID string, seg Segme
 		if err != nil {
 			return fmt.Errorf("update segment: %w", err)
 		}
-		return nil
+		return baselineSegment(ctx, tx, workspaceID, out)
 	})
 	if err != nil {
 		return Segment{}, err
@@ -241,6 +241,20 @@ func (s *Store) DeleteSegment(ctx context.Context, workspaceID, id string) error
 		}
 		return nil
 	})
+}
+
+// baselineSegment records who is in a new or redefined dynamic segment
+// without entry events: the customers who enter or leave later are the
+// ones segment triggers see.
+func baselineSegment(ctx context.Context, tx pgx.Tx, workspaceID string, seg Segment) error {
+	if seg.Kind != SegmentDynamic {
+		return nil
+	}
+	if err := lockSegmentSync(ctx, tx, seg.ID); err != nil {
+		return err
+	}
+	_, err := syncSegment(ctx, tx, workspaceID, seg, time.Now(), nil, true)
+	return err
 }
 
 // referencedSegments lists the segment ids a stored condition names, read
@@ -409,10 +423,14 @@ func (s *Store) changeManualMembers(ctx context.Context, workspaceID, segmentID 
 // equal external id) and lists the refs that match nobody, in input order.
 func resolveCustomerRefs(ctx context.Context, q queryer, workspaceID string, refs []string) (ids, unknown []string, err error) {
 	rows, err := q.Query(ctx, `
-		SELECT DISTINCT ON (r.ref) r.ref, c.id
+		SELECT DISTINCT ON (r.ref) r.ref, m.id
 		FROM unnest($2::text[]) AS r(ref)
-		JOIN customers c ON c.workspace_id = $1 AND (c.id = r.ref OR c.external_id = r.ref)
-		ORDER BY r.ref, c.id = r.ref DESC`, workspaceID, refs)
+		JOIN LATERAL (
+			SELECT id FROM customers WHERE workspace_id = $1 AND (id = r.ref OR external_id = r.ref)
+			UNION ALL
+			SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = r.ref
+		) AS m ON true
+		ORDER BY r.ref, m.id = r.ref DESC`, workspaceID, refs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("resolve customers: %w", err)
 	}
@@ -443,29 +461,45 @@ func resolveCustomerRefs(ctx context.Context, q queryer, workspaceID string, ref
 }
 
 // addSegmentMembers makes customers (internal ids of the workspace) current
-// members of a segment inside the caller's transaction, and returns how
-// many joined. Imports into a manual segment call it per chunk.
+// members of a segment inside the caller's transaction, records each
+// entry as a change with its "Segment Entered" event, and returns how many
+// joined. Imports into a manual segment call it per chunk.
 func addSegmentMembers(ctx context.Context, q queryer, workspaceID, segmentID string, customerIDs []string) (int, error) {
-	tag, err := q.Exec(ctx, `
+	return changeSegmentMembers(ctx, q, workspaceID, segmentID, customerIDs, "entered", `
 		INSERT INTO segment_members (workspace_id, segment_id, customer_id)
 		SELECT $1, $2, c.id FROM customers c WHERE c.workspace_id = $1 AND c.id = ANY($3::text[])
 		ON CONFLICT (segment_id, customer_id) DO UPDATE SET entered_at = now(), left_at = NULL
-		WHERE segment_members.left_at IS NOT NULL`, workspaceID, segmentID, customerIDs)
-	if err != nil {
-		return 0, fmt.Errorf("add segment members: %w", err)
-	}
-	return int(tag.RowsAffected()), nil
+		WHERE segment_members.left_at IS NOT NULL
+		RETURNING customer_id`)
 }
 
-// removeSegmentMembers records that current members left the segment and
-// returns how many did.
+// removeSegmentMembers records that current members left the segment (with
+// their "Segment Exited" events) and returns how many did.
 func removeSegmentMembers(ctx context.Context, q queryer, workspaceID, segmentID string, customerIDs []string) (int, error) {
-	tag, err := q.Exec(ctx, `
+	return changeSegmentMembers(ctx, q, workspaceID, segmentID, customerIDs, "exited", `
 		UPDATE segment_members SET left_at = now()
-		WHERE workspace_id = $1 AND segment_id = $2 AND customer_id = ANY($3::text[]) AND left_at IS NULL`,
-		workspaceID, segmentID, customerIDs)
+		WHERE workspace_id = $1 AND segment_id = $2 AND customer_id = ANY($3::text[]) AND left_at IS NULL
+		RETURNING customer_id`)
+}
+
+// changeSegmentMembers runs stmt (which returns the customer ids it
+// changed) and records those changes.
+func changeSegmentMembers(ctx context.Context, q queryer, workspaceID, segmentID string, customerIDs []string, change, stmt string) (int, error) {
+	rows, err := q.Query(ctx, `
+		WITH changed AS (`+stmt+`)
+		INSERT INTO segment_changes (workspace_id, segment_id, customer_id, change)
+		SELECT $1, $2, customer_id, '`+change+`' FROM changed ORDER BY customer_id
+		RETURNING id, customer_id, at, (SELECT name FROM segments WHERE id = $2)`, workspaceID, segmentID, customerIDs)
 	if err != nil {
-		return 0, fmt.Errorf("remove segment members: %w", err)
+		return 0, fmt.Errorf("change segment members: %w", err)
 	}
-	return int(tag.RowsAffected()), nil
+	changes, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (SegmentChange, error) {
+		c := SegmentChange{WorkspaceID: workspaceID, SegmentID: segmentID, Change: change}
+		err := r.Scan(&c.ID, &c.CustomerID, &c.At, &c.SegmentName)
+		return c, err
+	})
+	if err != nil {
+		return 0, fmt.Errorf("change segment members: %w", err)
+	}
+	return len(changes), recordChangeEvents(ctx, q, changes)
 }

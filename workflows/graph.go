@@ -27,6 +27,9 @@ type Trigger struct {
 	IncludeExisting bool            `json:"include_existing,omitempty"`
 	Cron            string          `json:"cron,omitempty"`
 	Timezone        string          `json:"timezone,omitempty"`
+	// EnrollPerSecond caps how fast an enrollment (include_existing, or a
+	// schedule's firing) enters members; 0 means as fast as the servers go.
+	EnrollPerSecond int `json:"enroll_per_second,omitempty"`
 }
 
 // Entry is the re-entry policy.

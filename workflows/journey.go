@@ -234,13 +234,13 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 	r.version = workflow.GetVersion(ctx, projectionVersion, workflow.DefaultVersion, 3)
 	if r.version >= 1 && in.Resume == nil {
 		r.searchNode = in.Journey.Start // set when the run was started
-		trigger := ""
+		trigger, triggerID := "", ""
 		if in.Trigger != nil {
-			trigger = in.Trigger.Name
+			trigger, triggerID = in.Trigger.Name, in.Trigger.ID
 		}
 		err := workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordRunStart, activities.RecordRunStartInput{
 			WorkspaceID: in.WorkspaceID, WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID, JourneyID: in.JourneyID,
-			Version: in.Version, CustomerID: in.CustomerID, EntryKey: in.EntryKey, TriggerEvent: trigger, StartedAt: r.startedAt,
+			Version: in.Version, CustomerID: in.CustomerID, EntryKey: in.EntryKey, TriggerEvent: trigger, TriggerEventID: triggerID, StartedAt: r.startedAt,
 		}).Get(ctx, nil)
 		if err != nil {
 			return err

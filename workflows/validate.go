@@ -176,6 +176,9 @@ func (v *journeyValidator) journey(j Journey) {
 			v.add("trigger.timezone", "%s", err.Error())
 		}
 	}
+	if t.EnrollPerSecond < 0 {
+		v.add("trigger.enroll_per_second", "must not be negative (0 means no limit)")
+	}
 
 	e := j.Entry
 	switch e.Policy {

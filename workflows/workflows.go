@@ -65,6 +65,8 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(JourneyWorkflow)
 	r.RegisterWorkflow(ImportCustomersWorkflow)
+	r.RegisterWorkflow(EnrollmentWorkflow)
+	r.RegisterWorkflow(SegmentRefreshWorkflow)
 }
 
 // WorkflowID is the id of a customer's run of a journey (DESIGN §8):

@@ -41,6 +41,8 @@ type Config struct {
 	LogFormat string `flag:"log-format" env:"LOG_FORMAT" default:"text" usage:"text or json"`
 	LogLevel  string `flag:"log-level" env:"LOG_LEVEL" default:"info" usage:"debug, info, warn or error"`
 
+	SegmentRefresh time.Duration `flag:"segment-refresh" env:"SEGMENT_REFRESH" default:"5m" usage:"worker: how often segment membership is re-evaluated for everyone (time-relative conditions)"`
+
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" env:"SHUTDOWN_TIMEOUT" default:"20s" usage:"how long a role may take to stop"`
 }
 

@@ -91,6 +91,10 @@ func serveWorker(ctx context.Context, p *process) error {
 	w := worker.New(p.temporal, workflows.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	activities.Register(w, activities.New(activities.Deps{Store: p.store, PublicURL: p.cfg.PublicURL, Log: p.log, EncryptionKey: p.cfg.EncryptionKey}))
+	ingest.NewAudiences(p.store, ingest.NewJourneyRouter(p.store, p.temporal, p.log.With("role", "worker"), nil)).Register(w)
+	if err := workflows.EnsureSegmentRefreshSchedule(ctx, p.temporal, p.cfg.SegmentRefresh); err != nil {
+		return err
+	}
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start temporal worker: %w", err)
 	}
