@@ -82,6 +82,10 @@ func TestSegmentAndScheduleTriggers(t *testing.T) {
 		require.Equal(t, workflows.EnrollIncludeExisting, e["reason"])
 		require.Greater(t, e["per_second"].(float64), 0.0)
 		require.Nil(t, e["eta_seconds"])
+		// A live journey keeps its segment from being deleted.
+		status, del := f.api(t, "DELETE", "/api/segments/"+proID, nil)
+		require.Equal(t, 409, status, "%v", del)
+		require.Contains(t, fmt.Sprint(del), "journey "+id)
 		// Publishing again does not enroll again.
 		status, out = f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
 		require.Equal(t, 200, status, "%v", out)

@@ -271,11 +271,22 @@ func (s *Server) startImport(c *gin.Context) {
 		failField(c, http.StatusBadRequest, "mapping", "mapping is required: which column holds user_id, email, phone, timezone and attributes")
 		return
 	}
-	if req.SegmentID != nil && *req.SegmentID != "" {
-		failField(c, http.StatusBadRequest, "segment_id", "importing into a manual segment needs audiences, which this version of Herald does not have yet")
-		return
-	}
 	p := current(c)
+	if req.SegmentID != nil && *req.SegmentID != "" {
+		seg, err := s.deps.Store.GetSegment(c, p.workspaceID, *req.SegmentID)
+		if errors.Is(err, schema.ErrNotFound) {
+			failField(c, http.StatusBadRequest, "segment_id", fmt.Sprintf("segment %s does not exist in this workspace", *req.SegmentID))
+			return
+		}
+		if err != nil {
+			s.internal(c, "load segment", err)
+			return
+		}
+		if seg.Kind != schema.SegmentManual {
+			failField(c, http.StatusBadRequest, "segment_id", fmt.Sprintf("segment %s is %s: its members follow its condition; import into a manual segment", seg.ID, seg.Kind))
+			return
+		}
+	}
 	imp, err := s.deps.Store.GetImport(c, p.workspaceID, c.Param("id"))
 	if s.storeError(c, "load import", err) {
 		return
@@ -308,7 +319,7 @@ func (s *Server) startImport(c *gin.Context) {
 		s.internal(c, "encode mapping", err)
 		return
 	}
-	imp, err = s.deps.Store.StartImportRun(c, p.workspaceID, imp.ID, schema.StartImport{Mapping: mapping, ReplaceRun: replace})
+	imp, err = s.deps.Store.StartImportRun(c, p.workspaceID, imp.ID, schema.StartImport{Mapping: mapping, SegmentID: req.SegmentID, ReplaceRun: replace})
 	if s.storeError(c, "start import", err) {
 		return
 	}

@@ -9,6 +9,7 @@ import (
 	"mime/multipart"
 	"net/http"
 	"net/http/httptest"
+	"sort"
 	"strings"
 	"testing"
 	"time"
@@ -246,6 +247,53 @@ func TestImportUploadPreviewStartAndRerun(t *testing.T) {
 	require.Equal(t, []string{"upload", "start", "start"}, actions)
 }
 
+// TestImportIntoAManualSegment: every imported customer (created or
+// updated, keyed by user id or email) joins the manual segment with a
+// Segment Entered change; a rerun adds nobody twice; a dynamic segment is
+// refused.
+func TestImportIntoAManualSegment(t *testing.T) {
+	f := newImportFixture(t)
+	ctx := context.Background()
+	seedCustomers(t, f.store, f.ws.ID, schema.EventInput{Type: "identify", UserID: "u2", Traits: map[string]any{"plan": "trial"}})
+	status, seg := f.jsonCall(t, "POST", "/api/segments", map[string]any{"name": "Webinar attendees", "kind": "manual"})
+	require.Equal(t, 201, status, "%v", seg)
+	segID := seg["id"].(string)
+	status, dyn := f.jsonCall(t, "POST", "/api/segments", map[string]any{"name": "Pro", "condition": map[string]any{"attr": "plan", "op": "eq", "value": "pro"}})
+	require.Equal(t, 201, status, "%v", dyn)
+
+	status, up := f.uploadCSV(t, bearer(f.secretKey), "", peopleCSV)
+	require.Equal(t, 201, status, "%v", up)
+	id := up["id"].(string)
+	status, out := f.jsonCall(t, "POST", "/api/imports/"+id+"/start", map[string]any{"mapping": peopleMapping, "segment_id": dyn["id"]})
+	require.Equal(t, 400, status, "%v", out)
+	require.Contains(t, fmt.Sprint(out), "manual segment")
+
+	members := func() []string {
+		status, page := f.jsonCall(t, "GET", "/api/segments/"+segID+"/members?limit=100", nil)
+		require.Equal(t, 200, status, "%v", page)
+		var ids []string
+		for _, it := range page["items"].([]any) {
+			ids = append(ids, it.(map[string]any)["external_id"].(string))
+		}
+		sort.Strings(ids)
+		return ids
+	}
+	for range 2 { // the rerun adds nobody twice
+		status, out = f.jsonCall(t, "POST", "/api/imports/"+id+"/start", map[string]any{"mapping": peopleMapping, "segment_id": segID})
+		require.Equal(t, 202, status, "%v", out)
+		imp, _ := f.awaitImport(t, id)
+		require.Equal(t, "completed", imp["status"])
+		require.Equal(t, []string{"u1", "u2", "u9"}, members())
+	}
+	u2, err := f.store.FindCustomer(ctx, f.ws.ID, "u2")
+	require.NoError(t, err)
+	h, err := f.store.SegmentHistory(ctx, f.ws.ID, u2.ID, 10)
+	require.NoError(t, err)
+	require.Len(t, h, 1)
+	require.Equal(t, "entered", h[0].Change)
+	require.Equal(t, segID, h[0].SegmentID)
+}
+
 func TestImportBadFilesMappingsAndWorkspaces(t *testing.T) {
 	f := newFixture(t) // no workflow engine: every refusal comes before it
 	ctx := context.Background()
@@ -325,7 +373,7 @@ func TestImportBadFilesMappingsAndWorkspaces(t *testing.T) {
 			{"bad type", `{"mapping":{"email":"email","attributes":[{"column":"plan","name":"plan","type":"enum"}]}}`, 400, "mapping.attributes[0].type", "not one of"},
 			{"built-in attribute", `{"mapping":{"email":"email","attributes":[{"column":"plan","name":"phone"}]}}`, 400, "mapping.attributes[0].name", "built-in"},
 			{"unknown mapping field", `{"mapping":{"mail":"email"}}`, 400, "mail", "unknown field"},
-			{"segment", `{"mapping":{"email":"email"},"segment_id":"seg_1"}`, 400, "segment_id", "audiences"},
+			{"unknown segment", `{"mapping":{"email":"email"},"segment_id":"seg_1"}`, 400, "segment_id", "does not exist"},
 			{"valid, but no workflow engine here", `{"mapping":{"email":"email"}}`, 503, "", "workflow engine"},
 		}
 		for _, tc := range tests {

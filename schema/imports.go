@@ -326,9 +326,10 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 	}
 	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var status string
+		var segmentID *string
 		var run, processed int
-		err := tx.QueryRow(ctx, `SELECT status, run, processed_rows FROM imports WHERE workspace_id = $1 AND id = $2 FOR UPDATE`,
-			workspaceID, id).Scan(&status, &run, &processed)
+		err := tx.QueryRow(ctx, `SELECT status, run, processed_rows, segment_id FROM imports WHERE workspace_id = $1 AND id = $2 FOR UPDATE`,
+			workspaceID, id).Scan(&status, &run, &processed, &segmentID)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -345,12 +346,17 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 		if processed != ch.Offset {
 			return fmt.Errorf("import %s: chunk starts after %d rows but the run is at %d", id, ch.Offset, processed)
 		}
-		created, err := upsertImported(ctx, tx, workspaceID, ch.Key, ch.Customers)
+		created, ids, err := upsertImported(ctx, tx, workspaceID, ch.Key, ch.Customers)
 		if err != nil {
 			return err
 		}
-		// Hook for manual segments: once they exist, the customers of the
-		// chunk join the import's segment here, in this transaction.
+		if segmentID != nil && *segmentID != "" {
+			// The chunk's customers join the import's manual segment in the
+			// same transaction (entries recorded as Segment Entered).
+			if _, err := addSegmentMembers(ctx, tx, workspaceID, *segmentID, ids); err != nil {
+				return err
+			}
+		}
 		if err := insertImportErrors(ctx, tx, workspaceID, id, ch.Errors); err != nil {
 			return err
 		}
@@ -368,7 +374,8 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 	return imp, applied, err
 }
 
-// Upserts of one imported row, by key. Each returns whether it created the customer.
+// Upserts of one imported row, by key. Each returns the customer's id and
+// whether it created the customer.
 const (
 	// A previous user id (retired by an alias) updates the customer it
 	// resolves to.
@@ -381,7 +388,7 @@ const (
 				timezone = coalesce(nullif($6::text, ''), c.timezone),
 				attributes = c.attributes || $7::jsonb, updated_at = now()
 			FROM previous WHERE c.workspace_id = $2::text AND c.id = previous.customer_id
-			RETURNING false AS created
+			RETURNING c.id, false AS created
 		), upserted AS (
 			INSERT INTO customers (id, workspace_id, external_id, email, phone, timezone, attributes)
 			SELECT $1::text, $2::text, $3::text, nullif($4::text, ''), nullif($5::text, ''), nullif($6::text, ''), $7::jsonb
@@ -392,9 +399,9 @@ const (
 				timezone = coalesce(EXCLUDED.timezone, customers.timezone),
 				attributes = customers.attributes || EXCLUDED.attributes,
 				updated_at = now()
-			RETURNING xmax = 0 AS created
+			RETURNING id, xmax = 0 AS created
 		)
-		SELECT created FROM changed UNION ALL SELECT created FROM upserted`
+		SELECT id, created FROM changed UNION ALL SELECT id, created FROM upserted`
 	// The oldest customer with the email (there is no unique key on email;
 	// the caller holds the email's lock).
 	upsertByEmail = `
@@ -413,14 +420,14 @@ const (
 			WHERE NOT EXISTS (SELECT 1 FROM found)
 			RETURNING id
 		)
-		SELECT false FROM changed UNION ALL SELECT true FROM inserted`
+		SELECT id, false FROM changed UNION ALL SELECT id, true FROM inserted`
 )
 
 // upsertImported writes the customers in order (a later row of the same
 // customer merges into what an earlier one wrote) and counts those created.
-func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, customers []ImportedCustomer) (int, error) {
+func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, customers []ImportedCustomer) (int, []string, error) {
 	if len(customers) == 0 {
-		return 0, nil
+		return 0, nil, nil
 	}
 	// The identity locks ingest takes (workspace/user id), in one order.
 	set := map[string]bool{}
@@ -437,7 +444,7 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, cus
 	}
 	sort.Strings(keys)
 	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`, keys); err != nil {
-		return 0, fmt.Errorf("lock imported identities: %w", err)
+		return 0, nil, fmt.Errorf("lock imported identities: %w", err)
 	}
 	b := &pgx.Batch{}
 	for _, c := range customers {
@@ -447,7 +454,7 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, cus
 		}
 		raw, err := json.Marshal(attrs)
 		if err != nil {
-			return 0, fmt.Errorf("encode attributes: %w", err)
+			return 0, nil, fmt.Errorf("encode attributes: %w", err)
 		}
 		if key == ImportKeyUserID {
 			b.Queue(upsertByUserID, NewID("cus"), workspaceID, c.ExternalID, c.Email, c.Phone, c.Timezone, raw)
@@ -456,21 +463,23 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, cus
 		}
 	}
 	br := tx.SendBatch(ctx, b)
-	created := 0
+	created, ids := 0, make([]string, 0, len(customers))
 	for range customers {
+		var id string
 		var isNew bool
-		if err := br.QueryRow().Scan(&isNew); err != nil {
+		if err := br.QueryRow().Scan(&id, &isNew); err != nil {
 			_ = br.Close()
-			return 0, fmt.Errorf("upsert imported customer: %w", err)
+			return 0, nil, fmt.Errorf("upsert imported customer: %w", err)
 		}
 		if isNew {
 			created++
 		}
+		ids = append(ids, id)
 	}
 	if err := br.Close(); err != nil {
-		return 0, fmt.Errorf("upsert imported customers: %w", err)
+		return 0, nil, fmt.Errorf("upsert imported customers: %w", err)
 	}
-	return created, nil
+	return created, ids, nil
 }
 
 // insertImportErrors records row errors once per row (a rerun overwrites).

@@ -203,7 +203,8 @@ func (s *Store) UpdateSegment(ctx context.Context, workspaceID string, seg Segme
 }
 
 // DeleteSegment removes a segment and its membership rows. A segment that
-// other segments reference is kept: ErrSegmentInUse names them.
+// other segments or live journeys (trigger, branch) reference is kept:
+// ErrSegmentInUse names them.
 func (s *Store) DeleteSegment(ctx context.Context, workspaceID, id string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockSegments(ctx, tx, workspaceID); err != nil {
@@ -233,6 +234,20 @@ func (s *Store) DeleteSegment(ctx context.Context, workspaceID, id string) error
 		if err := rows.Err(); err != nil {
 			return fmt.Errorf("read segments: %w", err)
 		}
+		// Live journeys that trigger on it or branch on it (segment ids
+		// are unique random strings, so a match in the JSON text is one).
+		jrows, err := tx.Query(ctx, `SELECT 'journey ' || j.id || ' (' || to_json(j.name)::text || ')' FROM journeys j
+			JOIN journey_versions v ON v.journey_id = j.id AND v.version = j.live_version
+			WHERE j.workspace_id = $1 AND j.status IN ('active', 'paused') AND strpos(v.definition::text, to_json($2::text)::text) > 0
+			ORDER BY j.id`, workspaceID, id)
+		if err != nil {
+			return fmt.Errorf("query journeys: %w", err)
+		}
+		journeys, err := pgx.CollectRows(jrows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("query journeys: %w", err)
+		}
+		users = append(users, journeys...)
 		if len(users) > 0 {
 			return fmt.Errorf("%w: segment %s is referenced by %s", ErrSegmentInUse, id, strings.Join(users, ", "))
 		}
