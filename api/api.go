@@ -68,9 +68,11 @@ type Deps struct {
 type Server struct {
 	deps     Deps
 	renderer *activities.Renderer
-	engine   *gin.Engine
-	metrics  *httpMetrics
-	secure   bool
+	// sender sends channel test messages with the workspace's providers.
+	sender  *activities.Activities
+	engine  *gin.Engine
+	metrics *httpMetrics
+	secure  bool
 }
 
 // Body size limits (DESIGN §4 for ingest).
@@ -91,7 +93,8 @@ func New(d Deps) *Server {
 	if d.Config.TemporalNamespace == "" {
 		d.Config.TemporalNamespace = "default"
 	}
-	s := &Server{deps: d, metrics: newHTTPMetrics(d.Metrics), renderer: activities.NewRenderer()}
+	s := &Server{deps: d, metrics: newHTTPMetrics(d.Metrics), renderer: activities.NewRenderer(),
+		sender: activities.New(activities.Deps{Store: d.Store, PublicURL: d.Config.PublicURL, Log: d.Log, EncryptionKey: d.Config.EncryptionKey})}
 	if u, err := url.Parse(d.Config.PublicURL); err == nil && u.Scheme == "https" {
 		s.secure = true
 	}
@@ -143,6 +146,7 @@ func New(d Deps) *Server {
 	a.GET("/journeys/:id/audit", s.journeyAudit)
 	a.POST("/journeys/:id/trigger", editor, s.triggerJourney)
 	a.GET("/journeys/:id/stats", s.journeyStats)
+	a.GET("/journeys/:id/series", s.journeySeries)
 	a.GET("/journeys/:id/runs", s.listRuns)
 	a.GET("/runs/*workflow_id", s.getRun)
 	a.GET("/deliveries", s.listDeliveries)
@@ -152,6 +156,7 @@ func New(d Deps) *Server {
 	a.GET("/customers/:id/export", s.exportCustomer)
 	s.channelRoutes(a)
 	s.workspaceRoutes(a)
+	s.memberRoutes(a)
 	s.importRoutes(e, a)
 	a.GET("/segments", s.listSegments)
 	a.POST("/segments", editor, s.createSegment)

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -17,6 +18,7 @@ func (s *Server) channelRoutes(a *gin.RouterGroup) {
 	owner, editor := s.require(schema.RoleOwner), s.require(schema.RoleEditor)
 	a.GET("/channels", editor, s.getChannels)
 	a.PUT("/channels", owner, s.putChannels)
+	a.POST("/channels/test", owner, s.testChannel)
 	a.GET("/suppressions", s.listSuppressions)
 	a.POST("/suppressions", editor, s.addSuppression)
 	a.DELETE("/suppressions/:channel/:address", editor, s.removeSuppression)
@@ -146,4 +148,37 @@ func (s *Server) removeSuppression(c *gin.Context) {
 	}
 	s.audit(c, "resubscribe", "address", channel+":"+schema.NormalizeAddress(channel, address), nil)
 	c.Status(http.StatusNoContent)
+}
+
+type channelTestRequest struct {
+	Channel string `json:"channel"`
+	To      string `json:"to"`
+}
+
+// testChannel sends a test message through the workspace's provider for a
+// channel: 200 when the provider took it, 422 with its answer when not.
+func (s *Server) testChannel(c *gin.Context) {
+	var req channelTestRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	switch req.Channel {
+	case schema.ChannelEmail, schema.ChannelSMS, schema.ChannelWebhook:
+	default:
+		failField(c, http.StatusBadRequest, "channel", `channel must be "email", "sms" or "webhook"`)
+		return
+	}
+	req.To = strings.TrimSpace(req.To)
+	if req.To == "" || len(req.To) > 2048 {
+		failField(c, http.StatusBadRequest, "to", "to is required: the address, number or URL to send the test to")
+		return
+	}
+	p := current(c)
+	res, err := s.sender.TestChannel(c, p.workspaceID, req.Channel, req.To)
+	s.audit(c, "test", "channel", req.Channel, map[string]any{"ok": err == nil})
+	if err != nil {
+		fail(c, http.StatusUnprocessableEntity, err.Error())
+		return
+	}
+	c.JSON(http.StatusOK, res)
 }

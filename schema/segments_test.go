@@ -737,32 +737,12 @@ func customerIDs(cs []schema.Customer) []string {
 }
 
 // seedSegmentBulk adds n customers (every tenth on the pro plan) and
-// events per customer spread over 90 days to a workspace, with COPY-free
-// set-based inserts, then analyzes.
+// events per customer spread over the 90 days before segNow to a workspace
+// (schema.Store.SeedBench: set-based inserts), then analyzes.
 func seedSegmentBulk(t testing.TB, st *schema.Store, ws string, n, eventsPer int) {
 	t.Helper()
-	ctx := context.Background()
-	_, err := st.Pool().Exec(ctx, `
-		INSERT INTO customers (id, workspace_id, external_id, email, attributes, created_at)
-		SELECT 'cus_b' || lpad(i::text, 8, '0'), $1, 'user-' || i, 'user' || i || '@example.com',
-			jsonb_build_object('plan', CASE WHEN i % 10 = 0 THEN 'pro' WHEN i % 10 < 4 THEN 'team' ELSE 'free' END,
-				'age', 18 + i % 60, 'country', (ARRAY['FR','DE','US','GB','JP'])[1 + i % 5],
-				'address', jsonb_build_object('city', 'city-' || (i % 500))),
-			$2::timestamptz - (i % 1000) * interval '1 hour'
-		FROM generate_series(1, $3::int) AS i`, ws, segNow, n)
-	require.NoError(t, err)
-	_, err = st.Pool().Exec(ctx, `
-		INSERT INTO events (workspace_id, message_id, customer_id, type, name, properties, occurred_at)
-		SELECT $1, 'b-' || i || '-' || j, 'cus_b' || lpad(i::text, 8, '0'), 'track',
-			(ARRAY['Purchased','Viewed','Viewed','Clicked','Signed Up'])[1 + (i * 7 + j * 3) % 5],
-			jsonb_build_object('total', (i * j) % 400),
-			$2::timestamptz - ((i * 13 + j * 29) % (90 * 24)) * interval '1 hour'
-		FROM generate_series(1, $3::int) AS i, generate_series(1, $4::int) AS j`, ws, segNow, n, eventsPer)
-	require.NoError(t, err)
-	for _, table := range []string{"customers", "events"} {
-		_, err = st.Pool().Exec(ctx, `VACUUM ANALYZE `+table)
-		require.NoError(t, err)
-	}
+	require.NoError(t, st.SeedBench(context.Background(), ws,
+		schema.BenchSeed{IDPrefix: "cus_b", Customers: n, EventsPerCustomer: eventsPer, Now: segNow}, nil))
 }
 
 // indexesIn lists the index names a JSON EXPLAIN plan scans.

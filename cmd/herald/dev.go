@@ -176,7 +176,7 @@ func seedDev(ctx context.Context, st *schema.Store, cfg Config, log *slog.Logger
 	if err != nil {
 		return creds, err
 	}
-	creds = devCredentials{WorkspaceID: ws.ID, Email: "owner@demo.herald.dev", Password: randomPassword(),
+	creds = devCredentials{WorkspaceID: ws.ID, Email: "owner@demo.herald.dev", Password: schema.NewPassword(16),
 		APIURL: cfg.PublicURL, TemporalUIURL: cfg.TemporalUIURL, DatabaseURL: cfg.DatabaseURL, KafkaBrokers: cfg.KafkaBrokers}
 	if _, err := st.AddMember(ctx, ws.ID, creds.Email, creds.Password, schema.RoleOwner); err != nil {
 		return creds, err
@@ -223,16 +223,6 @@ func devEncryptionKey(path string) (string, error) {
 		return "", fmt.Errorf("write %s: %w", path, err)
 	}
 	return key, nil
-}
-
-func randomPassword() string {
-	const alphabet = "abcdefghijkmnpqrstuvwxyzABCDEFGHJKLMNPQRSTUVWXYZ23456789"
-	b := make([]byte, 16)
-	_, _ = rand.Read(b)
-	for i := range b {
-		b[i] = alphabet[int(b[i])%len(alphabet)]
-	}
-	return string(b)
 }
 
 func printBanner(w *os.File, cfg Config, c devCredentials, took time.Duration) {

@@ -233,11 +233,16 @@ func TestDevEndToEnd(t *testing.T) {
 	require.Contains(t, string(body), "temporal_")
 
 	journeyThroughEvents(t, d, creds)
-	emailThroughSES(t, d, creds)
+	// The browser tests send email through the workspace's default channel
+	// (the outbox): they run before emailThroughSES points email at SES.
 	runPlaywright(t, d)
+	emailThroughSES(t, d, creds)
 	killJourney := startKillJourney(t, d, creds)
 	blocked := startBlockedEmail(t, d, creds)
+	enrollment := startEnrollment(t, d, creds)
 	stream := startEventStream(t, d, creds)
+	atKill := latestEnrollment(t, d, creds.SecretKey, enrollment.journeyID)
+	t.Logf("SIGKILL with the enrollment at %v of %d", atKill["enrolled"], enrollMembers)
 
 	// SIGKILL in the middle of a journey: the private Postgres goes too.
 	marker := pgDataDir(t, d)
@@ -267,6 +272,7 @@ func TestDevEndToEnd(t *testing.T) {
 	finishEventStream(t, d2, creds2, stream)
 	finishKillJourney(t, d2, creds, killJourney)
 	finishBlockedEmail(t, d2, creds2, blocked)
+	finishEnrollment(t, d2, creds2, enrollment, atKill)
 
 	// Ctrl-C stops everything: no postgres left behind.
 	marker = pgDataDir(t, d2)
@@ -700,7 +706,10 @@ func runPlaywright(t *testing.T, d *devProcess) {
 	}
 	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Minute)
 	defer cancel()
-	cmd := exec.CommandContext(ctx, "npx", "playwright", "test")
+	// HERALD_E2E_SPECS narrows the run to some spec files (while working on
+	// one); CI runs them all.
+	args := append([]string{"playwright", "test"}, strings.Fields(os.Getenv("HERALD_E2E_SPECS"))...)
+	cmd := exec.CommandContext(ctx, "npx", args...)
 	cmd.Dir = frontendDir
 	cmd.Env = append(os.Environ(), "HERALD_URL="+d.apiURL,
 		"HERALD_CREDENTIALS="+filepath.Join(d.dataDir, "dev-credentials.json"), "CHROMIUM_PATH="+chromium)

@@ -1,0 +1,80 @@
+package main
+
+import (
+	"context"
+	"fmt"
+	"strconv"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+)
+
+// enrollMembers is the size of the segment the end-to-end test enrolls
+// across the SIGKILL, at enrollPerSecond so that the kill lands part way.
+const enrollMembers, enrollPerSecond = 2000, 150
+
+type enrollmentRun struct{ journeyID, enrollmentID string }
+
+// startEnrollment seeds a segment's members, publishes a journey whose
+// segment trigger includes them, and returns once the enrollment is under
+// way.
+func startEnrollment(t *testing.T, d *devProcess, creds devCredentials) enrollmentRun {
+	t.Helper()
+	sk := creds.SecretKey
+	tag := "cohort-" + strconv.FormatInt(time.Now().UnixNano(), 36)
+	db := devDB(t, creds)
+	_, err := db.Exec(context.Background(), `
+		INSERT INTO customers (id, workspace_id, external_id, attributes)
+		SELECT 'cus_' || $2 || '_' || i, $1, $2 || '-' || i, jsonb_build_object('cohort', $2::text)
+		FROM generate_series(1, $3::int) AS i`, creds.WorkspaceID, tag, enrollMembers)
+	require.NoError(t, err)
+	status, seg := doJSON(t, "POST", d.apiURL+"/api/segments", sk, fmt.Sprintf(`{"name":"Cohort","condition":{"attr":"cohort","op":"eq","value":%q}}`, tag))
+	require.Equal(t, 201, status, "%v", seg)
+	status, j := doJSON(t, "POST", d.apiURL+"/api/journeys", sk, fmt.Sprintf(`{"name":"Cohort welcome",
+		"trigger":{"type":"segment","segment_id":%q,"include_existing":true,"enroll_per_second":%d},
+		"entry":{"policy":"once"},"start":"done","nodes":[{"id":"done","type":"exit"}]}`, seg["id"], enrollPerSecond))
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, pub := doJSON(t, "POST", d.apiURL+"/api/journeys/"+id+"/publish", sk, "")
+	require.Equal(t, 200, status, "%v", pub)
+	enrollment, _ := pub["enrollment_id"].(string)
+	require.NotEmpty(t, enrollment, "%v", pub)
+	require.Eventually(t, func() bool {
+		e := latestEnrollment(t, d, sk, id)
+		return e != nil && e["enrolled"].(float64) >= 100
+	}, 60*time.Second, 50*time.Millisecond)
+	return enrollmentRun{journeyID: id, enrollmentID: enrollment}
+}
+
+func latestEnrollment(t *testing.T, d *devProcess, sk, journeyID string) map[string]any {
+	t.Helper()
+	status, out := doJSON(t, "GET", d.apiURL+"/api/journeys/"+journeyID+"/enrollments", sk, "")
+	require.Equal(t, 200, status, "%v", out)
+	list, _ := out["enrollments"].([]any)
+	if len(list) == 0 {
+		return nil
+	}
+	return list[0].(map[string]any)
+}
+
+// finishEnrollment checks, after the restart, that the enrollment resumed
+// and entered every member exactly once, with counts that add up.
+func finishEnrollment(t *testing.T, d *devProcess, creds devCredentials, e enrollmentRun, atKill map[string]any) {
+	t.Helper()
+	require.Less(t, atKill["enrolled"].(float64), float64(enrollMembers), "the SIGKILL should land part way through the enrollment")
+	var last map[string]any
+	require.Eventually(t, func() bool {
+		last = latestEnrollment(t, d, creds.SecretKey, e.journeyID)
+		return last["status"] == "completed"
+	}, 120*time.Second, 200*time.Millisecond, "the enrollment completes after the restart")
+	require.Equal(t, e.enrollmentID, last["id"])
+	require.EqualValues(t, enrollMembers, last["total"], "%v", last)
+	require.EqualValues(t, enrollMembers, last["enrolled"], "%v", last)
+	require.EqualValues(t, 0, last["skipped"], "%v", last)
+	var runs, customers int
+	require.NoError(t, devDB(t, creds).QueryRow(context.Background(), `SELECT count(*), count(DISTINCT customer_id) FROM runs WHERE journey_id = $1`,
+		e.journeyID).Scan(&runs, &customers))
+	require.Equal(t, enrollMembers, customers, "every member entered")
+	require.Equal(t, enrollMembers, runs, "nobody entered twice")
+}
