@@ -129,6 +129,7 @@ func New(d Deps) *Server {
 	a.PUT("/templates/:id", editor, s.updateTemplate)
 	a.DELETE("/templates/:id", editor, s.deleteTemplate)
 	a.POST("/templates/:id/preview", s.previewTemplate)
+	a.POST("/templates/preview", s.previewDraft)
 	a.POST("/templates/:id/test", editor, s.testTemplate)
 
 	a.GET("/journeys", s.listJourneys)

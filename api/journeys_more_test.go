@@ -43,6 +43,18 @@ func TestTemplatePreviewAndTestSend(t *testing.T) {
 	status, out = f.api(t, "POST", "/api/templates/"+id+"/preview", map[string]any{"customer_id": "nobody"})
 	require.Equal(t, 404, status, "%v", out)
 
+	// Unsaved content renders the same way, errors included.
+	status, out = f.api(t, "POST", "/api/templates/preview", map[string]any{"customer_id": "grace",
+		"template": map[string]any{"channel": "email", "subject": "Draft for {{ customer.first_name }}", "html": "<b>x</b>"}})
+	require.Equal(t, 200, status, "%v", out)
+	require.Equal(t, "Draft for Grace", out["rendered"].(map[string]any)["subject"])
+	status, out = f.api(t, "POST", "/api/templates/preview", map[string]any{"template": map[string]any{"channel": "sms", "body": "{{ customer.nickname }}"}})
+	require.Equal(t, 422, status, "%v", out)
+	require.Contains(t, out["error"], "customer.nickname")
+	status, out = f.api(t, "POST", "/api/templates/preview", map[string]any{"template": map[string]any{"channel": "fax"}})
+	require.Equal(t, 400, status, "%v", out)
+	require.Equal(t, "template.channel", out["field"])
+
 	status, out = f.api(t, "POST", "/api/templates/"+id+"/test", map[string]any{"customer_id": "grace"})
 	require.Equal(t, 400, status, "to is required: %v", out)
 	status, out = f.api(t, "POST", "/api/templates/"+id+"/test", map[string]any{"to": "qa@example.com", "customer_id": "grace"})

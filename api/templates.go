@@ -215,6 +215,37 @@ func (s *Server) previewTemplate(c *gin.Context) {
 	c.JSON(http.StatusOK, gin.H{"channel": t.Channel, "customer_id": cust.ID, "rendered": out})
 }
 
+type draftPreviewRequest struct {
+	Template   *templateRequest `json:"template"`
+	CustomerID string           `json:"customer_id"`
+	Event      *previewEvent    `json:"event"`
+}
+
+// previewDraft renders template content that is not saved (an editor's
+// unsaved changes) the way previewTemplate renders a saved one.
+func (s *Server) previewDraft(c *gin.Context) {
+	var req draftPreviewRequest
+	if !bindJSON(c, &req) {
+		return
+	}
+	if req.Template == nil {
+		failField(c, http.StatusBadRequest, "template", "template is required: the content to render (channel and its fields)")
+		return
+	}
+	switch req.Template.Channel {
+	case schema.ChannelEmail, schema.ChannelSMS, schema.ChannelWebhook:
+	default:
+		failField(c, http.StatusBadRequest, "template.channel", `channel must be "email", "sms" or "webhook"`)
+		return
+	}
+	t := schema.Template{Name: req.Template.Name, Channel: req.Template.Channel, TemplateContent: req.Template.TemplateContent}
+	out, cust, ok := s.renderFor(c, t, req.CustomerID, req.Event)
+	if !ok {
+		return
+	}
+	c.JSON(http.StatusOK, gin.H{"channel": t.Channel, "customer_id": cust.ID, "rendered": out})
+}
+
 type testSendRequest struct {
 	To         string        `json:"to"`
 	CustomerID string        `json:"customer_id"`

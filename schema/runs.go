@@ -21,15 +21,17 @@ const (
 
 // Run is one workflow execution of a journey for a customer.
 type Run struct {
-	WorkflowID   string `json:"workflow_id"`
-	RunID        string `json:"run_id"`
-	JourneyID    string `json:"journey_id"`
-	Version      int    `json:"version"`
-	CustomerID   string `json:"customer_id"`
-	EntryKey     string `json:"entry_key,omitempty"`
-	Status       string `json:"status"`
-	CurrentNode  string `json:"current_node"`
-	TriggerEvent string `json:"trigger_event,omitempty"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	JourneyID  string `json:"journey_id"`
+	Version    int    `json:"version"`
+	CustomerID string `json:"customer_id"`
+	// CustomerExternalID is the customer's user id, when they have one.
+	CustomerExternalID *string `json:"customer_external_id"`
+	EntryKey           string  `json:"entry_key,omitempty"`
+	Status             string  `json:"status"`
+	CurrentNode        string  `json:"current_node"`
+	TriggerEvent       string  `json:"trigger_event,omitempty"`
 	// TriggerEventID is the id of the event the run started with (written
 	// at the start only, not read back in lists).
 	TriggerEventID string     `json:"-"`
@@ -40,12 +42,13 @@ type Run struct {
 }
 
 const runColumns = `workflow_id, run_id, journey_id, version, customer_id, entry_key, status, current_node,
-	trigger_event, converted_at, started_at, updated_at, ended_at`
+	trigger_event, converted_at, started_at, updated_at, ended_at,
+	(SELECT c.external_id FROM customers c WHERE c.id = runs.customer_id) AS customer_external_id`
 
 func scanRun(r pgx.Row) (Run, error) {
 	var x Run
 	err := r.Scan(&x.WorkflowID, &x.RunID, &x.JourneyID, &x.Version, &x.CustomerID, &x.EntryKey, &x.Status,
-		&x.CurrentNode, &x.TriggerEvent, &x.ConvertedAt, &x.StartedAt, &x.UpdatedAt, &x.EndedAt)
+		&x.CurrentNode, &x.TriggerEvent, &x.ConvertedAt, &x.StartedAt, &x.UpdatedAt, &x.EndedAt, &x.CustomerExternalID)
 	return x, err
 }
 
