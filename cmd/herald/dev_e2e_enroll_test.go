@@ -14,7 +14,7 @@ import (
 
 // enrollMembers is the size of the segment the end-to-end test enrolls
 // across the SIGKILL, at enrollPerSecond so that the kill lands part way.
-const enrollMembers, enrollPerSecond = 2000, 150
+const enrollMembers, enrollPerSecond = 600, 60
 
 type enrollmentRun struct{ journeyID, enrollmentID string }
 
@@ -44,7 +44,7 @@ func startEnrollment(t *testing.T, d *devProcess, creds devCredentials) enrollme
 	require.NotEmpty(t, enrollment, "%v", pub)
 	require.Eventually(t, func() bool {
 		e := latestEnrollment(t, d, sk, id)
-		return e != nil && e["enrolled"].(float64) >= 100
+		return e != nil && e["enrolled"].(float64) >= 60
 	}, 60*time.Second, 50*time.Millisecond)
 	return enrollmentRun{journeyID: id, enrollmentID: enrollment}
 }

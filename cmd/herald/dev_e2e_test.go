@@ -655,7 +655,7 @@ func finishEventStream(t *testing.T, d *devProcess, creds devCredentials, s even
 				t.Fatalf("run %s took in %v events; the customer sent %d", wf, got, 1+streamPerCustomer)
 			}
 			return int(got) == 1+streamPerCustomer
-		}, 60*time.Second, 200*time.Millisecond, "run %s takes in Begin and all %d Ticks", wf, streamPerCustomer)
+		}, 120*time.Second, 200*time.Millisecond, "run %s takes in Begin and all %d Ticks", wf, streamPerCustomer)
 	}
 }
 
