@@ -13,8 +13,10 @@ import (
 )
 
 // enrollMembers is the size of the segment the end-to-end test enrolls
-// across the SIGKILL, at enrollPerSecond so that the kill lands part way.
-const enrollMembers, enrollPerSecond = 600, 60
+// across the SIGKILL, at enrollPerSecond so that the kill lands part way:
+// progress moves a page (500) at a time, and the kill comes a few seconds
+// after the first page, well inside the ~8 s the second one takes.
+const enrollMembers, enrollPerSecond = 1000, 60
 
 type enrollmentRun struct{ journeyID, enrollmentID string }
 
