@@ -15,9 +15,11 @@ export default defineConfig({
     assetsDir: 'assets',
   },
   server: {
-    // `npm run dev` proxies the API to a locally running `herald dev`.
+    // `npm run dev` proxies the API (and ingest, for e2e runs against the
+    // dev server) to a locally running `herald dev`.
     proxy: {
       '/api': process.env.HERALD_URL ?? 'http://127.0.0.1:8080',
+      '/v1': process.env.HERALD_URL ?? 'http://127.0.0.1:8080',
     },
   },
   test: {

@@ -118,6 +118,18 @@ func (a *Audiences) EnrollPage(ctx context.Context, in workflows.EnrollPageInput
 	if err != nil {
 		return res, err
 	}
+	// Under "once", members who ever entered are skipped here, not one by
+	// one (a weekly schedule mostly meets people it has seen).
+	var entered map[string]bool
+	if p := journey.def.Entry.Policy; (p == "once" || p == "") && journey.def.Entry.Key == "" {
+		ids := make([]string, len(members))
+		for i, m := range members {
+			ids[i] = m.ID
+		}
+		if entered, err = a.store.CustomersWithRuns(ctx, e.WorkspaceID, e.JourneyID, ids); err != nil {
+			return res, err
+		}
+	}
 	name, props := "Scheduled", map[string]any{"segment_id": e.SegmentID, "enrollment_id": e.ID}
 	if e.Reason == workflows.EnrollIncludeExisting {
 		name, props = schema.EventSegmentEntered, map[string]any{"segment_id": e.SegmentID, "enrollment_id": e.ID, "existing": true}
@@ -130,7 +142,7 @@ func (a *Audiences) EnrollPage(ctx context.Context, in workflows.EnrollPageInput
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(enrollLanes)
 	for i, m := range members {
-		if done[eventIDs[i]] {
+		if done[eventIDs[i]] || entered[m.ID] {
 			continue
 		}
 		g.Go(func() error {

@@ -130,3 +130,23 @@ func (s *Store) RunsStartedBy(ctx context.Context, workspaceID, journeyID string
 	}
 	return out, nil
 }
+
+// CustomersWithRuns returns, of the given customers, those who have any
+// run of the journey (an enrollment under the "once" policy skips them
+// without asking one by one).
+func (s *Store) CustomersWithRuns(ctx context.Context, workspaceID, journeyID string, customerIDs []string) (map[string]bool, error) {
+	rows, err := s.pool.Query(ctx, `SELECT DISTINCT customer_id FROM runs
+		WHERE workspace_id = $1 AND journey_id = $2 AND entry_key = '' AND customer_id = ANY($3::text[])`, workspaceID, journeyID, customerIDs)
+	if err != nil {
+		return nil, fmt.Errorf("query runs of customers: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("query runs of customers: %w", err)
+	}
+	out := make(map[string]bool, len(ids))
+	for _, id := range ids {
+		out[id] = true
+	}
+	return out, nil
+}

@@ -10,6 +10,7 @@ describe('App', () => {
     mockFetch({
       'GET /api/me': () => json(401, { error: 'not logged in' }),
       'POST /api/login': () => json(200, session),
+      'GET /api/journeys': () => json(200, { items: [] }),
     });
     const user = userEvent.setup();
     render(<App />);
@@ -21,13 +22,17 @@ describe('App', () => {
     const banner = await screen.findByRole('banner');
     expect(banner.textContent).toContain('Acme Retail');
     expect(window.location.pathname).toBe('/journeys');
-    expect(screen.getByText('No journeys yet')).toBeTruthy();
+    expect(await screen.findByText('No journeys yet')).toBeTruthy();
   });
 
   it('shows the frame with workspace, user, Temporal UI link and navigation', async () => {
     const { calls } = mockFetch({
       'GET /api/me': () => json(200, session),
       'GET /api/keys': () => json(200, { items: [writeKey] }),
+      'GET /api/journeys': () => json(200, { items: [] }),
+      'GET /api/segments': () => json(200, { items: [] }),
+      'GET /api/templates': () => json(200, { items: [] }),
+      'GET /api/customers': () => json(200, { items: [] }),
       'POST /api/logout': () => noContent(),
     });
     const user = userEvent.setup();
@@ -53,7 +58,7 @@ describe('App', () => {
     ]) {
       await user.click(within(nav).getByRole('link', { name: label }));
       expect(screen.getByRole('heading', { level: 1 }).textContent).toBe(label);
-      expect(screen.getByText(empty)).toBeTruthy();
+      expect(await screen.findByText(empty)).toBeTruthy();
       expect(within(nav).getByRole('link', { name: label }).getAttribute('aria-current')).toBe('page');
       expect(document.activeElement).toBe(screen.getByRole('heading', { level: 1 }));
     }
@@ -78,6 +83,29 @@ describe('App', () => {
     render(<App />);
     expect(await screen.findByRole('heading', { name: 'API keys' })).toBeTruthy();
     expect(await screen.findByText('No API keys yet')).toBeTruthy();
+  });
+
+  it('moves between the settings sections with the settings tabs', async () => {
+    window.history.replaceState(null, '', '/settings/channels');
+    mockFetch({
+      'GET /api/me': () => json(200, session),
+      'GET /api/channels': () => json(200, { email: { provider: 'outbox' }, sms: { provider: 'outbox' }, webhook: { allow_hosts: [] } }),
+      'GET /api/workspace': () => json(200, { id: 'ws_1', name: 'Acme Retail', timezone: 'UTC', quiet_hours: null, created_at: '' }),
+      'GET /api/members': () => json(200, { items: [{ user_id: 'u_1', email: 'ada@example.com', role: 'owner', created_at: '' }] }),
+    });
+    const user = userEvent.setup();
+    render(<App />);
+    const tabs = await screen.findByRole('navigation', { name: 'Settings' });
+    expect(within(tabs).getAllByRole('link').map((a) => a.textContent)).toEqual(['API keys', 'Channels', 'Workspace', 'Team']);
+    expect(await screen.findByRole('form', { name: 'Email settings' })).toBeTruthy();
+    expect(within(tabs).getByRole('link', { name: 'Channels' }).getAttribute('aria-current')).toBe('page');
+
+    await user.click(within(tabs).getByRole('link', { name: 'Workspace' }));
+    expect(window.location.pathname).toBe('/settings/workspace');
+    expect(((await screen.findByLabelText('Time zone')) as HTMLInputElement).value).toBe('UTC');
+
+    await user.click(within(tabs).getByRole('link', { name: 'Team' }));
+    expect(await screen.findByRole('rowheader', { name: /ada@example.com/ })).toBeTruthy();
   });
 
   it('returns to Login with a notice when the session expires', async () => {

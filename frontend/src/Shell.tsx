@@ -1,8 +1,16 @@
-import { useEffect, useRef, useState, type ReactNode } from 'react';
+import { lazy, Suspense, useEffect, useRef, useState, type ReactNode } from 'react';
 import type { Session } from './api.ts';
 import { linkHandler, usePath } from './router.ts';
 import { EmptyPage } from './pages/EmptyPage.tsx';
-import { SettingsPage } from './pages/SettingsPage.tsx';
+import { SETTINGS_PATHS, SettingsPage } from './pages/SettingsPage.tsx';
+import { JourneysPage } from './pages/JourneysPage.tsx';
+import { JourneyEditor } from './journey/JourneyEditor.tsx';
+import { CustomerProfilePage, CustomersPage } from './pages/CustomersPage.tsx';
+import { AudiencesPage, SegmentEditor } from './pages/AudiencesPage.tsx';
+import { TemplateEditor, TemplatesPage } from './pages/TemplatesPage.tsx';
+
+// The results page brings the chart library: load it only when opened.
+const JourneyResults = lazy(() => import('./journey/JourneyResults.tsx').then((m) => ({ default: m.JourneyResults })));
 
 interface NavItem {
   path: string;
@@ -51,7 +59,7 @@ export function Shell({ session, onLogout }: ShellProps) {
     }
   }, [path, navigate]);
 
-  const page = pageFor(path);
+  const page = pageFor(path, session);
   const shownTitle = useRef(page.title);
 
   useEffect(() => {
@@ -127,7 +135,7 @@ export function Shell({ session, onLogout }: ShellProps) {
           </button>
         </div>
       </header>
-      <main id="main" className="content">
+      <main id="main" className={page.wide ? 'content content-wide' : 'content'}>
         <h1 className="page-title" tabIndex={-1} ref={headingRef}>
           {page.title}
         </h1>
@@ -140,61 +148,66 @@ export function Shell({ session, onLogout }: ShellProps) {
 interface Page {
   title: string;
   render: (navigate: (to: string) => void) => ReactNode;
+  /** Use the whole width (the journey canvas). */
+  wide?: boolean;
 }
 
-function pageFor(path: string): Page {
+/** The id in a path such as /journeys/<id>, or '' when the path is not one. */
+function idAfter(path: string, prefix: string): string {
+  if (!path.startsWith(prefix + '/')) return '';
+  const rest = path.slice(prefix.length + 1);
+  return rest && !rest.includes('/') ? decodeURIComponent(rest) : '';
+}
+
+function pageFor(path: string, session: Session): Page {
+  const resultsId = path.endsWith('/results') ? idAfter(path.slice(0, -'/results'.length), '/journeys') : '';
+  if (resultsId) {
+    return {
+      title: 'Journey results',
+      render: (navigate) => (
+        <Suspense
+          fallback={
+            <p className="list-state" role="status">
+              Loading results…
+            </p>
+          }
+        >
+          <JourneyResults key={resultsId} id={resultsId} navigate={navigate} />
+        </Suspense>
+      ),
+    };
+  }
+  if (SETTINGS_PATHS.has(path)) {
+    return { title: 'Settings', render: (navigate) => <SettingsPage path={path} session={session} navigate={navigate} /> };
+  }
+  const journeyId = idAfter(path, '/journeys');
+  if (journeyId) {
+    return { title: 'Journey', wide: true, render: (navigate) => <JourneyEditor key={journeyId} id={journeyId} navigate={navigate} /> };
+  }
+  const customerId = idAfter(path, '/customers');
+  if (customerId) {
+    return { title: 'Customer', render: (navigate) => <CustomerProfilePage key={customerId} id={customerId} navigate={navigate} /> };
+  }
+  const segmentId = idAfter(path, '/audiences');
+  if (segmentId) {
+    return { title: 'Audiences', render: (navigate) => <SegmentEditor key={segmentId} id={segmentId} navigate={navigate} /> };
+  }
+  const templateId = idAfter(path, '/templates');
+  if (templateId) {
+    return { title: 'Templates', render: (navigate) => <TemplateEditor key={templateId} id={templateId} navigate={navigate} /> };
+  }
   switch (path) {
     case '/':
     case '':
     case '/login':
     case '/journeys':
-      return {
-        title: 'Journeys',
-        render: () => (
-          <EmptyPage
-            icon={icon(ICON_PATHS['/journeys'], 26)}
-            title="No journeys yet"
-            text="Journeys will be listed here: the flows of triggers, waits, branches and messages that each customer walks through."
-          />
-        ),
-      };
+      return { title: 'Journeys', render: (navigate) => <JourneysPage navigate={navigate} /> };
     case '/audiences':
-      return {
-        title: 'Audiences',
-        render: () => (
-          <EmptyPage
-            icon={icon(ICON_PATHS['/audiences'], 26)}
-            title="No audiences yet"
-            text="Audiences will be listed here: the segments of customers, defined by traits and events, that journeys start for."
-          />
-        ),
-      };
+      return { title: 'Audiences', render: (navigate) => <AudiencesPage navigate={navigate} /> };
     case '/templates':
-      return {
-        title: 'Templates',
-        render: () => (
-          <EmptyPage
-            icon={icon(ICON_PATHS['/templates'], 26)}
-            title="No templates yet"
-            text="Templates will be listed here: the email, SMS and webhook messages that journeys send, with their personalised content."
-          />
-        ),
-      };
+      return { title: 'Templates', render: (navigate) => <TemplatesPage navigate={navigate} /> };
     case '/customers':
-      return {
-        title: 'Customers',
-        render: () => (
-          <EmptyPage
-            icon={icon(ICON_PATHS['/customers'], 26)}
-            title="No customers yet"
-            text="Customers will be listed here: the people known to this workspace, with their traits, events and journey history."
-          />
-        ),
-      };
-    case '/settings':
-    case '/settings/':
-    case '/settings/api-keys':
-      return { title: 'Settings', render: (navigate) => <SettingsPage navigate={navigate} /> };
+      return { title: 'Customers', render: (navigate) => <CustomersPage navigate={navigate} /> };
     default:
       return {
         title: 'Page not found',

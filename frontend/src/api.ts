@@ -39,11 +39,18 @@ export interface CreatedKey {
 /** An error answer from the API (or a network failure, with status 0). */
 export class ApiError extends Error {
   readonly status: number;
+  /** The field the server named as wrong, when it named one. */
+  readonly field?: string;
+  /** The decoded JSON error body, when there was one. */
+  readonly body?: unknown;
 
-  constructor(status: number, message: string) {
+  constructor(status: number, message: string, body?: unknown) {
     super(message);
     this.name = 'ApiError';
     this.status = status;
+    this.body = body;
+    const field = (body as { field?: unknown } | undefined)?.field;
+    if (typeof field === 'string') this.field = field;
   }
 }
 
@@ -92,24 +99,25 @@ async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
     throw new ApiError(0, 'Could not reach the Herald server. Check your connection and try again.');
   }
   if (!res.ok) {
-    const message = await errorMessage(res);
+    const { message, body } = await errorMessage(res);
     if (res.status === 401 && !opts.quiet401 && onUnauthorized) onUnauthorized();
-    throw new ApiError(res.status, message);
+    throw new ApiError(res.status, message, body);
   }
   if (res.status === 204) return undefined as T;
   const text = await res.text();
   return (text ? JSON.parse(text) : undefined) as T;
 }
 
-async function errorMessage(res: Response): Promise<string> {
+async function errorMessage(res: Response): Promise<{ message: string; body?: unknown }> {
+  let body: { error?: unknown } | undefined;
   try {
-    const body = (await res.json()) as { error?: unknown };
-    if (typeof body.error === 'string' && body.error) return body.error;
+    body = (await res.json()) as { error?: unknown };
+    if (typeof body.error === 'string' && body.error) return { message: body.error, body };
   } catch {
     // Not JSON: fall through to a generic message.
   }
   const status = res.statusText ? `${res.status} ${res.statusText}` : String(res.status);
-  return `Request failed (${status})`;
+  return { message: `Request failed (${status})`, body };
 }
 
 /** Signs in with email and password; a 401 means bad credentials. */
@@ -155,4 +163,558 @@ export function createKey(kind: KeyKind, name: string): Promise<CreatedKey> {
 /** Revokes a key; requests using it are refused from then on. */
 export function revokeKey(id: string): Promise<void> {
   return request<void>(`/api/keys/${encodeURIComponent(id)}`, { method: 'DELETE' });
+}
+
+// ---- Shared list shape -------------------------------------------------------
+
+interface Page<T> {
+  items: T[] | null;
+  next_cursor?: string;
+}
+
+function query(params: Record<string, string | undefined>): string {
+  const q = new URLSearchParams();
+  for (const [k, v] of Object.entries(params)) if (v) q.set(k, v);
+  const s = q.toString();
+  return s ? `?${s}` : '';
+}
+
+const enc = encodeURIComponent;
+
+// ---- Conditions (DESIGN §6) ---------------------------------------------------
+
+/** A condition of the DSL shared by segments, branches and filters. */
+export type Condition =
+  | { all: Condition[] }
+  | { any: Condition[] }
+  | { not: Condition }
+  | { attr: string; op: string; value?: unknown }
+  | { prop: string; op: string; value?: unknown }
+  | {
+      event: string;
+      op?: 'performed' | 'not_performed';
+      count?: Partial<Record<'gte' | 'gt' | 'lte' | 'lt' | 'eq', number>>;
+      within?: string;
+      where?: Condition;
+    }
+  | { segment: string; op?: 'member' | 'not_member' };
+
+// ---- Journeys (DESIGN §5) -----------------------------------------------------
+
+/** The node types of DESIGN §5. */
+export type NodeType =
+  | 'send'
+  | 'delay'
+  | 'wait_for_event'
+  | 'branch'
+  | 'split'
+  | 'time_window'
+  | 'update_customer'
+  | 'jump'
+  | 'exit';
+
+/** One step of a journey graph; which fields apply depends on `type`. */
+export interface JourneyNode {
+  id: string;
+  type: NodeType;
+  next?: string;
+  channel?: 'email' | 'sms' | 'webhook';
+  template_id?: string;
+  duration?: string;
+  until?: string;
+  offset?: string;
+  at?: string;
+  event?: string;
+  where?: Condition;
+  timeout?: string;
+  on_event?: string;
+  on_timeout?: string;
+  branches?: { when: Condition; next: string }[];
+  else?: string;
+  variants?: { name: string; weight: number; next: string }[];
+  days?: string[];
+  from?: string;
+  to?: string;
+  timezone?: string;
+  set?: Record<string, unknown>;
+  unset?: string[];
+}
+
+/** Canvas positions, stored beside the graph. */
+export interface JourneyLayout {
+  nodes?: Record<string, { x: number; y: number }>;
+}
+
+/** A journey definition as the API takes it. */
+export interface JourneyDefinition {
+  name: string;
+  trigger: {
+    type: 'event' | 'segment' | 'api' | 'schedule';
+    event?: string;
+    where?: Condition;
+    segment_id?: string;
+    include_existing?: boolean;
+    cron?: string;
+    timezone?: string;
+  };
+  entry: { policy: 'once' | 'every_time' | 'once_per'; period?: string; key?: string; max_concurrent?: number };
+  exit_on?: { event: string; where?: Condition }[];
+  goal?: { event: string; within?: string };
+  settings: { quiet_hours?: { start: string; end: string }; send_rate_per_minute?: number };
+  start: string;
+  nodes: JourneyNode[];
+  layout?: JourneyLayout;
+}
+
+export type JourneyStatus = 'draft' | 'active' | 'paused' | 'stopped' | 'archived';
+
+/** A journey as the API returns it. */
+export interface Journey {
+  id: string;
+  name: string;
+  status: JourneyStatus;
+  live_version: number | null;
+  definition: JourneyDefinition;
+  created_at: string;
+  updated_at: string;
+}
+
+/** One problem in a journey definition: node is empty for journey-level fields. */
+export interface ValidationError {
+  node?: string;
+  field: string;
+  message: string;
+}
+
+/** A 422 from save or publish, with every validation error. */
+export class JourneyInvalidError extends ApiError {
+  readonly errors: ValidationError[];
+
+  constructor(message: string, errors: ValidationError[]) {
+    super(422, message);
+    this.name = 'JourneyInvalidError';
+    this.errors = errors;
+  }
+}
+
+/** Per-node counts and send funnel of a journey. */
+export interface JourneyStats {
+  runs: Record<string, number>;
+  nodes: Record<string, { entered: number; waiting: number; passed: number }>;
+  sends: Record<string, Record<string, number>>;
+  conversions: number;
+  variants?: Record<string, Record<string, number>>;
+  funnel: Record<string, Record<string, number>>;
+  template_funnel: Record<string, Record<string, number>>;
+  funnel_total: Record<string, number>;
+}
+
+/** One run of a journey for one customer. */
+export interface Run {
+  workflow_id: string;
+  run_id: string;
+  journey_id: string;
+  version: number;
+  customer_id: string;
+  entry_key?: string;
+  status: string;
+  current_node: string;
+  trigger_event?: string;
+  converted_at: string | null;
+  started_at: string;
+  updated_at: string;
+  ended_at: string | null;
+  journey_name?: string;
+}
+
+/** One run with its path and live state. */
+export interface RunDetail extends Run {
+  path: { node: string; visit: number; detail?: string; entered_at: string; left_at: string | null }[];
+  state?: unknown;
+  state_error?: string;
+  temporal_ui_url: string;
+}
+
+export async function listJourneys(): Promise<Journey[]> {
+  const body = await request<Page<Journey>>('/api/journeys?limit=200');
+  return body.items ?? [];
+}
+
+export function getJourney(id: string): Promise<Journey> {
+  return request<Journey>(`/api/journeys/${enc(id)}`);
+}
+
+/** Turns a 422 with `errors` into a JourneyInvalidError. */
+async function journeyRequest<T>(path: string, opts: RequestOptions): Promise<T> {
+  try {
+    return await request<T>(path, opts);
+  } catch (err) {
+    if (err instanceof ApiError && err.status === 422) {
+      const body = err.body as { error?: string; errors?: ValidationError[] };
+      throw new JourneyInvalidError(body.error ?? err.message, body.errors ?? []);
+    }
+    throw err;
+  }
+}
+
+export function createJourney(def: JourneyDefinition): Promise<Journey> {
+  return journeyRequest<Journey>('/api/journeys', { method: 'POST', body: def });
+}
+
+export function updateJourney(id: string, def: JourneyDefinition): Promise<Journey> {
+  return journeyRequest<Journey>(`/api/journeys/${enc(id)}`, { method: 'PUT', body: def });
+}
+
+export function publishJourney(id: string): Promise<{ version: number }> {
+  return journeyRequest<{ version: number }>(`/api/journeys/${enc(id)}/publish`, { method: 'POST' });
+}
+
+/** pause, resume, stop or archive. */
+export function journeyAction(id: string, action: 'pause' | 'resume' | 'stop' | 'archive'): Promise<{ status: JourneyStatus }> {
+  return request(`/api/journeys/${enc(id)}/${action}`, { method: 'POST' });
+}
+
+export function journeyStats(id: string): Promise<JourneyStats> {
+  return request<JourneyStats>(`/api/journeys/${enc(id)}/stats`);
+}
+
+export async function journeyRuns(id: string, node?: string): Promise<Run[]> {
+  const body = await request<Page<Run>>(`/api/journeys/${enc(id)}/runs${query({ node, limit: '50' })}`);
+  return body.items ?? [];
+}
+
+export function getRun(workflowId: string): Promise<RunDetail> {
+  // The workflow id contains slashes, which the route takes as they are.
+  return request<RunDetail>(`/api/runs/${workflowId.split('/').map(enc).join('/')}`);
+}
+
+// ---- Templates (DESIGN §7) ----------------------------------------------------
+
+export type Channel = 'email' | 'sms' | 'webhook';
+
+export interface TemplateContent {
+  subject?: string;
+  html?: string;
+  text?: string;
+  from?: string;
+  reply_to?: string;
+  body?: string;
+  method?: string;
+  url?: string;
+  headers?: Record<string, string>;
+}
+
+export interface Template extends TemplateContent {
+  id: string;
+  name: string;
+  channel: Channel;
+  created_at: string;
+  updated_at: string;
+}
+
+export type TemplateInput = TemplateContent & { name: string; channel: Channel };
+
+export async function listTemplates(): Promise<Template[]> {
+  const body = await request<Page<Template>>('/api/templates?limit=200');
+  return body.items ?? [];
+}
+
+export function getTemplate(id: string): Promise<Template> {
+  return request<Template>(`/api/templates/${enc(id)}`);
+}
+
+export function createTemplate(t: TemplateInput): Promise<Template> {
+  return request<Template>('/api/templates', { method: 'POST', body: t });
+}
+
+export function updateTemplate(id: string, t: TemplateInput): Promise<Template> {
+  return request<Template>(`/api/templates/${enc(id)}`, { method: 'PUT', body: t });
+}
+
+export function deleteTemplate(id: string): Promise<void> {
+  return request<void>(`/api/templates/${enc(id)}`, { method: 'DELETE' });
+}
+
+export function previewTemplate(id: string, customerId?: string): Promise<{ channel: Channel; customer_id: string; rendered: TemplateContent }> {
+  return request(`/api/templates/${enc(id)}/preview`, { method: 'POST', body: customerId ? { customer_id: customerId } : {} });
+}
+
+// ---- Segments (DESIGN §6) -----------------------------------------------------
+
+export interface Segment {
+  id: string;
+  name: string;
+  kind: 'dynamic' | 'manual';
+  condition: Condition | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export async function listSegments(): Promise<Segment[]> {
+  const body = await request<Page<Segment>>('/api/segments?limit=200');
+  return body.items ?? [];
+}
+
+export function getSegment(id: string): Promise<Segment> {
+  return request<Segment>(`/api/segments/${enc(id)}`);
+}
+
+export function createSegment(name: string, condition: Condition): Promise<Segment> {
+  return request<Segment>('/api/segments', { method: 'POST', body: { name, kind: 'dynamic', condition } });
+}
+
+export function updateSegment(id: string, name: string, condition: Condition): Promise<Segment> {
+  return request<Segment>(`/api/segments/${enc(id)}`, { method: 'PUT', body: { name, kind: 'dynamic', condition } });
+}
+
+export function deleteSegment(id: string): Promise<void> {
+  return request<void>(`/api/segments/${enc(id)}`, { method: 'DELETE' });
+}
+
+export function previewSegment(condition: Condition): Promise<{ count: number; sample: Customer[] | null }> {
+  return request('/api/segments/preview', { method: 'POST', body: { condition, sample_size: 10 } });
+}
+
+// ---- Customers --------------------------------------------------------------
+
+export interface Customer {
+  id: string;
+  external_id: string | null;
+  anonymous_ids: string[] | null;
+  email: string | null;
+  phone: string | null;
+  timezone: string | null;
+  attributes: Record<string, unknown> | null;
+  created_at: string;
+  updated_at: string;
+}
+
+export interface StoredEvent {
+  id: number;
+  message_id: string;
+  type: string;
+  name: string;
+  properties: Record<string, unknown> | null;
+  occurred_at: string;
+  received_at: string;
+}
+
+export interface Delivery {
+  id: string;
+  journey_id: string;
+  customer_id: string;
+  workflow_id: string;
+  node_id: string;
+  channel: Channel;
+  provider: string;
+  template_id: string;
+  recipient: string;
+  content: TemplateContent | null;
+  status: string;
+  error?: string;
+  created_at: string;
+  updated_at: string;
+  history?: { status: string; detail?: string; created_at: string }[];
+}
+
+export interface CustomerProfile extends Customer {
+  events: StoredEvent[];
+  runs: Run[];
+  deliveries: Delivery[];
+}
+
+/** One page of customers matching q (all when empty); `next` continues the list. */
+export async function searchCustomers(q: string, cursor?: string): Promise<{ items: Customer[]; next: string }> {
+  const body = await request<Page<Customer>>(`/api/customers${query({ q: q.trim(), limit: '50', cursor })}`);
+  return { items: body.items ?? [], next: body.next_cursor ?? '' };
+}
+
+export function getCustomer(id: string): Promise<CustomerProfile> {
+  return request<CustomerProfile>(`/api/customers/${enc(id)}`);
+}
+
+export function eraseCustomer(id: string): Promise<{ erased: boolean; runs_canceled: number }> {
+  return request(`/api/customers/${enc(id)}`, { method: 'DELETE' });
+}
+
+/** The URL of a customer's full JSON export (a download). */
+export function customerExportURL(id: string): string {
+  return `/api/customers/${enc(id)}/export`;
+}
+
+// ---- Channel settings (DESIGN §11) --------------------------------------------
+
+/** A channel's cross-journey limit per customer: at most `max` within `period` ("24h", "7d"). */
+export interface FrequencyCap {
+  max: number;
+  period: string;
+}
+
+/** Email delivery settings; secret fields come back masked ("****abcd"). */
+export interface EmailSettings {
+  provider: 'outbox' | 'ses' | 'smtp';
+  region?: string;
+  access_key_id?: string;
+  secret_access_key?: string;
+  configuration_set?: string;
+  endpoint?: string;
+  host?: string;
+  port?: number;
+  username?: string;
+  password?: string;
+  tls?: 'none' | 'starttls' | 'tls';
+  from?: string;
+  reply_to?: string;
+  frequency_cap?: FrequencyCap;
+  rate_per_second?: number;
+}
+
+/** SMS delivery settings; auth_token comes back masked. */
+export interface SmsSettings {
+  provider: 'outbox' | 'twilio';
+  account_sid?: string;
+  auth_token?: string;
+  from?: string;
+  messaging_service_sid?: string;
+  frequency_cap?: FrequencyCap;
+  rate_per_second?: number;
+}
+
+/** Webhook settings: hosts exempt from the private-address guard. */
+export interface WebhookSettings {
+  allow_hosts: string[];
+}
+
+export interface ChannelSettings {
+  email?: EmailSettings;
+  sms?: SmsSettings;
+  webhook?: WebhookSettings;
+}
+
+export function getChannels(): Promise<ChannelSettings> {
+  return request<ChannelSettings>('/api/channels');
+}
+
+/** Saves the channels named in `cs`; the others stay as they are. A 400 names the field (`email.region`). */
+export function putChannels(cs: ChannelSettings): Promise<ChannelSettings> {
+  return request<ChannelSettings>('/api/channels', { method: 'PUT', body: cs });
+}
+
+/** The answer of a channel test send. */
+export interface ChannelTestResult {
+  status: string;
+  provider: string;
+  provider_id?: string;
+  /** The HTTP status a webhook test got. */
+  status_code?: number;
+}
+
+/** Sends a test message through the channel's saved provider; a 422 carries the provider's refusal. */
+export function testChannel(channel: Channel, to: string): Promise<ChannelTestResult> {
+  return request<ChannelTestResult>('/api/channels/test', { method: 'POST', body: { channel, to } });
+}
+
+// ---- Workspace ----------------------------------------------------------------
+
+export interface QuietHours {
+  start: string;
+  end: string;
+}
+
+export interface Workspace {
+  id: string;
+  name: string;
+  timezone: string;
+  quiet_hours: QuietHours | null;
+  created_at: string;
+}
+
+export function getWorkspace(): Promise<Workspace> {
+  return request<Workspace>('/api/workspace');
+}
+
+/** Changes the named fields; `quiet_hours: null` clears the default quiet hours. */
+export function putWorkspace(w: { name?: string; timezone?: string; quiet_hours?: QuietHours | null }): Promise<Workspace> {
+  return request<Workspace>('/api/workspace', { method: 'PUT', body: w });
+}
+
+// ---- Team -----------------------------------------------------------------------
+
+export type Role = Session['role'];
+
+export interface Member {
+  user_id: string;
+  email: string;
+  role: Role;
+  created_at: string;
+}
+
+/**
+ * A just-invited member: `password` (a new account's generated password) is
+ * shown once and never again; someone with an account already has none.
+ */
+export interface InvitedMember {
+  user_id: string;
+  email: string;
+  role: Role;
+  created_at?: string;
+  password?: string;
+  existing_account?: boolean;
+}
+
+export async function listMembers(): Promise<Member[]> {
+  const body = await request<{ items: Member[] | null }>('/api/members');
+  return body.items ?? [];
+}
+
+export function inviteMember(email: string, role: Role): Promise<InvitedMember> {
+  return request<InvitedMember>('/api/members', { method: 'POST', body: { email, role } });
+}
+
+export function updateMember(userId: string, role: Role): Promise<Member> {
+  return request<Member>(`/api/members/${enc(userId)}`, { method: 'PUT', body: { role } });
+}
+
+export function removeMember(userId: string): Promise<void> {
+  return request<void>(`/api/members/${enc(userId)}`, { method: 'DELETE' });
+}
+
+// ---- Results ----------------------------------------------------------------------
+
+export type SeriesInterval = 'day' | 'hour';
+
+/** One time bucket of a journey's results. */
+export interface SeriesPoint {
+  t: string;
+  entries: number;
+  completed: number;
+  conversions: number;
+  sent: number;
+  delivered: number;
+  opened: number;
+  clicked: number;
+  bounced: number;
+  failed: number;
+  suppressed: number;
+}
+
+export interface JourneySeries {
+  interval: SeriesInterval;
+  /** The time zone the buckets are aligned to (the workspace's). */
+  timezone?: string;
+  points: SeriesPoint[] | null;
+}
+
+/** The last `points` buckets (oldest first, the current one last, zero-filled). */
+export function journeySeries(id: string, interval: SeriesInterval, points: number): Promise<JourneySeries> {
+  return request<JourneySeries>(`/api/journeys/${enc(id)}/series${query({ interval, points: String(points) })}`);
+}
+
+// ---- Template test send ---------------------------------------------------------
+
+/** Renders the saved template for a customer (a sample when none) and sends it to `to`; answers the delivery. */
+export function testTemplate(id: string, to: string, customerId?: string): Promise<Delivery> {
+  const body: { to: string; customer_id?: string } = { to };
+  if (customerId) body.customer_id = customerId;
+  return request<Delivery>(`/api/templates/${enc(id)}/test`, { method: 'POST', body });
 }

@@ -6,6 +6,8 @@ import { vi } from 'vitest';
 export interface Call {
   method: string;
   path: string;
+  /** The query parameters (routes match on the path alone). */
+  query: URLSearchParams;
   headers: Record<string, string>;
   body: unknown;
   credentials: RequestCredentials | undefined;
@@ -37,6 +39,7 @@ export function mockFetch(routes: Record<string, Handler>) {
     const call: Call = {
       method,
       path: url.pathname,
+      query: url.searchParams,
       headers,
       body: typeof init.body === 'string' ? JSON.parse(init.body) : undefined,
       credentials: init.credentials,

@@ -1,0 +1,298 @@
+// Audiences: the segment list, and a builder for dynamic segments with a
+// live count and sample of matching customers while editing.
+import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+import * as api from '../api.ts';
+import type { Condition, Customer, Segment } from '../api.ts';
+import { ConditionBuilder } from '../conditions/ConditionBuilder.tsx';
+import { ConfirmDialog } from '../ConfirmDialog.tsx';
+import { formatTime } from '../journey/RunsPanel.tsx';
+import { linkHandler } from '../router.ts';
+import { customerLabel } from './CustomersPage.tsx';
+import { EmptyPage } from './EmptyPage.tsx';
+
+const PREVIEW_DELAY_MS = 400;
+
+export function AudiencesPage({ navigate }: { navigate: (to: string) => void }) {
+  const [list, setList] = useState<Segment[] | null>(null);
+  const [error, setError] = useState('');
+
+  const load = useCallback(async () => {
+    setError('');
+    try {
+      setList(await api.listSegments());
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  }, []);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const newButton = (
+    <a href="/audiences/new" className="btn btn-primary" onClick={linkHandler('/audiences/new', navigate)}>
+      New segment
+    </a>
+  );
+  if (error) {
+    return (
+      <div className="list-state list-error" role="alert">
+        <p>{error}</p>
+        <button type="button" className="btn btn-secondary" onClick={() => void load()}>
+          Try again
+        </button>
+      </div>
+    );
+  }
+  if (list === null) {
+    return (
+      <p className="list-state" role="status">
+        Loading segments…
+      </p>
+    );
+  }
+  if (list.length === 0) {
+    return (
+      <EmptyPage
+        title="No audiences yet"
+        text="A segment is the set of customers matching conditions on their attributes, events and other segments; journeys and branches use them."
+        action={newButton}
+      />
+    );
+  }
+  return (
+    <div className="page-stack">
+      <div className="page-actions">{newButton}</div>
+      <div className="panel table-wrap">
+        <table className="table">
+          <thead>
+            <tr>
+              <th scope="col">Name</th>
+              <th scope="col">Kind</th>
+              <th scope="col">Updated</th>
+            </tr>
+          </thead>
+          <tbody>
+            {list.map((s) => {
+              const to = `/audiences/${encodeURIComponent(s.id)}`;
+              return (
+                <tr key={s.id}>
+                  <th scope="row">
+                    <a href={to} onClick={linkHandler(to, navigate)}>
+                      {s.name}
+                    </a>
+                  </th>
+                  <td>{s.kind}</td>
+                  <td className="nowrap">{formatTime(s.updated_at)}</td>
+                </tr>
+              );
+            })}
+          </tbody>
+        </table>
+      </div>
+    </div>
+  );
+}
+
+type Preview = { state: 'idle' } | { state: 'loading' } | { state: 'ok'; count: number; sample: Customer[] } | { state: 'error'; message: string };
+
+/** Creates (id "new") or edits a dynamic segment. */
+export function SegmentEditor({ id, navigate }: { id: string; navigate: (to: string) => void }) {
+  const isNew = id === 'new';
+  const [name, setName] = useState('');
+  const [condition, setCondition] = useState<Condition>({ all: [] });
+  const [kind, setKind] = useState<'dynamic' | 'manual'>('dynamic');
+  const [segments, setSegments] = useState<Segment[]>([]);
+  const [loaded, setLoaded] = useState(isNew);
+  const [loadError, setLoadError] = useState('');
+  const [preview, setPreview] = useState<Preview>({ state: 'idle' });
+  const [saving, setSaving] = useState(false);
+  const [saveError, setSaveError] = useState('');
+  const [saved, setSaved] = useState('');
+  const previewSeq = useRef(0);
+  const [confirmDelete, setConfirmDelete] = useState(false);
+  const [deleteError, setDeleteError] = useState('');
+
+  const remove = async () => {
+    try {
+      await api.deleteSegment(id);
+      navigate('/audiences');
+    } catch (err) {
+      setDeleteError(err instanceof Error ? err.message : String(err));
+    }
+  };
+
+  useEffect(() => {
+    let stop = false;
+    (async () => {
+      try {
+        const all = await api.listSegments();
+        if (stop) return;
+        setSegments(all.filter((s) => s.id !== id));
+        if (!isNew) {
+          const s = await api.getSegment(id);
+          if (stop) return;
+          setName(s.name);
+          setKind(s.kind);
+          if (s.condition) setCondition(s.condition);
+          setLoaded(true);
+        }
+      } catch (err) {
+        if (!stop) setLoadError(err instanceof Error ? err.message : String(err));
+      }
+    })();
+    return () => {
+      stop = true;
+    };
+  }, [id, isNew]);
+
+  // Live count and sample, debounced while the condition changes.
+  useEffect(() => {
+    if (!loaded || kind !== 'dynamic') return;
+    const empty = ('all' in condition && condition.all.length === 0) || ('any' in condition && condition.any.length === 0);
+    if (empty) {
+      setPreview({ state: 'idle' });
+      return;
+    }
+    const seq = ++previewSeq.current;
+    const timer = setTimeout(async () => {
+      setPreview({ state: 'loading' });
+      try {
+        const p = await api.previewSegment(condition);
+        if (seq === previewSeq.current) setPreview({ state: 'ok', count: p.count, sample: p.sample ?? [] });
+      } catch (err) {
+        if (seq === previewSeq.current) setPreview({ state: 'error', message: err instanceof Error ? err.message : String(err) });
+      }
+    }, PREVIEW_DELAY_MS);
+    return () => clearTimeout(timer);
+  }, [condition, loaded, kind]);
+
+  const save = async (e: FormEvent) => {
+    e.preventDefault();
+    setSaving(true);
+    setSaveError('');
+    setSaved('');
+    try {
+      const s = isNew ? await api.createSegment(name.trim(), condition) : await api.updateSegment(id, name.trim(), condition);
+      setSaved('Segment saved.');
+      if (isNew) navigate(`/audiences/${encodeURIComponent(s.id)}`);
+    } catch (err) {
+      setSaveError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setSaving(false);
+    }
+  };
+
+  const back = (
+    <a href="/audiences" className="btn btn-ghost btn-small" onClick={linkHandler('/audiences', navigate)}>
+      ← Audiences
+    </a>
+  );
+  if (loadError) {
+    return (
+      <div className="page-stack">
+        {back}
+        <p className="list-state list-error" role="alert">
+          {loadError}
+        </p>
+      </div>
+    );
+  }
+  if (!loaded) {
+    return (
+      <p className="list-state" role="status">
+        Loading segment…
+      </p>
+    );
+  }
+  if (kind === 'manual') {
+    return (
+      <div className="page-stack">
+        {back}
+        <p className="panel list-state">
+          “{name}” is a manual segment: its members are added through the API or a CSV import, not by conditions.
+        </p>
+      </div>
+    );
+  }
+  return (
+    <form className="page-stack" aria-label={isNew ? 'New segment' : `Segment ${name}`} onSubmit={save}>
+      <div className="editor-bar">
+        {back}
+        <h2 className="editor-title">{isNew ? 'New segment' : name}</h2>
+        {saved && (
+          <span className="editor-message ok" role="status">
+            {saved}
+          </span>
+        )}
+        <div className="editor-actions">
+          {!isNew && (
+            <button type="button" className="btn btn-danger-ghost btn-small" onClick={() => setConfirmDelete(true)}>
+              Delete
+            </button>
+          )}
+          <button type="submit" className="btn btn-primary btn-small" disabled={saving || !name.trim()}>
+            {isNew ? 'Create segment' : 'Save segment'}
+          </button>
+        </div>
+      </div>
+      {saveError && (
+        <p className="error-text" role="alert">
+          {saveError}
+        </p>
+      )}
+      <div className="segment-grid">
+        <div className="panel segment-main">
+          <label className="field">
+            <span className="field-label">Segment name</span>
+            <input value={name} onChange={(e) => setName(e.target.value)} required placeholder="e.g. Active pro customers" />
+          </label>
+          <h3 className="side-sub">Customers who match</h3>
+          <ConditionBuilder label="Segment condition" scope="segment" segments={segments} value={condition} onChange={setCondition} />
+        </div>
+        <section className="panel segment-preview" aria-label="Preview" aria-live="polite">
+          <h3 className="side-sub">Matching now</h3>
+          {preview.state === 'idle' && <p className="muted">Add a condition to see who matches.</p>}
+          {preview.state === 'loading' && <p className="muted">Counting…</p>}
+          {preview.state === 'error' && <p className="error-text">{preview.message}</p>}
+          {preview.state === 'ok' && (
+            <>
+              <p className="big-count" data-testid="segment-count">
+                {preview.count.toLocaleString('en-US')}
+              </p>
+              <p className="muted">{preview.count === 1 ? 'customer' : 'customers'}</p>
+              {preview.sample.length > 0 && (
+                <ul className="sample-list" aria-label="Sample">
+                  {preview.sample.map((c) => (
+                    <li key={c.id}>
+                      <a href={`/customers/${encodeURIComponent(c.id)}`} onClick={linkHandler(`/customers/${encodeURIComponent(c.id)}`, navigate)}>
+                        {customerLabel(c)}
+                      </a>
+                    </li>
+                  ))}
+                </ul>
+              )}
+            </>
+          )}
+        </section>
+      </div>
+      {confirmDelete && (
+        <ConfirmDialog
+          title="Delete segment?"
+          confirmLabel="Delete segment"
+          danger
+          error={deleteError}
+          onConfirm={() => void remove()}
+          onCancel={() => {
+            setConfirmDelete(false);
+            setDeleteError('');
+          }}
+        >
+          <p>
+            <strong>{name}</strong> will be deleted. Segments that reference it must be changed first.
+          </p>
+        </ConfirmDialog>
+      )}
+    </form>
+  );
+}

@@ -1,0 +1,372 @@
+// Customers: search by id, user id, anonymous id, email or phone; a
+// profile with attributes, event timeline, journey runs and messages;
+// export (GDPR access) and erase (GDPR erasure, after confirmation).
+import { useCallback, useEffect, useState, type FormEvent } from 'react';
+import * as api from '../api.ts';
+import type { Customer, CustomerProfile, Delivery } from '../api.ts';
+import { ConfirmDialog } from '../ConfirmDialog.tsx';
+import { formatTime } from '../journey/RunsPanel.tsx';
+import { linkHandler } from '../router.ts';
+import { EmptyPage } from './EmptyPage.tsx';
+
+/** The best human name for a customer: user id, email, phone, else the internal id. */
+export function customerLabel(c: Customer): string {
+  return c.external_id || c.email || c.phone || c.id;
+}
+
+export function CustomersPage({ navigate }: { navigate: (to: string) => void }) {
+  const [q, setQ] = useState('');
+  const [searched, setSearched] = useState('');
+  const [list, setList] = useState<Customer[] | null>(null);
+  const [error, setError] = useState('');
+  const [next, setNext] = useState('');
+  const [more, setMore] = useState(false);
+
+  const load = useCallback(async (query: string) => {
+    setError('');
+    setList(null);
+    try {
+      const page = await api.searchCustomers(query);
+      setList(page.items);
+      setNext(page.next);
+      setSearched(query);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  }, []);
+
+  const loadMore = async () => {
+    setMore(true);
+    try {
+      const page = await api.searchCustomers(searched, next);
+      setList((l) => [...(l ?? []), ...page.items]);
+      setNext(page.next);
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    } finally {
+      setMore(false);
+    }
+  };
+
+  useEffect(() => {
+    void load('');
+  }, [load]);
+
+  const onSearch = (e: FormEvent) => {
+    e.preventDefault();
+    void load(q.trim());
+  };
+
+  if (list && list.length === 0 && searched === '' && !error) {
+    return (
+      <EmptyPage
+        title="No customers yet"
+        text="Customers appear here when your backend identifies them or sends their events (POST /v1/identify, /v1/track)."
+      />
+    );
+  }
+  return (
+    <div className="page-stack">
+      <form role="search" aria-label="Customers" className="search-row" onSubmit={onSearch}>
+        <label className="field field-grow">
+          <span className="field-label">Search customers</span>
+          <input type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="User id, email, phone, anonymous id or customer id" />
+        </label>
+        <button type="submit" className="btn btn-primary">
+          Search
+        </button>
+      </form>
+      {error ? (
+        <div className="list-state list-error" role="alert">
+          <p>{error}</p>
+          <button type="button" className="btn btn-secondary" onClick={() => void load(searched)}>
+            Try again
+          </button>
+        </div>
+      ) : list === null ? (
+        <p className="list-state" role="status">
+          Loading customers…
+        </p>
+      ) : list.length === 0 ? (
+        <div className="list-state panel">
+          <p className="list-empty-title">No customers match “{searched}”</p>
+          <p>Search matches the whole user id, email, phone or id.</p>
+        </div>
+      ) : (
+        <div className="panel table-wrap">
+          <table className="table">
+            <thead>
+              <tr>
+                <th scope="col">Customer</th>
+                <th scope="col">Email</th>
+                <th scope="col">Phone</th>
+                <th scope="col">Created</th>
+              </tr>
+            </thead>
+            <tbody>
+              {list.map((c) => {
+                const to = `/customers/${encodeURIComponent(c.id)}`;
+                return (
+                  <tr key={c.id}>
+                    <th scope="row">
+                      <a href={to} onClick={linkHandler(to, navigate)}>
+                        {customerLabel(c)}
+                      </a>
+                    </th>
+                    <td>{c.email ?? '—'}</td>
+                    <td>{c.phone ?? '—'}</td>
+                    <td className="nowrap">{formatTime(c.created_at)}</td>
+                  </tr>
+                );
+              })}
+            </tbody>
+          </table>
+          {next && (
+            <div className="list-state">
+              <button type="button" className="btn btn-secondary" onClick={() => void loadMore()} disabled={more}>
+                {more ? 'Loading…' : 'Load more'}
+              </button>
+            </div>
+          )}
+        </div>
+      )}
+    </div>
+  );
+}
+
+function pretty(v: unknown): string {
+  return JSON.stringify(v, null, 2);
+}
+
+/** One customer's profile. */
+export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (to: string) => void }) {
+  const [profile, setProfile] = useState<CustomerProfile | null>(null);
+  const [templates, setTemplates] = useState<Map<string, string>>(new Map());
+  const [error, setError] = useState('');
+  const [confirm, setConfirm] = useState(false);
+  const [erasing, setErasing] = useState(false);
+  const [eraseError, setEraseError] = useState('');
+
+  const load = useCallback(async () => {
+    setError('');
+    try {
+      const [p, ts] = await Promise.all([api.getCustomer(id), api.listTemplates().catch(() => [])]);
+      setProfile(p);
+      setTemplates(new Map(ts.map((t) => [t.id, t.name])));
+    } catch (err) {
+      setError(err instanceof Error ? err.message : String(err));
+    }
+  }, [id]);
+
+  useEffect(() => {
+    void load();
+  }, [load]);
+
+  const erase = async () => {
+    setErasing(true);
+    setEraseError('');
+    try {
+      await api.eraseCustomer(id);
+      setConfirm(false);
+      navigate('/customers');
+    } catch (err) {
+      setEraseError(err instanceof Error ? err.message : String(err));
+      setErasing(false);
+    }
+  };
+
+  const back = (
+    <a href="/customers" className="btn btn-ghost btn-small" onClick={linkHandler('/customers', navigate)}>
+      ← Customers
+    </a>
+  );
+  if (error) {
+    return (
+      <div className="page-stack">
+        {back}
+        <div className="list-state list-error" role="alert">
+          <p>{error}</p>
+          <button type="button" className="btn btn-secondary" onClick={() => void load()}>
+            Try again
+          </button>
+        </div>
+      </div>
+    );
+  }
+  if (!profile) {
+    return (
+      <p className="list-state" role="status">
+        Loading customer…
+      </p>
+    );
+  }
+  const attrs = profile.attributes ?? {};
+  return (
+    <div className="page-stack">
+      <div className="editor-bar">
+        {back}
+        <h2 className="editor-title">{customerLabel(profile)}</h2>
+        <div className="editor-actions">
+          <button type="button" className="btn btn-secondary btn-small" onClick={() => void load()}>
+            Refresh
+          </button>
+          <a className="btn btn-secondary btn-small" href={api.customerExportURL(profile.id)} download={`customer-${profile.id}.json`}>
+            Export JSON
+          </a>
+          <button type="button" className="btn btn-danger btn-small" onClick={() => setConfirm(true)}>
+            Erase customer
+          </button>
+        </div>
+      </div>
+
+      <div className="profile-grid">
+        <section className="panel profile-section" aria-label="Profile">
+          <h3 className="side-sub">Profile</h3>
+          <dl className="props">
+            <dt>Customer id</dt>
+            <dd>
+              <code>{profile.id}</code>
+            </dd>
+            <dt>User id</dt>
+            <dd>{profile.external_id ?? '—'}</dd>
+            <dt>Email</dt>
+            <dd>{profile.email ?? '—'}</dd>
+            <dt>Phone</dt>
+            <dd>{profile.phone ?? '—'}</dd>
+            <dt>Time zone</dt>
+            <dd>{profile.timezone ?? '—'}</dd>
+            <dt>Anonymous ids</dt>
+            <dd>{profile.anonymous_ids?.length ? profile.anonymous_ids.join(', ') : '—'}</dd>
+            <dt>Created</dt>
+            <dd>{formatTime(profile.created_at)}</dd>
+          </dl>
+          <h3 className="side-sub">Attributes</h3>
+          {Object.keys(attrs).length === 0 ? (
+            <p className="muted">No custom attributes.</p>
+          ) : (
+            <dl className="props" aria-label="Attributes">
+              {Object.entries(attrs).map(([k, v]) => (
+                <div key={k} className="prop-pair">
+                  <dt>{k}</dt>
+                  <dd>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>
+                </div>
+              ))}
+            </dl>
+          )}
+        </section>
+
+        <section className="panel profile-section" aria-label="Journeys">
+          <h3 className="side-sub">Journeys ({profile.runs.length})</h3>
+          {profile.runs.length === 0 ? (
+            <p className="muted">Not in any journey yet.</p>
+          ) : (
+            <ul className="timeline">
+              {profile.runs.map((r) => {
+                const to = `/journeys/${encodeURIComponent(r.journey_id)}`;
+                return (
+                  <li key={r.workflow_id + r.run_id}>
+                    <a href={to} onClick={linkHandler(to, navigate)}>
+                      {r.journey_name || r.journey_id}
+                    </a>{' '}
+                    <span className={`badge run-${r.status}`}>{r.status}</span>
+                    <div className="muted small">
+                      v{r.version} · at {r.current_node || '—'} · started {formatTime(r.started_at)}
+                      {r.converted_at ? ' · converted' : ''}
+                    </div>
+                  </li>
+                );
+              })}
+            </ul>
+          )}
+        </section>
+      </div>
+
+      <section className="panel profile-section" aria-label="Messages">
+        <h3 className="side-sub">Messages ({profile.deliveries.length})</h3>
+        {profile.deliveries.length === 0 ? (
+          <p className="muted">No messages sent to this customer yet.</p>
+        ) : (
+          <ul className="timeline">
+            {profile.deliveries.map((d) => (
+              <DeliveryItem key={d.id} d={d} template={templates.get(d.template_id)} />
+            ))}
+          </ul>
+        )}
+      </section>
+
+      <section className="panel profile-section" aria-label="Events">
+        <h3 className="side-sub">Events ({profile.events.length})</h3>
+        {profile.events.length === 0 ? (
+          <p className="muted">No events yet.</p>
+        ) : (
+          <ul className="timeline">
+            {profile.events.map((e) => (
+              <li key={e.id}>
+                <strong>{e.type === 'track' ? e.name : e.type}</strong> <span className="muted small">{formatTime(e.occurred_at)}</span>
+                {e.properties && Object.keys(e.properties).length > 0 && (
+                  <details>
+                    <summary>Properties</summary>
+                    <pre className="json">{pretty(e.properties)}</pre>
+                  </details>
+                )}
+              </li>
+            ))}
+          </ul>
+        )}
+      </section>
+
+      {confirm && (
+        <ConfirmDialog
+          title="Erase customer?"
+          confirmLabel="Erase customer"
+          danger
+          busy={erasing}
+          error={eraseError}
+          onConfirm={() => void erase()}
+          onCancel={() => {
+            setConfirm(false);
+            setEraseError('');
+          }}
+        >
+          <p>
+            <strong>{customerLabel(profile)}</strong>: their running journeys are cancelled, their events and profile deleted and the
+            content of their messages blanked. This cannot be undone.
+          </p>
+        </ConfirmDialog>
+      )}
+    </div>
+  );
+}
+
+function DeliveryItem({ d, template }: { d: Delivery; template?: string }) {
+  const c = d.content ?? {};
+  return (
+    <li>
+      <span className="badge channel-badge">{d.channel}</span> <strong>{d.channel === 'email' && c.subject ? c.subject : (template ?? d.template_id)}</strong>{' '}
+      <span className={`badge delivery-${d.status}`}>{d.status}</span>
+      <div className="muted small">
+        to {d.recipient || '—'} · {formatTime(d.created_at)} · step {d.node_id || '—'} · via {d.provider}
+        {d.channel === 'email' && template ? ` · template ${template}` : ''}
+        {d.error ? ` · ${d.error}` : ''}
+      </div>
+      <details>
+        <summary>Content</summary>
+        {d.channel === 'email' && c.html ? (
+          <iframe className="email-frame" title={`Email ${d.id}`} sandbox="" srcDoc={c.html} />
+        ) : (
+          <pre className="json">{c.body ?? pretty(c)}</pre>
+        )}
+        {d.history && d.history.length > 0 && (
+          <ol className="small">
+            {d.history.map((h, i) => (
+              <li key={i}>
+                {h.status} · {formatTime(h.created_at)}
+                {h.detail ? ` · ${h.detail}` : ''}
+              </li>
+            ))}
+          </ol>
+        )}
+      </details>
+    </li>
+  );
+}

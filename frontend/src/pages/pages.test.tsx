@@ -1,0 +1,241 @@
+import { render, screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it, vi } from 'vitest';
+import type { CustomerProfile, Segment, Template } from '../api.ts';
+import { json, mockFetch } from '../test/fetchMock.ts';
+import { SegmentEditor } from './AudiencesPage.tsx';
+import { CustomerProfilePage, CustomersPage } from './CustomersPage.tsx';
+import { TemplateEditor, smsCount } from './TemplatesPage.tsx';
+
+const ada = {
+  id: 'cus_1',
+  external_id: 'ada',
+  anonymous_ids: [],
+  email: 'ada@example.com',
+  phone: '+15555550123',
+  timezone: null,
+  attributes: { plan: 'pro' },
+  created_at: '2026-01-01T10:00:00Z',
+  updated_at: '2026-01-01T10:00:00Z',
+};
+
+describe('SegmentEditor', () => {
+  it('previews the count and sample while editing, then creates the segment', async () => {
+    const vip: Segment = { id: 'seg_1', name: 'VIP', kind: 'dynamic', condition: { all: [] }, created_at: '', updated_at: '' };
+    const { calls } = mockFetch({
+      'GET /api/segments': () => json(200, { items: [vip] }),
+      'POST /api/segments/preview': () => json(200, { count: 1234, sample: [ada] }),
+      'POST /api/segments': () => json(201, { ...vip, id: 'seg_2', name: 'Pro' }),
+    });
+    const navigate = vi.fn();
+    const user = userEvent.setup();
+    render(<SegmentEditor id="new" navigate={navigate} />);
+
+    await user.type(screen.getByLabelText('Segment name'), 'Pro');
+    expect(screen.getByText('Add a condition to see who matches.')).toBeTruthy();
+    await user.click(screen.getByRole('button', { name: '+ Attribute' }));
+    await user.type(screen.getByLabelText('Attribute name'), 'plan');
+    await user.type(screen.getByLabelText('Value'), 'pro');
+
+    expect((await screen.findByTestId('segment-count', {}, { timeout: 3000 })).textContent).toBe('1,234');
+    expect(within(screen.getByRole('list', { name: 'Sample' })).getByRole('link', { name: 'ada' })).toBeTruthy();
+    const previews = calls.filter((c) => c.path === '/api/segments/preview');
+    // Debounced: far fewer requests than keystrokes, the last with the whole condition.
+    expect(previews.length).toBeLessThan(4);
+    expect(previews[previews.length - 1].body).toEqual({ condition: { all: [{ attr: 'plan', op: 'eq', value: 'pro' }] }, sample_size: 10 });
+
+    await user.click(screen.getByRole('button', { name: 'Create segment' }));
+    await vi.waitFor(() => expect(navigate).toHaveBeenCalledWith('/audiences/seg_2'));
+    expect(calls.find((c) => c.method === 'POST' && c.path === '/api/segments')?.body).toEqual({
+      name: 'Pro',
+      kind: 'dynamic',
+      condition: { all: [{ attr: 'plan', op: 'eq', value: 'pro' }] },
+    });
+  });
+
+  it('shows the server’s complaint about a condition', async () => {
+    mockFetch({
+      'GET /api/segments': () => json(200, { items: [] }),
+      'POST /api/segments/preview': () => json(400, { error: 'condition.all[0].attr: must not be empty', field: 'condition.all[0].attr' }),
+    });
+    const user = userEvent.setup();
+    render(<SegmentEditor id="new" navigate={vi.fn()} />);
+    await user.click(await screen.findByRole('button', { name: '+ Attribute' }));
+    expect(await screen.findByText('condition.all[0].attr: must not be empty', {}, { timeout: 3000 })).toBeTruthy();
+  });
+});
+
+describe('TemplateEditor', () => {
+  it('counts SMS characters and segments', () => {
+    expect(smsCount('')).toEqual({ chars: 0, segments: 0, unicode: false });
+    expect(smsCount('a'.repeat(160))).toEqual({ chars: 160, segments: 1, unicode: false });
+    expect(smsCount('a'.repeat(161))).toEqual({ chars: 161, segments: 2, unicode: false });
+    expect(smsCount('€')).toEqual({ chars: 2, segments: 1, unicode: false });
+    expect(smsCount('héllo 👋')).toMatchObject({ unicode: true, segments: 1 });
+  });
+
+  it('renders an email for a customer and saves changes', async () => {
+    const tpl: Template = {
+      id: 'tpl_1',
+      name: 'Welcome',
+      channel: 'email',
+      subject: 'Hi {{ customer.first_name }}',
+      html: '<p>Hello</p>',
+      created_at: '',
+      updated_at: '',
+    };
+    const { calls } = mockFetch({
+      'GET /api/templates/tpl_1': () => json(200, tpl),
+      'PUT /api/templates/tpl_1': (c) => json(200, { ...tpl, ...(c.body as object) }),
+      'POST /api/templates/tpl_1/preview': (c) =>
+        (c.body as { customer_id?: string }).customer_id === 'nobody'
+          ? json(404, { error: 'no customer nobody in this workspace', field: 'customer_id' })
+          : json(200, { channel: 'email', customer_id: 'cus_sample', rendered: { subject: 'Hi Sam', html: '<p>Hello</p>' } }),
+    });
+    const user = userEvent.setup();
+    render(<TemplateEditor id="tpl_1" navigate={vi.fn()} />);
+
+    expect((await screen.findByTestId('rendered')).textContent).toContain('Subject: Hi Sam');
+    await user.type(screen.getByLabelText(/^Customer/), 'nobody');
+    await user.click(screen.getByRole('button', { name: 'Render' }));
+    expect((await screen.findByRole('alert')).textContent).toBe('no customer nobody in this workspace');
+
+    const subject = screen.getByLabelText('Subject');
+    await user.clear(subject);
+    await user.type(subject, 'Welcome aboard');
+    expect(screen.getByText('Unsaved changes')).toBeTruthy();
+    await user.click(screen.getByRole('button', { name: 'Save template' }));
+    expect(await screen.findByText('Template saved.')).toBeTruthy();
+    expect(calls.find((c) => c.method === 'PUT')?.body).toEqual({ name: 'Welcome', channel: 'email', subject: 'Welcome aboard', html: '<p>Hello</p>' });
+  });
+
+  it('sends a test to an address, for the customer given, and shows the result', async () => {
+    const tpl: Template = { id: 'tpl_2', name: 'Nudge', channel: 'sms', body: 'Hi {{ customer.first_name }}', created_at: '', updated_at: '' };
+    let refuse = false;
+    const { calls } = mockFetch({
+      'GET /api/templates/tpl_2': () => json(200, tpl),
+      'POST /api/templates/tpl_2/preview': () => json(200, { channel: 'sms', customer_id: 'cus_sample', rendered: { body: 'Hi Sam' } }),
+      'POST /api/templates/tpl_2/test': (c) =>
+        refuse
+          ? json(400, { error: 'to is required: the address or number to send the test to', field: 'to' })
+          : json(200, { id: 'msg_1', status: 'sent', provider: 'outbox', recipient: (c.body as { to: string }).to, channel: 'sms' }),
+    });
+    const user = userEvent.setup();
+    render(<TemplateEditor id="tpl_2" navigate={vi.fn()} />);
+    await screen.findByTestId('rendered');
+
+    const send = screen.getByRole('button', { name: 'Send test' });
+    await user.click(send);
+    expect((await screen.findByRole('alert')).textContent).toBe('Enter where to send the test.');
+    expect(calls.some((c) => c.path.endsWith('/test'))).toBe(false);
+
+    await user.type(screen.getByLabelText(/^Customer/), 'ada');
+    await user.type(screen.getByLabelText('Send a test to (phone number)'), '+15555550123');
+    await user.click(send);
+    expect((await screen.findByTestId('test-send-result')).textContent).toBe('Test sent to +15555550123 through outbox.');
+    expect(calls.find((c) => c.path.endsWith('/test'))?.body).toEqual({ to: '+15555550123', customer_id: 'ada' });
+
+    refuse = true;
+    await user.click(send);
+    expect((await screen.findByRole('alert')).textContent).toContain('to is required');
+  });
+});
+
+describe('CustomerProfilePage', () => {
+  const profile: CustomerProfile = {
+    ...ada,
+    events: [{ id: 1, message_id: 'm1', type: 'track', name: 'Signed Up', properties: { plan: 'pro' }, occurred_at: '2026-01-01T10:00:00Z', received_at: '' }],
+    runs: [
+      {
+        workflow_id: 'journey/jny_1/customer/cus_1',
+        run_id: 'r1',
+        journey_id: 'jny_1',
+        journey_name: 'Welcome',
+        version: 1,
+        customer_id: 'cus_1',
+        status: 'running',
+        current_node: 'wait',
+        converted_at: null,
+        started_at: '2026-01-01T10:00:00Z',
+        updated_at: '',
+        ended_at: null,
+      },
+    ],
+    deliveries: [
+      {
+        id: 'msg_1',
+        journey_id: 'jny_1',
+        customer_id: 'cus_1',
+        workflow_id: '',
+        node_id: 'sms',
+        channel: 'sms',
+        provider: 'outbox',
+        template_id: 'tpl_2',
+        recipient: '+15555550123',
+        content: { body: 'Hi Ada' },
+        status: 'sent',
+        created_at: '2026-01-01T10:01:00Z',
+        updated_at: '',
+      },
+    ],
+  };
+
+  it('shows the profile, journeys, messages and events, and erases after confirmation', async () => {
+    const { calls } = mockFetch({
+      'GET /api/customers/cus_1': () => json(200, profile),
+      'GET /api/templates': () => json(200, { items: [{ id: 'tpl_2', name: 'Nudge', channel: 'sms' }] }),
+      'DELETE /api/customers/cus_1': () => json(200, { erased: true, runs_canceled: 1 }),
+    });
+    const navigate = vi.fn();
+    const user = userEvent.setup();
+    render(<CustomerProfilePage id="cus_1" navigate={navigate} />);
+
+    expect(await screen.findByRole('heading', { name: 'ada' })).toBeTruthy();
+    expect(screen.getByRole('region', { name: 'Profile' }).textContent).toContain('plan');
+    expect(screen.getByRole('region', { name: 'Journeys' }).textContent).toContain('Welcome');
+    const messages = screen.getByRole('region', { name: 'Messages' });
+    expect(messages.textContent).toContain('Nudge');
+    expect(messages.textContent).toContain('Hi Ada');
+    expect(screen.getByRole('region', { name: 'Events' }).textContent).toContain('Signed Up');
+    expect(screen.getByRole('link', { name: 'Export JSON' }).getAttribute('href')).toBe('/api/customers/cus_1/export');
+
+    await user.click(screen.getByRole('button', { name: 'Erase customer' }));
+    const dialog = screen.getByRole('alertdialog', { name: 'Erase customer?' });
+    expect(calls.some((c) => c.method === 'DELETE')).toBe(false);
+    await user.click(within(dialog).getByRole('button', { name: 'Erase customer' }));
+    await vi.waitFor(() => expect(navigate).toHaveBeenCalledWith('/customers'));
+    expect(calls.filter((c) => c.method === 'DELETE')).toHaveLength(1);
+  });
+});
+
+describe('CustomersPage', () => {
+  it('searches, pages on, and says when nothing matches', async () => {
+    const bob = { ...ada, id: 'cus_2', external_id: null, email: 'bob@example.com' };
+    // Answers by query string: the first page, the next one, and no match.
+    const fn = vi.fn(async (input: RequestInfo | URL) => {
+      const url = new URL(String(input), 'http://localhost');
+      const q = url.searchParams.get('q') ?? '';
+      const cursor = url.searchParams.get('cursor') ?? '';
+      if (q === 'nobody') return json(200, { items: [] });
+      if (cursor) return json(200, { items: [bob] });
+      return json(200, { items: [ada], next_cursor: 'c1' });
+    });
+    vi.stubGlobal('fetch', fn);
+    const user = userEvent.setup();
+    render(<CustomersPage navigate={vi.fn()} />);
+
+    expect(await screen.findByRole('link', { name: 'ada' })).toBeTruthy();
+    await user.click(screen.getByRole('button', { name: 'Load more' }));
+    expect(await screen.findByRole('link', { name: 'bob@example.com' })).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Load more' })).toBeNull();
+
+    await user.type(screen.getByLabelText('Search customers'), 'nobody');
+    await user.click(screen.getByRole('button', { name: 'Search' }));
+    expect(await screen.findByText('No customers match “nobody”')).toBeTruthy();
+    expect(fn.mock.calls.map(([u]) => String(u))).toEqual([
+      '/api/customers?limit=50',
+      '/api/customers?limit=50&cursor=c1',
+      '/api/customers?q=nobody&limit=50',
+    ]);
+  });
+});
