@@ -61,7 +61,7 @@ func (s *Server) startEnrollment(ctx context.Context, workspaceID, journeyID str
 	}
 	id := workflows.EnrollmentWorkflowID(journeyID, version)
 	_, err := s.deps.Temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{
-		ID: id, TaskQueue: workflows.TaskQueue,
+		ID: id, TaskQueue: workflows.AudienceTaskQueue,
 		WorkflowIDReusePolicy: enumspb.WORKFLOW_ID_REUSE_POLICY_REJECT_DUPLICATE,
 	}, workflows.EnrollmentWorkflow, workflows.EnrollInput{WorkspaceID: workspaceID, JourneyID: journeyID, SegmentID: t.SegmentID,
 		Reason: workflows.EnrollIncludeExisting, PerSecond: t.EnrollPerSecond})

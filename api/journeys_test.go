@@ -52,6 +52,11 @@ func newJourneyFixture(t *testing.T) *journeyFixture {
 	ingest.NewAudiences(f.store, router).Register(w)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
+	aw := worker.New(tc, workflows.AudienceTaskQueue, worker.Options{})
+	workflows.RegisterAudiences(aw)
+	ingest.NewAudiences(f.store, router).Register(aw)
+	require.NoError(t, aw.Start())
+	t.Cleanup(aw.Stop)
 
 	s := api.New(api.Deps{Store: f.store, Temporal: tc, Router: router,
 		Config: api.Config{TemporalUIURL: "http://127.0.0.1:8233", TemporalNamespace: ts.Namespace()}})

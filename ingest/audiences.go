@@ -102,9 +102,15 @@ func (a *Audiences) EnrollPage(ctx context.Context, in workflows.EnrollPageInput
 		return res, err
 	}
 	now := time.Now().UTC()
-	members, err := a.store.SegmentMembers(ctx, e.WorkspaceID, e.SegmentID, now, e.Cursor, in.Limit)
+	// One member more than the page tells whether another page follows,
+	// so the last page ends the enrollment without an empty one after it.
+	members, err := a.store.SegmentMembers(ctx, e.WorkspaceID, e.SegmentID, now, e.Cursor, in.Limit+1)
 	if err != nil {
 		return res, err
+	}
+	more := len(members) > in.Limit
+	if more {
+		members = members[:in.Limit]
 	}
 	if len(members) == 0 {
 		res.Done = true
@@ -172,7 +178,7 @@ func (a *Audiences) EnrollPage(ctx context.Context, in workflows.EnrollPageInput
 	if err := a.store.AdvanceEnrollment(ctx, e.ID, e.Cursor, members[len(members)-1].ID, res.Enrolled, res.Skipped); err != nil {
 		return workflows.EnrollPageResult{}, err
 	}
-	res.Done = len(members) < in.Limit
+	res.Done = !more
 	return res, nil
 }
 

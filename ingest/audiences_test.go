@@ -234,7 +234,7 @@ func TestEnrollmentEntersEachMemberOnceAcrossAWorkerLoss(t *testing.T) {
 	}()
 
 	id := workflows.EnrollmentWorkflowID(jID, 1)
-	run, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, workflows.EnrollmentWorkflow,
+	run, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.AudienceTaskQueue}, workflows.EnrollmentWorkflow,
 		workflows.EnrollInput{WorkspaceID: e.ws, JourneyID: jID, SegmentID: pro.ID, Reason: workflows.EnrollIncludeExisting,
 			PageSize: 200, PagesPerRun: 2, HeartbeatTimeout: 2 * time.Second})
 	require.NoError(t, err)
@@ -243,6 +243,7 @@ func TestEnrollmentEntersEachMemberOnceAcrossAWorkerLoss(t *testing.T) {
 	require.Eventually(t, func() bool { return len(e.runs(t, jID)) >= 300 }, 60*time.Second, 20*time.Millisecond)
 	lostAt := time.Now()
 	e.worker.Stop()
+	e.audienceWorker.Stop()
 	t.Logf("worker stopped with %d runs started, enrollment at %+v", len(e.runs(t, jID)), e.enrollment(t, id))
 	e.worker = e.startWorker(t)
 
@@ -270,7 +271,7 @@ func TestEnrollmentEntersEachMemberOnceAcrossAWorkerLoss(t *testing.T) {
 	t.Logf("peak running runs %d (max_concurrent %d)", peak.Load(), maxConcurrent)
 
 	// Enrolling again (a second publish, a retried start) enters nobody twice.
-	again, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id + "-again", TaskQueue: workflows.TaskQueue}, workflows.EnrollmentWorkflow,
+	again, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id + "-again", TaskQueue: workflows.AudienceTaskQueue}, workflows.EnrollmentWorkflow,
 		workflows.EnrollInput{WorkspaceID: e.ws, JourneyID: jID, SegmentID: pro.ID, Reason: workflows.EnrollIncludeExisting})
 	require.NoError(t, err)
 	require.NoError(t, again.Get(ctx, nil))
@@ -288,7 +289,7 @@ func TestEnrollmentCancelStopsEntering(t *testing.T) {
 	jID := e.publishDef(t, workflows.Journey{Name: "Slow", Trigger: workflows.Trigger{Type: "segment", SegmentID: pro.ID}, Entry: workflows.Entry{Policy: "once"},
 		Start: "done", Nodes: []workflows.Node{{ID: "done", Type: "exit"}}})
 	id := "enroll/" + jID + "/cancel"
-	run, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.TaskQueue}, workflows.EnrollmentWorkflow,
+	run, err := e.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: id, TaskQueue: workflows.AudienceTaskQueue}, workflows.EnrollmentWorkflow,
 		workflows.EnrollInput{WorkspaceID: e.ws, JourneyID: jID, SegmentID: pro.ID, Reason: workflows.EnrollIncludeExisting, PerSecond: 40, PageSize: 20})
 	require.NoError(t, err)
 	require.Eventually(t, func() bool {

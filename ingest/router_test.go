@@ -25,8 +25,10 @@ type routerEnv struct {
 	router   *ingest.JourneyRouter
 	temporal client.Client
 	worker   worker.Worker
-	ws       string
-	tpl      string
+	// audienceWorker runs enrollments and the segment refresh.
+	audienceWorker worker.Worker
+	ws             string
+	tpl            string
 }
 
 func newRouterEnv(t *testing.T) *routerEnv {
@@ -61,6 +63,12 @@ func (e *routerEnv) startWorker(t *testing.T) worker.Worker {
 	audiences.Register(w)
 	require.NoError(t, w.Start())
 	t.Cleanup(w.Stop)
+	aw := worker.New(e.temporal, workflows.AudienceTaskQueue, worker.Options{})
+	workflows.RegisterAudiences(aw)
+	audiences.Register(aw)
+	require.NoError(t, aw.Start())
+	t.Cleanup(aw.Stop)
+	e.audienceWorker = aw
 	return w
 }
 

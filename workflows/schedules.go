@@ -54,7 +54,7 @@ func EnsureSegmentRefreshSchedule(ctx context.Context, c client.Client, every ti
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		Note:    "Herald: re-evaluates segment membership as time passes",
 		Action: &client.ScheduleWorkflowAction{ID: SegmentRefreshScheduleID, Workflow: SegmentRefreshWorkflow,
-			TaskQueue: TaskQueue, WorkflowExecutionTimeout: time.Hour},
+			TaskQueue: AudienceTaskQueue, WorkflowExecutionTimeout: time.Hour},
 	})
 }
 
@@ -83,7 +83,7 @@ func SyncJourneySchedule(ctx context.Context, c client.Client, workspaceID, work
 		Overlap: enumspb.SCHEDULE_OVERLAP_POLICY_SKIP,
 		Paused:  status == "paused",
 		Note:    "Herald journey " + journeyID + ": enrolls segment " + t.SegmentID,
-		Action: &client.ScheduleWorkflowAction{ID: "enroll/" + journeyID + "/scheduled", Workflow: EnrollmentWorkflow, TaskQueue: TaskQueue,
+		Action: &client.ScheduleWorkflowAction{ID: "enroll/" + journeyID + "/scheduled", Workflow: EnrollmentWorkflow, TaskQueue: AudienceTaskQueue,
 			Args: []any{EnrollInput{WorkspaceID: workspaceID, JourneyID: journeyID, SegmentID: t.SegmentID, Reason: EnrollSchedule, PerSecond: t.EnrollPerSecond}}},
 	})
 }

@@ -18,6 +18,11 @@ import (
 // TaskQueue is where journey workflows and their activities run (DESIGN §8).
 const TaskQueue = "herald-journeys"
 
+// AudienceTaskQueue is where enrollments and the segment refresh run, on
+// their own queue: an enrollment that starts thousands of runs must not
+// wait behind their first workflow tasks to take its next page.
+const AudienceTaskQueue = "herald-audiences"
+
 // Search attributes of journey runs (DESIGN §8), all Keyword.
 var (
 	SAWorkspaceID    = temporal.NewSearchAttributeKeyKeyword("HeraldWorkspaceID")
@@ -65,6 +70,13 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(JourneyWorkflow)
 	r.RegisterWorkflow(ImportCustomersWorkflow)
+	RegisterAudiences(r)
+}
+
+// RegisterAudiences adds the enrollment and segment refresh workflows (a
+// worker on AudienceTaskQueue needs only these, with the ingest package's
+// audience activities).
+func RegisterAudiences(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(EnrollmentWorkflow)
 	r.RegisterWorkflow(SegmentRefreshWorkflow)
 }

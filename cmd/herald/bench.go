@@ -97,6 +97,10 @@ func runBench(args []string, getenv func(string) string, stdout, stderr io.Write
 		var o benchSendOptions
 		o, err = parseBenchSendFlags(args[1:], getenv, stderr)
 		exec = func() (interface{ print(io.Writer) }, error) { return benchSend(ctx, o, stderr) }
+	case "segments":
+		var o benchSegmentsOptions
+		o, err = parseBenchSegmentsFlags(args[1:], getenv, stderr)
+		exec = func() (interface{ print(io.Writer) }, error) { return benchSegments(ctx, o, stderr) }
 	default:
 		fmt.Fprintf(stderr, "herald bench: unknown benchmark %q\n\n", args[0])
 		benchUsage(stderr)
@@ -119,11 +123,12 @@ func runBench(args []string, getenv func(string) string, stdout, stderr io.Write
 }
 
 func benchUsage(w io.Writer) {
-	fmt.Fprintln(w, "Usage: herald bench journeys|ingest|send [flags]   (herald bench <benchmark> -h lists the flags)")
+	fmt.Fprintln(w, "Usage: herald bench journeys|ingest|send|segments [flags]   (herald bench <benchmark> -h lists the flags)")
 	fmt.Fprintln(w, "\nBenchmarks (against a running Herald, e.g. `herald dev` in another terminal):")
 	fmt.Fprintln(w, "  journeys  journey throughput and latency, beside a bare Temporal workflow of the same shape")
 	fmt.Fprintln(w, "  ingest    events/s through /v1/batch → Kafka → ingest, beside plain sarama consume + Postgres insert")
 	fmt.Fprintln(w, "  send      webhook sends/s out of journeys beside the raw HTTP calls; release accuracy of deferred sends")
+	fmt.Fprintln(w, "  segments  preview counts over seeded customers and events; enrollment rate beside a bare SignalWithStart loop")
 }
 
 // parseBenchFlags reads the flags of `herald bench journeys`; defaults come

@@ -91,14 +91,26 @@ func serveWorker(ctx context.Context, p *process) error {
 	w := worker.New(p.temporal, workflows.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	activities.Register(w, activities.New(activities.Deps{Store: p.store, PublicURL: p.cfg.PublicURL, Log: p.log, EncryptionKey: p.cfg.EncryptionKey}))
-	ingest.NewAudiences(p.store, ingest.NewJourneyRouter(p.store, p.temporal, p.log.With("role", "worker"), nil)).Register(w)
+	audiences := ingest.NewAudiences(p.store, ingest.NewJourneyRouter(p.store, p.temporal, p.log.With("role", "worker"), nil))
+	audiences.Register(w)
+	// Enrollments and the segment refresh have their own queue (see
+	// workflows.AudienceTaskQueue).
+	aw := worker.New(p.temporal, workflows.AudienceTaskQueue, worker.Options{})
+	workflows.RegisterAudiences(aw)
+	audiences.Register(aw)
 	if err := workflows.EnsureSegmentRefreshSchedule(ctx, p.temporal, p.cfg.SegmentRefresh); err != nil {
 		return err
 	}
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start temporal worker: %w", err)
 	}
-	p.log.Info("temporal worker started", "task_queue", workflows.TaskQueue, "namespace", p.cfg.TemporalNamespace)
+	if err := aw.Start(); err != nil {
+		w.Stop()
+		return fmt.Errorf("start temporal worker: %w", err)
+	}
+	defer aw.Stop()
+	p.log.Info("temporal worker started", "task_queue", workflows.TaskQueue, "audience_task_queue", workflows.AudienceTaskQueue,
+		"namespace", p.cfg.TemporalNamespace)
 	<-ctx.Done()
 	w.Stop()
 	return nil

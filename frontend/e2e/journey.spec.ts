@@ -3,46 +3,18 @@
 // steps from the palette and connecting their handles, configured in the
 // side panel, saved and published; events sent with the write key; the
 // live counts on the canvas, a run's path, the customer's messages, and a
-// segment with its live count.
+// segment with its live count. Then steps copied and pasted (keyboard and
+// buttons) and a second version published after the list of changes.
 //
-// Environment: HERALD_URL and HERALD_CREDENTIALS, as for e2e/shell.spec.ts.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+// Environment: HERALD_URL and HERALD_CREDENTIALS, see e2e/helpers.ts.
 import { expect, test, type APIRequestContext, type Locator, type Page } from '@playwright/test';
-
-interface Credentials {
-  workspace_id: string;
-  email: string;
-  password: string;
-  write_key: string;
-  secret_key: string;
-}
-
-function credentials(): Credentials {
-  const file = process.env.HERALD_CREDENTIALS;
-  if (!process.env.HERALD_URL || !file) {
-    throw new Error('set HERALD_URL and HERALD_CREDENTIALS (see e2e/shell.spec.ts)');
-  }
-  return JSON.parse(readFileSync(file, 'utf8')) as Credentials;
-}
-
-async function screenshot(page: Page, name: string) {
-  const file = path.join(test.info().project.testDir, 'screenshots', `${name}.png`);
-  await page.screenshot({ path: file, animations: 'disabled', caret: 'hide' });
-}
+import { callApi, credentials, ingest, runId, screenshot, signIn } from './helpers';
 
 /** Creates a template through the management API with the secret key. */
 async function createTemplate(request: APIRequestContext, secret: string, body: object): Promise<string> {
   const res = await request.post('/api/templates', { headers: { Authorization: `Bearer ${secret}` }, data: body });
   expect(res.status(), await res.text()).toBe(201);
   return ((await res.json()) as { id: string }).id;
-}
-
-/** Sends a Segment-style call with the write key as the Basic auth username. */
-async function ingest(request: APIRequestContext, writeKey: string, type: string, body: object) {
-  const auth = Buffer.from(`${writeKey}:`).toString('base64');
-  const res = await request.post(`/v1/${type}`, { headers: { Authorization: `Basic ${auth}` }, data: body });
-  expect(res.status(), await res.text()).toBe(200);
 }
 
 /** Drags a palette item onto the canvas at a point (relative to the canvas). */
@@ -64,7 +36,7 @@ async function connect(page: Page, from: string, handle: string, to: string) {
 test('build a journey on the canvas, publish it, watch it run', async ({ page, request }) => {
   test.setTimeout(180_000);
   const creds = credentials();
-  const run = `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+  const run = runId();
   const emailName = `Welcome email ${run}`;
   const smsName = `Nudge SMS ${run}`;
   await createTemplate(request, creds.secret_key, {
@@ -77,9 +49,7 @@ test('build a journey on the canvas, publish it, watch it run', async ({ page, r
 
   // Sign in and create the journey.
   await page.goto('/journeys');
-  await page.getByLabel('Email').fill(creds.email);
-  await page.getByLabel('Password').fill(creds.password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
+  await signIn(page, creds.email, creds.password);
   await expect(page.getByRole('heading', { name: 'Journeys', level: 1 })).toBeVisible();
   await expect(page.getByRole('status')).toHaveCount(0);
   await page.getByRole('button', { name: 'New journey' }).click();
@@ -301,4 +271,86 @@ test('build a journey on the canvas, publish it, watch it run', async ({ page, r
   await page.getByRole('button', { name: 'Archive' }).click();
   await page.getByRole('alertdialog', { name: 'Archive journey?' }).getByRole('button', { name: 'Archive journey' }).click();
   await expect(page.getByTestId('journey-status')).toHaveText(/archived/);
+});
+
+test('copy and paste steps, then publish a second version after seeing what changed', async ({ page, request }) => {
+  test.setTimeout(90_000);
+  const creds = credentials();
+  const run = runId();
+  const templateId = await createTemplate(request, creds.secret_key, { name: `Copy email ${run}`, channel: 'email', subject: 'Hi', html: '<p>Hi</p>' });
+  const journey = await callApi(
+    request,
+    creds.secret_key,
+    'POST',
+    '/api/journeys',
+    {
+      name: `Copy paste ${run}`,
+      trigger: { type: 'api' },
+      entry: { policy: 'every_time' },
+      settings: {},
+      start: 'send_1',
+      nodes: [
+        { id: 'send_1', type: 'send', channel: 'email', template_id: templateId, next: 'delay_1' },
+        { id: 'delay_1', type: 'delay', duration: '2d', next: 'exit_1' },
+        { id: 'exit_1', type: 'exit' },
+      ],
+    },
+    201,
+  );
+  await callApi(request, creds.secret_key, 'POST', `/api/journeys/${journey.id}/publish`);
+
+  await page.goto(`/journeys/${journey.id}`);
+  await signIn(page, creds.email, creds.password);
+  await expect(page.getByTestId('journey-status')).toHaveText(/v1/);
+
+  // Two steps selected together, copied and pasted with the keyboard: new
+  // ids, the link between them kept.
+  await step(page, 'delay_1').click();
+  await step(page, 'exit_1').click({ modifiers: ['Control'] });
+  await page.keyboard.press('Control+c');
+  await expect(page.getByText('Copied 2 steps.')).toBeVisible();
+  await page.keyboard.press('Control+v');
+  await expect(step(page, 'delay_2')).toBeVisible();
+  await expect(step(page, 'exit_2')).toBeVisible();
+
+  // With the buttons: one step, then undone.
+  await step(page, 'send_1').click();
+  await page.getByRole('button', { name: 'Copy', exact: true }).click();
+  await expect(page.getByText('Copied 1 step.')).toBeVisible();
+  await page.getByRole('button', { name: 'Paste', exact: true }).click();
+  await expect(step(page, 'send_2')).toBeVisible();
+  await page.getByRole('button', { name: 'Undo' }).click();
+  await expect(step(page, 'send_2')).toHaveCount(0);
+
+  // Route delay_1 to the copies and delete the old exit.
+  await step(page, 'delay_1').click();
+  await page.getByRole('region', { name: 'Step delay_1' }).getByLabel('Next step', { exact: true }).selectOption('delay_2');
+  await step(page, 'exit_1').click();
+  await page.keyboard.press('Delete');
+  await expect(step(page, 'exit_1')).toHaveCount(0);
+  await page.getByRole('button', { name: 'Save draft' }).click();
+  await expect(page.getByText('Draft saved.')).toBeVisible();
+  const saved = await callApi(request, creds.secret_key, 'GET', `/api/journeys/${journey.id}`);
+  const byId = Object.fromEntries(saved.definition.nodes.map((n: { id: string }) => [n.id, n]));
+  expect(Object.keys(byId).sort()).toEqual(['delay_1', 'delay_2', 'exit_2', 'send_1']);
+  expect(byId.delay_1).toMatchObject({ next: 'delay_2' });
+  expect(byId.delay_2).toMatchObject({ type: 'delay', duration: '2d', next: 'exit_2' });
+
+  // Publishing over version 1 lists the changes first.
+  await page.getByRole('button', { name: 'Publish new version' }).click();
+  const dialog = page.getByRole('alertdialog', { name: 'Publish over version 1?' });
+  await expect(dialog).toBeVisible();
+  const changes = dialog.getByRole('list', { name: 'Changes' });
+  await expect(changes.getByRole('listitem')).toHaveText([
+    'Step exit_1 removed (exit)',
+    'Step delay_2 added (delay)',
+    'Step exit_2 added (exit)',
+    'Step delay_1: next: exit_1 → delay_2',
+  ]);
+  await screenshot(page, 'publish-diff');
+  await dialog.getByRole('button', { name: 'Publish new version' }).click();
+  await expect(page.getByText('Published version 2.')).toBeVisible();
+  await expect(page.getByTestId('journey-status')).toHaveText(/v2/);
+  const versions = await callApi(request, creds.secret_key, 'GET', `/api/journeys/${journey.id}/versions`);
+  expect(versions.items.map((v: { version: number }) => v.version)).toEqual([2, 1]);
 });

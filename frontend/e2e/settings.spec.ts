@@ -6,55 +6,9 @@
 // controls disabled; a journey's Results after customers entered it
 // through the API; a template's test send.
 //
-// Environment: HERALD_URL and HERALD_CREDENTIALS, as for e2e/shell.spec.ts.
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
+// Environment: HERALD_URL and HERALD_CREDENTIALS, see e2e/helpers.ts.
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
-
-interface Credentials {
-  workspace_id: string;
-  email: string;
-  password: string;
-  write_key: string;
-  secret_key: string;
-}
-
-function credentials(): Credentials {
-  const file = process.env.HERALD_CREDENTIALS;
-  if (!process.env.HERALD_URL || !file) {
-    throw new Error('set HERALD_URL and HERALD_CREDENTIALS (see e2e/shell.spec.ts)');
-  }
-  return JSON.parse(readFileSync(file, 'utf8')) as Credentials;
-}
-
-async function screenshot(page: Page, name: string) {
-  const file = path.join(test.info().project.testDir, 'screenshots', `${name}.png`);
-  await page.screenshot({ path: file, animations: 'disabled', caret: 'hide' });
-}
-
-async function signIn(page: Page, email: string, password: string) {
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-  await expect(page.getByRole('banner')).toBeVisible();
-}
-
-/** A call to the management API with the secret key; returns the JSON answer. */
-async function callApi(request: APIRequestContext, secret: string, method: string, url: string, data?: object, want = 200) {
-  const res = await request.fetch(url, { method, headers: { Authorization: `Bearer ${secret}` }, data });
-  expect(res.status(), `${method} ${url}: ${await res.text()}`).toBe(want);
-  const text = await res.text();
-  return text ? JSON.parse(text) : undefined;
-}
-
-/** Sends a Segment-style call with the write key as the Basic auth username. */
-async function ingest(request: APIRequestContext, writeKey: string, type: string, body: object) {
-  const auth = Buffer.from(`${writeKey}:`).toString('base64');
-  const res = await request.post(`/v1/${type}`, { headers: { Authorization: `Basic ${auth}` }, data: body });
-  expect(res.status(), await res.text()).toBe(200);
-}
-
-const runId = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+import { callApi, credentials, ingest, runId, screenshot, signIn, type Credentials } from './helpers';
 
 test('channels and workspace settings', async ({ page, request }) => {
   const creds = credentials();

@@ -7,45 +7,15 @@
 //   HERALD_CREDENTIALS  path to the JSON file of seeded credentials
 //                       {"workspace_id","email","password","write_key",
 //                        "secret_key","api_url","temporal_ui_url"}
-import { readFileSync } from 'node:fs';
-import path from 'node:path';
-import { expect, test, type Page } from '@playwright/test';
-
-interface Credentials {
-  workspace_id: string;
-  email: string;
-  password: string;
-  write_key: string;
-  secret_key: string;
-  api_url: string;
-  temporal_ui_url: string;
-}
-
-function credentials(): Credentials {
-  const file = process.env.HERALD_CREDENTIALS;
-  if (!process.env.HERALD_URL || !file) {
-    throw new Error('set HERALD_URL and HERALD_CREDENTIALS (see e2e/shell.spec.ts)');
-  }
-  return JSON.parse(readFileSync(file, 'utf8')) as Credentials;
-}
-
-async function screenshot(page: Page, name: string, fullPage = false) {
-  const file = path.join(test.info().project.testDir, 'screenshots', `${name}.png`);
-  await page.screenshot({ path: file, fullPage, animations: 'disabled', caret: 'hide' });
-}
-
-async function signIn(page: Page, email: string, password: string) {
-  await page.getByLabel('Email').fill(email);
-  await page.getByLabel('Password').fill(password);
-  await page.getByRole('button', { name: 'Sign in' }).click();
-}
+import { expect, test } from '@playwright/test';
+import { credentials, screenshot, signIn, submitSignIn } from './helpers';
 
 test('a wrong password shows an error and does not sign in', async ({ page }) => {
   const creds = credentials();
   await page.goto('/');
   await expect(page.getByRole('heading', { name: 'Sign in to Herald' })).toBeVisible();
 
-  await signIn(page, creds.email, `${creds.password}-wrong`);
+  await submitSignIn(page, creds.email, `${creds.password}-wrong`);
 
   const alert = page.getByRole('alert');
   await expect(alert).toBeVisible();

@@ -6,7 +6,7 @@ import { SETTINGS_PATHS, SettingsPage } from './pages/SettingsPage.tsx';
 import { JourneysPage } from './pages/JourneysPage.tsx';
 import { JourneyEditor } from './journey/JourneyEditor.tsx';
 import { CustomerProfilePage, CustomersPage } from './pages/CustomersPage.tsx';
-import { AudiencesPage, SegmentEditor } from './pages/AudiencesPage.tsx';
+import { AudiencesPage, ImportPage, SegmentEditor } from './pages/AudiencesPage.tsx';
 import { TemplateEditor, TemplatesPage } from './pages/TemplatesPage.tsx';
 
 // The results page brings the chart library: load it only when opened.
@@ -187,6 +187,9 @@ function pageFor(path: string, session: Session): Page {
   const customerId = idAfter(path, '/customers');
   if (customerId) {
     return { title: 'Customer', render: (navigate) => <CustomerProfilePage key={customerId} id={customerId} navigate={navigate} /> };
+  }
+  if (path === '/audiences/import') {
+    return { title: 'Audiences', render: (navigate) => <ImportPage navigate={navigate} /> };
   }
   const segmentId = idAfter(path, '/audiences');
   if (segmentId) {

@@ -77,6 +77,8 @@ interface RequestOptions {
   body?: unknown;
   /** Do not call the unauthorized handler on 401 (login, me). */
   quiet401?: boolean;
+  /** A multipart form sent instead of a JSON body. */
+  form?: FormData;
 }
 
 async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
@@ -87,13 +89,15 @@ async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
     // Before sign-in there is no token yet: POST /api/login goes without one.
     if (csrfToken) headers['X-CSRF-Token'] = csrfToken;
   }
+  // A form (a file upload) goes as it is; the browser sets its Content-Type.
+  if (opts.form) delete headers['Content-Type'];
   let res: Response;
   try {
     res = await fetch(path, {
       method,
       headers,
       credentials: 'same-origin',
-      body: opts.body === undefined ? undefined : JSON.stringify(opts.body),
+      body: opts.form ?? (opts.body === undefined ? undefined : JSON.stringify(opts.body)),
     });
   } catch {
     throw new ApiError(0, 'Could not reach the Herald server. Check your connection and try again.');
@@ -463,6 +467,36 @@ export function createSegment(name: string, condition: Condition): Promise<Segme
   return request<Segment>('/api/segments', { method: 'POST', body: { name, kind: 'dynamic', condition } });
 }
 
+/** Creates a manual segment: no condition, members added by id or by a CSV import. */
+export function createManualSegment(name: string): Promise<Segment> {
+  return request<Segment>('/api/segments', { method: 'POST', body: { name, kind: 'manual' } });
+}
+
+/** One page of a segment's current members; `next` continues the list. */
+export async function segmentMembers(id: string, cursor?: string): Promise<{ items: Customer[]; next: string }> {
+  const body = await request<Page<Customer>>(`/api/segments/${enc(id)}/members${query({ limit: '50', cursor })}`);
+  return { items: body.items ?? [], next: body.next_cursor ?? '' };
+}
+
+/** The answer of adding or removing manual members: counts and the ids that match nobody. */
+export interface MembersChange {
+  added?: number;
+  already_members?: number;
+  removed?: number;
+  not_members?: number;
+  unknown_ids: string[] | null;
+}
+
+/** Adds customers (customer ids or user ids) to a manual segment. */
+export function addSegmentMembers(id: string, customerIds: string[]): Promise<MembersChange> {
+  return request<MembersChange>(`/api/segments/${enc(id)}/members`, { method: 'POST', body: { customer_ids: customerIds } });
+}
+
+/** Removes customers (customer ids or user ids) from a manual segment. */
+export function removeSegmentMembers(id: string, customerIds: string[]): Promise<MembersChange> {
+  return request<MembersChange>(`/api/segments/${enc(id)}/members`, { method: 'DELETE', body: { customer_ids: customerIds } });
+}
+
 export function updateSegment(id: string, name: string, condition: Condition): Promise<Segment> {
   return request<Segment>(`/api/segments/${enc(id)}`, { method: 'PUT', body: { name, kind: 'dynamic', condition } });
 }
@@ -717,4 +751,136 @@ export function testTemplate(id: string, to: string, customerId?: string): Promi
   const body: { to: string; customer_id?: string } = { to };
   if (customerId) body.customer_id = customerId;
   return request<Delivery>(`/api/templates/${enc(id)}/test`, { method: 'POST', body });
+}
+
+// ---- CSV imports (docs/import.md) ------------------------------------------------
+
+/** Attribute types an import can give a column. */
+export type AttributeType = 'string' | 'number' | 'boolean' | 'time';
+
+/** Which column holds what: user_id or email is the key that matches customers. */
+export interface ImportMapping {
+  user_id?: string;
+  email?: string;
+  phone?: string;
+  timezone?: string;
+  attributes?: { column: string; name: string; type?: AttributeType }[];
+}
+
+export type ImportStatus = 'uploaded' | 'running' | 'completed' | 'failed' | 'cancelled';
+
+/** One row the import refused; row 1 is the first after the header. */
+export interface ImportRowError {
+  row: number;
+  column: string;
+  message: string;
+}
+
+/** An uploaded file and the progress of its latest run. */
+export interface Import {
+  id: string;
+  file_name: string;
+  file_size: number;
+  headers: string[];
+  status: ImportStatus;
+  mapping: ImportMapping | null;
+  segment_id: string | null;
+  run: number;
+  total_rows: number;
+  processed_rows: number;
+  created_rows: number;
+  updated_rows: number;
+  failed_rows: number;
+  error: string;
+  /** processed_rows of total_rows, 0–100. */
+  percent: number;
+  created_at: string;
+  started_at: string | null;
+  finished_at: string | null;
+}
+
+/** The answer of an upload: the first rows and a mapping guessed from the headers. */
+export interface UploadedImport extends Import {
+  preview: string[][] | null;
+  suggested_mapping: ImportMapping;
+}
+
+/** An import with its first row errors. */
+export interface ImportDetail extends Import {
+  errors: ImportRowError[] | null;
+}
+
+/** Uploads a CSV file (header row first) as the multipart field `file`. */
+export function uploadImport(file: Blob, fileName: string): Promise<UploadedImport> {
+  const form = new FormData();
+  form.append('file', file, fileName);
+  return request<UploadedImport>('/api/imports', { method: 'POST', form });
+}
+
+export function getImport(id: string): Promise<ImportDetail> {
+  return request<ImportDetail>(`/api/imports/${enc(id)}`);
+}
+
+/** Row errors after row `cursor` (the last row seen). */
+export async function importErrors(id: string, cursor?: string): Promise<{ items: ImportRowError[]; next: string }> {
+  const body = await request<Page<ImportRowError>>(`/api/imports/${enc(id)}/errors${query({ limit: '100', cursor })}`);
+  return { items: body.items ?? [], next: body.next_cursor ?? '' };
+}
+
+/** Starts (or runs again) an import with a mapping, optionally into a manual segment. */
+export function startImport(id: string, mapping: ImportMapping, segmentId?: string): Promise<Import> {
+  const body: { mapping: ImportMapping; segment_id?: string } = { mapping };
+  if (segmentId) body.segment_id = segmentId;
+  return request<Import>(`/api/imports/${enc(id)}/start`, { method: 'POST', body });
+}
+
+export function cancelImport(id: string): Promise<Import> {
+  return request<Import>(`/api/imports/${enc(id)}/cancel`, { method: 'POST' });
+}
+
+// ---- Journey versions and enrollments ----------------------------------------------
+
+/** A published version of a journey. */
+export interface JourneyVersion {
+  journey_id: string;
+  version: number;
+  definition: JourneyDefinition;
+  published_by: string;
+  published_at: string;
+}
+
+/** The journey's published versions, newest first. */
+export async function journeyVersions(id: string): Promise<JourneyVersion[]> {
+  const body = await request<{ items: JourneyVersion[] | null }>(`/api/journeys/${enc(id)}/versions`);
+  return body.items ?? [];
+}
+
+/** The entry of a segment's existing members into a journey (include_existing). */
+export interface Enrollment {
+  id: string;
+  journey_id: string;
+  segment_id: string;
+  reason: string;
+  status: 'running' | 'completed' | 'cancelled' | 'failed';
+  total: number;
+  enrolled: number;
+  skipped: number;
+  error?: string;
+  started_at: string;
+  updated_at: string;
+  finished_at: string | null;
+  /** Average entries per second so far. */
+  per_second: number;
+  /** Seconds left at that rate; null while unknown or when finished. */
+  eta_seconds: number | null;
+}
+
+export async function journeyEnrollments(id: string): Promise<Enrollment[]> {
+  const body = await request<{ enrollments: Enrollment[] | null }>(`/api/journeys/${enc(id)}/enrollments`);
+  return body.enrollments ?? [];
+}
+
+/** Cancels a running enrollment: members already entered stay in the journey. */
+export function cancelEnrollment(journeyId: string, enrollmentId: string): Promise<{ id: string; status: string }> {
+  return request(`/api/journeys/${enc(journeyId)}/enrollments/${enc(enrollmentId)}/cancel`, { method: 'POST' });
 }

@@ -1,7 +1,10 @@
 // The journey canvas: a palette of step types to drag (or click) onto the
 // canvas, steps connected handle to handle, a side panel for the selected
 // step or the journey settings, save / publish / pause / resume / stop, and
-// on a published journey the live counts per step and the runs.
+// on a published journey the live counts per step and the runs. Selected
+// steps can be copied and pasted; publishing over a live version first
+// shows what changed; a segment-triggered journey shows the entry of the
+// segment's existing members.
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from 'react';
 import {
   Background,
@@ -20,6 +23,9 @@ import '@xyflow/react/dist/style.css';
 import * as api from '../api.ts';
 import type { Journey, JourneyDefinition, JourneyNode, JourneyStats, NodeType, Segment, Template, ValidationError } from '../api.ts';
 import { ConfirmDialog } from '../ConfirmDialog.tsx';
+import { copySteps, pasteSteps, type StepClip } from './clipboard.ts';
+import { describeChange, diffDefinitions, type DefinitionChange } from './diff.ts';
+import { EnrollmentsPanel } from './EnrollmentsPanel.tsx';
 import {
   NODE_TYPES,
   TRIGGER_ID,
@@ -88,6 +94,12 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
   const future = useRef<Snapshot[]>([]);
   const [, setHistoryTick] = useState(0);
   const [runPath, setRunPath] = useState<Set<string>>(new Set());
+  // Steps selected together (Ctrl+click or Shift+drag) for copy; `selected` is the one the side panel shows.
+  const [picked, setPicked] = useState<Set<string>>(new Set());
+  const [clip, setClip] = useState<StepClip | null>(null);
+  const pastes = useRef(0);
+  // Publishing over a live version: what changed, confirmed first.
+  const [publishDiff, setPublishDiff] = useState<{ version: number; changes: DefinitionChange[] } | null>(null);
   const flow = useReactFlow();
 
   // Confirmations fade after a while; errors stay until the next action.
@@ -159,12 +171,12 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
     for (const e of errors) if (e.node) byNode.set(e.node, [...(byNode.get(e.node) ?? []), e]);
     const triggerErrors = errors.filter((e) => !e.node && (e.field === 'start' || e.field.startsWith('trigger')));
     return nodes.map((n): CanvasNode => {
-      if (n.type === 'trigger') return { ...n, selected: n.id === selected, data: { summary: def ? triggerSummary(def) : '', errors: triggerErrors } };
+      if (n.type === 'trigger') return { ...n, selected: n.id === selected || picked.has(n.id), data: { summary: def ? triggerSummary(def) : '', errors: triggerErrors } };
       const c = stats?.nodes[n.id];
       const funnel = n.data.node.type === 'send' ? (stats?.funnel[n.id] ?? stats?.sends[n.id] ?? {}) : undefined;
       return {
         ...n,
-        selected: n.id === selected,
+        selected: n.id === selected || picked.has(n.id),
         className: runPath.has(n.id) ? 'on-path' : undefined,
         data: {
           ...n.data,
@@ -173,7 +185,7 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
         },
       };
     });
-  }, [nodes, errors, stats, live, selected, def, runPath]);
+  }, [nodes, errors, stats, live, selected, picked, def, runPath]);
 
   // ---- Undo / redo -----------------------------------------------------------
 
@@ -215,6 +227,7 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
       const at = position ?? { x: 40 + (steps.length % 4) * 40, y: 120 + steps.length * 30 };
       setNodes((ns) => [...ns, { id: stepId, type: 'step', position: at, data: { node: newNode(type, stepId) } }]);
       setSelected(stepId);
+      setPicked(new Set([stepId]));
     },
     [nodes, steps.length, readOnly, remember],
   );
@@ -249,12 +262,24 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
       setNodes((ns) => ns.filter((n) => n.id !== stepId));
       if (def.start === stepId) setDef({ ...def, start: '' });
       setSelected(null);
+      setPicked(new Set());
     },
     [def, readOnly, remember],
   );
 
   const onNodesChange = useCallback(
     (changes: NodeChange<CanvasNode>[]) => {
+      const selects = changes.filter((c) => c.type === 'select');
+      if (selects.length > 0) {
+        setPicked((p) => {
+          const next = new Set(p);
+          for (const c of selects) {
+            if (c.selected) next.add(c.id);
+            else next.delete(c.id);
+          }
+          return next;
+        });
+      }
       for (const c of changes) {
         if (c.type === 'select' && c.selected) setSelected(c.id);
         if (c.type === 'remove') {
@@ -302,6 +327,31 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
     [flow, addStep],
   );
 
+  const copy = useCallback(() => {
+    const ids = new Set([...picked, ...(selected ? [selected] : [])]);
+    ids.delete(TRIGGER_ID);
+    const chosen = steps.filter((s) => ids.has(s.id));
+    if (chosen.length === 0) return;
+    setClip(copySteps(steps.map((s) => s.data.node), ids, Object.fromEntries(chosen.map((s) => [s.id, s.position]))));
+    pastes.current = 0;
+    setMessage({ kind: 'ok', text: `Copied ${chosen.length} step${chosen.length === 1 ? '' : 's'}.` });
+  }, [picked, selected, steps]);
+
+  const paste = useCallback(() => {
+    if (!clip || readOnly || clip.nodes.length === 0) return;
+    remember();
+    pastes.current += 1;
+    const shift = 40 * pastes.current;
+    const pasted = pasteSteps(clip, nodes.map((n) => n.id), { x: shift, y: shift });
+    setNodes((ns) => [
+      ...ns,
+      ...pasted.nodes.map((node): StepNode => ({ id: node.id, type: 'step', position: pasted.positions[node.id], data: { node } })),
+    ]);
+    setPicked(new Set(pasted.nodes.map((n) => n.id)));
+    setSelected(pasted.nodes.length === 1 ? pasted.nodes[0].id : null);
+    setMessage({ kind: 'ok', text: `Pasted ${pasted.nodes.map((n) => n.id).join(', ')}.` });
+  }, [clip, readOnly, remember, nodes]);
+
   const layout = useCallback(() => {
     if (!def) return;
     remember();
@@ -310,19 +360,33 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
     setTimeout(() => void flow.fitView({ padding: 0.2, maxZoom: 1 }), 50);
   }, [def, nodes, edges, remember, flow]);
 
-  // Keyboard shortcuts for undo and redo (not while typing in a field).
+  // Keyboard shortcuts for undo, redo, copy and paste (not while typing in a field or in a dialog).
   useEffect(() => {
     const onKey = (e: KeyboardEvent) => {
       const el = e.target as HTMLElement;
-      if (el.closest('input, textarea, select, [contenteditable]')) return;
-      if (!(e.ctrlKey || e.metaKey) || e.key.toLowerCase() !== 'z') return;
+      if (el.closest('input, textarea, select, [contenteditable], [role="alertdialog"]')) return;
+      if (!(e.ctrlKey || e.metaKey)) return;
+      const key = e.key.toLowerCase();
+      if (key === 'c') {
+        // Leave a text selection to the browser.
+        if (window.getSelection()?.toString()) return;
+        e.preventDefault();
+        copy();
+        return;
+      }
+      if (key === 'v') {
+        e.preventDefault();
+        paste();
+        return;
+      }
+      if (key !== 'z') return;
       e.preventDefault();
       if (e.shiftKey) redo();
       else undo();
     };
     window.addEventListener('keydown', onKey);
     return () => window.removeEventListener('keydown', onKey);
-  }, [undo, redo]);
+  }, [undo, redo, copy, paste]);
 
   // ---- Save / publish / lifecycle ------------------------------------------
 
@@ -357,8 +421,7 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
     }
   }, [current, id]);
 
-  const publish = useCallback(async () => {
-    if (dirty && !(await save())) return;
+  const publishNow = useCallback(async () => {
     setBusy(true);
     setMessage(null);
     try {
@@ -366,13 +429,38 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
       const j = await api.getJourney(id);
       setJourney(j);
       setErrors([]);
+      setPublishDiff(null);
       setMessage({ kind: 'ok', text: `Published version ${version}.` });
+    } catch (err) {
+      setPublishDiff(null);
+      fail(err);
+    } finally {
+      setBusy(false);
+    }
+  }, [id]);
+
+  // Publish: saves first; over a live version, shows what changed and asks.
+  const publish = useCallback(async () => {
+    if (dirty && !(await save())) return;
+    if (!journey?.live_version) {
+      await publishNow();
+      return;
+    }
+    setBusy(true);
+    try {
+      const [draft, versions] = await Promise.all([api.getJourney(id), api.journeyVersions(id)]);
+      const liveVersion = versions.find((v) => v.version === draft.live_version);
+      if (!liveVersion) {
+        await publishNow();
+        return;
+      }
+      setPublishDiff({ version: liveVersion.version, changes: diffDefinitions(liveVersion.definition, draft.definition) });
     } catch (err) {
       fail(err);
     } finally {
       setBusy(false);
     }
-  }, [dirty, save, id]);
+  }, [dirty, save, journey, id, publishNow]);
 
   const runAction = async (action: Action) => {
     setBusy(true);
@@ -520,6 +608,7 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
         {journey.status === 'active' && dirty && (
           <p className="live-hint">Running customers keep their version: your edits apply to new entrants once you publish a new version.</p>
         )}
+        {live && def.trigger.type === 'segment' && def.trigger.include_existing && <EnrollmentsPanel journeyId={id} />}
         <div className="editor-body">
           <nav className="palette" aria-label="Steps palette">
             <h3 className="side-sub">Add a step</h3>
@@ -555,7 +644,10 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
               onEdgesChange={onEdgesChange}
               onConnect={onConnect}
               onNodeDragStart={() => remember()}
-              onPaneClick={() => setSelected(null)}
+              onPaneClick={() => {
+                setSelected(null);
+                setPicked(new Set());
+              }}
               nodesConnectable={!readOnly}
               nodesDraggable={!readOnly}
               deleteKeyCode={readOnly ? null : ['Delete', 'Backspace']}
@@ -572,6 +664,12 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
                 </button>
                 <button type="button" className="btn btn-secondary btn-small" onClick={redo} disabled={future.current.length === 0} title="Ctrl+Shift+Z">
                   Redo
+                </button>
+                <button type="button" className="btn btn-secondary btn-small" onClick={copy} disabled={picked.size === 0 && !selected} title="Ctrl+C">
+                  Copy
+                </button>
+                <button type="button" className="btn btn-secondary btn-small" onClick={paste} disabled={readOnly || !clip} title="Ctrl+V">
+                  Paste
                 </button>
                 <button type="button" className="btn btn-secondary btn-small" onClick={layout} disabled={readOnly}>
                   Auto-layout
@@ -648,6 +746,32 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
             )}
           </div>
         </div>
+        {publishDiff && (
+          <ConfirmDialog
+            title={`Publish over version ${publishDiff.version}?`}
+            confirmLabel="Publish new version"
+            busy={busy}
+            onConfirm={() => void publishNow()}
+            onCancel={() => setPublishDiff(null)}
+          >
+            {publishDiff.changes.length === 0 ? (
+              <p>The draft is the same as the live version {publishDiff.version}.</p>
+            ) : (
+              <>
+                <p>
+                  Changes from the live version {publishDiff.version} ({publishDiff.changes.length}). Customers already in the journey keep their version.
+                </p>
+                <ul className="diff-list" aria-label="Changes">
+                  {publishDiff.changes.map((c, i) => (
+                    <li key={i} className={`diff-${c.kind}`}>
+                      {describeChange(c)}
+                    </li>
+                  ))}
+                </ul>
+              </>
+            )}
+          </ConfirmDialog>
+        )}
         {confirm && (
           <ConfirmDialog
             title={ACTION_TEXT[confirm].title}

@@ -1,6 +1,7 @@
-// Audiences: the segment list, and a builder for dynamic segments with a
-// live count and sample of matching customers while editing.
-import { useCallback, useEffect, useRef, useState, type FormEvent } from 'react';
+// Audiences: the segment list, a builder for dynamic segments with a live
+// count and sample of matching customers while editing, manual segments
+// with their members, and CSV imports of customers.
+import { useEffect, useRef, useState, type FormEvent } from 'react';
 import * as api from '../api.ts';
 import type { Condition, Customer, Segment } from '../api.ts';
 import { ConditionBuilder } from '../conditions/ConditionBuilder.tsx';
@@ -8,88 +9,76 @@ import { ConfirmDialog } from '../ConfirmDialog.tsx';
 import { formatTime } from '../journey/RunsPanel.tsx';
 import { linkHandler } from '../router.ts';
 import { customerLabel } from './CustomersPage.tsx';
+import { CsvImport } from './CsvImport.tsx';
 import { EmptyPage } from './EmptyPage.tsx';
+import { ManualMembers } from './ManualSegment.tsx';
+import { BackLink, CreateForm, errorText, ListError, ListLoading, ListTable, LoadFailed, RowLink, useList } from './ListState.tsx';
 
 const PREVIEW_DELAY_MS = 400;
 
 export function AudiencesPage({ navigate }: { navigate: (to: string) => void }) {
-  const [list, setList] = useState<Segment[] | null>(null);
-  const [error, setError] = useState('');
+  const { list, error, load } = useList(api.listSegments);
+  const [manualName, setManualName] = useState<string | null>(null);
+  const [createError, setCreateError] = useState('');
 
-  const load = useCallback(async () => {
-    setError('');
+  const createManual = async (e: FormEvent) => {
+    e.preventDefault();
+    setCreateError('');
     try {
-      setList(await api.listSegments());
+      const s = await api.createManualSegment((manualName ?? '').trim());
+      navigate(`/audiences/${encodeURIComponent(s.id)}`);
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setCreateError(errorText(err));
     }
-  }, []);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
+  };
 
   const newButton = (
-    <a href="/audiences/new" className="btn btn-primary" onClick={linkHandler('/audiences/new', navigate)}>
-      New segment
-    </a>
+    <div className="page-actions">
+      <a href="/audiences/new" className="btn btn-primary" onClick={linkHandler('/audiences/new', navigate)}>
+        New segment
+      </a>
+      <button type="button" className="btn btn-secondary" onClick={() => setManualName('')}>
+        New manual segment
+      </button>
+      <a href="/audiences/import" className="btn btn-secondary" onClick={linkHandler('/audiences/import', navigate)}>
+        Import CSV
+      </a>
+    </div>
   );
-  if (error) {
-    return (
-      <div className="list-state list-error" role="alert">
-        <p>{error}</p>
-        <button type="button" className="btn btn-secondary" onClick={() => void load()}>
-          Try again
-        </button>
-      </div>
-    );
-  }
-  if (list === null) {
-    return (
-      <p className="list-state" role="status">
-        Loading segments…
-      </p>
-    );
-  }
-  if (list.length === 0) {
+  const manualForm = manualName !== null && (
+    <CreateForm label="New manual segment" submitLabel="Create manual segment" canSubmit={!!manualName.trim()} error={createError} onSubmit={createManual}>
+      <label className="field field-grow">
+        <span className="field-label">Manual segment name</span>
+        <input value={manualName} onChange={(e) => setManualName(e.target.value)} required placeholder="e.g. Beta testers" />
+      </label>
+    </CreateForm>
+  );
+  if (error) return <ListError message={error} onRetry={() => void load()} />;
+  if (list === null) return <ListLoading what="segments" />;
+  if (list.length === 0 && manualName === null) {
     return (
       <EmptyPage
         title="No audiences yet"
-        text="A segment is the set of customers matching conditions on their attributes, events and other segments; journeys and branches use them."
+        text="A segment is the set of customers matching conditions on their attributes, events and other segments; journeys and branches use them. A manual segment holds the customers you add by ID or import from a CSV file."
         action={newButton}
       />
     );
   }
   return (
     <div className="page-stack">
-      <div className="page-actions">{newButton}</div>
-      <div className="panel table-wrap">
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Kind</th>
-              <th scope="col">Updated</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((s) => {
-              const to = `/audiences/${encodeURIComponent(s.id)}`;
-              return (
-                <tr key={s.id}>
-                  <th scope="row">
-                    <a href={to} onClick={linkHandler(to, navigate)}>
-                      {s.name}
-                    </a>
-                  </th>
-                  <td>{s.kind}</td>
-                  <td className="nowrap">{formatTime(s.updated_at)}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+      {newButton}
+      {manualForm}
+      <ListTable columns={['Name', 'Kind', 'Updated']}>
+        {list.map((s) => (
+          <tr key={s.id}>
+            <RowLink to={`/audiences/${encodeURIComponent(s.id)}`} navigate={navigate}>
+              {s.name}
+            </RowLink>
+            <td>{s.kind}</td>
+            <td className="nowrap">{formatTime(s.updated_at)}</td>
+          </tr>
+        ))}
+      </ListTable>
     </div>
   );
 }
@@ -183,35 +172,43 @@ export function SegmentEditor({ id, navigate }: { id: string; navigate: (to: str
     }
   };
 
-  const back = (
-    <a href="/audiences" className="btn btn-ghost btn-small" onClick={linkHandler('/audiences', navigate)}>
-      ← Audiences
-    </a>
-  );
-  if (loadError) {
-    return (
-      <div className="page-stack">
-        {back}
-        <p className="list-state list-error" role="alert">
-          {loadError}
-        </p>
-      </div>
-    );
-  }
-  if (!loaded) {
-    return (
-      <p className="list-state" role="status">
-        Loading segment…
+  const deleteDialog = confirmDelete && (
+    <ConfirmDialog
+      title="Delete segment?"
+      confirmLabel="Delete segment"
+      danger
+      error={deleteError}
+      onConfirm={() => void remove()}
+      onCancel={() => {
+        setConfirmDelete(false);
+        setDeleteError('');
+      }}
+    >
+      <p>
+        <strong>{name}</strong> will be deleted. Segments that reference it must be changed first.
       </p>
-    );
-  }
+    </ConfirmDialog>
+  );
+
+  const back = <BackLink to="/audiences" label="Audiences" navigate={navigate} />;
+  if (loadError) return <LoadFailed back={back} message={loadError} />;
+  if (!loaded) return <ListLoading what="segment" />;
   if (kind === 'manual') {
     return (
       <div className="page-stack">
-        {back}
-        <p className="panel list-state">
-          “{name}” is a manual segment: its members are added through the API or a CSV import, not by conditions.
-        </p>
+        <div className="editor-bar">
+          {back}
+          <h2 className="editor-title">{name}</h2>
+          <span className="badge">manual</span>
+          <div className="editor-actions">
+            <button type="button" className="btn btn-danger-ghost btn-small" onClick={() => setConfirmDelete(true)}>
+              Delete
+            </button>
+          </div>
+        </div>
+        <p className="muted">A manual segment: its members are the customers added here, through the API or by a CSV import.</p>
+        <ManualMembers id={id} navigate={navigate} />
+        {deleteDialog}
       </div>
     );
   }
@@ -276,23 +273,21 @@ export function SegmentEditor({ id, navigate }: { id: string; navigate: (to: str
           )}
         </section>
       </div>
-      {confirmDelete && (
-        <ConfirmDialog
-          title="Delete segment?"
-          confirmLabel="Delete segment"
-          danger
-          error={deleteError}
-          onConfirm={() => void remove()}
-          onCancel={() => {
-            setConfirmDelete(false);
-            setDeleteError('');
-          }}
-        >
-          <p>
-            <strong>{name}</strong> will be deleted. Segments that reference it must be changed first.
-          </p>
-        </ConfirmDialog>
-      )}
+      {deleteDialog}
     </form>
+  );
+}
+
+/** Audiences → Import CSV: an import, optionally into a manual segment. */
+export function ImportPage({ navigate }: { navigate: (to: string) => void }) {
+  const { list } = useList(api.listSegments);
+  return (
+    <div className="page-stack">
+      <div className="editor-bar">
+        <BackLink to="/audiences" label="Audiences" navigate={navigate} />
+        <h2 className="editor-title">Import customers</h2>
+      </div>
+      <CsvImport segments={list ?? []} />
+    </div>
   );
 }

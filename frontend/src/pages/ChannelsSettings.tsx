@@ -107,9 +107,12 @@ function limitsBody(d: LimitsDraft): { frequency_cap?: { max: number; period: st
   return out;
 }
 
-function LimitsFields({ channel, draft, set, errors }: { channel: 'email' | 'sms'; draft: LimitsDraft; set: (p: Partial<LimitsDraft>) => void; errors: FieldErrors }) {
+/** The channel's own error (wrong fields for the provider), then its limits. */
+function ChannelLimits({ channel, draft, set, errors }: { channel: 'email' | 'sms'; draft: LimitsDraft; set: (p: Partial<LimitsDraft>) => void; errors: FieldErrors }) {
   return (
-    <fieldset className="side-fields">
+    <>
+      {channelError(channel, errors)}
+      <fieldset className="side-fields">
       <legend className="field-label">Limits (optional)</legend>
       <div className="field-row">
         <TextField name={`${channel}.frequency_cap.max`} label="At most (messages per customer)" type="number" value={draft.capMax} onChange={(v) => set({ capMax: v })} errors={errors} />
@@ -117,7 +120,8 @@ function LimitsFields({ channel, draft, set, errors }: { channel: 'email' | 'sms
         <TextField name={`${channel}.rate_per_second`} label="Sends per second" type="number" placeholder="no limit" value={draft.rate} onChange={(v) => set({ rate: v })} errors={errors} />
       </div>
       <p className="field-help">Messages beyond the frequency cap wait for their next slot; they are never dropped.</p>
-    </fieldset>
+      </fieldset>
+    </>
   );
 }
 
@@ -373,6 +377,11 @@ function SelectField({ label, value, onChange, options, narrow }: SelectFieldPro
   );
 }
 
+/** The provider select: the outbox first, then the channel's real providers. */
+function ProviderField({ value, onChange, providers }: { value: string; onChange: (v: string) => void; providers: [string, string][] }) {
+  return <SelectField label="Provider" value={value} onChange={onChange} options={[['outbox', 'Outbox (no sending)'], ...providers]} />;
+}
+
 type LoadState = { kind: 'loading' } | { kind: 'error'; message: string } | { kind: 'ready'; settings: ChannelSettings };
 
 /** Settings → Channels: email, SMS and webhook delivery settings, each with a test send. */
@@ -419,6 +428,15 @@ export function ChannelsSettings({ canEdit, canTest = true }: { canEdit: boolean
     );
   }
   const saved = state.settings;
+  /** The props every channel's form shares. */
+  const formProps = (channel: Channel, errs: FieldErrors, setErrs: (e: FieldErrors) => void) => ({
+    channel,
+    canEdit,
+    canTest,
+    errors: errs,
+    setErrors: setErrs,
+    onSaved: (cs: ChannelSettings) => apply(cs, channel),
+  });
   const setE = (p: Partial<EmailDraft>) => setEmail((d) => ({ ...d, ...p }));
   const setS = (p: Partial<SmsDraft>) => setSms((d) => ({ ...d, ...p }));
 
@@ -430,24 +448,17 @@ export function ChannelsSettings({ canEdit, canTest = true }: { canEdit: boolean
         </p>
       )}
       <ChannelForm
-        channel="email"
         title="Email"
         description="The provider that sends this workspace's email. The outbox keeps messages in Herald without sending them (for development)."
-        canEdit={canEdit}
-        canTest={canTest}
+        {...formProps('email', emailErrors, setEmailErrors)}
         body={() => ({ email: emailBody(email) })}
-        onSaved={(cs) => apply(cs, 'email')}
-        errors={emailErrors}
-        setErrors={setEmailErrors}
         testLabel="Email address"
         testPlaceholder="you@example.com"
       >
-        <SelectField
-          label="Provider"
+        <ProviderField
           value={email.provider}
           onChange={(v) => setE({ provider: v as EmailDraft['provider'] })}
-          options={[
-            ['outbox', 'Outbox (no sending)'],
+          providers={[
             ['ses', 'Amazon SES'],
             ['smtp', 'SMTP'],
           ]}
@@ -494,32 +505,18 @@ export function ChannelsSettings({ canEdit, canTest = true }: { canEdit: boolean
             <TextField name="email.reply_to" label="Reply-to (optional)" value={email.reply_to} onChange={(v) => setE({ reply_to: v })} errors={emailErrors} />
           </div>
         )}
-        {errors('email', emailErrors)}
-        <LimitsFields channel="email" draft={email} set={setE} errors={emailErrors} />
+        <ChannelLimits channel="email" draft={email} set={setE} errors={emailErrors} />
       </ChannelForm>
 
       <ChannelForm
-        channel="sms"
         title="SMS"
         description="The provider that sends text messages."
-        canEdit={canEdit}
-        canTest={canTest}
+        {...formProps('sms', smsErrors, setSmsErrors)}
         body={() => ({ sms: smsBody(sms) })}
-        onSaved={(cs) => apply(cs, 'sms')}
-        errors={smsErrors}
-        setErrors={setSmsErrors}
         testLabel="Phone number"
         testPlaceholder="+15555550100"
       >
-        <SelectField
-          label="Provider"
-          value={sms.provider}
-          onChange={(v) => setS({ provider: v as SmsDraft['provider'] })}
-          options={[
-            ['outbox', 'Outbox (no sending)'],
-            ['twilio', 'Twilio'],
-          ]}
-        />
+        <ProviderField value={sms.provider} onChange={(v) => setS({ provider: v as SmsDraft['provider'] })} providers={[['twilio', 'Twilio']]} />
         {sms.provider === 'twilio' && (
           <>
             <div className="field-row">
@@ -532,32 +529,26 @@ export function ChannelsSettings({ canEdit, canTest = true }: { canEdit: boolean
             </div>
           </>
         )}
-        {errors('sms', smsErrors)}
-        <LimitsFields channel="sms" draft={sms} set={setS} errors={smsErrors} />
+        <ChannelLimits channel="sms" draft={sms} set={setS} errors={smsErrors} />
       </ChannelForm>
 
       <ChannelForm
-        channel="webhook"
         title="Webhook"
         description="Webhook sends refuse private and loopback addresses, except for the hosts allowed here."
-        canEdit={canEdit}
-        canTest={canTest}
+        {...formProps('webhook', webhookErrors, setWebhookErrors)}
         body={() => ({ webhook: { allow_hosts: hosts.split(/[\n,]/).map((h) => h.trim()).filter(Boolean) } })}
-        onSaved={(cs) => apply(cs, 'webhook')}
-        errors={webhookErrors}
-        setErrors={setWebhookErrors}
         testLabel="URL"
         testPlaceholder="https://hooks.example.com/test"
       >
         <HostsField value={hosts} onChange={setHosts} error={webhookErrors['webhook.allow_hosts']} />
-        {errors('webhook', webhookErrors)}
+        {channelError('webhook', webhookErrors)}
       </ChannelForm>
     </div>
   );
 }
 
 /** An error for the channel as a whole ("email": wrong fields for the provider). */
-function errors(channel: string, errs: FieldErrors) {
+function channelError(channel: string, errs: FieldErrors) {
   return errs[channel] ? (
     <p className="error-text field-error" data-field={channel}>
       {errs[channel]}

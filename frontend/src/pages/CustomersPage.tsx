@@ -8,10 +8,28 @@ import { ConfirmDialog } from '../ConfirmDialog.tsx';
 import { formatTime } from '../journey/RunsPanel.tsx';
 import { linkHandler } from '../router.ts';
 import { EmptyPage } from './EmptyPage.tsx';
+import { BackLink, ListError, ListLoading, ListTable, RowLink } from './ListState.tsx';
 
 /** The best human name for a customer: user id, email, phone, else the internal id. */
 export function customerLabel(c: Customer): string {
   return c.external_id || c.email || c.phone || c.id;
+}
+
+/** The columns of a customer row (CustomerCells). */
+export const CUSTOMER_COLUMNS = ['Customer', 'Email', 'Phone', 'Created'];
+
+/** A customer's cells in a list: a link to the profile, email, phone, created. */
+export function CustomerCells({ c, navigate }: { c: Customer; navigate: (to: string) => void }) {
+  return (
+    <>
+      <RowLink to={`/customers/${encodeURIComponent(c.id)}`} navigate={navigate}>
+        {customerLabel(c)}
+      </RowLink>
+      <td>{c.email ?? '—'}</td>
+      <td>{c.phone ?? '—'}</td>
+      <td className="nowrap">{formatTime(c.created_at)}</td>
+    </>
+  );
 }
 
 export function CustomersPage({ navigate }: { navigate: (to: string) => void }) {
@@ -77,58 +95,33 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
         </button>
       </form>
       {error ? (
-        <div className="list-state list-error" role="alert">
-          <p>{error}</p>
-          <button type="button" className="btn btn-secondary" onClick={() => void load(searched)}>
-            Try again
-          </button>
-        </div>
+        <ListError message={error} onRetry={() => void load(searched)} />
       ) : list === null ? (
-        <p className="list-state" role="status">
-          Loading customers…
-        </p>
+        <ListLoading what="customers" />
       ) : list.length === 0 ? (
         <div className="list-state panel">
           <p className="list-empty-title">No customers match “{searched}”</p>
           <p>Search matches the whole user id, email, phone or id.</p>
         </div>
       ) : (
-        <div className="panel table-wrap">
-          <table className="table">
-            <thead>
-              <tr>
-                <th scope="col">Customer</th>
-                <th scope="col">Email</th>
-                <th scope="col">Phone</th>
-                <th scope="col">Created</th>
-              </tr>
-            </thead>
-            <tbody>
-              {list.map((c) => {
-                const to = `/customers/${encodeURIComponent(c.id)}`;
-                return (
-                  <tr key={c.id}>
-                    <th scope="row">
-                      <a href={to} onClick={linkHandler(to, navigate)}>
-                        {customerLabel(c)}
-                      </a>
-                    </th>
-                    <td>{c.email ?? '—'}</td>
-                    <td>{c.phone ?? '—'}</td>
-                    <td className="nowrap">{formatTime(c.created_at)}</td>
-                  </tr>
-                );
-              })}
-            </tbody>
-          </table>
-          {next && (
-            <div className="list-state">
-              <button type="button" className="btn btn-secondary" onClick={() => void loadMore()} disabled={more}>
-                {more ? 'Loading…' : 'Load more'}
-              </button>
-            </div>
-          )}
-        </div>
+        <ListTable
+          columns={CUSTOMER_COLUMNS}
+          footer={
+            next && (
+              <div className="list-state">
+                <button type="button" className="btn btn-secondary" onClick={() => void loadMore()} disabled={more}>
+                  {more ? 'Loading…' : 'Load more'}
+                </button>
+              </div>
+            )
+          }
+        >
+          {list.map((c) => (
+            <tr key={c.id}>
+              <CustomerCells c={c} navigate={navigate} />
+            </tr>
+          ))}
+        </ListTable>
       )}
     </div>
   );
@@ -175,31 +168,16 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
     }
   };
 
-  const back = (
-    <a href="/customers" className="btn btn-ghost btn-small" onClick={linkHandler('/customers', navigate)}>
-      ← Customers
-    </a>
-  );
+  const back = <BackLink to="/customers" label="Customers" navigate={navigate} />;
   if (error) {
     return (
       <div className="page-stack">
         {back}
-        <div className="list-state list-error" role="alert">
-          <p>{error}</p>
-          <button type="button" className="btn btn-secondary" onClick={() => void load()}>
-            Try again
-          </button>
-        </div>
+        <ListError message={error} onRetry={() => void load()} />
       </div>
     );
   }
-  if (!profile) {
-    return (
-      <p className="list-state" role="status">
-        Loading customer…
-      </p>
-    );
-  }
+  if (!profile) return <ListLoading what="customer" />;
   const attrs = profile.attributes ?? {};
   return (
     <div className="page-stack">

@@ -8,25 +8,12 @@ import { ConfirmDialog } from '../ConfirmDialog.tsx';
 import { formatTime } from '../journey/RunsPanel.tsx';
 import { linkHandler } from '../router.ts';
 import { EmptyPage } from './EmptyPage.tsx';
+import { BackLink, ListError, ListLoading, ListTable, LoadFailed, RowLink, useList } from './ListState.tsx';
 
 const CHANNEL_LABEL: Record<Channel, string> = { email: 'Email', sms: 'SMS', webhook: 'Webhook' };
 
 export function TemplatesPage({ navigate }: { navigate: (to: string) => void }) {
-  const [list, setList] = useState<Template[] | null>(null);
-  const [error, setError] = useState('');
-
-  const load = useCallback(async () => {
-    setError('');
-    try {
-      setList(await api.listTemplates());
-    } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
-    }
-  }, []);
-
-  useEffect(() => {
-    void load();
-  }, [load]);
+  const { list, error, load } = useList(api.listTemplates);
 
   const actions = (
     <div className="page-actions">
@@ -37,23 +24,8 @@ export function TemplatesPage({ navigate }: { navigate: (to: string) => void }) 
       ))}
     </div>
   );
-  if (error) {
-    return (
-      <div className="list-state list-error" role="alert">
-        <p>{error}</p>
-        <button type="button" className="btn btn-secondary" onClick={() => void load()}>
-          Try again
-        </button>
-      </div>
-    );
-  }
-  if (list === null) {
-    return (
-      <p className="list-state" role="status">
-        Loading templates…
-      </p>
-    );
-  }
+  if (error) return <ListError message={error} onRetry={() => void load()} />;
+  if (list === null) return <ListLoading what="templates" />;
   if (list.length === 0) {
     return (
       <EmptyPage
@@ -66,35 +38,18 @@ export function TemplatesPage({ navigate }: { navigate: (to: string) => void }) 
   return (
     <div className="page-stack">
       {actions}
-      <div className="panel table-wrap">
-        <table className="table">
-          <thead>
-            <tr>
-              <th scope="col">Name</th>
-              <th scope="col">Channel</th>
-              <th scope="col">Content</th>
-              <th scope="col">Updated</th>
-            </tr>
-          </thead>
-          <tbody>
-            {list.map((t) => {
-              const to = `/templates/${encodeURIComponent(t.id)}`;
-              return (
-                <tr key={t.id}>
-                  <th scope="row">
-                    <a href={to} onClick={linkHandler(to, navigate)}>
-                      {t.name}
-                    </a>
-                  </th>
-                  <td>{CHANNEL_LABEL[t.channel]}</td>
-                  <td className="clip">{t.channel === 'email' ? t.subject : t.channel === 'sms' ? t.body : `${t.method ?? 'POST'} ${t.url ?? ''}`}</td>
-                  <td className="nowrap">{formatTime(t.updated_at)}</td>
-                </tr>
-              );
-            })}
-          </tbody>
-        </table>
-      </div>
+      <ListTable columns={['Name', 'Channel', 'Content', 'Updated']}>
+        {list.map((t) => (
+          <tr key={t.id}>
+            <RowLink to={`/templates/${encodeURIComponent(t.id)}`} navigate={navigate}>
+              {t.name}
+            </RowLink>
+            <td>{CHANNEL_LABEL[t.channel]}</td>
+            <td className="clip">{t.channel === 'email' ? t.subject : t.channel === 'sms' ? t.body : `${t.method ?? 'POST'} ${t.url ?? ''}`}</td>
+            <td className="nowrap">{formatTime(t.updated_at)}</td>
+          </tr>
+        ))}
+      </ListTable>
     </div>
   );
 }
@@ -222,28 +177,9 @@ export function TemplateEditor({ id, navigate }: { id: string; navigate: (to: st
     }
   };
 
-  const back = (
-    <a href="/templates" className="btn btn-ghost btn-small" onClick={linkHandler('/templates', navigate)}>
-      ← Templates
-    </a>
-  );
-  if (loadError) {
-    return (
-      <div className="page-stack">
-        {back}
-        <p className="list-state list-error" role="alert">
-          {loadError}
-        </p>
-      </div>
-    );
-  }
-  if (!draft) {
-    return (
-      <p className="list-state" role="status">
-        Loading template…
-      </p>
-    );
-  }
+  const back = <BackLink to="/templates" label="Templates" navigate={navigate} />;
+  if (loadError) return <LoadFailed back={back} message={loadError} />;
+  if (!draft) return <ListLoading what="template" />;
   const invalid = (f: string) => (error?.field === f ? true : undefined);
   const sms = draft.channel === 'sms' ? smsCount(draft.body ?? '') : null;
 

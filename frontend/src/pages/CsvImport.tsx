@@ -1,0 +1,337 @@
+// A CSV import of customers (docs/import.md): upload a file, check its first
+// rows and the mapping the server suggests, edit the mapping, optionally
+// choose a manual segment to add the rows to, start, and follow the
+// progress (polled) with the rows that failed; a running import can be
+// cancelled.
+import { useEffect, useId, useRef, useState, type ChangeEvent } from 'react';
+import * as api from '../api.ts';
+import type { AttributeType, ImportDetail, ImportMapping, ImportRowError, Segment, UploadedImport } from '../api.ts';
+import { ProgressBar } from '../ProgressBar.tsx';
+import { errorText } from './ListState.tsx';
+
+const POLL_MS = 1000;
+const TYPES: AttributeType[] = ['string', 'number', 'boolean', 'time'];
+const KEYS = [
+  ['user_id', 'User ID column'],
+  ['email', 'Email column'],
+  ['phone', 'Phone column'],
+  ['timezone', 'Time zone column'],
+] as const;
+
+/** The mapping as the API wants it: unmapped fields and unnamed attributes left out. */
+export function cleanMapping(m: ImportMapping): ImportMapping {
+  const out: ImportMapping = {};
+  for (const [k] of KEYS) if (m[k]) out[k] = m[k];
+  const attrs = (m.attributes ?? []).filter((a) => a.column && a.name.trim()).map((a) => ({ ...a, name: a.name.trim() }));
+  if (attrs.length) out.attributes = attrs;
+  return out;
+}
+
+/** Edits which column holds the user id, email, phone, time zone and attributes. */
+export function MappingForm({ headers, value, onChange }: { headers: string[]; value: ImportMapping; onChange: (m: ImportMapping) => void }) {
+  const attrs = value.attributes ?? [];
+  const setAttr = (i: number, p: Partial<(typeof attrs)[number]>) => onChange({ ...value, attributes: attrs.map((a, j) => (j === i ? { ...a, ...p } : a)) });
+  const columnOptions = (
+    <>
+      <option value="">— none —</option>
+      {headers.map((h) => (
+        <option key={h} value={h}>
+          {h}
+        </option>
+      ))}
+    </>
+  );
+  return (
+    <fieldset className="side-fields" aria-label="Mapping">
+      <legend className="field-label">Columns</legend>
+      <div className="field-row">
+        {KEYS.map(([k, label]) => (
+          <label key={k} className="field field-select">
+            <span className="field-label">{label}</span>
+            <select value={value[k] ?? ''} onChange={(e) => onChange({ ...value, [k]: e.target.value || undefined })}>
+              {columnOptions}
+            </select>
+          </label>
+        ))}
+      </div>
+      {!value.user_id && !value.email && <p className="error-text">Map a user ID or an email column: rows are matched to customers by one of them.</p>}
+      <table className="table" aria-label="Attributes">
+        <thead>
+          <tr>
+            <th scope="col">Column</th>
+            <th scope="col">Attribute name</th>
+            <th scope="col">Type</th>
+            <th scope="col">
+              <span className="visually-hidden">Remove</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {attrs.map((a, i) => (
+            <tr key={i}>
+              <td>
+                <select aria-label={`Attribute ${i + 1} column`} value={a.column} onChange={(e) => setAttr(i, { column: e.target.value })}>
+                  {columnOptions}
+                </select>
+              </td>
+              <td>
+                <input aria-label={`Attribute ${i + 1} name`} value={a.name} onChange={(e) => setAttr(i, { name: e.target.value })} />
+              </td>
+              <td>
+                <select aria-label={`Attribute ${i + 1} type`} value={a.type ?? 'string'} onChange={(e) => setAttr(i, { type: e.target.value as AttributeType })}>
+                  {TYPES.map((t) => (
+                    <option key={t} value={t}>
+                      {t}
+                    </option>
+                  ))}
+                </select>
+              </td>
+              <td>
+                <button
+                  type="button"
+                  className="btn btn-ghost btn-small"
+                  aria-label={`Remove attribute ${i + 1}`}
+                  onClick={() => onChange({ ...value, attributes: attrs.filter((_, j) => j !== i) })}
+                >
+                  Remove
+                </button>
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      <div>
+        <button type="button" className="btn btn-secondary btn-small" onClick={() => onChange({ ...value, attributes: [...attrs, { column: '', name: '', type: 'string' }] })}>
+          + Attribute
+        </button>
+      </div>
+    </fieldset>
+  );
+}
+
+/** Progress of an import run: a bar, the counts and the row errors. */
+export function ImportProgress({ imp, onCancel, cancelling }: { imp: ImportDetail; onCancel: () => void; cancelling: boolean }) {
+  const [more, setMore] = useState<ImportRowError[]>([]);
+  const [next, setNext] = useState('');
+  const [moreError, setMoreError] = useState('');
+  const shown = [...(imp.errors ?? []), ...more];
+  const loadMore = async () => {
+    try {
+      const last = shown.length ? String(shown[shown.length - 1].row) : undefined;
+      const page = await api.importErrors(imp.id, next || last);
+      setMore((m) => [...m, ...page.items]);
+      setNext(page.next);
+    } catch (err) {
+      setMoreError(errorText(err));
+    }
+  };
+  return (
+    <section className="import-progress" aria-label="Import progress">
+      <div className="progress-head">
+        <strong>{imp.file_name}</strong> <span className={`badge status-badge status-${imp.status}`}>{imp.status}</span>
+      </div>
+      <ProgressBar label="Import progress" percent={imp.percent} />
+      <p data-testid="import-progress-text">
+        {imp.processed_rows.toLocaleString('en-US')} of {imp.total_rows.toLocaleString('en-US')} rows ({imp.percent}%) · {imp.created_rows} created · {imp.updated_rows} updated ·{' '}
+        {imp.failed_rows} failed
+      </p>
+      {imp.error && (
+        <p className="error-text" role="alert">
+          {imp.error}
+        </p>
+      )}
+      {imp.status === 'running' && (
+        <button type="button" className="btn btn-danger-ghost btn-small" onClick={onCancel} disabled={cancelling}>
+          {cancelling ? 'Cancelling…' : 'Cancel import'}
+        </button>
+      )}
+      {shown.length > 0 && (
+        <div className="table-wrap">
+          <table className="table" aria-label="Row errors">
+            <thead>
+              <tr>
+                <th scope="col">Row</th>
+                <th scope="col">Column</th>
+                <th scope="col">Error</th>
+              </tr>
+            </thead>
+            <tbody>
+              {shown.map((e) => (
+                <tr key={`${e.row}-${e.column}`}>
+                  <td>{e.row}</td>
+                  <td>{e.column || '—'}</td>
+                  <td>{e.message}</td>
+                </tr>
+              ))}
+            </tbody>
+          </table>
+          {shown.length < imp.failed_rows && imp.status !== 'running' && (
+            <button type="button" className="btn btn-secondary btn-small" onClick={() => void loadMore()}>
+              More row errors
+            </button>
+          )}
+          {moreError && <p className="error-text">{moreError}</p>}
+        </div>
+      )}
+    </section>
+  );
+}
+
+interface CsvImportProps {
+  /** Import into this manual segment (no choice shown). */
+  segmentId?: string;
+  /** Manual segments offered when segmentId is not set. */
+  segments?: Segment[];
+  /** Called when a run ends (completed, failed or cancelled). */
+  onFinished?: (imp: ImportDetail) => void;
+}
+
+/** Upload, map, start and follow a CSV import. */
+export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportProps) {
+  const fileId = useId();
+  const [uploaded, setUploaded] = useState<UploadedImport | null>(null);
+  const [mapping, setMapping] = useState<ImportMapping>({});
+  const [target, setTarget] = useState('');
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const [run, setRun] = useState<ImportDetail | null>(null);
+  const [cancelling, setCancelling] = useState(false);
+  const finished = useRef(onFinished);
+  finished.current = onFinished;
+
+  const onFile = async (e: ChangeEvent<HTMLInputElement>) => {
+    const file = e.target.files?.[0];
+    if (!file) return;
+    setBusy(true);
+    setError('');
+    setRun(null);
+    try {
+      const up = await api.uploadImport(file, file.name);
+      setUploaded(up);
+      setMapping(up.suggested_mapping ?? {});
+    } catch (err) {
+      setUploaded(null);
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const start = async () => {
+    if (!uploaded) return;
+    setBusy(true);
+    setError('');
+    try {
+      const imp = await api.startImport(uploaded.id, cleanMapping(mapping), segmentId || target || undefined);
+      setRun({ ...imp, errors: [] });
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  const runId = run?.id;
+  const running = run?.status === 'running';
+  useEffect(() => {
+    if (!runId || !running) return;
+    let stop = false;
+    const timer = setInterval(async () => {
+      try {
+        const d = await api.getImport(runId);
+        if (stop) return;
+        setRun(d);
+        if (d.status !== 'running') finished.current?.(d);
+      } catch (err) {
+        if (!stop) setError(errorText(err));
+      }
+    }, POLL_MS);
+    return () => {
+      stop = true;
+      clearInterval(timer);
+    };
+  }, [runId, running]);
+
+  const cancel = async () => {
+    if (!run) return;
+    setCancelling(true);
+    try {
+      await api.cancelImport(run.id);
+      const d = await api.getImport(run.id);
+      setRun(d);
+      if (d.status !== 'running') finished.current?.(d);
+    } catch (err) {
+      setError(errorText(err));
+    } finally {
+      setCancelling(false);
+    }
+  };
+
+  const manual = segments.filter((s) => s.kind === 'manual');
+  return (
+    <section className="panel csv-import" aria-label="Import customers from CSV">
+      <h3 className="side-sub">Import customers from a CSV file</h3>
+      <div className="field">
+        <label className="field-label" htmlFor={fileId}>
+          CSV file
+        </label>
+        <input id={fileId} type="file" accept=".csv,text/csv" onChange={(e) => void onFile(e)} disabled={busy || running} />
+        <span className="field-help">A header row first; rows are matched to customers by user ID or email.</span>
+      </div>
+      {error && (
+        <p className="error-text" role="alert">
+          {error}
+        </p>
+      )}
+      {uploaded && !run && (
+        <>
+          <p>
+            <strong>{uploaded.file_name}</strong>: {uploaded.total_rows.toLocaleString('en-US')} rows
+          </p>
+          <div className="table-wrap">
+            <table className="table" aria-label="Preview">
+              <thead>
+                <tr>
+                  {uploaded.headers.map((h) => (
+                    <th key={h} scope="col">
+                      {h}
+                    </th>
+                  ))}
+                </tr>
+              </thead>
+              <tbody>
+                {(uploaded.preview ?? []).map((row, i) => (
+                  <tr key={i}>
+                    {uploaded.headers.map((h, j) => (
+                      <td key={h}>{row[j] ?? ''}</td>
+                    ))}
+                  </tr>
+                ))}
+              </tbody>
+            </table>
+          </div>
+          <MappingForm headers={uploaded.headers} value={mapping} onChange={setMapping} />
+          {!segmentId && (
+            <label className="field field-select">
+              <span className="field-label">Add to manual segment (optional)</span>
+              <select value={target} onChange={(e) => setTarget(e.target.value)}>
+                <option value="">— none —</option>
+                {manual.map((s) => (
+                  <option key={s.id} value={s.id}>
+                    {s.name}
+                  </option>
+                ))}
+              </select>
+            </label>
+          )}
+          <div className="form-actions">
+            <button type="button" className="btn btn-primary" onClick={() => void start()} disabled={busy || (!mapping.user_id && !mapping.email)}>
+              Start import
+            </button>
+          </div>
+        </>
+      )}
+      {run && <ImportProgress key={`${run.id}-${run.run}`} imp={run} onCancel={() => void cancel()} cancelling={cancelling} />}
+    </section>
+  );
+}

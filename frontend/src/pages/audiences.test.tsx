@@ -1,0 +1,199 @@
+import { render, screen, within } from '@testing-library/react';
+import userEvent from '@testing-library/user-event';
+import { describe, expect, it, vi } from 'vitest';
+import type { ImportDetail, Segment, UploadedImport } from '../api.ts';
+import { json, mockFetch } from '../test/fetchMock.ts';
+import { cleanMapping, CsvImport } from './CsvImport.tsx';
+import { ManualMembers, parseIds } from './ManualSegment.tsx';
+
+const base = {
+  id: 'imp_1',
+  file_name: 'people.csv',
+  file_size: 80,
+  headers: ['id', 'mail', 'tel', 'plan', 'seats'],
+  mapping: null,
+  segment_id: null,
+  run: 0,
+  total_rows: 2,
+  processed_rows: 0,
+  created_rows: 0,
+  updated_rows: 0,
+  failed_rows: 0,
+  error: '',
+  percent: 0,
+  created_at: '2026-01-01T10:00:00Z',
+  started_at: null,
+  finished_at: null,
+};
+
+const uploaded: UploadedImport = {
+  ...base,
+  status: 'uploaded',
+  preview: [
+    ['u1', 'a@example.com', '', 'pro', '3'],
+    ['u2', 'b@example.com', '+15555550100', 'free', 'x'],
+  ],
+  suggested_mapping: { user_id: 'id', email: 'mail', attributes: [{ column: 'plan', name: 'plan', type: 'string' }] },
+};
+
+const beta: Segment = { id: 'seg_m', name: 'Beta', kind: 'manual', condition: null, created_at: '', updated_at: '' };
+
+describe('CsvImport', () => {
+  it('drops unmapped fields and unnamed attributes from the mapping', () => {
+    expect(cleanMapping({ user_id: 'id', email: '', attributes: [{ column: 'plan', name: ' plan ' }, { column: '', name: 'x' }] })).toEqual({
+      user_id: 'id',
+      attributes: [{ column: 'plan', name: 'plan' }],
+    });
+  });
+
+  it('uploads, shows the preview and suggested mapping, starts with the edited mapping and follows the progress', async () => {
+    let polls = 0;
+    const { calls } = mockFetch({
+      'POST /api/imports': () => json(201, uploaded),
+      'POST /api/imports/imp_1/start': () => json(202, { ...base, status: 'running', run: 1 }),
+      'GET /api/imports/imp_1': () => {
+        polls++;
+        const done: ImportDetail = {
+          ...base,
+          run: 1,
+          status: 'completed',
+          processed_rows: 2,
+          created_rows: 1,
+          updated_rows: 0,
+          failed_rows: 1,
+          percent: 100,
+          errors: [{ row: 2, column: 'seats', message: 'not a number' }],
+        };
+        return json(200, polls === 1 ? { ...base, run: 1, status: 'running', processed_rows: 1, percent: 50, errors: [] } : done);
+      },
+    });
+    const onFinished = vi.fn();
+    const user = userEvent.setup();
+    render(<CsvImport segments={[beta, { ...beta, id: 'seg_d', name: 'Dyn', kind: 'dynamic' }]} onFinished={onFinished} />);
+
+    await user.upload(screen.getByLabelText('CSV file'), new File(['id,mail\nu1,a@example.com\n'], 'people.csv', { type: 'text/csv' }));
+    const preview = await screen.findByRole('table', { name: 'Preview' });
+    expect(within(preview).getAllByRole('columnheader').map((h) => h.textContent)).toEqual(uploaded.headers);
+    expect(within(preview).getByText('b@example.com')).toBeTruthy();
+    expect(calls[0].method).toBe('POST');
+    expect(calls[0].path).toBe('/api/imports');
+
+    // The suggested mapping is shown and can be edited.
+    expect((screen.getByLabelText('User ID column') as HTMLSelectElement).value).toBe('id');
+    expect((screen.getByLabelText('Email column') as HTMLSelectElement).value).toBe('mail');
+    expect((screen.getByLabelText('Attribute 1 name') as HTMLInputElement).value).toBe('plan');
+    await user.selectOptions(screen.getByLabelText('Phone column'), 'tel');
+    await user.selectOptions(screen.getByLabelText('Email column'), '');
+    await user.click(screen.getByRole('button', { name: '+ Attribute' }));
+    await user.selectOptions(screen.getByLabelText('Attribute 2 column'), 'seats');
+    await user.type(screen.getByLabelText('Attribute 2 name'), 'seats');
+    await user.selectOptions(screen.getByLabelText('Attribute 2 type'), 'number');
+    await user.click(screen.getByRole('button', { name: '+ Attribute' }));
+    await user.click(screen.getByRole('button', { name: 'Remove attribute 3' }));
+    expect(screen.queryByLabelText('Attribute 3 name')).toBeNull();
+    // Only manual segments can be imported into.
+    const target = screen.getByLabelText('Add to manual segment (optional)');
+    expect(within(target).queryByText('Dyn')).toBeNull();
+    await user.selectOptions(target, 'seg_m');
+
+    await user.click(screen.getByRole('button', { name: 'Start import' }));
+    expect(calls.find((c) => c.path === '/api/imports/imp_1/start')?.body).toEqual({
+      mapping: {
+        user_id: 'id',
+        phone: 'tel',
+        attributes: [
+          { column: 'plan', name: 'plan', type: 'string' },
+          { column: 'seats', name: 'seats', type: 'number' },
+        ],
+      },
+      segment_id: 'seg_m',
+    });
+
+    const bar = screen.getByRole('progressbar', { name: 'Import progress' });
+    await vi.waitFor(() => expect(bar.getAttribute('aria-valuenow')).toBe('100'), { timeout: 4000 });
+    expect(screen.getByTestId('import-progress-text').textContent).toContain('2 of 2 rows (100%) · 1 created · 0 updated · 1 failed');
+    expect(within(screen.getByRole('table', { name: 'Row errors' })).getByText('not a number')).toBeTruthy();
+    expect(onFinished).toHaveBeenCalledTimes(1);
+  });
+
+  it('cancels a running import', async () => {
+    const { calls } = mockFetch({
+      'POST /api/imports': () => json(201, uploaded),
+      'POST /api/imports/imp_1/start': () => json(202, { ...base, status: 'running', run: 1 }),
+      'POST /api/imports/imp_1/cancel': () => json(200, { ...base, status: 'cancelled', run: 1 }),
+      'GET /api/imports/imp_1': () => json(200, { ...base, status: calls.some((c) => c.path.endsWith('/cancel')) ? 'cancelled' : 'running', run: 1, errors: [] }),
+    });
+    const user = userEvent.setup();
+    render(<CsvImport segmentId="seg_m" />);
+    await user.upload(screen.getByLabelText('CSV file'), new File(['id\nu1\n'], 'people.csv', { type: 'text/csv' }));
+    expect(screen.queryByLabelText('Add to manual segment (optional)')).toBeNull();
+    await user.click(await screen.findByRole('button', { name: 'Start import' }));
+    expect(calls.find((c) => c.path.endsWith('/start'))?.body).toMatchObject({ segment_id: 'seg_m' });
+    await user.click(screen.getByRole('button', { name: 'Cancel import' }));
+    expect(await screen.findByText('cancelled')).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Cancel import' })).toBeNull();
+  });
+
+  it('shows why an upload was refused', async () => {
+    mockFetch({ 'POST /api/imports': () => json(400, { error: 'the file has no header row', field: 'file' }) });
+    const user = userEvent.setup();
+    render(<CsvImport />);
+    await user.upload(screen.getByLabelText('CSV file'), new File([''], 'empty.csv', { type: 'text/csv' }));
+    expect((await screen.findByRole('alert')).textContent).toBe('the file has no header row');
+  });
+});
+
+describe('ManualMembers', () => {
+  const ada = {
+    id: 'cus_1',
+    external_id: 'ada',
+    anonymous_ids: [],
+    email: 'ada@example.com',
+    phone: null,
+    timezone: null,
+    attributes: {},
+    created_at: '2026-01-01T10:00:00Z',
+    updated_at: '2026-01-01T10:00:00Z',
+  };
+
+  it('splits typed ids', () => {
+    expect(parseIds(' ada, bob\ncarl  ada ')).toEqual(['ada', 'bob', 'carl']);
+  });
+
+  it('lists members, adds by user id and shows the unknown ids, removes a member', async () => {
+    let members = [ada];
+    const { calls } = mockFetch({
+      'GET /api/segments/seg_m/members': () => json(200, { items: members }),
+      'POST /api/segments/seg_m/members': () => {
+        members = [ada, { ...ada, id: 'cus_2', external_id: 'bob', email: 'bob@example.com' }];
+        return json(200, { added: 1, already_members: 1, unknown_ids: ['nobody'] });
+      },
+      'DELETE /api/segments/seg_m/members': () => {
+        members = members.filter((m) => m.id !== 'cus_1');
+        return json(200, { removed: 1, not_members: 0, unknown_ids: [] });
+      },
+    });
+    const navigate = vi.fn();
+    const user = userEvent.setup();
+    render(<ManualMembers id="seg_m" navigate={navigate} />);
+
+    const list = await screen.findByRole('region', { name: 'Members' });
+    expect(await within(list).findByRole('rowheader', { name: 'ada' })).toBeTruthy();
+
+    await user.type(screen.getByLabelText('Customer or user IDs'), 'bob, ada\nnobody');
+    await user.click(screen.getByRole('button', { name: 'Add members' }));
+    expect(calls.find((c) => c.method === 'POST')?.body).toEqual({ customer_ids: ['bob', 'ada', 'nobody'] });
+    expect((await screen.findByTestId('unknown-ids')).textContent).toBe('No customer has the ID nobody.');
+    expect(screen.getByText('Added 1; 1 already members.')).toBeTruthy();
+    expect(await within(list).findByRole('rowheader', { name: 'bob' })).toBeTruthy();
+
+    await user.click(within(list).getByRole('button', { name: 'Remove ada' }));
+    expect(calls.find((c) => c.method === 'DELETE')?.body).toEqual({ customer_ids: ['cus_1'] });
+    expect(await screen.findByText('Removed 1; 0 were not members.')).toBeTruthy();
+    await vi.waitFor(() => expect(within(list).queryByRole('rowheader', { name: 'ada' })).toBeNull());
+    expect(screen.queryByTestId('unknown-ids')).toBeNull();
+
+    await user.click(within(list).getByRole('link', { name: 'bob' }));
+    expect(navigate).toHaveBeenCalledWith('/customers/cus_2');
+  });
+});
