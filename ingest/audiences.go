@@ -116,9 +116,9 @@ func (a *Audiences) EnrollPage(ctx context.Context, in workflows.EnrollPageInput
 		res.Done = true
 		return res, nil
 	}
-	eventIDs := make([]string, len(members))
+	ids, eventIDs := make([]string, len(members)), make([]string, len(members))
 	for i, m := range members {
-		eventIDs[i] = e.ID + "/" + m.ID
+		ids[i], eventIDs[i] = m.ID, e.ID+"/"+m.ID
 	}
 	done, err := a.store.RunsStartedBy(ctx, e.WorkspaceID, e.JourneyID, eventIDs)
 	if err != nil {
@@ -128,10 +128,6 @@ func (a *Audiences) EnrollPage(ctx context.Context, in workflows.EnrollPageInput
 	// one (a weekly schedule mostly meets people it has seen).
 	var entered map[string]bool
 	if p := journey.def.Entry.Policy; (p == "once" || p == "") && journey.def.Entry.Key == "" {
-		ids := make([]string, len(members))
-		for i, m := range members {
-			ids[i] = m.ID
-		}
 		if entered, err = a.store.CustomersWithRuns(ctx, e.WorkspaceID, e.JourneyID, ids); err != nil {
 			return res, err
 		}

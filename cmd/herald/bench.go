@@ -815,18 +815,23 @@ type ingestCounter struct {
 }
 
 func (c *ingestCounter) read(ctx context.Context) (float64, error) {
-	if c.addr == "" {
+	return scrapeMetrics(ctx, c.http, c.addr, parseIngestCounter)
+}
+
+// scrapeMetrics GETs Herald's /metrics at addr (host:port or a URL) and
+// reads a value from it with parse.
+func scrapeMetrics(ctx context.Context, hc *http.Client, addr string, parse func(io.Reader) (float64, error)) (float64, error) {
+	if addr == "" {
 		return 0, errors.New("no --metrics-addr")
 	}
-	u := c.addr
-	if !strings.Contains(u, "://") {
-		u = "http://" + u
+	if !strings.Contains(addr, "://") {
+		addr = "http://" + addr
 	}
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(u, "/")+"/metrics", nil)
+	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(addr, "/")+"/metrics", nil)
 	if err != nil {
 		return 0, err
 	}
-	resp, err := c.http.Do(req)
+	resp, err := hc.Do(req)
 	if err != nil {
 		return 0, err
 	}
@@ -834,7 +839,7 @@ func (c *ingestCounter) read(ctx context.Context) (float64, error) {
 	if resp.StatusCode != http.StatusOK {
 		return 0, fmt.Errorf("GET %s: %s", req.URL, resp.Status)
 	}
-	return parseIngestCounter(resp.Body)
+	return parse(resp.Body)
 }
 
 // parseIngestCounter sums herald_ingest_events_total over its labels.

@@ -609,26 +609,7 @@ type processCPU struct {
 }
 
 func (p *processCPU) read(ctx context.Context) (float64, error) {
-	if p.addr == "" {
-		return 0, errors.New("no --metrics-addr")
-	}
-	u := p.addr
-	if !strings.Contains(u, "://") {
-		u = "http://" + u
-	}
-	req, err := http.NewRequestWithContext(ctx, "GET", strings.TrimRight(u, "/")+"/metrics", nil)
-	if err != nil {
-		return 0, err
-	}
-	resp, err := p.http.Do(req)
-	if err != nil {
-		return 0, err
-	}
-	defer resp.Body.Close()
-	if resp.StatusCode != http.StatusOK {
-		return 0, fmt.Errorf("GET %s: %s", req.URL, resp.Status)
-	}
-	return parseMetric(resp.Body, "process_cpu_seconds_total")
+	return scrapeMetrics(ctx, p.http, p.addr, func(r io.Reader) (float64, error) { return parseMetric(r, "process_cpu_seconds_total") })
 }
 
 // cpuMeter starts a measure: the function it returns gives the CPU seconds
