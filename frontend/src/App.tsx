@@ -3,6 +3,7 @@ import * as api from './api.ts';
 import type { Session } from './api.ts';
 import { Login } from './Login.tsx';
 import { Shell } from './Shell.tsx';
+import { errorText } from './errors.ts';
 
 type State =
   | { kind: 'loading' }
@@ -20,7 +21,7 @@ export function App() {
       const session = await api.me();
       setState(session ? { kind: 'signed-in', session } : { kind: 'signed-out' });
     } catch (err) {
-      setState({ kind: 'error', message: err instanceof Error ? err.message : String(err) });
+      setState({ kind: 'error', message: errorText(err) });
     }
   }, []);
 

@@ -1,6 +1,7 @@
 import { useId, useState, type FormEvent } from 'react';
 import * as api from './api.ts';
 import type { Session } from './api.ts';
+import { errorText } from './errors.ts';
 
 interface LoginProps {
   /** Called with the new session after a successful sign-in. */
@@ -25,7 +26,7 @@ export function Login({ onLogin, notice }: LoginProps) {
       const session = await api.login(email.trim(), password);
       onLogin(session);
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(errorText(err));
       setBusy(false);
     }
   }

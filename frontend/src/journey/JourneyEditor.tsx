@@ -45,6 +45,7 @@ import { StepNodeView, TemplatesContext, TriggerNodeView } from './NodeViews.tsx
 import { JsonPanel } from './JsonPanel.tsx';
 import { RunsPanel } from './RunsPanel.tsx';
 import { SettingsPanel } from './SettingsPanel.tsx';
+import { errorText } from '../errors.ts';
 
 const nodeTypes = { step: StepNodeView, trigger: TriggerNodeView };
 const DRAG_TYPE = 'application/x-herald-step';
@@ -128,7 +129,7 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
       setNodes(journeyToFlow(j.definition).nodes);
       setDirty(false);
     } catch (err) {
-      setLoadError(err instanceof Error ? err.message : String(err));
+      setLoadError(errorText(err));
     }
   }, [id]);
 
@@ -397,7 +398,7 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
       setErrors(err.errors);
       setMessage({ kind: 'error', text: `Not saved: ${err.errors.length} problem${err.errors.length === 1 ? '' : 's'} to fix (marked on the steps).` });
     } else {
-      setMessage({ kind: 'error', text: err instanceof Error ? err.message : String(err) });
+      setMessage({ kind: 'error', text: errorText(err) });
     }
   };
 
@@ -471,7 +472,7 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
       setConfirm(null);
       setMessage({ kind: 'ok', text: `Journey ${{ pause: 'paused', resume: 'resumed', stop: 'stopped', archive: 'archived' }[action]}.` });
     } catch (err) {
-      setConfirmError(err instanceof Error ? err.message : String(err));
+      setConfirmError(errorText(err));
     } finally {
       setBusy(false);
     }

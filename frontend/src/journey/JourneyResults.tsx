@@ -3,6 +3,7 @@ import { Bar, BarChart, CartesianGrid, Legend, Line, LineChart, ResponsiveContai
 import * as api from '../api.ts';
 import type { Journey, SeriesInterval, SeriesPoint } from '../api.ts';
 import { linkHandler } from '../router.ts';
+import { errorText } from '../errors.ts';
 
 /** How many buckets each interval shows: 30 days or 48 hours. */
 const POINTS: Record<SeriesInterval, number> = { day: 30, hour: 48 };
@@ -40,9 +41,6 @@ const JOURNEY_METRICS: Metric[] = ['entries', 'completed', 'conversions'];
 const DELIVERY_METRICS: Metric[] = ['sent', 'delivered', 'opened', 'clicked', 'bounced', 'failed', 'suppressed'];
 const DASH = ['', '6 3', '2 3', '8 3 2 3', '', '6 3', '2 3'];
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** A bucket's label, in the time zone the buckets are aligned to (the browser's when unknown). */
 function bucketLabel(iso: string, interval: SeriesInterval, timeZone?: string): string {
@@ -93,7 +91,7 @@ export function JourneyResults({ id, navigate }: { id: string; navigate: (to: st
         const s = await api.journeySeries(id, iv, POINTS[iv]);
         if (isCurrent()) setSeries({ kind: 'ready', interval: iv, timezone: s.timezone, points: s.points ?? [] });
       } catch (err) {
-        if (isCurrent()) setSeries({ kind: 'error', message: message(err) });
+        if (isCurrent()) setSeries({ kind: 'error', message: errorText(err) });
       }
     },
     [id],

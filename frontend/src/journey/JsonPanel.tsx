@@ -2,6 +2,7 @@
 // definition and apply it to the canvas.
 import { useId, useState } from 'react';
 import type { JourneyDefinition } from '../api.ts';
+import { errorText } from '../errors.ts';
 
 interface JsonPanelProps {
   def: JourneyDefinition;
@@ -52,7 +53,7 @@ export function JsonPanel({ def, readOnly, onApply, onClose }: JsonPanelProps) {
               onApply(parseDefinition(text));
               setError('');
             } catch (err) {
-              setError(err instanceof Error ? err.message : String(err));
+              setError(errorText(err));
             }
           }}
         >

@@ -3,6 +3,7 @@
 import { useCallback, useEffect, useState } from 'react';
 import * as api from '../api.ts';
 import type { Run, RunDetail } from '../api.ts';
+import { errorText } from '../errors.ts';
 
 interface RunsPanelProps {
   journeyId: string;
@@ -32,7 +33,7 @@ export function RunsPanel({ journeyId, stepIds, onOpen, onClose, navigate }: Run
     try {
       setRuns(await api.journeyRuns(journeyId, node || undefined));
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(errorText(err));
     }
   }, [journeyId, node]);
 
@@ -49,7 +50,7 @@ export function RunsPanel({ journeyId, stepIds, onOpen, onClose, navigate }: Run
       setOpen(run);
       onOpen(run);
     } catch (err) {
-      setOpenError(err instanceof Error ? err.message : String(err));
+      setOpenError(errorText(err));
     }
   };
 

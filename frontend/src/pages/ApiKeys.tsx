@@ -2,6 +2,8 @@ import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type R
 import * as api from '../api.ts';
 import type { ApiKey, CreatedKey, KeyKind } from '../api.ts';
 import { ConfirmDialog } from '../ConfirmDialog.tsx';
+import { useConfirmedAction } from '../useConfirmedAction.ts';
+import { errorText } from '../errors.ts';
 
 const KIND_LABEL: Record<KeyKind, string> = { write: 'Write', secret: 'Secret' };
 
@@ -28,17 +30,11 @@ function DateCell({ iso, empty }: { iso: string | null; empty: string }) {
   );
 }
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** Settings → API keys: list, create (the key is shown once) and revoke. */
 export function ApiKeys() {
   const [list, setList] = useState<ListState>({ kind: 'loading' });
   const [created, setCreated] = useState<CreatedKey | null>(null);
-  const [toRevoke, setToRevoke] = useState<ApiKey | null>(null);
-  const [revoking, setRevoking] = useState(false);
-  const [revokeError, setRevokeError] = useState('');
   const nameRef = useRef<HTMLInputElement>(null);
 
   const reload = useCallback(async (showLoading: boolean) => {
@@ -46,7 +42,7 @@ export function ApiKeys() {
     try {
       setList({ kind: 'ready', keys: await api.listKeys() });
     } catch (err) {
-      setList({ kind: 'error', message: message(err) });
+      setList({ kind: 'error', message: errorText(err) });
     }
   }, []);
 
@@ -54,20 +50,11 @@ export function ApiKeys() {
     void reload(true);
   }, [reload]);
 
-  async function confirmRevoke() {
-    if (!toRevoke) return;
-    setRevoking(true);
-    setRevokeError('');
-    try {
-      await api.revokeKey(toRevoke.id);
-      setToRevoke(null);
-      await reload(false);
-    } catch (err) {
-      setRevokeError(message(err));
-    } finally {
-      setRevoking(false);
-    }
-  }
+  const revoke = useConfirmedAction(async (k: ApiKey) => {
+    await api.revokeKey(k.id);
+    await reload(false);
+  });
+  const toRevoke = revoke.target;
 
   return (
     <section className="panel" aria-labelledby="api-keys-heading">
@@ -100,10 +87,7 @@ export function ApiKeys() {
       <KeyList
         list={list}
         onRetry={() => void reload(true)}
-        onRevoke={(k) => {
-          setRevokeError('');
-          setToRevoke(k);
-        }}
+        onRevoke={revoke.ask}
       />
 
       {toRevoke && (
@@ -111,10 +95,10 @@ export function ApiKeys() {
           title="Revoke API key?"
           confirmLabel="Revoke key"
           danger
-          busy={revoking}
-          error={revokeError}
-          onCancel={() => setToRevoke(null)}
-          onConfirm={() => void confirmRevoke()}
+          busy={revoke.busy}
+          error={revoke.error}
+          onCancel={revoke.cancel}
+          onConfirm={() => void revoke.confirm()}
         >
           <p>
             Revoke the {KIND_LABEL[toRevoke.kind].toLowerCase()} key <strong>{toRevoke.name}</strong> (
@@ -155,7 +139,7 @@ function CreateKeyForm({ nameRef, onCreated }: CreateKeyFormProps) {
       setName('');
       onCreated(key);
     } catch (err) {
-      setError(message(err));
+      setError(errorText(err));
     } finally {
       setBusy(false);
     }

@@ -107,7 +107,7 @@ export function SegmentEditor({ id, navigate }: { id: string; navigate: (to: str
       await api.deleteSegment(id);
       navigate('/audiences');
     } catch (err) {
-      setDeleteError(err instanceof Error ? err.message : String(err));
+      setDeleteError(errorText(err));
     }
   };
 
@@ -127,7 +127,7 @@ export function SegmentEditor({ id, navigate }: { id: string; navigate: (to: str
           setLoaded(true);
         }
       } catch (err) {
-        if (!stop) setLoadError(err instanceof Error ? err.message : String(err));
+        if (!stop) setLoadError(errorText(err));
       }
     })();
     return () => {
@@ -150,7 +150,7 @@ export function SegmentEditor({ id, navigate }: { id: string; navigate: (to: str
         const p = await api.previewSegment(condition);
         if (seq === previewSeq.current) setPreview({ state: 'ok', count: p.count, sample: p.sample ?? [] });
       } catch (err) {
-        if (seq === previewSeq.current) setPreview({ state: 'error', message: err instanceof Error ? err.message : String(err) });
+        if (seq === previewSeq.current) setPreview({ state: 'error', message: errorText(err) });
       }
     }, PREVIEW_DELAY_MS);
     return () => clearTimeout(timer);
@@ -166,7 +166,7 @@ export function SegmentEditor({ id, navigate }: { id: string; navigate: (to: str
       setSaved('Segment saved.');
       if (isNew) navigate(`/audiences/${encodeURIComponent(s.id)}`);
     } catch (err) {
-      setSaveError(err instanceof Error ? err.message : String(err));
+      setSaveError(errorText(err));
     } finally {
       setSaving(false);
     }

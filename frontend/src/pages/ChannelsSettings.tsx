@@ -1,10 +1,8 @@
 import { useEffect, useId, useState, type FormEvent, type ReactNode } from 'react';
 import * as api from '../api.ts';
 import type { Channel, ChannelSettings, EmailSettings, SmsSettings } from '../api.ts';
+import { errorText } from '../errors.ts';
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** Field errors by API field name ("email.region"); "" holds an error for the whole form. */
 type FieldErrors = Record<string, string>;
@@ -18,7 +16,7 @@ function toFieldErrors(err: unknown): FieldErrors {
     const text = err.message.startsWith(err.field + ': ') ? err.message.slice(err.field.length + 2) : err.message;
     return { [field]: text };
   }
-  return { '': message(err) };
+  return { '': errorText(err) };
 }
 
 interface TextFieldProps {
@@ -223,7 +221,7 @@ function TestSend({ channel, title, label, placeholder }: { channel: Channel; ti
       const r = await api.testChannel(channel, to.trim());
       setResult({ ok: true, text: `Test ${r.status} through ${r.provider}${r.provider_id ? ` (id ${r.provider_id})` : ''}${r.status_code ? ` (HTTP ${r.status_code})` : ''}.` });
     } catch (err) {
-      setResult({ ok: false, text: `Test failed: ${message(err)}` });
+      setResult({ ok: false, text: `Test failed: ${errorText(err)}` });
     } finally {
       setBusy(false);
     }
@@ -406,7 +404,7 @@ export function ChannelsSettings({ canEdit, canTest = true }: { canEdit: boolean
     api
       .getChannels()
       .then((cs) => apply(cs))
-      .catch((err: unknown) => setState({ kind: 'error', message: message(err) }));
+      .catch((err: unknown) => setState({ kind: 'error', message: errorText(err) }));
   };
   useEffect(load, []);
 

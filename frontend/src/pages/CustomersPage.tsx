@@ -9,6 +9,7 @@ import { formatTime } from '../journey/RunsPanel.tsx';
 import { linkHandler } from '../router.ts';
 import { EmptyPage } from './EmptyPage.tsx';
 import { BackLink, ListError, ListLoading, ListTable, RowLink } from './ListState.tsx';
+import { errorText } from '../errors.ts';
 
 /** The best human name for a customer: user id, email, phone, else the internal id. */
 export function customerLabel(c: Customer): string {
@@ -49,7 +50,7 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
       setNext(page.next);
       setSearched(query);
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(errorText(err));
     }
   }, []);
 
@@ -60,7 +61,7 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
       setList((l) => [...(l ?? []), ...page.items]);
       setNext(page.next);
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(errorText(err));
     } finally {
       setMore(false);
     }
@@ -147,7 +148,7 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
       setProfile(p);
       setTemplates(new Map(ts.map((t) => [t.id, t.name])));
     } catch (err) {
-      setError(err instanceof Error ? err.message : String(err));
+      setError(errorText(err));
     }
   }, [id]);
 
@@ -163,7 +164,7 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
       setConfirm(false);
       navigate('/customers');
     } catch (err) {
-      setEraseError(err instanceof Error ? err.message : String(err));
+      setEraseError(errorText(err));
       setErasing(false);
     }
   };

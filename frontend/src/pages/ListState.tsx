@@ -3,11 +3,9 @@
 // item.
 import { useCallback, useEffect, useState, type FormEvent, type ReactNode } from 'react';
 import { linkHandler } from '../router.ts';
+import { errorText } from '../errors.ts';
 
-/** The message of anything thrown. */
-export function errorText(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
+export { errorText };
 
 /** Loads a list on mount; `list` is null while loading, `load` tries again. */
 export function useList<T>(fetchList: () => Promise<T[]>) {

@@ -2,14 +2,13 @@ import { useCallback, useEffect, useId, useRef, useState, type FormEvent, type R
 import * as api from '../api.ts';
 import type { InvitedMember, Member, Role, Session } from '../api.ts';
 import { ConfirmDialog } from '../ConfirmDialog.tsx';
+import { useConfirmedAction } from '../useConfirmedAction.ts';
+import { errorText } from '../errors.ts';
 
 const ROLES: Role[] = ['owner', 'editor', 'viewer'];
 const ROLE_LABEL: Record<Role, string> = { owner: 'Owner', editor: 'Editor', viewer: 'Viewer' };
 const ROLE_HELP = 'Owners manage settings and the team; editors build journeys, audiences and templates; viewers can only look.';
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 const dateFormat = new Intl.DateTimeFormat(undefined, { dateStyle: 'medium' });
 
@@ -20,9 +19,6 @@ export function TeamSettings({ session }: { session: Session }) {
   const owner = session.role === 'owner';
   const [list, setList] = useState<ListState>({ kind: 'loading' });
   const [invited, setInvited] = useState<InvitedMember | null>(null);
-  const [toRemove, setToRemove] = useState<Member | null>(null);
-  const [removing, setRemoving] = useState(false);
-  const [removeError, setRemoveError] = useState('');
   const [rowError, setRowError] = useState<{ userId: string; message: string } | null>(null);
   const [pending, setPending] = useState('');
   const emailRef = useRef<HTMLInputElement>(null);
@@ -32,7 +28,7 @@ export function TeamSettings({ session }: { session: Session }) {
     try {
       setList({ kind: 'ready', members: await api.listMembers() });
     } catch (err) {
-      setList({ kind: 'error', message: message(err) });
+      setList({ kind: 'error', message: errorText(err) });
     }
   }, []);
 
@@ -47,26 +43,17 @@ export function TeamSettings({ session }: { session: Session }) {
       const updated = await api.updateMember(m.user_id, role);
       setList((l) => (l.kind === 'ready' ? { kind: 'ready', members: l.members.map((x) => (x.user_id === m.user_id ? { ...x, ...updated } : x)) } : l));
     } catch (err) {
-      setRowError({ userId: m.user_id, message: message(err) });
+      setRowError({ userId: m.user_id, message: errorText(err) });
     } finally {
       setPending('');
     }
   }
 
-  async function confirmRemove() {
-    if (!toRemove) return;
-    setRemoving(true);
-    setRemoveError('');
-    try {
-      await api.removeMember(toRemove.user_id);
-      setToRemove(null);
-      await reload(false);
-    } catch (err) {
-      setRemoveError(message(err));
-    } finally {
-      setRemoving(false);
-    }
-  }
+  const remove = useConfirmedAction(async (m: Member) => {
+    await api.removeMember(m.user_id);
+    await reload(false);
+  });
+  const toRemove = remove.target;
 
   return (
     <section className="panel" aria-labelledby="team-heading">
@@ -168,10 +155,7 @@ export function TeamSettings({ session }: { session: Session }) {
                         className="btn btn-small btn-danger-ghost"
                         aria-label={`Remove ${m.email}`}
                         disabled={!owner}
-                        onClick={() => {
-                          setRemoveError('');
-                          setToRemove(m);
-                        }}
+                        onClick={() => remove.ask(m)}
                       >
                         Remove
                       </button>
@@ -189,10 +173,10 @@ export function TeamSettings({ session }: { session: Session }) {
           title="Remove member?"
           confirmLabel="Remove member"
           danger
-          busy={removing}
-          error={removeError}
-          onCancel={() => setToRemove(null)}
-          onConfirm={() => void confirmRemove()}
+          busy={remove.busy}
+          error={remove.error}
+          onCancel={remove.cancel}
+          onConfirm={() => void remove.confirm()}
         >
           <p>
             Remove <strong>{toRemove.email}</strong> from this workspace? They will be signed out and can no longer sign in to it.
@@ -224,7 +208,7 @@ function InviteForm({ emailRef, onInvited }: { emailRef: RefObject<HTMLInputElem
       setEmail('');
       onInvited(m);
     } catch (err) {
-      setError(err instanceof api.ApiError && err.status === 409 && !err.message ? 'That person is already a member.' : message(err));
+      setError(err instanceof api.ApiError && err.status === 409 && !err.message ? 'That person is already a member.' : errorText(err));
     } finally {
       setBusy(false);
     }

@@ -9,6 +9,7 @@ import { formatTime } from '../journey/RunsPanel.tsx';
 import { linkHandler } from '../router.ts';
 import { EmptyPage } from './EmptyPage.tsx';
 import { BackLink, ListError, ListLoading, ListTable, LoadFailed, RowLink, useList } from './ListState.tsx';
+import { errorText } from '../errors.ts';
 
 const CHANNEL_LABEL: Record<Channel, string> = { email: 'Email', sms: 'SMS', webhook: 'Webhook' };
 
@@ -117,7 +118,7 @@ export function TemplateEditor({ id, navigate }: { id: string; navigate: (to: st
         setRendered({ content: r.rendered, customer: r.customer_id });
       } catch (err) {
         setRendered(null);
-        setRenderError(err instanceof Error ? err.message : String(err));
+        setRenderError(errorText(err));
       }
     },
     [id, newChannel],
@@ -133,7 +134,7 @@ export function TemplateEditor({ id, navigate }: { id: string; navigate: (to: st
         setDraft(toDraft(t, t.channel));
         void render('');
       })
-      .catch((err: unknown) => !stop && setLoadError(err instanceof Error ? err.message : String(err)));
+      .catch((err: unknown) => !stop && setLoadError(errorText(err)));
     return () => {
       stop = true;
     };
@@ -162,7 +163,7 @@ export function TemplateEditor({ id, navigate }: { id: string; navigate: (to: st
       setSaved('Template saved.');
       void render(customerId);
     } catch (err) {
-      setError({ message: err instanceof Error ? err.message : String(err), field: err instanceof api.ApiError ? err.field : undefined });
+      setError({ message: errorText(err), field: err instanceof api.ApiError ? err.field : undefined });
     } finally {
       setSaving(false);
     }
@@ -173,7 +174,7 @@ export function TemplateEditor({ id, navigate }: { id: string; navigate: (to: st
       await api.deleteTemplate(id);
       navigate('/templates');
     } catch (err) {
-      setDeleteError(err instanceof Error ? err.message : String(err));
+      setDeleteError(errorText(err));
     }
   };
 
@@ -392,7 +393,7 @@ function TestSend({ id, channel, customerId, dirty }: { id: string; channel: Cha
       const d = await api.testTemplate(id, to.trim(), customerId.trim() || undefined);
       setResult({ ok: true, text: `Test ${d.status} to ${d.recipient}${d.provider ? ` through ${d.provider}` : ''}.` });
     } catch (err) {
-      setResult({ ok: false, text: `Test failed: ${err instanceof Error ? err.message : String(err)}` });
+      setResult({ ok: false, text: `Test failed: ${errorText(err)}` });
     } finally {
       setBusy(false);
     }

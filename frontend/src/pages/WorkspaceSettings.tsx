@@ -1,10 +1,8 @@
 import { useEffect, useId, useState, type FormEvent } from 'react';
 import * as api from '../api.ts';
 import type { Workspace } from '../api.ts';
+import { errorText } from '../errors.ts';
 
-function message(err: unknown): string {
-  return err instanceof Error ? err.message : String(err);
-}
 
 /** IANA zones the browser knows, for the time zone suggestions. */
 function timeZones(): string[] {
@@ -47,7 +45,7 @@ export function WorkspaceSettings({ canEdit }: { canEdit: boolean }) {
     api
       .getWorkspace()
       .then(apply)
-      .catch((err: unknown) => setState({ kind: 'error', message: message(err) }));
+      .catch((err: unknown) => setState({ kind: 'error', message: errorText(err) }));
   };
   useEffect(load, []);
 
@@ -60,7 +58,7 @@ export function WorkspaceSettings({ canEdit }: { canEdit: boolean }) {
       apply(await api.putWorkspace({ name: name.trim(), timezone: timezone.trim(), quiet_hours: quiet ? { start, end } : null }));
       setSaved('Workspace settings saved.');
     } catch (err) {
-      setError({ message: message(err), field: err instanceof api.ApiError ? err.field : undefined });
+      setError({ message: errorText(err), field: err instanceof api.ApiError ? err.field : undefined });
     } finally {
       setBusy(false);
     }
