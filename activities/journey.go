@@ -50,9 +50,13 @@ type RecordStepInput struct {
 
 // RecordStep writes a node visit to the run projection (stats and paths).
 func (a *Activities) RecordStep(ctx context.Context, in RecordStepInput) error {
-	return a.store.RecordRunStep(ctx, schema.RunStep{WorkspaceID: in.WorkspaceID, JourneyID: in.JourneyID,
+	return a.store.RecordRunStep(ctx, runStep(in))
+}
+
+func runStep(in RecordStepInput) schema.RunStep {
+	return schema.RunStep{WorkspaceID: in.WorkspaceID, JourneyID: in.JourneyID,
 		WorkflowID: in.WorkflowID, RunID: in.RunID, Node: in.Node, Visit: in.Visit, Detail: in.Detail,
-		EnteredAt: in.EnteredAt, PreviousNode: in.PreviousNode, PreviousVisit: in.PreviousVisit})
+		EnteredAt: in.EnteredAt, PreviousNode: in.PreviousNode, PreviousVisit: in.PreviousVisit}
 }
 
 // FinishRunInput reports how a run ended.
@@ -89,6 +93,51 @@ type RecordConversionInput struct {
 // RecordConversion marks a run converted.
 func (a *Activities) RecordConversion(ctx context.Context, in RecordConversionInput) error {
 	return a.store.RecordConversion(ctx, in.WorkflowID, in.RunID, in.At)
+}
+
+// ProgressInput is what a run reports at once (interpreter v4): its start
+// if not reported yet, its node visits since its last report in order, a
+// goal conversion, its end. It goes with the run's next send (SendInput) or
+// in one local activity, so a run writes one history marker per report
+// instead of one per step.
+type ProgressInput struct {
+	WorkspaceID string `json:"workspace_id"`
+	WorkflowID  string `json:"workflow_id"`
+	RunID       string `json:"run_id"`
+	// Start is the run's start, until one report carried it (conversions
+	// repeat it: the router may not have recorded the run yet).
+	Start       *RecordRunStartInput `json:"start,omitempty"`
+	Steps       []RecordStepInput    `json:"steps,omitempty"`
+	ConvertedAt *time.Time           `json:"converted_at,omitempty"`
+	Finish      *FinishRunInput      `json:"finish,omitempty"`
+}
+
+// Empty says whether there is nothing to report.
+func (p *ProgressInput) Empty() bool {
+	return p == nil || (p.Start == nil && len(p.Steps) == 0 && p.ConvertedAt == nil && p.Finish == nil)
+}
+
+func (p ProgressInput) record() schema.RunProgress {
+	rp := schema.RunProgress{WorkspaceID: p.WorkspaceID, WorkflowID: p.WorkflowID, RunID: p.RunID, ConvertedAt: p.ConvertedAt}
+	if in := p.Start; in != nil {
+		rp.Start = &schema.Run{WorkflowID: in.WorkflowID, RunID: in.RunID, JourneyID: in.JourneyID, Version: in.Version,
+			CustomerID: in.CustomerID, EntryKey: in.EntryKey, TriggerEvent: in.TriggerEvent, TriggerEventID: in.TriggerEventID, StartedAt: in.StartedAt}
+	}
+	for _, in := range p.Steps {
+		rp.Steps = append(rp.Steps, runStep(in))
+	}
+	if f := p.Finish; f != nil {
+		rp.Finish = &schema.RunFinish{Status: f.Status, At: f.At, LastNode: f.LastNode, LastVisit: f.LastVisit}
+	}
+	return rp
+}
+
+// RecordProgress writes a run's report in one transaction (idempotent).
+func (a *Activities) RecordProgress(ctx context.Context, in ProgressInput) error {
+	if in.Empty() {
+		return nil
+	}
+	return a.store.RecordRunProgress(ctx, in.record())
 }
 
 // UpdateCustomerInput changes attributes of a customer.

@@ -32,6 +32,9 @@ type SendInput struct {
 	Extra       map[string]any `json:"extra,omitempty"`
 	// RatePerMinute is the journey's send_rate_per_minute (0: no limit).
 	RatePerMinute int `json:"rate_per_minute,omitempty"`
+	// Progress is the run's report since its last one (interpreter v4),
+	// written before anything is sent.
+	Progress *ProgressInput `json:"progress,omitempty"`
 }
 
 // SendResult says what happened to the message.
@@ -54,6 +57,11 @@ type SendResult struct {
 // is recorded as failed and not retried; a transient one is returned so
 // Temporal retries the activity.
 func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error) {
+	if !in.Progress.Empty() {
+		if err := a.RecordProgress(ctx, *in.Progress); err != nil {
+			return SendResult{}, err
+		}
+	}
 	resend := false
 	existing, err := a.store.GetDelivery(ctx, in.WorkspaceID, in.MessageID)
 	switch {

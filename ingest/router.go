@@ -400,7 +400,8 @@ func (r *JourneyRouter) start(ctx context.Context, ws schema.Workspace, lj liveJ
 		quiet = &workflows.QuietHours{Start: q.Start, End: q.End}
 	}
 	in := workflows.JourneyInput{WorkspaceID: workspaceID, WorkspaceTimezone: ws.Timezone, WorkspaceQuietHours: quiet, JourneyID: lj.ID, Version: lj.Version,
-		CustomerID: customerID, EntryKey: key, Journey: def, Trigger: &trigger, Paused: lj.Status == schema.JourneyPaused}
+		CustomerID: customerID, EntryKey: key, Journey: def, Trigger: &trigger, Paused: lj.Status == schema.JourneyPaused,
+		Interpreter: workflows.InterpreterVersion}
 	opts := client.StartWorkflowOptions{
 		ID:                                       wfID,
 		TaskQueue:                                workflows.TaskQueue,

@@ -54,7 +54,11 @@ func scanRun(r pgx.Row) (Run, error) {
 
 // RecordRunStart adds a run to the entry log (idempotent).
 func (s *Store) RecordRunStart(ctx context.Context, workspaceID string, r Run) error {
-	_, err := s.pool.Exec(ctx, `
+	return recordRunStart(ctx, s.pool, workspaceID, r)
+}
+
+func recordRunStart(ctx context.Context, q queryer, workspaceID string, r Run) error {
+	_, err := q.Exec(ctx, `
 		INSERT INTO runs (workspace_id, workflow_id, run_id, journey_id, version, customer_id, entry_key, trigger_event, trigger_event_id, started_at)
 		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
 		ON CONFLICT (workflow_id, run_id) DO UPDATE SET trigger_event_id = excluded.trigger_event_id
@@ -176,33 +180,94 @@ type RunStep struct {
 // RecordRunStep records that a run entered a node (and left the previous one).
 // Idempotent: replays write the same rows.
 func (s *Store) RecordRunStep(ctx context.Context, st RunStep) error {
+	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error { return recordRunStep(ctx, tx, st) })
+}
+
+func recordRunStep(ctx context.Context, tx queryer, st RunStep) error {
+	if st.PreviousNode != "" {
+		if _, err := tx.Exec(ctx, `UPDATE run_steps SET left_at = coalesce(left_at, $5)
+			WHERE workflow_id = $1 AND run_id = $2 AND node_id = $3 AND visit = $4`,
+			st.WorkflowID, st.RunID, st.PreviousNode, st.PreviousVisit, st.EnteredAt); err != nil {
+			return fmt.Errorf("leave step: %w", err)
+		}
+	}
+	if st.Node == "" {
+		return nil
+	}
+	if _, err := tx.Exec(ctx, `
+		INSERT INTO run_steps (workspace_id, journey_id, workflow_id, run_id, node_id, visit, detail, entered_at)
+		VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
+		ON CONFLICT (workflow_id, run_id, node_id, visit) DO UPDATE SET detail = excluded.detail`,
+		st.WorkspaceID, st.JourneyID, st.WorkflowID, st.RunID, st.Node, st.Visit, st.Detail, st.EnteredAt); err != nil {
+		return fmt.Errorf("enter step: %w", err)
+	}
+	_, err := tx.Exec(ctx, `UPDATE runs SET current_node = $3, updated_at = now() WHERE workflow_id = $1 AND run_id = $2`,
+		st.WorkflowID, st.RunID, st.Node)
+	return err
+}
+
+// RunProgress is what a run reports at once (interpreter v4): its start if
+// not reported yet, its node visits since the last report in order, a goal
+// conversion, and its end. Every part is optional.
+type RunProgress struct {
+	WorkflowID  string
+	RunID       string
+	WorkspaceID string
+	Start       *Run
+	Steps       []RunStep
+	ConvertedAt *time.Time
+	Finish      *RunFinish
+}
+
+// RunFinish is how a run ended; LastNode/LastVisit, when set, are left at At.
+type RunFinish struct {
+	Status    string
+	At        time.Time
+	LastNode  string
+	LastVisit int
+}
+
+// RecordRunProgress writes p in one transaction. Idempotent like its parts:
+// a retried or replayed report writes the same rows.
+func (s *Store) RecordRunProgress(ctx context.Context, p RunProgress) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if st.PreviousNode != "" {
-			if _, err := tx.Exec(ctx, `UPDATE run_steps SET left_at = coalesce(left_at, $5)
-				WHERE workflow_id = $1 AND run_id = $2 AND node_id = $3 AND visit = $4`,
-				st.WorkflowID, st.RunID, st.PreviousNode, st.PreviousVisit, st.EnteredAt); err != nil {
-				return fmt.Errorf("leave step: %w", err)
+		if r := p.Start; r != nil {
+			if err := recordRunStart(ctx, tx, p.WorkspaceID, *r); err != nil {
+				return err
 			}
 		}
-		if st.Node == "" {
-			return nil
+		for _, st := range p.Steps {
+			if err := recordRunStep(ctx, tx, st); err != nil {
+				return err
+			}
 		}
-		if _, err := tx.Exec(ctx, `
-			INSERT INTO run_steps (workspace_id, journey_id, workflow_id, run_id, node_id, visit, detail, entered_at)
-			VALUES ($1, $2, $3, $4, $5, $6, $7, $8)
-			ON CONFLICT (workflow_id, run_id, node_id, visit) DO UPDATE SET detail = excluded.detail`,
-			st.WorkspaceID, st.JourneyID, st.WorkflowID, st.RunID, st.Node, st.Visit, st.Detail, st.EnteredAt); err != nil {
-			return fmt.Errorf("enter step: %w", err)
+		if p.ConvertedAt != nil {
+			if err := recordConversion(ctx, tx, p.WorkflowID, p.RunID, *p.ConvertedAt); err != nil {
+				return err
+			}
 		}
-		_, err := tx.Exec(ctx, `UPDATE runs SET current_node = $3, updated_at = now() WHERE workflow_id = $1 AND run_id = $2`,
-			st.WorkflowID, st.RunID, st.Node)
-		return err
+		if f := p.Finish; f != nil {
+			if f.LastNode != "" {
+				if err := recordRunStep(ctx, tx, RunStep{WorkflowID: p.WorkflowID, RunID: p.RunID,
+					PreviousNode: f.LastNode, PreviousVisit: f.LastVisit, EnteredAt: f.At}); err != nil {
+					return err
+				}
+			}
+			if err := finishRun(ctx, tx, p.WorkflowID, p.RunID, f.Status, f.At); err != nil {
+				return err
+			}
+		}
+		return nil
 	})
 }
 
 // FinishRun records how a run ended.
 func (s *Store) FinishRun(ctx context.Context, workflowID, runID, status string, at time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE runs SET status = $3, ended_at = coalesce(ended_at, $4), updated_at = now()
+	return finishRun(ctx, s.pool, workflowID, runID, status, at)
+}
+
+func finishRun(ctx context.Context, q queryer, workflowID, runID, status string, at time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE runs SET status = $3, ended_at = coalesce(ended_at, $4), updated_at = now()
 		WHERE workflow_id = $1 AND run_id = $2`, workflowID, runID, status, at)
 	if err != nil {
 		return fmt.Errorf("finish run: %w", err)
@@ -212,7 +277,11 @@ func (s *Store) FinishRun(ctx context.Context, workflowID, runID, status string,
 
 // RecordConversion marks the run as converted (goal reached) once.
 func (s *Store) RecordConversion(ctx context.Context, workflowID, runID string, at time.Time) error {
-	_, err := s.pool.Exec(ctx, `UPDATE runs SET converted_at = coalesce(converted_at, $3) WHERE workflow_id = $1 AND run_id = $2`,
+	return recordConversion(ctx, s.pool, workflowID, runID, at)
+}
+
+func recordConversion(ctx context.Context, q queryer, workflowID, runID string, at time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE runs SET converted_at = coalesce(converted_at, $3) WHERE workflow_id = $1 AND run_id = $2`,
 		workflowID, runID, at)
 	if err != nil {
 		return fmt.Errorf("record conversion: %w", err)

@@ -42,6 +42,7 @@ func TestContinueAsNewKeepsPendingState(t *testing.T) {
 		env.OnActivity(a.RecordRunStart, mock.Anything, mock.Anything).Return(nil)
 		env.OnActivity(a.RecordStep, mock.Anything, mock.Anything).Return(nil)
 		env.OnActivity(a.FinishRun, mock.Anything, mock.Anything).Return(nil)
+		env.OnActivity(a.RecordProgress, mock.Anything, mock.Anything).Return(nil)
 		env.OnActivity(a.Send, mock.Anything, mock.Anything).Return(
 			func(_ context.Context, in activities.SendInput) (activities.SendResult, error) {
 				require.False(t, sent[in.MessageID], "message id reused across continue-as-new")
@@ -70,6 +71,7 @@ func TestContinueAsNewKeepsPendingState(t *testing.T) {
 	require.Contains(t, next.Resume.Seen, "p1")
 	require.Contains(t, next.Resume.Seen, "p3")
 	require.Len(t, sent, 1)
+	require.Equal(t, workflows.InterpreterVersion, next.Interpreter, "a continued run takes the newest interpreter")
 
 	// The next run sends the pending reply; a replayed Ping is ignored, a
 	// new one loops once more, then the wait times out.

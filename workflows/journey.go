@@ -57,7 +57,22 @@ type JourneyInput struct {
 	Paused bool `json:"paused,omitempty"`
 	// Resume carries the state across continue-as-new.
 	Resume *ResumeState `json:"resume,omitempty"`
+	// Interpreter is the interpreter version the run follows (4 and up;
+	// InterpreterVersion for new runs). Runs started before it existed
+	// have none and take theirs from workflow.GetVersion.
+	Interpreter int `json:"interpreter,omitempty"`
 }
+
+// InterpreterVersion is the interpreter version new runs start with.
+//
+// Version 4 is chosen by the run's input instead of workflow.GetVersion
+// (no version marker and no TemporalChangeVersion search-attribute update
+// per run), and reports its projection in batches: the run's start and the
+// node visits since the last report go with the next send (in the Send
+// activity's input) or, before the run waits (a timer, an event, a pause)
+// or ends, in one local activity. A run through send → delay → send → exit
+// writes two markers where version 3 wrote seven.
+const InterpreterVersion = 4
 
 // ResumeState is what a run keeps when it continues as new.
 type ResumeState struct {
@@ -137,6 +152,9 @@ type run struct {
 	version workflow.Version
 	// searchNode is the HeraldNode search attribute's current value.
 	searchNode string
+	// startReport and steps are what a version 4 run has not reported yet.
+	startReport *activities.RecordRunStartInput
+	steps       []activities.RecordStepInput
 	// converting counts conversion records still being written.
 	converting int
 }
@@ -231,18 +249,24 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 	r.cancel = cancel
 	r.listen(ctx)
 
-	r.version = workflow.GetVersion(ctx, projectionVersion, workflow.DefaultVersion, 3)
+	if in.Interpreter >= 4 {
+		r.version = workflow.Version(min(in.Interpreter, InterpreterVersion))
+	} else {
+		r.version = workflow.GetVersion(ctx, projectionVersion, workflow.DefaultVersion, 3)
+	}
 	if r.version >= 1 && in.Resume == nil {
 		r.searchNode = in.Journey.Start // set when the run was started
 		trigger, triggerID := "", ""
 		if in.Trigger != nil {
 			trigger, triggerID = in.Trigger.Name, in.Trigger.ID
 		}
-		err := workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordRunStart, activities.RecordRunStartInput{
+		start := activities.RecordRunStartInput{
 			WorkspaceID: in.WorkspaceID, WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID, JourneyID: in.JourneyID,
 			Version: in.Version, CustomerID: in.CustomerID, EntryKey: in.EntryKey, TriggerEvent: trigger, TriggerEventID: triggerID, StartedAt: r.startedAt,
-		}).Get(ctx, nil)
-		if err != nil {
+		}
+		if r.version >= 4 {
+			r.startReport = &start
+		} else if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordRunStart, start).Get(ctx, nil); err != nil {
 			return err
 		}
 	}
@@ -275,10 +299,18 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 		WorkspaceID: in.WorkspaceID, JourneyID: in.JourneyID, LastNode: last, LastVisit: visit,
 	}
 	var ferr error
-	if r.version >= 2 {
+	switch {
+	case r.version >= 4:
+		p := r.report(ctx)
+		if p == nil {
+			p = &activities.ProgressInput{WorkspaceID: in.WorkspaceID, WorkflowID: finish.WorkflowID, RunID: finish.RunID}
+		}
+		p.Finish = &finish
+		ferr = workflow.ExecuteLocalActivity(localCtx(dctx), a.RecordProgress, *p).Get(dctx, nil)
+	case r.version >= 2:
 		// A local activity: recorded in the run's last workflow task, no extra round trip.
 		ferr = workflow.ExecuteLocalActivity(localCtx(dctx), a.FinishRun, finish).Get(dctx, nil)
-	} else {
+	default:
 		ferr = workflow.ExecuteActivity(activityCtx(dctx), a.FinishRun, finish).Get(dctx, nil)
 	}
 	if ferr != nil {
@@ -383,8 +415,18 @@ func (r *run) onEvent(ctx workflow.Context, ev Event) {
 			r.converting++
 			workflow.Go(ctx, func(ctx workflow.Context) {
 				defer func() { r.converting-- }()
-				err := workflow.ExecuteActivity(activityCtx(ctx), a.RecordConversion, activities.RecordConversionInput{
-					WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID, At: ev.Time}).Get(ctx, nil)
+				var err error
+				if r.version >= 4 {
+					// The start goes too while unreported: the router
+					// may not have recorded the run yet.
+					at := ev.Time
+					err = workflow.ExecuteActivity(activityCtx(ctx), a.RecordProgress, activities.ProgressInput{
+						WorkspaceID: r.in.WorkspaceID, WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID,
+						Start: r.startReport, ConvertedAt: &at}).Get(ctx, nil)
+				} else {
+					err = workflow.ExecuteActivity(activityCtx(ctx), a.RecordConversion, activities.RecordConversionInput{
+						WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID, At: ev.Time}).Get(ctx, nil)
+				}
 				if err != nil {
 					workflow.GetLogger(ctx).Warn("record conversion failed", "error", err)
 				}
@@ -440,8 +482,12 @@ func (r *run) continueAsNew(ctx workflow.Context, cur string) error {
 			r.onEvent(ctx, ev)
 		}
 	}
+	if err := r.flush(ctx); err != nil {
+		return err
+	}
 	in := r.in
 	in.Trigger = nil
+	in.Interpreter = max(in.Interpreter, InterpreterVersion)
 	in.Resume = &ResumeState{Node: cur, Visits: r.visits, Path: r.st.Path, Paused: r.st.Paused, LastEvent: r.lastEvent,
 		Converted: r.st.Converted, StartedAt: r.startedAt, Seen: r.seen, Variants: r.st.Variants, Entered: true,
 		Received: r.st.EventsReceived}
@@ -468,11 +514,54 @@ func (r *run) enter(ctx workflow.Context, n Node, detail string) error {
 		}
 		r.searchNode = n.ID
 	}
-	return workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, activities.RecordStepInput{
+	step := activities.RecordStepInput{
 		WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, WorkflowID: info.WorkflowExecution.ID,
 		RunID: info.FirstRunID, Node: n.ID, Visit: r.visits[n.ID], Detail: detail, EnteredAt: now,
 		PreviousNode: prevNode, PreviousVisit: prevVisit,
-	}).Get(ctx, nil)
+	}
+	if r.version >= 4 {
+		r.steps = append(r.steps, step)
+		return nil
+	}
+	return workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, step).Get(ctx, nil)
+}
+
+// report takes what a version 4 run has not reported yet (nil: nothing).
+func (r *run) report(ctx workflow.Context) *activities.ProgressInput {
+	if r.startReport == nil && len(r.steps) == 0 {
+		return nil
+	}
+	info := workflow.GetInfo(ctx)
+	p := &activities.ProgressInput{WorkspaceID: r.in.WorkspaceID, WorkflowID: info.WorkflowExecution.ID,
+		RunID: info.FirstRunID, Start: r.startReport, Steps: r.steps}
+	r.startReport, r.steps = nil, nil
+	return p
+}
+
+// unreport puts back a report that may not have been written, ahead of
+// anything added since (writing it again changes nothing).
+func (r *run) unreport(p *activities.ProgressInput) {
+	if p == nil {
+		return
+	}
+	if p.Start != nil {
+		r.startReport = p.Start
+	}
+	r.steps = append(p.Steps, r.steps...)
+}
+
+// flush reports what a version 4 run has not reported yet, before it
+// waits: the projection shows where it waits.
+func (r *run) flush(ctx workflow.Context) error {
+	p := r.report(ctx)
+	if p == nil {
+		return nil
+	}
+	if err := workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordProgress, *p).Get(ctx, nil); err != nil {
+		r.unreport(p)
+		return err
+	}
+	return nil
 }
 
 // detail annotates the current step (e.g. the split variant).
@@ -480,10 +569,19 @@ func (r *run) annotate(ctx workflow.Context, detail string) error {
 	info := workflow.GetInfo(ctx)
 	p := &r.st.Path[len(r.st.Path)-1]
 	p.Detail = detail
-	return workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, activities.RecordStepInput{
+	step := activities.RecordStepInput{
 		WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, WorkflowID: info.WorkflowExecution.ID,
 		RunID: info.FirstRunID, Node: p.Node, Visit: p.Visit, Detail: detail, EnteredAt: p.Entered,
-	}).Get(ctx, nil)
+	}
+	if r.version >= 4 {
+		if k := len(r.steps) - 1; k >= 0 && r.steps[k].Node == p.Node && r.steps[k].Visit == p.Visit {
+			r.steps[k].Detail = detail
+		} else {
+			r.steps = append(r.steps, step)
+		}
+		return nil
+	}
+	return workflow.ExecuteLocalActivity(localCtx(ctx), a.RecordStep, step).Get(ctx, nil)
 }
 
 // step executes one node and returns the next node id ("" ends the run).
@@ -554,6 +652,9 @@ func (r *run) sleepUntil(ctx workflow.Context, t time.Time, kind string) error {
 		return nil
 	}
 	if err := r.showNode(ctx); err != nil {
+		return err
+	}
+	if err := r.flush(ctx); err != nil {
 		return err
 	}
 	r.st.Waiting = &Waiting{Kind: kind, Until: &t}
@@ -631,6 +732,9 @@ func (r *run) waitForEvent(ctx workflow.Context, n Node) (string, error) {
 	timeout, err := ParseDuration(n.Timeout)
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), "BadGraph", nil)
+	}
+	if err := r.flush(ctx); err != nil {
+		return "", err
 	}
 	r.inbox = nil
 	r.waiting = true
@@ -742,6 +846,9 @@ func (r *run) sendOnce(ctx workflow.Context, n Node) (activities.SendResult, err
 		if err := r.showNode(ctx); err != nil {
 			return res, err
 		}
+		if err := r.flush(ctx); err != nil {
+			return res, err
+		}
 		r.st.Waiting = &Waiting{Kind: "paused"}
 		if err := workflow.Await(ctx, func() bool { return !r.st.Paused }); err != nil {
 			return res, err
@@ -776,8 +883,12 @@ func (r *run) sendOnce(ctx workflow.Context, n Node) (activities.SendResult, err
 		MessageID: MessageID(info.WorkflowExecution.ID, info.FirstRunID, n.ID, r.visits[n.ID]),
 		Channel:   n.Channel, TemplateID: n.TemplateID, Event: r.renderEvent(),
 		RatePerMinute: r.in.Journey.Settings.SendRatePerMinute,
+		Progress:      r.report(ctx),
 	}
 	err := workflow.ExecuteActivity(activityCtx(ctx), a.Send, in).Get(ctx, &res)
+	if err != nil {
+		r.unreport(in.Progress)
+	}
 	var appErr *temporal.ApplicationError
 	if errors.As(err, &appErr) && appErr.Type() == "SendFailed" {
 		// Recorded as a failed delivery; the journey goes on.

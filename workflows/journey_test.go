@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"testing"
 	"time"
@@ -75,6 +76,8 @@ type recorder struct {
 	messages  map[string]bool
 	variants  map[string]string
 	sentAt    []time.Time
+	starts    int  // run starts reported (version 4)
+	finished  bool // the run's end reported (version 4)
 }
 
 func loadFixture(t *testing.T, path string) fixture {
@@ -93,43 +96,88 @@ func TestJourneyFixtures(t *testing.T) {
 	require.NoError(t, err)
 	require.NotEmpty(t, files)
 	for _, file := range files {
-		t.Run(strings.TrimSuffix(filepath.Base(file), ".json"), func(t *testing.T) {
-			f := loadFixture(t, file)
-			require.Empty(t, workflows.ValidateJourney(f.Journey, nil), "fixture journeys must be valid")
-			rec := runFixture(t, f)
-			if f.Expect.Path != nil {
-				require.Equal(t, f.Expect.Path, rec.path, "path")
-			}
-			want := f.Expect.Sends
-			for i := range want {
-				// Runs released after a pause wait a per-run jitter of up to 10 s.
-				if want[i].At == "JITTER" && i < len(rec.sends) {
-					d, err := time.ParseDuration(rec.sends[i].At)
-					require.NoError(t, err)
-					require.True(t, d >= 5*time.Hour && d < 5*time.Hour+10*time.Second, "released send at %s", d)
-					want[i].At = rec.sends[i].At
-				}
-			}
-			if want == nil {
-				want = []expectedSend{}
-			}
-			if rec.sends == nil {
-				rec.sends = []expectedSend{}
-			}
-			require.Equal(t, want, rec.sends, "sends")
-			require.Equal(t, f.Expect.Outcome, rec.outcome, "outcome")
-			require.Equal(t, f.Expect.Converted, rec.converted, "converted")
-			for node, v := range f.Expect.Variants {
-				require.Equal(t, v, rec.variants[node], "variant at %s", node)
-			}
-			for k, v := range f.Expect.Updated {
-				require.Equal(t, v, rec.attrs[k], "attribute %s", k)
-			}
-		})
+		// Interpreter 0 is a run started before versions came with the
+		// input (workflow.GetVersion gives it version 3).
+		for _, interp := range []int{0, workflows.InterpreterVersion} {
+			name := strings.TrimSuffix(filepath.Base(file), ".json") + "/v" + strconv.Itoa(interp)
+			t.Run(name, func(t *testing.T) { checkFixture(t, file, interp) })
+		}
 	}
 }
 
-func runFixture(t *testing.T, f fixture) *recorder {
+func checkFixture(t *testing.T, file string, interp int) {
+	f := loadFixture(t, file)
+	require.Empty(t, workflows.ValidateJourney(f.Journey, nil), "fixture journeys must be valid")
+	rec := runFixture(t, f, interp)
+	if f.Expect.Path != nil {
+		require.Equal(t, f.Expect.Path, rec.path, "path")
+	}
+	want := f.Expect.Sends
+	for i := range want {
+		// Runs released after a pause wait a per-run jitter of up to 10 s.
+		if want[i].At == "JITTER" && i < len(rec.sends) {
+			d, err := time.ParseDuration(rec.sends[i].At)
+			require.NoError(t, err)
+			require.True(t, d >= 5*time.Hour && d < 5*time.Hour+10*time.Second, "released send at %s", d)
+			want[i].At = rec.sends[i].At
+		}
+	}
+	if want == nil {
+		want = []expectedSend{}
+	}
+	if rec.sends == nil {
+		rec.sends = []expectedSend{}
+	}
+	require.Equal(t, want, rec.sends, "sends")
+	require.Equal(t, f.Expect.Outcome, rec.outcome, "outcome")
+	require.Equal(t, f.Expect.Converted, rec.converted, "converted")
+	for node, v := range f.Expect.Variants {
+		require.Equal(t, v, rec.variants[node], "variant at %s", node)
+	}
+	for k, v := range f.Expect.Updated {
+		require.Equal(t, v, rec.attrs[k], "attribute %s", k)
+	}
+	if interp >= 4 {
+		// Everything a run reports arrives, in the order it happened.
+		require.Equal(t, 1, rec.starts, "run starts reported")
+		require.Equal(t, rec.outcome != "", rec.finished, "end reported")
+	}
+}
+
+// step records a node visit as the projection would: an annotation (a
+// detail for the visit just recorded) does not add to the path.
+func (rec *recorder) step(in activities.RecordStepInput) {
+	if in.Node != "" && (len(rec.path) == 0 || in.PreviousNode != "") {
+		rec.path = append(rec.path, in.Node)
+	}
+	if v, ok := strings.CutPrefix(in.Detail, "variant:"); ok {
+		rec.variants[in.Node] = v
+	}
+}
+
+// progress records a version 4 run's report.
+func (rec *recorder) progress(t *testing.T, p *activities.ProgressInput) {
+	if p == nil {
+		return
+	}
+	require.False(t, rec.finished, "report after the run's end")
+	if p.Start != nil && p.ConvertedAt == nil {
+		require.Empty(t, rec.path, "start reported after a step")
+		rec.starts++
+	}
+	for _, st := range p.Steps {
+		rec.step(st)
+	}
+	if p.ConvertedAt != nil {
+		rec.converted = true
+	}
+	if p.Finish != nil {
+		rec.outcome = p.Finish.Status
+		rec.finished = true
+	}
+}
+
+func runFixture(t *testing.T, f fixture, interp int) *recorder {
 	t.Helper()
 	var suite testsuite.WorkflowTestSuite
 	env := suite.NewTestWorkflowEnvironment()
@@ -159,16 +207,17 @@ func runFixture(t *testing.T, f fixture) *recorder {
 		})
 	env.OnActivity(a.RecordStep, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.RecordStepInput) error {
-			if in.Node != "" && (len(rec.path) == 0 || in.Detail == "") {
-				rec.path = append(rec.path, in.Node)
-			}
-			if v, ok := strings.CutPrefix(in.Detail, "variant:"); ok {
-				rec.variants[in.Node] = v
-			}
+			rec.step(in)
+			return nil
+		})
+	env.OnActivity(a.RecordProgress, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.ProgressInput) error {
+			rec.progress(t, &in)
 			return nil
 		})
 	env.OnActivity(a.Send, mock.Anything, mock.Anything).Return(
 		func(_ context.Context, in activities.SendInput) (activities.SendResult, error) {
+			rec.progress(t, in.Progress)
 			require.False(t, rec.messages[in.MessageID], "message id %s sent twice", in.MessageID)
 			if c := f.FrequencyCap; c != nil {
 				period, err := time.ParseDuration(c.Period)
@@ -239,7 +288,7 @@ func runFixture(t *testing.T, f fixture) *recorder {
 	env.RegisterWorkflow(workflows.JourneyWorkflow)
 	env.ExecuteWorkflow(workflows.JourneyWorkflow, workflows.JourneyInput{
 		WorkspaceID: "ws_1", JourneyID: "jny_1", Version: 1, CustomerID: "cus_1", Journey: f.Journey, Trigger: trigger,
-		WorkspaceTimezone: f.Workspace.Timezone, WorkspaceQuietHours: f.Workspace.QuietHours,
+		WorkspaceTimezone: f.Workspace.Timezone, WorkspaceQuietHours: f.Workspace.QuietHours, Interpreter: interp,
 	})
 	require.True(t, env.IsWorkflowCompleted())
 	require.NoError(t, env.GetWorkflowError())
