@@ -47,6 +47,11 @@ type CompiledSegment struct {
 	From  string
 	Where string
 	Args  []any
+	// Count, when set, counts the matches without reading customers: the
+	// whole condition is one event condition a customer must satisfy, so
+	// the matches are the groups of its events (every event belongs to a
+	// customer of its workspace).
+	Count string
 }
 
 // Query selects cols of the workspace's matching customers; tail follows
@@ -56,7 +61,12 @@ func (q CompiledSegment) Query(cols, tail string) string {
 }
 
 // CountQuery counts the workspace's customers that match.
-func (q CompiledSegment) CountQuery() string { return q.Query("count(*)", "") }
+func (q CompiledSegment) CountQuery() string {
+	if q.Count != "" {
+		return q.Count
+	}
+	return q.Query("count(*)", "")
+}
 
 // CompileSegment compiles a condition for the workspace as of now, inlining
 // the dynamic segments it references. A bad condition is a *SegmentError.
@@ -67,11 +77,22 @@ func (s *Store) CompileSegment(ctx context.Context, workspaceID string, conditio
 // compileSegment compiles condition; self is the id of the segment being
 // saved, so a reference back to it is a cycle.
 func compileSegment(ctx context.Context, q queryer, ws string, condition json.RawMessage, now time.Time, self string) (CompiledSegment, error) {
+	return compileSegmentAs(ctx, q, ws, condition, now, self, false)
+}
+
+// compileSegmentProbe compiles condition so that testing one customer costs
+// index lookups of that customer only (correlated subqueries, no joins):
+// right for a few customers, wrong for a whole workspace.
+func compileSegmentProbe(ctx context.Context, q queryer, ws string, condition json.RawMessage, now time.Time) (CompiledSegment, error) {
+	return compileSegmentAs(ctx, q, ws, condition, now, "", true)
+}
+
+func compileSegmentAs(ctx context.Context, q queryer, ws string, condition json.RawMessage, now time.Time, self string, probe bool) (CompiledSegment, error) {
 	root, err := parseSegmentCondition(condition, "condition")
 	if err != nil {
 		return CompiledSegment{}, err
 	}
-	sc := &segmentCompiler{ctx: ctx, q: q, now: now, args: []any{ws}, loaded: map[string]Segment{}}
+	sc := &segmentCompiler{ctx: ctx, q: q, now: now, args: []any{ws}, loaded: map[string]Segment{}, probe: probe}
 	if self != "" {
 		sc.stack = []string{self}
 	}
@@ -79,7 +100,14 @@ func compileSegment(ctx context.Context, q queryer, ws string, condition json.Ra
 	if err != nil {
 		return CompiledSegment{}, err
 	}
-	return CompiledSegment{From: strings.Join(sc.joins, ""), Where: where, Args: sc.args}, nil
+	out := CompiledSegment{From: strings.Join(sc.joins, ""), Where: where, Args: sc.args}
+	// The condition is that one event condition when its expression is the
+	// whole WHERE (an all of one, or a segment inlined, only add
+	// parentheses).
+	if e := sc.topEvents; len(e) == 1 && len(sc.joins) == 0 && strings.Trim(where, "()") == strings.Trim(e[0].expr, "()") {
+		out.Count = e[0].count
+	}
+	return out, nil
 }
 
 type segmentCompiler struct {
@@ -91,7 +119,14 @@ type segmentCompiler struct {
 	joins  []string // LEFT JOINs to customers c
 	loaded map[string]Segment
 	leaves int
+	// topEvents are the event conditions every match must satisfy, with a
+	// query counting their customers from the events alone.
+	topEvents []topEvent
+	// probe compiles per-customer lookups (compileSegmentProbe).
+	probe bool
 }
+
+type topEvent struct{ expr, count string }
 
 // arg binds v and returns its placeholder with a cast to typ.
 func (sc *segmentCompiler) arg(v any, typ string) string {
@@ -411,16 +446,28 @@ func (sc *segmentCompiler) event(n *condNode, top bool) (string, error) {
 	}
 	var expr string
 	switch {
-	case top && lo == 1 && hi < 0:
+	case sc.probe && !(lo == 1 && hi < 0):
+		count := "(SELECT count(*) FROM events e WHERE e.customer_id = c.id AND " + filter + ")"
+		if hi >= 0 {
+			expr = "(" + count + " BETWEEN " + sc.arg(lo, "bigint") + " AND " + sc.arg(hi, "bigint") + ")"
+		} else {
+			expr = "(" + count + " >= " + sc.arg(lo, "bigint") + ")"
+		}
+	case (top || sc.probe) && lo == 1 && hi < 0:
 		// A semi-join, or an anti-join when negated.
 		expr = "(EXISTS (SELECT 1 FROM events e WHERE e.customer_id = c.id AND " + filter + "))"
+		if !negate {
+			sc.topEvents = append(sc.topEvents, topEvent{expr, "SELECT count(*) FROM (SELECT e.customer_id FROM events e WHERE " + filter + " GROUP BY e.customer_id) m"})
+		}
 	case top && !negate && lo >= 1:
 		// A semi-join on the customers whose count is in range.
 		having := "count(*) >= " + sc.arg(lo, "bigint")
 		if hi >= 0 {
 			having += " AND count(*) <= " + sc.arg(hi, "bigint")
 		}
-		expr = "(c.id IN (SELECT e.customer_id FROM events e WHERE " + filter + " GROUP BY e.customer_id HAVING " + having + "))"
+		groups := "SELECT e.customer_id FROM events e WHERE " + filter + " GROUP BY e.customer_id HAVING " + having
+		expr = "(c.id IN (" + groups + "))"
+		sc.topEvents = append(sc.topEvents, topEvent{expr, "SELECT count(*) FROM (" + groups + ") m"})
 	default:
 		// Under any or not every customer needs a count: one grouped pass
 		// over the events, hash-joined, rather than a probe per customer.
@@ -459,7 +506,7 @@ func (sc *segmentCompiler) segment(n *condNode, top bool) (string, error) {
 			return "", err
 		}
 		members := "m.workspace_id = $1 AND m.segment_id = " + sc.arg(seg.ID, "text") + " AND m.left_at IS NULL"
-		if top && !negate {
+		if (top && !negate) || sc.probe {
 			expr = "(EXISTS (SELECT 1 FROM segment_members m WHERE m.customer_id = c.id AND " + members + "))"
 		} else {
 			expr = "(" + sc.join("SELECT m.customer_id FROM segment_members m WHERE "+members) + ".customer_id IS NOT NULL)"

@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/schema"
@@ -816,4 +817,62 @@ func indentJSON(b []byte) string {
 		return string(b)
 	}
 	return buf.String()
+}
+
+// A condition that is one event condition every match must satisfy is
+// counted from the events alone; the count is the same as counting the
+// customers it selects.
+func TestSegmentCountFromEventsAlone(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Event counts")
+	require.NoError(t, err)
+	seedSegmentBulk(t, st, ws.ID, 3000, 6)
+	other, err := st.CreateWorkspace(ctx, "Other")
+	require.NoError(t, err)
+	// Must not be counted.
+	require.NoError(t, st.SeedBench(ctx, other.ID, schema.BenchSeed{IDPrefix: "cus_o", Customers: 500, EventsPerCustomer: 6, Now: segNow}, nil))
+
+	tests := []struct {
+		cond        string
+		eventsAlone bool
+	}{
+		{`{"event":"Purchased","count":{"gte":2},"within":"30d"}`, true},
+		{`{"event":"Purchased","within":"7d"}`, true},
+		{`{"all":[{"event":"Purchased","count":{"gte":2,"lte":3}}]}`, true},
+		{`{"any":[{"event":"Viewed","count":{"gte":3},"within":"90d"}]}`, false}, // under any: the joined form
+		{`{"event":"Purchased","where":{"prop":"total","op":"gt","value":100}}`, true},
+		{`{"event":"Purchased","op":"not_performed","within":"30d"}`, false},
+		{`{"event":"Purchased","count":{"lt":2}}`, false},
+		{`{"all":[{"attr":"plan","op":"eq","value":"pro"},{"event":"Purchased","within":"7d"}]}`, false},
+		{`{"any":[{"attr":"plan","op":"eq","value":"pro"},{"event":"Purchased","within":"7d"}]}`, false},
+		{`{"not":{"event":"Purchased","within":"7d"}}`, false},
+		// Only customers older than the newest 2000 match: the sample
+		// falls back to the query over every customer.
+		{`{"all":[{"attr":"created_at","op":"lt","value":"` + segNow.Add(-990*time.Hour).Format(time.RFC3339) + `"},{"event":"Purchased","within":"90d"}]}`, false},
+	}
+	for _, tc := range tests {
+		q, err := st.CompileSegment(ctx, ws.ID, json.RawMessage(tc.cond), segNow)
+		require.NoError(t, err, tc.cond)
+		require.Equal(t, tc.eventsAlone, q.Count != "", "%s counted from events alone", tc.cond)
+		var got, want int64
+		require.NoError(t, st.Pool().QueryRow(ctx, q.CountQuery(), q.Args...).Scan(&got), tc.cond)
+		require.NoError(t, st.Pool().QueryRow(ctx, q.Query("count(*)", ""), q.Args...).Scan(&want), tc.cond)
+		require.Equal(t, want, got, tc.cond)
+		require.NotZero(t, want, "%s: the fixture should match someone", tc.cond)
+
+		// The preview's sample is the newest matches, found either way.
+		rows, err := st.Pool().Query(ctx, q.Query("c.id", " ORDER BY c.created_at DESC, c.id DESC LIMIT 5"), q.Args...)
+		require.NoError(t, err)
+		newest, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		p, err := st.PreviewSegment(ctx, ws.ID, json.RawMessage(tc.cond), segNow, 5)
+		require.NoError(t, err, tc.cond)
+		require.Equal(t, want, p.Count, tc.cond)
+		sample := []string{}
+		for _, c := range p.Sample {
+			sample = append(sample, c.ID)
+		}
+		require.Equal(t, newest, sample, "sample of %s", tc.cond)
+	}
 }

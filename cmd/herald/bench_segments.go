@@ -84,6 +84,9 @@ type benchSegmentsOptions struct {
 	TemporalNamespace string
 	MetricsAddr       string
 	Timeout           time.Duration
+	// Workspace, when set, is a workspace an earlier run seeded: no
+	// seeding, and the sizes are read from it.
+	Workspace string
 }
 
 func parseBenchSegmentsFlags(args []string, getenv func(string) string, stderr io.Writer) (benchSegmentsOptions, error) {
@@ -103,6 +106,7 @@ func parseBenchSegmentsFlags(args []string, getenv func(string) string, stderr i
 		"Temporal namespace Herald uses [$HERALD_TEMPORAL_NAMESPACE]")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", orEnv(getenv, "METRICS_ADDR", "127.0.0.1:9464"),
 		"Herald's /metrics address, to read the CPU the herald process used in each part; empty skips it [$HERALD_METRICS_ADDR]")
+	fs.StringVar(&o.Workspace, "workspace", "", "reuse this workspace seeded by an earlier run (its id, printed by that run) instead of seeding a new one; --customers, --events-per-customer and --members are read from it")
 	fs.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "how long each part (seeding, enrollment, bare loop) may take")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -197,6 +201,7 @@ type segmentsResult struct {
 	tag       string
 	workspace string
 	seeded    time.Duration
+	reused    bool // the workspace of an earlier run
 	previews  []previewResult
 	enroll    enrollResult
 	bare      bareStartResult
@@ -242,8 +247,16 @@ func benchSegments(ctx context.Context, o benchSegmentsOptions, logw io.Writer) 
 	defer tc.Close()
 
 	res := &segmentsResult{opts: o, machine: readMachineInfo(), tag: benchTag()}
-	ws, err := st.CreateWorkspace(ctx, "Bench segments "+res.tag)
-	if err != nil {
+	var ws schema.Workspace
+	if o.Workspace != "" {
+		if ws, err = st.GetWorkspace(ctx, o.Workspace); err != nil {
+			return nil, fmt.Errorf("workspace %s: %w", o.Workspace, err)
+		}
+		if err := seededSizes(ctx, st, &o); err != nil {
+			return nil, err
+		}
+		res.opts, res.reused = o, true
+	} else if ws, err = st.CreateWorkspace(ctx, "Bench segments "+res.tag); err != nil {
 		return nil, err
 	}
 	res.workspace = ws.ID
@@ -257,23 +270,25 @@ func benchSegments(ctx context.Context, o benchSegmentsOptions, logw io.Writer) 
 		"workspace_id", ws.ID, "tag", res.tag)
 
 	// 1. Seed (not measured beyond its own time).
-	sctx, cancel := context.WithTimeout(ctx, o.Timeout)
-	defer cancel()
-	t0 := time.Now()
-	lastLog := t0
-	err = st.SeedBench(sctx, ws.ID, schema.BenchSeed{IDPrefix: "cus_b" + strings.ReplaceAll(res.tag, "-", "") + "_",
-		Customers: o.Customers, EventsPerCustomer: o.EventsPer, Cohort: o.Members, Now: time.Now().UTC()},
-		func(done int) {
-			if time.Since(lastLog) > 10*time.Second || done == o.Customers {
-				log.Info("seeding", "customers", done, "of", o.Customers, "took", time.Since(t0).Round(time.Second))
-				lastLog = time.Now()
-			}
-		})
-	if err != nil {
-		return nil, err
+	if !res.reused {
+		sctx, cancel := context.WithTimeout(ctx, o.Timeout)
+		defer cancel()
+		t0 := time.Now()
+		lastLog := t0
+		err = st.SeedBench(sctx, ws.ID, schema.BenchSeed{IDPrefix: "cus_b" + strings.ReplaceAll(res.tag, "-", "") + "_",
+			Customers: o.Customers, EventsPerCustomer: o.EventsPer, Cohort: o.Members, Now: time.Now().UTC()},
+			func(done int) {
+				if time.Since(lastLog) > 10*time.Second || done == o.Customers {
+					log.Info("seeding", "customers", done, "of", o.Customers, "took", time.Since(t0).Round(time.Second))
+					lastLog = time.Now()
+				}
+			})
+		if err != nil {
+			return nil, err
+		}
+		res.seeded = time.Since(t0)
+		log.Info("seeded and analyzed", "took", res.seeded.Round(time.Millisecond))
 	}
-	res.seeded = time.Since(t0)
-	log.Info("seeded and analyzed", "took", res.seeded.Round(time.Millisecond))
 
 	// 2. Preview counts.
 	for _, c := range benchSegmentConditions {
@@ -297,6 +312,22 @@ func benchSegments(ctx context.Context, o benchSegmentsOptions, logw io.Writer) 
 		return nil, fmt.Errorf("bare SignalWithStart loop: %w", err)
 	}
 	return res, nil
+}
+
+// seededSizes reads the sizes of a workspace an earlier run seeded into o.
+func seededSizes(ctx context.Context, st *schema.Store, o *benchSegmentsOptions) error {
+	var customers, events, members int
+	err := st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM customers WHERE workspace_id = $1),
+		(SELECT count(*) FROM events WHERE workspace_id = $1),
+		(SELECT count(*) FROM customers WHERE workspace_id = $1 AND attributes @> '{"cohort":"enroll"}')`, o.Workspace).Scan(&customers, &events, &members)
+	if err != nil {
+		return fmt.Errorf("read the seeded workspace: %w", err)
+	}
+	if customers == 0 || members == 0 {
+		return fmt.Errorf("workspace %s was not seeded by herald bench segments (%d customers, %d in the cohort)", o.Workspace, customers, members)
+	}
+	o.Customers, o.EventsPer, o.Members = customers, events/customers, members
+	return nil
 }
 
 // benchPreview times PreviewSegment's count (no sample) repeat times after
@@ -658,7 +689,11 @@ func (r *segmentsResult) print(w io.Writer) {
 	fmt.Fprintf(w, "\nherald bench segments: %d customers, %d events (%d each), workspace %s (tag %s)\n",
 		o.Customers, o.Customers*o.EventsPer, o.EventsPer, r.workspace, r.tag)
 	fmt.Fprintf(w, "machine: %s (bench, Herald, Postgres and Temporal on the same machine)\n", r.machine)
-	fmt.Fprintf(w, "seeding: %s (INSERT … SELECT generate_series, then VACUUM ANALYZE; not part of any figure)\n\n", fmtSec(r.seeded))
+	if r.reused {
+		fmt.Fprintf(w, "seeding: none (the workspace of an earlier run)\n\n")
+	} else {
+		fmt.Fprintf(w, "seeding: %s (INSERT … SELECT generate_series, then VACUUM ANALYZE; not part of any figure)\n\n", fmtSec(r.seeded))
+	}
 
 	fmt.Fprintf(w, "segment preview, count only (PreviewSegment, sample 0): 1 warm-up + %d timed runs each\n", o.Repeat)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
