@@ -9,11 +9,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
+	fastjson "github.com/segmentio/encoding/json"
 
 	"github.com/heraldhq/herald/ingest"
 	"github.com/heraldhq/herald/schema"
@@ -105,7 +107,17 @@ func (s *Server) ingestOne(typ string) gin.HandlerFunc {
 		if !ok {
 			return
 		}
-		msg, ferr := s.prepareEvent(c, body, typ, "")
+		if len(body) > ingest.MaxEventBytes {
+			failField(c, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("event is %d bytes; the limit is %d", len(body), ingest.MaxEventBytes))
+			return
+		}
+		// A decoder, not Unmarshal: what follows the event is ignored.
+		var ev eventBody
+		err := json.NewDecoder(bytes.NewReader(body)).Decode(&ev)
+		if err == nil {
+			ev.applyOwnSentAt()
+		}
+		msg, ferr := s.prepareEvent(c, ev.Event, err, typ)
 		if ferr != nil {
 			failField(c, ferr.status, ferr.Field, ferr.Message)
 			return
@@ -127,8 +139,8 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	if !ok {
 		return
 	}
-	var req batchRequest
-	if err := json.Unmarshal(body, &req); err != nil {
+	req, err := readBatch(body)
+	if err != nil {
 		fail(c, http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
 		return
 	}
@@ -136,12 +148,21 @@ func (s *Server) ingestBatch(c *gin.Context) {
 		failField(c, http.StatusBadRequest, "batch", `"batch" must be a non-empty array of events`)
 		return
 	}
+	defaults := newBatchDefaults(req.SentAt, req.Context)
 	msgs := make([]ingest.Message, 0, len(req.Batch))
 	for i, raw := range req.Batch {
-		raw = withBatchDefaults(raw, req.SentAt, req.Context)
-		msg, ferr := s.prepareEvent(c, raw, "", fmt.Sprintf("batch[%d].", i))
+		prefix := func() string { return fmt.Sprintf("batch[%d].", i) }
+		ev, err := readBatchEvent(raw)
+		if size := len(raw) + defaults.grows(raw, &ev); size > ingest.MaxEventBytes {
+			failField(c, http.StatusRequestEntityTooLarge, prefix(), fmt.Sprintf("batch[%d]: event is %d bytes; the limit is %d", i, size, ingest.MaxEventBytes))
+			return
+		}
+		if err == nil {
+			defaults.apply(&ev)
+		}
+		msg, ferr := s.prepareEvent(c, ev.Event, err, "")
 		if ferr != nil {
-			failField(c, ferr.status, ferr.Field, fmt.Sprintf("batch[%d]: %s", i, ferr.Message))
+			failField(c, ferr.status, prefix()+ferr.Field, fmt.Sprintf("batch[%d]: %s", i, ferr.Message))
 			return
 		}
 		msgs = append(msgs, msg)
@@ -149,34 +170,94 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	s.produce(c, msgs)
 }
 
-// withBatchDefaults gives an event of a batch the batch's sentAt (for the
-// clock-skew correction) and context when it has none of its own, as
-// Segment's batch endpoint does.
-func withBatchDefaults(raw json.RawMessage, sentAt *time.Time, batchCtx json.RawMessage) json.RawMessage {
-	if sentAt == nil && len(batchCtx) == 0 {
-		return raw
+// readBatch reads a /v1/batch body quickly, or with encoding/json for the
+// reference result and error when the quick reader fails. The events'
+// bytes share body's memory.
+func readBatch(body []byte) (batchRequest, error) {
+	var fast struct {
+		Batch   []json.RawMessage   `json:"batch"`
+		Context json.RawMessage     `json:"context"`
+		SentAt  ingest.OptionalTime `json:"sentAt"` // read as encoding/json reads a time
 	}
-	var fields map[string]json.RawMessage
-	if err := json.Unmarshal(raw, &fields); err != nil {
-		return raw // prepareEvent reports it
+	if rest, err := fastjson.Parse(body, &fast, fastjson.DontCopyRawMessage); err == nil && len(rest) == 0 {
+		return batchRequest{Batch: fast.Batch, Context: fast.Context, SentAt: fast.SentAt.At}, nil
 	}
-	changed := false
-	if _, ok := fields["sentAt"]; !ok && sentAt != nil {
-		fields["sentAt"], _ = json.Marshal(sentAt)
-		changed = true
+	var req batchRequest
+	err := json.Unmarshal(body, &req)
+	return req, err
+}
+
+// eventBody is an event as a request carries it. Its sentAt is read
+// apart so a present one (null included) is known to be the event's own.
+type eventBody struct {
+	ingest.Event
+	SentAt ingest.OptionalTime `json:"sentAt"`
+}
+
+// readBatchEvent reads one event of a batch: quickly, or with encoding/json
+// for the reference result and error when the quick reader cannot vouch
+// for it. Each element is exactly one JSON value (the batch decoded), so
+// Unmarshal reads it as a decoder would.
+func readBatchEvent(raw json.RawMessage) (eventBody, error) {
+	if p, ok := ingest.ParseEvent(raw); ok {
+		return eventBody{Event: p.Event, SentAt: ingest.OptionalTime{Set: p.HasSentAt, At: p.SentAt}}, nil
 	}
-	if _, ok := fields["context"]; !ok && len(batchCtx) > 0 && string(batchCtx) != "null" {
-		fields["context"] = batchCtx
-		changed = true
+	var ev eventBody
+	err := json.Unmarshal(raw, &ev)
+	return ev, err
+}
+
+// applyOwnSentAt moves the body's sentAt into the event.
+func (ev *eventBody) applyOwnSentAt() { ev.Event.SentAt = ev.SentAt.At }
+
+// batchDefaults are what a batch gives its events that have none of their
+// own: its sentAt (for the clock-skew correction) and its context, as
+// Segment's batch endpoint does. An event's own sentAt or context (even a
+// null one) wins.
+type batchDefaults struct {
+	sentAt  *time.Time
+	context json.RawMessage
+	// sentAtBytes and contextBytes are what each adds to an event's size.
+	sentAtBytes, contextBytes int
+}
+
+func newBatchDefaults(sentAt *time.Time, batchCtx json.RawMessage) batchDefaults {
+	d := batchDefaults{sentAt: sentAt}
+	if sentAt != nil {
+		d.sentAtBytes = len(`,"sentAt":""`) + len(sentAt.Format(time.RFC3339Nano))
 	}
-	if !changed {
-		return raw
+	if len(batchCtx) > 0 && string(batchCtx) != "null" {
+		d.context = batchCtx
+		d.contextBytes = len(`,"context":`) + len(batchCtx)
 	}
-	out, err := json.Marshal(fields)
-	if err != nil {
-		return raw
+	return d
+}
+
+// grows is how many bytes the defaults add to the event raw decoded into
+// ev: the event size limit applies to the event with them.
+func (d batchDefaults) grows(raw json.RawMessage, ev *eventBody) int {
+	if len(raw) == 0 || raw[0] != '{' {
+		return 0 // not an object: nothing is added, decoding reports it
 	}
-	return out
+	n := 0
+	if !ev.SentAt.Set {
+		n += d.sentAtBytes
+	}
+	if len(ev.Context) == 0 {
+		n += d.contextBytes
+	}
+	return n
+}
+
+// apply gives the event the batch's sentAt and context where it has none.
+func (d batchDefaults) apply(ev *eventBody) {
+	ev.applyOwnSentAt()
+	if !ev.SentAt.Set {
+		ev.Event.SentAt = d.sentAt
+	}
+	if len(ev.Context) == 0 && d.context != nil {
+		ev.Context = d.context
+	}
 }
 
 type ingestError struct {
@@ -184,22 +265,22 @@ type ingestError struct {
 	status int
 }
 
-// prepareEvent parses, validates and normalises one event for the topic.
-func (s *Server) prepareEvent(c *gin.Context, raw []byte, typ, fieldPrefix string) (ingest.Message, *ingestError) {
+// prepareEvent validates and normalises one decoded event for the topic;
+// decodeErr is what decoding it reported.
+func (s *Server) prepareEvent(c *gin.Context, ev ingest.Event, decodeErr error, typ string) (ingest.Message, *ingestError) {
 	bad := func(field, msg string) *ingestError {
-		return &ingestError{FieldError: ingest.FieldError{Field: fieldPrefix + field, Message: msg}, status: http.StatusBadRequest}
+		return &ingestError{FieldError: ingest.FieldError{Field: field, Message: msg}, status: http.StatusBadRequest}
 	}
-	if len(raw) > ingest.MaxEventBytes {
-		e := bad("", fmt.Sprintf("event is %d bytes; the limit is %d", len(raw), ingest.MaxEventBytes))
-		e.status = http.StatusRequestEntityTooLarge
-		return ingest.Message{}, e
-	}
-	var ev ingest.Event
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	if err := dec.Decode(&ev); err != nil {
+	if err := decodeErr; err != nil {
 		var typeErr *json.UnmarshalTypeError
 		if errors.As(err, &typeErr) {
-			return ingest.Message{}, bad(typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type))
+			// Name the event's field and type, not those of eventBody that
+			// holds it while it is read.
+			field, t := strings.TrimPrefix(typeErr.Field, "Event."), typeErr.Type
+			if t == reflect.TypeFor[eventBody]() {
+				t = reflect.TypeFor[ingest.Event]()
+			}
+			return ingest.Message{}, bad(field, fmt.Sprintf("field %q must be %s", field, t))
 		}
 		var timeErr *time.ParseError
 		if errors.As(err, &timeErr) {
@@ -220,7 +301,7 @@ func (s *Server) prepareEvent(c *gin.Context, raw []byte, typ, fieldPrefix strin
 	ev.WorkspaceID = key.WorkspaceID
 	ev.WriteKey = ""
 	ev.Normalize(time.Now(), uuid.NewString)
-	b, err := json.Marshal(ev)
+	b, err := ingest.MarshalEvent(&ev)
 	if err != nil {
 		return ingest.Message{}, bad("", "encode event: "+err.Error())
 	}

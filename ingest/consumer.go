@@ -264,12 +264,17 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 		}
 	}
 	c.total.Add(int64(len(msgs)))
+	duplicates := 0
 	for _, a := range applied {
 		if a.Duplicate {
-			c.consumed.WithLabelValues("duplicate").Inc()
-		} else {
-			c.consumed.WithLabelValues("applied").Inc()
+			duplicates++
 		}
+	}
+	if duplicates > 0 {
+		c.consumed.WithLabelValues("duplicate").Add(float64(duplicates))
+	}
+	if n := len(applied) - duplicates; n > 0 {
+		c.consumed.WithLabelValues("applied").Add(float64(n))
 	}
 	return nil
 }
@@ -331,11 +336,11 @@ type keyCheck struct {
 // decode parses and validates one message into the event to store;
 // problems no retry can fix are poison.
 func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen map[string]keyCheck) (pending, error) {
-	var ev Event
 	if len(msg.Value) > MaxEventBytes {
 		return pending{}, poison{fmt.Sprintf("event is %d bytes; the limit is %d", len(msg.Value), MaxEventBytes)}
 	}
-	if err := json.Unmarshal(msg.Value, &ev); err != nil {
+	ev, err := UnmarshalEvent(msg.Value)
+	if err != nil {
 		return pending{}, poison{"value is not a JSON event: " + err.Error()}
 	}
 	if ev.WorkspaceID == "" && ev.WriteKey == "" {

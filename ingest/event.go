@@ -64,9 +64,9 @@ func (e *Event) Validate() *FieldError {
 	if e.UserID == "" && e.AnonymousID == "" {
 		return fieldErr("userId", "one of userId or anonymousId is required")
 	}
-	for field, v := range map[string]string{"userId": e.UserID, "anonymousId": e.AnonymousID, "previousId": e.PreviousID, "messageId": e.MessageID} {
-		if len(v) > maxIDLength {
-			return fieldErr(field, "%s is longer than %d characters", field, maxIDLength)
+	for _, f := range [...]struct{ name, v string }{{"userId", e.UserID}, {"anonymousId", e.AnonymousID}, {"previousId", e.PreviousID}, {"messageId", e.MessageID}} {
+		if len(f.v) > maxIDLength {
+			return fieldErr(f.name, "%s is longer than %d characters", f.name, maxIDLength)
 		}
 	}
 	switch e.Type {
@@ -86,9 +86,12 @@ func (e *Event) Validate() *FieldError {
 			return fieldErr("groupId", "group needs a groupId")
 		}
 	}
-	for field, raw := range map[string]json.RawMessage{"properties": e.Properties, "traits": e.Traits, "context": e.Context} {
-		if len(raw) > 0 && !isObjectOrNull(raw) {
-			return fieldErr(field, "%s must be a JSON object", field)
+	for _, f := range [...]struct {
+		name string
+		raw  json.RawMessage
+	}{{"properties", e.Properties}, {"traits", e.Traits}, {"context", e.Context}} {
+		if len(f.raw) > 0 && !isObjectOrNull(f.raw) {
+			return fieldErr(f.name, "%s must be a JSON object", f.name)
 		}
 	}
 	return nil
@@ -118,6 +121,12 @@ func (e *Event) DisplayName() string {
 		return "Page Viewed"
 	case "screen":
 		return "Screen Viewed"
+	case "identify":
+		return "Identify"
+	case "group":
+		return "Group"
+	case "alias":
+		return "Alias"
 	default:
 		return strings.ToUpper(e.Type[:1]) + e.Type[1:]
 	}
@@ -127,8 +136,8 @@ func (e *Event) DisplayName() string {
 // event time corrected for the sender's clock skew as Segment does
 // (timestamp + (receivedAt − sentAt)), defaulting to receivedAt.
 func (e *Event) Normalize(now time.Time, newID func() string) {
-	now = now.UTC()
 	if e.ReceivedAt == nil {
+		now := now.UTC() // its own variable: an event with a receivedAt allocates none
 		e.ReceivedAt = &now
 	}
 	if e.MessageID == "" {

@@ -103,9 +103,12 @@ type Message struct {
 
 // Produce writes the messages; all of them are durable when it returns nil.
 func (p *Producer) Produce(ctx context.Context, msgs ...Message) error {
+	// One allocation for the messages, not one each.
+	records := make([]sarama.ProducerMessage, len(msgs))
 	batch := make([]*sarama.ProducerMessage, len(msgs))
 	for i, m := range msgs {
-		batch[i] = &sarama.ProducerMessage{Topic: p.topic, Key: sarama.StringEncoder(m.Key), Value: sarama.ByteEncoder(m.Value)}
+		records[i] = sarama.ProducerMessage{Topic: p.topic, Key: sarama.StringEncoder(m.Key), Value: sarama.ByteEncoder(m.Value)}
+		batch[i] = &records[i]
 	}
 	if err := ctx.Err(); err != nil {
 		return err

@@ -61,12 +61,18 @@ type liveJourney struct {
 
 // batchView is what routing one batch reads once: the live journeys of
 // each (workspace, event name), each workspace (time zone, quiet hours)
-// and each customer's running runs ("<workspace>/<customer>" → workflow ids).
+// and each customer's running runs (workflow ids).
 type batchView struct {
-	live       map[string][]liveJourney
+	live       map[eventKey][]liveJourney
 	workspaces map[string]schema.Workspace
-	running    map[string][]string
+	running    map[customerKey][]string
 }
+
+// eventKey names an event name of a workspace.
+type eventKey struct{ workspaceID, name string }
+
+// customerKey names a customer of a workspace: one routing lane.
+type customerKey struct{ workspaceID, customerID string }
 
 // Route implements Router: segment memberships the batch may change are
 // re-evaluated first (their entries and exits become the customers' next
@@ -156,18 +162,22 @@ func segmentChangeEvent(c schema.SegmentChange) Applied {
 
 // route hands each customer's events to journeys in order, customers in parallel.
 func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
-	view := batchView{live: map[string][]liveJourney{}, workspaces: map[string]schema.Workspace{}, running: map[string][]string{}}
-	var order []string
-	lanes := map[string][]Applied{}
+	view := batchView{live: map[eventKey][]liveJourney{}, workspaces: map[string]schema.Workspace{}, running: map[customerKey][]string{}}
+	var order []customerKey
+	lanes := map[customerKey][]Applied{}
+	// triggers are the lanes with an event some live journey takes.
+	triggers := map[customerKey]bool{}
 	customers := map[string][]string{} // workspace → customers in the batch
 	for _, a := range batch {
-		ws, name := a.Event.WorkspaceID, a.Event.DisplayName()
-		if _, ok := view.live[ws+"\x00"+name]; !ok {
-			lj, err := r.liveJourneys(ctx, ws, name)
-			if err != nil {
+		ws := a.Event.WorkspaceID
+		ek := eventKey{ws, a.Event.DisplayName()}
+		live, ok := view.live[ek]
+		if !ok {
+			var err error
+			if live, err = r.liveJourneys(ctx, ws, ek.name); err != nil {
 				return err
 			}
-			view.live[ws+"\x00"+name] = lj
+			view.live[ek] = live
 		}
 		if _, ok := view.workspaces[ws]; !ok {
 			w, err := r.store.GetWorkspace(ctx, ws)
@@ -176,12 +186,15 @@ func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
 			}
 			view.workspaces[ws] = w
 		}
-		lane := ws + "/" + a.CustomerID
+		lane := customerKey{ws, a.CustomerID}
 		if _, ok := lanes[lane]; !ok {
 			order = append(order, lane)
 			customers[ws] = append(customers[ws], a.CustomerID)
 		}
 		lanes[lane] = append(lanes[lane], a)
+		if len(live) > 0 {
+			triggers[lane] = true
+		}
 	}
 	for ws, ids := range customers {
 		running, err := r.store.RunningWorkflowsOfCustomers(ctx, ws, ids)
@@ -189,12 +202,17 @@ func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
 			return err
 		}
 		for id, wfs := range running {
-			view.running[ws+"/"+id] = wfs
+			view.running[customerKey{ws, id}] = wfs
 		}
 	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(routeLanes)
 	for _, lane := range order {
+		if !triggers[lane] && len(view.running[lane]) == 0 {
+			// No journey takes its events and no run waits for them: it
+			// starts nothing, so routeOne would do nothing for each.
+			continue
+		}
 		g.Go(func() error {
 			// The lane's own view of its customer's running runs: what the
 			// batch read, plus the runs its events start.
@@ -230,7 +248,7 @@ func (r *JourneyRouter) liveJourneys(ctx context.Context, ws, event string) ([]l
 // signals the customer's other running runs; it returns those runs with
 // any it started.
 func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []string, a Applied) ([]string, error) {
-	live := view.live[a.Event.WorkspaceID+"\x00"+a.Event.DisplayName()]
+	live := view.live[eventKey{a.Event.WorkspaceID, a.Event.DisplayName()}]
 	if len(live) == 0 && len(running) == 0 {
 		return running, nil // no journey takes this event and no run waits for it
 	}

@@ -1,0 +1,106 @@
+package ingest
+
+import (
+	"encoding/json"
+	"time"
+
+	fastjson "github.com/segmentio/encoding/json"
+)
+
+// The hot paths (the API's /v1/batch, the consumer) read and write events
+// with a faster JSON codec that behaves as encoding/json does. Wherever the
+// two could differ, encoding/json decides: a quick read that fails or that
+// the codec cannot vouch for is read again with encoding/json, whose result
+// and error are the reference.
+
+// eventWire is Event as the quick reader sees it: the times are read as
+// encoding/json reads a *time.Time (the codec has a parser of its own).
+type eventWire struct {
+	Type        string          `json:"type"`
+	MessageID   string          `json:"messageId"`
+	UserID      string          `json:"userId"`
+	AnonymousID string          `json:"anonymousId"`
+	PreviousID  string          `json:"previousId"`
+	GroupID     string          `json:"groupId"`
+	Event       string          `json:"event"`
+	Name        string          `json:"name"`
+	Properties  json.RawMessage `json:"properties"`
+	Traits      json.RawMessage `json:"traits"`
+	Context     json.RawMessage `json:"context"`
+	Timestamp   OptionalTime    `json:"timestamp"`
+	SentAt      OptionalTime    `json:"sentAt"`
+	ReceivedAt  OptionalTime    `json:"receivedAt"`
+	WorkspaceID string          `json:"workspaceId"`
+	WriteKey    string          `json:"writeKey"`
+}
+
+// ParsedEvent is an event read by ParseEvent.
+type ParsedEvent struct {
+	Event
+	// HasSentAt says the JSON had a sentAt, a null one included.
+	HasSentAt bool
+}
+
+// ParseEvent reads one JSON event quickly, as json.Unmarshal into an Event
+// would. It returns false when it cannot vouch for the result (the input
+// is not a well-formed event); the caller then decodes with encoding/json
+// for the reference result and error. The event's raw fields (properties,
+// traits, context) share b's memory.
+func ParseEvent(b []byte) (ParsedEvent, bool) {
+	var w eventWire
+	rest, err := fastjson.Parse(b, &w, fastjson.DontCopyRawMessage)
+	if err != nil || len(rest) != 0 {
+		return ParsedEvent{}, false
+	}
+	return ParsedEvent{Event: Event{Type: w.Type, MessageID: w.MessageID, UserID: w.UserID, AnonymousID: w.AnonymousID,
+		PreviousID: w.PreviousID, GroupID: w.GroupID, Event: w.Event, Name: w.Name,
+		Properties: w.Properties, Traits: w.Traits, Context: w.Context,
+		Timestamp: w.Timestamp.At, SentAt: w.SentAt.At, ReceivedAt: w.ReceivedAt.At,
+		WorkspaceID: w.WorkspaceID, WriteKey: w.WriteKey},
+		HasSentAt: w.SentAt.Set}, true
+}
+
+// OptionalTime is a *time.Time field as encoding/json reads it, and whether
+// the JSON had it.
+type OptionalTime struct {
+	Set bool
+	At  *time.Time
+}
+
+// UnmarshalJSON reads each occurrence of the field (a later one replaces
+// an earlier one, and a bad one fails the read even when a later one is
+// good, as with encoding/json).
+func (w *OptionalTime) UnmarshalJSON(b []byte) error {
+	w.Set = true
+	if string(b) == "null" {
+		w.At = nil
+		return nil
+	}
+	var t time.Time
+	if err := t.UnmarshalJSON(b); err != nil {
+		return err
+	}
+	w.At = &t
+	return nil
+}
+
+// UnmarshalEvent decodes one JSON event: quickly when it can, else with
+// encoding/json (same result, same error).
+func UnmarshalEvent(b []byte) (Event, error) {
+	if p, ok := ParseEvent(b); ok {
+		return p.Event, nil
+	}
+	var ev Event
+	err := json.Unmarshal(b, &ev)
+	return ev, err
+}
+
+// MarshalEvent encodes an event as json.Marshal does, only faster.
+func MarshalEvent(ev *Event) ([]byte, error) {
+	for _, t := range [...]*time.Time{ev.Timestamp, ev.SentAt, ev.ReceivedAt} {
+		if t != nil && (t.Year() < 0 || t.Year() > 9999) {
+			return json.Marshal(ev) // its error: RFC 3339 has four-digit years
+		}
+	}
+	return fastjson.Marshal(ev)
+}

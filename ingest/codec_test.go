@@ -1,0 +1,131 @@
+package ingest_test
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/ingest"
+)
+
+// codecInputs are events and near-events the quick codec must read and
+// write exactly as encoding/json does.
+var codecInputs = []string{
+	`{"type":"track","messageId":"m1","userId":"u1","event":"E","properties":{"a":1,"b":[true,null]},"timestamp":"2026-01-01T00:00:00Z","receivedAt":"2026-01-01T00:00:01.123456789+02:00","workspaceId":"ws"}`,
+	` {"type":"identify","userId":"u","traits":{"email":"a@b.c"}} `,
+	`{"TYPE":"track","UserId":"u","EVENT":"E","SentAt":"2026-01-01T00:00:00Z","Context":{}}`,
+	`{"userId":"a","userId":"b","USERID":"c","sentAt":"2026-01-01T00:00:00Z","sentAt":null}`,
+	`{"sentAt":"","sentAt":null}`,
+	`{"timestamp":"2026-01-01T00:00:00Z","timestamp":null,"receivedAt":null,"receivedAt":"2026-01-01T00:00:00Z"}`,
+	`{"userId":5,"userId":"u"}`,
+	`{"userId":null,"properties":null,"timestamp":null,"sentAt":null,"context":null}`,
+	`{"userId":5}`,
+	`{"userId":"u","event":["E"]}`,
+	`{"properties":"x","traits":5,"context":[1, 2]}`,
+	`{"timestamp":5}`,
+	`{"timestamp":"yesterday"}`,
+	`{"timestamp":"2026-01-01T00:00:00z"}`,
+	`{"timestamp":"2026-01-01 00:00:00Z"}`,
+	`{"timestamp":"2026-01-01T00:00:00"}`,
+	`{"timestamp":"2026-01-01T24:00:00Z"}`,
+	`{"timestamp":"2026-02-30T00:00:00Z"}`,
+	`{"timestamp":"2026-01-01T00:00:00.Z"}`,
+	`{"timestamp":"2026-01-01T00:00:00,5Z"}`,
+	`{"timestamp":"2026-01-01T00:00:00+0530"}`,
+	`{"timestamp":"2026-01-01T00:00:00-23:59"}`,
+	`{"timestamp":"\u0032026-01-01T00:00:00Z"}`,
+	`{"timestamp":{}}`,
+	`{"userId":"\u00e9\ud83d\ude00\/\n\"x\""}`,
+	`{"userId":"\ud800 lone"}`,
+	"{\"userId\":\"bad \xff utf8\",\"properties\":{\"k\":\"\xfe\"}}",
+	"{\"userId\":\"ctl \x01 char\"}",
+	`{"userId":"bad \x escape"}`,
+	`{"userId":"u"} trailing`,
+	`{"userId":"u"}{}`,
+	`{"zz":tru}`,
+	`{"zz":[1,],"userId":"u"}`,
+	`{"zz":01}`,
+	`{"zz":1.}`,
+	`{"zz":-}`,
+	`{"zz":1e}`,
+	`{"zz":1e400,"yy":123456789012345678901234567890}`,
+	`{"zz":NaN}`,
+	`{"userId":"u",}`,
+	`{"userId":"u"`,
+	`{"userId" "u"}`,
+	`{'userId':'u'}`,
+	"\xef\xbb\xbf{\"userId\":\"u\"}",
+	`5`, `"x"`, `[]`, `null`, `true`, ``, ` `,
+	`{"properties":{"deep":{"deeper":{"deepest":[1,{"x":"<&>"}]}}},"name":"<script>\u2028"}`,
+	`{"unknown":{"a":[1,2,{"b":null}]},"type":"page","anonymousId":"a","name":"Home"}`,
+	`{"properties": { "spaced" : [ 1 , 2 ] } ,"userId":"u"}`,
+	`{"writeKey":"wk","messageId":"` + strings.Repeat("m", 300) + `"}`,
+}
+
+func TestQuickCodecReadsAsEncodingJSON(t *testing.T) {
+	for _, in := range codecInputs {
+		checkQuickRead(t, []byte(in))
+	}
+}
+
+func FuzzQuickCodec(f *testing.F) {
+	for _, in := range codecInputs {
+		f.Add([]byte(in))
+	}
+	f.Fuzz(func(t *testing.T, b []byte) { checkQuickRead(t, b) })
+}
+
+func checkQuickRead(t *testing.T, b []byte) {
+	t.Helper()
+	var want ingest.Event
+	wantErr := json.Unmarshal(b, &want)
+	got, err := ingest.UnmarshalEvent(b)
+	if wantErr != nil {
+		require.EqualError(t, err, wantErr.Error(), "%q", b)
+		return
+	}
+	require.NoError(t, err, "%q", b)
+	require.Equal(t, want, got, "%q", b)
+	if p, ok := ingest.ParseEvent(b); ok {
+		var fields map[string]json.RawMessage
+		if json.Unmarshal(b, &fields) == nil && fields != nil {
+			hasSentAt := false
+			for k := range fields {
+				hasSentAt = hasSentAt || strings.EqualFold(k, "sentAt")
+			}
+			require.Equal(t, hasSentAt, p.HasSentAt, "%q", b)
+		}
+	}
+	// Writing it back gives encoding/json's bytes.
+	wantOut, wantErr := json.Marshal(want)
+	gotOut, err := ingest.MarshalEvent(&got)
+	if wantErr != nil {
+		require.Error(t, err, "%q", b)
+		return
+	}
+	require.NoError(t, err, "%q", b)
+	require.Equal(t, string(wantOut), string(gotOut), "%q", b)
+}
+
+func TestQuickCodecWritesAsEncodingJSON(t *testing.T) {
+	at := time.Date(2026, 3, 4, 5, 6, 7, 890, time.FixedZone("", 5*3600+1800))
+	far := time.Date(10000, 1, 1, 0, 0, 0, 0, time.UTC)
+	for _, ev := range []ingest.Event{
+		{},
+		{Type: "track", UserID: "<u>&\u2028\u2029", Event: "bad \xff utf8", Properties: json.RawMessage(` { "a" : "<b>" } `), Timestamp: &at},
+		{Type: "identify", Traits: json.RawMessage(`{"x":"\u00e9"}`), Context: json.RawMessage(`null`), SentAt: &at, ReceivedAt: &at},
+		{Type: "track", Timestamp: &far},
+	} {
+		wantOut, wantErr := json.Marshal(ev)
+		gotOut, err := ingest.MarshalEvent(&ev)
+		if wantErr != nil {
+			require.Error(t, err)
+			continue
+		}
+		require.NoError(t, err)
+		require.Equal(t, string(wantOut), string(gotOut))
+	}
+}
