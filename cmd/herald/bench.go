@@ -211,15 +211,9 @@ func benchJourneys(ctx context.Context, o benchOptions, logw io.Writer) (*benchR
 	if err := h.ready(ctx); err != nil {
 		return nil, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	tc, err := client.DialContext(dctx, client.Options{
-		HostPort:  o.TemporalAddress,
-		Namespace: o.TemporalNamespace,
-		Logger:    sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))),
-	})
-	cancel()
+	tc, err := dialBenchTemporal(ctx, o.TemporalAddress, o.TemporalNamespace, logw)
 	if err != nil {
-		return nil, fmt.Errorf("connect to temporal at %s: %w (is `herald dev` running? set --temporal-address to the address it printed)", o.TemporalAddress, err)
+		return nil, err
 	}
 	defer tc.Close()
 
@@ -902,6 +896,22 @@ func defaultCredentials(getenv func(string) string) string {
 
 // readBenchCredentials reads dev-credentials.json, explaining what to do
 // when it is missing.
+// dialBenchTemporal connects a bench to the Temporal server Herald uses;
+// the SDK logs only warnings, to logw.
+func dialBenchTemporal(ctx context.Context, address, namespace string, logw io.Writer) (client.Client, error) {
+	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
+	defer cancel()
+	tc, err := client.DialContext(dctx, client.Options{
+		HostPort:  address,
+		Namespace: namespace,
+		Logger:    sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))),
+	})
+	if err != nil {
+		return nil, fmt.Errorf("connect to temporal at %s: %w (is `herald dev` running? set --temporal-address to the address it printed)", address, err)
+	}
+	return tc, nil
+}
+
 func readBenchCredentials(path string) (devCredentialsFile, error) {
 	var c devCredentialsFile
 	b, err := os.ReadFile(path)

@@ -21,7 +21,6 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
 	"go.temporal.io/sdk/client"
-	sdklog "go.temporal.io/sdk/log"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/sdk/workflow"
 
@@ -239,15 +238,9 @@ func benchSegments(ctx context.Context, o benchSegmentsOptions, logw io.Writer) 
 	if err := probe.ready(ctx); err != nil {
 		return nil, err
 	}
-	dctx, cancel := context.WithTimeout(ctx, 15*time.Second)
-	tc, err := client.DialContext(dctx, client.Options{
-		HostPort:  o.TemporalAddress,
-		Namespace: o.TemporalNamespace,
-		Logger:    sdklog.NewStructuredLogger(slog.New(slog.NewTextHandler(logw, &slog.HandlerOptions{Level: slog.LevelWarn}))),
-	})
-	cancel()
+	tc, err := dialBenchTemporal(ctx, o.TemporalAddress, o.TemporalNamespace, logw)
 	if err != nil {
-		return nil, fmt.Errorf("connect to temporal at %s: %w (is `herald dev` running? set --temporal-address to the address it printed)", o.TemporalAddress, err)
+		return nil, err
 	}
 	defer tc.Close()
 
