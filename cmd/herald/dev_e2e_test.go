@@ -239,7 +239,7 @@ func TestDevEndToEnd(t *testing.T) {
 	emailThroughSES(t, d, creds)
 	killJourney := startKillJourney(t, d, creds)
 	blocked := startBlockedEmail(t, d, creds)
-	enrollment := startEnrollment(t, d, creds)
+	enrollment := startEnrollment(t, d, creds, defaultEnrollment)
 	stream := startEventStream(t, d, creds)
 	atKill := latestEnrollment(t, d, creds.SecretKey, enrollment.journeyID)
 	t.Logf("SIGKILL with the enrollment at %v of %d", atKill["enrolled"], enrollMembers)
