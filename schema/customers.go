@@ -209,10 +209,13 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 			}
 		}
 	}
+	// Each id is probed through its unique index (LATERAL … LIMIT 1),
+	// whatever plan Postgres caches for the statement: with the join form a
+	// generic plan hashed the whole events table for every batch.
 	stored := map[string]AppliedEvent{}
 	rows, err := b.tx.Query(ctx, `
-		SELECT e.workspace_id, e.message_id, e.customer_id, e.id FROM events e
-		JOIN unnest($1::text[], $2::text[]) AS m(ws, msg) ON e.workspace_id = m.ws AND e.message_id = m.msg`, wss, msgs)
+		SELECT m.ws, m.msg, e.customer_id, e.id FROM unnest($1::text[], $2::text[]) AS m(ws, msg)
+		CROSS JOIN LATERAL (SELECT e.customer_id, e.id FROM events e WHERE e.workspace_id = m.ws AND e.message_id = m.msg LIMIT 1) e`, wss, msgs)
 	if err != nil {
 		return fmt.Errorf("check duplicate events: %w", err)
 	}
@@ -234,14 +237,14 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		}
 	}
 	rows, err = b.tx.Query(ctx, `
-		SELECT 'u/' || c.workspace_id || '/' || c.external_id, c.id FROM customers c
-		JOIN unnest($1::text[], $2::text[]) AS u(ws, id) ON c.workspace_id = u.ws AND c.external_id = u.id
+		SELECT 'u/' || u.ws || '/' || u.id, c.id FROM unnest($1::text[], $2::text[]) AS u(ws, id)
+		CROSS JOIN LATERAL (SELECT c.id FROM customers c WHERE c.workspace_id = u.ws AND c.external_id = u.id LIMIT 1) c
 		UNION ALL
-		SELECT 'u/' || r.workspace_id || '/' || r.user_id, r.customer_id FROM customer_user_aliases r
-		JOIN unnest($1::text[], $2::text[]) AS u(ws, id) ON r.workspace_id = u.ws AND r.user_id = u.id
+		SELECT 'u/' || u.ws || '/' || u.id, r.customer_id FROM unnest($1::text[], $2::text[]) AS u(ws, id)
+		CROSS JOIN LATERAL (SELECT r.customer_id FROM customer_user_aliases r WHERE r.workspace_id = u.ws AND r.user_id = u.id LIMIT 1) r
 		UNION ALL
-		SELECT 'a/' || a.workspace_id || '/' || a.anonymous_id, a.customer_id FROM customer_anonymous_ids a
-		JOIN unnest($3::text[], $4::text[]) AS n(ws, id) ON a.workspace_id = n.ws AND a.anonymous_id = n.id`,
+		SELECT 'a/' || n.ws || '/' || n.id, a.customer_id FROM unnest($3::text[], $4::text[]) AS n(ws, id)
+		CROSS JOIN LATERAL (SELECT a.customer_id FROM customer_anonymous_ids a WHERE a.workspace_id = n.ws AND a.anonymous_id = n.id LIMIT 1) a`,
 		uws, users, aws, anons)
 	if err != nil {
 		return fmt.Errorf("find customers: %w", err)

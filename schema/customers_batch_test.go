@@ -314,3 +314,30 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 	require.Positive(t, userMerges, "the streams merge known users")
 	require.Positive(t, previousIDEvents, "the streams use previous user ids")
 }
+
+// TestEventsBelongToTheirCustomersWorkspace: an event row can only point at
+// a customer of its own workspace (one foreign key on both columns), and
+// erasing the customer takes its events with it.
+func TestEventsBelongToTheirCustomersWorkspace(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	a, err := st.CreateWorkspace(ctx, "A")
+	require.NoError(t, err)
+	b, err := st.CreateWorkspace(ctx, "B")
+	require.NoError(t, err)
+	applied, err := st.ApplyEvents(ctx, []schema.EventInput{{WorkspaceID: a.ID, MessageID: "m1", Type: "track", Name: "Signed Up",
+		UserID: "u1", OccurredAt: time.Now()}})
+	require.NoError(t, err)
+	cust := applied[0].CustomerID
+
+	_, err = st.Pool().Exec(ctx, `INSERT INTO events (workspace_id, message_id, customer_id, type, name, occurred_at)
+		VALUES ($1, 'm2', $2, 'track', 'Elsewhere', now())`, b.ID, cust)
+	require.Error(t, err, "an event of workspace B cannot name a customer of workspace A")
+	require.Contains(t, err.Error(), "events_customer_fkey")
+
+	_, err = st.Pool().Exec(ctx, `DELETE FROM customers WHERE id = $1`, cust)
+	require.NoError(t, err)
+	var left int
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE customer_id = $1`, cust).Scan(&left))
+	require.Zero(t, left, "the customer's events go with it")
+}
