@@ -90,6 +90,8 @@ type benchSegmentsOptions struct {
 	// BareClosed waits for the bare workflows to close too (informational:
 	// the ratio compares the rates of entering, not of closing).
 	BareClosed bool
+	// Parts are the parts to run: previews, enrollment, bare.
+	Parts map[string]bool
 	// Workspace, when set, is a workspace an earlier run seeded: no
 	// seeding, and the sizes are read from it.
 	Workspace string
@@ -114,9 +116,19 @@ func parseBenchSegmentsFlags(args []string, getenv func(string) string, stderr i
 		"Herald's /metrics address, to read the CPU the herald process used in each part; empty skips it [$HERALD_METRICS_ADDR]")
 	fs.StringVar(&o.Workspace, "workspace", "", "reuse this workspace seeded by an earlier run (its id, printed by that run) instead of seeding a new one; --customers, --events-per-customer and --members are read from it")
 	fs.BoolVar(&o.BareClosed, "bare-closed", true, "after the bare loop, wait until every bare workflow closed (false: stop once every call is answered; saves the drain, ~1 h per 100k workflows on the embedded server)")
+	parts := fs.String("parts", "previews,enrollment,bare", "the parts to run, comma-separated: previews, enrollment, bare (e.g. bare alone against the server of an earlier run whose bare loop was cut short; with --workspace, nothing is seeded)")
 	fs.DurationVar(&o.Timeout, "timeout", 30*time.Minute, "how long each part (seeding, enrollment, bare loop) may take")
 	if err := fs.Parse(args); err != nil {
 		return o, err
+	}
+	o.Parts = map[string]bool{}
+	for _, p := range strings.Split(*parts, ",") {
+		switch p = strings.TrimSpace(p); p {
+		case "previews", "enrollment", "bare":
+			o.Parts[p] = true
+		default:
+			return o, fmt.Errorf("--parts: unknown part %q (previews, enrollment, bare)", p)
+		}
 	}
 	switch {
 	case fs.NArg() > 0:
@@ -294,6 +306,9 @@ func benchSegments(ctx context.Context, o benchSegmentsOptions, logw io.Writer) 
 
 	// 2. Preview counts.
 	for _, c := range benchSegmentConditions {
+		if !o.Parts["previews"] {
+			break
+		}
 		p, err := benchPreview(ctx, st, ws.ID, c.name, c.cond, o.Repeat)
 		if err != nil {
 			return nil, fmt.Errorf("preview %s: %w", c.cond, err)
@@ -307,11 +322,15 @@ func benchSegments(ctx context.Context, o benchSegmentsOptions, logw io.Writer) 
 	if _, err := herald.read(ctx); err != nil {
 		log.Warn("cannot read the herald process's CPU from its metrics; not reported", "metrics_addr", o.MetricsAddr, "error", err)
 	}
-	if err := benchEnrollment(ctx, o, h, st, tc, herald, res, log); err != nil {
-		return nil, fmt.Errorf("enrollment: %w", err)
+	if o.Parts["enrollment"] {
+		if err := benchEnrollment(ctx, o, h, st, tc, herald, res, log); err != nil {
+			return nil, fmt.Errorf("enrollment: %w", err)
+		}
 	}
-	if err := benchBareSignalWithStart(ctx, o, tc, herald, res, log); err != nil {
-		return nil, fmt.Errorf("bare SignalWithStart loop: %w", err)
+	if o.Parts["bare"] {
+		if err := benchBareSignalWithStart(ctx, o, tc, herald, res, log); err != nil {
+			return nil, fmt.Errorf("bare SignalWithStart loop: %w", err)
+		}
 	}
 	return res, nil
 }
@@ -729,7 +748,16 @@ func (r *segmentsResult) print(w io.Writer) {
 		fmt.Fprintf(w, "seeding: %s (INSERT … SELECT generate_series, then VACUUM ANALYZE; not part of any figure)\n\n", fmtSec(r.seeded))
 	}
 
-	fmt.Fprintf(w, "segment preview, count only (PreviewSegment, sample 0): 1 warm-up + %d timed runs each\n", o.Repeat)
+	r.printPreviews(w)
+	r.printEnrollment(w)
+	fmt.Fprintln(w)
+}
+
+func (r *segmentsResult) printPreviews(w io.Writer) {
+	if len(r.previews) == 0 {
+		return
+	}
+	fmt.Fprintf(w, "segment preview, count only (PreviewSegment, sample 0): 1 warm-up + %d timed runs each\n", r.opts.Repeat)
 	tw := tabwriter.NewWriter(w, 0, 0, 2, ' ', 0)
 	fmt.Fprintf(tw, "condition\tmembers\tmin\tmedian\tunder 1 s\twith a sample of %d: median\tplan: top node; scans\tindex-backed\n", benchPreviewSample)
 	for _, p := range r.previews {
@@ -738,35 +766,49 @@ func (r *segmentsResult) print(w io.Writer) {
 			yesNo(med < benchPreviewGoal), fmtMS(percentile(p.sampled, 50)), p.top, strings.Join(p.scans, ", "), yesNo(p.indexBacked()))
 	}
 	_ = tw.Flush()
+}
 
-	e, b := r.enroll, r.bare
+func (r *segmentsResult) printEnrollment(w io.Writer) {
+	o, e, b := r.opts, r.enroll, r.bare
+	if e.enrolled == 0 && b.n == 0 {
+		return
+	}
 	herald, bare := rate(e.enrolled, e.elapsed), rate(int64(b.n), b.elapsed)
 	fmt.Fprintf(w, "\nenrollment of a %d-member segment (include_existing, entry once, one exit node) vs a bare SignalWithStart loop, %d in flight each\n",
 		o.Members, benchEnrollLanes)
-	tw = tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
+	tw := tabwriter.NewWriter(w, 0, 0, 3, ' ', tabwriter.AlignRight)
 	fmt.Fprintln(tw, "path\tmembers\ttime\tper second\t")
-	fmt.Fprintf(tw, "Herald enrollment: started_at → finished_at\t%d\t%s\t%.0f\t\n", e.enrolled, fmtSec(e.elapsed), herald)
+	if e.enrolled > 0 {
+		fmt.Fprintf(tw, "Herald enrollment: started_at → finished_at\t%d\t%s\t%.0f\t\n", e.enrolled, fmtSec(e.elapsed), herald)
+	}
 	if e.lastEntered > 0 {
 		fmt.Fprintf(tw, "  … → last member entered (newest run recorded)\t%d\t%s\t%.0f\t\n", e.enrolled, fmtSec(e.lastEntered), rate(e.enrolled, e.lastEntered))
 	}
 	if e.allClosed > 0 {
 		fmt.Fprintf(tw, "  … → every run closed\t%d\t%s\t%.0f\t\n", e.enrolled, fmtSec(e.allClosed), rate(e.enrolled, e.allClosed))
 	}
-	fmt.Fprintf(tw, "bare: SignalWithStart calls answered\t%d\t%s\t%.0f\t\n", b.n, fmtSec(b.elapsed), bare)
+	if b.n > 0 {
+		fmt.Fprintf(tw, "bare: SignalWithStart calls answered\t%d\t%s\t%.0f\t\n", b.n, fmtSec(b.elapsed), bare)
+	}
 	if b.allClosed > 0 {
 		fmt.Fprintf(tw, "  … → every workflow closed\t%d\t%s\t%.0f\t\n", b.n, fmtSec(b.allClosed), rate(int64(b.n), b.allClosed))
 	}
 	_ = tw.Flush()
-	x := ratio(herald, bare)
-	fmt.Fprintf(w, "\nenrollment rate Herald/bare: %s (goal ≥ %.1f: %s)\n", fmtRatio(x), benchThroughputGoal, goalWord(x))
-	if e.lastEntered > 0 {
-		y := ratio(rate(e.enrolled, e.lastEntered), bare)
-		fmt.Fprintf(w, "entry rate (to the last member entered) Herald/bare: %s (goal ≥ %.1f: %s)\n", fmtRatio(y), benchThroughputGoal, goalWord(y))
-	}
-	if e.allClosed > 0 && b.allClosed > 0 {
-		fmt.Fprintf(w, "until every run closed, Herald/bare: %s\n", fmtRatio(ratio(rate(e.enrolled, e.allClosed), rate(int64(b.n), b.allClosed))))
+	if e.enrolled > 0 && b.n > 0 { // both sides: the ratios
+		x := ratio(herald, bare)
+		fmt.Fprintf(w, "\nenrollment rate Herald/bare: %s (goal ≥ %.1f: %s)\n", fmtRatio(x), benchThroughputGoal, goalWord(x))
+		if e.lastEntered > 0 {
+			y := ratio(rate(e.enrolled, e.lastEntered), bare)
+			fmt.Fprintf(w, "entry rate (to the last member entered) Herald/bare: %s (goal ≥ %.1f: %s)\n", fmtRatio(y), benchThroughputGoal, goalWord(y))
+		}
+		if e.allClosed > 0 && b.allClosed > 0 {
+			fmt.Fprintf(w, "until every run closed, Herald/bare: %s\n", fmtRatio(ratio(rate(e.enrolled, e.allClosed), rate(int64(b.n), b.allClosed))))
+		}
 	}
 
+	if e.enrolled == 0 {
+		return
+	}
 	fmt.Fprintln(w, "\nwhere the enrollment's time goes")
 	fmt.Fprintf(w, "  creating the segment (members recorded silently)  %s\n", fmtSec(e.segmentCreate))
 	fmt.Fprintf(w, "  publish answered → enrollment started             %s\n", fmtMS(e.publishToRun))
@@ -786,5 +828,4 @@ func (r *segmentsResult) print(w io.Writer) {
 		fmt.Fprintf(w, "\nhistory of one run, events by type:\n  Herald (%d): %s\n  bare (%d):   %s\n",
 			e.history.events, fmtTypes(e.history.types), b.history.events, fmtTypes(b.history.types))
 	}
-	fmt.Fprintln(w)
 }

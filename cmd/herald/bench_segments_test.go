@@ -15,7 +15,8 @@ func TestBenchSegmentsFlags(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, benchSegmentsOptions{Customers: 1_000_000, EventsPer: 10, Members: 100_000, Repeat: 5,
 		Credentials: ".herald/dev-credentials.json", TemporalAddress: "127.0.0.1:7233", TemporalNamespace: "default",
-		MetricsAddr: "127.0.0.1:9464", Timeout: 30 * time.Minute}, o)
+		MetricsAddr: "127.0.0.1:9464", Timeout: 30 * time.Minute, BareClosed: true,
+		Parts: map[string]bool{"previews": true, "enrollment": true, "bare": true}}, o)
 
 	o, err = parseBenchSegmentsFlags([]string{"--customers", "20000", "--members", "2000", "--events-per-customer", "0"},
 		env(map[string]string{"HERALD_DATABASE_URL": "postgres://127.0.0.1:5/h"}), io.Discard)
@@ -29,6 +30,12 @@ func TestBenchSegmentsFlags(t *testing.T) {
 	require.ErrorContains(t, err, "--members")
 	_, err = parseBenchSegmentsFlags([]string{"--repeat", "0"}, env(nil), io.Discard)
 	require.ErrorContains(t, err, "--repeat")
+	o, err = parseBenchSegmentsFlags([]string{"--parts", "bare", "--bare-closed=false"}, env(nil), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"bare": true}, o.Parts)
+	require.False(t, o.BareClosed)
+	_, err = parseBenchSegmentsFlags([]string{"--parts", "bare,seed"}, env(nil), io.Discard)
+	require.ErrorContains(t, err, `unknown part "seed"`)
 
 	var out, errOut bytes.Buffer
 	require.Equal(t, 2, run([]string{"bench", "segments", "--customers", "0"}, env(nil), &out, &errOut))
@@ -81,6 +88,16 @@ func TestBenchSegmentsResultPrintsRatioAndGoals(t *testing.T) {
 	require.Contains(t, s, "enrollment rate Herald/bare: 0.80 (goal ≥ 0.8: met)")
 	require.Contains(t, s, "EnrollPage ×1")
 	require.True(t, strings.Contains(s, "50") && strings.Contains(s, "62"), s)
+
+	// One side only (--parts bare): its rows, no ratio, no preview table.
+	r.previews, r.enroll = nil, enrollResult{}
+	out.Reset()
+	r.print(&out)
+	s = out.String()
+	require.Contains(t, s, "bare: SignalWithStart calls answered")
+	require.NotContains(t, s, "Herald enrollment")
+	require.NotContains(t, s, "Herald/bare")
+	require.NotContains(t, s, "segment preview")
 }
 
 func TestBenchSegmentsParseMetricReadsAnUnlabelledSample(t *testing.T) {
