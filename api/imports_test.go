@@ -16,6 +16,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	workflowpb "go.temporal.io/api/workflow/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/worker"
 
@@ -503,9 +504,15 @@ func TestImportLargeFileSurvivesWorkerRestartAndCancel(t *testing.T) {
 	require.IsNonDecreasing(t, seen)
 	require.Equal(t, rows, seen[len(seen)-1])
 	require.Equal(t, rows, countWorkspaceCustomers(t, f.store, f.ws.ID))
-	desc, err := f.temporal.DescribeWorkflowExecution(ctx, "import/"+id, "")
-	require.NoError(t, err)
-	info := desc.GetWorkflowExecutionInfo()
+	// The import's row says completed once its last activity ran; the
+	// workflow closes a moment after.
+	var info *workflowpb.WorkflowExecutionInfo
+	require.Eventually(t, func() bool {
+		desc, err := f.temporal.DescribeWorkflowExecution(ctx, "import/"+id, "")
+		require.NoError(t, err)
+		info = desc.GetWorkflowExecutionInfo()
+		return info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	}, 10*time.Second, 20*time.Millisecond)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_COMPLETED, info.GetStatus())
 	require.NotEqual(t, info.GetFirstRunId(), info.GetExecution().GetRunId(), "40 batches continue as new once")
 	c, err := f.store.FindCustomer(ctx, f.ws.ID, "u12345")
@@ -524,7 +531,7 @@ func TestImportLargeFileSurvivesWorkerRestartAndCancel(t *testing.T) {
 	require.Equal(t, "cancelled", cancelled["status"])
 	require.Less(t, cancelled["processed_rows"], float64(rows))
 	require.NotNil(t, cancelled["finished_at"])
-	desc, err = f.temporal.DescribeWorkflowExecution(ctx, "import/"+id, "")
+	desc, err := f.temporal.DescribeWorkflowExecution(ctx, "import/"+id, "")
 	require.NoError(t, err)
 	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, desc.GetWorkflowExecutionInfo().GetStatus())
 	time.Sleep(200 * time.Millisecond)
