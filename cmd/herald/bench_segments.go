@@ -305,10 +305,11 @@ func benchSegments(ctx context.Context, o benchSegmentsOptions, logw io.Writer) 
 	}
 
 	// 2. Preview counts.
-	for _, c := range benchSegmentConditions {
-		if !o.Parts["previews"] {
-			break
-		}
+	conditions := benchSegmentConditions
+	if !o.Parts["previews"] {
+		conditions = nil
+	}
+	for _, c := range conditions {
 		p, err := benchPreview(ctx, st, ws.ID, c.name, c.cond, o.Repeat)
 		if err != nil {
 			return nil, fmt.Errorf("preview %s: %w", c.cond, err)
