@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/schema"
@@ -340,4 +341,89 @@ func TestEventsBelongToTheirCustomersWorkspace(t *testing.T) {
 	var left int
 	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE customer_id = $1`, cust).Scan(&left))
 	require.Zero(t, left, "the customer's events go with it")
+}
+
+// TestEventCustomerCheckRacesDelete: the events → customers check holds
+// under concurrency as a foreign key would. A delete of a customer whose
+// event is being inserted waits for the insert and then takes the event
+// with it; an insert racing a delete that commits first fails; an update
+// may not move events to a customer that does not exist.
+func TestEventCustomerCheckRacesDelete(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "A")
+	require.NoError(t, err)
+	newCustomer := func(user string) string {
+		applied, err := st.ApplyEvents(ctx, []schema.EventInput{{WorkspaceID: ws.ID, MessageID: "first-" + user, Type: "track",
+			Name: "Signed Up", UserID: user, OccurredAt: time.Now()}})
+		require.NoError(t, err)
+		return applied[0].CustomerID
+	}
+	insert := func(q interface {
+		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+	}, msg, cust string) error {
+		_, err := q.Exec(ctx, `INSERT INTO events (workspace_id, message_id, customer_id, type, name, occurred_at)
+			VALUES ($1, $2, $3, 'track', 'Raced', now())`, ws.ID, msg, cust)
+		return err
+	}
+	// waitBlocked waits until a backend of this database waits for a lock
+	// (the other transaction's statement is parked behind ours).
+	waitBlocked := func() {
+		require.Eventually(t, func() bool {
+			var n int
+			require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n))
+			return n > 0
+		}, 10*time.Second, 10*time.Millisecond)
+	}
+	countEvents := func(cust string) int {
+		var n int
+		require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE customer_id = $1`, cust).Scan(&n))
+		return n
+	}
+
+	// Insert first, delete second: the delete waits, then removes the event.
+	c1 := newCustomer("u1")
+	tx, err := st.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }() // when a check failed before the commit
+	require.NoError(t, insert(tx, "raced-1", c1))
+	deleted := make(chan error, 1)
+	go func() {
+		_, err := st.Pool().Exec(ctx, `DELETE FROM customers WHERE id = $1`, c1)
+		deleted <- err
+	}()
+	waitBlocked()
+	require.NoError(t, tx.Commit(ctx))
+	require.NoError(t, <-deleted)
+	require.Zero(t, countEvents(c1), "the delete took the event inserted before it committed")
+
+	// Delete first, insert second: the insert waits, then fails.
+	c2 := newCustomer("u2")
+	tx2, err := st.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx2.Rollback(ctx) }()
+	_, err = tx2.Exec(ctx, `DELETE FROM customers WHERE id = $1`, c2)
+	require.NoError(t, err)
+	inserted := make(chan error, 1)
+	go func() { inserted <- insert(st.Pool(), "raced-2", c2) }()
+	waitBlocked()
+	require.NoError(t, tx2.Commit(ctx))
+	err = <-inserted
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "23503", pgErr.Code, "foreign_key_violation")
+	require.Zero(t, countEvents(c2))
+
+	// Moving events (as a merge does) to a customer that does not exist fails.
+	c3 := newCustomer("u3")
+	_, err = st.Pool().Exec(ctx, `UPDATE events SET customer_id = 'cus_missing' WHERE customer_id = $1`, c3)
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "23503", pgErr.Code)
+	require.Equal(t, 1, countEvents(c3))
+
+	// Deleting the workspace takes customers and events with it.
+	_, err = st.Pool().Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, ws.ID)
+	require.NoError(t, err)
+	require.Zero(t, countEvents(c3))
 }
