@@ -597,6 +597,13 @@ func attachAnonymous(ctx context.Context, tx pgx.Tx, ws, anonID, customerID stri
 // with from.
 func mergeCustomers(ctx context.Context, tx pgx.Tx, ws, from, into string) error {
 	stmts := []string{
+		// First lock the merged customer: an ingest transaction of another
+		// partition that resolved it through an identity this batch did not
+		// lock (a second anonymous id) holds KEY SHARE on it until its events
+		// are committed — waiting here moves those events too (deleting the
+		// customer last would otherwise take them with it), and a later one
+		// waits for this merge and then finds the customer gone and retries.
+		`SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2 AND id <> $3 FOR UPDATE`,
 		`UPDATE events SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
 		`UPDATE customer_anonymous_ids SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
 		`UPDATE customer_user_aliases SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,

@@ -366,16 +366,7 @@ func TestEventCustomerCheckRacesDelete(t *testing.T) {
 			VALUES ($1, $2, $3, 'track', 'Raced', now())`, ws.ID, msg, cust)
 		return err
 	}
-	// waitBlocked waits until a backend of this database waits for a lock
-	// (the other transaction's statement is parked behind ours).
-	waitBlocked := func() {
-		require.Eventually(t, func() bool {
-			var n int
-			require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
-				WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n))
-			return n > 0
-		}, 10*time.Second, 10*time.Millisecond)
-	}
+	waitBlocked := func() { waitForLockWait(t, st) }
 	countEvents := func(cust string) int {
 		var n int
 		require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE customer_id = $1`, cust).Scan(&n))
@@ -426,4 +417,66 @@ func TestEventCustomerCheckRacesDelete(t *testing.T) {
 	_, err = st.Pool().Exec(ctx, `DELETE FROM workspaces WHERE id = $1`, ws.ID)
 	require.NoError(t, err)
 	require.Zero(t, countEvents(c3))
+}
+
+// waitForLockWait waits until a backend of the store's database waits for a
+// lock (another transaction's statement is parked behind the test's).
+func waitForLockWait(t *testing.T, st *schema.Store) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, st.Pool().QueryRow(context.Background(), `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n))
+		return n > 0
+	}, 10*time.Second, 10*time.Millisecond)
+}
+
+// TestMergeWaitsForEventsOfTheMergedCustomer: an ingest transaction of
+// another partition that resolved the anonymous customer through a second
+// anonymous id (an identity the merging batch does not lock) and is still
+// inserting its event when identify merges that customer: the merge waits
+// for it and moves the event too — it is neither lost with the merged
+// customer nor left pointing at it.
+func TestMergeWaitsForEventsOfTheMergedCustomer(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "A")
+	require.NoError(t, err)
+	at := time.Now()
+	anon, err := st.ApplyEvents(ctx, []schema.EventInput{{WorkspaceID: ws.ID, MessageID: "m-anon", Type: "page", AnonymousID: "x1", OccurredAt: at}})
+	require.NoError(t, err)
+	known, err := st.ApplyEvents(ctx, []schema.EventInput{{WorkspaceID: ws.ID, MessageID: "m-known", Type: "track", Name: "Signed Up", UserID: "u9", OccurredAt: at}})
+	require.NoError(t, err)
+	from, into := anon[0].CustomerID, known[0].CustomerID
+	require.NotEqual(t, from, into)
+	_, err = st.Pool().Exec(ctx, `INSERT INTO customer_anonymous_ids (workspace_id, anonymous_id, customer_id) VALUES ($1, 'y1', $2)`, ws.ID, from)
+	require.NoError(t, err)
+
+	// The other partition's transaction: its event of y1, not committed yet.
+	tx, err := st.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `INSERT INTO events (workspace_id, message_id, customer_id, type, name, occurred_at)
+		VALUES ($1, 'm-late', $2, 'track', 'Late', now())`, ws.ID, from)
+	require.NoError(t, err)
+
+	merged := make(chan error, 1)
+	go func() {
+		out, err := st.ApplyEvents(ctx, []schema.EventInput{{WorkspaceID: ws.ID, MessageID: "m-identify", Type: "identify",
+			UserID: "u9", AnonymousID: "x1", OccurredAt: at}})
+		if err == nil && out[0].MergedFrom != from {
+			err = fmt.Errorf("identify merged %q, want %q", out[0].MergedFrom, from)
+		}
+		merged <- err
+	}()
+	waitForLockWait(t, st)
+	require.NoError(t, tx.Commit(ctx))
+	require.NoError(t, <-merged)
+
+	var owner string
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT customer_id FROM events WHERE workspace_id = $1 AND message_id = 'm-late'`, ws.ID).Scan(&owner))
+	require.Equal(t, into, owner, "the event committed during the merge moved with the rest")
+	var left int
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE customer_id = $1`, from).Scan(&left))
+	require.Zero(t, left)
 }
