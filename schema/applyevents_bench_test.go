@@ -5,9 +5,6 @@ import (
 	"encoding/json"
 	"fmt"
 	"hash/fnv"
-	"os"
-	"strconv"
-	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -31,9 +28,6 @@ func BenchmarkApplyEventsPostgres(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer srv.Stop()
-	if _, err := postgresCPU(srv.Pid()); err != nil {
-		b.Skip("no per-process CPU times here: ", err)
-	}
 	if err := srv.CreateDatabase(ctx, "bench", ""); err != nil {
 		b.Fatal(err)
 	}
@@ -45,6 +39,9 @@ func BenchmarkApplyEventsPostgres(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer st.Close()
+	if _, err := schema.ServerCPU(ctx, st.Pool()); err != nil {
+		b.Skip("no per-process CPU times here: ", err)
+	}
 	ws, err := st.CreateWorkspace(ctx, "Bench")
 	if err != nil {
 		b.Fatal(err)
@@ -69,7 +66,7 @@ func BenchmarkApplyEventsPostgres(b *testing.B) {
 		}
 		b.StartTimer()
 		for _, path := range []string{"herald", "raw"} {
-			cpu0, _ := postgresCPU(srv.Pid())
+			cpu0, _ := schema.ServerCPU(ctx, st.Pool())
 			t0 := time.Now()
 			var wg sync.WaitGroup
 			for _, evs := range parts {
@@ -85,7 +82,7 @@ func BenchmarkApplyEventsPostgres(b *testing.B) {
 				})
 			}
 			wg.Wait()
-			cpu1, _ := postgresCPU(srv.Pid())
+			cpu1, _ := schema.ServerCPU(ctx, st.Pool())
 			if path == "herald" {
 				herald += cpu1 - cpu0
 				wall += time.Since(t0)
@@ -112,37 +109,4 @@ func applyBenchBatch(ctx context.Context, st *schema.Store, path string, evs []s
 	_, err := st.Pool().Exec(ctx, `INSERT INTO bench_raw (message_id, user_id, body) SELECT * FROM unnest($1::text[], $2::text[], $3::jsonb[])`,
 		ids, users, bodies)
 	return err
-}
-
-// postgresCPU is the user and system CPU time of the postmaster and its
-// children (the backends), from /proc.
-func postgresCPU(postmaster int) (time.Duration, error) {
-	ents, err := os.ReadDir("/proc")
-	if err != nil {
-		return 0, err
-	}
-	var ticks float64
-	for _, e := range ents {
-		pid, err := strconv.Atoi(e.Name())
-		if err != nil {
-			continue
-		}
-		raw, err := os.ReadFile("/proc/" + e.Name() + "/stat")
-		if err != nil {
-			continue // gone since ReadDir
-		}
-		// Fields after "(comm)": state ppid … utime(12th) stime(13th).
-		s := string(raw)
-		f := strings.Fields(s[strings.LastIndexByte(s, ')')+1:])
-		if len(f) < 13 {
-			continue
-		}
-		if ppid, _ := strconv.Atoi(f[1]); pid != postmaster && ppid != postmaster {
-			continue
-		}
-		u, _ := strconv.ParseFloat(f[11], 64)
-		st, _ := strconv.ParseFloat(f[12], 64)
-		ticks += u + st
-	}
-	return time.Duration(ticks * float64(time.Second) / 100), nil // USER_HZ is 100 on Linux
 }

@@ -11,6 +11,7 @@ import (
 	"net/http"
 	"strings"
 	"sync"
+	"syscall"
 	"text/tabwriter"
 	"time"
 
@@ -19,6 +20,7 @@ import (
 	"github.com/jackc/pgx/v5/pgxpool"
 
 	"github.com/heraldhq/herald/ingest"
+	"github.com/heraldhq/herald/schema"
 )
 
 // `herald bench ingest` measures the event path of a running Herald:
@@ -97,6 +99,39 @@ type ingestResult struct {
 	// Raw: sarama consume + multi-row INSERT of the same messages.
 	raw     time.Duration
 	rawRows int
+	// CPU seconds each path used (-1: not measurable here).
+	heraldCPU, rawCPU pathCPU
+}
+
+// pathCPU is the CPU one path of the bench used, by process.
+type pathCPU struct {
+	herald   float64 // the herald process (its /metrics)
+	postgres float64 // the Postgres server, when it runs on this machine
+	bench    float64 // this process: the HTTP client, or the raw consumer
+}
+
+// cpuMeters starts measuring the CPU of Herald, Postgres and this process;
+// the function it returns gives what each used since.
+func cpuMeters(ctx context.Context, herald *processCPU, db *pgxpool.Pool) func() pathCPU {
+	h := herald.cpuMeter(ctx)
+	pg0, pgErr := schema.ServerCPU(ctx, db)
+	self0 := selfCPU()
+	return func() pathCPU {
+		out := pathCPU{herald: h(), postgres: -1, bench: (selfCPU() - self0).Seconds()}
+		if pg1, err := schema.ServerCPU(ctx, db); pgErr == nil && err == nil {
+			out.postgres = (pg1 - pg0).Seconds()
+		}
+		return out
+	}
+}
+
+// selfCPU is the user and system CPU time this process used so far.
+func selfCPU() time.Duration {
+	var ru syscall.Rusage
+	if err := syscall.Getrusage(syscall.RUSAGE_SELF, &ru); err != nil {
+		return 0
+	}
+	return time.Duration(ru.Utime.Nano() + ru.Stime.Nano())
 }
 
 func benchIngest(ctx context.Context, o benchIngestOptions, logw io.Writer) (*ingestResult, error) {
@@ -160,6 +195,8 @@ func benchIngest(ctx context.Context, o benchIngestOptions, logw io.Writer) (*in
 		}
 	}
 	sent := make([]time.Time, batches)
+	heraldProc := &processCPU{addr: o.MetricsAddr, http: counter.http}
+	cpu := cpuMeters(ctx, heraldProc, db)
 	t0 := time.Now()
 	err = forEach(ctx, batches, o.Concurrency, func(ctx context.Context, b int) error {
 		sent[b] = time.Now()
@@ -175,6 +212,7 @@ func benchIngest(ctx context.Context, o benchIngestOptions, logw io.Writer) (*in
 		return nil, err
 	}
 	res.applied = done.Sub(t0)
+	res.heraldCPU = cpu()
 	log.Info("events applied and routed", "took", res.applied.Round(time.Millisecond))
 	if res.lag, err = ingestLags(ctx, db, event, sent); err != nil {
 		return nil, err
@@ -185,12 +223,22 @@ func benchIngest(ctx context.Context, o benchIngestOptions, logw io.Writer) (*in
 	if err != nil {
 		return nil, err
 	}
+	cpu = cpuMeters(ctx, heraldProc, db)
 	res.raw, res.rawRows, err = rawIngest(ctx, kc, db, o.Topic, start, end, tag)
 	if err != nil {
 		return nil, fmt.Errorf("raw path: %w", err)
 	}
+	res.rawCPU = cpu()
 	log.Info("raw consume + insert done", "rows", res.rawRows, "took", res.raw.Round(time.Millisecond))
 	return res, nil
+}
+
+// perEvent formats CPU seconds per event in µs ("n/a" when not measured).
+func perEvent(seconds float64, events int) string {
+	if seconds < 0 || events == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f µs", seconds*1e6/float64(events))
 }
 
 func topicOffsets(c sarama.Client, topic string, which int64) (map[int32]int64, error) {
@@ -319,6 +367,10 @@ func (r *ingestResult) print(w io.Writer) {
 		word = "met"
 	}
 	fmt.Fprintf(w, "\nthroughput Herald/raw: %s (goal ≥ %.1f: %s)\n", fmtRatio(x), benchIngestGoal, word)
-	fmt.Fprintf(w, "end-to-end lag, POST of the event's batch → its row written: p50 %s  p99 %s  max %s\n\n",
+	fmt.Fprintf(w, "end-to-end lag, POST of the event's batch → its row written: p50 %s  p99 %s  max %s\n",
 		fmtMS(percentile(r.lag, 50)), fmtMS(percentile(r.lag, 99)), fmtMS(percentile(r.lag, 100)))
+	fmt.Fprintf(w, "CPU per event, Herald path: herald process %s, Postgres %s, this client %s\n",
+		perEvent(r.heraldCPU.herald, o.Events), perEvent(r.heraldCPU.postgres, o.Events), perEvent(r.heraldCPU.bench, o.Events))
+	fmt.Fprintf(w, "CPU per event, raw path: Postgres %s, this consumer %s (herald process, idle: %s)\n\n",
+		perEvent(r.rawCPU.postgres, r.rawRows), perEvent(r.rawCPU.bench, r.rawRows), perEvent(r.rawCPU.herald, r.rawRows))
 }
