@@ -317,8 +317,8 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 }
 
 // TestEventsBelongToTheirCustomersWorkspace: an event row can only point at
-// a customer of its own workspace (one foreign key on both columns), and
-// erasing the customer takes its events with it.
+// a customer of its own workspace (the events → customers check on both
+// columns), and erasing the customer takes its events with it.
 func TestEventsBelongToTheirCustomersWorkspace(t *testing.T) {
 	ctx := context.Background()
 	st := schematest.Store(t)
@@ -331,8 +331,7 @@ func TestEventsBelongToTheirCustomersWorkspace(t *testing.T) {
 	require.NoError(t, err)
 	cust := applied[0].CustomerID
 
-	_, err = st.Pool().Exec(ctx, `INSERT INTO events (workspace_id, message_id, customer_id, type, name, occurred_at)
-		VALUES ($1, 'm2', $2, 'track', 'Elsewhere', now())`, b.ID, cust)
+	err = insertRawEvent(ctx, st.Pool(), b.ID, "m2", cust)
 	require.Error(t, err, "an event of workspace B cannot name a customer of workspace A")
 	require.Contains(t, err.Error(), "events_customer_fkey")
 
@@ -359,13 +358,7 @@ func TestEventCustomerCheckRacesDelete(t *testing.T) {
 		require.NoError(t, err)
 		return applied[0].CustomerID
 	}
-	insert := func(q interface {
-		Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
-	}, msg, cust string) error {
-		_, err := q.Exec(ctx, `INSERT INTO events (workspace_id, message_id, customer_id, type, name, occurred_at)
-			VALUES ($1, $2, $3, 'track', 'Raced', now())`, ws.ID, msg, cust)
-		return err
-	}
+	insert := func(q execer, msg, cust string) error { return insertRawEvent(ctx, q, ws.ID, msg, cust) }
 	waitBlocked := func() { waitForLockWait(t, st) }
 	countEvents := func(cust string) int {
 		var n int
@@ -419,6 +412,19 @@ func TestEventCustomerCheckRacesDelete(t *testing.T) {
 	require.Zero(t, countEvents(c3))
 }
 
+// execer is a pool or a transaction.
+type execer interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}
+
+// insertRawEvent writes an event row directly, as no Herald code path
+// would: the database's own checks are what is under test.
+func insertRawEvent(ctx context.Context, q execer, ws, msg, cust string) error {
+	_, err := q.Exec(ctx, `INSERT INTO events (workspace_id, message_id, customer_id, type, name, occurred_at)
+		VALUES ($1, $2, $3, 'track', 'Raw', now())`, ws, msg, cust)
+	return err
+}
+
 // waitForLockWait waits until a backend of the store's database waits for a
 // lock (another transaction's statement is parked behind the test's).
 func waitForLockWait(t *testing.T, st *schema.Store) {
@@ -456,9 +462,7 @@ func TestMergeWaitsForEventsOfTheMergedCustomer(t *testing.T) {
 	tx, err := st.Pool().Begin(ctx)
 	require.NoError(t, err)
 	defer func() { _ = tx.Rollback(ctx) }()
-	_, err = tx.Exec(ctx, `INSERT INTO events (workspace_id, message_id, customer_id, type, name, occurred_at)
-		VALUES ($1, 'm-late', $2, 'track', 'Late', now())`, ws.ID, from)
-	require.NoError(t, err)
+	require.NoError(t, insertRawEvent(ctx, tx, ws.ID, "m-late", from))
 
 	merged := make(chan error, 1)
 	go func() {

@@ -242,28 +242,25 @@ func (s *Store) UpdateMemberships(ctx context.Context, ws string, touches []Cust
 	for i, t := range touches {
 		ids[i] = t.CustomerID
 	}
-	// Most batches of a workspace without dynamic segments: one read, no
-	// transaction (the segments are read again inside it when there are).
+	// A workspace without dynamic segments costs one read and no
+	// transaction (under READ COMMITTED a read inside it would see no more).
 	segs, err := dynamicSegments(ctx, s.pool, ws)
 	if err != nil {
 		return nil, err
 	}
 	if len(segs) > 0 {
-		if err := s.syncTouched(ctx, ws, touches, ids, now); err != nil {
+		if err := s.syncTouched(ctx, ws, segs, touches, ids, now); err != nil {
 			return nil, err
 		}
 	}
 	return s.pendingSegmentChanges(ctx, `ch.workspace_id = $1 AND ch.customer_id = ANY($2::text[]) ORDER BY ch.id`, ws, ids)
 }
 
-// syncTouched re-evaluates, in one transaction, the workspace's dynamic
-// segments the touches may change, for the touched and recent customers.
-func (s *Store) syncTouched(ctx context.Context, ws string, touches []CustomerTouch, ids []string, now time.Time) error {
+// syncTouched re-evaluates, in one transaction, the dynamic segments segs
+// of the workspace that the touches may change, for the touched and recent
+// customers.
+func (s *Store) syncTouched(ctx context.Context, ws string, segs []Segment, touches []CustomerTouch, ids []string, now time.Time) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		segs, err := dynamicSegments(ctx, tx, ws)
-		if err != nil || len(segs) == 0 {
-			return err
-		}
 		rows, err := tx.Query(ctx, `SELECT id FROM customers WHERE workspace_id = $1 AND id = ANY($2::text[]) AND created_at > $3::timestamptz`,
 			ws, ids, now.Add(-recentCustomerWindow))
 		if err != nil {
