@@ -195,6 +195,10 @@ func (s *Server) URL(name string) string {
 // Port is the TCP port the cluster listens on.
 func (s *Server) Port() int { return s.port }
 
+// DataDir is the cluster's data folder (under the temp dir when the
+// postgres user could not reach Options.Dir).
+func (s *Server) DataDir() string { return s.dataDir }
+
 // Pid is the postmaster's process id.
 func (s *Server) Pid() int { return s.cmd.Process.Pid }
 
@@ -298,12 +302,16 @@ func clusterDir(want string, cred *syscall.Credential, log *slog.Logger) (string
 	if err := os.Chown(abs, int(cred.Uid), int(cred.Gid)); err != nil {
 		return "", fmt.Errorf("give postgres folder to the postgres user: %w", err)
 	}
+	sweepRelocated(os.TempDir(), log)
 	if reachable(abs, cred) {
 		return abs, nil
 	}
 	sum := sha256.Sum256([]byte(abs))
-	alt := filepath.Join(os.TempDir(), "herald-pg-"+hex.EncodeToString(sum[:6]))
+	alt := filepath.Join(os.TempDir(), relocatedPrefix+hex.EncodeToString(sum[:6]))
 	if err := os.MkdirAll(alt, 0o700); err != nil {
+		return "", fmt.Errorf("create postgres folder: %w", err)
+	}
+	if err := os.WriteFile(filepath.Join(alt, relocatedFor), []byte(abs), 0o600); err != nil {
 		return "", fmt.Errorf("create postgres folder: %w", err)
 	}
 	if err := os.Chown(alt, int(cred.Uid), int(cred.Gid)); err != nil {
@@ -315,6 +323,46 @@ func clusterDir(want string, cred *syscall.Credential, log *slog.Logger) (string
 	log.Info("the postgres user cannot reach the data dir; the cluster lives in the temp dir instead",
 		"wanted", abs, "using", alt)
 	return alt, nil
+}
+
+// A cluster relocated to the temp dir is named relocatedPrefix + a hash of
+// the folder it stands in for, which its file relocatedFor names.
+const (
+	relocatedPrefix = "herald-pg-"
+	relocatedFor    = "herald-data-dir"
+)
+
+// sweepRelocated removes the relocated clusters under tmp whose folder is
+// gone and whose postgres is not running: the clusters of tests' temporary
+// folders (t.TempDir is out of the postgres user's reach when tests run as
+// root) would otherwise stay behind, ~400 MB each. A cluster without the
+// relocatedFor file (made before it existed) is left alone.
+func sweepRelocated(tmp string, log *slog.Logger) {
+	entries, err := os.ReadDir(tmp)
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if !e.IsDir() || !strings.HasPrefix(e.Name(), relocatedPrefix) {
+			continue
+		}
+		dir := filepath.Join(tmp, e.Name())
+		wanted, err := os.ReadFile(filepath.Join(dir, relocatedFor))
+		if err != nil || len(wanted) == 0 {
+			continue
+		}
+		if _, err := os.Stat(string(wanted)); !errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if _, running := runningPostmaster(filepath.Join(dir, "data")); running {
+			continue
+		}
+		if err := os.RemoveAll(dir); err != nil {
+			log.Warn("could not remove a private postgres cluster whose folder is gone", "dir", dir, "error", err)
+			continue
+		}
+		log.Info("removed a private postgres cluster whose folder is gone", "dir", dir, "folder", string(wanted))
+	}
 }
 
 func reachable(dir string, cred *syscall.Credential) bool {
@@ -343,22 +391,11 @@ func initdb(ctx context.Context, binDir, dataDir string, cred *syscall.Credentia
 // stopStale stops a postgres left running on dataDir by a process that died
 // without stopping it.
 func stopStale(dataDir string, log *slog.Logger) {
-	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
-	if err != nil {
+	proc, running := runningPostmaster(dataDir)
+	if !running {
 		return
 	}
-	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
-	if err != nil || pid <= 0 {
-		return
-	}
-	proc, err := os.FindProcess(pid)
-	if err != nil || proc.Signal(syscall.Signal(0)) != nil {
-		return
-	}
-	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
-	if !strings.HasPrefix(strings.TrimSpace(string(comm)), "postgres") {
-		return
-	}
+	pid := proc.Pid
 	log.Warn("stopping a postgres left running by an earlier process", "pid", pid)
 	_ = proc.Signal(syscall.SIGINT)
 	for i := 0; i < 300; i++ {
@@ -367,6 +404,28 @@ func stopStale(dataDir string, log *slog.Logger) {
 		}
 		time.Sleep(50 * time.Millisecond)
 	}
+}
+
+// runningPostmaster finds the postgres process that dataDir's pid file
+// names, if it still runs.
+func runningPostmaster(dataDir string) (*os.Process, bool) {
+	b, err := os.ReadFile(filepath.Join(dataDir, "postmaster.pid"))
+	if err != nil {
+		return nil, false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(strings.SplitN(string(b), "\n", 2)[0]))
+	if err != nil || pid <= 0 {
+		return nil, false
+	}
+	proc, err := os.FindProcess(pid)
+	if err != nil || proc.Signal(syscall.Signal(0)) != nil {
+		return nil, false
+	}
+	comm, _ := os.ReadFile(fmt.Sprintf("/proc/%d/comm", pid))
+	if !strings.HasPrefix(strings.TrimSpace(string(comm)), "postgres") {
+		return nil, false
+	}
+	return proc, true
 }
 
 func freePort() (int, error) {

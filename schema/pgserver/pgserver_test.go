@@ -73,3 +73,37 @@ func TestFindBinaries(t *testing.T) {
 	require.FileExists(t, filepath.Join(dir, "initdb"))
 	require.Contains(t, pgserver.ErrNoBinaries.Error(), "apt-get install postgresql")
 }
+
+// Run as root, a cluster whose folder the postgres user cannot reach (any
+// t.TempDir) lives under the temp dir instead; once its folder is gone and
+// it is stopped, the next Start removes it.
+func TestRelocatedClusterIsRemovedOnceItsFolderIsGone(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("clusters are relocated only when running as root")
+	}
+	ctx := context.Background()
+	start := func(dir string) *pgserver.Server {
+		srv, err := pgserver.Start(ctx, pgserver.Options{Dir: dir, Ephemeral: true})
+		require.NoError(t, err)
+		relocated := filepath.Dir(srv.DataDir())
+		require.NotEqual(t, dir, relocated, "a t.TempDir is out of the postgres user's reach")
+		t.Cleanup(func() { _ = srv.Stop(); _ = os.RemoveAll(relocated) })
+		return srv
+	}
+	wantA, wantB := filepath.Join(t.TempDir(), "a"), filepath.Join(t.TempDir(), "b")
+	a := start(wantA)
+	dirA := filepath.Dir(a.DataDir())
+	require.NoError(t, os.RemoveAll(wantA))
+	b := start(wantB)
+	require.DirExists(t, dirA, "a running cluster stays even when its folder is gone")
+	conn, err := pgx.Connect(ctx, a.URL("postgres"))
+	require.NoError(t, err)
+	require.NoError(t, conn.Ping(ctx))
+	conn.Close(ctx)
+	require.NoError(t, a.Stop())
+	require.NoError(t, b.Stop())
+
+	start(filepath.Join(t.TempDir(), "c"))
+	require.NoDirExists(t, dirA, "a stopped cluster whose folder is gone is removed")
+	require.DirExists(t, filepath.Dir(b.DataDir()), "a cluster whose folder exists stays")
+}
