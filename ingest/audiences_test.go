@@ -26,7 +26,7 @@ func (e *routerEnv) identify(t *testing.T, user string, traits map[string]any) s
 		UserID: user, Traits: traits, OccurredAt: ts})
 	require.NoError(t, err)
 	raw, _ := json.Marshal(traits)
-	require.NoError(t, e.router.Route(ctx, []ingest.Applied{{CustomerID: applied.CustomerID, EventID: applied.EventID, Duplicate: applied.Duplicate,
+	require.NoError(t, e.router.Route(ctx, []ingest.Applied{{CustomerID: applied.CustomerID, Duplicate: applied.Duplicate,
 		Event: ingest.Event{Type: "identify", MessageID: msg, UserID: user, WorkspaceID: e.ws, Traits: raw, Timestamp: &ts}}}))
 	return applied.CustomerID
 }

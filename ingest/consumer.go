@@ -19,7 +19,6 @@ import (
 type Applied struct {
 	Event      Event
 	CustomerID string
-	EventID    int64
 	Duplicate  bool
 	// MergedFrom is the anonymous customer this event merged into CustomerID.
 	MergedFrom string
@@ -324,7 +323,7 @@ func (c *Consumer) store(ctx context.Context, ps []pending) ([]Applied, error) {
 }
 
 func appliedOf(ev Event, r schema.AppliedEvent) Applied {
-	return Applied{Event: ev, CustomerID: r.CustomerID, EventID: r.EventID, Duplicate: r.Duplicate, MergedFrom: r.MergedFrom}
+	return Applied{Event: ev, CustomerID: r.CustomerID, Duplicate: r.Duplicate, MergedFrom: r.MergedFrom}
 }
 
 // keyCheck is a write key or workspace id looked up once per batch.

@@ -104,7 +104,7 @@ func (e *routerEnv) send(t *testing.T, user, event, msgID string, props map[stri
 		// give the customer a phone so sends go out
 		_ = e.store.UpdateCustomerAttributes(ctx, e.ws, applied.CustomerID, map[string]any{"phone": "+15555550100"}, nil)
 	}
-	require.NoError(t, e.router.Route(ctx, []ingest.Applied{{CustomerID: applied.CustomerID, EventID: applied.EventID, Duplicate: applied.Duplicate,
+	require.NoError(t, e.router.Route(ctx, []ingest.Applied{{CustomerID: applied.CustomerID, Duplicate: applied.Duplicate,
 		Event: ingest.Event{Type: "track", Event: event, MessageID: msgID, UserID: user, WorkspaceID: e.ws, Properties: raw, Timestamp: &ts}}}))
 }
 
@@ -228,7 +228,7 @@ func TestRunsFollowAnIdentityMerge(t *testing.T) {
 		res, err := e.store.ApplyEvent(ctx, in)
 		require.NoError(t, err)
 		ts := in.OccurredAt
-		require.NoError(t, e.router.Route(ctx, []ingest.Applied{{CustomerID: res.CustomerID, EventID: res.EventID, MergedFrom: res.MergedFrom,
+		require.NoError(t, e.router.Route(ctx, []ingest.Applied{{CustomerID: res.CustomerID, MergedFrom: res.MergedFrom,
 			Event: ingest.Event{Type: in.Type, Event: in.Name, MessageID: in.MessageID, UserID: in.UserID, AnonymousID: in.AnonymousID,
 				WorkspaceID: e.ws, Timestamp: &ts}}}))
 	}

