@@ -92,7 +92,7 @@ func runBench(args []string, getenv func(string) string, stdout, stderr io.Write
 	case "ingest":
 		var o benchIngestOptions
 		o, err = parseBenchIngestFlags(args[1:], getenv, stderr)
-		exec = func() (interface{ print(io.Writer) }, error) { return benchIngest(ctx, o, stderr) }
+		exec = func() (interface{ print(io.Writer) }, error) { return benchIngestRuns(ctx, o, stderr) }
 	case "send":
 		var o benchSendOptions
 		o, err = parseBenchSendFlags(args[1:], getenv, stderr)

@@ -8,7 +8,9 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
+	"math"
 	"net/http"
+	"slices"
 	"strings"
 	"sync"
 	"syscall"
@@ -45,6 +47,7 @@ type benchIngestOptions struct {
 	Topic       string
 	MetricsAddr string
 	Timeout     time.Duration
+	Runs        int
 }
 
 func parseBenchIngestFlags(args []string, getenv func(string) string, stderr io.Writer) (benchIngestOptions, error) {
@@ -62,6 +65,7 @@ func parseBenchIngestFlags(args []string, getenv func(string) string, stderr io.
 	fs.StringVar(&o.Topic, "topic", orEnv(getenv, "KAFKA_TOPIC", "herald.events"), "the events topic [$HERALD_KAFKA_TOPIC]")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", orEnv(getenv, "METRICS_ADDR", "127.0.0.1:9464"), "Herald's /metrics address [$HERALD_METRICS_ADDR]")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "how long each path may take")
+	fs.IntVar(&o.Runs, "runs", 1, "runs of both paths, one after the other, each with its own events and customers; more than one adds the medians")
 	if err := fs.Parse(args); err != nil {
 		return o, err
 	}
@@ -78,6 +82,8 @@ func parseBenchIngestFlags(args []string, getenv func(string) string, stderr io.
 		return o, errors.New("--concurrency must be at least 1")
 	case o.Timeout <= 0:
 		return o, errors.New("--timeout must be positive")
+	case o.Runs < 1 || o.Runs > 100:
+		return o, errors.New("--runs must be from 1 to 100")
 	}
 	return o, nil
 }
@@ -231,6 +237,79 @@ func benchIngest(ctx context.Context, o benchIngestOptions, logw io.Writer) (*in
 	res.rawCPU = cpu()
 	log.Info("raw consume + insert done", "rows", res.rawRows, "took", res.raw.Round(time.Millisecond))
 	return res, nil
+}
+
+// ingestRuns are the results of --runs runs.
+type ingestRuns []*ingestResult
+
+// benchIngestRuns runs both paths o.Runs times. Runs of the same build move
+// by ±10 % on a shared machine; the medians say more than any one run.
+func benchIngestRuns(ctx context.Context, o benchIngestOptions, logw io.Writer) (ingestRuns, error) {
+	var out ingestRuns
+	for i := range o.Runs {
+		r, err := benchIngest(ctx, o, logw)
+		if err != nil {
+			if o.Runs > 1 {
+				err = fmt.Errorf("run %d of %d: %w", i+1, o.Runs, err)
+			}
+			return nil, err
+		}
+		out = append(out, r)
+	}
+	return out, nil
+}
+
+func (rs ingestRuns) print(w io.Writer) {
+	for _, r := range rs {
+		r.print(w)
+	}
+	if len(rs) < 2 {
+		return
+	}
+	var ratios, heraldCPU, pgCPU []float64
+	for _, r := range rs {
+		ratios = append(ratios, r.ratio())
+		if r.heraldCPU.herald >= 0 {
+			heraldCPU = append(heraldCPU, r.heraldCPU.herald*1e6/float64(r.opts.Events))
+		}
+		if r.heraldCPU.postgres >= 0 {
+			pgCPU = append(pgCPU, r.heraldCPU.postgres*1e6/float64(r.opts.Events))
+		}
+	}
+	m := median(ratios)
+	word := "not met"
+	if m >= benchIngestGoal {
+		word = "met"
+	}
+	fmt.Fprintf(w, "over %d runs: throughput Herald/raw %s–%s, median %s (goal ≥ %.1f: %s)\n",
+		len(rs), fmtRatio(slices.Min(ratios)), fmtRatio(slices.Max(ratios)), fmtRatio(m), benchIngestGoal, word)
+	fmt.Fprintf(w, "median CPU per event, Herald path: herald process %s, Postgres %s\n\n", fmtMicros(heraldCPU), fmtMicros(pgCPU))
+}
+
+// ratio is Herald's events/s over the raw path's.
+func (r *ingestResult) ratio() float64 {
+	return ratio(float64(r.opts.Events)/r.applied.Seconds(), float64(r.rawRows)/r.raw.Seconds())
+}
+
+// median is the middle value of xs (the mean of the two middle ones for an
+// even count; NaN for none), NaNs left out.
+func median(xs []float64) float64 {
+	xs = slices.DeleteFunc(slices.Clone(xs), math.IsNaN)
+	if len(xs) == 0 {
+		return math.NaN()
+	}
+	slices.Sort(xs)
+	if n := len(xs); n%2 == 0 {
+		return (xs[n/2-1] + xs[n/2]) / 2
+	}
+	return xs[len(xs)/2]
+}
+
+func fmtMicros(xs []float64) string {
+	if len(xs) == 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.1f µs", median(xs))
 }
 
 // perEvent formats CPU seconds per event in µs ("n/a" when not measured).

@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"math"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -100,6 +101,33 @@ herald_ingest_lag_messages{partition="0"} 5
 	n, err = parseIngestCounter(strings.NewReader("go_goroutines 12\n"))
 	require.NoError(t, err)
 	require.Equal(t, 0.0, n, "no event consumed yet")
+}
+
+func TestIngestRunsPrintTheirMedians(t *testing.T) {
+	opts := benchIngestOptions{Events: 1000, Customers: 100, BatchSize: 100, Concurrency: 8, Runs: 3}
+	result := func(applied time.Duration, heraldCPU, pgCPU float64) *ingestResult {
+		return &ingestResult{opts: opts, posted: applied, applied: applied, lag: []time.Duration{time.Millisecond},
+			raw: 100 * time.Millisecond, rawRows: 1000, // 10,000/s
+			heraldCPU: pathCPU{herald: heraldCPU, postgres: pgCPU, bench: 0.001}, rawCPU: pathCPU{herald: 0, postgres: 0.01, bench: 0.01}}
+	}
+	// 1000 events in 0.5 s, 0.25 s, 0.2 s: 2,000/s, 4,000/s, 5,000/s.
+	rs := ingestRuns{result(500*time.Millisecond, 0.030, 0.060), result(250*time.Millisecond, 0.040, -1), result(200*time.Millisecond, 0.035, 0.070)}
+	var out bytes.Buffer
+	rs.print(&out)
+	require.Equal(t, 3, strings.Count(out.String(), "throughput Herald/raw: "), "each run is printed")
+	require.Contains(t, out.String(), "over 3 runs: throughput Herald/raw 0.20–0.50, median 0.40 (goal ≥ 0.5: not met)")
+	require.Contains(t, out.String(), "median CPU per event, Herald path: herald process 35.0 µs, Postgres 65.0 µs",
+		"a run without the Postgres figure is left out of its median")
+
+	out.Reset()
+	rs[:1].print(&out)
+	require.NotContains(t, out.String(), "runs: throughput", "one run prints no summary")
+	require.True(t, math.IsNaN(median(nil)))
+	require.Equal(t, 2.5, median([]float64{4, 1, math.NaN(), 2, 3}))
+
+	var errOut bytes.Buffer
+	require.Equal(t, 2, run([]string{"bench", "ingest", "--runs", "0"}, env(nil), io.Discard, &errOut))
+	require.Contains(t, errOut.String(), "--runs must be from 1 to 100")
 }
 
 func TestSampleIndexesSpreadOverTheRuns(t *testing.T) {
