@@ -11,6 +11,7 @@ import (
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
 )
 
 // Customer is a person known to a workspace (DESIGN §4).
@@ -75,10 +76,25 @@ func (s *Store) ApplyEvent(ctx context.Context, ev EventInput) (AppliedEvent, er
 // trips for the whole batch: identities are locked and looked up together,
 // events are inserted with one statement and traits folded per customer.
 // The result has one entry per input, in order.
+//
+// A batch is first applied as if none of its message ids were stored
+// before (the usual case: redeliveries are rare), which saves a probe of
+// the dedupe key per event; when one was, the events' primary key refuses
+// the batch, the transaction rolls back and the batch is applied again,
+// looking every message id up first.
 func (s *Store) ApplyEvents(ctx context.Context, evs []EventInput) ([]AppliedEvent, error) {
+	out, err := s.applyEvents(ctx, evs, false)
+	var pgErr *pgconn.PgError
+	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_pkey" {
+		out, err = s.applyEvents(ctx, evs, true)
+	}
+	return out, err
+}
+
+func (s *Store) applyEvents(ctx context.Context, evs []EventInput, lookUpStored bool) ([]AppliedEvent, error) {
 	out := make([]AppliedEvent, len(evs))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		b := &eventBatch{tx: tx, evs: evs, out: out, ids: map[string]string{}, seen: map[string]int{}}
+		b := &eventBatch{tx: tx, evs: evs, out: out, ids: map[string]string{}, seen: map[string]int{}, lookUpStored: lookUpStored}
 		return b.apply(ctx)
 	})
 	if err != nil {
@@ -103,6 +119,9 @@ type eventBatch struct {
 	// not yet written, in order.
 	pending []int
 	traits  []int
+	// lookUpStored: look the message ids up before applying anything
+	// (otherwise a stored one fails the batch at the primary key).
+	lookUpStored bool
 }
 
 func (b *eventBatch) apply(ctx context.Context) error {
@@ -176,12 +195,16 @@ func (b *eventBatch) lockIdentities(ctx context.Context) error {
 	return nil
 }
 
-// loadExisting marks events stored before as duplicates and looks up the
-// customers of every user and anonymous id in the batch. A user id is
+// loadExisting marks events stored before as duplicates (when the batch
+// looks them up) and looks up the customers of every user and anonymous id
+// in the batch. A user id is
 // looked up as an external id and as a previous user id; an alias's
 // previousId is looked up both as a user id and as an anonymous id.
 func (b *eventBatch) loadExisting(ctx context.Context) error {
-	var wss, msgs, uws, users, aws, anons []string
+	if err := b.loadStored(ctx); err != nil {
+		return err
+	}
+	var uws, users, aws, anons []string
 	asked := map[string]bool{}
 	ask := func(kind byte, ws, id string) {
 		key := string(kind) + "/" + ws + "/" + id
@@ -196,7 +219,6 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		}
 	}
 	for _, ev := range b.evs {
-		wss, msgs = append(wss, ev.WorkspaceID), append(msgs, ev.MessageID)
 		ask('u', ev.WorkspaceID, ev.UserID)
 		if ev.Type == "alias" {
 			ask('u', ev.WorkspaceID, ev.PreviousID)
@@ -206,7 +228,45 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 	}
 	// Each id is probed through its unique index (LATERAL … LIMIT 1),
 	// whatever plan Postgres caches for the statement: with the join form a
-	// generic plan hashed the whole events table for every batch.
+	// generic plan hashed whole tables for every batch. A user id is a
+	// customer's external id or, failing that, a previous user id
+	// (customerByUserID's order); the second probe runs only when the first
+	// finds nothing.
+	rows, err := b.tx.Query(ctx, `
+		SELECT k, id FROM (
+			SELECT 'u/' || u.ws || '/' || u.id AS k, coalesce(
+				(SELECT c.id FROM customers c WHERE c.workspace_id = u.ws AND c.external_id = u.id LIMIT 1),
+				(SELECT r.customer_id FROM customer_user_aliases r WHERE r.workspace_id = u.ws AND r.user_id = u.id LIMIT 1)) AS id
+			FROM unnest($1::text[], $2::text[]) AS u(ws, id) OFFSET 0) u -- OFFSET 0: each probe once, not again for the WHERE
+		WHERE id IS NOT NULL
+		UNION ALL
+		SELECT 'a/' || n.ws || '/' || n.id, a.customer_id FROM unnest($3::text[], $4::text[]) AS n(ws, id)
+		CROSS JOIN LATERAL (SELECT a.customer_id FROM customer_anonymous_ids a WHERE a.workspace_id = n.ws AND a.anonymous_id = n.id LIMIT 1) a`,
+		uws, users, aws, anons)
+	if err != nil {
+		return fmt.Errorf("find customers: %w", err)
+	}
+	defer rows.Close()
+	for rows.Next() {
+		var key, id string
+		if err := rows.Scan(&key, &id); err != nil {
+			return fmt.Errorf("find customers: %w", err)
+		}
+		b.ids[key] = id
+	}
+	return rows.Err()
+}
+
+// loadStored marks the events whose message ids were stored before as
+// duplicates (when the batch looks them up).
+func (b *eventBatch) loadStored(ctx context.Context) error {
+	if !b.lookUpStored {
+		return nil
+	}
+	wss, msgs := make([]string, len(b.evs)), make([]string, len(b.evs))
+	for i, ev := range b.evs {
+		wss[i], msgs[i] = ev.WorkspaceID, ev.MessageID
+	}
 	stored := map[string]AppliedEvent{}
 	rows, err := b.tx.Query(ctx, `
 		SELECT m.ws, m.msg, e.customer_id FROM unnest($1::text[], $2::text[]) AS m(ws, msg)
@@ -231,32 +291,7 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 			b.out[i] = a
 		}
 	}
-	// A user id is a customer's external id or, failing that, a previous
-	// user id (customerByUserID's order); the second probe runs only when
-	// the first finds nothing.
-	rows, err = b.tx.Query(ctx, `
-		SELECT k, id FROM (
-			SELECT 'u/' || u.ws || '/' || u.id AS k, coalesce(
-				(SELECT c.id FROM customers c WHERE c.workspace_id = u.ws AND c.external_id = u.id LIMIT 1),
-				(SELECT r.customer_id FROM customer_user_aliases r WHERE r.workspace_id = u.ws AND r.user_id = u.id LIMIT 1)) AS id
-			FROM unnest($1::text[], $2::text[]) AS u(ws, id) OFFSET 0) u -- OFFSET 0: each probe once, not again for the WHERE
-		WHERE id IS NOT NULL
-		UNION ALL
-		SELECT 'a/' || n.ws || '/' || n.id, a.customer_id FROM unnest($3::text[], $4::text[]) AS n(ws, id)
-		CROSS JOIN LATERAL (SELECT a.customer_id FROM customer_anonymous_ids a WHERE a.workspace_id = n.ws AND a.anonymous_id = n.id LIMIT 1) a`,
-		uws, users, aws, anons)
-	if err != nil {
-		return fmt.Errorf("find customers: %w", err)
-	}
-	defer rows.Close()
-	for rows.Next() {
-		var key, id string
-		if err := rows.Scan(&key, &id); err != nil {
-			return fmt.Errorf("find customers: %w", err)
-		}
-		b.ids[key] = id
-	}
-	return rows.Err()
+	return nil
 }
 
 // createSimpleNewcomers creates, with two statements, the customers of

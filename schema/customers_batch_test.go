@@ -320,7 +320,7 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 // columns), and erasing the customer takes its events with it.
 // Events are written with COPY: properties and context must land as JSON
 // objects (not strings holding JSON), an absent one as {}, and a message id
-// stored before still counts as a duplicate.
+// stored before still counts as a duplicate, beside new ones.
 func TestApplyEventsStoresJSONObjects(t *testing.T) {
 	ctx := context.Background()
 	st := schematest.Store(t)
@@ -359,10 +359,20 @@ func TestApplyEventsStoresJSONObjects(t *testing.T) {
 	require.Empty(t, got[1].props)
 	require.Empty(t, got[1].evCtx)
 
-	again, err := st.ApplyEvents(ctx, evs[:1])
+	// A batch mixing a stored message id with a new one: the first attempt
+	// (no lookup) fails at the primary key and the batch is applied again.
+	third := schema.EventInput{WorkspaceID: ws.ID, MessageID: "m3", Type: "track", Name: "Viewed", UserID: "u2", OccurredAt: at}
+	again, err := st.ApplyEvents(ctx, []schema.EventInput{evs[0], third})
 	require.NoError(t, err)
 	require.True(t, again[0].Duplicate)
 	require.Equal(t, res[0].CustomerID, again[0].CustomerID)
+	require.False(t, again[1].Duplicate)
+	var n int
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE workspace_id = $1`, ws.ID).Scan(&n))
+	require.Equal(t, 3, n)
+	u2, err := st.FindCustomer(ctx, ws.ID, "u2")
+	require.NoError(t, err)
+	require.Equal(t, u2.ID, again[1].CustomerID, "the new event's customer was created once")
 }
 
 func TestEventsBelongToTheirCustomersWorkspace(t *testing.T) {
