@@ -74,7 +74,7 @@ func (s *Store) ApplyEvent(ctx context.Context, ev EventInput) (AppliedEvent, er
 // ApplyEvents applies a batch of events in order, in one transaction, with
 // the effect of calling ApplyEvent for each in turn but a handful of round
 // trips for the whole batch: identities are locked and looked up together,
-// events are inserted with one statement and traits folded per customer.
+// events are written with one COPY and traits folded per customer.
 // The result has one entry per input, in order.
 //
 // A batch is first applied as if none of its message ids were stored
@@ -197,9 +197,9 @@ func (b *eventBatch) lockIdentities(ctx context.Context) error {
 
 // loadExisting marks events stored before as duplicates (when the batch
 // looks them up) and looks up the customers of every user and anonymous id
-// in the batch. A user id is
-// looked up as an external id and as a previous user id; an alias's
-// previousId is looked up both as a user id and as an anonymous id.
+// in the batch. A user id is looked up as an external id, then as a
+// previous user id; an alias's previousId is looked up both as a user id
+// and as an anonymous id.
 func (b *eventBatch) loadExisting(ctx context.Context) error {
 	if err := b.loadStored(ctx); err != nil {
 		return err
