@@ -797,10 +797,10 @@ func (r *segmentsResult) printEnrollment(w io.Writer) {
 	_ = tw.Flush()
 	if e.enrolled > 0 && b.n > 0 { // both sides: the ratios
 		x := ratio(herald, bare)
-		fmt.Fprintf(w, "\nenrollment rate Herald/bare: %s (goal ≥ %.1f: %s)\n", fmtRatio(x), benchThroughputGoal, goalWord(x))
+		fmt.Fprintf(w, "\nenrollment rate Herald/bare: %s (goal ≥ %.1f: %s)\n", fmtRatio(x), benchThroughputGoal, goalWord(x, benchThroughputGoal))
 		if e.lastEntered > 0 {
 			y := ratio(rate(e.enrolled, e.lastEntered), bare)
-			fmt.Fprintf(w, "entry rate (to the last member entered) Herald/bare: %s (goal ≥ %.1f: %s)\n", fmtRatio(y), benchThroughputGoal, goalWord(y))
+			fmt.Fprintf(w, "entry rate (to the last member entered) Herald/bare: %s (goal ≥ %.1f: %s)\n", fmtRatio(y), benchThroughputGoal, goalWord(y, benchThroughputGoal))
 		}
 		if e.allClosed > 0 && b.allClosed > 0 {
 			fmt.Fprintf(w, "until every run closed, Herald/bare: %s\n", fmtRatio(ratio(rate(e.enrolled, e.allClosed), rate(int64(b.n), b.allClosed))))
