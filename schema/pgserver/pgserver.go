@@ -406,6 +406,13 @@ func stopStale(dataDir string, log *slog.Logger) {
 	}
 }
 
+// Running reports whether the postgres that dataDir's pid file names still
+// runs.
+func Running(dataDir string) bool {
+	_, running := runningPostmaster(dataDir)
+	return running
+}
+
 // runningPostmaster finds the postgres process that dataDir's pid file
 // names, if it still runs.
 func runningPostmaster(dataDir string) (*os.Process, bool) {

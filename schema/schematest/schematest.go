@@ -9,18 +9,28 @@ package schematest
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"os"
+	"path/filepath"
+	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 
 	"github.com/heraldhq/herald/schema"
 	"github.com/heraldhq/herald/schema/pgserver"
 )
 
-const templateDB = "herald_template"
+const (
+	templateDB = "herald_template"
+	// A test cluster's folder is the temp dir's dirPrefix + a random tail;
+	// its ownerFile names the test binary that made it.
+	dirPrefix = "herald-test-pg-"
+	ownerFile = "owner-pid"
+)
 
 var (
 	mu       sync.Mutex
@@ -53,8 +63,12 @@ func cluster() (*pgserver.Server, error) {
 	}
 	started = true
 	ctx := context.Background()
-	tmpDir, startErr = os.MkdirTemp("", "herald-test-pg-")
+	sweepAbandoned(os.TempDir())
+	tmpDir, startErr = os.MkdirTemp("", dirPrefix)
 	if startErr != nil {
+		return nil, startErr
+	}
+	if startErr = os.WriteFile(filepath.Join(tmpDir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); startErr != nil {
 		return nil, startErr
 	}
 	server, startErr = pgserver.Start(ctx, pgserver.Options{Dir: tmpDir, Ephemeral: true})
@@ -68,6 +82,36 @@ func cluster() (*pgserver.Server, error) {
 		return nil, startErr
 	}
 	return server, nil
+}
+
+// sweepAbandoned removes the test clusters under tmp whose test binary is
+// gone. Run removes a binary's cluster when its tests end, but a binary
+// that is killed (a test timeout, SIGKILL) never gets there: its postgres
+// stops with it (pgserver's parent-death signal) and the folder stays,
+// with the cluster's data — or, as root, with nothing but the note that
+// keeps the relocated cluster from pgserver's own sweep, which runs next.
+// A folder without an owner (being made, or from before owners were
+// written), or whose postgres still runs, is left alone.
+func sweepAbandoned(tmp string) {
+	dirs, _ := filepath.Glob(filepath.Join(tmp, dirPrefix+"*"))
+	for _, dir := range dirs {
+		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
+		if err != nil {
+			continue
+		}
+		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+		if err != nil || pid <= 0 || alive(pid) || pgserver.Running(filepath.Join(dir, "data")) {
+			continue
+		}
+		_ = os.RemoveAll(dir)
+	}
+}
+
+// alive reports whether a process pid exists (one of another user's
+// counts: signal 0 is then refused, not unanswered).
+func alive(pid int) bool {
+	err := syscall.Kill(pid, 0)
+	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // URL creates a fresh migrated database for t and returns its URL. The
