@@ -21,6 +21,7 @@ import (
 	"strconv"
 	"strings"
 	"syscall"
+	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -314,6 +315,9 @@ func clusterDir(want string, cred *syscall.Credential, log *slog.Logger) (string
 	if err := os.WriteFile(filepath.Join(alt, relocatedFor), []byte(abs), 0o600); err != nil {
 		return "", fmt.Errorf("create postgres folder: %w", err)
 	}
+	if err := noteTestOwner(alt); err != nil {
+		return "", fmt.Errorf("create postgres folder: %w", err)
+	}
 	if err := os.Chown(alt, int(cred.Uid), int(cred.Gid)); err != nil {
 		return "", fmt.Errorf("give postgres folder to the postgres user: %w", err)
 	}
@@ -326,17 +330,51 @@ func clusterDir(want string, cred *syscall.Credential, log *slog.Logger) (string
 }
 
 // A cluster relocated to the temp dir is named relocatedPrefix + a hash of
-// the folder it stands in for, which its file relocatedFor names.
+// the folder it stands in for, which its file relocatedFor names; when a
+// test binary started it, relocatedForTest holds that binary's pid.
 const (
-	relocatedPrefix = "herald-pg-"
-	relocatedFor    = "herald-data-dir"
+	relocatedPrefix  = "herald-pg-"
+	relocatedFor     = "herald-data-dir"
+	relocatedForTest = "herald-test-pid"
 )
 
+// noteTestOwner records, in a relocated cluster's folder, the test binary
+// that uses it, or that no test does.
+func noteTestOwner(dir string) error {
+	path := filepath.Join(dir, relocatedForTest)
+	if !testing.Testing() {
+		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+			return err
+		}
+		return nil
+	}
+	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o600)
+}
+
+// abandonedByTest reports whether the test binary that last used the
+// relocated cluster in dir is gone. A killed test binary never removes its
+// temporary folders, so the folder-gone rule alone would keep its cluster.
+func abandonedByTest(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, relocatedForTest))
+	if err != nil {
+		return false
+	}
+	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
+	return err == nil && ProcessGone(pid)
+}
+
+// ProcessGone reports whether no process has the id pid (false for an id
+// that cannot be one).
+func ProcessGone(pid int) bool {
+	return pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+}
+
 // sweepRelocated removes the relocated clusters under tmp whose folder is
-// gone and whose postgres is not running: the clusters of tests' temporary
-// folders (t.TempDir is out of the postgres user's reach when tests run as
-// root) would otherwise stay behind, ~400 MB each. A cluster without the
-// relocatedFor file (made before it existed) is left alone.
+// gone, or whose test binary is, and whose postgres is not running: the
+// clusters of tests' temporary folders (t.TempDir is out of the postgres
+// user's reach when tests run as root) would otherwise stay behind, ~400 MB
+// each. A cluster without the relocatedFor file (made before it existed)
+// is left alone.
 func sweepRelocated(tmp string, log *slog.Logger) {
 	entries, err := os.ReadDir(tmp)
 	if err != nil {
@@ -351,17 +389,17 @@ func sweepRelocated(tmp string, log *slog.Logger) {
 		if err != nil || len(wanted) == 0 {
 			continue
 		}
-		if _, err := os.Stat(string(wanted)); !errors.Is(err, os.ErrNotExist) {
+		if _, err := os.Stat(string(wanted)); !errors.Is(err, os.ErrNotExist) && !abandonedByTest(dir) {
 			continue
 		}
 		if _, running := runningPostmaster(filepath.Join(dir, "data")); running {
 			continue
 		}
 		if err := os.RemoveAll(dir); err != nil {
-			log.Warn("could not remove a private postgres cluster whose folder is gone", "dir", dir, "error", err)
+			log.Warn("could not remove an abandoned private postgres cluster", "dir", dir, "error", err)
 			continue
 		}
-		log.Info("removed a private postgres cluster whose folder is gone", "dir", dir, "folder", string(wanted))
+		log.Info("removed an abandoned private postgres cluster", "dir", dir, "folder", string(wanted))
 	}
 }
 

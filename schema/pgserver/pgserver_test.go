@@ -3,6 +3,7 @@ package pgserver_test
 import (
 	"context"
 	"os"
+	"os/exec"
 	"path/filepath"
 	"strconv"
 	"strings"
@@ -106,4 +107,36 @@ func TestRelocatedClusterIsRemovedOnceItsFolderIsGone(t *testing.T) {
 	start(filepath.Join(t.TempDir(), "c"))
 	require.NoDirExists(t, dirA, "a stopped cluster whose folder is gone is removed")
 	require.DirExists(t, filepath.Dir(b.DataDir()), "a cluster whose folder exists stays")
+}
+
+func TestRelocatedClusterOfAKilledTestBinaryIsRemoved(t *testing.T) {
+	if os.Geteuid() != 0 {
+		t.Skip("clusters are relocated only when running as root")
+	}
+	ctx := context.Background()
+	start := func(dir string) string {
+		srv, err := pgserver.Start(ctx, pgserver.Options{Dir: dir, Ephemeral: true})
+		require.NoError(t, err)
+		relocated := filepath.Dir(srv.DataDir())
+		require.NotEqual(t, dir, relocated, "a t.TempDir is out of the postgres user's reach")
+		require.NoError(t, srv.Stop())
+		t.Cleanup(func() { _ = os.RemoveAll(relocated) })
+		return relocated
+	}
+	gone := exec.Command("true")
+	require.NoError(t, gone.Run())
+	owner := func(dir, pid string) {
+		require.NoError(t, os.WriteFile(filepath.Join(dir, "herald-test-pid"), []byte(pid), 0o600))
+	}
+	killed := start(filepath.Join(t.TempDir(), "killed"))
+	owner(killed, strconv.Itoa(gone.Process.Pid))
+	running := start(filepath.Join(t.TempDir(), "running"))
+	require.FileExists(t, filepath.Join(running, "herald-test-pid"), "a test binary notes itself")
+	unmarked := start(filepath.Join(t.TempDir(), "unmarked"))
+	require.NoError(t, os.Remove(filepath.Join(unmarked, "herald-test-pid")))
+
+	start(filepath.Join(t.TempDir(), "next"))
+	require.NoDirExists(t, killed, "the cluster of a test binary that is gone is removed, though its folder stays")
+	require.DirExists(t, running, "the cluster of a test binary that still runs stays")
+	require.DirExists(t, unmarked, "a cluster no test binary noted stays while its folder does")
 }

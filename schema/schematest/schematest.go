@@ -9,7 +9,6 @@ package schematest
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"os"
 	"path/filepath"
@@ -17,7 +16,6 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
-	"syscall"
 	"testing"
 
 	"github.com/heraldhq/herald/schema"
@@ -100,18 +98,11 @@ func sweepAbandoned(tmp string) {
 			continue
 		}
 		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || pid <= 0 || alive(pid) || pgserver.Running(filepath.Join(dir, "data")) {
+		if err != nil || !pgserver.ProcessGone(pid) || pgserver.Running(filepath.Join(dir, "data")) {
 			continue
 		}
 		_ = os.RemoveAll(dir)
 	}
-}
-
-// alive reports whether a process pid exists (one of another user's
-// counts: signal 0 is then refused, not unanswered).
-func alive(pid int) bool {
-	err := syscall.Kill(pid, 0)
-	return err == nil || errors.Is(err, syscall.EPERM)
 }
 
 // URL creates a fresh migrated database for t and returns its URL. The
