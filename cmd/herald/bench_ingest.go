@@ -451,6 +451,17 @@ func (r *ingestResult) print(w io.Writer) {
 		fmtMS(percentile(r.lag, 50)), fmtMS(percentile(r.lag, 99)), fmtMS(percentile(r.lag, 100)))
 	fmt.Fprintf(w, "CPU per event, Herald path: herald process %s, Postgres %s, this client %s\n",
 		perEvent(r.heraldCPU.herald, o.Events), perEvent(r.heraldCPU.postgres, o.Events), perEvent(r.heraldCPU.bench, o.Events))
-	fmt.Fprintf(w, "CPU per event, raw path: Postgres %s, this consumer %s (herald process, idle: %s)\n\n",
+	fmt.Fprintf(w, "CPU per event, raw path: Postgres %s, this consumer %s (herald process, idle: %s)\n",
 		perEvent(r.rawCPU.postgres, r.rawRows), perEvent(r.rawCPU.bench, r.rawRows), perEvent(r.rawCPU.herald, r.rawRows))
+	fmt.Fprintf(w, "cores busy (herald, Postgres and this process): Herald path %s, raw path %s of %d — a path near %d is bound by CPU\n\n",
+		r.heraldCPU.cores(r.applied), r.rawCPU.cores(r.raw), r.machine.CPUs, r.machine.CPUs)
+}
+
+// cores is how many cores the path kept busy on average over d ("n/a"
+// when a process's CPU was not measured).
+func (c pathCPU) cores(d time.Duration) string {
+	if c.herald < 0 || c.postgres < 0 || c.bench < 0 || d <= 0 {
+		return "n/a"
+	}
+	return fmt.Sprintf("%.2f", (c.herald+c.postgres+c.bench)/d.Seconds())
 }
