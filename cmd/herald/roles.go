@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"go.temporal.io/sdk/worker"
 	"golang.org/x/sync/errgroup"
@@ -98,9 +99,6 @@ func serveWorker(ctx context.Context, p *process) error {
 	aw := worker.New(p.temporal, workflows.AudienceTaskQueue, worker.Options{})
 	workflows.RegisterAudiences(aw)
 	audiences.Register(aw)
-	if err := workflows.EnsureSegmentRefreshSchedule(ctx, p.temporal, p.cfg.SegmentRefresh); err != nil {
-		return err
-	}
 	if err := w.Start(); err != nil {
 		return fmt.Errorf("start temporal worker: %w", err)
 	}
@@ -109,6 +107,12 @@ func serveWorker(ctx context.Context, p *process) error {
 		return fmt.Errorf("start temporal worker: %w", err)
 	}
 	defer aw.Stop()
+	// Right after a crash Temporal can take a while to serve schedule
+	// updates (its own scheduler workers start after its frontend): keep
+	// trying rather than stop the worker over it.
+	go retryUntilDone(ctx, p.log, "set the segment refresh schedule", time.Second, 30*time.Second, func(ctx context.Context) error {
+		return workflows.EnsureSegmentRefreshSchedule(ctx, p.temporal, p.cfg.SegmentRefresh)
+	})
 	p.log.Info("temporal worker started", "task_queue", workflows.TaskQueue, "audience_task_queue", workflows.AudienceTaskQueue,
 		"namespace", p.cfg.TemporalNamespace)
 	<-ctx.Done()
@@ -132,4 +136,26 @@ func serveIngest(ctx context.Context, p *process) error {
 		Group:    p.cfg.KafkaGroup,
 	})
 	return c.Run(ctx)
+}
+
+// retryUntilDone calls f until it succeeds or ctx ends, waiting first, then
+// twice as long each time up to most, and logs each failure.
+func retryUntilDone(ctx context.Context, log *slog.Logger, what string, first, most time.Duration, f func(context.Context) error) bool {
+	wait := first
+	for {
+		err := f(ctx)
+		if err == nil {
+			return true
+		}
+		if ctx.Err() != nil {
+			return false
+		}
+		log.Warn("could not "+what+"; retrying", "error", err, "retry_in", wait)
+		select {
+		case <-ctx.Done():
+			return false
+		case <-time.After(wait):
+		}
+		wait = min(2*wait, most)
+	}
 }

@@ -2,9 +2,14 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"errors"
 	"io"
+	"log/slog"
 	"os"
+	"strings"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -40,4 +45,31 @@ func TestRolesRefuseASchemaThatIsBehind(t *testing.T) {
 	require.Equal(t, 1, run([]string{"worker"}, env(vars), io.Discard, &stderr))
 	require.NotContains(t, stderr.String(), "herald migrate")
 	require.Contains(t, stderr.String(), "temporal")
+}
+
+func TestRetryUntilDoneKeepsTryingAndStopsWithItsContext(t *testing.T) {
+	var logs bytes.Buffer
+	log := slog.New(slog.NewTextHandler(&logs, nil))
+	calls := 0
+	ok := retryUntilDone(context.Background(), log, "set it", time.Millisecond, 2*time.Millisecond, func(context.Context) error {
+		calls++
+		if calls < 3 {
+			return errors.New("context deadline exceeded")
+		}
+		return nil
+	})
+	require.True(t, ok)
+	require.Equal(t, 3, calls, "tried until it worked")
+	require.Equal(t, 2, strings.Count(logs.String(), "could not set it; retrying"), "each failure is logged")
+
+	ctx, cancel := context.WithCancel(context.Background())
+	calls = 0
+	ok = retryUntilDone(ctx, log, "set it", time.Millisecond, time.Millisecond, func(context.Context) error {
+		if calls++; calls == 2 {
+			cancel()
+		}
+		return errors.New("unavailable")
+	})
+	require.False(t, ok, "gives up when its context ends")
+	require.Equal(t, 2, calls)
 }
