@@ -297,6 +297,9 @@ func clusterDir(want string, cred *syscall.Credential, log *slog.Logger) (string
 	if err := os.MkdirAll(abs, 0o700); err != nil {
 		return "", fmt.Errorf("create postgres folder: %w", err)
 	}
+	if err := noteTestOwner(abs); err != nil {
+		return "", fmt.Errorf("create postgres folder: %w", err)
+	}
 	if cred == nil {
 		return abs, nil
 	}
@@ -330,18 +333,19 @@ func clusterDir(want string, cred *syscall.Credential, log *slog.Logger) (string
 }
 
 // A cluster relocated to the temp dir is named relocatedPrefix + a hash of
-// the folder it stands in for, which its file relocatedFor names; when a
-// test binary started it, relocatedForTest holds that binary's pid.
+// the folder it stands in for, which its file relocatedFor names. In a
+// cluster's folder, and in the relocated one, testOwnerFile holds the pid of
+// the test binary that started it.
 const (
-	relocatedPrefix  = "herald-pg-"
-	relocatedFor     = "herald-data-dir"
-	relocatedForTest = "herald-test-pid"
+	relocatedPrefix = "herald-pg-"
+	relocatedFor    = "herald-data-dir"
+	testOwnerFile   = "herald-test-pid"
 )
 
-// noteTestOwner records, in a relocated cluster's folder, the test binary
-// that uses it, or that no test does.
+// noteTestOwner records, in a cluster's folder, the test binary that uses
+// it, or that no test does.
 func noteTestOwner(dir string) error {
-	path := filepath.Join(dir, relocatedForTest)
+	path := filepath.Join(dir, testOwnerFile)
 	if !testing.Testing() {
 		if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
 			return err
@@ -351,22 +355,17 @@ func noteTestOwner(dir string) error {
 	return os.WriteFile(path, []byte(strconv.Itoa(os.Getpid())), 0o600)
 }
 
-// abandonedByTest reports whether the test binary that last used the
-// relocated cluster in dir is gone. A killed test binary never removes its
-// temporary folders, so the folder-gone rule alone would keep its cluster.
-func abandonedByTest(dir string) bool {
-	b, err := os.ReadFile(filepath.Join(dir, relocatedForTest))
+// AbandonedByTest reports whether the cluster folder dir was last used by
+// a test binary that is gone (false for a folder no test binary noted). A
+// killed test binary never removes its temporary folders, so the
+// folder-gone rule alone would keep its cluster.
+func AbandonedByTest(dir string) bool {
+	b, err := os.ReadFile(filepath.Join(dir, testOwnerFile))
 	if err != nil {
 		return false
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	return err == nil && ProcessGone(pid)
-}
-
-// ProcessGone reports whether no process has the id pid (false for an id
-// that cannot be one).
-func ProcessGone(pid int) bool {
-	return pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
+	return err == nil && pid > 0 && errors.Is(syscall.Kill(pid, 0), syscall.ESRCH)
 }
 
 // sweepRelocated removes the relocated clusters under tmp whose folder is
@@ -389,7 +388,7 @@ func sweepRelocated(tmp string, log *slog.Logger) {
 		if err != nil || len(wanted) == 0 {
 			continue
 		}
-		if _, err := os.Stat(string(wanted)); !errors.Is(err, os.ErrNotExist) && !abandonedByTest(dir) {
+		if _, err := os.Stat(string(wanted)); !errors.Is(err, os.ErrNotExist) && !AbandonedByTest(dir) {
 			continue
 		}
 		if _, running := runningPostmaster(filepath.Join(dir, "data")); running {

@@ -12,7 +12,6 @@ import (
 	"fmt"
 	"os"
 	"path/filepath"
-	"strconv"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -24,10 +23,8 @@ import (
 
 const (
 	templateDB = "herald_template"
-	// A test cluster's folder is the temp dir's dirPrefix + a random tail;
-	// its ownerFile names the test binary that made it.
+	// A test cluster's folder is the temp dir's dirPrefix + a random tail.
 	dirPrefix = "herald-test-pg-"
-	ownerFile = "owner-pid"
 )
 
 var (
@@ -66,9 +63,6 @@ func cluster() (*pgserver.Server, error) {
 	if startErr != nil {
 		return nil, startErr
 	}
-	if startErr = os.WriteFile(filepath.Join(tmpDir, ownerFile), []byte(strconv.Itoa(os.Getpid())), 0o600); startErr != nil {
-		return nil, startErr
-	}
 	server, startErr = pgserver.Start(ctx, pgserver.Options{Dir: tmpDir, Ephemeral: true})
 	if startErr != nil {
 		return nil, startErr
@@ -88,20 +82,14 @@ func cluster() (*pgserver.Server, error) {
 // stops with it (pgserver's parent-death signal) and the folder stays,
 // with the cluster's data — or, as root, with nothing but the note that
 // keeps the relocated cluster from pgserver's own sweep, which runs next.
-// A folder without an owner (being made, or from before owners were
-// written), or whose postgres still runs, is left alone.
+// A folder pgserver noted no test binary in (being made, or from before
+// owners were noted), or whose postgres still runs, is left alone.
 func sweepAbandoned(tmp string) {
 	dirs, _ := filepath.Glob(filepath.Join(tmp, dirPrefix+"*"))
 	for _, dir := range dirs {
-		b, err := os.ReadFile(filepath.Join(dir, ownerFile))
-		if err != nil {
-			continue
+		if pgserver.AbandonedByTest(dir) && !pgserver.Running(filepath.Join(dir, "data")) {
+			_ = os.RemoveAll(dir)
 		}
-		pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
-		if err != nil || !pgserver.ProcessGone(pid) || pgserver.Running(filepath.Join(dir, "data")) {
-			continue
-		}
-		_ = os.RemoveAll(dir)
 	}
 }
 

@@ -24,7 +24,7 @@ func TestSweepRemovesClustersOfKilledTestBinaries(t *testing.T) {
 			t.Fatal(err)
 		}
 		if owner != "" {
-			if err := os.WriteFile(filepath.Join(dir, ownerFile), []byte(owner), 0o600); err != nil {
+			if err := os.WriteFile(filepath.Join(dir, "herald-test-pid"), []byte(owner), 0o600); err != nil {
 				t.Fatal(err)
 			}
 		}
