@@ -169,7 +169,7 @@ func New(d Deps) *Server {
 	a.POST("/segments/:id/members", editor, s.changeSegmentMembers(true))
 	a.DELETE("/segments/:id/members", editor, s.changeSegmentMembers(false))
 
-	v1 := e.Group("/v1", cors, limitBody(maxIngestBody), s.writeKeyAuth)
+	v1 := e.Group("/v1", cors, limitIngestBody(maxIngestBody), s.writeKeyAuth)
 	for typ := range ingest.Types {
 		v1.POST("/"+typ, s.ingestOne(typ))
 	}

@@ -61,6 +61,8 @@ func bindJSON(c *gin.Context, v any) bool {
 		fail(c, http.StatusBadRequest, "request body is empty; expected a JSON object")
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
 		fail(c, http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
+	case errors.As(err, &typeErr) && typeErr.Field == "":
+		fail(c, http.StatusBadRequest, "request body must be a JSON object, not "+typeErr.Value)
 	case errors.As(err, &typeErr):
 		failField(c, http.StatusBadRequest, typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):

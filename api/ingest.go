@@ -75,26 +75,27 @@ func cors(c *gin.Context) {
 // readIngestBody returns the (gunzipped) body, refusing more than MaxBatchBytes.
 func readIngestBody(c *gin.Context) ([]byte, bool) {
 	var r io.Reader = c.Request.Body
-	if strings.EqualFold(c.GetHeader("Content-Encoding"), "gzip") {
+	switch enc := strings.TrimSpace(c.GetHeader("Content-Encoding")); {
+	case strings.EqualFold(enc, "gzip"):
 		gz, err := gzip.NewReader(c.Request.Body)
 		if err != nil {
-			fail(c, http.StatusBadRequest, "body is not valid gzip: "+err.Error())
+			failField(c, http.StatusBadRequest, "body", "body is not valid gzip: "+err.Error())
 			return nil, false
 		}
 		defer gz.Close()
 		r = gz
+	case enc != "" && !strings.EqualFold(enc, "identity"):
+		failField(c, http.StatusBadRequest, "body", fmt.Sprintf("Content-Encoding %q is not supported; send the body as is or gzip", enc))
+		return nil, false
 	}
 	body, err := io.ReadAll(io.LimitReader(r, ingest.MaxBatchBytes+1))
 	var tooBig *http.MaxBytesError
 	switch {
-	case errors.As(err, &tooBig):
-		fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", ingest.MaxBatchBytes))
+	case errors.As(err, &tooBig), err == nil && len(body) > ingest.MaxBatchBytes:
+		failField(c, http.StatusBadRequest, "body", fmt.Sprintf("request body is larger than %d bytes", ingest.MaxBatchBytes))
 		return nil, false
 	case err != nil:
-		fail(c, http.StatusBadRequest, "read body: "+err.Error())
-		return nil, false
-	case len(body) > ingest.MaxBatchBytes:
-		fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", ingest.MaxBatchBytes))
+		failField(c, http.StatusBadRequest, "body", "read body: "+err.Error())
 		return nil, false
 	}
 	return body, true
@@ -108,12 +109,17 @@ func (s *Server) ingestOne(typ string) gin.HandlerFunc {
 			return
 		}
 		if len(body) > ingest.MaxEventBytes {
-			failField(c, http.StatusRequestEntityTooLarge, "", fmt.Sprintf("event is %d bytes; the limit is %d", len(body), ingest.MaxEventBytes))
+			failField(c, http.StatusBadRequest, "body", fmt.Sprintf("event is %d bytes; the limit is %d", len(body), ingest.MaxEventBytes))
 			return
 		}
 		// A decoder, not Unmarshal: what follows the event is ignored.
 		var ev eventBody
-		err := json.NewDecoder(bytes.NewReader(body)).Decode(&ev)
+		dec := json.NewDecoder(bytes.NewReader(body))
+		err := dec.Decode(&ev)
+		if quoted, ok := ingest.NumericIDsQuoted(body[:dec.InputOffset()], err); ok {
+			ev = eventBody{}
+			err = json.Unmarshal(quoted, &ev)
+		}
 		if err == nil {
 			ev.applyOwnSentAt()
 		}
@@ -141,7 +147,7 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	}
 	req, err := readBatch(body)
 	if err != nil {
-		fail(c, http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
+		failField(c, http.StatusBadRequest, "body", "request body is not valid JSON: "+err.Error())
 		return
 	}
 	if len(req.Batch) == 0 {
@@ -151,10 +157,15 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	defaults := newBatchDefaults(req.SentAt, req.Context)
 	msgs := make([]ingest.Message, 0, len(req.Batch))
 	for i, raw := range req.Batch {
-		prefix := func() string { return fmt.Sprintf("batch[%d].", i) }
+		field := func(f string) string {
+			if f == "body" {
+				return fmt.Sprintf("batch[%d]", i) // the whole event
+			}
+			return fmt.Sprintf("batch[%d].%s", i, f)
+		}
 		ev, err := readBatchEvent(raw)
 		if size := len(raw) + defaults.grows(raw, &ev); size > ingest.MaxEventBytes {
-			failField(c, http.StatusRequestEntityTooLarge, prefix(), fmt.Sprintf("batch[%d]: event is %d bytes; the limit is %d", i, size, ingest.MaxEventBytes))
+			failField(c, http.StatusBadRequest, field("body"), fmt.Sprintf("batch[%d]: event is %d bytes; the limit is %d", i, size, ingest.MaxEventBytes))
 			return
 		}
 		if err == nil {
@@ -162,7 +173,7 @@ func (s *Server) ingestBatch(c *gin.Context) {
 		}
 		msg, ferr := s.prepareEvent(c, ev.Event, err, "")
 		if ferr != nil {
-			failField(c, ferr.status, prefix()+ferr.Field, fmt.Sprintf("batch[%d]: %s", i, ferr.Message))
+			failField(c, ferr.status, field(ferr.Field), fmt.Sprintf("batch[%d]: %s", i, ferr.Message))
 			return
 		}
 		msgs = append(msgs, msg)
@@ -204,6 +215,10 @@ func readBatchEvent(raw json.RawMessage) (eventBody, error) {
 	}
 	var ev eventBody
 	err := json.Unmarshal(raw, &ev)
+	if quoted, ok := ingest.NumericIDsQuoted(raw, err); ok {
+		ev = eventBody{}
+		err = json.Unmarshal(quoted, &ev)
+	}
 	return ev, err
 }
 
@@ -276,17 +291,17 @@ func (s *Server) prepareEvent(c *gin.Context, ev ingest.Event, decodeErr error, 
 		if errors.As(err, &typeErr) {
 			// Name the event's field and type, not those of eventBody that
 			// holds it while it is read.
-			field, t := strings.TrimPrefix(typeErr.Field, "Event."), typeErr.Type
-			if t == reflect.TypeFor[eventBody]() {
-				t = reflect.TypeFor[ingest.Event]()
+			field := strings.TrimPrefix(typeErr.Field, "Event.")
+			if field == "" || typeErr.Type == reflect.TypeFor[eventBody]() {
+				return ingest.Message{}, bad("body", "the event must be a JSON object, not "+typeErr.Value)
 			}
-			return ingest.Message{}, bad(field, fmt.Sprintf("field %q must be %s", field, t))
+			return ingest.Message{}, bad(field, fmt.Sprintf("field %q must be %s", field, jsonKind(typeErr.Type)))
 		}
 		var timeErr *time.ParseError
 		if errors.As(err, &timeErr) {
 			return ingest.Message{}, bad("timestamp", "times must be ISO 8601 / RFC 3339: "+err.Error())
 		}
-		return ingest.Message{}, bad("", "event is not valid JSON: "+err.Error())
+		return ingest.Message{}, bad("body", "event is not valid JSON: "+err.Error())
 	}
 	if typ != "" {
 		if ev.Type != "" && ev.Type != typ {
@@ -303,7 +318,7 @@ func (s *Server) prepareEvent(c *gin.Context, ev ingest.Event, decodeErr error, 
 	ev.Normalize(time.Now(), uuid.NewString)
 	b, err := ingest.MarshalEvent(&ev)
 	if err != nil {
-		return ingest.Message{}, bad("", "encode event: "+err.Error())
+		return ingest.Message{}, bad("body", "encode event: "+err.Error())
 	}
 	return ingest.Message{Key: ev.Key(), Value: b}, nil
 }
@@ -319,4 +334,17 @@ func (s *Server) produce(c *gin.Context, msgs []ingest.Message) {
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"success": true})
+}
+
+// jsonKind names a Go field type as the JSON a sender should write.
+func jsonKind(t reflect.Type) string {
+	switch {
+	case t == reflect.TypeFor[time.Time](), t == reflect.TypeFor[*time.Time]():
+		return "an ISO 8601 / RFC 3339 time string"
+	case t.Kind() == reflect.String:
+		return "a string"
+	case t == reflect.TypeFor[json.RawMessage]():
+		return "a JSON object"
+	}
+	return t.String()
 }

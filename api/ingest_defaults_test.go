@@ -79,7 +79,11 @@ func TestBatchDefaultsApplyWhereTheEventHasNone(t *testing.T) {
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {
-			body := `{"batch":[` + tc.event + `]`
+			event := tc.event
+			if !strings.Contains(event, `"timestamp"`) {
+				event = strings.Replace(event, `"event":"E"`, `"event":"E","timestamp":"`+ts+`"`, 1)
+			}
+			body := `{"batch":[` + event + `]`
 			if tc.batch != "" {
 				body += "," + tc.batch
 			}
@@ -87,12 +91,14 @@ func TestBatchDefaultsApplyWhereTheEventHasNone(t *testing.T) {
 			require.Equal(t, http.StatusOK, status, "%v", out)
 			require.Len(t, evs, 1)
 			ev := evs[0]
-			if tc.sentAt == nil {
-				require.Nil(t, ev.SentAt)
-			} else {
-				require.NotNil(t, ev.SentAt)
-				require.True(t, tc.sentAt.Equal(*ev.SentAt), "sentAt %v", ev.SentAt)
+			// The sentAt that applied shows in the corrected timestamp;
+			// the message carries no sentAt, so nothing corrects it again.
+			require.Nil(t, ev.SentAt)
+			want := *at(ts)
+			if tc.sentAt != nil {
+				want = want.Add(ev.ReceivedAt.Sub(*tc.sentAt))
 			}
+			require.True(t, want.Equal(*ev.Timestamp), "timestamp %v, want %v", ev.Timestamp, want)
 			require.Equal(t, tc.context, string(ev.Context))
 		})
 	}
@@ -134,13 +140,13 @@ func TestBatchElementErrors(t *testing.T) {
 		field      string
 		msg        string
 	}{
-		{"wrong type", `{"batch":[{"type":"track","userId":5,"event":"E"}]}`, 400, "batch[0].userId", `batch[0]: field "userId" must be string`},
-		{"not an object", `{"batch":[{"type":"track","userId":"u","event":"E"},5]}`, 400, "batch[1].", `batch[1]: field "" must be ingest.Event`},
+		{"wrong type", `{"batch":[{"type":"track","userId":false,"event":"E"}]}`, 400, "batch[0].userId", `batch[0]: field "userId" must be a string`},
+		{"not an object", `{"batch":[{"type":"track","userId":"u","event":"E"},5]}`, 400, "batch[1]", `batch[1]: the event must be a JSON object, not number`},
 		{"null with defaults", `{"sentAt":"2026-01-01T00:00:10Z","batch":[null]}`, 400, "batch[0].type", "batch[0]: type"},
 		{"bad sentAt", `{"batch":[{"type":"track","userId":"u","event":"E","sentAt":"soon"}]}`, 400, "batch[0].timestamp", "RFC 3339"},
 		{"batch context not an object", `{"context":[1],"batch":[{"type":"track","userId":"u","event":"E"}]}`, 400, "batch[0].context", "context must be a JSON object"},
-		{"too big", `{"batch":[` + strings.Replace(big, `"x"`, `"y":"`+strings.Repeat("c", 200)+`","x"`, 1) + `]}`, 413, "batch[0].", "the limit is"},
-		{"too big with the batch context", `{"context":{"x":"` + strings.Repeat("b", 200) + `"},"batch":[` + big + `]}`, 413, "batch[0].", "the limit is"},
+		{"too big", `{"batch":[` + strings.Replace(big, `"x"`, `"y":"`+strings.Repeat("c", 200)+`","x"`, 1) + `]}`, 400, "batch[0]", "the limit is"},
+		{"too big with the batch context", `{"context":{"x":"` + strings.Repeat("b", 200) + `"},"batch":[` + big + `]}`, 400, "batch[0]", "the limit is"},
 		{"own context keeps it small", `{"context":{"x":"` + strings.Repeat("b", 200) + `"},"batch":[` + strings.Replace(big, `"event":"E"`, `"event":"E","context":{}`, 1) + `]}`, 200, "", ""},
 	}
 	for _, tc := range cases {

@@ -72,9 +72,19 @@ func (s *Server) observe(c *gin.Context) {
 // limitBody refuses bodies over max bytes: at once when Content-Length says
 // so, otherwise when the decoder reads past the limit.
 func limitBody(max int64) gin.HandlerFunc {
+	return bodyLimit(max, http.StatusRequestEntityTooLarge, "")
+}
+
+// limitIngestBody is limitBody for /v1, whose contract (DESIGN §4) answers
+// all bad input, an oversize body included, with 400 and the field.
+func limitIngestBody(max int64) gin.HandlerFunc {
+	return bodyLimit(max, http.StatusBadRequest, "body")
+}
+
+func bodyLimit(max int64, status int, field string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > max {
-			fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", max))
+			failField(c, status, field, fmt.Sprintf("request body is larger than %d bytes", max))
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)

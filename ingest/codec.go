@@ -1,7 +1,9 @@
 package ingest
 
 import (
+	"bytes"
 	"encoding/json"
+	"errors"
 	"time"
 
 	fastjson "github.com/segmentio/encoding/json"
@@ -24,6 +26,7 @@ type eventWire struct {
 	GroupID     string          `json:"groupId"`
 	Event       string          `json:"event"`
 	Name        string          `json:"name"`
+	Category    string          `json:"category"`
 	Properties  json.RawMessage `json:"properties"`
 	Traits      json.RawMessage `json:"traits"`
 	Context     json.RawMessage `json:"context"`
@@ -53,7 +56,7 @@ func ParseEvent(b []byte) (ParsedEvent, bool) {
 		return ParsedEvent{}, false
 	}
 	return ParsedEvent{Event: Event{Type: w.Type, MessageID: w.MessageID, UserID: w.UserID, AnonymousID: w.AnonymousID,
-		PreviousID: w.PreviousID, GroupID: w.GroupID, Event: w.Event, Name: w.Name,
+		PreviousID: w.PreviousID, GroupID: w.GroupID, Event: w.Event, Name: w.Name, Category: w.Category,
 		Properties: w.Properties, Traits: w.Traits, Context: w.Context,
 		Timestamp: w.Timestamp.At, SentAt: w.SentAt.At, ReceivedAt: w.ReceivedAt.At,
 		WorkspaceID: w.WorkspaceID, WriteKey: w.WriteKey},
@@ -92,7 +95,43 @@ func UnmarshalEvent(b []byte) (Event, error) {
 	}
 	var ev Event
 	err := json.Unmarshal(b, &ev)
+	if quoted, ok := NumericIDsQuoted(b, err); ok {
+		ev = Event{}
+		err = json.Unmarshal(quoted, &ev)
+	}
 	return ev, err
+}
+
+// idFields are the event's id fields; a sender may write them as numbers
+// (as some Segment libraries pass a database's integer ids).
+var idFields = [...]string{"userId", "anonymousId", "previousId", "groupId"}
+
+// NumericIDsQuoted rewrites the JSON object b with its numeric id fields
+// as strings of the same digits ("userId": 42 → "userId": "42"), when
+// decodeErr is decoding b refusing such a number. It returns false when
+// there is nothing to rewrite.
+func NumericIDsQuoted(b []byte, decodeErr error) ([]byte, bool) {
+	var typeErr *json.UnmarshalTypeError
+	if !errors.As(decodeErr, &typeErr) || typeErr.Value != "number" {
+		return nil, false
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(b, &fields) != nil {
+		return nil, false
+	}
+	changed := false
+	for _, k := range idFields {
+		v := bytes.TrimSpace(fields[k])
+		if len(v) > 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
+			fields[k], _ = json.Marshal(string(v))
+			changed = true
+		}
+	}
+	if !changed {
+		return nil, false
+	}
+	out, err := json.Marshal(fields)
+	return out, err == nil
 }
 
 // MarshalEvent encodes an event as json.Marshal does, only faster.

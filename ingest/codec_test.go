@@ -82,6 +82,10 @@ func checkQuickRead(t *testing.T, b []byte) {
 	t.Helper()
 	var want ingest.Event
 	wantErr := json.Unmarshal(b, &want)
+	if quoted, ok := ingest.NumericIDsQuoted(b, wantErr); ok { // numeric ids are read as their digits
+		want = ingest.Event{}
+		wantErr = json.Unmarshal(quoted, &want)
+	}
 	got, err := ingest.UnmarshalEvent(b)
 	if wantErr != nil {
 		require.EqualError(t, err, wantErr.Error(), "%q", b)
@@ -128,4 +132,38 @@ func TestQuickCodecWritesAsEncodingJSON(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, string(wantOut), string(gotOut))
 	}
+}
+
+func TestValidateRefusesTextPostgresCannotStore(t *testing.T) {
+	cases := []struct {
+		props string
+		want  string // "": accepted
+	}{
+		{`{"a":"\ud83d\ude00 \u00e9 \n \" \/"}`, ""},
+		{`{"a":"\\u0000"}`, ""}, // an escaped backslash, then the text u0000
+		{`{"a":"\\\\u0000 \\\\"}`, ""},
+		{`{"a":"\\\u0000"}`, "NUL"},
+		{`{"a":"x\u0000"}`, "NUL"},
+		{`{"\u0000":1}`, "NUL"},
+		{`{"a":"\ud83d"}`, `lone UTF-16 surrogate (\ud83d)`},
+		{`{"a":"\ud83d\u0041"}`, `lone UTF-16 surrogate (\ud83d)`},
+		{`{"a":"\ud83d\ud83d\ude00"}`, `lone UTF-16 surrogate (\ud83d)`},
+		{`{"a":"\uDE00"}`, `lone UTF-16 surrogate (\uDE00)`},
+		{"{\"a\":\"\xff\"}", "not valid UTF-8"},
+	}
+	for _, tc := range cases {
+		ev := ingest.Event{Type: "track", UserID: "u", Event: "E", Properties: json.RawMessage(tc.props)}
+		ferr := ev.Validate()
+		if tc.want == "" {
+			require.Nil(t, ferr, tc.props)
+			continue
+		}
+		require.NotNil(t, ferr, tc.props)
+		require.Equal(t, "properties", ferr.Field)
+		require.Contains(t, ferr.Message, tc.want, tc.props)
+	}
+	ev := ingest.Event{Type: "track", UserID: "u\x00", Event: "E"}
+	require.Equal(t, "userId", ev.Validate().Field)
+	ev = ingest.Event{Type: "track", UserID: "u", Event: "E\xff"}
+	require.Equal(t, "event", ev.Validate().Field)
 }

@@ -1,6 +1,7 @@
 package ingest
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
@@ -335,8 +336,9 @@ type keyCheck struct {
 // decode parses and validates one message into the event to store;
 // problems no retry can fix are poison.
 func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen map[string]keyCheck) (pending, error) {
-	if len(msg.Value) > MaxEventBytes {
-		return pending{}, poison{fmt.Sprintf("event is %d bytes; the limit is %d", len(msg.Value), MaxEventBytes)}
+	if len(msg.Value) > MaxMessageBytes {
+		return pending{}, poison{fmt.Sprintf("event is %d bytes; the limit is %d (%d for the event and %d for the fields Herald adds)",
+			len(msg.Value), MaxMessageBytes, MaxEventBytes, MaxMessageBytes-MaxEventBytes)}
 	}
 	ev, err := UnmarshalEvent(msg.Value)
 	if err != nil {
@@ -361,15 +363,22 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 	}
 	ev.Normalize(msg.Timestamp, func() string { return "" })
 	var traits map[string]any
-	if len(ev.Traits) > 0 {
-		if err := json.Unmarshal(ev.Traits, &traits); err != nil {
+	if len(ev.Traits) > 0 && ev.Type == "identify" {
+		// Numbers as written: an id of 20 digits stays exact.
+		dec := json.NewDecoder(bytes.NewReader(ev.Traits))
+		dec.UseNumber()
+		if err := dec.Decode(&traits); err != nil {
 			return pending{}, poison{"traits: " + err.Error()}
 		}
+	}
+	props, err := ev.StoredProperties()
+	if err != nil {
+		return pending{}, poison{err.Error()}
 	}
 	return pending{msg: msg, ev: ev, in: schema.EventInput{
 		WorkspaceID: ev.WorkspaceID, MessageID: ev.MessageID, Type: ev.Type, Name: ev.DisplayName(),
 		UserID: ev.UserID, AnonymousID: ev.AnonymousID, PreviousID: ev.PreviousID,
-		Properties: nullToEmpty(ev.Properties), Traits: traits, Context: nullToEmpty(ev.Context),
+		Properties: props, Traits: traits, Context: nullToEmpty(ev.Context),
 		OccurredAt: *ev.Timestamp,
 	}}, nil
 }

@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"strings"
 	"time"
+	"unicode/utf8"
 )
 
 // Event is one customer event as it travels on the herald.events topic: a
@@ -23,6 +24,7 @@ type Event struct {
 	GroupID     string          `json:"groupId,omitempty"`
 	Event       string          `json:"event,omitempty"`
 	Name        string          `json:"name,omitempty"`
+	Category    string          `json:"category,omitempty"`
 	Properties  json.RawMessage `json:"properties,omitempty"`
 	Traits      json.RawMessage `json:"traits,omitempty"`
 	Context     json.RawMessage `json:"context,omitempty"`
@@ -38,6 +40,11 @@ const (
 	MaxEventBytes = 32 << 10
 	MaxBatchBytes = 500 << 10
 	maxIDLength   = 200
+	// MaxMessageBytes is the largest message the consumer takes from the
+	// topic: an event of MaxEventBytes plus the fields the API adds to it
+	// (type, messageId, timestamp, receivedAt, workspaceId — a few hundred
+	// bytes), so that no event the API accepted is refused downstream.
+	MaxMessageBytes = MaxEventBytes + 2<<10
 )
 
 // Types are the Segment call types Herald accepts.
@@ -86,6 +93,16 @@ func (e *Event) Validate() *FieldError {
 			return fieldErr("groupId", "group needs a groupId")
 		}
 	}
+	for _, f := range [...]struct{ name, v string }{{"userId", e.UserID}, {"anonymousId", e.AnonymousID},
+		{"previousId", e.PreviousID}, {"groupId", e.GroupID}, {"messageId", e.MessageID}, {"event", e.Event},
+		{"name", e.Name}, {"category", e.Category}} {
+		if strings.IndexByte(f.v, 0) >= 0 {
+			return fieldErr(f.name, "%s contains the NUL character (\\u0000), which Herald cannot store", f.name)
+		}
+		if !utf8.ValidString(f.v) {
+			return fieldErr(f.name, "%s is not valid UTF-8", f.name)
+		}
+	}
 	for _, f := range [...]struct {
 		name string
 		raw  json.RawMessage
@@ -93,13 +110,127 @@ func (e *Event) Validate() *FieldError {
 		if len(f.raw) > 0 && !isObjectOrNull(f.raw) {
 			return fieldErr(f.name, "%s must be a JSON object", f.name)
 		}
+		if problem := unstorableText(f.raw); problem != "" {
+			return fieldErr(f.name, "%s %s, which Herald cannot store", f.name, problem)
+		}
 	}
 	return nil
+}
+
+// unstorableText says what in a JSON value Postgres's jsonb would refuse
+// although it is valid JSON: the escape \u0000, a lone UTF-16 surrogate
+// escape, or bytes that are not UTF-8. It is empty when there is none.
+func unstorableText(raw json.RawMessage) string {
+	if !utf8.Valid(raw) {
+		return "is not valid UTF-8"
+	}
+	for i := bytes.IndexByte(raw, '\\'); i >= 0 && i+1 < len(raw); {
+		if raw[i+1] != 'u' {
+			i += 2 // \", \\, \n …: the escaped byte is never a backslash that starts an escape
+		} else {
+			r, ok := hex4(raw, i+2)
+			switch {
+			case !ok:
+				return "" // not valid JSON: the decoder reported it already
+			case r == 0:
+				return "contains the NUL character (\\u0000)"
+			case r >= 0xDC00 && r <= 0xDFFF:
+				return "contains a lone UTF-16 surrogate (\\u" + string(raw[i+2:i+6]) + ")"
+			case r >= 0xD800 && r <= 0xDBFF:
+				if low, ok := hex4(raw, i+8); !ok || raw[i+6] != '\\' || raw[i+7] != 'u' || low < 0xDC00 || low > 0xDFFF {
+					return "contains a lone UTF-16 surrogate (\\u" + string(raw[i+2:i+6]) + ")"
+				}
+				i += 6 // the low half is checked: skip to it, and past it below
+			}
+			i += 6
+		}
+		next := bytes.IndexByte(raw[min(i, len(raw)):], '\\')
+		if next < 0 {
+			break
+		}
+		i += next
+	}
+	return ""
+}
+
+// hex4 reads the four hex digits at raw[i:i+4].
+func hex4(raw []byte, i int) (rune, bool) {
+	if i+4 > len(raw) {
+		return 0, false
+	}
+	var r rune
+	for _, c := range raw[i : i+4] {
+		switch {
+		case c >= '0' && c <= '9':
+			r = r<<4 | rune(c-'0')
+		case c >= 'a' && c <= 'f':
+			r = r<<4 | rune(c-'a'+10)
+		case c >= 'A' && c <= 'F':
+			r = r<<4 | rune(c-'A'+10)
+		default:
+			return 0, false
+		}
+	}
+	return r, true
 }
 
 func isObjectOrNull(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return bytes.Equal(t, []byte("null")) || (len(t) > 0 && t[0] == '{')
+}
+
+// StoredProperties are the properties kept with the event: its own, plus
+// the Segment fields of its type that have no column — a page's or
+// screen's name and category, a group's groupId and traits, an alias's
+// previousId — under those names, unless the properties already have
+// them (the sender's own win).
+func (e *Event) StoredProperties() (json.RawMessage, error) {
+	props := e.Properties
+	if len(props) == 0 || string(props) == "null" {
+		props = nil
+	}
+	var add [2]struct {
+		key string
+		val any
+	}
+	n := 0
+	put := func(key string, val any) { add[n].key, add[n].val = key, val; n++ }
+	switch e.Type {
+	case "page", "screen":
+		if e.Name != "" {
+			put("name", e.Name)
+		}
+		if e.Category != "" {
+			put("category", e.Category)
+		}
+	case "group":
+		put("groupId", e.GroupID)
+		if len(e.Traits) > 0 && string(e.Traits) != "null" {
+			put("traits", e.Traits)
+		}
+	case "alias":
+		put("previousId", e.PreviousID)
+	}
+	if n == 0 {
+		return props, nil
+	}
+	fields := map[string]json.RawMessage{}
+	if props != nil {
+		if err := json.Unmarshal(props, &fields); err != nil {
+			return nil, fmt.Errorf("properties: %w", err)
+		}
+	}
+	for _, a := range add[:n] {
+		if _, ok := fields[a.key]; ok {
+			continue
+		}
+		b, err := json.Marshal(a.val)
+		if err != nil {
+			return nil, fmt.Errorf("%s: %w", a.key, err)
+		}
+		fields[a.key] = b
+	}
+	return json.Marshal(fields)
 }
 
 // Key is the Kafka message key: one customer's events share a partition.
@@ -150,4 +281,7 @@ func (e *Event) Normalize(now time.Time, newID func() string) {
 		ts := e.Timestamp.Add(e.ReceivedAt.Sub(*e.SentAt)).UTC()
 		e.Timestamp = &ts
 	}
+	// The correction is made: an event normalised again (the API's, when
+	// the consumer reads it) keeps its timestamp.
+	e.SentAt = nil
 }

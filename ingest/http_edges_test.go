@@ -1,0 +1,153 @@
+package ingest_test
+
+import (
+	"bytes"
+	"context"
+	"encoding/base64"
+	"fmt"
+	"io"
+	"net/http"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/api"
+	"github.com/heraldhq/herald/ingest"
+	"github.com/heraldhq/herald/schema"
+)
+
+// padded is a JSON event of exactly size bytes: fmt's format with the
+// filler of its properties grown to fit.
+func padded(t *testing.T, size int, format string) string {
+	t.Helper()
+	body := fmt.Sprintf(format, "")
+	require.LessOrEqual(t, len(body), size)
+	body = fmt.Sprintf(format, strings.Repeat("p", size-len(body)))
+	require.Len(t, body, size)
+	return body
+}
+
+// Every event the API answers 200 for is stored by the consumer, at the
+// edges too: at the size limits (the API adds fields before it produces),
+// with a client clock far off (the skew is corrected once), with numeric
+// ids; and the Segment fields without a column are kept in properties.
+func TestEventsAcceptedOverHTTPAreStoredAsSent(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	srv := httptest.NewServer(api.New(api.Deps{Store: e.store, Producer: e.producer}))
+	t.Cleanup(srv.Close)
+	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(e.writeKey+":"))
+	post := func(path, body string) {
+		t.Helper()
+		req, err := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Authorization", auth)
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		require.Equal(t, 200, resp.StatusCode, "%s: %s", path, out)
+	}
+
+	now := time.Now().UTC()
+	slow := now.Add(-time.Hour) // the client's clock is an hour behind
+	post("/v1/track", fmt.Sprintf(`{"userId":"skew","event":"Slow clock","messageId":"skew-1","timestamp":%q,"sentAt":%q}`,
+		slow.Add(-10*time.Minute).Format(time.RFC3339Nano), slow.Format(time.RFC3339Nano)))
+	post("/v1/batch", fmt.Sprintf(`{"sentAt":%q,"batch":[{"type":"track","userId":"skew","event":"Fast clock","messageId":"skew-2","timestamp":%q}]}`,
+		now.Add(time.Hour).Format(time.RFC3339Nano), now.Add(time.Hour-5*time.Minute).Format(time.RFC3339Nano)))
+	post("/v1/track", padded(t, ingest.MaxEventBytes,
+		`{"userId":"big","event":"Largest","messageId":"big-1","properties":{"filler":"%s"}}`))
+	post("/v1/batch", `{"batch":[`+padded(t, ingest.MaxEventBytes-1,
+		`{"type":"track","userId":"big","event":"Largest in a batch","messageId":"big-2","properties":{"filler":"%s"}}`)+`]}`)
+	post("/v1/identify", `{"userId":42,"messageId":"num-1","traits":{"account":12345678901234567890,"ratio":0.25}}`)
+	post("/v1/page", `{"anonymousId":7,"messageId":"page-1","name":"Pricing","category":"Docs","properties":{"url":"https://acme.example/pricing"}}`)
+	post("/v1/screen", `{"userId":"42","messageId":"screen-1","name":"Home","properties":{"name":"the sender's own"}}`)
+	post("/v1/group", `{"userId":"42","messageId":"group-1","groupId":"acme","traits":{"plan":"enterprise","seats":50}}`)
+	post("/v1/alias", `{"userId":"42","messageId":"alias-1","previousId":"legacy-9"}`)
+	e.run(t)
+
+	stored := func(user string, want int) []schema.StoredEvent {
+		t.Helper()
+		var evs []schema.StoredEvent
+		require.Eventually(t, func() bool {
+			c, err := e.store.FindCustomer(ctx, e.ws.ID, user)
+			if err != nil {
+				return false
+			}
+			evs, err = e.store.ListCustomerEvents(ctx, e.ws.ID, c.ID, 100)
+			return err == nil && len(evs) >= want
+		}, 20*time.Second, 50*time.Millisecond, "events of %s", user)
+		require.Len(t, evs, want)
+		return evs
+	}
+
+	skew := stored("skew", 2)
+	// Ten minutes before it was sent, and five, whatever the clocks said.
+	require.WithinDuration(t, now.Add(-10*time.Minute), skew[0].OccurredAt, 5*time.Second, "slow clock: corrected once")
+	require.WithinDuration(t, now.Add(-5*time.Minute), skew[1].OccurredAt, 5*time.Second, "fast clock: corrected once")
+
+	big := stored("big", 2)
+	require.Equal(t, []string{"big-1", "big-2"}, []string{big[0].MessageID, big[1].MessageID})
+
+	num := stored("42", 4)
+	c, err := e.store.FindCustomer(ctx, e.ws.ID, "42")
+	require.NoError(t, err)
+	require.Equal(t, "42", *c.ExternalID, "a numeric userId is its digits")
+	require.JSONEq(t, `{"account":12345678901234567890,"ratio":0.25}`, string(c.Attributes), "numbers as written")
+	anon, err := e.store.FindCustomer(ctx, e.ws.ID, "7")
+	require.NoError(t, err, "a numeric anonymousId is its digits")
+	props := map[string]string{}
+	for _, ev := range append(num, stored("7", 1)...) {
+		props[ev.MessageID] = string(ev.Properties)
+	}
+	require.NotEqual(t, c.ID, anon.ID)
+	require.JSONEq(t, `{"url":"https://acme.example/pricing","name":"Pricing","category":"Docs"}`, props["page-1"])
+	require.JSONEq(t, `{"name":"the sender's own"}`, props["screen-1"], "the sender's properties win")
+	require.JSONEq(t, `{"groupId":"acme","traits":{"plan":"enterprise","seats":50}}`, props["group-1"])
+	require.JSONEq(t, `{"previousId":"legacy-9"}`, props["alias-1"])
+
+	require.Empty(t, readDeadLetters(t, e.client), "nothing accepted was dead-lettered")
+}
+
+// An event a producer writes straight to the topic with text Postgres
+// cannot store is parked with the field named; the stream goes on.
+func TestUnstorableTextIsDeadLetteredWithItsField(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ws := e.ws.ID
+	bad := []string{
+		`{"type":"track","messageId":"n1","userId":"x","event":"E","workspaceId":"` + ws + `","properties":{"s":"a\u0000b"}}`,
+		`{"type":"track","messageId":"n2","userId":"x","event":"E\u0000","workspaceId":"` + ws + `"}`,
+		`{"type":"identify","messageId":"n3","userId":"x","workspaceId":"` + ws + `","traits":{"k":"\udc00"}}`,
+		"{\"type\":\"track\",\"messageId\":\"n4\",\"userId\":\"x\",\"event\":\"E\",\"workspaceId\":\"" + ws + "\",\"context\":{\"s\":\"\xff\"}}",
+	}
+	for _, b := range bad {
+		require.NoError(t, e.producer.Produce(ctx, ingest.Message{Key: ws + ":x", Value: []byte(b)}))
+	}
+	e.produce(t, ws+":x", map[string]any{"type": "track", "messageId": "ok", "userId": "x", "event": "After", "workspaceId": ws,
+		"properties": map[string]any{"escaped": `a\u0000b`, "emoji": "\U0001F600"}})
+	e.run(t)
+
+	letters := readAll(t, e.client, dlq, len(bad))
+	var reasons []string
+	for _, l := range letters {
+		reasons = append(reasons, l.Reason)
+	}
+	require.ElementsMatch(t, []string{
+		"properties: properties contains the NUL character (\\u0000), which Herald cannot store",
+		"event: event contains the NUL character (\\u0000), which Herald cannot store",
+		"traits: traits contains a lone UTF-16 surrogate (\\udc00), which Herald cannot store",
+		"context: context is not valid UTF-8, which Herald cannot store",
+	}, reasons)
+	require.Eventually(t, func() bool {
+		c, err := e.store.FindCustomer(ctx, ws, "x")
+		if err != nil {
+			return false
+		}
+		evs, err := e.store.ListCustomerEvents(ctx, ws, c.ID, 10)
+		return err == nil && len(evs) == 1 && bytes.Contains(evs[0].Properties, []byte(`a\\u0000b`))
+	}, 20*time.Second, 50*time.Millisecond, "an escaped backslash before u0000 is ordinary text")
+}
