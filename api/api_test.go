@@ -167,6 +167,25 @@ func TestKeysWithSecretKey(t *testing.T) {
 		require.False(t, hasKey, "a listed key never carries the secret")
 	}
 
+	// Pages of keys, newest first, and the same keys as the whole list.
+	var paged []any
+	cursor, pages := "", 0
+	for range 3 {
+		status, page, _ := f.do(t, call{"GET", "/api/keys?limit=2&cursor=" + cursor, "", sk})
+		require.Equal(t, 200, status, "%v", page)
+		paged = append(paged, page["items"].([]any)...)
+		pages++
+		if cursor, _ = page["next_cursor"].(string); cursor == "" {
+			break
+		}
+	}
+	require.Equal(t, items, paged)
+	require.Equal(t, 2, pages, "2 keys, then 1")
+	for _, q := range []string{"limit=0", "limit=x", "cursor=key_nope"} {
+		status, out, _ := f.do(t, call{"GET", "/api/keys?" + q, "", sk})
+		require.Equal(t, 400, status, "%s: %v", q, out)
+	}
+
 	// The new write key authenticates as a write key (refused on /api).
 	status, _, _ = f.do(t, call{"GET", "/api/me", "", bearer(key)})
 	require.Equal(t, 403, status)

@@ -165,6 +165,7 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 			require.Equal(t, j.ID, run["journey_id"])
 			require.Equal(t, "Welcome", run["journey_name"])
 			require.Equal(t, "running", run["status"])
+			require.Equal(t, "u-ada", run["customer_external_id"], "as in the journey's run list")
 			deliveries := body["deliveries"].([]any)
 			require.Len(t, deliveries, 1)
 			d := deliveries[0].(map[string]any)

@@ -328,12 +328,25 @@ func (s *Server) listVersions(c *gin.Context) {
 	if !s.journeyExists(c) {
 		return
 	}
-	vs, err := s.deps.Store.ListJourneyVersions(c, p.workspaceID, c.Param("id"))
+	limit, ok := pageLimit(c)
+	if !ok {
+		return
+	}
+	before := 0
+	if q := c.Query("cursor"); q != "" {
+		n, err := strconv.Atoi(q)
+		if err != nil || n < 1 {
+			failField(c, http.StatusBadRequest, "cursor", "cursor must be a version number (the next_cursor of the previous page)")
+			return
+		}
+		before = n
+	}
+	vs, err := s.deps.Store.ListJourneyVersions(c, p.workspaceID, c.Param("id"), limit, before)
 	if err != nil {
 		s.internal(c, "list versions", err)
 		return
 	}
-	writeList(c, vs)
+	writePage(c, vs, limit, func(v schema.JourneyVersion) string { return strconv.Itoa(v.Version) })
 }
 
 func (s *Server) journeyAudit(c *gin.Context) {

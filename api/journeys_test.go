@@ -252,6 +252,15 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 	require.Equal(t, []string{"create", "publish", "pause", "resume", "stop", "archive"}, actions)
 	_, versions := f.api(t, "GET", "/api/journeys/"+id+"/versions", nil)
 	require.Len(t, versions["items"], 1)
+	_, versions = f.api(t, "GET", "/api/journeys/"+id+"/versions?limit=1", nil)
+	require.Len(t, versions["items"], 1)
+	require.Equal(t, "1", versions["next_cursor"], "a full page names the version to go on from")
+	_, versions = f.api(t, "GET", "/api/journeys/"+id+"/versions?limit=1&cursor=1", nil)
+	require.Empty(t, versions["items"])
+	for _, q := range []string{"limit=0", "cursor=v1"} {
+		status, out := f.api(t, "GET", "/api/journeys/"+id+"/versions?"+q, nil)
+		require.Equal(t, 400, status, "%s: %v", q, out)
+	}
 }
 
 func TestJourneyAndTemplateBadInput(t *testing.T) {

@@ -21,12 +21,20 @@ type listResponse[T any] struct {
 }
 
 func (s *Server) listKeys(c *gin.Context) {
-	keys, err := s.deps.Store.ListAPIKeys(c, current(c).workspaceID)
+	limit, ok := pageLimit(c)
+	if !ok {
+		return
+	}
+	keys, err := s.deps.Store.ListAPIKeysPage(c, current(c).workspaceID, limit, c.Query("cursor"))
+	if errors.Is(err, schema.ErrNotFound) {
+		failField(c, http.StatusBadRequest, "cursor", "cursor is not a key of this workspace; use the next_cursor of the previous page")
+		return
+	}
 	if err != nil {
 		s.internal(c, "list api keys", err)
 		return
 	}
-	writeList(c, keys)
+	writePage(c, keys, limit, func(k schema.APIKey) string { return k.ID })
 }
 
 func (s *Server) createKey(c *gin.Context) {

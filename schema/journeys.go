@@ -158,9 +158,11 @@ func (s *Store) SetJourneyStatus(ctx context.Context, workspaceID, id string, fr
 }
 
 // ListJourneyVersions returns the published versions, newest first.
-func (s *Store) ListJourneyVersions(ctx context.Context, workspaceID, id string) ([]JourneyVersion, error) {
+// At most limit of them (0: all), older than version before (0: from the newest).
+func (s *Store) ListJourneyVersions(ctx context.Context, workspaceID, id string, limit, before int) ([]JourneyVersion, error) {
 	rows, err := s.pool.Query(ctx, `SELECT journey_id, version, definition, published_by, published_at FROM journey_versions
-		WHERE workspace_id = $1 AND journey_id = $2 ORDER BY version DESC`, workspaceID, id)
+		WHERE workspace_id = $1 AND journey_id = $2 AND ($4 = 0 OR version < $4)
+		ORDER BY version DESC LIMIT nullif($3, 0)`, workspaceID, id, limit, before)
 	if err != nil {
 		return nil, fmt.Errorf("query versions: %w", err)
 	}

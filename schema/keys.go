@@ -87,9 +87,28 @@ func (s *Store) LookupAPIKey(ctx context.Context, key string) (APIKey, error) {
 
 // ListAPIKeys returns the workspace's keys, newest first, revoked ones included.
 func (s *Store) ListAPIKeys(ctx context.Context, workspaceID string) ([]APIKey, error) {
+	return s.ListAPIKeysPage(ctx, workspaceID, 0, "")
+}
+
+// ListAPIKeysPage is a page of ListAPIKeys: at most limit keys (0: all)
+// after the key with id cursor ("" from the start; ErrNotFound when the
+// workspace has no such key).
+func (s *Store) ListAPIKeysPage(ctx context.Context, workspaceID string, limit int, cursor string) ([]APIKey, error) {
+	if cursor != "" {
+		var found bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM api_keys WHERE workspace_id = $1 AND id = $2)`,
+			workspaceID, cursor).Scan(&found); err != nil {
+			return nil, fmt.Errorf("find cursor key: %w", err)
+		}
+		if !found {
+			return nil, ErrNotFound
+		}
+	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, workspace_id, kind, name, prefix, created_at, last_used_at, revoked_at
-		FROM api_keys WHERE workspace_id = $1 ORDER BY created_at DESC, id`, workspaceID)
+		FROM api_keys k WHERE workspace_id = $1
+			AND ($3 = '' OR (created_at, id) < (SELECT created_at, id FROM api_keys WHERE workspace_id = $1 AND id = $3))
+		ORDER BY created_at DESC, id DESC LIMIT nullif($2, 0)`, workspaceID, limit, cursor)
 	if err != nil {
 		return nil, fmt.Errorf("query api keys: %w", err)
 	}
