@@ -170,18 +170,19 @@ func New(d Deps) *Server {
 	a.DELETE("/segments/:id/members", editor, s.changeSegmentMembers(false))
 
 	v1 := e.Group("/v1", cors, limitIngestBody(maxIngestBody), s.writeKeyAuth)
-	for typ := range ingest.Types {
-		v1.POST("/"+typ, s.ingestOne(typ))
-	}
-	v1.POST("/batch", s.ingestBatch)
-	v1.POST("/b", s.ingestBatch)
 	// CORS preflights are answered by the cors middleware before auth.
 	preflight := e.Group("/v1", cors)
 	for typ := range ingest.Types {
-		preflight.OPTIONS("/"+typ, func(*gin.Context) {})
+		// analytics.js (Segment's browser SDK) posts to /v1/<first letter>.
+		for _, path := range []string{"/" + typ, "/" + typ[:1]} {
+			v1.POST(path, s.ingestOne(typ))
+			preflight.OPTIONS(path, func(*gin.Context) {})
+		}
 	}
-	preflight.OPTIONS("/batch", func(*gin.Context) {})
-	preflight.OPTIONS("/b", func(*gin.Context) {})
+	for _, path := range []string{"/batch", "/b"} {
+		v1.POST(path, s.ingestBatch)
+		preflight.OPTIONS(path, func(*gin.Context) {})
+	}
 
 	s.engine = e
 	return s

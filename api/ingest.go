@@ -37,8 +37,16 @@ func (s *Server) writeKeyAuth(c *gin.Context) {
 	} else if after, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok {
 		key = strings.TrimSpace(after)
 	}
+	if key == "" && c.GetHeader("Authorization") == "" {
+		// Browsers post text/plain with the key in the body (no CORS
+		// preflight), as Segment's analytics.js does.
+		var ok bool
+		if key, ok = writeKeyInBody(c); !ok {
+			return
+		}
+	}
 	if key == "" {
-		fail(c, http.StatusUnauthorized, "send the write key as the Basic auth username or as `Authorization: Bearer <write key>`")
+		fail(c, http.StatusUnauthorized, "send the write key as the Basic auth username, as `Authorization: Bearer <write key>` or as \"writeKey\" in the body")
 		return
 	}
 	k, err := s.deps.Store.LookupAPIKey(c, key)
@@ -56,6 +64,41 @@ func (s *Server) writeKeyAuth(c *gin.Context) {
 	}
 	c.Set(ctxWriteKey, k)
 	c.Next()
+}
+
+// writeKeyInBody reads the body's top-level "writeKey" and leaves the body
+// for the handler as it came. It answers the request itself (and returns
+// false) when the body cannot be read.
+func writeKeyInBody(c *gin.Context) (string, bool) {
+	raw, err := io.ReadAll(c.Request.Body)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.As(err, &tooBig):
+		failField(c, http.StatusBadRequest, "body", fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
+		return "", false
+	case err != nil:
+		failField(c, http.StatusBadRequest, "body", "read body: "+err.Error())
+		return "", false
+	}
+	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
+	body := raw
+	if strings.EqualFold(strings.TrimSpace(c.GetHeader("Content-Encoding")), "gzip") {
+		gz, err := gzip.NewReader(bytes.NewReader(raw))
+		if err != nil {
+			return "", true // no key; the handler would report the gzip
+		}
+		defer gz.Close()
+		if body, err = io.ReadAll(io.LimitReader(gz, ingest.MaxBatchBytes+1)); err != nil {
+			return "", true
+		}
+	}
+	var k struct {
+		WriteKey string `json:"writeKey"`
+	}
+	if _, err := fastjson.Parse(body, &k, fastjson.DontCopyRawMessage); err != nil {
+		return "", true
+	}
+	return strings.TrimSpace(k.WriteKey), true
 }
 
 // cors lets browser SDKs post events from any origin: the write key, not a

@@ -151,3 +151,66 @@ func TestUnstorableTextIsDeadLetteredWithItsField(t *testing.T) {
 		return err == nil && len(evs) == 1 && bytes.Contains(evs[0].Properties, []byte(`a\\u0000b`))
 	}, 20*time.Second, 50*time.Millisecond, "an escaped backslash before u0000 is ordinary text")
 }
+
+// Segment's browser SDK (analytics.js 2.0) posts text/plain — no CORS
+// preflight — to /v1/<first letter of the type>, or batches to /v1/b, with
+// the write key in the body and no Authorization header.
+func TestAnalyticsJSWireFormat(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	srv := httptest.NewServer(api.New(api.Deps{Store: e.store, Producer: e.producer}))
+	t.Cleanup(srv.Close)
+	post := func(path, body string) (int, string) {
+		t.Helper()
+		req, err := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
+		require.NoError(t, err)
+		req.Header.Set("Content-Type", "text/plain")
+		req.Header.Set("Origin", "https://shop.example")
+		resp, err := http.DefaultClient.Do(req)
+		require.NoError(t, err)
+		defer resp.Body.Close()
+		out, _ := io.ReadAll(resp.Body)
+		require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
+		return resp.StatusCode, string(out)
+	}
+	sent := time.Now().UTC().Format(time.RFC3339Nano)
+	ctxJSON := `"context":{"library":{"name":"analytics.js","version":"next-1.70.0"},"page":{"path":"/pricing","url":"https://shop.example/pricing"},"userAgent":"Mozilla/5.0"},"_metadata":{"bundled":["Segment.io"],"unbundled":[],"bundledIds":[]}`
+	calls := []struct{ path, body string }{
+		{"/v1/i", `{"type":"identify","userId":"ajs-1","anonymousId":"anon-ajs","traits":{"email":"ajs@example.com"},"messageId":"ajs-next-i1","writeKey":"` + e.writeKey + `","sentAt":"` + sent + `",` + ctxJSON + `}`},
+		{"/v1/p", `{"type":"page","anonymousId":"anon-ajs","userId":"ajs-1","name":"Pricing","properties":{"path":"/pricing"},"messageId":"ajs-next-p1","writeKey":"` + e.writeKey + `","sentAt":"` + sent + `",` + ctxJSON + `}`},
+		{"/v1/t", `{"type":"track","event":"Plan Picked","userId":"ajs-1","anonymousId":"anon-ajs","properties":{"plan":"pro"},"messageId":"ajs-next-t1","writeKey":"` + e.writeKey + `","sentAt":"` + sent + `",` + ctxJSON + `}`},
+		{"/v1/b", `{"writeKey":"` + e.writeKey + `","sentAt":"` + sent + `","batch":[{"type":"track","event":"Batched","userId":"ajs-1","messageId":"ajs-next-b1",` + ctxJSON + `}]}`},
+	}
+	for _, c := range calls {
+		status, out := post(c.path, c.body)
+		require.Equal(t, 200, status, "%s: %s", c.path, out)
+	}
+	status, out := post("/v1/t", `{"type":"track","event":"E","userId":"x","writeKey":"hw_nope"}`)
+	require.Equal(t, 401, status, out)
+	status, out = post("/v1/t", `{"type":"track","event":"E","userId":"x"}`)
+	require.Equal(t, 401, status, out)
+	require.Contains(t, out, "writeKey")
+
+	e.run(t)
+	var names []string
+	require.Eventually(t, func() bool {
+		c, err := e.store.FindCustomer(ctx, e.ws.ID, "ajs-1")
+		if err != nil {
+			return false
+		}
+		evs, err := e.store.ListCustomerEvents(ctx, e.ws.ID, c.ID, 10)
+		names = names[:0]
+		for _, ev := range evs {
+			names = append(names, ev.MessageID+"="+ev.Name)
+		}
+		return err == nil && len(evs) == len(calls)
+	}, 20*time.Second, 50*time.Millisecond)
+	require.Equal(t, []string{"ajs-next-i1=Identify", "ajs-next-p1=Page Viewed", "ajs-next-t1=Plan Picked", "ajs-next-b1=Batched"}, names)
+	c, err := e.store.FindCustomer(ctx, e.ws.ID, "anon-ajs")
+	require.NoError(t, err)
+	require.Equal(t, "ajs@example.com", *c.Email)
+	for _, ev := range readEvents(t, e.client, topic, len(calls)) {
+		require.Empty(t, ev.WriteKey, "the write key never travels on the topic")
+	}
+	require.Empty(t, readDeadLetters(t, e.client))
+}
