@@ -77,6 +77,32 @@ type Suppression struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
+// NormalizePhone writes a phone number as its digits, with the leading "+"
+// if it has one ("+1 (555) 010-0" → "+15550100"), the form SMS providers
+// take and customers are found by. Text that is not a phone number (other
+// characters than digits, spaces and +-(). or not 5 to 15 digits) is only
+// trimmed.
+func NormalizePhone(s string) string {
+	s = strings.TrimSpace(s)
+	var b strings.Builder
+	for i, r := range s {
+		switch {
+		case r >= '0' && r <= '9':
+			b.WriteRune(r)
+		case r == '+' && i == 0:
+			b.WriteRune(r)
+		case strings.ContainsRune("-(). ", r):
+		default:
+			return s
+		}
+	}
+	digits := len(strings.TrimPrefix(b.String(), "+"))
+	if digits < 5 || digits > 15 {
+		return s
+	}
+	return b.String()
+}
+
 // NormalizeAddress is the form addresses are suppressed and looked up in:
 // email addresses lower case, everything trimmed.
 func NormalizeAddress(channel, address string) string {

@@ -668,6 +668,9 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 	for k, v := range traits {
 		if col, ok := builtinTraits[k]; ok {
 			if s, ok := v.(string); ok {
+				if col == "phone" {
+					s = NormalizePhone(s)
+				}
 				cols[col] = &s
 				continue
 			}

@@ -68,13 +68,13 @@ func (s *Store) SearchCustomers(ctx context.Context, workspaceID string, f Custo
 	}
 	where := []string{"c.workspace_id = $1"}
 	if f.Query != "" {
-		q := arg(f.Query)
+		q, phone := arg(f.Query), arg(NormalizePhone(f.Query))
 		where = append(where, `c.id IN (
 			SELECT id FROM customers WHERE workspace_id = $1 AND id = `+q+`
 			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND external_id = `+q+`
 			UNION ALL SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = `+q+`
 			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower(`+q+`)
-			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND phone = `+q+`
+			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND phone IN (`+q+`, `+phone+`)
 			UNION ALL SELECT customer_id FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = `+q+`)`)
 	}
 	names := make([]string, 0, len(f.Attributes))

@@ -278,7 +278,7 @@ func TestSearchCustomers(t *testing.T) {
 	ctx := context.Background()
 	e := newIdentityEnv(t)
 	other := newIdentityEnvOn(t, e.st, "Other")
-	ada := e.apply(t, identify("u-ada", "anon-ada", map[string]any{"email": "Ada@Example.com", "phone": "+15555550100", "plan": "pro", "seats": 3, "beta": true}))
+	ada := e.apply(t, identify("u-ada", "anon-ada", map[string]any{"email": "Ada@Example.com", "phone": "+1 (555) 555-0100", "plan": "pro", "seats": 3, "beta": true}))
 	bob := e.apply(t, identify("u-bob", "", map[string]any{"email": "bob@example.com", "plan": "free", "seats": "3"}))
 	cyd := e.apply(t, track("", "anon-cyd", "Viewed"))
 	// The same identities in another workspace never show.
@@ -305,11 +305,15 @@ func TestSearchCustomers(t *testing.T) {
 		"anon-cyd":        {cyd.CustomerID},
 		"ADA@example.COM": {ada.CustomerID},
 		"+15555550100":    {ada.CustomerID},
+		"+1 555 555 0100": {ada.CustomerID},
 		"5555550100":      {},
 		"nobody":          {},
 	} {
 		require.Equal(t, want, search(schema.CustomerSearch{Query: q}), "q=%s", q)
 	}
+	stored, err := e.st.GetCustomer(ctx, e.ws, ada.CustomerID)
+	require.NoError(t, err)
+	require.Equal(t, "+15555550100", *stored.Phone, "phone numbers are kept as digits")
 	attrs := func(kv ...string) map[string][]string {
 		m := map[string][]string{}
 		for i := 0; i < len(kv); i += 2 {
@@ -327,7 +331,7 @@ func TestSearchCustomers(t *testing.T) {
 	require.Equal(t, []string{bob.CustomerID}, search(schema.CustomerSearch{Query: "u-bob", Attributes: attrs("seats", "3")}))
 
 	// Keyset pages: customers made in one transaction share created_at.
-	_, err := e.st.Pool().Exec(ctx, `INSERT INTO customers (id, workspace_id) SELECT 'cus_bulk' || lpad(g::text, 3, '0'), $1 FROM generate_series(1, 7) g`, e.ws)
+	_, err = e.st.Pool().Exec(ctx, `INSERT INTO customers (id, workspace_id) SELECT 'cus_bulk' || lpad(g::text, 3, '0'), $1 FROM generate_series(1, 7) g`, e.ws)
 	require.NoError(t, err)
 	all := search(schema.CustomerSearch{Limit: 200})
 	require.Len(t, all, 10)
@@ -781,5 +785,19 @@ func TestMergeMovesSegmentMemberships(t *testing.T) {
 				FROM segment_members WHERE workspace_id = $1`, e.ws, survivor.CustomerID).Scan(&rows, &left, &stale))
 			require.Equal(t, [3]int{5, 1, 0}, [3]int{rows, left, stale}, "one row per segment, none left on the merged customer")
 		})
+	}
+}
+
+func TestNormalizePhone(t *testing.T) {
+	for in, want := range map[string]string{
+		"+1 (555) 010-0100": "+15550100100",
+		" 06.12.34.56.78 ":  "0612345678",
+		"+15550100":         "+15550100",
+		"1234":              "1234",            // too short to be a number
+		"+1 555 CALL NOW":   "+1 555 CALL NOW", // not a number: as it is
+		"1+2345678":         "1+2345678",
+		"":                  "",
+	} {
+		require.Equal(t, want, schema.NormalizePhone(in), "%q", in)
 	}
 }

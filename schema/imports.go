@@ -456,10 +456,11 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, cus
 		if err != nil {
 			return 0, nil, fmt.Errorf("encode attributes: %w", err)
 		}
+		phone := NormalizePhone(c.Phone)
 		if key == ImportKeyUserID {
-			b.Queue(upsertByUserID, NewID("cus"), workspaceID, c.ExternalID, c.Email, c.Phone, c.Timezone, raw)
+			b.Queue(upsertByUserID, NewID("cus"), workspaceID, c.ExternalID, c.Email, phone, c.Timezone, raw)
 		} else {
-			b.Queue(upsertByEmail, NewID("cus"), workspaceID, c.Email, c.Phone, c.Timezone, raw)
+			b.Queue(upsertByEmail, NewID("cus"), workspaceID, c.Email, phone, c.Timezone, raw)
 		}
 	}
 	br := tx.SendBatch(ctx, b)
