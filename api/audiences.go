@@ -103,7 +103,15 @@ func (s *Server) listEnrollments(c *gin.Context) {
 	if !s.journeyExists(c) {
 		return
 	}
-	list, err := s.deps.Store.ListEnrollments(c, p.workspaceID, c.Param("id"), 100)
+	limit, ok := pageLimit(c)
+	if !ok {
+		return
+	}
+	list, err := s.deps.Store.ListEnrollmentsPage(c, p.workspaceID, c.Param("id"), limit, c.Query("cursor"))
+	if errors.Is(err, schema.ErrNotFound) {
+		failField(c, http.StatusBadRequest, "cursor", "cursor is not an enrollment of this journey; use the next_cursor of the previous page")
+		return
+	}
 	if err != nil {
 		s.internal(c, "list enrollments", err)
 		return
@@ -113,7 +121,13 @@ func (s *Server) listEnrollments(c *gin.Context) {
 	for i, e := range list {
 		out[i] = toEnrollmentBody(e, now)
 	}
-	c.JSON(http.StatusOK, gin.H{"enrollments": out})
+	// "items" as every list; "enrollments" is its earlier name, kept for
+	// clients written against it.
+	body := gin.H{"items": out, "enrollments": out}
+	if len(list) == limit {
+		body["next_cursor"] = list[len(list)-1].ID
+	}
+	c.JSON(http.StatusOK, body)
 }
 
 // cancelEnrollment cancels a running enrollment: members already entered

@@ -40,6 +40,23 @@ func (f *journeyFixture) waitEnrollment(t *testing.T, journeyID string, want int
 	require.EqualValues(t, want, last["enrolled"], "%v", last)
 	require.EqualValues(t, want, last["total"], "%v", last)
 	require.EqualValues(t, 0, last["skipped"], "%v", last)
+
+	// The list pages as every list does (items, limit, cursor).
+	_, all := f.api(t, "GET", "/api/journeys/"+journeyID+"/enrollments", nil)
+	require.Equal(t, all["enrollments"], all["items"])
+	var paged []any
+	for cursor := ""; ; {
+		status, page := f.api(t, "GET", "/api/journeys/"+journeyID+"/enrollments?limit=1&cursor="+cursor, nil)
+		require.Equal(t, 200, status, "%v", page)
+		require.LessOrEqual(t, len(page["items"].([]any)), 1)
+		paged = append(paged, page["items"].([]any)...)
+		if cursor, _ = page["next_cursor"].(string); cursor == "" {
+			break
+		}
+	}
+	require.Equal(t, all["items"], paged)
+	status, out := f.api(t, "GET", "/api/journeys/"+journeyID+"/enrollments?cursor=enr_nope", nil)
+	require.Equal(t, 400, status, "%v", out)
 	return last
 }
 

@@ -328,20 +328,11 @@ func (s *Server) listVersions(c *gin.Context) {
 	if !s.journeyExists(c) {
 		return
 	}
-	limit, ok := pageLimit(c)
+	limit, before, ok := numberPage(c, "a version number")
 	if !ok {
 		return
 	}
-	before := 0
-	if q := c.Query("cursor"); q != "" {
-		n, err := strconv.Atoi(q)
-		if err != nil || n < 1 {
-			failField(c, http.StatusBadRequest, "cursor", "cursor must be a version number (the next_cursor of the previous page)")
-			return
-		}
-		before = n
-	}
-	vs, err := s.deps.Store.ListJourneyVersions(c, p.workspaceID, c.Param("id"), limit, before)
+	vs, err := s.deps.Store.ListJourneyVersions(c, p.workspaceID, c.Param("id"), limit, int(before))
 	if err != nil {
 		s.internal(c, "list versions", err)
 		return
@@ -349,17 +340,40 @@ func (s *Server) listVersions(c *gin.Context) {
 	writePage(c, vs, limit, func(v schema.JourneyVersion) string { return strconv.Itoa(v.Version) })
 }
 
+// numberPage reads ?limit= and a ?cursor= that is a positive number (what
+// the list's items are ordered by); 0 when there is none.
+func numberPage(c *gin.Context, what string) (int, int64, bool) {
+	limit, ok := pageLimit(c)
+	if !ok {
+		return 0, 0, false
+	}
+	q := c.Query("cursor")
+	if q == "" {
+		return limit, 0, true
+	}
+	n, err := strconv.ParseInt(q, 10, 64)
+	if err != nil || n < 1 {
+		failField(c, http.StatusBadRequest, "cursor", "cursor must be "+what+" (the next_cursor of the previous page)")
+		return 0, 0, false
+	}
+	return limit, n, true
+}
+
 func (s *Server) journeyAudit(c *gin.Context) {
 	p := current(c)
 	if !s.journeyExists(c) {
 		return
 	}
-	entries, err := s.deps.Store.ListAudit(c, p.workspaceID, "journey", c.Param("id"))
+	limit, after, ok := numberPage(c, "an audit entry id")
+	if !ok {
+		return
+	}
+	entries, err := s.deps.Store.ListAuditPage(c, p.workspaceID, "journey", c.Param("id"), limit, after)
 	if err != nil {
 		s.internal(c, "list audit", err)
 		return
 	}
-	writeList(c, entries)
+	writePage(c, entries, limit, func(e schema.AuditEntry) string { return strconv.FormatInt(e.ID, 10) })
 }
 
 type triggerRequest struct {

@@ -250,6 +250,20 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 		actions = append(actions, e.(map[string]any)["action"].(string))
 	}
 	require.Equal(t, []string{"create", "publish", "pause", "resume", "stop", "archive"}, actions)
+	var pagedActions []string
+	for cursor := ""; ; {
+		status, page := f.api(t, "GET", "/api/journeys/"+id+"/audit?limit=4&cursor="+cursor, nil)
+		require.Equal(t, 200, status, "%v", page)
+		for _, e := range page["items"].([]any) {
+			pagedActions = append(pagedActions, e.(map[string]any)["action"].(string))
+		}
+		if cursor, _ = page["next_cursor"].(string); cursor == "" {
+			break
+		}
+	}
+	require.Equal(t, actions, pagedActions, "pages of 4 and 2")
+	status, bad = f.api(t, "GET", "/api/journeys/"+id+"/audit?cursor=first", nil)
+	require.Equal(t, 400, status, "%v", bad)
 	_, versions := f.api(t, "GET", "/api/journeys/"+id+"/versions", nil)
 	require.Len(t, versions["items"], 1)
 	_, versions = f.api(t, "GET", "/api/journeys/"+id+"/versions?limit=1", nil)

@@ -202,10 +202,16 @@ type AuditEntry struct {
 
 // ListAudit returns the changes recorded for one subject, oldest first.
 func (s *Store) ListAudit(ctx context.Context, workspaceID, subjectType, subjectID string) ([]AuditEntry, error) {
+	return s.ListAuditPage(ctx, workspaceID, subjectType, subjectID, 0, 0)
+}
+
+// ListAuditPage is a page of ListAudit: at most limit entries (0: all)
+// after the entry with id after (0: from the first).
+func (s *Store) ListAuditPage(ctx context.Context, workspaceID, subjectType, subjectID string, limit int, after int64) ([]AuditEntry, error) {
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, actor, action, subject_type, subject_id, detail, created_at
-		FROM audit_log WHERE workspace_id = $1 AND subject_type = $2 AND subject_id = $3
-		ORDER BY id`, workspaceID, subjectType, subjectID)
+		FROM audit_log WHERE workspace_id = $1 AND subject_type = $2 AND subject_id = $3 AND id > $5
+		ORDER BY id LIMIT nullif($4, 0)`, workspaceID, subjectType, subjectID, limit, after)
 	if err != nil {
 		return nil, fmt.Errorf("query audit log: %w", err)
 	}

@@ -76,8 +76,27 @@ func (s *Store) GetEnrollment(ctx context.Context, id string) (Enrollment, error
 
 // ListEnrollments returns a journey's enrollments, newest first.
 func (s *Store) ListEnrollments(ctx context.Context, workspaceID, journeyID string, limit int) ([]Enrollment, error) {
+	return s.ListEnrollmentsPage(ctx, workspaceID, journeyID, limit, "")
+}
+
+// ListEnrollmentsPage is a page of ListEnrollments after the enrollment
+// with id cursor ("" from the newest; ErrNotFound when the journey has no
+// such enrollment).
+func (s *Store) ListEnrollmentsPage(ctx context.Context, workspaceID, journeyID string, limit int, cursor string) ([]Enrollment, error) {
+	if cursor != "" {
+		var found bool
+		if err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM enrollments WHERE workspace_id = $1 AND journey_id = $2 AND id = $3)`,
+			workspaceID, journeyID, cursor).Scan(&found); err != nil {
+			return nil, fmt.Errorf("find cursor enrollment: %w", err)
+		}
+		if !found {
+			return nil, ErrNotFound
+		}
+	}
 	rows, err := s.pool.Query(ctx, `SELECT `+enrollmentColumns+` FROM enrollments
-		WHERE workspace_id = $1 AND journey_id = $2 ORDER BY started_at DESC, id DESC LIMIT $3`, workspaceID, journeyID, limit)
+		WHERE workspace_id = $1 AND journey_id = $2
+			AND ($4 = '' OR (started_at, id) < (SELECT started_at, id FROM enrollments WHERE id = $4))
+		ORDER BY started_at DESC, id DESC LIMIT $3`, workspaceID, journeyID, limit, cursor)
 	if err != nil {
 		return nil, fmt.Errorf("query enrollments: %w", err)
 	}
