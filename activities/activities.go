@@ -122,7 +122,10 @@ func (a *Activities) LoadCustomer(ctx context.Context, in LoadCustomerInput) (Lo
 
 // logger is the activity's logger, or the Deps logger when the method is
 // called outside a Temporal activity (herald bench send calls Send directly).
-func (a *Activities) logger(ctx context.Context) interface{ Info(string, ...any) } {
+func (a *Activities) logger(ctx context.Context) interface {
+	Info(string, ...any)
+	Warn(string, ...any)
+} {
 	if activity.IsActivity(ctx) {
 		return activity.GetLogger(ctx)
 	}

@@ -3,7 +3,6 @@ package activities
 import (
 	"context"
 	"errors"
-	"fmt"
 	"strings"
 	"time"
 
@@ -163,15 +162,26 @@ func (a *Activities) UpdateCustomer(ctx context.Context, in UpdateCustomerInput)
 	}
 	vars := RenderVars{Customer: cust, Event: in.Event, JourneyID: in.JourneyID, JourneyName: in.JourneyName}
 	set := map[string]any{}
+	failed := map[string]string{}
 	for k, v := range in.Set {
 		if s, ok := v.(string); ok && strings.Contains(s, "{") {
 			out, err := a.renderer.Render(s, vars)
 			if err != nil {
-				return temporal.NewNonRetryableApplicationError(fmt.Sprintf("set %s: %v", k, err), "RenderFailed", err)
+				// As a send whose template does not render: recorded, and
+				// the run moves on; the attribute keeps its value.
+				failed[k] = err.Error()
+				continue
 			}
 			v = out
 		}
 		set[k] = v
+	}
+	if len(failed) > 0 {
+		a.logger(ctx).Warn("update_customer: attributes not set", "customer_id", in.CustomerID, "journey_id", in.JourneyID, "errors", failed)
+		if err := a.store.Audit(ctx, in.WorkspaceID, "journey:"+in.JourneyID, "update_failed", "customer", in.CustomerID,
+			map[string]any{"journey_id": in.JourneyID, "journey_name": in.JourneyName, "not_set": failed}); err != nil {
+			return err
+		}
 	}
 	return a.store.UpdateCustomerAttributes(ctx, in.WorkspaceID, in.CustomerID, set, in.Unset)
 }

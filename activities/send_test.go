@@ -424,3 +424,28 @@ func TestSendAfterAnInterruptedProviderCall(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, "sent", res.Status)
 }
+
+// An update_customer value whose Liquid does not render is recorded (audit
+// entry on the customer) and left out; the other attributes are set and
+// the run goes on (no error), as a send whose template does not render.
+func TestUpdateCustomerRecordsWhatDoesNotRender(t *testing.T) {
+	e := newSendEnv(t)
+	ctx := context.Background()
+	err := e.act.UpdateCustomer(ctx, activities.UpdateCustomerInput{WorkspaceID: e.ws, CustomerID: e.cust,
+		JourneyID: "jny_1", JourneyName: "Ticks",
+		Set: map[string]any{"tick": "{{ event.properties.n }}", "plan": "{{ customer.first_name }}-pro"}})
+	require.NoError(t, err)
+	c, err := e.store.GetCustomer(ctx, e.ws, e.cust)
+	require.NoError(t, err)
+	var attrs map[string]any
+	require.NoError(t, json.Unmarshal(c.Attributes, &attrs))
+	require.Equal(t, "Ada-pro", attrs["plan"])
+	require.NotContains(t, attrs, "tick")
+	audit, err := e.store.ListAudit(ctx, e.ws, "customer", e.cust)
+	require.NoError(t, err)
+	require.Len(t, audit, 1)
+	require.Equal(t, "update_failed", audit[0].Action)
+	require.Equal(t, "journey:jny_1", audit[0].Actor)
+	require.Contains(t, string(audit[0].Detail), `"tick"`)
+	require.Contains(t, string(audit[0].Detail), "event.properties.n")
+}

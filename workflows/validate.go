@@ -8,7 +8,10 @@ import (
 	"slices"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
+
+	"github.com/heraldhq/herald/activities"
 )
 
 // ValidationError is one problem in a journey definition, named precisely
@@ -642,6 +645,10 @@ func fixedAttribute(name string) bool {
 	return name == "id" || name == "external_id" || name == "created_at"
 }
 
+// liquidChecker parses the Liquid of update_customer values at save, as
+// templates are checked when they are saved.
+var liquidChecker = sync.OnceValue(activities.NewRenderer)
+
 func (v *journeyValidator) updateCustomer(i int, n Node) {
 	if len(n.Set) == 0 && len(n.Unset) == 0 {
 		v.addNode(i, "set", "update_customer needs set or unset")
@@ -652,6 +659,11 @@ func (v *journeyValidator) updateCustomer(i int, n Node) {
 			v.addNode(i, "set", "has an empty attribute name")
 		case fixedAttribute(k):
 			v.addNode(i, "set."+k, "built-in %s cannot be changed", k)
+		}
+		if tpl, ok := n.Set[k].(string); ok && strings.Contains(tpl, "{") {
+			if err := liquidChecker().Check(tpl); err != nil {
+				v.addNode(i, "set."+k, "is not valid Liquid: %v", err)
+			}
 		}
 	}
 	for k, name := range n.Unset {

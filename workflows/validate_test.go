@@ -409,6 +409,9 @@ func TestValidateJourneyRules(t *testing.T) {
 			{Node: "tag", Field: "unset[1]", Message: "is an empty attribute name"},
 			{Node: "tag", Field: "unset[2]", Message: `"plan" is also in set`},
 		}},
+		{"update_customer Liquid", func(t *testing.T, j *Journey) {
+			insertAfterWelcome(t, j, Node{ID: "tag", Type: "update_customer", Set: map[string]any{"x": "{{ oops", "y": "{{ customer.email | upcase }}"}})
+		}, []verr{{Node: "tag", Field: "set.x", Message: "is not valid Liquid: line 1: {{ is not closed"}}},
 		{"update_customer needs next", func(t *testing.T, j *Journey) {
 			j.Nodes = append(j.Nodes, Node{ID: "tag", Type: "update_customer", Set: map[string]any{"a": 1}})
 			node(t, j, "sms").Next = "tag"
