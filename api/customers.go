@@ -31,6 +31,9 @@ type customerProfile struct {
 	Events     []schema.StoredEvent `json:"events"`
 	Runs       []schema.CustomerRun `json:"runs"`
 	Deliveries []schema.Delivery    `json:"deliveries"`
+	// Audit is what was recorded about the customer: merges, exports,
+	// update_customer values that did not render (the first 100 entries).
+	Audit []schema.AuditEntry `json:"audit"`
 }
 
 // customerErased is the answer to DELETE /api/customers/{id}.
@@ -122,6 +125,13 @@ func (s *Server) getCustomer(c *gin.Context) {
 	if body.Deliveries, err = s.deps.Store.CustomerDeliveries(c, ws, cust.ID, profileDeliveries); err != nil {
 		s.internal(c, "load customer deliveries", err)
 		return
+	}
+	if body.Audit, err = s.deps.Store.ListAuditPage(c, ws, "customer", cust.ID, profileRuns, 0); err != nil {
+		s.internal(c, "load customer audit", err)
+		return
+	}
+	if body.Audit == nil {
+		body.Audit = []schema.AuditEntry{}
 	}
 	if body.Events == nil {
 		body.Events = []schema.StoredEvent{}

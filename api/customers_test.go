@@ -210,6 +210,10 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		require.NoError(t, err)
 		require.Len(t, audit, 1)
 		require.Equal(t, "export", audit[0].Action)
+		status, profile := get("/api/customers/" + ada)
+		require.Equal(t, 200, status)
+		require.Len(t, profile["audit"], 1, "the profile shows what was recorded about the customer")
+		require.Equal(t, "export", profile["audit"].([]any)[0].(map[string]any)["action"])
 	})
 
 	t.Run("bad input and other workspaces", func(t *testing.T) {
