@@ -101,7 +101,7 @@ func TestBadInputGetsClearJSONErrors(t *testing.T) {
 		{"bad session cookie", call{"GET", "/api/me", "", map[string]string{"Cookie": "herald_session=forged"}}, 401, "session expired"},
 		{"bad json", call{"POST", "/api/keys", `{"kind":`, sk}, 400, "not valid JSON"},
 		{"empty body", call{"POST", "/api/keys", "", sk}, 400, "empty"},
-		{"wrong type", call{"POST", "/api/keys", `{"kind":3}`, sk}, 400, `"kind" must be string`},
+		{"wrong type", call{"POST", "/api/keys", `{"kind":3}`, sk}, 400, `"kind" must be a string`},
 		{"unknown field", call{"POST", "/api/keys", `{"kind":"write","color":"red"}`, sk}, 400, `unknown field "color"`},
 		{"trailing data", call{"POST", "/api/keys", `{"kind":"write"}{}`, sk}, 400, "after the JSON"},
 		{"bad kind", call{"POST", "/api/keys", `{"kind":"admin"}`, sk}, 400, `kind must be`},

@@ -64,7 +64,7 @@ func bindJSON(c *gin.Context, v any) bool {
 	case errors.As(err, &typeErr) && typeErr.Field == "":
 		fail(c, http.StatusBadRequest, "request body must be a JSON object, not "+typeErr.Value)
 	case errors.As(err, &typeErr):
-		failField(c, http.StatusBadRequest, typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, typeErr.Type))
+		failField(c, http.StatusBadRequest, typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type)))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
 		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
 		failField(c, http.StatusBadRequest, field, fmt.Sprintf("unknown field %q", field))

@@ -381,13 +381,24 @@ func (s *Server) produce(c *gin.Context, msgs []ingest.Message) {
 
 // jsonKind names a Go field type as the JSON a sender should write.
 func jsonKind(t reflect.Type) string {
+	for t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
 	switch {
-	case t == reflect.TypeFor[time.Time](), t == reflect.TypeFor[*time.Time]():
+	case t == reflect.TypeFor[time.Time]():
 		return "an ISO 8601 / RFC 3339 time string"
+	case t == reflect.TypeFor[json.RawMessage](), t.Kind() == reflect.Map, t.Kind() == reflect.Struct:
+		return "a JSON object"
 	case t.Kind() == reflect.String:
 		return "a string"
-	case t == reflect.TypeFor[json.RawMessage]():
-		return "a JSON object"
+	case t.Kind() == reflect.Bool:
+		return "true or false"
+	case t.Kind() >= reflect.Int && t.Kind() <= reflect.Uint64:
+		return "a whole number"
+	case t.Kind() == reflect.Float32, t.Kind() == reflect.Float64:
+		return "a number"
+	case t.Kind() == reflect.Slice, t.Kind() == reflect.Array:
+		return "a JSON array"
 	}
-	return t.String()
+	return "JSON of another type"
 }

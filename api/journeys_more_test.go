@@ -2,6 +2,7 @@ package api_test
 
 import (
 	"context"
+	"encoding/json"
 	"testing"
 	"time"
 
@@ -103,6 +104,16 @@ func TestPauseHoldsRunsAtTheirNextSend(t *testing.T) {
 	status, out := f.api(t, "POST", "/api/journeys/"+id+"/pause", nil)
 	require.Equal(t, 200, status, "%v", out)
 	require.EqualValues(t, 1, out["runs_affected"])
+
+	// A wrong type is named as JSON, not as a Go type.
+	for body, want := range map[string]string{`{"customer":{"user_id":"u"},"properties":5}`: `"properties" must be a JSON object`,
+		`{"customer":"u"}`: `"customer" must be a JSON object`} {
+		var raw map[string]any
+		require.NoError(t, json.Unmarshal([]byte(body), &raw))
+		status, out := f.api(t, "POST", "/api/journeys/"+id+"/trigger", raw)
+		require.Equal(t, 400, status, "%v", out)
+		require.Contains(t, out["error"], want)
+	}
 
 	// Paused: no new entrants, and the run waits at its send.
 	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "other"}})
