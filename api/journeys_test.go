@@ -262,6 +262,7 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 		}
 	}
 	require.Equal(t, actions, pagedActions, "pages of 4 and 2")
+	require.IsType(t, "", audit["items"].([]any)[0].(map[string]any)["id"], "ids are strings")
 	status, bad = f.api(t, "GET", "/api/journeys/"+id+"/audit?cursor=first", nil)
 	require.Equal(t, 400, status, "%v", bad)
 	_, versions := f.api(t, "GET", "/api/journeys/"+id+"/versions", nil)

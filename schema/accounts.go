@@ -191,7 +191,7 @@ func (s *Store) Audit(ctx context.Context, workspaceID, actor, action, subjectTy
 
 // AuditEntry is one recorded change.
 type AuditEntry struct {
-	ID          int64           `json:"id"`
+	ID          int64           `json:"id,string"` // a string, as every id of the API
 	Actor       string          `json:"actor"`
 	Action      string          `json:"action"`
 	SubjectType string          `json:"subject_type"`
