@@ -17,6 +17,7 @@ import (
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
+	"github.com/heraldhq/herald/ingest"
 	"github.com/heraldhq/herald/schema"
 	"github.com/heraldhq/herald/workflows"
 )
@@ -428,16 +429,23 @@ func (s *Server) triggerJourney(c *gin.Context) {
 		return
 	}
 	ev := workflows.Event{ID: "api_" + uuid.NewString(), Name: "API Triggered", Properties: req.Properties, Time: time.Now().UTC()}
-	wfID, err := s.deps.Router.Enter(c, p.workspaceID, lj, cust.ID, ev)
+	wfID, outcome, err := s.deps.Router.Enter(c, p.workspaceID, lj, cust.ID, ev)
 	if err != nil {
 		s.internal(c, "enter journey", err)
 		return
 	}
-	if wfID == "" {
+	switch outcome {
+	case ingest.EntryStarted:
+		c.JSON(http.StatusOK, gin.H{"entered": true, "customer_id": cust.ID, "workflow_id": wfID})
+	case ingest.EntryAlreadyRunning:
+		c.JSON(http.StatusOK, gin.H{"entered": false, "customer_id": cust.ID, "workflow_id": wfID,
+			"reason": "the customer's run of this journey is in progress; it got the trigger as an event"})
+	case ingest.EntryCapped:
+		c.JSON(http.StatusOK, gin.H{"entered": false, "customer_id": cust.ID,
+			"reason": "the journey has max_concurrent runs in progress; the customer was not entered"})
+	default:
 		c.JSON(http.StatusOK, gin.H{"entered": false, "customer_id": cust.ID, "reason": "the entry policy did not let the customer in again"})
-		return
 	}
-	c.JSON(http.StatusOK, gin.H{"entered": true, "customer_id": cust.ID, "workflow_id": wfID})
 }
 
 func (s *Server) journeyStats(c *gin.Context) {

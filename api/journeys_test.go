@@ -194,6 +194,8 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 	status, again := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "u1"}})
 	require.Equal(t, 200, status)
 	require.Equal(t, wfID, again["workflow_id"], "the running run takes the event")
+	require.Equal(t, false, again["entered"], "an event for the run in progress, not an entry: %v", again)
+	require.Contains(t, again["reason"], "in progress")
 
 	// Activated ends the wait and counts a conversion.
 	cust, err := f.store.FindCustomer(ctx, f.ws.ID, "u1")

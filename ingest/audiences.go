@@ -183,10 +183,10 @@ func (a *Audiences) EnrollPage(ctx context.Context, in workflows.EnrollPageInput
 func (a *Audiences) enterWhenRoom(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event) error {
 	for {
 		_, outcome, err := a.router.enter(ctx, ws, lj, customerID, ev)
-		if err == nil && outcome != entryStarted && outcome != entryCapped {
+		if err == nil && outcome != EntryStarted && outcome != EntryCapped {
 			activity.GetLogger(ctx).Debug("member not entered", "customer_id", customerID, "outcome", outcome)
 		}
-		if err != nil || outcome != entryCapped {
+		if err != nil || outcome != EntryCapped {
 			return err
 		}
 		activity.RecordHeartbeat(ctx, "waiting for room under max_concurrent")

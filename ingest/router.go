@@ -309,34 +309,37 @@ var ErrNotEntered = errors.New("not entered")
 // Enter starts (or signals) the customer's run of a live journey for event
 // ev, under the journey's trigger filter and entry policy. It returns the
 // workflow id the event went to, or "" when the customer did not enter.
-func (r *JourneyRouter) Enter(ctx context.Context, workspaceID string, lj schema.LiveJourney, customerID string, ev workflows.Event) (string, error) {
+// It returns the workflow id the event went to ("" when the customer did
+// not enter) and the outcome: EntryStarted (a new run), EntryAlreadyRunning
+// (the customer's run in progress got the event), EntryPolicySkipped or
+// EntryCapped.
+func (r *JourneyRouter) Enter(ctx context.Context, workspaceID string, lj schema.LiveJourney, customerID string, ev workflows.Event) (string, string, error) {
 	l := liveJourney{LiveJourney: lj}
 	if err := json.Unmarshal(lj.Definition, &l.def); err != nil {
-		return "", fmt.Errorf("decode journey %s v%d: %w", lj.ID, lj.Version, err)
+		return "", "", fmt.Errorf("decode journey %s v%d: %w", lj.ID, lj.Version, err)
 	}
 	ws, err := r.store.GetWorkspace(ctx, workspaceID)
 	if err != nil {
-		return "", err
+		return "", "", err
 	}
-	wfID, _, err := r.enter(ctx, ws, l, customerID, ev)
-	return wfID, err
+	return r.enter(ctx, ws, l, customerID, ev)
 }
 
 // Entry outcomes (the outcome label of herald_journey_entries_total, plus
 // "filtered" for an event the trigger's filter turned away).
 const (
-	entryStarted        = "started"
-	entryAlreadyRunning = "already_running"
-	entryPolicySkipped  = "policy_skipped"
-	entryCapped         = "capped"
-	entryFiltered       = "filtered"
+	EntryStarted        = "started"
+	EntryAlreadyRunning = "already_running"
+	EntryPolicySkipped  = "policy_skipped"
+	EntryCapped         = "capped"
+	EntryFiltered       = "filtered"
 )
 
 // enter decides and carries out one entry; it returns the workflow id the
 // event went to ("" when the customer did not enter) and the outcome.
 func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event) (string, string, error) {
 	wfID, outcome, err := r.decideEntry(ctx, ws, lj, customerID, ev)
-	if err == nil && outcome != entryFiltered {
+	if err == nil && outcome != EntryFiltered {
 		r.started.WithLabelValues(outcome).Inc()
 	}
 	return wfID, outcome, err
@@ -345,12 +348,12 @@ func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJ
 func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event) (string, string, error) {
 	def, workspaceID := lj.def, ws.ID
 	if def.Trigger.Type == "segment" && (ev.Name != schema.EventSegmentEntered || ev.Properties["segment_id"] != def.Trigger.SegmentID) {
-		return "", entryFiltered, nil
+		return "", EntryFiltered, nil
 	}
 	if def.Trigger.Type == "event" && len(def.Trigger.Where) > 0 {
 		ok, err := workflows.EvalCondition(def.Trigger.Where, workflows.EvalContext{Props: ev.Properties, Now: ev.Time})
 		if err != nil || !ok {
-			return "", entryFiltered, nil
+			return "", EntryFiltered, nil
 		}
 	}
 	key := ""
@@ -358,7 +361,7 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 		key = propertyString(ev.Properties, strings.TrimPrefix(def.Entry.Key, "properties."))
 		if key == "" {
 			r.log.Info("event lacks the journey's entry key; not entered", "journey_id", lj.ID, "key", def.Entry.Key)
-			return "", entryPolicySkipped, nil
+			return "", EntryPolicySkipped, nil
 		}
 	}
 	wfID := workflows.WorkflowID(lj.ID, customerID, key)
@@ -373,17 +376,17 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 		if err != nil && !errors.As(err, &nf) {
 			return "", "", fmt.Errorf("signal run %s: %w", wfID, err)
 		}
-		return wfID, entryAlreadyRunning, nil
+		return wfID, EntryAlreadyRunning, nil
 	}
 	switch def.Entry.Policy {
 	case "once", "":
 		if h.Runs > 0 {
-			return "", entryPolicySkipped, nil
+			return "", EntryPolicySkipped, nil
 		}
 	case "once_per":
 		period, _ := workflows.ParseDuration(def.Entry.Period)
 		if h.LastStarted != nil && ev.Time.Before(h.LastStarted.Add(period)) {
-			return "", entryPolicySkipped, nil
+			return "", EntryPolicySkipped, nil
 		}
 	}
 	if def.Entry.MaxConcurrent > 0 {
@@ -393,14 +396,14 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 		err := r.store.WithJourneyEntryLock(ctx, workspaceID, lj.ID, func(running int) error {
 			if running >= def.Entry.MaxConcurrent {
 				r.log.Info("journey at max_concurrent; not entered", "journey_id", lj.ID, "customer_id", customerID)
-				outcome = entryCapped
+				outcome = EntryCapped
 				return nil
 			}
 			var err error
 			_, outcome, err = r.start(ctx, ws, lj, customerID, key, wfID, ev)
 			return err
 		})
-		if err != nil || outcome == entryCapped {
+		if err != nil || outcome == EntryCapped {
 			return "", outcome, err
 		}
 		return wfID, outcome, nil
@@ -477,7 +480,7 @@ func (r *JourneyRouter) start(ctx context.Context, ws schema.Workspace, lj liveJ
 		Version: lj.Version, CustomerID: customerID, EntryKey: key, TriggerEvent: ev.Name, TriggerEventID: ev.ID, StartedAt: time.Now().UTC()}); err != nil {
 		return "", "", err
 	}
-	return wfID, entryStarted, nil
+	return wfID, EntryStarted, nil
 }
 
 func propertyString(props map[string]any, path string) string {
