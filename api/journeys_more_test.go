@@ -185,6 +185,11 @@ func TestStopCancelsRunsWithABatchOperation(t *testing.T) {
 		items, _ := runs["items"].([]any)
 		return len(items) == 3
 	}, 20*time.Second, 100*time.Millisecond, "the projection records the cancellations")
+	_, stats := f.api(t, "GET", "/api/journeys/"+id+"/stats", nil)
+	wait := stats["nodes"].(map[string]any)["wait"].(map[string]any)
+	require.EqualValues(t, 3, wait["entered"], "%v", stats)
+	require.EqualValues(t, 0, wait["waiting"], "%v", stats)
+	require.EqualValues(t, 0, wait["passed"], "stopped during the delay: left it without passing it; %v", stats)
 	desc, err := f.temporal.WorkflowService().DescribeBatchOperation(ctx, &workflowservice.DescribeBatchOperationRequest{
 		Namespace: "default", JobId: job})
 	require.NoError(t, err)

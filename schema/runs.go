@@ -370,12 +370,19 @@ func addCount(m map[string]map[string]int, key, status string, n int) {
 // GetJourneyStats computes per-node and per-send counts from the projection.
 func (s *Store) GetJourneyStats(ctx context.Context, workspaceID, journeyID string) (JourneyStats, error) {
 	st := JourneyStats{Runs: map[string]int{}, Nodes: map[string]NodeStats{}, Sends: map[string]map[string]int{}, Variants: map[string]map[string]int{}}
+	// Passed: the run left the node and went on. A run that ended while at
+	// a node (stopped, exited on an event, failed) left its last visit of
+	// it without passing it.
 	rows, err := s.pool.Query(ctx, `
-		SELECT rs.node_id, count(*),
-			count(*) FILTER (WHERE rs.left_at IS NULL AND r.status = 'running'),
-			count(*) FILTER (WHERE rs.left_at IS NOT NULL)
-		FROM run_steps rs JOIN runs r ON r.workflow_id = rs.workflow_id AND r.run_id = rs.run_id
-		WHERE rs.workspace_id = $1 AND rs.journey_id = $2 GROUP BY rs.node_id`, workspaceID, journeyID)
+		SELECT node_id, count(*),
+			count(*) FILTER (WHERE left_at IS NULL AND status = 'running'),
+			count(*) FILTER (WHERE left_at IS NOT NULL AND (status IN ('running', 'completed')
+				OR node_id IS DISTINCT FROM current_node OR visit < last_visit))
+		FROM (SELECT rs.node_id, rs.visit, rs.left_at, r.status, r.current_node,
+				max(rs.visit) OVER (PARTITION BY rs.workflow_id, rs.run_id, rs.node_id) AS last_visit
+			FROM run_steps rs JOIN runs r ON r.workflow_id = rs.workflow_id AND r.run_id = rs.run_id
+			WHERE rs.workspace_id = $1 AND rs.journey_id = $2) steps
+		GROUP BY node_id`, workspaceID, journeyID)
 	if err != nil {
 		return st, fmt.Errorf("query node stats: %w", err)
 	}
