@@ -341,9 +341,9 @@ func (c *compiledMapping) customer(fields []string) (schema.ImportedCustomer, *s
 		return bad(c.userID, "user_id is empty")
 	case c.key == schema.ImportKeyEmail && out.Email == "":
 		return bad(c.email, "email is empty (the import matches customers by email)")
-	case out.Email != "" && !validEmail(out.Email):
+	case out.Email != "" && !ValidEmail(out.Email):
 		return bad(c.email, "%q is not an email address", out.Email)
-	case out.Phone != "" && !validPhone(out.Phone):
+	case out.Phone != "" && !ValidPhone(out.Phone):
 		return bad(c.phone, "%q is not a phone number", out.Phone)
 	case out.Timezone != "" && !c.validTimezone(out.Timezone):
 		return bad(c.timezone, "%q is not a time zone name (use an IANA name such as Europe/Paris)", out.Timezone)
@@ -377,12 +377,14 @@ func setPath(m map[string]any, path []string, v any) {
 	m[path[len(path)-1]] = v
 }
 
-func validEmail(s string) bool {
+// ValidEmail says s is a plain email address (no display name).
+func ValidEmail(s string) bool {
 	a, err := mail.ParseAddress(s)
 	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
 }
 
-func validPhone(s string) bool {
+// ValidPhone says s is a phone number: 5 to 15 digits, spaces and +-().
+func ValidPhone(s string) bool {
 	digits := 0
 	for _, r := range s {
 		switch {

@@ -428,6 +428,10 @@ func (s *Server) triggerJourney(c *gin.Context) {
 	if s.storeError(c, "load customer", err) {
 		return
 	}
+	if req.Customer.ID != "" && req.Customer.UserID != "" && (cust.ExternalID == nil || *cust.ExternalID != req.Customer.UserID) {
+		failField(c, http.StatusBadRequest, "customer", "customer.id and customer.user_id name different customers; send one of them")
+		return
+	}
 	ev := workflows.Event{ID: "api_" + uuid.NewString(), Name: "API Triggered", Properties: req.Properties, Time: time.Now().UTC()}
 	wfID, outcome, err := s.deps.Router.Enter(c, p.workspaceID, lj, cust.ID, ev)
 	if err != nil {

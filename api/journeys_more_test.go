@@ -58,6 +58,10 @@ func TestTemplatePreviewAndTestSend(t *testing.T) {
 
 	status, out = f.api(t, "POST", "/api/templates/"+id+"/test", map[string]any{"customer_id": "grace"})
 	require.Equal(t, 400, status, "to is required: %v", out)
+	status, out = f.api(t, "POST", "/api/templates/"+id+"/test", map[string]any{"to": "notanemail", "customer_id": "grace"})
+	require.Equal(t, 400, status, "%v", out)
+	require.Equal(t, "to", out["field"])
+	require.Contains(t, out["error"], "is not an email address")
 	status, out = f.api(t, "POST", "/api/templates/"+id+"/test", map[string]any{"to": "qa@example.com", "customer_id": "grace"})
 	require.Equal(t, 200, status, "%v", out)
 	require.Equal(t, "qa@example.com", out["recipient"])

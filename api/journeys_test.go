@@ -196,6 +196,13 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 	require.Equal(t, wfID, again["workflow_id"], "the running run takes the event")
 	require.Equal(t, false, again["entered"], "an event for the run in progress, not an entry: %v", again)
 	require.Contains(t, again["reason"], "in progress")
+	other, err := f.store.EnsureCustomer(ctx, f.ws.ID, "someone-else")
+	require.NoError(t, err)
+	status, both := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "u1", "id": other.ID}})
+	require.Equal(t, 400, status, "user_id and id of two customers: %v", both)
+	require.Equal(t, "customer", both["field"])
+	status, both = f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "u1", "id": entered["customer_id"]}})
+	require.Equal(t, 200, status, "the same customer both ways: %v", both)
 
 	// Activated ends the wait and counts a conversion.
 	cust, err := f.store.FindCustomer(ctx, f.ws.ID, "u1")

@@ -3,6 +3,7 @@ package api
 import (
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 
 	"github.com/gin-gonic/gin"
@@ -266,6 +267,12 @@ func (s *Server) testTemplate(c *gin.Context) {
 	}
 	if t.Channel != schema.ChannelWebhook && strings.TrimSpace(req.To) == "" {
 		failField(c, http.StatusBadRequest, "to", "to is required: the address or number to send the test to")
+		return
+	}
+	if t.Channel == schema.ChannelEmail && !activities.ValidEmail(strings.TrimSpace(req.To)) ||
+		t.Channel == schema.ChannelSMS && !activities.ValidPhone(strings.TrimSpace(req.To)) {
+		failField(c, http.StatusBadRequest, "to", strconv.Quote(req.To)+map[string]string{
+			schema.ChannelEmail: " is not an email address", schema.ChannelSMS: " is not a phone number (like +15555550100)"}[t.Channel])
 		return
 	}
 	out, cust, ok := s.renderFor(c, t, req.CustomerID, req.Event)
