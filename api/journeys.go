@@ -474,6 +474,12 @@ func (s *Server) listRuns(c *gin.Context) {
 	if !ok {
 		return
 	}
+	switch st := c.Query("status"); st {
+	case "", schema.RunRunning, schema.RunCompleted, schema.RunExited, schema.RunFailed, schema.RunCanceled:
+	default:
+		failField(c, http.StatusBadRequest, "status", fmt.Sprintf("status %q is not one of running, completed, exited, failed, canceled", st))
+		return
+	}
 	runs, err := s.deps.Store.ListRuns(c, p.workspaceID, c.Param("id"), c.Query("status"), c.Query("node"), limit, before)
 	if err != nil {
 		s.internal(c, "list runs", err)
@@ -550,8 +556,20 @@ func (s *Server) listDeliveries(c *gin.Context) {
 	if !ok {
 		return
 	}
-	list, err := s.deps.Store.ListDeliveries(c, current(c).workspaceID, schema.DeliveryFilter{
-		CustomerID: c.Query("customer_id"), JourneyID: c.Query("journey_id"), Status: c.Query("status"), Limit: limit, Before: before})
+	ws, customerID := current(c).workspaceID, c.Query("customer_id")
+	if customerID != "" {
+		// The internal id or the user id, as /api/customers/{id} takes.
+		cust, err := s.deps.Store.LookupCustomer(c, ws, customerID)
+		if err != nil && !errors.Is(err, schema.ErrNotFound) {
+			s.internal(c, "look up customer", err)
+			return
+		}
+		if err == nil {
+			customerID = cust.ID
+		}
+	}
+	list, err := s.deps.Store.ListDeliveries(c, ws, schema.DeliveryFilter{
+		CustomerID: customerID, JourneyID: c.Query("journey_id"), Status: c.Query("status"), Limit: limit, Before: before})
 	if err != nil {
 		s.internal(c, "list deliveries", err)
 		return

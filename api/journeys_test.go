@@ -179,6 +179,15 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 	require.Contains(t, content["html"], "plan pro")
 	require.Equal(t, "ada@example.com", delivery["recipient"])
 	require.Len(t, delivery["history"], 2)
+	for _, who := range []string{"u1", entered["customer_id"].(string)} {
+		_, byCustomer := f.api(t, "GET", "/api/deliveries?customer_id="+who, nil)
+		require.Len(t, byCustomer["items"], 1, "deliveries by the customer's user id or id (%s)", who)
+	}
+	_, byCustomer := f.api(t, "GET", "/api/deliveries?customer_id=nobody", nil)
+	require.Empty(t, byCustomer["items"])
+	status, bad = f.api(t, "GET", "/api/journeys/"+id+"/runs?status=bogus", nil)
+	require.Equal(t, 400, status, "%v", bad)
+	require.Equal(t, "status", bad["field"])
 
 	// The run waits for Activated; its state comes from the workflow query.
 	require.Eventually(t, func() bool {
