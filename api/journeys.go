@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"strconv"
 	"strings"
@@ -50,6 +51,16 @@ func invalidJourney(c *gin.Context, errs workflows.ValidationErrors) {
 // readJourney decodes and validates a journey definition from the body.
 func (s *Server) readJourney(c *gin.Context) (workflows.Journey, json.RawMessage, bool) {
 	var def workflows.Journey
+	body, err := io.ReadAll(c.Request.Body)
+	if err != nil {
+		c.Request.Body = io.NopCloser(errReader{err}) // bindJSON answers it
+	} else {
+		c.Request.Body = io.NopCloser(bytes.NewReader(body))
+		if id, field, msg := firstBadNode(body); msg != "" {
+			c.AbortWithStatusJSON(http.StatusBadRequest, gin.H{"error": fmt.Sprintf("node %q: %s", id, msg), "node": id, "field": field})
+			return def, nil, false
+		}
+	}
 	if !bindJSON(c, &def) {
 		return def, nil, false
 	}
@@ -661,4 +672,52 @@ func (s *Server) audit(c *gin.Context, action, subjectType, subjectID string, de
 	if err := s.deps.Store.Audit(c, p.workspaceID, p.actor, action, subjectType, subjectID, detail); err != nil {
 		s.deps.Log.ErrorContext(c, "audit", "error", err)
 	}
+}
+
+// errReader gives err to whoever reads it.
+type errReader struct{ err error }
+
+func (r errReader) Read([]byte) (int, error) { return 0, r.err }
+
+// firstBadNode decodes a journey's nodes one by one, strictly, so that an
+// unknown field or a wrong type is answered with the node it is in. It
+// returns "" as msg when every node decodes (or the body is not a journey
+// with nodes at all: decoding the whole reports that).
+func firstBadNode(body []byte) (id, field, msg string) {
+	var j struct {
+		Nodes []json.RawMessage `json:"nodes"`
+	}
+	if json.Unmarshal(body, &j) != nil {
+		return "", "", ""
+	}
+	for i, raw := range j.Nodes {
+		dec := json.NewDecoder(bytes.NewReader(raw))
+		dec.DisallowUnknownFields()
+		var n workflows.Node
+		err := dec.Decode(&n)
+		if err == nil {
+			continue
+		}
+		var named struct {
+			ID any `json:"id"`
+		}
+		_ = json.Unmarshal(raw, &named)
+		id, _ = named.ID.(string)
+		if id == "" {
+			id = fmt.Sprintf("nodes[%d]", i)
+		}
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field != "":
+			return id, typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type))
+		case errors.As(err, &typeErr):
+			return id, "", "a node must be a JSON object, not " + typeErr.Value
+		case strings.HasPrefix(err.Error(), "json: unknown field "):
+			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+			return id, f, fmt.Sprintf("unknown field %q", f)
+		default:
+			return id, "", err.Error()
+		}
+	}
+	return "", "", ""
 }

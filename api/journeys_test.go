@@ -354,6 +354,8 @@ func TestJourneyAndTemplateBadInput(t *testing.T) {
 				map[string]any{"id": "b", "type": "exit"}}
 			j["start"] = "a"
 		}), 422, "segment seg_nope does not exist"},
+		{"unknown field of a node", "POST", "/api/journeys", journey(func(j map[string]any) { node(j, 1)["tempalte_id"] = "x" }), 400, `node "b": unknown field "tempalte_id"`},
+		{"wrong type in a node", "POST", "/api/journeys", journey(func(j map[string]any) { node(j, 1)["duration"] = 5 }), 400, `node "b": field "duration" must be a string`},
 		{"bad limit", "GET", "/api/journeys?limit=5000", nil, 400, "limit"},
 		{"run of another workspace", "GET", "/api/runs/journey/x/customer/y", nil, 404, "not found"},
 	}
