@@ -54,6 +54,7 @@ func bindJSON(c *gin.Context, v any) bool {
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
+	field, fieldMsg := fieldError(err)
 	switch {
 	case errors.As(err, &tooBig):
 		fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
@@ -63,13 +64,25 @@ func bindJSON(c *gin.Context, v any) bool {
 		fail(c, http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
 	case errors.As(err, &typeErr) && typeErr.Field == "":
 		fail(c, http.StatusBadRequest, "request body must be a JSON object, not "+typeErr.Value)
-	case errors.As(err, &typeErr):
-		failField(c, http.StatusBadRequest, typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type)))
-	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-		failField(c, http.StatusBadRequest, field, fmt.Sprintf("unknown field %q", field))
+	case fieldMsg != "":
+		failField(c, http.StatusBadRequest, field, fieldMsg)
 	default:
 		fail(c, http.StatusBadRequest, "request body: "+err.Error())
 	}
 	return false
+}
+
+// fieldError names the field a strict decode failed on and says what is
+// wrong with it: a value of the wrong JSON type, or a field the type does
+// not have. The message is empty for other errors.
+func fieldError(err error) (field, msg string) {
+	var typeErr *json.UnmarshalTypeError
+	switch {
+	case errors.As(err, &typeErr) && typeErr.Field != "":
+		return typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type))
+	case strings.HasPrefix(err.Error(), "json: unknown field "):
+		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		return field, fmt.Sprintf("unknown field %q", field)
+	}
+	return "", ""
 }

@@ -707,17 +707,13 @@ func firstBadNode(body []byte) (id, field, msg string) {
 			id = fmt.Sprintf("nodes[%d]", i)
 		}
 		var typeErr *json.UnmarshalTypeError
-		switch {
-		case errors.As(err, &typeErr) && typeErr.Field != "":
-			return id, typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type))
-		case errors.As(err, &typeErr):
-			return id, "", "a node must be a JSON object, not " + typeErr.Value
-		case strings.HasPrefix(err.Error(), "json: unknown field "):
-			f := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
-			return id, f, fmt.Sprintf("unknown field %q", f)
-		default:
-			return id, "", err.Error()
+		if field, msg := fieldError(err); msg != "" {
+			return id, field, msg
 		}
+		if errors.As(err, &typeErr) {
+			return id, "", "a node must be a JSON object, not " + typeErr.Value
+		}
+		return id, "", err.Error()
 	}
 	return "", "", ""
 }

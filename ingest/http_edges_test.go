@@ -30,6 +30,48 @@ func padded(t *testing.T, size int, format string) string {
 	return body
 }
 
+// apiURL serves Herald's API on the env's store and producer.
+func (e *env) apiURL(t *testing.T) string {
+	t.Helper()
+	srv := httptest.NewServer(api.New(api.Deps{Store: e.store, Producer: e.producer}))
+	t.Cleanup(srv.Close)
+	return srv.URL
+}
+
+// postRaw posts body with the headers; it returns the status, the response
+// headers and the body.
+func postRaw(t *testing.T, url string, hdr map[string]string, body string) (int, http.Header, string) {
+	t.Helper()
+	req, err := http.NewRequest("POST", url, strings.NewReader(body))
+	require.NoError(t, err)
+	for k, v := range hdr {
+		req.Header.Set(k, v)
+	}
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	out, _ := io.ReadAll(resp.Body)
+	return resp.StatusCode, resp.Header, string(out)
+}
+
+// storedEvents waits until the customer of user (a user or anonymous id)
+// has at least want events, and returns them; there must be exactly want.
+func (e *env) storedEvents(t *testing.T, user string, want int) []schema.StoredEvent {
+	t.Helper()
+	ctx := context.Background()
+	var evs []schema.StoredEvent
+	require.Eventually(t, func() bool {
+		c, err := e.store.FindCustomer(ctx, e.ws.ID, user)
+		if err != nil {
+			return false
+		}
+		evs, err = e.store.ListCustomerEvents(ctx, e.ws.ID, c.ID, 100)
+		return err == nil && len(evs) >= want
+	}, 20*time.Second, 50*time.Millisecond, "events of %s", user)
+	require.Len(t, evs, want)
+	return evs
+}
+
 // Every event the API answers 200 for is stored by the consumer, at the
 // edges too: at the size limits (the API adds fields before it produces),
 // with a client clock far off (the skew is corrected once), with numeric
@@ -37,19 +79,12 @@ func padded(t *testing.T, size int, format string) string {
 func TestEventsAcceptedOverHTTPAreStoredAsSent(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	srv := httptest.NewServer(api.New(api.Deps{Store: e.store, Producer: e.producer}))
-	t.Cleanup(srv.Close)
-	auth := "Basic " + base64.StdEncoding.EncodeToString([]byte(e.writeKey+":"))
+	url := e.apiURL(t)
+	auth := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(e.writeKey+":"))}
 	post := func(path, body string) {
 		t.Helper()
-		req, err := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Authorization", auth)
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		require.Equal(t, 200, resp.StatusCode, "%s: %s", path, out)
+		status, _, out := postRaw(t, url+path, auth, body)
+		require.Equal(t, 200, status, "%s: %s", path, out)
 	}
 
 	now := time.Now().UTC()
@@ -69,30 +104,15 @@ func TestEventsAcceptedOverHTTPAreStoredAsSent(t *testing.T) {
 	post("/v1/alias", `{"userId":"42","messageId":"alias-1","previousId":"legacy-9"}`)
 	e.run(t)
 
-	stored := func(user string, want int) []schema.StoredEvent {
-		t.Helper()
-		var evs []schema.StoredEvent
-		require.Eventually(t, func() bool {
-			c, err := e.store.FindCustomer(ctx, e.ws.ID, user)
-			if err != nil {
-				return false
-			}
-			evs, err = e.store.ListCustomerEvents(ctx, e.ws.ID, c.ID, 100)
-			return err == nil && len(evs) >= want
-		}, 20*time.Second, 50*time.Millisecond, "events of %s", user)
-		require.Len(t, evs, want)
-		return evs
-	}
-
-	skew := stored("skew", 2)
+	skew := e.storedEvents(t, "skew", 2)
 	// Ten minutes before it was sent, and five, whatever the clocks said.
 	require.WithinDuration(t, now.Add(-10*time.Minute), skew[0].OccurredAt, 5*time.Second, "slow clock: corrected once")
 	require.WithinDuration(t, now.Add(-5*time.Minute), skew[1].OccurredAt, 5*time.Second, "fast clock: corrected once")
 
-	big := stored("big", 2)
+	big := e.storedEvents(t, "big", 2)
 	require.Equal(t, []string{"big-1", "big-2"}, []string{big[0].MessageID, big[1].MessageID})
 
-	num := stored("42", 4)
+	num := e.storedEvents(t, "42", 4)
 	c, err := e.store.FindCustomer(ctx, e.ws.ID, "42")
 	require.NoError(t, err)
 	require.Equal(t, "42", *c.ExternalID, "a numeric userId is its digits")
@@ -100,7 +120,7 @@ func TestEventsAcceptedOverHTTPAreStoredAsSent(t *testing.T) {
 	anon, err := e.store.FindCustomer(ctx, e.ws.ID, "7")
 	require.NoError(t, err, "a numeric anonymousId is its digits")
 	props := map[string]string{}
-	for _, ev := range append(num, stored("7", 1)...) {
+	for _, ev := range append(num, e.storedEvents(t, "7", 1)...) {
 		props[ev.MessageID] = string(ev.Properties)
 	}
 	require.NotEqual(t, c.ID, anon.ID)
@@ -142,14 +162,8 @@ func TestUnstorableTextIsDeadLetteredWithItsField(t *testing.T) {
 		"traits: traits contains a lone UTF-16 surrogate (\\udc00), which Herald cannot store",
 		"context: context is not valid UTF-8, which Herald cannot store",
 	}, reasons)
-	require.Eventually(t, func() bool {
-		c, err := e.store.FindCustomer(ctx, ws, "x")
-		if err != nil {
-			return false
-		}
-		evs, err := e.store.ListCustomerEvents(ctx, ws, c.ID, 10)
-		return err == nil && len(evs) == 1 && bytes.Contains(evs[0].Properties, []byte(`a\\u0000b`))
-	}, 20*time.Second, 50*time.Millisecond, "an escaped backslash before u0000 is ordinary text")
+	evs := e.storedEvents(t, "x", 1)
+	require.True(t, bytes.Contains(evs[0].Properties, []byte(`a\\u0000b`)), "an escaped backslash before u0000 is ordinary text")
 }
 
 // Segment's browser SDK (analytics.js 2.0) posts text/plain — no CORS
@@ -158,20 +172,12 @@ func TestUnstorableTextIsDeadLetteredWithItsField(t *testing.T) {
 func TestAnalyticsJSWireFormat(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	srv := httptest.NewServer(api.New(api.Deps{Store: e.store, Producer: e.producer}))
-	t.Cleanup(srv.Close)
+	url := e.apiURL(t)
 	post := func(path, body string) (int, string) {
 		t.Helper()
-		req, err := http.NewRequest("POST", srv.URL+path, strings.NewReader(body))
-		require.NoError(t, err)
-		req.Header.Set("Content-Type", "text/plain")
-		req.Header.Set("Origin", "https://shop.example")
-		resp, err := http.DefaultClient.Do(req)
-		require.NoError(t, err)
-		defer resp.Body.Close()
-		out, _ := io.ReadAll(resp.Body)
-		require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
-		return resp.StatusCode, string(out)
+		status, hdr, out := postRaw(t, url+path, map[string]string{"Content-Type": "text/plain", "Origin": "https://shop.example"}, body)
+		require.Equal(t, "*", hdr.Get("Access-Control-Allow-Origin"))
+		return status, out
 	}
 	sent := time.Now().UTC().Format(time.RFC3339Nano)
 	ctxJSON := `"context":{"library":{"name":"analytics.js","version":"next-1.70.0"},"page":{"path":"/pricing","url":"https://shop.example/pricing"},"userAgent":"Mozilla/5.0"},"_metadata":{"bundled":["Segment.io"],"unbundled":[],"bundledIds":[]}`
@@ -193,18 +199,9 @@ func TestAnalyticsJSWireFormat(t *testing.T) {
 
 	e.run(t)
 	var names []string
-	require.Eventually(t, func() bool {
-		c, err := e.store.FindCustomer(ctx, e.ws.ID, "ajs-1")
-		if err != nil {
-			return false
-		}
-		evs, err := e.store.ListCustomerEvents(ctx, e.ws.ID, c.ID, 10)
-		names = names[:0]
-		for _, ev := range evs {
-			names = append(names, ev.MessageID+"="+ev.Name)
-		}
-		return err == nil && len(evs) == len(calls)
-	}, 20*time.Second, 50*time.Millisecond)
+	for _, ev := range e.storedEvents(t, "ajs-1", len(calls)) {
+		names = append(names, ev.MessageID+"="+ev.Name)
+	}
 	require.Equal(t, []string{"ajs-next-i1=Identify", "ajs-next-p1=Page Viewed", "ajs-next-t1=Plan Picked", "ajs-next-b1=Batched"}, names)
 	c, err := e.store.FindCustomer(ctx, e.ws.ID, "anon-ajs")
 	require.NoError(t, err)

@@ -4,7 +4,6 @@ import (
 	"context"
 	"encoding/json"
 	"net"
-	"net/http/httptest"
 	"sort"
 	"sync"
 	"testing"
@@ -14,7 +13,6 @@ import (
 	"github.com/stretchr/testify/require"
 	analytics "gopkg.in/segmentio/analytics-go.v3"
 
-	"github.com/heraldhq/herald/api"
 	"github.com/heraldhq/herald/ingest"
 )
 
@@ -80,12 +78,10 @@ func readEvents(t *testing.T, c sarama.Client, topic string, want int) []ingest.
 func TestSegmentGoClientCompatibility(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
-	srv := httptest.NewServer(api.New(api.Deps{Store: e.store, Producer: e.producer}))
-	t.Cleanup(srv.Close)
 
 	cb := &segmentCallback{}
 	client, err := analytics.NewWithConfig(e.writeKey, analytics.Config{
-		Endpoint:  srv.URL,
+		Endpoint:  e.apiURL(t),
 		Interval:  time.Hour, // flushed by Close
 		BatchSize: 100,
 		Callback:  cb,

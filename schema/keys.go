@@ -106,7 +106,7 @@ func (s *Store) ListAPIKeysPage(ctx context.Context, workspaceID string, limit i
 	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, workspace_id, kind, name, prefix, created_at, last_used_at, revoked_at
-		FROM api_keys k WHERE workspace_id = $1
+		FROM api_keys WHERE workspace_id = $1
 			AND ($3 = '' OR (created_at, id) < (SELECT created_at, id FROM api_keys WHERE workspace_id = $1 AND id = $3))
 		ORDER BY created_at DESC, id DESC LIMIT nullif($2, 0)`, workspaceID, limit, cursor)
 	if err != nil {

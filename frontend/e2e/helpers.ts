@@ -66,3 +66,25 @@ export async function ingest(request: APIRequestContext, writeKey: string, type:
 
 /** A short unique suffix for names made by one test run. */
 export const runId = () => `${Date.now().toString(36)}${Math.floor(Math.random() * 1e4).toString(36)}`;
+
+/** A customer's profile as GET /api/customers/{id} answers it (the parts the specs read). */
+export interface CustomerProfile {
+  external_id: string;
+  email: string;
+  anonymous_ids: string[];
+  attributes: Record<string, unknown>;
+  events: { name: string; message_id: string; properties: Record<string, unknown> }[];
+}
+
+/** Waits until the customer (by id or user id) has `events` events, and returns the profile. */
+export async function profileWithEvents(request: APIRequestContext, secret: string, id: string, events: number) {
+  let profile: CustomerProfile | undefined;
+  await expect
+    .poll(async () => {
+      const res = await request.get(`/api/customers/${encodeURIComponent(id)}`, { headers: { Authorization: `Bearer ${secret}` } });
+      profile = res.ok() ? ((await res.json()) as CustomerProfile) : undefined;
+      return profile?.events?.length ?? 0;
+    }, { timeout: 20_000 })
+    .toBe(events);
+  return profile!;
+}

@@ -9,17 +9,10 @@ import { readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { gunzipSync } from 'node:zlib';
 import { expect, test } from '@playwright/test';
-import { credentials, runId } from './helpers';
+import { credentials, profileWithEvents, runId } from './helpers';
 
 const require = createRequire(import.meta.url);
 const sdk = gunzipSync(readFileSync(require.resolve('@segment/analytics-next/dist/umd/index.js.gz'))).toString('utf8');
-
-interface Profile {
-  external_id: string;
-  email: string;
-  attributes: Record<string, unknown>;
-  events: { name: string; message_id: string; properties: Record<string, unknown> }[];
-}
 
 for (const strategy of ['standard', 'batching'] as const) {
   test(`analytics.js (${strategy}) sends to Herald across origins`, async ({ page, request, baseURL }) => {
@@ -55,19 +48,12 @@ for (const strategy of ['standard', 'batching'] as const) {
       { writeKey: creds.write_key, apiHost: `${api.host}/v1`, strategy, user },
     );
 
-    let profile: Profile | undefined;
-    await expect
-      .poll(async () => {
-        const res = await request.get(`/api/customers/${encodeURIComponent(user)}`, { headers: { Authorization: `Bearer ${creds.secret_key}` } });
-        profile = res.ok() ? ((await res.json()) as Profile) : undefined;
-        return profile?.events?.length ?? 0;
-      }, { timeout: 20_000 })
-      .toBe(3);
+    const profile = await profileWithEvents(request, creds.secret_key, user, 3);
     expect(preflights, 'text/plain posts need no CORS preflight').toEqual([]);
-    expect(profile!.external_id).toBe(user);
-    expect(profile!.email).toBe(`${user}@example.com`);
-    expect(profile!.attributes).toMatchObject({ plan: 'pro', seats: 3 });
-    const byName = Object.fromEntries(profile!.events.map((e) => [e.name, e]));
+    expect(profile.external_id).toBe(user);
+    expect(profile.email).toBe(`${user}@example.com`);
+    expect(profile.attributes).toMatchObject({ plan: 'pro', seats: 3 });
+    const byName = Object.fromEntries(profile.events.map((e) => [e.name, e]));
     expect(Object.keys(byName).sort()).toEqual(['Identify', 'Page Viewed', 'Plan Picked']);
     expect(byName['Plan Picked'].message_id).toBe(messageId);
     expect(byName['Page Viewed'].properties).toMatchObject({ name: 'Pricing', category: 'Docs', path: '/pricing' });

@@ -6,15 +6,7 @@
 // Environment: HERALD_URL and HERALD_CREDENTIALS, see e2e/helpers.ts.
 import { Analytics } from '@segment/analytics-node';
 import { expect, test } from '@playwright/test';
-import { credentials, runId } from './helpers';
-
-interface Profile {
-  external_id: string;
-  email: string;
-  anonymous_ids: string[];
-  attributes: Record<string, unknown>;
-  events: { name: string; message_id: string; properties: Record<string, unknown> }[];
-}
+import { credentials, profileWithEvents, runId } from './helpers';
 
 test('analytics-node sends every call type to Herald', async ({ request, baseURL }) => {
   const creds = credentials();
@@ -34,19 +26,12 @@ test('analytics-node sends every call type to Herald', async ({ request, baseURL
   await analytics.closeAndFlush({ timeout: 10_000 });
   expect(failures).toEqual([]);
 
-  let profile: Profile | undefined;
-  await expect
-    .poll(async () => {
-      const res = await request.get(`/api/customers/${encodeURIComponent(user)}`, { headers: { Authorization: `Bearer ${creds.secret_key}` } });
-      profile = res.ok() ? ((await res.json()) as Profile) : undefined;
-      return profile?.events?.length ?? 0;
-    }, { timeout: 20_000 })
-    .toBe(7);
-  expect(profile!.external_id).toBe(user);
-  expect(profile!.email).toBe(`${user}@example.com`);
-  expect(profile!.anonymous_ids.sort()).toEqual([anon, `legacy-${user}`].sort());
-  expect(profile!.attributes).toMatchObject({ seats: 3 });
-  const byId = Object.fromEntries(profile!.events.map((e) => [e.message_id.slice(user.length + 1), e]));
+  const profile = await profileWithEvents(request, creds.secret_key, user, 7);
+  expect(profile.external_id).toBe(user);
+  expect(profile.email).toBe(`${user}@example.com`);
+  expect(profile.anonymous_ids.sort()).toEqual([anon, `legacy-${user}`].sort());
+  expect(profile.attributes).toMatchObject({ seats: 3 });
+  const byId = Object.fromEntries(profile.events.map((e) => [e.message_id.slice(user.length + 1), e]));
   expect(byId['t0'].name).toBe('Viewed Pricing');
   expect(byId['t1'].properties).toEqual({ revenue: 42.5 });
   expect(byId['p'].name).toBe('Page Viewed');
