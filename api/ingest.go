@@ -12,6 +12,7 @@ import (
 	"reflect"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -155,6 +156,10 @@ func (s *Server) ingestOne(typ string) gin.HandlerFunc {
 			failField(c, http.StatusBadRequest, "body", fmt.Sprintf("event is %d bytes; the limit is %d", len(body), ingest.MaxEventBytes))
 			return
 		}
+		if ferr := ingest.CheckUTF8(body); ferr != nil {
+			failField(c, http.StatusBadRequest, ferr.Field, ferr.Message)
+			return
+		}
 		// A decoder, not Unmarshal: what follows the event is ignored.
 		var ev eventBody
 		dec := json.NewDecoder(bytes.NewReader(body))
@@ -199,12 +204,19 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	}
 	defaults := newBatchDefaults(req.SentAt, req.Context)
 	msgs := make([]ingest.Message, 0, len(req.Batch))
+	utf8OK := utf8.Valid(body) // else each event is checked, to name the one
 	for i, raw := range req.Batch {
 		field := func(f string) string {
 			if f == "body" {
 				return fmt.Sprintf("batch[%d]", i) // the whole event
 			}
 			return fmt.Sprintf("batch[%d].%s", i, f)
+		}
+		if !utf8OK {
+			if ferr := ingest.CheckUTF8(raw); ferr != nil {
+				failField(c, http.StatusBadRequest, field(ferr.Field), fmt.Sprintf("batch[%d]: %s", i, ferr.Message))
+				return
+			}
 		}
 		ev, err := readBatchEvent(raw)
 		if size := len(raw) + defaults.grows(raw, &ev); size > ingest.MaxEventBytes {
@@ -359,6 +371,9 @@ func (s *Server) prepareEvent(c *gin.Context, ev ingest.Event, decodeErr error, 
 	ev.WorkspaceID = key.WorkspaceID
 	ev.WriteKey = ""
 	ev.Normalize(time.Now(), uuid.NewString)
+	if ferr := ev.CheckTimes(); ferr != nil {
+		return ingest.Message{}, bad(ferr.Field, ferr.Message)
+	}
 	b, err := ingest.MarshalEvent(&ev)
 	if err != nil {
 		return ingest.Message{}, bad("body", "encode event: "+err.Error())

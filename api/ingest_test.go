@@ -139,6 +139,9 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"batch too big", "/v1/batch", string(huge), wk, 400, "body", "larger than"},
 		{"empty batch", "/v1/batch", `{"batch":[]}`, wk, 400, "batch", "non-empty"},
 		{"bad element in batch", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"ok"},{"type":"track","event":"E"}]}`, wk, 400, "batch[1].userId", "batch[1]"},
+		{"bytes that are not UTF-8 in an id", "/v1/track", "{\"userId\":\"q\xffz\",\"event\":\"E\"}", wk, 400, "userId", "not valid UTF-8"},
+		{"bytes that are not UTF-8 in a batch element", "/v1/batch", "{\"batch\":[{\"type\":\"track\",\"userId\":\"u\",\"event\":\"ok\"},{\"type\":\"track\",\"userId\":\"u\",\"event\":\"E\xc3\"}]}", wk, 400, "batch[1].event", "not valid UTF-8"},
+		{"timestamp past year 9999 after skew correction", "/v1/track", `{"userId":"u","event":"E","timestamp":"9999-12-31T23:59:59Z","sentAt":"2000-01-01T00:00:00Z"}`, wk, 400, "timestamp", "years 1 to 9999"},
 		{"bad gzip", "/v1/track", `not gzip`, map[string]string{"Authorization": wk["Authorization"], "Content-Encoding": "gzip"}, 400, "body", "gzip"},
 	}
 	for _, tc := range bad {

@@ -3,12 +3,16 @@ package ingest
 import (
 	"bytes"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"strings"
+	"sync"
 	"sync/atomic"
 	"time"
+	"unicode/utf8"
 
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
@@ -42,6 +46,9 @@ type ConsumerDeps struct {
 	Topic    string
 	DLQTopic string
 	Group    string
+	// LagInterval is how often each claimed partition's lag gauges are
+	// measured against its high-water mark (default 5s).
+	LagInterval time.Duration
 }
 
 // Consumer is the ingest role: a Kafka consumer group member that applies
@@ -50,10 +57,12 @@ type ConsumerDeps struct {
 type Consumer struct {
 	d          ConsumerDeps
 	dlq        *Producer
+	client     sarama.Client
 	consumed   *prometheus.CounterVec
 	lag        *prometheus.GaugeVec
 	lagSeconds *prometheus.GaugeVec
 	batchSize  prometheus.Histogram
+	misKeyed   prometheus.Counter
 	rate       prometheus.Gauge
 	total      atomic.Int64
 }
@@ -62,6 +71,9 @@ type Consumer struct {
 func NewConsumer(d ConsumerDeps) *Consumer {
 	if d.Log == nil {
 		d.Log = slog.New(slog.DiscardHandler)
+	}
+	if d.LagInterval <= 0 {
+		d.LagInterval = 5 * time.Second
 	}
 	c := &Consumer{
 		d: d,
@@ -72,18 +84,22 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 			Name: "herald_ingest_lag_messages", Help: "Messages behind the partition's high-water mark.",
 		}, []string{"partition"}),
 		lagSeconds: prometheus.NewGaugeVec(prometheus.GaugeOpts{
-			Name: "herald_ingest_lag_seconds", Help: "Age of the partition's last applied message when its batch was done (produce time to effects durable).",
+			Name: "herald_ingest_lag_seconds", Help: "Age (from its record timestamp) of the partition's oldest message the consumer holds and has not applied yet; 0 when caught up.",
 		}, []string{"partition"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
 			Name: "herald_ingest_batch_size", Help: "Messages applied together (one transaction, one offset commit).",
 			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500},
+		}),
+		misKeyed: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_ingest_misrouted_events_total",
+			Help: "Events applied whose record key is not <workspaceId>:<userId or anonymousId>: their order against the customer's events on another partition is not guaranteed.",
 		}),
 		rate: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "herald_ingest_events_per_second", Help: "Events consumed per second over the last 10 seconds (all outcomes).",
 		}),
 	}
 	if d.Metrics != nil {
-		d.Metrics.MustRegister(c.consumed, c.lag, c.lagSeconds, c.batchSize, c.rate)
+		d.Metrics.MustRegister(c.consumed, c.lag, c.lagSeconds, c.batchSize, c.misKeyed, c.rate)
 	}
 	return c
 }
@@ -101,6 +117,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 		return err
 	}
 	defer client.Close()
+	c.client = client
 	group, err := sarama.NewConsumerGroupFromClient(c.d.Group, client)
 	if err != nil {
 		return fmt.Errorf("join consumer group %s: %w", c.d.Group, err)
@@ -142,6 +159,18 @@ const MaxBatch = 500
 // all of its effects are durable.
 func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	part := fmt.Sprint(claim.Partition())
+	pl := &partitionLag{next: claim.InitialOffset()}
+	stop := make(chan struct{})
+	go c.watchLag(sess.Context(), claim.Topic(), claim.Partition(), pl, stop)
+	defer func() {
+		// Another member may own the partition next: its gauges are theirs.
+		close(stop)
+		pl.mu.Lock()
+		pl.done = true
+		c.lag.DeleteLabelValues(part)
+		c.lagSeconds.DeleteLabelValues(part)
+		pl.mu.Unlock()
+	}()
 	for {
 		select {
 		case <-sess.Context().Done():
@@ -163,16 +192,92 @@ func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.C
 					break drain
 				}
 			}
+			pl.hold(batch[0].Timestamp)
 			if err := c.handleBatch(sess.Context(), batch); err != nil {
 				// Only a cancelled context gets here: leave the offsets unmarked.
 				return nil
 			}
 			last := batch[len(batch)-1]
 			sess.MarkMessage(last, "")
+			pl.applied(last.Offset + 1)
+			c.total.Add(int64(len(batch)))
 			c.batchSize.Observe(float64(len(batch)))
-			c.lag.WithLabelValues(part).Set(float64(claim.HighWaterMarkOffset() - last.Offset - 1))
-			c.lagSeconds.WithLabelValues(part).Set(max(0, time.Since(last.Timestamp).Seconds()))
+			behind := max(0, claim.HighWaterMarkOffset()-last.Offset-1)
+			c.lag.WithLabelValues(part).Set(float64(behind))
+			if behind == 0 {
+				c.lagSeconds.WithLabelValues(part).Set(0)
+			}
 		}
+	}
+}
+
+// partitionLag is where a claimed partition's consumer stands, for its
+// lag gauges.
+type partitionLag struct {
+	mu sync.Mutex
+	// next is the offset of the first message not applied yet (negative:
+	// the partition's oldest, not known yet).
+	next int64
+	// oldest is the record time of the oldest message held and not
+	// applied yet; zero when none is held.
+	oldest time.Time
+	// done: the claim ended and its gauges were removed.
+	done bool
+}
+
+func (p *partitionLag) hold(t time.Time) {
+	p.mu.Lock()
+	p.oldest = t
+	p.mu.Unlock()
+}
+
+func (p *partitionLag) applied(next int64) {
+	p.mu.Lock()
+	p.next, p.oldest = next, time.Time{}
+	p.mu.Unlock()
+}
+
+// watchLag measures a claimed partition's lag every LagInterval against
+// the broker's high-water mark, so that a partition whose batch cannot
+// get through (or a consumer that stopped) shows its backlog and its age
+// growing rather than the values of its last good batch.
+func (c *Consumer) watchLag(ctx context.Context, topic string, partition int32, pl *partitionLag, stop <-chan struct{}) {
+	part := fmt.Sprint(partition)
+	t := time.NewTicker(c.d.LagInterval)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-stop:
+			return
+		case <-t.C:
+		}
+		hwm, err := c.client.GetOffset(topic, partition, sarama.OffsetNewest)
+		if err != nil {
+			continue
+		}
+		pl.mu.Lock()
+		next := pl.next
+		pl.mu.Unlock()
+		if next < 0 {
+			if next, err = c.client.GetOffset(topic, partition, sarama.OffsetOldest); err != nil {
+				continue
+			}
+		}
+		pl.mu.Lock()
+		if !pl.done {
+			next = max(next, pl.next) // a batch may have been applied meanwhile
+			behind := max(0, hwm-next)
+			c.lag.WithLabelValues(part).Set(float64(behind))
+			switch {
+			case behind == 0:
+				c.lagSeconds.WithLabelValues(part).Set(0)
+			case !pl.oldest.IsZero():
+				c.lagSeconds.WithLabelValues(part).Set(max(0, time.Since(pl.oldest).Seconds()))
+			}
+		}
+		pl.mu.Unlock()
 	}
 }
 
@@ -254,6 +359,7 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 	if len(ps) == 0 {
 		return nil
 	}
+	c.checkKeys(ps)
 	applied, err := c.store(ctx, ps)
 	if err != nil {
 		return err
@@ -263,7 +369,6 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 			return err
 		}
 	}
-	c.total.Add(int64(len(msgs)))
 	duplicates := 0
 	for _, a := range applied {
 		if a.Duplicate {
@@ -277,6 +382,27 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 		c.consumed.WithLabelValues("applied").Add(float64(n))
 	}
 	return nil
+}
+
+// checkKeys counts (and logs, once per batch) events whose record key is
+// not the customer's: they are applied, but a producer that keys them
+// otherwise cannot count on their order against the customer's events
+// that Herald's API or a correct producer put on another partition.
+func (c *Consumer) checkKeys(ps []pending) {
+	n, example := 0, ""
+	for _, p := range ps {
+		if want := p.ev.Key(); string(p.msg.Key) != want {
+			if n == 0 {
+				example = fmt.Sprintf("key %q for an event of %q", p.msg.Key, want)
+			}
+			n++
+		}
+	}
+	if n > 0 {
+		c.misKeyed.Add(float64(n))
+		c.d.Log.Warn("events keyed otherwise than <workspaceId>:<userId or anonymousId>; applied, but their order per customer is not guaranteed",
+			"events", n, "example", example, "partition", ps[0].msg.Partition)
+	}
 }
 
 // store writes the batch's events. When the database refuses one event's
@@ -340,8 +466,18 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 		return pending{}, poison{fmt.Sprintf("event is %d bytes; the limit is %d (%d for the event and %d for the fields Herald adds)",
 			len(msg.Value), MaxMessageBytes, MaxEventBytes, MaxMessageBytes-MaxEventBytes)}
 	}
+	if len(msg.Value) == 0 {
+		return pending{}, poison{"value is empty (a tombstone, or a record without a value): there is no event to apply"}
+	}
+	if ferr := CheckUTF8(msg.Value); ferr != nil {
+		return pending{}, poison{ferr.Field + ": " + ferr.Message}
+	}
 	ev, err := UnmarshalEvent(msg.Value)
 	if err != nil {
+		var timeErr *time.ParseError
+		if errors.As(err, &timeErr) {
+			return pending{}, poison{"times must be RFC 3339 with an upper-case T and Z (2024-05-01T10:00:00Z or an offset such as +02:00): " + err.Error()}
+		}
 		return pending{}, poison{"value is not a JSON event: " + err.Error()}
 	}
 	if ev.WorkspaceID == "" && ev.WriteKey == "" {
@@ -362,6 +498,9 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 		return pending{}, poison{ferr.Field + ": " + ferr.Message}
 	}
 	ev.Normalize(msg.Timestamp, func() string { return "" })
+	if ferr := ev.CheckTimes(); ferr != nil {
+		return pending{}, poison{ferr.Field + ": " + ferr.Message}
+	}
 	var traits map[string]any
 	if len(ev.Traits) > 0 && ev.Type == "identify" {
 		// Numbers as written: an id of 20 digits stays exact.
@@ -386,15 +525,14 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 // checkKey finds the event's workspace from its write key (or checks the
 // workspace id the API stamped on it), once per key per batch.
 func (c *Consumer) checkKey(ctx context.Context, ev Event, seen map[string]keyCheck) (keyCheck, error) {
-	cacheKey := "w/" + ev.WorkspaceID
-	if ev.WorkspaceID == "" {
-		cacheKey = "k/" + ev.WriteKey
-	}
+	cacheKey := ev.WorkspaceID + "/" + ev.WriteKey
 	if k, ok := seen[cacheKey]; ok {
 		return k, nil
 	}
 	check := keyCheck{workspaceID: ev.WorkspaceID}
-	if ev.WorkspaceID == "" {
+	if ev.WriteKey != "" {
+		// Alone it names the workspace; beside a workspaceId it must be one
+		// of that workspace's write keys.
 		key, err := c.d.Store.LookupAPIKey(ctx, ev.WriteKey)
 		switch {
 		case errors.Is(err, schema.ErrNotFound):
@@ -403,6 +541,8 @@ func (c *Consumer) checkKey(ctx context.Context, ev Event, seen map[string]keyCh
 			return check, err
 		case key.Kind != schema.KeyWrite:
 			check.refused = "writeKey is a secret key; producers use a write key"
+		case ev.WorkspaceID != "" && key.WorkspaceID != ev.WorkspaceID:
+			check.refused = "writeKey belongs to another workspace than workspaceId " + ev.WorkspaceID
 		default:
 			check.workspaceID = key.WorkspaceID
 		}
@@ -425,31 +565,98 @@ func nullToEmpty(raw json.RawMessage) json.RawMessage {
 	return raw
 }
 
-// DeadLetter is the value written to the dead-letter topic.
+// DeadLetter is the value written to the dead-letter topic. The record
+// keeps the original's key and headers.
 type DeadLetter struct {
-	Reason    string          `json:"reason"`
-	Topic     string          `json:"topic"`
-	Partition int32           `json:"partition"`
-	Offset    int64           `json:"offset"`
-	Key       string          `json:"key"`
-	Payload   string          `json:"payload"`
-	FailedAt  time.Time       `json:"failed_at"`
-	Event     json.RawMessage `json:"event,omitempty"`
+	Reason    string `json:"reason"`
+	Topic     string `json:"topic"`
+	Partition int32  `json:"partition"`
+	Offset    int64  `json:"offset"`
+	Key       string `json:"key"`
+	// Payload is the original value as text; PayloadBase64 its exact bytes
+	// when they are not UTF-8 (Payload then has U+FFFD in their place).
+	Payload       string `json:"payload"`
+	PayloadBase64 string `json:"payload_base64,omitempty"`
+	// PayloadBytes is the original value's size; Truncated says Payload
+	// (and PayloadBase64) hold only its first part, so that the dead
+	// letter fits in a Kafka record (the whole is still on the source
+	// topic at Partition/Offset until its retention ends).
+	PayloadBytes int       `json:"payload_bytes"`
+	Truncated    bool      `json:"truncated,omitempty"`
+	FailedAt     time.Time `json:"failed_at"`
+	// Event is the original value as JSON, when it is valid JSON of at
+	// most MaxMessageBytes.
+	Event json.RawMessage `json:"event,omitempty"`
+}
+
+// maxDeadLetterBytes bounds a dead letter's encoded size: under sarama's
+// and Kafka's default record limit (1,000,000 and 1,048,588 bytes), so a
+// poison record of any size can be parked.
+const maxDeadLetterBytes = 900_000
+
+// newDeadLetter encodes the dead letter of msg.
+func newDeadLetter(msg *sarama.ConsumerMessage, reason string, now time.Time) ([]byte, error) {
+	dl := DeadLetter{Reason: reason, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
+		Key:          strings.ToValidUTF8(string(msg.Key[:min(len(msg.Key), maxDeadLetterExtras)]), "\uFFFD"),
+		PayloadBytes: len(msg.Value), FailedAt: now.UTC()}
+	if len(msg.Value) <= MaxMessageBytes && json.Valid(msg.Value) {
+		dl.Event = msg.Value
+	}
+	for keep := len(msg.Value); ; keep /= 2 {
+		part := msg.Value[:keep]
+		dl.Truncated = keep < len(msg.Value)
+		if dl.Truncated {
+			dl.Event = nil
+			if utf8.Valid(msg.Value) {
+				// End on a whole character: a cut one is not the sender's.
+				for len(part) > 0 && !utf8.Valid(part) {
+					part = part[:len(part)-1]
+				}
+			}
+		}
+		dl.Payload, dl.PayloadBase64 = string(part), ""
+		if !utf8.Valid(part) {
+			dl.Payload = strings.ToValidUTF8(string(part), "\uFFFD")
+			dl.PayloadBase64 = base64.StdEncoding.EncodeToString(part)
+		}
+		b, err := json.Marshal(dl)
+		if err != nil || len(b) <= maxDeadLetterBytes || keep == 0 {
+			return b, err
+		}
+	}
+}
+
+// maxDeadLetterExtras bounds the original key and headers a dead letter
+// record carries, beside its value (maxDeadLetterBytes).
+const maxDeadLetterExtras = 64 << 10
+
+// deadLetterKeyAndHeaders are the original record's key and headers for
+// its dead letter, unless they are too large to fit beside it (the
+// envelope names the key in any case, truncated if need be).
+func deadLetterKeyAndHeaders(msg *sarama.ConsumerMessage) (string, []sarama.RecordHeader) {
+	size := len(msg.Key)
+	headers := make([]sarama.RecordHeader, 0, len(msg.Headers))
+	for _, h := range msg.Headers {
+		if h != nil {
+			headers = append(headers, *h)
+			size += len(h.Key) + len(h.Value)
+		}
+	}
+	if size > maxDeadLetterExtras {
+		return "", nil
+	}
+	return string(msg.Key), headers
 }
 
 func (c *Consumer) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason string) error {
-	dl := DeadLetter{Reason: reason, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
-		Key: string(msg.Key), Payload: string(msg.Value), FailedAt: time.Now().UTC()}
-	if json.Valid(msg.Value) {
-		dl.Event = msg.Value
-	}
-	b, err := json.Marshal(dl)
+	b, err := newDeadLetter(msg, reason, time.Now())
 	if err != nil {
 		return err
 	}
+	key, headers := deadLetterKeyAndHeaders(msg)
 	backoff := 100 * time.Millisecond
 	for {
-		err := c.dlq.Produce(ctx, Message{Key: string(msg.Key), Value: b})
+		err := c.dlq.Produce(ctx, Message{Key: key, Value: b, Headers: headers})
 		if err == nil {
 			c.d.Log.Warn("event dead-lettered", "reason", reason, "partition", msg.Partition, "offset", msg.Offset)
 			c.consumed.WithLabelValues("dead_lettered").Inc()

@@ -8,6 +8,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"fmt"
+	"maps"
+	"slices"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -72,7 +74,7 @@ func (e *Event) Validate() *FieldError {
 		return fieldErr("userId", "one of userId or anonymousId is required")
 	}
 	for _, f := range [...]struct{ name, v string }{{"userId", e.UserID}, {"anonymousId", e.AnonymousID}, {"previousId", e.PreviousID}, {"messageId", e.MessageID}} {
-		if len(f.v) > maxIDLength {
+		if len(f.v) > maxIDLength && utf8.RuneCountInString(f.v) > maxIDLength {
 			return fieldErr(f.name, "%s is longer than %d characters", f.name, maxIDLength)
 		}
 	}
@@ -81,7 +83,7 @@ func (e *Event) Validate() *FieldError {
 		if strings.TrimSpace(e.Event) == "" {
 			return fieldErr("event", "track needs an event name in \"event\"")
 		}
-		if len(e.Event) > maxIDLength {
+		if len(e.Event) > maxIDLength && utf8.RuneCountInString(e.Event) > maxIDLength {
 			return fieldErr("event", "event name is longer than %d characters", maxIDLength)
 		}
 	case "alias":
@@ -284,4 +286,49 @@ func (e *Event) Normalize(now time.Time, newID func() string) {
 	// The correction is made: an event normalised again (the API's, when
 	// the consumer reads it) keeps its timestamp.
 	e.SentAt = nil
+}
+
+// CheckTimes checks a normalised event's times: each must fall in years
+// 1–9999, which RFC 3339 can write and Postgres and every reader of the
+// event can take back. A timestamp corrected by a wild sentAt can leave
+// that range although each field was well formed.
+func (e *Event) CheckTimes() *FieldError {
+	for _, f := range [...]struct {
+		name string
+		t    *time.Time
+	}{{"timestamp", e.Timestamp}, {"receivedAt", e.ReceivedAt}} {
+		if f.t == nil {
+			continue
+		}
+		if y := f.t.Year(); y < 1 || y > 9999 {
+			msg := "%s is outside the years 1 to 9999"
+			if f.name == "timestamp" {
+				msg += " after the clock-skew correction (timestamp + receivedAt − sentAt)"
+			}
+			return fieldErr(f.name, msg, f.name)
+		}
+	}
+	return nil
+}
+
+// CheckUTF8 refuses an event whose JSON holds bytes that are not UTF-8.
+// Decoding would quietly turn them into U+FFFD, so two different ids would
+// become one customer, and Postgres cannot store them in properties. It
+// names the top-level field that holds them ("body" when it cannot tell:
+// the bytes are in a field name, or the value is not a JSON object).
+func CheckUTF8(raw []byte) *FieldError {
+	if utf8.Valid(raw) {
+		return nil
+	}
+	field := "body"
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) == nil {
+		for _, k := range slices.Sorted(maps.Keys(fields)) {
+			if !utf8.Valid(fields[k]) {
+				field = k
+				break
+			}
+		}
+	}
+	return fieldErr(field, "%s is not valid UTF-8, which Herald cannot store", field)
 }

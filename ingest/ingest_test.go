@@ -116,21 +116,11 @@ func TestConsumerAppliesEventsOnceAndDeadLettersPoison(t *testing.T) {
 	e.produce(t, ws+":u1", ev("m4", "track", "Activated", "u1", nil))
 	e.run(t)
 
-	require.Eventually(t, func() bool {
-		c, err := e.store.FindCustomer(ctx, ws, "u1")
-		if err != nil {
-			return false
-		}
-		evs, err := e.store.ListCustomerEvents(ctx, ws, c.ID, 100)
-		return err == nil && len(evs) == 3
-	}, 20*time.Second, 50*time.Millisecond)
-
+	evs := e.storedEvents(t, "u1", 3)
 	c, err := e.store.FindCustomer(ctx, ws, "u1")
 	require.NoError(t, err)
 	require.Equal(t, "u1@a.io", *c.Email)
 	require.JSONEq(t, `{"visits":3}`, string(c.Attributes))
-	evs, err := e.store.ListCustomerEvents(ctx, ws, c.ID, 100)
-	require.NoError(t, err)
 	require.Equal(t, []string{"m1", "m2", "m4"}, []string{evs[0].MessageID, evs[1].MessageID, evs[2].MessageID}, "applied once, in order")
 	_, err = e.store.FindCustomer(ctx, ws, "u2")
 	require.NoError(t, err)
@@ -169,38 +159,6 @@ func TestProducerWritesKeyedMessages(t *testing.T) {
 func mustJSON(v any) []byte {
 	b, _ := json.Marshal(v)
 	return b
-}
-
-func readAll(t *testing.T, c sarama.Client, topic string, want int) []ingest.DeadLetter {
-	t.Helper()
-	cons, err := sarama.NewConsumerFromClient(c)
-	require.NoError(t, err)
-	defer cons.Close()
-	parts, err := c.Partitions(topic)
-	require.NoError(t, err)
-	var out []ingest.DeadLetter
-	deadline := time.After(20 * time.Second)
-	pcs := []sarama.PartitionConsumer{}
-	for _, p := range parts {
-		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
-		require.NoError(t, err)
-		pcs = append(pcs, pc)
-		defer pc.Close()
-	}
-	for len(out) < want {
-		for _, pc := range pcs {
-			select {
-			case m := <-pc.Messages():
-				var dl ingest.DeadLetter
-				require.NoError(t, json.Unmarshal(m.Value, &dl))
-				out = append(out, dl)
-			case <-deadline:
-				return out
-			case <-time.After(10 * time.Millisecond):
-			}
-		}
-	}
-	return out
 }
 
 // recordingRouter remembers what it was asked to route and fails its first

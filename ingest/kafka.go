@@ -10,7 +10,8 @@ import (
 )
 
 // NewClient connects to the Kafka brokers with the settings Herald relies
-// on: acks from all in-sync replicas, hash partitioning by key.
+// on: acks from all in-sync replicas, partitioning by key as Kafka's own
+// clients do (KafkaPartitioner).
 func NewClient(brokers []string) (sarama.Client, error) {
 	cfg := sarama.NewConfig()
 	cfg.ClientID = "herald"
@@ -25,7 +26,7 @@ func NewClient(brokers []string) (sarama.Client, error) {
 	// ones — less CPU here, in the broker and in consumers.
 	cfg.Producer.Flush.Frequency = time.Millisecond
 	cfg.Producer.Flush.Messages = 1000
-	cfg.Producer.Partitioner = sarama.NewHashPartitioner
+	cfg.Producer.Partitioner = NewKafkaPartitioner
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
@@ -46,7 +47,12 @@ func Ping(c sarama.Client, topic string) error {
 	return nil
 }
 
-// EnsureTopics creates the topics that do not exist yet.
+// EnsureTopics creates the topics that do not exist yet. They are created
+// with message.timestamp.type=LogAppendTime: a record's timestamp is when
+// the broker received it, whatever the producer's clock says, so the
+// consumer's clock-skew correction of an event produced straight to Kafka
+// (timestamp + receipt − sentAt) and the lag gauges use the broker's
+// clock. (The embedded dev broker keeps the producer's time.)
 func EnsureTopics(c sarama.Client, partitions int32, topics ...string) error {
 	admin, err := sarama.NewClusterAdminFromClient(c)
 	if err != nil {
@@ -62,7 +68,9 @@ func EnsureTopics(c sarama.Client, partitions int32, topics ...string) error {
 		if _, ok := existing[t]; ok {
 			continue
 		}
-		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1}, false)
+		logAppendTime := "LogAppendTime"
+		err := admin.CreateTopic(t, &sarama.TopicDetail{NumPartitions: partitions, ReplicationFactor: -1,
+			ConfigEntries: map[string]*string{"message.timestamp.type": &logAppendTime}}, false)
 		if err != nil && !errors.Is(err, sarama.ErrTopicAlreadyExists) {
 			return fmt.Errorf("create kafka topic %s: %w", t, err)
 		}
@@ -103,8 +111,9 @@ func NewProducer(brokers []string, topic string) (*Producer, error) {
 
 // Message is one record to produce.
 type Message struct {
-	Key   string
-	Value []byte
+	Key     string
+	Value   []byte
+	Headers []sarama.RecordHeader
 }
 
 // Produce writes the messages; all of them are durable when it returns nil.
@@ -113,7 +122,7 @@ func (p *Producer) Produce(ctx context.Context, msgs ...Message) error {
 	records := make([]sarama.ProducerMessage, len(msgs))
 	batch := make([]*sarama.ProducerMessage, len(msgs))
 	for i, m := range msgs {
-		records[i] = sarama.ProducerMessage{Topic: p.topic, Key: sarama.StringEncoder(m.Key), Value: sarama.ByteEncoder(m.Value)}
+		records[i] = sarama.ProducerMessage{Topic: p.topic, Key: sarama.StringEncoder(m.Key), Value: sarama.ByteEncoder(m.Value), Headers: m.Headers}
 		batch[i] = &records[i]
 	}
 	if err := ctx.Err(); err != nil {

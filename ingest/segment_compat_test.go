@@ -216,7 +216,7 @@ func TestSegmentGoClientCompatibility(t *testing.T) {
 }
 
 // readDeadLetters returns whatever is on the dead-letter topic now.
-func readDeadLetters(t *testing.T, c sarama.Client) []ingest.DeadLetter {
+func readDeadLetters(t *testing.T, c sarama.Client) []deadLetterRecord {
 	t.Helper()
 	require.NoError(t, c.RefreshMetadata(dlq))
 	parts, err := c.Partitions(dlq)

@@ -1,0 +1,213 @@
+package ingest_test
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"strconv"
+	"strings"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/ingest"
+	"github.com/heraldhq/herald/schema"
+)
+
+// TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn: records a backend
+// producer may write by mistake — one near Kafka's size limit, a
+// tombstone, bytes that are not UTF-8 in an id, a write key of another
+// workspace, a timestamp that skew correction takes past year 9999 — each
+// go to the DLQ with their reason (the large one cut to fit, the headers
+// kept), and the events after them on the same partition are applied.
+func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ws := e.ws.ID
+	other, err := e.store.CreateWorkspace(ctx, "B")
+	require.NoError(t, err)
+	otherKey, err := e.store.CreateAPIKey(ctx, other.ID, schema.KeyWrite, "", "test")
+	require.NoError(t, err)
+
+	key := ws + ":u1"
+	big := `{"type":"track","messageId":"big","userId":"u1","event":"E","workspaceId":"` + ws + `","properties":{"blob":"` + strings.Repeat("é", 475_000) + `"}}`
+	records := []ingest.Message{
+		{Key: key, Value: []byte(big), Headers: []sarama.RecordHeader{{Key: []byte("traceparent"), Value: []byte("00-abc-def-01")}}},
+		{Key: key, Value: nil},
+		{Key: key, Value: []byte(`{"type":"track","messageId":"utf","userId":"q` + "\xff" + `z","event":"E","workspaceId":"` + ws + `"}`)},
+		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "wk", "userId": "u1", "event": "E", "workspaceId": ws, "writeKey": otherKey.Key})},
+		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "year", "userId": "u1", "event": "E", "workspaceId": ws,
+			"timestamp": "9999-12-31T23:59:59Z", "sentAt": "2000-01-01T00:00:00Z"})},
+		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok-wk", "userId": "u1", "event": "Same Key", "workspaceId": ws, "writeKey": e.writeKey})},
+		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok", "userId": "u1", "event": "After", "workspaceId": ws})},
+	}
+	for _, r := range records {
+		require.NoError(t, e.producer.Produce(ctx, r))
+	}
+	e.run(t)
+
+	evs := e.storedEvents(t, "u1", 2)
+	require.Equal(t, []string{"ok-wk", "ok"}, []string{evs[0].MessageID, evs[1].MessageID})
+
+	letters := readAll(t, e.client, dlq, 5)
+	require.Len(t, letters, 5)
+	byOffset := map[int64]deadLetterRecord{}
+	for _, l := range letters {
+		byOffset[l.Offset] = l
+	}
+	first := byOffset[0]
+	require.Contains(t, first.Reason, "the limit is")
+	require.True(t, first.Truncated, "a dead letter of a record this large is cut to fit")
+	require.Equal(t, len(big), first.PayloadBytes)
+	require.True(t, strings.HasPrefix(big, first.Payload), "the kept part is the record's beginning, on a whole character")
+	require.Less(t, len(first.Payload), len(big))
+	require.Nil(t, first.Event)
+	require.Equal(t, "00-abc-def-01", first.headers["traceparent"], "the original headers are kept")
+	require.Equal(t, key, first.key)
+	require.Contains(t, byOffset[1].Reason, "tombstone")
+	require.Contains(t, byOffset[2].Reason, "userId is not valid UTF-8")
+	require.Equal(t, "q\ufffdz", byOffset[2].Payload[strings.Index(byOffset[2].Payload, `"userId":"`)+10:][:5])
+	require.NotEmpty(t, byOffset[2].PayloadBase64, "the exact bytes are kept when they are not UTF-8")
+	require.Contains(t, byOffset[3].Reason, "writeKey belongs to another workspace")
+	require.Contains(t, byOffset[4].Reason, "timestamp is outside the years 1 to 9999")
+	require.NotNil(t, byOffset[4].Event, "a small poison record is also kept as JSON")
+}
+
+type deadLetterRecord struct {
+	ingest.DeadLetter
+	key     string
+	headers map[string]string
+}
+
+// readAll reads want dead letters from topic (all partitions), or what
+// came within 20 seconds.
+func readAll(t *testing.T, c sarama.Client, topic string, want int) []deadLetterRecord {
+	t.Helper()
+	cons, err := sarama.NewConsumerFromClient(c)
+	require.NoError(t, err)
+	defer cons.Close()
+	parts, err := c.Partitions(topic)
+	require.NoError(t, err)
+	msgs, stop := make(chan *sarama.ConsumerMessage), make(chan struct{})
+	defer close(stop)
+	for _, p := range parts {
+		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
+		require.NoError(t, err)
+		defer pc.Close()
+		go func() {
+			for m := range pc.Messages() {
+				select {
+				case msgs <- m:
+				case <-stop:
+					return
+				}
+			}
+		}()
+	}
+	var out []deadLetterRecord
+	deadline := time.After(20 * time.Second)
+	for len(out) < want {
+		select {
+		case m := <-msgs:
+			r := deadLetterRecord{key: string(m.Key), headers: map[string]string{}}
+			require.NoError(t, json.Unmarshal(m.Value, &r.DeadLetter))
+			for _, h := range m.Headers {
+				r.headers[string(h.Key)] = string(h.Value)
+			}
+			out = append(out, r)
+		case <-deadline:
+			return out
+		}
+	}
+	return out
+}
+
+// stuckRouter fails (as an unavailable Temporal would) every batch that
+// holds an event named "Stuck" until released.
+type stuckRouter struct{ released atomic.Bool }
+
+func (r *stuckRouter) Route(_ context.Context, batch []ingest.Applied) error {
+	for _, a := range batch {
+		if a.Event.Event == "Stuck" && !r.released.Load() {
+			return errors.New("temporal unavailable")
+		}
+	}
+	return nil
+}
+
+// TestLagGaugesShowAStuckPartition: while a partition's batch cannot get
+// through, its lag gauges show the messages behind and their age growing
+// (not the values of its last good batch); once it gets through, both
+// return to 0.
+func TestLagGaugesShowAStuckPartition(t *testing.T) {
+	e := newEnv(t)
+	ctx, cancel := context.WithCancel(context.Background())
+	reg := prometheus.NewRegistry()
+	router := &stuckRouter{}
+	cons := ingest.NewConsumer(ingest.ConsumerDeps{Brokers: e.brokers, Store: e.store, Router: router, Metrics: reg,
+		Topic: topic, DLQTopic: dlq, Group: "herald-ingest", LagInterval: 50 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx) }()
+	t.Cleanup(func() {
+		cancel()
+		require.NoError(t, <-done)
+	})
+	key := e.ws.ID + ":stuck"
+	part := ingest.KeyPartition([]byte(key), 3)
+	e.produce(t, key, map[string]any{"type": "track", "messageId": "s0", "userId": "stuck", "event": "Stuck", "workspaceId": e.ws.ID})
+	// The first batch holds "Stuck": wait for it, then queue more behind it.
+	require.Eventually(t, func() bool { return gauge(t, reg, "herald_ingest_lag_seconds", part) > 0 }, 20*time.Second, 20*time.Millisecond)
+	for _, id := range []string{"s1", "s2", "s3"} {
+		e.produce(t, key, map[string]any{"type": "track", "messageId": id, "userId": "stuck", "event": "Later", "workspaceId": e.ws.ID})
+	}
+	require.Eventually(t, func() bool { return gauge(t, reg, "herald_ingest_lag_messages", part) == 4 }, 20*time.Second, 20*time.Millisecond)
+	age := gauge(t, reg, "herald_ingest_lag_seconds", part)
+	require.Eventually(t, func() bool { return gauge(t, reg, "herald_ingest_lag_seconds", part) > age }, 20*time.Second, 20*time.Millisecond,
+		"the age keeps growing while the partition is stuck")
+
+	router.released.Store(true)
+	require.Eventually(t, func() bool {
+		return gauge(t, reg, "herald_ingest_lag_messages", part) == 0 && gauge(t, reg, "herald_ingest_lag_seconds", part) == 0
+	}, 30*time.Second, 20*time.Millisecond)
+
+	// An event keyed for another customer is applied and counted.
+	e.produce(t, e.ws.ID+":someone-else", map[string]any{"type": "track", "messageId": "s4", "userId": "stuck", "event": "Later", "workspaceId": e.ws.ID})
+	require.Eventually(t, func() bool { return counter(t, reg, "herald_ingest_misrouted_events_total") == 1 }, 20*time.Second, 20*time.Millisecond)
+}
+
+// counter reads an unlabelled counter from the registry (-1 when absent).
+func counter(t *testing.T, reg *prometheus.Registry, name string) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		if f.GetName() == name && len(f.GetMetric()) == 1 {
+			return f.GetMetric()[0].GetCounter().GetValue()
+		}
+	}
+	return -1
+}
+
+// gauge reads a partition's gauge from the registry (-1 when absent).
+func gauge(t *testing.T, reg *prometheus.Registry, name string, partition int32) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		if f.GetName() != name {
+			continue
+		}
+		for _, m := range f.GetMetric() {
+			for _, l := range m.GetLabel() {
+				if l.GetName() == "partition" && l.GetValue() == strconv.Itoa(int(partition)) {
+					return m.GetGauge().GetValue()
+				}
+			}
+		}
+	}
+	return -1
+}
