@@ -155,6 +155,7 @@ func New(d Deps) *Server {
 	a.GET("/customers/:id", s.getCustomer)
 	a.DELETE("/customers/:id", editor, s.eraseCustomer)
 	a.GET("/customers/:id/export", s.exportCustomer)
+	a.GET("/customers/:id/audit", s.customerAudit)
 	s.channelRoutes(a)
 	s.workspaceRoutes(a)
 	s.memberRoutes(a)

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"net/http"
+	"strconv"
 	"strings"
 	"time"
 
@@ -157,6 +158,36 @@ func (s *Server) exportCustomer(c *gin.Context) {
 		"events": len(exp.Events), "runs": len(exp.Runs), "deliveries": len(exp.Deliveries)})
 	c.Header("Content-Disposition", `attachment; filename="customer-`+exp.Customer.ID+`.json"`)
 	c.JSON(http.StatusOK, exp)
+}
+
+// customerAudit lists what was recorded about a customer, oldest first —
+// also once the customer was erased, when only the tombstone and the
+// blanked entries before it are left (the internal id then names them).
+func (s *Server) customerAudit(c *gin.Context) {
+	ws := current(c).workspaceID
+	limit, after, ok := numberPage(c, "an audit entry id")
+	if !ok {
+		return
+	}
+	id := c.Param("id")
+	cust, err := s.deps.Store.LookupCustomer(c, ws, id)
+	switch {
+	case err == nil:
+		id = cust.ID
+	case !errors.Is(err, schema.ErrNotFound):
+		s.internal(c, "load customer", err)
+		return
+	}
+	entries, err := s.deps.Store.ListAuditPage(c, ws, "customer", id, limit, after)
+	if err != nil {
+		s.internal(c, "list audit", err)
+		return
+	}
+	if cust.ID == "" && len(entries) == 0 && after == 0 {
+		fail(c, http.StatusNotFound, "not found in this workspace")
+		return
+	}
+	writePage(c, entries, limit, func(e schema.AuditEntry) string { return strconv.FormatInt(e.ID, 10) })
 }
 
 // eraseCustomer is the GDPR erasure: it cancels the customer's running runs,

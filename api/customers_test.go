@@ -106,6 +106,13 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		Provider: "outbox", TemplateID: "tpl_1", Recipient: "ada@example.com", Content: json.RawMessage(`{"subject":"Welcome, Ada!"}`)})
 	require.NoError(t, err)
 	require.NoError(t, f.store.SetDeliveryStatus(ctx, f.ws.ID, "msg_ada", schema.DeliverySent, "outbox:1", "recorded"))
+	// The node her run passed, a segment of hers, her unsubscribed address
+	// and a merge recorded on her profile: all in the export, all gone
+	// (or blanked) with her.
+	require.NoError(t, f.store.RecordRunStep(ctx, schema.RunStep{WorkspaceID: f.ws.ID, JourneyID: j.ID,
+		WorkflowID: "journey/" + j.ID + "/customer/" + ada, RunID: "r1", Node: "welcome", Visit: 1, EnteredAt: time.Now()}))
+	require.NoError(t, f.store.Suppress(ctx, f.ws.ID, schema.Suppression{Channel: "email", Address: "ada@example.com", Reason: "unsubscribe"}))
+	require.NoError(t, f.store.Audit(ctx, f.ws.ID, "ingest", "merge", "customer", ada, map[string]any{"merged_from": "cus_old", "merged_user_id": "u-ada-old"}))
 
 	t.Run("search", func(t *testing.T) {
 		status, body := get("/api/customers")
@@ -182,6 +189,11 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 	})
 
 	t.Run("export", func(t *testing.T) {
+		// Joining a segment is an event of hers too ("Segment Entered").
+		seg, err := f.store.CreateSegment(ctx, f.ws.ID, schema.Segment{Name: "VIP", Kind: schema.SegmentManual})
+		require.NoError(t, err)
+		_, err = f.store.AddManualMembers(ctx, f.ws.ID, seg.ID, []string{ada})
+		require.NoError(t, err)
 		req, _ := http.NewRequest("GET", f.srv.URL+"/api/customers/u-ada/export", nil)
 		req.Header.Set("Authorization", "Bearer "+f.secretKey)
 		resp, err := http.DefaultClient.Do(req)
@@ -190,30 +202,42 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		require.Equal(t, 200, resp.StatusCode)
 		require.Contains(t, resp.Header.Get("Content-Disposition"), "attachment")
 		var exp struct {
-			Customer   map[string]any   `json:"customer"`
-			Events     []map[string]any `json:"events"`
-			Runs       []map[string]any `json:"runs"`
-			Deliveries []map[string]any `json:"deliveries"`
-			ExportedAt time.Time        `json:"exported_at"`
+			Customer     map[string]any   `json:"customer"`
+			Events       []map[string]any `json:"events"`
+			Runs         []map[string]any `json:"runs"`
+			RunSteps     []map[string]any `json:"run_steps"`
+			Deliveries   []map[string]any `json:"deliveries"`
+			Segments     []map[string]any `json:"segments"`
+			Suppressions []map[string]any `json:"suppressions"`
+			Audit        []map[string]any `json:"audit"`
+			ExportedAt   time.Time        `json:"exported_at"`
 		}
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&exp))
 		require.Equal(t, ada, exp.Customer["id"])
-		require.Len(t, exp.Events, 3)
+		require.Len(t, exp.Events, 4)
 		require.Equal(t, "Identify", exp.Events[0]["name"], "all events, oldest first")
 		require.Equal(t, map[string]any{"ip": "192.0.2.1"}, exp.Events[1]["context"])
 		require.Equal(t, map[string]any{"page": "/pricing"}, exp.Events[1]["properties"])
 		require.Len(t, exp.Runs, 1)
 		require.Len(t, exp.Deliveries, 1)
 		require.Equal(t, "ada@example.com", exp.Deliveries[0]["recipient"])
+		require.Len(t, exp.RunSteps, 1)
+		require.Equal(t, "welcome", exp.RunSteps[0]["node"])
+		require.Len(t, exp.Segments, 1)
+		require.Equal(t, "VIP", exp.Segments[0]["name"])
+		require.Len(t, exp.Suppressions, 1)
+		require.Equal(t, "unsubscribe", exp.Suppressions[0]["reason"])
+		require.Len(t, exp.Audit, 1)
+		require.Equal(t, "u-ada-old", exp.Audit[0]["detail"].(map[string]any)["merged_user_id"])
 		require.False(t, exp.ExportedAt.IsZero())
 		audit, err := f.store.ListAudit(ctx, f.ws.ID, "customer", ada)
 		require.NoError(t, err)
-		require.Len(t, audit, 1)
-		require.Equal(t, "export", audit[0].Action)
+		require.Len(t, audit, 2)
+		require.Equal(t, "export", audit[1].Action)
 		status, profile := get("/api/customers/" + ada)
 		require.Equal(t, 200, status)
-		require.Len(t, profile["audit"], 1, "the profile shows what was recorded about the customer")
-		require.Equal(t, "export", profile["audit"].([]any)[0].(map[string]any)["action"])
+		require.Len(t, profile["audit"], 2, "the profile shows what was recorded about the customer")
+		require.Equal(t, "export", profile["audit"].([]any)[1].(map[string]any)["action"])
 	})
 
 	t.Run("bad input and other workspaces", func(t *testing.T) {
@@ -260,7 +284,7 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 	t.Run("erase", func(t *testing.T) {
 		status, body, _ := f.do(t, call{"DELETE", "/api/customers/u-ada", "", sk})
 		require.Equal(t, 200, status, "%v", body)
-		require.Equal(t, map[string]any{"id": ada, "erased": true, "events_deleted": float64(3), "anonymous_ids_deleted": float64(1),
+		require.Equal(t, map[string]any{"id": ada, "erased": true, "events_deleted": float64(4), "anonymous_ids_deleted": float64(1),
 			"deliveries_blanked": float64(1), "runs_canceled": float64(0)}, body)
 
 		for _, path := range []string{"/api/customers/" + ada, "/api/customers/u-ada", "/api/customers/" + ada + "/export"} {
@@ -280,16 +304,29 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		require.JSONEq(t, `{}`, string(d.Content))
 		require.Empty(t, d.Recipient)
 		require.Equal(t, schema.DeliverySent, d.Status)
-		// The tombstone: who erased whom, with counts and no personal data.
-		audit, err := f.store.ListAudit(ctx, f.ws.ID, "customer", ada)
-		require.NoError(t, err)
-		require.Len(t, audit, 2)
-		require.Equal(t, "erase", audit[1].Action)
-		require.Contains(t, audit[1].Actor, "key:")
-		require.JSONEq(t, `{"events_deleted":3,"anonymous_ids_deleted":1,"deliveries_blanked":1,"runs_canceled":0}`, string(audit[1].Detail))
+		// The tombstone: who erased whom, with counts and no personal data;
+		// the entries before it keep their actions, not their details. The
+		// API still answers them by the internal id.
+		status, page := get("/api/customers/" + ada + "/audit")
+		require.Equal(t, 200, status, "%v", page)
+		var audit []schema.AuditEntry
+		b, _ := json.Marshal(page["items"])
+		require.NoError(t, json.Unmarshal(b, &audit))
+		require.Len(t, audit, 3)
+		require.Equal(t, []string{"merge", "export", "erase"}, []string{audit[0].Action, audit[1].Action, audit[2].Action})
+		require.Contains(t, audit[2].Actor, "key:")
+		require.JSONEq(t, `{"events_deleted":4,"anonymous_ids_deleted":1,"deliveries_blanked":1,"runs_canceled":0}`, string(audit[2].Detail))
+		require.JSONEq(t, `{"erased":true}`, string(audit[0].Detail), "the merged user id is gone")
 		for _, e := range audit {
 			require.NotContains(t, strings.ToLower(string(e.Detail)), "ada")
 		}
+		status, _ = get("/api/customers/cus_nope/audit")
+		require.Equal(t, 404, status)
+		// Her segment membership went with her; the suppression stays (it is
+		// what keeps her address from being written to again).
+		var members int
+		require.NoError(t, f.store.Pool().QueryRow(ctx, `SELECT count(*) FROM segment_members WHERE customer_id = $1`, ada).Scan(&members))
+		require.Zero(t, members)
 		// Other customers and workspaces are untouched.
 		status, _ = get("/api/customers/u-bob")
 		require.Equal(t, 200, status)

@@ -208,7 +208,11 @@ func (s *Store) ListAudit(ctx context.Context, workspaceID, subjectType, subject
 // ListAuditPage is a page of ListAudit: at most limit entries (0: all)
 // after the entry with id after (0: from the first).
 func (s *Store) ListAuditPage(ctx context.Context, workspaceID, subjectType, subjectID string, limit int, after int64) ([]AuditEntry, error) {
-	rows, err := s.pool.Query(ctx, `
+	return listAudit(ctx, s.pool, workspaceID, subjectType, subjectID, limit, after)
+}
+
+func listAudit(ctx context.Context, q queryer, workspaceID, subjectType, subjectID string, limit int, after int64) ([]AuditEntry, error) {
+	rows, err := q.Query(ctx, `
 		SELECT id, actor, action, subject_type, subject_id, detail, created_at
 		FROM audit_log WHERE workspace_id = $1 AND subject_type = $2 AND subject_id = $3 AND id > $5
 		ORDER BY id LIMIT nullif($4, 0)`, workspaceID, subjectType, subjectID, limit, after)

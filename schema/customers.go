@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"maps"
 	"sort"
+	"strconv"
 	"strings"
 	"time"
 
@@ -665,17 +666,43 @@ var builtinTraits = map[string]string{"email": "email", "phone": "phone", "timez
 func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits map[string]any) error {
 	custom := map[string]any{}
 	cols := map[string]*string{}
+	clear := map[string]bool{}
 	for k, v := range traits {
-		if col, ok := builtinTraits[k]; ok {
-			if s, ok := v.(string); ok {
-				if col == "phone" {
-					s = NormalizePhone(s)
-				}
-				cols[col] = &s
+		col, builtin := builtinTraits[k]
+		if !builtin {
+			custom[k] = v
+			continue
+		}
+		var text string
+		switch v := v.(type) {
+		case nil:
+			clear[col] = true // "email": null forgets the address
+			continue
+		case string:
+			text = strings.TrimSpace(v)
+		case json.Number, float64, int, int64:
+			if col != "phone" {
+				custom[k] = v // not an address or a zone: kept, as an attribute
 				continue
 			}
+			// Backends often send phone numbers as numbers.
+			if f, ok := v.(float64); ok {
+				text = strconv.FormatFloat(f, 'f', -1, 64)
+			} else {
+				text = fmt.Sprint(v)
+			}
+		default:
+			custom[k] = v
+			continue
 		}
-		custom[k] = v
+		if text == "" {
+			clear[col] = true
+			continue
+		}
+		if col == "phone" {
+			text = NormalizePhone(text)
+		}
+		cols[col] = &text
 	}
 	b, err := json.Marshal(custom)
 	if err != nil {
@@ -683,9 +710,12 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 	}
 	_, err = tx.Exec(ctx, `
 		UPDATE customers SET attributes = attributes || $3::jsonb,
-			email = coalesce($4, email), phone = coalesce($5, phone), timezone = coalesce($6, timezone),
+			email = CASE WHEN $7 THEN NULL ELSE coalesce($4, email) END,
+			phone = CASE WHEN $8 THEN NULL ELSE coalesce($5, phone) END,
+			timezone = CASE WHEN $9 THEN NULL ELSE coalesce($6, timezone) END,
 			updated_at = now()
-		WHERE workspace_id = $1 AND id = $2`, ws, customerID, b, cols["email"], cols["phone"], cols["timezone"])
+		WHERE workspace_id = $1 AND id = $2`, ws, customerID, b, cols["email"], cols["phone"], cols["timezone"],
+		clear["email"], clear["phone"], clear["timezone"])
 	if err != nil {
 		return fmt.Errorf("merge traits: %w", err)
 	}

@@ -224,11 +224,47 @@ type ExportedEvent struct {
 // CustomerExport is everything Herald holds about one customer (GDPR
 // access): the profile, every event, run and delivery.
 type CustomerExport struct {
-	Customer   Customer        `json:"customer"`
-	Events     []ExportedEvent `json:"events"`
-	Runs       []CustomerRun   `json:"runs"`
-	Deliveries []Delivery      `json:"deliveries"`
-	ExportedAt time.Time       `json:"exported_at"`
+	Customer   Customer             `json:"customer"`
+	Events     []ExportedEvent      `json:"events"`
+	Runs       []CustomerRun        `json:"runs"`
+	RunSteps   []ExportedStep       `json:"run_steps"`
+	Deliveries []Delivery           `json:"deliveries"`
+	Segments   []ExportedMembership `json:"segments"`
+	// Suppressions of the customer's email address and phone number.
+	Suppressions []ExportedSuppression `json:"suppressions"`
+	// Audit is what was recorded about the customer: merges, exports,
+	// attribute updates that failed.
+	Audit      []AuditEntry `json:"audit"`
+	ExportedAt time.Time    `json:"exported_at"`
+}
+
+// ExportedStep is one node a run of the customer passed through.
+type ExportedStep struct {
+	WorkflowID string     `json:"workflow_id"`
+	RunID      string     `json:"run_id"`
+	Node       string     `json:"node"`
+	Visit      int        `json:"visit"`
+	Detail     string     `json:"detail,omitempty"`
+	EnteredAt  time.Time  `json:"entered_at"`
+	LeftAt     *time.Time `json:"left_at"`
+}
+
+// ExportedMembership is the customer's membership of a segment.
+type ExportedMembership struct {
+	SegmentID string     `json:"segment_id"`
+	Name      string     `json:"name"`
+	Kind      string     `json:"kind"`
+	EnteredAt time.Time  `json:"entered_at"`
+	LeftAt    *time.Time `json:"left_at"`
+}
+
+// ExportedSuppression is an address of the customer that Herald does not
+// send to, and why.
+type ExportedSuppression struct {
+	Channel   string    `json:"channel"`
+	Address   string    `json:"address"`
+	Reason    string    `json:"reason"`
+	CreatedAt time.Time `json:"created_at"`
 }
 
 // ExportCustomer gathers a customer's data from one consistent snapshot.
@@ -259,11 +295,18 @@ func (s *Store) ExportCustomer(ctx context.Context, workspaceID, idOrExternalID 
 		if out.Deliveries, err = customerDeliveries(ctx, tx, workspaceID, out.Customer.ID, 0); err != nil {
 			return err
 		}
+		if err := exportRelated(ctx, tx, workspaceID, &out); err != nil {
+			return err
+		}
 		return tx.QueryRow(ctx, `SELECT now()`).Scan(&out.ExportedAt)
 	})
 	if err != nil {
 		return CustomerExport{}, err
 	}
+	out.RunSteps = emptyIfNil(out.RunSteps)
+	out.Segments = emptyIfNil(out.Segments)
+	out.Suppressions = emptyIfNil(out.Suppressions)
+	out.Audit = emptyIfNil(out.Audit)
 	if out.Events == nil {
 		out.Events = []ExportedEvent{}
 	}
@@ -274,6 +317,59 @@ func (s *Store) ExportCustomer(ctx context.Context, workspaceID, idOrExternalID 
 		out.Deliveries = []Delivery{}
 	}
 	return out, nil
+}
+
+// exportRelated reads, for an export, the customer's run steps, segment
+// memberships, suppressed addresses and audit entries.
+func exportRelated(ctx context.Context, tx pgx.Tx, workspaceID string, out *CustomerExport) error {
+	id := out.Customer.ID
+	rows, err := tx.Query(ctx, `
+		SELECT s.workflow_id, s.run_id, s.node_id, s.visit, s.detail, s.entered_at, s.left_at
+		FROM run_steps s JOIN runs r ON r.workflow_id = s.workflow_id AND r.run_id = s.run_id
+		WHERE r.workspace_id = $1 AND r.customer_id = $2 AND s.workspace_id = $1
+		ORDER BY s.entered_at, s.workflow_id, s.node_id, s.visit`, workspaceID, id)
+	if err != nil {
+		return fmt.Errorf("query run steps: %w", err)
+	}
+	if out.RunSteps, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ExportedStep]); err != nil {
+		return fmt.Errorf("read run steps: %w", err)
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT m.segment_id, s.name, s.kind, m.entered_at, m.left_at
+		FROM segment_members m JOIN segments s ON s.id = m.segment_id
+		WHERE m.workspace_id = $1 AND m.customer_id = $2 ORDER BY m.entered_at, m.segment_id`, workspaceID, id)
+	if err != nil {
+		return fmt.Errorf("query segment memberships: %w", err)
+	}
+	if out.Segments, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ExportedMembership]); err != nil {
+		return fmt.Errorf("read segment memberships: %w", err)
+	}
+	addresses := map[string]string{}
+	if e := deref(out.Customer.Email); e != "" {
+		addresses[ChannelEmail] = NormalizeAddress(ChannelEmail, e)
+	}
+	if p := deref(out.Customer.Phone); p != "" {
+		addresses[ChannelSMS] = NormalizeAddress(ChannelSMS, p)
+	}
+	rows, err = tx.Query(ctx, `
+		SELECT channel, address, reason, created_at FROM suppressions
+		WHERE workspace_id = $1 AND ((channel = $2 AND address = $3) OR (channel = $4 AND address = $5))
+		ORDER BY created_at, channel`, workspaceID, ChannelEmail, addresses[ChannelEmail], ChannelSMS, addresses[ChannelSMS])
+	if err != nil {
+		return fmt.Errorf("query suppressions: %w", err)
+	}
+	if out.Suppressions, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ExportedSuppression]); err != nil {
+		return fmt.Errorf("read suppressions: %w", err)
+	}
+	out.Audit, err = listAudit(ctx, tx, workspaceID, "customer", id, 0, 0)
+	return err
+}
+
+func emptyIfNil[T any](s []T) []T {
+	if s == nil {
+		return []T{}
+	}
+	return s
 }
 
 // CustomerErasure says what EraseCustomer removed.
@@ -348,6 +444,13 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 			return fmt.Errorf("blank deliveries: %w", err)
 		}
 		out.DeliveriesBlanked = tag.RowsAffected()
+		// What was recorded about the customer stays as a trail of actions,
+		// without the identifiers and values it held (a merge names the
+		// merged user id, a failed update the value).
+		if _, err = tx.Exec(ctx, `UPDATE audit_log SET detail = '{"erased":true}'
+			WHERE workspace_id = $1 AND subject_type = 'customer' AND subject_id = $2`, workspaceID, customerID); err != nil {
+			return fmt.Errorf("blank audit entries: %w", err)
+		}
 		if tag, err = tx.Exec(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND id = $2`, workspaceID, customerID); err != nil {
 			return fmt.Errorf("delete customer: %w", err)
 		}

@@ -505,6 +505,29 @@ func TestOnlyIdentifyTraitsChangeTheProfile(t *testing.T) {
 	require.Equal(t, "ada@example.com", *c.Email)
 }
 
+// TestBuiltinTraitsOfAnyJSONType: a phone number sent as a JSON number goes
+// to the phone field; null (or an empty string) clears a built-in field;
+// a value that cannot be an address or a zone stays an attribute.
+func TestBuiltinTraitsOfAnyJSONType(t *testing.T) {
+	e := newIdentityEnv(t)
+	e.apply(t, identify("u1", "", map[string]any{"email": "ada@example.com", "phone": json.Number("15550100100"), "timezone": "Europe/Paris"}))
+	c := e.find(t, "u1")
+	require.Equal(t, "ada@example.com", *c.Email)
+	require.Equal(t, "15550100100", *c.Phone)
+	require.Equal(t, "Europe/Paris", *c.Timezone)
+	require.JSONEq(t, `{}`, string(c.Attributes), "built-in traits are not attributes")
+
+	e.apply(t, identify("u1", "", map[string]any{"email": nil, "phone": " ", "timezone": json.Number("2")}))
+	c = e.find(t, "u1")
+	require.Nil(t, c.Email, "email: null forgets the address")
+	require.Nil(t, c.Phone, "an empty phone forgets the number")
+	require.Equal(t, "Europe/Paris", *c.Timezone)
+	require.JSONEq(t, `{"timezone":2}`, string(c.Attributes), "a number cannot be a zone: kept as an attribute")
+
+	require.NoError(t, e.st.UpdateCustomerAttributes(context.Background(), e.ws, c.ID, map[string]any{"phone": float64(33612345678)}, nil))
+	require.Equal(t, "33612345678", *e.find(t, "u1").Phone)
+}
+
 // auditDetails returns the detail of the workspace's audit entries of one
 // action, oldest first.
 func (e *identityEnv) auditDetails(t *testing.T, action string) []string {
