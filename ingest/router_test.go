@@ -10,6 +10,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 
 	"github.com/heraldhq/herald/activities"
@@ -245,6 +246,16 @@ func TestRunsFollowAnIdentityMerge(t *testing.T) {
 	route(schema.EventInput{MessageID: "m2", Type: "identify", Name: "Identify", UserID: "u1", AnonymousID: "anon-1"})
 	runs = e.runs(t, j.ID)
 	require.Equal(t, known.ID, runs[0].CustomerID, "the run follows the merge")
+	// So does its HeraldCustomerID search attribute.
+	require.Eventually(t, func() bool {
+		desc, err := e.temporal.DescribeWorkflowExecution(ctx, runs[0].WorkflowID, "")
+		if err != nil {
+			return false
+		}
+		var id string
+		p := desc.WorkflowExecutionInfo.GetSearchAttributes().GetIndexedFields()[workflows.SACustomerID.GetName()]
+		return p != nil && converter.GetDefaultDataConverter().FromPayload(p, &id) == nil && id == known.ID
+	}, 20*time.Second, 50*time.Millisecond, "HeraldCustomerID names the survivor")
 	audit, err := e.store.ListAudit(ctx, e.ws, "customer", known.ID)
 	require.NoError(t, err)
 	require.Len(t, audit, 1)

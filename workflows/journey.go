@@ -72,7 +72,12 @@ type JourneyInput struct {
 // activity's input) or, before the run waits (a timer, an event, a pause)
 // or ends, in one local activity. A run through send → delay → send → exit
 // writes two markers where version 3 wrote seven.
-const InterpreterVersion = 4
+//
+// Version 5 keeps the HeraldCustomerID search attribute true when the
+// customer is merged into another (the run upserts the survivor's id), and
+// a cancelled run (erased customer, stopped journey) closes as Canceled in
+// Temporal instead of Completed.
+const InterpreterVersion = 5
 
 // ResumeState is what a run keeps when it continues as new.
 type ResumeState struct {
@@ -316,6 +321,9 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 	if ferr != nil {
 		workflow.GetLogger(ctx).Warn("record run end failed", "error", ferr)
 	}
+	if outcome == outcomeCanceled && r.version >= 5 {
+		return temporal.NewCanceledError("run cancelled")
+	}
 	if outcome == outcomeExited || outcome == outcomeCanceled {
 		return nil
 	}
@@ -372,6 +380,11 @@ func (r *run) listen(ctx workflow.Context) {
 				if id != "" && id != r.in.CustomerID {
 					r.in.CustomerID = id
 					r.customer = nil
+					if r.version >= 5 {
+						if err := workflow.UpsertTypedSearchAttributes(ctx, SACustomerID.ValueSet(id)); err != nil {
+							workflow.GetLogger(ctx).Warn("update HeraldCustomerID after a merge", "error", err)
+						}
+					}
 				}
 			})
 			sel.AddReceive(exit, func(c workflow.ReceiveChannel, _ bool) {
