@@ -103,6 +103,13 @@ func OpenCSV(r io.Reader) (*CSVFile, error) {
 	return f, nil
 }
 
+// zeroPadded says whether s is digits written with leading zeros ("007",
+// "-0123"), which a number would drop.
+func zeroPadded(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	return len(s) > 1 && s[0] == '0' && s[1] >= '0' && s[1] <= '9'
+}
+
 func looksLikeData(h string) bool {
 	if strings.Contains(h, "@") {
 		return true
@@ -511,8 +518,8 @@ func guessType(col int, rows [][]string) string {
 			continue
 		}
 		seen = true
-		if _, err := typedValue(TypeNumber, s); err != nil {
-			number = false
+		if _, err := typedValue(TypeNumber, s); err != nil || zeroPadded(s) {
+			number = false // 00123 is a code (a ZIP code, an account): its zeros matter
 		}
 		switch strings.ToLower(s) {
 		case "true", "false", "yes", "no":

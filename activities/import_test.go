@@ -176,4 +176,7 @@ func TestSuggestMapping(t *testing.T) {
 	require.NoError(t, SuggestMapping(headers, rows).Validate(headers))
 	require.Equal(t, ImportMapping{Email: "email", Attributes: []AttributeMapping{{Column: "id2", Name: "id2", Type: TypeString}}},
 		SuggestMapping([]string{"email", "id2"}, nil))
+	// Zero-padded codes keep their zeros; 0 and 0.5 are numbers.
+	require.Equal(t, []AttributeMapping{{Column: "Zip", Name: "zip", Type: TypeString}, {Column: "Score", Name: "score", Type: TypeNumber}},
+		SuggestMapping([]string{"email", "Zip", "Score"}, [][]string{{"a@example.com", "01234", "0"}, {"b@example.com", "75001", "0.5"}}).Attributes)
 }

@@ -40,7 +40,7 @@ var errImportTooLarge = fmt.Errorf("the file is larger than %d MiB", activities.
 // on a group of its own with the upload's body limit, the rest on /api.
 func (s *Server) importRoutes(e *gin.Engine, a *gin.RouterGroup) {
 	editor := s.require(schema.RoleEditor)
-	up := e.Group("/api", limitBody(maxImportBody), s.authenticate)
+	up := e.Group("/api", bodyLimit(maxImportBody, http.StatusRequestEntityTooLarge, "file", errImportTooLarge.Error()), s.authenticate)
 	up.POST("/imports", editor, s.uploadImport)
 	a.GET("/imports", s.listImports)
 	a.GET("/imports/:id", s.getImport)
@@ -130,7 +130,7 @@ func importFile(c *gin.Context) (io.Reader, string, bool) {
 			failField(c, http.StatusBadRequest, "file", "the form has no field named file; send the CSV as the file field")
 			return nil, "", false
 		case errors.As(err, &tooBig):
-			fail(c, http.StatusRequestEntityTooLarge, errImportTooLarge.Error())
+			failField(c, http.StatusRequestEntityTooLarge, "file", errImportTooLarge.Error())
 			return nil, "", false
 		case err != nil:
 			fail(c, http.StatusBadRequest, "multipart body: "+err.Error())
@@ -175,7 +175,7 @@ func (s *Server) importFileError(c *gin.Context, err error) {
 	var tooBig *http.MaxBytesError
 	switch {
 	case errors.Is(err, errImportTooLarge), errors.As(err, &tooBig):
-		fail(c, http.StatusRequestEntityTooLarge, errImportTooLarge.Error())
+		failField(c, http.StatusRequestEntityTooLarge, "file", errImportTooLarge.Error())
 	case errors.As(err, &csvErr):
 		failField(c, http.StatusBadRequest, "file", csvErr.Error())
 	default:

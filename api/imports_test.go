@@ -345,7 +345,8 @@ func TestImportBadFilesMappingsAndWorkspaces(t *testing.T) {
 		// Announced too large: refused before reading.
 		status, body := f.uploadCSV(t, sk, "", "id\n"+strings.Repeat("u\n", activities.MaxImportFileSize/2+1<<16))
 		require.Equal(t, 413, status, "%v", body)
-		require.Contains(t, body["error"], "larger than")
+		require.Equal(t, "the file is larger than 50 MiB", body["error"])
+		require.Equal(t, "file", body["field"])
 		// Streamed without a length: refused when the file passes the limit.
 		streamed := io.MultiReader(strings.NewReader("id,note\nu1,\""), &repeatByteReader{b: 'x', n: activities.MaxImportFileSize})
 		req, err := http.NewRequest("POST", f.srv.URL+"/api/imports", streamed)
@@ -357,6 +358,7 @@ func TestImportBadFilesMappingsAndWorkspaces(t *testing.T) {
 		require.Equal(t, 413, resp.StatusCode)
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&body))
 		require.Contains(t, body["error"], "larger than 50 MiB")
+		require.Equal(t, "file", body["field"])
 	})
 
 	t.Run("mappings", func(t *testing.T) {

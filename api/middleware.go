@@ -72,19 +72,24 @@ func (s *Server) observe(c *gin.Context) {
 // limitBody refuses bodies over max bytes: at once when Content-Length says
 // so, otherwise when the decoder reads past the limit.
 func limitBody(max int64) gin.HandlerFunc {
-	return bodyLimit(max, http.StatusRequestEntityTooLarge, "")
+	return bodyLimit(max, http.StatusRequestEntityTooLarge, "", "")
 }
 
 // limitIngestBody is limitBody for /v1, whose contract (DESIGN §4) answers
 // all bad input, an oversize body included, with 400 and the field.
 func limitIngestBody(max int64) gin.HandlerFunc {
-	return bodyLimit(max, http.StatusBadRequest, "body")
+	return bodyLimit(max, http.StatusBadRequest, "body", "")
 }
 
-func bodyLimit(max int64, status int, field string) gin.HandlerFunc {
+// bodyLimit refuses a body over max with status, naming field, and msg
+// (default: the limit in bytes).
+func bodyLimit(max int64, status int, field, msg string) gin.HandlerFunc {
+	if msg == "" {
+		msg = fmt.Sprintf("request body is larger than %d bytes", max)
+	}
 	return func(c *gin.Context) {
 		if c.Request.ContentLength > max {
-			failField(c, status, field, fmt.Sprintf("request body is larger than %d bytes", max))
+			failField(c, status, field, msg)
 			return
 		}
 		c.Request.Body = http.MaxBytesReader(c.Writer, c.Request.Body, max)

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -111,22 +112,39 @@ func (s *Store) SearchCustomers(ctx context.Context, workspaceID string, f Custo
 
 // attributeDocs are the JSON documents {name: value} that an attribute
 // equal to the query-string value v contains: the string itself and, when v
-// reads as a JSON number, boolean or null, that typed value too.
+// reads as a JSON number, boolean or null, that typed value too. A dotted
+// name also addresses a nested attribute, as in conditions (DESIGN §6):
+// address.city matches {"address": {"city": …}} as well as a key named
+// "address.city".
 func attributeDocs(name, v string) []string {
-	docs := []string{}
-	add := func(val any) {
-		b, err := json.Marshal(map[string]any{name: val})
-		if err == nil {
-			docs = append(docs, string(b))
-		}
+	values := []json.RawMessage{}
+	if b, err := json.Marshal(v); err == nil {
+		values = append(values, b)
 	}
-	add(v)
 	var typed any
 	if err := json.Unmarshal([]byte(v), &typed); err == nil {
 		switch typed.(type) {
 		case float64, bool, nil:
-			b, _ := json.Marshal(map[string]json.RawMessage{name: json.RawMessage(strings.TrimSpace(v))})
-			docs = append(docs, string(b))
+			values = append(values, json.RawMessage(strings.TrimSpace(v)))
+		}
+	}
+	path := strings.Split(name, ".")
+	docs := []string{}
+	for _, val := range values {
+		paths := [][]string{{name}}
+		if len(path) > 1 && !slices.Contains(path, "") {
+			paths = append(paths, path)
+		}
+		for _, p := range paths {
+			doc := val
+			for i := len(p) - 1; i >= 0; i-- {
+				b, err := json.Marshal(map[string]json.RawMessage{p[i]: doc})
+				if err != nil {
+					break
+				}
+				doc = b
+			}
+			docs = append(docs, string(doc))
 		}
 	}
 	return docs

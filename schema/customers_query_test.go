@@ -278,8 +278,9 @@ func TestSearchCustomers(t *testing.T) {
 	ctx := context.Background()
 	e := newIdentityEnv(t)
 	other := newIdentityEnvOn(t, e.st, "Other")
-	ada := e.apply(t, identify("u-ada", "anon-ada", map[string]any{"email": "Ada@Example.com", "phone": "+1 (555) 555-0100", "plan": "pro", "seats": 3, "beta": true}))
-	bob := e.apply(t, identify("u-bob", "", map[string]any{"email": "bob@example.com", "plan": "free", "seats": "3"}))
+	ada := e.apply(t, identify("u-ada", "anon-ada", map[string]any{"email": "Ada@Example.com", "phone": "+1 (555) 555-0100", "plan": "pro", "seats": 3, "beta": true,
+		"address": map[string]any{"country": "FR", "floor": 2}}))
+	bob := e.apply(t, identify("u-bob", "", map[string]any{"email": "bob@example.com", "plan": "free", "seats": "3", "address.country": "FR"}))
 	cyd := e.apply(t, track("", "anon-cyd", "Viewed"))
 	// The same identities in another workspace never show.
 	other.apply(t, identify("u-ada", "anon-ada", map[string]any{"email": "ada@example.com", "plan": "pro"}))
@@ -329,6 +330,10 @@ func TestSearchCustomers(t *testing.T) {
 	require.Empty(t, search(schema.CustomerSearch{Attributes: attrs("plan", "pro", "seats", "4")}))
 	require.Empty(t, search(schema.CustomerSearch{Attributes: attrs(`pl"an`, `p"ro`)}), "odd names and values are data, not SQL")
 	require.Equal(t, []string{bob.CustomerID}, search(schema.CustomerSearch{Query: "u-bob", Attributes: attrs("seats", "3")}))
+	// A dotted name reaches a nested attribute (and a key with that name).
+	require.Equal(t, []string{bob.CustomerID, ada.CustomerID}, search(schema.CustomerSearch{Attributes: attrs("address.country", "FR")}))
+	require.Equal(t, []string{ada.CustomerID}, search(schema.CustomerSearch{Attributes: attrs("address.floor", "2")}))
+	require.Empty(t, search(schema.CustomerSearch{Attributes: attrs("address.", "FR")}))
 
 	// Keyset pages: customers made in one transaction share created_at.
 	_, err = e.st.Pool().Exec(ctx, `INSERT INTO customers (id, workspace_id) SELECT 'cus_bulk' || lpad(g::text, 3, '0'), $1 FROM generate_series(1, 7) g`, e.ws)
