@@ -229,6 +229,37 @@ func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
 	return g.Wait()
 }
 
+// doubleRuns picks, among a customer's running runs (oldest first) just
+// after a merge, those that duplicate another run of the same journey and
+// entry key: the survivor's own run stays (else the oldest), the others
+// are to end.
+func doubleRuns(running []string, survivor string) map[string]bool {
+	type slot struct{ journey, key string }
+	keep := map[slot]string{}
+	var all []string
+	for _, wfID := range running {
+		j, cust, key, ok := workflows.ParseWorkflowID(wfID)
+		if !ok {
+			continue
+		}
+		all = append(all, wfID)
+		s := slot{j, key}
+		if kept, ok := keep[s]; !ok {
+			keep[s] = wfID
+		} else if _, keptCust, _, _ := workflows.ParseWorkflowID(kept); keptCust != survivor && cust == survivor {
+			keep[s] = wfID
+		}
+	}
+	out := map[string]bool{}
+	for _, wfID := range all {
+		j, _, key, _ := workflows.ParseWorkflowID(wfID)
+		if keep[slot{j, key}] != wfID {
+			out[wfID] = true
+		}
+	}
+	return out
+}
+
 func (r *JourneyRouter) liveJourneys(ctx context.Context, ws, event string) ([]liveJourney, error) {
 	live, err := r.store.LiveJourneysForEvent(ctx, ws, event)
 	if err != nil {
@@ -272,6 +303,10 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 			touched[wfID] = true
 		}
 	}
+	var doubles map[string]bool
+	if a.MergedFrom != "" {
+		doubles = doubleRuns(running, a.CustomerID)
+	}
 	for _, wfID := range running {
 		if a.MergedFrom != "" {
 			// Runs of the merged anonymous profile now belong to this customer.
@@ -280,6 +315,18 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 			if err != nil && !errors.As(err, &nf) {
 				return running, fmt.Errorf("tell run %s of the merge: %w", wfID, err)
 			}
+		}
+		if doubles[wfID] {
+			// A customer is in a journey once at a time (per entry key):
+			// the merged profile's run of a journey the survivor is in
+			// already ends here rather than send the same messages again.
+			err := r.temporal.SignalWorkflow(ctx, wfID, "", workflows.SignalExit,
+				"merged into customer "+a.CustomerID+", who is already in this journey")
+			var nf *serviceerror.NotFound
+			if err != nil && !errors.As(err, &nf) {
+				return running, fmt.Errorf("end run %s after the merge: %w", wfID, err)
+			}
+			continue
 		}
 		if touched[wfID] {
 			continue

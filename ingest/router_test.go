@@ -109,6 +109,21 @@ func (e *routerEnv) send(t *testing.T, user, event, msgID string, props map[stri
 		Event: ingest.Event{Type: "track", Event: event, MessageID: msgID, UserID: user, WorkspaceID: e.ws, Properties: raw, Timestamp: &ts}}}))
 }
 
+// apply stores an event (identify and alias merge as ingest does) and
+// routes it with what the store did.
+func (e *routerEnv) apply(t *testing.T, in schema.EventInput) schema.AppliedEvent {
+	t.Helper()
+	ctx := context.Background()
+	in.WorkspaceID, in.OccurredAt = e.ws, time.Now().UTC()
+	res, err := e.store.ApplyEvent(ctx, in)
+	require.NoError(t, err)
+	ts := in.OccurredAt
+	require.NoError(t, e.router.Route(ctx, []ingest.Applied{{CustomerID: res.CustomerID, MergedFrom: res.MergedFrom,
+		Event: ingest.Event{Type: in.Type, Event: in.Name, MessageID: in.MessageID, UserID: in.UserID, AnonymousID: in.AnonymousID,
+			WorkspaceID: e.ws, Timestamp: &ts}}}))
+	return res
+}
+
 func (e *routerEnv) runs(t *testing.T, journeyID string) []schema.Run {
 	t.Helper()
 	runs, err := e.store.ListRuns(context.Background(), e.ws, journeyID, "", "", 1000, nil)
@@ -204,6 +219,35 @@ func TestConcurrentEntriesStartOneRun(t *testing.T) {
 	require.Len(t, list, 1)
 }
 
+// When both profiles of a merge are in the same journey, the survivor keeps
+// its run and the merged profile's run ends (exited), so the customer does
+// not get the journey's messages twice; runs of other journeys follow.
+func TestMergeEndsTheMergedProfilesDoubleRun(t *testing.T) {
+	e := newRouterEnv(t)
+	j := e.publish(t, "Viewed", workflows.Entry{Policy: "once"}, "1h")
+	other := e.publish(t, "Browsed", workflows.Entry{Policy: "once"}, "1h")
+	route := func(in schema.EventInput) schema.AppliedEvent { t.Helper(); return e.apply(t, in) }
+	known := route(schema.EventInput{MessageID: "m0", Type: "track", Name: "Viewed", UserID: "u1"})
+	anon := route(schema.EventInput{MessageID: "m1", Type: "track", Name: "Viewed", AnonymousID: "anon-1"})
+	route(schema.EventInput{MessageID: "m2", Type: "track", Name: "Browsed", AnonymousID: "anon-1"})
+	require.Len(t, e.runs(t, j), 2)
+	route(schema.EventInput{MessageID: "m3", Type: "identify", Name: "Identify", UserID: "u1", AnonymousID: "anon-1"})
+
+	keep := workflows.WorkflowID(j, known.CustomerID, "")
+	double := workflows.WorkflowID(j, anon.CustomerID, "")
+	require.Eventually(t, func() bool {
+		st := map[string]string{}
+		for _, r := range e.runs(t, j) {
+			st[r.WorkflowID] = r.Status
+		}
+		return st[keep] == schema.RunRunning && st[double] == schema.RunExited
+	}, 20*time.Second, 50*time.Millisecond, "the survivor's run stays, the merged profile's ends")
+	runs := e.runs(t, other)
+	require.Len(t, runs, 1)
+	require.Equal(t, schema.RunRunning, runs[0].Status, "a run of a journey only one profile was in follows the merge")
+	require.Equal(t, known.CustomerID, runs[0].CustomerID)
+}
+
 // A run of an anonymous visitor follows the visitor when they log in to an
 // existing account: the profile merges, the run is re-pointed and keeps
 // reacting to the known customer's events.
@@ -223,16 +267,7 @@ func TestRunsFollowAnIdentityMerge(t *testing.T) {
 	_, err = e.store.PublishJourney(ctx, e.ws, j.ID, "test")
 	require.NoError(t, err)
 
-	route := func(in schema.EventInput) {
-		t.Helper()
-		in.WorkspaceID, in.OccurredAt = e.ws, time.Now().UTC()
-		res, err := e.store.ApplyEvent(ctx, in)
-		require.NoError(t, err)
-		ts := in.OccurredAt
-		require.NoError(t, e.router.Route(ctx, []ingest.Applied{{CustomerID: res.CustomerID, MergedFrom: res.MergedFrom,
-			Event: ingest.Event{Type: in.Type, Event: in.Name, MessageID: in.MessageID, UserID: in.UserID, AnonymousID: in.AnonymousID,
-				WorkspaceID: e.ws, Timestamp: &ts}}}))
-	}
+	route := func(in schema.EventInput) { t.Helper(); e.apply(t, in) }
 	// The account exists, with a phone.
 	route(schema.EventInput{MessageID: "m0", Type: "identify", Name: "Identify", UserID: "u1", Traits: map[string]any{"phone": "+15555550123"}})
 	known, err := e.store.FindCustomer(ctx, e.ws, "u1")

@@ -7,6 +7,7 @@ package workflows
 import (
 	"context"
 	"fmt"
+	"strings"
 
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/operatorservice/v1"
@@ -89,4 +90,19 @@ func WorkflowID(journeyID, customerID, key string) string {
 		id += "/key/" + key
 	}
 	return id
+}
+
+// ParseWorkflowID reads a run's workflow id back (WorkflowID's inverse);
+// ok is false for an id of another shape.
+func ParseWorkflowID(id string) (journeyID, customerID, key string, ok bool) {
+	rest, ok := strings.CutPrefix(id, "journey/")
+	if !ok {
+		return "", "", "", false
+	}
+	journeyID, rest, ok = strings.Cut(rest, "/customer/")
+	if !ok || journeyID == "" {
+		return "", "", "", false
+	}
+	customerID, key, _ = strings.Cut(rest, "/key/")
+	return journeyID, customerID, key, customerID != ""
 }
