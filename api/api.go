@@ -156,6 +156,7 @@ func New(d Deps) *Server {
 	a.DELETE("/customers/:id", editor, s.eraseCustomer)
 	a.GET("/customers/:id/export", s.exportCustomer)
 	a.GET("/customers/:id/audit", s.customerAudit)
+	a.GET("/customers/:id/events", s.customerEvents)
 	s.channelRoutes(a)
 	s.workspaceRoutes(a)
 	s.memberRoutes(a)

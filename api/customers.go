@@ -29,9 +29,14 @@ const (
 // events, runs and deliveries.
 type customerProfile struct {
 	schema.Customer
-	Events     []schema.StoredEvent `json:"events"`
-	Runs       []schema.CustomerRun `json:"runs"`
-	Deliveries []schema.Delivery    `json:"deliveries"`
+	// Events are the newest by when they happened (profileEvents of them);
+	// EventsTotal counts all, EventsNextCursor continues at
+	// /api/customers/{id}/events.
+	Events           []schema.StoredEvent `json:"events"`
+	EventsTotal      int64                `json:"events_total"`
+	EventsNextCursor string               `json:"events_next_cursor"`
+	Runs             []schema.CustomerRun `json:"runs"`
+	Deliveries       []schema.Delivery    `json:"deliveries"`
 	// Audit is what was recorded about the customer: merges, exports,
 	// update_customer values that did not render (the first 100 entries).
 	Audit []schema.AuditEntry `json:"audit"`
@@ -78,33 +83,75 @@ func (s *Server) listCustomers(c *gin.Context) {
 	writePage(c, list, limit, func(x schema.Customer) string { return encodeCustomerCursor(x) })
 }
 
-func encodeCustomerCursor(x schema.Customer) string {
-	return base64.RawURLEncoding.EncodeToString([]byte(x.CreatedAt.UTC().Format(time.RFC3339Nano) + "|" + x.ID))
+func encodeCustomerCursor(x schema.Customer) string { return encodeTimeCursor(x.CreatedAt, x.ID) }
+
+func encodeEventCursor(e schema.StoredEvent) string {
+	return encodeTimeCursor(e.OccurredAt, strconv.FormatInt(e.ID, 10))
+}
+
+// encodeTimeCursor writes a keyset position of a list ordered by time, then id.
+func encodeTimeCursor(t time.Time, id string) string {
+	return base64.RawURLEncoding.EncodeToString([]byte(t.UTC().Format(time.RFC3339Nano) + "|" + id))
+}
+
+// timeIDCursor reads ?cursor= as written by encodeTimeCursor; given is false
+// when there is none. A bad one is answered 400.
+func timeIDCursor(c *gin.Context) (t time.Time, id string, given, ok bool) {
+	q := c.Query("cursor")
+	if q == "" {
+		return time.Time{}, "", false, true
+	}
+	raw, err := base64.RawURLEncoding.DecodeString(q)
+	ts, id, found := strings.Cut(string(raw), "|")
+	if err == nil && found && id != "" {
+		if t, err = time.Parse(time.RFC3339Nano, ts); err == nil {
+			return t, id, true, true
+		}
+	}
+	failField(c, http.StatusBadRequest, "cursor", "cursor is not one this API returned")
+	return time.Time{}, "", true, false
 }
 
 // customerCursor reads ?cursor= as written by encodeCustomerCursor.
 func customerCursor(c *gin.Context) (*schema.CustomerCursor, bool) {
-	q := c.Query("cursor")
-	if q == "" {
-		return nil, true
-	}
-	bad := func() (*schema.CustomerCursor, bool) {
-		failField(c, http.StatusBadRequest, "cursor", "cursor is not one this API returned")
-		return nil, false
-	}
-	raw, err := base64.RawURLEncoding.DecodeString(q)
-	if err != nil {
-		return bad()
-	}
-	ts, id, found := strings.Cut(string(raw), "|")
-	if !found || id == "" {
-		return bad()
-	}
-	t, err := time.Parse(time.RFC3339Nano, ts)
-	if err != nil {
-		return bad()
+	t, id, given, ok := timeIDCursor(c)
+	if !given || !ok {
+		return nil, ok
 	}
 	return &schema.CustomerCursor{CreatedAt: t, ID: id}, true
+}
+
+// customerEvents pages through a customer's events, newest first by when
+// they happened.
+func (s *Server) customerEvents(c *gin.Context) {
+	ws := current(c).workspaceID
+	limit, ok := pageLimit(c)
+	if !ok {
+		return
+	}
+	t, id, given, ok := timeIDCursor(c)
+	if !ok {
+		return
+	}
+	var after *schema.EventCursor
+	if given {
+		n, err := strconv.ParseInt(id, 10, 64)
+		if err != nil {
+			failField(c, http.StatusBadRequest, "cursor", "cursor is not one this API returned")
+			return
+		}
+		after = &schema.EventCursor{OccurredAt: t, ID: n}
+	}
+	cust, err := s.deps.Store.LookupCustomer(c, ws, c.Param("id"))
+	if s.storeError(c, "load customer", err) {
+		return
+	}
+	evs, err := s.deps.Store.CustomerEventsPage(c, ws, cust.ID, limit, after)
+	if err != nil {
+		s.internal(c, "load customer events", err)
+		return
+	}
+	writePage(c, evs, limit, encodeEventCursor)
 }
 
 // getCustomer answers a profile by internal or external id.
@@ -117,6 +164,13 @@ func (s *Server) getCustomer(c *gin.Context) {
 	body := customerProfile{Customer: cust}
 	if body.Events, err = s.deps.Store.LatestCustomerEvents(c, ws, cust.ID, profileEvents); err != nil {
 		s.internal(c, "load customer events", err)
+		return
+	}
+	if len(body.Events) == profileEvents {
+		body.EventsNextCursor = encodeEventCursor(body.Events[len(body.Events)-1])
+	}
+	if body.EventsTotal, err = s.deps.Store.CountCustomerEvents(c, ws, cust.ID); err != nil {
+		s.internal(c, "count customer events", err)
 		return
 	}
 	if body.Runs, err = s.deps.Store.CustomerRuns(c, ws, cust.ID, profileRuns); err != nil {

@@ -417,3 +417,46 @@ func TestCustomersByPreviousUserID(t *testing.T) {
 	require.Equal(t, 200, status, "%v", body)
 	require.Equal(t, survivor, body["customer"].(map[string]any)["id"])
 }
+
+// A profile shows the newest events by when they happened — a backfill
+// sent after a live event sorts by its own time — with the total, and the
+// rest page through /api/customers/{id}/events.
+func TestCustomerEventsNewestFirstAndPaged(t *testing.T) {
+	f := newFixture(t)
+	sk := bearer(f.secretKey)
+	base := time.Now().Add(-30 * 24 * time.Hour).UTC().Truncate(time.Second)
+	evs := []schema.EventInput{{Type: "track", Name: "Live", UserID: "u1", OccurredAt: time.Now()}}
+	for i := range 160 {
+		evs = append(evs, schema.EventInput{Type: "track", Name: fmt.Sprintf("Backfill %03d", i), UserID: "u1", OccurredAt: base.Add(time.Duration(i) * time.Hour)})
+	}
+	seedCustomers(t, f.store, f.ws.ID, evs...)
+
+	status, profile, _ := f.do(t, call{"GET", "/api/customers/u1", "", sk})
+	require.Equal(t, 200, status, "%v", profile)
+	require.EqualValues(t, 161, profile["events_total"])
+	names := func(list any) []string {
+		var out []string
+		for _, e := range list.([]any) {
+			out = append(out, e.(map[string]any)["name"].(string))
+		}
+		return out
+	}
+	first := names(profile["events"])
+	require.Len(t, first, 100)
+	require.Equal(t, []string{"Live", "Backfill 159", "Backfill 158"}, first[:3], "newest by occurrence, not by arrival")
+	seen := first
+	cursor := profile["events_next_cursor"].(string)
+	for cursor != "" {
+		status, page, _ := f.do(t, call{"GET", "/api/customers/u1/events?limit=40&cursor=" + url.QueryEscape(cursor), "", sk})
+		require.Equal(t, 200, status, "%v", page)
+		seen = append(seen, names(page["items"])...)
+		cursor, _ = page["next_cursor"].(string)
+	}
+	require.Len(t, seen, 161)
+	require.Equal(t, "Backfill 000", seen[160])
+	status, body, _ := f.do(t, call{"GET", "/api/customers/u1/events?cursor=bogus", "", sk})
+	require.Equal(t, 400, status, "%v", body)
+	require.Equal(t, "cursor", body["field"])
+	status, _, _ = f.do(t, call{"GET", "/api/customers/nobody/events", "", sk})
+	require.Equal(t, 404, status)
+}

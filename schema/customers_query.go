@@ -173,17 +173,47 @@ func lookupCustomer(ctx context.Context, q queryer, workspaceID, idOrExternalID 
 
 // LatestCustomerEvents returns a customer's newest events, newest first.
 func (s *Store) LatestCustomerEvents(ctx context.Context, workspaceID, customerID string, limit int) ([]StoredEvent, error) {
+	return s.CustomerEventsPage(ctx, workspaceID, customerID, limit, nil)
+}
+
+// EventCursor is where a page of a customer's events left off: the last
+// event's time and id.
+type EventCursor struct {
+	OccurredAt time.Time
+	ID         int64
+}
+
+// CustomerEventsPage returns a customer's events newest first by when they
+// happened (a backfill sent late sorts by its own time), then by id, after
+// the cursor when one is given.
+func (s *Store) CustomerEventsPage(ctx context.Context, workspaceID, customerID string, limit int, after *EventCursor) ([]StoredEvent, error) {
+	var at *time.Time
+	var id int64
+	if after != nil {
+		at, id = &after.OccurredAt, after.ID
+	}
 	rows, err := s.pool.Query(ctx, `
 		SELECT id, message_id, type, name, properties, occurred_at, received_at FROM events
-		WHERE workspace_id = $1 AND customer_id = $2 ORDER BY id DESC LIMIT $3`, workspaceID, customerID, limit)
+		WHERE workspace_id = $1 AND customer_id = $2 AND ($4::timestamptz IS NULL OR (occurred_at, id) < ($4, $5))
+		ORDER BY occurred_at DESC, id DESC LIMIT $3`, workspaceID, customerID, limit, at, id)
 	if err != nil {
-		return nil, fmt.Errorf("query latest events: %w", err)
+		return nil, fmt.Errorf("query customer events: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (StoredEvent, error) {
 		var e StoredEvent
 		err := r.Scan(&e.ID, &e.MessageID, &e.Type, &e.Name, &e.Properties, &e.OccurredAt, &e.ReceivedAt)
 		return e, err
 	})
+}
+
+// CountCustomerEvents counts a customer's events.
+func (s *Store) CountCustomerEvents(ctx context.Context, workspaceID, customerID string) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `SELECT count(*) FROM events WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count customer events: %w", err)
+	}
+	return n, nil
 }
 
 // CustomerRun is a run of a customer with the name of its journey.

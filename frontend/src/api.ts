@@ -552,7 +552,11 @@ export interface Delivery {
 }
 
 export interface CustomerProfile extends Customer {
+  /** The newest 100 events by when they happened; events_total counts all. */
   events: StoredEvent[];
+  events_total: number;
+  /** Continues the events at getCustomerEvents; empty when events holds them all. */
+  events_next_cursor: string;
   runs: Run[];
   deliveries: Delivery[];
 }
@@ -565,6 +569,12 @@ export async function searchCustomers(q: string, cursor?: string): Promise<{ ite
 
 export function getCustomer(id: string): Promise<CustomerProfile> {
   return request<CustomerProfile>(`/api/customers/${enc(id)}`);
+}
+
+/** The next page of a customer's events, newest first by when they happened. */
+export async function getCustomerEvents(id: string, cursor: string): Promise<{ items: StoredEvent[]; next: string }> {
+  const body = await request<Page<StoredEvent>>(`/api/customers/${enc(id)}/events${query({ limit: '100', cursor })}`);
+  return { items: body.items ?? [], next: body.next_cursor ?? '' };
 }
 
 export function eraseCustomer(id: string): Promise<{ erased: boolean; runs_canceled: number }> {

@@ -6,6 +6,7 @@
 // shows what changed; a segment-triggered journey shows the entry of the
 // segment's existing members.
 import { useCallback, useEffect, useMemo, useRef, useState, type DragEvent } from 'react';
+import { useLeaveGuard } from '../router.ts';
 import {
   Background,
   Controls,
@@ -111,12 +112,7 @@ function Editor({ id, navigate }: { id: string; navigate: (to: string) => void }
   }, [message]);
 
   // Leaving the page with unsaved changes asks first.
-  useEffect(() => {
-    if (!dirty) return;
-    const onUnload = (e: BeforeUnloadEvent) => e.preventDefault();
-    window.addEventListener('beforeunload', onUnload);
-    return () => window.removeEventListener('beforeunload', onUnload);
-  }, [dirty]);
+  useLeaveGuard(dirty, 'This journey has unsaved changes. Leave and lose them?');
 
   const load = useCallback(async () => {
     setLoadError('');

@@ -140,6 +140,22 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
   const [confirm, setConfirm] = useState(false);
   const [erasing, setErasing] = useState(false);
   const [eraseError, setEraseError] = useState('');
+  const [moreEvents, setMoreEvents] = useState(false);
+  const [eventsError, setEventsError] = useState('');
+
+  const loadMoreEvents = async () => {
+    if (!profile) return;
+    setMoreEvents(true);
+    setEventsError('');
+    try {
+      const page = await api.getCustomerEvents(profile.id, profile.events_next_cursor);
+      setProfile({ ...profile, events: [...profile.events, ...page.items], events_next_cursor: page.next });
+    } catch (err) {
+      setEventsError(errorText(err));
+    } finally {
+      setMoreEvents(false);
+    }
+  };
 
   const load = useCallback(async () => {
     setError('');
@@ -274,7 +290,10 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
       </section>
 
       <section className="panel profile-section" aria-label="Events">
-        <h3 className="side-sub">Events ({profile.events.length})</h3>
+        <h3 className="side-sub">
+          Events ({profile.events.length < profile.events_total ? `${profile.events.length} of ${profile.events_total}` : profile.events_total})
+        </h3>
+        <p className="muted small">Newest first, by when they happened.</p>
         {profile.events.length === 0 ? (
           <p className="muted">No events yet.</p>
         ) : (
@@ -291,6 +310,12 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
               </li>
             ))}
           </ul>
+        )}
+        {eventsError && <p className="error-text">{eventsError}</p>}
+        {profile.events_next_cursor && (
+          <button type="button" className="btn btn-secondary" onClick={() => void loadMoreEvents()} disabled={moreEvents}>
+            {moreEvents ? 'Loading…' : 'Load more events'}
+          </button>
         )}
       </section>
 

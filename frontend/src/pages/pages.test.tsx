@@ -145,6 +145,8 @@ describe('CustomerProfilePage', () => {
   const profile: CustomerProfile = {
     ...ada,
     events: [{ id: 1, message_id: 'm1', type: 'track', name: 'Signed Up', properties: { plan: 'pro' }, occurred_at: '2026-01-01T10:00:00Z', received_at: '' }],
+    events_total: 1,
+    events_next_cursor: '',
     runs: [
       {
         workflow_id: 'journey/jny_1/customer/cus_1',
@@ -205,6 +207,24 @@ describe('CustomerProfilePage', () => {
     await user.click(within(dialog).getByRole('button', { name: 'Erase customer' }));
     await vi.waitFor(() => expect(navigate).toHaveBeenCalledWith('/customers'));
     expect(calls.filter((c) => c.method === 'DELETE')).toHaveLength(1);
+  });
+
+  it('counts every event and loads the older ones on demand', async () => {
+    const older = { id: 0, message_id: 'm0', type: 'track', name: 'Viewed Pricing', properties: {}, occurred_at: '2025-12-01T10:00:00Z', received_at: '' };
+    const { calls } = mockFetch({
+      'GET /api/customers/cus_1': () => json(200, { ...profile, events_total: 2, events_next_cursor: 'c1' }),
+      'GET /api/templates': () => json(200, { items: [] }),
+      'GET /api/customers/cus_1/events': () => json(200, { items: [older] }),
+    });
+    const user = userEvent.setup();
+    render(<CustomerProfilePage id="cus_1" navigate={vi.fn()} />);
+    const events = await screen.findByRole('region', { name: 'Events' });
+    expect(events.textContent).toContain('Events (1 of 2)');
+    await user.click(within(events).getByRole('button', { name: 'Load more events' }));
+    await vi.waitFor(() => expect(events.textContent).toContain('Viewed Pricing'));
+    expect(events.textContent).toContain('Events (2)');
+    expect(within(events).queryByRole('button', { name: 'Load more events' })).toBeNull();
+    expect(calls.find((c) => c.path === '/api/customers/cus_1/events')?.query.get('cursor')).toBe('c1');
   });
 });
 
