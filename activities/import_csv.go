@@ -331,7 +331,7 @@ func (m ImportMapping) compile(headers []string) (*compiledMapping, error) {
 func (c *compiledMapping) customer(fields []string) (schema.ImportedCustomer, *schema.ImportRowError) {
 	var out schema.ImportedCustomer
 	if len(fields) != len(c.headers) {
-		return out, &schema.ImportRowError{Message: fmt.Sprintf("the row has %d fields; the header has %d", len(fields), len(c.headers))}
+		return out, &schema.ImportRowError{Message: fmt.Sprintf("the row has %s; the header has %d", plural(len(fields), "field"), len(c.headers))}
 	}
 	value := func(col int) string {
 		if col < 0 {
@@ -541,4 +541,12 @@ func guessType(col int, rows [][]string) string {
 		return TypeTime
 	}
 	return TypeString
+}
+
+// plural writes n and the noun, in the plural unless n is 1.
+func plural(n int, noun string) string {
+	if n == 1 {
+		return "1 " + noun
+	}
+	return fmt.Sprintf("%d %ss", n, noun)
 }

@@ -142,6 +142,7 @@ func TestImportRowsAreCheckedAndTyped(t *testing.T) {
 		{[]string{"u1", "", "", "", "", "maybe", "", "", ""}, "vip", `"maybe" is not a boolean`},
 		{[]string{"u1", "", "", "", "", "", "May 1st", "", ""}, "since", `"May 1st" is not a time`},
 		{[]string{"u1", "a@example.com"}, "", "the row has 2 fields; the header has 9"},
+		{[]string{"u1"}, "", "the row has 1 field; the header has 9"},
 	}
 	for _, tc := range bad {
 		_, rowErr := m.customer(tc.row)

@@ -179,6 +179,7 @@ test('build a journey on the canvas, publish it, watch it run', async ({ page, r
   // Runs, and one run's path with its Temporal link.
   await page.getByRole('button', { name: 'Runs', exact: true }).click();
   const runs = page.getByRole('region', { name: 'Runs' });
+  await expect(runs).toContainText(withPhone); // customers by their user id, not cus_…
   await runs.getByRole('button', { name: /completed/ }).first().click();
   await expect(runs.getByRole('list').filter({ hasText: 'send_1' })).toContainText('exit_1');
   await expect(page.locator('.react-flow__node.on-path')).not.toHaveCount(0);

@@ -320,6 +320,8 @@ export interface Run {
   journey_id: string;
   version: number;
   customer_id: string;
+  /** The customer's user id, when they have one. */
+  customer_external_id?: string | null;
   entry_key?: string;
   status: string;
   current_node: string;

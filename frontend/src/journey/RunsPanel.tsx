@@ -91,8 +91,9 @@ export function RunsPanel({ journeyId, stepIds, onOpen, onClose, navigate }: Run
             <dt>Customer</dt>
             <dd>
               <a href={`/customers/${encodeURIComponent(open.customer_id)}`} onClick={(e) => (e.preventDefault(), navigate(`/customers/${encodeURIComponent(open.customer_id)}`))}>
-                {open.customer_id}
+                {open.customer_external_id || open.customer_id}
               </a>
+              {open.customer_external_id && <span className="muted small"> {open.customer_id}</span>}
             </dd>
             <dt>Status</dt>
             <dd>{open.status}</dd>
@@ -140,7 +141,9 @@ export function RunsPanel({ journeyId, stepIds, onOpen, onClose, navigate }: Run
           {runs.map((r) => (
             <li key={r.workflow_id + r.run_id}>
               <button type="button" className="run-item" onClick={() => void show(r.workflow_id)}>
-                <span className="run-customer">{r.customer_id}</span>
+                <span className="run-customer" title={r.customer_id}>
+                  {r.customer_external_id || r.customer_id}
+                </span>
                 <span className={`badge run-${r.status}`}>{r.status}</span>
                 <span className="muted">
                   at {r.current_node || '—'} · {formatTime(r.started_at)}

@@ -157,14 +157,18 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
     }
   };
 
+  const [missing, setMissing] = useState(false);
+
   const load = useCallback(async () => {
     setError('');
+    setMissing(false);
     try {
       const [p, ts] = await Promise.all([api.getCustomer(id), api.listTemplates().catch(() => [])]);
       setProfile(p);
       setTemplates(new Map(ts.map((t) => [t.id, t.name])));
     } catch (err) {
-      setError(errorText(err));
+      if (err instanceof api.ApiError && err.status === 404) setMissing(true);
+      else setError(errorText(err));
     }
   }, [id]);
 
@@ -186,6 +190,19 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
   };
 
   const back = <BackLink to="/customers" label="Customers" navigate={navigate} />;
+  if (missing) {
+    return (
+      <div className="page-stack">
+        {back}
+        <div className="list-state" role="alert">
+          <p>
+            No customer <strong>{id}</strong> in this workspace. Profiles open by internal id or user id; search finds one by
+            anonymous id, email or phone. An erased customer is gone for good.
+          </p>
+        </div>
+      </div>
+    );
+  }
   if (error) {
     return (
       <div className="page-stack">

@@ -209,6 +209,16 @@ describe('CustomerProfilePage', () => {
     expect(calls.filter((c) => c.method === 'DELETE')).toHaveLength(1);
   });
 
+  it('says plainly when there is no such customer, without a retry', async () => {
+    mockFetch({
+      'GET /api/customers/nobody': () => json(404, { error: 'not found in this workspace' }),
+      'GET /api/templates': () => json(200, { items: [] }),
+    });
+    render(<CustomerProfilePage id="nobody" navigate={vi.fn()} />);
+    expect((await screen.findByRole('alert')).textContent).toContain('No customer nobody in this workspace');
+    expect(screen.queryByRole('button', { name: 'Try again' })).toBeNull();
+  });
+
   it('counts every event and loads the older ones on demand', async () => {
     const older = { id: 0, message_id: 'm0', type: 'track', name: 'Viewed Pricing', properties: {}, occurred_at: '2025-12-01T10:00:00Z', received_at: '' };
     const { calls } = mockFetch({
