@@ -553,7 +553,20 @@ export interface Delivery {
   history?: { status: string; detail?: string; created_at: string }[];
 }
 
+/** Something recorded about a subject: who did what, when. */
+export interface AuditEntry {
+  id: string;
+  actor: string;
+  action: string;
+  subject_type: string;
+  subject_id: string;
+  detail: Record<string, unknown> | null;
+  created_at: string;
+}
+
 export interface CustomerProfile extends Customer {
+  /** What was recorded about the customer: merges, exports, attribute updates that failed. */
+  audit?: AuditEntry[];
   /** The newest 100 events by when they happened; events_total counts all. */
   events: StoredEvent[];
   events_total: number;

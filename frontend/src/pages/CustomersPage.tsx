@@ -128,6 +128,22 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
   );
 }
 
+/** A customer audit action in words. */
+function auditLabel(action: string): string {
+  switch (action) {
+    case 'merge':
+      return 'Merged with another profile';
+    case 'export':
+      return 'Data exported';
+    case 'update_failed':
+      return 'Attribute update failed';
+    case 'erase':
+      return 'Erased';
+    default:
+      return action;
+  }
+}
+
 function pretty(v: unknown): string {
   return JSON.stringify(v, null, 2);
 }
@@ -333,6 +349,27 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
           <button type="button" className="btn btn-secondary" onClick={() => void loadMoreEvents()} disabled={moreEvents}>
             {moreEvents ? 'Loading…' : 'Load more events'}
           </button>
+        )}
+      </section>
+
+      <section className="panel profile-section" aria-label="History">
+        <h3 className="side-sub">History ({profile.audit?.length ?? 0})</h3>
+        {!profile.audit?.length ? (
+          <p className="muted">Nothing recorded about this customer yet (merges, exports, failed attribute updates show here).</p>
+        ) : (
+          <ul className="timeline">
+            {profile.audit.map((a) => (
+              <li key={a.id}>
+                <strong>{auditLabel(a.action)}</strong> <span className="muted small">by {a.actor} · {formatTime(a.created_at)}</span>
+                {a.detail && Object.keys(a.detail).length > 0 && (
+                  <details>
+                    <summary>Details</summary>
+                    <pre className="json">{pretty(a.detail)}</pre>
+                  </details>
+                )}
+              </li>
+            ))}
+          </ul>
         )}
       </section>
 

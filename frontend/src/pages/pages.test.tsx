@@ -147,6 +147,17 @@ describe('CustomerProfilePage', () => {
     events: [{ id: 1, message_id: 'm1', type: 'track', name: 'Signed Up', properties: { plan: 'pro' }, occurred_at: '2026-01-01T10:00:00Z', received_at: '' }],
     events_total: 1,
     events_next_cursor: '',
+    audit: [
+      {
+        id: '7',
+        actor: 'ingest',
+        action: 'merge',
+        subject_type: 'customer',
+        subject_id: 'cus_1',
+        detail: { merged_from: 'cus_anon' },
+        created_at: '2026-01-01T10:02:00Z',
+      },
+    ],
     runs: [
       {
         workflow_id: 'journey/jny_1/customer/cus_1',
@@ -199,6 +210,9 @@ describe('CustomerProfilePage', () => {
     expect(messages.textContent).toContain('Nudge');
     expect(messages.textContent).toContain('Hi Ada');
     expect(screen.getByRole('region', { name: 'Events' }).textContent).toContain('Signed Up');
+    const history = screen.getByRole('region', { name: 'History' });
+    expect(history.textContent).toContain('Merged with another profile');
+    expect(history.textContent).toContain('cus_anon');
     expect(screen.getByRole('link', { name: 'Export JSON' }).getAttribute('href')).toBe('/api/customers/cus_1/export');
 
     await user.click(screen.getByRole('button', { name: 'Erase customer' }));
