@@ -355,15 +355,9 @@ func (s *Store) ExportCustomer(ctx context.Context, workspaceID, idOrExternalID 
 	out.Segments = emptyIfNil(out.Segments)
 	out.Suppressions = emptyIfNil(out.Suppressions)
 	out.Audit = emptyIfNil(out.Audit)
-	if out.Events == nil {
-		out.Events = []ExportedEvent{}
-	}
-	if out.Runs == nil {
-		out.Runs = []CustomerRun{}
-	}
-	if out.Deliveries == nil {
-		out.Deliveries = []Delivery{}
-	}
+	out.Events = emptyIfNil(out.Events)
+	out.Runs = emptyIfNil(out.Runs)
+	out.Deliveries = emptyIfNil(out.Deliveries)
 	return out, nil
 }
 

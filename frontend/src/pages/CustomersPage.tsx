@@ -128,6 +128,21 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
   );
 }
 
+/** One line of a profile's timeline, its data folded away under `more`. */
+function TimelineItem({ title, when, more, data }: { title: string; when: string; more: string; data: Record<string, unknown> | null | undefined }) {
+  return (
+    <li>
+      <strong>{title}</strong> <span className="muted small">{when}</span>
+      {data && Object.keys(data).length > 0 && (
+        <details>
+          <summary>{more}</summary>
+          <pre className="json">{pretty(data)}</pre>
+        </details>
+      )}
+    </li>
+  );
+}
+
 /** A customer audit action in words. */
 function auditLabel(action: string): string {
   switch (action) {
@@ -332,15 +347,7 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
         ) : (
           <ul className="timeline">
             {profile.events.map((e) => (
-              <li key={e.id}>
-                <strong>{e.type === 'track' ? e.name : e.type}</strong> <span className="muted small">{formatTime(e.occurred_at)}</span>
-                {e.properties && Object.keys(e.properties).length > 0 && (
-                  <details>
-                    <summary>Properties</summary>
-                    <pre className="json">{pretty(e.properties)}</pre>
-                  </details>
-                )}
-              </li>
+              <TimelineItem key={e.id} title={e.type === 'track' ? e.name : e.type} when={formatTime(e.occurred_at)} more="Properties" data={e.properties} />
             ))}
           </ul>
         )}
@@ -359,15 +366,7 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
         ) : (
           <ul className="timeline">
             {profile.audit.map((a) => (
-              <li key={a.id}>
-                <strong>{auditLabel(a.action)}</strong> <span className="muted small">by {a.actor} · {formatTime(a.created_at)}</span>
-                {a.detail && Object.keys(a.detail).length > 0 && (
-                  <details>
-                    <summary>Details</summary>
-                    <pre className="json">{pretty(a.detail)}</pre>
-                  </details>
-                )}
-              </li>
+              <TimelineItem key={a.id} title={auditLabel(a.action)} when={`by ${a.actor} · ${formatTime(a.created_at)}`} more="Details" data={a.detail} />
             ))}
           </ul>
         )}
