@@ -10,6 +10,7 @@ import (
 	"math"
 	"net/mail"
 	"regexp"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -236,6 +237,32 @@ func (e *MappingError) Error() string { return e.Field + ": " + e.Message }
 
 // reservedAttributes are names of built-in fields (DESIGN §4, §6), which
 // custom attributes cannot take.
+// FailedRowsColumns lead the CSV of an import's failed rows (GET
+// /api/imports/{id}/failed_rows): where each row was and why it failed,
+// before the row's own fields.
+var FailedRowsColumns = []string{"import_row", "import_column", "import_error"}
+
+// FailedRowsHeader is the header of the failed rows' CSV: FailedRowsColumns
+// (each prefixed with "_" until it differs from the file's columns), then
+// the file's header.
+func FailedRowsHeader(headers []string) []string {
+	out := make([]string, 0, len(FailedRowsColumns)+len(headers))
+	for _, c := range FailedRowsColumns {
+		for slices.Contains(headers, c) {
+			c = "_" + c
+		}
+		out = append(out, c)
+	}
+	return append(out, headers...)
+}
+
+// IsFailedRowsColumn says whether a column is one FailedRowsHeader adds: a
+// corrected file of failed rows uploaded again gets no mapping suggested
+// for them.
+func IsFailedRowsColumn(name string) bool {
+	return slices.Contains(FailedRowsColumns, strings.TrimLeft(name, "_"))
+}
+
 var reservedAttributes = map[string]bool{"id": true, "user_id": true, "external_id": true, "email": true, "phone": true,
 	"timezone": true, "created_at": true, "updated_at": true, "anonymous_ids": true, "attributes": true}
 
@@ -489,7 +516,7 @@ func SuggestMapping(headers []string, rows [][]string) ImportMapping {
 	}
 	names := map[string]bool{}
 	for i, h := range headers {
-		if taken[i] {
+		if taken[i] || IsFailedRowsColumn(h) {
 			continue
 		}
 		name := strings.Trim(nonAlnum.ReplaceAllString(strings.ToLower(h), "_"), "_")

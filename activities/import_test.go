@@ -181,3 +181,15 @@ func TestSuggestMapping(t *testing.T) {
 	require.Equal(t, []AttributeMapping{{Column: "Zip", Name: "zip", Type: TypeString}, {Column: "Score", Name: "score", Type: TypeNumber}},
 		SuggestMapping([]string{"email", "Zip", "Score"}, [][]string{{"a@example.com", "01234", "0"}, {"b@example.com", "75001", "0.5"}}).Attributes)
 }
+
+// TestFailedRowsHeader: the failed rows' columns come first and never take
+// the name of one of the file's columns, which SuggestMapping then leaves
+// unmapped.
+func TestFailedRowsHeader(t *testing.T) {
+	require.Equal(t, []string{"import_row", "import_column", "import_error", "email", "plan"}, FailedRowsHeader([]string{"email", "plan"}))
+	require.Equal(t, []string{"__import_row", "import_column", "import_error", "import_row", "_import_row"},
+		FailedRowsHeader([]string{"import_row", "_import_row"}))
+	h := FailedRowsHeader([]string{"email", "plan"})
+	require.Equal(t, ImportMapping{Email: "email", Attributes: []AttributeMapping{{Column: "plan", Name: "plan", Type: TypeString}}},
+		SuggestMapping(h, [][]string{{"2", "Email", "bad", "x", "pro"}}))
+}

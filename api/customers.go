@@ -290,7 +290,7 @@ func (s *Server) eraseCustomer(c *gin.Context) {
 	}
 	s.audit(c, "erase", "customer", cust.ID, map[string]any{
 		"events_deleted": erased.Events, "anonymous_ids_deleted": erased.AnonymousIDs,
-		"deliveries_blanked": erased.DeliveriesBlanked, "runs_canceled": canceled})
+		"deliveries_blanked": erased.DeliveriesBlanked, "import_rows_blanked": erased.ImportRowsBlanked, "runs_canceled": canceled})
 	c.JSON(http.StatusOK, customerErased{Erased: true, CustomerErasure: erased, RunsCanceled: canceled})
 }
 

@@ -194,6 +194,8 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		require.NoError(t, err)
 		_, err = f.store.AddManualMembers(ctx, f.ws.ID, seg.ID, []string{ada})
 		require.NoError(t, err)
+		status, up := f.uploadCSV(t, sk, "", "name,email\nAda,ADA@example.com\nBob,bob@example.com\n")
+		require.Equal(t, 201, status, "%v", up)
 		req, _ := http.NewRequest("GET", f.srv.URL+"/api/customers/u-ada/export", nil)
 		req.Header.Set("Authorization", "Bearer "+f.secretKey)
 		resp, err := http.DefaultClient.Do(req)
@@ -210,6 +212,7 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 			Segments     []map[string]any `json:"segments"`
 			Suppressions []map[string]any `json:"suppressions"`
 			Audit        []map[string]any `json:"audit"`
+			ImportRows   []map[string]any `json:"import_rows"`
 			ExportedAt   time.Time        `json:"exported_at"`
 		}
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&exp))
@@ -229,6 +232,8 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		require.Equal(t, "unsubscribe", exp.Suppressions[0]["reason"])
 		require.Len(t, exp.Audit, 1)
 		require.Equal(t, "u-ada-old", exp.Audit[0]["detail"].(map[string]any)["merged_user_id"])
+		require.Equal(t, []map[string]any{{"import_id": up["id"], "file_name": "upload.csv", "row": 2.0,
+			"fields": map[string]any{"name": "Ada", "email": "ADA@example.com"}}}, exp.ImportRows)
 		require.False(t, exp.ExportedAt.IsZero())
 		audit, err := f.store.ListAudit(ctx, f.ws.ID, "customer", ada)
 		require.NoError(t, err)
@@ -285,7 +290,7 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		status, body, _ := f.do(t, call{"DELETE", "/api/customers/u-ada", "", sk})
 		require.Equal(t, 200, status, "%v", body)
 		require.Equal(t, map[string]any{"id": ada, "erased": true, "events_deleted": float64(4), "anonymous_ids_deleted": float64(1),
-			"deliveries_blanked": float64(1), "runs_canceled": float64(0)}, body)
+			"deliveries_blanked": float64(1), "import_rows_blanked": float64(1), "runs_canceled": float64(0)}, body)
 
 		for _, path := range []string{"/api/customers/" + ada, "/api/customers/u-ada", "/api/customers/" + ada + "/export"} {
 			status, _ := get(path)
@@ -315,7 +320,7 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		require.Len(t, audit, 3)
 		require.Equal(t, []string{"merge", "export", "erase"}, []string{audit[0].Action, audit[1].Action, audit[2].Action})
 		require.Contains(t, audit[2].Actor, "key:")
-		require.JSONEq(t, `{"events_deleted":4,"anonymous_ids_deleted":1,"deliveries_blanked":1,"runs_canceled":0}`, string(audit[2].Detail))
+		require.JSONEq(t, `{"events_deleted":4,"anonymous_ids_deleted":1,"deliveries_blanked":1,"import_rows_blanked":1,"runs_canceled":0}`, string(audit[2].Detail))
 		require.JSONEq(t, `{"erased":true}`, string(audit[0].Detail), "the merged user id is gone")
 		for _, e := range audit {
 			require.NotContains(t, strings.ToLower(string(e.Detail)), "ada")

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/base64"
+	"encoding/csv"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -10,7 +11,9 @@ import (
 	"math"
 	"mime"
 	"net/http"
+	"path/filepath"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -45,6 +48,7 @@ func (s *Server) importRoutes(e *gin.Engine, a *gin.RouterGroup) {
 	a.GET("/imports", s.listImports)
 	a.GET("/imports/:id", s.getImport)
 	a.GET("/imports/:id/errors", s.listImportErrors)
+	a.GET("/imports/:id/failed_rows", s.failedImportRows)
 	a.POST("/imports/:id/start", editor, s.startImport)
 	a.POST("/imports/:id/cancel", editor, s.cancelImport)
 }
@@ -251,6 +255,60 @@ func (s *Server) listImportErrors(c *gin.Context) {
 		return
 	}
 	writePage(c, errs, limit, func(e schema.ImportRowError) string { return strconv.Itoa(e.Row) })
+}
+
+// failedImportRows answers the current run's failed rows as a CSV file (UTF-8
+// with a byte order mark) to correct and upload again: where each row was
+// and why it failed (activities.FailedRowsColumns), then the row's fields
+// as the file had them.
+func (s *Server) failedImportRows(c *gin.Context) {
+	ws := current(c).workspaceID
+	imp, err := s.deps.Store.GetImport(c, ws, c.Param("id"))
+	if s.storeError(c, "load import", err) {
+		return
+	}
+	started := false
+	var w *csv.Writer
+	begin := func() error {
+		started = true
+		name := strings.TrimSuffix(imp.FileName, filepath.Ext(imp.FileName)) + "-failed-rows.csv"
+		c.Header("Content-Type", "text/csv; charset=utf-8")
+		c.Header("Content-Disposition", mime.FormatMediaType("attachment", map[string]string{"filename": name}))
+		c.Status(http.StatusOK)
+		// A byte order mark, so that Excel reads the file as UTF-8 (an
+		// upload drops it again).
+		if _, err := c.Writer.WriteString("\uFEFF"); err != nil {
+			return err
+		}
+		w = csv.NewWriter(c.Writer)
+		return w.Write(activities.FailedRowsHeader(imp.Headers))
+	}
+	err = s.deps.Store.EachFailedImportRow(c, ws, imp.ID, func(r schema.FailedImportRow) error {
+		if !started {
+			if err := begin(); err != nil {
+				return err
+			}
+		}
+		w.Write(append([]string{strconv.Itoa(r.Row), r.Column, r.Message}, r.Fields...)) //nolint:errcheck // w.Error below
+		return w.Error()
+	})
+	if err == nil && !started {
+		err = begin()
+	}
+	if err == nil {
+		w.Flush()
+		err = w.Error()
+	}
+	switch {
+	case err == nil:
+	case !started:
+		s.internal(c, "list failed import rows", err)
+	default:
+		// The file is partly sent: break the connection rather than let a
+		// truncated file look whole.
+		s.deps.Log.ErrorContext(c, "send failed import rows", "error", err, "import_id", imp.ID)
+		panic(http.ErrAbortHandler)
+	}
 }
 
 type startImportRequest struct {

@@ -3,6 +3,7 @@ package api_test
 import (
 	"bytes"
 	"context"
+	"encoding/csv"
 	"encoding/json"
 	"fmt"
 	"io"
@@ -115,6 +116,28 @@ func (f *fixture) awaitImport(t *testing.T, id string) (map[string]any, []int) {
 	return nil, nil
 }
 
+// failedRowsCSV reads GET /api/imports/{id}/failed_rows as CSV records.
+func (f *fixture) failedRowsCSV(t *testing.T, id string) [][]string {
+	t.Helper()
+	req, err := http.NewRequest("GET", f.srv.URL+"/api/imports/"+id+"/failed_rows", nil)
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+f.secretKey)
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	require.Equal(t, 200, resp.StatusCode)
+	require.Equal(t, "text/csv; charset=utf-8", resp.Header.Get("Content-Type"))
+	require.Equal(t, `attachment; filename=customers-failed-rows.csv`, resp.Header.Get("Content-Disposition"))
+	body, err := io.ReadAll(resp.Body)
+	require.NoError(t, err)
+	require.True(t, bytes.HasPrefix(body, []byte("\xEF\xBB\xBF")), "a byte order mark for Excel")
+	r := csv.NewReader(bytes.NewReader(body[3:]))
+	r.FieldsPerRecord = -1
+	records, err := r.ReadAll()
+	require.NoError(t, err)
+	return records
+}
+
 func importCounts(imp map[string]any) map[string]any {
 	out := map[string]any{}
 	for _, k := range []string{"status", "total_rows", "processed_rows", "created_rows", "updated_rows", "failed_rows", "percent"} {
@@ -225,6 +248,37 @@ func TestImportUploadPreviewStartAndRerun(t *testing.T) {
 	require.Equal(t, wantErrors[4:], page["items"])
 	require.Empty(t, page["next_cursor"])
 
+	// The failed rows as a CSV file: where and why, then the row as it was.
+	failed := f.failedRowsCSV(t, id)
+	require.Equal(t, [][]string{
+		{"import_row", "import_column", "import_error", "User ID", "Email", "Plan", "Seats", "VIP", "Signed Up", "Time Zone"},
+		{"4", "User ID", "user_id is empty", "", "nobody@example.com", "free", "1", "no", "", ""},
+		{"5", "Email", `"not-an-email" is not an email address`, "u4", "not-an-email", "free", "1", "no", "", ""},
+		{"6", "Seats", `"lots" is not a number`, "u5", "cy@example.com", "team", "lots", "no", "", ""},
+		{"7", "VIP", `"maybe" is not a boolean (true/false, yes/no, 1/0)`, "u6", "dee@example.com", "team", "2", "maybe", "", ""},
+		{"8", "Time Zone", `"Mars/Base" is not a time zone name (use an IANA name such as Europe/Paris)`, "u7", "eve@example.com", "team", "2", "no", "", "Mars/Base"},
+		{"9", "", "the row has 2 fields; the header has 7", "u8", "fay@example.com"},
+	}, failed)
+	// Corrected and uploaded again, its extra columns get no attribute.
+	failed[3][6], failed[4][7] = "3", "yes"
+	var fixed strings.Builder
+	cw := csv.NewWriter(&fixed)
+	require.NoError(t, cw.WriteAll(failed[:5]))
+	status, up2 := f.uploadCSV(t, bearer(f.secretKey), "file", fixed.String())
+	require.Equal(t, 201, status, "%v", up2)
+	var suggested []string
+	for _, a := range up2["suggested_mapping"].(map[string]any)["attributes"].([]any) {
+		suggested = append(suggested, a.(map[string]any)["column"].(string))
+	}
+	require.Equal(t, []string{"Plan", "Seats", "VIP", "Signed Up"}, suggested)
+	status, started := f.jsonCall(t, "POST", "/api/imports/"+up2["id"].(string)+"/start", map[string]any{"mapping": peopleMapping})
+	require.Equal(t, 202, status, "%v", started)
+	fixedRun, _ := f.awaitImport(t, up2["id"].(string))
+	require.Equal(t, map[string]any{"status": "completed", "total_rows": 4.0, "processed_rows": 4.0,
+		"created_rows": 2.0, "updated_rows": 0.0, "failed_rows": 2.0, "percent": 100.0}, importCounts(fixedRun), "u5 and u6 now pass")
+	_, err = f.store.Pool().Exec(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND external_id IN ('u5', 'u6')`, f.ws.ID)
+	require.NoError(t, err)
+
 	// A rerun over the same file: everyone is updated, no one duplicated,
 	// the errors are the same ones, not twice.
 	again := run(0, 4)
@@ -236,7 +290,7 @@ func TestImportUploadPreviewStartAndRerun(t *testing.T) {
 
 	status, list := f.jsonCall(t, "GET", "/api/imports", nil)
 	require.Equal(t, 200, status)
-	require.Equal(t, []string{id}, itemIDs(t, list))
+	require.Equal(t, []string{up2["id"].(string), id}, itemIDs(t, list), "newest first")
 	status, _ = f.jsonCall(t, "POST", "/api/imports/"+id+"/cancel", nil)
 	require.Equal(t, 409, status, "a completed import cannot be cancelled")
 	audit, err := f.store.ListAudit(ctx, f.ws.ID, "import", id)
@@ -402,6 +456,7 @@ func TestImportBadFilesMappingsAndWorkspaces(t *testing.T) {
 		}{
 			{"other workspace's import", "GET", "/api/imports/" + id, "", bearer(sk2.Key), 404, "not found"},
 			{"other workspace's errors", "GET", "/api/imports/" + id + "/errors", "", bearer(sk2.Key), 404, "not found"},
+			{"other workspace's failed rows", "GET", "/api/imports/" + id + "/failed_rows", "", bearer(sk2.Key), 404, "not found"},
 			{"other workspace's start", "POST", "/api/imports/" + id + "/start", `{"mapping":{"email":"email"}}`, bearer(sk2.Key), 404, "not found"},
 			{"other workspace's cancel", "POST", "/api/imports/" + id + "/cancel", "", bearer(sk2.Key), 404, "not found"},
 			{"unknown import", "GET", "/api/imports/imp_nope", "", sk, 404, "not found"},

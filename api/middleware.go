@@ -34,6 +34,9 @@ func (s *Server) requestID(c *gin.Context) {
 func (s *Server) recover(c *gin.Context) {
 	defer func() {
 		if r := recover(); r != nil {
+			if r == http.ErrAbortHandler { //nolint:errorlint // the sentinel is panicked as is
+				panic(r) // net/http closes the connection without a word
+			}
 			s.internal(c, "handle request", fmt.Errorf("panic: %v", r))
 		}
 	}()

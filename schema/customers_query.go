@@ -282,8 +282,10 @@ type CustomerExport struct {
 	Suppressions []ExportedSuppression `json:"suppressions"`
 	// Audit is what was recorded about the customer: merges, exports,
 	// attribute updates that failed.
-	Audit      []AuditEntry `json:"audit"`
-	ExportedAt time.Time    `json:"exported_at"`
+	Audit []AuditEntry `json:"audit"`
+	// ImportRows are rows of stored CSV import files that name the customer.
+	ImportRows []ExportedImportRow `json:"import_rows"`
+	ExportedAt time.Time           `json:"exported_at"`
 }
 
 // ExportedStep is one node a run of the customer passed through.
@@ -355,6 +357,7 @@ func (s *Store) ExportCustomer(ctx context.Context, workspaceID, idOrExternalID 
 	out.Segments = emptyIfNil(out.Segments)
 	out.Suppressions = emptyIfNil(out.Suppressions)
 	out.Audit = emptyIfNil(out.Audit)
+	out.ImportRows = emptyIfNil(out.ImportRows)
 	out.Events = emptyIfNil(out.Events)
 	out.Runs = emptyIfNil(out.Runs)
 	out.Deliveries = emptyIfNil(out.Deliveries)
@@ -403,7 +406,10 @@ func exportRelated(ctx context.Context, tx pgx.Tx, workspaceID string, out *Cust
 	if out.Suppressions, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ExportedSuppression]); err != nil {
 		return fmt.Errorf("read suppressions: %w", err)
 	}
-	out.Audit, err = listAudit(ctx, tx, workspaceID, "customer", id, 0, 0)
+	if out.Audit, err = listAudit(ctx, tx, workspaceID, "customer", id, 0, 0); err != nil {
+		return err
+	}
+	out.ImportRows, err = exportImportRows(ctx, tx, workspaceID, out.Customer)
 	return err
 }
 
@@ -420,6 +426,7 @@ type CustomerErasure struct {
 	Events            int64  `json:"events_deleted"`
 	AnonymousIDs      int64  `json:"anonymous_ids_deleted"`
 	DeliveriesBlanked int64  `json:"deliveries_blanked"`
+	ImportRowsBlanked int64  `json:"import_rows_blanked"`
 }
 
 // EraseCustomer removes a customer's personal data (GDPR erasure): their
@@ -433,9 +440,10 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 	out := CustomerErasure{CustomerID: customerID}
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		locked := map[string]bool{}
+		var c Customer
 		lockIdentities := func() (bool, error) {
-			c, err := lookupCustomer(ctx, tx, workspaceID, customerID)
-			if err != nil {
+			var err error
+			if c, err = lookupCustomer(ctx, tx, workspaceID, customerID); err != nil {
 				return false, err
 			}
 			if c.ID != customerID {
@@ -492,6 +500,9 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 		if _, err = tx.Exec(ctx, `UPDATE audit_log SET detail = '{"erased":true}'
 			WHERE workspace_id = $1 AND subject_type = 'customer' AND subject_id = $2`, workspaceID, customerID); err != nil {
 			return fmt.Errorf("blank audit entries: %w", err)
+		}
+		if out.ImportRowsBlanked, err = eraseImportRows(ctx, tx, workspaceID, c); err != nil {
+			return err
 		}
 		if tag, err = tx.Exec(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND id = $2`, workspaceID, customerID); err != nil {
 			return fmt.Errorf("delete customer: %w", err)

@@ -829,3 +829,68 @@ func TestNormalizePhone(t *testing.T) {
 		require.Equal(t, want, schema.NormalizePhone(in), "%q", in)
 	}
 }
+
+// Stored import files are personal data too: an export lists the rows that
+// name the customer — by email in any column, by user id or phone only in
+// the columns the import's mapping reads them from — and an erasure blanks
+// them (and their row errors' messages), keeping the file's numbering.
+func TestEraseAndExportCoverStoredImportRows(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	other := newIdentityEnvOn(t, e.st, "Other")
+	ada := e.apply(t, identify("3", "", map[string]any{"email": "Ada@Example.com", "phone": "+15555550100"}))
+	e.apply(t, identify("u2", "", map[string]any{"email": "bob@example.com"}))
+
+	upload := func(env *identityEnv, headers []string, mapping string, rows ...[]string) string {
+		t.Helper()
+		imp, err := env.st.CreateImport(ctx, env.ws, schema.NewImport{CreatedBy: "test", FileName: "people.csv", Headers: headers},
+			&memoryRowSource{rows: rows})
+		require.NoError(t, err)
+		if mapping != "" {
+			_, err = env.st.StartImportRun(ctx, env.ws, imp.ID, schema.StartImport{Mapping: []byte(mapping)})
+			require.NoError(t, err)
+		}
+		return imp.ID
+	}
+	byID := upload(e, []string{"id", "mobile", "seats"}, `{"user_id":"id","phone":"mobile"}`,
+		[]string{"3", "", "7"},                // Ada by user id
+		[]string{"u2", "", "3"},               // Bob, with a count of 3: not Ada
+		[]string{"u9", " +15555550100 ", "1"}, // Ada's phone in the phone column
+		[]string{"u3", "", "2"})
+	byEmail := upload(e, []string{"contact", "plan"}, "", // never started: email still found
+		[]string{"ADA@example.com ", "pro"},
+		[]string{"bob@example.com", "3"})
+	theirs := upload(other, []string{"id", "email"}, `{"user_id":"id"}`, []string{"3", "ada@example.com"})
+	_, _, err := e.st.ApplyImportChunk(ctx, e.ws, byID, schema.ImportChunk{Run: 1, Rows: 4, Key: schema.ImportKeyUserID,
+		Errors: []schema.ImportRowError{{Row: 4, Column: "mobile", Message: `"+15555550100" is not allowed`}, {Row: 5, Column: "seats", Message: "bad"}}})
+	require.NoError(t, err)
+
+	exp, err := e.st.ExportCustomer(ctx, e.ws, ada.CustomerID)
+	require.NoError(t, err)
+	require.Equal(t, []schema.ExportedImportRow{
+		{ImportID: byID, FileName: "people.csv", Row: 2, Fields: map[string]string{"id": "3", "mobile": "", "seats": "7"}},
+		{ImportID: byID, FileName: "people.csv", Row: 4, Fields: map[string]string{"id": "u9", "mobile": " +15555550100 ", "seats": "1"}},
+		{ImportID: byEmail, FileName: "people.csv", Row: 2, Fields: map[string]string{"contact": "ADA@example.com ", "plan": "pro"}},
+	}, exp.ImportRows)
+
+	out, err := e.st.EraseCustomer(ctx, e.ws, ada.CustomerID)
+	require.NoError(t, err)
+	require.EqualValues(t, 3, out.ImportRowsBlanked)
+	rows, err := e.st.ImportRows(ctx, e.ws, byID, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []schema.ImportRow{{Number: 2, Fields: []string{"", "", ""}}, {Number: 3, Fields: []string{"u2", "", "3"}},
+		{Number: 4, Fields: []string{"", "", ""}}, {Number: 5, Fields: []string{"u3", "", "2"}}}, rows)
+	rows, err = e.st.ImportRows(ctx, e.ws, byEmail, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []schema.ImportRow{{Number: 2, Fields: []string{"", ""}}, {Number: 3, Fields: []string{"bob@example.com", "3"}}}, rows)
+	errs, err := e.st.ListImportErrors(ctx, e.ws, byID, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []schema.ImportRowError{{Row: 4, Column: "mobile", Message: "the row was erased with its customer"}, {Row: 5, Column: "seats", Message: "bad"}}, errs)
+	rows, err = other.st.ImportRows(ctx, other.ws, theirs, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"3", "ada@example.com"}, rows[0].Fields, "another workspace's file is untouched")
+
+	bob, err := e.st.ExportCustomer(ctx, e.ws, "u2")
+	require.NoError(t, err)
+	require.Len(t, bob.ImportRows, 2, "Bob's rows: his id in the id column, his email")
+}

@@ -313,6 +313,32 @@ func (s *Store) ListImportErrors(ctx context.Context, workspaceID, id string, af
 	})
 }
 
+// FailedImportRow is a row the current run skipped, with its fields as the
+// file had them.
+type FailedImportRow struct {
+	ImportRowError
+	Fields []string
+}
+
+// EachFailedImportRow calls fn with the current run's failed rows in row
+// order, reading them as it goes (an import has up to a million rows).
+func (s *Store) EachFailedImportRow(ctx context.Context, workspaceID, id string, fn func(FailedImportRow) error) error {
+	rows, err := s.pool.Query(ctx, `
+		SELECT e.row_number, e."column", e.message, coalesce(r.fields, '{}')
+		FROM import_errors e
+		LEFT JOIN import_rows r ON r.workspace_id = e.workspace_id AND r.import_id = e.import_id AND r.row_number = e.row_number
+		WHERE e.workspace_id = $1 AND e.import_id = $2 ORDER BY e.row_number`, workspaceID, id)
+	if err != nil {
+		return fmt.Errorf("query failed import rows: %w", err)
+	}
+	var row FailedImportRow
+	_, err = pgx.ForEachRow(rows, []any{&row.Row, &row.Column, &row.Message, &row.Fields}, func() error { return fn(row) })
+	if err != nil {
+		return fmt.Errorf("read failed import rows: %w", err)
+	}
+	return nil
+}
+
 // ApplyImportChunk writes a chunk of an import run in one transaction: the
 // customers upserted (by external id, or by email when the import is keyed
 // by email), the row errors, and the run's progress. The import's progress

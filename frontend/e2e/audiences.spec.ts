@@ -7,6 +7,7 @@
 // progress shows on the canvas.
 //
 // Environment: HERALD_URL and HERALD_CREDENTIALS, see e2e/helpers.ts.
+import { readFile } from 'node:fs/promises';
 import { expect, test } from '@playwright/test';
 import { callApi, credentials, runId, screenshot, signIn } from './helpers';
 
@@ -87,4 +88,35 @@ test('import a CSV file into a new manual segment', async ({ page, request }) =>
   await expect(enrollment.getByRole('progressbar', { name: 'Enrollment progress' })).toHaveAttribute('aria-valuenow', '100', { timeout: 30_000 });
   await expect(enrollment.getByTestId('enrollment')).toContainText('2 entered · 0 skipped of 2 (100%)');
   await expect(enrollment.getByRole('button', { name: 'Cancel enrollment' })).toHaveCount(0);
+});
+
+test('past imports list, and the failed rows download as a CSV file to correct', async ({ page }) => {
+  test.setTimeout(90_000);
+  const creds = credentials();
+  const run = runId();
+  const file = `seats-${run}.csv`;
+  const csv = `user_id,email,seats\nok-${run},ok-${run}@example.com,3\nbad-${run},bad-${run}@example.com,lots\n`;
+
+  await page.goto('/audiences/import');
+  await signIn(page, creds.email, creds.password);
+  await page.getByLabel('CSV file').setInputFiles({ name: file, mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await expect(page.getByLabel('Attribute 1 column')).toHaveValue('seats');
+  await page.getByLabel('Attribute 1 type').selectOption('number');
+  await page.getByRole('button', { name: 'Start import' }).click();
+  await expect(page.getByRole('progressbar', { name: 'Import progress' })).toHaveAttribute('aria-valuenow', '100', { timeout: 60_000 });
+  await expect(page.getByTestId('import-progress-text')).toContainText('2 of 2 rows (100%) · 1 created · 0 updated · 1 failed');
+
+  // The past imports list shows it once it ended, with its failed rows.
+  const past = page.getByRole('table', { name: 'Past imports' });
+  const row = past.getByRole('row').filter({ hasText: file });
+  await expect(row.getByText('1 · 0 · 1')).toBeVisible();
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download failed rows (CSV)' }).click()]);
+  expect(download.suggestedFilename()).toBe(`seats-${run}-failed-rows.csv`);
+  const body = await readFile(await download.path(), 'utf8');
+  expect(body).toBe(`\uFEFFimport_row,import_column,import_error,user_id,email,seats\n3,seats,"""lots"" is not a number",bad-${run},bad-${run}@example.com,lots\n`);
+
+  // After a reload the list still leads to the run's row errors.
+  await page.reload();
+  await page.getByRole('button', { name: `Show import ${file}` }).first().click();
+  await expect(page.getByRole('table', { name: 'Row errors' }).getByText('"lots" is not a number')).toBeVisible();
 });

@@ -852,6 +852,17 @@ export async function importErrors(id: string, cursor?: string): Promise<{ items
   return { items: body.items ?? [], next: body.next_cursor ?? '' };
 }
 
+/** Imports, newest first, 20 a page. */
+export async function listImports(cursor?: string): Promise<{ items: Import[]; next: string }> {
+  const body = await request<Page<Import>>(`/api/imports${query({ limit: '20', cursor })}`);
+  return { items: body.items ?? [], next: body.next_cursor ?? '' };
+}
+
+/** Where the latest run's failed rows download as a CSV file to correct and upload again. */
+export function failedRowsUrl(id: string): string {
+  return `/api/imports/${enc(id)}/failed_rows`;
+}
+
 /** Starts (or runs again) an import with a mapping, optionally into a manual segment. */
 export function startImport(id: string, mapping: ImportMapping, segmentId?: string): Promise<Import> {
   const body: { mapping: ImportMapping; segment_id?: string } = { mapping };

@@ -5,7 +5,8 @@
 // cancelled.
 import { useEffect, useId, useRef, useState, type ChangeEvent } from 'react';
 import * as api from '../api.ts';
-import type { AttributeType, ImportDetail, ImportMapping, ImportRowError, Segment, UploadedImport } from '../api.ts';
+import type { AttributeType, Import, ImportDetail, ImportMapping, ImportRowError, Segment, UploadedImport } from '../api.ts';
+import { formatTime } from '../journey/RunsPanel.tsx';
 import { ProgressBar } from '../ProgressBar.tsx';
 import { errorText } from './ListState.tsx';
 
@@ -170,10 +171,97 @@ export function ImportProgress({ imp, onCancel, cancelling }: { imp: ImportDetai
               More row errors
             </button>
           )}
+          {imp.failed_rows > 0 && imp.status !== 'running' && (
+            <a className="btn btn-secondary btn-small" href={api.failedRowsUrl(imp.id)} download>
+              Download failed rows (CSV)
+            </a>
+          )}
           {moreError && <p className="error-text">{moreError}</p>}
         </div>
       )}
     </section>
+  );
+}
+
+/** The workspace's imports, newest first; Show opens one's progress and row errors. */
+export function PastImports({ version, onShow }: { version: number; onShow: (id: string) => void }) {
+  const [items, setItems] = useState<Import[] | null>(null);
+  const [next, setNext] = useState('');
+  const [error, setError] = useState('');
+  useEffect(() => {
+    let stop = false;
+    api.listImports().then(
+      (page) => {
+        if (stop) return;
+        setItems(page.items);
+        setNext(page.next);
+        setError('');
+      },
+      (err) => !stop && setError(errorText(err)),
+    );
+    return () => {
+      stop = true;
+    };
+  }, [version]);
+  const loadMore = async () => {
+    try {
+      const page = await api.listImports(next);
+      setItems((list) => [...(list ?? []), ...page.items]);
+      setNext(page.next);
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+  if (error) return <p className="error-text">Past imports: {error}</p>;
+  if (!items || items.length === 0) return null;
+  return (
+    <div className="table-wrap">
+      <h4 className="side-sub">Past imports</h4>
+      <table className="table" aria-label="Past imports">
+        <thead>
+          <tr>
+            <th scope="col">File</th>
+            <th scope="col">Status</th>
+            <th scope="col">Uploaded</th>
+            <th scope="col">Rows</th>
+            <th scope="col">Created · updated · failed</th>
+            <th scope="col">
+              <span className="visually-hidden">Actions</span>
+            </th>
+          </tr>
+        </thead>
+        <tbody>
+          {items.map((imp) => (
+            <tr key={imp.id}>
+              <td>{imp.file_name}</td>
+              <td>
+                <span className={`badge status-badge status-${imp.status}`}>{imp.status}</span>
+              </td>
+              <td className="nowrap">{formatTime(imp.created_at)}</td>
+              <td>{imp.total_rows.toLocaleString('en-US')}</td>
+              <td>{imp.run > 0 ? `${imp.created_rows} · ${imp.updated_rows} · ${imp.failed_rows}` : 'not started'}</td>
+              <td className="nowrap">
+                {imp.run > 0 && (
+                  <button type="button" className="btn btn-ghost btn-small" aria-label={`Show import ${imp.file_name}`} onClick={() => onShow(imp.id)}>
+                    Show
+                  </button>
+                )}
+                {imp.failed_rows > 0 && imp.status !== 'running' && (
+                  <a className="btn btn-ghost btn-small" href={api.failedRowsUrl(imp.id)} download aria-label={`Download failed rows of ${imp.file_name}`}>
+                    Failed rows
+                  </a>
+                )}
+              </td>
+            </tr>
+          ))}
+        </tbody>
+      </table>
+      {next && (
+        <button type="button" className="btn btn-secondary btn-small" onClick={() => void loadMore()}>
+          More imports
+        </button>
+      )}
+    </div>
   );
 }
 
@@ -196,8 +284,12 @@ export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportPro
   const [error, setError] = useState('');
   const [run, setRun] = useState<ImportDetail | null>(null);
   const [cancelling, setCancelling] = useState(false);
+  const [version, setVersion] = useState(0);
   const finished = useRef(onFinished);
-  finished.current = onFinished;
+  finished.current = (d: ImportDetail) => {
+    setVersion((v) => v + 1);
+    onFinished?.(d);
+  };
 
   const onFile = async (e: ChangeEvent<HTMLInputElement>) => {
     const file = e.target.files?.[0];
@@ -224,6 +316,7 @@ export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportPro
     try {
       const imp = await api.startImport(uploaded.id, cleanMapping(mapping), segmentId || target || undefined);
       setRun({ ...imp, errors: [] });
+      setVersion((v) => v + 1);
     } catch (err) {
       setError(errorText(err));
     } finally {
@@ -264,6 +357,17 @@ export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportPro
       setError(errorText(err));
     } finally {
       setCancelling(false);
+    }
+  };
+
+  const show = async (id: string) => {
+    setError('');
+    try {
+      const d = await api.getImport(id);
+      setUploaded(null);
+      setRun(d);
+    } catch (err) {
+      setError(errorText(err));
     }
   };
 
@@ -332,6 +436,7 @@ export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportPro
         </>
       )}
       {run && <ImportProgress key={`${run.id}-${run.run}`} imp={run} onCancel={() => void cancel()} cancelling={cancelling} />}
+      {!segmentId && <PastImports version={version} onShow={(id) => void show(id)} />}
     </section>
   );
 }

@@ -49,6 +49,7 @@ describe('CsvImport', () => {
   it('uploads, shows the preview and suggested mapping, starts with the edited mapping and follows the progress', async () => {
     let polls = 0;
     const { calls } = mockFetch({
+      'GET /api/imports': () => json(200, { items: [], next_cursor: '' }),
       'POST /api/imports': () => json(201, uploaded),
       'POST /api/imports/imp_1/start': () => json(202, { ...base, status: 'running', run: 1 }),
       'GET /api/imports/imp_1': () => {
@@ -75,8 +76,7 @@ describe('CsvImport', () => {
     const preview = await screen.findByRole('table', { name: 'Preview' });
     expect(within(preview).getAllByRole('columnheader').map((h) => h.textContent)).toEqual(uploaded.headers);
     expect(within(preview).getByText('b@example.com')).toBeTruthy();
-    expect(calls[0].method).toBe('POST');
-    expect(calls[0].path).toBe('/api/imports');
+    expect(calls.filter((c) => c.method === 'POST').map((c) => c.path)).toEqual(['/api/imports']);
 
     // The suggested mapping is shown and can be edited.
     expect((screen.getByLabelText('User ID column') as HTMLSelectElement).value).toBe('id');
@@ -113,7 +113,39 @@ describe('CsvImport', () => {
     await vi.waitFor(() => expect(bar.getAttribute('aria-valuenow')).toBe('100'), { timeout: 4000 });
     expect(screen.getByTestId('import-progress-text').textContent).toContain('2 of 2 rows (100%) · 1 created · 0 updated · 1 failed');
     expect(within(screen.getByRole('table', { name: 'Row errors' })).getByText('not a number')).toBeTruthy();
+    expect(screen.getByRole('link', { name: 'Download failed rows (CSV)' }).getAttribute('href')).toBe('/api/imports/imp_1/failed_rows');
     expect(onFinished).toHaveBeenCalledTimes(1);
+    // The list of past imports is read again once the run started and once it ended.
+    await vi.waitFor(() => expect(calls.filter((c) => c.method === 'GET' && c.path === '/api/imports')).toHaveLength(3));
+  });
+
+  it('lists past imports and shows one with its row errors and failed rows', async () => {
+    const done = { ...base, id: 'imp_2', file_name: 'march.csv', status: 'completed', run: 2, processed_rows: 2, created_rows: 1, failed_rows: 1, percent: 100 };
+    const { calls } = mockFetch({
+      'GET /api/imports': (c) =>
+        json(200, c.query.get('cursor')
+          ? { items: [{ ...base, id: 'imp_3', file_name: 'old.csv', status: 'uploaded' }], next_cursor: '' }
+          : { items: [done, { ...base, status: 'running', run: 1 }], next_cursor: 'c1' }),
+      'GET /api/imports/imp_2': () => json(200, { ...done, errors: [{ row: 3, column: 'seats', message: '"x" is not a number' }] }),
+    });
+    const user = userEvent.setup();
+    render(<CsvImport />);
+    const list = await screen.findByRole('table', { name: 'Past imports' });
+    const rows = within(list).getAllByRole('row').slice(1);
+    expect(rows.map((r) => within(r).getAllByRole('cell')[0].textContent)).toEqual(['march.csv', 'people.csv']);
+    expect(within(rows[0]).getByText('1 · 0 · 1')).toBeTruthy();
+    expect(within(rows[0]).getByRole('link', { name: 'Download failed rows of march.csv' }).getAttribute('href')).toBe('/api/imports/imp_2/failed_rows');
+    expect(within(rows[1]).queryByRole('link')).toBeNull(); // running: no failed rows file yet
+
+    await user.click(screen.getByRole('button', { name: 'More imports' }));
+    expect(await within(list).findByText('old.csv')).toBeTruthy();
+    expect(calls.at(-1)?.query.get('cursor')).toBe('c1');
+    expect(screen.queryByRole('button', { name: 'Show import old.csv' })).toBeNull(); // never started
+
+    await user.click(screen.getByRole('button', { name: 'Show import march.csv' }));
+    const progress = await screen.findByRole('region', { name: 'Import progress' });
+    expect(within(progress).getByText('"x" is not a number')).toBeTruthy();
+    expect(screen.getByTestId('import-progress-text').textContent).toContain('2 of 2 rows (100%) · 1 created · 0 updated · 1 failed');
   });
 
   it('cancels a running import', async () => {
@@ -135,7 +167,10 @@ describe('CsvImport', () => {
   });
 
   it('shows why an upload was refused', async () => {
-    mockFetch({ 'POST /api/imports': () => json(400, { error: 'the file has no header row', field: 'file' }) });
+    mockFetch({
+      'GET /api/imports': () => json(200, { items: [] }),
+      'POST /api/imports': () => json(400, { error: 'the file has no header row', field: 'file' }),
+    });
     const user = userEvent.setup();
     render(<CsvImport />);
     await user.upload(screen.getByLabelText('CSV file'), new File([''], 'empty.csv', { type: 'text/csv' }));
