@@ -37,6 +37,8 @@ type customerProfile struct {
 	EventsNextCursor string               `json:"events_next_cursor"`
 	Runs             []schema.CustomerRun `json:"runs"`
 	Deliveries       []schema.Delivery    `json:"deliveries"`
+	// Segments are the segments the customer is a member of now.
+	Segments []schema.ExportedMembership `json:"segments"`
 	// Audit is what was recorded about the customer: merges, exports,
 	// update_customer values that did not render (the first 100 entries).
 	Audit []schema.AuditEntry `json:"audit"`
@@ -179,6 +181,10 @@ func (s *Server) getCustomer(c *gin.Context) {
 	}
 	if body.Deliveries, err = s.deps.Store.CustomerDeliveries(c, ws, cust.ID, profileDeliveries); err != nil {
 		s.internal(c, "load customer deliveries", err)
+		return
+	}
+	if body.Segments, err = s.deps.Store.CustomerSegments(c, ws, cust.ID); err != nil {
+		s.internal(c, "load customer segments", err)
 		return
 	}
 	if body.Audit, err = s.deps.Store.ListAuditPage(c, ws, "customer", cust.ID, profileRuns, 0); err != nil {

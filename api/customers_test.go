@@ -194,6 +194,12 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		require.NoError(t, err)
 		_, err = f.store.AddManualMembers(ctx, f.ws.ID, seg.ID, []string{ada})
 		require.NoError(t, err)
+		left, err := f.store.CreateSegment(ctx, f.ws.ID, schema.Segment{Name: "Left", Kind: schema.SegmentManual})
+		require.NoError(t, err)
+		_, err = f.store.AddManualMembers(ctx, f.ws.ID, left.ID, []string{ada})
+		require.NoError(t, err)
+		_, err = f.store.RemoveManualMembers(ctx, f.ws.ID, left.ID, []string{ada})
+		require.NoError(t, err)
 		status, up := f.uploadCSV(t, sk, "", "name,email\nAda,ADA@example.com\nBob,bob@example.com\n")
 		require.Equal(t, 201, status, "%v", up)
 		req, _ := http.NewRequest("GET", f.srv.URL+"/api/customers/u-ada/export", nil)
@@ -217,7 +223,7 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		}
 		require.NoError(t, json.NewDecoder(resp.Body).Decode(&exp))
 		require.Equal(t, ada, exp.Customer["id"])
-		require.Len(t, exp.Events, 4)
+		require.Len(t, exp.Events, 6, "three of hers, three segment changes")
 		require.Equal(t, "Identify", exp.Events[0]["name"], "all events, oldest first")
 		require.Equal(t, map[string]any{"ip": "192.0.2.1"}, exp.Events[1]["context"])
 		require.Equal(t, map[string]any{"page": "/pricing"}, exp.Events[1]["properties"])
@@ -226,8 +232,9 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		require.Equal(t, "ada@example.com", exp.Deliveries[0]["recipient"])
 		require.Len(t, exp.RunSteps, 1)
 		require.Equal(t, "welcome", exp.RunSteps[0]["node"])
-		require.Len(t, exp.Segments, 1)
+		require.Len(t, exp.Segments, 2, "past memberships too")
 		require.Equal(t, "VIP", exp.Segments[0]["name"])
+		require.NotNil(t, exp.Segments[1]["left_at"])
 		require.Len(t, exp.Suppressions, 1)
 		require.Equal(t, "unsubscribe", exp.Suppressions[0]["reason"])
 		require.Len(t, exp.Audit, 1)
@@ -243,6 +250,9 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		require.Equal(t, 200, status)
 		require.Len(t, profile["audit"], 2, "the profile shows what was recorded about the customer")
 		require.Equal(t, "export", profile["audit"].([]any)[1].(map[string]any)["action"])
+		require.Len(t, profile["segments"], 1, "the profile shows the segments she is in now")
+		require.Equal(t, map[string]any{"segment_id": seg.ID, "name": "VIP", "kind": "manual"},
+			pick(profile["segments"].([]any)[0].(map[string]any), "segment_id", "name", "kind"))
 	})
 
 	t.Run("bad input and other workspaces", func(t *testing.T) {
@@ -289,7 +299,7 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 	t.Run("erase", func(t *testing.T) {
 		status, body, _ := f.do(t, call{"DELETE", "/api/customers/u-ada", "", sk})
 		require.Equal(t, 200, status, "%v", body)
-		require.Equal(t, map[string]any{"id": ada, "erased": true, "events_deleted": float64(4), "anonymous_ids_deleted": float64(1),
+		require.Equal(t, map[string]any{"id": ada, "erased": true, "events_deleted": float64(6), "anonymous_ids_deleted": float64(1),
 			"deliveries_blanked": float64(1), "import_rows_blanked": float64(1), "runs_canceled": float64(0)}, body)
 
 		for _, path := range []string{"/api/customers/" + ada, "/api/customers/u-ada", "/api/customers/" + ada + "/export"} {
@@ -320,7 +330,7 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		require.Len(t, audit, 3)
 		require.Equal(t, []string{"merge", "export", "erase"}, []string{audit[0].Action, audit[1].Action, audit[2].Action})
 		require.Contains(t, audit[2].Actor, "key:")
-		require.JSONEq(t, `{"events_deleted":4,"anonymous_ids_deleted":1,"deliveries_blanked":1,"import_rows_blanked":1,"runs_canceled":0}`, string(audit[2].Detail))
+		require.JSONEq(t, `{"events_deleted":6,"anonymous_ids_deleted":1,"deliveries_blanked":1,"import_rows_blanked":1,"runs_canceled":0}`, string(audit[2].Detail))
 		require.JSONEq(t, `{"erased":true}`, string(audit[0].Detail), "the merged user id is gone")
 		for _, e := range audit {
 			require.NotContains(t, strings.ToLower(string(e.Detail)), "ada")
@@ -464,4 +474,13 @@ func TestCustomerEventsNewestFirstAndPaged(t *testing.T) {
 	require.Equal(t, "cursor", body["field"])
 	status, _, _ = f.do(t, call{"GET", "/api/customers/nobody/events", "", sk})
 	require.Equal(t, 404, status)
+}
+
+// pick is the map with only the keys named.
+func pick(m map[string]any, keys ...string) map[string]any {
+	out := map[string]any{}
+	for _, k := range keys {
+		out[k] = m[k]
+	}
+	return out
 }

@@ -379,15 +379,8 @@ func exportRelated(ctx context.Context, tx pgx.Tx, workspaceID string, out *Cust
 	if out.RunSteps, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ExportedStep]); err != nil {
 		return fmt.Errorf("read run steps: %w", err)
 	}
-	rows, err = tx.Query(ctx, `
-		SELECT m.segment_id, s.name, s.kind, m.entered_at, m.left_at
-		FROM segment_members m JOIN segments s ON s.id = m.segment_id
-		WHERE m.workspace_id = $1 AND m.customer_id = $2 ORDER BY m.entered_at, m.segment_id`, workspaceID, id)
-	if err != nil {
-		return fmt.Errorf("query segment memberships: %w", err)
-	}
-	if out.Segments, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ExportedMembership]); err != nil {
-		return fmt.Errorf("read segment memberships: %w", err)
+	if out.Segments, err = customerMemberships(ctx, tx, workspaceID, id, false); err != nil {
+		return err
 	}
 	addresses := map[string]string{}
 	if e := deref(out.Customer.Email); e != "" {
@@ -411,6 +404,30 @@ func exportRelated(ctx context.Context, tx pgx.Tx, workspaceID string, out *Cust
 	}
 	out.ImportRows, err = exportImportRows(ctx, tx, workspaceID, out.Customer)
 	return err
+}
+
+// CustomerSegments returns the segments the customer is a member of now,
+// in the order they joined them.
+func (s *Store) CustomerSegments(ctx context.Context, workspaceID, customerID string) ([]ExportedMembership, error) {
+	return customerMemberships(ctx, s.pool, workspaceID, customerID, true)
+}
+
+// customerMemberships reads the customer's segment memberships, past ones
+// too unless currentOnly.
+func customerMemberships(ctx context.Context, q queryer, workspaceID, customerID string, currentOnly bool) ([]ExportedMembership, error) {
+	rows, err := q.Query(ctx, `
+		SELECT m.segment_id, s.name, s.kind, m.entered_at, m.left_at
+		FROM segment_members m JOIN segments s ON s.id = m.segment_id AND s.workspace_id = m.workspace_id
+		WHERE m.workspace_id = $1 AND m.customer_id = $2 AND (NOT $3 OR m.left_at IS NULL)
+		ORDER BY m.entered_at, m.segment_id`, workspaceID, customerID, currentOnly)
+	if err != nil {
+		return nil, fmt.Errorf("query segment memberships: %w", err)
+	}
+	out, err := pgx.CollectRows(rows, pgx.RowToStructByPos[ExportedMembership])
+	if err != nil {
+		return nil, fmt.Errorf("read segment memberships: %w", err)
+	}
+	return emptyIfNil(out), nil
 }
 
 func emptyIfNil[T any](s []T) []T {

@@ -574,6 +574,17 @@ export interface CustomerProfile extends Customer {
   events_next_cursor: string;
   runs: Run[];
   deliveries: Delivery[];
+  /** The segments the customer is in now. */
+  segments?: SegmentMembership[];
+}
+
+/** A customer's membership of a segment. */
+export interface SegmentMembership {
+  segment_id: string;
+  name: string;
+  kind: 'manual' | 'dynamic';
+  entered_at: string;
+  left_at: string | null;
 }
 
 /** One page of customers matching q (all when empty); `next` continues the list. */

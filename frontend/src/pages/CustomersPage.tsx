@@ -321,6 +321,25 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
               })}
             </ul>
           )}
+          <h3 className="side-sub">Segments ({profile.segments?.length ?? 0})</h3>
+          {!profile.segments?.length ? (
+            <p className="muted">Not in any segment.</p>
+          ) : (
+            <ul className="timeline" aria-label="Segments">
+              {profile.segments.map((m) => {
+                const to = `/audiences/${encodeURIComponent(m.segment_id)}`;
+                return (
+                  <li key={m.segment_id}>
+                    <a href={to} onClick={linkHandler(to, navigate)}>
+                      {m.name}
+                    </a>{' '}
+                    <span className="badge">{m.kind}</span>
+                    <div className="muted small">since {formatTime(m.entered_at)}</div>
+                  </li>
+                );
+              })}
+            </ul>
+          )}
         </section>
       </div>
 
@@ -386,8 +405,8 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
           }}
         >
           <p>
-            <strong>{customerLabel(profile)}</strong>: their running journeys are cancelled, their events and profile deleted and the
-            content of their messages blanked. This cannot be undone.
+            <strong>{customerLabel(profile)}</strong>: their running journeys are cancelled, their events and profile deleted, the
+            content of their messages and their rows in uploaded CSV files blanked. This cannot be undone.
           </p>
         </ConfirmDialog>
       )}

@@ -147,6 +147,7 @@ describe('CustomerProfilePage', () => {
     events: [{ id: 1, message_id: 'm1', type: 'track', name: 'Signed Up', properties: { plan: 'pro' }, occurred_at: '2026-01-01T10:00:00Z', received_at: '' }],
     events_total: 1,
     events_next_cursor: '',
+    segments: [{ segment_id: 'seg_1', name: 'VIP', kind: 'manual', entered_at: '2026-01-01T10:03:00Z', left_at: null }],
     audit: [
       {
         id: '7',
@@ -206,6 +207,9 @@ describe('CustomerProfilePage', () => {
     expect(await screen.findByRole('heading', { name: 'ada' })).toBeTruthy();
     expect(screen.getByRole('region', { name: 'Profile' }).textContent).toContain('plan');
     expect(screen.getByRole('region', { name: 'Journeys' }).textContent).toContain('Welcome');
+    const segments = screen.getByRole('list', { name: 'Segments' });
+    await user.click(within(segments).getByRole('link', { name: 'VIP' }));
+    expect(navigate).toHaveBeenCalledWith('/audiences/seg_1');
     const messages = screen.getByRole('region', { name: 'Messages' });
     expect(messages.textContent).toContain('Nudge');
     expect(messages.textContent).toContain('Hi Ada');
