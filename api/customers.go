@@ -51,8 +51,9 @@ type customerErased struct {
 	RunsCanceled int  `json:"runs_canceled"`
 }
 
-// listCustomers searches the workspace's customers: ?q= matches ids, email
-// and phone; ?attr.<name>=<value> filters on attribute equality.
+// listCustomers searches the workspace's customers: ?q= matches the start of
+// a user id or email, or a whole id or phone; ?attr.<name>=<value> filters on
+// attribute equality.
 func (s *Server) listCustomers(c *gin.Context) {
 	limit, ok := pageLimit(c)
 	if !ok {

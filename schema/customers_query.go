@@ -31,9 +31,9 @@ type CustomerCursor struct {
 
 // CustomerSearch selects customers for the customers list (DESIGN §11).
 type CustomerSearch struct {
-	// Query matches the internal id, the external id, a previous user id,
-	// an anonymous id, the email (case-insensitive) or the phone exactly;
-	// empty matches everyone.
+	// Query matches the start of the external id or of the email (in any
+	// case), or the internal id, a previous user id, an anonymous id or the
+	// phone exactly; empty matches everyone.
 	Query string
 	// Attributes filters on attribute equality: every named attribute must
 	// equal one of its values. A value that reads as a JSON number, boolean
@@ -69,12 +69,16 @@ func (s *Store) SearchCustomers(ctx context.Context, workspaceID string, f Custo
 	}
 	where := []string{"c.workspace_id = $1"}
 	if f.Query != "" {
+		// User ids and emails match by prefix (what someone types while
+		// looking for a customer); the probes stay on the indexes, whose
+		// collation is C in Herald's own clusters.
 		q, phone := arg(f.Query), arg(NormalizePhone(f.Query))
+		prefix, lowerPrefix := arg(likePrefix(f.Query)), arg(likePrefix(strings.ToLower(f.Query)))
 		where = append(where, `c.id IN (
 			SELECT id FROM customers WHERE workspace_id = $1 AND id = `+q+`
-			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND external_id = `+q+`
+			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND external_id LIKE `+prefix+`
 			UNION ALL SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = `+q+`
-			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower(`+q+`)
+			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) LIKE `+lowerPrefix+`
 			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND phone IN (`+q+`, `+phone+`)
 			UNION ALL SELECT customer_id FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = `+q+`)`)
 	}
@@ -108,6 +112,11 @@ func (s *Store) SearchCustomers(ctx context.Context, workspaceID string, f Custo
 		return nil, fmt.Errorf("search customers: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Customer, error) { return scanCustomer(r) })
+}
+
+// likePrefix is the LIKE pattern of the values that start with s.
+func likePrefix(s string) string {
+	return strings.NewReplacer(`\`, `\\`, `%`, `\%`, `_`, `\_`).Replace(s) + "%"
 }
 
 // attributeDocs are the JSON documents {name: value} that an attribute

@@ -309,6 +309,14 @@ func TestSearchCustomers(t *testing.T) {
 		"+1 555 555 0100": {ada.CustomerID},
 		"5555550100":      {},
 		"nobody":          {},
+		// User ids and emails by prefix, emails in any case.
+		"u-":       {bob.CustomerID, ada.CustomerID},
+		"ADA@":     {ada.CustomerID},
+		"bob@exam": {bob.CustomerID},
+		"u_":       {},
+		"u%":       {},
+		"anon-":    {},
+		"example":  {},
 	} {
 		require.Equal(t, want, search(schema.CustomerSearch{Query: q}), "q=%s", q)
 	}

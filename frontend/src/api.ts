@@ -587,9 +587,19 @@ export interface SegmentMembership {
   left_at: string | null;
 }
 
-/** One page of customers matching q (all when empty); `next` continues the list. */
-export async function searchCustomers(q: string, cursor?: string): Promise<{ items: Customer[]; next: string }> {
-  const body = await request<Page<Customer>>(`/api/customers${query({ q: q.trim(), limit: '50', cursor })}`);
+/** A customer search: q (ids, email, phone) and an attribute's value (both needed), each optional. */
+export interface CustomerFilter {
+  q: string;
+  attr?: string;
+  value?: string;
+}
+
+/** One page of customers matching the filter (all when empty); `next` continues the list. */
+export async function searchCustomers(f: CustomerFilter, cursor?: string): Promise<{ items: Customer[]; next: string }> {
+  const params: Record<string, string | undefined> = { q: f.q.trim() };
+  const attr = f.attr?.trim();
+  if (attr) params[`attr.${attr}`] = f.value;
+  const body = await request<Page<Customer>>(`/api/customers${query({ ...params, limit: '50', cursor })}`);
   return { items: body.items ?? [], next: body.next_cursor ?? '' };
 }
 

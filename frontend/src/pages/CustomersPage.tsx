@@ -35,13 +35,15 @@ export function CustomerCells({ c, navigate }: { c: Customer; navigate: (to: str
 
 export function CustomersPage({ navigate }: { navigate: (to: string) => void }) {
   const [q, setQ] = useState('');
-  const [searched, setSearched] = useState('');
+  const [attr, setAttr] = useState('');
+  const [value, setValue] = useState('');
+  const [searched, setSearched] = useState<api.CustomerFilter>({ q: '' });
   const [list, setList] = useState<Customer[] | null>(null);
   const [error, setError] = useState('');
   const [next, setNext] = useState('');
   const [more, setMore] = useState(false);
 
-  const load = useCallback(async (query: string) => {
+  const load = useCallback(async (query: api.CustomerFilter) => {
     setError('');
     setList(null);
     try {
@@ -68,15 +70,16 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
   };
 
   useEffect(() => {
-    void load('');
+    void load({ q: '' });
   }, [load]);
 
   const onSearch = (e: FormEvent) => {
     e.preventDefault();
-    void load(q.trim());
+    void load(attr.trim() && value ? { q: q.trim(), attr: attr.trim(), value } : { q: q.trim() });
   };
+  const filtered = searched.q !== '' || !!searched.attr;
 
-  if (list && list.length === 0 && searched === '' && !error) {
+  if (list && list.length === 0 && !filtered && !error) {
     return (
       <EmptyPage
         title="No customers yet"
@@ -89,7 +92,15 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
       <form role="search" aria-label="Customers" className="search-row" onSubmit={onSearch}>
         <label className="field field-grow">
           <span className="field-label">Search customers</span>
-          <input type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="User id, email, phone, anonymous id or customer id" />
+          <input type="search" value={q} onChange={(e) => setQ(e.target.value)} placeholder="User id or email (or its start), phone, anonymous id, customer id" />
+        </label>
+        <label className="field">
+          <span className="field-label">Attribute</span>
+          <input value={attr} onChange={(e) => setAttr(e.target.value)} placeholder="plan or address.city" />
+        </label>
+        <label className="field">
+          <span className="field-label">equals</span>
+          <input value={value} onChange={(e) => setValue(e.target.value)} placeholder="pro" />
         </label>
         <button type="submit" className="btn btn-primary">
           Search
@@ -101,8 +112,8 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
         <ListLoading what="customers" />
       ) : list.length === 0 ? (
         <div className="list-state panel">
-          <p className="list-empty-title">No customers match “{searched}”</p>
-          <p>Search matches the whole user id, email, phone or id.</p>
+          <p className="list-empty-title">No customers match “{describeFilter(searched)}”</p>
+          <p>Search matches the start of a user id or email, or a whole phone number, anonymous id or customer id; an attribute must equal the value.</p>
         </div>
       ) : (
         <ListTable
@@ -126,6 +137,13 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
       )}
     </div>
   );
+}
+
+/** The search as the empty-result message quotes it. */
+function describeFilter(f: api.CustomerFilter): string {
+  const parts = f.q ? [f.q] : [];
+  if (f.attr) parts.push(`${f.attr} = ${f.value ?? ''}`);
+  return parts.join(' and ');
 }
 
 /** One line of a profile's timeline, its data folded away under `more`. */
