@@ -33,10 +33,30 @@ export function CustomerCells({ c, navigate }: { c: Customer; navigate: (to: str
   );
 }
 
+/** The search a /customers URL carries: ?q= and one attr.<name>=<value>. */
+export function filterFromURL(search: string): api.CustomerFilter {
+  const p = new URLSearchParams(search);
+  const f: api.CustomerFilter = { q: p.get('q') ?? '' };
+  for (const [k, v] of p) {
+    if (k.startsWith('attr.') && k.length > 5 && v) return { ...f, attr: k.slice(5), value: v };
+  }
+  return f;
+}
+
+/** The query string that brings the search back (after Back, or in a link). */
+export function filterToURL(f: api.CustomerFilter): string {
+  const p = new URLSearchParams();
+  if (f.q) p.set('q', f.q);
+  if (f.attr && f.value) p.set(`attr.${f.attr}`, f.value);
+  const s = p.toString();
+  return s ? `?${s}` : '';
+}
+
 export function CustomersPage({ navigate }: { navigate: (to: string) => void }) {
-  const [q, setQ] = useState('');
-  const [attr, setAttr] = useState('');
-  const [value, setValue] = useState('');
+  const [initial] = useState(() => filterFromURL(window.location.search));
+  const [q, setQ] = useState(initial.q);
+  const [attr, setAttr] = useState(initial.attr ?? '');
+  const [value, setValue] = useState(initial.value ?? '');
   const [searched, setSearched] = useState<api.CustomerFilter>({ q: '' });
   const [list, setList] = useState<Customer[] | null>(null);
   const [error, setError] = useState('');
@@ -51,6 +71,9 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
       setList(page.items);
       setNext(page.next);
       setSearched(query);
+      // The search stays in the address, so Back from a profile returns to
+      // it (unless the app has moved on to another page meanwhile).
+      if (window.location.pathname === '/customers') window.history.replaceState(window.history.state, '', `/customers${filterToURL(query)}`);
     } catch (err) {
       setError(errorText(err));
     }
@@ -70,8 +93,8 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
   };
 
   useEffect(() => {
-    void load({ q: '' });
-  }, [load]);
+    void load(initial);
+  }, [load, initial]);
 
   const onSearch = (e: FormEvent) => {
     e.preventDefault();

@@ -1,4 +1,4 @@
-import { render, screen, within } from '@testing-library/react';
+import { cleanup, render, screen, within } from '@testing-library/react';
 import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import type { CustomerProfile, Segment, Template } from '../api.ts';
@@ -269,6 +269,7 @@ describe('CustomersPage', () => {
       return json(200, { items: [ada], next_cursor: 'c1' });
     });
     vi.stubGlobal('fetch', fn);
+    window.history.replaceState(null, '', '/customers');
     const user = userEvent.setup();
     render(<CustomersPage navigate={vi.fn()} />);
 
@@ -294,5 +295,13 @@ describe('CustomersPage', () => {
       '/api/customers?q=nobody&limit=50',
       '/api/customers?q=nobody&attr.address.city=Paris&limit=50',
     ]);
+    // The search is in the address: coming back to it (Back from a profile) runs it again.
+    expect(window.location.pathname + window.location.search).toBe('/customers?q=nobody&attr.address.city=Paris');
+    cleanup();
+    render(<CustomersPage navigate={vi.fn()} />);
+    expect(await screen.findByText('No customers match “nobody and address.city = Paris”')).toBeTruthy();
+    expect((screen.getByLabelText('Search customers') as HTMLInputElement).value).toBe('nobody');
+    expect((screen.getByLabelText('equals') as HTMLInputElement).value).toBe('Paris');
+    window.history.replaceState(null, '', '/');
   });
 });
