@@ -1,11 +1,14 @@
 package main
 
 import (
+	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
+	"log/slog"
 	"net/url"
 	"reflect"
+	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
@@ -89,6 +92,15 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	default:
 		return cfg, fmt.Errorf("log format %q: want text or json", cfg.LogFormat)
 	}
+	var level slog.Level
+	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {
+		return cfg, fmt.Errorf("log level %q: want debug, info, warn or error", cfg.LogLevel)
+	}
+	if cfg.EncryptionKey != "" {
+		if key, err := base64.StdEncoding.DecodeString(cfg.EncryptionKey); err != nil || len(key) != 32 {
+			return cfg, fmt.Errorf("%sENCRYPTION_KEY: want the base64 of 32 random bytes (openssl rand -base64 32)", envPrefix)
+		}
+	}
 	return cfg, nil
 }
 
@@ -133,13 +145,35 @@ func (c Config) print(w io.Writer) {
 	_ = tw.Flush()
 }
 
+// redactURL masks the password of a connection string in each form
+// Postgres takes: postgres://user:pass@host, ?password= in the URL's query,
+// and the keyword form password=… (quoted or not). Text it cannot read is
+// masked whole.
 func redactURL(s string) string {
-	u, err := url.Parse(s)
-	if err != nil || u.User == nil {
+	if s == "" {
 		return s
 	}
-	return u.Redacted()
+	if !strings.Contains(s, "://") {
+		return keywordPassword.ReplaceAllString(s, "${1}xxxxx")
+	}
+	u, err := url.Parse(s)
+	if err != nil {
+		return "xxxxx (unreadable URL)"
+	}
+	if q := u.Query(); q.Has("password") {
+		q.Set("password", "xxxxx")
+		u.RawQuery = q.Encode()
+	}
+	if u.User != nil {
+		return u.Redacted()
+	}
+	return u.String()
 }
+
+// keywordPassword finds the value of password= in a keyword/value
+// connection string: single-quoted (with \' and \\ escapes) or up to the
+// next space.
+var keywordPassword = regexp.MustCompile(`(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)
 
 func (c Config) brokers() []string {
 	var out []string

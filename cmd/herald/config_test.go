@@ -32,6 +32,13 @@ func TestConfigRejectsBadValues(t *testing.T) {
 	require.ErrorContains(t, err, "HERALD_KAFKA_PARTITIONS")
 	_, err = parseConfig("api", nil, env(map[string]string{"HERALD_LOG_FORMAT": "xml"}), io.Discard)
 	require.ErrorContains(t, err, "log format")
+	_, err = parseConfig("api", nil, env(map[string]string{"HERALD_LOG_LEVEL": "verbose"}), io.Discard)
+	require.ErrorContains(t, err, "log level")
+	for _, key := range []string{"notbase64!!", "c2hvcnQ=", "c2VjcmV0LWtleS1ieXRlcw=="} {
+		_, err = parseConfig("api", nil, env(map[string]string{"HERALD_ENCRYPTION_KEY": key}), io.Discard)
+		require.ErrorContains(t, err, "HERALD_ENCRYPTION_KEY: want the base64 of 32 random bytes", key)
+		require.NotContains(t, err.Error(), key, "the key is not echoed")
+	}
 	_, err = parseConfig("api", []string{"--nope"}, env(nil), io.Discard)
 	require.Error(t, err)
 	_, err = parseConfig("api", []string{"extra"}, env(nil), io.Discard)
@@ -41,15 +48,34 @@ func TestConfigRejectsBadValues(t *testing.T) {
 func TestConfigPrintMasksSecrets(t *testing.T) {
 	cfg, err := parseConfig("api", nil, env(map[string]string{
 		"HERALD_DATABASE_URL":   "postgres://herald:hunter2@db:5432/herald",
-		"HERALD_ENCRYPTION_KEY": "c2VjcmV0LWtleS1ieXRlcw==",
+		"HERALD_ENCRYPTION_KEY": "Gp5yTrVTFaXxRMCoS5hVScs4fZCM0Rj2xQxKNEgI6IY=",
 	}), io.Discard)
 	require.NoError(t, err)
 	var out bytes.Buffer
 	cfg.print(&out)
 	require.NotContains(t, out.String(), "hunter2")
-	require.NotContains(t, out.String(), "c2VjcmV0LWtleS1ieXRlcw==")
+	require.NotContains(t, out.String(), "Gp5yTrVTFaXxRMCoS5hVScs4fZCM0Rj2xQxKNEgI6IY=")
 	require.Contains(t, out.String(), "postgres://herald:xxxxx@db:5432/herald")
 	require.Contains(t, out.String(), "HERALD_ENCRYPTION_KEY")
+}
+
+// Every form of a Postgres connection string keeps its password out.
+func TestRedactURLMasksEveryPasswordForm(t *testing.T) {
+	for in, want := range map[string]string{
+		"postgres://herald:S3cret@db:5432/herald":                       "postgres://herald:xxxxx@db:5432/herald",
+		"postgres://db:5432/herald?user=herald&password=S3cret":         "postgres://db:5432/herald?password=xxxxx&user=herald",
+		"postgresql://db/herald?sslmode=require":                        "postgresql://db/herald?sslmode=require",
+		"host=db port=5432 user=herald password=S3cret dbname=herald":   "host=db port=5432 user=herald password=xxxxx dbname=herald",
+		"host=db password = 'S3 cr\\'et' dbname=herald":                 "host=db password = xxxxx dbname=herald",
+		"host=db dbname=herald":                                         "host=db dbname=herald",
+		"postgres://herald:S3cret@db:5432/herald?password=S3cret&x=%zz": "postgres://herald:xxxxx@db:5432/herald?password=xxxxx",
+		"postgres://herald:S3cret@[db/herald":                           "xxxxx (unreadable URL)",
+		"":                                                              "",
+	} {
+		got := redactURL(in)
+		require.Equal(t, want, got, in)
+		require.NotContains(t, got, "S3", in)
+	}
 }
 
 func TestProductionRolesNeedExternalDependencies(t *testing.T) {

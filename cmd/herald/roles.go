@@ -34,6 +34,9 @@ func runRole(ctx context.Context, cfg Config, log *slog.Logger, serve func(conte
 	if err := cfg.requireExternal("database", "temporal", "kafka"); err != nil {
 		return err
 	}
+	if cfg.EncryptionKey == "" {
+		log.Warn(envPrefix + "ENCRYPTION_KEY is not set: provider credentials cannot be stored, and tracking and unsubscribe links are not signed")
+	}
 	p, err := connect(ctx, cfg, log)
 	if err != nil {
 		return err
