@@ -139,7 +139,8 @@ func New(d Deps) *Server {
 	a.POST("/journeys/:id/publish", editor, s.publishJourney)
 	a.POST("/journeys/:id/pause", editor, s.lifecycle("pause", []string{schema.JourneyActive}, schema.JourneyPaused, workflows.SignalPause))
 	a.POST("/journeys/:id/resume", editor, s.lifecycle("resume", []string{schema.JourneyPaused}, schema.JourneyActive, workflows.SignalResume))
-	a.POST("/journeys/:id/stop", editor, s.lifecycle("stop", []string{schema.JourneyActive, schema.JourneyPaused}, schema.JourneyStopped, ""))
+	// Stopping a stopped journey again cancels whatever of it still runs.
+	a.POST("/journeys/:id/stop", editor, s.lifecycle("stop", []string{schema.JourneyActive, schema.JourneyPaused, schema.JourneyStopped}, schema.JourneyStopped, ""))
 	a.POST("/journeys/:id/archive", editor, s.lifecycle("archive", []string{schema.JourneyDraft, schema.JourneyStopped}, schema.JourneyArchived, ""))
 	a.GET("/journeys/:id/enrollments", s.listEnrollments)
 	a.POST("/journeys/:id/enrollments/:enrollment_id/cancel", editor, s.cancelEnrollment)

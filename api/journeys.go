@@ -294,8 +294,10 @@ const visibilityLag = time.Minute
 // cancelRuns cancels every running run of a stopped journey: a Temporal
 // batch operation over the runs whose search attributes name the journey
 // (visible in the Temporal UI under Batch Operations), plus the runs the
-// projection shows started too recently for visibility to list them. It
-// returns the batch job id and the number of runs running at the stop.
+// projection shows started too recently for visibility to list them; when
+// the server refuses the batch, every run the projection shows running,
+// one by one. It returns the batch job id ("" without a batch) and the
+// number of runs running at the stop.
 func (s *Server) cancelRuns(ctx context.Context, workspaceID, journeyID, actor string) (string, int, error) {
 	n, err := s.deps.Store.RunningJourneyRuns(ctx, workspaceID, journeyID)
 	if err != nil {
@@ -310,24 +312,35 @@ func (s *Server) cancelRuns(ctx context.Context, workspaceID, journeyID, actor s
 		Reason:    "journey " + journeyID + " stopped by " + actor,
 		Operation: &workflowservice.StartBatchOperationRequest_CancellationOperation{CancellationOperation: &batchpb.BatchOperationCancellation{Identity: "herald-api"}},
 	})
+	recent := visibilityLag
 	if err != nil {
-		return "", 0, fmt.Errorf("start batch cancel: %w", err)
+		// The server refused the batch (e.g. its limit of concurrent batch
+		// operations per namespace): the journey is stopped already, so
+		// its runs are cancelled here, one by one.
+		s.deps.Log.WarnContext(ctx, "batch cancel refused; cancelling the runs one by one", "journey_id", journeyID, "error", err)
+		job, recent = "", 0
 	}
-	runs, err := s.deps.Store.ListRuns(ctx, workspaceID, journeyID, schema.RunRunning, "", 1000, nil)
-	if err != nil {
-		return "", 0, err
-	}
-	for _, r := range runs {
-		if time.Since(r.StartedAt) > visibilityLag {
-			break // newest first: the rest are the batch's
+	var before *time.Time
+	for {
+		runs, err := s.deps.Store.ListRuns(ctx, workspaceID, journeyID, schema.RunRunning, "", 1000, before)
+		if err != nil {
+			return "", 0, err
 		}
-		err := s.deps.Temporal.CancelWorkflow(ctx, r.WorkflowID, "")
-		var nf *serviceerror.NotFound
-		if err != nil && !errors.As(err, &nf) {
-			return "", 0, fmt.Errorf("cancel run %s: %w", r.WorkflowID, err)
+		for _, r := range runs {
+			if recent > 0 && time.Since(r.StartedAt) > recent {
+				return job, n, nil // newest first: the rest are the batch's
+			}
+			err := s.deps.Temporal.CancelWorkflow(ctx, r.WorkflowID, "")
+			var nf *serviceerror.NotFound
+			if err != nil && !errors.As(err, &nf) {
+				return "", 0, fmt.Errorf("cancel run %s: %w", r.WorkflowID, err)
+			}
 		}
+		if len(runs) < 1000 {
+			return job, n, nil
+		}
+		before = &runs[len(runs)-1].StartedAt
 	}
-	return job, n, nil
 }
 
 // quoteVisibility quotes a value for a Temporal visibility query.

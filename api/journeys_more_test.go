@@ -9,8 +9,10 @@ import (
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/server/common/dynamicconfig"
 
 	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/workflows/temporalserver"
 )
 
 func TestTemplatePreviewAndTestSend(t *testing.T) {
@@ -141,13 +143,10 @@ func TestPauseHoldsRunsAtTheirNextSend(t *testing.T) {
 	}, 30*time.Second, 200*time.Millisecond, "released after resume (with up to 10 s of jitter)")
 }
 
-// TestStopCancelsRunsWithABatchOperation: stopping a journey cancels its
-// running runs through one Temporal batch operation selected by search
-// attribute — runs the projection shows as older than the visibility lag
-// are left to it alone — and records the job in the audit log.
-func TestStopCancelsRunsWithABatchOperation(t *testing.T) {
-	f := newJourneyFixture(t)
-	ctx := context.Background()
+// longRuns publishes a journey that waits an hour and enters the users;
+// it returns the journey id and their runs' workflow ids.
+func (f *journeyFixture) longRuns(t *testing.T, users ...string) (string, []string) {
+	t.Helper()
 	status, j := f.api(t, "POST", "/api/journeys", map[string]any{
 		"name": "Long", "trigger": map[string]any{"type": "api"}, "entry": map[string]any{"policy": "once"}, "start": "wait",
 		"nodes": []any{
@@ -159,11 +158,22 @@ func TestStopCancelsRunsWithABatchOperation(t *testing.T) {
 	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
 	require.Equal(t, 200, status)
 	var wfIDs []string
-	for _, u := range []string{"s1", "s2", "s3"} {
+	for _, u := range users {
 		status, entered := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": u}})
 		require.Equal(t, 200, status, "%v", entered)
 		wfIDs = append(wfIDs, entered["workflow_id"].(string))
 	}
+	return id, wfIDs
+}
+
+// TestStopCancelsRunsWithABatchOperation: stopping a journey cancels its
+// running runs through one Temporal batch operation selected by search
+// attribute — runs the projection shows as older than the visibility lag
+// are left to it alone — and records the job in the audit log.
+func TestStopCancelsRunsWithABatchOperation(t *testing.T) {
+	f := newJourneyFixture(t)
+	ctx := context.Background()
+	id, wfIDs := f.longRuns(t, "s1", "s2", "s3")
 	// Visibility must list them before the batch can select them.
 	require.Eventually(t, func() bool {
 		resp, err := f.temporal.CountWorkflow(ctx, &workflowservice.CountWorkflowExecutionsRequest{
@@ -203,6 +213,41 @@ func TestStopCancelsRunsWithABatchOperation(t *testing.T) {
 	last := items[len(items)-1].(map[string]any)
 	require.Equal(t, "stop", last["action"])
 	require.Equal(t, job, last["detail"].(map[string]any)["batch_job_id"])
+}
+
+// TestStopCancelsRunsOneByOneWhenTheBatchIsRefused: a server that refuses
+// the batch operation (its limit of concurrent batches per namespace
+// reached) still gets every run cancelled, and stopping a stopped journey
+// again answers 200 and cancels whatever still runs.
+func TestStopCancelsRunsOneByOneWhenTheBatchIsRefused(t *testing.T) {
+	f := newJourneyFixtureOn(t, temporalserver.Options{DynamicConfig: dynamicconfig.StaticClient{
+		dynamicconfig.FrontendMaxConcurrentBatchOperationPerNamespace.Key(): 0}})
+	ctx := context.Background()
+	id, wfIDs := f.longRuns(t, "s1", "s2", "s3")
+	// Older than the visibility lag: with a batch they would be left to it.
+	_, err := f.store.Pool().Exec(ctx, `UPDATE runs SET started_at = now() - interval '10 minutes' WHERE journey_id = $1`, id)
+	require.NoError(t, err)
+
+	status, out := f.api(t, "POST", "/api/journeys/"+id+"/stop", nil)
+	require.Equal(t, 200, status, "%v", out)
+	require.EqualValues(t, 3, out["runs_affected"])
+	require.Empty(t, out["batch_job_id"], "no batch")
+	for _, wf := range wfIDs {
+		require.Eventually(t, func() bool {
+			d, err := f.temporal.DescribeWorkflowExecution(ctx, wf, "")
+			return err == nil && d.WorkflowExecutionInfo.Status == enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED
+		}, 30*time.Second, 200*time.Millisecond, "run %s cancelled", wf)
+	}
+	require.Eventually(t, func() bool {
+		_, runs := f.api(t, "GET", "/api/journeys/"+id+"/runs?status=running", nil)
+		items, _ := runs["items"].([]any)
+		return len(items) == 0
+	}, 20*time.Second, 100*time.Millisecond, "the projection records the cancellations")
+
+	status, out = f.api(t, "POST", "/api/journeys/"+id+"/stop", nil)
+	require.Equal(t, 200, status, "stopping again is allowed: %v", out)
+	require.EqualValues(t, 0, out["runs_affected"])
+	require.Equal(t, "stopped", out["status"])
 }
 
 // TestBranchOnSegmentMembership: a branch on a manual segment sends a

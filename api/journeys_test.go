@@ -36,8 +36,16 @@ type journeyFixture struct {
 
 func newJourneyFixture(t *testing.T) *journeyFixture {
 	t.Helper()
+	return newJourneyFixtureOn(t, temporalserver.Options{})
+}
+
+// newJourneyFixtureOn is newJourneyFixture on a Temporal server started
+// with opts (its search attributes are Herald's).
+func newJourneyFixtureOn(t *testing.T, opts temporalserver.Options) *journeyFixture {
+	t.Helper()
 	ctx := context.Background()
-	ts, err := temporalserver.Start(ctx, temporalserver.Options{SearchAttributes: workflows.SearchAttributeTypes()})
+	opts.SearchAttributes = workflows.SearchAttributeTypes()
+	ts, err := temporalserver.Start(ctx, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ts.Stop() })
 	tc, err := client.Dial(client.Options{HostPort: ts.HostPort(), Namespace: ts.Namespace()})

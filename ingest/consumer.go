@@ -193,7 +193,13 @@ func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.C
 				}
 			}
 			pl.hold(batch[0].Timestamp)
-			if err := c.handleBatch(sess.Context(), batch); err != nil {
+			// The batch in hand may finish when the session ends (a
+			// rebalance, a stop): delivered again, its events would be
+			// stored once but routed twice for nothing.
+			bctx, cancel := afterGrace(sess.Context(), BatchGrace)
+			err := c.handleBatch(bctx, batch)
+			cancel()
+			if err != nil {
 				// Only a cancelled context gets here: leave the offsets unmarked.
 				return nil
 			}
@@ -208,6 +214,29 @@ func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.C
 				c.lagSeconds.WithLabelValues(part).Set(0)
 			}
 		}
+	}
+}
+
+// BatchGrace is how long a batch being applied may go on after its
+// session ended, before it is abandoned (its messages then come again).
+const BatchGrace = 10 * time.Second
+
+// afterGrace is a context that ends grace after parent does (or when its
+// cancel is called).
+func afterGrace(parent context.Context, grace time.Duration) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(parent))
+	stop := context.AfterFunc(parent, func() {
+		t := time.NewTimer(grace)
+		defer t.Stop()
+		select {
+		case <-t.C:
+			cancel()
+		case <-ctx.Done():
+		}
+	})
+	return ctx, func() {
+		stop()
+		cancel()
 	}
 }
 
@@ -315,6 +344,9 @@ func (c *Consumer) retry(ctx context.Context, what string, fn func() error) erro
 		var p poison
 		if err == nil || errors.As(err, &p) || schema.IsDataError(err) {
 			return err
+		}
+		if ctx.Err() != nil {
+			return ctx.Err() // stopping (a rebalance, a shutdown): nothing to retry
 		}
 		c.d.Log.Warn(what+" failed; retrying", "error", err)
 		select {

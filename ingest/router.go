@@ -14,6 +14,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/temporal"
 	"golang.org/x/sync/errgroup"
 
@@ -295,7 +296,7 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 	ws := a.Event.WorkspaceID
 	touched := map[string]bool{}
 	for _, lj := range live {
-		wfID, _, err := r.enter(ctx, view.workspaces[ws], lj, a.CustomerID, ev)
+		wfID, _, err := r.enter(ctx, view.workspaces[ws], lj, a.CustomerID, ev, a.Duplicate)
 		if err != nil {
 			return running, err
 		}
@@ -369,7 +370,7 @@ func (r *JourneyRouter) Enter(ctx context.Context, workspaceID string, lj schema
 	if err != nil {
 		return "", "", err
 	}
-	return r.enter(ctx, ws, l, customerID, ev)
+	return r.enter(ctx, ws, l, customerID, ev, false)
 }
 
 // Entry outcomes (the outcome label of herald_journey_entries_total, plus
@@ -380,19 +381,25 @@ const (
 	EntryPolicySkipped  = "policy_skipped"
 	EntryCapped         = "capped"
 	EntryFiltered       = "filtered"
+	// EntryRedelivered is an event delivered again that already started
+	// its run of the journey: it starts no other.
+	EntryRedelivered = "redelivered"
 )
 
 // enter decides and carries out one entry; it returns the workflow id the
 // event went to ("" when the customer did not enter) and the outcome.
-func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event) (string, string, error) {
-	wfID, outcome, err := r.decideEntry(ctx, ws, lj, customerID, ev)
+// redelivered says the event was stored before (a producer's retry, or a
+// batch delivered again after a crash or a rebalance): it starts a run only
+// if no run was started with it yet.
+func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event, redelivered bool) (string, string, error) {
+	wfID, outcome, err := r.decideEntry(ctx, ws, lj, customerID, ev, redelivered)
 	if err == nil && outcome != EntryFiltered {
 		r.started.WithLabelValues(outcome).Inc()
 	}
 	return wfID, outcome, err
 }
 
-func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event) (string, string, error) {
+func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event, redelivered bool) (string, string, error) {
 	def, workspaceID := lj.def, ws.ID
 	if def.Trigger.Type == "segment" && (ev.Name != schema.EventSegmentEntered || ev.Properties["segment_id"] != def.Trigger.SegmentID) {
 		return "", EntryFiltered, nil
@@ -425,6 +432,15 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 		}
 		return wfID, EntryAlreadyRunning, nil
 	}
+	if redelivered {
+		started, err := r.startedBy(ctx, workspaceID, lj.ID, wfID, ev.ID)
+		if err != nil {
+			return "", "", err
+		}
+		if started {
+			return "", EntryRedelivered, nil
+		}
+	}
 	switch def.Entry.Policy {
 	case "once", "":
 		if h.Runs > 0 {
@@ -456,6 +472,35 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 		return wfID, outcome, nil
 	}
 	return r.start(ctx, ws, lj, customerID, key, wfID, ev)
+}
+
+// startedBy says whether a run of the journey was started with event
+// eventID: the run projection's trigger event id, which the router records
+// as soon as a run starts, or — for the short time before the router or the
+// run has recorded it — the input of the id's latest run in Temporal.
+func (r *JourneyRouter) startedBy(ctx context.Context, workspaceID, journeyID, wfID, eventID string) (bool, error) {
+	seen, err := r.store.RunsStartedBy(ctx, workspaceID, journeyID, []string{eventID})
+	if err != nil || seen[eventID] {
+		return seen[eventID], err
+	}
+	iter := r.temporal.GetWorkflowHistory(ctx, wfID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !iter.HasNext() {
+		return false, nil
+	}
+	first, err := iter.Next()
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return false, nil
+	}
+	if err != nil {
+		return false, fmt.Errorf("read the start of run %s: %w", wfID, err)
+	}
+	var in workflows.JourneyInput
+	attrs := first.GetWorkflowExecutionStartedEventAttributes()
+	if attrs == nil || converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &in) != nil {
+		return false, nil // not a journey run Herald started: nothing to compare
+	}
+	return in.Trigger != nil && in.Trigger.ID == eventID, nil
 }
 
 // start starts the customer's run (or hands the event to the run of the id

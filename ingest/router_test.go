@@ -161,6 +161,19 @@ func TestEntryPolicies(t *testing.T) {
 	e.waitDone(t, every, 1)
 	e.send(t, "u1", "Every", "e3", nil)
 	e.waitDone(t, every, 2)
+	// A producer's retry, or a batch delivered again after a rebalance,
+	// once its run has ended: no second run for the same event.
+	e.send(t, "u1", "Every", "e3", nil)
+	e.send(t, "u1", "Every", "e1", nil)
+	require.Len(t, e.runs(t, every), 2, "redelivered events start nothing")
+	// Also before the run projection has the run (the router's record
+	// lost with a crash): the run's own start in Temporal tells.
+	_, err := e.store.Pool().Exec(context.Background(), `DELETE FROM runs WHERE journey_id = $1 AND trigger_event_id = 'e3'`, every)
+	require.NoError(t, err)
+	e.send(t, "u1", "Every", "e3", nil)
+	require.Len(t, e.runs(t, every), 1, "e3 started nothing new")
+	e.send(t, "u1", "Every", "e4", nil)
+	e.waitDone(t, every, 2)
 
 	per := e.publish(t, "Per", workflows.Entry{Policy: "once_per", Period: "1h"}, "1s")
 	e.send(t, "u1", "Per", "p1", nil)
@@ -194,6 +207,9 @@ func TestEntryPolicies(t *testing.T) {
 	list, err := e.store.ListDeliveries(context.Background(), e.ws, schema.DeliveryFilter{JourneyID: once, Limit: 100})
 	require.NoError(t, err)
 	require.Len(t, list, 1)
+	list, err = e.store.ListDeliveries(context.Background(), e.ws, schema.DeliveryFilter{JourneyID: every, Limit: 100})
+	require.NoError(t, err)
+	require.Len(t, list, 3, "e1, e3 and e4: one message each")
 }
 
 // Concurrent duplicates (the same customer's event routed by two consumers

@@ -48,6 +48,8 @@ type Options struct {
 	SearchAttributes map[string]enumspb.IndexedValueType
 	// Log receives the server's warnings and errors; nil discards them.
 	Log *slog.Logger
+	// DynamicConfig overrides the server's dynamic configuration (tests).
+	DynamicConfig dynamicconfig.StaticClient
 }
 
 // Server is a running embedded Temporal server.
@@ -196,6 +198,21 @@ func launch(ctx context.Context, opts Options, sqlCfg *config.SQL, clusterName s
 	if err != nil {
 		return nil, fmt.Errorf("temporal claim mapper: %w", err)
 	}
+	dynamic := dynamicconfig.StaticClient{
+		// Timers fire within ~100 ms instead of up to a second late.
+		dynamicconfig.TimerProcessorMaxTimeShift.Key(): 100 * time.Millisecond,
+		// The app and the UI list runs often; the default of 10 rps throttles them.
+		dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key():        1000,
+		dynamicconfig.FrontendMaxNamespaceVisibilityBurstRatioPerInstance.Key(): 2,
+		// New search attributes are usable at once.
+		dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
+		// Journeys stopped one after another each cancel their runs with a
+		// batch operation (the server's default allows one at a time).
+		dynamicconfig.FrontendMaxConcurrentBatchOperationPerNamespace.Key(): 20,
+	}
+	for k, v := range opts.DynamicConfig {
+		dynamic[k] = v
+	}
 	srv, err := temporal.NewServer(
 		temporal.WithConfig(cfg),
 		temporal.ForServices(temporal.DefaultServices),
@@ -203,15 +220,7 @@ func launch(ctx context.Context, opts Options, sqlCfg *config.SQL, clusterName s
 		temporal.WithLogger(srvLog),
 		temporal.WithAuthorizer(authorizer),
 		temporal.WithClaimMapper(func(*config.Config) authorization.ClaimMapper { return claimMapper }),
-		temporal.WithDynamicConfigClient(dynamicconfig.StaticClient{
-			// Timers fire within ~100 ms instead of up to a second late.
-			dynamicconfig.TimerProcessorMaxTimeShift.Key(): 100 * time.Millisecond,
-			// The app and the UI list runs often; the default of 10 rps throttles them.
-			dynamicconfig.FrontendMaxNamespaceVisibilityRPSPerInstance.Key():        1000,
-			dynamicconfig.FrontendMaxNamespaceVisibilityBurstRatioPerInstance.Key(): 2,
-			// New search attributes are usable at once.
-			dynamicconfig.ForceSearchAttributesCacheRefreshOnRead.Key(): true,
-		}),
+		temporal.WithDynamicConfigClient(dynamic),
 	)
 	if err != nil {
 		return nil, fmt.Errorf("create temporal server: %w", err)
