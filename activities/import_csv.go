@@ -256,11 +256,20 @@ func FailedRowsHeader(headers []string) []string {
 	return append(out, headers...)
 }
 
-// IsFailedRowsColumn says whether a column is one FailedRowsHeader adds: a
-// corrected file of failed rows uploaded again gets no mapping suggested
-// for them.
-func IsFailedRowsColumn(name string) bool {
-	return slices.Contains(FailedRowsColumns, strings.TrimLeft(name, "_"))
+// failedRowsLead is how many of the first columns are those FailedRowsHeader
+// put before a file's own (all of them or none): a corrected file of failed
+// rows uploaded again gets no mapping suggested for them, while a column of
+// the file's own with one of their names keeps its suggestion.
+func failedRowsLead(headers []string) int {
+	if len(headers) < len(FailedRowsColumns) {
+		return 0
+	}
+	for i, c := range FailedRowsColumns {
+		if strings.TrimLeft(headers[i], "_") != c {
+			return 0
+		}
+	}
+	return len(FailedRowsColumns)
 }
 
 var reservedAttributes = map[string]bool{"id": true, "user_id": true, "external_id": true, "email": true, "phone": true,
@@ -338,6 +347,11 @@ func (m ImportMapping) compile(headers []string) (*compiledMapping, error) {
 			return nil, &MappingError{Field: field + ".name", Message: fmt.Sprintf("%q is a built-in field, not a custom attribute; map user_id, email, phone and timezone by their own keys", a.Name)}
 		case names[a.Name]:
 			return nil, &MappingError{Field: field + ".name", Message: fmt.Sprintf("attribute %q is mapped twice", a.Name)}
+		}
+		for other := range names {
+			if strings.HasPrefix(a.Name, other+".") || strings.HasPrefix(other, a.Name+".") {
+				return nil, &MappingError{Field: field + ".name", Message: fmt.Sprintf("attributes %q and %q cannot both be mapped: one holds the other", other, a.Name)}
+			}
 		}
 		names[a.Name] = true
 		typ := a.Type
@@ -488,7 +502,7 @@ func parseTime(s string) (time.Time, bool) {
 var (
 	userIDColumns   = []string{"userid", "externalid", "customerid", "id", "uid"}
 	emailColumns    = []string{"email", "emailaddress", "mail"}
-	phoneColumns    = []string{"phone", "phonenumber", "mobile", "mobilephone", "cellphone", "telephone", "tel"}
+	phoneColumns    = []string{"phone", "phonenumber", "mobile", "mobilephone", "mobilenumber", "cellphone", "telephone", "tel"}
 	timezoneColumns = []string{"timezone", "tz", "zone"}
 )
 
@@ -515,8 +529,9 @@ func SuggestMapping(headers []string, rows [][]string) ImportMapping {
 		}
 	}
 	names := map[string]bool{}
+	lead := failedRowsLead(headers)
 	for i, h := range headers {
-		if taken[i] || IsFailedRowsColumn(h) {
+		if taken[i] || i < lead {
 			continue
 		}
 		name := strings.Trim(nonAlnum.ReplaceAllString(strings.ToLower(h), "_"), "_")
@@ -545,8 +560,8 @@ func guessType(col int, rows [][]string) string {
 			continue
 		}
 		seen = true
-		if _, err := typedValue(TypeNumber, s); err != nil || zeroPadded(s) {
-			number = false // 00123 is a code (a ZIP code, an account): its zeros matter
+		if _, err := typedValue(TypeNumber, s); err != nil || zeroPadded(s) || strings.HasPrefix(s, "+") {
+			number = false // 00123 is a code (a ZIP code, an account), +33612345678 a phone number: as written
 		}
 		switch strings.ToLower(s) {
 		case "true", "false", "yes", "no":

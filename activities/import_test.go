@@ -93,6 +93,7 @@ func TestImportMappingValidate(t *testing.T) {
 		{"built-in name", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "email"}}}, "mapping.attributes[0].name"},
 		{"bad name", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "a b"}}}, "mapping.attributes[0].name"},
 		{"same name twice", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "p"}, {Column: "Seats", Name: "p"}}}, "mapping.attributes[1].name"},
+		{"a name inside another", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "a.b"}, {Column: "Seats", Name: "a"}}}, "mapping.attributes[1].name"},
 		{"bad type", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Seats", Name: "seats", Type: "int"}}}, "mapping.attributes[0].type"},
 	}
 	for _, tc := range tests {
@@ -177,6 +178,10 @@ func TestSuggestMapping(t *testing.T) {
 	require.NoError(t, SuggestMapping(headers, rows).Validate(headers))
 	require.Equal(t, ImportMapping{Email: "email", Attributes: []AttributeMapping{{Column: "id2", Name: "id2", Type: TypeString}}},
 		SuggestMapping([]string{"email", "id2"}, nil))
+	// A + sign is a phone number's, not a number's.
+	require.Equal(t, []AttributeMapping{{Column: "Backup Line", Name: "backup_line", Type: TypeString}},
+		SuggestMapping([]string{"email", "Backup Line"}, [][]string{{"a@example.com", "+33612345678"}}).Attributes)
+	require.Equal(t, "Mobile Number", SuggestMapping([]string{"email", "Mobile Number"}, nil).Phone)
 	// Zero-padded codes keep their zeros; 0 and 0.5 are numbers.
 	require.Equal(t, []AttributeMapping{{Column: "Zip", Name: "zip", Type: TypeString}, {Column: "Score", Name: "score", Type: TypeNumber}},
 		SuggestMapping([]string{"email", "Zip", "Score"}, [][]string{{"a@example.com", "01234", "0"}, {"b@example.com", "75001", "0.5"}}).Attributes)
@@ -192,4 +197,11 @@ func TestFailedRowsHeader(t *testing.T) {
 	h := FailedRowsHeader([]string{"email", "plan"})
 	require.Equal(t, ImportMapping{Email: "email", Attributes: []AttributeMapping{{Column: "plan", Name: "plan", Type: TypeString}}},
 		SuggestMapping(h, [][]string{{"2", "Email", "bad", "x", "pro"}}))
+	// The file's own column of that name keeps its suggestion, in a failed
+	// rows file and in any other.
+	h = FailedRowsHeader([]string{"import_row", "email"})
+	require.Equal(t, []AttributeMapping{{Column: "import_row", Name: "import_row", Type: TypeNumber}},
+		SuggestMapping(h, [][]string{{"2", "", "bad", "7", "x"}}).Attributes)
+	require.Equal(t, []AttributeMapping{{Column: "import_error", Name: "import_error", Type: TypeString}},
+		SuggestMapping([]string{"email", "import_error"}, nil).Attributes)
 }

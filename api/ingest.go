@@ -171,7 +171,7 @@ func (s *Server) ingestOne(typ string) gin.HandlerFunc {
 		if err == nil {
 			ev.applyOwnSentAt()
 		}
-		msg, ferr := s.prepareEvent(c, ev.Event, err, typ)
+		msg, ferr := s.prepareEvent(c, body, ev.Event, err, typ)
 		if ferr != nil {
 			failField(c, ferr.status, ferr.Field, ferr.Message)
 			return
@@ -226,7 +226,7 @@ func (s *Server) ingestBatch(c *gin.Context) {
 		if err == nil {
 			defaults.apply(&ev)
 		}
-		msg, ferr := s.prepareEvent(c, ev.Event, err, "")
+		msg, ferr := s.prepareEvent(c, raw, ev.Event, err, "")
 		if ferr != nil {
 			failField(c, ferr.status, field(ferr.Field), fmt.Sprintf("batch[%d]: %s", i, ferr.Message))
 			return
@@ -330,14 +330,29 @@ func (d batchDefaults) apply(ev *eventBody) {
 	}
 }
 
+// timeField names the time field of the event raw whose text is value
+// (timestamp when none is found).
+func timeField(raw []byte, value string) string {
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) == nil {
+		for _, name := range []string{"timestamp", "sentAt", "receivedAt", "originalTimestamp"} {
+			var v string
+			if json.Unmarshal(fields[name], &v) == nil && v == value {
+				return name
+			}
+		}
+	}
+	return "timestamp"
+}
+
 type ingestError struct {
 	ingest.FieldError
 	status int
 }
 
 // prepareEvent validates and normalises one decoded event for the topic;
-// decodeErr is what decoding it reported.
-func (s *Server) prepareEvent(c *gin.Context, ev ingest.Event, decodeErr error, typ string) (ingest.Message, *ingestError) {
+// decodeErr is what decoding raw reported.
+func (s *Server) prepareEvent(c *gin.Context, raw []byte, ev ingest.Event, decodeErr error, typ string) (ingest.Message, *ingestError) {
 	bad := func(field, msg string) *ingestError {
 		return &ingestError{FieldError: ingest.FieldError{Field: field, Message: msg}, status: http.StatusBadRequest}
 	}
@@ -350,11 +365,16 @@ func (s *Server) prepareEvent(c *gin.Context, ev ingest.Event, decodeErr error, 
 			if field == "" || typeErr.Type == reflect.TypeFor[eventBody]() {
 				return ingest.Message{}, bad("body", "the event must be a JSON object, not "+typeErr.Value)
 			}
-			return ingest.Message{}, bad(field, fmt.Sprintf("field %q must be %s", field, jsonKind(typeErr.Type)))
+			kind := jsonKind(typeErr.Type)
+			switch field {
+			case "userId", "anonymousId", "previousId", "groupId":
+				kind = "a string or a number"
+			}
+			return ingest.Message{}, bad(field, fmt.Sprintf("field %q must be %s", field, kind))
 		}
 		var timeErr *time.ParseError
 		if errors.As(err, &timeErr) {
-			return ingest.Message{}, bad("timestamp", "times must be ISO 8601 / RFC 3339: "+err.Error())
+			return ingest.Message{}, bad(timeField(raw, timeErr.Value), "times must be ISO 8601 / RFC 3339: "+err.Error())
 		}
 		return ingest.Message{}, bad("body", "event is not valid JSON: "+err.Error())
 	}

@@ -631,7 +631,9 @@ func newDeadLetter(msg *sarama.ConsumerMessage, reason string, now time.Time) ([
 	dl := DeadLetter{Reason: reason, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
 		Key:          strings.ToValidUTF8(string(msg.Key[:min(len(msg.Key), maxDeadLetterExtras)]), "\uFFFD"),
 		PayloadBytes: len(msg.Value), FailedAt: now.UTC()}
-	if len(msg.Value) <= MaxMessageBytes && json.Valid(msg.Value) {
+	// JSON is UTF-8 text (json.Valid does not check that): a record with
+	// other bytes in it keeps them in payload_base64 only.
+	if len(msg.Value) <= MaxMessageBytes && utf8.Valid(msg.Value) && json.Valid(msg.Value) {
 		dl.Event = msg.Value
 	}
 	for keep := len(msg.Value); ; keep /= 2 {

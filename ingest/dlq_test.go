@@ -72,6 +72,7 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 	require.Contains(t, byOffset[2].Reason, "userId is not valid UTF-8")
 	require.Equal(t, "q\ufffdz", byOffset[2].Payload[strings.Index(byOffset[2].Payload, `"userId":"`)+10:][:5])
 	require.NotEmpty(t, byOffset[2].PayloadBase64, "the exact bytes are kept when they are not UTF-8")
+	require.Nil(t, byOffset[2].Event, "bytes that are not UTF-8 are not JSON: no event copy, or the dead letter would not be JSON either")
 	require.Contains(t, byOffset[3].Reason, "writeKey belongs to another workspace")
 	require.Contains(t, byOffset[4].Reason, "timestamp is outside the years 1 to 9999")
 	require.NotNil(t, byOffset[4].Event, "a small poison record is also kept as JSON")

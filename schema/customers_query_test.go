@@ -864,7 +864,8 @@ func TestEraseAndExportCoverStoredImportRows(t *testing.T) {
 		[]string{"3", "", "7"},                // Ada by user id
 		[]string{"u2", "", "3"},               // Bob, with a count of 3: not Ada
 		[]string{"u9", " +15555550100 ", "1"}, // Ada's phone in the phone column
-		[]string{"u3", "", "2"})
+		[]string{"u3", "", "2"},
+		[]string{"u8", "+1 (555) 555-0100", "4"}) // Ada's phone, written otherwise
 	byEmail := upload(e, []string{"contact", "plan"}, "", // never started: email still found
 		[]string{"ADA@example.com ", "pro"},
 		[]string{"bob@example.com", "3"})
@@ -878,16 +879,17 @@ func TestEraseAndExportCoverStoredImportRows(t *testing.T) {
 	require.Equal(t, []schema.ExportedImportRow{
 		{ImportID: byID, FileName: "people.csv", Row: 2, Fields: map[string]string{"id": "3", "mobile": "", "seats": "7"}},
 		{ImportID: byID, FileName: "people.csv", Row: 4, Fields: map[string]string{"id": "u9", "mobile": " +15555550100 ", "seats": "1"}},
+		{ImportID: byID, FileName: "people.csv", Row: 6, Fields: map[string]string{"id": "u8", "mobile": "+1 (555) 555-0100", "seats": "4"}},
 		{ImportID: byEmail, FileName: "people.csv", Row: 2, Fields: map[string]string{"contact": "ADA@example.com ", "plan": "pro"}},
 	}, exp.ImportRows)
 
 	out, err := e.st.EraseCustomer(ctx, e.ws, ada.CustomerID)
 	require.NoError(t, err)
-	require.EqualValues(t, 3, out.ImportRowsBlanked)
+	require.EqualValues(t, 4, out.ImportRowsBlanked)
 	rows, err := e.st.ImportRows(ctx, e.ws, byID, 0, 10)
 	require.NoError(t, err)
 	require.Equal(t, []schema.ImportRow{{Number: 2, Fields: []string{"", "", ""}}, {Number: 3, Fields: []string{"u2", "", "3"}},
-		{Number: 4, Fields: []string{"", "", ""}}, {Number: 5, Fields: []string{"u3", "", "2"}}}, rows)
+		{Number: 4, Fields: []string{"", "", ""}}, {Number: 5, Fields: []string{"u3", "", "2"}}, {Number: 6, Fields: []string{"", "", ""}}}, rows)
 	rows, err = e.st.ImportRows(ctx, e.ws, byEmail, 0, 10)
 	require.NoError(t, err)
 	require.Equal(t, []schema.ImportRow{{Number: 2, Fields: []string{"", ""}}, {Number: 3, Fields: []string{"bob@example.com", "3"}}}, rows)

@@ -14,7 +14,8 @@ import (
 // personal data a GDPR export shows and an erasure blanks. A row names the
 // customer when any of its fields is the customer's email address (in any
 // case), or when the column the import's mapping reads as user_id or phone
-// holds one of the customer's user ids or their phone number — ids only in
+// holds one of the customer's user ids or their phone number (written in
+// any of the forms NormalizePhone reads, as imports store it) — ids only in
 // those columns, as a short id such as "3" would otherwise match every
 // count of 3 in the file.
 
@@ -36,7 +37,8 @@ const erasedImportRow = "the row was erased with its customer"
 const importRowsOf = `workspace_id = $1 AND import_id = $2 AND (
 	EXISTS (SELECT 1 FROM unnest(fields) f WHERE lower(btrim(f)) = ANY($3::text[]))
 	OR btrim(fields[$4::int]) = ANY($5::text[])
-	OR btrim(fields[$6::int]) = $7::text)`
+	OR btrim(fields[$6::int]) = $7::text
+	OR regexp_replace(btrim(fields[$6::int]), '[-(). ]', '', 'g') = $7::text)`
 
 // importRowFilter is an import whose rows are searched for a customer.
 type importRowFilter struct {

@@ -116,7 +116,10 @@ func ImportCustomersWorkflow(ctx workflow.Context, in ImportInput) (activities.I
 		started = true
 		progress = res.Progress
 	}
-	return finishImport(ctx, in, activities.ImportCompleted, "", progress)
+	// The query handler reads progress: once the run ended, it says so.
+	var err error
+	progress, err = finishImport(ctx, in, activities.ImportCompleted, "", progress)
+	return progress, err
 }
 
 // finishImport records the run's end, even when the workflow is being

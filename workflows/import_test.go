@@ -115,6 +115,12 @@ func TestImportWorkflowEmptyFile(t *testing.T) {
 	require.Equal(t, []int{0}, f.offsets)
 	require.Len(t, f.finished, 1)
 	require.Equal(t, activities.ImportCompleted, f.finished[0].Status)
+	// Asked after the end, the query says how it ended.
+	v, err := env.QueryWorkflow(workflows.QueryImportProgress)
+	require.NoError(t, err)
+	var p activities.ImportProgress
+	require.NoError(t, v.Get(&p))
+	require.Equal(t, activities.ImportCompleted, p.Status)
 }
 
 // Query `progress` answers the counters while batches run; cancelling the
