@@ -26,6 +26,9 @@ import (
 type Check struct {
 	Name string
 	Fn   func(ctx context.Context) error
+	// Optional: reported, but a failure does not make the process unready
+	// (the api serves event collection without Temporal).
+	Optional bool
 }
 
 // Config holds the settings the API needs from the process configuration.
@@ -172,7 +175,7 @@ func New(d Deps) *Server {
 	a.POST("/segments/:id/members", editor, s.changeSegmentMembers(true))
 	a.DELETE("/segments/:id/members", editor, s.changeSegmentMembers(false))
 
-	v1 := e.Group("/v1", cors, limitIngestBody(maxIngestBody), s.writeKeyAuth)
+	v1 := e.Group("/v1", cors, limitIngestBody(maxIngestBody), requestTimeout(ingestTimeout), s.writeKeyAuth)
 	// CORS preflights are answered by the cors middleware before auth.
 	preflight := e.Group("/v1", cors)
 	for typ := range ingest.Types {

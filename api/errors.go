@@ -1,12 +1,14 @@
 package api
 
 import (
+	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
 	"strings"
+	"time"
 
 	"github.com/gin-gonic/gin"
 )
@@ -28,7 +30,29 @@ func failField(c *gin.Context, status int, field, msg string) {
 // internal logs err and answers 500 without leaking details.
 func (s *Server) internal(c *gin.Context, action string, err error) {
 	s.deps.Log.ErrorContext(c, action, "error", err, "request_id", c.GetString(ctxRequestID))
+	if errors.Is(err, context.DeadlineExceeded) && c.Request.Context().Err() != nil {
+		// The request's time ran out waiting on the database or the broker:
+		// nothing was accepted, and a retry (which Segment's libraries do
+		// on 5xx) is the answer.
+		fail(c, http.StatusServiceUnavailable, "a dependency did not answer in time ("+action+"); retry; request id "+c.GetString(ctxRequestID))
+		return
+	}
 	fail(c, http.StatusInternalServerError, "internal error ("+action+"); request id "+c.GetString(ctxRequestID))
+}
+
+// ingestTimeout bounds a /v1 request: the write key lookup and the broker's
+// acknowledgement. A Segment library retries a 503.
+const ingestTimeout = 15 * time.Second
+
+// requestTimeout gives the request's context a deadline, so that a database
+// or broker that hangs answers 503 instead of holding the client.
+func requestTimeout(d time.Duration) gin.HandlerFunc {
+	return func(c *gin.Context) {
+		ctx, cancel := context.WithTimeout(c.Request.Context(), d)
+		defer cancel()
+		c.Request = c.Request.WithContext(ctx)
+		c.Next()
+	}
 }
 
 // bindJSON decodes the request body into v strictly (unknown fields and

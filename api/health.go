@@ -44,8 +44,11 @@ func RunChecks(ctx context.Context, checks []Check) (map[string]string, bool) {
 			}
 			mu.Lock()
 			defer mu.Unlock()
+			if res != "ok" && ch.Optional {
+				res = "degraded: " + res
+			}
 			results[ch.Name] = res
-			if res != "ok" {
+			if res != "ok" && !ch.Optional {
 				allOK = false
 			}
 		}()

@@ -682,6 +682,20 @@ func deadLetterKeyAndHeaders(msg *sarama.ConsumerMessage) (string, []sarama.Reco
 	return string(msg.Key), headers
 }
 
+// recreateDLQ creates the dead-letter topic again, with as many partitions
+// as the events topic.
+func (c *Consumer) recreateDLQ() {
+	parts, err := c.client.Partitions(c.d.Topic)
+	if err == nil {
+		err = EnsureTopics(c.client, int32(len(parts)), c.d.DLQTopic)
+	}
+	if err != nil {
+		c.d.Log.Error("the dead-letter topic is missing and could not be created", "topic", c.d.DLQTopic, "error", err)
+		return
+	}
+	c.d.Log.Warn("the dead-letter topic was missing; created it again", "topic", c.d.DLQTopic)
+}
+
 func (c *Consumer) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason string) error {
 	b, err := newDeadLetter(msg, reason, time.Now())
 	if err != nil {
@@ -697,6 +711,10 @@ func (c *Consumer) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, 
 			return nil
 		}
 		c.d.Log.Warn("write to dead-letter topic failed; retrying", "error", err)
+		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+			// Deleted while Herald runs: create it again as at start.
+			c.recreateDLQ()
+		}
 		select {
 		case <-ctx.Done():
 			return ctx.Err()

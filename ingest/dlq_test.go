@@ -212,3 +212,29 @@ func gauge(t *testing.T, reg *prometheus.Registry, name string, partition int32)
 	}
 	return -1
 }
+
+// TestDeadLetterTopicDeletedWhileRunningIsCreatedAgain: a poison record
+// whose dead-letter topic was deleted while ingest runs does not stop its
+// partition: the topic is created again and the letter written.
+func TestDeadLetterTopicDeletedWhileRunningIsCreatedAgain(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ws := e.ws.ID
+	key := ws + ":u1"
+	e.run(t)
+	require.NoError(t, e.producer.Produce(ctx, ingest.Message{Key: key,
+		Value: mustJSON(map[string]any{"type": "track", "messageId": "first", "userId": "u1", "event": "E", "workspaceId": ws})}))
+	e.storedEvents(t, "u1", 1)
+	admin, err := sarama.NewClusterAdminFromClient(e.client)
+	require.NoError(t, err)
+	require.NoError(t, admin.DeleteTopic(dlq))
+	require.NoError(t, e.client.RefreshMetadata())
+
+	require.NoError(t, e.producer.Produce(ctx, ingest.Message{Key: key, Value: []byte("not json")}))
+	require.NoError(t, e.producer.Produce(ctx, ingest.Message{Key: key,
+		Value: mustJSON(map[string]any{"type": "track", "messageId": "after", "userId": "u1", "event": "E", "workspaceId": ws})}))
+	evs := e.storedEvents(t, "u1", 2)
+	require.Equal(t, "after", evs[1].MessageID)
+	letters := readAll(t, e.client, dlq, 1)
+	require.Contains(t, letters[0].Reason, "JSON")
+}

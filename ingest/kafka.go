@@ -30,6 +30,9 @@ func NewClient(brokers []string) (sarama.Client, error) {
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
+	// Topics are created by the ingest role (EnsureTopics, with Herald's
+	// settings), never by a metadata request with the broker's defaults.
+	cfg.Metadata.AllowAutoTopicCreation = false
 	cfg.Metadata.Retry.Max = 10
 	cfg.Metadata.Retry.Backoff = 200 * time.Millisecond
 	c, err := sarama.NewClient(brokers, cfg)
@@ -129,6 +132,11 @@ func (p *Producer) Produce(ctx context.Context, msgs ...Message) error {
 		return err
 	}
 	if err := p.p.SendMessages(batch); err != nil {
+		// sarama says only how many failed: name the first one's cause.
+		var failed sarama.ProducerErrors
+		if errors.As(err, &failed) && len(failed) > 0 {
+			return fmt.Errorf("produce to %s: %d of %d messages failed: %w", p.topic, len(failed), len(msgs), failed[0].Err)
+		}
 		return fmt.Errorf("produce to %s: %w", p.topic, err)
 	}
 	return nil

@@ -86,6 +86,11 @@ func TestProductionRolesNeedExternalDependencies(t *testing.T) {
 	require.Contains(t, stderr.String(), "HERALD_TEMPORAL_ADDRESS")
 	require.Contains(t, stderr.String(), "HERALD_KAFKA_BROKERS")
 
+	// The worker never uses Kafka: it does not ask for it.
+	stderr.Reset()
+	require.Equal(t, 1, run([]string{"worker"}, env(nil), io.Discard, &stderr))
+	require.Contains(t, stderr.String(), "missing HERALD_DATABASE_URL, HERALD_TEMPORAL_ADDRESS (")
+
 	stderr.Reset()
 	require.Equal(t, 2, run([]string{"frobnicate"}, env(nil), io.Discard, &stderr))
 	require.Contains(t, stderr.String(), "unknown command")

@@ -122,7 +122,7 @@ func runDev(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if len(applied) > 0 {
 		log.Info("migrations applied", "count", len(applied))
 	}
-	p, err := connect(ctx, cfg, log)
+	p, err := connect(ctx, "dev", cfg, log)
 	if err != nil {
 		return err
 	}

@@ -26,6 +26,8 @@ import (
 
 // process holds the connections the roles of one process share.
 type process struct {
+	// role is the role served (api, worker, ingest; dev for all of them).
+	role     string
 	cfg      Config
 	log      *slog.Logger
 	registry *prometheus.Registry
@@ -35,9 +37,9 @@ type process struct {
 }
 
 // connect opens Postgres (refusing a schema that is behind), Temporal and
-// Kafka as configured.
-func connect(ctx context.Context, cfg Config, log *slog.Logger) (*process, error) {
-	p := &process{cfg: cfg, log: log, registry: prometheus.NewRegistry()}
+// — except for the worker, which does not use it — Kafka as configured.
+func connect(ctx context.Context, role string, cfg Config, log *slog.Logger) (*process, error) {
+	p := &process{role: role, cfg: cfg, log: log, registry: prometheus.NewRegistry()}
 	p.registry.MustRegister(collectors.NewGoCollector(), collectors.NewProcessCollector(collectors.ProcessCollectorOpts{}))
 	if err := schema.CheckCurrent(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
@@ -56,6 +58,9 @@ func connect(ctx context.Context, cfg Config, log *slog.Logger) (*process, error
 		p.close()
 		return nil, fmt.Errorf("connect to temporal at %s: %w", cfg.TemporalAddress, err)
 	}
+	if role == "worker" {
+		return p, nil
+	}
 	if p.kafka, err = ingest.NewClient(cfg.brokers()); err != nil {
 		p.close()
 		return nil, err
@@ -63,7 +68,23 @@ func connect(ctx context.Context, cfg Config, log *slog.Logger) (*process, error
 	return p, nil
 }
 
+// close closes the connections, giving up after the shutdown timeout: a
+// database that hangs (a pool waiting for connections held by queries that
+// never return) must not keep a stopping process alive.
 func (p *process) close() {
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		p.closeNow()
+	}()
+	select {
+	case <-done:
+	case <-time.After(p.cfg.ShutdownTimeout):
+		p.log.Warn("connections did not close within the shutdown timeout; exiting without them", "timeout", p.cfg.ShutdownTimeout)
+	}
+}
+
+func (p *process) closeNow() {
 	if p.kafka != nil {
 		_ = p.kafka.Close()
 	}
@@ -75,16 +96,22 @@ func (p *process) close() {
 	}
 }
 
-// checks are the readiness probes of the process's dependencies.
+// checks are the readiness probes of the process's dependencies. The api
+// reports Temporal without depending on it: event collection (/v1) needs
+// only Postgres and the broker, and a Temporal outage must not take it out
+// of a load balancer. The worker does not use Kafka.
 func (p *process) checks() []api.Check {
-	return []api.Check{
+	cs := []api.Check{
 		{Name: "postgres", Fn: p.store.Ping},
-		{Name: "temporal", Fn: func(ctx context.Context) error {
+		{Name: "temporal", Optional: p.role == "api", Fn: func(ctx context.Context) error {
 			_, err := p.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})
 			return err
 		}},
-		{Name: "kafka", Fn: func(ctx context.Context) error { return ingest.Ping(p.kafka, p.cfg.KafkaTopic) }},
 	}
+	if p.kafka != nil {
+		cs = append(cs, api.Check{Name: "kafka", Fn: func(ctx context.Context) error { return ingest.Ping(p.kafka, p.cfg.KafkaTopic) }})
+	}
+	return cs
 }
 
 // serveMetrics serves /metrics, /healthz and /readyz until ctx ends.

@@ -30,14 +30,18 @@ func runMigrate(ctx context.Context, cfg Config, log *slog.Logger) error {
 }
 
 // runRole is the production entry of a role: external dependencies only.
-func runRole(ctx context.Context, cfg Config, log *slog.Logger, serve func(context.Context, *process) error) error {
-	if err := cfg.requireExternal("database", "temporal", "kafka"); err != nil {
+func runRole(ctx context.Context, role string, cfg Config, log *slog.Logger, serve func(context.Context, *process) error) error {
+	needs := []string{"database", "temporal", "kafka"}
+	if role == "worker" {
+		needs = needs[:2] // workflows and activities never use Kafka
+	}
+	if err := cfg.requireExternal(needs...); err != nil {
 		return err
 	}
 	if cfg.EncryptionKey == "" {
 		log.Warn(envPrefix + "ENCRYPTION_KEY is not set: provider credentials cannot be stored, and tracking and unsubscribe links are not signed")
 	}
-	p, err := connect(ctx, cfg, log)
+	p, err := connect(ctx, role, cfg, log)
 	if err != nil {
 		return err
 	}
@@ -49,15 +53,15 @@ func runRole(ctx context.Context, cfg Config, log *slog.Logger, serve func(conte
 }
 
 func runAPIRole(ctx context.Context, cfg Config, log *slog.Logger) error {
-	return runRole(ctx, cfg, log, serveAPI)
+	return runRole(ctx, "api", cfg, log, serveAPI)
 }
 
 func runWorkerRole(ctx context.Context, cfg Config, log *slog.Logger) error {
-	return runRole(ctx, cfg, log, serveWorker)
+	return runRole(ctx, "worker", cfg, log, serveWorker)
 }
 
 func runIngestRole(ctx context.Context, cfg Config, log *slog.Logger) error {
-	return runRole(ctx, cfg, log, serveIngest)
+	return runRole(ctx, "ingest", cfg, log, serveIngest)
 }
 
 // serveAPI runs the HTTP API and web app until ctx ends.

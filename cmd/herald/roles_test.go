@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/schema/schematest"
@@ -72,4 +73,25 @@ func TestRetryUntilDoneKeepsTryingAndStopsWithItsContext(t *testing.T) {
 	})
 	require.False(t, ok, "gives up when its context ends")
 	require.Equal(t, 2, calls)
+}
+
+// hungKafka is a client whose Close never returns (a broker connection
+// stuck in a write).
+type hungKafka struct {
+	sarama.Client
+	release chan struct{}
+}
+
+func (h hungKafka) Close() error { <-h.release; return nil }
+
+// A connection that does not close does not keep a stopping role alive
+// past the shutdown timeout.
+func TestProcessCloseGivesUpAfterTheShutdownTimeout(t *testing.T) {
+	h := hungKafka{release: make(chan struct{})}
+	defer close(h.release)
+	p := &process{cfg: Config{ShutdownTimeout: 100 * time.Millisecond}, log: slog.New(slog.DiscardHandler), kafka: h}
+	start := time.Now()
+	p.close()
+	require.Less(t, time.Since(start), 5*time.Second)
+	require.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
 }

@@ -1,0 +1,45 @@
+package api
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"testing"
+	"time"
+
+	"github.com/gin-gonic/gin"
+	"github.com/stretchr/testify/require"
+)
+
+// A request whose dependency does not answer in time gets 503 and a retry
+// hint, not 500 after as long as the dependency takes.
+func TestRequestTimeoutAnswers503(t *testing.T) {
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{deps: Deps{Log: slog.New(slog.DiscardHandler)}}
+	e := gin.New()
+	e.ContextWithFallback = true
+	e.GET("/slow", requestTimeout(50*time.Millisecond), func(c *gin.Context) {
+		<-c.Done() // a hung database call returns when its context ends
+		s.internal(c, "look up write key", c.Err())
+	})
+	rec := httptest.NewRecorder()
+	start := time.Now()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/slow", nil))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "did not answer in time")
+	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+// An optional check is reported, degraded, without making the process
+// unready; a required one does.
+func TestOptionalChecksDoNotMakeTheProcessUnready(t *testing.T) {
+	down := func(context.Context) error { return errors.New("connection refused") }
+	up := func(context.Context) error { return nil }
+	results, ok := RunChecks(context.Background(), []Check{{Name: "postgres", Fn: up}, {Name: "temporal", Fn: down, Optional: true}})
+	require.True(t, ok)
+	require.Equal(t, map[string]string{"postgres": "ok", "temporal": "degraded: connection refused"}, results)
+	_, ok = RunChecks(context.Background(), []Check{{Name: "postgres", Fn: down}, {Name: "temporal", Fn: up, Optional: true}})
+	require.False(t, ok)
+}
