@@ -46,6 +46,8 @@ type ConsumerDeps struct {
 	Topic    string
 	DLQTopic string
 	Group    string
+	// Security of the broker connections (TLS, SASL).
+	Security KafkaSecurity
 	// LagInterval is how often each claimed partition's lag gauges are
 	// measured against its high-water mark (default 5s).
 	LagInterval time.Duration
@@ -106,13 +108,13 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 
 // Run consumes until ctx ends.
 func (c *Consumer) Run(ctx context.Context) error {
-	dlq, err := NewProducer(c.d.Brokers, c.d.DLQTopic)
+	dlq, err := NewProducer(c.d.Brokers, c.d.DLQTopic, c.d.Security)
 	if err != nil {
 		return fmt.Errorf("dead-letter producer: %w", err)
 	}
 	c.dlq = dlq
 	defer dlq.Close()
-	client, err := NewClient(c.d.Brokers)
+	client, err := NewClient(c.d.Brokers, c.d.Security)
 	if err != nil {
 		return err
 	}

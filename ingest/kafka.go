@@ -12,8 +12,13 @@ import (
 // NewClient connects to the Kafka brokers with the settings Herald relies
 // on: acks from all in-sync replicas, partitioning by key as Kafka's own
 // clients do (KafkaPartitioner).
-func NewClient(brokers []string) (sarama.Client, error) {
+func NewClient(brokers []string, sec ...KafkaSecurity) (sarama.Client, error) {
 	cfg := sarama.NewConfig()
+	for _, s := range sec {
+		if err := s.apply(cfg); err != nil {
+			return nil, err
+		}
+	}
 	cfg.ClientID = "herald"
 	cfg.Version = sarama.V3_6_0_0
 	cfg.Producer.RequiredAcks = sarama.WaitForAll
@@ -99,8 +104,8 @@ type Producer struct {
 // NewProducer makes a synchronous producer with its own connections: a
 // connection shared with a consumer would queue produce requests behind
 // the consumer's long-polling fetches.
-func NewProducer(brokers []string, topic string) (*Producer, error) {
-	c, err := NewClient(brokers)
+func NewProducer(brokers []string, topic string, sec ...KafkaSecurity) (*Producer, error) {
+	c, err := NewClient(brokers, sec...)
 	if err != nil {
 		return nil, err
 	}

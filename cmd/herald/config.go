@@ -1,18 +1,25 @@
 package main
 
 import (
+	"crypto/tls"
+	"crypto/x509"
 	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
+	"os"
 	"reflect"
 	"regexp"
 	"strconv"
 	"strings"
 	"text/tabwriter"
 	"time"
+
+	"go.temporal.io/sdk/client"
+
+	"github.com/heraldhq/herald/ingest"
 )
 
 // Config is every setting of every role. Each field is read from the flag
@@ -31,6 +38,11 @@ type Config struct {
 	TemporalUIURL     string `flag:"temporal-ui-url" env:"TEMPORAL_UI_URL" default:"" usage:"Temporal Web UI URL for links to runs (dev: the embedded UI)"`
 	TemporalPort      int    `flag:"temporal-port" env:"TEMPORAL_PORT" default:"7233" usage:"dev: gRPC port of the embedded Temporal server"`
 	TemporalUIPort    int    `flag:"temporal-ui-port" env:"TEMPORAL_UI_PORT" default:"8233" usage:"dev: port of the embedded Temporal Web UI"`
+	TemporalTLS       bool   `flag:"temporal-tls" env:"TEMPORAL_TLS" default:"false" usage:"connect to Temporal over TLS (on with any of the TLS files or an API key)"`
+	TemporalCAFile    string `flag:"temporal-ca-file" env:"TEMPORAL_CA_FILE" default:"" usage:"PEM file of the CAs that sign Temporal's certificate (default: system roots)"`
+	TemporalCertFile  string `flag:"temporal-cert-file" env:"TEMPORAL_CERT_FILE" default:"" usage:"client certificate (PEM) for mutual TLS, with the key file"`
+	TemporalKeyFile   string `flag:"temporal-key-file" env:"TEMPORAL_KEY_FILE" default:"" usage:"client key (PEM) for mutual TLS"`
+	TemporalAPIKey    string `flag:"temporal-api-key" env:"TEMPORAL_API_KEY" default:"" secret:"true" usage:"API key (Temporal Cloud)"`
 
 	KafkaBrokers    string `flag:"kafka-brokers" env:"KAFKA_BROKERS" default:"" usage:"comma-separated Kafka brokers; dev: empty embeds a broker"`
 	KafkaTopic      string `flag:"kafka-topic" env:"KAFKA_TOPIC" default:"herald.events" usage:"topic of customer events"`
@@ -38,6 +50,11 @@ type Config struct {
 	KafkaGroup      string `flag:"kafka-group" env:"KAFKA_GROUP" default:"herald-ingest" usage:"consumer group of the ingest role"`
 	KafkaPartitions int    `flag:"kafka-partitions" env:"KAFKA_PARTITIONS" default:"12" usage:"partitions of topics Herald creates"`
 	KafkaPort       int    `flag:"kafka-port" env:"KAFKA_PORT" default:"9092" usage:"dev: port of the embedded broker"`
+	KafkaTLS        bool   `flag:"kafka-tls" env:"KAFKA_TLS" default:"false" usage:"connect to the brokers over TLS (system roots unless a CA file is given)"`
+	KafkaCAFile     string `flag:"kafka-ca-file" env:"KAFKA_CA_FILE" default:"" usage:"PEM file of the CAs that sign the brokers' certificates (turns TLS on)"`
+	KafkaSASL       string `flag:"kafka-sasl-mechanism" env:"KAFKA_SASL_MECHANISM" default:"" usage:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty for none"`
+	KafkaUsername   string `flag:"kafka-username" env:"KAFKA_USERNAME" default:"" usage:"SASL username"`
+	KafkaPassword   string `flag:"kafka-password" env:"KAFKA_PASSWORD" default:"" secret:"true" usage:"SASL password"`
 
 	EncryptionKey string `flag:"encryption-key" env:"ENCRYPTION_KEY" default:"" secret:"true" usage:"base64 of 32 bytes; encrypts provider credentials (dev: generated in the data dir)"`
 
@@ -76,6 +93,8 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 			fs.IntVar(p, f.Tag.Get("flag"), *p, usage)
 		case *time.Duration:
 			fs.DurationVar(p, f.Tag.Get("flag"), *p, usage)
+		case *bool:
+			fs.BoolVar(p, f.Tag.Get("flag"), *p, usage)
 		}
 	}
 	if err := fs.Parse(args); err != nil {
@@ -114,6 +133,12 @@ func setField(f reflect.Value, val string) error {
 			return fmt.Errorf("not a number")
 		}
 		f.SetInt(int64(n))
+	case reflect.Bool:
+		b, err := strconv.ParseBool(val)
+		if err != nil {
+			return fmt.Errorf("not true or false")
+		}
+		f.SetBool(b)
 	case reflect.Int64:
 		d, err := time.ParseDuration(val)
 		if err != nil {
@@ -174,6 +199,48 @@ func redactURL(s string) string {
 // connection string: single-quoted (with \' and \\ escapes) or up to the
 // next space.
 var keywordPassword = regexp.MustCompile(`(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|\S*)`)
+
+// kafkaSecurity is how the broker connections are secured.
+func (c Config) kafkaSecurity() ingest.KafkaSecurity {
+	return ingest.KafkaSecurity{TLS: c.KafkaTLS, CAFile: c.KafkaCAFile, SASLMechanism: c.KafkaSASL, Username: c.KafkaUsername, Password: c.KafkaPassword}
+}
+
+// temporalConnection is how the Temporal client connects: TLS (mutual with
+// a certificate and key) and an API key, as Temporal Cloud or a secured
+// self-hosted frontend ask for.
+func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentials, error) {
+	var conn client.ConnectionOptions
+	if !c.TemporalTLS && c.TemporalCAFile == "" && c.TemporalCertFile == "" && c.TemporalKeyFile == "" && c.TemporalAPIKey == "" {
+		return conn, nil, nil
+	}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	if c.TemporalCAFile != "" {
+		pem, err := os.ReadFile(c.TemporalCAFile)
+		if err != nil {
+			return conn, nil, fmt.Errorf("temporal CA file: %w", err)
+		}
+		tc.RootCAs = x509.NewCertPool()
+		if !tc.RootCAs.AppendCertsFromPEM(pem) {
+			return conn, nil, fmt.Errorf("temporal CA file %s holds no PEM certificate", c.TemporalCAFile)
+		}
+	}
+	if (c.TemporalCertFile == "") != (c.TemporalKeyFile == "") {
+		return conn, nil, fmt.Errorf("%sTEMPORAL_CERT_FILE and %sTEMPORAL_KEY_FILE go together (mutual TLS)", envPrefix, envPrefix)
+	}
+	if c.TemporalCertFile != "" {
+		cert, err := tls.LoadX509KeyPair(c.TemporalCertFile, c.TemporalKeyFile)
+		if err != nil {
+			return conn, nil, fmt.Errorf("temporal client certificate: %w", err)
+		}
+		tc.Certificates = []tls.Certificate{cert}
+	}
+	conn.TLS = tc
+	var creds client.Credentials
+	if c.TemporalAPIKey != "" {
+		creds = client.NewAPIKeyStaticCredentials(c.TemporalAPIKey)
+	}
+	return conn, creds, nil
+}
 
 func (c Config) brokers() []string {
 	var out []string

@@ -2,12 +2,23 @@ package main
 
 import (
 	"bytes"
+	"crypto/ecdsa"
+	"crypto/elliptic"
+	"crypto/rand"
+	"crypto/x509"
+	"crypto/x509/pkix"
+	"encoding/pem"
 	"io"
+	"math/big"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/ingest"
 )
 
 func env(m map[string]string) func(string) string { return func(k string) string { return m[k] } }
@@ -107,4 +118,66 @@ func TestMigrateCommandRefusesUnreachableDatabase(t *testing.T) {
 	code := run([]string{"migrate"}, env(map[string]string{"HERALD_DATABASE_URL": "postgres://nobody@127.0.0.1:1/none?connect_timeout=1"}), io.Discard, &stderr)
 	require.Equal(t, 1, code)
 	require.Contains(t, stderr.String(), "ping postgres")
+}
+
+// Kafka and Temporal security settings: read, checked, and their secrets
+// masked when printed.
+func TestSecuritySettings(t *testing.T) {
+	dir := t.TempDir()
+	certFile, keyFile := writeKeyPair(t, dir)
+	cfg, err := parseConfig("api", []string{"--kafka-tls"}, env(map[string]string{
+		"HERALD_KAFKA_SASL_MECHANISM": "SCRAM-SHA-512", "HERALD_KAFKA_USERNAME": "herald", "HERALD_KAFKA_PASSWORD": "kafka-pw-1",
+		"HERALD_TEMPORAL_API_KEY": "temporal-key-1", "HERALD_TEMPORAL_CA_FILE": certFile,
+	}), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, ingest.KafkaSecurity{TLS: true, SASLMechanism: "SCRAM-SHA-512", Username: "herald", Password: "kafka-pw-1"}, cfg.kafkaSecurity())
+	var out bytes.Buffer
+	cfg.print(&out)
+	require.NotContains(t, out.String(), "kafka-pw-1")
+	require.NotContains(t, out.String(), "temporal-key-1")
+	require.Contains(t, out.String(), "HERALD_KAFKA_TLS")
+
+	conn, creds, err := cfg.temporalConnection()
+	require.NoError(t, err)
+	require.NotNil(t, conn.TLS, "an API key goes over TLS")
+	require.NotNil(t, conn.TLS.RootCAs)
+	require.NotNil(t, creds)
+
+	plain, _ := parseConfig("api", nil, env(nil), io.Discard)
+	conn, creds, err = plain.temporalConnection()
+	require.NoError(t, err)
+	require.Nil(t, conn.TLS)
+	require.Nil(t, creds)
+
+	mtls, _ := parseConfig("worker", nil, env(map[string]string{"HERALD_TEMPORAL_CERT_FILE": certFile, "HERALD_TEMPORAL_KEY_FILE": keyFile}), io.Discard)
+	conn, _, err = mtls.temporalConnection()
+	require.NoError(t, err)
+	require.Len(t, conn.TLS.Certificates, 1)
+
+	half, _ := parseConfig("worker", nil, env(map[string]string{"HERALD_TEMPORAL_CERT_FILE": certFile}), io.Discard)
+	_, _, err = half.temporalConnection()
+	require.ErrorContains(t, err, "go together")
+	badCA, _ := parseConfig("worker", nil, env(map[string]string{"HERALD_TEMPORAL_CA_FILE": keyFile}), io.Discard)
+	_, _, err = badCA.temporalConnection()
+	require.ErrorContains(t, err, "holds no PEM certificate")
+	_, err = parseConfig("api", nil, env(map[string]string{"HERALD_KAFKA_TLS": "yes please"}), io.Discard)
+	require.ErrorContains(t, err, "HERALD_KAFKA_TLS")
+}
+
+// writeKeyPair writes a self-signed certificate and its key as PEM files.
+func writeKeyPair(t *testing.T, dir string) (string, string) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "herald"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
+	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile := filepath.Join(dir, "cert.pem"), filepath.Join(dir, "key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+	return certFile, keyFile
 }

@@ -48,11 +48,18 @@ func connect(ctx context.Context, role string, cfg Config, log *slog.Logger) (*p
 	if p.store, err = schema.Open(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
+	conn, creds, err := cfg.temporalConnection()
+	if err != nil {
+		p.close()
+		return nil, err
+	}
 	p.temporal, err = client.DialContext(ctx, client.Options{
-		HostPort:       cfg.TemporalAddress,
-		Namespace:      cfg.TemporalNamespace,
-		Logger:         sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
-		MetricsHandler: newTemporalMetrics(p.registry),
+		HostPort:          cfg.TemporalAddress,
+		Namespace:         cfg.TemporalNamespace,
+		ConnectionOptions: conn,
+		Credentials:       creds,
+		Logger:            sdklog.NewStructuredLogger(log.With("component", "temporal-sdk")),
+		MetricsHandler:    newTemporalMetrics(p.registry),
 	})
 	if err != nil {
 		p.close()
@@ -61,7 +68,7 @@ func connect(ctx context.Context, role string, cfg Config, log *slog.Logger) (*p
 	if role == "worker" {
 		return p, nil
 	}
-	if p.kafka, err = ingest.NewClient(cfg.brokers()); err != nil {
+	if p.kafka, err = ingest.NewClient(cfg.brokers(), cfg.kafkaSecurity()); err != nil {
 		p.close()
 		return nil, err
 	}

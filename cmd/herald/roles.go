@@ -66,7 +66,7 @@ func runIngestRole(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // serveAPI runs the HTTP API and web app until ctx ends.
 func serveAPI(ctx context.Context, p *process) error {
-	producer, err := ingest.NewProducer(p.cfg.brokers(), p.cfg.KafkaTopic)
+	producer, err := ingest.NewProducer(p.cfg.brokers(), p.cfg.KafkaTopic, p.cfg.kafkaSecurity())
 	if err != nil {
 		return err
 	}
@@ -141,6 +141,7 @@ func serveIngest(ctx context.Context, p *process) error {
 		Topic:    p.cfg.KafkaTopic,
 		DLQTopic: p.cfg.KafkaDLQTopic,
 		Group:    p.cfg.KafkaGroup,
+		Security: p.cfg.kafkaSecurity(),
 	})
 	return c.Run(ctx)
 }
