@@ -422,20 +422,42 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 // not the customer's: they are applied, but a producer that keys them
 // otherwise cannot count on their order against the customer's events
 // that Herald's API or a correct producer put on another partition.
+//
+// It also counts events keyed right but on another partition than Kafka's
+// default partitioner (murmur2) puts their key — a producer using another
+// hash (librdkafka's and kcat's default crc32, sarama's FNV-1a): the same
+// customer's events from Herald's API land elsewhere.
 func (c *Consumer) checkKeys(ps []pending) {
 	n, example := 0, ""
+	wrongPart, partExample := 0, ""
+	var partitions int32
+	if ids, err := c.client.Partitions(ps[0].msg.Topic); err == nil {
+		partitions = int32(len(ids))
+	}
 	for _, p := range ps {
-		if want := p.ev.Key(); string(p.msg.Key) != want {
+		want := p.ev.Key()
+		switch {
+		case string(p.msg.Key) != want:
 			if n == 0 {
 				example = fmt.Sprintf("key %q for an event of %q", p.msg.Key, want)
 			}
 			n++
+		case partitions > 0 && KeyPartition(p.msg.Key, partitions) != p.msg.Partition:
+			if wrongPart == 0 {
+				partExample = fmt.Sprintf("key %q on partition %d, murmur2 puts it on %d", p.msg.Key, p.msg.Partition, KeyPartition(p.msg.Key, partitions))
+			}
+			wrongPart++
 		}
 	}
 	if n > 0 {
 		c.misKeyed.Add(float64(n))
 		c.d.Log.Warn("events keyed otherwise than <workspaceId>:<userId or anonymousId>; applied, but their order per customer is not guaranteed",
 			"events", n, "example", example, "partition", ps[0].msg.Partition)
+	}
+	if wrongPart > 0 {
+		c.misKeyed.Add(float64(wrongPart))
+		c.d.Log.Warn("events partitioned otherwise than Kafka's default partitioner (murmur2; kcat: -X partitioner=murmur2_random); applied, but their order against the customer's other events is not guaranteed",
+			"events", wrongPart, "example", partExample)
 	}
 }
 

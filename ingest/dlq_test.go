@@ -13,6 +13,7 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kgo"
 
 	"github.com/heraldhq/herald/ingest"
 	"github.com/heraldhq/herald/schema"
@@ -178,6 +179,18 @@ func TestLagGaugesShowAStuckPartition(t *testing.T) {
 	// An event keyed for another customer is applied and counted.
 	e.produce(t, e.ws.ID+":someone-else", map[string]any{"type": "track", "messageId": "s4", "userId": "stuck", "event": "Later", "workspaceId": e.ws.ID})
 	require.Eventually(t, func() bool { return counter(t, reg, "herald_ingest_misrouted_events_total") == 1 }, 20*time.Second, 20*time.Millisecond)
+
+	// So is one keyed right but put on another partition than murmur2 puts
+	// its key (a producer with another partitioner).
+	kc, err := kgo.NewClient(kgo.SeedBrokers(e.brokers...), kgo.RecordPartitioner(kgo.ManualPartitioner()))
+	require.NoError(t, err)
+	defer kc.Close()
+	other := (part + 1) % 3
+	rec := &kgo.Record{Topic: topic, Partition: other, Key: []byte(key),
+		Value: mustJSON(map[string]any{"type": "track", "messageId": "s5", "userId": "stuck", "event": "Later", "workspaceId": e.ws.ID})}
+	require.NoError(t, kc.ProduceSync(ctx, rec).FirstErr())
+	require.Eventually(t, func() bool { return counter(t, reg, "herald_ingest_misrouted_events_total") == 2 }, 20*time.Second, 20*time.Millisecond)
+	require.Len(t, e.storedEvents(t, "stuck", 6), 6, "applied all the same")
 }
 
 // counter reads an unlabelled counter from the registry (-1 when absent).
