@@ -55,6 +55,36 @@ func Ping(c sarama.Client, topic string) error {
 	return nil
 }
 
+// TopicWarnings says what of the existing topics differs from what
+// EnsureTopics would have created: another partition count than
+// partitions (per-customer order holds, but scaling ingest is bounded by
+// it, and a count changed later moves keys), or CreateTime record
+// timestamps (clock-skew correction then trusts the producers' clocks).
+func TopicWarnings(c sarama.Client, partitions int32, topics ...string) ([]string, error) {
+	admin, err := sarama.NewClusterAdminFromClient(c)
+	if err != nil {
+		return nil, fmt.Errorf("kafka admin: %w", err)
+	}
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return nil, fmt.Errorf("list kafka topics: %w", err)
+	}
+	var out []string
+	for _, t := range topics {
+		d, ok := existing[t]
+		if !ok {
+			continue
+		}
+		if d.NumPartitions != partitions {
+			out = append(out, fmt.Sprintf("topic %s has %d partitions, not the %d configured", t, d.NumPartitions, partitions))
+		}
+		if v := d.ConfigEntries["message.timestamp.type"]; v != nil && *v != "LogAppendTime" {
+			out = append(out, fmt.Sprintf("topic %s keeps the producers' record times (message.timestamp.type=%s): clock-skew correction of events produced straight to it trusts their clocks", t, *v))
+		}
+	}
+	return out, nil
+}
+
 // EnsureTopics creates the topics that do not exist yet. They are created
 // with message.timestamp.type=LogAppendTime: a record's timestamp is when
 // the broker received it, whatever the producer's clock says, so the

@@ -129,6 +129,11 @@ func serveWorker(ctx context.Context, p *process) error {
 
 // serveIngest consumes customer events until ctx ends.
 func serveIngest(ctx context.Context, p *process) error {
+	if warnings, err := ingest.TopicWarnings(p.kafka, int32(p.cfg.KafkaPartitions), p.cfg.KafkaTopic); err == nil {
+		for _, w := range warnings {
+			p.log.Warn(w)
+		}
+	}
 	if err := ingest.EnsureTopics(p.kafka, int32(p.cfg.KafkaPartitions), p.cfg.KafkaTopic, p.cfg.KafkaDLQTopic); err != nil {
 		return err
 	}
