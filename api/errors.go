@@ -11,6 +11,8 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+
+	"github.com/heraldhq/herald/schema"
 )
 
 // errorBody is the JSON shape of every error response.
@@ -30,6 +32,10 @@ func failField(c *gin.Context, status int, field, msg string) {
 // internal logs err and answers 500 without leaking details.
 func (s *Server) internal(c *gin.Context, action string, err error) {
 	s.deps.Log.ErrorContext(c, action, "error", err, "request_id", c.GetString(ctxRequestID))
+	if schema.IsUnavailable(err) {
+		fail(c, http.StatusServiceUnavailable, "the database is unavailable ("+action+"); retry; request id "+c.GetString(ctxRequestID))
+		return
+	}
 	if errors.Is(err, context.DeadlineExceeded) && c.Request.Context().Err() != nil {
 		// The request's time ran out waiting on the database or the broker:
 		// nothing was accepted, and a retry (which Segment's libraries do

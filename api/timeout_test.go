@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
@@ -10,6 +11,7 @@ import (
 	"time"
 
 	"github.com/gin-gonic/gin"
+	"github.com/jackc/pgx/v5"
 	"github.com/stretchr/testify/require"
 )
 
@@ -42,4 +44,18 @@ func TestOptionalChecksDoNotMakeTheProcessUnready(t *testing.T) {
 	require.Equal(t, map[string]string{"postgres": "ok", "temporal": "degraded: connection refused"}, results)
 	_, ok = RunChecks(context.Background(), []Check{{Name: "postgres", Fn: down}, {Name: "temporal", Fn: up, Optional: true}})
 	require.False(t, ok)
+}
+
+// A database that refuses connections is 503 (retry), not 500.
+func TestDatabaseUnavailableAnswers503(t *testing.T) {
+	_, err := pgx.Connect(context.Background(), "postgres://herald@127.0.0.1:1/herald?connect_timeout=2")
+	require.Error(t, err)
+	gin.SetMode(gin.ReleaseMode)
+	s := &Server{deps: Deps{Log: slog.New(slog.DiscardHandler)}}
+	e := gin.New()
+	e.GET("/x", func(c *gin.Context) { s.internal(c, "look up write key", fmt.Errorf("look up: %w", err)) })
+	rec := httptest.NewRecorder()
+	e.ServeHTTP(rec, httptest.NewRequest(http.MethodGet, "/x", nil))
+	require.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
+	require.Contains(t, rec.Body.String(), "the database is unavailable")
 }

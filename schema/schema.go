@@ -143,6 +143,18 @@ func CheckCurrent(ctx context.Context, url string) error {
 	})
 }
 
+// IsUnavailable reports whether err is the database out of reach (no
+// connection could be made, or the server is shutting down or starting):
+// a retry later may succeed.
+func IsUnavailable(err error) bool {
+	var ce *pgconn.ConnectError
+	if errors.As(err, &ce) {
+		return true
+	}
+	var pgErr *pgconn.PgError
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "08") || strings.HasPrefix(pgErr.Code, "57P"))
+}
+
 // IsDataError reports whether err is Postgres refusing the data itself
 // (SQLSTATE class 22, e.g. a NUL character in JSON): retrying cannot help.
 func IsDataError(err error) bool {
