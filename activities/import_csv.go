@@ -122,6 +122,11 @@ func looksLikeData(h string) bool {
 // read reads the next record and checks it is text.
 func (f *CSVFile) read() ([]string, error) {
 	rec, err := f.r.Read()
+	// A line of spaces or tabs is a blank line too (encoding/csv skips only
+	// empty ones): skipped, not counted.
+	for err == nil && len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+		rec, err = f.r.Read()
+	}
 	if errors.Is(err, io.EOF) {
 		return nil, io.EOF
 	}

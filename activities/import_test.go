@@ -34,6 +34,7 @@ func TestOpenCSVReadsWhatSpreadsheetsWrite(t *testing.T) {
 	file := "\xEF\xBB\xBF id , Email,Notes\r\n" +
 		"u1,ada@example.com,\"likes \"\"tea\"\", and cake\"\r\n" +
 		"\r\n" +
+		"   \t \r\n" +
 		"u2,bob@example.com,\"two\r\nlines\"\r\n" +
 		"u3,,short\n"
 	f, rows, err := readAll(t, file)
@@ -55,6 +56,7 @@ func TestOpenCSVRefusesWhatIsNotACustomerFile(t *testing.T) {
 	tests := []struct{ name, file, want string }{
 		{"empty", "", "the file is empty"},
 		{"blank lines only", "\n\r\n\n", "the file is empty"},
+		{"lines of spaces only", "\n  \n\t\r\n", "the file is empty"},
 		{"no header", "u1,ada@example.com\nu2,bob@example.com\n", `"ada@example.com" looks like a value`},
 		{"numbers for a header", "1,2,3\n4,5,6\n", `"1" looks like a value`},
 		{"header only", "id,email\r\n", "no customer rows"},
