@@ -64,6 +64,7 @@ type Config struct {
 	SegmentRefresh time.Duration `flag:"segment-refresh" env:"SEGMENT_REFRESH" default:"5m" usage:"worker: how often segment membership is re-evaluated for everyone (time-relative conditions)"`
 
 	ShutdownTimeout time.Duration `flag:"shutdown-timeout" env:"SHUTDOWN_TIMEOUT" default:"20s" usage:"how long a role may take to stop"`
+	ShutdownDrain   time.Duration `flag:"shutdown-drain" env:"SHUTDOWN_DRAIN" default:"0s" usage:"on SIGTERM, how long /readyz answers 503 (stopping) before the servers stop, so load balancers move traffic away first (e.g. 5s on Kubernetes)"`
 }
 
 // envPrefix is prepended to every environment variable name.

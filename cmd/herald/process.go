@@ -9,6 +9,7 @@ import (
 	"net"
 	"net/http"
 	"net/http/pprof"
+	"sync/atomic"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -34,6 +35,9 @@ type process struct {
 	store    *schema.Store
 	temporal client.Client
 	kafka    sarama.Client
+	// stopping: a stop was asked for; /readyz answers 503 while the
+	// process drains.
+	stopping atomic.Bool
 }
 
 // connect opens Postgres (refusing a schema that is behind), Temporal and
@@ -103,12 +107,40 @@ func (p *process) closeNow() {
 	}
 }
 
+// draining is a context that ends drain after ctx does, having marked the
+// process stopping first: the servers go on serving while load balancers
+// see /readyz fail and move traffic away.
+func (p *process) draining(ctx context.Context, drain time.Duration) (context.Context, context.CancelFunc) {
+	out, cancel := context.WithCancel(context.WithoutCancel(ctx))
+	stop := context.AfterFunc(ctx, func() {
+		p.stopping.Store(true)
+		if drain > 0 {
+			p.log.Info("stopping: /readyz answers 503 while traffic drains", "drain", drain)
+			select {
+			case <-time.After(drain):
+			case <-out.Done():
+			}
+		}
+		cancel()
+	})
+	return out, func() {
+		stop()
+		cancel()
+	}
+}
+
 // checks are the readiness probes of the process's dependencies. The api
 // reports Temporal without depending on it: event collection (/v1) needs
 // only Postgres and the broker, and a Temporal outage must not take it out
 // of a load balancer. The worker does not use Kafka.
 func (p *process) checks() []api.Check {
 	cs := []api.Check{
+		{Name: "shutdown", Fn: func(context.Context) error {
+			if p.stopping.Load() {
+				return errors.New("stopping")
+			}
+			return nil
+		}},
 		{Name: "postgres", Fn: p.store.Ping},
 		{Name: "temporal", Optional: p.role == "api", Fn: func(ctx context.Context) error {
 			_, err := p.temporal.CheckHealth(ctx, &client.CheckHealthRequest{})

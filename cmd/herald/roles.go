@@ -46,7 +46,9 @@ func runRole(ctx context.Context, role string, cfg Config, log *slog.Logger, ser
 		return err
 	}
 	defer p.close()
-	g, gctx := errgroup.WithContext(ctx)
+	sctx, stop := p.draining(ctx, cfg.ShutdownDrain)
+	defer stop()
+	g, gctx := errgroup.WithContext(sctx)
 	g.Go(func() error { return p.serveMetrics(gctx) })
 	g.Go(func() error { return serve(gctx, p) })
 	return g.Wait()

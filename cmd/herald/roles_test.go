@@ -95,3 +95,23 @@ func TestProcessCloseGivesUpAfterTheShutdownTimeout(t *testing.T) {
 	require.Less(t, time.Since(start), 5*time.Second)
 	require.GreaterOrEqual(t, time.Since(start), 100*time.Millisecond)
 }
+
+// On a stop the process first reports itself stopping on /readyz, keeps
+// serving for the drain period, then ends its servers' context.
+func TestDrainingReportsStoppingBeforeTheServersStop(t *testing.T) {
+	p := &process{log: slog.New(slog.DiscardHandler)}
+	stopping := p.checks()[0]
+	require.Equal(t, "shutdown", stopping.Name)
+	require.NoError(t, stopping.Fn(context.Background()))
+
+	ctx, signal := context.WithCancel(context.Background())
+	served, stop := p.draining(ctx, 300*time.Millisecond)
+	defer stop()
+	signal()
+	start := time.Now()
+	require.Eventually(t, p.stopping.Load, time.Second, 5*time.Millisecond)
+	require.ErrorContains(t, stopping.Fn(context.Background()), "stopping")
+	require.NoError(t, served.Err(), "still serving while the load balancer notices")
+	<-served.Done()
+	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond)
+}

@@ -111,6 +111,7 @@ Empty values are left out so the binary's defaults apply.
   "HERALD_KAFKA_GROUP" $c.kafka.group
   "HERALD_KAFKA_PARTITIONS" $c.kafka.partitions
   "HERALD_SHUTDOWN_TIMEOUT" $c.shutdownTimeout
+  "HERALD_SHUTDOWN_DRAIN" $c.shutdownDrain
   "HERALD_SEGMENT_REFRESH" $c.segmentRefresh
   "HERALD_PUBLIC_URL" (include "herald.publicUrl" .)
   "HERALD_LOG_FORMAT" $c.logFormat
