@@ -60,10 +60,12 @@ func runStep(in RecordStepInput) schema.RunStep {
 
 // FinishRunInput reports how a run ended.
 type FinishRunInput struct {
-	WorkflowID string    `json:"workflow_id"`
-	RunID      string    `json:"run_id"`
-	Status     string    `json:"status"`
-	At         time.Time `json:"at"`
+	WorkflowID string `json:"workflow_id"`
+	RunID      string `json:"run_id"`
+	Status     string `json:"status"`
+	// Reason says why an exited run left (the exit signal's reason).
+	Reason string    `json:"reason,omitempty"`
+	At     time.Time `json:"at"`
 	// LastNode, when set, is marked as left.
 	WorkspaceID string `json:"workspace_id"`
 	JourneyID   string `json:"journey_id"`
@@ -79,7 +81,7 @@ func (a *Activities) FinishRun(ctx context.Context, in FinishRunInput) error {
 			return err
 		}
 	}
-	return a.store.FinishRun(ctx, in.WorkflowID, in.RunID, in.Status, in.At)
+	return a.store.FinishRun(ctx, in.WorkflowID, in.RunID, in.Status, in.Reason, in.At)
 }
 
 // RecordConversionInput reports a goal conversion.
@@ -126,7 +128,7 @@ func (p ProgressInput) record() schema.RunProgress {
 		rp.Steps = append(rp.Steps, runStep(in))
 	}
 	if f := p.Finish; f != nil {
-		rp.Finish = &schema.RunFinish{Status: f.Status, At: f.At, LastNode: f.LastNode, LastVisit: f.LastVisit}
+		rp.Finish = &schema.RunFinish{Status: f.Status, Reason: f.Reason, At: f.At, LastNode: f.LastNode, LastVisit: f.LastVisit}
 	}
 	return rp
 }

@@ -258,6 +258,11 @@ func TestMergeEndsTheMergedProfilesDoubleRun(t *testing.T) {
 		}
 		return st[keep] == schema.RunRunning && st[double] == schema.RunExited
 	}, 20*time.Second, 50*time.Millisecond, "the survivor's run stays, the merged profile's ends")
+	for _, r := range e.runs(t, j) {
+		if r.WorkflowID == double {
+			require.Equal(t, "merged into customer "+known.CustomerID+", who is already in this journey", r.EndReason, "the run says why it ended")
+		}
+	}
 	runs := e.runs(t, other)
 	require.Len(t, runs, 1)
 	require.Equal(t, schema.RunRunning, runs[0].Status, "a run of a journey only one profile was in follows the merge")

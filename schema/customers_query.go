@@ -240,7 +240,7 @@ func customerRuns(ctx context.Context, q queryer, workspaceID, customerID string
 	rows, err := q.Query(ctx, `
 		SELECT r.workflow_id, r.run_id, r.journey_id, r.version, r.customer_id, r.entry_key, r.status, r.current_node,
 			r.trigger_event, r.converted_at, r.started_at, r.updated_at, r.ended_at, coalesce(j.name, ''),
-			(SELECT c.external_id FROM customers c WHERE c.id = r.customer_id)
+			(SELECT c.external_id FROM customers c WHERE c.id = r.customer_id), r.end_reason
 		FROM runs r LEFT JOIN journeys j ON j.workspace_id = r.workspace_id AND j.id = r.journey_id
 		WHERE r.workspace_id = $1 AND r.customer_id = $2
 		ORDER BY r.started_at DESC, r.workflow_id, r.run_id LIMIT nullif($3, 0)`, workspaceID, customerID, limit)
@@ -251,7 +251,7 @@ func customerRuns(ctx context.Context, q queryer, workspaceID, customerID string
 		var x CustomerRun
 		err := r.Scan(&x.WorkflowID, &x.RunID, &x.JourneyID, &x.Version, &x.CustomerID, &x.EntryKey, &x.Status,
 			&x.CurrentNode, &x.TriggerEvent, &x.ConvertedAt, &x.StartedAt, &x.UpdatedAt, &x.EndedAt, &x.JourneyName,
-			&x.CustomerExternalID)
+			&x.CustomerExternalID, &x.EndReason)
 		return x, err
 	})
 }

@@ -39,16 +39,19 @@ type Run struct {
 	StartedAt      time.Time  `json:"started_at"`
 	UpdatedAt      time.Time  `json:"updated_at"`
 	EndedAt        *time.Time `json:"ended_at"`
+	// EndReason says why an exited run left the journey (the exit signal's
+	// reason, or "exit_on <event>"); empty for other ends.
+	EndReason string `json:"end_reason"`
 }
 
 const runColumns = `workflow_id, run_id, journey_id, version, customer_id, entry_key, status, current_node,
 	trigger_event, converted_at, started_at, updated_at, ended_at,
-	(SELECT c.external_id FROM customers c WHERE c.id = runs.customer_id) AS customer_external_id`
+	(SELECT c.external_id FROM customers c WHERE c.id = runs.customer_id) AS customer_external_id, end_reason`
 
 func scanRun(r pgx.Row) (Run, error) {
 	var x Run
 	err := r.Scan(&x.WorkflowID, &x.RunID, &x.JourneyID, &x.Version, &x.CustomerID, &x.EntryKey, &x.Status,
-		&x.CurrentNode, &x.TriggerEvent, &x.ConvertedAt, &x.StartedAt, &x.UpdatedAt, &x.EndedAt, &x.CustomerExternalID)
+		&x.CurrentNode, &x.TriggerEvent, &x.ConvertedAt, &x.StartedAt, &x.UpdatedAt, &x.EndedAt, &x.CustomerExternalID, &x.EndReason)
 	return x, err
 }
 
@@ -222,6 +225,7 @@ type RunProgress struct {
 // RunFinish is how a run ended; LastNode/LastVisit, when set, are left at At.
 type RunFinish struct {
 	Status    string
+	Reason    string
 	At        time.Time
 	LastNode  string
 	LastVisit int
@@ -253,7 +257,7 @@ func (s *Store) RecordRunProgress(ctx context.Context, p RunProgress) error {
 					return err
 				}
 			}
-			if err := finishRun(ctx, tx, p.WorkflowID, p.RunID, f.Status, f.At); err != nil {
+			if err := finishRun(ctx, tx, p.WorkflowID, p.RunID, f.Status, f.Reason, f.At); err != nil {
 				return err
 			}
 		}
@@ -262,13 +266,14 @@ func (s *Store) RecordRunProgress(ctx context.Context, p RunProgress) error {
 }
 
 // FinishRun records how a run ended.
-func (s *Store) FinishRun(ctx context.Context, workflowID, runID, status string, at time.Time) error {
-	return finishRun(ctx, s.pool, workflowID, runID, status, at)
+func (s *Store) FinishRun(ctx context.Context, workflowID, runID, status, reason string, at time.Time) error {
+	return finishRun(ctx, s.pool, workflowID, runID, status, reason, at)
 }
 
-func finishRun(ctx context.Context, q queryer, workflowID, runID, status string, at time.Time) error {
-	_, err := q.Exec(ctx, `UPDATE runs SET status = $3, ended_at = coalesce(ended_at, $4), updated_at = now()
-		WHERE workflow_id = $1 AND run_id = $2`, workflowID, runID, status, at)
+func finishRun(ctx context.Context, q queryer, workflowID, runID, status, reason string, at time.Time) error {
+	_, err := q.Exec(ctx, `UPDATE runs SET status = $3, ended_at = coalesce(ended_at, $4), updated_at = now(),
+		end_reason = CASE WHEN ended_at IS NULL THEN $5 ELSE end_reason END
+		WHERE workflow_id = $1 AND run_id = $2`, workflowID, runID, status, at, reason)
 	if err != nil {
 		return fmt.Errorf("finish run: %w", err)
 	}

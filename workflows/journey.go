@@ -303,6 +303,9 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID, Status: outcome, At: workflow.Now(dctx),
 		WorkspaceID: in.WorkspaceID, JourneyID: in.JourneyID, LastNode: last, LastVisit: visit,
 	}
+	if outcome == outcomeExited {
+		finish.Reason = r.exitWhy
+	}
 	var ferr error
 	switch {
 	case r.version >= 4:

@@ -330,6 +330,8 @@ export interface Run {
   started_at: string;
   updated_at: string;
   ended_at: string | null;
+  /** Why an exited run left the journey (the exit signal's reason, "exit_on <event>"). */
+  end_reason?: string;
   journey_name?: string;
 }
 

@@ -96,7 +96,10 @@ export function RunsPanel({ journeyId, stepIds, onOpen, onClose, navigate }: Run
               {open.customer_external_id && <span className="muted small"> {open.customer_id}</span>}
             </dd>
             <dt>Status</dt>
-            <dd>{open.status}</dd>
+            <dd>
+              {open.status}
+              {open.end_reason && <span className="muted small"> — {open.end_reason}</span>}
+            </dd>
             <dt>Version</dt>
             <dd>v{open.version}</dd>
             <dt>Now at</dt>

@@ -356,6 +356,7 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
                     <div className="muted small">
                       v{r.version} · at {r.current_node || '—'} · started {formatTime(r.started_at)}
                       {r.converted_at ? ' · converted' : ''}
+                      {r.end_reason ? ` · ${r.end_reason}` : ''}
                     </div>
                   </li>
                 );
