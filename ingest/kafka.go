@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -38,11 +39,17 @@ func NewClient(brokers []string, sec ...KafkaSecurity) (sarama.Client, error) {
 	// Topics are created by the ingest role (EnsureTopics, with Herald's
 	// settings), never by a metadata request with the broker's defaults.
 	cfg.Metadata.AllowAutoTopicCreation = false
+	// An address that drops packets fails a try in 10 s, not 30.
+	cfg.Net.DialTimeout = 10 * time.Second
 	cfg.Metadata.Retry.Max = 10
 	cfg.Metadata.Retry.Backoff = 200 * time.Millisecond
 	c, err := sarama.NewClient(brokers, cfg)
 	if err != nil {
-		return nil, fmt.Errorf("connect to kafka %v: %w", brokers, err)
+		hint := ""
+		if (cfg.Net.TLS.Enable || cfg.Net.SASL.Enable) && errors.Is(err, io.EOF) {
+			hint = " (the brokers closed the connection: check the SASL mechanism and credentials, and that the listener speaks TLS if and only if HERALD_KAFKA_TLS is set)"
+		}
+		return nil, fmt.Errorf("connect to kafka %v: %w%s", brokers, err, hint)
 	}
 	return c, nil
 }

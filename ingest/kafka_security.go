@@ -28,6 +28,18 @@ type KafkaSecurity struct {
 	Password      string
 }
 
+// Check reads the settings as apply does (the CA file included), so that a
+// mistake stops a role before it connects to anything.
+func (s KafkaSecurity) Check() error {
+	return s.apply(sarama.NewConfig())
+}
+
+// PlainTextPassword says whether the password would cross the network
+// unencrypted (SASL PLAIN without TLS).
+func (s KafkaSecurity) PlainTextPassword() bool {
+	return strings.EqualFold(strings.TrimSpace(s.SASLMechanism), sarama.SASLTypePlaintext) && !s.TLS && s.CAFile == ""
+}
+
 // apply sets the security of a sarama configuration.
 func (s KafkaSecurity) apply(cfg *sarama.Config) error {
 	if s.TLS || s.CAFile != "" {

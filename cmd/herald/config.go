@@ -97,6 +97,16 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 		case *bool:
 			fs.BoolVar(p, f.Tag.Get("flag"), *p, usage)
 		}
+		// The help (printed on -h and on any flag mistake) shows defaults:
+		// a secret read from the environment must not be one of them.
+		if fl := fs.Lookup(f.Tag.Get("flag")); fl != nil && fl.DefValue != "" {
+			switch f.Tag.Get("secret") {
+			case "true":
+				fl.DefValue = "********"
+			case "url":
+				fl.DefValue = redactURL(fl.DefValue)
+			}
+		}
 	}
 	if err := fs.Parse(args); err != nil {
 		return cfg, err
@@ -111,6 +121,17 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	case "text", "json":
 	default:
 		return cfg, fmt.Errorf("log format %q: want text or json", cfg.LogFormat)
+	}
+	// A CA file, client certificate or API key means TLS: say so in the
+	// printed configuration too.
+	if cfg.KafkaCAFile != "" {
+		cfg.KafkaTLS = true
+	}
+	if cfg.TemporalCAFile != "" || cfg.TemporalCertFile != "" || cfg.TemporalKeyFile != "" || cfg.TemporalAPIKey != "" {
+		cfg.TemporalTLS = true
+	}
+	if err := cfg.kafkaSecurity().Check(); err != nil {
+		return cfg, err
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {

@@ -181,3 +181,38 @@ func writeKeyPair(t *testing.T, dir string) (string, string) {
 	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
 	return certFile, keyFile
 }
+
+// The flag help, printed on -h and on any flag mistake, shows no secret
+// read from the environment.
+func TestFlagHelpShowsNoSecrets(t *testing.T) {
+	secrets := map[string]string{
+		"HERALD_KAFKA_PASSWORD":   "PWhelpLEAK",
+		"HERALD_TEMPORAL_API_KEY": "APIhelpLEAK",
+		"HERALD_DATABASE_URL":     "postgres://herald:DBpwLEAK@db/herald",
+		"HERALD_ENCRYPTION_KEY":   "Gp5yTrVTFaXxRMCoS5hVScs4fZCM0Rj2xQxKNEgI6IY=",
+	}
+	for _, args := range [][]string{{"-h"}, {"--kafka-brokerz", "x"}} {
+		var stderr bytes.Buffer
+		_, err := parseConfig("ingest", args, env(secrets), &stderr)
+		require.Error(t, err)
+		require.Contains(t, stderr.String(), "kafka-password")
+		for _, v := range []string{"PWhelpLEAK", "APIhelpLEAK", "DBpwLEAK", "Gp5yTrVTFaXxRMCoS5hVScs4fZCM0Rj2xQxKNEgI6IY="} {
+			require.NotContains(t, stderr.String(), v, "%v", args)
+		}
+	}
+	// A CA file means TLS, and Kafka settings are checked before anything connects.
+	cfg, err := parseConfig("api", nil, env(map[string]string{"HERALD_KAFKA_CA_FILE": writeCA(t)}), io.Discard)
+	require.NoError(t, err)
+	require.True(t, cfg.KafkaTLS)
+	_, err = parseConfig("api", nil, env(map[string]string{"HERALD_KAFKA_SASL_MECHANISM": "GSSAPI", "HERALD_KAFKA_USERNAME": "x"}), io.Discard)
+	require.ErrorContains(t, err, "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
+	require.True(t, ingest.KafkaSecurity{SASLMechanism: "plain", Username: "u"}.PlainTextPassword())
+	require.False(t, ingest.KafkaSecurity{SASLMechanism: "PLAIN", Username: "u", TLS: true}.PlainTextPassword())
+}
+
+// writeCA writes a CA certificate and returns its file.
+func writeCA(t *testing.T) string {
+	t.Helper()
+	cert, _ := writeKeyPair(t, t.TempDir())
+	return cert
+}

@@ -57,7 +57,13 @@ func connect(ctx context.Context, role string, cfg Config, log *slog.Logger) (*p
 		p.close()
 		return nil, err
 	}
-	p.temporal, err = client.DialContext(ctx, client.Options{
+	dial := client.DialContext
+	if role == "api" {
+		// The api starts (and collects events) while Temporal is down; the
+		// client connects on first use.
+		dial = func(_ context.Context, o client.Options) (client.Client, error) { return client.NewLazyClient(o) }
+	}
+	p.temporal, err = dial(ctx, client.Options{
 		HostPort:          cfg.TemporalAddress,
 		Namespace:         cfg.TemporalNamespace,
 		ConnectionOptions: conn,
@@ -72,11 +78,38 @@ func connect(ctx context.Context, role string, cfg Config, log *slog.Logger) (*p
 	if role == "worker" {
 		return p, nil
 	}
-	if p.kafka, err = ingest.NewClient(cfg.brokers(), cfg.kafkaSecurity()); err != nil {
+	if p.kafka, err = dialKafka(ctx, cfg); err != nil {
 		p.close()
 		return nil, err
 	}
 	return p, nil
+}
+
+// dialKafka connects to the brokers, giving up when ctx ends: sarama's
+// connect cannot be cancelled, and brokers that accept connections and
+// never answer would hold a stopping process for minutes.
+func dialKafka(ctx context.Context, cfg Config) (sarama.Client, error) {
+	type result struct {
+		c   sarama.Client
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		c, err := ingest.NewClient(cfg.brokers(), cfg.kafkaSecurity())
+		done <- result{c, err}
+	}()
+	select {
+	case r := <-done:
+		return r.c, r.err
+	case <-ctx.Done():
+		go func() {
+			// Closed when it does connect, after all.
+			if r := <-done; r.err == nil {
+				_ = r.c.Close()
+			}
+		}()
+		return nil, fmt.Errorf("connect to kafka %v: %w", cfg.brokers(), ctx.Err())
+	}
 }
 
 // close closes the connections, giving up after the shutdown timeout: a

@@ -41,6 +41,9 @@ func runRole(ctx context.Context, role string, cfg Config, log *slog.Logger, ser
 	if cfg.EncryptionKey == "" {
 		log.Warn(envPrefix + "ENCRYPTION_KEY is not set: provider credentials cannot be stored, and tracking and unsubscribe links are not signed")
 	}
+	if role != "worker" && cfg.kafkaSecurity().PlainTextPassword() {
+		log.Warn("Kafka SASL PLAIN without TLS: the password crosses the network in clear; set " + envPrefix + "KAFKA_TLS")
+	}
 	p, err := connect(ctx, role, cfg, log)
 	if err != nil {
 		return err

@@ -6,6 +6,7 @@ import (
 	"errors"
 	"io"
 	"log/slog"
+	"net"
 	"os"
 	"strings"
 	"testing"
@@ -14,6 +15,8 @@ import (
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 
+	"github.com/heraldhq/herald/api"
+	"github.com/heraldhq/herald/ingest/kafkaserver"
 	"github.com/heraldhq/herald/schema/schematest"
 )
 
@@ -114,4 +117,49 @@ func TestDrainingReportsStoppingBeforeTheServersStop(t *testing.T) {
 	require.NoError(t, served.Err(), "still serving while the load balancer notices")
 	<-served.Done()
 	require.GreaterOrEqual(t, time.Since(start), 250*time.Millisecond)
+}
+
+// Brokers that accept connections and never answer do not hold a stopping
+// role: connecting gives up when its context ends.
+func TestDialKafkaGivesUpWhenStopped(t *testing.T) {
+	l, err := net.Listen("tcp", "127.0.0.1:0")
+	require.NoError(t, err)
+	defer l.Close()
+	go func() {
+		for {
+			c, err := l.Accept()
+			if err != nil {
+				return
+			}
+			defer c.Close() // accepted, never answered
+		}
+	}()
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	start := time.Now()
+	_, err = dialKafka(ctx, Config{KafkaBrokers: l.Addr().String()})
+	require.ErrorIs(t, err, context.DeadlineExceeded)
+	require.Less(t, time.Since(start), 5*time.Second)
+}
+
+// The api starts while Temporal is down (it collects events without it):
+// its Temporal client connects on first use, and /readyz shows Temporal
+// degraded while the process is ready. The worker refuses to start.
+func TestAPIStartsWithoutTemporal(t *testing.T) {
+	b, err := kafkaserver.Start(kafkaserver.Options{Topics: []string{"herald.events"}, Partitions: 2})
+	require.NoError(t, err)
+	defer b.Close()
+	cfg := Config{DatabaseURL: schematest.URL(t), TemporalAddress: "127.0.0.1:1", TemporalNamespace: "default",
+		KafkaBrokers: strings.Join(b.Addrs(), ","), KafkaTopic: "herald.events", ShutdownTimeout: 5 * time.Second}
+	ctx := context.Background()
+	p, err := connect(ctx, "api", cfg, slog.New(slog.DiscardHandler))
+	require.NoError(t, err)
+	defer p.close()
+	results, ok := api.RunChecks(ctx, p.checks())
+	require.True(t, ok, "%v", results)
+	require.Contains(t, results["temporal"], "degraded: ")
+	require.Equal(t, "ok", results["kafka"])
+
+	_, err = connect(ctx, "worker", cfg, slog.New(slog.DiscardHandler))
+	require.ErrorContains(t, err, "connect to temporal")
 }
