@@ -106,7 +106,7 @@ func New(d Deps) *Server {
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
 	e.ContextWithFallback = true
-	e.Use(s.requestID, s.recover, s.observe)
+	e.Use(s.requestID, s.recover, s.observe, storableText)
 	e.NoRoute(s.noRoute)
 	e.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed") })
 

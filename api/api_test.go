@@ -94,6 +94,10 @@ func TestBadInputGetsClearJSONErrors(t *testing.T) {
 		status int
 		want   string // substring of the error
 	}{
+		{"NUL in a search", call{"GET", "/api/customers?q=%00", "", sk}, 400, "NUL character"},
+		{"bytes that are not UTF-8 in an id", call{"GET", "/api/customers/%ff/export", "", sk}, 400, "not UTF-8"},
+		{"NUL in a file name", call{"POST", "/api/imports?file_name=a%00b", "id\nu1\n", sk}, 400, "NUL character"},
+		{"NUL in a segment name", call{"POST", "/api/segments", `{"name":"x\u0000","kind":"manual"}`, sk}, 400, "cannot be stored"},
 		{"no auth", call{"GET", "/api/keys", "", nil}, 401, "not logged in"},
 		{"unknown key", call{"GET", "/api/keys", "", bearer("hs_nope")}, 401, "unknown or revoked"},
 		{"write key on management api", call{"GET", "/api/keys", "", bearer(f.writeKey)}, 403, "write key"},

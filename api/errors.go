@@ -9,6 +9,7 @@ import (
 	"net/http"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 
@@ -32,6 +33,12 @@ func failField(c *gin.Context, status int, field, msg string) {
 // internal logs err and answers 500 without leaking details.
 func (s *Server) internal(c *gin.Context, action string, err error) {
 	s.deps.Log.ErrorContext(c, action, "error", err, "request_id", c.GetString(ctxRequestID))
+	if schema.IsDataError(err) {
+		// What the client sent holds text Postgres cannot store (a NUL
+		// character, bytes that are not UTF-8): its mistake, not ours.
+		fail(c, http.StatusBadRequest, "the request holds text that cannot be stored (a NUL character or bytes that are not UTF-8)")
+		return
+	}
 	if schema.IsUnavailable(err) {
 		fail(c, http.StatusServiceUnavailable, "the database is unavailable ("+action+"); retry; request id "+c.GetString(ctxRequestID))
 		return
@@ -44,6 +51,28 @@ func (s *Server) internal(c *gin.Context, action string, err error) {
 		return
 	}
 	fail(c, http.StatusInternalServerError, "internal error ("+action+"); request id "+c.GetString(ctxRequestID))
+}
+
+// storableText refuses a request whose path or query holds a NUL character
+// or bytes that are not UTF-8 — ids, searches and file names that Postgres
+// cannot store or compare — with 400 naming the parameter.
+func storableText(c *gin.Context) {
+	bad := func(s string) bool { return !utf8.ValidString(s) || strings.ContainsRune(s, 0) }
+	if bad(c.Request.URL.Path) {
+		fail(c, http.StatusBadRequest, "the path holds a NUL character or bytes that are not UTF-8")
+		c.Abort()
+		return
+	}
+	for k, vs := range c.Request.URL.Query() {
+		for _, v := range vs {
+			if bad(k) || bad(v) {
+				failField(c, http.StatusBadRequest, strings.ToValidUTF8(strings.ReplaceAll(k, "\x00", ""), "\uFFFD"), "the parameter holds a NUL character or bytes that are not UTF-8")
+				c.Abort()
+				return
+			}
+		}
+	}
+	c.Next()
 }
 
 // ingestTimeout bounds a /v1 request: the write key lookup and the broker's
