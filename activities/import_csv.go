@@ -265,16 +265,21 @@ func FailedRowsHeader(headers []string) []string {
 // put before a file's own (all of them or none): a corrected file of failed
 // rows uploaded again gets no mapping suggested for them, while a column of
 // the file's own with one of their names keeps its suggestion.
+//
+// A failed-rows file of a failed-rows file leads with two such groups
+// (_import_row, _import_column, _import_error, import_row, …): all of them
+// count.
 func failedRowsLead(headers []string) int {
-	if len(headers) < len(FailedRowsColumns) {
-		return 0
-	}
-	for i, c := range FailedRowsColumns {
-		if strings.TrimLeft(headers[i], "_") != c {
-			return 0
+	lead := 0
+	for len(headers)-lead >= len(FailedRowsColumns) {
+		for i, c := range FailedRowsColumns {
+			if strings.TrimLeft(headers[lead+i], "_") != c {
+				return lead
+			}
 		}
+		lead += len(FailedRowsColumns)
 	}
-	return len(FailedRowsColumns)
+	return lead
 }
 
 var reservedAttributes = map[string]bool{"id": true, "user_id": true, "external_id": true, "email": true, "phone": true,
@@ -504,10 +509,12 @@ func parseTime(s string) (time.Time, bool) {
 
 // Column names a suggested mapping recognises, compared without case,
 // spaces or punctuation.
+// (The user id and phone lists are the schema's: an erasure looks for a
+// customer in the columns an upload's suggestion would read.)
 var (
-	userIDColumns   = []string{"userid", "externalid", "customerid", "id", "uid"}
+	userIDColumns   = schema.ImportUserIDColumns
 	emailColumns    = []string{"email", "emailaddress", "mail"}
-	phoneColumns    = []string{"phone", "phonenumber", "mobile", "mobilephone", "mobilenumber", "cellphone", "telephone", "tel"}
+	phoneColumns    = schema.ImportPhoneColumns
 	timezoneColumns = []string{"timezone", "tz", "zone"}
 )
 

@@ -206,4 +206,10 @@ func TestFailedRowsHeader(t *testing.T) {
 		SuggestMapping(h, [][]string{{"2", "", "bad", "7", "x"}}).Attributes)
 	require.Equal(t, []AttributeMapping{{Column: "import_error", Name: "import_error", Type: TypeString}},
 		SuggestMapping([]string{"email", "import_error"}, nil).Attributes)
+	// The failed rows of a corrected failed-rows file: both generations of
+	// added columns are left out.
+	twice := FailedRowsHeader(FailedRowsHeader([]string{"email", "plan"}))
+	require.Equal(t, []string{"_import_row", "_import_column", "_import_error", "import_row", "import_column", "import_error", "email", "plan"}, twice)
+	require.Equal(t, ImportMapping{Email: "email", Attributes: []AttributeMapping{{Column: "plan", Name: "plan", Type: TypeString}}},
+		SuggestMapping(twice, nil))
 }

@@ -868,7 +868,13 @@ func TestEraseAndExportCoverStoredImportRows(t *testing.T) {
 		[]string{"u8", "+1 (555) 555-0100", "4"}) // Ada's phone, written otherwise
 	byEmail := upload(e, []string{"contact", "plan"}, "", // never started: email still found
 		[]string{"ADA@example.com ", "pro"},
-		[]string{"bob@example.com", "3"})
+		[]string{"bob@example.com", "3"},
+		[]string{"Ada Lovelace <ada@Example.com>", "team"}, // her address as a word of a cell
+		[]string{"bada@example.com", "free"})               // not hers
+	unstarted := upload(e, []string{"User ID", "Mobile"}, "", // no mapping yet: the columns a suggestion would read
+		[]string{"3", ""},
+		[]string{"30", ""},
+		[]string{"u7", "+1 555 555 0100"})
 	theirs := upload(other, []string{"id", "email"}, `{"user_id":"id"}`, []string{"3", "ada@example.com"})
 	_, _, err := e.st.ApplyImportChunk(ctx, e.ws, byID, schema.ImportChunk{Run: 1, Rows: 4, Key: schema.ImportKeyUserID,
 		Errors: []schema.ImportRowError{{Row: 4, Column: "mobile", Message: `"+15555550100" is not allowed`}, {Row: 5, Column: "seats", Message: "bad"}}})
@@ -881,18 +887,25 @@ func TestEraseAndExportCoverStoredImportRows(t *testing.T) {
 		{ImportID: byID, FileName: "people.csv", Row: 4, Fields: map[string]string{"id": "u9", "mobile": " +15555550100 ", "seats": "1"}},
 		{ImportID: byID, FileName: "people.csv", Row: 6, Fields: map[string]string{"id": "u8", "mobile": "+1 (555) 555-0100", "seats": "4"}},
 		{ImportID: byEmail, FileName: "people.csv", Row: 2, Fields: map[string]string{"contact": "ADA@example.com ", "plan": "pro"}},
+		{ImportID: byEmail, FileName: "people.csv", Row: 4, Fields: map[string]string{"contact": "Ada Lovelace <ada@Example.com>", "plan": "team"}},
+		{ImportID: unstarted, FileName: "people.csv", Row: 2, Fields: map[string]string{"User ID": "3", "Mobile": ""}},
+		{ImportID: unstarted, FileName: "people.csv", Row: 4, Fields: map[string]string{"User ID": "u7", "Mobile": "+1 555 555 0100"}},
 	}, exp.ImportRows)
 
 	out, err := e.st.EraseCustomer(ctx, e.ws, ada.CustomerID)
 	require.NoError(t, err)
-	require.EqualValues(t, 4, out.ImportRowsBlanked)
+	require.EqualValues(t, 7, out.ImportRowsBlanked)
 	rows, err := e.st.ImportRows(ctx, e.ws, byID, 0, 10)
 	require.NoError(t, err)
 	require.Equal(t, []schema.ImportRow{{Number: 2, Fields: []string{"", "", ""}}, {Number: 3, Fields: []string{"u2", "", "3"}},
 		{Number: 4, Fields: []string{"", "", ""}}, {Number: 5, Fields: []string{"u3", "", "2"}}, {Number: 6, Fields: []string{"", "", ""}}}, rows)
 	rows, err = e.st.ImportRows(ctx, e.ws, byEmail, 0, 10)
 	require.NoError(t, err)
-	require.Equal(t, []schema.ImportRow{{Number: 2, Fields: []string{"", ""}}, {Number: 3, Fields: []string{"bob@example.com", "3"}}}, rows)
+	require.Equal(t, []schema.ImportRow{{Number: 2, Fields: []string{"", ""}}, {Number: 3, Fields: []string{"bob@example.com", "3"}},
+		{Number: 4, Fields: []string{"", ""}}, {Number: 5, Fields: []string{"bada@example.com", "free"}}}, rows)
+	rows, err = e.st.ImportRows(ctx, e.ws, unstarted, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []schema.ImportRow{{Number: 2, Fields: []string{"", ""}}, {Number: 3, Fields: []string{"30", ""}}, {Number: 4, Fields: []string{"", ""}}}, rows)
 	errs, err := e.st.ListImportErrors(ctx, e.ws, byID, 0, 10)
 	require.NoError(t, err)
 	require.Equal(t, []schema.ImportRowError{{Row: 4, Column: "mobile", Message: "the row was erased with its customer"}, {Row: 5, Column: "seats", Message: "bad"}}, errs)
@@ -903,4 +916,42 @@ func TestEraseAndExportCoverStoredImportRows(t *testing.T) {
 	bob, err := e.st.ExportCustomer(ctx, e.ws, "u2")
 	require.NoError(t, err)
 	require.Len(t, bob.ImportRows, 2, "Bob's rows: his id in the id column, his email")
+}
+
+// A chunk read before an erasure blanked one of its rows is refused when it
+// is written after it: the erased customer is not brought back, and the
+// chunk applies once read again.
+func TestImportChunkReadBeforeAnErasureIsRefused(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	ada := e.apply(t, identify("ada", "", map[string]any{"email": "ada@example.com"}))
+	imp, err := e.st.CreateImport(ctx, e.ws, schema.NewImport{CreatedBy: "test", FileName: "p.csv", Headers: []string{"id", "email"}},
+		&memoryRowSource{rows: [][]string{{"ada", "ada@example.com"}, {"bob", "bob@example.com"}, {"", ""}}})
+	require.NoError(t, err)
+	_, err = e.st.StartImportRun(ctx, e.ws, imp.ID, schema.StartImport{Mapping: []byte(`{"user_id":"id","email":"email"}`)})
+	require.NoError(t, err)
+	// What the batch read, before the erasure.
+	chunk := schema.ImportChunk{Run: 1, Rows: 3, Key: schema.ImportKeyUserID,
+		Customers: []schema.ImportedCustomer{{ExternalID: "ada", Email: "ada@example.com"}, {ExternalID: "bob", Email: "bob@example.com"}},
+		Errors:    []schema.ImportRowError{{Row: 4, Column: "id", Message: "user_id is empty"}}}
+	_, err = e.st.EraseCustomer(ctx, e.ws, ada.CustomerID)
+	require.NoError(t, err)
+	_, applied, err := e.st.ApplyImportChunk(ctx, e.ws, imp.ID, chunk)
+	require.ErrorIs(t, err, schema.ErrImportRowsErased)
+	require.False(t, applied)
+	_, err = e.st.FindCustomer(ctx, e.ws, "ada")
+	require.ErrorIs(t, err, schema.ErrNotFound, "the erased customer is not brought back")
+	_, err = e.st.FindCustomer(ctx, e.ws, "bob")
+	require.ErrorIs(t, err, schema.ErrNotFound, "nothing of the chunk was written")
+
+	// Read again: the erased row is a row error now, the rest applies.
+	chunk.Customers = chunk.Customers[1:]
+	chunk.Errors = append([]schema.ImportRowError{{Row: 2, Column: "id", Message: "user_id is empty"}}, chunk.Errors...)
+	_, applied, err = e.st.ApplyImportChunk(ctx, e.ws, imp.ID, chunk)
+	require.NoError(t, err)
+	require.True(t, applied)
+	_, err = e.st.FindCustomer(ctx, e.ws, "bob")
+	require.NoError(t, err)
+	_, err = e.st.FindCustomer(ctx, e.ws, "ada")
+	require.ErrorIs(t, err, schema.ErrNotFound)
 }

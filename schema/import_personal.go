@@ -12,12 +12,20 @@ import (
 
 // Uploaded CSV files stay stored for reruns, so a customer's row in one is
 // personal data a GDPR export shows and an erasure blanks. A row names the
-// customer when any of its fields is the customer's email address (in any
-// case), or when the column the import's mapping reads as user_id or phone
+// customer when any of its fields is, or holds as a word ("Ada
+// <ada@example.com>"), the customer's email address (in any case), or when the column the import's mapping reads as user_id or phone
 // holds one of the customer's user ids or their phone number (written in
 // any of the forms NormalizePhone reads, as imports store it) — ids only in
 // those columns, as a short id such as "3" would otherwise match every
 // count of 3 in the file.
+
+// Column names (compared without case, spaces or punctuation) that an
+// upload's suggested mapping reads as the user id and the phone number; an
+// import never started has no mapping, and these columns stand for it.
+var (
+	ImportUserIDColumns = []string{"userid", "externalid", "customerid", "id", "uid"}
+	ImportPhoneColumns  = []string{"phone", "phonenumber", "mobile", "mobilephone", "mobilenumber", "cellphone", "telephone", "tel"}
+)
 
 // ExportedImportRow is a row of a stored import file that names the
 // customer, by column.
@@ -35,7 +43,9 @@ const erasedImportRow = "the row was erased with its customer"
 // importRowsOf selects the rows of one import that name the customer; its
 // arguments come from importRowFilter.args.
 const importRowsOf = `workspace_id = $1 AND import_id = $2 AND (
-	EXISTS (SELECT 1 FROM unnest(fields) f WHERE lower(btrim(f)) = ANY($3::text[]))
+	EXISTS (SELECT 1 FROM unnest(fields) f, unnest($3::text[]) e
+		WHERE lower(btrim(f)) = e OR (position(e IN lower(f)) > 0
+			AND lower(f) ~ ('(^|[^a-z0-9._%+-])' || regexp_replace(e, '([.+*?^$()\[\]{}|\\-])', '\\\1', 'g') || '($|[^a-z0-9-])')))
 	OR btrim(fields[$4::int]) = ANY($5::text[])
 	OR btrim(fields[$6::int]) = $7::text
 	OR regexp_replace(btrim(fields[$6::int]), '[-(). ]', '', 'g') = $7::text)`
@@ -99,10 +109,31 @@ func importRowFilters(ctx context.Context, tx pgx.Tx, workspaceID string) ([]imp
 				return f, fmt.Errorf("import %s: mapping: %w", f.id, err)
 			}
 		}
+		if len(mapping) == 0 {
+			m.UserID, m.Phone = guessedColumn(f.headers, ImportUserIDColumns), guessedColumn(f.headers, ImportPhoneColumns)
+		}
 		f.userCol = columnPosition(f.headers, m.UserID)
 		f.phoneCol = columnPosition(f.headers, m.Phone)
 		return f, nil
 	})
+}
+
+// guessedColumn is the first header that is one of names, compared without
+// case, spaces or punctuation (in the order of names).
+func guessedColumn(headers, names []string) string {
+	for _, want := range names {
+		for _, h := range headers {
+			if strings.Map(func(r rune) rune {
+				if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+					return r
+				}
+				return -1
+			}, strings.ToLower(h)) == want {
+				return h
+			}
+		}
+	}
+	return ""
 }
 
 func columnPosition(headers []string, name string) int {

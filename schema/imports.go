@@ -386,6 +386,9 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 		if err := insertImportErrors(ctx, tx, workspaceID, id, ch.Errors); err != nil {
 			return err
 		}
+		if err := checkChunkRows(ctx, tx, workspaceID, id, ch); err != nil {
+			return err
+		}
 		imp, err = scanImport(tx.QueryRow(ctx, `
 			UPDATE imports SET processed_rows = $3, created_rows = created_rows + $4, updated_rows = updated_rows + $5,
 				failed_rows = failed_rows + $6, updated_at = now()
@@ -398,6 +401,37 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 		return nil
 	})
 	return imp, applied, err
+}
+
+// ErrImportRowsErased is a chunk some of whose rows were erased (a
+// customer's GDPR erasure blanked them) after they were read: its writes
+// are rolled back, and the rows must be read again.
+var ErrImportRowsErased = errors.New("rows of the chunk were erased while it was written; read them again")
+
+// checkChunkRows holds the chunk's stored rows (FOR SHARE, so an erasure
+// blanking one of them waits for this transaction) and fails the chunk
+// when a row that was not a row error is blank now: it was read before
+// an erasure blanked it, and writing it would bring the customer back.
+func checkChunkRows(ctx context.Context, tx pgx.Tx, workspaceID, id string, ch ImportChunk) error {
+	failed := make([]int, len(ch.Errors))
+	for i, e := range ch.Errors {
+		failed[i] = e.Row
+	}
+	var n int
+	err := tx.QueryRow(ctx, `
+		WITH held AS (
+			SELECT row_number, fields FROM import_rows
+			WHERE workspace_id = $1 AND import_id = $2 AND row_number >= $3::int + 2 AND row_number < $3::int + $4::int + 2
+			FOR SHARE)
+		SELECT count(*) FROM held WHERE array_to_string(fields, '') = '' AND row_number <> ALL($5::int[])`,
+		workspaceID, id, ch.Offset, ch.Rows, failed).Scan(&n)
+	if err != nil {
+		return fmt.Errorf("check the chunk's rows: %w", err)
+	}
+	if n > 0 {
+		return ErrImportRowsErased
+	}
+	return nil
 }
 
 // Upserts of one imported row, by key. Each returns the customer's id and

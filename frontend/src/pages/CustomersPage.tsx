@@ -96,8 +96,14 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
     void load(initial);
   }, [load, initial]);
 
+  const [filterHint, setFilterHint] = useState('');
   const onSearch = (e: FormEvent) => {
     e.preventDefault();
+    if (!attr.trim() !== !value) {
+      setFilterHint('Fill in both the attribute and the value it equals, or neither.');
+      return;
+    }
+    setFilterHint('');
     void load(attr.trim() && value ? { q: q.trim(), attr: attr.trim(), value } : { q: q.trim() });
   };
   const filtered = searched.q !== '' || !!searched.attr;
@@ -129,6 +135,11 @@ export function CustomersPage({ navigate }: { navigate: (to: string) => void }) 
           Search
         </button>
       </form>
+      {filterHint && (
+        <p className="error-text" role="alert">
+          {filterHint}
+        </p>
+      )}
       {error ? (
         <ListError message={error} onRetry={() => void load(searched)} />
       ) : list === null ? (
