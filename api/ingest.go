@@ -195,7 +195,12 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	}
 	req, err := readBatch(body)
 	if err != nil {
-		failField(c, http.StatusBadRequest, "body", "request body is not valid JSON: "+err.Error())
+		field, what := "body", "request body is not valid JSON: "
+		if timeErr := (*time.ParseError)(nil); errors.As(err, &timeErr) {
+			// The batch's own sentAt (or timestamp) is not a time.
+			field, what = timeField(body, timeErr.Value), "times must be ISO 8601 / RFC 3339: "
+		}
+		failField(c, http.StatusBadRequest, field, what+err.Error())
 		return
 	}
 	if len(req.Batch) == 0 {
