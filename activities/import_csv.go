@@ -533,7 +533,7 @@ func SuggestMapping(headers []string, rows [][]string) ImportMapping {
 	find:
 		for _, want := range b.names {
 			for i, h := range headers {
-				if !taken[i] && nonAlnum.ReplaceAllString(strings.ToLower(h), "") == want {
+				if !taken[i] && schema.ColumnKey(h) == want {
 					*b.dst, taken[i] = h, true
 					break find
 				}

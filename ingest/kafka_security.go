@@ -45,13 +45,9 @@ func (s KafkaSecurity) apply(cfg *sarama.Config) error {
 	if s.TLS || s.CAFile != "" {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if s.CAFile != "" {
-			pem, err := os.ReadFile(s.CAFile)
-			if err != nil {
+			var err error
+			if tc.RootCAs, err = ReadCAFile(s.CAFile); err != nil {
 				return fmt.Errorf("kafka CA file: %w", err)
-			}
-			tc.RootCAs = x509.NewCertPool()
-			if !tc.RootCAs.AppendCertsFromPEM(pem) {
-				return fmt.Errorf("kafka CA file %s holds no PEM certificate", s.CAFile)
 			}
 		}
 		cfg.Net.TLS.Enable, cfg.Net.TLS.Config = true, tc
@@ -81,6 +77,20 @@ func (s KafkaSecurity) apply(cfg *sarama.Config) error {
 		return fmt.Errorf("kafka SASL mechanism %q: want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512", s.SASLMechanism)
 	}
 	return nil
+}
+
+// ReadCAFile reads a PEM file of CA certificates (a Kafka or Temporal
+// server's private CA) into a pool.
+func ReadCAFile(file string) (*x509.CertPool, error) {
+	pem, err := os.ReadFile(file)
+	if err != nil {
+		return nil, err
+	}
+	pool := x509.NewCertPool()
+	if !pool.AppendCertsFromPEM(pem) {
+		return nil, fmt.Errorf("%s holds no PEM certificate", file)
+	}
+	return pool, nil
 }
 
 // scramClient is sarama's SCRAM conversation on xdg-go/scram.

@@ -118,17 +118,23 @@ func importRowFilters(ctx context.Context, tx pgx.Tx, workspaceID string) ([]imp
 	})
 }
 
+// ColumnKey is a column name as the synonym lists spell it: lower case,
+// letters and digits only ("User ID" is "userid").
+func ColumnKey(h string) string {
+	return strings.Map(func(r rune) rune {
+		if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
+			return r
+		}
+		return -1
+	}, strings.ToLower(h))
+}
+
 // guessedColumn is the first header that is one of names, compared without
 // case, spaces or punctuation (in the order of names).
 func guessedColumn(headers, names []string) string {
 	for _, want := range names {
 		for _, h := range headers {
-			if strings.Map(func(r rune) rune {
-				if r >= 'a' && r <= 'z' || r >= '0' && r <= '9' {
-					return r
-				}
-				return -1
-			}, strings.ToLower(h)) == want {
+			if ColumnKey(h) == want {
 				return h
 			}
 		}

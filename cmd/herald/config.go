@@ -2,14 +2,12 @@ package main
 
 import (
 	"crypto/tls"
-	"crypto/x509"
 	"encoding/base64"
 	"flag"
 	"fmt"
 	"io"
 	"log/slog"
 	"net/url"
-	"os"
 	"reflect"
 	"regexp"
 	"strconv"
@@ -237,13 +235,9 @@ func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentia
 	}
 	tc := &tls.Config{MinVersion: tls.VersionTLS12}
 	if c.TemporalCAFile != "" {
-		pem, err := os.ReadFile(c.TemporalCAFile)
-		if err != nil {
+		var err error
+		if tc.RootCAs, err = ingest.ReadCAFile(c.TemporalCAFile); err != nil {
 			return conn, nil, fmt.Errorf("temporal CA file: %w", err)
-		}
-		tc.RootCAs = x509.NewCertPool()
-		if !tc.RootCAs.AppendCertsFromPEM(pem) {
-			return conn, nil, fmt.Errorf("temporal CA file %s holds no PEM certificate", c.TemporalCAFile)
 		}
 	}
 	if (c.TemporalCertFile == "") != (c.TemporalKeyFile == "") {
