@@ -199,6 +199,8 @@ func (s *Server) ingestBatch(c *gin.Context) {
 		if timeErr := (*time.ParseError)(nil); errors.As(err, &timeErr) {
 			// The batch's own sentAt (or timestamp) is not a time.
 			field, what = timeField(body, timeErr.Value), "times must be ISO 8601 / RFC 3339: "
+		} else if f, ok := ingest.NonStringTime(body, err); ok {
+			field, what = f, "times must be ISO 8601 / RFC 3339 strings: "
 		}
 		failField(c, http.StatusBadRequest, field, what+err.Error())
 		return
@@ -340,7 +342,7 @@ func (d batchDefaults) apply(ev *eventBody) {
 func timeField(raw []byte, value string) string {
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(raw, &fields) == nil {
-		for _, name := range []string{"timestamp", "sentAt", "receivedAt", "originalTimestamp"} {
+		for _, name := range ingest.TimeFields {
 			var v string
 			if json.Unmarshal(fields[name], &v) == nil && v == value {
 				return name
@@ -380,6 +382,9 @@ func (s *Server) prepareEvent(c *gin.Context, raw []byte, ev ingest.Event, decod
 		var timeErr *time.ParseError
 		if errors.As(err, &timeErr) {
 			return ingest.Message{}, bad(timeField(raw, timeErr.Value), "times must be ISO 8601 / RFC 3339: "+err.Error())
+		}
+		if field, ok := ingest.NonStringTime(raw, err); ok {
+			return ingest.Message{}, bad(field, "times must be ISO 8601 / RFC 3339 strings: "+err.Error())
 		}
 		return ingest.Message{}, bad("body", "event is not valid JSON: "+err.Error())
 	}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"strings"
 	"time"
 
 	fastjson "github.com/segmentio/encoding/json"
@@ -142,4 +143,26 @@ func MarshalEvent(ev *Event) ([]byte, error) {
 		}
 	}
 	return fastjson.Marshal(ev)
+}
+
+// TimeFields are the times an event (or a batch) may carry.
+var TimeFields = [...]string{"timestamp", "sentAt", "receivedAt", "originalTimestamp"}
+
+// NonStringTime names the time field of the JSON object raw that holds
+// something other than a string (a number, true, an object), when err is
+// decoding raw refusing it; ok is false for other errors.
+func NonStringTime(raw []byte, err error) (field string, ok bool) {
+	if !strings.Contains(err.Error(), "Time.UnmarshalJSON") {
+		return "", false
+	}
+	var fields map[string]json.RawMessage
+	if json.Unmarshal(raw, &fields) != nil {
+		return "", false
+	}
+	for _, name := range TimeFields {
+		if v := bytes.TrimSpace(fields[name]); len(v) > 0 && v[0] != '"' && !bytes.Equal(v, []byte("null")) {
+			return name, true
+		}
+	}
+	return "", false
 }

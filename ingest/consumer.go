@@ -51,6 +51,11 @@ type ConsumerDeps struct {
 	// LagInterval is how often each claimed partition's lag gauges are
 	// measured against its high-water mark (default 5s).
 	LagInterval time.Duration
+	// Linger is how long a partition's batch waits for more messages
+	// when events are streaming in (0: apply what has arrived at once).
+	// Larger batches cost Postgres less per event; each waits at most
+	// Linger longer.
+	Linger time.Duration
 }
 
 // Consumer is the ingest role: a Kafka consumer group member that applies
@@ -181,19 +186,7 @@ func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.C
 			if !ok {
 				return nil
 			}
-			batch := []*sarama.ConsumerMessage{msg}
-		drain:
-			for len(batch) < MaxBatch {
-				select {
-				case m, ok := <-claim.Messages():
-					if !ok {
-						break drain
-					}
-					batch = append(batch, m)
-				default:
-					break drain
-				}
-			}
+			batch := c.collect(sess.Context(), claim.Messages(), msg)
 			pl.hold(batch[0].Timestamp)
 			// The batch in hand may finish when the session ends (a
 			// rebalance, a stop): delivered again, its events would be
@@ -217,6 +210,47 @@ func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.C
 			}
 		}
 	}
+}
+
+// collect gathers a batch that starts with first: what has arrived (up
+// to MaxBatch) and, when more than the first message had arrived (events
+// are streaming in), what arrives within Linger after that, so that a
+// busy partition is applied in fewer, larger transactions. A lone message
+// is applied at once.
+func (c *Consumer) collect(ctx context.Context, msgs <-chan *sarama.ConsumerMessage, first *sarama.ConsumerMessage) []*sarama.ConsumerMessage {
+	batch := []*sarama.ConsumerMessage{first}
+	var linger <-chan time.Time
+	for len(batch) < MaxBatch {
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+			continue
+		default:
+		}
+		if linger == nil {
+			if len(batch) == 1 || c.d.Linger <= 0 {
+				return batch
+			}
+			t := time.NewTimer(c.d.Linger)
+			defer t.Stop()
+			linger = t.C
+		}
+		select {
+		case m, ok := <-msgs:
+			if !ok {
+				return batch
+			}
+			batch = append(batch, m)
+		case <-linger:
+			return batch
+		case <-ctx.Done():
+			return batch
+		}
+	}
+	return batch
 }
 
 // BatchGrace is how long a batch being applied may go on after its
@@ -533,6 +567,9 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 		var timeErr *time.ParseError
 		if errors.As(err, &timeErr) {
 			return pending{}, poison{"times must be RFC 3339 with an upper-case T and Z (2024-05-01T10:00:00Z or an offset such as +02:00): " + err.Error()}
+		}
+		if field, ok := NonStringTime(msg.Value, err); ok {
+			return pending{}, poison{field + ": times must be RFC 3339 strings (2024-05-01T10:00:00Z): " + err.Error()}
 		}
 		return pending{}, poison{"value is not a JSON event: " + err.Error()}
 	}

@@ -22,7 +22,8 @@ import (
 // TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn: records a backend
 // producer may write by mistake — one near Kafka's size limit, a
 // tombstone, bytes that are not UTF-8 in an id, a write key of another
-// workspace, a timestamp that skew correction takes past year 9999 — each
+// workspace, a timestamp that skew correction takes past year 9999, a
+// sentAt written as a number — each
 // go to the DLQ with their reason (the large one cut to fit, the headers
 // kept), and the events after them on the same partition are applied.
 func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
@@ -43,6 +44,7 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "wk", "userId": "u1", "event": "E", "workspaceId": ws, "writeKey": otherKey.Key})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "year", "userId": "u1", "event": "E", "workspaceId": ws,
 			"timestamp": "9999-12-31T23:59:59Z", "sentAt": "2000-01-01T00:00:00Z"})},
+		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "epoch", "userId": "u1", "event": "E", "workspaceId": ws, "sentAt": 1764000000})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok-wk", "userId": "u1", "event": "Same Key", "workspaceId": ws, "writeKey": e.writeKey})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok", "userId": "u1", "event": "After", "workspaceId": ws})},
 	}
@@ -54,8 +56,8 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 	evs := e.storedEvents(t, "u1", 2)
 	require.Equal(t, []string{"ok-wk", "ok"}, []string{evs[0].MessageID, evs[1].MessageID})
 
-	letters := readAll(t, e.client, dlq, 5)
-	require.Len(t, letters, 5)
+	letters := readAll(t, e.client, dlq, 6)
+	require.Len(t, letters, 6)
 	byOffset := map[int64]deadLetterRecord{}
 	for _, l := range letters {
 		byOffset[l.Offset] = l
@@ -77,6 +79,7 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 	require.Contains(t, byOffset[3].Reason, "writeKey belongs to another workspace")
 	require.Contains(t, byOffset[4].Reason, "timestamp is outside the years 1 to 9999")
 	require.NotNil(t, byOffset[4].Event, "a small poison record is also kept as JSON")
+	require.Contains(t, byOffset[5].Reason, "sentAt: times must be RFC 3339 strings", "a time that is not a string is named")
 }
 
 type deadLetterRecord struct {

@@ -48,6 +48,9 @@ type benchIngestOptions struct {
 	MetricsAddr string
 	Timeout     time.Duration
 	Runs        int
+	// RawUnlogged makes the raw path's scratch table UNLOGGED (no WAL): a
+	// baseline without the durability Herald's event rows have.
+	RawUnlogged bool
 }
 
 func parseBenchIngestFlags(args []string, getenv func(string) string, stderr io.Writer) (benchIngestOptions, error) {
@@ -65,6 +68,7 @@ func parseBenchIngestFlags(args []string, getenv func(string) string, stderr io.
 	fs.StringVar(&o.Topic, "topic", orEnv(getenv, "KAFKA_TOPIC", "herald.events"), "the events topic [$HERALD_KAFKA_TOPIC]")
 	fs.StringVar(&o.MetricsAddr, "metrics-addr", orEnv(getenv, "METRICS_ADDR", "127.0.0.1:9464"), "Herald's /metrics address [$HERALD_METRICS_ADDR]")
 	fs.DurationVar(&o.Timeout, "timeout", 10*time.Minute, "how long each path may take")
+	fs.BoolVar(&o.RawUnlogged, "raw-unlogged", false, "raw path: insert into an UNLOGGED scratch table (no WAL, lost on a crash) instead of an ordinary one as durable as Herald's events")
 	fs.IntVar(&o.Runs, "runs", 1, "runs of both paths, one after the other, each with its own events and customers; more than one adds the medians")
 	if err := fs.Parse(args); err != nil {
 		return o, err
@@ -230,7 +234,7 @@ func benchIngest(ctx context.Context, o benchIngestOptions, logw io.Writer) (*in
 		return nil, err
 	}
 	cpu = cpuMeters(ctx, heraldProc, db)
-	res.raw, res.rawRows, err = rawIngest(ctx, kc, db, o.Topic, start, end, tag)
+	res.raw, res.rawRows, err = rawIngest(ctx, kc, db, o.Topic, start, end, tag, o.RawUnlogged)
 	if err != nil {
 		return nil, fmt.Errorf("raw path: %w", err)
 	}
@@ -365,9 +369,13 @@ func ingestLags(ctx context.Context, db *pgxpool.Pool, event string, sent []time
 
 // rawIngest consumes the partitions from start to end with sarama and
 // inserts each fetched batch of messages with one statement.
-func rawIngest(ctx context.Context, kc sarama.Client, db *pgxpool.Pool, topic string, start, end map[int32]int64, tag string) (time.Duration, int, error) {
+func rawIngest(ctx context.Context, kc sarama.Client, db *pgxpool.Pool, topic string, start, end map[int32]int64, tag string, unlogged bool) (time.Duration, int, error) {
 	table := pgx.Identifier{"bench_raw_" + strings.ReplaceAll(tag, "-", "_")}.Sanitize()
-	if _, err := db.Exec(ctx, `CREATE UNLOGGED TABLE `+table+` (id bigserial PRIMARY KEY, message_id text NOT NULL, user_id text NOT NULL, body jsonb NOT NULL)`); err != nil {
+	create := `CREATE TABLE `
+	if unlogged {
+		create = `CREATE UNLOGGED TABLE `
+	}
+	if _, err := db.Exec(ctx, create+table+` (id bigserial PRIMARY KEY, message_id text NOT NULL, user_id text NOT NULL, body jsonb NOT NULL)`); err != nil {
 		return 0, 0, fmt.Errorf("create scratch table: %w", err)
 	}
 	defer func() { _, _ = db.Exec(context.WithoutCancel(ctx), `DROP TABLE `+table) }()
@@ -443,7 +451,11 @@ func (r *ingestResult) print(w io.Writer) {
 	fmt.Fprintln(tw, "path\tevents\ttime\tevents/s\t")
 	fmt.Fprintf(tw, "Herald: POST /v1/batch → Kafka → ingest (customer, event row, routing)\t%d\t%s\t%.0f\t\n", o.Events, fmtSec(r.applied), herald)
 	fmt.Fprintf(tw, "  of which POST /v1/batch acknowledged (broker acks)\t%d\t%s\t%.0f\t\n", o.Events, fmtSec(r.posted), float64(o.Events)/r.posted.Seconds())
-	fmt.Fprintf(tw, "raw: sarama consume → one INSERT per fetched batch\t%d\t%s\t%.0f\t\n", r.rawRows, fmtSec(r.raw), raw)
+	table := "table"
+	if o.RawUnlogged {
+		table = "UNLOGGED table"
+	}
+	fmt.Fprintf(tw, "raw: sarama consume → one INSERT per fetched batch (%s)\t%d\t%s\t%.0f\t\n", table, r.rawRows, fmtSec(r.raw), raw)
 	_ = tw.Flush()
 	x := r.ratio()
 	fmt.Fprintf(w, "\nthroughput Herald/raw: %s (goal ≥ %.1f: %s)\n", fmtRatio(x), benchIngestGoal, goalWord(x, benchIngestGoal))

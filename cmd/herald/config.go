@@ -54,6 +54,8 @@ type Config struct {
 	KafkaUsername   string `flag:"kafka-username" env:"KAFKA_USERNAME" default:"" usage:"SASL username"`
 	KafkaPassword   string `flag:"kafka-password" env:"KAFKA_PASSWORD" default:"" secret:"true" usage:"SASL password"`
 
+	IngestLinger time.Duration `flag:"ingest-linger" env:"INGEST_LINGER" default:"25ms" usage:"ingest: how long a partition's batch waits for more events while they stream in (larger batches, less Postgres work per event); 0 applies what has arrived at once"`
+
 	EncryptionKey string `flag:"encryption-key" env:"ENCRYPTION_KEY" default:"" secret:"true" usage:"base64 of 32 bytes; encrypts provider credentials (dev: generated in the data dir)"`
 
 	LogFormat string `flag:"log-format" env:"LOG_FORMAT" default:"text" usage:"text or json"`
@@ -130,6 +132,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	if err := cfg.kafkaSecurity().Check(); err != nil {
 		return cfg, err
+	}
+	if cfg.IngestLinger < 0 || cfg.IngestLinger > time.Second {
+		return cfg, fmt.Errorf("ingest linger %s: want between 0 and 1s", cfg.IngestLinger)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {

@@ -45,6 +45,13 @@ func TestConfigRejectsBadValues(t *testing.T) {
 	require.ErrorContains(t, err, "log format")
 	_, err = parseConfig("api", nil, env(map[string]string{"HERALD_LOG_LEVEL": "verbose"}), io.Discard)
 	require.ErrorContains(t, err, "log level")
+	for _, v := range []string{"-1ms", "2s"} {
+		_, err = parseConfig("ingest", nil, env(map[string]string{"HERALD_INGEST_LINGER": v}), io.Discard)
+		require.ErrorContains(t, err, "ingest linger", v)
+	}
+	cfg, err := parseConfig("ingest", nil, env(map[string]string{"HERALD_INGEST_LINGER": "0"}), io.Discard)
+	require.NoError(t, err)
+	require.Zero(t, cfg.IngestLinger)
 	for _, key := range []string{"notbase64!!", "c2hvcnQ=", "c2VjcmV0LWtleS1ieXRlcw=="} {
 		_, err = parseConfig("api", nil, env(map[string]string{"HERALD_ENCRYPTION_KEY": key}), io.Discard)
 		require.ErrorContains(t, err, "HERALD_ENCRYPTION_KEY: want the base64 of 32 random bytes", key)

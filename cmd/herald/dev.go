@@ -12,7 +12,9 @@ import (
 	"log/slog"
 	"os"
 	"path/filepath"
+	"strconv"
 	"strings"
+	"syscall"
 	"time"
 
 	"golang.org/x/sync/errgroup"
@@ -50,6 +52,11 @@ func runDev(ctx context.Context, cfg Config, log *slog.Logger) error {
 	if err := os.MkdirAll(cfg.DataDir, 0o711); err != nil {
 		return fmt.Errorf("create data dir: %w", err)
 	}
+	unlock, err := lockDataDir(cfg.DataDir)
+	if err != nil {
+		return err
+	}
+	defer unlock()
 	var stops []func()
 	defer func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -245,4 +252,28 @@ func printBanner(w *os.File, cfg Config, c devCredentials, took time.Duration) {
 `, took.Seconds(), cfg.PublicURL, cfg.PublicURL, cfg.PublicURL, cfg.TemporalUIURL, cfg.KafkaBrokers, cfg.KafkaTopic,
 		cfg.KafkaDLQTopic, redactURL(cfg.DatabaseURL), cfg.MetricsAddr, c.Email, c.Password, c.WriteKey, c.SecretKey,
 		c.WorkspaceID, filepath.Join(cfg.DataDir, "dev-credentials.json"))
+}
+
+// lockDataDir keeps a second `herald dev` off a data dir in use: it would
+// take the first one's Postgres for one left running by a dead process
+// and stop it. The lock is the kernel's (flock), so it goes with the
+// process however that ends.
+func lockDataDir(dir string) (unlock func(), err error) {
+	path := filepath.Join(dir, "herald-dev.lock")
+	f, err := os.OpenFile(path, os.O_RDWR|os.O_CREATE, 0o600)
+	if err != nil {
+		return nil, fmt.Errorf("lock data dir: %w", err)
+	}
+	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
+		holder, _ := os.ReadFile(path)
+		_ = f.Close()
+		if errors.Is(err, syscall.EWOULDBLOCK) {
+			return nil, fmt.Errorf("data dir %s is in use by another herald dev (pid %s); stop it or pick another --data-dir", dir, strings.TrimSpace(string(holder)))
+		}
+		return nil, fmt.Errorf("lock data dir: %w", err)
+	}
+	if err := f.Truncate(0); err == nil {
+		_, _ = f.WriteAt([]byte(strconv.Itoa(os.Getpid())+"\n"), 0)
+	}
+	return func() { _ = f.Close() }, nil
 }

@@ -152,6 +152,7 @@ func serveIngest(ctx context.Context, p *process) error {
 		DLQTopic: p.cfg.KafkaDLQTopic,
 		Group:    p.cfg.KafkaGroup,
 		Security: p.cfg.kafkaSecurity(),
+		Linger:   p.cfg.IngestLinger,
 	})
 	return c.Run(ctx)
 }
