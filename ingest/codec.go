@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"math"
+	"strconv"
 	"strings"
 	"time"
 
@@ -107,6 +109,27 @@ func UnmarshalEvent(b []byte) (Event, error) {
 // (as some Segment libraries pass a database's integer ids).
 var idFields = [...]string{"userId", "anonymousId", "previousId", "groupId"}
 
+// numberText is a JSON number as the id a JavaScript client would make
+// of it (String(n)): integers keep their digits as written, however long;
+// a fraction or an exponent is read (1e3 → "1000", 2.50 → "2.5", 1e21 →
+// "1e+21").
+func numberText(v []byte) string {
+	if !bytes.ContainsAny(v, ".eE") {
+		return string(v)
+	}
+	f, err := strconv.ParseFloat(string(v), 64)
+	if err != nil {
+		return string(v)
+	}
+	if f == 0 {
+		return "0"
+	}
+	if math.Abs(f) < 1e21 {
+		return strconv.FormatFloat(f, 'f', -1, 64)
+	}
+	return strconv.FormatFloat(f, 'g', -1, 64)
+}
+
 // NumericIDsQuoted rewrites the JSON object b with its numeric id fields
 // as strings of the same digits ("userId": 42 → "userId": "42"), when
 // decodeErr is decoding b refusing such a number. It returns false when
@@ -124,7 +147,7 @@ func NumericIDsQuoted(b []byte, decodeErr error) ([]byte, bool) {
 	for _, k := range idFields {
 		v := bytes.TrimSpace(fields[k])
 		if len(v) > 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
-			fields[k], _ = json.Marshal(string(v))
+			fields[k], _ = json.Marshal(numberText(v))
 			changed = true
 		}
 	}

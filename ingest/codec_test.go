@@ -167,3 +167,17 @@ func TestValidateRefusesTextPostgresCannotStore(t *testing.T) {
 	ev = ingest.Event{Type: "track", UserID: "u", Event: "E\xff"}
 	require.Equal(t, "event", ev.Validate().Field)
 }
+
+// A numeric id becomes the text a JavaScript client would make of it:
+// integers as written (beyond float precision too), fractions and
+// exponents read.
+func TestNumericIDsAreTheirNumbersText(t *testing.T) {
+	for in, want := range map[string]string{
+		`42`: "42", `-7`: "-7", `12345678901234567890`: "12345678901234567890",
+		`1e3`: "1000", `1E3`: "1000", `2.50`: "2.5", `-0.0`: "0", `1e21`: "1e+21", `1.5e2`: "150",
+	} {
+		ev, err := ingest.UnmarshalEvent([]byte(`{"type":"track","event":"E","userId":` + in + `}`))
+		require.NoError(t, err, in)
+		require.Equal(t, want, ev.UserID, in)
+	}
+}
