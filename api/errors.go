@@ -1,12 +1,14 @@
 package api
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -100,7 +102,8 @@ func bindJSON(c *gin.Context, v any) bool {
 		fail(c, http.StatusUnsupportedMediaType, "request body must be JSON (Content-Type: application/json)")
 		return false
 	}
-	dec := json.NewDecoder(c.Request.Body)
+	var read bytes.Buffer // to name where an unknown field is
+	dec := json.NewDecoder(io.TeeReader(c.Request.Body, &read))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
 	if err == nil {
@@ -114,6 +117,11 @@ func bindJSON(c *gin.Context, v any) bool {
 	var syntax *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	field, fieldMsg := fieldError(err)
+	if strings.HasPrefix(err.Error(), "json: unknown field ") {
+		if path := unknownFieldPath(read.Bytes(), reflect.TypeOf(v), field); path != "" {
+			field, fieldMsg = path, fmt.Sprintf("unknown field %q", path)
+		}
+	}
 	switch {
 	case errors.As(err, &tooBig):
 		fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
@@ -144,4 +152,103 @@ func fieldError(err error) (field, msg string) {
 		return field, fmt.Sprintf("unknown field %q", field)
 	}
 	return "", ""
+}
+
+// unknownFieldPath finds, in document order, the first key named name
+// that the type at its place in body does not have, and returns its path
+// as the API names fields ("mapping.attributes[0].colour"); "" when it
+// cannot tell. encoding/json only gives the key itself.
+func unknownFieldPath(body []byte, t reflect.Type, name string) string {
+	dec := json.NewDecoder(bytes.NewReader(body))
+	dec.UseNumber()
+	var walk func(t reflect.Type, path string) (string, bool)
+	walk = func(t reflect.Type, path string) (string, bool) {
+		tok, err := dec.Token()
+		if err != nil {
+			return "", true // give up
+		}
+		switch tok {
+		case json.Delim('{'):
+			for dec.More() {
+				kt, err := dec.Token()
+				if err != nil {
+					return "", true
+				}
+				key, _ := kt.(string)
+				child := key
+				if path != "" {
+					child = path + "." + key
+				}
+				ft, known := jsonFieldType(t, key)
+				if !known && key == name {
+					return child, true
+				}
+				if p, done := walk(ft, child); done {
+					return p, true
+				}
+			}
+			_, _ = dec.Token()
+		case json.Delim('['):
+			var et reflect.Type
+			if t = derefType(t); t != nil && (t.Kind() == reflect.Slice || t.Kind() == reflect.Array) {
+				et = t.Elem()
+			}
+			for i := 0; dec.More(); i++ {
+				if p, done := walk(et, fmt.Sprintf("%s[%d]", path, i)); done {
+					return p, true
+				}
+			}
+			_, _ = dec.Token()
+		}
+		return "", false
+	}
+	p, _ := walk(t, "")
+	return p
+}
+
+var jsonUnmarshalerType = reflect.TypeFor[json.Unmarshaler]()
+
+func derefType(t reflect.Type) reflect.Type {
+	for t != nil && t.Kind() == reflect.Pointer {
+		t = t.Elem()
+	}
+	return t
+}
+
+// jsonFieldType is the type encoding/json decodes the object key into at
+// type t (nil: anything goes there) and whether t takes the key at all.
+func jsonFieldType(t reflect.Type, key string) (reflect.Type, bool) {
+	t = derefType(t)
+	if t == nil || reflect.PointerTo(t).Implements(jsonUnmarshalerType) {
+		return nil, true
+	}
+	switch t.Kind() {
+	case reflect.Map:
+		return t.Elem(), true
+	case reflect.Struct:
+		for i := range t.NumField() {
+			f := t.Field(i)
+			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
+			if tag == "-" {
+				continue
+			}
+			if f.Anonymous && tag == "" {
+				if ft, ok := jsonFieldType(f.Type, key); ok {
+					return ft, true
+				}
+				continue
+			}
+			if !f.IsExported() {
+				continue
+			}
+			if tag == "" {
+				tag = f.Name
+			}
+			if strings.EqualFold(tag, key) {
+				return f.Type, true
+			}
+		}
+		return nil, false
+	}
+	return nil, true
 }

@@ -429,7 +429,9 @@ func TestImportBadFilesMappingsAndWorkspaces(t *testing.T) {
 			{"unknown attribute column", `{"mapping":{"email":"email","attributes":[{"column":"tier","name":"tier"}]}}`, 400, "mapping.attributes[0].column", `no column "tier"`},
 			{"bad type", `{"mapping":{"email":"email","attributes":[{"column":"plan","name":"plan","type":"enum"}]}}`, 400, "mapping.attributes[0].type", "not one of"},
 			{"built-in attribute", `{"mapping":{"email":"email","attributes":[{"column":"plan","name":"phone"}]}}`, 400, "mapping.attributes[0].name", "built-in"},
-			{"unknown mapping field", `{"mapping":{"mail":"email"}}`, 400, "mail", "unknown field"},
+			{"unknown mapping field", `{"mapping":{"mail":"email"}}`, 400, "mapping.mail", `unknown field "mapping.mail"`},
+			{"unknown attribute field", `{"mapping":{"email":"email","attributes":[{"column":"plan","name":"plan"},{"column":"plan","email":"red"}]}}`, 400, "mapping.attributes[1].email", `unknown field "mapping.attributes[1].email"`},
+			{"unknown top-level field", `{"mapping":{"email":"email"},"segment":"x"}`, 400, "segment", "unknown field"},
 			{"unknown segment", `{"mapping":{"email":"email"},"segment_id":"seg_1"}`, 400, "segment_id", "does not exist"},
 			{"valid, but no workflow engine here", `{"mapping":{"email":"email"}}`, 503, "", "workflow engine"},
 		}
