@@ -232,7 +232,7 @@ func jsonFieldType(t reflect.Type, key string) (reflect.Type, bool) {
 			if tag == "-" {
 				continue
 			}
-			if f.Anonymous && tag == "" {
+			if f.Anonymous && tag == "" && derefType(f.Type).Kind() == reflect.Struct {
 				if ft, ok := jsonFieldType(f.Type, key); ok {
 					return ft, true
 				}
