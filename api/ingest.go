@@ -195,14 +195,12 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	}
 	req, err := readBatch(body)
 	if err != nil {
-		field, what := "body", "request body is not valid JSON: "
-		if timeErr := (*time.ParseError)(nil); errors.As(err, &timeErr) {
-			// The batch's own sentAt (or timestamp) is not a time.
-			field, what = timeField(body, timeErr.Value), "times must be ISO 8601 / RFC 3339: "
-		} else if f, ok := ingest.NonStringTime(body, err); ok {
-			field, what = f, "times must be ISO 8601 / RFC 3339 strings: "
+		// The batch's own sentAt (or timestamp) may not be a time.
+		if field, msg, ok := timeDecodeError(body, err); ok {
+			failField(c, http.StatusBadRequest, field, msg)
+			return
 		}
-		failField(c, http.StatusBadRequest, field, what+err.Error())
+		failField(c, http.StatusBadRequest, "body", "request body is not valid JSON: "+err.Error())
 		return
 	}
 	if len(req.Batch) == 0 {
@@ -337,6 +335,20 @@ func (d batchDefaults) apply(ev *eventBody) {
 	}
 }
 
+// timeDecodeError names the time field of the JSON object raw that
+// decoding it refused (err), and says why; ok is false when err is not
+// about a time.
+func timeDecodeError(raw []byte, err error) (field, msg string, ok bool) {
+	var timeErr *time.ParseError
+	if errors.As(err, &timeErr) {
+		return timeField(raw, timeErr.Value), "times must be ISO 8601 / RFC 3339: " + err.Error(), true
+	}
+	if field, ok := ingest.NonStringTime(raw, err); ok {
+		return field, "times must be ISO 8601 / RFC 3339 strings: " + err.Error(), true
+	}
+	return "", "", false
+}
+
 // timeField names the time field of the event raw whose text is value
 // (timestamp when none is found).
 func timeField(raw []byte, value string) string {
@@ -379,12 +391,8 @@ func (s *Server) prepareEvent(c *gin.Context, raw []byte, ev ingest.Event, decod
 			}
 			return ingest.Message{}, bad(field, fmt.Sprintf("field %q must be %s", field, kind))
 		}
-		var timeErr *time.ParseError
-		if errors.As(err, &timeErr) {
-			return ingest.Message{}, bad(timeField(raw, timeErr.Value), "times must be ISO 8601 / RFC 3339: "+err.Error())
-		}
-		if field, ok := ingest.NonStringTime(raw, err); ok {
-			return ingest.Message{}, bad(field, "times must be ISO 8601 / RFC 3339 strings: "+err.Error())
+		if field, msg, ok := timeDecodeError(raw, err); ok {
+			return ingest.Message{}, bad(field, msg)
 		}
 		return ingest.Message{}, bad("body", "event is not valid JSON: "+err.Error())
 	}
