@@ -391,6 +391,22 @@ func TestEventsBelongToTheirCustomersWorkspace(t *testing.T) {
 	require.Error(t, err, "an event of workspace B cannot name a customer of workspace A")
 	require.Contains(t, err.Error(), "events_customer_fkey")
 
+	// One statement over both workspaces: each event is checked against its
+	// own workspace, and the refusal names the first missing key.
+	appliedB, err := st.ApplyEvents(ctx, []schema.EventInput{{WorkspaceID: b.ID, MessageID: "m1", Type: "track", Name: "Signed Up",
+		UserID: "u1", OccurredAt: time.Now()}})
+	require.NoError(t, err)
+	custB := appliedB[0].CustomerID
+	multi := `INSERT INTO events (workspace_id, message_id, customer_id, type, name, occurred_at)
+		SELECT ws, msg, cust, 'track', 'Raw', now() FROM unnest($1::text[], $2::text[], $3::text[]) AS r(ws, msg, cust)`
+	_, err = st.Pool().Exec(ctx, multi, []string{a.ID, b.ID, a.ID}, []string{"m3", "m3", "m4"}, []string{cust, custB, cust})
+	require.NoError(t, err, "each customer in its own workspace")
+	_, err = st.Pool().Exec(ctx, multi, []string{a.ID, b.ID, b.ID}, []string{"m5", "m5", "m6"}, []string{cust, custB, cust})
+	var pgErr *pgconn.PgError
+	require.ErrorAs(t, err, &pgErr)
+	require.Equal(t, "23503", pgErr.Code)
+	require.Equal(t, fmt.Sprintf("Key (workspace_id, customer_id)=(%s, %s) is not present in table \"customers\".", b.ID, cust), pgErr.Detail)
+
 	_, err = st.Pool().Exec(ctx, `DELETE FROM customers WHERE id = $1`, cust)
 	require.NoError(t, err)
 	var left int

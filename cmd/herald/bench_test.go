@@ -193,3 +193,21 @@ func TestBenchBareWorkflowHasTheJourneyShape(t *testing.T) {
 	require.Equal(t, []string{"one@bench/x/bare/0", "two@bench/x/bare/0"}, steps)
 	require.GreaterOrEqual(t, e.Now().Sub(start), time.Second, "the timer sits between the steps")
 }
+
+// TestCallSendsPrebuiltBodiesAsTheyAre: a json.RawMessage body (built before
+// a bench's clock starts) goes out byte for byte, not encoded again; other
+// values are encoded.
+func TestCallSendsPrebuiltBodiesAsTheyAre(t *testing.T) {
+	var got []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		b, _ := io.ReadAll(r.Body)
+		got = append(got, string(b))
+		_, _ = w.Write([]byte(`{}`))
+	}))
+	defer srv.Close()
+	h := &heraldAPI{base: srv.URL, http: srv.Client()}
+	raw := "{ \"batch\": [\n  {\"type\": \"track\"} ] }"
+	require.NoError(t, h.call(context.Background(), "POST", "/v1/batch", "k", json.RawMessage(raw), nil))
+	require.NoError(t, h.call(context.Background(), "POST", "/v1/batch", "k", map[string]int{"a": 1}, nil))
+	require.Equal(t, []string{raw, `{"a":1}`}, got)
+}
