@@ -4,7 +4,6 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
-	"math"
 	"strconv"
 	"strings"
 	"time"
@@ -111,8 +110,9 @@ var idFields = [...]string{"userId", "anonymousId", "previousId", "groupId"}
 
 // numberText is a JSON number as the id a JavaScript client would make
 // of it (String(n)): integers keep their digits as written, however long;
-// a fraction or an exponent is read (1e3 → "1000", 2.50 → "2.5", 1e21 →
-// "1e+21").
+// a fraction or an exponent is read and written as JavaScript writes
+// numbers (1e3 → "1000", 2.50 → "2.5", 1e21 → "1e+21", 1e-7 → "1e-7",
+// 0.000001 → "0.000001"). A number past float64's range stays as written.
 func numberText(v []byte) string {
 	if !bytes.ContainsAny(v, ".eE") {
 		return string(v)
@@ -124,10 +124,48 @@ func numberText(v []byte) string {
 	if f == 0 {
 		return "0"
 	}
-	if math.Abs(f) < 1e21 {
-		return strconv.FormatFloat(f, 'f', -1, 64)
+	return jsNumber(f)
+}
+
+// jsNumber writes a finite, non-zero f as ECMAScript's Number::toString
+// does: the shortest digits that read back as f, in positional notation
+// when the decimal exponent is in (-7, 21], else as d.ddde±n.
+func jsNumber(f float64) string {
+	sign := ""
+	if f < 0 {
+		sign, f = "-", -f
 	}
-	return strconv.FormatFloat(f, 'g', -1, 64)
+	// Shortest digits and exponent: "d.ddde±xx" → digits "dddd", n such
+	// that the value is 0.dddd × 10^n.
+	e := strconv.FormatFloat(f, 'e', -1, 64)
+	mant, exp, _ := strings.Cut(e, "e")
+	digits := strings.Replace(mant, ".", "", 1)
+	x, _ := strconv.Atoi(exp)
+	n, k := x+1, len(digits)
+	switch {
+	case k <= n && n <= 21:
+		return sign + digits + strings.Repeat("0", n-k)
+	case 0 < n && n <= 21:
+		return sign + digits[:n] + "." + digits[n:]
+	case -6 < n && n <= 0:
+		return sign + "0." + strings.Repeat("0", -n) + digits
+	}
+	es := "+"
+	if n-1 < 0 {
+		es = "-"
+	}
+	m := digits[:1]
+	if k > 1 {
+		m += "." + digits[1:]
+	}
+	return sign + m + "e" + es + strconv.Itoa(abs(n-1))
+}
+
+func abs(i int) int {
+	if i < 0 {
+		return -i
+	}
+	return i
 }
 
 // NumericIDsQuoted rewrites the JSON object b with its numeric id fields
