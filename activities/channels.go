@@ -90,9 +90,14 @@ type WebhookSettings struct {
 type SettingsError struct {
 	Field   string
 	Message string
+	// Err is the JSON decoder's error when the body itself could not be
+	// read (Field is then "body"): the API names the field from it.
+	Err error
 }
 
 func (e *SettingsError) Error() string { return e.Field + ": " + e.Message }
+
+func (e *SettingsError) Unwrap() error { return e.Err }
 
 func badSetting(field, format string, args ...any) error {
 	return &SettingsError{Field: field, Message: fmt.Sprintf(format, args...)}
@@ -112,7 +117,7 @@ func DecodeChannelSettings(body []byte) (ChannelSettings, error) {
 	dec := json.NewDecoder(bytes.NewReader(body))
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cs); err != nil {
-		return cs, badSetting("body", "%v", err)
+		return cs, &SettingsError{Field: "body", Message: err.Error(), Err: err}
 	}
 	if cs.Email == nil && cs.SMS == nil && cs.Webhook == nil {
 		return cs, badSetting("body", "name at least one of email, sms, webhook")

@@ -4,6 +4,7 @@ import (
 	"errors"
 	"io"
 	"net/http"
+	"reflect"
 	"strings"
 	"time"
 
@@ -52,6 +53,10 @@ func (s *Server) putChannels(c *gin.Context) {
 		return
 	}
 	cs, err := activities.DecodeChannelSettings(body)
+	if se := (*activities.SettingsError)(nil); errors.As(err, &se) && se.Err != nil {
+		failDecode(c, se.Err, body, reflect.TypeOf(&cs))
+		return
+	}
 	if s.settingsError(c, err) {
 		return
 	}

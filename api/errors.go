@@ -106,37 +106,54 @@ func bindJSON(c *gin.Context, v any) bool {
 	dec := json.NewDecoder(io.TeeReader(c.Request.Body, &read))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
+	if err == nil && dec.More() {
+		fail(c, http.StatusBadRequest, "request body has data after the JSON value")
+		return false
+	}
 	if err == nil {
-		if dec.More() {
-			fail(c, http.StatusBadRequest, "request body has data after the JSON value")
-			return false
-		}
 		return true
 	}
+	failDecode(c, err, read.Bytes(), reflect.TypeOf(v))
+	return false
+}
+
+// failDecode answers a strict decode of body into a value of type t that
+// failed with err: 400 (413 when too large) naming the field when there is
+// one (its path for an unknown key).
+func failDecode(c *gin.Context, err error, body []byte, t reflect.Type) {
+	status, field, msg := decodeFailure(err, body, t)
+	if field != "" {
+		failField(c, status, field, msg)
+	} else {
+		fail(c, status, msg)
+	}
+}
+
+// decodeFailure is failDecode's answer: its status, the field it names
+// (if any) and the message.
+func decodeFailure(err error, body []byte, t reflect.Type) (status int, field, msg string) {
 	var tooBig *http.MaxBytesError
 	var syntax *json.SyntaxError
 	var typeErr *json.UnmarshalTypeError
 	field, fieldMsg := fieldError(err)
 	if strings.HasPrefix(err.Error(), "json: unknown field ") {
-		if path := unknownFieldPath(read.Bytes(), reflect.TypeOf(v), field); path != "" {
+		if path := unknownFieldPath(body, t, field); path != "" {
 			field, fieldMsg = path, fmt.Sprintf("unknown field %q", path)
 		}
 	}
 	switch {
 	case errors.As(err, &tooBig):
-		fail(c, http.StatusRequestEntityTooLarge, fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
+		return http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)
 	case errors.Is(err, io.EOF):
-		fail(c, http.StatusBadRequest, "request body is empty; expected a JSON object")
+		return http.StatusBadRequest, "", "request body is empty; expected a JSON object"
 	case errors.As(err, &syntax), errors.Is(err, io.ErrUnexpectedEOF):
-		fail(c, http.StatusBadRequest, "request body is not valid JSON: "+err.Error())
+		return http.StatusBadRequest, "", "request body is not valid JSON: " + err.Error()
 	case errors.As(err, &typeErr) && typeErr.Field == "":
-		fail(c, http.StatusBadRequest, "request body must be a JSON object, not "+typeErr.Value)
+		return http.StatusBadRequest, "", "request body must be a JSON object, not " + typeErr.Value
 	case fieldMsg != "":
-		failField(c, http.StatusBadRequest, field, fieldMsg)
-	default:
-		fail(c, http.StatusBadRequest, "request body: "+err.Error())
+		return http.StatusBadRequest, field, fieldMsg
 	}
-	return false
+	return http.StatusBadRequest, "", "request body: " + err.Error()
 }
 
 // fieldError names the field a strict decode failed on and says what is

@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"reflect"
 	"strconv"
 	"strings"
 	"time"
@@ -721,6 +722,13 @@ func firstBadNode(body []byte) (id, field, msg string) {
 		}
 		var typeErr *json.UnmarshalTypeError
 		if field, msg := fieldError(err); msg != "" {
+			if strings.HasPrefix(err.Error(), "json: unknown field ") {
+				// A key inside one of the node's objects is named by its
+				// path in the node ("send.templat"), as bindJSON does.
+				if path := unknownFieldPath(raw, reflect.TypeOf(&n), field); path != "" {
+					field, msg = path, fmt.Sprintf("unknown field %q", path)
+				}
+			}
 			return id, field, msg
 		}
 		if errors.As(err, &typeErr) {

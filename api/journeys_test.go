@@ -363,6 +363,14 @@ func TestJourneyAndTemplateBadInput(t *testing.T) {
 			j["start"] = "a"
 		}), 422, "segment seg_nope does not exist"},
 		{"unknown field of a node", "POST", "/api/journeys", journey(func(j map[string]any) { node(j, 1)["tempalte_id"] = "x" }), 400, `node "b": unknown field "tempalte_id"`},
+		{"unknown field inside a node's branch", "POST", "/api/journeys", journey(func(j map[string]any) {
+			j["nodes"] = []any{
+				map[string]any{"id": "a", "type": "branch", "branches": []any{
+					map[string]any{"when": map[string]any{"segment": "seg_nope"}, "next": "b"},
+					map[string]any{"when": map[string]any{"segment": "seg_nope"}, "nxt": "b"}}, "else": "b"},
+				map[string]any{"id": "b", "type": "exit"}}
+			j["start"] = "a"
+		}), 400, `node "a": unknown field "branches[1].nxt"`},
 		{"wrong type in a node", "POST", "/api/journeys", journey(func(j map[string]any) { node(j, 1)["duration"] = 5 }), 400, `node "b": field "duration" must be a string`},
 		{"bad limit", "GET", "/api/journeys?limit=5000", nil, 400, "limit"},
 		{"run of another workspace", "GET", "/api/runs/journey/x/customer/y", nil, 404, "not found"},
