@@ -165,7 +165,7 @@ func segmentChangeEvent(c schema.SegmentChange) Applied {
 func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
 	view := batchView{live: map[eventKey][]liveJourney{}, workspaces: map[string]schema.Workspace{}, running: map[customerKey][]string{}}
 	var order []customerKey
-	lanes := map[customerKey][]Applied{}
+	seen := map[customerKey]bool{}
 	// triggers are the lanes with an event some live journey takes.
 	triggers := map[customerKey]bool{}
 	customers := map[string][]string{} // workspace → customers in the batch
@@ -188,11 +188,11 @@ func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
 			view.workspaces[ws] = w
 		}
 		lane := customerKey{ws, a.CustomerID}
-		if _, ok := lanes[lane]; !ok {
+		if !seen[lane] {
+			seen[lane] = true
 			order = append(order, lane)
 			customers[ws] = append(customers[ws], a.CustomerID)
 		}
-		lanes[lane] = append(lanes[lane], a)
 		if len(live) > 0 {
 			triggers[lane] = true
 		}
@@ -206,12 +206,20 @@ func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
 			view.running[customerKey{ws, id}] = wfs
 		}
 	}
+	// A lane no journey takes events of and no run waits on starts
+	// nothing: routeOne would do nothing for its events, so they are not
+	// gathered (in most batches, most customers).
+	lanes := map[customerKey][]Applied{}
+	for _, a := range batch {
+		lane := customerKey{a.Event.WorkspaceID, a.CustomerID}
+		if triggers[lane] || len(view.running[lane]) > 0 {
+			lanes[lane] = append(lanes[lane], a)
+		}
+	}
 	g, gctx := errgroup.WithContext(ctx)
 	g.SetLimit(routeLanes)
 	for _, lane := range order {
-		if !triggers[lane] && len(view.running[lane]) == 0 {
-			// No journey takes its events and no run waits for them: it
-			// starts nothing, so routeOne would do nothing for each.
+		if _, ok := lanes[lane]; !ok {
 			continue
 		}
 		g.Go(func() error {
