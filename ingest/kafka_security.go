@@ -22,6 +22,11 @@ type KafkaSecurity struct {
 	// CAFile is a PEM file of the CAs that sign the brokers' certificates;
 	// empty uses the system's roots. Setting it turns TLS on.
 	CAFile string
+	// CertFile and KeyFile are the client's certificate and key (PEM) for
+	// brokers that authenticate clients by certificate (mutual TLS, e.g.
+	// MSK's or a self-run cluster's ssl.client.auth=required); together or
+	// not at all. Setting them turns TLS on.
+	CertFile, KeyFile string
 	// SASLMechanism is "", PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512.
 	SASLMechanism string
 	Username      string
@@ -37,18 +42,32 @@ func (s KafkaSecurity) Check() error {
 // PlainTextPassword says whether the password would cross the network
 // unencrypted (SASL PLAIN without TLS).
 func (s KafkaSecurity) PlainTextPassword() bool {
-	return strings.EqualFold(strings.TrimSpace(s.SASLMechanism), sarama.SASLTypePlaintext) && !s.TLS && s.CAFile == ""
+	return strings.EqualFold(strings.TrimSpace(s.SASLMechanism), sarama.SASLTypePlaintext) && !s.usesTLS()
+}
+
+func (s KafkaSecurity) usesTLS() bool {
+	return s.TLS || s.CAFile != "" || s.CertFile != "" || s.KeyFile != ""
 }
 
 // apply sets the security of a sarama configuration.
 func (s KafkaSecurity) apply(cfg *sarama.Config) error {
-	if s.TLS || s.CAFile != "" {
+	if s.usesTLS() {
 		tc := &tls.Config{MinVersion: tls.VersionTLS12}
 		if s.CAFile != "" {
 			var err error
 			if tc.RootCAs, err = ReadCAFile(s.CAFile); err != nil {
 				return fmt.Errorf("kafka CA file: %w", err)
 			}
+		}
+		if (s.CertFile == "") != (s.KeyFile == "") {
+			return errors.New("kafka client certificate: the certificate file and the key file go together (mutual TLS)")
+		}
+		if s.CertFile != "" {
+			cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
+			if err != nil {
+				return fmt.Errorf("kafka client certificate: %w", err)
+			}
+			tc.Certificates = []tls.Certificate{cert}
 		}
 		cfg.Net.TLS.Enable, cfg.Net.TLS.Config = true, tc
 	}

@@ -41,14 +41,7 @@ func TestKafkaOverTLSWithSASL(t *testing.T) {
 		{CAFile: caFile, SASLMechanism: "SCRAM-SHA-512", Username: "herald", Password: "s3cret"},
 		{TLS: true, CAFile: caFile, SASLMechanism: "plain", Username: "plain", Password: "pw"},
 	} {
-		c, err := ingest.NewClient(brokers, sec)
-		require.NoError(t, err, sec.SASLMechanism)
-		require.NoError(t, ingest.Ping(c, "herald.events"))
-		require.NoError(t, c.Close())
-		p, err := ingest.NewProducer(brokers, "herald.events", sec)
-		require.NoError(t, err)
-		require.NoError(t, p.Produce(context.Background(), ingest.Message{Key: "ws:u1", Value: []byte(`{}`)}))
-		require.NoError(t, p.Close())
+		requireConnects(t, brokers, sec)
 	}
 
 	for name, sec := range map[string]ingest.KafkaSecurity{
@@ -71,28 +64,115 @@ func TestKafkaOverTLSWithSASL(t *testing.T) {
 	require.ErrorContains(t, err, "kafka CA file")
 }
 
+// TestKafkaWithClientCertificate: a broker that requires a client
+// certificate signed by its CA (mutual TLS, no SASL) takes Herald's client
+// with the certificate and key files and refuses it without them; a
+// certificate without its key, or files that are not a key pair, are
+// refused before connecting.
+func TestKafkaWithClientCertificate(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir)
+	serverTLS := ca.serverTLS(t)
+	serverTLS.ClientAuth = tls.RequireAndVerifyClientCert
+	serverTLS.ClientCAs = x509.NewCertPool()
+	serverTLS.ClientCAs.AddCert(ca.cert)
+	cluster, err := kfake.NewCluster(kfake.NumBrokers(1), kfake.TLS(serverTLS), kfake.SeedTopics(3, "herald.events"))
+	require.NoError(t, err)
+	t.Cleanup(cluster.Close)
+	brokers := cluster.ListenAddrs()
+	certFile, keyFile := ca.clientFiles(t, dir)
+
+	requireConnects(t, brokers, ingest.KafkaSecurity{CAFile: ca.file, CertFile: certFile, KeyFile: keyFile})
+
+	c, err := ingest.NewClient(brokers, ingest.KafkaSecurity{CAFile: ca.file})
+	if err == nil {
+		err = ingest.Ping(c, "herald.events")
+		c.Close()
+	}
+	require.Error(t, err, "no client certificate")
+
+	_, err = ingest.NewClient(brokers, ingest.KafkaSecurity{CAFile: ca.file, CertFile: certFile})
+	require.ErrorContains(t, err, "go together")
+	_, err = ingest.NewClient(brokers, ingest.KafkaSecurity{CAFile: ca.file, CertFile: certFile, KeyFile: ca.file})
+	require.ErrorContains(t, err, "kafka client certificate")
+	require.False(t, ingest.KafkaSecurity{CertFile: certFile, KeyFile: keyFile, SASLMechanism: "PLAIN"}.PlainTextPassword(),
+		"a client certificate means TLS")
+}
+
+// requireConnects checks that a client with sec reads the brokers'
+// metadata and that a producer with sec gets an event acknowledged.
+func requireConnects(t *testing.T, brokers []string, sec ingest.KafkaSecurity) {
+	t.Helper()
+	c, err := ingest.NewClient(brokers, sec)
+	require.NoError(t, err, sec.SASLMechanism)
+	require.NoError(t, ingest.Ping(c, "herald.events"))
+	require.NoError(t, c.Close())
+	p, err := ingest.NewProducer(brokers, "herald.events", sec)
+	require.NoError(t, err)
+	require.NoError(t, p.Produce(context.Background(), ingest.Message{Key: "ws:u1", Value: []byte(`{}`)}))
+	require.NoError(t, p.Close())
+}
+
+// testCA is a certificate authority for a test's brokers and clients.
+type testCA struct {
+	cert *x509.Certificate
+	key  *ecdsa.PrivateKey
+	file string // its certificate, PEM
+}
+
+// newTestCA writes a new CA's certificate to dir.
+func newTestCA(t *testing.T, dir string) testCA {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
+		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
+		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, tmpl, &key.PublicKey, key)
+	require.NoError(t, err)
+	cert, err := x509.ParseCertificate(der)
+	require.NoError(t, err)
+	file := filepath.Join(dir, "ca.pem")
+	require.NoError(t, os.WriteFile(file, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	return testCA{cert: cert, key: key, file: file}
+}
+
+// sign issues a certificate for the template's names with a new key.
+func (ca testCA) sign(t *testing.T, tmpl *x509.Certificate) ([]byte, *ecdsa.PrivateKey) {
+	t.Helper()
+	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
+	require.NoError(t, err)
+	tmpl.NotBefore, tmpl.NotAfter = time.Now().Add(-time.Hour), time.Now().Add(time.Hour)
+	tmpl.KeyUsage = x509.KeyUsageDigitalSignature
+	der, err := x509.CreateCertificate(rand.Reader, tmpl, ca.cert, &key.PublicKey, ca.key)
+	require.NoError(t, err)
+	return der, key
+}
+
+// serverTLS is a broker's TLS configuration for 127.0.0.1, signed by ca.
+func (ca testCA) serverTLS(t *testing.T) *tls.Config {
+	der, key := ca.sign(t, &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "broker"},
+		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}})
+	return &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{der}, PrivateKey: key}}}
+}
+
+// clientFiles writes a client certificate signed by ca and its key to dir.
+func (ca testCA) clientFiles(t *testing.T, dir string) (certFile, keyFile string) {
+	der, key := ca.sign(t, &x509.Certificate{SerialNumber: big.NewInt(3), Subject: pkix.Name{CommonName: "herald"},
+		ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageClientAuth}})
+	keyDER, err := x509.MarshalECPrivateKey(key)
+	require.NoError(t, err)
+	certFile, keyFile = filepath.Join(dir, "client.pem"), filepath.Join(dir, "client-key.pem")
+	require.NoError(t, os.WriteFile(certFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: der}), 0o600))
+	require.NoError(t, os.WriteFile(keyFile, pem.EncodeToMemory(&pem.Block{Type: "EC PRIVATE KEY", Bytes: keyDER}), 0o600))
+	return certFile, keyFile
+}
+
 // selfSignedTLS writes a CA certificate to dir and returns its file and a
 // server TLS configuration whose certificate it signed, for 127.0.0.1.
 func selfSignedTLS(t *testing.T, dir string) (string, *tls.Config) {
 	t.Helper()
-	caKey, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	ca := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "test CA"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign}
-	caDER, err := x509.CreateCertificate(rand.Reader, ca, ca, &caKey.PublicKey, caKey)
-	require.NoError(t, err)
-	caCert, err := x509.ParseCertificate(caDER)
-	require.NoError(t, err)
-	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
-	require.NoError(t, err)
-	leaf := &x509.Certificate{SerialNumber: big.NewInt(2), Subject: pkix.Name{CommonName: "broker"},
-		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
-		IPAddresses: []net.IP{net.ParseIP("127.0.0.1")}, DNSNames: []string{"localhost"},
-		KeyUsage: x509.KeyUsageDigitalSignature, ExtKeyUsage: []x509.ExtKeyUsage{x509.ExtKeyUsageServerAuth}}
-	leafDER, err := x509.CreateCertificate(rand.Reader, leaf, caCert, &key.PublicKey, caKey)
-	require.NoError(t, err)
-	caFile := filepath.Join(dir, "ca.pem")
-	require.NoError(t, os.WriteFile(caFile, pem.EncodeToMemory(&pem.Block{Type: "CERTIFICATE", Bytes: caDER}), 0o600))
-	return caFile, &tls.Config{MinVersion: tls.VersionTLS12, Certificates: []tls.Certificate{{Certificate: [][]byte{leafDER}, PrivateKey: key}}}
+	ca := newTestCA(t, dir)
+	return ca.file, ca.serverTLS(t)
 }

@@ -50,6 +50,8 @@ type Config struct {
 	KafkaPort       int    `flag:"kafka-port" env:"KAFKA_PORT" default:"9092" usage:"dev: port of the embedded broker"`
 	KafkaTLS        bool   `flag:"kafka-tls" env:"KAFKA_TLS" default:"false" usage:"connect to the brokers over TLS (system roots unless a CA file is given)"`
 	KafkaCAFile     string `flag:"kafka-ca-file" env:"KAFKA_CA_FILE" default:"" usage:"PEM file of the CAs that sign the brokers' certificates (turns TLS on)"`
+	KafkaCertFile   string `flag:"kafka-cert-file" env:"KAFKA_CERT_FILE" default:"" usage:"client certificate (PEM) for brokers that require one (mutual TLS), with the key file"`
+	KafkaKeyFile    string `flag:"kafka-key-file" env:"KAFKA_KEY_FILE" default:"" usage:"client key (PEM) for mutual TLS with the brokers"`
 	KafkaSASL       string `flag:"kafka-sasl-mechanism" env:"KAFKA_SASL_MECHANISM" default:"" usage:"SASL mechanism: PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512; empty for none"`
 	KafkaUsername   string `flag:"kafka-username" env:"KAFKA_USERNAME" default:"" usage:"SASL username"`
 	KafkaPassword   string `flag:"kafka-password" env:"KAFKA_PASSWORD" default:"" secret:"true" usage:"SASL password"`
@@ -124,11 +126,14 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	// A CA file, client certificate or API key means TLS: say so in the
 	// printed configuration too.
-	if cfg.KafkaCAFile != "" {
+	if cfg.KafkaCAFile != "" || cfg.KafkaCertFile != "" || cfg.KafkaKeyFile != "" {
 		cfg.KafkaTLS = true
 	}
 	if cfg.TemporalCAFile != "" || cfg.TemporalCertFile != "" || cfg.TemporalKeyFile != "" || cfg.TemporalAPIKey != "" {
 		cfg.TemporalTLS = true
+	}
+	if (cfg.KafkaCertFile == "") != (cfg.KafkaKeyFile == "") {
+		return cfg, fmt.Errorf("%sKAFKA_CERT_FILE and %sKAFKA_KEY_FILE go together (mutual TLS)", envPrefix, envPrefix)
 	}
 	if err := cfg.kafkaSecurity().Check(); err != nil {
 		return cfg, err
@@ -227,7 +232,8 @@ var keywordPassword = regexp.MustCompile(`(\bpassword\s*=\s*)('(?:[^'\\]|\\.)*'|
 
 // kafkaSecurity is how the broker connections are secured.
 func (c Config) kafkaSecurity() ingest.KafkaSecurity {
-	return ingest.KafkaSecurity{TLS: c.KafkaTLS, CAFile: c.KafkaCAFile, SASLMechanism: c.KafkaSASL, Username: c.KafkaUsername, Password: c.KafkaPassword}
+	return ingest.KafkaSecurity{TLS: c.KafkaTLS, CAFile: c.KafkaCAFile, CertFile: c.KafkaCertFile, KeyFile: c.KafkaKeyFile,
+		SASLMechanism: c.KafkaSASL, Username: c.KafkaUsername, Password: c.KafkaPassword}
 }
 
 // temporalConnection is how the Temporal client connects: TLS (mutual with

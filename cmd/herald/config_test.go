@@ -211,6 +211,16 @@ func TestFlagHelpShowsNoSecrets(t *testing.T) {
 	cfg, err := parseConfig("api", nil, env(map[string]string{"HERALD_KAFKA_CA_FILE": writeCA(t)}), io.Discard)
 	require.NoError(t, err)
 	require.True(t, cfg.KafkaTLS)
+	// So does a client certificate, which needs its key; a pair that does
+	// not load stops the role.
+	certFile, keyFile := writeKeyPair(t, t.TempDir())
+	cfg, err = parseConfig("ingest", nil, env(map[string]string{"HERALD_KAFKA_CERT_FILE": certFile, "HERALD_KAFKA_KEY_FILE": keyFile}), io.Discard)
+	require.NoError(t, err)
+	require.True(t, cfg.KafkaTLS)
+	_, err = parseConfig("ingest", nil, env(map[string]string{"HERALD_KAFKA_CERT_FILE": certFile}), io.Discard)
+	require.ErrorContains(t, err, "HERALD_KAFKA_CERT_FILE and HERALD_KAFKA_KEY_FILE go together")
+	_, err = parseConfig("ingest", nil, env(map[string]string{"HERALD_KAFKA_CERT_FILE": certFile, "HERALD_KAFKA_KEY_FILE": certFile}), io.Discard)
+	require.ErrorContains(t, err, "kafka client certificate")
 	_, err = parseConfig("api", nil, env(map[string]string{"HERALD_KAFKA_SASL_MECHANISM": "GSSAPI", "HERALD_KAFKA_USERNAME": "x"}), io.Discard)
 	require.ErrorContains(t, err, "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	require.True(t, ingest.KafkaSecurity{SASLMechanism: "plain", Username: "u"}.PlainTextPassword())
