@@ -40,6 +40,7 @@ type Config struct {
 	TemporalCAFile    string `flag:"temporal-ca-file" env:"TEMPORAL_CA_FILE" default:"" usage:"PEM file of the CAs that sign Temporal's certificate (default: system roots)"`
 	TemporalCertFile  string `flag:"temporal-cert-file" env:"TEMPORAL_CERT_FILE" default:"" usage:"client certificate (PEM) for mutual TLS, with the key file"`
 	TemporalKeyFile   string `flag:"temporal-key-file" env:"TEMPORAL_KEY_FILE" default:"" usage:"client key (PEM) for mutual TLS"`
+	TemporalTLSName   string `flag:"temporal-tls-server-name" env:"TEMPORAL_TLS_SERVER_NAME" default:"" usage:"name to verify Temporal's certificate against when it is not the address's host (a load balancer, an IP)"`
 	TemporalAPIKey    string `flag:"temporal-api-key" env:"TEMPORAL_API_KEY" default:"" secret:"true" usage:"API key (Temporal Cloud)"`
 
 	KafkaBrokers    string `flag:"kafka-brokers" env:"KAFKA_BROKERS" default:"" usage:"comma-separated Kafka brokers; dev: empty embeds a broker"`
@@ -129,7 +130,7 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	if cfg.KafkaCAFile != "" || cfg.KafkaCertFile != "" || cfg.KafkaKeyFile != "" {
 		cfg.KafkaTLS = true
 	}
-	if cfg.TemporalCAFile != "" || cfg.TemporalCertFile != "" || cfg.TemporalKeyFile != "" || cfg.TemporalAPIKey != "" {
+	if cfg.TemporalCAFile != "" || cfg.TemporalCertFile != "" || cfg.TemporalKeyFile != "" || cfg.TemporalAPIKey != "" || cfg.TemporalTLSName != "" {
 		cfg.TemporalTLS = true
 	}
 	if (cfg.KafkaCertFile == "") != (cfg.KafkaKeyFile == "") {
@@ -241,10 +242,10 @@ func (c Config) kafkaSecurity() ingest.KafkaSecurity {
 // self-hosted frontend ask for.
 func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentials, error) {
 	var conn client.ConnectionOptions
-	if !c.TemporalTLS && c.TemporalCAFile == "" && c.TemporalCertFile == "" && c.TemporalKeyFile == "" && c.TemporalAPIKey == "" {
+	if !c.TemporalTLS && c.TemporalCAFile == "" && c.TemporalCertFile == "" && c.TemporalKeyFile == "" && c.TemporalAPIKey == "" && c.TemporalTLSName == "" {
 		return conn, nil, nil
 	}
-	tc := &tls.Config{MinVersion: tls.VersionTLS12}
+	tc := &tls.Config{MinVersion: tls.VersionTLS12, ServerName: c.TemporalTLSName}
 	if c.TemporalCAFile != "" {
 		var err error
 		if tc.RootCAs, err = ingest.ReadCAFile(c.TemporalCAFile); err != nil {

@@ -160,6 +160,13 @@ func TestSecuritySettings(t *testing.T) {
 	conn, _, err = mtls.temporalConnection()
 	require.NoError(t, err)
 	require.Len(t, conn.TLS.Certificates, 1)
+	require.Empty(t, conn.TLS.ServerName, "the address's host")
+
+	named, _ := parseConfig("worker", nil, env(map[string]string{"HERALD_TEMPORAL_TLS_SERVER_NAME": "temporal.internal"}), io.Discard)
+	require.True(t, named.TemporalTLS, "a server name means TLS")
+	conn, _, err = named.temporalConnection()
+	require.NoError(t, err)
+	require.Equal(t, "temporal.internal", conn.TLS.ServerName)
 
 	half, _ := parseConfig("worker", nil, env(map[string]string{"HERALD_TEMPORAL_CERT_FILE": certFile}), io.Discard)
 	_, _, err = half.temporalConnection()
