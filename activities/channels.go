@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net"
 	"net/mail"
 	"net/url"
@@ -118,6 +119,9 @@ func DecodeChannelSettings(body []byte) (ChannelSettings, error) {
 	dec.DisallowUnknownFields()
 	if err := dec.Decode(&cs); err != nil {
 		return cs, &SettingsError{Field: "body", Message: err.Error(), Err: err}
+	}
+	if _, err := dec.Token(); !errors.Is(err, io.EOF) {
+		return cs, badSetting("body", "request body has data after the JSON value")
 	}
 	if cs.Email == nil && cs.SMS == nil && cs.Webhook == nil {
 		return cs, badSetting("body", "name at least one of email, sms, webhook")

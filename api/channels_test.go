@@ -67,6 +67,7 @@ func TestChannelSettingsAreValidatedSealedAndMasked(t *testing.T) {
 		{`{"fax":{}}`, "fax"},
 		{`{"email":{"provider":"ses","frequency_cap":{"max":3,"perod":"7d"}}}`, "email.frequency_cap.perod"},
 		{`{"email":{"provider":"smtp","port":"587"}}`, "email.port"},
+		{`{"email":{"provider":"outbox"}}}`, "body"},
 		{`{"email":{"provider":"mailgun"}}`, "email.provider"},
 		{`{"email":{"provider":"ses","region":"Europe","from":"a@b.io"}}`, "email.region"},
 		{`{"email":{"provider":"ses","region":"eu-west-1","from":"not an address"}}`, "email.from"},

@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -106,7 +107,7 @@ func bindJSON(c *gin.Context, v any) bool {
 	dec := json.NewDecoder(io.TeeReader(c.Request.Body, &read))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && dec.More() {
+	if err == nil && !onlyWhitespaceLeft(dec) {
 		fail(c, http.StatusBadRequest, "request body has data after the JSON value")
 		return false
 	}
@@ -115,6 +116,13 @@ func bindJSON(c *gin.Context, v any) bool {
 	}
 	failDecode(c, err, read.Bytes(), reflect.TypeOf(v))
 	return false
+}
+
+// onlyWhitespaceLeft says whether dec has nothing but whitespace after the
+// value it decoded (dec.More is false before a stray "}" or "]" too).
+func onlyWhitespaceLeft(dec *json.Decoder) bool {
+	_, err := dec.Token()
+	return errors.Is(err, io.EOF)
 }
 
 // failDecode answers a strict decode of body into a value of type t that
@@ -165,7 +173,11 @@ func fieldError(err error) (field, msg string) {
 	case errors.As(err, &typeErr) && typeErr.Field != "":
 		return typeErr.Field, fmt.Sprintf("field %q must be %s", typeErr.Field, jsonKind(typeErr.Type))
 	case strings.HasPrefix(err.Error(), "json: unknown field "):
-		field := strings.Trim(strings.TrimPrefix(err.Error(), "json: unknown field "), `"`)
+		quoted := strings.TrimPrefix(err.Error(), "json: unknown field ")
+		field, uerr := strconv.Unquote(quoted) // the key as sent, escapes read
+		if uerr != nil {
+			field = strings.Trim(quoted, `"`)
+		}
 		return field, fmt.Sprintf("unknown field %q", field)
 	}
 	return "", ""

@@ -171,7 +171,12 @@ func (s *Server) ingestOne(typ string) gin.HandlerFunc {
 		if err == nil {
 			ev.applyOwnSentAt()
 		}
-		msg, ferr := s.prepareEvent(c, body, ev.Event, err, typ)
+		// Errors are read in the event itself, not in what follows it.
+		raw := body
+		if off := dec.InputOffset(); off > 0 {
+			raw = body[:off]
+		}
+		msg, ferr := s.prepareEvent(c, raw, ev.Event, err, typ)
 		if ferr != nil {
 			failField(c, ferr.status, ferr.Field, ferr.Message)
 			return
@@ -195,8 +200,8 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	}
 	req, err := readBatch(body)
 	if err != nil {
-		// The batch's own sentAt (or timestamp) may not be a time.
-		if field, msg, ok := timeDecodeError(body, err); ok {
+		// The batch's own sentAt may not be a time.
+		if field, msg, ok := timeDecodeError(body, err, "sentAt"); ok {
 			failField(c, http.StatusBadRequest, field, msg)
 			return
 		}
@@ -336,32 +341,29 @@ func (d batchDefaults) apply(ev *eventBody) {
 }
 
 // timeDecodeError names the time field of the JSON object raw that
-// decoding it refused (err), and says why; ok is false when err is not
-// about a time.
-func timeDecodeError(raw []byte, err error) (field, msg string, ok bool) {
+// decoding it refused (err), among fields (the times decoding raw reads),
+// and says why; ok is false when err is not about a time.
+func timeDecodeError(raw []byte, err error, fields ...string) (field, msg string, ok bool) {
 	var timeErr *time.ParseError
 	if errors.As(err, &timeErr) {
-		return timeField(raw, timeErr.Value), "times must be ISO 8601 / RFC 3339: " + err.Error(), true
+		return timeField(raw, timeErr.Value, fields), "times must be ISO 8601 / RFC 3339: " + err.Error(), true
 	}
-	if field, ok := ingest.NonStringTime(raw, err); ok {
+	if field, ok := ingest.NonStringTime(raw, err, fields...); ok {
 		return field, "times must be ISO 8601 / RFC 3339 strings: " + err.Error(), true
 	}
 	return "", "", false
 }
 
-// timeField names the time field of the event raw whose text is value
-// (timestamp when none is found).
-func timeField(raw []byte, value string) string {
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(raw, &fields) == nil {
-		for _, name := range ingest.TimeFields {
-			var v string
-			if json.Unmarshal(fields[name], &v) == nil && v == value {
-				return name
-			}
+// timeField names the key of the object raw, among fields, whose text is
+// value (the first field when none is found).
+func timeField(raw []byte, value string, fields []string) string {
+	for _, m := range ingest.TopLevelMembers(raw, fields...) {
+		var v string
+		if json.Unmarshal(m.Value, &v) == nil && v == value {
+			return m.Key
 		}
 	}
-	return "timestamp"
+	return fields[0]
 }
 
 type ingestError struct {
@@ -391,7 +393,7 @@ func (s *Server) prepareEvent(c *gin.Context, raw []byte, ev ingest.Event, decod
 			}
 			return ingest.Message{}, bad(field, fmt.Sprintf("field %q must be %s", field, kind))
 		}
-		if field, msg, ok := timeDecodeError(raw, err); ok {
+		if field, msg, ok := timeDecodeError(raw, err, ingest.EventTimeFields...); ok {
 			return ingest.Message{}, bad(field, msg)
 		}
 		return ingest.Message{}, bad("body", "event is not valid JSON: "+err.Error())

@@ -47,3 +47,20 @@ func TestUnknownFieldPath(t *testing.T) {
 		require.Equal(t, want, unknownFieldPath([]byte(body), typ, name), body)
 	}
 }
+
+// An unknown key is named as the client sent it, escapes read (a no-break
+// space, a quote), and its path is found with it.
+func TestUnknownKeyWithEscapesIsNamedAsSent(t *testing.T) {
+	for body, want := range map[string]string{
+		`{"items":[{"column":"a","col\u00a0umn":"b"}]}`: "items[0].col\u00a0umn",
+		`{"na\"me":1}`: `na"me`,
+	} {
+		var v pathOuter
+		dec := json.NewDecoder(strings.NewReader(body))
+		dec.DisallowUnknownFields()
+		err := dec.Decode(&v)
+		require.Error(t, err)
+		field, _ := fieldError(err)
+		require.Equal(t, want, unknownFieldPath([]byte(body), reflect.TypeOf(&v), field), body)
+	}
+}

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"encoding/json"
 	"errors"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -115,6 +116,9 @@ var idFields = [...]string{"userId", "anonymousId", "previousId", "groupId"}
 // 0.000001 → "0.000001"). A number past float64's range stays as written.
 func numberText(v []byte) string {
 	if !bytes.ContainsAny(v, ".eE") {
+		if bytes.Equal(v, []byte("-0")) {
+			return "0" // String(-0) is "0", as -0.0 and 0e0 become
+		}
 		return string(v)
 	}
 	f, err := strconv.ParseFloat(string(v), 64)
@@ -206,24 +210,52 @@ func MarshalEvent(ev *Event) ([]byte, error) {
 	return fastjson.Marshal(ev)
 }
 
-// TimeFields are the times an event (or a batch) may carry.
-var TimeFields = [...]string{"timestamp", "sentAt", "receivedAt", "originalTimestamp"}
+// EventTimeFields are the times an event carries (a batch carries its own
+// sentAt).
+var EventTimeFields = []string{"timestamp", "sentAt", "receivedAt"}
 
-// NonStringTime names the time field of the JSON object raw that holds
-// something other than a string (a number, true, an object), when err is
-// decoding raw refusing it; ok is false for other errors.
-func NonStringTime(raw []byte, err error) (field string, ok bool) {
+// NonStringTime names the key of the JSON object raw, among the time
+// fields given, that holds something other than a string (a number, true,
+// an object), when err is decoding raw refusing it; ok is false for other
+// errors. Keys match as encoding/json matches them (case-insensitively),
+// the first in the document first, and are named as written.
+func NonStringTime(raw []byte, err error, fields ...string) (field string, ok bool) {
 	if !strings.Contains(err.Error(), "Time.UnmarshalJSON") {
 		return "", false
 	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(raw, &fields) != nil {
-		return "", false
-	}
-	for _, name := range TimeFields {
-		if v := bytes.TrimSpace(fields[name]); len(v) > 0 && v[0] != '"' && !bytes.Equal(v, []byte("null")) {
-			return name, true
+	for _, m := range TopLevelMembers(raw, fields...) {
+		if v := bytes.TrimSpace(m.Value); len(v) > 0 && v[0] != '"' && !bytes.Equal(v, []byte("null")) {
+			return m.Key, true
 		}
 	}
 	return "", false
+}
+
+// Member is a key of a JSON object and its value.
+type Member struct {
+	Key   string
+	Value json.RawMessage
+}
+
+// TopLevelMembers are the members of the JSON object raw, in document
+// order, whose keys match one of names case-insensitively (all of them
+// when names is empty); nil when raw is not an object.
+func TopLevelMembers(raw []byte, names ...string) []Member {
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
+		return nil
+	}
+	var out []Member
+	for dec.More() {
+		t, err := dec.Token()
+		key, isKey := t.(string)
+		var v json.RawMessage
+		if err != nil || !isKey || dec.Decode(&v) != nil {
+			return out
+		}
+		if len(names) == 0 || slices.ContainsFunc(names, func(n string) bool { return strings.EqualFold(n, key) }) {
+			out = append(out, Member{Key: key, Value: v})
+		}
+	}
+	return out
 }

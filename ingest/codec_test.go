@@ -174,7 +174,7 @@ func TestValidateRefusesTextPostgresCannotStore(t *testing.T) {
 func TestNumericIDsAreTheirNumbersText(t *testing.T) {
 	for in, want := range map[string]string{
 		`42`: "42", `-7`: "-7", `12345678901234567890`: "12345678901234567890",
-		`1e3`: "1000", `1E3`: "1000", `2.50`: "2.5", `-0.0`: "0", `1e21`: "1e+21", `1.5e2`: "150",
+		`1e3`: "1000", `1E3`: "1000", `2.50`: "2.5", `-0.0`: "0", `-0`: "0", `1e21`: "1e+21", `1.5e2`: "150",
 		// JavaScript's String(n) at the edges of positional notation.
 		`1e20`: "100000000000000000000", `1.5e21`: "1.5e+21", `-2.5e300`: "-2.5e+300",
 		`1e-6`: "0.000001", `1.25e-6`: "0.00000125", `1e-7`: "1e-7", `-1.5e-7`: "-1.5e-7",

@@ -570,7 +570,7 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 		if errors.As(err, &timeErr) {
 			return pending{}, poison{"times must be RFC 3339 with an upper-case T and Z (2024-05-01T10:00:00Z or an offset such as +02:00): " + err.Error()}
 		}
-		if field, ok := NonStringTime(msg.Value, err); ok {
+		if field, ok := NonStringTime(msg.Value, err, EventTimeFields...); ok {
 			return pending{}, poison{field + ": times must be RFC 3339 strings (2024-05-01T10:00:00Z): " + err.Error()}
 		}
 		return pending{}, poison{"value is not a JSON event: " + err.Error()}

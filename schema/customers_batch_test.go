@@ -392,7 +392,7 @@ func TestEventsBelongToTheirCustomersWorkspace(t *testing.T) {
 	require.Contains(t, err.Error(), "events_customer_fkey")
 
 	// One statement over both workspaces: each event is checked against its
-	// own workspace, and the refusal names the first missing key.
+	// own workspace, and the refusal names the missing key.
 	appliedB, err := st.ApplyEvents(ctx, []schema.EventInput{{WorkspaceID: b.ID, MessageID: "m1", Type: "track", Name: "Signed Up",
 		UserID: "u1", OccurredAt: time.Now()}})
 	require.NoError(t, err)

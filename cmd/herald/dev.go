@@ -53,10 +53,15 @@ func runDev(ctx context.Context, cfg Config, log *slog.Logger) error {
 		return fmt.Errorf("create data dir: %w", err)
 	}
 	unlock, err := lockDataDir(cfg.DataDir)
-	if err != nil {
+	var unsupported errLockUnsupported
+	switch {
+	case errors.As(err, &unsupported):
+		log.Warn("the data dir cannot be locked here; do not start a second herald dev on it", "error", err)
+	case err != nil:
 		return err
+	default:
+		defer unlock()
 	}
-	defer unlock()
 	var stops []func()
 	defer func() {
 		for i := len(stops) - 1; i >= 0; i-- {
@@ -254,6 +259,14 @@ func printBanner(w *os.File, cfg Config, c devCredentials, took time.Duration) {
 		c.WorkspaceID, filepath.Join(cfg.DataDir, "dev-credentials.json"))
 }
 
+// errLockUnsupported is lockDataDir's answer on a file system without
+// flock: herald dev goes on without the lock.
+type errLockUnsupported struct{ err error }
+
+func (e errLockUnsupported) Error() string { return "lock data dir: " + e.err.Error() }
+
+func (e errLockUnsupported) Unwrap() error { return e.err }
+
 // lockDataDir keeps a second `herald dev` off a data dir in use: it would
 // take the first one's Postgres for one left running by a dead process
 // and stop it. The lock is the kernel's (flock), so it goes with the
@@ -267,8 +280,16 @@ func lockDataDir(dir string) (unlock func(), err error) {
 	if err := syscall.Flock(int(f.Fd()), syscall.LOCK_EX|syscall.LOCK_NB); err != nil {
 		holder, _ := os.ReadFile(path)
 		_ = f.Close()
-		if errors.Is(err, syscall.EWOULDBLOCK) {
-			return nil, fmt.Errorf("data dir %s is in use by another herald dev (pid %s); stop it or pick another --data-dir", dir, strings.TrimSpace(string(holder)))
+		switch {
+		case errors.Is(err, syscall.EWOULDBLOCK):
+			pid := strings.TrimSpace(string(holder))
+			if pid == "" {
+				pid = "not yet written" // it is starting
+			}
+			return nil, fmt.Errorf("data dir %s is in use by another herald dev (pid %s); stop it or pick another --data-dir", dir, pid)
+		case errors.Is(err, syscall.ENOLCK), errors.Is(err, syscall.EOPNOTSUPP), errors.Is(err, syscall.ENOSYS):
+			// Some network and bind mounts have no flock.
+			return nil, errLockUnsupported{err}
 		}
 		return nil, fmt.Errorf("lock data dir: %w", err)
 	}

@@ -3,21 +3,22 @@
 -- them with one index scan per workspace over the array of its distinct
 -- customer ids (= ANY) instead of one LATERAL probe per customer: the same
 -- check and the same KEY SHARE locks, without an executor rescan per
--- customer.
+-- customer. A refusal names a missing key (the smallest of its workspace)
+-- from the rows the check locked.
 -- +goose StatementBegin
 CREATE OR REPLACE FUNCTION events_check_customers() RETURNS trigger LANGUAGE plpgsql AS $$
 DECLARE
     ws text;
     ids text[];
-    locked bigint;
+    found text[];
     missing text;
 BEGIN
     FOR ws, ids IN SELECT n.workspace_id, array_agg(DISTINCT n.customer_id) FROM new_events n GROUP BY n.workspace_id LOOP
-        SELECT count(*) INTO locked FROM (SELECT 1 FROM customers c WHERE c.workspace_id = ws AND c.id = ANY (ids)
-            FOR KEY SHARE) l;
-        IF locked < cardinality(ids) THEN
-            SELECT i INTO missing FROM unnest(ids) i
-                WHERE NOT EXISTS (SELECT 1 FROM customers c WHERE c.workspace_id = ws AND c.id = i) LIMIT 1;
+        SELECT coalesce(array_agg(l.id), '{}') INTO found FROM (SELECT c.id FROM customers c
+            WHERE c.workspace_id = ws AND c.id = ANY (ids) FOR KEY SHARE) l;
+        IF cardinality(found) < cardinality(ids) THEN
+            -- Named from what this check saw, not from a second look.
+            SELECT i INTO missing FROM unnest(ids) i WHERE NOT i = ANY (found) LIMIT 1;
             RAISE EXCEPTION 'insert or update on table "events" violates foreign key constraint "events_customer_fkey"'
                 USING ERRCODE = 'foreign_key_violation', TABLE = 'events', CONSTRAINT = 'events_customer_fkey',
                     DETAIL = format('Key (workspace_id, customer_id)=(%s, %s) is not present in table "customers".', ws, missing);
