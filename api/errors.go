@@ -255,6 +255,10 @@ func jsonFieldType(t reflect.Type, key string) (reflect.Type, bool) {
 	case reflect.Map:
 		return t.Elem(), true
 	case reflect.Struct:
+		// As encoding/json: a field of the struct itself over one of an
+		// embedded struct, an exact name over a case-insensitive one.
+		var embedded []reflect.Type
+		var folded reflect.Type
 		for i := range t.NumField() {
 			f := t.Field(i)
 			tag, _, _ := strings.Cut(f.Tag.Get("json"), ",")
@@ -262,9 +266,7 @@ func jsonFieldType(t reflect.Type, key string) (reflect.Type, bool) {
 				continue
 			}
 			if f.Anonymous && tag == "" && derefType(f.Type).Kind() == reflect.Struct {
-				if ft, ok := jsonFieldType(f.Type, key); ok {
-					return ft, true
-				}
+				embedded = append(embedded, f.Type)
 				continue
 			}
 			if !f.IsExported() {
@@ -273,8 +275,19 @@ func jsonFieldType(t reflect.Type, key string) (reflect.Type, bool) {
 			if tag == "" {
 				tag = f.Name
 			}
-			if strings.EqualFold(tag, key) {
+			if tag == key {
 				return f.Type, true
+			}
+			if folded == nil && strings.EqualFold(tag, key) {
+				folded = f.Type
+			}
+		}
+		if folded != nil {
+			return folded, true
+		}
+		for _, et := range embedded {
+			if ft, ok := jsonFieldType(et, key); ok {
+				return ft, true
 			}
 		}
 		return nil, false

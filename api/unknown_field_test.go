@@ -64,3 +64,30 @@ func TestUnknownKeyWithEscapesIsNamedAsSent(t *testing.T) {
 		require.Equal(t, want, unknownFieldPath([]byte(body), reflect.TypeOf(&v), field), body)
 	}
 }
+
+type pathOther struct {
+	Other string `json:"other"`
+}
+
+type pathShadow struct {
+	Items []pathInner `json:"items"`
+}
+
+// pathShadowed's own items hide the embedded struct's, declared first.
+type pathShadowed struct {
+	pathShadow
+	Items []pathOther `json:"items"`
+}
+
+// The walk follows the field encoding/json decodes into: an outer field
+// over an embedded one of the same name, wherever it is declared.
+func TestUnknownFieldPathFollowsTheDominantField(t *testing.T) {
+	body := `{"items":[{"other":"x","column":"y"}]}`
+	dec := json.NewDecoder(strings.NewReader(body))
+	dec.DisallowUnknownFields()
+	err := dec.Decode(new(pathShadowed))
+	require.Error(t, err)
+	name, _ := fieldError(err)
+	require.Equal(t, "column", name)
+	require.Equal(t, "items[0].column", unknownFieldPath([]byte(body), reflect.TypeFor[*pathShadowed](), name))
+}
