@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"errors"
+	"io"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -148,6 +149,19 @@ func TestBadInputGetsClearJSONErrors(t *testing.T) {
 			require.Contains(t, body["error"], tc.want)
 		})
 	}
+
+	// Sent chunked (no Content-Length), a body is measured as it is read:
+	// past the limit by whitespace after its value, it is too large (413),
+	// not "data after the JSON value".
+	req, err := http.NewRequest("POST", f.srv.URL+"/api/keys",
+		io.MultiReader(strings.NewReader(`{"kind":"write"}`+strings.Repeat(" ", 2<<20))))
+	require.NoError(t, err)
+	req.Header.Set("Authorization", "Bearer "+f.secretKey)
+	req.Header.Set("Content-Type", "application/json")
+	resp, err := http.DefaultClient.Do(req)
+	require.NoError(t, err)
+	_ = resp.Body.Close()
+	require.Equal(t, http.StatusRequestEntityTooLarge, resp.StatusCode)
 
 	// Nothing was created by the bad requests.
 	keys, err := f.store.ListAPIKeys(context.Background(), f.ws.ID)

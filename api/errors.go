@@ -107,9 +107,8 @@ func bindJSON(c *gin.Context, v any) bool {
 	dec := json.NewDecoder(io.TeeReader(c.Request.Body, &read))
 	dec.DisallowUnknownFields()
 	err := dec.Decode(v)
-	if err == nil && !onlyWhitespaceLeft(dec) {
-		fail(c, http.StatusBadRequest, "request body has data after the JSON value")
-		return false
+	if err == nil {
+		err = trailingData(dec)
 	}
 	if err == nil {
 		return true
@@ -118,11 +117,22 @@ func bindJSON(c *gin.Context, v any) bool {
 	return false
 }
 
-// onlyWhitespaceLeft says whether dec has nothing but whitespace after the
-// value it decoded (dec.More is false before a stray "}" or "]" too).
-func onlyWhitespaceLeft(dec *json.Decoder) bool {
+// errTrailingData is a body with more than whitespace after its value.
+var errTrailingData = errors.New("request body has data after the JSON value")
+
+// trailingData is nil when dec has nothing but whitespace after the value
+// it decoded (dec.More is false before a stray "}" or "]" too), the
+// body's own read error (too large) or errTrailingData otherwise.
+func trailingData(dec *json.Decoder) error {
 	_, err := dec.Token()
-	return errors.Is(err, io.EOF)
+	var tooBig *http.MaxBytesError
+	switch {
+	case errors.Is(err, io.EOF):
+		return nil
+	case errors.As(err, &tooBig):
+		return err
+	}
+	return errTrailingData
 }
 
 // failDecode answers a strict decode of body into a value of type t that
@@ -150,6 +160,8 @@ func decodeFailure(err error, body []byte, t reflect.Type) (status int, field, m
 		}
 	}
 	switch {
+	case errors.Is(err, errTrailingData):
+		return http.StatusBadRequest, "", err.Error()
 	case errors.As(err, &tooBig):
 		return http.StatusRequestEntityTooLarge, "", fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit)
 	case errors.Is(err, io.EOF):

@@ -358,8 +358,11 @@ func timeDecodeError(raw []byte, err error, fields ...string) (field, msg string
 // value (the first field when none is found).
 func timeField(raw []byte, value string, fields []string) string {
 	for _, m := range ingest.TopLevelMembers(raw, fields...) {
+		// time.Time reads the text between the quotes as it is, escapes
+		// and all ("2024\/05\/01"); compare both ways.
 		var v string
-		if json.Unmarshal(m.Value, &v) == nil && v == value {
+		if json.Unmarshal(m.Value, &v) == nil && v == value ||
+			len(m.Value) >= 2 && string(m.Value[1:len(m.Value)-1]) == value {
 			return m.Key
 		}
 	}

@@ -130,6 +130,7 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"batch sentAt not a string", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E"}],"sentAt":5}`, wk, 400, "sentAt", "RFC 3339 strings"},
 		{"batch sentAt not a string beside an ignored timestamp", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E"}],"timestamp":17,"sentAt":17}`, wk, 400, "sentAt", "RFC 3339 strings"},
 		{"time key in another case, named as written", "/v1/track", `{"userId":"u","event":"E","originalTimestamp":17,"SentAt":5}`, wk, 400, "SentAt", "RFC 3339 strings"},
+		{"escaped bad time named by its own key", "/v1/track", `{"userId":"u","event":"E","sentAt":"2024\/05\/01"}`, wk, 400, "sentAt", "RFC 3339"},
 		{"bad time before data after the event", "/v1/track", `{"userId":"u","event":"E","sentAt":5} {}`, wk, 400, "sentAt", "RFC 3339 strings"},
 		{"bad time text before data after the event", "/v1/track", `{"userId":"u","event":"E","receivedAt":"nope"} {"receivedAt":"x"}`, wk, 400, "receivedAt", "RFC 3339"},
 		{"bad timestamp in a batch", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E","receivedAt":"later"}]}`, wk, 400, "batch[0].receivedAt", "RFC 3339"},

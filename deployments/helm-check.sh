@@ -126,6 +126,8 @@ expect_has "$f" 'ingressClassName: nginx' "ingress class"
 expect_has "$f" 'secretName: herald-tls' "ingress TLS"
 expect_has "$f" 'serviceAccountName: herald' "existing ServiceAccount"
 expect_has "$f" 'name: GOMEMLIMIT' "extraEnv"
+expect_count "$f" 'mountPath: /certs/kafka$' 4 "extraVolumeMounts in every role and the migrate Job"
+expect_count "$f" 'secretName: kafka-client-tls$' 4 "extraVolumes in every role and the migrate Job"
 expect_count "$f" '^  replicas: ' 3 "replicas set per role"
 expect_has "$f" '  replicas: 6' "ingest replicas"
 

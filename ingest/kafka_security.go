@@ -5,6 +5,7 @@ import (
 	"crypto/x509"
 	"errors"
 	"fmt"
+	"io/fs"
 	"os"
 	"strings"
 
@@ -63,11 +64,11 @@ func (s KafkaSecurity) apply(cfg *sarama.Config) error {
 			return errors.New("kafka client certificate: the certificate file and the key file go together (mutual TLS)")
 		}
 		if s.CertFile != "" {
-			cert, err := tls.LoadX509KeyPair(s.CertFile, s.KeyFile)
-			if err != nil {
-				return fmt.Errorf("kafka client certificate: %w", err)
+			get := ClientCertificate(s.CertFile, s.KeyFile)
+			if _, err := get(nil); err != nil {
+				return fmt.Errorf("kafka %w", err)
 			}
-			tc.Certificates = []tls.Certificate{cert}
+			tc.GetClientCertificate = get
 		}
 		cfg.Net.TLS.Enable, cfg.Net.TLS.Config = true, tc
 	}
@@ -103,13 +104,37 @@ func (s KafkaSecurity) apply(cfg *sarama.Config) error {
 func ReadCAFile(file string) (*x509.CertPool, error) {
 	pem, err := os.ReadFile(file)
 	if err != nil {
-		return nil, err
+		return nil, FileError(err)
 	}
 	pool := x509.NewCertPool()
 	if !pool.AppendCertsFromPEM(pem) {
 		return nil, fmt.Errorf("%s holds no PEM certificate", file)
 	}
 	return pool, nil
+}
+
+// ClientCertificate reads the client certificate and key (PEM files) at
+// each TLS handshake, so that a certificate renewed on disk (cert-manager,
+// a short-lived CA) is used from the next connection on without a restart.
+func ClientCertificate(certFile, keyFile string) func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+	return func(*tls.CertificateRequestInfo) (*tls.Certificate, error) {
+		cert, err := tls.LoadX509KeyPair(certFile, keyFile)
+		if err != nil {
+			return nil, fmt.Errorf("client certificate: %w", FileError(err))
+		}
+		return &cert, nil
+	}
+}
+
+// FileError is err from reading a file a setting names, without the name
+// when it looks like the file's contents (a PEM key pasted into the
+// variable instead of its path): a key must not reach the logs.
+func FileError(err error) error {
+	var pe *fs.PathError
+	if errors.As(err, &pe) && (strings.ContainsAny(pe.Path, "\n\r") || strings.Contains(pe.Path, "-----BEGIN")) {
+		return fmt.Errorf("%s (not shown: it looks like a PEM file's contents, and the setting takes the file's path): %w", pe.Op, pe.Err)
+	}
+	return err
 }
 
 // scramClient is sarama's SCRAM conversation on xdg-go/scram.

@@ -91,12 +91,42 @@ func TestKafkaWithClientCertificate(t *testing.T) {
 	}
 	require.Error(t, err, "no client certificate")
 
+	// The files are read when a connection is made: a certificate from
+	// another CA put in their place is refused by the broker.
+	newTestCA(t, t.TempDir()).clientFiles(t, dir)
+	c, err = ingest.NewClient(brokers, ingest.KafkaSecurity{CAFile: ca.file, CertFile: certFile, KeyFile: keyFile})
+	if err == nil {
+		err = ingest.Ping(c, "herald.events")
+		c.Close()
+	}
+	require.Error(t, err, "a client certificate the broker's CA did not sign")
+	ca.clientFiles(t, dir)
+	requireConnects(t, brokers, ingest.KafkaSecurity{CAFile: ca.file, CertFile: certFile, KeyFile: keyFile})
+
 	_, err = ingest.NewClient(brokers, ingest.KafkaSecurity{CAFile: ca.file, CertFile: certFile})
 	require.ErrorContains(t, err, "go together")
 	_, err = ingest.NewClient(brokers, ingest.KafkaSecurity{CAFile: ca.file, CertFile: certFile, KeyFile: ca.file})
 	require.ErrorContains(t, err, "kafka client certificate")
 	require.False(t, ingest.KafkaSecurity{CertFile: certFile, KeyFile: keyFile, SASLMechanism: "PLAIN"}.PlainTextPassword(),
 		"a client certificate means TLS")
+}
+
+// TestClientCertificateIsReadAtEachHandshake: a renewed certificate on
+// disk is what the next handshake presents, without a restart.
+func TestClientCertificateIsReadAtEachHandshake(t *testing.T) {
+	dir := t.TempDir()
+	ca := newTestCA(t, dir)
+	certFile, keyFile := ca.clientFiles(t, dir)
+	get := ingest.ClientCertificate(certFile, keyFile)
+	first, err := get(nil)
+	require.NoError(t, err)
+	ca.clientFiles(t, dir) // renewed: a new key pair in the same files
+	second, err := get(nil)
+	require.NoError(t, err)
+	require.NotEqual(t, first.Certificate[0], second.Certificate[0])
+	require.NoError(t, os.Remove(keyFile))
+	_, err = get(nil)
+	require.ErrorContains(t, err, "client certificate")
 }
 
 // requireConnects checks that a client with sec reads the brokers'

@@ -133,11 +133,15 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	if cfg.TemporalCAFile != "" || cfg.TemporalCertFile != "" || cfg.TemporalKeyFile != "" || cfg.TemporalAPIKey != "" || cfg.TemporalTLSName != "" {
 		cfg.TemporalTLS = true
 	}
-	if (cfg.KafkaCertFile == "") != (cfg.KafkaKeyFile == "") {
-		return cfg, fmt.Errorf("%sKAFKA_CERT_FILE and %sKAFKA_KEY_FILE go together (mutual TLS)", envPrefix, envPrefix)
-	}
-	if err := cfg.kafkaSecurity().Check(); err != nil {
-		return cfg, err
+	// Only the roles that dial Kafka need its settings to work (the migrate
+	// job may not have the Kafka certificate mounted).
+	if name == "api" || name == "ingest" || name == "dev" {
+		if (cfg.KafkaCertFile == "") != (cfg.KafkaKeyFile == "") {
+			return cfg, fmt.Errorf("%sKAFKA_CERT_FILE and %sKAFKA_KEY_FILE go together (mutual TLS)", envPrefix, envPrefix)
+		}
+		if err := cfg.kafkaSecurity().Check(); err != nil {
+			return cfg, err
+		}
 	}
 	if cfg.IngestLinger < 0 || cfg.IngestLinger > time.Second {
 		return cfg, fmt.Errorf("ingest linger %s: want between 0 and 1s", cfg.IngestLinger)
@@ -256,11 +260,11 @@ func (c Config) temporalConnection() (client.ConnectionOptions, client.Credentia
 		return conn, nil, fmt.Errorf("%sTEMPORAL_CERT_FILE and %sTEMPORAL_KEY_FILE go together (mutual TLS)", envPrefix, envPrefix)
 	}
 	if c.TemporalCertFile != "" {
-		cert, err := tls.LoadX509KeyPair(c.TemporalCertFile, c.TemporalKeyFile)
-		if err != nil {
-			return conn, nil, fmt.Errorf("temporal client certificate: %w", err)
+		get := ingest.ClientCertificate(c.TemporalCertFile, c.TemporalKeyFile)
+		if _, err := get(nil); err != nil {
+			return conn, nil, fmt.Errorf("temporal %w", err)
 		}
-		tc.Certificates = []tls.Certificate{cert}
+		tc.GetClientCertificate = get
 	}
 	conn.TLS = tc
 	var creds client.Credentials

@@ -159,7 +159,10 @@ func TestSecuritySettings(t *testing.T) {
 	mtls, _ := parseConfig("worker", nil, env(map[string]string{"HERALD_TEMPORAL_CERT_FILE": certFile, "HERALD_TEMPORAL_KEY_FILE": keyFile}), io.Discard)
 	conn, _, err = mtls.temporalConnection()
 	require.NoError(t, err)
-	require.Len(t, conn.TLS.Certificates, 1)
+	require.NotNil(t, conn.TLS.GetClientCertificate, "read at each handshake")
+	cert, err := conn.TLS.GetClientCertificate(nil)
+	require.NoError(t, err)
+	require.Len(t, cert.Certificate, 1)
 	require.Empty(t, conn.TLS.ServerName, "the address's host")
 
 	named, _ := parseConfig("worker", nil, env(map[string]string{"HERALD_TEMPORAL_TLS_SERVER_NAME": "temporal.internal"}), io.Discard)
@@ -228,6 +231,23 @@ func TestFlagHelpShowsNoSecrets(t *testing.T) {
 	require.ErrorContains(t, err, "HERALD_KAFKA_CERT_FILE and HERALD_KAFKA_KEY_FILE go together")
 	_, err = parseConfig("ingest", nil, env(map[string]string{"HERALD_KAFKA_CERT_FILE": certFile, "HERALD_KAFKA_KEY_FILE": certFile}), io.Discard)
 	require.ErrorContains(t, err, "kafka client certificate")
+	// A key pasted into the variable instead of its path is not echoed.
+	pasted := "-----BEGIN EC PRIVATE KEY-----\nTOPSECRETKEYBYTES\n-----END EC PRIVATE KEY-----"
+	_, err = parseConfig("ingest", nil, env(map[string]string{"HERALD_KAFKA_CERT_FILE": certFile, "HERALD_KAFKA_KEY_FILE": pasted}), io.Discard)
+	require.ErrorContains(t, err, "takes the file's path")
+	require.NotContains(t, err.Error(), "TOPSECRETKEYBYTES")
+	_, err = parseConfig("ingest", nil, env(map[string]string{"HERALD_KAFKA_CA_FILE": pasted}), io.Discard)
+	require.NotContains(t, err.Error(), "TOPSECRETKEYBYTES")
+	tcfg, _ := parseConfig("worker", nil, env(map[string]string{"HERALD_TEMPORAL_CERT_FILE": certFile, "HERALD_TEMPORAL_KEY_FILE": pasted}), io.Discard)
+	_, _, err = tcfg.temporalConnection()
+	require.ErrorContains(t, err, "takes the file's path")
+	require.NotContains(t, err.Error(), "TOPSECRETKEYBYTES")
+	// Roles that do not dial Kafka (the migrate job, the worker) start
+	// without its files.
+	for _, role := range []string{"migrate", "worker"} {
+		_, err = parseConfig(role, nil, env(map[string]string{"HERALD_KAFKA_CERT_FILE": "/nowhere/cert.pem", "HERALD_KAFKA_KEY_FILE": "/nowhere/key.pem"}), io.Discard)
+		require.NoError(t, err, role)
+	}
 	_, err = parseConfig("api", nil, env(map[string]string{"HERALD_KAFKA_SASL_MECHANISM": "GSSAPI", "HERALD_KAFKA_USERNAME": "x"}), io.Discard)
 	require.ErrorContains(t, err, "want PLAIN, SCRAM-SHA-256 or SCRAM-SHA-512")
 	require.True(t, ingest.KafkaSecurity{SASLMechanism: "plain", Username: "u"}.PlainTextPassword())
