@@ -164,10 +164,10 @@ func (s *Server) ingestOne(typ string) gin.HandlerFunc {
 		var ev eventBody
 		dec := json.NewDecoder(bytes.NewReader(body))
 		err := dec.Decode(&ev)
-		if quoted, ok := ingest.NumericIDsQuoted(body[:dec.InputOffset()], err); ok {
+		err = ingest.DecodeRepaired(body[:dec.InputOffset()], err, ingest.EventTimeFields, func(fixed []byte) error {
 			ev = eventBody{}
-			err = json.Unmarshal(quoted, &ev)
-		}
+			return json.Unmarshal(fixed, &ev)
+		})
 		if err == nil {
 			ev.applyOwnSentAt()
 		}
@@ -259,7 +259,10 @@ func readBatch(body []byte) (batchRequest, error) {
 		return batchRequest{Batch: fast.Batch, Context: fast.Context, SentAt: fast.SentAt.At}, nil
 	}
 	var req batchRequest
-	err := json.Unmarshal(body, &req)
+	err := ingest.DecodeRepaired(body, json.Unmarshal(body, &req), []string{"sentAt"}, func(fixed []byte) error {
+		req = batchRequest{}
+		return json.Unmarshal(fixed, &req)
+	})
 	return req, err
 }
 
@@ -279,11 +282,10 @@ func readBatchEvent(raw json.RawMessage) (eventBody, error) {
 		return eventBody{Event: p.Event, SentAt: ingest.OptionalTime{Set: p.HasSentAt, At: p.SentAt}}, nil
 	}
 	var ev eventBody
-	err := json.Unmarshal(raw, &ev)
-	if quoted, ok := ingest.NumericIDsQuoted(raw, err); ok {
+	err := ingest.DecodeRepaired(raw, json.Unmarshal(raw, &ev), ingest.EventTimeFields, func(fixed []byte) error {
 		ev = eventBody{}
-		err = json.Unmarshal(quoted, &ev)
-	}
+		return json.Unmarshal(fixed, &ev)
+	})
 	return ev, err
 }
 

@@ -130,6 +130,7 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"batch sentAt not a string", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E"}],"sentAt":5}`, wk, 400, "sentAt", "RFC 3339 strings"},
 		{"batch sentAt not a string beside an ignored timestamp", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E"}],"timestamp":17,"sentAt":17}`, wk, 400, "sentAt", "RFC 3339 strings"},
 		{"time key in another case, named as written", "/v1/track", `{"userId":"u","event":"E","originalTimestamp":17,"SentAt":5}`, wk, 400, "SentAt", "RFC 3339 strings"},
+		{"escaped time that stays bad once read", "/v1/track", `{"userId":"u","event":"E","sentAt":"2024\u002B05"}`, wk, 400, "sentAt", "RFC 3339"},
 		{"escaped bad time named by its own key", "/v1/track", `{"userId":"u","event":"E","sentAt":"2024\/05\/01"}`, wk, 400, "sentAt", "RFC 3339"},
 		{"bad time before data after the event", "/v1/track", `{"userId":"u","event":"E","sentAt":5} {}`, wk, 400, "sentAt", "RFC 3339 strings"},
 		{"bad time text before data after the event", "/v1/track", `{"userId":"u","event":"E","receivedAt":"nope"} {"receivedAt":"x"}`, wk, 400, "receivedAt", "RFC 3339"},
@@ -175,6 +176,9 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"/v1/group", `{"userId":"u1","groupId":"g1"}`},
 		{"/v1/alias", `{"userId":"u1","previousId":"a1"}`},
 		{"/v1/batch", `{"batch":[{"type":"track","userId":"u2","event":"A","messageId":"fixed-1"},{"type":"identify","userId":"u2"}]}`},
+		// Times with JSON escapes, as .NET writes '+': read as their text.
+		{"/v1/track", `{"userId":"u5","event":"Escaped","timestamp":"2026-01-01T02:00:00\u002B02:00"}`},
+		{"/v1/batch", `{"batch":[{"type":"track","userId":"u6","event":"Batch escaped","timestamp":"2026-01-01T00:00:00Z"}],"sentAt":"2026-01-01T02:00:10\u002B02:00"}`},
 	}
 	for _, c := range ok {
 		status, body := f.post(t, c.path, []byte(c.body), wk)
@@ -191,7 +195,7 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 	require.Equal(t, 200, status)
 
 	msgs := f.messages(t)
-	require.Len(t, msgs, 10)
+	require.Len(t, msgs, 12)
 	byName := map[string]ingest.Event{}
 	for _, m := range msgs {
 		require.Equal(t, f.ws, m.WorkspaceID)
@@ -203,6 +207,9 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 	require.Contains(t, byName, "Zipped")
 	require.Contains(t, byName, "Bearer")
 	require.Equal(t, "fixed-1", byName["A"].MessageID)
+	require.True(t, byName["Escaped"].Timestamp.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), "%v", byName["Escaped"].Timestamp)
+	batchEscaped := byName["Batch escaped"] // its batch's escaped sentAt read: skew corrected by 10 s
+	require.WithinDuration(t, batchEscaped.ReceivedAt.Add(-10*time.Second), *batchEscaped.Timestamp, time.Second)
 	// Clock skew: the sender's clock ran 10 s ahead of its timestamp; the
 	// event time is shifted by (receivedAt − sentAt).
 	viewed := byName["Viewed"]

@@ -97,12 +97,68 @@ func UnmarshalEvent(b []byte) (Event, error) {
 		return p.Event, nil
 	}
 	var ev Event
-	err := json.Unmarshal(b, &ev)
-	if quoted, ok := NumericIDsQuoted(b, err); ok {
+	err := DecodeRepaired(b, json.Unmarshal(b, &ev), EventTimeFields, func(fixed []byte) error {
 		ev = Event{}
-		err = json.Unmarshal(quoted, &ev)
-	}
+		return json.Unmarshal(fixed, &ev)
+	})
 	return ev, err
+}
+
+// DecodeRepaired takes err, what decoding the JSON object b gave, and when
+// it refused what a sender may rightly write but Go's decoding does not
+// take — ids written as numbers, times written with JSON escapes — decodes
+// the object rewritten (decode resets its target), one repair of each kind
+// at most. It returns the last decode's error.
+func DecodeRepaired(b []byte, err error, timeFields []string, decode func(fixed []byte) error) error {
+	for range 2 {
+		if err == nil {
+			return nil
+		}
+		fixed, ok := NumericIDsQuoted(b, err)
+		if !ok {
+			fixed, ok = EscapedTimesRead(b, err, timeFields...)
+		}
+		if !ok {
+			return err
+		}
+		b, err = fixed, decode(fixed)
+	}
+	return err
+}
+
+// EscapedTimesRead rewrites the JSON object b with the string values of its
+// time fields (keys matched case-insensitively) that hold JSON escapes
+// written plainly ("…\u002B02:00" → "…+02:00", as .NET writes a '+'), when
+// decodeErr is such a time failing to parse: Go's time.Time parses the text
+// between the quotes without reading its escapes (golang/go#47353). It
+// returns false when there is nothing to rewrite.
+func EscapedTimesRead(b []byte, decodeErr error, fields ...string) ([]byte, bool) {
+	var perr *time.ParseError
+	if !errors.As(decodeErr, &perr) || !strings.Contains(perr.Value, `\`) {
+		return nil, false
+	}
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(b, &obj) != nil {
+		return nil, false
+	}
+	changed := false
+	for k, v := range obj {
+		if !slices.ContainsFunc(fields, func(f string) bool { return strings.EqualFold(f, k) }) ||
+			len(v) == 0 || v[0] != '"' || !bytes.ContainsRune(v, '\\') {
+			continue
+		}
+		var text string
+		if json.Unmarshal(v, &text) != nil || strings.ContainsRune(text, '\\') {
+			continue
+		}
+		obj[k], _ = json.Marshal(text)
+		changed = true
+	}
+	if !changed {
+		return nil, false
+	}
+	out, err := json.Marshal(obj)
+	return out, err == nil
 }
 
 // idFields are the event's id fields; a sender may write them as numbers

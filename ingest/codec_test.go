@@ -81,11 +81,12 @@ func FuzzQuickCodec(f *testing.F) {
 func checkQuickRead(t *testing.T, b []byte) {
 	t.Helper()
 	var want ingest.Event
-	wantErr := json.Unmarshal(b, &want)
-	if quoted, ok := ingest.NumericIDsQuoted(b, wantErr); ok { // numeric ids are read as their digits
+	// encoding/json, with what the codec repairs (numeric ids read as their
+	// digits, escaped times read) applied the same way.
+	wantErr := ingest.DecodeRepaired(b, json.Unmarshal(b, &want), ingest.EventTimeFields, func(fixed []byte) error {
 		want = ingest.Event{}
-		wantErr = json.Unmarshal(quoted, &want)
-	}
+		return json.Unmarshal(fixed, &want)
+	})
 	got, err := ingest.UnmarshalEvent(b)
 	if wantErr != nil {
 		require.EqualError(t, err, wantErr.Error(), "%q", b)
@@ -186,4 +187,21 @@ func TestNumericIDsAreTheirNumbersText(t *testing.T) {
 		require.NoError(t, err, in)
 		require.Equal(t, want, ev.UserID, in)
 	}
+}
+
+// A time written with JSON escapes (.NET writes '+' as \u002B, PHP '/' as
+// \/) is the time its text is; one still invalid once read is refused,
+// as are escapes in other fields' places.
+func TestEscapedTimesAreRead(t *testing.T) {
+	ev, err := ingest.UnmarshalEvent([]byte(`{"type":"track","event":"E","userId":7,` +
+		`"timestamp":"2024-05-01T10:00:00\u002B02:00","SentAt":"2024-05-01T10:00:01\u002b02:00"}`))
+	require.NoError(t, err)
+	require.Equal(t, "7", ev.UserID, "both repairs in one event")
+	require.True(t, ev.Timestamp.Equal(time.Date(2024, 5, 1, 8, 0, 0, 0, time.UTC)), "%v", ev.Timestamp)
+	require.True(t, ev.SentAt.Equal(time.Date(2024, 5, 1, 8, 0, 1, 0, time.UTC)), "%v", ev.SentAt)
+
+	_, err = ingest.UnmarshalEvent([]byte(`{"type":"track","event":"E","userId":"u","timestamp":"2024\/05\/01"}`))
+	var perr *time.ParseError
+	require.ErrorAs(t, err, &perr, "still not a time once read")
+	require.Equal(t, "2024/05/01", perr.Value)
 }
