@@ -446,7 +446,14 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 			return "", "", err
 		}
 		if started {
-			return "", EntryRedelivered, nil
+			// The run may have started just before a crash, before its row
+			// was written (h.Running was 0): record it now, or no later
+			// event of the customer would reach it. It is the customer's
+			// running run for the rest of this batch either way.
+			if err := r.recordStarted(ctx, workspaceID, lj, customerID, key, wfID, ev); err != nil {
+				return "", "", err
+			}
+			return wfID, EntryRedelivered, nil
 		}
 	}
 	switch def.Entry.Policy {
@@ -509,6 +516,26 @@ func (r *JourneyRouter) startedBy(ctx context.Context, workspaceID, journeyID, w
 		return false, nil // not a journey run Herald started: nothing to compare
 	}
 	return in.Trigger != nil && in.Trigger.ID == eventID, nil
+}
+
+// recordStarted writes the run projection's row of the run ev started, as
+// start does after starting it (idempotent), when Temporal still runs it.
+func (r *JourneyRouter) recordStarted(ctx context.Context, workspaceID string, lj liveJourney, customerID, key, wfID string, ev workflows.Event) error {
+	d, err := r.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return nil
+	}
+	if err != nil {
+		return fmt.Errorf("describe run %s: %w", wfID, err)
+	}
+	info := d.GetWorkflowExecutionInfo()
+	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+		return nil // it ended: it recorded its end, and takes no more events
+	}
+	return r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: info.GetExecution().GetRunId(),
+		JourneyID: lj.ID, Version: lj.Version, CustomerID: customerID, EntryKey: key, TriggerEvent: ev.Name,
+		TriggerEventID: ev.ID, StartedAt: info.GetStartTime().AsTime().UTC()})
 }
 
 // start starts the customer's run (or hands the event to the run of the id

@@ -326,3 +326,45 @@ func TestRunsFollowAnIdentityMerge(t *testing.T) {
 	require.Equal(t, "+15555550123", list[0].Recipient)
 	require.Equal(t, "sent", list[0].Status)
 }
+
+// A crash between starting a run and writing its row left Temporal running
+// it with no row in runs: when the trigger is delivered again, the router
+// finds the run by its trigger, records it, and the customer's later events
+// — in the same batch and after — reach it as signals, once.
+func TestRedeliveredTriggerRecordsARunStartedBeforeACrash(t *testing.T) {
+	e := newRouterEnv(t)
+	ctx := context.Background()
+	j := e.publish(t, "Begin", workflows.Entry{Policy: "once"}, "1h")
+	e.send(t, "crash", "Begin", "begin-1", nil)
+	runs := e.runs(t, j)
+	require.Len(t, runs, 1)
+	wfID := runs[0].WorkflowID
+	_, err := e.store.Pool().Exec(ctx, `DELETE FROM runs WHERE workflow_id = $1`, wfID)
+	require.NoError(t, err)
+
+	// The redelivered batch: the trigger (stored before: Duplicate) and a
+	// new event of the same customer.
+	cust, err := e.store.FindCustomer(ctx, e.ws, "crash")
+	require.NoError(t, err)
+	at := time.Now().UTC()
+	tick := func(id string) ingest.Applied {
+		return ingest.Applied{CustomerID: cust.ID, Event: ingest.Event{Type: "track", Event: "Tick", MessageID: id, UserID: "crash",
+			WorkspaceID: e.ws, Timestamp: &at}}
+	}
+	begin := ingest.Applied{CustomerID: cust.ID, Duplicate: true, Event: ingest.Event{Type: "track", Event: "Begin",
+		MessageID: "begin-1", UserID: "crash", WorkspaceID: e.ws, Timestamp: &at}}
+	require.NoError(t, e.router.Route(ctx, []ingest.Applied{begin, tick("tick-1")}))
+	require.NoError(t, e.router.Route(ctx, []ingest.Applied{tick("tick-2")}))
+
+	runs = e.runs(t, j)
+	require.Len(t, runs, 1, "the run is recorded again, not started twice")
+	require.Equal(t, wfID, runs[0].WorkflowID)
+	require.Eventually(t, func() bool {
+		v, err := e.temporal.QueryWorkflow(ctx, wfID, "", workflows.QueryState)
+		if err != nil {
+			return false
+		}
+		var st workflows.RunState
+		return v.Get(&st) == nil && st.EventsReceived == 3
+	}, 10*time.Second, 50*time.Millisecond, "Begin, then both ticks as signals")
+}
