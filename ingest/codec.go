@@ -137,28 +137,18 @@ func EscapedTimesRead(b []byte, decodeErr error, fields ...string) ([]byte, bool
 	if !errors.As(decodeErr, &perr) || !strings.Contains(perr.Value, `\`) {
 		return nil, false
 	}
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(b, &obj) != nil {
-		return nil, false
-	}
-	changed := false
-	for k, v := range obj {
+	return rewriteMembers(b, func(k string, v json.RawMessage) (json.RawMessage, bool) {
 		if !slices.ContainsFunc(fields, func(f string) bool { return strings.EqualFold(f, k) }) ||
 			len(v) == 0 || v[0] != '"' || !bytes.ContainsRune(v, '\\') {
-			continue
+			return nil, false
 		}
 		var text string
 		if json.Unmarshal(v, &text) != nil || strings.ContainsRune(text, '\\') {
-			continue
+			return nil, false
 		}
-		obj[k], _ = json.Marshal(text)
-		changed = true
-	}
-	if !changed {
-		return nil, false
-	}
-	out, err := json.Marshal(obj)
-	return out, err == nil
+		out, _ := json.Marshal(text)
+		return out, true
+	})
 }
 
 // idFields are the event's id fields; a sender may write them as numbers
@@ -237,22 +227,34 @@ func NumericIDsQuoted(b []byte, decodeErr error) ([]byte, bool) {
 	if !errors.As(decodeErr, &typeErr) || typeErr.Value != "number" {
 		return nil, false
 	}
-	var fields map[string]json.RawMessage
-	if json.Unmarshal(b, &fields) != nil {
+	return rewriteMembers(b, func(k string, v json.RawMessage) (json.RawMessage, bool) {
+		v = bytes.TrimSpace(v)
+		if !slices.Contains(idFields[:], k) || len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+			return nil, false
+		}
+		out, _ := json.Marshal(numberText(v))
+		return out, true
+	})
+}
+
+// rewriteMembers re-encodes the JSON object b with the members fix
+// replaces (fix says whether it did); false when b is not an object or fix
+// replaced nothing.
+func rewriteMembers(b []byte, fix func(key string, v json.RawMessage) (json.RawMessage, bool)) ([]byte, bool) {
+	var obj map[string]json.RawMessage
+	if json.Unmarshal(b, &obj) != nil {
 		return nil, false
 	}
 	changed := false
-	for _, k := range idFields {
-		v := bytes.TrimSpace(fields[k])
-		if len(v) > 0 && (v[0] == '-' || (v[0] >= '0' && v[0] <= '9')) {
-			fields[k], _ = json.Marshal(numberText(v))
-			changed = true
+	for k, v := range obj {
+		if nv, ok := fix(k, v); ok {
+			obj[k], changed = nv, true
 		}
 	}
 	if !changed {
 		return nil, false
 	}
-	out, err := json.Marshal(fields)
+	out, err := json.Marshal(obj)
 	return out, err == nil
 }
 

@@ -181,12 +181,13 @@ func TestSecuritySettings(t *testing.T) {
 	require.ErrorContains(t, err, "HERALD_KAFKA_TLS")
 }
 
-// writeKeyPair writes a self-signed certificate and its key as PEM files.
-func writeKeyPair(t *testing.T, dir string) (string, string) {
+// writeKeyPair writes a self-signed certificate (for dnsNames, if any) and
+// its key as PEM files.
+func writeKeyPair(t *testing.T, dir string, dnsNames ...string) (string, string) {
 	t.Helper()
 	key, err := ecdsa.GenerateKey(elliptic.P256(), rand.Reader)
 	require.NoError(t, err)
-	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "herald"},
+	tpl := &x509.Certificate{SerialNumber: big.NewInt(1), Subject: pkix.Name{CommonName: "herald"}, DNSNames: dnsNames,
 		NotBefore: time.Now().Add(-time.Hour), NotAfter: time.Now().Add(time.Hour),
 		IsCA: true, BasicConstraintsValid: true, KeyUsage: x509.KeyUsageCertSign | x509.KeyUsageDigitalSignature}
 	der, err := x509.CreateCertificate(rand.Reader, tpl, tpl, &key.PublicKey, key)
