@@ -22,6 +22,9 @@ async function dropStep(page: Page, type: string, x: number, y: number) {
   await page.getByTestId(`palette-${type}`).dragTo(page.getByTestId('canvas'), { targetPosition: { x, y } });
 }
 
+/** A point inside a step that a copy pasted over it (40 canvas units right and down) never covers. */
+const uncovered = { x: 4, y: 4 };
+
 function step(page: Page, id: string): Locator {
   return page.getByTestId(id === 'trigger' ? 'step-trigger' : `step-${id}`);
 }
@@ -323,10 +326,13 @@ test('copy and paste steps, then publish a second version after seeing what chan
   await page.getByRole('button', { name: 'Undo' }).click();
   await expect(step(page, 'send_2')).toHaveCount(0);
 
-  // Route delay_1 to the copies and delete the old exit.
-  await step(page, 'delay_1').click();
+  // Route delay_1 to the copies and delete the old exit. The copies were
+  // pasted 40 units right of and below their originals and lie on top of
+  // them, over their centres at some zooms: click the originals' top-left
+  // corners, which the copies never cover.
+  await step(page, 'delay_1').click({ position: uncovered });
   await page.getByRole('region', { name: 'Step delay_1' }).getByLabel('Next step', { exact: true }).selectOption('delay_2');
-  await step(page, 'exit_1').click();
+  await step(page, 'exit_1').click({ position: uncovered });
   await page.keyboard.press('Delete');
   await expect(step(page, 'exit_1')).toHaveCount(0);
   await page.getByRole('button', { name: 'Save draft' }).click();
