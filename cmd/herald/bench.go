@@ -1074,11 +1074,13 @@ func ratio(a, b float64) float64 {
 	return a / b
 }
 
+// fmtRatio prints a ratio with two decimals, cut rather than rounded: one
+// just under a goal (0.498 of 0.5) reads 0.49, never 0.50 beside "not met".
 func fmtRatio(x float64) string {
 	if math.IsNaN(x) {
 		return "–"
 	}
-	return fmt.Sprintf("%.2f", x)
+	return fmt.Sprintf("%.2f", math.Floor(x*100+1e-9)/100)
 }
 
 // goalWord says whether the ratio x reached goal.

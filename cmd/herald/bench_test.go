@@ -211,3 +211,11 @@ func TestCallSendsPrebuiltBodiesAsTheyAre(t *testing.T) {
 	require.NoError(t, h.call(context.Background(), "POST", "/v1/batch", "k", map[string]int{"a": 1}, nil))
 	require.Equal(t, []string{raw, `{"a":1}`}, got)
 }
+
+func TestRatiosAreCutNotRounded(t *testing.T) {
+	for x, want := range map[float64]string{0.4982: "0.49", 0.5: "0.50", 0.51: "0.51", 0.29: "0.29", 1.0 / 3: "0.33", 2.0 / 3: "0.66", 0: "0.00"} {
+		require.Equal(t, want, fmtRatio(x), "%v", x)
+		require.Equal(t, x >= 0.5, goalWord(x, 0.5) == "met", "%v", x)
+	}
+	require.Equal(t, "–", fmtRatio(math.NaN()))
+}
