@@ -27,6 +27,10 @@ type Applied struct {
 	Duplicate  bool
 	// MergedFrom is the anonymous customer this event merged into CustomerID.
 	MergedFrom string
+	// Retried: an earlier attempt to route the event failed part-way, so
+	// the runs it started may stand (and may have ended since); entries are
+	// decided as for a redelivered event.
+	Retried bool
 }
 
 // Router takes applied events to the journeys they concern, keeping the
@@ -418,6 +422,12 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 			if err := c.deadLetter(ctx, msg, pe.reason); err != nil {
 				return err
 			}
+		case schema.IsDataError(err):
+			// Text of the event the database refused to look up: no retry
+			// would fix it.
+			if err := c.deadLetter(ctx, msg, "the database refused the event's data: "+err.Error()); err != nil {
+				return err
+			}
 		case err != nil:
 			return err
 		default:
@@ -433,7 +443,16 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 		return err
 	}
 	if c.d.Router != nil && len(applied) > 0 {
-		if err := c.retry(ctx, "route events", func() error { return c.d.Router.Route(ctx, applied) }); err != nil {
+		attempts := 0
+		err := c.retry(ctx, "route events", func() error {
+			if attempts++; attempts == 2 {
+				for i := range applied {
+					applied[i].Retried = true
+				}
+			}
+			return c.d.Router.Route(ctx, applied)
+		})
+		if err != nil {
 			return err
 		}
 	}
@@ -577,6 +596,13 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 	}
 	if ev.WorkspaceID == "" && ev.WriteKey == "" {
 		return pending{}, poison{"event has neither workspaceId nor writeKey"}
+	}
+	// Looked up before the event is validated: text Postgres cannot take
+	// would fail the lookup (a data error no retry fixes), not the event.
+	for _, f := range [...]struct{ name, v string }{{"workspaceId", ev.WorkspaceID}, {"writeKey", ev.WriteKey}} {
+		if strings.IndexByte(f.v, 0) >= 0 {
+			return pending{}, poison{f.name + ": " + f.name + " contains the NUL character (\\u0000), which Herald cannot store"}
+		}
 	}
 	check, err := c.checkKey(ctx, ev, seen)
 	if err != nil {

@@ -23,7 +23,7 @@ import (
 // producer may write by mistake — one near Kafka's size limit, a
 // tombstone, bytes that are not UTF-8 in an id, a write key of another
 // workspace, a timestamp that skew correction takes past year 9999, a
-// sentAt written as a number — each
+// sentAt written as a number, a workspaceId or writeKey with a NUL — each
 // go to the DLQ with their reason (the large one cut to fit, the headers
 // kept), and the events after them on the same partition are applied.
 func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
@@ -45,6 +45,8 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "year", "userId": "u1", "event": "E", "workspaceId": ws,
 			"timestamp": "9999-12-31T23:59:59Z", "sentAt": "2000-01-01T00:00:00Z"})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "epoch", "userId": "u1", "event": "E", "workspaceId": ws, "sentAt": 1764000000})},
+		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "nul-ws", "userId": "u1", "event": "E", "workspaceId": ws + "\x00"})},
+		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "nul-wk", "userId": "u1", "event": "E", "writeKey": "hk_\x00"})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok-wk", "userId": "u1", "event": "Same Key", "workspaceId": ws, "writeKey": e.writeKey})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok", "userId": "u1", "event": "After", "workspaceId": ws})},
 	}
@@ -56,8 +58,8 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 	evs := e.storedEvents(t, "u1", 2)
 	require.Equal(t, []string{"ok-wk", "ok"}, []string{evs[0].MessageID, evs[1].MessageID})
 
-	letters := readAll(t, e.client, dlq, 6)
-	require.Len(t, letters, 6)
+	letters := readAll(t, e.client, dlq, 8)
+	require.Len(t, letters, 8)
 	byOffset := map[int64]deadLetterRecord{}
 	for _, l := range letters {
 		byOffset[l.Offset] = l
@@ -80,6 +82,8 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 	require.Contains(t, byOffset[4].Reason, "timestamp is outside the years 1 to 9999")
 	require.NotNil(t, byOffset[4].Event, "a small poison record is also kept as JSON")
 	require.Contains(t, byOffset[5].Reason, "sentAt: times must be RFC 3339 strings", "a time that is not a string is named")
+	require.Contains(t, byOffset[6].Reason, "workspaceId: workspaceId contains the NUL character", "refused before it is looked up")
+	require.Contains(t, byOffset[7].Reason, "writeKey: writeKey contains the NUL character")
 }
 
 type deadLetterRecord struct {

@@ -174,6 +174,9 @@ type recordingRouter struct {
 	calls   int
 	batches []int
 	seq     map[string][]int // customer → the "seq" property of their events, as routed
+	// retried counts the batches routed with their events marked Retried
+	// (mixed counts batches with some marked and some not).
+	retried, mixed int
 }
 
 func (r *recordingRouter) Route(_ context.Context, batch []ingest.Applied) error {
@@ -184,6 +187,19 @@ func (r *recordingRouter) Route(_ context.Context, batch []ingest.Applied) error
 		return errors.New("temporal unavailable")
 	}
 	r.batches = append(r.batches, len(batch))
+	marked := 0
+	for _, a := range batch {
+		if a.Retried {
+			marked++
+		}
+	}
+	switch marked {
+	case 0:
+	case len(batch):
+		r.retried++
+	default:
+		r.mixed++
+	}
 	for _, a := range batch {
 		var p struct{ Seq int }
 		_ = json.Unmarshal(a.Event.Properties, &p)
@@ -262,6 +278,8 @@ func TestConsumerBatchesKeepOrderAndRetryRouting(t *testing.T) {
 		require.True(t, sort.IntsAreSorted(seqs), "customer %s routed in order: %v", id, seqs)
 	}
 	require.Greater(t, slices.Max(router.batches), 1, "a backlog is routed in batches")
+	require.Equal(t, 1, router.retried, "the batch whose routing failed comes again marked Retried, the others not")
+	require.Zero(t, router.mixed)
 	router.mu.Unlock()
 	require.Len(t, readAll(t, e.client, dlq, 2), 2, "the poison, alone")
 }

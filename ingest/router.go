@@ -154,10 +154,13 @@ func (r *JourneyRouter) updateMemberships(ctx context.Context, batch []Applied) 
 }
 
 // segmentChangeEvent is the customer event a membership change routes as.
+// A change stays pending until it is routed whole, so an attempt that
+// failed part-way may have entered some of its journeys already: it is
+// routed as Retried.
 func segmentChangeEvent(c schema.SegmentChange) Applied {
 	props, _ := json.Marshal(map[string]string{"segment_id": c.SegmentID, "segment_name": c.SegmentName})
 	at := c.At
-	return Applied{CustomerID: c.CustomerID, Event: Event{Type: "track", MessageID: c.MessageID(), Event: c.EventName(),
+	return Applied{CustomerID: c.CustomerID, Retried: true, Event: Event{Type: "track", MessageID: c.MessageID(), Event: c.EventName(),
 		Properties: props, Timestamp: &at, WorkspaceID: c.WorkspaceID}}
 }
 
@@ -304,7 +307,7 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 	ws := a.Event.WorkspaceID
 	touched := map[string]bool{}
 	for _, lj := range live {
-		wfID, _, err := r.enter(ctx, view.workspaces[ws], lj, a.CustomerID, ev, a.Duplicate)
+		wfID, _, err := r.enter(ctx, view.workspaces[ws], lj, a.CustomerID, ev, a.Duplicate || a.Retried)
 		if err != nil {
 			return running, err
 		}

@@ -368,3 +368,27 @@ func TestRedeliveredTriggerRecordsARunStartedBeforeACrash(t *testing.T) {
 		return v.Get(&st) == nil && st.EventsReceived == 3
 	}, 10*time.Second, 50*time.Millisecond, "Begin, then both ticks as signals")
 }
+
+// A batch whose routing failed part-way is routed again: a run an event of
+// it started may have ended in between, and the event must not start a
+// second one.
+func TestRetriedRoutingStartsNoSecondRun(t *testing.T) {
+	e := newRouterEnv(t)
+	ctx := context.Background()
+	j := e.publish(t, "Signup", workflows.Entry{Policy: "every_time"}, "1ms")
+	e.send(t, "retry", "Signup", "signup-1", nil)
+	e.waitDone(t, j, 1)
+
+	cust, err := e.store.FindCustomer(ctx, e.ws, "retry")
+	require.NoError(t, err)
+	at := time.Now().UTC()
+	signup := func(id string, retried bool) ingest.Applied {
+		return ingest.Applied{CustomerID: cust.ID, Retried: retried, Event: ingest.Event{Type: "track", Event: "Signup", MessageID: id,
+			UserID: "retry", WorkspaceID: e.ws, Timestamp: &at}}
+	}
+	require.NoError(t, e.router.Route(ctx, []ingest.Applied{signup("signup-1", true)}))
+	require.Len(t, e.runs(t, j), 1, "the retried trigger started its run already")
+	require.NoError(t, e.router.Route(ctx, []ingest.Applied{signup("signup-2", true)}))
+	e.waitDone(t, j, 2)
+	require.Len(t, e.runs(t, j), 2, "a retried event that started nothing before starts its run")
+}
