@@ -4,6 +4,7 @@ import (
 	"context"
 	"encoding/json"
 	"fmt"
+	"strings"
 	"sync"
 	"testing"
 	"time"
@@ -391,4 +392,23 @@ func TestRetriedRoutingStartsNoSecondRun(t *testing.T) {
 	require.NoError(t, e.router.Route(ctx, []ingest.Applied{signup("signup-2", true)}))
 	e.waitDone(t, j, 2)
 	require.Len(t, e.runs(t, j), 2, "a retried event that started nothing before starts its run")
+}
+
+// An entry key longer than Temporal takes in an id (limit.maxIDLength,
+// 1,000 bytes by default) enters the customer under the key's hash, one run
+// per key as with any key; the run keeps the key itself.
+func TestLongEntryKeysEnterUnderTheirHash(t *testing.T) {
+	e := newRouterEnv(t)
+	j := e.publish(t, "Long", workflows.Entry{Policy: "every_time", Key: "properties.k"}, "1h")
+	long := strings.Repeat("x", 5000)
+	e.send(t, "u1", "Long", "l1", map[string]any{"k": long})
+	e.send(t, "u1", "Long", "l2", map[string]any{"k": long}) // the same key: its running run takes it
+	e.send(t, "u1", "Long", "l3", map[string]any{"k": long + "y"})
+	runs := e.runs(t, j)
+	require.Len(t, runs, 2)
+	for _, r := range runs {
+		require.Regexp(t, `^journey/`+j+`/customer/cus_[a-z0-9]+/key/sha256:[0-9a-f]{64}$`, r.WorkflowID)
+		require.Contains(t, []string{long, long + "y"}, r.EntryKey)
+	}
+	require.NotEqual(t, runs[0].WorkflowID, runs[1].WorkflowID)
 }

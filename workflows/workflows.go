@@ -6,6 +6,8 @@ package workflows
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"fmt"
 	"strings"
 
@@ -84,13 +86,23 @@ func RegisterAudiences(r worker.WorkflowRegistry) {
 
 // WorkflowID is the id of a customer's run of a journey (DESIGN §8):
 // journey/<journey_id>/customer/<customer_id>, with /key/<key> for keyed entry.
+// A key longer than MaxKeyInID bytes is written as sha256:<64 hex digits>
+// of it: Temporal refuses ids over its limit.maxIDLength (1,000 bytes by
+// default), and an entry key comes from the event's properties, of any length.
 func WorkflowID(journeyID, customerID, key string) string {
 	id := "journey/" + journeyID + "/customer/" + customerID
+	if len(key) > MaxKeyInID {
+		sum := sha256.Sum256([]byte(key))
+		key = "sha256:" + hex.EncodeToString(sum[:])
+	}
 	if key != "" {
 		id += "/key/" + key
 	}
 	return id
 }
+
+// MaxKeyInID is the longest entry key (in bytes) a workflow id holds as it is.
+const MaxKeyInID = 200
 
 // ParseWorkflowID reads a run's workflow id back (WorkflowID's inverse);
 // ok is false for an id of another shape.
