@@ -438,10 +438,14 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 		// The run in progress gets the event as a signal.
 		err := r.temporal.SignalWorkflow(ctx, wfID, "", workflows.SignalEvent, ev)
 		var nf *serviceerror.NotFound
-		if err != nil && !errors.As(err, &nf) {
+		switch {
+		case err == nil:
+			return wfID, EntryAlreadyRunning, nil
+		case !errors.As(err, &nf):
 			return "", "", fmt.Errorf("signal run %s: %w", wfID, err)
 		}
-		return wfID, EntryAlreadyRunning, nil
+		// The run ended after the projection was read (its end not yet
+		// recorded there): the event is an entry like any other.
 	}
 	if redelivered {
 		started, err := r.startedBy(ctx, workspaceID, lj.ID, wfID, ev.ID)

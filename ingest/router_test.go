@@ -412,3 +412,24 @@ func TestLongEntryKeysEnterUnderTheirHash(t *testing.T) {
 	}
 	require.NotEqual(t, runs[0].WorkflowID, runs[1].WorkflowID)
 }
+
+// A trigger read as going to the customer's running run, when that run has
+// closed since (Temporal no longer has it, the projection not yet told),
+// starts a new run rather than being lost.
+func TestTriggerForARunThatHasClosedStartsANewRun(t *testing.T) {
+	e := newRouterEnv(t)
+	ctx := context.Background()
+	j := e.publish(t, "Visit", workflows.Entry{Policy: "every_time"}, "1h")
+	cust, err := e.store.EnsureCustomer(ctx, e.ws, "late")
+	require.NoError(t, err)
+	wfID := workflows.WorkflowID(j, cust.ID, "")
+	require.NoError(t, e.store.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: wfID, RunID: "closed-run", JourneyID: j, Version: 1,
+		CustomerID: cust.ID, TriggerEvent: "Visit", TriggerEventID: "visit-0", StartedAt: time.Now().UTC().Add(-time.Minute)}))
+	e.send(t, "late", "Visit", "visit-1", nil)
+	d, err := e.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+	require.NoError(t, err, "a run of the id was started")
+	require.Equal(t, "Running", d.GetWorkflowExecutionInfo().GetStatus().String())
+	seen, err := e.store.RunsStartedBy(ctx, e.ws, j, []string{"visit-1"})
+	require.NoError(t, err)
+	require.True(t, seen["visit-1"], "the new run is visit-1's")
+}
