@@ -33,6 +33,7 @@ type JourneyRouter struct {
 	log      *slog.Logger
 	started  *prometheus.CounterVec
 	signals  prometheus.Counter
+	refused  prometheus.Counter
 }
 
 // NewJourneyRouter builds a router.
@@ -44,11 +45,32 @@ func NewJourneyRouter(store *schema.Store, tc client.Client, log *slog.Logger, r
 		started: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_journey_entries_total",
 			Help: "Journey entry decisions, by outcome (started, already_running, policy_skipped, capped)."}, []string{"outcome"}),
 		signals: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_run_signals_total", Help: "Events signalled to running runs."}),
+		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_run_signals_refused_total",
+			Help: "Signals Temporal refused for good (a run at history.maximumSignalsPerExecution); the run went on without them."}),
 	}
 	if reg != nil {
-		reg.MustRegister(r.started, r.signals)
+		reg.MustRegister(r.started, r.signals, r.refused)
 	}
 	return r
+}
+
+// signal sends a signal to a run. A signal Temporal refuses for good —
+// InvalidArgument: the run has had as many signals as the server allows
+// (history.maximumSignalsPerExecution, 10,000 by default), or the signal
+// is too large — is logged, counted and dropped: retrying could not help,
+// and the partition must not stop on it. The event stays stored.
+func (r *JourneyRouter) signal(ctx context.Context, wfID, runID, name string, arg any) error {
+	err := r.temporal.SignalWorkflow(ctx, wfID, runID, name, arg)
+	var bad *serviceerror.InvalidArgument
+	if errors.As(err, &bad) {
+		r.log.Warn("Temporal refused a signal to a run; the run goes on without it", "workflow_id", wfID, "signal", name, "error", err)
+		r.refused.Inc()
+		return nil
+	}
+	if err == nil && name == workflows.SignalEvent {
+		r.signals.Inc()
+	}
+	return err
 }
 
 // routeLanes is how many customers' events are routed at once.
@@ -322,7 +344,7 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 	for _, wfID := range running {
 		if a.MergedFrom != "" {
 			// Runs of the merged anonymous profile now belong to this customer.
-			err := r.temporal.SignalWorkflow(ctx, wfID, "", workflows.SignalMerge, a.CustomerID)
+			err := r.signal(ctx, wfID, "", workflows.SignalMerge, a.CustomerID)
 			var nf *serviceerror.NotFound
 			if err != nil && !errors.As(err, &nf) {
 				return running, fmt.Errorf("tell run %s of the merge: %w", wfID, err)
@@ -332,7 +354,7 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 			// A customer is in a journey once at a time (per entry key):
 			// the merged profile's run of a journey the survivor is in
 			// already ends here rather than send the same messages again.
-			err := r.temporal.SignalWorkflow(ctx, wfID, "", workflows.SignalExit,
+			err := r.signal(ctx, wfID, "", workflows.SignalExit,
 				"merged into customer "+a.CustomerID+", who is already in this journey")
 			var nf *serviceerror.NotFound
 			if err != nil && !errors.As(err, &nf) {
@@ -344,7 +366,7 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 			continue
 		}
 		// The current run of the id: the entry may have continued as new.
-		err := r.temporal.SignalWorkflow(ctx, wfID, "", workflows.SignalEvent, ev)
+		err := r.signal(ctx, wfID, "", workflows.SignalEvent, ev)
 		var nf *serviceerror.NotFound
 		if errors.As(err, &nf) {
 			continue // the run ended after the projection was read
@@ -352,7 +374,6 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 		if err != nil {
 			return running, fmt.Errorf("signal run %s: %w", wfID, err)
 		}
-		r.signals.Inc()
 	}
 	for wfID := range touched {
 		if !slices.Contains(running, wfID) {
@@ -436,7 +457,7 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 	}
 	if h.Running > 0 {
 		// The run in progress gets the event as a signal.
-		err := r.temporal.SignalWorkflow(ctx, wfID, "", workflows.SignalEvent, ev)
+		err := r.signal(ctx, wfID, "", workflows.SignalEvent, ev)
 		var nf *serviceerror.NotFound
 		switch {
 		case err == nil:
@@ -586,7 +607,7 @@ func (r *JourneyRouter) start(ctx context.Context, ws schema.Workspace, lj liveJ
 		if !errors.As(err, &already) {
 			return "", "", fmt.Errorf("start run %s: %w", wfID, err)
 		}
-		err = r.temporal.SignalWorkflow(ctx, wfID, already.RunId, workflows.SignalEvent, ev)
+		err = r.signal(ctx, wfID, already.RunId, workflows.SignalEvent, ev)
 		var nf *serviceerror.NotFound
 		if err != nil && !errors.As(err, &nf) {
 			return "", "", fmt.Errorf("signal run %s: %w", wfID, err)

@@ -13,6 +13,7 @@ import (
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/server/common/dynamicconfig"
 
 	"github.com/heraldhq/herald/activities"
 	"github.com/heraldhq/herald/ingest"
@@ -33,10 +34,16 @@ type routerEnv struct {
 	tpl            string
 }
 
-func newRouterEnv(t *testing.T) *routerEnv {
+// newRouterEnv starts Temporal (with dc over its dynamic configuration),
+// Postgres, a router and a worker.
+func newRouterEnv(t *testing.T, dc ...dynamicconfig.StaticClient) *routerEnv {
 	t.Helper()
 	ctx := context.Background()
-	ts, err := temporalserver.Start(ctx, temporalserver.Options{SearchAttributes: workflows.SearchAttributeTypes()})
+	opts := temporalserver.Options{SearchAttributes: workflows.SearchAttributeTypes()}
+	if len(dc) > 0 {
+		opts.DynamicConfig = dc[0]
+	}
+	ts, err := temporalserver.Start(ctx, opts)
 	require.NoError(t, err)
 	t.Cleanup(func() { _ = ts.Stop() })
 	tc, err := client.Dial(client.Options{HostPort: ts.HostPort(), Namespace: ts.Namespace()})
@@ -432,4 +439,40 @@ func TestTriggerForARunThatHasClosedStartsANewRun(t *testing.T) {
 	seen, err := e.store.RunsStartedBy(ctx, e.ws, j, []string{"visit-1"})
 	require.NoError(t, err)
 	require.True(t, seen["visit-1"], "the new run is visit-1's")
+}
+
+// A run that has had as many signals as Temporal allows refuses more for
+// good: the router logs and counts the refusal and goes on, and the batch
+// — other customers' events with it — is routed, not retried forever.
+func TestSignalsPastTemporalsLimitDoNotStopRouting(t *testing.T) {
+	e := newRouterEnv(t, dynamicconfig.StaticClient{dynamicconfig.MaximumSignalsPerExecution.Key(): 3})
+	ctx := context.Background()
+	j := e.publish(t, "Begin", workflows.Entry{Policy: "once"}, "1h")
+	e.send(t, "busy", "Begin", "begin-busy", nil)
+	e.send(t, "calm", "Begin", "begin-calm", nil)
+	busy, err := e.store.FindCustomer(ctx, e.ws, "busy")
+	require.NoError(t, err)
+	calm, err := e.store.FindCustomer(ctx, e.ws, "calm")
+	require.NoError(t, err)
+	at := time.Now().UTC()
+	tick := func(c schema.Customer, id string) ingest.Applied {
+		return ingest.Applied{CustomerID: c.ID, Event: ingest.Event{Type: "track", Event: "Tick", MessageID: id, UserID: *c.ExternalID,
+			WorkspaceID: e.ws, Timestamp: &at}}
+	}
+	var batch []ingest.Applied
+	for i := range 5 {
+		batch = append(batch, tick(busy, fmt.Sprintf("busy-%d", i)))
+	}
+	batch = append(batch, tick(calm, "calm-0"))
+	require.NoError(t, e.router.Route(ctx, batch), "the refused signals do not fail the batch")
+
+	received := func(c schema.Customer) int {
+		v, err := e.temporal.QueryWorkflow(ctx, workflows.WorkflowID(j, c.ID, ""), "", workflows.QueryState)
+		require.NoError(t, err)
+		var st workflows.RunState
+		require.NoError(t, v.Get(&st))
+		return st.EventsReceived
+	}
+	require.Eventually(t, func() bool { return received(busy) == 4 && received(calm) == 2 }, 10*time.Second, 50*time.Millisecond,
+		"the busy run took Begin and the 3 signals Temporal allows; the calm run its tick")
 }
