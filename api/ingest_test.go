@@ -131,6 +131,7 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"batch sentAt not a string beside an ignored timestamp", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E"}],"timestamp":17,"sentAt":17}`, wk, 400, "sentAt", "RFC 3339 strings"},
 		{"time key in another case, named as written", "/v1/track", `{"userId":"u","event":"E","originalTimestamp":17,"SentAt":5}`, wk, 400, "SentAt", "RFC 3339 strings"},
 		{"escaped time that stays bad once read", "/v1/track", `{"userId":"u","event":"E","sentAt":"2024\u002B05"}`, wk, 400, "sentAt", "RFC 3339"},
+		{"escaped bad time with a '<' named by its own key", "/v1/track", `{"userId":"u","event":"E","sentAt":"2024-05-01T10:00:00\u002B02:00<"}`, wk, 400, "sentAt", "+02:00<"},
 		{"escaped bad time named by its own key", "/v1/track", `{"userId":"u","event":"E","sentAt":"2024\/05\/01"}`, wk, 400, "sentAt", "RFC 3339"},
 		{"bad time before data after the event", "/v1/track", `{"userId":"u","event":"E","sentAt":5} {}`, wk, 400, "sentAt", "RFC 3339 strings"},
 		{"bad time text before data after the event", "/v1/track", `{"userId":"u","event":"E","receivedAt":"nope"} {"receivedAt":"x"}`, wk, 400, "receivedAt", "RFC 3339"},
@@ -227,4 +228,17 @@ func TestIngestCORSPreflight(t *testing.T) {
 	require.Equal(t, 204, resp.StatusCode)
 	require.Equal(t, "*", resp.Header.Get("Access-Control-Allow-Origin"))
 	require.Contains(t, resp.Header.Get("Access-Control-Allow-Headers"), "Authorization")
+}
+
+// A batch whose own sentAt is repaired (written with JSON escapes) keeps
+// its events as they were sent: the size limit measures the same bytes,
+// not '&' re-escaped as \u0026.
+func TestRepairedBatchKeepsItsEventsAsSent(t *testing.T) {
+	f := newIngestFixture(t)
+	wk := basic(f.writeKey)
+	props := `{"links":"` + strings.Repeat("a&b", 2000) + `","pad":"` + strings.Repeat("x", ingest.MaxEventBytes-6200-200) + `"}`
+	body := `{"batch":[{"type":"track","userId":"u","event":"Links","properties":` + props + `}],"sentAt":"2026-01-01T02:00:10\u002B02:00"}`
+	status, resp := f.post(t, "/v1/batch", []byte(body), wk)
+	require.Equal(t, 200, status, "%.200v", resp)
+	require.Len(t, f.messages(t), 1)
 }

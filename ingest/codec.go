@@ -146,8 +146,7 @@ func EscapedTimesRead(b []byte, decodeErr error, fields ...string) ([]byte, bool
 		if json.Unmarshal(v, &text) != nil || strings.ContainsRune(text, '\\') {
 			return nil, false
 		}
-		out, _ := json.Marshal(text)
-		return out, true
+		return jsonString(text), true
 	})
 }
 
@@ -219,7 +218,8 @@ func abs(i int) int {
 }
 
 // NumericIDsQuoted rewrites the JSON object b with its numeric id fields
-// as strings of the same digits ("userId": 42 → "userId": "42"), when
+// (keys matched case-insensitively, as encoding/json matches them) as
+// strings of the same digits ("userId": 42 → "userId": "42"), when
 // decodeErr is decoding b refusing such a number. It returns false when
 // there is nothing to rewrite.
 func NumericIDsQuoted(b []byte, decodeErr error) ([]byte, bool) {
@@ -229,33 +229,59 @@ func NumericIDsQuoted(b []byte, decodeErr error) ([]byte, bool) {
 	}
 	return rewriteMembers(b, func(k string, v json.RawMessage) (json.RawMessage, bool) {
 		v = bytes.TrimSpace(v)
-		if !slices.Contains(idFields[:], k) || len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
+		if !slices.ContainsFunc(idFields[:], func(f string) bool { return strings.EqualFold(f, k) }) || len(v) == 0 || (v[0] != '-' && (v[0] < '0' || v[0] > '9')) {
 			return nil, false
 		}
-		out, _ := json.Marshal(numberText(v))
-		return out, true
+		return jsonString(numberText(v)), true
 	})
 }
 
-// rewriteMembers re-encodes the JSON object b with the members fix
-// replaces (fix says whether it did); false when b is not an object or fix
+// rewriteMembers rewrites the JSON object b with the top-level member
+// values fix replaces (fix says whether it did), in place: everything else
+// — keys as written, their order, duplicates, spacing, escapes — stays as
+// the sender wrote it, so the rewritten object decodes as b would (the
+// last of duplicate keys still wins). False when b is not an object or fix
 // replaced nothing.
 func rewriteMembers(b []byte, fix func(key string, v json.RawMessage) (json.RawMessage, bool)) ([]byte, bool) {
-	var obj map[string]json.RawMessage
-	if json.Unmarshal(b, &obj) != nil {
+	dec := json.NewDecoder(bytes.NewReader(b))
+	if t, err := dec.Token(); err != nil || t != json.Delim('{') {
 		return nil, false
 	}
-	changed := false
-	for k, v := range obj {
-		if nv, ok := fix(k, v); ok {
-			obj[k], changed = nv, true
+	var out []byte
+	copied := 0 // b[:copied] is in out
+	for dec.More() {
+		t, err := dec.Token()
+		key, isKey := t.(string)
+		var v json.RawMessage
+		if err != nil || !isKey || dec.Decode(&v) != nil {
+			return nil, false
 		}
+		nv, ok := fix(key, v)
+		if !ok {
+			continue
+		}
+		end := int(dec.InputOffset())
+		start := end - len(v)
+		if start < copied || !bytes.Equal(b[start:end], v) {
+			return nil, false
+		}
+		out = append(append(out, b[copied:start]...), nv...)
+		copied = end
 	}
-	if !changed {
+	if out == nil {
 		return nil, false
 	}
-	out, err := json.Marshal(obj)
-	return out, err == nil
+	return append(out, b[copied:]...), true
+}
+
+// jsonString is s as a JSON string, with <, > and & as they are (as the
+// sender wrote them, not as \u003c…).
+func jsonString(s string) json.RawMessage {
+	var buf bytes.Buffer
+	enc := json.NewEncoder(&buf)
+	enc.SetEscapeHTML(false)
+	_ = enc.Encode(s)
+	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
 // MarshalEvent encodes an event as json.Marshal does, only faster.

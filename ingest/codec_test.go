@@ -200,6 +200,25 @@ func TestEscapedTimesAreRead(t *testing.T) {
 	require.True(t, ev.Timestamp.Equal(time.Date(2024, 5, 1, 8, 0, 0, 0, time.UTC)), "%v", ev.Timestamp)
 	require.True(t, ev.SentAt.Equal(time.Date(2024, 5, 1, 8, 0, 1, 0, time.UTC)), "%v", ev.SentAt)
 
+	// The repair rewrites only the times' values: keys that encoding/json
+	// folds onto one field keep their order (the last wins, as with '+'),
+	// and of a time's duplicates the last still counts.
+	for _, c := range []struct{ escaped, plain string }{
+		{`{"type":"track","event":"E","userId":"alice","UserID":"bob","timestamp":"2024-05-01T10:00:00\u002B02:00"}`,
+			`{"type":"track","event":"E","userId":"alice","UserID":"bob","timestamp":"2024-05-01T10:00:00+02:00"}`},
+		{`{"type":"track","event":"E","userId":"u","timestamp":"2024-05-01T10:00:00\u002B02:00","timestamp":"2024-05-01T09:00:00Z"}`,
+			`{"type":"track","event":"E","userId":"u","timestamp":"2024-05-01T10:00:00+02:00","timestamp":"2024-05-01T09:00:00Z"}`},
+		{`{"type":"track","event":"E","UserId":1,"userId":"u2","timestamp":"2024-05-01T10:00:00\u002B02:00"}`,
+			`{"type":"track","event":"E","UserId":"1","userId":"u2","timestamp":"2024-05-01T10:00:00+02:00"}`},
+	} {
+		got, err := ingest.UnmarshalEvent([]byte(c.escaped))
+		require.NoError(t, err, c.escaped)
+		var want ingest.Event
+		require.NoError(t, json.Unmarshal([]byte(c.plain), &want))
+		require.Equal(t, want.UserID, got.UserID, c.escaped)
+		require.True(t, want.Timestamp.Equal(*got.Timestamp), c.escaped)
+	}
+
 	_, err = ingest.UnmarshalEvent([]byte(`{"type":"track","event":"E","userId":"u","timestamp":"2024\/05\/01"}`))
 	var perr *time.ParseError
 	require.ErrorAs(t, err, &perr, "still not a time once read")
