@@ -469,18 +469,21 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 		// recorded there): the event is an entry like any other.
 	}
 	if redelivered {
-		started, err := r.startedBy(ctx, workspaceID, lj.ID, wfID, ev.ID)
+		started, unrecorded, err := r.startedBy(ctx, workspaceID, lj.ID, wfID, ev.ID)
 		if err != nil {
 			return "", "", err
 		}
-		if started {
-			// The run may have started just before a crash, before its row
-			// was written (h.Running was 0): record it now, or no later
-			// event of the customer would reach it. It is the customer's
-			// running run for the rest of this batch either way.
-			if err := r.recordStarted(ctx, workspaceID, lj, customerID, key, wfID, ev); err != nil {
+		if unrecorded != nil {
+			// The run started just before a crash, before its row was
+			// written (h.Running was 0): record it now, or no later event
+			// of the customer would reach it.
+			if err := r.recordStarted(ctx, workspaceID, customerID, key, wfID, ev, unrecorded); err != nil {
 				return "", "", err
 			}
+		}
+		if started {
+			// It is the customer's running run for the rest of this batch
+			// either way (signals to a run that has ended are dropped).
 			return wfID, EntryRedelivered, nil
 		}
 	}
@@ -520,35 +523,49 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 // startedBy says whether a run of the journey was started with event
 // eventID: the run projection's trigger event id, which the router records
 // as soon as a run starts, or — for the short time before the router or the
-// run has recorded it — the input of the id's latest run in Temporal.
-func (r *JourneyRouter) startedBy(ctx context.Context, workspaceID, journeyID, wfID, eventID string) (bool, error) {
+// run has recorded it — the input of the id's latest run in Temporal, whose
+// start it then returns as unrecorded.
+func (r *JourneyRouter) startedBy(ctx context.Context, workspaceID, journeyID, wfID, eventID string) (started bool, unrecorded *unrecordedRun, err error) {
 	seen, err := r.store.RunsStartedBy(ctx, workspaceID, journeyID, []string{eventID})
 	if err != nil || seen[eventID] {
-		return seen[eventID], err
+		return seen[eventID], nil, err
 	}
 	iter := r.temporal.GetWorkflowHistory(ctx, wfID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	if !iter.HasNext() {
-		return false, nil
+		return false, nil, nil
 	}
 	first, err := iter.Next()
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
-		return false, nil
+		return false, nil, nil
 	}
 	if err != nil {
-		return false, fmt.Errorf("read the start of run %s: %w", wfID, err)
+		return false, nil, fmt.Errorf("read the start of run %s: %w", wfID, err)
 	}
 	var in workflows.JourneyInput
 	attrs := first.GetWorkflowExecutionStartedEventAttributes()
 	if attrs == nil || converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &in) != nil {
-		return false, nil // not a journey run Herald started: nothing to compare
+		return false, nil, nil // not a journey run Herald started: nothing to compare
 	}
-	return in.Trigger != nil && in.Trigger.ID == eventID, nil
+	if in.Trigger == nil || in.Trigger.ID != eventID {
+		return false, nil, nil
+	}
+	return true, &unrecordedRun{firstRunID: attrs.GetFirstExecutionRunId(), journeyID: in.JourneyID, version: in.Version,
+		startedAt: first.GetEventTime().AsTime().UTC()}, nil
+}
+
+// unrecordedRun is the start of a run, as Temporal has it, that the run
+// projection may not have yet.
+type unrecordedRun struct {
+	firstRunID string // the run's rows are under its first run id (a run that continued as new keeps it)
+	journeyID  string
+	version    int
+	startedAt  time.Time
 }
 
 // recordStarted writes the run projection's row of the run ev started, as
 // start does after starting it (idempotent), when Temporal still runs it.
-func (r *JourneyRouter) recordStarted(ctx context.Context, workspaceID string, lj liveJourney, customerID, key, wfID string, ev workflows.Event) error {
+func (r *JourneyRouter) recordStarted(ctx context.Context, workspaceID, customerID, key, wfID string, ev workflows.Event, run *unrecordedRun) error {
 	d, err := r.temporal.DescribeWorkflowExecution(ctx, wfID, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
@@ -557,13 +574,12 @@ func (r *JourneyRouter) recordStarted(ctx context.Context, workspaceID string, l
 	if err != nil {
 		return fmt.Errorf("describe run %s: %w", wfID, err)
 	}
-	info := d.GetWorkflowExecutionInfo()
-	if info.GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
+	if d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return nil // it ended: it recorded its end, and takes no more events
 	}
-	return r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: info.GetExecution().GetRunId(),
-		JourneyID: lj.ID, Version: lj.Version, CustomerID: customerID, EntryKey: key, TriggerEvent: ev.Name,
-		TriggerEventID: ev.ID, StartedAt: info.GetStartTime().AsTime().UTC()})
+	return r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: run.firstRunID,
+		JourneyID: run.journeyID, Version: run.version, CustomerID: customerID, EntryKey: key, TriggerEvent: ev.Name,
+		TriggerEventID: ev.ID, StartedAt: run.startedAt})
 }
 
 // start starts the customer's run (or hands the event to the run of the id

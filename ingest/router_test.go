@@ -346,7 +346,13 @@ func TestRedeliveredTriggerRecordsARunStartedBeforeACrash(t *testing.T) {
 	e.send(t, "crash", "Begin", "begin-1", nil)
 	runs := e.runs(t, j)
 	require.Len(t, runs, 1)
-	wfID := runs[0].WorkflowID
+	wfID, runID := runs[0].WorkflowID, runs[0].RunID
+	// The run reports its progress before it waits at "hold", then nothing
+	// for an hour: once it has, its row stays gone.
+	require.Eventually(t, func() bool {
+		runs := e.runs(t, j)
+		return len(runs) == 1 && runs[0].CurrentNode == "hold"
+	}, 10*time.Second, 20*time.Millisecond)
 	_, err := e.store.Pool().Exec(ctx, `DELETE FROM runs WHERE workflow_id = $1`, wfID)
 	require.NoError(t, err)
 
@@ -366,7 +372,8 @@ func TestRedeliveredTriggerRecordsARunStartedBeforeACrash(t *testing.T) {
 
 	runs = e.runs(t, j)
 	require.Len(t, runs, 1, "the run is recorded again, not started twice")
-	require.Equal(t, wfID, runs[0].WorkflowID)
+	require.Equal(t, []any{wfID, runID, 1, "Begin"}, []any{runs[0].WorkflowID, runs[0].RunID, runs[0].Version, runs[0].TriggerEvent},
+		"under the run's first run id, with its version")
 	require.Eventually(t, func() bool {
 		v, err := e.temporal.QueryWorkflow(ctx, wfID, "", workflows.QueryState)
 		if err != nil {
