@@ -182,7 +182,7 @@ func (a *Audiences) EnrollPage(ctx context.Context, in workflows.EnrollPageInput
 // max_concurrent (an enrollment delays members rather than drop them).
 func (a *Audiences) enterWhenRoom(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event) error {
 	for {
-		_, outcome, err := a.router.enter(ctx, ws, lj, customerID, ev, false)
+		_, outcome, err := a.router.enter(ctx, ws, lj, customerID, ev, nil)
 		if err == nil && outcome != EntryStarted && outcome != EntryCapped {
 			activity.GetLogger(ctx).Debug("member not entered", "customer_id", customerID, "outcome", outcome)
 		}

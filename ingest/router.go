@@ -89,6 +89,23 @@ type batchView struct {
 	live       map[eventKey][]liveJourney
 	workspaces map[string]schema.Workspace
 	running    map[customerKey][]string
+	// order, per workspace, places the batch's redelivered and retried
+	// events against the triggers of their customers' running runs.
+	order map[string]schema.EventOrder
+}
+
+// notAfter says whether the event is the trigger of the running run wfID
+// or came before it in the customer's events (false when either is not
+// known): a redelivered or retried event is not for a run that it or a
+// later event started.
+func (v batchView) notAfter(ws, messageID, wfID string) bool {
+	o, ok := v.order[ws]
+	if !ok {
+		return false
+	}
+	ev, evOK := o.Events[messageID]
+	trigger, trOK := o.Triggers[wfID]
+	return evOK && trOK && ev <= trigger
 }
 
 // eventKey names an event name of a workspace.
@@ -231,6 +248,9 @@ func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
 			view.running[customerKey{ws, id}] = wfs
 		}
 	}
+	if err := r.readEventOrder(ctx, batch, &view); err != nil {
+		return err
+	}
 	// A lane no journey takes events of and no run waits on starts
 	// nothing: routeOne would do nothing for its events, so they are not
 	// gathered (in most batches, most customers).
@@ -261,6 +281,40 @@ func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
 		})
 	}
 	return g.Wait()
+}
+
+// readEventOrder reads, when the batch has events that may have been
+// routed before (redelivered, or retried after a failed attempt), where
+// they stand against the triggers of their customers' running runs: a run
+// started by a later event of the customer — after the event was first
+// routed — must not get it now (its exit_on or goal would act on an event
+// older than the run).
+func (r *JourneyRouter) readEventOrder(ctx context.Context, batch []Applied, view *batchView) error {
+	msgs, wfs := map[string][]string{}, map[string][]string{}
+	for _, a := range batch {
+		ws := a.Event.WorkspaceID
+		running := view.running[customerKey{ws, a.CustomerID}]
+		if !(a.Duplicate || a.Retried) || len(running) == 0 {
+			continue
+		}
+		msgs[ws] = append(msgs[ws], a.Event.MessageID)
+		for _, wf := range running {
+			if !slices.Contains(wfs[ws], wf) {
+				wfs[ws] = append(wfs[ws], wf)
+			}
+		}
+	}
+	for ws := range msgs {
+		o, err := r.store.EventOrderOf(ctx, ws, msgs[ws], wfs[ws])
+		if err != nil {
+			return err
+		}
+		if view.order == nil {
+			view.order = map[string]schema.EventOrder{}
+		}
+		view.order[ws] = o
+	}
+	return nil
 }
 
 // doubleRuns picks, among a customer's running runs (oldest first) just
@@ -329,7 +383,11 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 	ws := a.Event.WorkspaceID
 	touched := map[string]bool{}
 	for _, lj := range live {
-		wfID, _, err := r.enter(ctx, view.workspaces[ws], lj, a.CustomerID, ev, a.Duplicate || a.Retried)
+		var again *routedBefore
+		if a.Duplicate || a.Retried {
+			again = &routedBefore{notAfter: func(wfID string) bool { return view.notAfter(ws, a.Event.MessageID, wfID) }}
+		}
+		wfID, _, err := r.enter(ctx, view.workspaces[ws], lj, a.CustomerID, ev, again)
 		if err != nil {
 			return running, err
 		}
@@ -362,7 +420,7 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 			}
 			continue
 		}
-		if touched[wfID] {
+		if touched[wfID] || ((a.Duplicate || a.Retried) && view.notAfter(ws, a.Event.MessageID, wfID)) {
 			continue
 		}
 		// The current run of the id: the entry may have continued as new.
@@ -402,7 +460,7 @@ func (r *JourneyRouter) Enter(ctx context.Context, workspaceID string, lj schema
 	if err != nil {
 		return "", "", err
 	}
-	return r.enter(ctx, ws, l, customerID, ev, false)
+	return r.enter(ctx, ws, l, customerID, ev, nil)
 }
 
 // Entry outcomes (the outcome label of herald_journey_entries_total, plus
@@ -423,15 +481,23 @@ const (
 // redelivered says the event was stored before (a producer's retry, or a
 // batch delivered again after a crash or a rebalance): it starts a run only
 // if no run was started with it yet.
-func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event, redelivered bool) (string, string, error) {
-	wfID, outcome, err := r.decideEntry(ctx, ws, lj, customerID, ev, redelivered)
+// routedBefore marks an event that may have been routed before (redelivered,
+// or retried after a failed attempt).
+type routedBefore struct {
+	// notAfter says whether the event is the trigger of the customer's
+	// running run wfID or came before it.
+	notAfter func(wfID string) bool
+}
+
+func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event, again *routedBefore) (string, string, error) {
+	wfID, outcome, err := r.decideEntry(ctx, ws, lj, customerID, ev, again)
 	if err == nil && outcome != EntryFiltered {
 		r.started.WithLabelValues(outcome).Inc()
 	}
 	return wfID, outcome, err
 }
 
-func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event, redelivered bool) (string, string, error) {
+func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event, again *routedBefore) (string, string, error) {
 	def, workspaceID := lj.def, ws.ID
 	if def.Trigger.Type == "segment" && (ev.Name != schema.EventSegmentEntered || ev.Properties["segment_id"] != def.Trigger.SegmentID) {
 		return "", EntryFiltered, nil
@@ -455,6 +521,12 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 	if err != nil {
 		return "", "", err
 	}
+	if h.Running > 0 && again != nil && again.notAfter(wfID) {
+		// This event or a later one started the run in progress: it was
+		// handled when it came first (it started this run or one since
+		// ended, or went to one as a signal).
+		return wfID, EntryRedelivered, nil
+	}
 	if h.Running > 0 {
 		// The run in progress gets the event as a signal.
 		err := r.signal(ctx, wfID, "", workflows.SignalEvent, ev)
@@ -468,7 +540,7 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 		// The run ended after the projection was read (its end not yet
 		// recorded there): the event is an entry like any other.
 	}
-	if redelivered {
+	if again != nil {
 		started, unrecorded, err := r.startedBy(ctx, workspaceID, lj.ID, wfID, ev.ID)
 		if err != nil {
 			return "", "", err

@@ -10,6 +10,7 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
@@ -482,4 +483,53 @@ func TestSignalsPastTemporalsLimitDoNotStopRouting(t *testing.T) {
 	}
 	require.Eventually(t, func() bool { return received(busy) == 4 && received(calm) == 2 }, 10*time.Second, 50*time.Millisecond,
 		"the busy run took Begin and the 3 signals Temporal allows; the calm run its tick")
+}
+
+// After a crash, a batch comes again whole: an old event must not reach a
+// run that a later event of the customer started (its exit_on would end
+// the new run).
+func TestRedeliveredEventsDoNotReachRunsStartedAfterThem(t *testing.T) {
+	e := newRouterEnv(t)
+	ctx := context.Background()
+	def := workflows.Journey{Name: "Cart", Trigger: workflows.Trigger{Type: "event", Event: "Cart"}, Entry: workflows.Entry{Policy: "every_time"},
+		ExitOn: []workflows.ExitOn{{Event: "Order"}}, Start: "hold",
+		Nodes: []workflows.Node{{ID: "hold", Type: "delay", Duration: "1h", Next: "done"}, {ID: "done", Type: "exit"}}}
+	require.Empty(t, workflows.ValidateJourney(def, nil))
+	raw, _ := json.Marshal(def)
+	jr, err := e.store.CreateJourney(ctx, e.ws, def.Name, raw)
+	require.NoError(t, err)
+	_, err = e.store.PublishJourney(ctx, e.ws, jr.ID, "test")
+	require.NoError(t, err)
+
+	e.send(t, "shopper", "Cart", "cart-1", nil)   // starts A
+	e.send(t, "shopper", "Order", "order-1", nil) // ends A
+	require.Eventually(t, func() bool {
+		runs := e.runs(t, jr.ID)
+		return len(runs) == 1 && runs[0].Status != schema.RunRunning
+	}, 10*time.Second, 20*time.Millisecond)
+	e.send(t, "shopper", "Cart", "cart-2", nil) // starts B
+	runs := e.runs(t, jr.ID)
+	require.Len(t, runs, 2)
+
+	// The three again, as a redelivered batch.
+	cust, err := e.store.FindCustomer(ctx, e.ws, "shopper")
+	require.NoError(t, err)
+	at := time.Now().UTC()
+	again := func(name, id string) ingest.Applied {
+		return ingest.Applied{CustomerID: cust.ID, Duplicate: true, Event: ingest.Event{Type: "track", Event: name, MessageID: id,
+			UserID: "shopper", WorkspaceID: e.ws, Timestamp: &at}}
+	}
+	require.NoError(t, e.router.Route(ctx, []ingest.Applied{again("Cart", "cart-1"), again("Order", "order-1"), again("Cart", "cart-2")}))
+	// What reached B is in its history once Route returns.
+	signals := 0
+	iter := e.temporal.GetWorkflowHistory(ctx, workflows.WorkflowID(jr.ID, cust.ID, ""), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		if ev.GetWorkflowExecutionSignaledEventAttributes() != nil {
+			signals++
+		}
+	}
+	require.Zero(t, signals, "none of the three reached B, started by the last of them")
+	require.Len(t, e.runs(t, jr.ID), 2)
 }

@@ -165,6 +165,47 @@ func (s *Store) RunningWorkflowsOfCustomers(ctx context.Context, workspaceID str
 	return out, nil
 }
 
+// EventOrder is where events of a workspace and the triggers of its running
+// runs stand in their customers' order of events (the event rows' ids,
+// which grow in the order each customer's events were stored).
+type EventOrder struct {
+	// Events maps a message id to its row's id.
+	Events map[string]int64
+	// Triggers maps a running run's workflow id to its trigger event's row
+	// id (absent: a run not started by a stored event, as from the API).
+	Triggers map[string]int64
+}
+
+// EventOrderOf reads where the events messageIDs and the triggers of the
+// running runs workflowIDs of the workspace stand.
+func (s *Store) EventOrderOf(ctx context.Context, workspaceID string, messageIDs, workflowIDs []string) (EventOrder, error) {
+	out := EventOrder{Events: map[string]int64{}, Triggers: map[string]int64{}}
+	rows, err := s.pool.Query(ctx, `
+		SELECT 'e', message_id, id FROM events WHERE workspace_id = $1 AND message_id = ANY($2::text[])
+		UNION ALL
+		SELECT 'r', r.workflow_id, e.id FROM runs r
+		JOIN events e ON e.workspace_id = r.workspace_id AND e.message_id = r.trigger_event_id
+		WHERE r.workspace_id = $1 AND r.workflow_id = ANY($3::text[]) AND r.status = 'running' AND r.trigger_event_id <> ''`,
+		workspaceID, messageIDs, workflowIDs)
+	if err != nil {
+		return out, fmt.Errorf("read event order: %w", err)
+	}
+	var kind, key string
+	var id int64
+	_, err = pgx.ForEachRow(rows, []any{&kind, &key, &id}, func() error {
+		if kind == "e" {
+			out.Events[key] = id
+		} else if id > out.Triggers[key] {
+			out.Triggers[key] = id
+		}
+		return nil
+	})
+	if err != nil {
+		return out, fmt.Errorf("read event order: %w", err)
+	}
+	return out, nil
+}
+
 // RunStep is a node visit as reported by a run.
 type RunStep struct {
 	WorkspaceID string
