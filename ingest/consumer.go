@@ -600,8 +600,8 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 	// Looked up before the event is validated: text Postgres cannot take
 	// would fail the lookup (a data error no retry fixes), not the event.
 	for _, f := range [...]struct{ name, v string }{{"workspaceId", ev.WorkspaceID}, {"writeKey", ev.WriteKey}} {
-		if strings.IndexByte(f.v, 0) >= 0 {
-			return pending{}, poison{f.name + ": " + f.name + " contains the NUL character (\\u0000), which Herald cannot store"}
+		if ferr := nulIn(f.name, f.v); ferr != nil {
+			return pending{}, poison{ferr.Field + ": " + ferr.Message}
 		}
 	}
 	check, err := c.checkKey(ctx, ev, seen)

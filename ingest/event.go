@@ -60,6 +60,14 @@ type FieldError struct {
 
 func (e *FieldError) Error() string { return e.Message }
 
+// nulIn refuses a field whose text holds a NUL, which Postgres cannot store.
+func nulIn(field, v string) *FieldError {
+	if strings.IndexByte(v, 0) >= 0 {
+		return fieldErr(field, "%s contains the NUL character (\\u0000), which Herald cannot store", field)
+	}
+	return nil
+}
+
 func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
@@ -98,8 +106,8 @@ func (e *Event) Validate() *FieldError {
 	for _, f := range [...]struct{ name, v string }{{"userId", e.UserID}, {"anonymousId", e.AnonymousID},
 		{"previousId", e.PreviousID}, {"groupId", e.GroupID}, {"messageId", e.MessageID}, {"event", e.Event},
 		{"name", e.Name}, {"category", e.Category}} {
-		if strings.IndexByte(f.v, 0) >= 0 {
-			return fieldErr(f.name, "%s contains the NUL character (\\u0000), which Herald cannot store", f.name)
+		if ferr := nulIn(f.name, f.v); ferr != nil {
+			return ferr
 		}
 		if !utf8.ValidString(f.v) {
 			return fieldErr(f.name, "%s is not valid UTF-8", f.name)

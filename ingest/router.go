@@ -383,11 +383,11 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 	ws := a.Event.WorkspaceID
 	touched := map[string]bool{}
 	for _, lj := range live {
-		var again *routedBefore
+		var notAfter func(string) bool
 		if a.Duplicate || a.Retried {
-			again = &routedBefore{notAfter: func(wfID string) bool { return view.notAfter(ws, a.Event.MessageID, wfID) }}
+			notAfter = func(wfID string) bool { return view.notAfter(ws, a.Event.MessageID, wfID) }
 		}
-		wfID, _, err := r.enter(ctx, view.workspaces[ws], lj, a.CustomerID, ev, again)
+		wfID, _, err := r.enter(ctx, view.workspaces[ws], lj, a.CustomerID, ev, notAfter)
 		if err != nil {
 			return running, err
 		}
@@ -478,26 +478,21 @@ const (
 
 // enter decides and carries out one entry; it returns the workflow id the
 // event went to ("" when the customer did not enter) and the outcome.
-// redelivered says the event was stored before (a producer's retry, or a
-// batch delivered again after a crash or a rebalance): it starts a run only
-// if no run was started with it yet.
-// routedBefore marks an event that may have been routed before (redelivered,
-// or retried after a failed attempt).
-type routedBefore struct {
-	// notAfter says whether the event is the trigger of the customer's
-	// running run wfID or came before it.
-	notAfter func(wfID string) bool
-}
-
-func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event, again *routedBefore) (string, string, error) {
-	wfID, outcome, err := r.decideEntry(ctx, ws, lj, customerID, ev, again)
+// notAfter is nil for an event routed the first time; for one that may have
+// been routed before (stored before — a producer's retry, a batch delivered
+// again after a crash or a rebalance — or retried after a failed attempt)
+// it says whether the event is the trigger of the customer's running run
+// wfID or came before it. Such an event starts a run only if no run was
+// started with it yet.
+func (r *JourneyRouter) enter(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event, notAfter func(wfID string) bool) (string, string, error) {
+	wfID, outcome, err := r.decideEntry(ctx, ws, lj, customerID, ev, notAfter)
 	if err == nil && outcome != EntryFiltered {
 		r.started.WithLabelValues(outcome).Inc()
 	}
 	return wfID, outcome, err
 }
 
-func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event, again *routedBefore) (string, string, error) {
+func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID string, ev workflows.Event, notAfter func(wfID string) bool) (string, string, error) {
 	def, workspaceID := lj.def, ws.ID
 	if def.Trigger.Type == "segment" && (ev.Name != schema.EventSegmentEntered || ev.Properties["segment_id"] != def.Trigger.SegmentID) {
 		return "", EntryFiltered, nil
@@ -521,7 +516,7 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 	if err != nil {
 		return "", "", err
 	}
-	if h.Running > 0 && again != nil && again.notAfter(wfID) {
+	if h.Running > 0 && notAfter != nil && notAfter(wfID) {
 		// This event or a later one started the run in progress: it was
 		// handled when it came first (it started this run or one since
 		// ended, or went to one as a signal).
@@ -540,7 +535,7 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 		// The run ended after the projection was read (its end not yet
 		// recorded there): the event is an entry like any other.
 	}
-	if again != nil {
+	if notAfter != nil {
 		started, unrecorded, err := r.startedBy(ctx, workspaceID, lj.ID, wfID, ev.ID)
 		if err != nil {
 			return "", "", err
