@@ -86,23 +86,28 @@ func RegisterAudiences(r worker.WorkflowRegistry) {
 
 // WorkflowID is the id of a customer's run of a journey (DESIGN §8):
 // journey/<journey_id>/customer/<customer_id>, with /key/<key> for keyed entry.
-// A key longer than MaxKeyInID bytes is written as sha256:<64 hex digits>
-// of it: Temporal refuses ids over its limit.maxIDLength (1,000 bytes by
-// default), and an entry key comes from the event's properties, of any length.
+// When the key would make the id longer than MaxIDBytes, it is written as
+// sha256:<64 hex digits> of it: an entry key comes from the event's
+// properties, of any length, and Temporal's SQL stores keep workflow ids in
+// VARCHAR(255) (its limit.maxIDLength, 1,000 bytes, is checked first but the
+// insert fails past 255).
 func WorkflowID(journeyID, customerID, key string) string {
 	id := "journey/" + journeyID + "/customer/" + customerID
-	if len(key) > MaxKeyInID {
+	if key == "" {
+		return id
+	}
+	id += "/key/"
+	if len(id)+len(key) > MaxIDBytes {
 		sum := sha256.Sum256([]byte(key))
 		key = "sha256:" + hex.EncodeToString(sum[:])
 	}
-	if key != "" {
-		id += "/key/" + key
-	}
-	return id
+	return id + key
 }
 
-// MaxKeyInID is the longest entry key (in bytes) a workflow id holds as it is.
-const MaxKeyInID = 200
+// MaxIDBytes is the longest workflow id (in bytes) WorkflowID writes with
+// the entry key as it is: the width of workflow_id in Temporal's Postgres and
+// MySQL schemas.
+const MaxIDBytes = 255
 
 // ParseWorkflowID reads a run's workflow id back (WorkflowID's inverse);
 // ok is false for an id of another shape.
