@@ -11,6 +11,7 @@ import (
 
 	"github.com/stretchr/testify/require"
 	enumspb "go.temporal.io/api/enums/v1"
+	historypb "go.temporal.io/api/history/v1"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
@@ -85,20 +86,13 @@ func (e *routerEnv) startWorker(t *testing.T) worker.Worker {
 // publish creates and publishes a journey: send, wait hold, exit.
 func (e *routerEnv) publish(t *testing.T, event string, entry workflows.Entry, hold string) string {
 	t.Helper()
-	ctx := context.Background()
 	def := workflows.Journey{Name: event, Trigger: workflows.Trigger{Type: "event", Event: event}, Entry: entry, Start: "send",
 		Nodes: []workflows.Node{
 			{ID: "send", Type: "send", Channel: "sms", TemplateID: e.tpl, Next: "hold"},
 			{ID: "hold", Type: "delay", Duration: hold, Next: "done"},
 			{ID: "done", Type: "exit"},
 		}}
-	require.Empty(t, workflows.ValidateJourney(def, map[string]string{e.tpl: "sms"}))
-	raw, _ := json.Marshal(def)
-	j, err := e.store.CreateJourney(ctx, e.ws, def.Name, raw)
-	require.NoError(t, err)
-	_, err = e.store.PublishJourney(ctx, e.ws, j.ID, "test")
-	require.NoError(t, err)
-	return j.ID
+	return e.publishDef(t, def)
 }
 
 // send applies and routes one event for user.
@@ -485,6 +479,73 @@ func TestSignalsPastTemporalsLimitDoNotStopRouting(t *testing.T) {
 		"the busy run took Begin and the 3 signals Temporal allows; the calm run its tick")
 }
 
+// A customer's events reach a waiting run as signals, and Temporal refuses
+// a run's signals past a limit: a run in a long delay hands on to a new run
+// when the server suggests it, so its exit_on still ends it after many
+// events (here a limit of 10 signals and a suggestion at 16 history events).
+func TestLongWaitsHandOnBeforeTemporalsSignalLimit(t *testing.T) {
+	e := newRouterEnv(t, dynamicconfig.StaticClient{
+		dynamicconfig.MaximumSignalsPerExecution.Key():       10,
+		dynamicconfig.HistoryCountSuggestContinueAsNew.Key(): 16,
+	})
+	ctx := context.Background()
+	def := workflows.Journey{Name: "Trial", Trigger: workflows.Trigger{Type: "event", Event: "Trial Started"}, Entry: workflows.Entry{Policy: "once"},
+		ExitOn: []workflows.ExitOn{{Event: "Trial Cancelled"}}, Start: "hold",
+		Nodes: []workflows.Node{{ID: "hold", Type: "delay", Duration: "14d", Next: "done"}, {ID: "done", Type: "exit"}}}
+	jr := e.publishDef(t, def)
+
+	e.send(t, "trialist", "Trial Started", "start", nil)
+	cust, err := e.store.FindCustomer(ctx, e.ws, "trialist")
+	require.NoError(t, err)
+	wfID := workflows.WorkflowID(jr, cust.ID, "")
+	state := func() workflows.RunState {
+		v, err := e.temporal.QueryWorkflow(ctx, wfID, "", workflows.QueryState)
+		require.NoError(t, err)
+		var st workflows.RunState
+		require.NoError(t, v.Get(&st))
+		return st
+	}
+	for i := range 30 {
+		e.send(t, "trialist", "Page Viewed", fmt.Sprintf("view-%d", i), nil)
+		require.Eventually(t, func() bool { return state().EventsReceived == i+2 }, 10*time.Second, 20*time.Millisecond,
+			"event %d taken", i)
+	}
+	st := state()
+	require.Equal(t, "hold", st.Node)
+	require.NotNil(t, st.Waiting)
+	require.Equal(t, "timer", st.Waiting.Kind)
+	desc, err := e.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+	require.NoError(t, err)
+	first := e.runs(t, jr)[0].RunID
+	require.NotEqual(t, first, desc.WorkflowExecutionInfo.Execution.RunId, "the run continued as new while it waited")
+
+	e.send(t, "trialist", "Trial Cancelled", "cancel", nil)
+	require.Eventually(t, func() bool {
+		runs := e.runs(t, jr)
+		return len(runs) == 1 && runs[0].Status == schema.RunExited
+	}, 10*time.Second, 20*time.Millisecond, "exit_on ended the run after 30 events")
+	hold := 0
+	for _, s := range st.Path {
+		if s.Node == "hold" {
+			hold++
+		}
+	}
+	require.Equal(t, 1, hold, "the delay was entered once")
+
+	// The first run's history, cut short in the delay, replays as it ran.
+	iter := e.temporal.GetWorkflowHistory(ctx, wfID, first, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	hist := &historypb.History{}
+	for iter.HasNext() {
+		ev, err := iter.Next()
+		require.NoError(t, err)
+		hist.Events = append(hist.Events, ev)
+	}
+	require.Equal(t, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, hist.Events[len(hist.Events)-1].EventType)
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.JourneyWorkflow)
+	require.NoError(t, replayer.ReplayWorkflowHistory(nil, hist))
+}
+
 // After a crash, a batch comes again whole: an old event must not reach a
 // run that a later event of the customer started (its exit_on would end
 // the new run).
@@ -494,21 +555,16 @@ func TestRedeliveredEventsDoNotReachRunsStartedAfterThem(t *testing.T) {
 	def := workflows.Journey{Name: "Cart", Trigger: workflows.Trigger{Type: "event", Event: "Cart"}, Entry: workflows.Entry{Policy: "every_time"},
 		ExitOn: []workflows.ExitOn{{Event: "Order"}}, Start: "hold",
 		Nodes: []workflows.Node{{ID: "hold", Type: "delay", Duration: "1h", Next: "done"}, {ID: "done", Type: "exit"}}}
-	require.Empty(t, workflows.ValidateJourney(def, nil))
-	raw, _ := json.Marshal(def)
-	jr, err := e.store.CreateJourney(ctx, e.ws, def.Name, raw)
-	require.NoError(t, err)
-	_, err = e.store.PublishJourney(ctx, e.ws, jr.ID, "test")
-	require.NoError(t, err)
+	jr := e.publishDef(t, def)
 
 	e.send(t, "shopper", "Cart", "cart-1", nil)   // starts A
 	e.send(t, "shopper", "Order", "order-1", nil) // ends A
 	require.Eventually(t, func() bool {
-		runs := e.runs(t, jr.ID)
+		runs := e.runs(t, jr)
 		return len(runs) == 1 && runs[0].Status != schema.RunRunning
 	}, 10*time.Second, 20*time.Millisecond)
 	e.send(t, "shopper", "Cart", "cart-2", nil) // starts B
-	runs := e.runs(t, jr.ID)
+	runs := e.runs(t, jr)
 	require.Len(t, runs, 2)
 
 	// The three again, as a redelivered batch.
@@ -522,7 +578,7 @@ func TestRedeliveredEventsDoNotReachRunsStartedAfterThem(t *testing.T) {
 	require.NoError(t, e.router.Route(ctx, []ingest.Applied{again("Cart", "cart-1"), again("Order", "order-1"), again("Cart", "cart-2")}))
 	// What reached B is in its history once Route returns.
 	signals := 0
-	iter := e.temporal.GetWorkflowHistory(ctx, workflows.WorkflowID(jr.ID, cust.ID, ""), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	iter := e.temporal.GetWorkflowHistory(ctx, workflows.WorkflowID(jr, cust.ID, ""), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	for iter.HasNext() {
 		ev, err := iter.Next()
 		require.NoError(t, err)
@@ -531,5 +587,5 @@ func TestRedeliveredEventsDoNotReachRunsStartedAfterThem(t *testing.T) {
 		}
 	}
 	require.Zero(t, signals, "none of the three reached B, started by the last of them")
-	require.Len(t, e.runs(t, jr.ID), 2)
+	require.Len(t, e.runs(t, jr), 2)
 }

@@ -77,7 +77,15 @@ type JourneyInput struct {
 // customer is merged into another (the run upserts the survivor's id), and
 // a cancelled run (erased customer, stopped journey) closes as Canceled in
 // Temporal instead of Completed.
-const InterpreterVersion = 5
+//
+// Version 6 continues as new while it waits (a delay, a time window, an
+// event, a send held by a pause, quiet hours or a cap) when the server
+// suggests it, and the next run goes on waiting until the same time: a
+// customer's events reach a waiting run as signals, and Temporal refuses
+// signals past history.maximumSignalsPerExecution (10,000) per run, so a
+// long wait could otherwise stop taking exit_on and goal events. Before
+// continuing it lets conversions being recorded finish.
+const InterpreterVersion = 6
 
 // ResumeState is what a run keeps when it continues as new.
 type ResumeState struct {
@@ -92,7 +100,25 @@ type ResumeState struct {
 	Variants  map[string]string `json:"variants,omitempty"`
 	Entered   bool              `json:"entered"`
 	Received  int               `json:"received,omitempty"`
+	// Waiting is set when the run continued as new in the middle of a
+	// wait at Node: the next run does not enter Node again, it waits on.
+	Waiting *ResumeWait `json:"waiting,omitempty"`
 }
+
+// ResumeWait is a wait a run continued as new in the middle of.
+type ResumeWait struct {
+	// Kind is RunState.Waiting's kind: timer, window, event, quiet_hours,
+	// deferred or paused.
+	Kind string `json:"kind"`
+	// Until is when the wait ends (none for a pause).
+	Until *time.Time `json:"until,omitempty"`
+}
+
+// waitCut is returned up to walk by a wait the server's continue-as-new
+// suggestion cut short (interpreter version 6).
+type waitCut struct{ wait ResumeWait }
+
+func (w *waitCut) Error() string { return "continue as new while waiting (" + w.wait.Kind + ")" }
 
 // RunState is what the `state` query returns.
 type RunState struct {
@@ -162,6 +188,8 @@ type run struct {
 	steps       []activities.RecordStepInput
 	// converting counts conversion records still being written.
 	converting int
+	// resumeWait is the wait the previous run was cut short in.
+	resumeWait *ResumeWait
 }
 
 // projectionVersion 2 records the run's end with a local activity (no
@@ -233,6 +261,7 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 	r.startedAt = workflow.Now(ctx)
 	r.st = RunState{Status: "running", Paused: in.Paused, Variants: map[string]string{}}
 	if rs := in.Resume; rs != nil {
+		r.st.Node = rs.Node
 		cur, r.visits, r.st.Path, r.st.Paused, r.lastEvent, r.st.Converted, r.startedAt = rs.Node, rs.Visits, rs.Path, rs.Paused, rs.LastEvent, rs.Converted, rs.StartedAt
 		if rs.Variants != nil {
 			r.st.Variants = rs.Variants
@@ -241,6 +270,9 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 			r.remember(id)
 		}
 		r.st.EventsReceived = rs.Received
+		if r.resumeWait = rs.Waiting; r.resumeWait != nil {
+			r.searchNode = rs.Node // HeraldNode came over with the run
+		}
 	} else if in.Trigger != nil {
 		r.lastEvent = in.Trigger
 		r.remember(in.Trigger.ID)
@@ -466,18 +498,29 @@ func matches(where json.RawMessage, ev Event) bool {
 // walk runs nodes from cur until the journey ends.
 func (r *run) walk(ctx workflow.Context, cur string) error {
 	info := workflow.GetInfo(ctx)
+	suggested := r.suggested(ctx)
 	for cur != "" {
-		if info.GetContinueAsNewSuggested() && !r.st.Paused {
-			return r.continueAsNew(ctx, cur)
+		if (r.version < 6 && info.GetContinueAsNewSuggested() || suggested()) && !r.st.Paused {
+			return r.continueAsNew(ctx, cur, nil)
 		}
 		n, ok := r.nodes[cur]
 		if !ok {
 			return temporal.NewNonRetryableApplicationError(fmt.Sprintf("node %q does not exist in version %d", cur, r.in.Version), "BadGraph", nil)
 		}
-		if err := r.enter(ctx, n, ""); err != nil {
-			return err
+		var next string
+		var err error
+		if w := r.resumeWait; w != nil {
+			r.resumeWait = nil
+			next, err = r.waitOn(ctx, n, *w)
+		} else {
+			if err := r.enter(ctx, n, ""); err != nil {
+				return err
+			}
+			next, err = r.step(ctx, n)
 		}
-		next, err := r.step(ctx, n)
+		if cut := (*waitCut)(nil); errors.As(err, &cut) {
+			return r.continueAsNew(ctx, cur, &cut.wait)
+		}
 		if err != nil {
 			return err
 		}
@@ -486,27 +529,60 @@ func (r *run) walk(ctx workflow.Context, cur string) error {
 	return nil
 }
 
-func (r *run) continueAsNew(ctx workflow.Context, cur string) error {
-	// Take the signals that already arrived so none is lost.
-	for _, name := range []string{SignalEvent} {
-		ch := workflow.GetSignalChannel(ctx, name)
-		for {
-			var ev Event
-			if !ch.ReceiveAsync(&ev) {
-				break
+// waitOn goes on with a wait at n that the previous run was cut short in.
+func (r *run) waitOn(ctx workflow.Context, n Node, w ResumeWait) (string, error) {
+	switch {
+	case n.Type == "wait_for_event" && w.Until != nil:
+		return r.waitForEventUntil(ctx, n, *w.Until)
+	case n.Type == "send":
+		// A send's holds (pause, quiet hours, cap or rate) come round again.
+		if w.Until != nil {
+			if err := r.sleepUntil(ctx, *w.Until, w.Kind); err != nil {
+				return "", err
 			}
-			r.onEvent(ctx, ev)
 		}
+		return n.Next, r.send(ctx, n)
+	case w.Until != nil:
+		return n.Next, r.sleepUntil(ctx, *w.Until, w.Kind)
+	}
+	return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("node %s cannot resume a %q wait", n.ID, w.Kind), "BadGraph", nil)
+}
+
+// continueAsNew hands the run on at node cur (in the middle of wait, if set).
+func (r *run) continueAsNew(ctx workflow.Context, cur string, wait *ResumeWait) error {
+	if r.version >= 6 {
+		if err := settle(ctx); err != nil {
+			return err
+		}
+	}
+	// Take the signals that already arrived so none is lost.
+	ch := workflow.GetSignalChannel(ctx, SignalEvent)
+	for {
+		var ev Event
+		if !ch.ReceiveAsync(&ev) {
+			break
+		}
+		r.onEvent(ctx, ev)
 	}
 	if err := r.flush(ctx); err != nil {
 		return err
+	}
+	if r.version >= 6 {
+		// An exit_on among them ends the run here; a conversion being
+		// recorded is written before the run hands on.
+		if err := workflow.Await(ctx, func() bool { return r.converting == 0 }); err != nil {
+			return err
+		}
+		if err := ctx.Err(); err != nil {
+			return err
+		}
 	}
 	in := r.in
 	in.Trigger = nil
 	in.Interpreter = max(in.Interpreter, InterpreterVersion)
 	in.Resume = &ResumeState{Node: cur, Visits: r.visits, Path: r.st.Path, Paused: r.st.Paused, LastEvent: r.lastEvent,
 		Converted: r.st.Converted, StartedAt: r.startedAt, Seen: r.seen, Variants: r.st.Variants, Entered: true,
-		Received: r.st.EventsReceived}
+		Received: r.st.EventsReceived, Waiting: wait}
 	return workflow.NewContinueAsNewError(ctx, JourneyWorkflow, in)
 }
 
@@ -675,7 +751,52 @@ func (r *run) sleepUntil(ctx workflow.Context, t time.Time, kind string) error {
 	}
 	r.st.Waiting = &Waiting{Kind: kind, Until: &t}
 	defer func() { r.st.Waiting = nil }()
-	return workflow.Sleep(ctx, d)
+	if r.version < 6 {
+		return workflow.Sleep(ctx, d)
+	}
+	cut, err := workflow.AwaitWithTimeout(ctx, d, r.suggested(ctx))
+	if err == nil && cut {
+		if err = settle(ctx); err == nil {
+			err = &waitCut{ResumeWait{Kind: kind, Until: &t}}
+		}
+	}
+	return err
+}
+
+// settle yields once, so that a signal handed to the listening goroutine
+// in this workflow task is taken before the run decides to hand on: a
+// signal given to a goroutine blocked in Select is no longer in its
+// channel (ReceiveChannel.Len does not count it) until that goroutine runs.
+func settle(ctx workflow.Context) error {
+	yielded := false
+	return workflow.Await(ctx, func() bool {
+		done := yielded
+		yielded = true
+		return done
+	})
+}
+
+// suggested says when a version 6 run hands on: the server suggests
+// continuing as new and the signals that arrived with the suggestion have
+// all been taken (an exit_on, the awaited event or a resume among them acts
+// first; none is left behind). Always false before version 6.
+func (r *run) suggested(ctx workflow.Context) func() bool {
+	info := workflow.GetInfo(ctx)
+	var chans []workflow.ReceiveChannel
+	for _, name := range []string{SignalEvent, SignalPause, SignalResume, SignalExit, SignalMerge} {
+		chans = append(chans, workflow.GetSignalChannel(ctx, name))
+	}
+	return func() bool {
+		if r.version < 6 || !info.GetContinueAsNewSuggested() {
+			return false
+		}
+		for _, ch := range chans {
+			if ch.Len() > 0 {
+				return false
+			}
+		}
+		return true
+	}
 }
 
 func (r *run) delayUntil(ctx workflow.Context, n Node) (time.Time, error) {
@@ -749,16 +870,20 @@ func (r *run) waitForEvent(ctx workflow.Context, n Node) (string, error) {
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), "BadGraph", nil)
 	}
+	return r.waitForEventUntil(ctx, n, workflow.Now(ctx).Add(timeout))
+}
+
+// waitForEventUntil waits for n's event until the given time.
+func (r *run) waitForEventUntil(ctx workflow.Context, n Node, until time.Time) (string, error) {
 	if err := r.flush(ctx); err != nil {
 		return "", err
 	}
 	r.inbox = nil
 	r.waiting = true
-	until := workflow.Now(ctx).Add(timeout)
 	r.st.Waiting = &Waiting{Kind: "event", Event: n.Event, Until: &until}
 	defer func() { r.waiting, r.inbox, r.st.Waiting = false, nil, nil }()
 	var got *Event
-	ok, err := workflow.AwaitWithTimeout(ctx, timeout, func() bool {
+	arrived := func() bool {
 		for i := range r.inbox {
 			if r.inbox[i].Name == n.Event && matches(n.Where, r.inbox[i]) {
 				got = &r.inbox[i]
@@ -767,9 +892,19 @@ func (r *run) waitForEvent(ctx workflow.Context, n Node) (string, error) {
 		}
 		r.inbox = r.inbox[:0]
 		return false
-	})
+	}
+	suggested := r.suggested(ctx)
+	ok, err := workflow.AwaitWithTimeout(ctx, until.Sub(workflow.Now(ctx)), func() bool { return arrived() || suggested() })
 	if err != nil {
 		return "", err
+	}
+	if ok && got == nil {
+		if err := settle(ctx); err != nil {
+			return "", err
+		}
+		if ok = arrived(); !ok {
+			return "", &waitCut{ResumeWait{Kind: "event", Until: &until}}
+		}
 	}
 	if ok {
 		r.lastEvent = got
@@ -866,10 +1001,19 @@ func (r *run) sendOnce(ctx workflow.Context, n Node) (activities.SendResult, err
 			return res, err
 		}
 		r.st.Waiting = &Waiting{Kind: "paused"}
-		if err := workflow.Await(ctx, func() bool { return !r.st.Paused }); err != nil {
+		suggested := r.suggested(ctx)
+		if err := workflow.Await(ctx, func() bool { return !r.st.Paused || suggested() }); err != nil {
 			return res, err
 		}
+		if r.st.Paused {
+			if err := settle(ctx); err != nil {
+				return res, err
+			}
+		}
 		r.st.Waiting = nil
+		if r.st.Paused {
+			return res, &waitCut{ResumeWait{Kind: "paused"}}
+		}
 		// Released runs do not all send in the same second.
 		if err := workflow.Sleep(ctx, jitter(workflow.GetInfo(ctx).WorkflowExecution.ID, 10*time.Second)); err != nil {
 			return res, err
