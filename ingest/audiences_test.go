@@ -152,6 +152,29 @@ func TestSegmentMembershipReactsToIngest(t *testing.T) {
 		require.NoError(t, err)
 		require.Empty(t, pending)
 	})
+
+}
+
+// A segment change whose routing stopped part-way (its run started, the
+// change not yet marked routed) is routed again as tried: the router finds
+// the run it started, and starts no second one even when that run has
+// ended and the policy lets the customer in again.
+func TestSegmentChangeRoutedAgainStartsNoSecondRun(t *testing.T) {
+	e := newRouterEnv(t)
+	ctx := context.Background()
+	pro := e.segment(t, "Pro", `{"attr":"plan","op":"eq","value":"pro"}`)
+	def := workflows.Journey{Name: "Welcome pro", Trigger: workflows.Trigger{Type: "segment", SegmentID: pro.ID},
+		Entry: workflows.Entry{Policy: "every_time"}, Start: "done", Nodes: []workflows.Node{{ID: "done", Type: "exit"}}}
+	jID := e.publishDef(t, def)
+	cust := e.identify(t, "u1", map[string]any{"plan": "pro"})
+	e.waitDone(t, jID, 1)
+	_, err := e.store.Pool().Exec(ctx, `UPDATE segment_changes SET routed_at = NULL WHERE workspace_id = $1 AND customer_id = $2`, e.ws, cust)
+	require.NoError(t, err)
+	require.NoError(t, e.router.RoutePendingSegmentChanges(ctx))
+	require.Len(t, e.runs(t, jID), 1, "the change's run started already")
+	pending, err := e.store.PendingSegmentChanges(ctx, 10)
+	require.NoError(t, err)
+	require.Empty(t, pending)
 }
 
 func TestTimeRelativeMembershipExpiresThroughTheSchedule(t *testing.T) {

@@ -136,7 +136,13 @@ func (r *JourneyRouter) routeWithChanges(ctx context.Context, batch []Applied, c
 	ids := make([]int64, len(changes))
 	for i, c := range changes {
 		ids[i] = c.ID
-		batch = append(batch, segmentChangeEvent(c))
+	}
+	untried, err := r.store.TrySegmentChanges(ctx, ids)
+	if err != nil {
+		return err
+	}
+	for _, c := range changes {
+		batch = append(batch, segmentChangeEvent(c, !untried[c.ID]))
 	}
 	if err := r.route(ctx, batch); err != nil {
 		return err
@@ -193,13 +199,13 @@ func (r *JourneyRouter) updateMemberships(ctx context.Context, batch []Applied) 
 }
 
 // segmentChangeEvent is the customer event a membership change routes as.
-// A change stays pending until it is routed whole, so an attempt that
-// failed part-way may have entered some of its journeys already: it is
-// routed as Retried.
-func segmentChangeEvent(c schema.SegmentChange) Applied {
+// A change stays pending until it is routed whole, so a change tried before
+// (an attempt that failed part-way may have entered some of its journeys
+// already) is routed as Retried.
+func segmentChangeEvent(c schema.SegmentChange, tried bool) Applied {
 	props, _ := json.Marshal(map[string]string{"segment_id": c.SegmentID, "segment_name": c.SegmentName})
 	at := c.At
-	return Applied{CustomerID: c.CustomerID, Retried: true, Event: Event{Type: "track", MessageID: c.MessageID(), Event: c.EventName(),
+	return Applied{CustomerID: c.CustomerID, Retried: tried, Event: Event{Type: "track", MessageID: c.MessageID(), Event: c.EventName(),
 		Properties: props, Timestamp: &at, WorkspaceID: c.WorkspaceID}}
 }
 
@@ -544,7 +550,7 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 			// The run started just before a crash, before its row was
 			// written (h.Running was 0): record it now, or no later event
 			// of the customer would reach it.
-			if err := r.recordStarted(ctx, workspaceID, customerID, key, wfID, ev, unrecorded); err != nil {
+			if err := r.recordStarted(ctx, workspaceID, customerID, key, wfID, unrecorded); err != nil {
 				return "", "", err
 			}
 		}
@@ -597,28 +603,11 @@ func (r *JourneyRouter) startedBy(ctx context.Context, workspaceID, journeyID, w
 	if err != nil || seen[eventID] {
 		return seen[eventID], nil, err
 	}
-	iter := r.temporal.GetWorkflowHistory(ctx, wfID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	if !iter.HasNext() {
-		return false, nil, nil
+	run, err := r.runStart(ctx, wfID)
+	if err != nil || run == nil || run.trigger.ID != eventID {
+		return false, nil, err
 	}
-	first, err := iter.Next()
-	var nf *serviceerror.NotFound
-	if errors.As(err, &nf) {
-		return false, nil, nil
-	}
-	if err != nil {
-		return false, nil, fmt.Errorf("read the start of run %s: %w", wfID, err)
-	}
-	var in workflows.JourneyInput
-	attrs := first.GetWorkflowExecutionStartedEventAttributes()
-	if attrs == nil || converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &in) != nil {
-		return false, nil, nil // not a journey run Herald started: nothing to compare
-	}
-	if in.Trigger == nil || in.Trigger.ID != eventID {
-		return false, nil, nil
-	}
-	return true, &unrecordedRun{firstRunID: attrs.GetFirstExecutionRunId(), journeyID: in.JourneyID, version: in.Version,
-		startedAt: first.GetEventTime().AsTime().UTC()}, nil
+	return true, run, nil
 }
 
 // unrecordedRun is the start of a run, as Temporal has it, that the run
@@ -628,11 +617,39 @@ type unrecordedRun struct {
 	journeyID  string
 	version    int
 	startedAt  time.Time
+	trigger    workflows.Event
 }
 
-// recordStarted writes the run projection's row of the run ev started, as
-// start does after starting it (idempotent), when Temporal still runs it.
-func (r *JourneyRouter) recordStarted(ctx context.Context, workspaceID, customerID, key, wfID string, ev workflows.Event, run *unrecordedRun) error {
+// runStart reads the start of the run of id wfID Temporal has now: nil
+// when there is none, when it is not a journey run Herald started, or when
+// it has continued as new (its start was reported long since, and the
+// input of its current run no longer carries the trigger).
+func (r *JourneyRouter) runStart(ctx context.Context, wfID string) (*unrecordedRun, error) {
+	iter := r.temporal.GetWorkflowHistory(ctx, wfID, "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !iter.HasNext() {
+		return nil, nil
+	}
+	first, err := iter.Next()
+	var nf *serviceerror.NotFound
+	if errors.As(err, &nf) {
+		return nil, nil
+	}
+	if err != nil {
+		return nil, fmt.Errorf("read the start of run %s: %w", wfID, err)
+	}
+	var in workflows.JourneyInput
+	attrs := first.GetWorkflowExecutionStartedEventAttributes()
+	if attrs == nil || converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &in) != nil || in.Trigger == nil {
+		return nil, nil
+	}
+	return &unrecordedRun{firstRunID: attrs.GetFirstExecutionRunId(), journeyID: in.JourneyID, version: in.Version,
+		startedAt: first.GetEventTime().AsTime().UTC(), trigger: *in.Trigger}, nil
+}
+
+// recordStarted writes the run projection's row of a run, from its own
+// start, as start does after starting it (idempotent), when Temporal still
+// runs it.
+func (r *JourneyRouter) recordStarted(ctx context.Context, workspaceID, customerID, key, wfID string, run *unrecordedRun) error {
 	d, err := r.temporal.DescribeWorkflowExecution(ctx, wfID, "")
 	var nf *serviceerror.NotFound
 	if errors.As(err, &nf) {
@@ -645,8 +662,8 @@ func (r *JourneyRouter) recordStarted(ctx context.Context, workspaceID, customer
 		return nil // it ended: it recorded its end, and takes no more events
 	}
 	return r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: run.firstRunID,
-		JourneyID: run.journeyID, Version: run.version, CustomerID: customerID, EntryKey: key, TriggerEvent: ev.Name,
-		TriggerEventID: ev.ID, StartedAt: run.startedAt})
+		JourneyID: run.journeyID, Version: run.version, CustomerID: customerID, EntryKey: key, TriggerEvent: run.trigger.Name,
+		TriggerEventID: run.trigger.ID, StartedAt: run.startedAt})
 }
 
 // start starts the customer's run (or hands the event to the run of the id
@@ -703,8 +720,17 @@ func (r *JourneyRouter) start(ctx context.Context, ws schema.Workspace, lj liveJ
 				return "", "", err
 			}
 			if !ended {
-				runID = already.RunId
-				break
+				// A concurrent entry's run (or one whose row is not written
+				// yet) took the event. Its row is written from its own
+				// start, not this event's (the run also reports it).
+				run, err := r.runStart(ctx, wfID)
+				if err == nil && run != nil {
+					err = r.recordStarted(ctx, workspaceID, customerID, key, wfID, run)
+				}
+				if err != nil {
+					return "", "", err
+				}
+				return wfID, EntryAlreadyRunning, nil
 			}
 		}
 		if attempt == 5 {

@@ -403,6 +403,42 @@ func TestRetriedRoutingStartsNoSecondRun(t *testing.T) {
 	require.Len(t, e.runs(t, j), 2, "a retried event that started nothing before starts its run")
 }
 
+// An entry that finds the customer's run already going in Temporal but not
+// in the run projection (a concurrent entry, a row not written yet) hands
+// the run the event, and the run's row is written from the run's own start
+// (its trigger, version and start time), not from this event.
+func TestEntryIntoARunAlreadyGoingRecordsTheRunsOwnStart(t *testing.T) {
+	e := newRouterEnv(t)
+	ctx := context.Background()
+	j := e.publish(t, "Join", workflows.Entry{Policy: "every_time"}, "1h")
+	e.send(t, "racer", "Join", "join-1", nil)
+	var want schema.Run
+	require.Eventually(t, func() bool {
+		runs := e.runs(t, j)
+		want = runs[0]
+		return len(runs) == 1 && want.CurrentNode == "hold"
+	}, 10*time.Second, 20*time.Millisecond, "the run has reported its start and steps")
+	_, err := e.store.Pool().Exec(ctx, `DELETE FROM runs WHERE journey_id = $1`, j)
+	require.NoError(t, err)
+
+	e.send(t, "racer", "Join", "join-2", nil)
+	runs := e.runs(t, j)
+	require.Len(t, runs, 1)
+	got := runs[0]
+	require.Equal(t, []string{want.WorkflowID, want.RunID, "Join"}, []string{got.WorkflowID, got.RunID, got.TriggerEvent})
+	require.WithinDuration(t, want.StartedAt, got.StartedAt, time.Second)
+	startedBy, err := e.store.RunsStartedBy(ctx, e.ws, j, []string{"join-1", "join-2"})
+	require.NoError(t, err)
+	require.Equal(t, map[string]bool{"join-1": true}, startedBy, "the row is the run's own, started by join-1")
+	require.Eventually(t, func() bool {
+		v, err := e.temporal.QueryWorkflow(ctx, want.WorkflowID, "", workflows.QueryState)
+		require.NoError(t, err)
+		var st workflows.RunState
+		require.NoError(t, v.Get(&st))
+		return st.EventsReceived == 2
+	}, 10*time.Second, 20*time.Millisecond, "the run took join-2")
+}
+
 // An entry key longer than Temporal takes in an id (limit.maxIDLength,
 // 1,000 bytes by default) enters the customer under the key's hash, one run
 // per key as with any key; the run keeps the key itself.

@@ -364,6 +364,29 @@ func (s *Store) segmentChanges(ctx context.Context, where string, args ...any) (
 	})
 }
 
+// TrySegmentChanges records that journeys are about to be told about
+// changes and returns those no routing had tried before (the others may
+// have reached some journeys already). Of two routers trying a change at
+// once, one gets it as untried.
+func (s *Store) TrySegmentChanges(ctx context.Context, ids []int64) (untried map[int64]bool, err error) {
+	if len(ids) == 0 {
+		return nil, nil
+	}
+	rows, err := s.pool.Query(ctx, `UPDATE segment_changes SET tried_at = now() WHERE id = ANY($1::bigint[]) AND tried_at IS NULL RETURNING id`, ids)
+	if err != nil {
+		return nil, fmt.Errorf("mark segment changes tried: %w", err)
+	}
+	fresh, err := pgx.CollectRows(rows, pgx.RowTo[int64])
+	if err != nil {
+		return nil, fmt.Errorf("mark segment changes tried: %w", err)
+	}
+	untried = make(map[int64]bool, len(fresh))
+	for _, id := range fresh {
+		untried[id] = true
+	}
+	return untried, nil
+}
+
 // MarkSegmentChangesRouted records that journeys were told about changes.
 func (s *Store) MarkSegmentChangesRouted(ctx context.Context, ids []int64) error {
 	if len(ids) == 0 {

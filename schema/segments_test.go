@@ -8,10 +8,12 @@ import (
 	"fmt"
 	"slices"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/jackc/pgx/v5"
+	"github.com/stretchr/testify/assert"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/schema"
@@ -875,4 +877,57 @@ func TestSegmentCountFromEventsAlone(t *testing.T) {
 		}
 		require.Equal(t, newest, sample, "sample of %s", tc.cond)
 	}
+}
+
+// A segment change is untried for exactly one routing, however many try it
+// at once; a change tried before (routing stopped part-way) says so.
+func TestTrySegmentChangesOnce(t *testing.T) {
+	ctx := context.Background()
+	f := newSegmentFixture(t)
+	beta, err := f.st.CreateSegment(ctx, f.ws, schema.Segment{Name: "Beta", Kind: schema.SegmentManual})
+	require.NoError(t, err)
+	refs := []string{f.customers[0].ID, f.customers[1].ID, f.customers[2].ID}
+	_, err = f.st.AddManualMembers(ctx, f.ws, beta.ID, refs)
+	require.NoError(t, err)
+	changes, err := f.st.PendingSegmentChanges(ctx, 10)
+	require.NoError(t, err)
+	require.Len(t, changes, 3)
+	ids := make([]int64, len(changes))
+	for i, c := range changes {
+		ids[i] = c.ID
+	}
+
+	first, err := f.st.TrySegmentChanges(ctx, ids[:1])
+	require.NoError(t, err)
+	require.Equal(t, map[int64]bool{ids[0]: true}, first)
+
+	// Two routers at once: each remaining change is untried for one of them.
+	results := make([]map[int64]bool, 2)
+	var wg sync.WaitGroup
+	for i := range results {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			r, err := f.st.TrySegmentChanges(ctx, ids)
+			assert.NoError(t, err)
+			results[i] = r
+		}()
+	}
+	wg.Wait()
+	for _, id := range ids {
+		n := 0
+		for _, r := range results {
+			if r[id] {
+				n++
+			}
+		}
+		if id == ids[0] {
+			require.Zero(t, n, "tried before")
+		} else {
+			require.Equal(t, 1, n, "change %d untried for one router", id)
+		}
+	}
+	again, err := f.st.TrySegmentChanges(ctx, ids)
+	require.NoError(t, err)
+	require.Empty(t, again)
 }
