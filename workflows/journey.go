@@ -550,11 +550,6 @@ func (r *run) waitOn(ctx workflow.Context, n Node, w ResumeWait) (string, error)
 
 // continueAsNew hands the run on at node cur (in the middle of wait, if set).
 func (r *run) continueAsNew(ctx workflow.Context, cur string, wait *ResumeWait) error {
-	if r.version >= 6 {
-		if err := settle(ctx); err != nil {
-			return err
-		}
-	}
 	// Take the signals that already arrived so none is lost.
 	ch := workflow.GetSignalChannel(ctx, SignalEvent)
 	for {
@@ -568,9 +563,10 @@ func (r *run) continueAsNew(ctx workflow.Context, cur string, wait *ResumeWait) 
 		return err
 	}
 	if r.version >= 6 {
-		// An exit_on among them ends the run here; a conversion being
-		// recorded is written before the run hands on.
-		if err := workflow.Await(ctx, func() bool { return r.converting == 0 }); err != nil {
+		// Signals that came while the flush was written, and conversions
+		// being recorded, are taken before the state is handed on; an
+		// exit_on among them ends the run here.
+		if err := r.readyToHandOn(ctx); err != nil {
 			return err
 		}
 		if err := ctx.Err(); err != nil {
@@ -756,24 +752,30 @@ func (r *run) sleepUntil(ctx workflow.Context, t time.Time, kind string) error {
 	}
 	cut, err := workflow.AwaitWithTimeout(ctx, d, r.suggested(ctx))
 	if err == nil && cut {
-		if err = settle(ctx); err == nil {
+		if err = r.readyToHandOn(ctx); err == nil {
 			err = &waitCut{ResumeWait{Kind: kind, Until: &t}}
 		}
 	}
 	return err
 }
 
-// settle yields once, so that a signal handed to the listening goroutine
-// in this workflow task is taken before the run decides to hand on: a
-// signal given to a goroutine blocked in Select is no longer in its
-// channel (ReceiveChannel.Len does not count it) until that goroutine runs.
-func settle(ctx workflow.Context) error {
+// readyToHandOn prepares a version 6 run to continue as new. It yields
+// once, so that a signal handed to the listening goroutine in this
+// workflow task is taken first (a signal given to a goroutine blocked in
+// Select is no longer in its channel — ReceiveChannel.Len does not count
+// it — until that goroutine runs), then lets conversions being recorded
+// finish. A wait calls it while it still waits, so the events that arrive
+// meanwhile are still its own.
+func (r *run) readyToHandOn(ctx workflow.Context) error {
 	yielded := false
-	return workflow.Await(ctx, func() bool {
+	if err := workflow.Await(ctx, func() bool {
 		done := yielded
 		yielded = true
 		return done
-	})
+	}); err != nil {
+		return err
+	}
+	return workflow.Await(ctx, func() bool { return r.converting == 0 })
 }
 
 // suggested says when a version 6 run hands on: the server suggests
@@ -899,7 +901,7 @@ func (r *run) waitForEventUntil(ctx workflow.Context, n Node, until time.Time) (
 		return "", err
 	}
 	if ok && got == nil {
-		if err := settle(ctx); err != nil {
+		if err := r.readyToHandOn(ctx); err != nil {
 			return "", err
 		}
 		if ok = arrived(); !ok {
@@ -1006,7 +1008,7 @@ func (r *run) sendOnce(ctx workflow.Context, n Node) (activities.SendResult, err
 			return res, err
 		}
 		if r.st.Paused {
-			if err := settle(ctx); err != nil {
+			if err := r.readyToHandOn(ctx); err != nil {
 				return res, err
 			}
 		}
