@@ -538,7 +538,7 @@ func (s *Server) getRun(c *gin.Context) {
 	if path == nil {
 		path = []schema.StepRow{}
 	}
-	body := runBody{Run: run, Path: path, TemporalUIURL: s.temporalRunURL(run.WorkflowID, run.RunID)}
+	body := runBody{Run: run, Path: path, TemporalUIURL: s.temporalRunURL(run.WorkflowID, s.latestRunID(c, run))}
 	if run.Status == schema.RunRunning && s.deps.Temporal != nil {
 		// The current run: the entry may have continued as new.
 		v, err := s.deps.Temporal.QueryWorkflow(c, run.WorkflowID, "", workflows.QueryState)
@@ -553,6 +553,24 @@ func (s *Server) getRun(c *gin.Context) {
 		}
 	}
 	c.JSON(http.StatusOK, body)
+}
+
+// latestRunID is the id of the last run of run's continue-as-new chain (a
+// run that waits long hands on to new runs), where the Temporal UI shows
+// what it does now; the first run's id when Temporal cannot tell.
+func (s *Server) latestRunID(ctx context.Context, run schema.Run) string {
+	if s.deps.Temporal == nil {
+		return run.RunID
+	}
+	d, err := s.deps.Temporal.DescribeWorkflowExecution(ctx, run.WorkflowID, "")
+	if err != nil {
+		return run.RunID
+	}
+	// The id's latest execution may be a later entry's run.
+	if info := d.GetWorkflowExecutionInfo(); info.GetFirstRunId() == run.RunID && info.GetExecution().GetRunId() != "" {
+		return info.GetExecution().GetRunId()
+	}
+	return run.RunID
 }
 
 func (s *Server) temporalRunURL(workflowID, runID string) string {

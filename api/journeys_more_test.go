@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"strings"
 	"testing"
 	"time"
 
@@ -248,6 +249,35 @@ func TestStopCancelsRunsOneByOneWhenTheBatchIsRefused(t *testing.T) {
 	require.Equal(t, 200, status, "stopping again is allowed: %v", out)
 	require.EqualValues(t, 0, out["runs_affected"])
 	require.Equal(t, "stopped", out["status"])
+}
+
+// TestRunLinksToItsLatestRunInTheTemporalUI: a run that continued as new
+// while it waits (events kept coming) links to the latest run of its chain
+// in the Temporal UI; the projection keeps the first run's id.
+func TestRunLinksToItsLatestRunInTheTemporalUI(t *testing.T) {
+	f := newJourneyFixtureOn(t, temporalserver.Options{DynamicConfig: dynamicconfig.StaticClient{
+		dynamicconfig.HistoryCountSuggestContinueAsNew.Key(): 16}})
+	ctx := context.Background()
+	id, wfIDs := f.longRuns(t, "waiter")
+	wf := wfIDs[0]
+	_, run := f.api(t, "GET", "/api/runs/"+wf, nil)
+	first, _ := run["run_id"].(string)
+	require.NotEmpty(t, first, "%v", run)
+	require.True(t, strings.HasSuffix(run["temporal_ui_url"].(string), "/"+first+"/history"), "%v", run["temporal_ui_url"])
+
+	// The customer's triggers go to the waiting run as events.
+	latest := first
+	require.Eventually(t, func() bool {
+		status, _ := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "waiter"}})
+		require.Equal(t, 200, status)
+		d, err := f.temporal.DescribeWorkflowExecution(ctx, wf, "")
+		require.NoError(t, err)
+		latest = d.WorkflowExecutionInfo.Execution.RunId
+		return latest != first
+	}, 30*time.Second, 50*time.Millisecond, "the run continued as new")
+	_, run = f.api(t, "GET", "/api/runs/"+wf, nil)
+	require.Equal(t, first, run["run_id"])
+	require.True(t, strings.HasSuffix(run["temporal_ui_url"].(string), "/"+latest+"/history"), "%v", run["temporal_ui_url"])
 }
 
 // TestBranchOnSegmentMembership: a branch on a manual segment sends a
