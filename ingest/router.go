@@ -714,8 +714,13 @@ func (r *JourneyRouter) start(ctx context.Context, ws schema.Workspace, lj liveJ
 		}
 		if err == nil {
 			// A run records its end just before it closes: a signal to such
-			// a run is lost, so only a run still going counts.
-			ended, err := r.store.RunEnded(ctx, workspaceID, wfID, already.RunId)
+			// a run is lost, so only a run still going counts. Its row is
+			// under the first run id of its continue-as-new chain.
+			first := already.RunId
+			if d, err := r.temporal.DescribeWorkflowExecution(ctx, wfID, already.RunId); err == nil && d.GetWorkflowExecutionInfo().GetFirstRunId() != "" {
+				first = d.GetWorkflowExecutionInfo().GetFirstRunId()
+			}
+			ended, err := r.store.RunEnded(ctx, workspaceID, wfID, first)
 			if err != nil {
 				return "", "", err
 			}

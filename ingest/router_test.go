@@ -134,6 +134,14 @@ func (e *routerEnv) runs(t *testing.T, journeyID string) []schema.Run {
 	return runs
 }
 
+// onlyRun is the journey's one run.
+func (e *routerEnv) onlyRun(t *testing.T, journeyID string) schema.Run {
+	t.Helper()
+	runs := e.runs(t, journeyID)
+	require.Len(t, runs, 1)
+	return runs[0]
+}
+
 func (e *routerEnv) waitDone(t *testing.T, journeyID string, n int) {
 	t.Helper()
 	require.Eventually(t, func() bool {
@@ -339,9 +347,8 @@ func TestRedeliveredTriggerRecordsARunStartedBeforeACrash(t *testing.T) {
 	ctx := context.Background()
 	j := e.publish(t, "Begin", workflows.Entry{Policy: "once"}, "1h")
 	e.send(t, "crash", "Begin", "begin-1", nil)
-	runs := e.runs(t, j)
-	require.Len(t, runs, 1)
-	wfID, runID := runs[0].WorkflowID, runs[0].RunID
+	run := e.onlyRun(t, j)
+	wfID, runID := run.WorkflowID, run.RunID
 	// The run reports its progress before it waits at "hold", then nothing
 	// for an hour: once it has, its row stays gone.
 	require.Eventually(t, func() bool {
@@ -365,7 +372,7 @@ func TestRedeliveredTriggerRecordsARunStartedBeforeACrash(t *testing.T) {
 	require.NoError(t, e.router.Route(ctx, []ingest.Applied{begin, tick("tick-1")}))
 	require.NoError(t, e.router.Route(ctx, []ingest.Applied{tick("tick-2")}))
 
-	runs = e.runs(t, j)
+	runs := e.runs(t, j)
 	require.Len(t, runs, 1, "the run is recorded again, not started twice")
 	require.Equal(t, []any{wfID, runID, 1, "Begin"}, []any{runs[0].WorkflowID, runs[0].RunID, runs[0].Version, runs[0].TriggerEvent},
 		"under the run's first run id, with its version")
@@ -437,6 +444,41 @@ func TestEntryIntoARunAlreadyGoingRecordsTheRunsOwnStart(t *testing.T) {
 		require.NoError(t, v.Get(&st))
 		return st.EventsReceived == 2
 	}, 10*time.Second, 20*time.Millisecond, "the run took join-2")
+}
+
+// A trigger that meets the customer's run after the run recorded its end
+// but before it closed is not left to it (the run takes no more events):
+// the entry waits for the close and starts a new run — also when the run
+// has continued as new, its row being under its first run id.
+func TestTriggerForAContinuedRunThatHasEndedStartsANewRun(t *testing.T) {
+	e := newRouterEnv(t, dynamicconfig.StaticClient{dynamicconfig.HistoryCountSuggestContinueAsNew.Key(): 16})
+	ctx := context.Background()
+	j := e.publish(t, "Visit", workflows.Entry{Policy: "every_time"}, "1h")
+	e.send(t, "regular", "Visit", "visit-0", nil)
+	run := e.onlyRun(t, j)
+	wfID, first := run.WorkflowID, run.RunID
+	for i := 1; ; i++ {
+		d, err := e.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+		require.NoError(t, err)
+		if d.WorkflowExecutionInfo.Execution.RunId != first {
+			break
+		}
+		require.Less(t, i, 200, "the run continued as new")
+		e.send(t, "regular", "Visit", fmt.Sprintf("visit-%d", i), nil) // to the running run
+		time.Sleep(20 * time.Millisecond)
+	}
+	// The run recorded its end; it closes a moment later.
+	_, err := e.store.Pool().Exec(ctx, `UPDATE runs SET status = 'completed', ended_at = now() WHERE workflow_id = $1`, wfID)
+	require.NoError(t, err)
+	go func() {
+		time.Sleep(time.Second)
+		_ = e.temporal.CancelWorkflow(ctx, wfID, "")
+	}()
+	e.send(t, "regular", "Visit", "visit-late", nil)
+	require.Len(t, e.runs(t, j), 2, "the late trigger started a new run")
+	started, err := e.store.RunsStartedBy(ctx, e.ws, j, []string{"visit-late"})
+	require.NoError(t, err)
+	require.True(t, started["visit-late"])
 }
 
 // An entry key longer than Temporal takes in an id (limit.maxIDLength,
