@@ -533,7 +533,7 @@ func (r *run) walk(ctx workflow.Context, cur string) error {
 func (r *run) waitOn(ctx workflow.Context, n Node, w ResumeWait) (string, error) {
 	switch {
 	case n.Type == "wait_for_event" && w.Until != nil:
-		return r.waitForEventUntil(ctx, n, *w.Until)
+		return r.waitForEventUntil(ctx, n, func() time.Time { return *w.Until })
 	case n.Type == "send":
 		// A send's holds (pause, quiet hours, cap or rate) come round again.
 		if w.Until != nil {
@@ -872,14 +872,16 @@ func (r *run) waitForEvent(ctx workflow.Context, n Node) (string, error) {
 	if err != nil {
 		return "", temporal.NewNonRetryableApplicationError(err.Error(), "BadGraph", nil)
 	}
-	return r.waitForEventUntil(ctx, n, workflow.Now(ctx).Add(timeout))
+	return r.waitForEventUntil(ctx, n, func() time.Time { return workflow.Now(ctx).Add(timeout) })
 }
 
-// waitForEventUntil waits for n's event until the given time.
-func (r *run) waitForEventUntil(ctx workflow.Context, n Node, until time.Time) (string, error) {
+// waitForEventUntil waits for n's event until the time deadline gives
+// once the run's progress is reported (the timeout counts from then).
+func (r *run) waitForEventUntil(ctx workflow.Context, n Node, deadline func() time.Time) (string, error) {
 	if err := r.flush(ctx); err != nil {
 		return "", err
 	}
+	until := deadline()
 	r.inbox = nil
 	r.waiting = true
 	r.st.Waiting = &Waiting{Kind: "event", Event: n.Event, Until: &until}
