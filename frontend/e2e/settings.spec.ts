@@ -8,7 +8,7 @@
 //
 // Environment: HERALD_URL and HERALD_CREDENTIALS, see e2e/helpers.ts.
 import { expect, test, type APIRequestContext, type Page } from '@playwright/test';
-import { callApi, credentials, ingest, runId, screenshot, signIn, type Credentials } from './helpers';
+import { callApi, credentials, ingest, profileWithEvents, runId, screenshot, signIn, type Credentials } from './helpers';
 
 test('channels and workspace settings', async ({ page, request }) => {
   const creds = credentials();
@@ -189,6 +189,11 @@ test('a journey’s results, and a template test send', async ({ page, request }
   for (let i = 1; i <= 3; i++) {
     const userId = `results-${run}-${i}`;
     await ingest(request, creds.write_key, 'identify', { userId, traits: { email: `${userId}@example.com`, first_name: `Reader ${i}` } });
+  }
+  // Ingest is asynchronous (Kafka): the receipts render first_name, so each
+  // customer's traits must be stored before the trigger.
+  for (let i = 1; i <= 3; i++) {
+    await profileWithEvents(request, creds.secret_key, `results-${run}-${i}`, 1);
   }
   for (let i = 1; i <= 3; i++) {
     await expect
