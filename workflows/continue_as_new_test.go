@@ -110,6 +110,7 @@ func TestContinueAsNewWhileWaiting(t *testing.T) {
 	}
 	var sends []sendAt
 	var steps []string
+	var rendered []*activities.RenderEvent
 	newEnv := func(start time.Time) *testsuite.TestWorkflowEnvironment {
 		var s testsuite.WorkflowTestSuite
 		env := s.NewTestWorkflowEnvironment()
@@ -126,6 +127,7 @@ func TestContinueAsNewWhileWaiting(t *testing.T) {
 		env.OnActivity(a.Send, mock.Anything, mock.Anything).Return(
 			func(_ context.Context, in activities.SendInput) (activities.SendResult, error) {
 				sends = append(sends, sendAt{in.NodeID, env.Now().UTC()})
+				rendered = append(rendered, in.Event)
 				if in.Progress != nil {
 					for _, s := range in.Progress.Steps {
 						steps = append(steps, fmt.Sprintf("%s#%d", s.Node, s.Visit))
@@ -138,7 +140,7 @@ func TestContinueAsNewWhileWaiting(t *testing.T) {
 	start := time.Date(2026, 3, 2, 9, 0, 0, 0, time.UTC)
 
 	t.Run("delay", func(t *testing.T) {
-		sends, steps = nil, nil
+		sends, steps, rendered = nil, nil, nil
 		journey := workflows.Journey{Name: "Hold", Trigger: workflows.Trigger{Type: "event", Event: "Go"}, Entry: workflows.Entry{Policy: "once"},
 			ExitOn: []workflows.ExitOn{{Event: "Stop"}}, Start: "hold",
 			Nodes: []workflows.Node{
@@ -151,7 +153,7 @@ func TestContinueAsNewWhileWaiting(t *testing.T) {
 		env.RegisterDelayedCallback(func() { env.SignalWorkflow(workflows.SignalEvent, workflows.Event{ID: "e1", Name: "Tick"}) }, 10*time.Minute)
 		env.RegisterDelayedCallback(func() { env.SetContinueAsNewSuggested(true) }, 30*time.Minute)
 		env.ExecuteWorkflow(workflows.JourneyWorkflow, workflows.JourneyInput{WorkspaceID: "ws", JourneyID: "j", CustomerID: "c",
-			Journey: journey, Trigger: &workflows.Event{ID: "t", Name: "Go"}, Interpreter: workflows.InterpreterVersion})
+			Journey: journey, Trigger: &workflows.Event{ID: "t", Name: "Go", Properties: map[string]any{"plan": "pro"}}, Interpreter: workflows.InterpreterVersion})
 		next := continuedAs(t, env)
 		require.Equal(t, "hold", next.Resume.Node)
 		require.Equal(t, &workflows.ResumeWait{Kind: "timer", Until: ptr(start.Add(2 * time.Hour))}, next.Resume.Waiting)
@@ -172,6 +174,8 @@ func TestContinueAsNewWhileWaiting(t *testing.T) {
 		require.True(t, env2.IsWorkflowCompleted())
 		require.NoError(t, env2.GetWorkflowError())
 		require.Equal(t, []sendAt{{"hello", start.Add(2 * time.Hour)}}, sends, "sent when the first run's delay ends")
+		require.Equal(t, []*activities.RenderEvent{{Name: "Go", Properties: map[string]any{"plan": "pro"}}}, rendered,
+			"templates still see the trigger (event.*) after the hand-on")
 		require.Equal(t, []string{"hold#1", "hello#1", "done#1"}, steps, "the delay is not entered again")
 	})
 
@@ -238,3 +242,17 @@ func TestContinueAsNewWhileWaiting(t *testing.T) {
 }
 
 func ptr[T any](v T) *T { return &v }
+
+// A worker refuses a run of a newer interpreter (a rollback, a rolling
+// deploy) instead of running it as an older version: its task fails and is
+// retried until a worker that knows the version takes it.
+func TestNewerInterpreterIsRefused(t *testing.T) {
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	env.RegisterWorkflow(workflows.JourneyWorkflow)
+	journey := workflows.Journey{Name: "Hold", Trigger: workflows.Trigger{Type: "event", Event: "Go"}, Entry: workflows.Entry{Policy: "once"},
+		Start: "done", Nodes: []workflows.Node{{ID: "done", Type: "exit"}}}
+	env.ExecuteWorkflow(workflows.JourneyWorkflow, workflows.JourneyInput{WorkspaceID: "ws", JourneyID: "j", CustomerID: "c",
+		Journey: journey, Interpreter: workflows.InterpreterVersion + 1})
+	require.ErrorContains(t, env.GetWorkflowError(), fmt.Sprintf("needs interpreter version %d", workflows.InterpreterVersion+1))
+}

@@ -103,6 +103,10 @@ type ResumeState struct {
 	// Waiting is set when the run continued as new in the middle of a
 	// wait at Node: the next run does not enter Node again, it waits on.
 	Waiting *ResumeWait `json:"waiting,omitempty"`
+	// Trigger is the event the run started with: templates (`event.*`),
+	// branches and update_customer read it after continue-as-new too. The
+	// next run's input has no trigger (it was not started by one).
+	Trigger *Event `json:"trigger,omitempty"`
 }
 
 // ResumeWait is a wait a run continued as new in the middle of.
@@ -190,6 +194,9 @@ type run struct {
 	converting int
 	// resumeWait is the wait the previous run was cut short in.
 	resumeWait *ResumeWait
+	// trigger is the event the run started with (carried across
+	// continue-as-new).
+	trigger *Event
 }
 
 // projectionVersion 2 records the run's end with a local activity (no
@@ -252,7 +259,13 @@ func localCtx(ctx workflow.Context) workflow.Context {
 // it walks the graph from the start node (or where a continued run left
 // off), reacting to the customer's events delivered as `event` signals.
 func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
-	r := &run{in: in, nodes: map[string]Node{}, visits: map[string]int{}, seenSet: map[string]bool{}}
+	if in.Interpreter > InterpreterVersion {
+		// A run of a newer release (a rollback, a rolling deploy): the
+		// workflow task fails and is retried until a worker that knows
+		// the version takes it, rather than run it as an older one.
+		panic(fmt.Sprintf("journey run needs interpreter version %d; this worker has %d", in.Interpreter, InterpreterVersion))
+	}
+	r := &run{in: in, nodes: map[string]Node{}, visits: map[string]int{}, seenSet: map[string]bool{}, trigger: in.Trigger}
 	for _, n := range in.Journey.Nodes {
 		r.nodes[n.ID] = n
 	}
@@ -270,6 +283,7 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 			r.remember(id)
 		}
 		r.st.EventsReceived = rs.Received
+		r.trigger = rs.Trigger
 		if r.resumeWait = rs.Waiting; r.resumeWait != nil {
 			r.searchNode = rs.Node // HeraldNode came over with the run
 		}
@@ -501,7 +515,7 @@ func (r *run) walk(ctx workflow.Context, cur string) error {
 	suggested := r.suggested(ctx)
 	for cur != "" {
 		if (r.version < 6 && info.GetContinueAsNewSuggested() || suggested()) && !r.st.Paused {
-			return r.continueAsNew(ctx, cur, nil)
+			return r.continueAsNew(ctx, cur, r.resumeWait)
 		}
 		n, ok := r.nodes[cur]
 		if !ok {
@@ -538,6 +552,12 @@ func (r *run) waitOn(ctx workflow.Context, n Node, w ResumeWait) (string, error)
 		// A send's holds (pause, quiet hours, cap or rate) come round again.
 		if w.Until != nil {
 			if err := r.sleepUntil(ctx, *w.Until, w.Kind); err != nil {
+				return "", err
+			}
+		}
+		if w.Kind == "paused" && !r.st.Paused {
+			// Released as the run handed on: still not all in one second.
+			if err := workflow.Sleep(ctx, jitter(workflow.GetInfo(ctx).WorkflowExecution.ID, 10*time.Second)); err != nil {
 				return "", err
 			}
 		}
@@ -578,7 +598,7 @@ func (r *run) continueAsNew(ctx workflow.Context, cur string, wait *ResumeWait) 
 	in.Interpreter = max(in.Interpreter, InterpreterVersion)
 	in.Resume = &ResumeState{Node: cur, Visits: r.visits, Path: r.st.Path, Paused: r.st.Paused, LastEvent: r.lastEvent,
 		Converted: r.st.Converted, StartedAt: r.startedAt, Seen: r.seen, Variants: r.st.Variants, Entered: true,
-		Received: r.st.EventsReceived, Waiting: wait}
+		Received: r.st.EventsReceived, Waiting: wait, Trigger: r.trigger}
 	return workflow.NewContinueAsNewError(ctx, JourneyWorkflow, in)
 }
 
@@ -957,8 +977,8 @@ func (r *run) branch(ctx workflow.Context, n Node) (string, error) {
 // trigger event's, with the last event's under "last_event".
 func (r *run) branchProps() map[string]any {
 	props := map[string]any{}
-	if r.in.Trigger != nil {
-		for k, v := range r.in.Trigger.Properties {
+	if r.trigger != nil {
+		for k, v := range r.trigger.Properties {
 			props[k] = v
 		}
 	}
@@ -974,10 +994,10 @@ func evalCustomer(c activities.CustomerProfile) Customer {
 }
 
 func (r *run) renderEvent() *activities.RenderEvent {
-	if r.in.Trigger == nil {
+	if r.trigger == nil {
 		return nil
 	}
-	return &activities.RenderEvent{Name: r.in.Trigger.Name, Properties: r.in.Trigger.Properties}
+	return &activities.RenderEvent{Name: r.trigger.Name, Properties: r.trigger.Properties}
 }
 
 // send holds while paused or in quiet hours, then sends once per visit.
