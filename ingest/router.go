@@ -661,6 +661,11 @@ func (r *JourneyRouter) recordStarted(ctx context.Context, workspaceID, customer
 	if d.GetWorkflowExecutionInfo().GetStatus() != enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING {
 		return nil // it ended: it recorded its end, and takes no more events
 	}
+	return r.recordRun(ctx, workspaceID, customerID, key, wfID, run)
+}
+
+// recordRun writes the row of a run known to be going, from its own start.
+func (r *JourneyRouter) recordRun(ctx context.Context, workspaceID, customerID, key, wfID string, run *unrecordedRun) error {
 	return r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: run.firstRunID,
 		JourneyID: run.journeyID, Version: run.version, CustomerID: customerID, EntryKey: key, TriggerEvent: run.trigger.Name,
 		TriggerEventID: run.trigger.ID, StartedAt: run.startedAt})
@@ -727,10 +732,11 @@ func (r *JourneyRouter) start(ctx context.Context, ws schema.Workspace, lj liveJ
 			if !ended {
 				// A concurrent entry's run (or one whose row is not written
 				// yet) took the event. Its row is written from its own
-				// start, not this event's (the run also reports it).
+				// start, not this event's (the run also reports it); the
+				// signal it took says it is going.
 				run, err := r.runStart(ctx, wfID)
 				if err == nil && run != nil {
-					err = r.recordStarted(ctx, workspaceID, customerID, key, wfID, run)
+					err = r.recordRun(ctx, workspaceID, customerID, key, wfID, run)
 				}
 				if err != nil {
 					return "", "", err

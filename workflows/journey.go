@@ -556,8 +556,8 @@ func (r *run) waitOn(ctx workflow.Context, n Node, w ResumeWait) (string, error)
 			}
 		}
 		if w.Kind == "paused" && !r.st.Paused {
-			// Released as the run handed on: still not all in one second.
-			if err := workflow.Sleep(ctx, jitter(workflow.GetInfo(ctx).WorkflowExecution.ID, 10*time.Second)); err != nil {
+			// Released as the run handed on.
+			if err := releaseJitter(ctx); err != nil {
 				return "", err
 			}
 		}
@@ -1038,8 +1038,7 @@ func (r *run) sendOnce(ctx workflow.Context, n Node) (activities.SendResult, err
 		if r.st.Paused {
 			return res, &waitCut{ResumeWait{Kind: "paused"}}
 		}
-		// Released runs do not all send in the same second.
-		if err := workflow.Sleep(ctx, jitter(workflow.GetInfo(ctx).WorkflowExecution.ID, 10*time.Second)); err != nil {
+		if err := releaseJitter(ctx); err != nil {
 			return res, err
 		}
 	}
@@ -1088,6 +1087,12 @@ func (r *run) sendOnce(ctx workflow.Context, n Node) (activities.SendResult, err
 func MessageID(workflowID, runID, nodeID string, visit int) string {
 	sum := sha256.Sum256([]byte(workflowID + "\n" + runID + "\n" + nodeID + "\n" + strconv.Itoa(visit)))
 	return "msg_" + hex.EncodeToString(sum[:16])
+}
+
+// releaseJitter waits a run's own part of ten seconds after a pause is
+// released: released runs do not all send in the same second.
+func releaseJitter(ctx workflow.Context) error {
+	return workflow.Sleep(ctx, jitter(workflow.GetInfo(ctx).WorkflowExecution.ID, 10*time.Second))
 }
 
 func jitter(key string, max time.Duration) time.Duration {
