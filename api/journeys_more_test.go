@@ -142,6 +142,13 @@ func TestPauseHoldsRunsAtTheirNextSend(t *testing.T) {
 		items, _ := list["items"].([]any)
 		return len(items) == 1
 	}, 30*time.Second, 200*time.Millisecond, "released after resume (with up to 10 s of jitter)")
+	if *recordHistories {
+		require.Eventually(t, func() bool {
+			_, run := f.api(t, "GET", "/api/runs/"+wfID, nil)
+			return run["status"] == "completed"
+		}, 20*time.Second, 100*time.Millisecond)
+		saveHistory(t, f.temporal, wfID, "../workflows/testdata/histories/paused_send.json")
+	}
 }
 
 // longRuns publishes a journey that waits an hour and enters the users;

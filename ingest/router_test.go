@@ -3,7 +3,9 @@ package ingest_test
 import (
 	"context"
 	"encoding/json"
+	"flag"
 	"fmt"
+	"os"
 	"strings"
 	"sync"
 	"testing"
@@ -16,6 +18,7 @@ import (
 	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
 	"go.temporal.io/server/common/dynamicconfig"
+	"google.golang.org/protobuf/encoding/protojson"
 
 	"github.com/heraldhq/herald/activities"
 	"github.com/heraldhq/herald/ingest"
@@ -611,17 +614,48 @@ func TestLongWaitsHandOnBeforeTemporalsSignalLimit(t *testing.T) {
 	require.Equal(t, 1, hold, "the delay was entered once")
 
 	// The first run's history, cut short in the delay, replays as it ran.
-	iter := e.temporal.GetWorkflowHistory(ctx, wfID, first, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	hist := history(t, e.temporal, wfID, first)
+	require.Equal(t, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, hist.Events[len(hist.Events)-1].EventType)
+	replayer := worker.NewWorkflowReplayer()
+	replayer.RegisterWorkflow(workflows.JourneyWorkflow)
+	require.NoError(t, replayer.ReplayWorkflowHistory(nil, hist))
+
+	if *recordHistories {
+		// The first run (handed on in its delay) and the last (resumed in
+		// the delay, ended by exit_on), for workflows' replay test.
+		require.NoError(t, e.temporal.GetWorkflow(ctx, wfID, "").Get(ctx, nil))
+		desc, err := e.temporal.DescribeWorkflowExecution(ctx, wfID, "")
+		require.NoError(t, err)
+		last := history(t, e.temporal, wfID, desc.WorkflowExecutionInfo.Execution.RunId)
+		require.Equal(t, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_COMPLETED, last.Events[len(last.Events)-1].EventType)
+		writeHistory(t, hist, "../workflows/testdata/histories/long_wait_handed_on.json")
+		writeHistory(t, last, "../workflows/testdata/histories/long_wait_resumed_exit_on.json")
+	}
+}
+
+// recordHistories writes histories of this package's runs for the replay
+// test (workflows/testdata/histories):
+// go test ./ingest -run LongWaitsHandOn -record-histories
+var recordHistories = flag.Bool("record-histories", false, "write workflow histories for the replay test")
+
+// history reads one run's whole history.
+func history(t *testing.T, c client.Client, workflowID, runID string) *historypb.History {
+	t.Helper()
+	iter := c.GetWorkflowHistory(context.Background(), workflowID, runID, false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
 	hist := &historypb.History{}
 	for iter.HasNext() {
 		ev, err := iter.Next()
 		require.NoError(t, err)
 		hist.Events = append(hist.Events, ev)
 	}
-	require.Equal(t, enumspb.EVENT_TYPE_WORKFLOW_EXECUTION_CONTINUED_AS_NEW, hist.Events[len(hist.Events)-1].EventType)
-	replayer := worker.NewWorkflowReplayer()
-	replayer.RegisterWorkflow(workflows.JourneyWorkflow)
-	require.NoError(t, replayer.ReplayWorkflowHistory(nil, hist))
+	return hist
+}
+
+func writeHistory(t *testing.T, hist *historypb.History, path string) {
+	t.Helper()
+	b, err := protojson.MarshalOptions{Multiline: true, Indent: "  "}.Marshal(hist)
+	require.NoError(t, err)
+	require.NoError(t, os.WriteFile(path, b, 0o644))
 }
 
 // After a crash, a batch comes again whole: an old event must not reach a
@@ -656,10 +690,7 @@ func TestRedeliveredEventsDoNotReachRunsStartedAfterThem(t *testing.T) {
 	require.NoError(t, e.router.Route(ctx, []ingest.Applied{again("Cart", "cart-1"), again("Order", "order-1"), again("Cart", "cart-2")}))
 	// What reached B is in its history once Route returns.
 	signals := 0
-	iter := e.temporal.GetWorkflowHistory(ctx, workflows.WorkflowID(jr, cust.ID, ""), "", false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
-	for iter.HasNext() {
-		ev, err := iter.Next()
-		require.NoError(t, err)
+	for _, ev := range history(t, e.temporal, workflows.WorkflowID(jr, cust.ID, ""), "").Events {
 		if ev.GetWorkflowExecutionSignaledEventAttributes() != nil {
 			signals++
 		}

@@ -10,10 +10,13 @@ import (
 	"github.com/heraldhq/herald/workflows"
 )
 
-// TestReplayHistories replays histories recorded from real runs (on a real
-// Temporal server, by `go test ./api -run Lifecycle -record-histories`)
-// against today's interpreter: a change that would break running journeys
-// fails here. Behaviour changes need workflow.GetVersion.
+// TestReplayHistories replays histories recorded from real runs on a real
+// Temporal server against today's interpreter: a change that would break
+// running journeys fails here. Behaviour changes need workflow.GetVersion.
+// Recorded by `go test ./api -run 'Lifecycle|PauseHolds' -record-histories`
+// and `go test ./ingest -run LongWaitsHandOn -record-histories`; a file
+// named _vN was recorded by interpreter N and is kept when a newer one
+// rewrites its name without the suffix.
 func TestReplayHistories(t *testing.T) {
 	files, err := filepath.Glob("testdata/histories/*.json")
 	require.NoError(t, err)
