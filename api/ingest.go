@@ -160,10 +160,16 @@ func (s *Server) ingestOne(typ string) gin.HandlerFunc {
 			failField(c, http.StatusBadRequest, ferr.Field, ferr.Message)
 			return
 		}
-		// A decoder, not Unmarshal: what follows the event is ignored.
+		// A decoder, not Unmarshal, so an error is read in the event itself;
+		// anything but white space after it is refused: a second event there
+		// would otherwise be dropped behind a 200.
 		var ev eventBody
 		dec := json.NewDecoder(bytes.NewReader(body))
 		err := dec.Decode(&ev)
+		if err == nil && len(bytes.TrimSpace(body[dec.InputOffset():])) > 0 {
+			failField(c, http.StatusBadRequest, "body", "the body has data after the event's JSON object; send several events to /v1/batch")
+			return
+		}
 		err = ingest.DecodeRepaired(body[:dec.InputOffset()], err, ingest.EventTimeFields, func(fixed []byte) error {
 			ev = eventBody{}
 			return json.Unmarshal(fixed, &ev)

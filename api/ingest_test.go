@@ -154,6 +154,12 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"bytes that are not UTF-8 in an id", "/v1/track", "{\"userId\":\"q\xffz\",\"event\":\"E\"}", wk, 400, "userId", "not valid UTF-8"},
 		{"bytes that are not UTF-8 in a batch element", "/v1/batch", "{\"batch\":[{\"type\":\"track\",\"userId\":\"u\",\"event\":\"ok\"},{\"type\":\"track\",\"userId\":\"u\",\"event\":\"E\xc3\"}]}", wk, 400, "batch[1].event", "not valid UTF-8"},
 		{"timestamp past year 9999 after skew correction", "/v1/track", `{"userId":"u","event":"E","timestamp":"9999-12-31T23:59:59Z","sentAt":"2000-01-01T00:00:00Z"}`, wk, 400, "timestamp", "years 1 to 9999"},
+		{"two events in one body", "/v1/track", `{"userId":"a","event":"E"}{"userId":"b","event":"F"}`, wk, 400, "body", "after the event's JSON object"},
+		{"data after the event", "/v1/identify", `{"userId":"u"} trailing`, wk, 400, "body", "after the event's JSON object"},
+		{"userId of white space", "/v1/track", `{"userId":"   ","event":"E"}`, wk, 400, "userId", "userId or anonymousId"},
+		{"anonymousId of white space beside a userId", "/v1/track", `{"userId":"u","anonymousId":" ","event":"E"}`, wk, 400, "anonymousId", "only white space"},
+		{"messageId of white space", "/v1/track", `{"userId":"u","messageId":"\t","event":"E"}`, wk, 400, "messageId", "only white space"},
+		{"userId of white space in a batch", "/v1/batch", `{"batch":[{"type":"identify","userId":"\n"}]}`, wk, 400, "batch[0].userId", "userId or anonymousId"},
 		{"bad gzip", "/v1/track", `not gzip`, map[string]string{"Authorization": wk["Authorization"], "Content-Encoding": "gzip"}, 400, "body", "gzip"},
 	}
 	for _, tc := range bad {
@@ -180,6 +186,8 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		// Times with JSON escapes, as .NET writes '+': read as their text.
 		{"/v1/track", `{"userId":"u5","event":"Escaped","timestamp":"2026-01-01T02:00:00\u002B02:00"}`},
 		{"/v1/batch", `{"batch":[{"type":"track","userId":"u6","event":"Batch escaped","timestamp":"2026-01-01T00:00:00Z"}],"sentAt":"2026-01-01T02:00:10\u002B02:00"}`},
+		// White space after the event is not data.
+		{"/v1/track", "{\"userId\":\"u7\",\"event\":\"Newline\"}\r\n\t "},
 	}
 	for _, c := range ok {
 		status, body := f.post(t, c.path, []byte(c.body), wk)
@@ -196,7 +204,7 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 	require.Equal(t, 200, status)
 
 	msgs := f.messages(t)
-	require.Len(t, msgs, 12)
+	require.Len(t, msgs, 13)
 	byName := map[string]ingest.Event{}
 	for _, m := range msgs {
 		require.Equal(t, f.ws, m.WorkspaceID)
@@ -207,6 +215,7 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 	}
 	require.Contains(t, byName, "Zipped")
 	require.Contains(t, byName, "Bearer")
+	require.Contains(t, byName, "Newline")
 	require.Equal(t, "fixed-1", byName["A"].MessageID)
 	require.True(t, byName["Escaped"].Timestamp.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), "%v", byName["Escaped"].Timestamp)
 	batchEscaped := byName["Batch escaped"] // its batch's escaped sentAt read: skew corrected by 10 s

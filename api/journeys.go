@@ -420,6 +420,10 @@ func (s *Server) triggerJourney(c *gin.Context) {
 		failField(c, http.StatusBadRequest, "customer", "customer needs user_id or id")
 		return
 	}
+	if req.Customer.UserID != "" && strings.TrimSpace(req.Customer.UserID) == "" {
+		failField(c, http.StatusBadRequest, "customer.user_id", "customer.user_id is only white space")
+		return
+	}
 	p := current(c)
 	lj, err := s.deps.Store.GetLiveJourney(c, p.workspaceID, c.Param("id"))
 	if errors.Is(err, schema.ErrNotFound) {

@@ -112,9 +112,10 @@ func TestPauseHoldsRunsAtTheirNextSend(t *testing.T) {
 	require.Equal(t, 200, status, "%v", out)
 	require.EqualValues(t, 1, out["runs_affected"])
 
-	// A wrong type is named as JSON, not as a Go type.
+	// A wrong type is named as JSON, not as a Go type; an id of white space
+	// names no one.
 	for body, want := range map[string]string{`{"customer":{"user_id":"u"},"properties":5}`: `"properties" must be a JSON object`,
-		`{"customer":"u"}`: `"customer" must be a JSON object`} {
+		`{"customer":"u"}`: `"customer" must be a JSON object`, `{"customer":{"user_id":" \t"}}`: "customer.user_id is only white space"} {
 		var raw map[string]any
 		require.NoError(t, json.Unmarshal([]byte(body), &raw))
 		status, out := f.api(t, "POST", "/api/journeys/"+id+"/trigger", raw)

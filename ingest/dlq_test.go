@@ -23,7 +23,8 @@ import (
 // producer may write by mistake — one near Kafka's size limit, a
 // tombstone, bytes that are not UTF-8 in an id, a write key of another
 // workspace, a timestamp that skew correction takes past year 9999, a
-// sentAt written as a number, a workspaceId or writeKey with a NUL — each
+// sentAt written as a number, a workspaceId or writeKey with a NUL, a
+// userId of white space — each
 // go to the DLQ with their reason (the large one cut to fit, the headers
 // kept), and the events after them on the same partition are applied.
 func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
@@ -47,6 +48,7 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "epoch", "userId": "u1", "event": "E", "workspaceId": ws, "sentAt": 1764000000})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "nul-ws", "userId": "u1", "event": "E", "workspaceId": ws + "\x00"})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "nul-wk", "userId": "u1", "event": "E", "writeKey": "hk_\x00"})},
+		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "blank", "userId": " \t", "event": "E", "workspaceId": ws})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok-wk", "userId": "u1", "event": "Same Key", "workspaceId": ws, "writeKey": e.writeKey})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok", "userId": "u1", "event": "After", "workspaceId": ws})},
 	}
@@ -58,8 +60,8 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 	evs := e.storedEvents(t, "u1", 2)
 	require.Equal(t, []string{"ok-wk", "ok"}, []string{evs[0].MessageID, evs[1].MessageID})
 
-	letters := readAll(t, e.client, dlq, 8)
-	require.Len(t, letters, 8)
+	letters := readAll(t, e.client, dlq, 9)
+	require.Len(t, letters, 9)
 	byOffset := map[int64]deadLetterRecord{}
 	for _, l := range letters {
 		byOffset[l.Offset] = l
@@ -84,6 +86,7 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 	require.Contains(t, byOffset[5].Reason, "sentAt: times must be RFC 3339 strings", "a time that is not a string is named")
 	require.Contains(t, byOffset[6].Reason, "workspaceId: workspaceId contains the NUL character", "refused before it is looked up")
 	require.Contains(t, byOffset[7].Reason, "writeKey: writeKey contains the NUL character")
+	require.Contains(t, byOffset[8].Reason, "userId: one of userId or anonymousId is required", "an id of white space names no one")
 }
 
 type deadLetterRecord struct {

@@ -72,14 +72,24 @@ func fieldErr(field, format string, args ...any) *FieldError {
 	return &FieldError{Field: field, Message: fmt.Sprintf(format, args...)}
 }
 
+// blank says whether an id is empty or white space only: such an id
+// names no one (every client sending one would share one profile).
+func blank(id string) bool { return strings.TrimSpace(id) == "" }
+
 // Validate checks an event against the ingest contract. It does not check
 // the workspace or write key.
 func (e *Event) Validate() *FieldError {
 	if !Types[e.Type] {
 		return fieldErr("type", "type %q is not one of identify, track, page, screen, group, alias", e.Type)
 	}
-	if e.UserID == "" && e.AnonymousID == "" {
+	if blank(e.UserID) && blank(e.AnonymousID) {
 		return fieldErr("userId", "one of userId or anonymousId is required")
+	}
+	for _, f := range [...]struct{ name, v string }{{"userId", e.UserID}, {"anonymousId", e.AnonymousID}, {"previousId", e.PreviousID},
+		{"groupId", e.GroupID}, {"messageId", e.MessageID}} {
+		if f.v != "" && blank(f.v) {
+			return fieldErr(f.name, "%s is only white space", f.name)
+		}
 	}
 	for _, f := range [...]struct{ name, v string }{{"userId", e.UserID}, {"anonymousId", e.AnonymousID}, {"previousId", e.PreviousID}, {"messageId", e.MessageID}} {
 		if len(f.v) > maxIDLength && utf8.RuneCountInString(f.v) > maxIDLength {
