@@ -85,7 +85,6 @@ func TestTemplatePreviewAndTestSend(t *testing.T) {
 
 func TestPauseHoldsRunsAtTheirNextSend(t *testing.T) {
 	f := newJourneyFixture(t)
-	ctx := context.Background()
 	status, sms := f.api(t, "POST", "/api/templates", map[string]any{"name": "S", "channel": "sms", "body": "hello"})
 	require.Equal(t, 201, status)
 	status, j := f.api(t, "POST", "/api/journeys", map[string]any{
@@ -97,17 +96,7 @@ func TestPauseHoldsRunsAtTheirNextSend(t *testing.T) {
 		}})
 	require.Equal(t, 201, status, "%v", j)
 	id := j["id"].(string)
-	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
-	require.Equal(t, 200, status)
-	_, err := f.store.EnsureCustomer(ctx, f.ws.ID, "held")
-	require.NoError(t, err)
-	c, err := f.store.FindCustomer(ctx, f.ws.ID, "held")
-	require.NoError(t, err)
-	require.NoError(t, f.store.UpdateCustomerAttributes(ctx, f.ws.ID, c.ID, map[string]any{"phone": "+15555550199"}, nil))
-
-	status, entered := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "held"}})
-	require.Equal(t, 200, status, "%v", entered)
-	wfID := entered["workflow_id"].(string)
+	wfID := f.publishAndEnterWithPhone(t, id, "held", "+15555550199")
 	status, out := f.api(t, "POST", "/api/journeys/"+id+"/pause", nil)
 	require.Equal(t, 200, status, "%v", out)
 	require.EqualValues(t, 1, out["runs_affected"])
@@ -335,4 +324,52 @@ func TestBranchOnSegmentMembership(t *testing.T) {
 		return len(items) == 2
 	}, 20*time.Second, 100*time.Millisecond)
 	require.Equal(t, map[string]string{"vip": "vip_msg", "regular": "std_msg"}, nodes)
+}
+
+// TestRunThatLoopsWithoutWaitingEnds: a cycle's delay until an attribute
+// the customer lacks waits nothing; the run comes round to the delay again
+// without having waited and ends there, exited with the reason, after one
+// send — on the real server, as the runs API shows it.
+func TestRunThatLoopsWithoutWaitingEnds(t *testing.T) {
+	f := newJourneyFixture(t)
+	ctx := context.Background()
+	status, sms := f.api(t, "POST", "/api/templates", map[string]any{"name": "S", "channel": "sms", "body": "renew"})
+	require.Equal(t, 201, status)
+	status, j := f.api(t, "POST", "/api/journeys", map[string]any{
+		"name": "Renewal", "trigger": map[string]any{"type": "api"}, "entry": map[string]any{"policy": "once"}, "start": "hold",
+		"nodes": []any{
+			map[string]any{"id": "hold", "type": "delay", "until": "renews_at", "next": "remind"},
+			map[string]any{"id": "remind", "type": "send", "channel": "sms", "template_id": sms["id"], "next": "again"},
+			map[string]any{"id": "again", "type": "jump", "to": "hold"},
+		}})
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	wfID := f.publishAndEnterWithPhone(t, id, "lapsed", "+15555550123")
+	require.NoError(t, f.temporal.GetWorkflow(ctx, wfID, "").Get(ctx, nil))
+	_, run := f.api(t, "GET", "/api/runs/"+wfID, nil)
+	require.Equal(t, "exited", run["status"], "%v", run)
+	require.Contains(t, run["end_reason"], "node hold came round again without a wait")
+	_, list := f.api(t, "GET", "/api/deliveries?journey_id="+id, nil)
+	require.Len(t, list["items"], 1, "one reminder, not one per turn")
+	if *recordHistories {
+		saveHistory(t, f.temporal, wfID, "../workflows/testdata/histories/loop_without_wait.json")
+	}
+}
+
+// publishAndEnterWithPhone publishes journey id and enters user (created
+// with a phone number for SMS sends) through the trigger API; it returns
+// the run's workflow id.
+func (f *journeyFixture) publishAndEnterWithPhone(t *testing.T, id, user, phone string) string {
+	t.Helper()
+	ctx := context.Background()
+	status, _ := f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
+	require.Equal(t, 200, status)
+	_, err := f.store.EnsureCustomer(ctx, f.ws.ID, user)
+	require.NoError(t, err)
+	c, err := f.store.FindCustomer(ctx, f.ws.ID, user)
+	require.NoError(t, err)
+	require.NoError(t, f.store.UpdateCustomerAttributes(ctx, f.ws.ID, c.ID, map[string]any{"phone": phone}, nil))
+	status, entered := f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": user}})
+	require.Equal(t, 200, status, "%v", entered)
+	return entered["workflow_id"].(string)
 }

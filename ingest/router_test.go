@@ -595,6 +595,10 @@ func TestLongWaitsHandOnBeforeTemporalsSignalLimit(t *testing.T) {
 	require.Equal(t, "hold", st.Node)
 	require.NotNil(t, st.Waiting)
 	require.Equal(t, "timer", st.Waiting.Kind)
+	// What the run's next step reads, across the hand-on: its trigger and
+	// the last event it took.
+	require.Equal(t, "Trial Started", st.Variables["event"].(map[string]any)["name"], "%v", st.Variables)
+	require.Equal(t, "Page Viewed", st.Variables["last_event"].(map[string]any)["name"], "%v", st.Variables)
 	desc, err := e.temporal.DescribeWorkflowExecution(ctx, wfID, "")
 	require.NoError(t, err)
 	first := e.runs(t, jr)[0].RunID

@@ -85,7 +85,13 @@ type JourneyInput struct {
 // signals past history.maximumSignalsPerExecution (10,000) per run, so a
 // long wait could otherwise stop taking exit_on and goal events. Before
 // continuing it lets conversions being recorded finish.
-const InterpreterVersion = 6
+//
+// Version 7 ends a run that comes round to a node again without having
+// waited since its last visit there (a cycle's delay had no time to wait
+// for, or its time window was open), instead of looping without end; and
+// `delay until` reads the attribute's time as conditions do (a date, a
+// built-in field, a literal dotted key).
+const InterpreterVersion = 7
 
 // ResumeState is what a run keeps when it continues as new.
 type ResumeState struct {
@@ -180,6 +186,8 @@ type run struct {
 	seen      []string
 	seenSet   map[string]bool
 	exitWhy   string
+	// waits counts the waits the run has made (timers, awaited events).
+	waits     int
 	startedAt time.Time
 	customer  *activities.CustomerProfile
 	cancel    workflow.CancelFunc
@@ -292,7 +300,7 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 		r.remember(in.Trigger.ID)
 		r.st.EventsReceived = 1
 	}
-	if err := workflow.SetQueryHandler(ctx, QueryState, func() (RunState, error) { return r.st, nil }); err != nil {
+	if err := workflow.SetQueryHandler(ctx, QueryState, func() (RunState, error) { return r.state(), nil }); err != nil {
 		return err
 	}
 
@@ -513,6 +521,9 @@ func matches(where json.RawMessage, ev Event) bool {
 func (r *run) walk(ctx workflow.Context, cur string) error {
 	info := workflow.GetInfo(ctx)
 	suggested := r.suggested(ctx)
+	// waitsAt holds, per node visited, how many waits the run had made when
+	// it last entered the node.
+	waitsAt := map[string]int{}
 	for cur != "" {
 		if (r.version < 6 && info.GetContinueAsNewSuggested() || suggested()) && !r.st.Paused {
 			return r.continueAsNew(ctx, cur, r.resumeWait)
@@ -527,6 +538,12 @@ func (r *run) walk(ctx workflow.Context, cur string) error {
 			r.resumeWait = nil
 			next, err = r.waitOn(ctx, n, *w)
 		} else {
+			if w, seen := waitsAt[n.ID]; r.version >= 7 && seen && w == r.waits {
+				r.exitWhy = fmt.Sprintf("node %s came round again without a wait since its last visit (a delay with nothing to wait for, or a time window already open); the run ends instead of looping", n.ID)
+				workflow.GetLogger(ctx).Warn("journey run looped without waiting; ended", "node_id", n.ID)
+				return nil
+			}
+			waitsAt[n.ID] = r.waits
 			if err := r.enter(ctx, n, ""); err != nil {
 				return err
 			}
@@ -759,6 +776,7 @@ func (r *run) sleepUntil(ctx workflow.Context, t time.Time, kind string) error {
 	if d <= 0 {
 		return nil
 	}
+	r.waits++
 	if err := r.showNode(ctx); err != nil {
 		return err
 	}
@@ -845,7 +863,13 @@ func (r *run) delayUntil(ctx workflow.Context, n Node) (time.Time, error) {
 		if err != nil {
 			return now, err
 		}
-		t, ok := attributeTime(cust, n.Until)
+		var t time.Time
+		var ok bool
+		if r.version >= 7 {
+			t, ok = untilTime(cust, n.Until)
+		} else {
+			t, ok = attributeTime(cust, n.Until)
+		}
 		if !ok {
 			// No usable time on the profile: do not hold the customer forever.
 			workflow.GetLogger(ctx).Info("delay until: attribute missing or not a time; continuing", "node_id", n.ID, "attr", n.Until)
@@ -863,8 +887,22 @@ func (r *run) delayUntil(ctx workflow.Context, n Node) (time.Time, error) {
 	return now, nil
 }
 
+// untilTime reads the time a `delay until` waits for as conditions read
+// an attribute (a built-in field first, a literal key before a dotted path;
+// an RFC 3339 time or a date), and also Unix seconds.
+func untilTime(c activities.CustomerProfile, path string) (time.Time, bool) {
+	v, ok := evalCustomer(c).attribute(strings.TrimPrefix(path, "attributes."))
+	if !ok {
+		return time.Time{}, false
+	}
+	if x, isNum := v.(float64); isNum {
+		return time.Unix(int64(x), 0).UTC(), true
+	}
+	return asTime(v)
+}
+
 // attributeTime reads a time from a customer attribute (RFC 3339 string or
-// Unix seconds).
+// Unix seconds): interpreters before 7.
 func attributeTime(c activities.CustomerProfile, path string) (time.Time, bool) {
 	if path == "created_at" {
 		return c.CreatedAt, true
@@ -902,6 +940,7 @@ func (r *run) waitForEventUntil(ctx workflow.Context, n Node, deadline func() ti
 		return "", err
 	}
 	until := deadline()
+	r.waits++
 	r.inbox = nil
 	r.waiting = true
 	r.st.Waiting = &Waiting{Kind: "event", Event: n.Event, Until: &until}
@@ -975,6 +1014,24 @@ func (r *run) branch(ctx workflow.Context, n Node) (string, error) {
 
 // branchProps are the properties `prop` conditions see in a branch: the
 // trigger event's, with the last event's under "last_event".
+// state is the answer to the state query: the run's state with the
+// variables its next step reads — the trigger as templates see it
+// (`event`), and the last event the run took (`last_event`).
+func (r *run) state() RunState {
+	st := r.st
+	vars := map[string]any{}
+	if r.trigger != nil {
+		vars["event"] = map[string]any{"id": r.trigger.ID, "name": r.trigger.Name, "properties": r.trigger.Properties, "time": r.trigger.Time}
+	}
+	if r.lastEvent != nil {
+		vars["last_event"] = map[string]any{"id": r.lastEvent.ID, "name": r.lastEvent.Name, "properties": r.lastEvent.Properties, "time": r.lastEvent.Time}
+	}
+	if len(vars) > 0 {
+		st.Variables = vars
+	}
+	return st
+}
+
 func (r *run) branchProps() map[string]any {
 	props := map[string]any{}
 	if r.trigger != nil {

@@ -13,7 +13,7 @@ import (
 // TestReplayHistories replays histories recorded from real runs on a real
 // Temporal server against today's interpreter: a change that would break
 // running journeys fails here. Behaviour changes need workflow.GetVersion.
-// Recorded by `go test ./api -run 'Lifecycle|PauseHolds' -record-histories`
+// Recorded by `go test ./api -run 'Lifecycle|PauseHolds|LoopsWithoutWaiting' -record-histories`
 // and `go test ./ingest -run LongWaitsHandOn -record-histories`; a file
 // named _vN was recorded by interpreter N and is kept when a newer one
 // rewrites its name without the suffix.
