@@ -85,14 +85,15 @@ func (e *Event) Validate() *FieldError {
 	if blank(e.UserID) && blank(e.AnonymousID) {
 		return fieldErr("userId", "one of userId or anonymousId is required")
 	}
-	for _, f := range [...]struct{ name, v string }{{"userId", e.UserID}, {"anonymousId", e.AnonymousID}, {"previousId", e.PreviousID},
-		{"groupId", e.GroupID}, {"messageId", e.MessageID}} {
+	for _, f := range [...]struct {
+		name, v string
+		limited bool // at most maxIDLength characters
+	}{{"userId", e.UserID, true}, {"anonymousId", e.AnonymousID, true}, {"previousId", e.PreviousID, true},
+		{"groupId", e.GroupID, false}, {"messageId", e.MessageID, true}} {
 		if f.v != "" && blank(f.v) {
 			return fieldErr(f.name, "%s is only white space", f.name)
 		}
-	}
-	for _, f := range [...]struct{ name, v string }{{"userId", e.UserID}, {"anonymousId", e.AnonymousID}, {"previousId", e.PreviousID}, {"messageId", e.MessageID}} {
-		if len(f.v) > maxIDLength && utf8.RuneCountInString(f.v) > maxIDLength {
+		if f.limited && len(f.v) > maxIDLength && utf8.RuneCountInString(f.v) > maxIDLength {
 			return fieldErr(f.name, "%s is longer than %d characters", f.name, maxIDLength)
 		}
 	}

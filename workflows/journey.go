@@ -1012,19 +1012,16 @@ func (r *run) branch(ctx workflow.Context, n Node) (string, error) {
 	return n.Else, r.annotate(ctx, "branch:else")
 }
 
-// branchProps are the properties `prop` conditions see in a branch: the
-// trigger event's, with the last event's under "last_event".
 // state is the answer to the state query: the run's state with the
 // variables its next step reads — the trigger as templates see it
 // (`event`), and the last event the run took (`last_event`).
 func (r *run) state() RunState {
 	st := r.st
 	vars := map[string]any{}
-	if r.trigger != nil {
-		vars["event"] = map[string]any{"id": r.trigger.ID, "name": r.trigger.Name, "properties": r.trigger.Properties, "time": r.trigger.Time}
-	}
-	if r.lastEvent != nil {
-		vars["last_event"] = map[string]any{"id": r.lastEvent.ID, "name": r.lastEvent.Name, "properties": r.lastEvent.Properties, "time": r.lastEvent.Time}
+	for name, e := range map[string]*Event{"event": r.trigger, "last_event": r.lastEvent} {
+		if e != nil {
+			vars[name] = map[string]any{"id": e.ID, "name": e.Name, "properties": e.Properties, "time": e.Time}
+		}
 	}
 	if len(vars) > 0 {
 		st.Variables = vars
@@ -1032,6 +1029,8 @@ func (r *run) state() RunState {
 	return st
 }
 
+// branchProps are the properties `prop` conditions see in a branch: the
+// trigger event's, with the last event's under "last_event".
 func (r *run) branchProps() map[string]any {
 	props := map[string]any{}
 	if r.trigger != nil {
