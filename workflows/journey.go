@@ -91,7 +91,14 @@ type JourneyInput struct {
 // for, or its time window was open), instead of looping without end; and
 // `delay until` reads the attribute's time as conditions do (a date, a
 // built-in field, a literal dotted key).
-const InterpreterVersion = 7
+//
+// Version 8 hands on a trigger event that reaches the run after its walk
+// has ended (the router saw the run in progress as it was closing): a
+// ReenterWorkflow child enters the customer with it once the run has
+// closed, under the entry policy as for any event, where older versions
+// took it as one more event and closed. Events after the walk's end no
+// longer convert or exit the ended run.
+const InterpreterVersion = 8
 
 // ResumeState is what a run keeps when it continues as new.
 type ResumeState struct {
@@ -205,6 +212,11 @@ type run struct {
 	// trigger is the event the run started with (carried across
 	// continue-as-new).
 	trigger *Event
+	// walked is set when the walk has ended (version 8): events from then
+	// on are not the run's, and late holds those that are the journey's
+	// trigger, to be entered once the run has closed.
+	walked bool
+	late   []Event
 }
 
 // projectionVersion 2 records the run's end with a local activity (no
@@ -335,6 +347,7 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 	if errors.As(err, &can) {
 		return err
 	}
+	r.walked = r.version >= 8
 	outcome := outcomeCompleted
 	switch {
 	case r.exitWhy != "":
@@ -377,6 +390,9 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 	}
 	if ferr != nil {
 		workflow.GetLogger(ctx).Warn("record run end failed", "error", ferr)
+	}
+	if r.walked && outcome != outcomeCanceled {
+		r.reenterLate(dctx, workflow.GetSignalChannel(ctx, SignalEvent))
 	}
 	if outcome == outcomeCanceled && r.version >= 5 {
 		return temporal.NewCanceledError("run cancelled")
@@ -467,6 +483,12 @@ func (r *run) onEvent(ctx workflow.Context, ev Event) {
 	}
 	r.remember(ev.ID)
 	r.st.EventsReceived++
+	if r.walked {
+		if r.enters(ev) {
+			r.late = append(r.late, ev)
+		}
+		return
+	}
 	for _, x := range r.in.Journey.ExitOn {
 		if x.Event == ev.Name && matches(x.Where, ev) {
 			r.exitWhy = "exit_on " + ev.Name

@@ -1,11 +1,15 @@
 package workflows_test
 
 import (
+	"os"
 	"path/filepath"
 	"testing"
 
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 	"go.temporal.io/sdk/worker"
+	"go.temporal.io/sdk/workflow"
 
 	"github.com/heraldhq/herald/workflows"
 )
@@ -14,7 +18,7 @@ import (
 // Temporal server against today's interpreter: a change that would break
 // running journeys fails here. Behaviour changes need workflow.GetVersion.
 // Recorded by `go test ./api -run 'Lifecycle|PauseHolds|LoopsWithoutWaiting' -record-histories`
-// and `go test ./ingest -run LongWaitsHandOn -record-histories`; a file
+// and `go test ./ingest -run 'LongWaitsHandOn|TriggerForARunThatIsClosing' -record-histories`; a file
 // named _vN was recorded by interpreter N and is kept when a newer one
 // rewrites its name without the suffix.
 func TestReplayHistories(t *testing.T) {
@@ -25,7 +29,19 @@ func TestReplayHistories(t *testing.T) {
 		t.Run(filepath.Base(f), func(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(workflows.JourneyWorkflow)
-			require.NoError(t, r.ReplayWorkflowHistoryFromJSONFile(nil, f))
+			r.RegisterWorkflow(workflows.ReenterWorkflow)
+			file, err := os.Open(f)
+			require.NoError(t, err)
+			defer file.Close()
+			hist, err := client.HistoryFromJSON(file, client.HistoryJSONOptions{})
+			require.NoError(t, err)
+			// The run's workflow id, which a history does not hold, from its
+			// input (a child's id names it).
+			started := hist.Events[0].GetWorkflowExecutionStartedEventAttributes()
+			var in workflows.JourneyInput
+			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(started.GetInput(), &in))
+			exec := workflow.Execution{ID: workflows.WorkflowID(in.JourneyID, in.CustomerID, in.EntryKey), RunID: started.GetOriginalExecutionRunId()}
+			require.NoError(t, r.ReplayWorkflowHistoryWithOptions(nil, hist, worker.ReplayWorkflowHistoryOptions{OriginalExecution: exec}))
 		})
 	}
 }

@@ -72,6 +72,7 @@ func EnsureSearchAttributes(ctx context.Context, c client.Client, namespace stri
 // Register adds Herald's workflows to a worker.
 func Register(r worker.WorkflowRegistry) {
 	r.RegisterWorkflow(JourneyWorkflow)
+	r.RegisterWorkflow(ReenterWorkflow)
 	r.RegisterWorkflow(ImportCustomersWorkflow)
 	RegisterAudiences(r)
 }
