@@ -6,7 +6,6 @@ import (
 	"net/http"
 	"reflect"
 	"strings"
-	"time"
 
 	"github.com/gin-gonic/gin"
 
@@ -109,7 +108,7 @@ func (s *Server) listSuppressions(c *gin.Context) {
 		s.internal(c, "list suppressions", err)
 		return
 	}
-	writePage(c, list, limit, func(x schema.Suppression) string { return x.CreatedAt.Format(time.RFC3339Nano) })
+	writePage(c, list, limit, func(x schema.Suppression) string { return encodeTimeCursor(x.CreatedAt, schema.SuppressionKey(x)) })
 }
 
 type suppressionRequest struct {

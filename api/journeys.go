@@ -321,7 +321,7 @@ func (s *Server) cancelRuns(ctx context.Context, workspaceID, journeyID, actor s
 		s.deps.Log.WarnContext(ctx, "batch cancel refused; cancelling the runs one by one", "journey_id", journeyID, "error", err)
 		job, recent = "", 0
 	}
-	var before *time.Time
+	var before *schema.TimeKey
 	for {
 		runs, err := s.deps.Store.ListRuns(ctx, workspaceID, journeyID, schema.RunRunning, "", 1000, before)
 		if err != nil {
@@ -340,7 +340,8 @@ func (s *Server) cancelRuns(ctx context.Context, workspaceID, journeyID, actor s
 		if len(runs) < 1000 {
 			return job, n, nil
 		}
-		before = &runs[len(runs)-1].StartedAt
+		last := runs[len(runs)-1]
+		before = &schema.TimeKey{At: last.StartedAt, Key: last.RunID}
 	}
 }
 
@@ -514,7 +515,7 @@ func (s *Server) listRuns(c *gin.Context) {
 		s.internal(c, "list runs", err)
 		return
 	}
-	writePage(c, runs, limit, func(r schema.Run) string { return r.StartedAt.Format(time.RFC3339Nano) })
+	writePage(c, runs, limit, func(r schema.Run) string { return encodeTimeCursor(r.StartedAt, r.RunID) })
 }
 
 type runBody struct {
@@ -621,7 +622,7 @@ func (s *Server) listDeliveries(c *gin.Context) {
 		s.internal(c, "list deliveries", err)
 		return
 	}
-	writePage(c, list, limit, func(d schema.Delivery) string { return d.CreatedAt.Format(time.RFC3339Nano) })
+	writePage(c, list, limit, func(d schema.Delivery) string { return encodeTimeCursor(d.CreatedAt, d.ID) })
 }
 
 // journeyExists answers 404 (and false) unless the :id journey is in the
@@ -665,27 +666,22 @@ func pageLimit(c *gin.Context) (int, bool) {
 	return n, true
 }
 
-// timePage reads ?limit= and a time ?cursor= (lists ordered newest first).
-func timePage(c *gin.Context) (int, *time.Time, bool) {
+// timePage reads ?limit= and a ?cursor= of a list ordered newest first, then
+// by a key: one encodeTimeCursor wrote, or a bare RFC 3339 time (what these
+// lists answered before they had a key; the items strictly older).
+func timePage(c *gin.Context) (int, *schema.TimeKey, bool) {
 	limit, ok := pageLimit(c)
 	if !ok {
 		return 0, nil, false
 	}
-	before, ok := timeCursor(c)
-	return limit, before, ok
-}
-
-func timeCursor(c *gin.Context) (*time.Time, bool) {
-	q := c.Query("cursor")
-	if q == "" {
-		return nil, true
+	if t, err := time.Parse(time.RFC3339Nano, c.Query("cursor")); err == nil {
+		return limit, &schema.TimeKey{At: t}, true
 	}
-	t, err := time.Parse(time.RFC3339Nano, q)
-	if err != nil {
-		failField(c, http.StatusBadRequest, "cursor", "cursor is not one this API returned")
-		return nil, false
+	t, key, given, ok := timeIDCursor(c)
+	if !given || !ok {
+		return limit, nil, ok
 	}
-	return &t, true
+	return limit, &schema.TimeKey{At: t, Key: key}, true
 }
 
 // storeError maps store errors to statuses; it reports whether it answered.

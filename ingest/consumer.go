@@ -518,7 +518,8 @@ func (c *Consumer) checkKeys(ps []pending) {
 
 // store writes the batch's events. When the database refuses one event's
 // data the batch is applied one event at a time and the refused ones go to
-// the DLQ.
+// the DLQ; so does an event that reuses another's message id (it is not
+// applied, and not routed as that event).
 func (c *Consumer) store(ctx context.Context, ps []pending) ([]Applied, error) {
 	in := make([]schema.EventInput, len(ps))
 	for i, p := range ps {
@@ -530,9 +531,15 @@ func (c *Consumer) store(ctx context.Context, ps []pending) ([]Applied, error) {
 		return err
 	})
 	if err == nil {
-		out := make([]Applied, len(ps))
+		out := make([]Applied, 0, len(ps))
 		for i, r := range res {
-			out[i] = appliedOf(ps[i].ev, r)
+			if r.Conflict != "" {
+				if err := c.deadLetter(ctx, ps[i].msg, r.Conflict); err != nil {
+					return nil, err
+				}
+				continue
+			}
+			out = append(out, appliedOf(ps[i].ev, r))
 		}
 		return out, nil
 	}
@@ -553,6 +560,10 @@ func (c *Consumer) store(ctx context.Context, ps []pending) ([]Applied, error) {
 			}
 		case err != nil:
 			return nil, err
+		case r[0].Conflict != "":
+			if err := c.deadLetter(ctx, p.msg, r[0].Conflict); err != nil {
+				return nil, err
+			}
 		default:
 			out = append(out, appliedOf(p.ev, r[0]))
 		}

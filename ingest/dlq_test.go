@@ -51,6 +51,9 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "blank", "userId": " \t", "event": "E", "workspaceId": ws})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok-wk", "userId": "u1", "event": "Same Key", "workspaceId": ws, "writeKey": e.writeKey})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok", "userId": "u1", "event": "After", "workspaceId": ws})},
+		// The same event again (a producer's retry), then another event reusing its id.
+		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok", "userId": "u1", "event": "After", "workspaceId": ws})},
+		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "ok", "userId": "u1", "event": "Purchase", "workspaceId": ws})},
 	}
 	for _, r := range records {
 		require.NoError(t, e.producer.Produce(ctx, r))
@@ -60,8 +63,8 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 	evs := e.storedEvents(t, "u1", 2)
 	require.Equal(t, []string{"ok-wk", "ok"}, []string{evs[0].MessageID, evs[1].MessageID})
 
-	letters := readAll(t, e.client, dlq, 9)
-	require.Len(t, letters, 9)
+	letters := readAll(t, e.client, dlq, 10)
+	require.Len(t, letters, 10)
 	byOffset := map[int64]deadLetterRecord{}
 	for _, l := range letters {
 		byOffset[l.Offset] = l
@@ -87,6 +90,15 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 	require.Contains(t, byOffset[6].Reason, "workspaceId: workspaceId contains the NUL character", "refused before it is looked up")
 	require.Contains(t, byOffset[7].Reason, "writeKey: writeKey contains the NUL character")
 	require.Contains(t, byOffset[8].Reason, "userId: one of userId or anonymousId is required", "an id of white space names no one")
+	// Written after the batch is stored, the last of these.
+	var reused deadLetterRecord
+	for _, l := range letters {
+		if l.Offset > reused.Offset {
+			reused = l
+		}
+	}
+	require.Contains(t, reused.Reason, `messageId "ok" is taken by another event (track "After")`, "a reused id is not a redelivery")
+	require.Contains(t, reused.Payload, `"Purchase"`)
 }
 
 type deadLetterRecord struct {

@@ -154,12 +154,14 @@ func (s *Store) Unsuppress(ctx context.Context, workspaceID, channel, address st
 	return nil
 }
 
-// ListSuppressions lists the workspace's suppressions, newest first, older
-// than before when it is set.
-func (s *Store) ListSuppressions(ctx context.Context, workspaceID string, limit int, before *time.Time) ([]Suppression, error) {
+// ListSuppressions lists the workspace's suppressions, newest first (those
+// made at the same time by SuppressionKey, descending), after before — the
+// last one of the previous page — when it is set.
+func (s *Store) ListSuppressions(ctx context.Context, workspaceID string, limit int, before *TimeKey) ([]Suppression, error) {
+	at, key := before.args()
 	rows, err := s.pool.Query(ctx, `SELECT channel, address, reason, delivery_id, created_at FROM suppressions
-		WHERE workspace_id = $1 AND ($3::timestamptz IS NULL OR created_at < $3)
-		ORDER BY created_at DESC LIMIT $2`, workspaceID, limit, before)
+		WHERE workspace_id = $1 AND ($3::timestamptz IS NULL OR (created_at, channel || '/' || address) < ($3, $4))
+		ORDER BY created_at DESC, channel || '/' || address DESC LIMIT $2`, workspaceID, limit, at, key)
 	if err != nil {
 		return nil, fmt.Errorf("list suppressions: %w", err)
 	}
@@ -169,6 +171,9 @@ func (s *Store) ListSuppressions(ctx context.Context, workspaceID string, limit 
 		return x, err
 	})
 }
+
+// SuppressionKey orders suppressions made at the same time.
+func SuppressionKey(x Suppression) string { return x.Channel + "/" + x.Address }
 
 // SendsSince counts the customer's messages of a channel created since t
 // that went out or are going out (for frequency caps).

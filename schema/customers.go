@@ -1,11 +1,13 @@
 package schema
 
 import (
+	"bytes"
 	"context"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"maps"
+	"reflect"
 	"sort"
 	"strconv"
 	"strings"
@@ -59,6 +61,11 @@ type AppliedEvent struct {
 	// events, runs, deliveries and segment memberships now belong to
 	// CustomerID, and its ids resolve to CustomerID).
 	MergedFrom string
+	// Conflict is set on a Duplicate whose type, name or properties differ
+	// from the event stored under its message id (or from the first one of
+	// the batch): not a delivery again of that event but another event with
+	// its message id. It says how.
+	Conflict string
 }
 
 // ApplyEvent resolves (or creates) the event's customer, stores the event
@@ -138,7 +145,10 @@ func (b *eventBatch) apply(ctx context.Context) error {
 	for i, ev := range b.evs {
 		key := ev.WorkspaceID + "/" + ev.MessageID
 		if first, ok := b.seen[key]; ok {
-			b.out[i] = AppliedEvent{CustomerID: b.out[first].CustomerID, Duplicate: true}
+			b.out[i] = AppliedEvent{CustomerID: b.out[first].CustomerID, Duplicate: true, Conflict: b.out[first].Conflict}
+			if !sameEvent(b.evs[first], ev) {
+				b.out[i].Conflict = conflict(ev.MessageID, b.evs[first].Type, b.evs[first].Name)
+			}
 			continue
 		}
 		b.seen[key] = i
@@ -264,35 +274,65 @@ func (b *eventBatch) loadStored(ctx context.Context) error {
 	if !b.lookUpStored {
 		return nil
 	}
-	wss, msgs := make([]string, len(b.evs)), make([]string, len(b.evs))
+	n := len(b.evs)
+	wss, msgs, types, names, props := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, ev := range b.evs {
-		wss[i], msgs[i] = ev.WorkspaceID, ev.MessageID
+		wss[i], msgs[i], types[i], names[i] = ev.WorkspaceID, ev.MessageID, ev.Type, ev.Name
+		props[i] = string(jsonObjectOrEmpty(ev.Properties))
 	}
-	stored := map[string]AppliedEvent{}
+	// Each event against the one stored under its message id: the same
+	// event delivered again, or another one that reused the id.
 	rows, err := b.tx.Query(ctx, `
-		SELECT m.ws, m.msg, e.customer_id FROM unnest($1::text[], $2::text[]) AS m(ws, msg)
-		CROSS JOIN LATERAL (SELECT e.customer_id FROM events e WHERE e.workspace_id = m.ws AND e.message_id = m.msg LIMIT 1) e`, wss, msgs)
+		SELECT m.i, e.customer_id, e.type, e.name, e.type = m.type AND e.name = m.name AND e.properties = m.props::jsonb
+		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS m(ws, msg, type, name, props, i)
+		CROSS JOIN LATERAL (SELECT e.customer_id, e.type, e.name, e.properties FROM events e
+			WHERE e.workspace_id = m.ws AND e.message_id = m.msg LIMIT 1) e`, wss, msgs, types, names, props)
 	if err != nil {
 		return fmt.Errorf("check duplicate events: %w", err)
 	}
+	defer rows.Close()
 	for rows.Next() {
-		var ws, msg string
-		var a AppliedEvent
-		if err := rows.Scan(&ws, &msg, &a.CustomerID); err != nil {
+		var i int
+		var typ, name string
+		var same bool
+		a := AppliedEvent{Duplicate: true}
+		if err := rows.Scan(&i, &a.CustomerID, &typ, &name, &same); err != nil {
 			return fmt.Errorf("check duplicate events: %w", err)
 		}
-		a.Duplicate = true
-		stored[ws+"/"+msg] = a
+		if !same {
+			a.Conflict = conflict(b.evs[i-1].MessageID, typ, name)
+		}
+		b.out[i-1] = a
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("check duplicate events: %w", err)
 	}
-	for i, ev := range b.evs {
-		if a, ok := stored[ev.WorkspaceID+"/"+ev.MessageID]; ok {
-			b.out[i] = a
-		}
-	}
 	return nil
+}
+
+// sameEvent says whether b is a, delivered again: the same type, name and
+// properties (as JSON values; times may differ, as receivedAt moves the
+// time of a retry).
+func sameEvent(a, b EventInput) bool {
+	if a.Type != b.Type || a.Name != b.Name {
+		return false
+	}
+	pa, pb := jsonObjectOrEmpty(a.Properties), jsonObjectOrEmpty(b.Properties)
+	if bytes.Equal(pa, pb) {
+		return true
+	}
+	var va, vb any
+	return json.Unmarshal(pa, &va) == nil && json.Unmarshal(pb, &vb) == nil && reflect.DeepEqual(va, vb)
+}
+
+// conflict explains a reused message id: the event stored under it was of
+// type typ, named name.
+func conflict(messageID, typ, name string) string {
+	stored := typ
+	if name != "" {
+		stored += " " + strconv.Quote(name)
+	}
+	return fmt.Sprintf("messageId %q is taken by another event (%s); this one's type, name or properties differ, so it is not applied: give each event its own messageId", messageID, stored)
 }
 
 // createSimpleNewcomers creates, with two statements, the customers of
@@ -319,11 +359,13 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 		}
 	}
 	var ids, wss, users, anons []string
-	seen := map[string]bool{}
+	seen, messages := map[string]bool{}, map[string]bool{}
 	for i, ev := range b.evs {
-		if b.out[i].Duplicate {
-			continue
+		msg := ev.WorkspaceID + "/" + ev.MessageID
+		if b.out[i].Duplicate || messages[msg] {
+			continue // stored before, or again in this batch: it makes no customer
 		}
+		messages[msg] = true
 		key, user, anon := "", ev.UserID, ""
 		switch {
 		case ev.UserID != "" && ev.AnonymousID == "" && ev.Type != "alias":

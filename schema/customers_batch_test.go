@@ -556,3 +556,48 @@ func TestMergeWaitsForEventsOfTheMergedCustomer(t *testing.T) {
 	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE customer_id = $1`, from).Scan(&left))
 	require.Zero(t, left)
 }
+
+// An event that reuses another's message id is a duplicate that names the
+// conflict — a different type, name or properties than the event stored
+// under the id (or the first of its batch) — and creates no customer; the
+// same event delivered again, its properties written otherwise, is a plain
+// duplicate.
+func TestReusedMessageIDsAreConflictsNotRedeliveries(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "W")
+	require.NoError(t, err)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	ev := func(msg, user, name, props string) schema.EventInput {
+		return schema.EventInput{WorkspaceID: ws.ID, MessageID: msg, Type: "track", Name: name, UserID: user,
+			Properties: json.RawMessage(props), OccurredAt: at}
+	}
+	out, err := st.ApplyEvents(ctx, []schema.EventInput{
+		ev("m1", "ua", "Signup", `{"plan":"pro","seats":2}`),
+		ev("m1", "ub", "Purchase", `{"amount":999}`),
+		ev("m1", "ua", "Signup", `{"seats": 2, "plan": "pro"}`),
+	})
+	require.NoError(t, err)
+	require.False(t, out[0].Duplicate)
+	require.True(t, out[1].Duplicate)
+	require.Contains(t, out[1].Conflict, `messageId "m1" is taken by another event (track "Signup")`)
+	require.Equal(t, schema.AppliedEvent{CustomerID: out[0].CustomerID, Duplicate: true}, out[2], "the same event again")
+	_, err = st.FindCustomer(ctx, ws.ID, "ub")
+	require.ErrorIs(t, err, schema.ErrNotFound, "the conflicting event made no customer")
+
+	// In a later batch (looked up in the store).
+	out, err = st.ApplyEvents(ctx, []schema.EventInput{
+		ev("m1", "ua", "Signup", `{"seats":2,"plan":"pro"}`),
+		ev("m1", "ua", "Signup", `{"seats":3,"plan":"pro"}`),
+		ev("m2", "ub", "Purchase", `{}`),
+	})
+	require.NoError(t, err)
+	require.Equal(t, []bool{true, true, false}, []bool{out[0].Duplicate, out[1].Duplicate, out[2].Duplicate})
+	require.Empty(t, out[0].Conflict)
+	require.Contains(t, out[1].Conflict, `(track "Signup")`)
+	require.Empty(t, out[2].Conflict)
+	events, err := st.ListCustomerEvents(ctx, ws.ID, out[0].CustomerID, 10)
+	require.NoError(t, err)
+	require.Len(t, events, 1)
+	require.JSONEq(t, `{"plan":"pro","seats":2}`, string(events[0].Properties), "the stored event stands")
+}

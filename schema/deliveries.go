@@ -135,15 +135,18 @@ type DeliveryFilter struct {
 	JourneyID  string
 	Status     string
 	Limit      int
-	Before     *time.Time
+	// Before is the last delivery of the previous page (its creation time
+	// and id); deliveries created at the same time come by id, descending.
+	Before *TimeKey
 }
 
 // ListDeliveries returns deliveries, newest first, with their histories.
 func (s *Store) ListDeliveries(ctx context.Context, workspaceID string, f DeliveryFilter) ([]Delivery, error) {
+	at, key := f.Before.args()
 	rows, err := s.pool.Query(ctx, `SELECT `+deliveryColumns+` FROM deliveries
 		WHERE workspace_id = $1 AND ($2 = '' OR customer_id = $2) AND ($3 = '' OR journey_id = $3) AND ($4 = '' OR status = $4)
-		  AND ($6::timestamptz IS NULL OR created_at < $6)
-		ORDER BY created_at DESC, id LIMIT $5`, workspaceID, f.CustomerID, f.JourneyID, f.Status, f.Limit, f.Before)
+		  AND ($6::timestamptz IS NULL OR (created_at, id) < ($6, $7))
+		ORDER BY created_at DESC, id DESC LIMIT $5`, workspaceID, f.CustomerID, f.JourneyID, f.Status, f.Limit, at, key)
 	if err != nil {
 		return nil, fmt.Errorf("query deliveries: %w", err)
 	}

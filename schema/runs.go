@@ -336,15 +336,34 @@ func recordConversion(ctx context.Context, q queryer, workflowID, runID string, 
 }
 
 // ListRuns lists a journey's runs, newest first, filtered by status and current node.
-func (s *Store) ListRuns(ctx context.Context, workspaceID, journeyID, status, node string, limit int, before *time.Time) ([]Run, error) {
+// Runs that started at the same time come by run id, descending; before is
+// the last run of the previous page (At its start, Key its run id).
+func (s *Store) ListRuns(ctx context.Context, workspaceID, journeyID, status, node string, limit int, before *TimeKey) ([]Run, error) {
+	at, key := before.args()
 	rows, err := s.pool.Query(ctx, `SELECT `+runColumns+` FROM runs
 		WHERE workspace_id = $1 AND journey_id = $2 AND ($3 = '' OR status = $3) AND ($4 = '' OR current_node = $4)
-		  AND ($6::timestamptz IS NULL OR started_at < $6)
-		ORDER BY started_at DESC LIMIT $5`, workspaceID, journeyID, status, node, limit, before)
+		  AND ($6::timestamptz IS NULL OR (started_at, run_id) < ($6, $7))
+		ORDER BY started_at DESC, run_id DESC LIMIT $5`, workspaceID, journeyID, status, node, limit, at, key)
 	if err != nil {
 		return nil, fmt.Errorf("query runs: %w", err)
 	}
 	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Run, error) { return scanRun(r) })
+}
+
+// TimeKey is a place in a list ordered by a time, then a key, both
+// descending: the list goes on with the items before it. A Key of "" is
+// before every key (the items strictly older than At).
+type TimeKey struct {
+	At  time.Time
+	Key string
+}
+
+// args are the place as query arguments (a nil time for none).
+func (k *TimeKey) args() (*time.Time, string) {
+	if k == nil {
+		return nil, ""
+	}
+	return &k.At, k.Key
 }
 
 // GetRun returns the newest run with the workflow id.
