@@ -14,6 +14,14 @@ import (
 // on: acks from all in-sync replicas, partitioning by key as Kafka's own
 // clients do (KafkaPartitioner).
 func NewClient(brokers []string, sec ...KafkaSecurity) (sarama.Client, error) {
+	return newClient(brokers, false, sec...)
+}
+
+// newClient is NewClient; an ordered client is a producer's: idempotent,
+// with one produce request in flight per broker, so a request retried
+// after a failure cannot land behind a later one — a customer's events stay
+// in the order they were produced (and a retry is not written twice).
+func newClient(brokers []string, ordered bool, sec ...KafkaSecurity) (sarama.Client, error) {
 	cfg := sarama.NewConfig()
 	for _, s := range sec {
 		if err := s.apply(cfg); err != nil {
@@ -33,6 +41,10 @@ func NewClient(brokers []string, sec ...KafkaSecurity) (sarama.Client, error) {
 	cfg.Producer.Flush.Frequency = time.Millisecond
 	cfg.Producer.Flush.Messages = 1000
 	cfg.Producer.Partitioner = NewKafkaPartitioner
+	if ordered {
+		cfg.Producer.Idempotent = true
+		cfg.Net.MaxOpenRequests = 1
+	}
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
@@ -142,7 +154,7 @@ type Producer struct {
 // connection shared with a consumer would queue produce requests behind
 // the consumer's long-polling fetches.
 func NewProducer(brokers []string, topic string, sec ...KafkaSecurity) (*Producer, error) {
-	c, err := NewClient(brokers, sec...)
+	c, err := newClient(brokers, true, sec...)
 	if err != nil {
 		return nil, err
 	}
