@@ -177,7 +177,11 @@ func (s *Server) listJourneys(c *gin.Context) {
 	if !ok {
 		return
 	}
-	list, err := s.deps.Store.ListJourneys(c, current(c).workspaceID, limit, c.Query("cursor"))
+	cursor, ok := idCursor(c, "jny")
+	if !ok {
+		return
+	}
+	list, err := s.deps.Store.ListJourneys(c, current(c).workspaceID, limit, cursor)
 	if err != nil {
 		s.internal(c, "list journeys", err)
 		return
@@ -664,6 +668,18 @@ func pageLimit(c *gin.Context) (int, bool) {
 		return 0, false
 	}
 	return n, true
+}
+
+// idCursor reads a ?cursor= that is the id (prefix_ and 16 base32
+// letters) of the last item of the previous page, in a list ordered by id.
+func idCursor(c *gin.Context, prefix string) (string, bool) {
+	q := c.Query("cursor")
+	rest, found := strings.CutPrefix(q, prefix+"_")
+	if q == "" || found && len(rest) == 16 && strings.Trim(rest, "abcdefghijklmnopqrstuvwxyz234567") == "" {
+		return q, true
+	}
+	failField(c, http.StatusBadRequest, "cursor", "cursor is not one this API returned")
+	return "", false
 }
 
 // timePage reads ?limit= and a ?cursor= of a list ordered newest first, then

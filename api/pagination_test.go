@@ -73,3 +73,21 @@ func TestTimeOrderedListsPageThroughTies(t *testing.T) {
 		require.Equal(t, 400, status, "%s: %v", tc.path, page)
 	}
 }
+
+// Lists ordered by id take only an id of their kind as a cursor.
+func TestIDOrderedListsRefuseOtherCursors(t *testing.T) {
+	f := newFixture(t)
+	sk := bearer(f.secretKey)
+	for _, path := range []string{"/api/journeys", "/api/segments", "/api/templates"} {
+		for _, cursor := range []string{"garbage", "zzzz", "-5", "jny_", "seg_abc", "tpl_ABCDEFGHIJKLMNOP"} {
+			status, out, _ := f.do(t, call{"GET", path + "?cursor=" + url.QueryEscape(cursor), "", sk})
+			require.Equal(t, 400, status, "%s?cursor=%s: %v", path, cursor, out)
+			require.Equal(t, "cursor", out["field"])
+		}
+	}
+	for path, cursor := range map[string]string{"/api/journeys": "jny_abcdefghijklmnop", "/api/segments": "seg_234567abcdefghij",
+		"/api/templates": "tpl_zzzzzzzzzzzzzzzz"} {
+		status, out, _ := f.do(t, call{"GET", path + "?cursor=" + cursor, "", sk})
+		require.Equal(t, 200, status, "%s: %v", path, out)
+	}
+}

@@ -159,7 +159,11 @@ func (s *Server) listSegments(c *gin.Context) {
 	if !ok {
 		return
 	}
-	list, err := s.deps.Store.ListSegments(c, current(c).workspaceID, limit, c.Query("cursor"))
+	cursor, ok := idCursor(c, "seg")
+	if !ok {
+		return
+	}
+	list, err := s.deps.Store.ListSegments(c, current(c).workspaceID, limit, cursor)
 	if err != nil {
 		s.internal(c, "list segments", err)
 		return

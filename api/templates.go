@@ -139,7 +139,11 @@ func (s *Server) listTemplates(c *gin.Context) {
 	if !ok {
 		return
 	}
-	list, err := s.deps.Store.ListTemplates(c, current(c).workspaceID, limit, c.Query("cursor"))
+	cursor, ok := idCursor(c, "tpl")
+	if !ok {
+		return
+	}
+	list, err := s.deps.Store.ListTemplates(c, current(c).workspaceID, limit, cursor)
 	if err != nil {
 		s.internal(c, "list templates", err)
 		return
