@@ -199,7 +199,9 @@ func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.C
 			err := c.handleBatch(bctx, batch)
 			cancel()
 			if err != nil {
-				// Only a cancelled context gets here: leave the offsets unmarked.
+				// Only a cancelled context gets here (retry gives up on
+				// nothing else but poison, which handleBatch dead-letters):
+				// leave the offsets unmarked.
 				return nil
 			}
 			last := batch[len(batch)-1]
@@ -450,7 +452,15 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 					applied[i].Retried = true
 				}
 			}
-			return c.d.Router.Route(ctx, applied)
+			err := c.d.Router.Route(ctx, applied)
+			if errors.As(err, new(poison)) || schema.IsDataError(err) {
+				// Retried like any failure, with backoff: the events are
+				// stored and have no dead letter to go to, and a batch given
+				// up here would end the session of every partition and come
+				// straight back.
+				return fmt.Errorf("route events: %s", err.Error())
+			}
+			return err
 		})
 		if err != nil {
 			return err

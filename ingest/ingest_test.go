@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
@@ -177,6 +178,8 @@ type recordingRouter struct {
 	// retried counts the batches routed with their events marked Retried
 	// (mixed counts batches with some marked and some not).
 	retried, mixed int
+	// firstErr is the first call's error.
+	firstErr error
 }
 
 func (r *recordingRouter) Route(_ context.Context, batch []ingest.Applied) error {
@@ -184,7 +187,7 @@ func (r *recordingRouter) Route(_ context.Context, batch []ingest.Applied) error
 	defer r.mu.Unlock()
 	r.calls++
 	if r.calls == 1 {
-		return errors.New("temporal unavailable")
+		return r.firstErr
 	}
 	r.batches = append(r.batches, len(batch))
 	marked := 0
@@ -211,8 +214,18 @@ func (r *recordingRouter) Route(_ context.Context, batch []ingest.Applied) error
 // TestConsumerBatchesKeepOrderAndRetryRouting: a backlog is applied in
 // batches; each customer's events are stored and routed in order, poison
 // inside a batch goes to the DLQ alone, and a failed routing attempt is
-// retried before the offsets move.
+// retried before the offsets move — also when the router's error is one
+// that applying an event would dead-letter (the events are stored; the
+// batch is not given up, which would end the whole session and bring it
+// back at once, again and again).
 func TestConsumerBatchesKeepOrderAndRetryRouting(t *testing.T) {
+	for name, err := range map[string]error{"unavailable": errors.New("temporal unavailable"),
+		"data error": &pgconn.PgError{Code: "22P02", Message: "invalid input syntax"}} {
+		t.Run(name, func(t *testing.T) { testBatchesKeepOrderAndRetryRouting(t, err) })
+	}
+}
+
+func testBatchesKeepOrderAndRetryRouting(t *testing.T, firstErr error) {
 	e := newEnv(t)
 	ctx := context.Background()
 	ws := e.ws.ID
@@ -230,7 +243,7 @@ func TestConsumerBatchesKeepOrderAndRetryRouting(t *testing.T) {
 		}
 	}
 	require.NoError(t, e.producer.Produce(ctx, msgs...))
-	router := &recordingRouter{seq: map[string][]int{}}
+	router := &recordingRouter{seq: map[string][]int{}, firstErr: firstErr}
 	reg := prometheus.NewRegistry()
 	runCtx, cancel := context.WithCancel(ctx)
 	cons := ingest.NewConsumer(ingest.ConsumerDeps{Brokers: e.brokers, Store: e.store, Router: router, Metrics: reg,
