@@ -39,6 +39,7 @@ func (a *Audiences) Register(r worker.ActivityRegistry) {
 	r.RegisterActivityWithOptions(a.EnrollPage, activity.RegisterOptions{Name: workflows.EnrollPageActivity})
 	r.RegisterActivityWithOptions(a.FinishEnrollment, activity.RegisterOptions{Name: workflows.FinishEnrollmentActivity})
 	r.RegisterActivityWithOptions(a.RefreshSegments, activity.RegisterOptions{Name: workflows.RefreshSegmentsActivity})
+	r.RegisterActivityWithOptions(a.ReenterWait, activity.RegisterOptions{Name: workflows.ReenterWaitActivity})
 	r.RegisterActivityWithOptions(a.Reenter, activity.RegisterOptions{Name: workflows.ReenterActivity})
 }
 

@@ -117,7 +117,7 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 
 // Run consumes until ctx ends.
 func (c *Consumer) Run(ctx context.Context) error {
-	dlq, err := NewProducer(c.d.Brokers, c.d.DLQTopic, c.d.Security)
+	dlq, err := newDeadLetterProducer(c.d.Brokers, c.d.DLQTopic, c.d.Security)
 	if err != nil {
 		return fmt.Errorf("dead-letter producer: %w", err)
 	}

@@ -154,7 +154,18 @@ type Producer struct {
 // connection shared with a consumer would queue produce requests behind
 // the consumer's long-polling fetches.
 func NewProducer(brokers []string, topic string, sec ...KafkaSecurity) (*Producer, error) {
-	c, err := newClient(brokers, true, sec...)
+	return newProducer(brokers, topic, true, sec...)
+}
+
+// newDeadLetterProducer is a producer without NewProducer's ordering: dead
+// letters have no order to keep, and an idempotent producer needs the
+// IdempotentWrite permission on brokers before Kafka 3.0.
+func newDeadLetterProducer(brokers []string, topic string, sec ...KafkaSecurity) (*Producer, error) {
+	return newProducer(brokers, topic, false, sec...)
+}
+
+func newProducer(brokers []string, topic string, ordered bool, sec ...KafkaSecurity) (*Producer, error) {
+	c, err := newClient(brokers, ordered, sec...)
 	if err != nil {
 		return nil, err
 	}

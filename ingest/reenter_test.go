@@ -23,7 +23,13 @@ import (
 func TestTriggerForARunThatIsClosingEntersOnceItHasClosed(t *testing.T) {
 	e := newRouterEnv(t)
 	ctx := context.Background()
-	j := e.publish(t, "Visit", workflows.Entry{Policy: "every_time"}, "2s")
+	j := e.publishDef(t, workflows.Journey{Name: "Visit", Trigger: workflows.Trigger{Type: "event", Event: "Visit"},
+		Entry: workflows.Entry{Policy: "every_time"}, ExitOn: []workflows.ExitOn{{Event: "Stop"}}, Start: "send",
+		Nodes: []workflows.Node{
+			{ID: "send", Type: "send", Channel: "sms", TemplateID: e.tpl, Next: "hold"},
+			{ID: "hold", Type: "delay", Duration: "2s", Next: "done"},
+			{ID: "done", Type: "exit"},
+		}})
 	e.send(t, "closing", "Visit", "visit-1", nil)
 	var first schema.Run
 	require.Eventually(t, func() bool {
@@ -50,6 +56,7 @@ func TestTriggerForARunThatIsClosingEntersOnceItHasClosed(t *testing.T) {
 	}, 15*time.Second, 20*time.Millisecond, "the run's walk has ended and its end waits for the row")
 
 	e.send(t, "closing", "Visit", "visit-2", nil)
+	e.send(t, "closing", "Stop", "stop-1", nil) // for the run visit-2 enters
 	started, err := e.store.RunsStartedBy(ctx, e.ws, j, []string{"visit-2"})
 	require.NoError(t, err)
 	require.False(t, started["visit-2"], "the router handed visit-2 to the closing run")
@@ -61,8 +68,12 @@ func TestTriggerForARunThatIsClosingEntersOnceItHasClosed(t *testing.T) {
 		require.NoError(t, err)
 		return started["visit-2"]
 	}, 20*time.Second, 50*time.Millisecond, "visit-2 entered the customer again")
+	require.Eventually(t, func() bool {
+		runs := e.runs(t, j)
+		return len(runs) == 2 && runs[0].Status == schema.RunExited
+	}, 20*time.Second, 50*time.Millisecond, "the new run took stop-1, which came after visit-2, and left on it")
 	runs := e.runs(t, j)
-	require.Len(t, runs, 2)
+	require.Equal(t, "exit_on Stop", runs[0].EndReason)
 	require.Equal(t, schema.RunCompleted, runs[1].Status, "the first run completed: %+v", runs[1])
 	require.Equal(t, first.RunID, runs[1].RunID)
 	require.NotEqual(t, first.RunID, runs[0].RunID, "the new run is visit-2's (above)")

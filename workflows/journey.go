@@ -213,8 +213,9 @@ type run struct {
 	// continue-as-new).
 	trigger *Event
 	// walked is set when the walk has ended (version 8): events from then
-	// on are not the run's, and late holds those that are the journey's
-	// trigger, to be entered once the run has closed.
+	// on are not the run's; late holds the first that is the journey's
+	// trigger and every one after it, to be entered with once the run has
+	// closed.
 	walked bool
 	late   []Event
 }
@@ -484,7 +485,9 @@ func (r *run) onEvent(ctx workflow.Context, ev Event) {
 	r.remember(ev.ID)
 	r.st.EventsReceived++
 	if r.walked {
-		if r.enters(ev) {
+		// From a trigger on, the customer's events go to the run it will
+		// enter, in order.
+		if len(r.late) > 0 || r.enters(ev) {
 			r.late = append(r.late, ev)
 		}
 		return

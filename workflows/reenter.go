@@ -3,6 +3,7 @@ package workflows
 import (
 	"crypto/sha256"
 	"encoding/hex"
+	"slices"
 	"time"
 
 	enumspb "go.temporal.io/api/enums/v1"
@@ -10,27 +11,33 @@ import (
 	"go.temporal.io/sdk/workflow"
 )
 
-// ReenterActivity is implemented by the ingest package (it enters the
+// Reentry activities, implemented by the ingest package (they enter the
 // customer the way the event path does).
-const ReenterActivity = "Reenter"
+const (
+	ReenterWaitActivity = "ReenterWait"
+	ReenterActivity     = "Reenter"
+)
 
-// ReenterInput is a trigger event that reached a run after its walk had
-// ended (interpreter version 8): the router saw the run in progress and
-// handed the event to it, but the run was closing and took no more steps.
+// ReenterInput is what reached a run after its walk had ended (interpreter
+// version 8): the router saw the run in progress and handed it a trigger of
+// its journey, and then the customer's next events, but the run was closing
+// and took no more steps.
 type ReenterInput struct {
 	WorkspaceID string `json:"workspace_id"`
 	JourneyID   string `json:"journey_id"`
 	CustomerID  string `json:"customer_id"`
-	// WorkflowID and RunID are the run that took the event: the entry waits
+	// WorkflowID and RunID are the run that took the events: the entry waits
 	// for it to close (a customer's run of a journey is one at a time).
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
-	Event      Event  `json:"event"`
+	// Events are the trigger and the events after it, in the order the run
+	// took them; more come as signals while the run closes.
+	Events []Event `json:"events"`
 }
 
 // ReenterWorkflowID is the id of the workflow that enters a late trigger:
-// reenter/<run's workflow id>/<event id>, or reenter/sha256:<hex> of that
-// when it would pass MaxIDBytes.
+// reenter/<run's workflow id>/<trigger's event id>, or reenter/sha256:<hex>
+// of that when it would pass MaxIDBytes.
 func ReenterWorkflowID(runWorkflowID, eventID string) string {
 	id := "reenter/" + runWorkflowID + "/" + eventID
 	if len(id) <= MaxIDBytes {
@@ -40,15 +47,31 @@ func ReenterWorkflowID(runWorkflowID, eventID string) string {
 	return "reenter/sha256:" + hex.EncodeToString(sum[:])
 }
 
-// ReenterWorkflow enters the customer into the journey with an event that
-// reached their run as it was closing, once that run has closed, under the
-// journey's entry policy and trigger filter as for any event. It is a child
-// the closing run starts and abandons.
+// ReenterWorkflow enters the customer into the journey with a trigger that
+// reached their run as it was closing, once that run has closed — under the
+// journey's entry policy and trigger filter, as for any event — and hands
+// the run it enters the events that came after the trigger, in order. It is
+// a child the closing run starts and abandons; the run signals it the
+// events that come after it started.
 func ReenterWorkflow(ctx workflow.Context, in ReenterInput) error {
 	ctx = workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 2 * time.Minute,
-		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute},
+		// About a quarter of an hour: a lasting refusal (the customer
+		// erased meanwhile) ends it.
+		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, MaximumInterval: time.Minute, MaximumAttempts: 20},
 	})
+	if err := workflow.ExecuteActivity(ctx, ReenterWaitActivity, in).Get(ctx, nil); err != nil {
+		return err
+	}
+	// The run has closed: every event it handed on is here.
+	events := workflow.GetSignalChannel(ctx, SignalEvent)
+	for {
+		var ev Event
+		if !events.ReceiveAsync(&ev) {
+			break
+		}
+		in.Events = append(in.Events, ev)
+	}
 	return workflow.ExecuteActivity(ctx, ReenterActivity, in).Get(ctx, nil)
 }
 
@@ -70,39 +93,52 @@ func (r *run) enters(ev Event) bool {
 // segmentEntered is the event a segment entry routes as (schema.EventSegmentEntered).
 const segmentEntered = "Segment Entered"
 
-// reenterLate hands every late trigger to a ReenterWorkflow child and waits
-// for each to start; events that come meanwhile join the list. Before each
-// look it lets the listener run: a signal delivered in the same workflow
-// task as the step that brought the run here is handed to the listener's
-// waiting receive, where the run's own ReceiveAsync cannot see it, and the
-// server would close the run without it (it refuses to close a run only
-// for a signal the task has not seen). Then it drains the channel itself.
+// reenterLate hands the late events — from the first late trigger on — to
+// one ReenterWorkflow child, and those that come meanwhile to it as signals,
+// in order. Before each look it lets the listener run: a signal delivered in
+// the same workflow task as the step that brought the run here is handed to
+// the listener's waiting receive, where the run's own ReceiveAsync cannot
+// see it, and the server would close the run without it (it refuses to close
+// a run only for a signal the task has not seen). Then it drains the channel
+// itself.
 func (r *run) reenterLate(ctx workflow.Context, events workflow.ReceiveChannel) {
 	info := workflow.GetInfo(ctx)
-	for done := 0; ; done++ {
-		for done == len(r.late) {
-			settle(ctx)
+	var child workflow.ChildWorkflowFuture
+	sent := 0 // r.late[:sent] are the child's
+	for {
+		settle(ctx)
+		for {
 			var ev Event
 			if !events.ReceiveAsync(&ev) {
-				if done == len(r.late) {
-					return
-				}
 				break
 			}
 			r.onEvent(ctx, ev)
 		}
-		ev := r.late[done]
-		in := ReenterInput{WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, CustomerID: r.in.CustomerID,
-			WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Event: ev}
-		cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
-			WorkflowID:        ReenterWorkflowID(in.WorkflowID, ev.ID),
-			ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
-		})
-		err := workflow.ExecuteChildWorkflow(cctx, ReenterWorkflow, in).GetChildWorkflowExecution().Get(ctx, nil)
-		if err != nil {
-			// An id in use: the same event was handed on before (its
-			// entry is being made).
-			workflow.GetLogger(ctx).Warn("hand a late trigger on", "event_id", ev.ID, "error", err)
+		if sent == len(r.late) {
+			return
+		}
+		if child == nil {
+			in := ReenterInput{WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, CustomerID: r.in.CustomerID,
+				WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Events: slices.Clone(r.late)}
+			sent = len(in.Events)
+			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+				WorkflowID:        ReenterWorkflowID(in.WorkflowID, r.late[0].ID),
+				ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
+			})
+			child = workflow.ExecuteChildWorkflow(cctx, ReenterWorkflow, in)
+			if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
+				// An id in use: the same trigger was handed on before.
+				workflow.GetLogger(ctx).Warn("hand a late trigger on", "event_id", r.late[0].ID, "error", err)
+				return
+			}
+			continue
+		}
+		for sent < len(r.late) {
+			ev := r.late[sent]
+			sent++
+			if err := child.SignalChildWorkflow(ctx, SignalEvent, ev).Get(ctx, nil); err != nil {
+				workflow.GetLogger(ctx).Warn("hand a late event on", "event_id", ev.ID, "error", err)
+			}
 		}
 	}
 }
