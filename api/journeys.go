@@ -670,12 +670,11 @@ func pageLimit(c *gin.Context) (int, bool) {
 	return n, true
 }
 
-// idCursor reads a ?cursor= that is the id (prefix_ and 16 base32
-// letters) of the last item of the previous page, in a list ordered by id.
+// idCursor reads a ?cursor= that is the id (schema.NewID(prefix)) of the
+// last item of the previous page, in a list ordered by id.
 func idCursor(c *gin.Context, prefix string) (string, bool) {
 	q := c.Query("cursor")
-	rest, found := strings.CutPrefix(q, prefix+"_")
-	if q == "" || found && len(rest) == 16 && strings.Trim(rest, "abcdefghijklmnopqrstuvwxyz234567") == "" {
+	if q == "" || schema.IsID(prefix, q) {
 		return q, true
 	}
 	failField(c, http.StatusBadRequest, "cursor", "cursor is not one this API returned")

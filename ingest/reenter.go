@@ -56,14 +56,10 @@ func (r *JourneyRouter) reenter(ctx context.Context, in workflows.ReenterInput) 
 	if err != nil {
 		return "", err
 	}
-	trigger := func(ev workflows.Event) bool {
-		t := l.def.Trigger
-		return t.Type == "event" && t.Event == ev.Name || t.Type == "segment" && ev.Name == schema.EventSegmentEntered
-	}
 	wfID, outcome := "", "not the journey's trigger"
 	for _, ev := range in.Events {
 		activity.RecordHeartbeat(ctx, ev.ID)
-		if trigger(ev) {
+		if l.def.Trigger.Takes(ev) {
 			// As a redelivered event: a run started with it already counts.
 			id, o, err := r.enter(ctx, ws, l, in.CustomerID, ev, func(string) bool { return false })
 			if err != nil {

@@ -102,7 +102,7 @@ func (s *Store) ApplyEvents(ctx context.Context, evs []EventInput) ([]AppliedEve
 func (s *Store) applyEvents(ctx context.Context, evs []EventInput, lookUpStored bool) ([]AppliedEvent, error) {
 	out := make([]AppliedEvent, len(evs))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		b := &eventBatch{tx: tx, evs: evs, out: out, ids: map[string]string{}, seen: map[string]int{}, lookUpStored: lookUpStored}
+		b := &eventBatch{tx: tx, evs: evs, out: out, ids: map[string]string{}, lookUpStored: lookUpStored}
 		return b.apply(ctx)
 	})
 	if err != nil {
@@ -121,8 +121,9 @@ type eventBatch struct {
 	// (userId and an alias's previousId) is looked up, so a "u/" key that
 	// is absent is a user id no customer has.
 	ids map[string]string
-	// seen maps "<ws>/<message id>" to the index of its first event.
-	seen map[string]int
+	// first is, per event, the index of the batch's first event with its
+	// message id (its own index when it is that first).
+	first []int
 	// pending are indexes of events to insert; traits are identify traits
 	// not yet written, in order.
 	pending []int
@@ -133,6 +134,7 @@ type eventBatch struct {
 }
 
 func (b *eventBatch) apply(ctx context.Context) error {
+	b.firstOfMessages()
 	if err := b.lockIdentities(ctx); err != nil {
 		return err
 	}
@@ -143,15 +145,13 @@ func (b *eventBatch) apply(ctx context.Context) error {
 		return err
 	}
 	for i, ev := range b.evs {
-		key := ev.WorkspaceID + "/" + ev.MessageID
-		if first, ok := b.seen[key]; ok {
+		if first := b.first[i]; first != i {
 			b.out[i] = AppliedEvent{CustomerID: b.out[first].CustomerID, Duplicate: true, Conflict: b.out[first].Conflict}
 			if !sameEvent(b.evs[first], ev) {
 				b.out[i].Conflict = conflict(ev.MessageID, b.evs[first].Type, b.evs[first].Name)
 			}
 			continue
 		}
-		b.seen[key] = i
 		if b.out[i].Duplicate {
 			continue // stored by an earlier batch (loadExisting)
 		}
@@ -182,6 +182,20 @@ func (b *eventBatch) apply(ctx context.Context) error {
 		}
 	}
 	return b.flush(ctx)
+}
+
+// firstOfMessages fills b.first.
+func (b *eventBatch) firstOfMessages() {
+	b.first = make([]int, len(b.evs))
+	at := make(map[string]int, len(b.evs))
+	for i, ev := range b.evs {
+		key := ev.WorkspaceID + "/" + ev.MessageID
+		first, ok := at[key]
+		if !ok {
+			first, at[key] = i, i
+		}
+		b.first[i] = first
+	}
 }
 
 // lockIdentities serialises work on the same identities across partitions
@@ -359,13 +373,11 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 		}
 	}
 	var ids, wss, users, anons []string
-	seen, messages := map[string]bool{}, map[string]bool{}
+	seen := map[string]bool{}
 	for i, ev := range b.evs {
-		msg := ev.WorkspaceID + "/" + ev.MessageID
-		if b.out[i].Duplicate || messages[msg] {
+		if b.out[i].Duplicate || b.first[i] != i {
 			continue // stored before, or again in this batch: it makes no customer
 		}
-		messages[msg] = true
 		key, user, anon := "", ev.UserID, ""
 		switch {
 		case ev.UserID != "" && ev.AnonymousID == "" && ev.Type != "alias":

@@ -14,6 +14,19 @@ func NewID(prefix string) string {
 	return prefix + "_" + randomToken(10)
 }
 
+// IsID says whether s is an id NewID(prefix) could have made.
+func IsID(prefix, s string) bool {
+	rest, ok := strings.CutPrefix(s, prefix+"_")
+	if !ok || len(rest) != idLength {
+		return false
+	}
+	_, err := idEncoding.DecodeString(rest)
+	return err == nil
+}
+
+// idLength is the length of an id's random part (10 bytes in base32).
+const idLength = 16
+
 // randomToken returns n random bytes encoded as lower-case base32.
 func randomToken(n int) string {
 	b := make([]byte, n)

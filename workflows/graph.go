@@ -32,6 +32,23 @@ type Trigger struct {
 	EnrollPerSecond int `json:"enroll_per_second,omitempty"`
 }
 
+// Takes says whether ev is the trigger's event: a track of its name, or for
+// a segment trigger its segment's entered event. The trigger's filter and
+// the entry policy are the router's to apply.
+func (t Trigger) Takes(ev Event) bool {
+	switch t.Type {
+	case "event":
+		return ev.Name == t.Event
+	case "segment":
+		id, _ := ev.Properties["segment_id"].(string)
+		return ev.Name == segmentEntered && id == t.SegmentID
+	}
+	return false // api and schedule entries are not made by events
+}
+
+// segmentEntered is the event a segment entry routes as (schema.EventSegmentEntered).
+const segmentEntered = "Segment Entered"
+
 // Entry is the re-entry policy.
 type Entry struct {
 	Policy        string `json:"policy"` // once, every_time, once_per

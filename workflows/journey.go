@@ -487,7 +487,7 @@ func (r *run) onEvent(ctx workflow.Context, ev Event) {
 	if r.walked {
 		// From a trigger on, the customer's events go to the run it will
 		// enter, in order.
-		if len(r.late) > 0 || r.enters(ev) {
+		if len(r.late) > 0 || r.in.Journey.Trigger.Takes(ev) {
 			r.late = append(r.late, ev)
 		}
 		return

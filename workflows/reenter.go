@@ -75,24 +75,6 @@ func ReenterWorkflow(ctx workflow.Context, in ReenterInput) error {
 	return workflow.ExecuteActivity(ctx, ReenterActivity, in).Get(ctx, nil)
 }
 
-// enters says whether ev could be an entry into the run's journey: its
-// trigger event (a segment trigger's entered event). The router decides
-// the rest (filter, entry policy, the journey still live).
-func (r *run) enters(ev Event) bool {
-	t := r.in.Journey.Trigger
-	switch t.Type {
-	case "event":
-		return ev.Name == t.Event
-	case "segment":
-		id, _ := ev.Properties["segment_id"].(string)
-		return ev.Name == segmentEntered && id == t.SegmentID
-	}
-	return false // api and schedule entries are not made by events
-}
-
-// segmentEntered is the event a segment entry routes as (schema.EventSegmentEntered).
-const segmentEntered = "Segment Entered"
-
 // reenterLate hands the late events — from the first late trigger on — to
 // one ReenterWorkflow child, and those that come meanwhile to it as signals,
 // in order. Before each look it lets the listener run: a signal delivered in
