@@ -148,6 +148,11 @@ func launch(ctx context.Context, opts Options, binDir, dataDir, logPath string, 
 		"-c", "listen_addresses=127.0.0.1",
 		"-c", "unix_socket_directories=",
 		"-c", "max_connections=200",
+		// Sized for ingest: the default 128 MB pool makes backends write
+		// out dirty pages themselves under a stream of event rows, and 4 MB
+		// of WAL buffers wait on WAL writes under many small commits.
+		"-c", "shared_buffers=" + SharedBuffers(),
+		"-c", "wal_buffers=32MB",
 	}
 	if opts.Ephemeral {
 		args = append(args, "-c", "fsync=off", "-c", "synchronous_commit=off", "-c", "full_page_writes=off")
@@ -406,6 +411,33 @@ func reachable(dir string, cred *syscall.Credential) bool {
 	cmd := exec.Command("/bin/sh", "-c", `test -w "$1" && test -x "$1"`, "sh", dir)
 	cmd.SysProcAttr = &syscall.SysProcAttr{Credential: cred}
 	return cmd.Run() == nil
+}
+
+// sharedBuffersMB sizes the buffer pool: an eighth of the machine's memory,
+// at least Postgres's default (128 MB) and at most 1 GB. Postgres maps it
+// at start and the kernel gives it pages as they are first used.
+func sharedBuffersMB(total uint64) int {
+	mb := int(total / 8 >> 20)
+	return min(max(mb, 128), 1024)
+}
+
+// SharedBuffers is the shared_buffers setting a cluster started on this
+// machine runs with, as Postgres shows it.
+func SharedBuffers() string {
+	mb := sharedBuffersMB(totalMemory())
+	if mb%1024 == 0 {
+		return strconv.Itoa(mb/1024) + "GB"
+	}
+	return strconv.Itoa(mb) + "MB"
+}
+
+// totalMemory is the machine's memory in bytes (0 when unknown).
+func totalMemory() uint64 {
+	var info syscall.Sysinfo_t
+	if err := syscall.Sysinfo(&info); err != nil {
+		return 0
+	}
+	return uint64(info.Totalram) * uint64(info.Unit)
 }
 
 // initdb creates the cluster. Collation C sorts UTF-8 text as C.UTF-8 does

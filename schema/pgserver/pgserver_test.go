@@ -41,6 +41,12 @@ func TestClusterKeepsDataAcrossRestartAndStopsCleanly(t *testing.T) {
 	var v int
 	require.NoError(t, conn.QueryRow(ctx, `SELECT v FROM kept`).Scan(&v))
 	require.Equal(t, 42, v)
+
+	// Sized for ingest, not Postgres's defaults (128MB, 4MB).
+	var wal, pool string
+	require.NoError(t, conn.QueryRow(ctx, `SELECT current_setting('wal_buffers'), current_setting('shared_buffers')`).Scan(&wal, &pool))
+	require.Equal(t, "32MB", wal)
+	require.Equal(t, pgserver.SharedBuffers(), pool)
 }
 
 func TestStaleServerFromDeadProcessIsStopped(t *testing.T) {
