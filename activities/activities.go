@@ -109,7 +109,7 @@ func deref(s *string) string {
 // LoadCustomer reads a customer's current profile (for branch conditions,
 // delays on attributes and time zones).
 func (a *Activities) LoadCustomer(ctx context.Context, in LoadCustomerInput) (LoadCustomerResult, error) {
-	c, err := a.store.GetCustomer(ctx, in.WorkspaceID, in.CustomerID)
+	c, err := a.store.CurrentCustomer(ctx, in.WorkspaceID, in.CustomerID)
 	if errors.Is(err, schema.ErrNotFound) {
 		return LoadCustomerResult{}, temporal.NewNonRetryableApplicationError("customer "+in.CustomerID+" does not exist", "CustomerNotFound", err)
 	}

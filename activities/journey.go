@@ -155,13 +155,14 @@ type UpdateCustomerInput struct {
 // UpdateCustomer writes attributes (string values are Liquid) and removes
 // others. Setting the same values again changes nothing: it is idempotent.
 func (a *Activities) UpdateCustomer(ctx context.Context, in UpdateCustomerInput) error {
-	cust, err := a.store.GetCustomer(ctx, in.WorkspaceID, in.CustomerID)
+	cust, err := a.store.CurrentCustomer(ctx, in.WorkspaceID, in.CustomerID)
 	if errors.Is(err, schema.ErrNotFound) {
 		return temporal.NewNonRetryableApplicationError("customer "+in.CustomerID+" does not exist", "CustomerNotFound", err)
 	}
 	if err != nil {
 		return err
 	}
+	in.CustomerID = cust.ID // the survivor of a merge the run has not heard of yet
 	vars := RenderVars{Customer: cust, Event: in.Event, JourneyID: in.JourneyID, JourneyName: in.JourneyName}
 	set := map[string]any{}
 	failed := map[string]string{}

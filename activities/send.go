@@ -86,13 +86,15 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	if err != nil {
 		return SendResult{}, err
 	}
-	cust, err := a.store.GetCustomer(ctx, in.WorkspaceID, in.CustomerID)
+	cust, err := a.store.CurrentCustomer(ctx, in.WorkspaceID, in.CustomerID)
 	if errors.Is(err, schema.ErrNotFound) {
 		return a.failSend(ctx, in, "", "", nil, "customer "+in.CustomerID+" does not exist")
 	}
 	if err != nil {
 		return SendResult{}, err
 	}
+	// A run that has not yet heard of a merge sends to the survivor.
+	in.CustomerID = cust.ID
 	ch, err := a.channel(ctx, in.WorkspaceID, in.Channel)
 	if err != nil {
 		var pe *delivery.PermanentError

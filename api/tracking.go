@@ -125,7 +125,7 @@ func (t *tracker) publish(ctx context.Context, workspaceID string, d schema.Deli
 		log.WarnContext(ctx, "event ingest is not configured: tracked fact not published as a customer event")
 		return nil
 	}
-	cust, err := t.s.deps.Store.GetCustomer(ctx, workspaceID, d.CustomerID)
+	cust, err := t.s.deps.Store.CurrentCustomer(ctx, workspaceID, d.CustomerID)
 	if errors.Is(err, schema.ErrNotFound) {
 		log.InfoContext(ctx, "customer no longer exists: no customer event for tracked fact")
 		return nil

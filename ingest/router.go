@@ -212,18 +212,14 @@ func segmentChangeEvent(c schema.SegmentChange, tried bool) Applied {
 // route hands each customer's events to journeys in order, customers in parallel.
 func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
 	view := batchView{live: map[eventKey][]liveJourney{}, workspaces: map[string]schema.Workspace{}, running: map[customerKey][]string{}}
-	var order []customerKey
-	seen := map[customerKey]bool{}
-	// triggers are the lanes with an event some live journey takes.
-	triggers := map[customerKey]bool{}
 	customers := map[string][]string{} // workspace → customers in the batch
+	seen := map[customerKey]bool{}
 	for _, a := range batch {
 		ws := a.Event.WorkspaceID
 		ek := eventKey{ws, a.Event.DisplayName()}
-		live, ok := view.live[ek]
-		if !ok {
-			var err error
-			if live, err = r.liveJourneys(ctx, ws, ek.name); err != nil {
+		if _, ok := view.live[ek]; !ok {
+			live, err := r.liveJourneys(ctx, ws, ek.name)
+			if err != nil {
 				return err
 			}
 			view.live[ek] = live
@@ -235,23 +231,47 @@ func (r *JourneyRouter) route(ctx context.Context, batch []Applied) error {
 			}
 			view.workspaces[ws] = w
 		}
-		lane := customerKey{ws, a.CustomerID}
-		if !seen[lane] {
+		if lane := (customerKey{ws, a.CustomerID}); !seen[lane] {
 			seen[lane] = true
-			order = append(order, lane)
 			customers[ws] = append(customers[ws], a.CustomerID)
 		}
-		if len(live) > 0 {
-			triggers[lane] = true
-		}
 	}
+	merged := map[customerKey]string{}
 	for ws, ids := range customers {
-		running, err := r.store.RunningWorkflowsOfCustomers(ctx, ws, ids)
+		running, into, err := r.store.RunningWorkflowsOfCustomers(ctx, ws, ids)
 		if err != nil {
 			return err
 		}
 		for id, wfs := range running {
 			view.running[customerKey{ws, id}] = wfs
+		}
+		for from, to := range into {
+			merged[customerKey{ws, from}] = to
+		}
+	}
+	if len(merged) > 0 {
+		// An event applied to a profile that a merge (of another partition,
+		// between this batch's apply and its routing) has since moved into
+		// another customer is that customer's now, as its runs are.
+		batch = slices.Clone(batch)
+		for i, a := range batch {
+			if to, ok := merged[customerKey{a.Event.WorkspaceID, a.CustomerID}]; ok {
+				batch[i].CustomerID = to
+			}
+		}
+	}
+	var order []customerKey
+	clear(seen)
+	// triggers are the lanes with an event some live journey takes.
+	triggers := map[customerKey]bool{}
+	for _, a := range batch {
+		lane := customerKey{a.Event.WorkspaceID, a.CustomerID}
+		if !seen[lane] {
+			seen[lane] = true
+			order = append(order, lane)
+		}
+		if len(view.live[eventKey{a.Event.WorkspaceID, a.Event.DisplayName()}]) > 0 {
+			triggers[lane] = true
 		}
 	}
 	if err := r.readEventOrder(ctx, batch, &view); err != nil {
@@ -480,6 +500,9 @@ const (
 	// EntryRedelivered is an event delivered again that already started
 	// its run of the journey: it starts no other.
 	EntryRedelivered = "redelivered"
+	// EntryNoCustomer is an event of a customer erased (or merged away
+	// and erased) after the event was applied: it starts no run.
+	EntryNoCustomer = "no_customer"
 )
 
 // enter decides and carries out one entry; it returns the workflow id the
@@ -521,6 +544,11 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 	h, err := r.store.JourneyEntries(ctx, workspaceID, lj.ID, customerID, key)
 	if err != nil {
 		return "", "", err
+	}
+	if h.Running > 0 && h.RunningWorkflowID != "" {
+		// The run in progress may have another id: a merged profile's run
+		// is the survivor's now, under the id it started with.
+		wfID = h.RunningWorkflowID
 	}
 	if h.Running > 0 && notAfter != nil && notAfter(wfID) {
 		// This event or a later one started the run in progress: it was
@@ -675,6 +703,12 @@ func (r *JourneyRouter) recordRun(ctx context.Context, workspaceID, customerID, 
 // already in progress) and records it in the run projection.
 func (r *JourneyRouter) start(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID, key, wfID string, ev workflows.Event) (string, string, error) {
 	def, workspaceID := lj.def, ws.ID
+	if ok, err := r.store.CustomerExists(ctx, workspaceID, customerID); err != nil || !ok {
+		if err == nil {
+			r.log.Info("customer no longer exists; not entered", "journey_id", lj.ID, "customer_id", customerID)
+		}
+		return "", EntryNoCustomer, err
+	}
 	trigger := ev
 	var quiet *workflows.QuietHours
 	if q := ws.QuietHours; q != nil {

@@ -146,7 +146,9 @@ func (b *eventBatch) apply(ctx context.Context) error {
 	}
 	for i, ev := range b.evs {
 		if first := b.first[i]; first != i {
-			b.out[i] = AppliedEvent{CustomerID: b.out[first].CustomerID, Duplicate: true, Conflict: b.out[first].Conflict}
+			// As a merge delivered again in a later batch: still a merge.
+			b.out[i] = AppliedEvent{CustomerID: b.out[first].CustomerID, Duplicate: true, Conflict: b.out[first].Conflict,
+				MergedFrom: b.out[first].MergedFrom}
 			if !sameEvent(b.evs[first], ev) {
 				b.out[i].Conflict = conflict(ev.MessageID, b.evs[first].Type, b.evs[first].Name)
 			}
@@ -297,7 +299,9 @@ func (b *eventBatch) loadStored(ctx context.Context) error {
 	// Each event against the one stored under its message id: the same
 	// event delivered again, or another one that reused the id.
 	rows, err := b.tx.Query(ctx, `
-		SELECT m.i, e.customer_id, e.type, e.name, e.type = m.type AND e.name = m.name AND e.properties = m.props::jsonb
+		SELECT m.i, e.customer_id, e.type, e.name, e.type = m.type AND e.name = m.name AND e.properties = m.props::jsonb,
+			CASE WHEN e.type IN ('identify', 'alias') THEN coalesce((SELECT cm.from_id FROM customer_merges cm
+				WHERE cm.workspace_id = m.ws AND cm.message_id = m.msg LIMIT 1), '') ELSE '' END
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS m(ws, msg, type, name, props, i)
 		CROSS JOIN LATERAL (SELECT e.customer_id, e.type, e.name, e.properties FROM events e
 			WHERE e.workspace_id = m.ws AND e.message_id = m.msg LIMIT 1) e`, wss, msgs, types, names, props)
@@ -310,7 +314,9 @@ func (b *eventBatch) loadStored(ctx context.Context) error {
 		var typ, name string
 		var same bool
 		a := AppliedEvent{Duplicate: true}
-		if err := rows.Scan(&i, &a.CustomerID, &typ, &name, &same); err != nil {
+		// A merge delivered again tells the runs of the merge again (its
+		// first routing may not have).
+		if err := rows.Scan(&i, &a.CustomerID, &typ, &name, &same, &a.MergedFrom); err != nil {
 			return fmt.Errorf("check duplicate events: %w", err)
 		}
 		if !same {
@@ -538,13 +544,13 @@ func resolveCustomer(ctx context.Context, tx pgx.Tx, ev EventInput) (resolution,
 				return resolution{}, err
 			}
 			if prev != "" {
-				res, err := aliasUser(ctx, tx, ws, ev.UserID, prev)
+				res, err := aliasUser(ctx, tx, ws, ev.UserID, prev, ev.MessageID)
 				res.PreviousUser = ev.PreviousID
 				return res, err
 			}
 		}
 	}
-	id, merged, err := resolveIdentity(ctx, tx, ws, ev.UserID, anon)
+	id, merged, err := resolveIdentity(ctx, tx, ws, ev.UserID, anon, ev.MessageID)
 	return resolution{ID: id, MergedFrom: merged, Anonymous: anon}, err
 }
 
@@ -570,7 +576,7 @@ func customerByUserID(ctx context.Context, q queryer, ws, userID string) (string
 // previousId, a user id): when userID has no customer yet, prev takes it
 // as its external id and keeps its old one as a previous user id; when
 // userID is another customer's, prev merges into that one.
-func aliasUser(ctx context.Context, tx pgx.Tx, ws, userID, prev string) (resolution, error) {
+func aliasUser(ctx context.Context, tx pgx.Tx, ws, userID, prev, messageID string) (resolution, error) {
 	known, err := customerByUserID(ctx, tx, ws, userID)
 	if err != nil {
 		return resolution{}, err
@@ -597,12 +603,12 @@ func aliasUser(ctx context.Context, tx pgx.Tx, ws, userID, prev string) (resolut
 		}
 		return resolution{ID: prev}, nil
 	}
-	return resolution{ID: known, MergedFrom: prev}, mergeCustomers(ctx, tx, ws, prev, known)
+	return resolution{ID: known, MergedFrom: prev}, mergeCustomers(ctx, tx, ws, prev, known, messageID)
 }
 
 // resolveIdentity resolves a user id and an anonymous id: identify with
 // both attaches the anonymous id or merges its anonymous profile.
-func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID string) (id, mergedFrom string, err error) {
+func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, messageID string) (id, mergedFrom string, err error) {
 	var known, anonOwner string
 	var anonOwnerKnown bool
 	if userID != "" {
@@ -649,7 +655,7 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID string) 
 		return known, "", attachAnonymous(ctx, tx, ws, anonID, known)
 	}
 	if !anonOwnerKnown {
-		return known, anonOwner, mergeCustomers(ctx, tx, ws, anonOwner, known)
+		return known, anonOwner, mergeCustomers(ctx, tx, ws, anonOwner, known, messageID)
 	}
 	// The anonymous id belongs to another known customer: keep both as they are.
 	return known, "", nil
@@ -670,12 +676,13 @@ func attachAnonymous(ctx context.Context, tx pgx.Tx, ws, anonID, customerID stri
 // mergeCustomers moves everything of the profile from — events, anonymous
 // ids, previous user ids, runs, deliveries, segment memberships — into the
 // known profile into, keeps from's own user id (if it had one) as a
-// previous user id of into, records the merge in the audit log, then
+// previous user id of into, records the merge (customer_merges, by event
+// messageID, and the audit log; from's audit entries become into's), then
 // deletes from. Attributes of into win. A segment membership of from joins
 // into's: into is a current member if either was (a merge never takes
 // anyone out of a segment), otherwise into's own row stays; from's rows go
 // with from.
-func mergeCustomers(ctx context.Context, tx pgx.Tx, ws, from, into string) error {
+func mergeCustomers(ctx context.Context, tx pgx.Tx, ws, from, into, messageID string) error {
 	stmts := []string{
 		// First lock the merged customer: an ingest transaction of another
 		// partition that resolved it through an identity this batch did not
@@ -692,6 +699,8 @@ func mergeCustomers(ctx context.Context, tx pgx.Tx, ws, from, into string) error
 		`UPDATE runs SET customer_id = $3, updated_at = now() WHERE workspace_id = $1 AND customer_id = $2`,
 		`UPDATE deliveries SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
 		`UPDATE segment_changes SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+		`UPDATE audit_log SET subject_id = $3 WHERE workspace_id = $1 AND subject_type = 'customer' AND subject_id = $2`,
+		`UPDATE customer_merges SET into_id = $3 WHERE workspace_id = $1 AND into_id = $2`,
 		`INSERT INTO segment_members (workspace_id, segment_id, customer_id, entered_at, left_at)
 		 SELECT workspace_id, segment_id, $3, entered_at, left_at FROM segment_members WHERE workspace_id = $1 AND customer_id = $2
 		 ON CONFLICT (segment_id, customer_id) DO UPDATE SET entered_at = EXCLUDED.entered_at, left_at = NULL
@@ -710,6 +719,12 @@ func mergeCustomers(ctx context.Context, tx pgx.Tx, ws, from, into string) error
 		if _, err := tx.Exec(ctx, q, ws, from, into); err != nil {
 			return fmt.Errorf("merge customer %s into %s: %w", from, into, err)
 		}
+	}
+	_, err := tx.Exec(ctx, `INSERT INTO customer_merges (workspace_id, from_id, into_id, message_id) VALUES ($1, $2, $3, $4)
+		ON CONFLICT (workspace_id, from_id) DO UPDATE SET into_id = EXCLUDED.into_id, message_id = EXCLUDED.message_id, merged_at = now()`,
+		ws, from, into, messageID)
+	if err != nil {
+		return fmt.Errorf("record merge of customer %s into %s: %w", from, into, err)
 	}
 	return nil
 }
@@ -781,6 +796,32 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 func (s *Store) GetCustomer(ctx context.Context, workspaceID, id string) (Customer, error) {
 	c, err := scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerColumns+` FROM customers c
 		WHERE c.workspace_id = $1 AND c.id = $2`, workspaceID, id))
+	if errors.Is(err, pgx.ErrNoRows) {
+		return Customer{}, ErrNotFound
+	}
+	if err != nil {
+		return Customer{}, fmt.Errorf("load customer %s: %w", id, err)
+	}
+	return c, nil
+}
+
+// CustomerExists says whether the workspace has customer id.
+func (s *Store) CustomerExists(ctx context.Context, workspaceID, id string) (bool, error) {
+	var ok bool
+	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2)`, workspaceID, id).Scan(&ok)
+	if err != nil {
+		return false, fmt.Errorf("look up customer %s: %w", id, err)
+	}
+	return ok, nil
+}
+
+// CurrentCustomer reads customer id, or the customer it was merged into
+// (customer_merges): a run, a send or a delivery may carry the id of a
+// profile merged away since. ErrNotFound when neither exists (erased).
+func (s *Store) CurrentCustomer(ctx context.Context, workspaceID, id string) (Customer, error) {
+	c, err := scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerColumns+` FROM customers c
+		WHERE c.workspace_id = $1 AND c.id = coalesce(
+			(SELECT m.into_id FROM customer_merges m WHERE m.workspace_id = $1 AND m.from_id = $2), $2)`, workspaceID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Customer{}, ErrNotFound
 	}

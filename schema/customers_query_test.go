@@ -955,3 +955,44 @@ func TestImportChunkReadBeforeAnErasureIsRefused(t *testing.T) {
 	_, err = e.st.FindCustomer(ctx, e.ws, "ada")
 	require.ErrorIs(t, err, schema.ErrNotFound)
 }
+
+// A merged-away id leads to the profile that survived, along a chain of
+// merges, and nowhere once that one is erased; what was recorded about a
+// merged profile goes with it, and its erasure.
+func TestMergedIDsLeadToTheSurvivorUntilItIsErased(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	c1 := e.apply(t, identify("ada@old.example", "", map[string]any{"plan": "pro"}))
+	e.apply(t, alias("ada@old.example", "ada@new.example")) // c1 renamed: recorded under c1
+	c2 := e.apply(t, identify("ada-account-2", "", nil))
+	m := e.apply(t, alias("ada@new.example", "ada-account-2")) // c1 merged into c2
+	require.Equal(t, c1.CustomerID, m.MergedFrom)
+	c3 := e.apply(t, identify("ada-account-3", "", nil))
+	e.apply(t, alias("ada-account-2", "ada-account-3")) // c2 merged into c3
+	for _, id := range []string{c1.CustomerID, c2.CustomerID, c3.CustomerID} {
+		cur, err := e.st.CurrentCustomer(ctx, e.ws, id)
+		require.NoError(t, err)
+		require.Equal(t, c3.CustomerID, cur.ID, "%s leads to the survivor", id)
+	}
+	_, err := e.st.GetCustomer(ctx, e.ws, c1.CustomerID)
+	require.ErrorIs(t, err, schema.ErrNotFound)
+	audit, err := e.st.ListAudit(ctx, e.ws, "customer", c3.CustomerID)
+	require.NoError(t, err)
+	actions := []string{}
+	for _, a := range audit {
+		actions = append(actions, a.Action)
+	}
+	require.ElementsMatch(t, []string{"change_user_id", "merge", "merge"}, actions, "the merged profiles' records are the survivor's")
+
+	_, err = e.st.EraseCustomer(ctx, e.ws, c3.CustomerID)
+	require.NoError(t, err)
+	for _, id := range []string{c1.CustomerID, c2.CustomerID, c3.CustomerID} {
+		_, err := e.st.CurrentCustomer(ctx, e.ws, id)
+		require.ErrorIs(t, err, schema.ErrNotFound, "%s leads nowhere after the erasure", id)
+	}
+	var left int
+	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE workspace_id = $1 AND detail::text LIKE '%ada%'`, e.ws).Scan(&left))
+	require.Zero(t, left, "no user id of the erased person is left in the audit log")
+	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM customer_merges WHERE workspace_id = $1`, e.ws).Scan(&left))
+	require.Zero(t, left)
+}

@@ -78,15 +78,20 @@ type EntryHistory struct {
 	Runs        int
 	Running     int
 	LastStarted *time.Time
+	// RunningWorkflowID is the workflow id of the run in progress (the
+	// latest started, when there are more): the id it started with, which
+	// a merge leaves as it was.
+	RunningWorkflowID string
 }
 
 // JourneyEntries counts the customer's runs of the journey with entry key.
 func (s *Store) JourneyEntries(ctx context.Context, workspaceID, journeyID, customerID, key string) (EntryHistory, error) {
 	var h EntryHistory
 	err := s.pool.QueryRow(ctx, `
-		SELECT count(*), count(*) FILTER (WHERE status = 'running'), max(started_at) FROM runs
+		SELECT count(*), count(*) FILTER (WHERE status = 'running'), max(started_at),
+			coalesce((array_agg(workflow_id ORDER BY started_at DESC) FILTER (WHERE status = 'running'))[1], '') FROM runs
 		WHERE workspace_id = $1 AND journey_id = $2 AND customer_id = $3 AND entry_key = $4`,
-		workspaceID, journeyID, customerID, key).Scan(&h.Runs, &h.Running, &h.LastStarted)
+		workspaceID, journeyID, customerID, key).Scan(&h.Runs, &h.Running, &h.LastStarted, &h.RunningWorkflowID)
 	if err != nil {
 		return h, fmt.Errorf("count journey entries: %w", err)
 	}
@@ -144,25 +149,35 @@ func (s *Store) RunningRunsOfCustomer(ctx context.Context, workspaceID, customer
 
 // RunningWorkflowsOfCustomers returns, for each of the customers, the
 // workflow ids of their running runs (routing a batch of events reads them
-// at once).
-func (s *Store) RunningWorkflowsOfCustomers(ctx context.Context, workspaceID string, customerIDs []string) (map[string][]string, error) {
-	rows, err := s.pool.Query(ctx, `SELECT customer_id, workflow_id FROM runs
-		WHERE workspace_id = $1 AND customer_id = ANY($2) AND status = 'running' ORDER BY started_at`, workspaceID, customerIDs)
+// at once), and for each of them merged into another customer since, that
+// customer (customer_merges): its runs are among the running ones, under
+// its own id.
+func (s *Store) RunningWorkflowsOfCustomers(ctx context.Context, workspaceID string, customerIDs []string) (running map[string][]string, merged map[string]string, err error) {
+	rows, err := s.pool.Query(ctx, `
+		WITH m AS (SELECT from_id, into_id FROM customer_merges WHERE workspace_id = $1 AND from_id = ANY($2::text[]))
+		SELECT 'm', from_id, into_id, NULL::timestamptz FROM m
+		UNION ALL
+		SELECT 'r', customer_id, workflow_id, started_at FROM runs
+		WHERE workspace_id = $1 AND customer_id = ANY($2::text[] || ARRAY(SELECT into_id FROM m)) AND status = 'running'
+		ORDER BY 1, 4`, workspaceID, customerIDs)
 	if err != nil {
-		return nil, fmt.Errorf("query running runs: %w", err)
+		return nil, nil, fmt.Errorf("query running runs: %w", err)
 	}
-	out := map[string][]string{}
-	var cust, wf string
-	_, err = pgx.ForEachRow(rows, []any{&cust, &wf}, func() error {
-		if !slices.Contains(out[cust], wf) {
-			out[cust] = append(out[cust], wf)
+	running, merged = map[string][]string{}, map[string]string{}
+	var kind, cust, wf string
+	var at *time.Time
+	_, err = pgx.ForEachRow(rows, []any{&kind, &cust, &wf, &at}, func() error {
+		if kind == "m" {
+			merged[cust] = wf
+		} else if !slices.Contains(running[cust], wf) {
+			running[cust] = append(running[cust], wf)
 		}
 		return nil
 	})
 	if err != nil {
-		return nil, fmt.Errorf("query running runs: %w", err)
+		return nil, nil, fmt.Errorf("query running runs: %w", err)
 	}
-	return out, nil
+	return running, merged, nil
 }
 
 // EventOrder is where events of a workspace and the triggers of its running
