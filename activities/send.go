@@ -148,6 +148,9 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	} else {
 		d, created, err = a.store.ClaimDelivery(ctx, in.WorkspaceID, claim)
 	}
+	if errors.Is(err, schema.ErrNoCustomer) {
+		return a.failSend(ctx, in, "", "", nil, "customer "+in.CustomerID+" was erased")
+	}
 	if err != nil {
 		return SendResult{}, err
 	}
@@ -312,10 +315,16 @@ func (a *Activities) failSend(ctx context.Context, in SendInput, provider, recip
 	if provider == "" {
 		provider = ProviderOutbox
 	}
-	d, _, err := a.store.ClaimDelivery(ctx, in.WorkspaceID, schema.Delivery{
+	claim := schema.Delivery{
 		ID: in.MessageID, JourneyID: in.JourneyID, CustomerID: in.CustomerID, WorkflowID: in.WorkflowID, NodeID: in.NodeID,
 		Channel: in.Channel, Provider: provider, TemplateID: in.TemplateID, Recipient: recipient, Content: content,
-	})
+	}
+	d, _, err := a.store.ClaimDelivery(ctx, in.WorkspaceID, claim)
+	if errors.Is(err, schema.ErrNoCustomer) {
+		// Erased meanwhile: the failure is recorded without what it held.
+		claim.Recipient, claim.Content = "", json.RawMessage(`{}`)
+		d, _, err = a.store.ClaimDelivery(ctx, in.WorkspaceID, claim)
+	}
 	if err != nil {
 		return SendResult{}, err
 	}

@@ -215,6 +215,9 @@ func (s *Store) ClaimDeliveryCapped(ctx context.Context, workspaceID string, d D
 			"cap/"+workspaceID+"/"+d.CustomerID+"/"+d.Channel); err != nil {
 			return fmt.Errorf("lock frequency cap: %w", err)
 		}
+		if err := lockCustomerOf(ctx, tx, workspaceID, d); err != nil {
+			return err
+		}
 		var status string
 		err := tx.QueryRow(ctx, `SELECT status FROM deliveries WHERE workspace_id = $1 AND id = $2`, workspaceID, d.ID).Scan(&status)
 		switch {

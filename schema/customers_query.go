@@ -503,6 +503,12 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 		}
 		var tag pgconn.CommandTag
 		var err error
+		// The row first: a send claiming a delivery for the customer holds
+		// it until its row is written, and is then blanked below; one that
+		// comes after finds no customer (ClaimDelivery).
+		if _, err = tx.Exec(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2 FOR UPDATE`, workspaceID, customerID); err != nil {
+			return fmt.Errorf("lock customer: %w", err)
+		}
 		if tag, err = tx.Exec(ctx, `DELETE FROM events WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID); err != nil {
 			return fmt.Errorf("delete events: %w", err)
 		}

@@ -996,3 +996,50 @@ func TestMergedIDsLeadToTheSurvivorUntilItIsErased(t *testing.T) {
 	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM customer_merges WHERE workspace_id = $1`, e.ws).Scan(&left))
 	require.Zero(t, left)
 }
+
+// A send that is writing its delivery when the customer is erased is
+// blanked by the erasure (which waits for it); one that comes after the
+// erasure writes nothing personal.
+func TestErasureWaitsForADeliveryBeingClaimed(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	c := e.apply(t, identify("grace", "", map[string]any{"email": "grace@example.com"}))
+	// A claim in flight, as ClaimDelivery makes it: the customer held, the row written.
+	tx, err := e.st.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx) //nolint:errcheck
+	_, err = tx.Exec(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2 FOR KEY SHARE`, e.ws, c.CustomerID)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `INSERT INTO deliveries (id, workspace_id, customer_id, workflow_id, node_id, channel, provider, template_id, recipient, content, status)
+		VALUES ('msg_inflight', $1, $2, 'wf', 'n', 'email', 'outbox', 'tpl', 'grace@example.com', '{"subject":"Hi Grace"}', 'pending')`, e.ws, c.CustomerID)
+	require.NoError(t, err)
+	erased := make(chan error, 1)
+	go func() {
+		_, err := e.st.EraseCustomer(ctx, e.ws, c.CustomerID)
+		erased <- err
+	}()
+	require.Eventually(t, func() bool {
+		var waiting int
+		err := e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity WHERE wait_event_type = 'Lock' AND datname = current_database()`).Scan(&waiting)
+		return err == nil && waiting > 0
+	}, 10*time.Second, 10*time.Millisecond, "the erasure waits for the claim")
+	require.NoError(t, tx.Commit(ctx))
+	select {
+	case err := <-erased:
+		require.NoError(t, err)
+	case <-time.After(30 * time.Second):
+		t.Fatal("erasure did not finish")
+	}
+	d, err := e.st.GetDelivery(ctx, e.ws, "msg_inflight")
+	require.NoError(t, err)
+	require.Empty(t, d.Recipient)
+	require.JSONEq(t, `{}`, string(d.Content))
+
+	_, _, err = e.st.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: "msg_late", CustomerID: c.CustomerID, Channel: "email", Provider: "outbox",
+		TemplateID: "tpl", Recipient: "grace@example.com", Content: json.RawMessage(`{"subject":"Hi Grace"}`)})
+	require.ErrorIs(t, err, schema.ErrNoCustomer)
+	d, created, err := e.st.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: "msg_late", CustomerID: c.CustomerID, Channel: "email", Provider: "outbox", TemplateID: "tpl"})
+	require.NoError(t, err, "a record without personal data is kept")
+	require.True(t, created)
+	require.Empty(t, d.Recipient)
+}

@@ -46,6 +46,30 @@ type DeliveryEvent struct {
 	CreatedAt time.Time `json:"created_at"`
 }
 
+// ErrNoCustomer refuses a delivery that names a recipient or carries content
+// for a customer that no longer exists (erased while the send was on its
+// way): nothing personal is written after an erasure.
+var ErrNoCustomer = errors.New("the customer does not exist")
+
+// lockCustomerOf holds the delivery's customer (KEY SHARE, until the claim
+// commits) when the delivery carries personal data: an erasure waits for
+// the claim and then blanks what it wrote, and a claim after an erasure
+// finds no customer.
+func lockCustomerOf(ctx context.Context, tx pgx.Tx, workspaceID string, d Delivery) error {
+	if d.Recipient == "" && (len(d.Content) == 0 || string(d.Content) == "{}") {
+		return nil
+	}
+	var one int
+	err := tx.QueryRow(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2 FOR KEY SHARE`, workspaceID, d.CustomerID).Scan(&one)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return ErrNoCustomer
+	}
+	if err != nil {
+		return fmt.Errorf("lock customer %s: %w", d.CustomerID, err)
+	}
+	return nil
+}
+
 // ClaimDelivery inserts the delivery as pending unless its id exists. It
 // returns the stored row and whether this call created it: the check that
 // makes a send happen once per message id.
@@ -55,6 +79,9 @@ func (s *Store) ClaimDelivery(ctx context.Context, workspaceID string, d Deliver
 	}
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockCustomerOf(ctx, tx, workspaceID, d); err != nil {
+			return err
+		}
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO deliveries (id, workspace_id, journey_id, customer_id, workflow_id, node_id, channel, provider,
 				template_id, recipient, content, status)

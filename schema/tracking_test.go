@@ -45,7 +45,9 @@ func TestTrackedFactsApplyOnceInOrder(t *testing.T) {
 	require.NoError(t, err)
 	other, err := st.CreateWorkspace(ctx, "Other")
 	require.NoError(t, err)
-	_, _, err = st.ClaimDelivery(ctx, ws.ID, schema.Delivery{ID: "msg_t1", CustomerID: "cus_1", Channel: "sms",
+	cust, err := st.EnsureCustomer(ctx, ws.ID, "u1")
+	require.NoError(t, err)
+	_, _, err = st.ClaimDelivery(ctx, ws.ID, schema.Delivery{ID: "msg_t1", CustomerID: cust.ID, Channel: "sms",
 		Provider: "twilio", TemplateID: "tpl_1", Recipient: "+15555550100"})
 	require.NoError(t, err)
 	require.NoError(t, st.SetDeliveryStatus(ctx, ws.ID, "msg_t1", schema.DeliverySent, "SM1", ""))
