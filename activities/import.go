@@ -22,6 +22,9 @@ const (
 	ErrTypeImportNotCurrent = "ImportNotCurrent"
 	ErrTypeImportNotFound   = "ImportNotFound"
 	ErrTypeImportBroken     = "ImportBroken"
+	// ErrTypeImportSegmentDeleted: the manual segment the run adds its
+	// customers to was deleted while it ran.
+	ErrTypeImportSegmentDeleted = "ImportSegmentDeleted"
 )
 
 // Import run outcomes the workflow records (the statuses of schema).
@@ -95,6 +98,7 @@ func (a *Activities) ImportBatch(ctx context.Context, in ImportBatchInput) (Impo
 	}
 	end := min(in.Offset+in.Limit, imp.TotalRows)
 	progress := progressOf(imp)
+	segmentID := imp.SegmentID
 	for off := start; off < end; off += importChunkRows {
 		n := min(importChunkRows, end-off)
 		rows, err := a.store.ImportRows(ctx, in.WorkspaceID, in.ImportID, off, n)
@@ -113,6 +117,7 @@ func (a *Activities) ImportBatch(ctx context.Context, in ImportBatchInput) (Impo
 				chunk.Errors = append(chunk.Errors, *rowErr)
 				continue
 			}
+			c.Row = r.Number
 			chunk.Customers = append(chunk.Customers, c)
 		}
 		imp, _, err = a.store.ApplyImportChunk(ctx, in.WorkspaceID, in.ImportID, chunk)
@@ -120,7 +125,7 @@ func (a *Activities) ImportBatch(ctx context.Context, in ImportBatchInput) (Impo
 			return ImportBatchResult{Progress: progress}, notCurrent(in.ImportID, in.Run, err)
 		}
 		if err != nil {
-			return ImportBatchResult{}, fmt.Errorf("import rows after %d: %w", off, err)
+			return ImportBatchResult{}, chunkError(segmentID, off, n, err)
 		}
 		progress = progressOf(imp)
 		activity.RecordHeartbeat(ctx, off+n)
@@ -129,6 +134,33 @@ func (a *Activities) ImportBatch(ctx context.Context, in ImportBatchInput) (Impo
 		}
 	}
 	return ImportBatchResult{Progress: progress}, nil
+}
+
+// chunkError is what a chunk of rows (off rows of the file before it, n
+// in it) that could not be written fails its batch with: for good when
+// Postgres refused the data or the run's segment is gone — the run then
+// ends failed with this message instead of retrying —, else an error the
+// activity's retries may get past (a lost connection, a failover).
+func chunkError(segmentID *string, off, n int, err error) error {
+	// Rows as the file numbers them: the header is row 1.
+	first, last := off+2, off+n+1
+	switch {
+	case errors.Is(err, schema.ErrImportSegmentDeleted):
+		seg := ""
+		if segmentID != nil {
+			seg = *segmentID + " "
+		}
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the segment %swas deleted while the import ran: the rows before row %d were imported (and joined it), "+
+				"the others were not; start the import again without segment_id, or with another manual segment", seg, first),
+			ErrTypeImportSegmentDeleted, err)
+	case schema.IsRefusedWrite(err):
+		return temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"the database refused rows %d to %d, and retrying cannot help (%v): the rows before row %d were imported, "+
+				"the others were not; correct the file and start the import again", first, last, err, first),
+			ErrTypeImportBroken, err)
+	}
+	return fmt.Errorf("import rows %d to %d: %w", first, last, err)
 }
 
 func notCurrent(importID string, run int, err error) error {

@@ -30,6 +30,20 @@ const (
 	ImportPreviewRows = 20
 )
 
+// Longest cells of the built-in fields an import takes, in characters; a
+// longer one is a row error. MaxImportUserID is ingest's limit on userId
+// (DESIGN §4), MaxImportEmail the longest address SMTP carries (RFC 5321)
+// and the limit on team members' emails. A phone number has at most 15
+// digits and an IANA time zone name about 30 characters: their limits
+// leave room for punctuation and spaces. Each keeps the value far below
+// what Postgres can index (about 2,700 bytes).
+const (
+	MaxImportUserID   = 200
+	MaxImportEmail    = 254
+	MaxImportPhone    = 64
+	MaxImportTimezone = 64
+)
+
 // CSVError says why a file cannot be imported at all (rather than which
 // rows will be skipped). Row is the record's row, the header being row 1;
 // 0 when the error concerns the whole file.
@@ -394,6 +408,16 @@ func (c *compiledMapping) customer(fields []string) (schema.ImportedCustomer, *s
 		return out, &schema.ImportRowError{Column: c.headers[col], Message: fmt.Sprintf(format, args...)}
 	}
 	out.ExternalID, out.Email, out.Phone, out.Timezone = value(c.userID), value(c.email), value(c.phone), value(c.timezone)
+	// Lengths first: the other messages quote the value.
+	for _, f := range [...]struct {
+		name, v  string
+		col, max int
+	}{{"user_id", out.ExternalID, c.userID, MaxImportUserID}, {"email", out.Email, c.email, MaxImportEmail},
+		{"phone", out.Phone, c.phone, MaxImportPhone}, {"timezone", out.Timezone, c.timezone, MaxImportTimezone}} {
+		if len(f.v) > f.max && utf8.RuneCountInString(f.v) > f.max {
+			return bad(f.col, "%s is longer than %d characters (%d)", f.name, f.max, utf8.RuneCountInString(f.v))
+		}
+	}
 	switch {
 	case c.key == schema.ImportKeyUserID && out.ExternalID == "":
 		return bad(c.userID, "user_id is empty")

@@ -154,6 +154,27 @@ func TestImportRowsAreCheckedAndTyped(t *testing.T) {
 		require.Contains(t, rowErr.Message, tc.want)
 	}
 
+	// Lengths are counted in characters, as ingest counts userId's, and
+	// checked before the formats (whose messages would quote the value).
+	longEmail := strings.Repeat("a", MaxImportEmail-len("@example.com")) + "@example.com"
+	c, rowErr = m.customer([]string{strings.Repeat("é", MaxImportUserID), longEmail, "", "", "", "", "", "", ""})
+	require.Nil(t, rowErr)
+	require.Equal(t, strings.Repeat("é", MaxImportUserID), c.ExternalID)
+	for _, tc := range []struct {
+		row          []string
+		column, want string
+	}{
+		{[]string{strings.Repeat("é", MaxImportUserID+1), "", "", "", "", "", "", "", ""}, "id", "user_id is longer than 200 characters (201)"},
+		{[]string{"u1", "a" + longEmail, "", "", "", "", "", "", ""}, "email", "email is longer than 254 characters (255)"},
+		{[]string{"u1", "", strings.Repeat("1", 65), "", "", "", "", "", ""}, "phone", "phone is longer than 64 characters (65)"},
+		{[]string{"u1", "", "", strings.Repeat("x", 65), "", "", "", "", ""}, "tz", "timezone is longer than 64 characters (65)"},
+	} {
+		_, rowErr := m.customer(tc.row)
+		require.NotNil(t, rowErr, "%.20v", tc.row)
+		require.Equal(t, tc.column, rowErr.Column)
+		require.Equal(t, tc.want, rowErr.Message)
+	}
+
 	byEmail, err := ImportMapping{Email: "email"}.compile(headers)
 	require.NoError(t, err)
 	_, rowErr = byEmail.customer([]string{"u1", " ", "", "", "", "", "", "", ""})

@@ -36,6 +36,11 @@ const (
 // again. Retrying cannot help.
 var ErrImportNotCurrent = errors.New("the import run is no longer the running one")
 
+// ErrImportSegmentDeleted is returned to a chunk of an import run whose
+// manual segment (segment_id) no longer exists: its customers have no
+// segment to join. Retrying cannot help.
+var ErrImportSegmentDeleted = errors.New("the import's segment was deleted")
+
 // Import is an uploaded CSV file of customers and the state of its latest run.
 type Import struct {
 	ID       string   `json:"id"`
@@ -93,6 +98,8 @@ type ImportRowError struct {
 // ImportedCustomer is one valid row of an import, typed. Empty fields leave
 // the profile's value as it is; attributes merge into the profile's.
 type ImportedCustomer struct {
+	// Row is the file's row the customer comes from (for error messages).
+	Row        int
 	ExternalID string
 	Email      string
 	Phone      string
@@ -345,7 +352,8 @@ func (s *Store) EachFailedImportRow(ctx context.Context, workspaceID, id string,
 // is the cursor that makes it idempotent: a chunk the run has already
 // passed (a retried activity whose first attempt committed) changes nothing
 // and applied is false. Upserts merge like identify: the same rows applied
-// again leave the same profiles.
+// again leave the same profiles. An import into a manual segment that was
+// deleted since gets ErrImportSegmentDeleted, with nothing written.
 func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch ImportChunk) (imp Import, applied bool, err error) {
 	if ch.Key != ImportKeyUserID && ch.Key != ImportKeyEmail {
 		return Import{}, false, fmt.Errorf("import %s: unknown key %q", id, ch.Key)
@@ -371,6 +379,19 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 		}
 		if processed != ch.Offset {
 			return fmt.Errorf("import %s: chunk starts after %d rows but the run is at %d", id, ch.Offset, processed)
+		}
+		if segmentID != nil && *segmentID != "" {
+			// Held until the chunk commits (a delete of the segment waits
+			// for it); gone already, the run cannot go on as asked.
+			var one int
+			err := tx.QueryRow(ctx, `SELECT 1 FROM segments WHERE workspace_id = $1 AND id = $2 FOR KEY SHARE`,
+				workspaceID, *segmentID).Scan(&one)
+			if errors.Is(err, pgx.ErrNoRows) {
+				return fmt.Errorf("%w: segment %s", ErrImportSegmentDeleted, *segmentID)
+			}
+			if err != nil {
+				return fmt.Errorf("lock segment %s: %w", *segmentID, err)
+			}
 		}
 		created, ids, err := upsertImported(ctx, tx, workspaceID, ch.Key, ch.Customers)
 		if err != nil {
@@ -525,12 +546,12 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, cus
 	}
 	br := tx.SendBatch(ctx, b)
 	created, ids := 0, make([]string, 0, len(customers))
-	for range customers {
+	for _, c := range customers {
 		var id string
 		var isNew bool
 		if err := br.QueryRow().Scan(&id, &isNew); err != nil {
 			_ = br.Close()
-			return 0, nil, fmt.Errorf("upsert imported customer: %w", err)
+			return 0, nil, fmt.Errorf("upsert the customer of row %d: %w", c.Row, err)
 		}
 		if isNew {
 			created++

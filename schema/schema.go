@@ -161,3 +161,20 @@ func IsDataError(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
 }
+
+// IsRefusedWrite reports whether err is Postgres refusing what a write
+// holds: a data exception (SQLSTATE class 22), an integrity constraint
+// violation (23, such as a foreign key to a row since deleted) or a
+// program limit exceeded (54, such as a value too long for an index). The
+// same write fails the same way every time: retrying cannot help.
+func IsRefusedWrite(err error) bool {
+	var pgErr *pgconn.PgError
+	if !errors.As(err, &pgErr) {
+		return false
+	}
+	switch {
+	case strings.HasPrefix(pgErr.Code, "22"), strings.HasPrefix(pgErr.Code, "23"), strings.HasPrefix(pgErr.Code, "54"):
+		return true
+	}
+	return false
+}

@@ -22,7 +22,8 @@ const (
 	SegmentManual = "manual"
 )
 
-// ErrSegmentInUse is returned when deleting a segment other segments reference.
+// ErrSegmentInUse is returned when deleting a segment other segments, live
+// journeys or running imports reference.
 var ErrSegmentInUse = errors.New("segment is in use")
 
 // Segment is a named audience of a workspace.
@@ -203,8 +204,8 @@ func (s *Store) UpdateSegment(ctx context.Context, workspaceID string, seg Segme
 }
 
 // DeleteSegment removes a segment and its membership rows. A segment that
-// other segments or live journeys (trigger, branch) reference is kept:
-// ErrSegmentInUse names them.
+// other segments, live journeys (trigger, branch) or running imports
+// (segment_id) reference is kept: ErrSegmentInUse names them.
 func (s *Store) DeleteSegment(ctx context.Context, workspaceID, id string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if err := lockSegments(ctx, tx, workspaceID); err != nil {
@@ -248,6 +249,17 @@ func (s *Store) DeleteSegment(ctx context.Context, workspaceID, id string) error
 			return fmt.Errorf("query journeys: %w", err)
 		}
 		users = append(users, journeys...)
+		// Running imports that add their customers to it.
+		irows, err := tx.Query(ctx, `SELECT 'running import ' || id || ' (cancel it or let it end first)' FROM imports
+			WHERE workspace_id = $1 AND segment_id = $2 AND status = 'running' ORDER BY id`, workspaceID, id)
+		if err != nil {
+			return fmt.Errorf("query imports: %w", err)
+		}
+		imports, err := pgx.CollectRows(irows, pgx.RowTo[string])
+		if err != nil {
+			return fmt.Errorf("query imports: %w", err)
+		}
+		users = append(users, imports...)
 		if len(users) > 0 {
 			return fmt.Errorf("%w: segment %s is referenced by %s", ErrSegmentInUse, id, strings.Join(users, ", "))
 		}

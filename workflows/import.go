@@ -20,6 +20,9 @@ const QueryImportProgress = "progress"
 const (
 	ImportBatchRows     = 500
 	ImportBatchesPerRun = 20
+	// ImportBatchAttempts bounds the tries of a batch that keeps failing
+	// with an error retrying might fix.
+	ImportBatchAttempts = 12
 )
 
 // ImportWorkflowID is the workflow id of an import (import/<import_id>).
@@ -49,8 +52,14 @@ func importBatchCtx(ctx workflow.Context) workflow.Context {
 		// A batch heartbeats after every chunk it writes; a lost worker is
 		// noticed within this, and the retry resumes after the last chunk.
 		HeartbeatTimeout: 15 * time.Second,
+		// Rows Postgres refuses fail the batch for good (non-retryable).
+		// Anything else is retried for about 6 minutes of backoff (1 s
+		// doubling to 1 min, ImportBatchAttempts attempts): a database
+		// restart or failover passes, a fault that stays ends the run
+		// failed instead of leaving it running for ever. Retry policies
+		// are not compared on replay: changing them is safe.
 		RetryPolicy: &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2,
-			MaximumInterval: time.Minute},
+			MaximumInterval: time.Minute, MaximumAttempts: ImportBatchAttempts},
 	})
 }
 

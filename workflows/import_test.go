@@ -182,3 +182,38 @@ func TestImportWorkflowBatchFailures(t *testing.T) {
 		})
 	}
 }
+
+// A batch that keeps failing with an error retrying might fix (the
+// database out of reach) is tried ImportBatchAttempts times, then the
+// import ends failed with the last error, not running for ever. (The test
+// environment stops an unbounded policy after 10 attempts: the bound is
+// another number, so the test tells the two apart.)
+func TestImportWorkflowBatchRetriesAreBounded(t *testing.T) {
+	require.NotEqual(t, 10, workflows.ImportBatchAttempts)
+	var s testsuite.WorkflowTestSuite
+	env := s.NewTestWorkflowEnvironment()
+	var a *activities.Activities
+	env.RegisterWorkflow(workflows.ImportCustomersWorkflow)
+	env.RegisterActivity(a)
+	var mu sync.Mutex
+	attempts := 0
+	env.OnActivity(a.ImportBatch, mock.Anything, mock.Anything).Return(
+		func(context.Context, activities.ImportBatchInput) (activities.ImportBatchResult, error) {
+			mu.Lock()
+			defer mu.Unlock()
+			attempts++
+			return activities.ImportBatchResult{}, errors.New("connect to the database: connection refused")
+		})
+	var finished []activities.FinishImportInput
+	env.OnActivity(a.FinishImport, mock.Anything, mock.Anything).Return(
+		func(_ context.Context, in activities.FinishImportInput) (activities.FinishImportResult, error) {
+			finished = append(finished, in)
+			return activities.FinishImportResult{Current: true, Progress: activities.ImportProgress{Status: in.Status}}, nil
+		})
+	env.ExecuteWorkflow(workflows.ImportCustomersWorkflow, workflows.ImportInput{WorkspaceID: "ws", ImportID: "imp_1", Run: 1})
+	require.True(t, env.IsWorkflowCompleted())
+	require.Error(t, env.GetWorkflowError())
+	require.Equal(t, workflows.ImportBatchAttempts, attempts)
+	require.Equal(t, []activities.FinishImportInput{{WorkspaceID: "ws", ImportID: "imp_1", Run: 1, Status: activities.ImportFailed,
+		Error: "connect to the database: connection refused"}}, finished)
+}
