@@ -39,9 +39,9 @@ const (
 // what Postgres can index (about 2,700 bytes).
 const (
 	MaxImportUserID   = 200
-	MaxImportEmail    = 254
-	MaxImportPhone    = 64
-	MaxImportTimezone = 64
+	MaxImportEmail    = schema.MaxEmailLength
+	MaxImportPhone    = schema.MaxPhoneLength
+	MaxImportTimezone = schema.MaxTimezoneLength
 )
 
 // CSVError says why a file cannot be imported at all (rather than which

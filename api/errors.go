@@ -39,7 +39,7 @@ func (s *Server) internal(c *gin.Context, action string, err error) {
 	if schema.IsDataError(err) {
 		// What the client sent holds text Postgres cannot store (a NUL
 		// character, bytes that are not UTF-8): its mistake, not ours.
-		fail(c, http.StatusBadRequest, "the request holds text that cannot be stored (a NUL character or bytes that are not UTF-8)")
+		fail(c, http.StatusBadRequest, "the request holds a value that cannot be stored (a NUL character, bytes that are not UTF-8, a value too long to index)")
 		return
 	}
 	if schema.IsUnavailable(err) {

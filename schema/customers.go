@@ -12,6 +12,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
@@ -732,6 +733,18 @@ func mergeCustomers(ctx context.Context, tx pgx.Tx, ws, from, into, messageID st
 // builtinTraits are traits stored in their own columns.
 var builtinTraits = map[string]string{"email": "email", "phone": "phone", "timezone": "timezone"}
 
+// maxTraitColumn is the longest value, in characters, each column takes
+// (an address by RFC 5321; the CSV import holds rows to the same): a longer
+// one stays an attribute. Postgres could not index it past ~2,700 bytes.
+var maxTraitColumn = map[string]int{"email": MaxEmailLength, "phone": MaxPhoneLength, "timezone": MaxTimezoneLength}
+
+// The longest email, phone and time zone a customer's own fields hold.
+const (
+	MaxEmailLength    = 254
+	MaxPhoneLength    = 64
+	MaxTimezoneLength = 64
+)
+
 func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits map[string]any) error {
 	custom := map[string]any{}
 	cols := map[string]*string{}
@@ -770,6 +783,10 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 		}
 		if col == "phone" {
 			text = NormalizePhone(text)
+		}
+		if len(text) > maxTraitColumn[col] && utf8.RuneCountInString(text) > maxTraitColumn[col] {
+			custom[k] = v // too long to be an address, a number or a zone: an attribute
+			continue
 		}
 		cols[col] = &text
 	}

@@ -5,11 +5,13 @@ import (
 	"encoding/json"
 	"fmt"
 	"sort"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/schema"
@@ -1042,4 +1044,34 @@ func TestErasureWaitsForADeliveryBeingClaimed(t *testing.T) {
 	require.NoError(t, err, "a record without personal data is kept")
 	require.True(t, created)
 	require.Empty(t, d.Recipient)
+}
+
+// An email, phone or time zone too long to be one stays an attribute
+// (Postgres could not index it: every retry of the event would fail).
+func TestOverLongAddressTraitsStayAttributes(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	long := strings.Repeat("a", 3000) + "@example.com"
+	phone := strings.Repeat("1", schema.MaxPhoneLength+1)
+	c := e.apply(t, identify("longtraits", "", map[string]any{"email": long, "phone": phone, "timezone": strings.Repeat("Z", 65)}))
+	got, err := e.st.GetCustomer(ctx, e.ws, c.CustomerID)
+	require.NoError(t, err)
+	require.Nil(t, got.Email)
+	require.Nil(t, got.Phone)
+	require.Nil(t, got.Timezone)
+	var attrs map[string]any
+	require.NoError(t, json.Unmarshal(got.Attributes, &attrs))
+	require.Equal(t, long, attrs["email"])
+	require.Equal(t, phone, attrs["phone"])
+	// At the limits they are the customer's own fields.
+	edge := strings.Repeat("é", schema.MaxEmailLength-12) + "@example.com"
+	e.apply(t, identify("longtraits", "", map[string]any{"email": edge}))
+	got, err = e.st.GetCustomer(ctx, e.ws, c.CustomerID)
+	require.NoError(t, err)
+	require.NotNil(t, got.Email)
+	require.Equal(t, edge, *got.Email)
+
+	require.True(t, schema.IsDataError(&pgconn.PgError{Code: "54000"}), "a value too long to index is the data's fault")
+	require.True(t, schema.IsDataError(&pgconn.PgError{Code: "22P05"}))
+	require.False(t, schema.IsDataError(&pgconn.PgError{Code: "23505"}), "a unique violation may pass on retry")
 }

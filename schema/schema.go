@@ -156,10 +156,12 @@ func IsUnavailable(err error) bool {
 }
 
 // IsDataError reports whether err is Postgres refusing the data itself
-// (SQLSTATE class 22, e.g. a NUL character in JSON): retrying cannot help.
+// (SQLSTATE class 22, e.g. a NUL character in JSON) or exceeding one of its
+// limits with it (class 54, e.g. a value too long for an index): retrying
+// cannot help.
 func IsDataError(err error) bool {
 	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && strings.HasPrefix(pgErr.Code, "22")
+	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "54"))
 }
 
 // IsRefusedWrite reports whether err is Postgres refusing what a write
