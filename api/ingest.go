@@ -429,6 +429,11 @@ func (s *Server) prepareEvent(c *gin.Context, raw []byte, ev ingest.Event, decod
 	if err != nil {
 		return ingest.Message{}, bad("body", "encode event: "+err.Error())
 	}
+	// The consumer refuses a larger message (it would be dead-lettered
+	// after a 200): the event as written, not as sent, must fit.
+	if ferr := ev.CheckMessageSize(b); ferr != nil {
+		return ingest.Message{}, bad(ferr.Field, ferr.Message)
+	}
 	return ingest.Message{Key: ev.Key(), Value: b}, nil
 }
 

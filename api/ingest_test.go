@@ -28,12 +28,14 @@ type ingestFixture struct {
 	secret   string
 	ws       string
 	client   sarama.Client
+	brokers  []string
+	store    *schema.Store
 }
 
 func newIngestFixture(t *testing.T) *ingestFixture {
 	t.Helper()
 	ctx := context.Background()
-	b, err := kafkaserver.Start(kafkaserver.Options{Topics: []string{"herald.events"}, Partitions: 2})
+	b, err := kafkaserver.Start(kafkaserver.Options{Topics: []string{"herald.events", "herald.events.dlq"}, Partitions: 2})
 	require.NoError(t, err)
 	t.Cleanup(b.Close)
 	p, err := ingest.NewProducer(b.Addrs(), "herald.events")
@@ -51,7 +53,7 @@ func newIngestFixture(t *testing.T) *ingestFixture {
 	require.NoError(t, err)
 	srv := httptest.NewServer(api.New(api.Deps{Store: st, Producer: p}))
 	t.Cleanup(srv.Close)
-	return &ingestFixture{url: srv.URL, writeKey: wk.Key, secret: sk.Key, ws: ws.ID, client: c}
+	return &ingestFixture{url: srv.URL, writeKey: wk.Key, secret: sk.Key, ws: ws.ID, client: c, brokers: b.Addrs(), store: st}
 }
 
 // messages reads everything on the topic.
@@ -161,6 +163,14 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"messageId of white space", "/v1/track", `{"userId":"u","messageId":"\t","event":"E"}`, wk, 400, "messageId", "only white space"},
 		{"userId of white space in a batch", "/v1/batch", `{"batch":[{"type":"identify","userId":"\n"}]}`, wk, 400, "batch[0].userId", "userId or anonymousId"},
 		{"bad gzip", "/v1/track", `not gzip`, map[string]string{"Authorization": wk["Authorization"], "Content-Encoding": "gzip"}, 400, "body", "gzip"},
+		// Free text fields have caps as the ids do (200 characters, however
+		// many bytes each), also where a '<' was once written as six bytes.
+		{"page name too long", "/v1/page", `{"userId":"u","name":"` + strings.Repeat("<", 30000) + `"}`, wk, 400, "name", "name is longer than 200 characters"},
+		{"screen name too long", "/v1/screen", `{"userId":"u","name":"` + strings.Repeat("é", 201) + `"}`, wk, 400, "name", "longer than 200"},
+		{"category too long", "/v1/page", `{"userId":"u","name":"Docs","category":"` + strings.Repeat("&", 201) + `"}`, wk, 400, "category", "category is longer than 200 characters"},
+		{"groupId too long", "/v1/group", `{"userId":"u","groupId":"` + strings.Repeat("g", 201) + `"}`, wk, 400, "groupId", "groupId is longer than 200 characters"},
+		{"name too long in a batch", "/v1/batch", `{"batch":[{"type":"page","userId":"u","name":"ok"},{"type":"screen","userId":"u","name":"` + strings.Repeat("\u2028", 201) + `"}]}`, wk, 400, "batch[1].name", "batch[1]: name is longer"},
+		{"groupId too long in a batch", "/v1/batch", `{"batch":[{"type":"group","userId":"u","groupId":"` + strings.Repeat("g", 201) + `"}]}`, wk, 400, "batch[0].groupId", "batch[0]: groupId is longer"},
 	}
 	for _, tc := range bad {
 		t.Run(tc.name, func(t *testing.T) {
@@ -179,8 +189,11 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"/v1/identify", `{"userId":"u1","traits":{"email":"a@b.c"}}`},
 		{"/v1/track", `{"anonymousId":"a1","event":"Viewed","timestamp":"2026-01-01T00:00:00Z","sentAt":"2026-01-01T00:00:10Z"}`},
 		{"/v1/page", `{"userId":"u1","name":"Home"}`},
+		// At the caps: 200 characters.
+		{"/v1/page", `{"userId":"u1","name":"` + strings.Repeat("é", 200) + `","category":"` + strings.Repeat("<", 200) + `"}`},
 		{"/v1/screen", `{"userId":"u1","name":"Home"}`},
 		{"/v1/group", `{"userId":"u1","groupId":"g1"}`},
+		{"/v1/group", `{"userId":"u1","groupId":"` + strings.Repeat("g", 200) + `"}`},
 		{"/v1/alias", `{"userId":"u1","previousId":"a1"}`},
 		{"/v1/batch", `{"batch":[{"type":"track","userId":"u2","event":"A","messageId":"fixed-1"},{"type":"identify","userId":"u2"}]}`},
 		// Times with JSON escapes, as .NET writes '+': read as their text.
@@ -204,7 +217,7 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 	require.Equal(t, 200, status)
 
 	msgs := f.messages(t)
-	require.Len(t, msgs, 13)
+	require.Len(t, msgs, 15)
 	byName := map[string]ingest.Event{}
 	for _, m := range msgs {
 		require.Equal(t, f.ws, m.WorkspaceID)

@@ -8,6 +8,7 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode/utf8"
 
 	fastjson "github.com/segmentio/encoding/json"
 )
@@ -284,14 +285,159 @@ func jsonString(s string) json.RawMessage {
 	return bytes.TrimSuffix(buf.Bytes(), []byte("\n"))
 }
 
-// MarshalEvent encodes an event as json.Marshal does, only faster.
+// MarshalEvent encodes an event for the topic: the JSON json.Marshal
+// writes, only faster, and with text written as it is rather than escaped
+// for embedding in HTML (json.Marshal writes <, > and & as \u003c, \u003e,
+// \u0026 and U+2028, U+2029 as \u2028, \u2029, in string fields and inside
+// properties, traits and context alike). Every JSON reader reads both the
+// same; escaped, an event could grow to six times the size it was accepted
+// at, past what the consumer takes. Unescaped, an event the API read takes
+// no more bytes than it was sent in, but for what Herald adds or rewrites:
+// type, messageId, times, workspaceId, ids sent as numbers. (Control
+// characters and bytes that are not UTF-8 are escaped as json.Marshal
+// escapes them; the API refuses the latter.)
 func MarshalEvent(ev *Event) ([]byte, error) {
-	for _, t := range [...]*time.Time{ev.Timestamp, ev.SentAt, ev.ReceivedAt} {
-		if t != nil && (t.Year() < 0 || t.Year() > 9999) {
-			return json.Marshal(ev) // its error: RFC 3339 has four-digit years
+	b := make([]byte, 0, eventSizeHint(ev))
+	b = append(b, `{"type":`...)
+	b = appendJSONString(b, ev.Type)
+	for _, f := range [...]struct{ key, v string }{{`,"messageId":`, ev.MessageID}, {`,"userId":`, ev.UserID},
+		{`,"anonymousId":`, ev.AnonymousID}, {`,"previousId":`, ev.PreviousID}, {`,"groupId":`, ev.GroupID},
+		{`,"event":`, ev.Event}, {`,"name":`, ev.Name}, {`,"category":`, ev.Category}} {
+		if f.v != "" {
+			b = appendJSONString(append(b, f.key...), f.v)
 		}
 	}
-	return fastjson.Marshal(ev)
+	for _, f := range [...]struct {
+		key string
+		raw json.RawMessage
+	}{{`,"properties":`, ev.Properties}, {`,"traits":`, ev.Traits}, {`,"context":`, ev.Context}} {
+		if len(f.raw) == 0 {
+			continue
+		}
+		b = append(b, f.key...)
+		// Checked, appended as it is (not escaped), compacted in place.
+		if fastjson.Valid(f.raw) {
+			n := len(b)
+			b = append(b, f.raw...)
+			b = b[:n+compact(b[n:])]
+			continue
+		}
+		// The quick check may refuse what encoding/json takes (it decides).
+		buf := bytes.NewBuffer(b)
+		if err := json.Compact(buf, f.raw); err != nil {
+			return json.Marshal(ev) // its error
+		}
+		b = buf.Bytes()
+	}
+	for _, f := range [...]struct {
+		key string
+		t   *time.Time
+	}{{`,"timestamp":"`, ev.Timestamp}, {`,"sentAt":"`, ev.SentAt}, {`,"receivedAt":"`, ev.ReceivedAt}} {
+		if f.t == nil {
+			continue
+		}
+		var err error
+		if b, err = f.t.AppendText(append(b, f.key...)); err != nil {
+			return json.Marshal(ev) // its error: RFC 3339 has four-digit years
+		}
+		b = append(b, '"')
+	}
+	for _, f := range [...]struct{ key, v string }{{`,"workspaceId":`, ev.WorkspaceID}, {`,"writeKey":`, ev.WriteKey}} {
+		if f.v != "" {
+			b = appendJSONString(append(b, f.key...), f.v)
+		}
+	}
+	return append(b, '}'), nil
+}
+
+// eventSizeHint is about the size of ev's encoding (exactly, for most
+// events), so that MarshalEvent allocates once.
+func eventSizeHint(ev *Event) int {
+	n := 256 // keys, quotes, times
+	for _, s := range [...]string{ev.Type, ev.MessageID, ev.UserID, ev.AnonymousID, ev.PreviousID, ev.GroupID,
+		ev.Event, ev.Name, ev.Category, ev.WorkspaceID, ev.WriteKey} {
+		n += len(s)
+	}
+	return n + len(ev.Properties) + len(ev.Traits) + len(ev.Context)
+}
+
+const hexDigits = "0123456789abcdef"
+
+// appendJSONString appends s as a JSON string, escaped as json.Marshal
+// escapes it (quotes, backslashes and control characters; bytes that are
+// not UTF-8 as \ufffd) except for the escapes it adds for HTML: <, >, &,
+// U+2028 and U+2029 are written as they are.
+func appendJSONString(b []byte, s string) []byte {
+	b = append(b, '"')
+	start := 0
+	for i := 0; i < len(s); {
+		c := s[i]
+		if c < utf8.RuneSelf {
+			if c >= 0x20 && c != '"' && c != '\\' {
+				i++
+				continue
+			}
+			b = append(b, s[start:i]...)
+			switch c {
+			case '"', '\\':
+				b = append(b, '\\', c)
+			case '\b':
+				b = append(b, '\\', 'b')
+			case '\f':
+				b = append(b, '\\', 'f')
+			case '\n':
+				b = append(b, '\\', 'n')
+			case '\r':
+				b = append(b, '\\', 'r')
+			case '\t':
+				b = append(b, '\\', 't')
+			default:
+				b = append(b, '\\', 'u', '0', '0', hexDigits[c>>4], hexDigits[c&0xF])
+			}
+			i++
+			start = i
+			continue
+		}
+		r, size := utf8.DecodeRuneInString(s[i:])
+		if r == utf8.RuneError && size == 1 {
+			b = append(append(b, s[start:i]...), `\ufffd`...)
+			i++
+			start = i
+			continue
+		}
+		i += size
+	}
+	return append(append(b, s[start:]...), '"')
+}
+
+// compact removes the white space between the tokens of the valid JSON
+// value v, in place, as json.Marshal writes a json.RawMessage, and leaves
+// the rest as it is: its strings, escapes and all, are not re-escaped. It
+// returns the compacted length.
+func compact(v []byte) int {
+	w := 0
+	for r := 0; r < len(v); r++ {
+		switch c := v[r]; c {
+		case ' ', '\t', '\n', '\r':
+			continue
+		case '"':
+			// Copy the string: to its closing quote, past escaped quotes.
+			end := r + 1
+			for end < len(v) && v[end] != '"' {
+				if v[end] == '\\' {
+					end++
+				}
+				end++
+			}
+			end = min(end+1, len(v))
+			w += copy(v[w:], v[r:end])
+			r = end - 1
+		default:
+			v[w] = c
+			w++
+		}
+	}
+	return w
 }
 
 // EventTimeFields are the times an event carries (a batch carries its own

@@ -1,7 +1,9 @@
 package ingest_test
 
 import (
+	"bytes"
 	"encoding/json"
+	"fmt"
 	"strings"
 	"testing"
 	"time"
@@ -104,15 +106,33 @@ func checkQuickRead(t *testing.T, b []byte) {
 			require.Equal(t, hasSentAt, p.HasSentAt, "%q", b)
 		}
 	}
-	// Writing it back gives encoding/json's bytes.
-	wantOut, wantErr := json.Marshal(want)
-	gotOut, err := ingest.MarshalEvent(&got)
+	checkWrite(t, &got, fmt.Sprintf("%q", b))
+}
+
+// checkWrite checks that MarshalEvent writes what json.Marshal writes but
+// for its escapes for HTML: the two are the same bytes once those are
+// added (json.HTMLEscape adds exactly them), and the output reads back as
+// the same event.
+func checkWrite(t *testing.T, ev *ingest.Event, msg string) {
+	t.Helper()
+	wantOut, wantErr := json.Marshal(ev)
+	gotOut, err := ingest.MarshalEvent(ev)
 	if wantErr != nil {
-		require.Error(t, err, "%q", b)
+		require.Error(t, err, msg)
 		return
 	}
-	require.NoError(t, err, "%q", b)
-	require.Equal(t, string(wantOut), string(gotOut), "%q", b)
+	require.NoError(t, err, msg)
+	var escaped bytes.Buffer
+	json.HTMLEscape(&escaped, gotOut)
+	require.Equal(t, string(wantOut), escaped.String(), msg)
+	var back, wantBack ingest.Event
+	require.NoError(t, json.Unmarshal(gotOut, &back), msg)
+	require.NoError(t, json.Unmarshal(wantOut, &wantBack), msg)
+	again, err := json.Marshal(back)
+	require.NoError(t, err, msg)
+	wantAgain, err := json.Marshal(wantBack)
+	require.NoError(t, err, msg)
+	require.Equal(t, string(wantAgain), string(again), msg)
 }
 
 func TestQuickCodecWritesAsEncodingJSON(t *testing.T) {
@@ -124,15 +144,48 @@ func TestQuickCodecWritesAsEncodingJSON(t *testing.T) {
 		{Type: "identify", Traits: json.RawMessage(`{"x":"\u00e9"}`), Context: json.RawMessage(`null`), SentAt: &at, ReceivedAt: &at},
 		{Type: "track", Timestamp: &far},
 	} {
-		wantOut, wantErr := json.Marshal(ev)
-		gotOut, err := ingest.MarshalEvent(&ev)
-		if wantErr != nil {
-			require.Error(t, err)
-			continue
-		}
-		require.NoError(t, err)
-		require.Equal(t, string(wantOut), string(gotOut))
+		checkWrite(t, &ev, fmt.Sprintf("%+v", ev))
 	}
+}
+
+// Text is written as it was sent: <, >, & and U+2028/U+2029 (in string
+// fields and inside properties, traits and context) are not escaped, so
+// an event is no larger written than sent; what JSON requires escaped
+// still is.
+func TestMarshalEventWritesTextAsItIs(t *testing.T) {
+	text := strings.Repeat("<a href=\"x\">&amp;</a>\u2028\u2029 ", 500)
+	raw, err := json.Marshal(map[string]string{"html": text})
+	require.NoError(t, err)
+	raw = bytes.ReplaceAll(bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte(`\u003c`), []byte("<")), []byte(`\u003e`), []byte(">")), []byte(`\u0026`), []byte("&"))
+	raw = bytes.ReplaceAll(bytes.ReplaceAll(raw, []byte(`\u2028`), []byte("\u2028")), []byte(`\u2029`), []byte("\u2029"))
+	name := strings.Repeat("<&>\u2028", 50)
+	ev := ingest.Event{Type: "page", UserID: name, AnonymousID: name, GroupID: name, Event: name, Name: name, Category: name,
+		Properties: raw, Traits: raw, Context: raw}
+	out, err := ingest.MarshalEvent(&ev)
+	require.NoError(t, err)
+	sent := 6*len(name) + 3*len(raw) + 200 // the fields' bytes, keys and quotes
+	require.Less(t, len(out), sent, "no larger written than sent")
+	require.NotContains(t, string(out), `\u003c`)
+	require.NotContains(t, string(out), `\u2028`)
+	require.Contains(t, string(out), `"name":"`+name+`"`)
+	require.Contains(t, string(out), `"properties":`+string(raw))
+	checkWrite(t, &ev, "text")
+
+	var back ingest.Event
+	require.NoError(t, json.Unmarshal(out, &back))
+	require.Equal(t, name, back.Name)
+	var props map[string]string
+	require.NoError(t, json.Unmarshal(back.Properties, &props))
+	require.Equal(t, text, props["html"])
+
+	// What JSON requires escaped is, as json.Marshal escapes it; white
+	// space between a raw field's tokens goes, escapes inside its strings
+	// stay as sent.
+	ev = ingest.Event{Type: "track", UserID: "q\"\\\b\f\n\r\t\x01\x1f\x7f\xff é😀", Properties: json.RawMessage(" {\n \"a\" : [ \"x \\\" \\u003c y\" , 1 ] } ")}
+	out, err = ingest.MarshalEvent(&ev)
+	require.NoError(t, err)
+	require.Equal(t, `{"type":"track","userId":"q\"\\\b\f\n\r\t\u0001\u001f`+"\x7f"+`\ufffd é😀","properties":{"a":["x \" \u003c y",1]}}`, string(out))
+	checkWrite(t, &ev, "escapes")
 }
 
 func TestValidateRefusesTextPostgresCannotStore(t *testing.T) {

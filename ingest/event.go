@@ -41,7 +41,12 @@ type Event struct {
 const (
 	MaxEventBytes = 32 << 10
 	MaxBatchBytes = 500 << 10
-	maxIDLength   = 200
+	// maxIDLength is the most characters of an id (userId, anonymousId,
+	// previousId, groupId, messageId).
+	maxIDLength = 200
+	// maxNameLength is the most characters of a name: a track's event, a
+	// page's or screen's name and category.
+	maxNameLength = 200
 	// MaxMessageBytes is the largest message the consumer takes from the
 	// topic: an event of MaxEventBytes plus the fields the API adds to it
 	// (type, messageId, timestamp, receivedAt, workspaceId — a few hundred
@@ -85,16 +90,18 @@ func (e *Event) Validate() *FieldError {
 	if blank(e.UserID) && blank(e.AnonymousID) {
 		return fieldErr("userId", "one of userId or anonymousId is required")
 	}
-	for _, f := range [...]struct {
-		name, v string
-		limited bool // at most maxIDLength characters
-	}{{"userId", e.UserID, true}, {"anonymousId", e.AnonymousID, true}, {"previousId", e.PreviousID, true},
-		{"groupId", e.GroupID, false}, {"messageId", e.MessageID, true}} {
+	for _, f := range [...]struct{ name, v string }{{"userId", e.UserID}, {"anonymousId", e.AnonymousID},
+		{"previousId", e.PreviousID}, {"groupId", e.GroupID}, {"messageId", e.MessageID}} {
 		if f.v != "" && blank(f.v) {
 			return fieldErr(f.name, "%s is only white space", f.name)
 		}
-		if f.limited && len(f.v) > maxIDLength && utf8.RuneCountInString(f.v) > maxIDLength {
+		if longer(f.v, maxIDLength) {
 			return fieldErr(f.name, "%s is longer than %d characters", f.name, maxIDLength)
+		}
+	}
+	for _, f := range [...]struct{ name, v string }{{"name", e.Name}, {"category", e.Category}} {
+		if longer(f.v, maxNameLength) {
+			return fieldErr(f.name, "%s is longer than %d characters", f.name, maxNameLength)
 		}
 	}
 	switch e.Type {
@@ -102,8 +109,8 @@ func (e *Event) Validate() *FieldError {
 		if strings.TrimSpace(e.Event) == "" {
 			return fieldErr("event", "track needs an event name in \"event\"")
 		}
-		if len(e.Event) > maxIDLength && utf8.RuneCountInString(e.Event) > maxIDLength {
-			return fieldErr("event", "event name is longer than %d characters", maxIDLength)
+		if longer(e.Event, maxNameLength) {
+			return fieldErr("event", "event name is longer than %d characters", maxNameLength)
 		}
 	case "alias":
 		if e.UserID == "" || e.PreviousID == "" {
@@ -136,6 +143,34 @@ func (e *Event) Validate() *FieldError {
 		}
 	}
 	return nil
+}
+
+// longer says whether s has more than n characters.
+func longer(s string, n int) bool {
+	return len(s) > n && utf8.RuneCountInString(s) > n
+}
+
+// CheckMessageSize refuses an event whose encoding for the topic, msg, is
+// larger than a message the consumer takes (MaxMessageBytes): produced, it
+// would be dead-lettered. It names the event's largest field, the one to
+// make smaller.
+func (e *Event) CheckMessageSize(msg []byte) *FieldError {
+	if len(msg) <= MaxMessageBytes {
+		return nil
+	}
+	field, size := "body", 0
+	for _, f := range [...]struct {
+		name string
+		n    int
+	}{{"userId", len(e.UserID)}, {"anonymousId", len(e.AnonymousID)}, {"previousId", len(e.PreviousID)},
+		{"groupId", len(e.GroupID)}, {"messageId", len(e.MessageID)}, {"event", len(e.Event)}, {"name", len(e.Name)},
+		{"category", len(e.Category)}, {"properties", len(e.Properties)}, {"traits", len(e.Traits)}, {"context", len(e.Context)}} {
+		if f.n > size {
+			field, size = f.name, f.n
+		}
+	}
+	return fieldErr(field, "the event is %d bytes as written to the topic, over the limit of %d for a message; its largest field is %s (%d bytes)",
+		len(msg), MaxMessageBytes, field, size)
 }
 
 // unstorableText says what in a JSON value Postgres's jsonb would refuse
