@@ -133,8 +133,14 @@ func (t *tracker) publish(ctx context.Context, workspaceID string, d schema.Deli
 	if err != nil {
 		return err
 	}
+	// A fact keyed within its delivery (a click, by its link) is named by
+	// its key: after a publish whose record then failed, the next fact of
+	// the status (another link) must not reuse the id with other content.
 	id := fmt.Sprintf("trk-%s-%s", d.ID, f.Status)
-	if seq > 0 {
+	switch {
+	case f.Key != "":
+		id = fmt.Sprintf("trk-%s-%s", d.ID, strings.ReplaceAll(f.Key, ":", "-"))
+	case seq > 0:
 		id = fmt.Sprintf("%s-%d", id, seq)
 	}
 	at := f.at
