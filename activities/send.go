@@ -163,6 +163,9 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 		}
 	}
 	if ok, err := a.store.MarkSending(ctx, in.WorkspaceID, d.ID, resend); err != nil || !ok {
+		if errors.Is(err, schema.ErrNoCustomer) {
+			return a.failSend(ctx, in, "", "", nil, "customer "+in.CustomerID+" was erased")
+		}
 		if err != nil {
 			return SendResult{}, err
 		}

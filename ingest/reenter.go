@@ -56,6 +56,13 @@ func (r *JourneyRouter) reenter(ctx context.Context, in workflows.ReenterInput) 
 	if err != nil {
 		return "", err
 	}
+	// The customer may have been merged or erased while the run closed.
+	switch in.CustomerID, err = r.store.CurrentCustomerID(ctx, in.WorkspaceID, in.CustomerID); {
+	case err != nil:
+		return "", err
+	case in.CustomerID == "":
+		return "customer no longer exists", nil
+	}
 	wfID, outcome := "", "not the journey's trigger"
 	for _, ev := range in.Events {
 		activity.RecordHeartbeat(ctx, ev.ID)

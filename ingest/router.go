@@ -400,7 +400,12 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 	ev := workflows.Event{ID: a.Event.MessageID, Name: a.Event.DisplayName(), Time: a.Event.Timestamp.UTC()}
 	if len(a.Event.Properties) > 0 {
 		if err := json.Unmarshal(a.Event.Properties, &ev.Properties); err != nil {
-			return running, fmt.Errorf("decode properties: %w", err)
+			// Stored, but past what the decoder takes (nested deeper than
+			// 10,000 levels, from a producer of the topic): no retry reads
+			// it, so it reaches no journey rather than hold the partition.
+			r.log.Warn("event properties cannot be decoded; event not routed", "workspace_id", a.Event.WorkspaceID,
+				"message_id", a.Event.MessageID, "error", err)
+			return running, nil
 		}
 	}
 	if a.Event.Type == "identify" && len(a.Event.Traits) > 0 {
@@ -567,7 +572,9 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 			return "", "", fmt.Errorf("signal run %s: %w", wfID, err)
 		}
 		// The run ended after the projection was read (its end not yet
-		// recorded there): the event is an entry like any other.
+		// recorded there): the event is an entry like any other, and a
+		// new run takes the customer's own id.
+		wfID = workflows.WorkflowID(lj.ID, customerID, key)
 	}
 	if notAfter != nil {
 		started, unrecorded, err := r.startedBy(ctx, workspaceID, lj.ID, wfID, ev.ID)
@@ -613,7 +620,7 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 			_, outcome, err = r.start(ctx, ws, lj, customerID, key, wfID, ev)
 			return err
 		})
-		if err != nil || outcome == EntryCapped {
+		if err != nil || (outcome != EntryStarted && outcome != EntryAlreadyRunning) {
 			return "", outcome, err
 		}
 		return wfID, outcome, nil
@@ -703,11 +710,16 @@ func (r *JourneyRouter) recordRun(ctx context.Context, workspaceID, customerID, 
 // already in progress) and records it in the run projection.
 func (r *JourneyRouter) start(ctx context.Context, ws schema.Workspace, lj liveJourney, customerID, key, wfID string, ev workflows.Event) (string, string, error) {
 	def, workspaceID := lj.def, ws.ID
-	if ok, err := r.store.CustomerExists(ctx, workspaceID, customerID); err != nil || !ok {
-		if err == nil {
-			r.log.Info("customer no longer exists; not entered", "journey_id", lj.ID, "customer_id", customerID)
-		}
-		return "", EntryNoCustomer, err
+	switch cur, err := r.store.CurrentCustomerID(ctx, workspaceID, customerID); {
+	case err != nil:
+		return "", "", err
+	case cur == "":
+		r.log.Info("customer no longer exists; not entered", "journey_id", lj.ID, "customer_id", customerID)
+		return "", EntryNoCustomer, nil
+	case cur != customerID:
+		// Merged since the batch read its merges: routed again, the event
+		// follows the merge.
+		return "", "", fmt.Errorf("customer %s was merged into %s while its event was routed; routing again", customerID, cur)
 	}
 	trigger := ev
 	var quiet *workflows.QuietHours

@@ -702,3 +702,21 @@ func TestRedeliveredEventsDoNotReachRunsStartedAfterThem(t *testing.T) {
 	require.Zero(t, signals, "none of the three reached B, started by the last of them")
 	require.Len(t, e.runs(t, jr), 2)
 }
+
+// An event whose properties no decoder takes (nested past encoding/json's
+// 10,000 levels; a topic producer can write it) reaches no journey rather
+// than fail its batch's routing on every retry.
+func TestPropertiesPastTheDecoderAreNotRouted(t *testing.T) {
+	e := newRouterEnv(t)
+	ctx := context.Background()
+	j := e.publish(t, "Deep", workflows.Entry{Policy: "once"}, "1h")
+	res, err := e.store.ApplyEvent(ctx, schema.EventInput{WorkspaceID: e.ws, MessageID: "deep-1", Type: "track", Name: "Deep",
+		UserID: "u-deep", OccurredAt: time.Now().UTC()})
+	require.NoError(t, err)
+	deep := strings.Repeat(`{"a":`, 10001) + "1" + strings.Repeat("}", 10001)
+	ts := time.Now().UTC()
+	err = e.router.Route(ctx, []ingest.Applied{{CustomerID: res.CustomerID, Event: ingest.Event{Type: "track", Event: "Deep",
+		MessageID: "deep-1", UserID: "u-deep", WorkspaceID: e.ws, Properties: json.RawMessage(deep), Timestamp: &ts}}})
+	require.NoError(t, err)
+	require.Empty(t, e.runs(t, j))
+}

@@ -311,14 +311,30 @@ const DeliverySending = "sending"
 // again is true, one already marked sending — to "sending" just before the
 // provider call. It reports false when the delivery is in another state
 // (an earlier attempt finished it).
+//
+// It refuses with ErrNoCustomer when the delivery's customer was erased
+// since the delivery was claimed (a deferred message's, or one whose
+// provider call is retried): nothing goes out after an erasure.
 func (s *Store) MarkSending(ctx context.Context, workspaceID, id string, again bool) (bool, error) {
-	tag, err := s.pool.Exec(ctx, `UPDATE deliveries SET status = 'sending', updated_at = now()
-		WHERE workspace_id = $1 AND id = $2 AND (status IN ('pending', 'deferred') OR ($3 AND status = 'sending'))`,
-		workspaceID, id, again)
+	var marked, customer bool
+	err := s.pool.QueryRow(ctx, `
+		WITH c AS (
+			SELECT 1 FROM customers c JOIN deliveries d ON d.workspace_id = c.workspace_id AND d.customer_id = c.id
+			WHERE d.workspace_id = $1 AND d.id = $2 FOR KEY SHARE OF c
+		), marked AS (
+			UPDATE deliveries SET status = 'sending', updated_at = now()
+			WHERE workspace_id = $1 AND id = $2 AND (status IN ('pending', 'deferred') OR ($3 AND status = 'sending'))
+				AND EXISTS (SELECT 1 FROM c)
+			RETURNING 1
+		)
+		SELECT EXISTS (SELECT 1 FROM marked), EXISTS (SELECT 1 FROM c)`, workspaceID, id, again).Scan(&marked, &customer)
 	if err != nil {
 		return false, fmt.Errorf("mark delivery sending: %w", err)
 	}
-	return tag.RowsAffected() == 1, nil
+	if !customer {
+		return false, ErrNoCustomer
+	}
+	return marked, nil
 }
 
 // UnmarkSending puts a delivery whose provider call failed transiently back

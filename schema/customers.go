@@ -301,8 +301,8 @@ func (b *eventBatch) loadStored(ctx context.Context) error {
 	// event delivered again, or another one that reused the id.
 	rows, err := b.tx.Query(ctx, `
 		SELECT m.i, e.customer_id, e.type, e.name, e.type = m.type AND e.name = m.name AND e.properties = m.props::jsonb,
-			CASE WHEN e.type IN ('identify', 'alias') THEN coalesce((SELECT cm.from_id FROM customer_merges cm
-				WHERE cm.workspace_id = m.ws AND cm.message_id = m.msg LIMIT 1), '') ELSE '' END
+			coalesce((SELECT cm.from_id FROM customer_merges cm
+				WHERE cm.workspace_id = m.ws AND cm.message_id = m.msg AND cm.message_id <> '' LIMIT 1), '')
 		FROM unnest($1::text[], $2::text[], $3::text[], $4::text[], $5::text[]) WITH ORDINALITY AS m(ws, msg, type, name, props, i)
 		CROSS JOIN LATERAL (SELECT e.customer_id, e.type, e.name, e.properties FROM events e
 			WHERE e.workspace_id = m.ws AND e.message_id = m.msg LIMIT 1) e`, wss, msgs, types, names, props)
@@ -822,14 +822,20 @@ func (s *Store) GetCustomer(ctx context.Context, workspaceID, id string) (Custom
 	return c, nil
 }
 
-// CustomerExists says whether the workspace has customer id.
-func (s *Store) CustomerExists(ctx context.Context, workspaceID, id string) (bool, error) {
-	var ok bool
-	err := s.pool.QueryRow(ctx, `SELECT EXISTS (SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2)`, workspaceID, id).Scan(&ok)
-	if err != nil {
-		return false, fmt.Errorf("look up customer %s: %w", id, err)
+// CurrentCustomerID returns id when the workspace has that customer, the
+// customer it was merged into when it was merged away (customer_merges),
+// and "" when neither exists (erased).
+func (s *Store) CurrentCustomerID(ctx context.Context, workspaceID, id string) (string, error) {
+	var cur string
+	err := s.pool.QueryRow(ctx, `SELECT c.id FROM customers c WHERE c.workspace_id = $1 AND c.id = coalesce(
+		(SELECT m.into_id FROM customer_merges m WHERE m.workspace_id = $1 AND m.from_id = $2), $2)`, workspaceID, id).Scan(&cur)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
 	}
-	return ok, nil
+	if err != nil {
+		return "", fmt.Errorf("look up customer %s: %w", id, err)
+	}
+	return cur, nil
 }
 
 // CurrentCustomer reads customer id, or the customer it was merged into

@@ -531,8 +531,9 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 		// merged user id, a failed update the value).
 		// The ids of profiles merged into the customer lead nowhere now.
 		if _, err = tx.Exec(ctx, `UPDATE audit_log SET detail = '{"erased":true}'
-			WHERE workspace_id = $1 AND subject_type = 'customer' AND (subject_id = $2
-				OR subject_id IN (SELECT from_id FROM customer_merges WHERE workspace_id = $1 AND into_id = $2))`, workspaceID, customerID); err != nil {
+			WHERE workspace_id = $1 AND subject_type = 'customer'
+				AND subject_id = ANY (array_prepend($2::text, ARRAY(SELECT from_id FROM customer_merges WHERE workspace_id = $1 AND into_id = $2)))`,
+			workspaceID, customerID); err != nil {
 			return fmt.Errorf("blank audit entries: %w", err)
 		}
 		if _, err = tx.Exec(ctx, `DELETE FROM customer_merges WHERE workspace_id = $1 AND into_id = $2`, workspaceID, customerID); err != nil {

@@ -978,17 +978,29 @@ func TestMergedIDsLeadToTheSurvivorUntilItIsErased(t *testing.T) {
 	}
 	_, err := e.st.GetCustomer(ctx, e.ws, c1.CustomerID)
 	require.ErrorIs(t, err, schema.ErrNotFound)
+
+	// Any event with both ids merges (analytics.js sends both after a
+	// login), and is a merge again when delivered again.
+	anon := e.apply(t, track("", "anon-9", "Viewed"))
+	login := track("ada-account-3", "anon-9", "Logged In")
+	login.MessageID = "login-1"
+	first := e.apply(t, login)
+	require.Equal(t, anon.CustomerID, first.MergedFrom)
+	again := e.apply(t, login)
+	require.True(t, again.Duplicate)
+	require.Equal(t, anon.CustomerID, again.MergedFrom, "a merge delivered again is a merge")
+
 	audit, err := e.st.ListAudit(ctx, e.ws, "customer", c3.CustomerID)
 	require.NoError(t, err)
 	actions := []string{}
 	for _, a := range audit {
 		actions = append(actions, a.Action)
 	}
-	require.ElementsMatch(t, []string{"change_user_id", "merge", "merge"}, actions, "the merged profiles' records are the survivor's")
+	require.ElementsMatch(t, []string{"change_user_id", "merge", "merge", "merge"}, actions, "the merged profiles' records are the survivor's")
 
 	_, err = e.st.EraseCustomer(ctx, e.ws, c3.CustomerID)
 	require.NoError(t, err)
-	for _, id := range []string{c1.CustomerID, c2.CustomerID, c3.CustomerID} {
+	for _, id := range []string{c1.CustomerID, c2.CustomerID, c3.CustomerID, anon.CustomerID} {
 		_, err := e.st.CurrentCustomer(ctx, e.ws, id)
 		require.ErrorIs(t, err, schema.ErrNotFound, "%s leads nowhere after the erasure", id)
 	}
@@ -1036,6 +1048,8 @@ func TestErasureWaitsForADeliveryBeingClaimed(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, d.Recipient)
 	require.JSONEq(t, `{}`, string(d.Content))
+	_, err = e.st.MarkSending(ctx, e.ws, "msg_inflight", false)
+	require.ErrorIs(t, err, schema.ErrNoCustomer, "nothing goes out after the erasure")
 
 	_, _, err = e.st.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: "msg_late", CustomerID: c.CustomerID, Channel: "email", Provider: "outbox",
 		TemplateID: "tpl", Recipient: "grace@example.com", Content: json.RawMessage(`{"subject":"Hi Grace"}`)})

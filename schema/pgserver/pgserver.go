@@ -431,13 +431,31 @@ func SharedBuffers() string {
 	return strconv.Itoa(mb) + "MB"
 }
 
-// totalMemory is the machine's memory in bytes (0 when unknown).
+// totalMemory is the memory in bytes the cluster may use (0 when unknown):
+// the machine's, or its container's limit when that is lower (cgroup v2,
+// then v1).
 func totalMemory() uint64 {
 	var info syscall.Sysinfo_t
 	if err := syscall.Sysinfo(&info); err != nil {
 		return 0
 	}
-	return uint64(info.Totalram) * uint64(info.Unit)
+	total := uint64(info.Totalram) * uint64(info.Unit)
+	for _, f := range []string{"/sys/fs/cgroup/memory.max", "/sys/fs/cgroup/memory/memory.limit_in_bytes"} {
+		if limit, ok := cgroupLimit(f); ok {
+			return min(total, limit)
+		}
+	}
+	return total
+}
+
+// cgroupLimit reads a cgroup memory limit file ("max" is no limit).
+func cgroupLimit(path string) (uint64, bool) {
+	b, err := os.ReadFile(path)
+	if err != nil {
+		return 0, false
+	}
+	v, err := strconv.ParseUint(strings.TrimSpace(string(b)), 10, 64)
+	return v, err == nil
 }
 
 // initdb creates the cluster. Collation C sorts UTF-8 text as C.UTF-8 does
