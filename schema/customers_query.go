@@ -526,6 +526,12 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 			return fmt.Errorf("blank deliveries: %w", err)
 		}
 		out.DeliveriesBlanked = tag.RowsAffected()
+		// A run's entry key is a value of the event that started it (an
+		// order id, an email); the run's row stays for the statistics.
+		if _, err = tx.Exec(ctx, `UPDATE runs SET entry_key = '' WHERE workspace_id = $1 AND customer_id = $2 AND entry_key <> ''`,
+			workspaceID, customerID); err != nil {
+			return fmt.Errorf("blank run entry keys: %w", err)
+		}
 		// What was recorded about the customer stays as a trail of actions,
 		// without the identifiers and values it held (a merge names the
 		// merged user id, a failed update the value).

@@ -422,6 +422,11 @@ func TestEraseCustomer(t *testing.T) {
 	_, _, err = e.st.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: "msg_2", CustomerID: keep.CustomerID, Channel: "email", Provider: "ses",
 		TemplateID: "tpl_1", Recipient: "bob@example.com", Content: json.RawMessage(`{"subject":"Hi Bob"}`)})
 	require.NoError(t, err)
+	// A run keyed by the customer's email (an entry key can be anything the event carried).
+	j, err := e.st.CreateJourney(ctx, e.ws, "J", json.RawMessage(`{}`))
+	require.NoError(t, err)
+	require.NoError(t, e.st.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: "wf-keyed", RunID: "r1", JourneyID: j.ID, Version: 1,
+		CustomerID: cid, EntryKey: "ada@example.com", StartedAt: time.Now()}))
 
 	// Only an internal id of this workspace erases.
 	_, err = e.st.EraseCustomer(ctx, e.ws, "u1")
@@ -442,6 +447,9 @@ func TestEraseCustomer(t *testing.T) {
 	var events int
 	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE customer_id = $1`, cid).Scan(&events))
 	require.Zero(t, events)
+	var key string
+	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT entry_key FROM runs WHERE workflow_id = 'wf-keyed'`).Scan(&key))
+	require.Empty(t, key, "a run's entry key is blanked")
 	blank, err := e.st.GetDelivery(ctx, e.ws, "msg_1")
 	require.NoError(t, err)
 	require.JSONEq(t, `{}`, string(blank.Content))
