@@ -811,8 +811,14 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 // GetCustomer loads one customer of the workspace with their anonymous and
 // previous user ids.
 func (s *Store) GetCustomer(ctx context.Context, workspaceID, id string) (Customer, error) {
+	return s.loadCustomer(ctx, "$2", workspaceID, id)
+}
+
+// loadCustomer loads the customer of the workspace ($1) whose id is the
+// SQL expression idExpr (of $2, the id asked for).
+func (s *Store) loadCustomer(ctx context.Context, idExpr, workspaceID, id string) (Customer, error) {
 	c, err := scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerColumns+` FROM customers c
-		WHERE c.workspace_id = $1 AND c.id = $2`, workspaceID, id))
+		WHERE c.workspace_id = $1 AND c.id = `+idExpr, workspaceID, id))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Customer{}, ErrNotFound
 	}
@@ -822,13 +828,16 @@ func (s *Store) GetCustomer(ctx context.Context, workspaceID, id string) (Custom
 	return c, nil
 }
 
+// survivorOf is, in SQL, the customer id $2 names in workspace $1: the
+// customer it was merged into (customer_merges), else $2 itself.
+const survivorOf = `coalesce((SELECT m.into_id FROM customer_merges m WHERE m.workspace_id = $1 AND m.from_id = $2), $2)`
+
 // CurrentCustomerID returns id when the workspace has that customer, the
 // customer it was merged into when it was merged away (customer_merges),
 // and "" when neither exists (erased).
 func (s *Store) CurrentCustomerID(ctx context.Context, workspaceID, id string) (string, error) {
 	var cur string
-	err := s.pool.QueryRow(ctx, `SELECT c.id FROM customers c WHERE c.workspace_id = $1 AND c.id = coalesce(
-		(SELECT m.into_id FROM customer_merges m WHERE m.workspace_id = $1 AND m.from_id = $2), $2)`, workspaceID, id).Scan(&cur)
+	err := s.pool.QueryRow(ctx, `SELECT c.id FROM customers c WHERE c.workspace_id = $1 AND c.id = `+survivorOf, workspaceID, id).Scan(&cur)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -842,16 +851,7 @@ func (s *Store) CurrentCustomerID(ctx context.Context, workspaceID, id string) (
 // (customer_merges): a run, a send or a delivery may carry the id of a
 // profile merged away since. ErrNotFound when neither exists (erased).
 func (s *Store) CurrentCustomer(ctx context.Context, workspaceID, id string) (Customer, error) {
-	c, err := scanCustomer(s.pool.QueryRow(ctx, `SELECT `+customerColumns+` FROM customers c
-		WHERE c.workspace_id = $1 AND c.id = coalesce(
-			(SELECT m.into_id FROM customer_merges m WHERE m.workspace_id = $1 AND m.from_id = $2), $2)`, workspaceID, id))
-	if errors.Is(err, pgx.ErrNoRows) {
-		return Customer{}, ErrNotFound
-	}
-	if err != nil {
-		return Customer{}, fmt.Errorf("load customer %s: %w", id, err)
-	}
-	return c, nil
+	return s.loadCustomer(ctx, survivorOf, workspaceID, id)
 }
 
 // FindCustomer resolves a user id (current or previous) or anonymous id to

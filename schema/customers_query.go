@@ -532,16 +532,17 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 			workspaceID, customerID); err != nil {
 			return fmt.Errorf("blank run entry keys: %w", err)
 		}
-		// What was recorded about the customer stays as a trail of actions,
-		// without the identifiers and values it held (a merge names the
-		// merged user id, a failed update the value).
-		// The ids of profiles merged into the customer lead nowhere now.
+		// What was recorded about the customer — and about the profiles
+		// merged into it — stays as a trail of actions, without the
+		// identifiers and values it held (a merge names the merged user
+		// id, a failed update the value).
 		if _, err = tx.Exec(ctx, `UPDATE audit_log SET detail = '{"erased":true}'
 			WHERE workspace_id = $1 AND subject_type = 'customer'
 				AND subject_id = ANY (array_prepend($2::text, ARRAY(SELECT from_id FROM customer_merges WHERE workspace_id = $1 AND into_id = $2)))`,
 			workspaceID, customerID); err != nil {
 			return fmt.Errorf("blank audit entries: %w", err)
 		}
+		// The ids of the profiles merged into the customer lead nowhere now.
 		if _, err = tx.Exec(ctx, `DELETE FROM customer_merges WHERE workspace_id = $1 AND into_id = $2`, workspaceID, customerID); err != nil {
 			return fmt.Errorf("forget merges: %w", err)
 		}

@@ -160,8 +160,8 @@ func IsUnavailable(err error) bool {
 // limits with it (class 54, e.g. a value too long for an index): retrying
 // cannot help.
 func IsDataError(err error) bool {
-	var pgErr *pgconn.PgError
-	return errors.As(err, &pgErr) && (strings.HasPrefix(pgErr.Code, "22") || strings.HasPrefix(pgErr.Code, "54"))
+	class := sqlStateClass(err)
+	return class == "22" || class == "54"
 }
 
 // IsRefusedWrite reports whether err is Postgres refusing what a write
@@ -170,13 +170,15 @@ func IsDataError(err error) bool {
 // program limit exceeded (54, such as a value too long for an index). The
 // same write fails the same way every time: retrying cannot help.
 func IsRefusedWrite(err error) bool {
+	return IsDataError(err) || sqlStateClass(err) == "23"
+}
+
+// sqlStateClass is the class (first two characters) of the SQLSTATE of
+// the Postgres error in err, "" when there is none.
+func sqlStateClass(err error) string {
 	var pgErr *pgconn.PgError
-	if !errors.As(err, &pgErr) {
-		return false
+	if !errors.As(err, &pgErr) || len(pgErr.Code) < 2 {
+		return ""
 	}
-	switch {
-	case strings.HasPrefix(pgErr.Code, "22"), strings.HasPrefix(pgErr.Code, "23"), strings.HasPrefix(pgErr.Code, "54"):
-		return true
-	}
-	return false
+	return pgErr.Code[:2]
 }
