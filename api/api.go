@@ -185,7 +185,9 @@ func New(d Deps) *Server {
 			preflight.OPTIONS(path, func(*gin.Context) {})
 		}
 	}
-	for _, path := range []string{"/batch", "/b"} {
+	// Batches: analytics.js posts to /v1/b, analytics-java to /v1/import/
+	// and analytics-android 4.x to /v1/import (Segment serves all of them).
+	for _, path := range []string{"/batch", "/batch/", "/b", "/import", "/import/"} {
 		v1.POST(path, s.ingestBatch)
 		preflight.OPTIONS(path, func(*gin.Context) {})
 	}

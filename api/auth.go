@@ -29,13 +29,24 @@ var roleRank = map[string]int{schema.RoleViewer: 1, schema.RoleEditor: 2, schema
 
 func current(c *gin.Context) principal { return c.MustGet(ctxPrincipal).(principal) }
 
+// bearerToken reads `Authorization: Bearer <token>`; the scheme is
+// case-insensitive (RFC 9110), so "bearer" is one too.
+func bearerToken(authz string) (string, bool) {
+	scheme, token, ok := strings.Cut(strings.TrimSpace(authz), " ")
+	if !ok || !strings.EqualFold(scheme, "Bearer") {
+		return "", false
+	}
+	return strings.TrimSpace(token), true
+}
+
 // authenticate accepts a secret key (Bearer) or a browser session cookie
 // (with the CSRF header on unsafe methods) for /api routes.
 func (s *Server) authenticate(c *gin.Context) {
 	authz := c.GetHeader("Authorization")
+	token, isBearer := bearerToken(authz)
 	switch {
-	case strings.HasPrefix(authz, "Bearer "):
-		key, err := s.deps.Store.LookupAPIKey(c, strings.TrimSpace(strings.TrimPrefix(authz, "Bearer ")))
+	case isBearer:
+		key, err := s.deps.Store.LookupAPIKey(c, token)
 		if errors.Is(err, schema.ErrNotFound) {
 			fail(c, http.StatusUnauthorized, "unknown or revoked API key")
 			return

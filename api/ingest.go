@@ -35,8 +35,8 @@ func (s *Server) writeKeyAuth(c *gin.Context) {
 	var key string
 	if user, _, ok := c.Request.BasicAuth(); ok {
 		key = user
-	} else if after, ok := strings.CutPrefix(c.GetHeader("Authorization"), "Bearer "); ok {
-		key = strings.TrimSpace(after)
+	} else if token, ok := bearerToken(c.GetHeader("Authorization")); ok {
+		key = token
 	}
 	if key == "" && c.GetHeader("Authorization") == "" {
 		// Browsers post text/plain with the key in the body (no CORS
@@ -67,37 +67,26 @@ func (s *Server) writeKeyAuth(c *gin.Context) {
 	c.Next()
 }
 
-// writeKeyInBody reads the body's top-level "writeKey" and leaves the body
-// for the handler as it came. It answers the request itself (and returns
-// false) when the body cannot be read.
+// writeKeyInBody reads the body's top-level "writeKey" and leaves the body,
+// unpacked, for the handler. It answers the request itself (400, and returns
+// false) when the body cannot be read as JSON: a 401 asking for the key
+// would send the sender looking in the wrong place.
 func writeKeyInBody(c *gin.Context) (string, bool) {
-	raw, err := io.ReadAll(c.Request.Body)
-	var tooBig *http.MaxBytesError
-	switch {
-	case errors.As(err, &tooBig):
-		failField(c, http.StatusBadRequest, "body", fmt.Sprintf("request body is larger than %d bytes", tooBig.Limit))
-		return "", false
-	case err != nil:
-		failField(c, http.StatusBadRequest, "body", "read body: "+err.Error())
+	body, ok := readIngestBody(c)
+	if !ok {
 		return "", false
 	}
-	c.Request.Body = io.NopCloser(bytes.NewReader(raw))
-	body := raw
-	if strings.EqualFold(strings.TrimSpace(c.GetHeader("Content-Encoding")), "gzip") {
-		gz, err := gzip.NewReader(bytes.NewReader(raw))
-		if err != nil {
-			return "", true // no key; the handler would report the gzip
-		}
-		defer gz.Close()
-		if body, err = io.ReadAll(io.LimitReader(gz, ingest.MaxBatchBytes+1)); err != nil {
-			return "", true
-		}
-	}
+	// The handler reads the body again: as it is now, unpacked.
+	c.Request.Body = io.NopCloser(bytes.NewReader(body))
+	c.Request.Header.Del("Content-Encoding")
 	var k struct {
 		WriteKey string `json:"writeKey"`
 	}
 	if _, err := fastjson.Parse(body, &k, fastjson.DontCopyRawMessage); err != nil {
-		return "", true
+		// Without valid JSON there is no key to find: the body is what is
+		// wrong, not the credentials.
+		failField(c, http.StatusBadRequest, "body", "request body is not valid JSON: "+err.Error())
+		return "", false
 	}
 	return strings.TrimSpace(k.WriteKey), true
 }
@@ -211,11 +200,26 @@ func (s *Server) ingestBatch(c *gin.Context) {
 			failField(c, http.StatusBadRequest, field, msg)
 			return
 		}
-		failField(c, http.StatusBadRequest, "body", "request body is not valid JSON: "+err.Error())
+		// Valid JSON of the wrong shape: say which part, not Go's types.
+		var typeErr *json.UnmarshalTypeError
+		switch {
+		case errors.As(err, &typeErr) && typeErr.Field == "":
+			failField(c, http.StatusBadRequest, "body", "request body must be a JSON object with a \"batch\" array, not "+typeErr.Value)
+		case errors.As(err, &typeErr) && (typeErr.Field == "batch" || strings.HasPrefix(typeErr.Field, "batch.")):
+			failField(c, http.StatusBadRequest, "batch", `"batch" must be a non-empty array of events, not `+typeErr.Value)
+		default:
+			failField(c, http.StatusBadRequest, "body", "request body is not valid JSON: "+err.Error())
+		}
 		return
 	}
 	if len(req.Batch) == 0 {
 		failField(c, http.StatusBadRequest, "batch", `"batch" must be a non-empty array of events`)
+		return
+	}
+	// The batch's own context is checked as itself, not as its first
+	// event's.
+	if ctx := bytes.TrimSpace(req.Context); len(ctx) > 0 && string(ctx) != "null" && ctx[0] != '{' {
+		failField(c, http.StatusBadRequest, "context", "the batch's context must be a JSON object")
 		return
 	}
 	defaults := newBatchDefaults(req.SentAt, req.Context)

@@ -113,6 +113,8 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 	f := newIngestFixture(t)
 	wk := basic(f.writeKey)
 	big := []byte(`{"userId":"u","event":"E","properties":{"x":"` + strings.Repeat("a", 40<<10) + `"}}`)
+	text := map[string]string{"Content-Type": "text/plain"} // sendBeacon: the key in the body
+	textGzip := map[string]string{"Content-Type": "text/plain", "Content-Encoding": "gzip"}
 	huge := []byte(`{"batch":[` + strings.Repeat(`{"type":"track","userId":"u","event":"E"},`, 20000) + `{"type":"track","userId":"u","event":"E"}]}`)
 	bad := []struct {
 		name, path, body string
@@ -170,6 +172,15 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"category too long", "/v1/page", `{"userId":"u","name":"Docs","category":"` + strings.Repeat("&", 201) + `"}`, wk, 400, "category", "category is longer than 200 characters"},
 		{"groupId too long", "/v1/group", `{"userId":"u","groupId":"` + strings.Repeat("g", 201) + `"}`, wk, 400, "groupId", "groupId is longer than 200 characters"},
 		{"name too long in a batch", "/v1/batch", `{"batch":[{"type":"page","userId":"u","name":"ok"},{"type":"screen","userId":"u","name":"` + strings.Repeat("\u2028", 201) + `"}]}`, wk, 400, "batch[1].name", "batch[1]: name is longer"},
+		// Batch-level mistakes name the batch's own fields.
+		{"batch not an array", "/v1/batch", `{"batch":{"type":"track","userId":"u","event":"E"}}`, wk, 400, "batch", `"batch" must be a non-empty array of events, not object`},
+		{"batch body an array", "/v1/batch", `[{"type":"track","userId":"u","event":"E"}]`, wk, 400, "body", `JSON object with a "batch" array, not array`},
+		{"batch context not an object", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E"}],"context":"web"}`, wk, 400, "context", "the batch's context must be a JSON object"},
+		// A key in a body that cannot be read: the body is at fault (400),
+		// not the credentials (401).
+		{"key in a body that is not JSON", "/v1/t", `{"writeKey":"` + f.writeKey + `","userId":"u","event":"x",}`, text, 400, "body", "not valid JSON"},
+		{"key in a gzip body too large unpacked", "/v1/b", string(gzipped(`{"writeKey":"` + f.writeKey + `","batch":[{"type":"track","userId":"u","event":"x","properties":{"p":"` + strings.Repeat("x", 600<<10) + `"}}]}`)), textGzip, 400, "body", "larger than"},
+		{"key in a body that is not gzip", "/v1/b", `{"writeKey":"` + f.writeKey + `"}`, textGzip, 400, "body", "not valid gzip"},
 		{"groupId too long in a batch", "/v1/batch", `{"batch":[{"type":"group","userId":"u","groupId":"` + strings.Repeat("g", 201) + `"}]}`, wk, 400, "batch[0].groupId", "batch[0]: groupId is longer"},
 	}
 	for _, tc := range bad {
@@ -209,15 +220,24 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 	}
 	status, _ := f.post(t, "/v1/track", []byte(`{"userId":"u3","event":"Bearer"}`), map[string]string{"Authorization": "Bearer " + f.writeKey})
 	require.Equal(t, 200, status)
-	var gz bytes.Buffer
-	zw := gzip.NewWriter(&gz)
-	_, _ = zw.Write([]byte(`{"userId":"u4","event":"Zipped"}`))
-	require.NoError(t, zw.Close())
-	status, _ = f.post(t, "/v1/track", gz.Bytes(), map[string]string{"Authorization": wk["Authorization"], "Content-Encoding": "gzip"})
+	// The scheme is case-insensitive.
+	status, _ = f.post(t, "/v1/track", []byte(`{"userId":"u3","event":"bearer"}`), map[string]string{"Authorization": "bearer " + f.writeKey})
+	require.Equal(t, 200, status)
+	// Segment's other batch paths: analytics-java posts to /v1/import/,
+	// analytics-android 4.x to /v1/import (gzip, Basic auth).
+	for _, path := range []string{"/v1/import/", "/v1/import", "/v1/batch/"} {
+		body := gzipped(`{"batch":[{"type":"track","userId":"u8","event":"Via ` + path + `"}],"sentAt":"2026-01-01T00:00:01Z"}`)
+		status, out := f.post(t, path, body, map[string]string{"Authorization": wk["Authorization"], "Content-Encoding": "gzip"})
+		require.Equal(t, 200, status, "%s: %v", path, out)
+	}
+	// A gzip body with the key inside (a browser's text/plain post).
+	status, out := f.post(t, "/v1/b", gzipped(`{"writeKey":"`+f.writeKey+`","batch":[{"type":"track","userId":"u9","event":"Key inside"}]}`), textGzip)
+	require.Equal(t, 200, status, "%v", out)
+	status, _ = f.post(t, "/v1/track", gzipped(`{"userId":"u4","event":"Zipped"}`), map[string]string{"Authorization": wk["Authorization"], "Content-Encoding": "gzip"})
 	require.Equal(t, 200, status)
 
 	msgs := f.messages(t)
-	require.Len(t, msgs, 15)
+	require.Len(t, msgs, 20)
 	byName := map[string]ingest.Event{}
 	for _, m := range msgs {
 		require.Equal(t, f.ws, m.WorkspaceID)
@@ -228,6 +248,11 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 	}
 	require.Contains(t, byName, "Zipped")
 	require.Contains(t, byName, "Bearer")
+	require.Contains(t, byName, "bearer")
+	require.Contains(t, byName, "Via /v1/import/")
+	require.Contains(t, byName, "Via /v1/import")
+	require.Contains(t, byName, "Via /v1/batch/")
+	require.Contains(t, byName, "Key inside")
 	require.Contains(t, byName, "Newline")
 	require.Equal(t, "fixed-1", byName["A"].MessageID)
 	require.True(t, byName["Escaped"].Timestamp.Equal(time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)), "%v", byName["Escaped"].Timestamp)
@@ -237,6 +262,14 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 	// event time is shifted by (receivedAt − sentAt).
 	viewed := byName["Viewed"]
 	require.WithinDuration(t, viewed.ReceivedAt.Add(-10*time.Second), *viewed.Timestamp, time.Second)
+}
+
+func gzipped(s string) []byte {
+	var b bytes.Buffer
+	w := gzip.NewWriter(&b)
+	_, _ = w.Write([]byte(s))
+	_ = w.Close()
+	return b.Bytes()
 }
 
 func TestIngestCORSPreflight(t *testing.T) {
