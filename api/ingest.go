@@ -12,7 +12,6 @@ import (
 	"reflect"
 	"strings"
 	"time"
-	"unicode/utf8"
 
 	"github.com/gin-gonic/gin"
 	"github.com/google/uuid"
@@ -145,7 +144,7 @@ func (s *Server) ingestOne(typ string) gin.HandlerFunc {
 			failField(c, http.StatusBadRequest, "body", fmt.Sprintf("event is %d bytes; the limit is %d", len(body), ingest.MaxEventBytes))
 			return
 		}
-		if ferr := ingest.CheckUTF8(body); ferr != nil {
+		if ferr := ingest.CheckText(body); ferr != nil {
 			failField(c, http.StatusBadRequest, ferr.Field, ferr.Message)
 			return
 		}
@@ -224,7 +223,7 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	}
 	defaults := newBatchDefaults(req.SentAt, req.Context)
 	msgs := make([]ingest.Message, 0, len(req.Batch))
-	utf8OK := utf8.Valid(body) // else each event is checked, to name the one
+	textOK := ingest.StorableText(body) // else each event is checked, to name the one
 	for i, raw := range req.Batch {
 		field := func(f string) string {
 			if f == "body" {
@@ -232,8 +231,8 @@ func (s *Server) ingestBatch(c *gin.Context) {
 			}
 			return fmt.Sprintf("batch[%d].%s", i, f)
 		}
-		if !utf8OK {
-			if ferr := ingest.CheckUTF8(raw); ferr != nil {
+		if !textOK {
+			if ferr := ingest.CheckText(raw); ferr != nil {
 				failField(c, http.StatusBadRequest, field(ferr.Field), fmt.Sprintf("batch[%d]: %s", i, ferr.Message))
 				return
 			}

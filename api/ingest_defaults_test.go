@@ -145,7 +145,7 @@ func TestBatchElementErrors(t *testing.T) {
 		{"null with defaults", `{"sentAt":"2026-01-01T00:00:10Z","batch":[null]}`, 400, "batch[0].type", "batch[0]: type"},
 		{"bad sentAt", `{"batch":[{"type":"track","userId":"u","event":"E","sentAt":"soon"}]}`, 400, "batch[0].sentAt", "RFC 3339"},
 		{"bad batch sentAt", `{"batch":[{"type":"track","userId":"u","event":"E"}],"sentAt":"nope"}`, 400, "sentAt", "RFC 3339"},
-		{"batch context not an object", `{"context":[1],"batch":[{"type":"track","userId":"u","event":"E"}]}`, 400, "batch[0].context", "context must be a JSON object"},
+		{"batch context not an object", `{"context":[1],"batch":[{"type":"track","userId":"u","event":"E"}]}`, 400, "context", "the batch's context must be a JSON object"},
 		{"too big", `{"batch":[` + strings.Replace(big, `"x"`, `"y":"`+strings.Repeat("c", 200)+`","x"`, 1) + `]}`, 400, "batch[0]", "the limit is"},
 		{"too big with the batch context", `{"context":{"x":"` + strings.Repeat("b", 200) + `"},"batch":[` + big + `]}`, 400, "batch[0]", "the limit is"},
 		{"own context keeps it small", `{"context":{"x":"` + strings.Repeat("b", 200) + `"},"batch":[` + strings.Replace(big, `"event":"E"`, `"event":"E","context":{}`, 1) + `]}`, 200, "", ""},

@@ -172,6 +172,11 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"category too long", "/v1/page", `{"userId":"u","name":"Docs","category":"` + strings.Repeat("&", 201) + `"}`, wk, 400, "category", "category is longer than 200 characters"},
 		{"groupId too long", "/v1/group", `{"userId":"u","groupId":"` + strings.Repeat("g", 201) + `"}`, wk, 400, "groupId", "groupId is longer than 200 characters"},
 		{"name too long in a batch", "/v1/batch", `{"batch":[{"type":"page","userId":"u","name":"ok"},{"type":"screen","userId":"u","name":"` + strings.Repeat("\u2028", 201) + `"}]}`, wk, 400, "batch[1].name", "batch[1]: name is longer"},
+		{"lone surrogate in an id", "/v1/track", `{"userId":"u-\ud83d","event":"E"}`, wk, 400, "userId", "lone UTF-16 surrogate (\\ud83d)"},
+		{"lone surrogate in a batch's message id", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E","messageId":"m-\udc00"}]}`, wk, 400, "batch[0].messageId", "batch[0]: messageId contains a lone UTF-16 surrogate"},
+		{"timestamp in year 10000 in UTC", "/v1/track", `{"userId":"u","event":"E","timestamp":"9999-12-31T23:00:00-05:00"}`, wk, 400, "timestamp", "years 1 to 9999"},
+		{"timestamp in year 0 in UTC", "/v1/track", `{"userId":"u","event":"E","timestamp":"0001-01-01T00:30:00+01:00"}`, wk, 400, "timestamp", "years 1 to 9999"},
+		{"number past float64's range", "/v1/track", `{"userId":"u","event":"E","properties":{"total":1e400}}`, wk, 400, "properties", "holds the number 1e400, past the range"},
 		// Batch-level mistakes name the batch's own fields.
 		{"batch not an array", "/v1/batch", `{"batch":{"type":"track","userId":"u","event":"E"}}`, wk, 400, "batch", `"batch" must be a non-empty array of events, not object`},
 		{"batch body an array", "/v1/batch", `[{"type":"track","userId":"u","event":"E"}]`, wk, 400, "body", `JSON object with a "batch" array, not array`},

@@ -218,6 +218,34 @@ func TestValidateRefusesTextPostgresCannotStore(t *testing.T) {
 	}
 	ev := ingest.Event{Type: "track", UserID: "u\x00", Event: "E"}
 	require.Equal(t, "userId", ev.Validate().Field)
+	// Numbers past float64's range: stored, journeys could not decode
+	// them (the event would reach none); text and small numbers pass.
+	for props, want := range map[string]string{
+		`{"total":1e400}`:                        "1e400",
+		`{"a":[1,{"b":-2.5E+309}]}`:              "-2.5E+309",
+		`{"n":` + strings.Repeat("9", 400) + `}`: strings.Repeat("9", 40) + "…",
+		`{"total":1e308,"tiny":1e-400,"id":"a1e5","uuid":"-1e2b","n":-12.5e3}`: "",
+		`{"big":"1e400"}`: "",
+	} {
+		for _, field := range []string{"properties", "traits"} {
+			ev := ingest.Event{Type: "identify", UserID: "u"}
+			if field == "properties" {
+				ev.Properties = json.RawMessage(props)
+			} else {
+				ev.Traits = json.RawMessage(props)
+			}
+			ferr := ev.Validate()
+			if want == "" {
+				require.Nil(t, ferr, props)
+				continue
+			}
+			require.NotNil(t, ferr, props)
+			require.Equal(t, field, ferr.Field)
+			require.Contains(t, ferr.Message, "holds the number "+want+", past the range", props)
+		}
+	}
+	ev = ingest.Event{Type: "track", UserID: "u", Event: "E", Context: json.RawMessage(`{"n":1e400}`)}
+	require.Nil(t, ev.Validate(), "context is stored, not read by journeys")
 	ev = ingest.Event{Type: "track", UserID: "u", Event: "E\xff"}
 	require.Equal(t, "event", ev.Validate().Field)
 }

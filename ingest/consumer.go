@@ -2,12 +2,14 @@ package ingest
 
 import (
 	"bytes"
+	"cmp"
 	"context"
 	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -294,6 +296,27 @@ type partitionLag struct {
 	oldest time.Time
 	// done: the claim ended and its gauges were removed.
 	done bool
+	// checked is the last range [next, hwm) read for markers, and
+	// markersOnly what it held.
+	checked     [2]int64
+	markersOnly bool
+}
+
+// settled says whether offsets [next, hwm) hold nothing to apply, asking
+// check once per such range.
+func (p *partitionLag) settled(next, hwm int64, check func() bool) bool {
+	p.mu.Lock()
+	known := p.checked == [2]int64{next, hwm}
+	answer := p.markersOnly
+	p.mu.Unlock()
+	if known {
+		return answer
+	}
+	answer = check()
+	p.mu.Lock()
+	p.checked, p.markersOnly = [2]int64{next, hwm}, answer
+	p.mu.Unlock()
+	return answer
 }
 
 func (p *partitionLag) hold(t time.Time) {
@@ -337,9 +360,20 @@ func (c *Consumer) watchLag(ctx context.Context, topic string, partition int32, 
 			}
 		}
 		pl.mu.Lock()
+		idle := pl.oldest.IsZero() && pl.next == next
+		pl.mu.Unlock()
+		// Nothing held, yet behind: what is left may be only transaction
+		// markers and aborted records, which no consumer is given.
+		settled := idle && hwm > next && pl.settled(next, hwm, func() bool {
+			return c.onlyMarkers(topic, partition, next, hwm)
+		})
+		pl.mu.Lock()
 		if !pl.done {
 			next = max(next, pl.next) // a batch may have been applied meanwhile
 			behind := max(0, hwm-next)
+			if settled && next == pl.next && pl.oldest.IsZero() {
+				behind = 0
+			}
 			c.lag.WithLabelValues(part).Set(float64(behind))
 			switch {
 			case behind == 0:
@@ -350,6 +384,58 @@ func (c *Consumer) watchLag(ctx context.Context, topic string, partition int32, 
 		}
 		pl.mu.Unlock()
 	}
+}
+
+// onlyMarkers reads offsets [next, hwm) of a partition and says whether
+// they are only what a read-committed consumer is never given: control
+// records (a transaction's commit or abort marker) and records of aborted
+// transactions. Any doubt (an error, an old record format, a range longer
+// than one read) is a no.
+func (c *Consumer) onlyMarkers(topic string, partition int32, next, hwm int64) bool {
+	leader, err := c.client.Leader(topic, partition)
+	if err != nil {
+		return false
+	}
+	req := &sarama.FetchRequest{Version: 4, MaxBytes: 1 << 20, Isolation: sarama.ReadCommitted}
+	req.AddBlock(topic, partition, next, 1<<20, -1)
+	resp, err := leader.Fetch(req)
+	if err != nil {
+		return false
+	}
+	block := resp.GetBlock(topic, partition)
+	if block == nil || block.Err != sarama.ErrNoError {
+		return false
+	}
+	// Aborted transactions by where they begin; each ends at its
+	// producer's next marker.
+	pending := slices.SortedFunc(slices.Values(block.AbortedTransactions), func(a, b *sarama.AbortedTransaction) int {
+		return cmp.Compare(a.FirstOffset, b.FirstOffset)
+	})
+	aborting := map[int64]bool{}
+	seen := next
+	for _, r := range block.RecordsSet {
+		b := r.RecordBatch
+		if b == nil {
+			return false // the old message format has no transactions
+		}
+		if b.FirstOffset >= hwm {
+			break // past the range (written since hwm was read)
+		}
+		last := b.FirstOffset + int64(b.LastOffsetDelta)
+		for len(pending) > 0 && pending[0].FirstOffset <= last {
+			aborting[pending[0].ProducerID] = true
+			pending = pending[1:]
+		}
+		switch {
+		case b.Control:
+			delete(aborting, b.ProducerID) // its transaction ends here
+		case b.IsTransactional && aborting[b.ProducerID]:
+		case last >= next:
+			return false // a record to apply
+		}
+		seen = max(seen, last+1)
+	}
+	return seen >= hwm
 }
 
 // measureRate keeps herald_ingest_events_per_second: the events of the
@@ -601,7 +687,7 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 	if len(msg.Value) == 0 {
 		return pending{}, poison{"value is empty (a tombstone, or a record without a value): there is no event to apply"}
 	}
-	if ferr := CheckUTF8(msg.Value); ferr != nil {
+	if ferr := CheckText(msg.Value); ferr != nil {
 		return pending{}, poison{ferr.Field + ": " + ferr.Message}
 	}
 	ev, err := UnmarshalEvent(msg.Value)
@@ -783,7 +869,9 @@ func deadLetterKeyAndHeaders(msg *sarama.ConsumerMessage) (string, []sarama.Reco
 	for _, h := range msg.Headers {
 		if h != nil {
 			headers = append(headers, *h)
-			size += len(h.Key) + len(h.Value)
+			// Each header also takes its lengths on the wire (varints,
+			// counted high): tens of thousands of empty headers are large.
+			size += len(h.Key) + len(h.Value) + 16
 		}
 	}
 	if size > maxDeadLetterExtras {

@@ -22,7 +22,8 @@ import (
 // TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn: records a backend
 // producer may write by mistake — one near Kafka's size limit, a
 // tombstone, bytes that are not UTF-8 in an id, a write key of another
-// workspace, a timestamp that skew correction takes past year 9999, a
+// workspace, a timestamp that skew correction takes past year 9999 or
+// that is past it in UTC, a
 // sentAt written as a number, a workspaceId or writeKey with a NUL, a
 // userId of white space — each
 // go to the DLQ with their reason (the large one cut to fit, the headers
@@ -45,6 +46,9 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "wk", "userId": "u1", "event": "E", "workspaceId": ws, "writeKey": otherKey.Key})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "year", "userId": "u1", "event": "E", "workspaceId": ws,
 			"timestamp": "9999-12-31T23:59:59Z", "sentAt": "2000-01-01T00:00:00Z"})},
+		// Year 9999 in its own offset, 10000 in UTC: what is stored and routed.
+		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "offset-year", "userId": "u1", "event": "E", "workspaceId": ws,
+			"timestamp": "9999-12-31T23:00:00-05:00"})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "epoch", "userId": "u1", "event": "E", "workspaceId": ws, "sentAt": 1764000000})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "nul-ws", "userId": "u1", "event": "E", "workspaceId": ws + "\x00"})},
 		{Key: key, Value: mustJSON(map[string]any{"type": "track", "messageId": "nul-wk", "userId": "u1", "event": "E", "writeKey": "hk_\x00"})},
@@ -63,8 +67,8 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 	evs := e.storedEvents(t, "u1", 2)
 	require.Equal(t, []string{"ok-wk", "ok"}, []string{evs[0].MessageID, evs[1].MessageID})
 
-	letters := readAll(t, e.client, dlq, 10)
-	require.Len(t, letters, 10)
+	letters := readAll(t, e.client, dlq, 11)
+	require.Len(t, letters, 11)
 	byOffset := map[int64]deadLetterRecord{}
 	for _, l := range letters {
 		byOffset[l.Offset] = l
@@ -86,10 +90,11 @@ func TestPoisonOfAnyKindIsParkedAndThePartitionMovesOn(t *testing.T) {
 	require.Contains(t, byOffset[3].Reason, "writeKey belongs to another workspace")
 	require.Contains(t, byOffset[4].Reason, "timestamp is outside the years 1 to 9999")
 	require.NotNil(t, byOffset[4].Event, "a small poison record is also kept as JSON")
-	require.Contains(t, byOffset[5].Reason, "sentAt: times must be RFC 3339 strings", "a time that is not a string is named")
-	require.Contains(t, byOffset[6].Reason, "workspaceId: workspaceId contains the NUL character", "refused before it is looked up")
-	require.Contains(t, byOffset[7].Reason, "writeKey: writeKey contains the NUL character")
-	require.Contains(t, byOffset[8].Reason, "userId: one of userId or anonymousId is required", "an id of white space names no one")
+	require.Contains(t, byOffset[5].Reason, "timestamp is outside the years 1 to 9999", "checked in UTC")
+	require.Contains(t, byOffset[6].Reason, "sentAt: times must be RFC 3339 strings", "a time that is not a string is named")
+	require.Contains(t, byOffset[7].Reason, "workspaceId: workspaceId contains the NUL character", "refused before it is looked up")
+	require.Contains(t, byOffset[8].Reason, "writeKey: writeKey contains the NUL character")
+	require.Contains(t, byOffset[9].Reason, "userId: one of userId or anonymousId is required", "an id of white space names no one")
 	// Written after the batch is stored, the last of these.
 	var reused deadLetterRecord
 	for _, l := range letters {

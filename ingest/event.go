@@ -10,6 +10,7 @@ import (
 	"fmt"
 	"maps"
 	"slices"
+	"strconv"
 	"strings"
 	"time"
 	"unicode/utf8"
@@ -141,8 +142,60 @@ func (e *Event) Validate() *FieldError {
 		if problem := unstorableText(f.raw); problem != "" {
 			return fieldErr(f.name, "%s %s, which Herald cannot store", f.name, problem)
 		}
+		if f.name != "context" { // what journeys read
+			if n := hugeNumber(f.raw); n != "" {
+				return fieldErr(f.name, "%s holds the number %s, past the range journeys compare (about ±1.8e308): send it as a string", f.name, n)
+			}
+		}
 	}
 	return nil
+}
+
+// hugeNumber is the first number in a JSON value past float64's range
+// (1e400), which jsonb stores but journeys cannot decode: such an event
+// would be stored and never routed. It is empty when there is none — at
+// once for a value with no exponent and no run of 300 digits.
+func hugeNumber(raw json.RawMessage) string {
+	// A number starts after ':', '[', ',', '-' or white space; digits
+	// after a letter (an id such as "a1e5") are text.
+	maybe, digits, number := false, 0, false
+	for i, c := range raw {
+		switch {
+		case c >= '0' && c <= '9':
+			if digits == 0 {
+				number = i > 0 && strings.IndexByte(":[,- \t\r\n", raw[i-1]) >= 0
+			}
+			digits++
+			maybe = number && digits > 300
+		case c == 'e' || c == 'E':
+			maybe = number && digits > 0
+			digits = 0
+		case c != '.':
+			digits = 0
+		}
+		if maybe {
+			break
+		}
+	}
+	if !maybe {
+		return ""
+	}
+	dec := json.NewDecoder(bytes.NewReader(raw))
+	dec.UseNumber()
+	for {
+		tok, err := dec.Token()
+		if err != nil {
+			return "" // the end, or not JSON: reported elsewhere
+		}
+		if n, ok := tok.(json.Number); ok {
+			if _, err := strconv.ParseFloat(string(n), 64); err != nil {
+				if len(n) > 40 {
+					return string(n[:40]) + "…"
+				}
+				return string(n)
+			}
+		}
+	}
 }
 
 // longer says whether s has more than n characters.
@@ -337,9 +390,21 @@ func (e *Event) Normalize(now time.Time, newID func() string) {
 		ts := e.Timestamp.Add(e.ReceivedAt.Sub(*e.SentAt)).UTC()
 		e.Timestamp = &ts
 	}
+	// Times are kept in UTC: what CheckTimes sees is what Postgres stores
+	// and routing encodes (9999-12-31T23:00:00-05:00 is in year 10000).
+	e.Timestamp, e.ReceivedAt = inUTC(e.Timestamp), inUTC(e.ReceivedAt)
 	// The correction is made: an event normalised again (the API's, when
 	// the consumer reads it) keeps its timestamp.
 	e.SentAt = nil
+}
+
+// inUTC is t in UTC; t itself when it is (most are: no allocation).
+func inUTC(t *time.Time) *time.Time {
+	if t == nil || t.Location() == time.UTC {
+		return t
+	}
+	u := t.UTC()
+	return &u
 }
 
 // CheckTimes checks a normalised event's times: each must fall in years
@@ -354,7 +419,7 @@ func (e *Event) CheckTimes() *FieldError {
 		if f.t == nil {
 			continue
 		}
-		if y := f.t.Year(); y < 1 || y > 9999 {
+		if y := f.t.UTC().Year(); y < 1 || y > 9999 {
 			msg := "%s is outside the years 1 to 9999"
 			if f.name == "timestamp" {
 				msg += " after the clock-skew correction (timestamp + receivedAt − sentAt)"
@@ -365,24 +430,30 @@ func (e *Event) CheckTimes() *FieldError {
 	return nil
 }
 
-// CheckUTF8 refuses an event whose JSON holds bytes that are not UTF-8.
-// Decoding would quietly turn them into U+FFFD, so two different ids would
-// become one customer, and Postgres cannot store them in properties. It
-// names the top-level field that holds them ("body" when it cannot tell:
-// the bytes are in a field name, or the value is not a JSON object).
-func CheckUTF8(raw []byte) *FieldError {
-	if utf8.Valid(raw) {
+// CheckText refuses an event whose JSON holds text Herald cannot keep as
+// sent: bytes that are not UTF-8, a lone UTF-16 surrogate escape or the NUL
+// escape, anywhere. Decoding would quietly turn the first two into U+FFFD —
+// two different ids would become one customer, two message ids one event —
+// and Postgres cannot store any of them in jsonb. It names the top-level
+// field that holds them ("body" when it cannot tell: the text is in a field
+// name, or the value is not a JSON object).
+func CheckText(raw []byte) *FieldError {
+	problem := unstorableText(raw)
+	if problem == "" {
 		return nil
 	}
 	field := "body"
 	var fields map[string]json.RawMessage
 	if json.Unmarshal(raw, &fields) == nil {
 		for _, k := range slices.Sorted(maps.Keys(fields)) {
-			if !utf8.Valid(fields[k]) {
-				field = k
+			if p := unstorableText(fields[k]); p != "" {
+				field, problem = k, p
 				break
 			}
 		}
 	}
-	return fieldErr(field, "%s is not valid UTF-8, which Herald cannot store", field)
+	return fieldErr(field, "%s %s, which Herald cannot store", field, problem)
 }
+
+// StorableText says whether raw holds none of what CheckText refuses.
+func StorableText(raw []byte) bool { return unstorableText(raw) == "" }

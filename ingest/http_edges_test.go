@@ -143,6 +143,9 @@ func TestUnstorableTextIsDeadLetteredWithItsField(t *testing.T) {
 		`{"type":"track","messageId":"n2","userId":"x","event":"E\u0000","workspaceId":"` + ws + `"}`,
 		`{"type":"identify","messageId":"n3","userId":"x","workspaceId":"` + ws + `","traits":{"k":"\udc00"}}`,
 		"{\"type\":\"track\",\"messageId\":\"n4\",\"userId\":\"x\",\"event\":\"E\",\"workspaceId\":\"" + ws + "\",\"context\":{\"s\":\"\xff\"}}",
+		// In an id: decoded, "x-\ud83d" and "x-\udc00" would both be "x-\ufffd".
+		`{"type":"track","messageId":"n5","userId":"x-\ud83d","event":"E","workspaceId":"` + ws + `"}`,
+		`{"type":"track","messageId":"n6-\udc00","userId":"x","event":"E","workspaceId":"` + ws + `"}`,
 	}
 	for _, b := range bad {
 		require.NoError(t, e.producer.Produce(ctx, ingest.Message{Key: ws + ":x", Value: []byte(b)}))
@@ -161,6 +164,8 @@ func TestUnstorableTextIsDeadLetteredWithItsField(t *testing.T) {
 		"event: event contains the NUL character (\\u0000), which Herald cannot store",
 		"traits: traits contains a lone UTF-16 surrogate (\\udc00), which Herald cannot store",
 		"context: context is not valid UTF-8, which Herald cannot store",
+		"userId: userId contains a lone UTF-16 surrogate (\\ud83d), which Herald cannot store",
+		"messageId: messageId contains a lone UTF-16 surrogate (\\udc00), which Herald cannot store",
 	}, reasons)
 	evs := e.storedEvents(t, "x", 1)
 	require.True(t, bytes.Contains(evs[0].Properties, []byte(`a\\u0000b`)), "an escaped backslash before u0000 is ordinary text")

@@ -45,6 +45,11 @@ func newClient(brokers []string, ordered bool, sec ...KafkaSecurity) (sarama.Cli
 		cfg.Producer.Idempotent = true
 		cfg.Net.MaxOpenRequests = 1
 	}
+	// Records of a transaction that was aborted never happened: producers
+	// with transactions (Kafka Streams, Flink, outbox relays) abort, and
+	// Herald must not apply what they took back, nor what they have not
+	// committed yet.
+	cfg.Consumer.IsolationLevel = sarama.ReadCommitted
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
