@@ -433,6 +433,90 @@ func TestCustomersByPreviousUserID(t *testing.T) {
 	require.Equal(t, survivor, body["customer"].(map[string]any)["id"])
 }
 
+// The internal id of a profile merged into another (identify with both ids)
+// is still quoted — the survivor's merge entry names it, earlier exports
+// carry it — so a GDPR request under it reaches the survivor: profile,
+// events, audit, export, search and erasure answer the survivor, in its own
+// workspace only, and nothing once the survivor is erased.
+func TestCustomersByMergedAwayID(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	sk := bearer(f.secretKey)
+	ids := seedCustomers(t, f.store, f.ws.ID,
+		schema.EventInput{Type: "track", Name: "Viewed Pricing", AnonymousID: "anon-1"},
+		schema.EventInput{Type: "identify", Name: "Identify", UserID: "u-1", Traits: map[string]any{"email": "ada@example.com"}},
+		schema.EventInput{Type: "identify", Name: "Identify", UserID: "u-1", AnonymousID: "anon-1"},
+	)
+	old, survivor := ids["anon-1"], ids["u-1"]
+	require.NotEqual(t, old, survivor)
+	cur, err := f.store.CurrentCustomerID(ctx, f.ws.ID, old)
+	require.NoError(t, err)
+	require.Equal(t, survivor, cur, "the anonymous profile was merged into the known one")
+
+	ws2, err := f.store.CreateWorkspace(ctx, "Other")
+	require.NoError(t, err)
+	sk2, err := f.store.CreateAPIKey(ctx, ws2.ID, schema.KeySecret, "", "test")
+	require.NoError(t, err)
+	seedCustomers(t, f.store, ws2.ID, schema.EventInput{Type: "identify", Name: "Identify", UserID: "u-1"})
+
+	status, body, _ := f.do(t, call{"GET", "/api/customers/" + old, "", sk})
+	require.Equal(t, 200, status, "%v", body)
+	require.Equal(t, survivor, body["id"], "the survivor answers, under its own id")
+	require.Equal(t, "u-1", body["external_id"])
+	require.Equal(t, []any{"anon-1"}, body["anonymous_ids"])
+	require.EqualValues(t, 3, body["events_total"])
+	audit := body["audit"].([]any)
+	require.Len(t, audit, 1)
+	require.Equal(t, old, audit[0].(map[string]any)["detail"].(map[string]any)["merged_from"])
+
+	status, body, _ = f.do(t, call{"GET", "/api/customers/" + old + "/events", "", sk})
+	require.Equal(t, 200, status, "%v", body)
+	require.Len(t, body["items"], 3, "the anonymous profile's event followed")
+	status, body, _ = f.do(t, call{"GET", "/api/customers/" + old + "/audit", "", sk})
+	require.Equal(t, 200, status, "%v", body)
+	require.Len(t, body["items"], 1)
+	status, body, _ = f.do(t, call{"GET", "/api/customers/" + old + "/export", "", sk})
+	require.Equal(t, 200, status, "%v", body)
+	require.Equal(t, survivor, body["customer"].(map[string]any)["id"])
+	require.Len(t, body["events"], 3)
+	status, body, _ = f.do(t, call{"GET", "/api/customers?q=" + old, "", sk})
+	require.Equal(t, 200, status, "%v", body)
+	require.Equal(t, []string{survivor}, itemIDs(t, body))
+
+	// Another workspace cannot reach it.
+	for _, c := range []call{
+		{"GET", "/api/customers/" + old, "", bearer(sk2.Key)},
+		{"GET", "/api/customers/" + old + "/events", "", bearer(sk2.Key)},
+		{"GET", "/api/customers/" + old + "/audit", "", bearer(sk2.Key)},
+		{"GET", "/api/customers/" + old + "/export", "", bearer(sk2.Key)},
+		{"DELETE", "/api/customers/" + old, "", bearer(sk2.Key)},
+	} {
+		status, body, _ := f.do(t, c)
+		require.Equal(t, 404, status, "%s %s: %v", c.method, c.path, body)
+	}
+	status, body, _ = f.do(t, call{"GET", "/api/customers?q=" + old, "", bearer(sk2.Key)})
+	require.Equal(t, 200, status, "%v", body)
+	require.Empty(t, itemIDs(t, body))
+
+	// Erasure under the old id erases the survivor; then the old id leads nowhere.
+	status, body, _ = f.do(t, call{"DELETE", "/api/customers/" + old, "", sk})
+	require.Equal(t, 200, status, "%v", body)
+	require.Equal(t, survivor, body["id"])
+	require.EqualValues(t, 3, body["events_deleted"])
+	for _, path := range []string{"/api/customers/" + old, "/api/customers/" + old + "/events",
+		"/api/customers/" + old + "/audit", "/api/customers/" + old + "/export", "/api/customers/" + survivor} {
+		status, body, _ := f.do(t, call{"GET", path, "", sk})
+		require.Equal(t, 404, status, "%s: %v", path, body)
+	}
+	status, _, _ = f.do(t, call{"DELETE", "/api/customers/" + old, "", sk})
+	require.Equal(t, 404, status, "erasing twice")
+	status, body, _ = f.do(t, call{"GET", "/api/customers?q=" + old, "", sk})
+	require.Equal(t, 200, status, "%v", body)
+	require.Empty(t, itemIDs(t, body))
+	status, _, _ = f.do(t, call{"GET", "/api/customers/u-1", "", bearer(sk2.Key)})
+	require.Equal(t, 200, status, "the other workspace's u-1 is untouched")
+}
+
 // A profile shows the newest events by when they happened — a backfill
 // sent after a live event sorts by its own time — with the total, and the
 // rest page through /api/customers/{id}/events.

@@ -33,7 +33,8 @@ type CustomerCursor struct {
 type CustomerSearch struct {
 	// Query matches the start of the external id or of the email (in any
 	// case), or the internal id, a previous user id, an anonymous id or the
-	// phone exactly; empty matches everyone.
+	// phone exactly; the internal id of a profile merged away matches the
+	// survivor. Empty matches everyone.
 	Query string
 	// Attributes filters on attribute equality: every named attribute must
 	// equal one of its values. A value that reads as a JSON number, boolean
@@ -80,7 +81,8 @@ func (s *Store) SearchCustomers(ctx context.Context, workspaceID string, f Custo
 			UNION ALL SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = `+q+`
 			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) LIKE `+lowerPrefix+`
 			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND phone IN (`+q+`, `+phone+`)
-			UNION ALL SELECT customer_id FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = `+q+`)`)
+			UNION ALL SELECT customer_id FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = `+q+`
+			UNION ALL SELECT into_id FROM customer_merges WHERE workspace_id = $1 AND from_id = `+q+`)`)
 	}
 	names := make([]string, 0, len(f.Attributes))
 	for name := range f.Attributes {
@@ -160,17 +162,24 @@ func attributeDocs(name, v string) []string {
 }
 
 // LookupCustomer finds a customer of the workspace by internal id or, failing
-// that, by user id (the external id or a previous user id).
+// that, by user id (the external id or a previous user id) or, failing that,
+// by the internal id of a profile merged away (customer_merges): that id is
+// still quoted (a merge's audit entry, an earlier export, a GDPR request) and
+// answers the survivor, whose own id the result carries.
 func (s *Store) LookupCustomer(ctx context.Context, workspaceID, idOrExternalID string) (Customer, error) {
 	return lookupCustomer(ctx, s.pool, workspaceID, idOrExternalID)
 }
 
 func lookupCustomer(ctx context.Context, q queryer, workspaceID, idOrExternalID string) (Customer, error) {
 	c, err := scanCustomer(q.QueryRow(ctx, `SELECT `+customerColumns+` FROM customers c
-		WHERE c.workspace_id = $1 AND c.id IN (
-			SELECT id FROM customers WHERE workspace_id = $1 AND (id = $2 OR external_id = $2)
-			UNION ALL SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2)
-		ORDER BY c.id = $2 DESC LIMIT 1`, workspaceID, idOrExternalID))
+		JOIN (
+			SELECT id, CASE WHEN id = $2 THEN 1 ELSE 2 END AS rank FROM customers
+				WHERE workspace_id = $1 AND (id = $2 OR external_id = $2)
+			UNION ALL SELECT customer_id, 2 FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2
+			UNION ALL SELECT into_id, 3 FROM customer_merges WHERE workspace_id = $1 AND from_id = $2
+		) AS f ON f.id = c.id
+		WHERE c.workspace_id = $1
+		ORDER BY f.rank LIMIT 1`, workspaceID, idOrExternalID))
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Customer{}, ErrNotFound
 	}
@@ -473,7 +482,7 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 				return false, err
 			}
 			if c.ID != customerID {
-				return false, ErrNotFound // customerID is someone's external id, not an internal id
+				return false, ErrNotFound // customerID is a user id or a merged-away id, not this customer's own id
 			}
 			keys := []string{}
 			for _, id := range append(append(c.AnonymousIDs, c.PreviousUserIDs...), deref(c.ExternalID)) {

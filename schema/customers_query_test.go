@@ -983,9 +983,18 @@ func TestMergedIDsLeadToTheSurvivorUntilItIsErased(t *testing.T) {
 		cur, err := e.st.CurrentCustomer(ctx, e.ws, id)
 		require.NoError(t, err)
 		require.Equal(t, c3.CustomerID, cur.ID, "%s leads to the survivor", id)
+		looked, err := e.st.LookupCustomer(ctx, e.ws, id)
+		require.NoError(t, err)
+		require.Equal(t, c3.CustomerID, looked.ID, "the customers API finds the survivor by %s", id)
+		found, err := e.st.SearchCustomers(ctx, e.ws, schema.CustomerSearch{Query: id, Limit: 10})
+		require.NoError(t, err)
+		require.Len(t, found, 1, id)
+		require.Equal(t, c3.CustomerID, found[0].ID, id)
 	}
 	_, err := e.st.GetCustomer(ctx, e.ws, c1.CustomerID)
 	require.ErrorIs(t, err, schema.ErrNotFound)
+	_, err = e.st.EraseCustomer(ctx, e.ws, c1.CustomerID)
+	require.ErrorIs(t, err, schema.ErrNotFound, "erasure takes the survivor's own id, as it refuses a user id")
 
 	// Any event with both ids merges (analytics.js sends both after a
 	// login), and is a merge again when delivered again.
@@ -1011,6 +1020,11 @@ func TestMergedIDsLeadToTheSurvivorUntilItIsErased(t *testing.T) {
 	for _, id := range []string{c1.CustomerID, c2.CustomerID, c3.CustomerID, anon.CustomerID} {
 		_, err := e.st.CurrentCustomer(ctx, e.ws, id)
 		require.ErrorIs(t, err, schema.ErrNotFound, "%s leads nowhere after the erasure", id)
+		_, err = e.st.LookupCustomer(ctx, e.ws, id)
+		require.ErrorIs(t, err, schema.ErrNotFound, id)
+		found, err := e.st.SearchCustomers(ctx, e.ws, schema.CustomerSearch{Query: id, Limit: 10})
+		require.NoError(t, err)
+		require.Empty(t, found, id)
 	}
 	var left int
 	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM audit_log WHERE workspace_id = $1 AND detail::text LIKE '%ada%'`, e.ws).Scan(&left))
