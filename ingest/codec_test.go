@@ -225,7 +225,10 @@ func TestValidateRefusesTextPostgresCannotStore(t *testing.T) {
 		`{"a":[1,{"b":-2.5E+309}]}`:              "-2.5E+309",
 		`{"n":` + strings.Repeat("9", 400) + `}`: strings.Repeat("9", 40) + "…",
 		`{"total":1e308,"tiny":1e-400,"id":"a1e5","uuid":"-1e2b","n":-12.5e3}`: "",
-		`{"big":"1e400"}`: "",
+		`{"big":"1e400"}`:            "",
+		`{"a":"x\"1e400\" y","b":1}`: "",      // an escaped quote does not end the string
+		`{"a":"x\\","b":1e400}`:      "1e400", // an escaped backslash does not escape the quote
+		`{"a":"\\\"1e999"}`:          "",
 	} {
 		for _, field := range []string{"properties", "traits"} {
 			ev := ingest.Event{Type: "identify", UserID: "u"}

@@ -7,6 +7,7 @@ package ingest
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"maps"
 	"slices"
@@ -153,48 +154,57 @@ func (e *Event) Validate() *FieldError {
 
 // hugeNumber is the first number in a JSON value past float64's range
 // (1e400), which jsonb stores but journeys cannot decode: such an event
-// would be stored and never routed. It is empty when there is none — at
-// once for a value with no exponent and no run of 300 digits.
+// would be stored and never routed. It is empty when there is none. One
+// pass: strings are skipped whole; only a number written with an exponent
+// or of more than 300 characters is parsed.
 func hugeNumber(raw json.RawMessage) string {
-	// A number starts after ':', '[', ',', '-' or white space; digits
-	// after a letter (an id such as "a1e5") are text.
-	maybe, digits, number := false, 0, false
-	for i, c := range raw {
-		switch {
-		case c >= '0' && c <= '9':
-			if digits == 0 {
-				number = i > 0 && strings.IndexByte(":[,- \t\r\n", raw[i-1]) >= 0
-			}
-			digits++
-			maybe = number && digits > 300
-		case c == 'e' || c == 'E':
-			maybe = number && digits > 0
-			digits = 0
-		case c != '.':
-			digits = 0
-		}
-		if maybe {
-			break
-		}
-	}
-	if !maybe {
-		return ""
-	}
-	dec := json.NewDecoder(bytes.NewReader(raw))
-	dec.UseNumber()
-	for {
-		tok, err := dec.Token()
-		if err != nil {
-			return "" // the end, or not JSON: reported elsewhere
-		}
-		if n, ok := tok.(json.Number); ok {
-			if _, err := strconv.ParseFloat(string(n), 64); err != nil {
-				if len(n) > 40 {
-					return string(n[:40]) + "…"
+	for i := 0; i < len(raw); {
+		switch c := raw[i]; {
+		case c == '"':
+			i = stringEnd(raw, i+1)
+		case c == '-' || (c >= '0' && c <= '9'):
+			j, exp := i+1, false
+			for ; j < len(raw); j++ {
+				if d := raw[j]; d == 'e' || d == 'E' {
+					exp = true
+				} else if (d < '0' || d > '9') && d != '.' && d != '+' && d != '-' {
+					break
 				}
-				return string(n)
 			}
+			if exp || j-i > 300 {
+				n := string(raw[i:j])
+				if _, err := strconv.ParseFloat(n, 64); errors.Is(err, strconv.ErrRange) {
+					if len(n) > 40 {
+						n = n[:40] + "…"
+					}
+					return n
+				}
+			}
+			i = j
+		default:
+			i++
 		}
+	}
+	return ""
+}
+
+// stringEnd is the index just past the JSON string whose text starts at
+// raw[i] (after its opening quote), or len(raw).
+func stringEnd(raw []byte, i int) int {
+	for {
+		q := bytes.IndexByte(raw[i:], '"')
+		if q < 0 {
+			return len(raw)
+		}
+		q += i
+		backslashes := 0
+		for k := q - 1; k >= i && raw[k] == '\\'; k-- {
+			backslashes++
+		}
+		if backslashes%2 == 0 {
+			return q + 1
+		}
+		i = q + 1
 	}
 }
 

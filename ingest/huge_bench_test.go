@@ -1,0 +1,18 @@
+package ingest
+
+import (
+	"encoding/json"
+	"strings"
+	"testing"
+)
+
+func BenchmarkHugeNumber(b *testing.B) {
+	props := json.RawMessage(`{"order_id":"3f1e2b9c-77aa-4e1b-9d2e-1e2f3a4b5c6d","total":129.95,"currency":"EUR","items":[` +
+		strings.Repeat(`{"sku":"SKU-12345","name":"Blue sweater with three buttons","price":42.5,"qty":1},`, 10) + `{}],"coupon":"none"}`)
+	b.SetBytes(int64(len(props)))
+	for b.Loop() {
+		if hugeNumber(props) != "" {
+			b.Fatal("huge")
+		}
+	}
+}
