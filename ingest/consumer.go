@@ -296,25 +296,36 @@ type partitionLag struct {
 	oldest time.Time
 	// done: the claim ended and its gauges were removed.
 	done bool
-	// checked is the last range [next, hwm) read for markers, and
+	// idleAt is the range [next, hwm) of the last measure that found
+	// nothing held; checked is the last range read for markers, and
 	// markersOnly what it held.
-	checked     [2]int64
-	markersOnly bool
+	idleAt, checked [2]int64
+	markersOnly     bool
 }
 
-// settled says whether offsets [next, hwm) hold nothing to apply, asking
-// check once per such range.
-func (p *partitionLag) settled(next, hwm int64, check func() bool) bool {
+// settled says whether offsets [next, hwm), behind with nothing held,
+// hold nothing to apply. Only a range seen so twice in a row is read (with
+// check, once): while events stream in, the range moves on each time.
+func (p *partitionLag) settled(next, hwm int64, idle bool, check func() bool) bool {
+	at := [2]int64{next, hwm}
 	p.mu.Lock()
-	known := p.checked == [2]int64{next, hwm}
-	answer := p.markersOnly
+	again := idle && p.idleAt == at
+	if idle {
+		p.idleAt = at
+	} else {
+		p.idleAt = [2]int64{}
+	}
+	known, answer := p.checked == at, p.markersOnly
 	p.mu.Unlock()
-	if known {
+	switch {
+	case !again || hwm <= next:
+		return false
+	case known:
 		return answer
 	}
 	answer = check()
 	p.mu.Lock()
-	p.checked, p.markersOnly = [2]int64{next, hwm}, answer
+	p.checked, p.markersOnly = at, answer
 	p.mu.Unlock()
 	return answer
 }
@@ -364,7 +375,7 @@ func (c *Consumer) watchLag(ctx context.Context, topic string, partition int32, 
 		pl.mu.Unlock()
 		// Nothing held, yet behind: what is left may be only transaction
 		// markers and aborted records, which no consumer is given.
-		settled := idle && hwm > next && pl.settled(next, hwm, func() bool {
+		settled := pl.settled(next, hwm, idle, func() bool {
 			return c.onlyMarkers(topic, partition, next, hwm)
 		})
 		pl.mu.Lock()
@@ -390,14 +401,15 @@ func (c *Consumer) watchLag(ctx context.Context, topic string, partition int32, 
 // they are only what a read-committed consumer is never given: control
 // records (a transaction's commit or abort marker) and records of aborted
 // transactions. Any doubt (an error, an old record format, a range longer
-// than one read) is a no.
+// than one small read) is a no.
 func (c *Consumer) onlyMarkers(topic string, partition int32, next, hwm int64) bool {
 	leader, err := c.client.Leader(topic, partition)
 	if err != nil {
 		return false
 	}
-	req := &sarama.FetchRequest{Version: 4, MaxBytes: 1 << 20, Isolation: sarama.ReadCommitted}
-	req.AddBlock(topic, partition, next, 1<<20, -1)
+	// Markers are ~70 bytes each: a range of them fits in a small read.
+	req := &sarama.FetchRequest{Version: 4, MaxBytes: 64 << 10, Isolation: sarama.ReadCommitted}
+	req.AddBlock(topic, partition, next, 64<<10, -1)
 	resp, err := leader.Fetch(req)
 	if err != nil {
 		return false
