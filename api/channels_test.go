@@ -4,12 +4,14 @@ import (
 	"context"
 	"encoding/json"
 	"net/http/httptest"
+	"net/url"
 	"strings"
 	"testing"
 
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/api"
+	"github.com/heraldhq/herald/schema"
 )
 
 // withEncryptionKey serves the fixture's store with an encryption key set.
@@ -133,6 +135,19 @@ func TestSuppressionListByHand(t *testing.T) {
 	require.Equal(t, 204, status)
 	status, _, _ = f.do(t, call{"DELETE", "/api/suppressions/email/ada@example.com", "", sk})
 	require.Equal(t, 404, status)
+
+	// A phone number written as people write it is suppressed as customers'
+	// phones are kept, so the send path, which asks with the customer's
+	// phone, finds it.
+	status, out, _ = f.do(t, call{"POST", "/api/suppressions", `{"channel":"sms","address":"+1 (555) 010-0100"}`, sk})
+	require.Equal(t, 201, status, "%v", out)
+	require.Equal(t, "+15550100100", out["address"])
+	_, err := f.store.Suppressed(context.Background(), f.ws.ID, schema.ChannelSMS, "+15550100100")
+	require.NoError(t, err)
+	status, _, _ = f.do(t, call{"DELETE", "/api/suppressions/sms/" + url.PathEscape("+1 555 010 0100"), "", sk})
+	require.Equal(t, 204, status)
+	_, err = f.store.Suppressed(context.Background(), f.ws.ID, schema.ChannelSMS, "+15550100100")
+	require.ErrorIs(t, err, schema.ErrNotFound)
 }
 
 func mustMarshal(t *testing.T, v any) string {

@@ -104,11 +104,15 @@ func NormalizePhone(s string) string {
 }
 
 // NormalizeAddress is the form addresses are suppressed and looked up in:
-// email addresses lower case, everything trimmed.
+// email addresses lower case, phone numbers as customers' are kept
+// (NormalizePhone), everything trimmed.
 func NormalizeAddress(channel, address string) string {
 	address = strings.TrimSpace(address)
-	if channel == ChannelEmail {
+	switch channel {
+	case ChannelEmail:
 		address = strings.ToLower(address)
+	case ChannelSMS:
+		address = NormalizePhone(address)
 	}
 	return address
 }
