@@ -749,10 +749,15 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 	custom := map[string]any{}
 	cols := map[string]*string{}
 	clear := map[string]bool{}
+	removed := []string{} // custom traits sent as null: removed, as Braze and Customer.io do
 	for k, v := range traits {
 		col, builtin := builtinTraits[k]
 		if !builtin {
-			custom[k] = v
+			if v == nil {
+				removed = append(removed, k)
+			} else {
+				custom[k] = v
+			}
 			continue
 		}
 		var text string
@@ -795,13 +800,13 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 		return fmt.Errorf("encode traits: %w", err)
 	}
 	_, err = tx.Exec(ctx, `
-		UPDATE customers SET attributes = attributes || $3::jsonb,
+		UPDATE customers SET attributes = (attributes || $3::jsonb) - $10::text[],
 			email = CASE WHEN $7 THEN NULL ELSE coalesce($4, email) END,
 			phone = CASE WHEN $8 THEN NULL ELSE coalesce($5, phone) END,
 			timezone = CASE WHEN $9 THEN NULL ELSE coalesce($6, timezone) END,
 			updated_at = now()
 		WHERE workspace_id = $1 AND id = $2`, ws, customerID, b, cols["email"], cols["phone"], cols["timezone"],
-		clear["email"], clear["phone"], clear["timezone"])
+		clear["email"], clear["phone"], clear["timezone"], removed)
 	if err != nil {
 		return fmt.Errorf("merge traits: %w", err)
 	}

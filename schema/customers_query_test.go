@@ -529,8 +529,9 @@ func TestOnlyIdentifyTraitsChangeTheProfile(t *testing.T) {
 }
 
 // TestBuiltinTraitsOfAnyJSONType: a phone number sent as a JSON number goes
-// to the phone field; null (or an empty string) clears a built-in field;
-// a value that cannot be an address or a zone stays an attribute.
+// to the phone field; null (or an empty string) clears a built-in field,
+// null removes a custom one; a value that cannot be an address or a zone
+// stays an attribute.
 func TestBuiltinTraitsOfAnyJSONType(t *testing.T) {
 	e := newIdentityEnv(t)
 	e.apply(t, identify("u1", "", map[string]any{"email": "ada@example.com", "phone": json.Number("15550100100"), "timezone": "Europe/Paris"}))
@@ -546,6 +547,13 @@ func TestBuiltinTraitsOfAnyJSONType(t *testing.T) {
 	require.Nil(t, c.Phone, "an empty phone forgets the number")
 	require.Equal(t, "Europe/Paris", *c.Timezone)
 	require.JSONEq(t, `{"timezone":2}`, string(c.Attributes), "a number cannot be a zone: kept as an attribute")
+
+	// A custom trait sent as null is removed (as Braze and Customer.io do),
+	// not kept as a null.
+	e.apply(t, identify("u1", "", map[string]any{"plan": "pro", "seats": 3}))
+	e.apply(t, identify("u1", "", map[string]any{"plan": nil, "never_set": nil, "seats": 4}))
+	c = e.find(t, "u1")
+	require.JSONEq(t, `{"timezone":2,"seats":4}`, string(c.Attributes))
 
 	require.NoError(t, e.st.UpdateCustomerAttributes(context.Background(), e.ws, c.ID, map[string]any{"phone": float64(33612345678)}, nil))
 	require.Equal(t, "33612345678", *e.find(t, "u1").Phone)
