@@ -330,3 +330,37 @@ func TestEnrollmentCancelStopsEntering(t *testing.T) {
 	time.Sleep(500 * time.Millisecond)
 	require.Equal(t, started, len(e.runs(t, jID)), "runs kept starting after the cancel")
 }
+
+// Ingest died after a batch's events were stored and before they were
+// routed (segments never saw them). Delivered again, they are duplicates,
+// and their segment effects are still evaluated and routed — for a customer
+// known for long, whom the sweep of recent customers does not look at.
+func TestRedeliveredEventStoredBeforeACrashStillMovesSegments(t *testing.T) {
+	e := newRouterEnv(t)
+	ctx := context.Background()
+	pro := e.segment(t, "Pro", `{"attr":"plan","op":"eq","value":"pro"}`)
+	jID := e.publishDef(t, untilSegmentExit(pro.ID, workflows.Entry{Policy: "every_time"}))
+	cust := e.identify(t, "old", map[string]any{"plan": "free"})
+	_, err := e.store.Pool().Exec(ctx, `UPDATE customers SET created_at = now() - interval '1 hour' WHERE id = $1`, cust)
+	require.NoError(t, err)
+
+	ts := time.Now().UTC()
+	in := schema.EventInput{WorkspaceID: e.ws, MessageID: "crash-2", Type: "identify", Name: "Identify",
+		UserID: "old", Traits: map[string]any{"plan": "pro"}, OccurredAt: ts}
+	_, err = e.store.ApplyEvent(ctx, in)
+	require.NoError(t, err)
+	// The process dies here; the batch comes again.
+	again, err := e.store.ApplyEvent(ctx, in)
+	require.NoError(t, err)
+	require.True(t, again.Duplicate)
+	raw, err := json.Marshal(map[string]any{"plan": "pro"})
+	require.NoError(t, err)
+	require.NoError(t, e.router.Route(ctx, []ingest.Applied{{CustomerID: cust, Duplicate: true,
+		Event: ingest.Event{Type: "identify", MessageID: "crash-2", UserID: "old", WorkspaceID: e.ws, Traits: raw, Timestamp: &ts}}}))
+
+	h, err := e.store.SegmentHistory(ctx, e.ws, cust, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{pro.ID + ":entered"}, changeKinds(h))
+	require.Eventually(t, func() bool { return len(e.runs(t, jID)) == 1 }, 10*time.Second, 100*time.Millisecond,
+		"the stored plan=pro starts the Pro journey")
+}

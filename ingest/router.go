@@ -167,9 +167,9 @@ func (r *JourneyRouter) updateMemberships(ctx context.Context, batch []Applied) 
 			t = &schema.CustomerTouch{CustomerID: a.CustomerID}
 			touches[ws][a.CustomerID] = t
 		}
-		if a.Duplicate {
-			continue // its effects were evaluated when it was applied
-		}
+		// A duplicate is evaluated too: stored by a delivery that died
+		// before this step (a crash, a rebalance past the grace), it was
+		// never evaluated; evaluating again records no change twice.
 		switch a.Event.Type {
 		case "identify", "group", "alias":
 			t.Traits = true
