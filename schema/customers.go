@@ -424,9 +424,10 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 func (b *eventBatch) cached(ev EventInput) (string, bool) {
 	ws, userID, anonID := ev.WorkspaceID, ev.UserID, ev.AnonymousID
 	if ev.Type == "alias" {
-		if prev, ok := b.ids["u/"+ws+"/"+ev.PreviousID]; ok && userID != "" {
-			user, hasUser := b.ids["u/"+ws+"/"+userID]
-			return user, hasUser && user == prev
+		if _, ok := b.ids["u/"+ws+"/"+ev.PreviousID]; ok && userID != "" {
+			// Between two user ids of one customer, the alias may make the
+			// earlier id current again (aliasUser): written, not cached.
+			return "", false
 		}
 		anonID = ev.PreviousID
 	}
@@ -584,6 +585,27 @@ func aliasUser(ctx context.Context, tx pgx.Tx, ws, userID, prev, messageID strin
 	}
 	switch known {
 	case prev:
+		// userID is already this customer's: if as a previous user id (an
+		// alias back to an earlier id), it becomes the current one again and
+		// the current one a previous one.
+		_, err := tx.Exec(ctx, `
+			WITH cur AS (
+				SELECT external_id FROM customers
+				WHERE workspace_id = $1 AND id = $2 AND external_id IS NOT NULL AND external_id <> $3
+			), dropped AS (
+				DELETE FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $3 AND customer_id = $2
+			), kept AS (
+				INSERT INTO customer_user_aliases (workspace_id, user_id, customer_id) SELECT $1, external_id, $2 FROM cur
+			), audited AS (
+				INSERT INTO audit_log (workspace_id, actor, action, subject_type, subject_id, detail)
+				SELECT $1, 'ingest', 'change_user_id', 'customer', $2,
+					jsonb_build_object('previous_user_id', external_id, 'user_id', $3::text) FROM cur
+			)
+			UPDATE customers SET external_id = $3, updated_at = now()
+			WHERE workspace_id = $1 AND id = $2 AND EXISTS (SELECT FROM cur)`, ws, prev, userID)
+		if err != nil {
+			return resolution{}, fmt.Errorf("give customer %s back user id %s: %w", prev, userID, err)
+		}
 		return resolution{ID: prev}, nil
 	case "":
 		// The statements see the customer as it was: its old external id

@@ -206,6 +206,11 @@ func (m *identityModel) apply(ev schema.EventInput) {
 	case ev.Type == "alias" && ev.UserID != "" && prev != nil:
 		// previousId is a user id known before: the two ids are one person.
 		switch {
+		case known == prev && prev.ExternalID != ev.UserID && prev.ExternalID != "":
+			// Back to an earlier id: it is current again.
+			prev.Previous = append(slices.DeleteFunc(prev.Previous, func(u string) bool { return u == ev.UserID }), prev.ExternalID)
+			prev.ExternalID = ev.UserID
+			m.renames++
 		case known == prev:
 		case known == nil: // the old profile takes the new user id
 			prev.Previous = append(prev.Previous, prev.ExternalID)

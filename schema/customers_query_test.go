@@ -659,14 +659,34 @@ func TestAliasOfAPreviousUserID(t *testing.T) {
 		require.Equal(t, []string{first.CustomerID}, e.customers(t))
 		require.Equal(t, []string{`{"user_id": "u2", "previous_user_id": "u1"}`}, e.auditDetails(t, "change_user_id"))
 
-		// Aliasing again, either way round, changes nothing.
+		// Aliasing again changes nothing.
 		require.Equal(t, first.CustomerID, e.apply(t, alias("u1", "u2")).CustomerID)
-		require.Equal(t, first.CustomerID, e.apply(t, alias("u2", "u1")).CustomerID)
 		require.Equal(t, first.CustomerID, e.apply(t, alias("u2", "u2")).CustomerID)
 		c = e.find(t, "u2")
 		require.Equal(t, "u2", *c.ExternalID)
 		require.Equal(t, []string{"u1"}, c.PreviousUserIDs)
+		// The other way round, the user goes back to the earlier id: u1 is
+		// current again and u2 a previous id (templates, webhooks and
+		// tracked events name the customer by the current one).
+		require.Equal(t, first.CustomerID, e.apply(t, alias("u2", "u1")).CustomerID)
+		c = e.find(t, "u2")
+		require.Equal(t, "u1", *c.ExternalID)
+		require.Equal(t, []string{"u2"}, c.PreviousUserIDs)
 		require.Equal(t, []string{"a1"}, c.AnonymousIDs, "no user id became an anonymous id")
+		require.Equal(t, []string{`{"user_id": "u2", "previous_user_id": "u1"}`, `{"user_id": "u1", "previous_user_id": "u2"}`},
+			e.auditDetails(t, "change_user_id"))
+		// In one batch too: back to u2, then an event as u1 lands on the
+		// same customer.
+		evs := []schema.EventInput{alias("u1", "u2"), track("u1", "", "Still one person")}
+		for i := range evs {
+			evs[i].WorkspaceID, evs[i].MessageID, evs[i].OccurredAt = e.ws, fmt.Sprintf("back%d", i), time.Now()
+		}
+		out, err := e.st.ApplyEvents(ctx, evs)
+		require.NoError(t, err)
+		require.Equal(t, []string{first.CustomerID, first.CustomerID}, []string{out[0].CustomerID, out[1].CustomerID})
+		c = e.find(t, "u1")
+		require.Equal(t, "u2", *c.ExternalID)
+		require.Equal(t, []string{"u1"}, c.PreviousUserIDs)
 
 		// An alias from a previous id to a new one renames the customer too.
 		require.Equal(t, first.CustomerID, e.apply(t, alias("u1", "u3")).CustomerID)
