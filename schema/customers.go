@@ -583,50 +583,40 @@ func aliasUser(ctx context.Context, tx pgx.Tx, ws, userID, prev, messageID strin
 	if err != nil {
 		return resolution{}, err
 	}
-	switch known {
-	case prev:
-		// userID is already this customer's: if as a previous user id (an
-		// alias back to an earlier id), it becomes the current one again and
-		// the current one a previous one.
-		_, err := tx.Exec(ctx, `
-			WITH cur AS (
-				SELECT external_id FROM customers
-				WHERE workspace_id = $1 AND id = $2 AND external_id IS NOT NULL AND external_id <> $3
-			), dropped AS (
-				DELETE FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $3 AND customer_id = $2
-			), kept AS (
-				INSERT INTO customer_user_aliases (workspace_id, user_id, customer_id) SELECT $1, external_id, $2 FROM cur
-			), audited AS (
-				INSERT INTO audit_log (workspace_id, actor, action, subject_type, subject_id, detail)
-				SELECT $1, 'ingest', 'change_user_id', 'customer', $2,
-					jsonb_build_object('previous_user_id', external_id, 'user_id', $3::text) FROM cur
-			)
-			UPDATE customers SET external_id = $3, updated_at = now()
-			WHERE workspace_id = $1 AND id = $2 AND EXISTS (SELECT FROM cur)`, ws, prev, userID)
-		if err != nil {
-			return resolution{}, fmt.Errorf("give customer %s back user id %s: %w", prev, userID, err)
-		}
-		return resolution{ID: prev}, nil
-	case "":
-		// The statements see the customer as it was: its old external id
-		// is recorded and kept while the new one replaces it.
-		_, err := tx.Exec(ctx, `
-			WITH old AS (
-				SELECT external_id FROM customers WHERE workspace_id = $1 AND id = $2 AND external_id IS NOT NULL
-			), kept AS (
-				INSERT INTO customer_user_aliases (workspace_id, user_id, customer_id) SELECT $1, external_id, $2 FROM old
-			), audited AS (
-				INSERT INTO audit_log (workspace_id, actor, action, subject_type, subject_id, detail)
-				SELECT $1, 'ingest', 'change_user_id', 'customer', $2,
-					jsonb_build_object('previous_user_id', external_id, 'user_id', $3::text) FROM old
-			)
-			UPDATE customers SET external_id = $3, updated_at = now() WHERE workspace_id = $1 AND id = $2`, ws, prev, userID)
-		if err != nil {
-			return resolution{}, fmt.Errorf("give customer %s user id %s: %w", prev, userID, err)
-		}
-		return resolution{ID: prev}, nil
+	if known != "" && known != prev {
+		return resolution{ID: known, MergedFrom: prev}, mergeCustomers(ctx, tx, ws, prev, known, messageID)
 	}
-	return resolution{ID: known, MergedFrom: prev}, mergeCustomers(ctx, tx, ws, prev, known, messageID)
+	// userID is new, or already prev's as a previous user id (an alias back
+	// to an earlier id): either way it becomes prev's current one.
+	if err := giveUserID(ctx, tx, ws, prev, userID); err != nil {
+		return resolution{}, err
+	}
+	return resolution{ID: prev}, nil
+}
+
+// giveUserID makes userID the customer's current user id (external_id);
+// the one it had is kept as a previous user id and the change audited.
+// The statements see the customer as it was.
+func giveUserID(ctx context.Context, tx pgx.Tx, ws, customerID, userID string) error {
+	_, err := tx.Exec(ctx, `
+		WITH old AS (
+			SELECT external_id FROM customers
+			WHERE workspace_id = $1 AND id = $2 AND external_id IS NOT NULL AND external_id <> $3
+		), dropped AS (
+			DELETE FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $3 AND customer_id = $2
+		), kept AS (
+			INSERT INTO customer_user_aliases (workspace_id, user_id, customer_id) SELECT $1, external_id, $2 FROM old
+		), audited AS (
+			INSERT INTO audit_log (workspace_id, actor, action, subject_type, subject_id, detail)
+			SELECT $1, 'ingest', 'change_user_id', 'customer', $2,
+				jsonb_build_object('previous_user_id', external_id, 'user_id', $3::text) FROM old
+		)
+		UPDATE customers SET external_id = $3, updated_at = now()
+		WHERE workspace_id = $1 AND id = $2 AND external_id IS DISTINCT FROM $3`, ws, customerID, userID)
+	if err != nil {
+		return fmt.Errorf("give customer %s user id %s: %w", customerID, userID, err)
+	}
+	return nil
 }
 
 // resolveIdentity resolves a user id and an anonymous id: identify with
