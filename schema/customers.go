@@ -164,8 +164,9 @@ func (b *eventBatch) apply(ctx context.Context) error {
 		}
 		id, ok := b.cached(ev)
 		if !ok {
-			if ev.UserID != "" && anon != "" {
-				// A merge may move rows: write what is pending first.
+			if (ev.UserID != "" && anon != "") || identifyEmail(ev) != "" {
+				// A merge may move rows, a profile may be found by the email
+				// an earlier identify gave it: write what is pending first.
 				if err := b.flush(ctx); err != nil {
 					return err
 				}
@@ -210,6 +211,9 @@ func (b *eventBatch) lockIdentities(ctx context.Context) error {
 			if id != "" {
 				set[ev.WorkspaceID+"/"+id] = true
 			}
+		}
+		if email := identifyEmail(ev); email != "" {
+			set[ev.WorkspaceID+"/email:"+email] = true // the key an import by email takes
 		}
 	}
 	keys := make([]string, 0, len(set))
@@ -364,6 +368,10 @@ func conflict(messageID, typ, name string) string {
 // that may merge are left to it, in order (whether an alias's previousId
 // is a user id depends on what came before it).
 func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
+	byEmail, err := b.profilesKnownByEmail(ctx)
+	if err != nil {
+		return err
+	}
 	mixed := map[string]bool{}
 	for _, ev := range b.evs {
 		anon := ev.AnonymousID
@@ -377,6 +385,9 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 		if ev.Type == "alias" && ev.PreviousID != "" {
 			mixed["a/"+ev.WorkspaceID+"/"+ev.PreviousID] = true
 			mixed["u/"+ev.WorkspaceID+"/"+ev.PreviousID] = true
+		}
+		if e := identifyEmail(ev); e != "" && byEmail[ev.WorkspaceID+"/"+e] {
+			mixed["u/"+ev.WorkspaceID+"/"+ev.UserID] = true // a new user id may take a profile known by email
 		}
 	}
 	var ids, wss, users, anons []string
@@ -416,6 +427,47 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 		return fmt.Errorf("attach anonymous ids: %w", err)
 	}
 	return nil
+}
+
+// profilesKnownByEmail are the addresses ("<workspace>/<email>") that
+// identifies of user ids the batch does not know give and that a profile
+// without a user id may have when they come: one stored so, or one an
+// earlier identify of the batch without a user id gives its address. Their
+// user ids are resolved in order (resolveIdentity); the others are plain
+// newcomers. Batches without such identifies ask nothing.
+func (b *eventBatch) profilesKnownByEmail(ctx context.Context) (map[string]bool, error) {
+	out := map[string]bool{}
+	var wss, emails []string
+	for _, ev := range b.evs {
+		e := identifyEmail(ev)
+		if e == "" {
+			if email, _ := ev.Traits["email"].(string); ev.Type == "identify" && ev.UserID == "" && email != "" {
+				out[ev.WorkspaceID+"/"+strings.ToLower(strings.TrimSpace(email))] = true
+			}
+			continue
+		}
+		if _, known := b.ids["u/"+ev.WorkspaceID+"/"+ev.UserID]; !known {
+			wss, emails = append(wss, ev.WorkspaceID), append(emails, e)
+		}
+	}
+	if len(emails) == 0 {
+		return out, nil
+	}
+	rows, err := b.tx.Query(ctx, `
+		SELECT n.ws || '/' || n.e FROM unnest($1::text[], $2::text[]) AS n(ws, e)
+		WHERE EXISTS (SELECT FROM customers c
+			WHERE c.workspace_id = n.ws AND c.email IS NOT NULL AND lower(c.email) = n.e AND c.external_id IS NULL)`, wss, emails)
+	if err != nil {
+		return nil, fmt.Errorf("find profiles by email: %w", err)
+	}
+	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("find profiles by email: %w", err)
+	}
+	for _, k := range found {
+		out[k] = true
+	}
+	return out, nil
 }
 
 // cached answers resolveCustomer from what the batch knows when that needs
@@ -552,7 +604,7 @@ func resolveCustomer(ctx context.Context, tx pgx.Tx, ev EventInput) (resolution,
 			}
 		}
 	}
-	id, merged, err := resolveIdentity(ctx, tx, ws, ev.UserID, anon, ev.MessageID)
+	id, merged, err := resolveIdentity(ctx, tx, ws, ev.UserID, anon, identifyEmail(ev), ev.MessageID)
 	return resolution{ID: id, MergedFrom: merged, Anonymous: anon}, err
 }
 
@@ -619,9 +671,27 @@ func giveUserID(ctx context.Context, tx pgx.Tx, ws, customerID, userID string) e
 	return nil
 }
 
+// identifyEmail is the email address an identify with a user id gives (in
+// lower case), or "".
+func identifyEmail(ev EventInput) string {
+	if ev.Type != "identify" || ev.UserID == "" {
+		return ""
+	}
+	email, _ := ev.Traits["email"].(string)
+	email = strings.ToLower(strings.TrimSpace(email))
+	if len(email) > MaxEmailLength && utf8.RuneCountInString(email) > MaxEmailLength {
+		return "" // an attribute, not an address (mergeTraits)
+	}
+	return email
+}
+
 // resolveIdentity resolves a user id and an anonymous id: identify with
-// both attaches the anonymous id or merges its anonymous profile.
-func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, messageID string) (id, mergedFrom string, err error) {
+// both attaches the anonymous id or merges its anonymous profile. A user id
+// seen for the first time, given with an email address (email, ""
+// otherwise), takes the oldest profile of that address that has no user id
+// (a CSV import by email, an anonymous visitor who gave it), as Customer.io
+// does, rather than start a second profile of the same person.
+func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, messageID string) (id, mergedFrom string, err error) {
 	var known, anonOwner string
 	var anonOwnerKnown bool
 	if userID != "" {
@@ -655,7 +725,18 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, message
 			return "", "", fmt.Errorf("identify anonymous customer: %w", err)
 		}
 		return anonOwner, "", nil
-	case known == "":
+	case known == "" && email != "":
+		err := tx.QueryRow(ctx, `
+			UPDATE customers SET external_id = $3, updated_at = now()
+			WHERE id = (SELECT id FROM customers
+				WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = $2 AND external_id IS NULL
+				ORDER BY created_at, id LIMIT 1)
+			RETURNING id`, ws, email, userID).Scan(&known)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return "", "", fmt.Errorf("identify customer by email: %w", err)
+		}
+	}
+	if known == "" {
 		known = NewID("cus")
 		if _, err := tx.Exec(ctx, `INSERT INTO customers (id, workspace_id, external_id) VALUES ($1, $2, $3)`, known, ws, userID); err != nil {
 			return "", "", fmt.Errorf("insert customer: %w", err)

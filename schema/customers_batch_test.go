@@ -8,6 +8,7 @@ import (
 	"math/rand/v2"
 	"slices"
 	"sort"
+	"strings"
 	"testing"
 	"time"
 
@@ -58,6 +59,13 @@ func randomIdentityStream(seed uint64, n int) []schema.EventInput {
 			ev.Traits = map[string]any{"plan": fmt.Sprintf("p%d", r.IntN(3)), fmt.Sprintf("k%d", r.IntN(4)): i}
 			if r.IntN(3) == 0 {
 				ev.Traits["email"] = fmt.Sprintf("e%d@example.com", i)
+			}
+			shared := []string{"s1@example.com", "S1@Example.com", "s2@example.com"}
+			switch r.IntN(6) {
+			case 0: // a visitor gives an address before logging in
+				ev.UserID, ev.AnonymousID, ev.Traits["email"] = "", anon(), shared[r.IntN(3)]
+			case 1: // a user id seen for the first time, with an address
+				ev.UserID, ev.AnonymousID, ev.Traits["email"] = fmt.Sprintf("f%d", i), "", shared[r.IntN(3)]
 			}
 		case k < 18:
 			ev.Type, ev.UserID, ev.PreviousID = "alias", user(), anon()
@@ -143,7 +151,7 @@ type identityModel struct {
 	seen   map[string]bool
 	// counts of what the stream exercised: user-id aliases that renamed a
 	// customer or merged two known ones, events under a previous user id.
-	renames, userMerges, previousIDEvents int
+	renames, userMerges, previousIDEvents, emailAdoptions int
 }
 
 // merge moves everything of from into into; into's attributes win.
@@ -230,6 +238,16 @@ func (m *identityModel) apply(ev schema.EventInput) {
 		owner.ExternalID, m.byUser[ev.UserID] = ev.UserID, owner
 		c = owner
 	default:
+		if email, _ := ev.Traits["email"].(string); known == nil && ev.Type == "identify" && email != "" {
+			// A new user id takes the oldest profile of its address that has none.
+			for _, p := range m.customers {
+				if p.ExternalID == "" && strings.EqualFold(p.Email, strings.TrimSpace(email)) {
+					p.ExternalID, m.byUser[ev.UserID], known = ev.UserID, p, p
+					m.emailAdoptions++
+					break
+				}
+			}
+		}
 		if known == nil {
 			known = newProfile(ev.UserID)
 		}
@@ -263,7 +281,7 @@ func (m *identityModel) apply(ev schema.EventInput) {
 // duplicate and merge per event.
 func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 	ctx := context.Background()
-	var renames, userMerges, previousIDEvents int
+	var renames, userMerges, previousIDEvents, emailAdoptions int
 	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			evs := randomIdentityStream(seed, 300)
@@ -295,8 +313,9 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 				model.apply(ev)
 			}
 			renames, userMerges, previousIDEvents = renames+model.renames, userMerges+model.userMerges, previousIDEvents+model.previousIDEvents
-			t.Logf("seed %d: %d customers, %d renames, %d merges of known users, %d events under a previous user id",
-				seed, len(model.customers), model.renames, model.userMerges, model.previousIDEvents)
+			emailAdoptions += model.emailAdoptions
+			t.Logf("seed %d: %d customers, %d renames, %d merges of known users, %d events under a previous user id, %d user ids given to profiles known by email",
+				seed, len(model.customers), model.renames, model.userMerges, model.previousIDEvents, model.emailAdoptions)
 			var ps []profile
 			for _, p := range model.customers {
 				ps = append(ps, *p)
@@ -318,6 +337,7 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 	require.Positive(t, renames, "the streams rename customers")
 	require.Positive(t, userMerges, "the streams merge known users")
 	require.Positive(t, previousIDEvents, "the streams use previous user ids")
+	require.Positive(t, emailAdoptions, "the streams give new user ids to profiles known by email")
 }
 
 // TestEventsBelongToTheirCustomersWorkspace: an event row can only point at

@@ -1139,3 +1139,48 @@ func TestOverLongAddressTraitsStayAttributes(t *testing.T) {
 	require.True(t, schema.IsDataError(&pgconn.PgError{Code: "22P05"}))
 	require.False(t, schema.IsDataError(&pgconn.PgError{Code: "23505"}), "a unique violation may pass on retry")
 }
+
+// A user id seen for the first time with an email address takes the oldest
+// profile of that address that has no user id — a CSV import by email, a
+// visitor who gave the address — rather than start a second profile of the
+// same person (every journey email would go out twice). A known user id
+// keeps its own profile.
+func TestIdentifyGivesANewUserIDTheProfileKnownByEmail(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	imp, err := e.st.CreateImport(ctx, e.ws, schema.NewImport{CreatedBy: "test", FileName: "people.csv", Headers: []string{"email"}},
+		&memoryRowSource{rows: [][]string{{"ada@example.com"}}})
+	require.NoError(t, err)
+	_, err = e.st.StartImportRun(ctx, e.ws, imp.ID, schema.StartImport{Mapping: []byte(`{"email":"email"}`)})
+	require.NoError(t, err)
+	_, _, err = e.st.ApplyImportChunk(ctx, e.ws, imp.ID, schema.ImportChunk{Run: 1, Rows: 1, Key: schema.ImportKeyEmail,
+		Customers: []schema.ImportedCustomer{{Row: 2, Email: "ada@example.com"}}})
+	require.NoError(t, err)
+	imported := e.customers(t)
+	require.Len(t, imported, 1)
+
+	res := e.apply(t, identify("u1", "", map[string]any{"email": " Ada@Example.com "}))
+	require.Equal(t, imported[0], res.CustomerID)
+	require.Equal(t, imported, e.customers(t), "one profile")
+	require.Equal(t, "u1", *e.find(t, "u1").ExternalID)
+
+	// A visitor's address, then a login with another device: in one batch,
+	// with an event after it.
+	visitor := e.apply(t, identify("", "a9", map[string]any{"email": "grace@example.com"}))
+	evs := []schema.EventInput{identify("u2", "", map[string]any{"email": "grace@example.com"}), track("u2", "", "After")}
+	for i := range evs {
+		evs[i].WorkspaceID, evs[i].MessageID, evs[i].OccurredAt = e.ws, fmt.Sprintf("g%d", i), time.Now()
+	}
+	out, err := e.st.ApplyEvents(ctx, evs)
+	require.NoError(t, err)
+	require.Equal(t, []string{visitor.CustomerID, visitor.CustomerID}, []string{out[0].CustomerID, out[1].CustomerID})
+	c := e.find(t, "u2")
+	require.Equal(t, []string{"a9"}, c.AnonymousIDs)
+
+	// A known user id giving another profile's address keeps its own.
+	other := e.apply(t, identify("", "a8", map[string]any{"email": "linus@example.com"}))
+	known := e.apply(t, identify("u1", "", map[string]any{"email": "linus@example.com"}))
+	require.Equal(t, imported[0], known.CustomerID)
+	require.NotEqual(t, other.CustomerID, known.CustomerID)
+	require.Len(t, e.customers(t), 3)
+}
