@@ -368,7 +368,7 @@ func conflict(messageID, typ, name string) string {
 // that may merge are left to it, in order (whether an alias's previousId
 // is a user id depends on what came before it).
 func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
-	byEmail, err := b.profilesKnownByEmail(ctx)
+	byEmail, wanted, err := b.profilesKnownByEmail(ctx)
 	if err != nil {
 		return err
 	}
@@ -388,6 +388,11 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 		}
 		if e := identifyEmail(ev); e != "" && byEmail[ev.WorkspaceID+"/"+e] {
 			mixed["u/"+ev.WorkspaceID+"/"+ev.UserID] = true // a new user id may take a profile known by email
+		}
+		if e := visitorEmail(ev); e != "" && wanted[ev.WorkspaceID+"/"+e] {
+			// Visitors giving an address a new user id may take: made in
+			// order, so the first of them is the oldest.
+			mixed["a/"+ev.WorkspaceID+"/"+ev.AnonymousID] = true
 		}
 	}
 	var ids, wss, users, anons []string
@@ -430,44 +435,58 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 }
 
 // profilesKnownByEmail are the addresses ("<workspace>/<email>") that
-// identifies of user ids the batch does not know give and that a profile
-// without a user id may have when they come: one stored so, or one an
-// earlier identify of the batch without a user id gives its address. Their
-// user ids are resolved in order (resolveIdentity); the others are plain
-// newcomers. Batches without such identifies ask nothing.
-func (b *eventBatch) profilesKnownByEmail(ctx context.Context) (map[string]bool, error) {
-	out := map[string]bool{}
+// identifies of user ids the batch does not know give (wanted) and, of
+// those, the ones a profile without a user id may have when they come
+// (found): one stored so, or one an identify of the batch without a user id
+// gives its address. Their user ids are resolved in order
+// (resolveIdentity); the others are plain newcomers. Batches without such
+// identifies ask nothing.
+func (b *eventBatch) profilesKnownByEmail(ctx context.Context) (found, wanted map[string]bool, err error) {
+	found, wanted = map[string]bool{}, map[string]bool{}
 	var wss, emails []string
 	for _, ev := range b.evs {
 		e := identifyEmail(ev)
 		if e == "" {
-			if email, _ := ev.Traits["email"].(string); ev.Type == "identify" && ev.UserID == "" && email != "" {
-				out[ev.WorkspaceID+"/"+strings.ToLower(strings.TrimSpace(email))] = true
-			}
 			continue
 		}
-		if _, known := b.ids["u/"+ev.WorkspaceID+"/"+ev.UserID]; !known {
+		if _, known := b.ids["u/"+ev.WorkspaceID+"/"+ev.UserID]; !known && !wanted[ev.WorkspaceID+"/"+e] {
+			wanted[ev.WorkspaceID+"/"+e] = true
 			wss, emails = append(wss, ev.WorkspaceID), append(emails, e)
 		}
 	}
 	if len(emails) == 0 {
-		return out, nil
+		return found, wanted, nil
+	}
+	for _, ev := range b.evs {
+		if e := visitorEmail(ev); e != "" && wanted[ev.WorkspaceID+"/"+e] {
+			found[ev.WorkspaceID+"/"+e] = true
+		}
 	}
 	rows, err := b.tx.Query(ctx, `
 		SELECT n.ws || '/' || n.e FROM unnest($1::text[], $2::text[]) AS n(ws, e)
 		WHERE EXISTS (SELECT FROM customers c
-			WHERE c.workspace_id = n.ws AND c.email IS NOT NULL AND lower(c.email) = n.e AND c.external_id IS NULL)`, wss, emails)
+			WHERE c.workspace_id = n.ws AND c.email IS NOT NULL AND lower(c.email) = lower(n.e) AND c.external_id IS NULL)`, wss, emails)
 	if err != nil {
-		return nil, fmt.Errorf("find profiles by email: %w", err)
+		return nil, nil, fmt.Errorf("find profiles by email: %w", err)
 	}
-	found, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	known, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	if err != nil {
-		return nil, fmt.Errorf("find profiles by email: %w", err)
+		return nil, nil, fmt.Errorf("find profiles by email: %w", err)
 	}
-	for _, k := range found {
-		out[k] = true
+	for _, k := range known {
+		found[k] = true
 	}
-	return out, nil
+	return found, wanted, nil
+}
+
+// visitorEmail is the email address (in lower case) an identify without a
+// user id gives its anonymous profile, or "".
+func visitorEmail(ev EventInput) string {
+	if ev.Type != "identify" || ev.UserID != "" || ev.AnonymousID == "" {
+		return ""
+	}
+	email, _ := ev.Traits["email"].(string)
+	return strings.ToLower(strings.TrimSpace(email))
 }
 
 // cached answers resolveCustomer from what the batch knows when that needs
@@ -714,7 +733,9 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 			return anonOwner, "", nil
 		}
 		id := NewID("cus")
-		if _, err := tx.Exec(ctx, `INSERT INTO customers (id, workspace_id) VALUES ($1, $2)`, id, ws); err != nil {
+		// clock_timestamp: profiles made one after another in a batch are
+		// older in that order ("the oldest profile of an address").
+		if _, err := tx.Exec(ctx, `INSERT INTO customers (id, workspace_id, created_at) VALUES ($1, $2, clock_timestamp())`, id, ws); err != nil {
 			return "", "", fmt.Errorf("insert customer: %w", err)
 		}
 		return id, "", attachAnonymous(ctx, tx, ws, anonID, id)
@@ -726,11 +747,15 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 		}
 		return anonOwner, "", nil
 	case known == "" && email != "":
+		// The conditions are repeated outside the subquery: a row another
+		// transaction gave a user id (or another address) while this one
+		// waited for it is re-checked, and left alone.
 		err := tx.QueryRow(ctx, `
 			UPDATE customers SET external_id = $3, updated_at = now()
-			WHERE id = (SELECT id FROM customers
-				WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = $2 AND external_id IS NULL
-				ORDER BY created_at, id LIMIT 1)
+			WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower($2) AND external_id IS NULL
+				AND id = (SELECT id FROM customers
+					WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower($2) AND external_id IS NULL
+					ORDER BY created_at, id LIMIT 1)
 			RETURNING id`, ws, email, userID).Scan(&known)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return "", "", fmt.Errorf("identify customer by email: %w", err)
@@ -738,7 +763,7 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 	}
 	if known == "" {
 		known = NewID("cus")
-		if _, err := tx.Exec(ctx, `INSERT INTO customers (id, workspace_id, external_id) VALUES ($1, $2, $3)`, known, ws, userID); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO customers (id, workspace_id, external_id, created_at) VALUES ($1, $2, $3, clock_timestamp())`, known, ws, userID); err != nil {
 			return "", "", fmt.Errorf("insert customer: %w", err)
 		}
 	}

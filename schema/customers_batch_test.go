@@ -626,3 +626,61 @@ func TestReusedMessageIDsAreConflictsNotRedeliveries(t *testing.T) {
 	require.Len(t, events, 1)
 	require.JSONEq(t, `{"plan":"pro","seats":2}`, string(events[0].Properties), "the stored event stands")
 }
+
+// A profile known by its address that another partition gives a user id
+// while an identify of a new user id waits for it is not taken from it:
+// the other user id keeps leading to it, the new one starts its own.
+func TestEmailAdoptionDoesNotTakeAProfileIdentifiedMeanwhile(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "A")
+	require.NoError(t, err)
+	at := time.Now()
+	out, err := st.ApplyEvents(ctx, []schema.EventInput{{WorkspaceID: ws.ID, MessageID: "m-visitor", Type: "identify",
+		AnonymousID: "x1", Traits: map[string]any{"email": "ada@example.com"}, OccurredAt: at}})
+	require.NoError(t, err)
+	visitor := out[0].CustomerID
+
+	// Another partition, mid-transaction: identify {userId: u-login, anonymousId: x1}.
+	tx, err := st.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `UPDATE customers SET external_id = 'u-login', updated_at = now() WHERE workspace_id = $1 AND id = $2`, ws.ID, visitor)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	var signup []schema.AppliedEvent
+	go func() {
+		var err error
+		signup, err = st.ApplyEvents(ctx, []schema.EventInput{{WorkspaceID: ws.ID, MessageID: "m-signup", Type: "identify",
+			UserID: "u-signup", Traits: map[string]any{"email": "ada@example.com"}, OccurredAt: at}})
+		done <- err
+	}()
+	waitForLockWait(t, st) // the adoption waits for the row
+	require.NoError(t, tx.Commit(ctx))
+	require.NoError(t, <-done)
+
+	c, err := st.LookupCustomer(ctx, ws.ID, "u-login")
+	require.NoError(t, err, "u-login still leads to the visitor's profile")
+	require.Equal(t, visitor, c.ID)
+	require.NotEqual(t, visitor, signup[0].CustomerID, "u-signup starts its own profile")
+}
+
+// In one batch, a new user id takes the first of the visitors who gave its
+// address, as one event at a time does (profiles made in a batch are older
+// in the order they were made).
+func TestEmailAdoptionInABatchTakesTheFirstVisitor(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	at := time.Now()
+	for i := range 8 {
+		ws, err := st.CreateWorkspace(ctx, fmt.Sprint("W", i))
+		require.NoError(t, err)
+		ev := func(msg, user, anon string) schema.EventInput {
+			return schema.EventInput{WorkspaceID: ws.ID, MessageID: msg, Type: "identify", UserID: user, AnonymousID: anon,
+				Traits: map[string]any{"email": "ada@example.com"}, OccurredAt: at}
+		}
+		out, err := st.ApplyEvents(ctx, []schema.EventInput{ev("m1", "", "a1"), ev("m2", "", "a2"), ev("m3", "u1", "")})
+		require.NoError(t, err)
+		require.Equal(t, out[0].CustomerID, out[2].CustomerID, "attempt %d: u1 takes the first visitor's profile", i)
+	}
+}

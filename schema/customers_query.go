@@ -490,6 +490,11 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 					keys = append(keys, k)
 				}
 			}
+			// A profile known only by its address can be given a user id by
+			// an identify giving it (resolveIdentity), under this key.
+			if k := workspaceID + "/email:" + strings.ToLower(strings.TrimSpace(deref(c.Email))); c.Email != nil && !locked[k] {
+				keys = append(keys, k)
+			}
 			sort.Strings(keys)
 			for _, k := range keys {
 				if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, k); err != nil {
