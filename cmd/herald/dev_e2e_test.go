@@ -380,14 +380,23 @@ func sesEmailJourney(t *testing.T, d *devProcess, creds devCredentials, sesURL, 
 type blockedEmail struct {
 	journeyID string
 	calls     *atomic.Int32
+	// bodies are the requests SES got (cut to 400 bytes), to say which
+	// message a second call was if there is one.
+	bodies *[]string
+	mu     *sync.Mutex
 }
 
 func startBlockedEmail(t *testing.T, d *devProcess, creds devCredentials) blockedEmail {
 	t.Helper()
 	calls := &atomic.Int32{}
+	var mu sync.Mutex
+	var bodies []string
 	release := make(chan struct{})
 	ses := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
-		_, _ = io.Copy(io.Discard, r.Body) // read it all, so a closed connection cancels r.Context()
+		body, _ := io.ReadAll(r.Body) // read it all, so a closed connection cancels r.Context()
+		mu.Lock()
+		bodies = append(bodies, time.Now().Format(time.StampMilli)+" "+string(body[:min(len(body), 400)]))
+		mu.Unlock()
 		if calls.Add(1) == 1 {
 			select { // held until the caller dies (or the test ends)
 			case <-r.Context().Done():
@@ -406,7 +415,7 @@ func startBlockedEmail(t *testing.T, d *devProcess, creds devCredentials) blocke
 	status, _ = doJSON(t, "POST", d.apiURL+"/v1/track", creds.WriteKey, `{"userId":"held","event":"Held"}`)
 	require.Equal(t, 200, status)
 	require.Eventually(t, func() bool { return calls.Load() == 1 }, 30*time.Second, 50*time.Millisecond, "SES has the message")
-	return blockedEmail{journeyID: id, calls: calls}
+	return blockedEmail{journeyID: id, calls: calls, bodies: &bodies, mu: &mu}
 }
 
 // finishBlockedEmail: after the restart the send activity is retried (once
@@ -424,7 +433,9 @@ func finishBlockedEmail(t *testing.T, d *devProcess, creds devCredentials, b blo
 		return del != nil && del["status"] == "failed"
 	}, 150*time.Second, 500*time.Millisecond, "the interrupted send is settled after the restart")
 	require.Contains(t, del["error"], "outcome unknown")
-	require.EqualValues(t, 1, b.calls.Load(), "SES saw the message once")
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	require.EqualValues(t, 1, b.calls.Load(), "SES saw the message once; it got: %q", *b.bodies)
 }
 
 // emailThroughSES configures SES for the workspace (endpoint: a local
