@@ -217,7 +217,7 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	}
 	// The batch's own context is checked as itself, not as its first
 	// event's.
-	if ctx := bytes.TrimSpace(req.Context); len(ctx) > 0 && string(ctx) != "null" && ctx[0] != '{' {
+	if len(req.Context) > 0 && !ingest.IsObjectOrNull(req.Context) {
 		failField(c, http.StatusBadRequest, "context", "the batch's context must be a JSON object")
 		return
 	}

@@ -422,14 +422,7 @@ func compact(v []byte) int {
 			continue
 		case '"':
 			// Copy the string: to its closing quote, past escaped quotes.
-			end := r + 1
-			for end < len(v) && v[end] != '"' {
-				if v[end] == '\\' {
-					end++
-				}
-				end++
-			}
-			end = min(end+1, len(v))
+			end := stringEnd(v, r+1)
 			w += copy(v[w:], v[r:end])
 			r = end - 1
 		default:

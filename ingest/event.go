@@ -137,7 +137,7 @@ func (e *Event) Validate() *FieldError {
 		name string
 		raw  json.RawMessage
 	}{{"properties", e.Properties}, {"traits", e.Traits}, {"context", e.Context}} {
-		if len(f.raw) > 0 && !isObjectOrNull(f.raw) {
+		if len(f.raw) > 0 && !IsObjectOrNull(f.raw) {
 			return fieldErr(f.name, "%s must be a JSON object", f.name)
 		}
 		if problem := unstorableText(f.raw); problem != "" {
@@ -293,7 +293,9 @@ func hex4(raw []byte, i int) (rune, bool) {
 	return r, true
 }
 
-func isObjectOrNull(raw json.RawMessage) bool {
+// IsObjectOrNull says whether raw is a JSON object or null (what an
+// event's properties, traits and context may be).
+func IsObjectOrNull(raw json.RawMessage) bool {
 	t := bytes.TrimSpace(raw)
 	return bytes.Equal(t, []byte("null")) || (len(t) > 0 && t[0] == '{')
 }

@@ -213,7 +213,7 @@ func (b *eventBatch) lockIdentities(ctx context.Context) error {
 			}
 		}
 		if email := identifyEmail(ev); email != "" {
-			set[ev.WorkspaceID+"/email:"+email] = true // the key an import by email takes
+			set[emailLock(ev.WorkspaceID, email)] = true
 		}
 	}
 	keys := make([]string, 0, len(set))
@@ -482,11 +482,10 @@ func (b *eventBatch) profilesKnownByEmail(ctx context.Context) (found, wanted ma
 // visitorEmail is the email address (in lower case) an identify without a
 // user id gives its anonymous profile, or "".
 func visitorEmail(ev EventInput) string {
-	if ev.Type != "identify" || ev.UserID != "" || ev.AnonymousID == "" {
+	if ev.UserID != "" || ev.AnonymousID == "" {
 		return ""
 	}
-	email, _ := ev.Traits["email"].(string)
-	return strings.ToLower(strings.TrimSpace(email))
+	return traitEmail(ev)
 }
 
 // cached answers resolveCustomer from what the batch knows when that needs
@@ -693,15 +692,31 @@ func giveUserID(ctx context.Context, tx pgx.Tx, ws, customerID, userID string) e
 // identifyEmail is the email address an identify with a user id gives (in
 // lower case), or "".
 func identifyEmail(ev EventInput) string {
-	if ev.Type != "identify" || ev.UserID == "" {
+	if ev.UserID == "" {
+		return ""
+	}
+	return traitEmail(ev)
+}
+
+// traitEmail is the email address an identify's traits give its profile,
+// in lower case, or "" (none, or one mergeTraits keeps as an attribute).
+func traitEmail(ev EventInput) string {
+	if ev.Type != "identify" {
 		return ""
 	}
 	email, _ := ev.Traits["email"].(string)
 	email = strings.ToLower(strings.TrimSpace(email))
 	if len(email) > MaxEmailLength && utf8.RuneCountInString(email) > MaxEmailLength {
-		return "" // an attribute, not an address (mergeTraits)
+		return ""
 	}
 	return email
+}
+
+// emailLock is the advisory lock key of an address in a workspace: what
+// an import by email, an identify that may give a profile known by its
+// address a user id, and the erasure of such a profile take.
+func emailLock(workspaceID, email string) string {
+	return workspaceID + "/email:" + strings.ToLower(strings.TrimSpace(email))
 }
 
 // resolveIdentity resolves a user id and an anonymous id: identify with

@@ -492,7 +492,7 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 			}
 			// A profile known only by its address can be given a user id by
 			// an identify giving it (resolveIdentity), under this key.
-			if k := workspaceID + "/email:" + strings.ToLower(strings.TrimSpace(deref(c.Email))); c.Email != nil && !locked[k] {
+			if k := emailLock(workspaceID, deref(c.Email)); c.Email != nil && !locked[k] {
 				keys = append(keys, k)
 			}
 			sort.Strings(keys)

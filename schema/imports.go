@@ -7,7 +7,6 @@ import (
 	"fmt"
 	"io"
 	"sort"
-	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -516,7 +515,7 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, cus
 		if key == ImportKeyUserID {
 			set[workspaceID+"/"+c.ExternalID] = true
 		} else {
-			set[workspaceID+"/email:"+strings.ToLower(c.Email)] = true
+			set[emailLock(workspaceID, c.Email)] = true
 		}
 	}
 	keys := make([]string, 0, len(set))

@@ -14,21 +14,34 @@ import (
 	"github.com/heraldhq/herald/schema/schematest"
 )
 
+// upgradedFrom is a database migrated to version, holding what seed
+// inserts there, then migrated to the newest version: the data of an
+// upgrade, as a migration finds it.
+func upgradedFrom(t *testing.T, version int64, seed string) *sql.DB {
+	t.Helper()
+	ctx := context.Background()
+	url := schematest.Empty(t)
+	db, err := sql.Open("pgx", url)
+	require.NoError(t, err)
+	t.Cleanup(func() { db.Close() })
+	p, err := goose.NewProvider(goose.DialectPostgres, db, os.DirFS("migrations"))
+	require.NoError(t, err)
+	_, err = p.UpTo(ctx, version)
+	require.NoError(t, err)
+	_, err = db.ExecContext(ctx, seed)
+	require.NoError(t, err)
+	_, err = schema.Migrate(ctx, url, nil)
+	require.NoError(t, err)
+	return db
+}
+
 // Migration 18 records the merges made before it, from the audit log, each
 // to the end of its chain, and gives the survivor the merged profiles'
 // audit entries.
 func TestMergesBeforeTheUpgradeAreRecorded(t *testing.T) {
 	ctx := context.Background()
-	url := schematest.Empty(t)
-	db, err := sql.Open("pgx", url)
-	require.NoError(t, err)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, os.DirFS("migrations"))
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 17)
-	require.NoError(t, err)
 	// A merged into K, then K into L; B into Z, since erased.
-	_, err = db.ExecContext(ctx, `
+	db := upgradedFrom(t, 17, `
 		INSERT INTO workspaces (id, name) VALUES ('ws_1', 'W');
 		INSERT INTO customers (id, workspace_id) VALUES ('cus_L', 'ws_1');
 		INSERT INTO audit_log (workspace_id, actor, action, subject_type, subject_id, detail, created_at) VALUES
@@ -36,9 +49,6 @@ func TestMergesBeforeTheUpgradeAreRecorded(t *testing.T) {
 			('ws_1', 'ingest', 'merge', 'customer', 'cus_K', '{"merged_from":"cus_A"}', now() - interval '2 hours'),
 			('ws_1', 'ingest', 'merge', 'customer', 'cus_L', '{"merged_from":"cus_K"}', now() - interval '1 hour'),
 			('ws_1', 'ingest', 'merge', 'customer', 'cus_Z', '{"erased":true}', now() - interval '1 hour');`)
-	require.NoError(t, err)
-	_, err = schema.Migrate(ctx, url, nil)
-	require.NoError(t, err)
 	rows, err := db.QueryContext(ctx, `SELECT from_id, into_id FROM customer_merges WHERE workspace_id = 'ws_1' ORDER BY from_id`)
 	require.NoError(t, err)
 	got := map[string]string{}

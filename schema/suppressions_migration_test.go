@@ -2,15 +2,11 @@ package schema_test
 
 import (
 	"context"
-	"database/sql"
-	"os"
 	"testing"
 
-	"github.com/pressly/goose/v3"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/schema"
-	"github.com/heraldhq/herald/schema/schematest"
 )
 
 // Migration 19 writes SMS suppressions added before it as phone numbers are
@@ -18,15 +14,7 @@ import (
 // oldest; email suppressions and text that is no number stay as they are.
 func TestSMSSuppressionsBeforeTheUpgradeAreNormalised(t *testing.T) {
 	ctx := context.Background()
-	url := schematest.Empty(t)
-	db, err := sql.Open("pgx", url)
-	require.NoError(t, err)
-	defer db.Close()
-	p, err := goose.NewProvider(goose.DialectPostgres, db, os.DirFS("migrations"))
-	require.NoError(t, err)
-	_, err = p.UpTo(ctx, 18)
-	require.NoError(t, err)
-	_, err = db.ExecContext(ctx, `
+	db := upgradedFrom(t, 18, `
 		INSERT INTO workspaces (id, name) VALUES ('ws_1', 'W'), ('ws_2', 'V');
 		INSERT INTO suppressions (workspace_id, channel, address, reason, created_at) VALUES
 			('ws_1', 'sms', '+1 (555) 010-0100', 'manual', now() - interval '2 hours'),
@@ -36,9 +24,6 @@ func TestSMSSuppressionsBeforeTheUpgradeAreNormalised(t *testing.T) {
 			('ws_1', 'sms', '12-34', 'manual', now()),
 			('ws_1', 'email', '+1 (555) 010-0199', 'manual', now()),
 			('ws_2', 'sms', '+1 555 010 0100', 'manual', now());`)
-	require.NoError(t, err)
-	_, err = schema.Migrate(ctx, url, nil)
-	require.NoError(t, err)
 	rows, err := db.QueryContext(ctx, `SELECT workspace_id, channel, address, reason FROM suppressions ORDER BY 1, 2, 3`)
 	require.NoError(t, err)
 	defer rows.Close()
