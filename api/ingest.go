@@ -83,7 +83,10 @@ func writeKeyInBody(c *gin.Context) (string, bool) {
 	}
 	if _, err := fastjson.Parse(body, &k, fastjson.DontCopyRawMessage); err != nil {
 		// Without valid JSON there is no key to find: the body is what is
-		// wrong, not the credentials.
+		// wrong, not the credentials. encoding/json says where.
+		if jerr := json.Unmarshal(body, &k); jerr != nil {
+			err = jerr
+		}
 		failField(c, http.StatusBadRequest, "body", "request body is not valid JSON: "+err.Error())
 		return "", false
 	}
