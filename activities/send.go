@@ -176,6 +176,9 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	msg := a.message(in, ch, recipient, unsubscribe, rendered)
 	res, err := ch.provider.Send(ctx, msg)
 	if err != nil {
+		if delivery.IsUnknownOutcome(err) && in.Channel != schema.ChannelWebhook {
+			return a.unanswered(ctx, in, d, err)
+		}
 		if !delivery.IsPermanent(err) {
 			if uerr := a.store.UnmarkSending(ctx, in.WorkspaceID, d.ID, err.Error()); uerr != nil {
 				return SendResult{}, uerr
@@ -278,6 +281,19 @@ func (a *Activities) interrupted(ctx context.Context, in SendInput, d schema.Del
 	}
 	out := SendResult{DeliveryID: d.ID, Status: schema.DeliveryFailed}
 	return out, temporal.NewNonRetryableApplicationError(reason, "SendFailed", nil, out)
+}
+
+// unanswered records a message the provider received whole and did not
+// answer (a timeout while it worked, a connection lost before its answer):
+// it may have gone out, so it is not sent again.
+func (a *Activities) unanswered(ctx context.Context, in SendInput, d schema.Delivery, err error) (SendResult, error) {
+	reason := "outcome unknown: " + d.Provider + " received the message and gave no answer (" + err.Error() +
+		"); not sent again, so the customer cannot get it twice"
+	if serr := a.store.SetDeliveryStatus(ctx, in.WorkspaceID, d.ID, schema.DeliveryFailed, "", reason); serr != nil {
+		return SendResult{}, serr
+	}
+	out := SendResult{DeliveryID: d.ID, Status: schema.DeliveryFailed}
+	return out, temporal.NewNonRetryableApplicationError(reason, "SendFailed", err, out)
 }
 
 // optedOut says whether the customer opted out of the channel: the

@@ -32,18 +32,31 @@ func TestMain(m *testing.M) { os.Exit(schematest.Run(m)) }
 // providerFake is a local server speaking the SES v2 SendEmail, Twilio
 // Messages and plain webhook wire formats, counting what it received.
 type providerFake struct {
-	mu       sync.Mutex
-	status   int // answer with this status instead of success (0: success)
-	sesCalls []map[string]any
-	twilio   []url.Values
-	hooks    []*http.Request
-	bodies   []string
+	mu     sync.Mutex
+	status int // answer with this status instead of success (0: success)
+	// hangUp: read the whole request, count it, and close the connection
+	// without an answer (a provider that took the message and then went
+	// silent).
+	hangUp     bool
+	unanswered int
+	sesCalls   []map[string]any
+	twilio     []url.Values
+	hooks      []*http.Request
+	bodies     []string
 }
 
 func (f *providerFake) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	body, _ := io.ReadAll(r.Body)
+	if f.hangUp {
+		f.unanswered++
+		conn, _, err := w.(http.Hijacker).Hijack()
+		if err == nil {
+			conn.Close()
+		}
+		return
+	}
 	if f.status != 0 {
 		w.Header().Set("Content-Type", "application/json")
 		if f.status == 400 {
@@ -423,6 +436,48 @@ func TestSendAfterAnInterruptedProviderCall(t *testing.T) {
 	res, err = e.send(t, "email", "retry_email")
 	require.NoError(t, err)
 	require.Equal(t, "sent", res.Status)
+}
+
+// A provider that received the whole message and never answered may have
+// sent it: SES and Twilio are not called again for it (the retry finds it
+// settled), while a webhook goes again under its Idempotency-Key.
+func TestSendWithoutAnAnswerIsNotSentTwice(t *testing.T) {
+	e := newSendEnv(t)
+	e.settings(t, `{"email":{"provider":"ses","region":"eu-west-1","access_key_id":"AKIDTEST","secret_access_key":"secretTEST",
+		"endpoint":"`+e.srv.URL+`","from":"hi@acme.io"},
+		"sms":{"provider":"twilio","account_sid":"AC0123456789abcdef","auth_token":"tok0123456789","from":"+15555550100"},
+		"webhook":{"allow_hosts":["127.0.0.1"]}}`)
+	e.fake.hangUp = true
+	for _, ch := range []string{"email", "sms"} {
+		before := e.fake.unanswered
+		_, err := e.send(t, ch, "silent_"+ch)
+		var appErr *temporal.ApplicationError
+		require.True(t, errorsAs(err, &appErr) && appErr.NonRetryable(), "%s: %v", ch, err)
+		d := e.delivery(t, "silent_"+ch)
+		require.Equal(t, "failed", d.Status, ch)
+		require.Contains(t, d.Error, "outcome unknown", ch)
+		require.Contains(t, d.Error, "gave no answer", ch)
+		require.Equal(t, before+1, e.fake.unanswered, "%s: the provider got the message once", ch)
+
+		// The activity's retry (or a replay) does not call the provider again.
+		res, err := e.send(t, ch, "silent_"+ch)
+		require.NoError(t, err)
+		require.True(t, res.Duplicate, ch)
+		require.Equal(t, before+1, e.fake.unanswered, ch)
+	}
+
+	_, err := e.send(t, "webhook", "silent_webhook")
+	require.Error(t, err)
+	var appErr *temporal.ApplicationError
+	require.False(t, errorsAs(err, &appErr) && appErr.NonRetryable(), "a webhook is retried: %v", err)
+	require.Equal(t, "pending", e.delivery(t, "silent_webhook").Status)
+	e.fake.hangUp = false
+	res, err := e.send(t, "webhook", "silent_webhook")
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+	require.Equal(t, "silent_webhook", e.fake.hooks[0].Header.Get("Idempotency-Key"))
+	require.Empty(t, e.fake.sesCalls)
+	require.Empty(t, e.fake.twilio)
 }
 
 // An update_customer value whose Liquid does not render is recorded (audit

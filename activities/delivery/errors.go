@@ -6,7 +6,9 @@ import (
 	"fmt"
 	"net"
 	"net/http"
+	"net/http/httptrace"
 	"strconv"
+	"sync/atomic"
 	"time"
 )
 
@@ -30,6 +32,10 @@ const (
 	ReasonUnavailable = "provider_unavailable" // 5xx or a temporary SMTP reply
 	ReasonNetwork     = "network"              // connection, DNS or TLS failure
 	ReasonCanceled    = "canceled"             // the caller gave up
+
+	// ReasonOutcomeUnknown: the provider had the whole message and no
+	// answer came (timeout, connection lost); it may have sent it.
+	ReasonOutcomeUnknown = "outcome_unknown"
 )
 
 // PermanentError is a failure that retrying cannot fix: record it and do
@@ -59,6 +65,26 @@ func (e *TransientError) Error() string { return e.Err.Error() }
 // Unwrap returns the underlying error.
 func (e *TransientError) Unwrap() error { return e.Err }
 
+// UnknownOutcomeError is a call that failed after the provider received the
+// whole message, before it answered: the message may have gone out. A
+// provider without idempotency must not be called again for it.
+type UnknownOutcomeError struct {
+	Err error
+}
+
+// Error returns the underlying error's text.
+func (e *UnknownOutcomeError) Error() string { return e.Err.Error() }
+
+// Unwrap returns the underlying error.
+func (e *UnknownOutcomeError) Unwrap() error { return e.Err }
+
+// IsUnknownOutcome reports whether err (or an error it wraps) says the
+// provider may have the message.
+func IsUnknownOutcome(err error) bool {
+	var u *UnknownOutcomeError
+	return errors.As(err, &u)
+}
+
 // IsPermanent reports whether err (or an error it wraps) is permanent.
 func IsPermanent(err error) bool {
 	var p *PermanentError
@@ -73,6 +99,8 @@ func ReasonOf(err error) string {
 	switch {
 	case err == nil:
 		return ""
+	case IsUnknownOutcome(err):
+		return ReasonOutcomeUnknown
 	case errors.As(err, &p):
 		return p.Reason
 	case errors.As(err, &t):
@@ -102,14 +130,37 @@ func transportReason(err error) string {
 }
 
 // classifyTransport wraps an error that happened before any answer came:
-// it is transient unless it already carries a permanent classification.
+// it is transient unless it already carries a classification.
 func classifyTransport(err error) error {
 	var p *PermanentError
 	var t *TransientError
-	if errors.As(err, &p) || errors.As(err, &t) {
+	if errors.As(err, &p) || errors.As(err, &t) || IsUnknownOutcome(err) {
 		return err
 	}
 	return &TransientError{Reason: transportReason(err), Err: err}
+}
+
+// classifyNoAnswer classifies an HTTP call that got no answer: once the
+// whole request was written the provider may have acted on it (a timeout
+// while it works, a connection lost before its answer), so the outcome is
+// unknown; before that, the failure is the transport's.
+func classifyNoAnswer(err error, w *wroteRequest) error {
+	if w.whole.Load() && !IsPermanent(err) {
+		return &UnknownOutcomeError{Err: err}
+	}
+	return classifyTransport(err)
+}
+
+// wroteRequest notes whether an HTTP request went out whole.
+type wroteRequest struct{ whole atomic.Bool }
+
+// trace returns ctx with a client trace that notes it.
+func (w *wroteRequest) trace(ctx context.Context) context.Context {
+	return httptrace.WithClientTrace(ctx, &httptrace.ClientTrace{WroteRequest: func(i httptrace.WroteRequestInfo) {
+		if i.Err == nil {
+			w.whole.Store(true)
+		}
+	}})
 }
 
 // classifyStatus classifies a non-2xx HTTP answer: 408, 429 and 5xx are

@@ -121,9 +121,10 @@ func (s *SES) Send(ctx context.Context, m Message) (Result, error) {
 		}
 	}
 
-	out, err := s.client.SendEmail(ctx, in)
+	var wrote wroteRequest
+	out, err := s.client.SendEmail(wrote.trace(ctx), in)
 	if err != nil {
-		return Result{}, fmt.Errorf("send email via ses: %w", classifySES(err))
+		return Result{}, fmt.Errorf("send email via ses: %w", classifySES(err, &wrote))
 	}
 	return Result{Provider: "ses", ProviderMessageID: aws.ToString(out.MessageId)}, nil
 }
@@ -154,7 +155,7 @@ func formatAddress(s string) string {
 }
 
 // classifySES sorts an SES error into permanent and transient.
-func classifySES(err error) error {
+func classifySES(err error, wrote *wroteRequest) error {
 	var (
 		rejected    *types.MessageRejected
 		badRequest  *types.BadRequestException
@@ -190,5 +191,5 @@ func classifySES(err error) error {
 	case errors.As(err, &apiErr) && apiErr.ErrorFault() == smithy.FaultClient:
 		return &PermanentError{Reason: ReasonClientError, Err: err}
 	}
-	return classifyTransport(err)
+	return classifyNoAnswer(err, wrote)
 }

@@ -156,6 +156,12 @@ func (s *SMTP) deliver(ctx context.Context, from, to string, raw []byte) error {
 		return classifySMTP(ctx, "write message", err)
 	}
 	if err := w.Close(); err != nil {
+		var reply *textproto.Error
+		if !errors.As(err, &reply) {
+			// The end of the message may have reached the server, which
+			// then queued it before the answer was lost.
+			return &UnknownOutcomeError{Err: classifySMTP(ctx, "end message", err)}
+		}
 		return classifySMTP(ctx, "end message", err)
 	}
 	// The message is accepted; a failed QUIT changes nothing.

@@ -97,10 +97,11 @@ type callTransport struct {
 	next   http.RoundTripper
 	status int
 	header http.Header
+	wrote  wroteRequest
 }
 
 func (c *callTransport) RoundTrip(req *http.Request) (*http.Response, error) {
-	resp, err := c.next.RoundTrip(req.WithContext(c.ctx))
+	resp, err := c.next.RoundTrip(req.WithContext(c.wrote.trace(c.ctx)))
 	if err == nil {
 		c.status, c.header = resp.StatusCode, resp.Header
 	}
@@ -139,7 +140,7 @@ func classifyTwilio(err error, rt *callTransport) error {
 		if rt.status != 0 {
 			return classifyStatus(rt.status, rt.header, err)
 		}
-		return classifyTransport(err)
+		return classifyNoAnswer(err, &rt.wrote)
 	}
 	if reason, ok := twilioReasons[rest.Code]; ok {
 		if reason == ReasonRateLimited {

@@ -420,7 +420,9 @@ func startBlockedEmail(t *testing.T, d *devProcess, creds devCredentials) blocke
 
 // finishBlockedEmail: after the restart the send activity is retried (once
 // its attempt times out), finds the message handed to SES without an
-// answer, and does not call SES again.
+// answer, and does not call SES again. (On a slow machine the first process
+// may outlive SES's 30 s timeout: it then settles the message itself, the
+// same way.)
 func finishBlockedEmail(t *testing.T, d *devProcess, creds devCredentials, b blockedEmail) {
 	t.Helper()
 	var del map[string]any
