@@ -106,6 +106,10 @@ func New(d Deps) *Server {
 	e.HandleMethodNotAllowed = true
 	e.RedirectTrailingSlash = false
 	e.ContextWithFallback = true
+	// Routes match the path as sent, so an escaped "/" (%2F) in a user id
+	// stays inside its parameter, which arrives unescaped.
+	e.UseRawPath = true
+	e.UnescapePathValues = true
 	e.Use(s.requestID, s.recover, s.observe, storableText)
 	e.NoRoute(s.noRoute)
 	e.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed") })

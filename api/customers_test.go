@@ -568,3 +568,31 @@ func pick(m map[string]any, keys ...string) map[string]any {
 	}
 	return out
 }
+
+// A user id is any text: one holding "/", "%", "?", "#", spaces or
+// non-ASCII reaches its profile, events, audit, export and erasure when the
+// path escapes it (encodeURIComponent, url.PathEscape).
+func TestCustomersByUserIDsThatNeedEscaping(t *testing.T) {
+	f := newFixture(t)
+	sk := bearer(f.secretKey)
+	users := []string{"tenant/42", "a/b/../c", "100%", "what?x=1", "#7", "Zoë Ünal", "/lead", "trail/"}
+	var evs []schema.EventInput
+	for _, u := range users {
+		evs = append(evs, schema.EventInput{Type: "track", Name: "Signed Up", UserID: u})
+	}
+	ids := seedCustomers(t, f.store, f.ws.ID, evs...)
+	for _, u := range users {
+		p := "/api/customers/" + url.PathEscape(u)
+		for _, suffix := range []string{"", "/events", "/audit", "/export"} {
+			status, body, _ := f.do(t, call{"GET", p + suffix, "", sk})
+			require.Equal(t, 200, status, "%s%s: %v", u, suffix, body)
+		}
+		status, body, _ := f.do(t, call{"GET", p, "", sk})
+		require.Equal(t, ids[u], body["id"], u)
+		require.Equal(t, u, body["external_id"])
+		status, body, _ = f.do(t, call{"DELETE", p, "", sk})
+		require.Equal(t, 200, status, "%s: %v", u, body)
+		status, _, _ = f.do(t, call{"GET", p, "", sk})
+		require.Equal(t, 404, status, u)
+	}
+}
