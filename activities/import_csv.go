@@ -4,6 +4,7 @@ import (
 	"bufio"
 	"bytes"
 	"encoding/csv"
+	"encoding/json"
 	"errors"
 	"fmt"
 	"io"
@@ -465,19 +466,12 @@ func ValidEmail(s string) bool {
 	return err == nil && a.Address == s && strings.Contains(s[strings.LastIndexByte(s, '@')+1:], ".")
 }
 
-// ValidPhone says s is a phone number: 5 to 15 digits, spaces and +-().
+// ValidPhone says s is a phone number Herald can store as SMS providers
+// take it (schema.PhoneNumber): 5 to 15 digits, spaces and -(). , a "+"
+// only in front.
 func ValidPhone(s string) bool {
-	digits := 0
-	for _, r := range s {
-		switch {
-		case r >= '0' && r <= '9':
-			digits++
-		case strings.ContainsRune("+-(). ", r):
-		default:
-			return false
-		}
-	}
-	return digits >= 5 && digits <= 15
+	_, ok := schema.PhoneNumber(s)
+	return ok
 }
 
 func (c *compiledMapping) validTimezone(name string) bool {
@@ -499,11 +493,11 @@ var timeLayouts = []string{time.RFC3339Nano, "2006-01-02T15:04:05", "2006-01-02 
 func typedValue(typ, s string) (any, error) {
 	switch typ {
 	case TypeNumber:
-		f, err := strconv.ParseFloat(s, 64)
-		if err != nil || math.IsNaN(f) || math.IsInf(f, 0) {
-			return nil, fmt.Errorf("%q is not a number", s)
+		n, ok := decimalNumber(s)
+		if !ok {
+			return nil, fmt.Errorf("%q is not a number (digits, with a . for a fraction)", s)
 		}
-		return f, nil
+		return n, nil
 	case TypeBoolean:
 		switch strings.ToLower(s) {
 		case "true", "t", "yes", "y", "1":
@@ -520,6 +514,45 @@ func typedValue(typ, s string) (any, error) {
 		return t.UTC().Format(time.RFC3339Nano), nil
 	}
 	return s, nil
+}
+
+// decimalCell is a number as a spreadsheet writes one: a sign, digits
+// with a "." for a fraction, an exponent.
+var decimalCell = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?[0-9]+)?$`)
+
+// decimalNumber returns the cell s as a JSON number with every digit it
+// has (a 19-digit account number stays exact, as ingest keeps traits'
+// numbers); "+5", "007", ".5" and "5." are written 5, 7, 0.5 and 5. False
+// when s is no such number ("1_000", "0x10", "NaN") or is past float64's
+// range, which journeys could not read.
+func decimalNumber(s string) (json.Number, bool) {
+	if !decimalCell.MatchString(s) {
+		return "", false
+	}
+	if f, err := strconv.ParseFloat(s, 64); err != nil || math.IsInf(f, 0) {
+		return "", false
+	}
+	sign := ""
+	switch s[0] {
+	case '-':
+		sign, s = "-", s[1:]
+	case '+':
+		s = s[1:]
+	}
+	mantissa, exponent := s, ""
+	if i := strings.IndexAny(s, "eE"); i >= 0 {
+		mantissa, exponent = s[:i], s[i:]
+	}
+	whole, fraction, _ := strings.Cut(mantissa, ".")
+	whole = strings.TrimLeft(whole, "0")
+	if whole == "" {
+		whole = "0"
+	}
+	n := sign + whole
+	if fraction != "" {
+		n += "." + fraction
+	}
+	return json.Number(n + exponent), true
 }
 
 func parseTime(s string) (time.Time, bool) {
@@ -583,6 +616,13 @@ func SuggestMapping(headers []string, rows [][]string) ImportMapping {
 	return m
 }
 
+// longInteger says s is an integer of more than 15 digits: an id or an
+// account number, which a spreadsheet or JavaScript would round.
+func longInteger(s string) bool {
+	s = strings.TrimLeft(s, "+-")
+	return len(s) > 15 && strings.Trim(s, "0123456789") == ""
+}
+
 // guessType is the narrowest type every non-empty sample of the column has.
 func guessType(col int, rows [][]string) string {
 	seen := false
@@ -596,8 +636,10 @@ func guessType(col int, rows [][]string) string {
 			continue
 		}
 		seen = true
-		if _, err := typedValue(TypeNumber, s); err != nil || zeroPadded(s) || strings.HasPrefix(s, "+") {
-			number = false // 00123 is a code (a ZIP code, an account), +33612345678 a phone number: as written
+		if _, err := typedValue(TypeNumber, s); err != nil || zeroPadded(s) || strings.HasPrefix(s, "+") || longInteger(s) {
+			// 00123 is a code (a ZIP code, an account), +33612345678 a phone
+			// number, 1234567890123456789 an id: as written.
+			number = false
 		}
 		switch strings.ToLower(s) {
 		case "true", "false", "yes", "no":

@@ -1,6 +1,7 @@
 package activities
 
 import (
+	"encoding/json"
 	"errors"
 	"io"
 	"strings"
@@ -123,7 +124,7 @@ func TestImportRowsAreCheckedAndTyped(t *testing.T) {
 	c, rowErr := m.customer([]string{" u1 ", "ada@example.com", "+1 (555) 555-0100", "Europe/Paris", "3", "Yes", "2024-05-01", "Paris", "pro"})
 	require.Nil(t, rowErr)
 	require.Equal(t, schema.ImportedCustomer{ExternalID: "u1", Email: "ada@example.com", Phone: "+1 (555) 555-0100", Timezone: "Europe/Paris",
-		Attributes: map[string]any{"seats": 3.0, "vip": true, "since": "2024-05-01T00:00:00Z", "address": map[string]any{"city": "Paris"}, "plan": "pro"}}, c)
+		Attributes: map[string]any{"seats": json.Number("3"), "vip": true, "since": "2024-05-01T00:00:00Z", "address": map[string]any{"city": "Paris"}, "plan": "pro"}}, c)
 
 	c, rowErr = m.customer([]string{"u2", "", "", "", "", "", "2024-05-01T09:30:00+02:00", "", ""})
 	require.Nil(t, rowErr)
@@ -142,6 +143,11 @@ func TestImportRowsAreCheckedAndTyped(t *testing.T) {
 		{[]string{"u1", "", "", "Local", "", "", "", "", ""}, "tz", "not a time zone name"},
 		{[]string{"u1", "", "", "", "three", "", "", "", ""}, "seats", `"three" is not a number`},
 		{[]string{"u1", "", "", "", "NaN", "", "", "", ""}, "seats", "not a number"},
+		{[]string{"u1", "", "", "", "1_000", "", "", "", ""}, "seats", "not a number"},
+		{[]string{"u1", "", "", "", "0x10", "", "", "", ""}, "seats", "not a number"},
+		{[]string{"u1", "", "", "", "1e400", "", "", "", ""}, "seats", "not a number"},
+		{[]string{"u1", "", "", "", "1,5", "", "", "", ""}, "seats", "not a number"},
+		{[]string{"u1", "", "1+555 0100", "", "", "", "", "", ""}, "phone", "not a phone number"},
 		{[]string{"u1", "", "", "", "", "maybe", "", "", ""}, "vip", `"maybe" is not a boolean`},
 		{[]string{"u1", "", "", "", "", "", "May 1st", "", ""}, "since", `"May 1st" is not a time`},
 		{[]string{"u1", "a@example.com"}, "", "the row has 2 fields; the header has 9"},
@@ -175,6 +181,20 @@ func TestImportRowsAreCheckedAndTyped(t *testing.T) {
 		require.Equal(t, tc.want, rowErr.Message)
 	}
 
+	// Numbers keep every digit (as ingest keeps traits' numbers), written
+	// as JSON writes numbers.
+	for cell, want := range map[string]string{
+		"1234567890123456789": "1234567890123456789", "-9007199254740993": "-9007199254740993",
+		"+5": "5", "007": "7", ".5": "0.5", "5.": "5", "-0.250": "-0.250", "1E3": "1E3", "00.5e-2": "0.5e-2",
+	} {
+		c, rowErr := m.customer([]string{"u1", "", "", "", cell, "", "", "", ""})
+		require.Nil(t, rowErr, cell)
+		raw, err := json.Marshal(c.Attributes)
+		require.NoError(t, err)
+		require.JSONEq(t, `{"seats":`+want+`}`, string(raw), cell)
+		require.Equal(t, `{"seats":`+want+`}`, string(raw), cell)
+	}
+
 	byEmail, err := ImportMapping{Email: "email"}.compile(headers)
 	require.NoError(t, err)
 	_, rowErr = byEmail.customer([]string{"u1", " ", "", "", "", "", "", "", ""})
@@ -205,6 +225,9 @@ func TestSuggestMapping(t *testing.T) {
 	require.Equal(t, []AttributeMapping{{Column: "Backup Line", Name: "backup_line", Type: TypeString}},
 		SuggestMapping([]string{"email", "Backup Line"}, [][]string{{"a@example.com", "+33612345678"}}).Attributes)
 	require.Equal(t, "Mobile Number", SuggestMapping([]string{"email", "Mobile Number"}, nil).Phone)
+	// Integers longer than 15 digits are ids or account numbers: as written.
+	require.Equal(t, []AttributeMapping{{Column: "Account", Name: "account", Type: TypeString}, {Column: "Count", Name: "count", Type: TypeNumber}},
+		SuggestMapping([]string{"email", "Account", "Count"}, [][]string{{"a@example.com", "1234567890123456789", "123456789012345"}}).Attributes)
 	// Zero-padded codes keep their zeros; 0 and 0.5 are numbers.
 	require.Equal(t, []AttributeMapping{{Column: "Zip", Name: "zip", Type: TypeString}, {Column: "Score", Name: "score", Type: TypeNumber}},
 		SuggestMapping([]string{"email", "Zip", "Score"}, [][]string{{"a@example.com", "01234", "0"}, {"b@example.com", "75001", "0.5"}}).Attributes)

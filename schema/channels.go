@@ -77,30 +77,50 @@ type Suppression struct {
 	CreatedAt  time.Time `json:"created_at"`
 }
 
-// NormalizePhone writes a phone number as its digits, with the leading "+"
-// if it has one ("+1 (555) 010-0" → "+15550100"), the form SMS providers
-// take and customers are found by. Text that is not a phone number (other
-// characters than digits, spaces and +-(). or not 5 to 15 digits) is only
-// trimmed.
+// NormalizePhone writes a phone number as PhoneNumber does ("+1 (555)
+// 010-0" → "+15550100"), the form SMS providers take and customers are
+// found by. Text that is not a phone number is only trimmed.
 func NormalizePhone(s string) string {
+	if p, ok := PhoneNumber(s); ok {
+		return p
+	}
+	return strings.TrimSpace(s)
+}
+
+// PhoneNumber returns the phone number s as its digits, with a leading "+"
+// when s begins with one (an opening bracket may come first: "(+33) 6 12
+// 34 56 78"). A trunk "(0)" written after the country code is dropped, as
+// it is not dialled from abroad ("+44 (0)20 7946 0958" → "+442079460958").
+// ok is false when s is not a phone number: characters other than digits,
+// spaces and +-(). , a "+" anywhere else, or not 5 to 15 digits.
+func PhoneNumber(s string) (string, bool) {
 	s = strings.TrimSpace(s)
+	rest, plus := s, false
+	if t := strings.TrimLeft(s, "( "); strings.HasPrefix(t, "+") {
+		rest, plus = t[1:], true
+		if i := strings.Index(rest, "(0)"); i > 0 && strings.ContainsAny(rest[:i], "0123456789") {
+			rest = rest[:i] + rest[i+3:]
+		}
+	}
 	var b strings.Builder
-	for i, r := range s {
+	if plus {
+		b.WriteByte('+')
+	}
+	digits := 0
+	for _, r := range rest {
 		switch {
 		case r >= '0' && r <= '9':
 			b.WriteRune(r)
-		case r == '+' && i == 0:
-			b.WriteRune(r)
+			digits++
 		case strings.ContainsRune("-(). ", r):
 		default:
-			return s
+			return "", false
 		}
 	}
-	digits := len(strings.TrimPrefix(b.String(), "+"))
 	if digits < 5 || digits > 15 {
-		return s
+		return "", false
 	}
-	return b.String()
+	return b.String(), true
 }
 
 // NormalizeAddress is the form addresses are suppressed and looked up in:

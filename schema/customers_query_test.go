@@ -871,6 +871,14 @@ func TestNormalizePhone(t *testing.T) {
 		"+1 555 CALL NOW":   "+1 555 CALL NOW", // not a number: as it is
 		"1+2345678":         "1+2345678",
 		"":                  "",
+		// A trunk (0) after the country code is not dialled from abroad.
+		"+44 (0)20 7946 0958": "+442079460958",
+		"+49 (0)30 1234567":   "+49301234567",
+		"(+33) 6 12 34 56 78": "+33612345678",
+		"( +33 6 12 34 56 78": "+33612345678",
+		"(0)20 7946 0958":     "02079460958", // no country code: the 0 is dialled
+		"+39 06 1234 5678":    "+390612345678",
+		"1 (+555) 0100":       "1 (+555) 0100",
 	} {
 		require.Equal(t, want, schema.NormalizePhone(in), "%q", in)
 	}
