@@ -68,8 +68,11 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 
 // CSVFile reads an uploaded CSV file of customers: a header row naming the
 // columns, then one customer per record. Quoted fields (with commas, quotes
-// and line breaks inside), CRLF line ends and a UTF-8 byte order mark are
-// understood; blank lines are skipped. A record may have another number of
+// and line breaks inside), CRLF, LF or CR-only line ends (Excel for Mac), a
+// UTF-8 byte order mark, spaces after a separator and semicolon- or
+// tab-separated files (Excel in many European locales) are understood;
+// blank lines are skipped, and so are empty columns after the last named
+// one (a trailing comma on each line). A record may have another number of
 // fields than the header: the import reports it as a row error.
 type CSVFile struct {
 	r       *csv.Reader
@@ -83,14 +86,21 @@ type CSVFile struct {
 // header with unnamed or repeated columns, and a first row that looks like
 // data (an email address or a number where a column name should be).
 func OpenCSV(r io.Reader) (*CSVFile, error) {
-	br := bufio.NewReader(r)
+	br := bufio.NewReaderSize(r, headerPeek)
 	f := &CSVFile{}
 	if b, _ := br.Peek(len(utf8BOM)); bytes.Equal(b, utf8BOM) {
 		_, _ = br.Discard(len(utf8BOM))
 		f.bom = int64(len(utf8BOM))
 	}
-	f.r = csv.NewReader(br)
+	head, _ := br.Peek(headerPeek)
+	var src io.Reader = br
+	if bytes.IndexByte(head, '\r') >= 0 && bytes.IndexByte(head, '\n') < 0 {
+		src = crLines{br}
+	}
+	f.r = csv.NewReader(src)
 	f.r.FieldsPerRecord = -1
+	f.r.TrimLeadingSpace = true
+	f.r.Comma = separator(head)
 	header, err := f.read()
 	if errors.Is(err, io.EOF) {
 		return nil, &CSVError{Message: "the file is empty; expected a header row naming the columns, then one customer per row"}
@@ -100,6 +110,9 @@ func OpenCSV(r io.Reader) (*CSVFile, error) {
 	}
 	if len(header) > MaxImportColumns {
 		return nil, &CSVError{Row: 1, Message: fmt.Sprintf("the header has %d columns; at most %d are allowed", len(header), MaxImportColumns)}
+	}
+	for len(header) > 1 && strings.TrimSpace(header[len(header)-1]) == "" {
+		header = header[:len(header)-1] // a trailing separator
 	}
 	seen := map[string]int{}
 	for i, h := range header {
@@ -117,6 +130,50 @@ func OpenCSV(r io.Reader) (*CSVFile, error) {
 	}
 	f.headers = header
 	return f, nil
+}
+
+// headerPeek is how much of a file is looked at to tell its line ends and
+// separator: its header line, or the start of it.
+const headerPeek = 64 << 10
+
+// separator is the field separator of a file whose first line starts
+// head: a comma, unless the line (outside quotes) has none and has
+// semicolons or tabs, the more frequent of which then separates.
+func separator(head []byte) rune {
+	count := map[byte]int{}
+	quoted := false
+	for _, c := range head {
+		if (c == '\n' || c == '\r') && !quoted {
+			break
+		}
+		switch {
+		case c == '"':
+			quoted = !quoted
+		case !quoted:
+			count[c]++
+		}
+	}
+	switch {
+	case count[','] > 0 || count[';'] == 0 && count['\t'] == 0:
+		return ','
+	case count[';'] >= count['\t']:
+		return ';'
+	}
+	return '\t'
+}
+
+// crLines reads a file whose lines end with a lone CR as one with LF line
+// ends (byte for byte, so offsets stay those of the file).
+type crLines struct{ r io.Reader }
+
+func (c crLines) Read(p []byte) (int, error) {
+	n, err := c.r.Read(p)
+	for i, b := range p[:n] {
+		if b == '\r' {
+			p[i] = '\n'
+		}
+	}
+	return n, err
 }
 
 // zeroPadded says whether s is digits written with leading zeros ("007",
@@ -183,6 +240,9 @@ func (f *CSVFile) Next() ([]string, error) {
 	}
 	if f.row-1 > MaxImportRows {
 		return nil, &CSVError{Row: f.row, Message: fmt.Sprintf("the file has more than %d customer rows; split it", MaxImportRows)}
+	}
+	for len(rec) > len(f.headers) && strings.TrimSpace(rec[len(rec)-1]) == "" {
+		rec = rec[:len(rec)-1] // an empty cell of no column (a trailing separator)
 	}
 	if len(f.preview) < ImportPreviewRows {
 		f.preview = append(f.preview, rec)

@@ -53,6 +53,35 @@ func TestOpenCSVReadsWhatSpreadsheetsWrite(t *testing.T) {
 	require.Equal(t, "Email", pv.SuggestedMapping.Email)
 }
 
+// Files as spreadsheets in other locales and on other systems save them:
+// semicolons or tabs between fields, CR-only line ends, a space after the
+// separator before a quoted field, a trailing separator on every line.
+func TestOpenCSVReadsOtherSpreadsheetShapes(t *testing.T) {
+	want := [][]string{{"ada@example.com", "Lovelace, Ada", "London"}, {"bob@example.com", "Bob", ""}}
+	for name, file := range map[string]string{
+		"semicolons":         "Email;Name;City\r\nada@example.com;\"Lovelace, Ada\";London\r\nbob@example.com;Bob;\r\n",
+		"tabs":               "Email\tName\tCity\nada@example.com\tLovelace, Ada\tLondon\nbob@example.com\tBob\t\n",
+		"CR line ends":       "Email,Name,City\rada@example.com,\"Lovelace, Ada\",London\rbob@example.com,Bob,\r",
+		"space before quote": "Email, Name, City\nada@example.com, \"Lovelace, Ada\", London\nbob@example.com, Bob,\n",
+		"trailing separator": "Email,Name,City,\nada@example.com,\"Lovelace, Ada\",London,\nbob@example.com,Bob,,\n",
+		"quoted header":      "\"Email\";\"Name; full\";City\nada@example.com;\"Lovelace, Ada\";London\nbob@example.com;Bob;\n",
+	} {
+		t.Run(name, func(t *testing.T) {
+			f, rows, err := readAll(t, file)
+			require.NoError(t, err)
+			require.Len(t, f.Headers(), 3)
+			require.Equal(t, "Email", f.Headers()[0])
+			require.Equal(t, want, rows)
+			require.EqualValues(t, len(file), f.BytesRead())
+			require.Equal(t, "Email", f.Preview().SuggestedMapping.Email)
+		})
+	}
+	// A cell under no column is reported by the row, not dropped.
+	_, rows, err := readAll(t, "Email,Name\nada@example.com,Ada,extra\n")
+	require.NoError(t, err)
+	require.Equal(t, [][]string{{"ada@example.com", "Ada", "extra"}}, rows)
+}
+
 func TestOpenCSVRefusesWhatIsNotACustomerFile(t *testing.T) {
 	tests := []struct{ name, file, want string }{
 		{"empty", "", "the file is empty"},
