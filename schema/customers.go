@@ -630,11 +630,7 @@ func resolveCustomer(ctx context.Context, tx pgx.Tx, ev EventInput) (resolution,
 // id is userID, or "" when there is none.
 func customerByUserID(ctx context.Context, q queryer, ws, userID string) (string, error) {
 	var id string
-	err := q.QueryRow(ctx, `
-		SELECT id FROM customers WHERE workspace_id = $1 AND external_id = $2
-		UNION ALL
-		SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2
-		LIMIT 1`, ws, userID).Scan(&id)
+	err := q.QueryRow(ctx, customerOfUserID, ws, userID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -643,6 +639,14 @@ func customerByUserID(ctx context.Context, q queryer, ws, userID string) (string
 	}
 	return id, nil
 }
+
+// customerOfUserID is the customer of workspace $1 whose external id or
+// previous user id is $2: no row when the user id is new.
+const customerOfUserID = `
+	SELECT id FROM customers WHERE workspace_id = $1 AND external_id = $2
+	UNION ALL
+	SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2
+	LIMIT 1`
 
 // aliasUser joins userID to the known customer prev (named by the alias's
 // previousId, a user id): when userID has no customer yet, prev takes it
@@ -713,8 +717,9 @@ func traitEmail(ev EventInput) string {
 }
 
 // emailLock is the advisory lock key of an address in a workspace: what
-// an import by email, an identify that may give a profile known by its
-// address a user id, and the erasure of such a profile take.
+// an import by email, an identify or an import row by user id that may
+// give a profile known by its address a user id, and the erasure of such
+// a profile take.
 func emailLock(workspaceID, email string) string {
 	return workspaceID + "/email:" + strings.ToLower(strings.TrimSpace(email))
 }
@@ -762,16 +767,7 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 		}
 		return anonOwner, "", nil
 	case known == "" && email != "":
-		// The conditions are repeated outside the subquery: a row another
-		// transaction gave a user id (or another address) while this one
-		// waited for it is re-checked, and left alone.
-		err := tx.QueryRow(ctx, `
-			UPDATE customers SET external_id = $3, updated_at = now()
-			WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower($2) AND external_id IS NULL
-				AND id = (SELECT id FROM customers
-					WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower($2) AND external_id IS NULL
-					ORDER BY created_at, id LIMIT 1)
-			RETURNING id`, ws, email, userID).Scan(&known)
+		err := tx.QueryRow(ctx, adoptProfileByEmail, ws, email, userID).Scan(&known)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return "", "", fmt.Errorf("identify customer by email: %w", err)
 		}
@@ -794,6 +790,21 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 	// The anonymous id belongs to another known customer: keep both as they are.
 	return known, "", nil
 }
+
+// adoptProfileByEmail gives the user id $3, new in workspace $1, the
+// oldest profile of the address $2 (in any case) that has no user id, and
+// returns that profile's id; no row when there is none. The identify of a
+// new user id (resolveIdentity) and an import by user id both take it,
+// under the address's lock (emailLock). The conditions are repeated outside
+// the subquery: a row another transaction gave a user id (or another
+// address) while this one waited for it is re-checked, and left alone.
+const adoptProfileByEmail = `
+	UPDATE customers SET external_id = $3, updated_at = now()
+	WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower($2) AND external_id IS NULL
+		AND id = (SELECT id FROM customers
+			WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower($2) AND external_id IS NULL
+			ORDER BY created_at, id LIMIT 1)
+	RETURNING id`
 
 func attachAnonymous(ctx context.Context, tx pgx.Tx, ws, anonID, customerID string) error {
 	if anonID == "" {

@@ -458,7 +458,8 @@ func checkChunkRows(ctx context.Context, tx pgx.Tx, workspaceID, id string, ch I
 // whether it created the customer.
 const (
 	// A previous user id (retired by an alias) updates the customer it
-	// resolves to.
+	// resolves to; a new one updates the profile known by the row's email
+	// that adoptProfilesByEmail gave it, if any.
 	upsertByUserID = `
 		WITH previous AS (
 			SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $2::text AND user_id = $3::text
@@ -509,22 +510,13 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, cus
 	if len(customers) == 0 {
 		return 0, nil, nil
 	}
-	// The identity locks ingest takes (workspace/user id), in one order.
-	set := map[string]bool{}
-	for _, c := range customers {
-		if key == ImportKeyUserID {
-			set[workspaceID+"/"+c.ExternalID] = true
-		} else {
-			set[emailLock(workspaceID, c.Email)] = true
+	if err := lockImported(ctx, tx, workspaceID, key, customers); err != nil {
+		return 0, nil, err
+	}
+	if key == ImportKeyUserID {
+		if err := adoptProfilesByEmail(ctx, tx, workspaceID, customers); err != nil {
+			return 0, nil, err
 		}
-	}
-	keys := make([]string, 0, len(set))
-	for k := range set {
-		keys = append(keys, k)
-	}
-	sort.Strings(keys)
-	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`, keys); err != nil {
-		return 0, nil, fmt.Errorf("lock imported identities: %w", err)
 	}
 	b := &pgx.Batch{}
 	for _, c := range customers {
@@ -561,6 +553,108 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, cus
 		return 0, nil, fmt.Errorf("upsert imported customers: %w", err)
 	}
 	return created, ids, nil
+}
+
+// lockImported takes the identity locks ingest takes, in one order: each
+// row's user id, and the address of a row that may give its user id the
+// profile known by that address (mayAdopt), or each row's address.
+func lockImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, customers []ImportedCustomer) error {
+	set := map[string]bool{}
+	for _, c := range customers {
+		if key == ImportKeyUserID {
+			set[workspaceID+"/"+c.ExternalID] = true
+		} else {
+			set[emailLock(workspaceID, c.Email)] = true
+		}
+	}
+	if key == ImportKeyUserID {
+		for _, c := range mayAdopt(customers) {
+			set[emailLock(workspaceID, c.Email)] = true
+		}
+	}
+	keys := make([]string, 0, len(set))
+	for k := range set {
+		keys = append(keys, k)
+	}
+	sort.Strings(keys)
+	if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`, keys); err != nil {
+		return fmt.Errorf("lock imported identities: %w", err)
+	}
+	return nil
+}
+
+// mayAdopt are the rows of an import by user id that may give their user
+// id a profile known only by its address: the first row of each user id,
+// when it has an email (later rows of that user id find the profile the
+// first one made or took).
+func mayAdopt(customers []ImportedCustomer) []ImportedCustomer {
+	var out []ImportedCustomer
+	seen := map[string]bool{}
+	for _, c := range customers {
+		if !seen[c.ExternalID] && c.Email != "" {
+			out = append(out, c)
+		}
+		seen[c.ExternalID] = true
+	}
+	return out
+}
+
+// adoptProfilesByEmail gives each user id the workspace does not know yet,
+// on a row with an email, the oldest profile of that address that has no
+// user id, as identify does (resolveIdentity); the row's upsert then
+// updates that profile, and it counts as updated. Rows are taken in order:
+// of two new user ids with one address, the first takes the profile.
+func adoptProfilesByEmail(ctx context.Context, tx pgx.Tx, workspaceID string, customers []ImportedCustomer) error {
+	candidates := mayAdopt(customers)
+	if len(candidates) == 0 {
+		return nil
+	}
+	fresh, err := newUserIDs(ctx, tx, workspaceID, candidates)
+	if err != nil || len(fresh) == 0 {
+		return err
+	}
+	b := &pgx.Batch{}
+	for _, c := range fresh {
+		b.Queue(adoptProfileByEmail, workspaceID, c.Email, c.ExternalID)
+	}
+	br := tx.SendBatch(ctx, b)
+	for _, c := range fresh {
+		if _, err := br.Exec(); err != nil {
+			_ = br.Close()
+			return fmt.Errorf("give row %d's user id the profile of its email: %w", c.Row, err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return fmt.Errorf("give new user ids the profiles of their emails: %w", err)
+	}
+	return nil
+}
+
+// newUserIDs are the rows whose user id no customer has, as its external
+// id or a previous one (customerByUserID).
+func newUserIDs(ctx context.Context, tx pgx.Tx, workspaceID string, rows []ImportedCustomer) ([]ImportedCustomer, error) {
+	b := &pgx.Batch{}
+	for _, c := range rows {
+		b.Queue(customerOfUserID, workspaceID, c.ExternalID)
+	}
+	br := tx.SendBatch(ctx, b)
+	var fresh []ImportedCustomer
+	for _, c := range rows {
+		var id string
+		err := br.QueryRow().Scan(&id)
+		if errors.Is(err, pgx.ErrNoRows) {
+			fresh = append(fresh, c)
+			continue
+		}
+		if err != nil {
+			_ = br.Close()
+			return nil, fmt.Errorf("find the customer of row %d's user id: %w", c.Row, err)
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("find the customers of imported user ids: %w", err)
+	}
+	return fresh, nil
 }
 
 // insertImportErrors records row errors once per row (a rerun overwrites).

@@ -196,3 +196,115 @@ func TestImportStoreByEmail(t *testing.T) {
 	require.Equal(t, "Ada@Example.com", *ada.Email, "the profile keeps its email")
 	require.JSONEq(t, `{"plan":"pro"}`, string(ada.Attributes))
 }
+
+// uploadImport stores a file of rows under headers and returns its id.
+func uploadImport(t *testing.T, st *schema.Store, ws string, headers []string, rows ...[]string) string {
+	t.Helper()
+	imp, err := st.CreateImport(context.Background(), ws, schema.NewImport{CreatedBy: "test", FileName: "people.csv", Headers: headers},
+		&memoryRowSource{rows: rows})
+	require.NoError(t, err)
+	return imp.ID
+}
+
+// runImport starts the next run of an import, applies all its rows as one
+// chunk of customers and ends the run.
+func runImport(t *testing.T, st *schema.Store, ws, id string, start schema.StartImport, key string, cs ...schema.ImportedCustomer) schema.Import {
+	t.Helper()
+	ctx := context.Background()
+	imp, err := st.StartImportRun(ctx, ws, id, start)
+	require.NoError(t, err)
+	imp, applied, err := st.ApplyImportChunk(ctx, ws, id, schema.ImportChunk{Run: imp.Run, Rows: len(cs), Key: key, Customers: cs})
+	require.NoError(t, err)
+	require.True(t, applied)
+	_, err = st.FinishImportRun(ctx, ws, id, imp.Run, schema.ImportCompleted, "")
+	require.NoError(t, err)
+	return imp
+}
+
+// A user id an import by user id brings for the first time, on a row with
+// an email, takes the oldest profile of that address that has no user id
+// (one an import by email made), as identify does: importing the same file
+// again with a user id column added duplicates nobody. A known user id
+// keeps its own profile; of two new user ids with one address, the first
+// row's takes the profile.
+func TestImportByUserIDAdoptsTheProfileKnownByEmail(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	require.NoError(t, err)
+	knownBob, err := st.ApplyEvent(ctx, schema.EventInput{WorkspaceID: ws.ID, MessageID: "m1", Type: "identify", UserID: "u-bob",
+		Traits: map[string]any{"email": "bob@work.example"}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+
+	byEmail := uploadImport(t, st, ws.ID, []string{"Email", "City"},
+		[]string{"ada@example.com", "London"}, []string{"bob@example.com", ""}, []string{"grace@example.com", ""})
+	emailRun := func() schema.Import {
+		return runImport(t, st, ws.ID, byEmail, schema.StartImport{Mapping: []byte(`{"email":"Email"}`)}, schema.ImportKeyEmail,
+			schema.ImportedCustomer{Email: "ada@example.com", Attributes: map[string]any{"city": "London", "plan": "free"}},
+			schema.ImportedCustomer{Email: "bob@example.com"},
+			schema.ImportedCustomer{Email: "grace@example.com"})
+	}
+	imp := emailRun()
+	require.Equal(t, [2]int{3, 0}, [2]int{imp.CreatedRows, imp.UpdatedRows})
+	byAddress := map[string]string{}
+	rows, err := st.Pool().Query(ctx, `SELECT email, id FROM customers WHERE workspace_id = $1 AND external_id IS NULL`, ws.ID)
+	require.NoError(t, err)
+	for rows.Next() {
+		var email, id string
+		require.NoError(t, rows.Scan(&email, &id))
+		byAddress[email] = id
+	}
+	require.NoError(t, rows.Err())
+	require.Len(t, byAddress, 3)
+
+	seg, err := st.CreateSegment(ctx, ws.ID, schema.Segment{Name: "Imported", Kind: schema.SegmentManual})
+	require.NoError(t, err)
+	byUserID := uploadImport(t, st, ws.ID, []string{"User ID", "Email", "Plan"},
+		[]string{"u-ada", "ADA@example.com", "pro"}, []string{"u-bob", "bob@example.com", ""},
+		[]string{"u-grace", "grace@example.com", ""}, []string{"u-grace2", "grace@example.com", ""}, []string{"u-ada", "", "team"})
+	userIDRun := func() schema.Import {
+		return runImport(t, st, ws.ID, byUserID,
+			schema.StartImport{Mapping: []byte(`{"user_id":"User ID","email":"Email"}`), SegmentID: &seg.ID}, schema.ImportKeyUserID,
+			schema.ImportedCustomer{ExternalID: "u-ada", Email: "ADA@example.com", Attributes: map[string]any{"plan": "pro"}},
+			schema.ImportedCustomer{ExternalID: "u-bob", Email: "bob@example.com"},
+			schema.ImportedCustomer{ExternalID: "u-grace", Email: "grace@example.com"},
+			schema.ImportedCustomer{ExternalID: "u-grace2", Email: "grace@example.com"},
+			schema.ImportedCustomer{ExternalID: "u-ada", Attributes: map[string]any{"seats": 3}})
+	}
+	imp = userIDRun()
+	require.Equal(t, [2]int{1, 4}, [2]int{imp.CreatedRows, imp.UpdatedRows}, "only u-grace2 is a new profile")
+	require.Equal(t, 5, countImportedCustomers(t, st, ws.ID))
+
+	ada, err := st.FindCustomer(ctx, ws.ID, "u-ada")
+	require.NoError(t, err)
+	require.Equal(t, byAddress["ada@example.com"], ada.ID, "the profile known by the address took the user id")
+	require.Equal(t, "u-ada", *ada.ExternalID)
+	require.JSONEq(t, `{"city":"London","plan":"pro","seats":3}`, string(ada.Attributes))
+	member, err := st.CustomerSegments(ctx, ws.ID, ada.ID)
+	require.NoError(t, err)
+	require.Len(t, member, 1, "the import's segment has the profile that took the user id")
+	require.Equal(t, seg.ID, member[0].SegmentID)
+
+	bob, err := st.FindCustomer(ctx, ws.ID, "u-bob")
+	require.NoError(t, err)
+	require.Equal(t, knownBob.CustomerID, bob.ID, "a known user id keeps its own profile")
+	require.Equal(t, "bob@example.com", *bob.Email)
+	var bobUserID *string
+	require.NoError(t, st.Pool().QueryRow(ctx, `SELECT external_id FROM customers WHERE workspace_id = $1 AND id = $2`,
+		ws.ID, byAddress["bob@example.com"]).Scan(&bobUserID))
+	require.Nil(t, bobUserID, "the profile known by bob's address is left as it was")
+
+	grace, err := st.FindCustomer(ctx, ws.ID, "u-grace")
+	require.NoError(t, err)
+	require.Equal(t, byAddress["grace@example.com"], grace.ID, "the first row with the address takes its profile")
+	grace2, err := st.FindCustomer(ctx, ws.ID, "u-grace2")
+	require.NoError(t, err)
+	require.NotEqual(t, grace.ID, grace2.ID)
+
+	// Both files again: nothing new.
+	imp = userIDRun()
+	require.Equal(t, [2]int{0, 5}, [2]int{imp.CreatedRows, imp.UpdatedRows})
+	imp = emailRun()
+	require.Equal(t, [2]int{0, 3}, [2]int{imp.CreatedRows, imp.UpdatedRows})
+	require.Equal(t, 5, countImportedCustomers(t, st, ws.ID))
+}
