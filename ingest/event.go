@@ -302,9 +302,9 @@ func IsObjectOrNull(raw json.RawMessage) bool {
 
 // StoredProperties are the properties kept with the event: its own, plus
 // the Segment fields of its type that have no column — a page's or
-// screen's name and category, a group's groupId and traits, an alias's
-// previousId — under those names, unless the properties already have
-// them (the sender's own win).
+// screen's name and category, a group's groupId and traits, an identify's
+// traits, an alias's previousId — under those names, unless the
+// properties already have them (the sender's own win).
 func (e *Event) StoredProperties() (json.RawMessage, error) {
 	props := e.Properties
 	if len(props) == 0 || string(props) == "null" {
@@ -326,6 +326,12 @@ func (e *Event) StoredProperties() (json.RawMessage, error) {
 		}
 	case "group":
 		put("groupId", e.GroupID)
+		if len(e.Traits) > 0 && string(e.Traits) != "null" {
+			put("traits", e.Traits)
+		}
+	case "identify":
+		// As sent, so the timeline says what each identify changed (the
+		// profile holds only the result).
 		if len(e.Traits) > 0 && string(e.Traits) != "null" {
 			put("traits", e.Traits)
 		}

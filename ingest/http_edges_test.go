@@ -128,6 +128,7 @@ func TestEventsAcceptedOverHTTPAreStoredAsSent(t *testing.T) {
 	require.JSONEq(t, `{"name":"the sender's own"}`, props["screen-1"], "the sender's properties win")
 	require.JSONEq(t, `{"groupId":"acme","traits":{"plan":"enterprise","seats":50}}`, props["group-1"])
 	require.JSONEq(t, `{"previousId":"legacy-9"}`, props["alias-1"])
+	require.JSONEq(t, `{"traits":{"account":12345678901234567890,"ratio":0.25}}`, props["num-1"], "an identify keeps its traits as sent")
 
 	require.Empty(t, readDeadLetters(t, e.client), "nothing accepted was dead-lettered")
 }
