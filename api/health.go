@@ -2,8 +2,9 @@ package api
 
 import (
 	"context"
+	"errors"
+	"fmt"
 	"net/http"
-	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -25,34 +26,60 @@ func (s *Server) readyz(c *gin.Context) {
 	c.JSON(status, body)
 }
 
+// checkTimeout is how long RunChecks waits for the checks.
+const checkTimeout = 3 * time.Second
+
 // RunChecks runs the checks concurrently, each within 3 s, and reports "ok"
-// or the error per check; ok is true when all passed.
+// or the error per check; ok is true when all passed. It returns at the
+// deadline even if a check has not answered (a client call that ignores
+// its context): that check is reported failed, "no answer in 3s".
 func RunChecks(ctx context.Context, checks []Check) (map[string]string, bool) {
-	ctx, cancel := context.WithTimeout(ctx, 3*time.Second)
+	ctx, cancel := context.WithTimeout(ctx, checkTimeout)
 	defer cancel()
-	results := make(map[string]string, len(checks))
-	var mu sync.Mutex
-	var wg sync.WaitGroup
-	allOK := true
-	for _, ch := range checks {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			res := "ok"
-			if err := ch.Fn(ctx); err != nil {
-				res = err.Error()
-			}
-			mu.Lock()
-			defer mu.Unlock()
-			if res != "ok" && ch.Optional {
-				res = "degraded: " + res
-			}
-			results[ch.Name] = res
-			if res != "ok" && !ch.Optional {
-				allOK = false
-			}
-		}()
+	type answer struct {
+		i   int
+		err error
 	}
-	wg.Wait()
+	// Buffered: a check that answers after the deadline does not block.
+	answers := make(chan answer, len(checks))
+	for i, ch := range checks {
+		go func() { answers <- answer{i, ch.Fn(ctx)} }()
+	}
+	errs := make([]error, len(checks))
+	answered := make([]bool, len(checks))
+	record := func(a answer) { errs[a.i], answered[a.i] = a.err, true }
+	for n := 0; n < len(checks) && ctx.Err() == nil; n++ {
+		select {
+		case a := <-answers:
+			record(a)
+		case <-ctx.Done():
+		}
+	}
+	for more := true; more; { // answers that came with the deadline
+		select {
+		case a := <-answers:
+			record(a)
+		default:
+			more = false
+		}
+	}
+	results := make(map[string]string, len(checks))
+	allOK := true
+	for i, ch := range checks {
+		res := "ok"
+		switch {
+		case !answered[i], errors.Is(errs[i], context.DeadlineExceeded) && ctx.Err() != nil:
+			res = fmt.Sprintf("no answer in %s", checkTimeout)
+		case errs[i] != nil:
+			res = errs[i].Error()
+		}
+		if res != "ok" && ch.Optional {
+			res = "degraded: " + res
+		}
+		results[ch.Name] = res
+		if res != "ok" && !ch.Optional {
+			allOK = false
+		}
+	}
 	return results, allOK
 }

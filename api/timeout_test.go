@@ -59,3 +59,16 @@ func TestDatabaseUnavailableAnswers503(t *testing.T) {
 	require.Equal(t, http.StatusServiceUnavailable, rec.Code, rec.Body.String())
 	require.Contains(t, rec.Body.String(), "the database is unavailable")
 }
+
+// A check that does not answer (a broker that stopped answering, a client
+// call that ignores its context) does not hold /readyz: the checks are
+// reported at their deadline, the silent one failed.
+func TestChecksAnswerAtTheirDeadline(t *testing.T) {
+	hung := func(context.Context) error { time.Sleep(15 * time.Second); return nil } // ignores its context
+	up := func(context.Context) error { return nil }
+	start := time.Now()
+	results, ok := RunChecks(context.Background(), []Check{{Name: "postgres", Fn: up}, {Name: "kafka", Fn: hung}})
+	require.Less(t, time.Since(start), 10*time.Second, "the checks wait at most their 3 s deadline")
+	require.False(t, ok)
+	require.Equal(t, map[string]string{"postgres": "ok", "kafka": "no answer in 3s"}, results)
+}

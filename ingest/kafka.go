@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"sync"
 	"time"
 
 	"github.com/IBM/sarama"
@@ -77,6 +78,61 @@ func Ping(c sarama.Client, topic string) error {
 		return fmt.Errorf("kafka metadata for %s: %w", topic, err)
 	}
 	return nil
+}
+
+// Pinger is the readiness probe of the brokers. sarama's metadata request
+// cannot be cancelled and, against brokers that stopped answering, retries
+// for a minute or more: Ping waits for it only as long as its context
+// allows, and probes that come while one is in flight wait for that one
+// rather than start another, so probes do not pile up on the client.
+type Pinger struct {
+	c     sarama.Client
+	topic string
+
+	mu     sync.Mutex
+	flight *pingFlight // the ping in flight; nil when none
+}
+
+// pingFlight is one metadata request; err is set before done is closed.
+type pingFlight struct {
+	done chan struct{}
+	err  error
+}
+
+// NewPinger makes the probe of c's brokers and topic.
+func NewPinger(c sarama.Client, topic string) *Pinger {
+	return &Pinger{c: c, topic: topic}
+}
+
+// Ping checks that the brokers answer and know the topic, giving up when
+// ctx ends (the request in flight then goes on for the next probe).
+func (p *Pinger) Ping(ctx context.Context) error {
+	f := p.start()
+	select {
+	case <-f.done:
+		return f.err
+	case <-ctx.Done():
+		return fmt.Errorf("kafka metadata for %s: no answer yet: %w", p.topic, ctx.Err())
+	}
+}
+
+// start returns the ping in flight, starting one if there is none.
+func (p *Pinger) start() *pingFlight {
+	p.mu.Lock()
+	defer p.mu.Unlock()
+	if p.flight != nil {
+		return p.flight
+	}
+	f := &pingFlight{done: make(chan struct{})}
+	p.flight = f
+	go func() {
+		f.err = Ping(p.c, p.topic)
+		p.mu.Lock()
+		p.flight = nil
+		p.mu.Unlock()
+		close(f.done)
+	}()
+	return f
 }
 
 // TopicWarnings says what of the existing topics differs from what

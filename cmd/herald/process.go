@@ -35,6 +35,9 @@ type process struct {
 	store    *schema.Store
 	temporal client.Client
 	kafka    sarama.Client
+	// kafkaPing is the readiness probe of kafka, shared by all /readyz
+	// requests so that their metadata requests do not pile up.
+	kafkaPing *ingest.Pinger
 	// stopping: a stop was asked for; /readyz answers 503 while the
 	// process drains.
 	stopping atomic.Bool
@@ -82,6 +85,7 @@ func connect(ctx context.Context, role string, cfg Config, log *slog.Logger) (*p
 		p.close()
 		return nil, err
 	}
+	p.kafkaPing = ingest.NewPinger(p.kafka, cfg.KafkaTopic)
 	return p, nil
 }
 
@@ -180,8 +184,8 @@ func (p *process) checks() []api.Check {
 			return err
 		}},
 	}
-	if p.kafka != nil {
-		cs = append(cs, api.Check{Name: "kafka", Fn: func(ctx context.Context) error { return ingest.Ping(p.kafka, p.cfg.KafkaTopic) }})
+	if p.kafkaPing != nil {
+		cs = append(cs, api.Check{Name: "kafka", Fn: p.kafkaPing.Ping})
 	}
 	return cs
 }
