@@ -62,6 +62,11 @@ type ConsumerDeps struct {
 	// Larger batches cost Postgres less per event; each waits at most
 	// Linger longer.
 	Linger time.Duration
+	// ShutdownTimeout is how long Run may take to stop once its context
+	// ends (default 20s, as HERALD_SHUTDOWN_TIMEOUT): past it, leaving the
+	// group and closing the connections are abandoned. A batch being
+	// applied gets at most half of it (and at most BatchGrace).
+	ShutdownTimeout time.Duration
 }
 
 // Consumer is the ingest role: a Kafka consumer group member that applies
@@ -87,6 +92,9 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 	}
 	if d.LagInterval <= 0 {
 		d.LagInterval = 5 * time.Second
+	}
+	if d.ShutdownTimeout <= 0 {
+		d.ShutdownTimeout = 20 * time.Second
 	}
 	c := &Consumer{
 		d: d,
@@ -117,25 +125,27 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 	return c
 }
 
-// Run consumes until ctx ends.
+// Run consumes until ctx ends. It then stops within the shutdown
+// timeout: a broker that does not answer cannot hold it (what it could not
+// commit is delivered again, and applying it again is safe).
 func (c *Consumer) Run(ctx context.Context) error {
 	dlq, err := newDeadLetterProducer(c.d.Brokers, c.d.DLQTopic, c.d.Security)
 	if err != nil {
 		return fmt.Errorf("dead-letter producer: %w", err)
 	}
 	c.dlq = dlq
-	defer dlq.Close()
 	client, err := NewClient(c.d.Brokers, c.d.Security)
 	if err != nil {
+		dlq.Close()
 		return err
 	}
-	defer client.Close()
 	c.client = client
 	group, err := sarama.NewConsumerGroupFromClient(c.d.Group, client)
 	if err != nil {
+		client.Close()
+		dlq.Close()
 		return fmt.Errorf("join consumer group %s: %w", c.d.Group, err)
 	}
-	defer group.Close()
 	go func() {
 		for err := range group.Errors() {
 			c.d.Log.Warn("consumer group error", "error", err)
@@ -143,10 +153,37 @@ func (c *Consumer) Run(ctx context.Context) error {
 	}()
 	go c.measureRate(ctx)
 	c.d.Log.Info("ingest consumer started", "topic", c.d.Topic, "group", c.d.Group)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		c.consume(ctx, group)
+		// Leaving the group commits the offsets marked last.
+		_ = group.Close()
+		_ = client.Close()
+		_ = dlq.Close()
+	}()
+	select {
+	case <-done:
+		return nil
+	case <-ctx.Done():
+	}
+	t := time.NewTimer(c.d.ShutdownTimeout)
+	defer t.Stop()
+	select {
+	case <-done:
+	case <-t.C:
+		c.d.Log.Warn("the consumer did not stop within the shutdown timeout; leaving it behind (events whose offsets were not committed are delivered again)",
+			"timeout", c.d.ShutdownTimeout)
+	}
+	return nil
+}
+
+// consume takes part in the group until ctx ends or the group is closed.
+func (c *Consumer) consume(ctx context.Context, group sarama.ConsumerGroup) {
 	for ctx.Err() == nil {
 		if err := group.Consume(ctx, []string{c.d.Topic}, c); err != nil {
 			if errors.Is(err, sarama.ErrClosedConsumerGroup) {
-				return nil
+				return
 			}
 			c.d.Log.Warn("consume", "error", err)
 			select {
@@ -155,7 +192,6 @@ func (c *Consumer) Run(ctx context.Context) error {
 			}
 		}
 	}
-	return nil
 }
 
 // Setup implements sarama.ConsumerGroupHandler.
@@ -197,7 +233,7 @@ func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.C
 			// The batch in hand may finish when the session ends (a
 			// rebalance, a stop): delivered again, its events would be
 			// stored once but routed twice for nothing.
-			bctx, cancel := afterGrace(sess.Context(), BatchGrace)
+			bctx, cancel := afterGrace(sess.Context(), c.batchGrace())
 			err := c.handleBatch(bctx, batch)
 			cancel()
 			if err != nil {
@@ -263,7 +299,15 @@ func (c *Consumer) collect(ctx context.Context, msgs <-chan *sarama.ConsumerMess
 
 // BatchGrace is how long a batch being applied may go on after its
 // session ended, before it is abandoned (its messages then come again).
+// A shorter shutdown timeout shortens it (batchGrace).
 const BatchGrace = 10 * time.Second
+
+// batchGrace is BatchGrace within the shutdown budget: at most half of
+// the shutdown timeout, so that the offsets of a batch that finishes can
+// still be committed before Run gives up on stopping cleanly.
+func (c *Consumer) batchGrace() time.Duration {
+	return min(BatchGrace, c.d.ShutdownTimeout/2)
+}
 
 // afterGrace is a context that ends grace after parent does (or when its
 // cancel is called).

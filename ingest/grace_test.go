@@ -23,3 +23,10 @@ func TestAfterGraceEndsGraceAfterItsParent(t *testing.T) {
 	cancel()
 	require.Error(t, ctx.Err(), "cancel ends it at once")
 }
+
+// A batch's grace fits in the shutdown timeout: half of it at most, so the
+// offsets of a batch that finishes can still be committed.
+func TestBatchGraceFitsTheShutdownTimeout(t *testing.T) {
+	require.Equal(t, BatchGrace, NewConsumer(ConsumerDeps{}).batchGrace(), "the default timeout (20s) leaves BatchGrace")
+	require.Equal(t, 2*time.Second, NewConsumer(ConsumerDeps{ShutdownTimeout: 4 * time.Second}).batchGrace())
+}

@@ -153,6 +153,8 @@ func serveIngest(ctx context.Context, p *process) error {
 		Group:    p.cfg.KafkaGroup,
 		Security: p.cfg.kafkaSecurity(),
 		Linger:   p.cfg.IngestLinger,
+		// Within HERALD_SHUTDOWN_TIMEOUT even when the broker hangs.
+		ShutdownTimeout: p.cfg.ShutdownTimeout,
 	})
 	return c.Run(ctx)
 }
