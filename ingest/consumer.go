@@ -83,6 +83,11 @@ type Consumer struct {
 	misKeyed   prometheus.Counter
 	rate       prometheus.Gauge
 	total      atomic.Int64
+	// unfinished holds, per partition, the offsets of events stored by an
+	// attempt at a batch that was then abandoned: delivered again, they
+	// are found stored, yet no finished batch counted them applied.
+	unfinishedMu sync.Mutex
+	unfinished   map[int32]map[int64]bool
 }
 
 // NewConsumer builds a consumer; Run starts it.
@@ -97,7 +102,8 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 		d.ShutdownTimeout = 20 * time.Second
 	}
 	c := &Consumer{
-		d: d,
+		d:          d,
+		unfinished: map[int32]map[int64]bool{},
 		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
 			Name: "herald_ingest_events_total", Help: "Events consumed, by outcome (applied, duplicate, dead_lettered).",
 		}, []string{"outcome"}),
@@ -208,6 +214,7 @@ const MaxBatch = 500
 // all of its effects are durable.
 func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.ConsumerGroupClaim) error {
 	part := fmt.Sprint(claim.Partition())
+	c.forgetStored(claim.Partition(), claim.InitialOffset()) // committed: done by whoever owned it
 	pl := &partitionLag{next: claim.InitialOffset()}
 	stop := make(chan struct{})
 	go c.watchLag(sess.Context(), claim.Topic(), claim.Partition(), pl, stop)
@@ -234,16 +241,19 @@ func (c *Consumer) ConsumeClaim(sess sarama.ConsumerGroupSession, claim sarama.C
 			// rebalance, a stop): delivered again, its events would be
 			// stored once but routed twice for nothing.
 			bctx, cancel := afterGrace(sess.Context(), c.batchGrace())
-			err := c.handleBatch(bctx, batch)
+			t, err := c.handleBatch(bctx, batch)
 			cancel()
 			if err != nil {
 				// Only a cancelled context gets here (retry gives up on
 				// nothing else but poison, which handleBatch dead-letters):
-				// leave the offsets unmarked.
+				// leave the offsets unmarked, and the batch uncounted.
+				c.rememberStored(claim.Partition(), t.stored)
 				return nil
 			}
 			last := batch[len(batch)-1]
 			sess.MarkMessage(last, "")
+			c.count(t)
+			c.forgetStored(claim.Partition(), last.Offset+1)
 			pl.applied(last.Offset + 1)
 			c.total.Add(int64(len(batch)))
 			c.batchSize.Observe(float64(len(batch)))
@@ -549,9 +559,77 @@ type pending struct {
 	in  schema.EventInput
 }
 
+// tally is what a batch's events came to. It is added to the metrics
+// only when the batch is marked (its offsets will be committed): a batch
+// abandoned part-way comes again, and would be counted twice.
+type tally struct {
+	applied, duplicate, deadLettered, misrouted int
+	// stored are the offsets of the events this attempt counts applied.
+	stored []int64
+}
+
+// count adds a marked batch's tally to the metrics.
+func (c *Consumer) count(t *tally) {
+	for outcome, n := range map[string]int{"applied": t.applied, "duplicate": t.duplicate, "dead_lettered": t.deadLettered} {
+		if n > 0 {
+			c.consumed.WithLabelValues(outcome).Add(float64(n))
+		}
+	}
+	if t.misrouted > 0 {
+		c.misKeyed.Add(float64(t.misrouted))
+	}
+}
+
+// rememberStored keeps the offsets of events an abandoned attempt stored.
+func (c *Consumer) rememberStored(partition int32, offsets []int64) {
+	if len(offsets) == 0 {
+		return
+	}
+	c.unfinishedMu.Lock()
+	defer c.unfinishedMu.Unlock()
+	m := c.unfinished[partition]
+	if m == nil {
+		m = map[int64]bool{}
+		c.unfinished[partition] = m
+	}
+	for _, o := range offsets {
+		m[o] = true
+	}
+}
+
+// storedEarlier says whether an abandoned attempt in this process stored
+// the event at offset (and no finished batch counted it since).
+func (c *Consumer) storedEarlier(partition int32, offset int64) bool {
+	c.unfinishedMu.Lock()
+	defer c.unfinishedMu.Unlock()
+	return c.unfinished[partition][offset]
+}
+
+// forgetStored drops the remembered offsets below next: they are counted,
+// or committed by another member.
+func (c *Consumer) forgetStored(partition int32, next int64) {
+	c.unfinishedMu.Lock()
+	defer c.unfinishedMu.Unlock()
+	m := c.unfinished[partition]
+	for o := range m {
+		if o < next {
+			delete(m, o)
+		}
+	}
+	if len(m) == 0 {
+		delete(c.unfinished, partition)
+	}
+}
+
 // handleBatch applies a batch: decodes each message (poison to the DLQ),
 // stores the events and customers in one transaction, then routes them.
-func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) error {
+// The tally says what the attempt did, also when it fails.
+func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessage) (*tally, error) {
+	t := &tally{}
+	return t, c.applyBatch(ctx, msgs, t)
+}
+
+func (c *Consumer) applyBatch(ctx context.Context, msgs []*sarama.ConsumerMessage, t *tally) error {
 	keys := map[string]keyCheck{}
 	ps := make([]pending, 0, len(msgs))
 	for _, msg := range msgs {
@@ -563,13 +641,13 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 		var pe poison
 		switch {
 		case errors.As(err, &pe):
-			if err := c.deadLetter(ctx, msg, pe.reason); err != nil {
+			if err := c.deadLetter(ctx, msg, pe.reason, t); err != nil {
 				return err
 			}
 		case schema.IsDataError(err):
 			// Text of the event the database refused to look up: no retry
 			// would fix it.
-			if err := c.deadLetter(ctx, msg, "the database refused the event's data: "+err.Error()); err != nil {
+			if err := c.deadLetter(ctx, msg, "the database refused the event's data: "+err.Error(), t); err != nil {
 				return err
 			}
 		case err != nil:
@@ -581,8 +659,8 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 	if len(ps) == 0 {
 		return nil
 	}
-	c.checkKeys(ps)
-	applied, err := c.store(ctx, ps)
+	t.misrouted = c.checkKeys(ps)
+	applied, err := c.store(ctx, ps, t)
 	if err != nil {
 		return err
 	}
@@ -608,22 +686,10 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 			return err
 		}
 	}
-	duplicates := 0
-	for _, a := range applied {
-		if a.Duplicate {
-			duplicates++
-		}
-	}
-	if duplicates > 0 {
-		c.consumed.WithLabelValues("duplicate").Add(float64(duplicates))
-	}
-	if n := len(applied) - duplicates; n > 0 {
-		c.consumed.WithLabelValues("applied").Add(float64(n))
-	}
 	return nil
 }
 
-// checkKeys counts (and logs, once per batch) events whose record key is
+// checkKeys counts (and logs, once per attempt at a batch) events whose record key is
 // not the customer's: they are applied, but a producer that keys them
 // otherwise cannot count on their order against the customer's events
 // that Herald's API or a correct producer put on another partition.
@@ -632,7 +698,7 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 // default partitioner (murmur2) puts their key — a producer using another
 // hash (librdkafka's and kcat's default crc32, sarama's FNV-1a): the same
 // customer's events from Herald's API land elsewhere.
-func (c *Consumer) checkKeys(ps []pending) {
+func (c *Consumer) checkKeys(ps []pending) int {
 	n, example := 0, ""
 	wrongPart, partExample := 0, ""
 	var partitions int32 // 0: unknown (no client, as in BenchmarkHandleBatch), not checked
@@ -657,22 +723,21 @@ func (c *Consumer) checkKeys(ps []pending) {
 		}
 	}
 	if n > 0 {
-		c.misKeyed.Add(float64(n))
 		c.d.Log.Warn("events keyed otherwise than <workspaceId>:<userId or anonymousId>; applied, but their order per customer is not guaranteed",
 			"events", n, "example", example, "partition", ps[0].msg.Partition)
 	}
 	if wrongPart > 0 {
-		c.misKeyed.Add(float64(wrongPart))
 		c.d.Log.Warn("events partitioned otherwise than Kafka's default partitioner (murmur2; kcat: -X partitioner=murmur2_random); applied, but their order against the customer's other events is not guaranteed",
 			"events", wrongPart, "example", partExample)
 	}
+	return n + wrongPart
 }
 
 // store writes the batch's events. When the database refuses one event's
 // data the batch is applied one event at a time and the refused ones go to
 // the DLQ; so does an event that reuses another's message id (it is not
 // applied, and not routed as that event).
-func (c *Consumer) store(ctx context.Context, ps []pending) ([]Applied, error) {
+func (c *Consumer) store(ctx context.Context, ps []pending, t *tally) ([]Applied, error) {
 	in := make([]schema.EventInput, len(ps))
 	for i, p := range ps {
 		in[i] = p.in
@@ -686,11 +751,12 @@ func (c *Consumer) store(ctx context.Context, ps []pending) ([]Applied, error) {
 		out := make([]Applied, 0, len(ps))
 		for i, r := range res {
 			if r.Conflict != "" {
-				if err := c.deadLetter(ctx, ps[i].msg, r.Conflict); err != nil {
+				if err := c.deadLetter(ctx, ps[i].msg, r.Conflict, t); err != nil {
 					return nil, err
 				}
 				continue
 			}
+			t.add(c, ps[i].msg, r)
 			out = append(out, appliedOf(ps[i].ev, r))
 		}
 		return out, nil
@@ -707,20 +773,34 @@ func (c *Consumer) store(ctx context.Context, ps []pending) ([]Applied, error) {
 		})
 		switch {
 		case schema.IsDataError(err):
-			if err := c.deadLetter(ctx, p.msg, "the database refused the event's data: "+err.Error()); err != nil {
+			if err := c.deadLetter(ctx, p.msg, "the database refused the event's data: "+err.Error(), t); err != nil {
 				return nil, err
 			}
 		case err != nil:
 			return nil, err
 		case r[0].Conflict != "":
-			if err := c.deadLetter(ctx, p.msg, r[0].Conflict); err != nil {
+			if err := c.deadLetter(ctx, p.msg, r[0].Conflict, t); err != nil {
 				return nil, err
 			}
 		default:
+			t.add(c, p.msg, r[0])
 			out = append(out, appliedOf(p.ev, r[0]))
 		}
 	}
 	return out, nil
+}
+
+// add counts a stored event: applied when this attempt stored it, or an
+// abandoned attempt in this process did; duplicate otherwise (delivered
+// again after an earlier attempt was counted — or one in another process,
+// which cannot be told apart).
+func (t *tally) add(c *Consumer, msg *sarama.ConsumerMessage, r schema.AppliedEvent) {
+	if r.Duplicate && !c.storedEarlier(msg.Partition, msg.Offset) {
+		t.duplicate++
+		return
+	}
+	t.applied++
+	t.stored = append(t.stored, msg.Offset)
 }
 
 func appliedOf(ev Event, r schema.AppliedEvent) Applied {
@@ -950,7 +1030,8 @@ func (c *Consumer) recreateDLQ() {
 	c.d.Log.Warn("the dead-letter topic was missing; created it again", "topic", c.d.DLQTopic)
 }
 
-func (c *Consumer) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason string) error {
+// deadLetter writes msg's dead letter, and counts it in t.
+func (c *Consumer) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason string, t *tally) error {
 	b, err := newDeadLetter(msg, reason, time.Now())
 	if err != nil {
 		return err
@@ -961,7 +1042,7 @@ func (c *Consumer) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, 
 		err := c.dlq.Produce(ctx, Message{Key: key, Value: b, Headers: headers})
 		if err == nil {
 			c.d.Log.Warn("event dead-lettered", "reason", reason, "partition", msg.Partition, "offset", msg.Offset)
-			c.consumed.WithLabelValues("dead_lettered").Inc()
+			t.deadLettered++
 			return nil
 		}
 		c.d.Log.Warn("write to dead-letter topic failed; retrying", "error", err)

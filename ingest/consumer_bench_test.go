@@ -54,7 +54,7 @@ func BenchmarkHandleBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	c := NewConsumer(ConsumerDeps{Store: st, Router: NewJourneyRouter(st, nil, nil, nil)})
-	if err := c.handleBatch(ctx, benchMessages(ws.ID, 0, 100)); err != nil {
+	if _, err := c.handleBatch(ctx, benchMessages(ws.ID, 0, 100)); err != nil {
 		b.Fatal(err)
 	}
 	batches := make([][]*sarama.ConsumerMessage, b.N)
@@ -65,7 +65,7 @@ func BenchmarkHandleBatch(b *testing.B) {
 	cpu0 := processCPU(b)
 	b.ResetTimer()
 	for i := 0; i < b.N; i++ {
-		if err := c.handleBatch(ctx, batches[i]); err != nil {
+		if _, err := c.handleBatch(ctx, batches[i]); err != nil {
 			b.Fatal(err)
 		}
 	}
