@@ -425,6 +425,11 @@ func (c *Consumer) watchLag(ctx context.Context, topic string, partition int32, 
 			}
 		}
 		pl.mu.Lock()
+		if pl.next < 0 {
+			// Nothing applied yet: the partition's log start is where it
+			// stands, so that a range of only markers can be settled.
+			pl.next = next
+		}
 		idle := pl.oldest.IsZero() && pl.next == next
 		pl.mu.Unlock()
 		// Nothing held, yet behind: what is left may be only transaction

@@ -104,3 +104,25 @@ func TestLagIsZeroAfterATransactionsMarker(t *testing.T) {
 		return true
 	}, 20*time.Second, 100*time.Millisecond, "lag: %v", gauges("herald_ingest_lag_messages"))
 }
+
+// A fresh partition (no committed offset) that holds only an aborted
+// transaction and its marker has nothing to apply: its lag reads 0, as it
+// does when the group has a committed offset.
+func TestLagIsZeroOnAFreshPartitionOfOnlyAnAbortedTransaction(t *testing.T) {
+	e := newEnv(t)
+	ws := e.ws.ID
+	cl := transactional(t, e.brokers, "herald-fresh-abort")
+	key := ws + ":u-abort"
+	inTransaction(t, cl, false, key, map[string]any{"type": "track", "messageId": "a1", "userId": "u-abort", "event": "E", "workspaceId": ws})
+	part := ingest.KeyPartition([]byte(key), 3)
+	reg := prometheus.NewRegistry()
+	ctx, cancel := context.WithCancel(context.Background())
+	cons := ingest.NewConsumer(ingest.ConsumerDeps{Brokers: e.brokers, Store: e.store, Metrics: reg,
+		Topic: topic, DLQTopic: dlq, Group: "herald-ingest", LagInterval: 100 * time.Millisecond})
+	done := make(chan error, 1)
+	go func() { done <- cons.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	require.Eventually(t, func() bool { return gauge(t, reg, "herald_ingest_lag_messages", part) >= 0 }, 20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return gauge(t, reg, "herald_ingest_lag_messages", part) == 0 }, 10*time.Second, 100*time.Millisecond,
+		"partition %d: only an aborted record and its marker", part)
+}
