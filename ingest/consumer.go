@@ -82,6 +82,7 @@ type Consumer struct {
 	batchSize  prometheus.Histogram
 	misKeyed   prometheus.Counter
 	rate       prometheus.Gauge
+	assigned   prometheus.Gauge
 	total      atomic.Int64
 	// unfinished holds, per partition, the offsets of events stored by an
 	// attempt at a batch that was then abandoned: delivered again, they
@@ -121,12 +122,15 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 			Name: "herald_ingest_misrouted_events_total",
 			Help: "Events applied whose record key is not <workspaceId>:<userId or anonymousId>: their order against the customer's events on another partition is not guaranteed.",
 		}),
+		assigned: prometheus.NewGauge(prometheus.GaugeOpts{
+			Name: "herald_ingest_assigned_partitions", Help: "Partitions of the events topic this process consumes now (0: up, but consuming nothing).",
+		}),
 		rate: prometheus.NewGauge(prometheus.GaugeOpts{
 			Name: "herald_ingest_events_per_second", Help: "Events consumed per second over the last 10 seconds (all outcomes).",
 		}),
 	}
 	if d.Metrics != nil {
-		d.Metrics.MustRegister(c.consumed, c.lag, c.lagSeconds, c.batchSize, c.misKeyed, c.rate)
+		d.Metrics.MustRegister(c.consumed, c.lag, c.lagSeconds, c.batchSize, c.misKeyed, c.rate, c.assigned)
 	}
 	return c
 }
@@ -178,6 +182,7 @@ func (c *Consumer) Run(ctx context.Context) error {
 	select {
 	case <-done:
 	case <-t.C:
+		c.assigned.Set(0)
 		c.d.Log.Warn("the consumer did not stop within the shutdown timeout; leaving it behind (events whose offsets were not committed are delivered again)",
 			"timeout", c.d.ShutdownTimeout)
 	}
@@ -200,11 +205,19 @@ func (c *Consumer) consume(ctx context.Context, group sarama.ConsumerGroup) {
 	}
 }
 
-// Setup implements sarama.ConsumerGroupHandler.
-func (c *Consumer) Setup(sarama.ConsumerGroupSession) error { return nil }
+// Setup implements sarama.ConsumerGroupHandler: it shows the partitions
+// the session was given.
+func (c *Consumer) Setup(sess sarama.ConsumerGroupSession) error {
+	c.assigned.Set(float64(len(sess.Claims()[c.d.Topic])))
+	return nil
+}
 
-// Cleanup implements sarama.ConsumerGroupHandler.
-func (c *Consumer) Cleanup(sarama.ConsumerGroupSession) error { return nil }
+// Cleanup implements sarama.ConsumerGroupHandler: the session's
+// partitions are no longer this process's.
+func (c *Consumer) Cleanup(sarama.ConsumerGroupSession) error {
+	c.assigned.Set(0)
+	return nil
+}
 
 // MaxBatch is the most messages of one partition applied together.
 const MaxBatch = 500
