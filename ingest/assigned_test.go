@@ -16,16 +16,7 @@ import (
 func TestAssignedPartitionsGauge(t *testing.T) {
 	e := newEnv(t)
 	reg := prometheus.NewRegistry()
-	assigned := func() float64 {
-		fams, err := reg.Gather()
-		require.NoError(t, err)
-		for _, f := range fams {
-			if f.GetName() == "herald_ingest_assigned_partitions" {
-				return f.GetMetric()[0].GetGauge().GetValue()
-			}
-		}
-		return -1
-	}
+	assigned := func() float64 { return assignedPartitions(t, reg) }
 	ctx, cancel := context.WithCancel(context.Background())
 	cons := ingest.NewConsumer(ingest.ConsumerDeps{Brokers: e.brokers, Store: e.store, Metrics: reg,
 		Topic: topic, DLQTopic: dlq, Group: "herald-ingest"})
@@ -35,4 +26,17 @@ func TestAssignedPartitionsGauge(t *testing.T) {
 	cancel()
 	require.NoError(t, <-done)
 	require.Equal(t, 0.0, assigned())
+}
+
+// assignedPartitions reads herald_ingest_assigned_partitions (-1 when absent).
+func assignedPartitions(t *testing.T, reg *prometheus.Registry) float64 {
+	t.Helper()
+	fams, err := reg.Gather()
+	require.NoError(t, err)
+	for _, f := range fams {
+		if f.GetName() == "herald_ingest_assigned_partitions" {
+			return f.GetMetric()[0].GetGauge().GetValue()
+		}
+	}
+	return -1
 }

@@ -54,7 +54,8 @@ func TestRedeliveredBatchIsCountedOnce(t *testing.T) {
 	// A second member takes part of the partitions (the batch of the first
 	// is abandoned), then stops: the first gets them all back.
 	reg2, cancel2, done2 := start(gatedRouter{open: make(chan struct{})})
-	time.Sleep(5 * time.Second)
+	require.Eventually(t, func() bool { return assignedPartitions(t, reg2) > 0 }, 60*time.Second, 50*time.Millisecond,
+		"the second member joined")
 	cancel2()
 	require.NoError(t, <-done2)
 	close(temporal.open)
