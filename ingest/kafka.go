@@ -61,6 +61,9 @@ func newClient(brokers []string, ordered bool, sec ...KafkaSecurity) (sarama.Cli
 	cfg.Net.DialTimeout = 10 * time.Second
 	cfg.Metadata.Retry.Max = 10
 	cfg.Metadata.Retry.Backoff = 200 * time.Millisecond
+	// The group's leader looks for partitions added to the topic at each
+	// refresh: within a minute, not sarama's ten.
+	cfg.Metadata.RefreshFrequency = time.Minute
 	c, err := sarama.NewClient(brokers, cfg)
 	if err != nil {
 		hint := ""
