@@ -555,7 +555,7 @@ func typedValue(typ, s string) (any, error) {
 	case TypeNumber:
 		n, ok := decimalNumber(s)
 		if !ok {
-			return nil, fmt.Errorf("%q is not a number (digits, with a . for a fraction)", s)
+			return nil, fmt.Errorf("%q is not a number", s)
 		}
 		return n, nil
 	case TypeBoolean:
