@@ -41,6 +41,10 @@ type process struct {
 	// stopping: a stop was asked for; /readyz answers 503 while the
 	// process drains.
 	stopping atomic.Bool
+	// drained is when the drain ended and the servers began to stop (Unix
+	// nanoseconds; 0 before): the shutdown timeout counts from it, for the
+	// servers and the connections together.
+	drained atomic.Int64
 }
 
 // connect opens Postgres (refusing a schema that is behind), Temporal and
@@ -116,9 +120,11 @@ func dialKafka(ctx context.Context, cfg Config) (sarama.Client, error) {
 	}
 }
 
-// close closes the connections, giving up after the shutdown timeout: a
-// database that hangs (a pool waiting for connections held by queries that
-// never return) must not keep a stopping process alive.
+// close closes the connections, giving up when the shutdown timeout is
+// spent — counted from the drain's end, so the servers' stop and this one
+// share it (with a second left at least): a database that hangs (a pool
+// waiting for connections held by queries that never return) must not
+// keep a stopping process alive.
 func (p *process) close() {
 	done := make(chan struct{})
 	go func() {
@@ -127,9 +133,20 @@ func (p *process) close() {
 	}()
 	select {
 	case <-done:
-	case <-time.After(p.cfg.ShutdownTimeout):
+	case <-time.After(p.closeBudget(time.Now())):
 		p.log.Warn("connections did not close within the shutdown timeout; exiting without them", "timeout", p.cfg.ShutdownTimeout)
 	}
+}
+
+// closeBudget is how long close may wait at now: what is left of the
+// shutdown timeout since the drain ended (all of it before), at least a
+// second.
+func (p *process) closeBudget(now time.Time) time.Duration {
+	budget := p.cfg.ShutdownTimeout
+	if at := p.drained.Load(); at != 0 {
+		budget -= now.Sub(time.Unix(0, at))
+	}
+	return max(budget, time.Second)
 }
 
 func (p *process) closeNow() {
@@ -158,6 +175,7 @@ func (p *process) draining(ctx context.Context, drain time.Duration) (context.Co
 			case <-out.Done():
 			}
 		}
+		p.drained.Store(time.Now().UnixNano())
 		cancel()
 	})
 	return out, func() {

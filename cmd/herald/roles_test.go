@@ -163,3 +163,16 @@ func TestAPIStartsWithoutTemporal(t *testing.T) {
 	_, err = connect(ctx, "worker", cfg, slog.New(slog.DiscardHandler))
 	require.ErrorContains(t, err, "connect to temporal")
 }
+
+// The shutdown timeout counts from the drain's end for the servers and the
+// connections together: closing gets what the servers left of it, and at
+// least a second.
+func TestCloseGetsWhatIsLeftOfTheShutdownTimeout(t *testing.T) {
+	p := &process{cfg: Config{ShutdownTimeout: 20 * time.Second}}
+	now := time.Now()
+	require.Equal(t, 20*time.Second, p.closeBudget(now), "not stopping yet: all of it")
+	p.drained.Store(now.Add(-15 * time.Second).UnixNano())
+	require.Equal(t, 5*time.Second, p.closeBudget(now))
+	p.drained.Store(now.Add(-30 * time.Second).UnixNano())
+	require.Equal(t, time.Second, p.closeBudget(now), "spent: a second to close")
+}
