@@ -107,10 +107,11 @@ func New(d Deps) *Server {
 	e.RedirectTrailingSlash = false
 	e.ContextWithFallback = true
 	// Routes match the path as sent, so an escaped "/" (%2F) in a user id
-	// stays inside its parameter, which arrives unescaped.
+	// stays inside its parameter; pathParams unescapes it (gin would read
+	// a "+" there as a space, as in a query).
 	e.UseRawPath = true
-	e.UnescapePathValues = true
-	e.Use(s.requestID, s.recover, s.observe, storableText)
+	e.UnescapePathValues = false
+	e.Use(s.requestID, s.recover, s.observe, storableText, pathParams)
 	e.NoRoute(s.noRoute)
 	e.NoMethod(func(c *gin.Context) { fail(c, http.StatusMethodNotAllowed, "method not allowed") })
 

@@ -575,7 +575,7 @@ func pick(m map[string]any, keys ...string) map[string]any {
 func TestCustomersByUserIDsThatNeedEscaping(t *testing.T) {
 	f := newFixture(t)
 	sk := bearer(f.secretKey)
-	users := []string{"tenant/42", "a/b/../c", "100%", "what?x=1", "#7", "Zoë Ünal", "/lead", "trail/"}
+	users := []string{"tenant/42", "a/b/../c", "100%", "what?x=1", "#7", "Zoë Ünal", "/lead", "trail/", "c++", "tenant/1+2", "tenant/1 2", "50%/off"}
 	var evs []schema.EventInput
 	for _, u := range users {
 		evs = append(evs, schema.EventInput{Type: "track", Name: "Signed Up", UserID: u})

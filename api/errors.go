@@ -8,6 +8,7 @@ import (
 	"fmt"
 	"io"
 	"net/http"
+	"net/url"
 	"reflect"
 	"strconv"
 	"strings"
@@ -54,6 +55,25 @@ func (s *Server) internal(c *gin.Context, action string, err error) {
 		return
 	}
 	fail(c, http.StatusInternalServerError, "internal error ("+action+"); request id "+c.GetString(ctxRequestID))
+}
+
+// pathParams unescapes the route's parameters as a path is unescaped ("+"
+// stays "+") when gin matched the escaped path (the request has a RawPath:
+// it escapes a "/" or writes an escape another way); otherwise gin matched
+// the unescaped path, and the parameters are already as sent.
+func pathParams(c *gin.Context) {
+	if c.Request.URL.RawPath == "" {
+		return
+	}
+	for i, p := range c.Params {
+		v, err := url.PathUnescape(p.Value)
+		if err != nil {
+			fail(c, http.StatusBadRequest, "the path has a bad escape: "+err.Error())
+			c.Abort()
+			return
+		}
+		c.Params[i].Value = v
+	}
 }
 
 // storableText refuses a request whose path or query holds a NUL character
