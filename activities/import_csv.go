@@ -99,8 +99,10 @@ func OpenCSV(r io.Reader) (*CSVFile, error) {
 	}
 	f.r = csv.NewReader(src)
 	f.r.FieldsPerRecord = -1
-	f.r.TrimLeadingSpace = true
 	f.r.Comma = separator(head)
+	// Spaces after a separator, before a quoted field; not with tabs, which
+	// it would take for such space (an empty cell would vanish).
+	f.r.TrimLeadingSpace = f.r.Comma != '\t'
 	header, err := f.read()
 	if errors.Is(err, io.EOF) {
 		return nil, &CSVError{Message: "the file is empty; expected a header row naming the columns, then one customer per row"}
@@ -136,15 +138,38 @@ func OpenCSV(r io.Reader) (*CSVFile, error) {
 // separator: its header line, or the start of it.
 const headerPeek = 64 << 10
 
-// separator is the field separator of a file whose first line starts
-// head: a comma, unless the line (outside quotes) has none and has
-// semicolons or tabs, the more frequent of which then separates.
+// separator is the field separator of a file that starts head: a comma,
+// unless the header line (outside quotes) has none and has semicolons or
+// tabs — the more frequent of which then separates if the next line has it
+// too (a one-column file may have a ";" in its header's name).
 func separator(head []byte) rune {
+	header, rest := outsideQuotes(head)
+	sep := byte(',')
+	switch {
+	case header[','] > 0 || header[';'] == 0 && header['\t'] == 0:
+		return ','
+	case header[';'] >= header['\t']:
+		sep = ';'
+	default:
+		sep = '\t'
+	}
+	for len(rest) > 0 && (rest[0] == '\n' || rest[0] == '\r') {
+		rest = rest[1:]
+	}
+	if data, _ := outsideQuotes(rest); len(rest) > 0 && data[sep] == 0 {
+		return ','
+	}
+	return rune(sep)
+}
+
+// outsideQuotes counts the bytes of b's first line (its end outside quotes)
+// that are not quoted, and returns the rest of b from that line's end.
+func outsideQuotes(b []byte) (map[byte]int, []byte) {
 	count := map[byte]int{}
 	quoted := false
-	for _, c := range head {
+	for i, c := range b {
 		if (c == '\n' || c == '\r') && !quoted {
-			break
+			return count, b[i:]
 		}
 		switch {
 		case c == '"':
@@ -153,13 +178,7 @@ func separator(head []byte) rune {
 			count[c]++
 		}
 	}
-	switch {
-	case count[','] > 0 || count[';'] == 0 && count['\t'] == 0:
-		return ','
-	case count[';'] >= count['\t']:
-		return ';'
-	}
-	return '\t'
+	return count, nil
 }
 
 // crLines reads a file whose lines end with a lone CR as one with LF line
@@ -488,6 +507,9 @@ func (c *compiledMapping) customer(fields []string) (schema.ImportedCustomer, *s
 		return bad(c.email, "%q is not an email address", out.Email)
 	case out.Phone != "" && !ValidPhone(out.Phone):
 		return bad(c.phone, "%q is not a phone number", out.Phone)
+	case trunkZero.MatchString(out.Phone):
+		return bad(c.phone, "%q: leave out the (0), which is not dialled after a country code (%s)", out.Phone,
+			strings.Join(strings.Fields(strings.Replace(out.Phone, "(0)", "", 1)), " "))
 	case out.Timezone != "" && !c.validTimezone(out.Timezone):
 		return bad(c.timezone, "%q is not a time zone name (use an IANA name such as Europe/Paris)", out.Timezone)
 	}
@@ -533,6 +555,9 @@ func ValidPhone(s string) bool {
 	_, ok := schema.PhoneNumber(s)
 	return ok
 }
+
+// trunkZero matches a trunk "(0)" written after a country code.
+var trunkZero = regexp.MustCompile(`^\(?\s*\+[0-9 )]+\(0\)`)
 
 func (c *compiledMapping) validTimezone(name string) bool {
 	ok, seen := c.zones[name]

@@ -76,8 +76,18 @@ func TestOpenCSVReadsOtherSpreadsheetShapes(t *testing.T) {
 			require.Equal(t, "Email", f.Preview().SuggestedMapping.Email)
 		})
 	}
+	// Empty cells of a tab-separated file stay in their columns.
+	_, rows, err := readAll(t, "email\tfirst_name\tcity\nada@example.com\t\tLondon\n\t\tParis\n")
+	require.NoError(t, err)
+	require.Equal(t, [][]string{{"ada@example.com", "", "London"}, {"", "", "Paris"}}, rows)
+	// A one-column file whose header has a semicolon in its name.
+	f, rows, err := readAll(t, "email;primary\nada@example.com\nbob@example.com\n")
+	require.NoError(t, err)
+	require.Equal(t, []string{"email;primary"}, f.Headers())
+	require.Equal(t, [][]string{{"ada@example.com"}, {"bob@example.com"}}, rows)
+
 	// A cell under no column is reported by the row, not dropped.
-	_, rows, err := readAll(t, "Email,Name\nada@example.com,Ada,extra\n")
+	_, rows, err = readAll(t, "Email,Name\nada@example.com,Ada,extra\n")
 	require.NoError(t, err)
 	require.Equal(t, [][]string{{"ada@example.com", "Ada", "extra"}}, rows)
 }
@@ -177,6 +187,8 @@ func TestImportRowsAreCheckedAndTyped(t *testing.T) {
 		{[]string{"u1", "", "", "", "1e400", "", "", "", ""}, "seats", "not a number"},
 		{[]string{"u1", "", "", "", "1,5", "", "", "", ""}, "seats", "not a number"},
 		{[]string{"u1", "", "1+555 0100", "", "", "", "", "", ""}, "phone", "not a phone number"},
+		{[]string{"u1", "", "+44 (0)20 7946 0958", "", "", "", "", "", ""}, "phone", `leave out the (0), which is not dialled after a country code (+44 20 7946 0958)`},
+		{[]string{"u1", "", "(+49) (0)30 1234567", "", "", "", "", "", ""}, "phone", "leave out the (0)"},
 		{[]string{"u1", "", "", "", "", "maybe", "", "", ""}, "vip", `"maybe" is not a boolean`},
 		{[]string{"u1", "", "", "", "", "", "May 1st", "", ""}, "since", `"May 1st" is not a time`},
 		{[]string{"u1", "a@example.com"}, "", "the row has 2 fields; the header has 9"},
