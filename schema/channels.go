@@ -89,18 +89,15 @@ func NormalizePhone(s string) string {
 
 // PhoneNumber returns the phone number s as its digits, with a leading "+"
 // when s begins with one (an opening bracket may come first: "(+33) 6 12
-// 34 56 78"). A trunk "(0)" written after the country code is dropped, as
-// it is not dialled from abroad ("+44 (0)20 7946 0958" → "+442079460958").
-// ok is false when s is not a phone number: characters other than digits,
-// spaces and +-(). , a "+" anywhere else, or not 5 to 15 digits.
+// 34 56 78"). ok is false when s is not a phone number: characters other
+// than digits, spaces and +-(). , a "+" anywhere else, or not 5 to 15
+// digits. (A trunk "(0)" after the country code, "+44 (0)20 …", keeps its
+// 0: numbers stored before cannot be told apart; an import refuses it.)
 func PhoneNumber(s string) (string, bool) {
 	s = strings.TrimSpace(s)
 	rest, plus := s, false
 	if t := strings.TrimLeft(s, "( "); strings.HasPrefix(t, "+") {
 		rest, plus = t[1:], true
-		if i := strings.Index(rest, "(0)"); i > 0 && strings.ContainsAny(rest[:i], "0123456789") {
-			rest = rest[:i] + rest[i+3:]
-		}
 	}
 	var b strings.Builder
 	if plus {

