@@ -3,7 +3,7 @@
 // choose a manual segment to add the rows to, start, and follow the
 // progress (polled) with the rows that failed; a running import can be
 // cancelled.
-import { useEffect, useId, useRef, useState, type ChangeEvent } from 'react';
+import { Fragment, useEffect, useId, useRef, useState, type ChangeEvent } from 'react';
 import * as api from '../api.ts';
 import type { AttributeType, Import, ImportDetail, ImportMapping, ImportRowError, Segment, UploadedImport } from '../api.ts';
 import { formatTime } from '../journey/RunsPanel.tsx';
@@ -19,18 +19,43 @@ const KEYS = [
   ['timezone', 'Time zone column'],
 ] as const;
 
-/** The mapping as the API wants it: unmapped fields and unnamed attributes left out. */
+/**
+ * The mapping as the API wants it: unmapped fields and blank attribute rows
+ * left out. Half-filled rows are not dropped here: attributeProblems marks
+ * them and the import cannot start until they are completed or removed.
+ */
 export function cleanMapping(m: ImportMapping): ImportMapping {
   const out: ImportMapping = {};
   for (const [k] of KEYS) if (m[k]) out[k] = m[k];
-  const attrs = (m.attributes ?? []).filter((a) => a.column && a.name.trim()).map((a) => ({ ...a, name: a.name.trim() }));
+  const attrs = (m.attributes ?? []).filter((a) => a.column || a.name.trim()).map((a) => ({ ...a, name: a.name.trim() }));
   if (attrs.length) out.attributes = attrs;
   return out;
+}
+
+/**
+ * What is wrong with each attribute row, '' when nothing: a row with a column
+ * but no name (or a name but no column) would import nothing. A blank row is
+ * left out and is not a problem.
+ */
+export function attributeProblems(m: ImportMapping): string[] {
+  return (m.attributes ?? []).map((a) => {
+    const named = a.name.trim() !== '';
+    if (a.column && !named) return `Name the attribute that column ${a.column} is stored as, or remove the row.`;
+    if (!a.column && named) return `Choose the column that holds ${a.name.trim()}, or remove the row.`;
+    return '';
+  });
+}
+
+/** Whether the mapping can start an import: a key column and no half-filled attribute row. */
+export function mappingReady(m: ImportMapping): boolean {
+  return (!!m.user_id || !!m.email) && attributeProblems(m).every((p) => !p);
 }
 
 /** Edits which column holds the user id, email, phone, time zone and attributes. */
 export function MappingForm({ headers, value, onChange }: { headers: string[]; value: ImportMapping; onChange: (m: ImportMapping) => void }) {
   const attrs = value.attributes ?? [];
+  const problems = attributeProblems(value);
+  const formId = useId();
   const setAttr = (i: number, p: Partial<(typeof attrs)[number]>) => onChange({ ...value, attributes: attrs.map((a, j) => (j === i ? { ...a, ...p } : a)) });
   const columnOptions = (
     <>
@@ -68,37 +93,65 @@ export function MappingForm({ headers, value, onChange }: { headers: string[]; v
           </tr>
         </thead>
         <tbody>
-          {attrs.map((a, i) => (
-            <tr key={i}>
-              <td>
-                <select aria-label={`Attribute ${i + 1} column`} value={a.column} onChange={(e) => setAttr(i, { column: e.target.value })}>
-                  {columnOptions}
-                </select>
-              </td>
-              <td>
-                <input aria-label={`Attribute ${i + 1} name`} value={a.name} onChange={(e) => setAttr(i, { name: e.target.value })} />
-              </td>
-              <td>
-                <select aria-label={`Attribute ${i + 1} type`} value={a.type ?? 'string'} onChange={(e) => setAttr(i, { type: e.target.value as AttributeType })}>
-                  {TYPES.map((t) => (
-                    <option key={t} value={t}>
-                      {t}
-                    </option>
-                  ))}
-                </select>
-              </td>
-              <td>
-                <button
-                  type="button"
-                  className="btn btn-ghost btn-small"
-                  aria-label={`Remove attribute ${i + 1}`}
-                  onClick={() => onChange({ ...value, attributes: attrs.filter((_, j) => j !== i) })}
-                >
-                  Remove
-                </button>
-              </td>
-            </tr>
-          ))}
+          {attrs.map((a, i) => {
+            const problem = problems[i];
+            const problemId = `${formId}-attr-${i}`;
+            const describedBy = problem ? problemId : undefined;
+            return (
+              <Fragment key={i}>
+                <tr className={problem ? 'row-invalid' : undefined}>
+                  <td>
+                    <select
+                      aria-label={`Attribute ${i + 1} column`}
+                      aria-invalid={problem && !a.column ? true : undefined}
+                      aria-describedby={describedBy}
+                      value={a.column}
+                      onChange={(e) => setAttr(i, { column: e.target.value })}
+                    >
+                      {columnOptions}
+                    </select>
+                  </td>
+                  <td>
+                    <input
+                      aria-label={`Attribute ${i + 1} name`}
+                      aria-invalid={problem && !a.name.trim() ? true : undefined}
+                      aria-describedby={describedBy}
+                      value={a.name}
+                      onChange={(e) => setAttr(i, { name: e.target.value })}
+                    />
+                  </td>
+                  <td>
+                    <select aria-label={`Attribute ${i + 1} type`} value={a.type ?? 'string'} onChange={(e) => setAttr(i, { type: e.target.value as AttributeType })}>
+                      {TYPES.map((t) => (
+                        <option key={t} value={t}>
+                          {t}
+                        </option>
+                      ))}
+                    </select>
+                  </td>
+                  <td>
+                    <button
+                      type="button"
+                      className="btn btn-ghost btn-small"
+                      aria-label={`Remove attribute ${i + 1}`}
+                      onClick={() => onChange({ ...value, attributes: attrs.filter((_, j) => j !== i) })}
+                    >
+                      Remove
+                    </button>
+                  </td>
+                </tr>
+                {problem && (
+                  <tr>
+                    <td colSpan={4}>
+                      <p id={problemId} className="error-text" data-testid={`attribute-${i + 1}-problem`}>
+                        {problem}
+                      </p>
+                    </td>
+                  </tr>
+                )}
+              </Fragment>
+            );
+          })}
         </tbody>
       </table>
       <div>
@@ -429,7 +482,7 @@ export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportPro
             </label>
           )}
           <div className="form-actions">
-            <button type="button" className="btn btn-primary" onClick={() => void start()} disabled={busy || (!mapping.user_id && !mapping.email)}>
+            <button type="button" className="btn btn-primary" onClick={() => void start()} disabled={busy || !mappingReady(mapping)}>
               Start import
             </button>
           </div>

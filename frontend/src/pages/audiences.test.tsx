@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import type { ImportDetail, Segment, UploadedImport } from '../api.ts';
 import { json, mockFetch } from '../test/fetchMock.ts';
-import { cleanMapping, CsvImport } from './CsvImport.tsx';
+import { attributeProblems, cleanMapping, CsvImport, mappingReady } from './CsvImport.tsx';
 import { ManualMembers, parseIds } from './ManualSegment.tsx';
 
 const base = {
@@ -39,10 +39,55 @@ const uploaded: UploadedImport = {
 const beta: Segment = { id: 'seg_m', name: 'Beta', kind: 'manual', condition: null, created_at: '', updated_at: '' };
 
 describe('CsvImport', () => {
-  it('drops unmapped fields and unnamed attributes from the mapping', () => {
-    expect(cleanMapping({ user_id: 'id', email: '', attributes: [{ column: 'plan', name: ' plan ' }, { column: '', name: 'x' }] })).toEqual({
+  it('drops unmapped fields and blank attribute rows from the mapping, and marks half-filled ones', () => {
+    expect(cleanMapping({ user_id: 'id', email: '', attributes: [{ column: 'plan', name: ' plan ' }, { column: '', name: '  ' }] })).toEqual({
       user_id: 'id',
       attributes: [{ column: 'plan', name: 'plan' }],
+    });
+    const half = { user_id: 'id', attributes: [{ column: 'plan', name: 'plan' }, { column: 'seats', name: ' ' }, { column: '', name: 'x' }, { column: '', name: '' }] };
+    expect(attributeProblems(half)).toEqual(['', 'Name the attribute that column seats is stored as, or remove the row.', 'Choose the column that holds x, or remove the row.', '']);
+    expect(mappingReady(half)).toBe(false);
+    expect(mappingReady({ ...half, attributes: [half.attributes[0], half.attributes[3]] })).toBe(true);
+    expect(mappingReady({ attributes: [half.attributes[0]] })).toBe(false); // no key column
+  });
+
+  it('keeps Start import disabled while an attribute row has a column but no name, or a name but no column', async () => {
+    const { calls } = mockFetch({
+      'GET /api/imports': () => json(200, { items: [], next_cursor: '' }),
+      'POST /api/imports': () => json(201, uploaded),
+      'POST /api/imports/imp_1/start': () => json(202, { ...base, status: 'running', run: 1 }),
+      'GET /api/imports/imp_1': () => json(200, { ...base, status: 'running', run: 1, errors: [] }),
+    });
+    const user = userEvent.setup();
+    render(<CsvImport />);
+    await user.upload(screen.getByLabelText('CSV file'), new File(['id\nu1\n'], 'people.csv', { type: 'text/csv' }));
+    const startButton = await screen.findByRole('button', { name: 'Start import' });
+    expect((startButton as HTMLButtonElement).disabled).toBe(false);
+
+    // The suggested row loses its name: marked, and the import cannot start.
+    await user.clear(screen.getByLabelText('Attribute 1 name'));
+    const name = screen.getByLabelText('Attribute 1 name');
+    expect(name.getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByTestId('attribute-1-problem').textContent).toBe('Name the attribute that column plan is stored as, or remove the row.');
+    expect(name.getAttribute('aria-describedby')).toBe(screen.getByTestId('attribute-1-problem').id);
+    expect((startButton as HTMLButtonElement).disabled).toBe(true);
+    await user.type(name, 'tier');
+    expect(screen.queryByTestId('attribute-1-problem')).toBeNull();
+    expect((startButton as HTMLButtonElement).disabled).toBe(false);
+
+    // A name without a column: marked too, until removed.
+    await user.click(screen.getByRole('button', { name: '+ Attribute' }));
+    expect((startButton as HTMLButtonElement).disabled).toBe(false); // a blank row is left out
+    await user.type(screen.getByLabelText('Attribute 2 name'), 'seats');
+    expect(screen.getByLabelText('Attribute 2 column').getAttribute('aria-invalid')).toBe('true');
+    expect(screen.getByTestId('attribute-2-problem').textContent).toBe('Choose the column that holds seats, or remove the row.');
+    expect((startButton as HTMLButtonElement).disabled).toBe(true);
+    await user.click(screen.getByRole('button', { name: 'Remove attribute 2' }));
+    expect((startButton as HTMLButtonElement).disabled).toBe(false);
+
+    await user.click(startButton);
+    expect(calls.find((c) => c.path === '/api/imports/imp_1/start')?.body).toEqual({
+      mapping: { user_id: 'id', email: 'mail', attributes: [{ column: 'plan', name: 'tier', type: 'string' }] },
     });
   });
 
