@@ -195,6 +195,17 @@ function TimelineItem({ title, when, more, data }: { title: string; when: string
   );
 }
 
+/**
+ * An event's title in the timeline: its name ("Signed Up", "Page Viewed"),
+ * with the page or screen's own name ("Pricing") for page and screen events.
+ */
+export function eventTitle(e: Pick<api.StoredEvent, 'type' | 'name' | 'properties'>): string {
+  const name = e.name || (e.type ? e.type[0].toUpperCase() + e.type.slice(1) : 'Event');
+  const page = e.properties?.name;
+  if ((e.type === 'page' || e.type === 'screen') && typeof page === 'string' && page.trim() && page !== name) return `${name} · ${page}`;
+  return name;
+}
+
 /** A customer audit action in words. */
 function auditLabel(action: string): string {
   switch (action) {
@@ -419,7 +430,7 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
         ) : (
           <ul className="timeline">
             {profile.events.map((e) => (
-              <TimelineItem key={e.id} title={e.type === 'track' ? e.name : e.type} when={formatTime(e.occurred_at)} more="Properties" data={e.properties} />
+              <TimelineItem key={e.id} title={eventTitle(e)} when={formatTime(e.occurred_at)} more="Properties" data={e.properties} />
             ))}
           </ul>
         )}

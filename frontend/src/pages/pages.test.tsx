@@ -227,6 +227,34 @@ describe('CustomerProfilePage', () => {
     expect(calls.filter((c) => c.method === 'DELETE')).toHaveLength(1);
   });
 
+  it('titles every event by its name, with the page or screen name for page and screen events', async () => {
+    const ev = (id: number, type: string, name: string, properties: Record<string, unknown>) => ({ id, message_id: `m${id}`, type, name, properties, occurred_at: '2026-01-01T10:00:00Z', received_at: '' });
+    mockFetch({
+      'GET /api/customers/cus_1': () =>
+        json(200, {
+          ...profile,
+          events: [
+            ev(4, 'page', 'Page Viewed', { name: 'Pricing', url: 'https://x.test/pricing' }),
+            ev(3, 'screen', 'Screen Viewed', { name: 'Home' }),
+            ev(2, 'page', 'Page Viewed', { url: 'https://x.test/' }),
+            ev(1, 'identify', 'Identify', {}),
+            ev(0, 'track', 'Signed Up', { name: 'not a page name' }),
+          ],
+          events_total: 5,
+        }),
+      'GET /api/templates': () => json(200, { items: [] }),
+    });
+    render(<CustomerProfilePage id="cus_1" navigate={vi.fn()} />);
+    const events = await screen.findByRole('region', { name: 'Events' });
+    expect(within(events).getAllByRole('listitem').map((li) => li.querySelector('strong')?.textContent)).toEqual([
+      'Page Viewed · Pricing',
+      'Screen Viewed · Home',
+      'Page Viewed',
+      'Identify',
+      'Signed Up',
+    ]);
+  });
+
   it('says plainly when there is no such customer, without a retry', async () => {
     mockFetch({
       'GET /api/customers/nobody': () => json(404, { error: 'not found in this workspace' }),
