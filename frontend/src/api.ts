@@ -519,6 +519,8 @@ export interface Customer {
   id: string;
   external_id: string | null;
   anonymous_ids: string[] | null;
+  /** User ids the customer was known by before (an alias or identify changed it). */
+  previous_user_ids?: string[] | null;
   email: string | null;
   phone: string | null;
   timezone: string | null;

@@ -206,9 +206,15 @@ export function eventTitle(e: Pick<api.StoredEvent, 'type' | 'name' | 'propertie
   return name;
 }
 
-/** A customer audit action in words. */
-function auditLabel(action: string): string {
+/** A customer audit entry in words, with what its details say when that is short. */
+export function auditLabel(action: string, detail?: Record<string, unknown> | null): string {
   switch (action) {
+    case 'change_user_id': {
+      const from = typeof detail?.previous_user_id === 'string' ? detail.previous_user_id : '';
+      const to = typeof detail?.user_id === 'string' ? detail.user_id : '';
+      if (from && to) return `User id changed from ${from} to ${to}`;
+      return to ? `User id changed to ${to}` : 'User id changed';
+    }
     case 'merge':
       return 'Merged with another profile';
     case 'export':
@@ -341,6 +347,8 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
             <dd>{profile.phone ?? '—'}</dd>
             <dt>Time zone</dt>
             <dd>{profile.timezone ?? '—'}</dd>
+            <dt>Previous user ids</dt>
+            <dd>{profile.previous_user_ids?.length ? profile.previous_user_ids.join(', ') : '—'}</dd>
             <dt>Anonymous ids</dt>
             <dd>{profile.anonymous_ids?.length ? profile.anonymous_ids.join(', ') : '—'}</dd>
             <dt>Created</dt>
@@ -445,11 +453,11 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
       <section className="panel profile-section" aria-label="History">
         <h3 className="side-sub">History ({profile.audit?.length ?? 0})</h3>
         {!profile.audit?.length ? (
-          <p className="muted">Nothing recorded about this customer yet (merges, exports, failed attribute updates show here).</p>
+          <p className="muted">Nothing recorded about this customer yet (merges, user id changes, exports, failed attribute updates show here).</p>
         ) : (
           <ul className="timeline">
             {profile.audit.map((a) => (
-              <TimelineItem key={a.id} title={auditLabel(a.action)} when={`by ${a.actor} · ${formatTime(a.created_at)}`} more="Details" data={a.detail} />
+              <TimelineItem key={a.id} title={auditLabel(a.action, a.detail)} when={`by ${a.actor} · ${formatTime(a.created_at)}`} more="Details" data={a.detail} />
             ))}
           </ul>
         )}

@@ -255,6 +255,41 @@ describe('CustomerProfilePage', () => {
     ]);
   });
 
+  it('shows previous user ids and says in words how the user id changed', async () => {
+    mockFetch({
+      'GET /api/customers/cus_1': () =>
+        json(200, {
+          ...profile,
+          previous_user_ids: ['old-1', 'older-0'],
+          audit: [
+            { id: '9', actor: 'ingest', action: 'change_user_id', subject_type: 'customer', subject_id: 'cus_1', detail: { previous_user_id: 'old-1', user_id: 'ada' }, created_at: '2026-01-01T10:05:00Z' },
+            { id: '8', actor: 'ingest', action: 'change_user_id', subject_type: 'customer', subject_id: 'cus_1', detail: null, created_at: '2026-01-01T10:04:00Z' },
+          ],
+        }),
+      'GET /api/templates': () => json(200, { items: [] }),
+    });
+    render(<CustomerProfilePage id="cus_1" navigate={vi.fn()} />);
+    const prof = await screen.findByRole('region', { name: 'Profile' });
+    const dt = within(prof).getByText('Previous user ids');
+    expect(dt.nextElementSibling?.textContent).toBe('old-1, older-0');
+    const history = screen.getByRole('region', { name: 'History' });
+    expect(within(history).getAllByRole('listitem').map((li) => li.querySelector('strong')?.textContent)).toEqual([
+      'User id changed from old-1 to ada',
+      'User id changed',
+    ]);
+    expect(history.textContent).not.toContain('change_user_id');
+  });
+
+  it('shows no previous user ids as a dash', async () => {
+    mockFetch({
+      'GET /api/customers/cus_1': () => json(200, { ...profile, previous_user_ids: [] }),
+      'GET /api/templates': () => json(200, { items: [] }),
+    });
+    render(<CustomerProfilePage id="cus_1" navigate={vi.fn()} />);
+    const prof = await screen.findByRole('region', { name: 'Profile' });
+    expect(within(prof).getByText('Previous user ids').nextElementSibling?.textContent).toBe('—');
+  });
+
   it('says plainly when there is no such customer, without a retry', async () => {
     mockFetch({
       'GET /api/customers/nobody': () => json(404, { error: 'not found in this workspace' }),
