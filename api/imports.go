@@ -80,10 +80,14 @@ type importUploaded struct {
 	SuggestedMapping activities.ImportMapping `json:"suggested_mapping"`
 }
 
-// importDetail is GET /api/imports/{id}: the import with its first row errors.
+// importDetail is GET /api/imports/{id}: the import with its first row
+// errors, and its first rows and suggested mapping so that it can be started
+// again (or for the first time) with another mapping.
 type importDetail struct {
 	importBody
-	Errors []schema.ImportRowError `json:"errors"`
+	Errors           []schema.ImportRowError  `json:"errors"`
+	Preview          [][]string               `json:"preview"`
+	SuggestedMapping activities.ImportMapping `json:"suggested_mapping"`
 }
 
 // uploadImport stores a CSV file of customers — a multipart form's `file`
@@ -228,7 +232,16 @@ func (s *Server) getImport(c *gin.Context) {
 	if errs == nil {
 		errs = []schema.ImportRowError{}
 	}
-	c.JSON(http.StatusOK, importDetail{importBody: toImportBody(imp), Errors: errs})
+	rows, err := s.deps.Store.ImportRows(c, ws, imp.ID, 0, activities.ImportPreviewRows)
+	if err != nil {
+		s.internal(c, "load import rows", err)
+		return
+	}
+	preview := make([][]string, len(rows))
+	for i, r := range rows {
+		preview[i] = r.Fields
+	}
+	c.JSON(http.StatusOK, importDetail{importBody: toImportBody(imp), Errors: errs, Preview: preview, SuggestedMapping: activities.SuggestMapping(imp.Headers, preview)})
 }
 
 // listImportErrors pages through the row errors; ?cursor= is the last row seen.

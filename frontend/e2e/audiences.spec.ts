@@ -120,3 +120,51 @@ test('past imports list, and the failed rows download as a CSV file to correct',
   await page.getByRole('button', { name: `Show import ${file}` }).first().click();
   await expect(page.getByRole('table', { name: 'Row errors' }).getByText('"lots" is not a number')).toBeVisible();
 });
+
+test('an ended import runs again with another mapping, and an upload never started starts from the list', async ({ page, request }) => {
+  test.setTimeout(90_000);
+  const creds = credentials();
+  const run = runId();
+  const file = `again-${run}.csv`;
+  const csv = `user_id,email,seats\nok-${run},ok-${run}@example.com,3\nbad-${run},bad-${run}@example.com,lots\n`;
+
+  await page.goto('/audiences/import');
+  await signIn(page, creds.email, creds.password);
+  await page.getByLabel('CSV file').setInputFiles({ name: file, mimeType: 'text/csv', buffer: Buffer.from(csv) });
+  await page.getByLabel('Attribute 1 type').selectOption('number');
+  await page.getByRole('button', { name: 'Start import' }).click();
+  await expect(page.getByTestId('import-progress-text')).toContainText('2 of 2 rows (100%) · 1 created · 0 updated · 1 failed', { timeout: 60_000 });
+
+  // Run again: the stored mapping and the file's first rows come back; seats as text this time.
+  await page.getByRole('button', { name: `Run ${file} again` }).click();
+  await expect(page.getByRole('table', { name: 'Preview' }).getByRole('cell', { name: 'lots' })).toBeVisible();
+  await expect(page.getByLabel('User ID column')).toHaveValue('user_id');
+  await expect(page.getByLabel('Attribute 1 column')).toHaveValue('seats');
+  await expect(page.getByLabel('Attribute 1 type')).toHaveValue('number');
+  await page.getByLabel('Attribute 1 type').selectOption('string');
+  await page.getByRole('button', { name: 'Start import' }).click();
+  await expect(page.getByTestId('import-progress-text')).toContainText('2 of 2 rows (100%) · 1 created · 1 updated · 0 failed', { timeout: 60_000 });
+
+  // An upload made over the API and never started: Start opens its suggested mapping.
+  const fresh = `fresh-${run}.csv`;
+  const up = await request.post('/api/imports', {
+    headers: { Authorization: `Bearer ${creds.secret_key}` },
+    multipart: { file: { name: fresh, mimeType: 'text/csv', buffer: Buffer.from(`email,plan\nfresh-${run}@example.com,gold\n`) } },
+  });
+  expect(up.status()).toBe(201);
+  await page.reload();
+  const row = page.getByRole('table', { name: 'Past imports' }).getByRole('row').filter({ hasText: fresh });
+  await expect(row).toContainText('not started');
+  await row.getByRole('button', { name: `Start ${fresh}` }).click();
+  await expect(page.getByLabel('Email column')).toHaveValue('email');
+  await expect(page.getByLabel('Attribute 1 column')).toHaveValue('plan');
+  // An attribute row with a column but no name is marked and blocks the start.
+  await page.getByLabel('Attribute 1 name').fill('');
+  await expect(page.getByLabel('Attribute 1 name')).toHaveAttribute('aria-invalid', 'true');
+  await expect(page.getByTestId('attribute-1-problem')).toHaveText('Name the attribute that column plan is stored as, or remove the row.');
+  await expect(page.getByRole('button', { name: 'Start import' })).toBeDisabled();
+  await page.getByLabel('Attribute 1 name').fill('tier');
+  await page.getByRole('button', { name: 'Start import' }).click();
+  await expect(page.getByTestId('import-progress-text')).toContainText('1 of 1 row (100%) · 1 created · 0 updated · 0 failed', { timeout: 60_000 });
+  await expect.poll(async () => (await callApi(request, creds.secret_key, 'GET', `/api/customers?q=fresh-${run}%40example.com`)).items?.[0]?.attributes?.tier).toBe('gold');
+});

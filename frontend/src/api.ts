@@ -855,9 +855,11 @@ export interface UploadedImport extends Import {
   suggested_mapping: ImportMapping;
 }
 
-/** An import with its first row errors. */
+/** An import with its first row errors, and its first rows and suggested mapping to start it again with. */
 export interface ImportDetail extends Import {
   errors: ImportRowError[] | null;
+  preview?: string[][] | null;
+  suggested_mapping?: ImportMapping | null;
 }
 
 /** Uploads a CSV file (header row first) as the multipart field `file`. */

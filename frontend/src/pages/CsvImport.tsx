@@ -51,6 +51,11 @@ export function mappingReady(m: ImportMapping): boolean {
   return (!!m.user_id || !!m.email) && attributeProblems(m).every((p) => !p);
 }
 
+/** "1 row", "2,500 rows". */
+export function rowCount(n: number): string {
+  return `${n.toLocaleString('en-US')} ${n === 1 ? 'row' : 'rows'}`;
+}
+
 /** Edits which column holds the user id, email, phone, time zone and attributes. */
 export function MappingForm({ headers, value, onChange }: { headers: string[]; value: ImportMapping; onChange: (m: ImportMapping) => void }) {
   const attrs = value.attributes ?? [];
@@ -186,8 +191,8 @@ export function ImportProgress({ imp, onCancel, cancelling }: { imp: ImportDetai
       </div>
       <ProgressBar label="Import progress" percent={imp.percent} />
       <p data-testid="import-progress-text">
-        {imp.processed_rows.toLocaleString('en-US')} of {imp.total_rows.toLocaleString('en-US')} rows ({imp.percent}%) · {imp.created_rows} created · {imp.updated_rows} updated ·{' '}
-        {imp.failed_rows} failed
+        {imp.processed_rows.toLocaleString('en-US')} of {rowCount(imp.total_rows)} ({imp.percent}%) · {imp.created_rows.toLocaleString('en-US')} created ·{' '}
+        {imp.updated_rows.toLocaleString('en-US')} updated · {imp.failed_rows.toLocaleString('en-US')} failed
       </p>
       {imp.error && (
         <p className="error-text" role="alert">
@@ -236,8 +241,11 @@ export function ImportProgress({ imp, onCancel, cancelling }: { imp: ImportDetai
   );
 }
 
-/** The workspace's imports, newest first; Show opens one's progress and row errors. */
-export function PastImports({ version, onShow }: { version: number; onShow: (id: string) => void }) {
+/**
+ * The workspace's imports, newest first; Show opens one's progress and row
+ * errors, Start (never started) and Run again (ended) open its mapping.
+ */
+export function PastImports({ version, onShow, onStart }: { version: number; onShow: (id: string) => void; onStart?: (id: string) => void }) {
   const [items, setItems] = useState<Import[] | null>(null);
   const [next, setNext] = useState('');
   const [error, setError] = useState('');
@@ -292,11 +300,21 @@ export function PastImports({ version, onShow }: { version: number; onShow: (id:
               </td>
               <td className="nowrap">{formatTime(imp.created_at)}</td>
               <td>{imp.total_rows.toLocaleString('en-US')}</td>
-              <td>{imp.run > 0 ? `${imp.created_rows} · ${imp.updated_rows} · ${imp.failed_rows}` : 'not started'}</td>
+              <td>{imp.run > 0 ? [imp.created_rows, imp.updated_rows, imp.failed_rows].map((n) => n.toLocaleString('en-US')).join(' · ') : 'not started'}</td>
               <td className="nowrap">
                 {imp.run > 0 && (
                   <button type="button" className="btn btn-ghost btn-small" aria-label={`Show import ${imp.file_name}`} onClick={() => onShow(imp.id)}>
                     Show
+                  </button>
+                )}
+                {onStart && imp.status !== 'running' && (
+                  <button
+                    type="button"
+                    className="btn btn-ghost btn-small"
+                    aria-label={imp.run > 0 ? `Run ${imp.file_name} again` : `Start ${imp.file_name}`}
+                    onClick={() => onStart(imp.id)}
+                  >
+                    {imp.run > 0 ? 'Run again' : 'Start'}
                   </button>
                 )}
                 {imp.failed_rows > 0 && imp.status !== 'running' && (
@@ -424,6 +442,21 @@ export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportPro
     }
   };
 
+  // An earlier upload opens its mapping again: the one its last run used,
+  // else the suggested one, over the file's headers and first rows.
+  const startAgain = async (id: string) => {
+    setError('');
+    try {
+      const d = await api.getImport(id);
+      setRun(null);
+      setUploaded({ ...d, preview: d.preview ?? [], suggested_mapping: d.suggested_mapping ?? {} });
+      setMapping(d.mapping ?? d.suggested_mapping ?? {});
+      if (!segmentId) setTarget(d.segment_id ?? '');
+    } catch (err) {
+      setError(errorText(err));
+    }
+  };
+
   const manual = segments.filter((s) => s.kind === 'manual');
   return (
     <section className="panel csv-import" aria-label="Import customers from CSV">
@@ -443,7 +476,8 @@ export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportPro
       {uploaded && !run && (
         <>
           <p>
-            <strong>{uploaded.file_name}</strong>: {uploaded.total_rows.toLocaleString('en-US')} rows
+            <strong>{uploaded.file_name}</strong>: {rowCount(uploaded.total_rows)}
+            {uploaded.run > 0 && <> · run {uploaded.run} ended {uploaded.status}; starting it again applies the file with the mapping below</>}
           </p>
           <div className="table-wrap">
             <table className="table" aria-label="Preview">
@@ -489,7 +523,7 @@ export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportPro
         </>
       )}
       {run && <ImportProgress key={`${run.id}-${run.run}`} imp={run} onCancel={() => void cancel()} cancelling={cancelling} />}
-      {!segmentId && <PastImports version={version} onShow={(id) => void show(id)} />}
+      {!segmentId && <PastImports version={version} onShow={(id) => void show(id)} onStart={running ? undefined : (id) => void startAgain(id)} />}
     </section>
   );
 }

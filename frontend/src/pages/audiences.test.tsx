@@ -3,7 +3,7 @@ import userEvent from '@testing-library/user-event';
 import { describe, expect, it, vi } from 'vitest';
 import type { ImportDetail, Segment, UploadedImport } from '../api.ts';
 import { json, mockFetch } from '../test/fetchMock.ts';
-import { attributeProblems, cleanMapping, CsvImport, mappingReady } from './CsvImport.tsx';
+import { attributeProblems, cleanMapping, CsvImport, ImportProgress, mappingReady, rowCount } from './CsvImport.tsx';
 import { ManualMembers, parseIds } from './ManualSegment.tsx';
 
 const base = {
@@ -186,11 +186,69 @@ describe('CsvImport', () => {
     expect(await within(list).findByText('old.csv')).toBeTruthy();
     expect(calls.at(-1)?.query.get('cursor')).toBe('c1');
     expect(screen.queryByRole('button', { name: 'Show import old.csv' })).toBeNull(); // never started
+    expect(screen.getByRole('button', { name: 'Start old.csv' })).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Run march.csv again' })).toBeTruthy();
+    expect(within(rows[1]).queryByRole('button', { name: /again|^Start/ })).toBeNull(); // running
 
     await user.click(screen.getByRole('button', { name: 'Show import march.csv' }));
     const progress = await screen.findByRole('region', { name: 'Import progress' });
     expect(within(progress).getByText('"x" is not a number')).toBeTruthy();
     expect(screen.getByTestId('import-progress-text').textContent).toContain('2 of 2 rows (100%) · 1 created · 0 updated · 1 failed');
+  });
+
+  it('starts a never-started upload with its suggested mapping, and runs an ended import again with its stored one', async () => {
+    const fresh = { ...base, id: 'imp_3', file_name: 'old.csv', status: 'uploaded' };
+    const done = { ...base, id: 'imp_2', file_name: 'march.csv', status: 'cancelled', run: 2, processed_rows: 1, created_rows: 1, percent: 50, segment_id: 'seg_m', mapping: { email: 'mail', attributes: [{ column: 'seats', name: 'seats', type: 'number' }] } };
+    const detail = { errors: [], preview: uploaded.preview, suggested_mapping: uploaded.suggested_mapping };
+    const { calls } = mockFetch({
+      'GET /api/imports': () => json(200, { items: [done, fresh], next_cursor: '' }),
+      'GET /api/imports/imp_3': () =>
+        json(200, calls.some((c) => c.path === '/api/imports/imp_3/start') ? { ...fresh, ...detail, status: 'completed', run: 1, percent: 100 } : { ...fresh, ...detail }),
+      'GET /api/imports/imp_2': () => json(200, { ...done, ...detail }),
+      'POST /api/imports/imp_3/start': () => json(202, { ...fresh, status: 'running', run: 1 }),
+      'POST /api/imports/imp_2/start': () => json(202, { ...done, status: 'running', run: 3 }),
+    });
+    const user = userEvent.setup();
+    render(<CsvImport segments={[beta]} />);
+
+    await user.click(await screen.findByRole('button', { name: 'Start old.csv' }));
+    const preview = await screen.findByRole('table', { name: 'Preview' });
+    expect(within(preview).getAllByRole('columnheader').map((h) => h.textContent)).toEqual(base.headers);
+    expect(within(preview).getByText('b@example.com')).toBeTruthy();
+    expect((screen.getByLabelText('User ID column') as HTMLSelectElement).value).toBe('id');
+    expect((screen.getByLabelText('Attribute 1 name') as HTMLInputElement).value).toBe('plan');
+    await user.click(screen.getByRole('button', { name: 'Start import' }));
+    expect(calls.find((c) => c.path === '/api/imports/imp_3/start')?.body).toEqual({ mapping: uploaded.suggested_mapping });
+    // While it runs, no other import starts from here.
+    expect(screen.queryByRole('button', { name: 'Run march.csv again' })).toBeNull();
+
+    await user.click(await screen.findByRole('button', { name: 'Run march.csv again' }, { timeout: 4000 }));
+    await vi.waitFor(() => expect((screen.getByLabelText('Email column') as HTMLSelectElement).value).toBe('mail'));
+    expect((screen.getByLabelText('User ID column') as HTMLSelectElement).value).toBe('');
+    expect((screen.getByLabelText('Attribute 1 column') as HTMLSelectElement).value).toBe('seats');
+    expect((screen.getByLabelText('Add to manual segment (optional)') as HTMLSelectElement).value).toBe('seg_m');
+    expect(screen.getByText(/run 2 ended cancelled/)).toBeTruthy();
+    // Another mapping this time.
+    await user.selectOptions(screen.getByLabelText('User ID column'), 'id');
+    await user.click(screen.getByRole('button', { name: 'Start import' }));
+    expect(calls.find((c) => c.path === '/api/imports/imp_2/start')?.body).toEqual({
+      mapping: { user_id: 'id', email: 'mail', attributes: [{ column: 'seats', name: 'seats', type: 'number' }] },
+      segment_id: 'seg_m',
+    });
+  });
+
+  it('counts rows in words with thousands separators throughout', () => {
+    expect(rowCount(1)).toBe('1 row');
+    expect(rowCount(0)).toBe('0 rows');
+    expect(rowCount(12345)).toBe('12,345 rows');
+    render(
+      <ImportProgress
+        imp={{ ...base, status: 'completed', run: 1, total_rows: 23456, processed_rows: 23456, created_rows: 12000, updated_rows: 10456, failed_rows: 1000, percent: 100, errors: [] }}
+        onCancel={vi.fn()}
+        cancelling={false}
+      />,
+    );
+    expect(screen.getByTestId('import-progress-text').textContent).toBe('23,456 of 23,456 rows (100%) · 12,000 created · 10,456 updated · 1,000 failed');
   });
 
   it('cancels a running import', async () => {
