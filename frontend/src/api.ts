@@ -3,6 +3,8 @@
 // The session lives in an HttpOnly cookie; this module only keeps the CSRF
 // token that login and /api/me return, and sends it on every unsafe request.
 
+import { parseExactJSON } from './exactJSON.ts';
+
 /** The signed-in user, their workspace and role, as returned by login and /api/me. */
 export interface Session {
   user: { id: string; email: string };
@@ -79,6 +81,11 @@ interface RequestOptions {
   quiet401?: boolean;
   /** A multipart form sent instead of a JSON body. */
   form?: FormData;
+  /**
+   * Keep integers beyond Number.MAX_SAFE_INTEGER exact (as marked strings,
+   * see exactJSON.ts): for replies whose values are shown as they are.
+   */
+  exactIntegers?: boolean;
 }
 
 async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
@@ -109,7 +116,8 @@ async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
   }
   if (res.status === 204) return undefined as T;
   const text = await res.text();
-  return (text ? JSON.parse(text) : undefined) as T;
+  if (!text) return undefined as T;
+  return (opts.exactIntegers ? parseExactJSON(text) : JSON.parse(text)) as T;
 }
 
 async function errorMessage(res: Response): Promise<{ message: string; body?: unknown }> {
@@ -607,13 +615,14 @@ export async function searchCustomers(f: CustomerFilter, cursor?: string): Promi
   return { items: body.items ?? [], next: body.next_cursor ?? '' };
 }
 
+/** A customer's profile; its attributes and event properties keep large integers exact (exactJSON.ts). */
 export function getCustomer(id: string): Promise<CustomerProfile> {
-  return request<CustomerProfile>(`/api/customers/${enc(id)}`);
+  return request<CustomerProfile>(`/api/customers/${enc(id)}`, { exactIntegers: true });
 }
 
 /** The next page of a customer's events, newest first by when they happened. */
 export async function getCustomerEvents(id: string, cursor: string): Promise<{ items: StoredEvent[]; next: string }> {
-  const body = await request<Page<StoredEvent>>(`/api/customers/${enc(id)}/events${query({ limit: '100', cursor })}`);
+  const body = await request<Page<StoredEvent>>(`/api/customers/${enc(id)}/events${query({ limit: '100', cursor })}`, { exactIntegers: true });
   return { items: body.items ?? [], next: body.next_cursor ?? '' };
 }
 

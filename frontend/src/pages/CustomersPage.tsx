@@ -10,6 +10,7 @@ import { linkHandler } from '../router.ts';
 import { EmptyPage } from './EmptyPage.tsx';
 import { BackLink, ListError, ListLoading, ListTable, RowLink } from './ListState.tsx';
 import { errorText } from '../errors.ts';
+import { displayValue, prettyJSON } from '../exactJSON.ts';
 
 /** The best human name for a customer: user id, email, phone, else the internal id. */
 export function customerLabel(c: Customer): string {
@@ -228,8 +229,9 @@ export function auditLabel(action: string, detail?: Record<string, unknown> | nu
   }
 }
 
+/** JSON for the profile's folded details, large integers exact. */
 function pretty(v: unknown): string {
-  return JSON.stringify(v, null, 2);
+  return prettyJSON(v);
 }
 
 /** One customer's profile. */
@@ -362,7 +364,7 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
               {Object.entries(attrs).map(([k, v]) => (
                 <div key={k} className="prop-pair">
                   <dt>{k}</dt>
-                  <dd>{typeof v === 'string' ? v : JSON.stringify(v)}</dd>
+                  <dd>{displayValue(v)}</dd>
                 </div>
               ))}
             </dl>

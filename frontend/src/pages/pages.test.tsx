@@ -290,6 +290,23 @@ describe('CustomerProfilePage', () => {
     expect(within(prof).getByText('Previous user ids').nextElementSibling?.textContent).toBe('—');
   });
 
+  it('shows large whole numbers in attributes and event properties with every digit', async () => {
+    // Raw JSON: a number literal here would already have lost the digits.
+    const raw = JSON.stringify({ ...profile, attributes: { account: '@@1', plan: 'pro' }, events: [{ ...profile.events[0], properties: { order: '@@2', total: 12.5 } }] })
+      .replace('"@@1"', '12345678901234567890')
+      .replace('"@@2"', '-98765432109876543210');
+    mockFetch({
+      'GET /api/customers/cus_1': () => new Response(raw, { status: 200, headers: { 'Content-Type': 'application/json' } }),
+      'GET /api/templates': () => json(200, { items: [] }),
+    });
+    render(<CustomerProfilePage id="cus_1" navigate={vi.fn()} />);
+    const list = await screen.findByLabelText('Attributes');
+    expect(within(list).getByText('account').nextElementSibling?.textContent).toBe('12345678901234567890');
+    const events = screen.getByRole('region', { name: 'Events' });
+    expect(events.querySelector('pre')?.textContent).toContain('"order": -98765432109876543210,');
+    expect(events.querySelector('pre')?.textContent).toContain('"total": 12.5');
+  });
+
   it('says plainly when there is no such customer, without a retry', async () => {
     mockFetch({
       'GET /api/customers/nobody': () => json(404, { error: 'not found in this workspace' }),
