@@ -74,6 +74,53 @@ describe('App', () => {
     expect(logout?.headers['x-csrf-token']).toBe('csrf-123');
   });
 
+  it('does not offer a viewer Erase customer or Import, and says why', async () => {
+    const viewer = { ...session, role: 'viewer' as const };
+    const customer = { id: 'cus_1', external_id: 'ada', anonymous_ids: [], email: null, phone: null, timezone: null, attributes: {}, created_at: '2026-01-01T10:00:00Z', updated_at: '' };
+    const fresh = { id: 'imp_3', file_name: 'old.csv', file_size: 10, headers: ['email'], mapping: null, segment_id: null, run: 0, total_rows: 1, processed_rows: 0, created_rows: 0, updated_rows: 0, failed_rows: 0, error: '', percent: 0, created_at: '2026-01-01T10:00:00Z', started_at: null, finished_at: null, status: 'uploaded' };
+    const routes = (role: typeof viewer) => ({
+      'GET /api/me': () => json(200, role),
+      'GET /api/customers/cus_1': () => json(200, { ...customer, events: [], events_total: 0, events_next_cursor: '', runs: [], deliveries: [], audit: [] }),
+      'GET /api/templates': () => json(200, { items: [] }),
+      'GET /api/segments': () => json(200, { items: [{ id: 'seg_1', name: 'VIP', kind: 'manual', condition: null, created_at: '', updated_at: '' }] }),
+      'GET /api/imports': () => json(200, { items: [fresh] }),
+    });
+
+    window.history.replaceState(null, '', '/customers/cus_1');
+    mockFetch(routes(viewer));
+    const { unmount } = render(<App />);
+    expect(await screen.findByRole('heading', { name: 'ada' })).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Erase customer' })).toBeNull();
+    expect(screen.getByText('Erasing a customer needs the editor role.')).toBeTruthy();
+    expect(screen.getByRole('link', { name: 'Export JSON' })).toBeTruthy();
+    unmount();
+
+    window.history.replaceState(null, '', '/audiences');
+    mockFetch(routes(viewer));
+    const audiences = render(<App />);
+    expect(await screen.findByText('VIP')).toBeTruthy();
+    expect(screen.queryByRole('link', { name: 'Import CSV' })).toBeNull();
+    expect(screen.getByText('Importing customers needs the editor role.')).toBeTruthy();
+    audiences.unmount();
+
+    window.history.replaceState(null, '', '/audiences/import');
+    mockFetch(routes(viewer));
+    const imports = render(<App />);
+    expect(await screen.findByRole('table', { name: 'Past imports' })).toBeTruthy();
+    expect((screen.getByLabelText('CSV file') as HTMLInputElement).disabled).toBe(true);
+    expect(screen.getByRole('note').textContent).toBe('Importing customers needs the editor role; ask a workspace owner.');
+    expect(screen.queryByRole('button', { name: 'Start old.csv' })).toBeNull();
+    imports.unmount();
+
+    // An editor gets them.
+    window.history.replaceState(null, '', '/audiences/import');
+    mockFetch(routes({ ...session, role: 'editor' } as unknown as typeof viewer));
+    render(<App />);
+    expect(await screen.findByRole('button', { name: 'Start old.csv' })).toBeTruthy();
+    expect((screen.getByLabelText('CSV file') as HTMLInputElement).disabled).toBe(false);
+    expect(screen.queryByRole('note')).toBeNull();
+  });
+
   it('opens a deep link to the API keys page', async () => {
     window.history.replaceState(null, '', '/settings/api-keys');
     mockFetch({

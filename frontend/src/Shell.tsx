@@ -160,6 +160,8 @@ function idAfter(path: string, prefix: string): string {
 }
 
 function pageFor(path: string, session: Session): Page {
+  // Viewers read; editors and owners change customers and audiences (the API refuses the rest with 403).
+  const canEdit = session.role !== 'viewer';
   const resultsId = path.endsWith('/results') ? idAfter(path.slice(0, -'/results'.length), '/journeys') : '';
   if (resultsId) {
     return {
@@ -186,14 +188,14 @@ function pageFor(path: string, session: Session): Page {
   }
   const customerId = idAfter(path, '/customers');
   if (customerId) {
-    return { title: 'Customer', render: (navigate) => <CustomerProfilePage key={customerId} id={customerId} navigate={navigate} /> };
+    return { title: 'Customer', render: (navigate) => <CustomerProfilePage key={customerId} id={customerId} navigate={navigate} canErase={canEdit} /> };
   }
   if (path === '/audiences/import') {
-    return { title: 'Audiences', render: (navigate) => <ImportPage navigate={navigate} /> };
+    return { title: 'Audiences', render: (navigate) => <ImportPage navigate={navigate} canEdit={canEdit} /> };
   }
   const segmentId = idAfter(path, '/audiences');
   if (segmentId) {
-    return { title: 'Audiences', render: (navigate) => <SegmentEditor key={segmentId} id={segmentId} navigate={navigate} /> };
+    return { title: 'Audiences', render: (navigate) => <SegmentEditor key={segmentId} id={segmentId} navigate={navigate} canEdit={canEdit} /> };
   }
   const templateId = idAfter(path, '/templates');
   if (templateId) {
@@ -206,7 +208,7 @@ function pageFor(path: string, session: Session): Page {
     case '/journeys':
       return { title: 'Journeys', render: (navigate) => <JourneysPage navigate={navigate} /> };
     case '/audiences':
-      return { title: 'Audiences', render: (navigate) => <AudiencesPage navigate={navigate} /> };
+      return { title: 'Audiences', render: (navigate) => <AudiencesPage navigate={navigate} canEdit={canEdit} /> };
     case '/templates':
       return { title: 'Templates', render: (navigate) => <TemplatesPage navigate={navigate} /> };
     case '/customers':

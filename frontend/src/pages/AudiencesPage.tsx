@@ -16,7 +16,7 @@ import { BackLink, CreateForm, errorText, ListError, ListLoading, ListTable, Loa
 
 const PREVIEW_DELAY_MS = 400;
 
-export function AudiencesPage({ navigate }: { navigate: (to: string) => void }) {
+export function AudiencesPage({ navigate, canEdit = true }: { navigate: (to: string) => void; canEdit?: boolean }) {
   const { list, error, load } = useList(api.listSegments);
   const [manualName, setManualName] = useState<string | null>(null);
   const [createError, setCreateError] = useState('');
@@ -40,9 +40,13 @@ export function AudiencesPage({ navigate }: { navigate: (to: string) => void }) 
       <button type="button" className="btn btn-secondary" onClick={() => setManualName('')}>
         New manual segment
       </button>
-      <a href="/audiences/import" className="btn btn-secondary" onClick={linkHandler('/audiences/import', navigate)}>
-        Import CSV
-      </a>
+      {canEdit ? (
+        <a href="/audiences/import" className="btn btn-secondary" onClick={linkHandler('/audiences/import', navigate)}>
+          Import CSV
+        </a>
+      ) : (
+        <span className="muted small">Importing customers needs the editor role.</span>
+      )}
     </div>
   );
   const manualForm = manualName !== null && (
@@ -86,7 +90,7 @@ export function AudiencesPage({ navigate }: { navigate: (to: string) => void }) 
 type Preview = { state: 'idle' } | { state: 'loading' } | { state: 'ok'; count: number; sample: Customer[] } | { state: 'error'; message: string };
 
 /** Creates (id "new") or edits a dynamic segment. */
-export function SegmentEditor({ id, navigate }: { id: string; navigate: (to: string) => void }) {
+export function SegmentEditor({ id, navigate, canEdit = true }: { id: string; navigate: (to: string) => void; canEdit?: boolean }) {
   const isNew = id === 'new';
   const [name, setName] = useState('');
   const [condition, setCondition] = useState<Condition>({ all: [] });
@@ -207,7 +211,7 @@ export function SegmentEditor({ id, navigate }: { id: string; navigate: (to: str
           </div>
         </div>
         <p className="muted">A manual segment: its members are the customers added here, through the API or by a CSV import.</p>
-        <ManualMembers id={id} navigate={navigate} />
+        <ManualMembers id={id} navigate={navigate} canEdit={canEdit} />
         {deleteDialog}
       </div>
     );
@@ -279,7 +283,7 @@ export function SegmentEditor({ id, navigate }: { id: string; navigate: (to: str
 }
 
 /** Audiences → Import CSV: an import, optionally into a manual segment. */
-export function ImportPage({ navigate }: { navigate: (to: string) => void }) {
+export function ImportPage({ navigate, canEdit = true }: { navigate: (to: string) => void; canEdit?: boolean }) {
   const { list } = useList(api.listSegments);
   return (
     <div className="page-stack">
@@ -287,7 +291,7 @@ export function ImportPage({ navigate }: { navigate: (to: string) => void }) {
         <BackLink to="/audiences" label="Audiences" navigate={navigate} />
         <h2 className="editor-title">Import customers</h2>
       </div>
-      <CsvImport segments={list ?? []} />
+      <CsvImport segments={list ?? []} canEdit={canEdit} />
     </div>
   );
 }

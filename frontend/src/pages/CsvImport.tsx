@@ -343,10 +343,12 @@ interface CsvImportProps {
   segments?: Segment[];
   /** Called when a run ends (completed, failed or cancelled). */
   onFinished?: (imp: ImportDetail) => void;
+  /** Whether the session may import (editor or owner); viewers see the past imports only. */
+  canEdit?: boolean;
 }
 
 /** Upload, map, start and follow a CSV import. */
-export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportProps) {
+export function CsvImport({ segmentId, segments = [], onFinished, canEdit = true }: CsvImportProps) {
   const fileId = useId();
   const [uploaded, setUploaded] = useState<UploadedImport | null>(null);
   const [mapping, setMapping] = useState<ImportMapping>({});
@@ -465,9 +467,14 @@ export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportPro
         <label className="field-label" htmlFor={fileId}>
           CSV file
         </label>
-        <input id={fileId} type="file" accept=".csv,text/csv" onChange={(e) => void onFile(e)} disabled={busy || running} />
+        <input id={fileId} type="file" accept=".csv,text/csv" onChange={(e) => void onFile(e)} disabled={busy || running || !canEdit} />
         <span className="field-help">A header row first; rows are matched to customers by user ID or email.</span>
       </div>
+      {!canEdit && (
+        <p className="notice" role="note">
+          Importing customers needs the editor role; ask a workspace owner.
+        </p>
+      )}
       {error && (
         <p className="error-text" role="alert">
           {error}
@@ -523,7 +530,7 @@ export function CsvImport({ segmentId, segments = [], onFinished }: CsvImportPro
         </>
       )}
       {run && <ImportProgress key={`${run.id}-${run.run}`} imp={run} onCancel={() => void cancel()} cancelling={cancelling} />}
-      {!segmentId && <PastImports version={version} onShow={(id) => void show(id)} onStart={running ? undefined : (id) => void startAgain(id)} />}
+      {!segmentId && <PastImports version={version} onShow={(id) => void show(id)} onStart={running || !canEdit ? undefined : (id) => void startAgain(id)} />}
     </section>
   );
 }

@@ -235,7 +235,7 @@ function pretty(v: unknown): string {
 }
 
 /** One customer's profile. */
-export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (to: string) => void }) {
+export function CustomerProfilePage({ id, navigate, canErase = true }: { id: string; navigate: (to: string) => void; canErase?: boolean }) {
   const [profile, setProfile] = useState<CustomerProfile | null>(null);
   const [templates, setTemplates] = useState<Map<string, string>>(new Map());
   const [error, setError] = useState('');
@@ -327,9 +327,13 @@ export function CustomerProfilePage({ id, navigate }: { id: string; navigate: (t
           <a className="btn btn-secondary btn-small" href={api.customerExportURL(profile.id)} download={`customer-${profile.id}.json`}>
             Export JSON
           </a>
-          <button type="button" className="btn btn-danger btn-small" onClick={() => setConfirm(true)}>
-            Erase customer
-          </button>
+          {canErase ? (
+            <button type="button" className="btn btn-danger btn-small" onClick={() => setConfirm(true)}>
+              Erase customer
+            </button>
+          ) : (
+            <span className="muted small">Erasing a customer needs the editor role.</span>
+          )}
         </div>
       </div>
 

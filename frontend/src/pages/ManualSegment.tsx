@@ -18,7 +18,7 @@ function changeText(c: MembersChange): string {
 }
 
 /** The members of a manual segment with add, remove and import. */
-export function ManualMembers({ id, navigate }: { id: string; navigate: (to: string) => void }) {
+export function ManualMembers({ id, navigate, canEdit = true }: { id: string; navigate: (to: string) => void; canEdit?: boolean }) {
   const [list, setList] = useState<Customer[] | null>(null);
   const [next, setNext] = useState('');
   const [error, setError] = useState('');
@@ -139,7 +139,7 @@ export function ManualMembers({ id, navigate }: { id: string; navigate: (to: str
           </ListTable>
         )}
       </section>
-      <CsvImport segmentId={id} onFinished={() => void load()} />
+      <CsvImport segmentId={id} onFinished={() => void load()} canEdit={canEdit} />
     </div>
   );
 }
