@@ -11,6 +11,8 @@ import { ProgressBar } from '../ProgressBar.tsx';
 import { errorText } from './ListState.tsx';
 
 const POLL_MS = 1000;
+/** Files the picker offers: the importer reads comma-, semicolon- and tab-separated text. */
+export const FILE_TYPES = '.csv,.tsv,.txt,text/csv,text/tab-separated-values,text/plain';
 const TYPES: AttributeType[] = ['string', 'number', 'boolean', 'time'];
 const KEYS = [
   ['user_id', 'User ID column'],
@@ -467,8 +469,8 @@ export function CsvImport({ segmentId, segments = [], onFinished, canEdit = true
         <label className="field-label" htmlFor={fileId}>
           CSV file
         </label>
-        <input id={fileId} type="file" accept=".csv,text/csv" onChange={(e) => void onFile(e)} disabled={busy || running || !canEdit} />
-        <span className="field-help">A header row first; rows are matched to customers by user ID or email.</span>
+        <input id={fileId} type="file" accept={FILE_TYPES} onChange={(e) => void onFile(e)} disabled={busy || running || !canEdit} />
+        <span className="field-help">A header row first, values separated by commas, semicolons or tabs; rows are matched to customers by user ID or email.</span>
       </div>
       {!canEdit && (
         <p className="notice" role="note">

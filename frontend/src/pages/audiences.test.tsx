@@ -121,6 +121,7 @@ describe('CsvImport', () => {
     const preview = await screen.findByRole('table', { name: 'Preview' });
     expect(within(preview).getAllByRole('columnheader').map((h) => h.textContent)).toEqual(uploaded.headers);
     expect(within(preview).getByText('b@example.com')).toBeTruthy();
+    expect(screen.getByLabelText('CSV file').getAttribute('accept')).toBe('.csv,.tsv,.txt,text/csv,text/tab-separated-values,text/plain');
     expect(calls.filter((c) => c.method === 'POST').map((c) => c.path)).toEqual(['/api/imports']);
 
     // The suggested mapping is shown and can be edited.
