@@ -95,7 +95,7 @@ async function channelsAndWorkspace(
   await expect(page.getByLabel('Time zone')).toHaveValue(zone);
 }
 
-test('invite a viewer, who finds the owner controls disabled', async ({ page, browser }) => {
+test('invite a viewer, who finds the owner controls disabled', async ({ page, browser, request }) => {
   const creds = credentials();
   const run = runId();
   const invitee = `viewer-${run}@example.com`;
@@ -138,6 +138,18 @@ test('invite a viewer, who finds the owner controls disabled', async ({ page, br
     await viewer.getByRole('navigation', { name: 'Settings' }).getByRole('link', { name: 'Workspace' }).click();
     await expect(viewer.getByLabel('Time zone')).toBeDisabled();
     await expect(viewer.getByRole('button', { name: 'Save workspace settings' })).toHaveCount(0);
+
+    // Nor is a viewer offered to erase a customer or to import (editor actions).
+    const seen = `seen-${run}`;
+    await ingest(request, creds.write_key, 'identify', { userId: seen, traits: { email: `${seen}@example.com` } });
+    await expect.poll(async () => (await request.get(`/api/customers/${seen}`, { headers: { Authorization: `Bearer ${creds.secret_key}` } })).status()).toBe(200);
+    await viewer.goto(`/customers/${seen}`);
+    await expect(viewer.getByRole('heading', { name: seen })).toBeVisible();
+    await expect(viewer.getByText('Erasing a customer needs the editor role.')).toBeVisible();
+    await expect(viewer.getByRole('button', { name: 'Erase customer' })).toHaveCount(0);
+    await viewer.goto('/audiences/import');
+    await expect(viewer.getByRole('note')).toHaveText('Importing customers needs the editor role; ask a workspace owner.');
+    await expect(viewer.getByLabel('CSV file')).toBeDisabled();
   } finally {
     await context.close();
   }
