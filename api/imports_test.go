@@ -197,6 +197,12 @@ func TestImportUploadPreviewStartAndRerun(t *testing.T) {
 	require.Equal(t, "Time Zone", sug["timezone"])
 	require.Contains(t, sug["attributes"], map[string]any{"column": "Signed Up", "name": "signed_up", "type": "time"})
 	require.Contains(t, sug["attributes"], map[string]any{"column": "Plan", "name": "plan", "type": "string"})
+	// The import answers the same first rows and suggestion later, so the
+	// app can start it (again) with a mapping of its own.
+	status, detail := f.jsonCall(t, "GET", "/api/imports/"+id, nil)
+	require.Equal(t, 200, status, "%v", detail)
+	require.Equal(t, up["preview"], detail["preview"])
+	require.Equal(t, up["suggested_mapping"], detail["suggested_mapping"])
 
 	wantErrors := []any{
 		map[string]any{"row": 4.0, "column": "User ID", "message": "user_id is empty"},
