@@ -584,17 +584,17 @@ func lockImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, custo
 }
 
 // mayAdopt are the rows of an import by user id that may give their user
-// id a profile known only by its address: the first row of each user id,
-// when it has an email (later rows of that user id find the profile the
-// first one made or took).
+// id a profile known only by its address: the first row of each user id
+// that has an email (the adoption comes before any row is written, so the
+// user id's other rows then update the profile it took).
 func mayAdopt(customers []ImportedCustomer) []ImportedCustomer {
 	var out []ImportedCustomer
 	seen := map[string]bool{}
 	for _, c := range customers {
 		if !seen[c.ExternalID] && c.Email != "" {
 			out = append(out, c)
+			seen[c.ExternalID] = true
 		}
-		seen[c.ExternalID] = true
 	}
 	return out
 }

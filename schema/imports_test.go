@@ -308,3 +308,26 @@ func TestImportByUserIDAdoptsTheProfileKnownByEmail(t *testing.T) {
 	require.Equal(t, [2]int{0, 3}, [2]int{imp.CreatedRows, imp.UpdatedRows})
 	require.Equal(t, 5, countImportedCustomers(t, st, ws.ID))
 }
+
+// A user id whose first row has no email takes the profile its address is
+// known by when a later row of the file gives that address.
+func TestImportByUserIDAdoptsOnALaterRowWithTheEmail(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	require.NoError(t, err)
+	byEmail := uploadImport(t, st, ws.ID, []string{"Email"}, []string{"lin@example.com"})
+	runImport(t, st, ws.ID, byEmail, schema.StartImport{Mapping: []byte(`{"email":"Email"}`)}, schema.ImportKeyEmail,
+		schema.ImportedCustomer{Email: "lin@example.com"})
+	byUserID := uploadImport(t, st, ws.ID, []string{"User ID", "Email", "Plan"},
+		[]string{"u-lin", "", "pro"}, []string{"u-lin", "lin@example.com", ""})
+	imp := runImport(t, st, ws.ID, byUserID, schema.StartImport{Mapping: []byte(`{"user_id":"User ID","email":"Email"}`)}, schema.ImportKeyUserID,
+		schema.ImportedCustomer{ExternalID: "u-lin", Attributes: map[string]any{"plan": "pro"}},
+		schema.ImportedCustomer{ExternalID: "u-lin", Email: "lin@example.com"})
+	require.Equal(t, [2]int{0, 2}, [2]int{imp.CreatedRows, imp.UpdatedRows})
+	require.Equal(t, 1, countImportedCustomers(t, st, ws.ID), "one profile of lin")
+	lin, err := st.FindCustomer(ctx, ws.ID, "u-lin")
+	require.NoError(t, err)
+	require.Equal(t, "lin@example.com", *lin.Email)
+	require.JSONEq(t, `{"plan":"pro"}`, string(lin.Attributes))
+}
