@@ -175,7 +175,7 @@ func (p *process) draining(ctx context.Context, drain time.Duration) (context.Co
 			case <-out.Done():
 			}
 		}
-		p.drained.Store(time.Now().UnixNano())
+		p.drained.CompareAndSwap(0, time.Now().UnixNano())
 		cancel()
 	})
 	return out, func() {

@@ -52,6 +52,9 @@ func runRole(ctx context.Context, role string, cfg Config, log *slog.Logger, ser
 	sctx, stop := p.draining(ctx, cfg.ShutdownDrain)
 	defer stop()
 	g, gctx := errgroup.WithContext(sctx)
+	// A role that stops on its own (a server failed) starts its shutdown
+	// budget then too.
+	context.AfterFunc(gctx, func() { p.drained.CompareAndSwap(0, time.Now().UnixNano()) })
 	g.Go(func() error { return p.serveMetrics(gctx) })
 	g.Go(func() error { return serve(gctx, p) })
 	return g.Wait()
