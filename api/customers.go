@@ -20,6 +20,7 @@ const (
 	profileEvents     = 100
 	profileRuns       = 100
 	profileDeliveries = 100
+	profileAudit      = 100
 	// eraseWait bounds how long an erasure waits for the cancelled runs to
 	// close, so a send already in flight lands before the deliveries are blanked.
 	eraseWait = 10 * time.Second
@@ -35,13 +36,21 @@ type customerProfile struct {
 	Events           []schema.StoredEvent `json:"events"`
 	EventsTotal      int64                `json:"events_total"`
 	EventsNextCursor string               `json:"events_next_cursor"`
-	Runs             []schema.CustomerRun `json:"runs"`
-	Deliveries       []schema.Delivery    `json:"deliveries"`
+	// Runs and Deliveries are the newest (profileRuns, profileDeliveries of
+	// them); RunsMore and DeliveriesMore say there are older ones not shown.
+	Runs           []schema.CustomerRun `json:"runs"`
+	RunsMore       bool                 `json:"runs_more"`
+	Deliveries     []schema.Delivery    `json:"deliveries"`
+	DeliveriesMore bool                 `json:"deliveries_more"`
 	// Segments are the segments the customer is a member of now.
 	Segments []schema.ExportedMembership `json:"segments"`
 	// Audit is what was recorded about the customer: merges, exports,
-	// update_customer values that did not render (the first 100 entries).
-	Audit []schema.AuditEntry `json:"audit"`
+	// update_customer values that did not render (the newest profileAudit
+	// entries, newest first). AuditTotal counts all; AuditNextCursor
+	// continues at /api/customers/{id}/audit?order=newest.
+	Audit           []schema.AuditEntry `json:"audit"`
+	AuditTotal      int64               `json:"audit_total"`
+	AuditNextCursor string              `json:"audit_next_cursor"`
 }
 
 // customerErased is the answer to DELETE /api/customers/{id}.
@@ -176,21 +185,35 @@ func (s *Server) getCustomer(c *gin.Context) {
 		s.internal(c, "count customer events", err)
 		return
 	}
-	if body.Runs, err = s.deps.Store.CustomerRuns(c, ws, cust.ID, profileRuns); err != nil {
+	// One more than shown tells whether there are more.
+	if body.Runs, err = s.deps.Store.CustomerRuns(c, ws, cust.ID, profileRuns+1); err != nil {
 		s.internal(c, "load customer runs", err)
 		return
 	}
-	if body.Deliveries, err = s.deps.Store.CustomerDeliveries(c, ws, cust.ID, profileDeliveries); err != nil {
+	if len(body.Runs) > profileRuns {
+		body.Runs, body.RunsMore = body.Runs[:profileRuns], true
+	}
+	if body.Deliveries, err = s.deps.Store.CustomerDeliveries(c, ws, cust.ID, profileDeliveries+1); err != nil {
 		s.internal(c, "load customer deliveries", err)
 		return
+	}
+	if len(body.Deliveries) > profileDeliveries {
+		body.Deliveries, body.DeliveriesMore = body.Deliveries[:profileDeliveries], true
 	}
 	if body.Segments, err = s.deps.Store.CustomerSegments(c, ws, cust.ID); err != nil {
 		s.internal(c, "load customer segments", err)
 		return
 	}
-	if body.Audit, err = s.deps.Store.ListAuditPage(c, ws, "customer", cust.ID, profileRuns, 0); err != nil {
+	if body.Audit, err = s.deps.Store.ListAuditNewest(c, ws, "customer", cust.ID, profileAudit, 0); err != nil {
 		s.internal(c, "load customer audit", err)
 		return
+	}
+	if body.AuditTotal, err = s.deps.Store.CountAudit(c, ws, "customer", cust.ID); err != nil {
+		s.internal(c, "count customer audit", err)
+		return
+	}
+	if len(body.Audit) == profileAudit && body.AuditTotal > profileAudit {
+		body.AuditNextCursor = strconv.FormatInt(body.Audit[len(body.Audit)-1].ID, 10)
 	}
 	if body.Audit == nil {
 		body.Audit = []schema.AuditEntry{}
@@ -221,13 +244,23 @@ func (s *Server) exportCustomer(c *gin.Context) {
 	c.JSON(http.StatusOK, exp)
 }
 
-// customerAudit lists what was recorded about a customer, oldest first —
-// also once the customer was erased, when only the tombstone and the
-// blanked entries before it are left (the internal id then names them).
+// customerAudit lists what was recorded about a customer, oldest first
+// (?order=newest: newest first, as the profile shows it) — also once the
+// customer was erased, when only the tombstone and the blanked entries
+// before it are left (the internal id then names them).
 func (s *Server) customerAudit(c *gin.Context) {
 	ws := current(c).workspaceID
 	limit, after, ok := numberPage(c, "an audit entry id")
 	if !ok {
+		return
+	}
+	newest := false
+	switch c.Query("order") {
+	case "", "oldest":
+	case "newest":
+		newest = true
+	default:
+		failField(c, http.StatusBadRequest, "order", "order is oldest (the default) or newest")
 		return
 	}
 	id := c.Param("id")
@@ -239,7 +272,12 @@ func (s *Server) customerAudit(c *gin.Context) {
 		s.internal(c, "load customer", err)
 		return
 	}
-	entries, err := s.deps.Store.ListAuditPage(c, ws, "customer", id, limit, after)
+	var entries []schema.AuditEntry
+	if newest {
+		entries, err = s.deps.Store.ListAuditNewest(c, ws, "customer", id, limit, after)
+	} else {
+		entries, err = s.deps.Store.ListAuditPage(c, ws, "customer", id, limit, after)
+	}
 	if err != nil {
 		s.internal(c, "list audit", err)
 		return

@@ -249,7 +249,11 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		status, profile := get("/api/customers/" + ada)
 		require.Equal(t, 200, status)
 		require.Len(t, profile["audit"], 2, "the profile shows what was recorded about the customer")
-		require.Equal(t, "export", profile["audit"].([]any)[1].(map[string]any)["action"])
+		require.Equal(t, "export", profile["audit"].([]any)[0].(map[string]any)["action"], "newest first")
+		require.EqualValues(t, 2, profile["audit_total"])
+		require.Equal(t, "", profile["audit_next_cursor"])
+		require.Equal(t, false, profile["runs_more"])
+		require.Equal(t, false, profile["deliveries_more"])
 		require.Len(t, profile["segments"], 1, "the profile shows the segments she is in now")
 		require.Equal(t, map[string]any{"segment_id": seg.ID, "name": "VIP", "kind": "manual"},
 			pick(profile["segments"].([]any)[0].(map[string]any), "segment_id", "name", "kind"))
@@ -558,6 +562,66 @@ func TestCustomerEventsNewestFirstAndPaged(t *testing.T) {
 	require.Equal(t, "cursor", body["field"])
 	status, _, _ = f.do(t, call{"GET", "/api/customers/nobody/events", "", sk})
 	require.Equal(t, 404, status)
+}
+
+// The profile holds the newest 100 audit entries, newest first, with the
+// total and a cursor that pages back through /audit?order=newest; its runs
+// and deliveries say when more than the 100 shown exist.
+func TestCustomerAuditNewestFirstAndPagedAndCutLists(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sk := bearer(f.secretKey)
+	cus := seedCustomers(t, f.store, f.ws.ID, schema.EventInput{Type: "identify", Name: "Identify", UserID: "u1"})["u1"]
+	for i := range 130 {
+		require.NoError(t, f.store.Audit(ctx, f.ws.ID, "ingest", "export", "customer", cus, map[string]any{"n": i}))
+	}
+	j, err := f.store.CreateJourney(ctx, f.ws.ID, "Welcome", json.RawMessage(`{}`))
+	require.NoError(t, err)
+	for i := range 101 {
+		require.NoError(t, f.store.RecordRunStart(ctx, f.ws.ID, schema.Run{WorkflowID: fmt.Sprintf("journey/%s/customer/%s/%d", j.ID, cus, i),
+			RunID: "r1", JourneyID: j.ID, Version: 1, CustomerID: cus, TriggerEvent: "Signed Up", StartedAt: time.Now()}))
+		_, _, err = f.store.ClaimDelivery(ctx, f.ws.ID, schema.Delivery{ID: fmt.Sprintf("msg_%d", i), JourneyID: j.ID, CustomerID: cus,
+			Channel: "email", Provider: "outbox", TemplateID: "tpl_1", Recipient: "u1@example.com", Content: json.RawMessage(`{}`)})
+		require.NoError(t, err)
+	}
+
+	status, profile, _ := f.do(t, call{"GET", "/api/customers/u1", "", sk})
+	require.Equal(t, 200, status, "%v", profile)
+	ns := func(list any) []int {
+		var out []int
+		for _, e := range list.([]any) {
+			out = append(out, int(e.(map[string]any)["detail"].(map[string]any)["n"].(float64)))
+		}
+		return out
+	}
+	first := ns(profile["audit"])
+	require.Len(t, first, 100)
+	require.Equal(t, []int{129, 128, 127}, first[:3], "newest first")
+	require.EqualValues(t, 130, profile["audit_total"])
+	require.Len(t, profile["runs"], 100)
+	require.Equal(t, true, profile["runs_more"])
+	require.Len(t, profile["deliveries"], 100)
+	require.Equal(t, true, profile["deliveries_more"])
+
+	seen := first
+	cursor := profile["audit_next_cursor"].(string)
+	require.NotEmpty(t, cursor)
+	for cursor != "" {
+		status, page, _ := f.do(t, call{"GET", "/api/customers/u1/audit?order=newest&limit=20&cursor=" + url.QueryEscape(cursor), "", sk})
+		require.Equal(t, 200, status, "%v", page)
+		seen = append(seen, ns(page["items"])...)
+		cursor, _ = page["next_cursor"].(string)
+	}
+	require.Len(t, seen, 130)
+	require.Equal(t, 0, seen[129])
+
+	// The default order is unchanged: oldest first.
+	status, page, _ := f.do(t, call{"GET", "/api/customers/u1/audit?limit=2", "", sk})
+	require.Equal(t, 200, status, "%v", page)
+	require.Equal(t, []int{0, 1}, ns(page["items"]))
+	status, page, _ = f.do(t, call{"GET", "/api/customers/u1/audit?order=sideways", "", sk})
+	require.Equal(t, 400, status, "%v", page)
+	require.Equal(t, "order", page["field"])
 }
 
 // pick is the map with only the keys named.

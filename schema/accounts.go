@@ -226,6 +226,36 @@ func listAudit(ctx context.Context, q queryer, workspaceID, subjectType, subject
 	})
 }
 
+// ListAuditNewest returns the changes recorded for one subject, newest
+// first: at most limit entries before the entry with id before (0: from the
+// newest). Profiles show the latest changes and page back from them.
+func (s *Store) ListAuditNewest(ctx context.Context, workspaceID, subjectType, subjectID string, limit int, before int64) ([]AuditEntry, error) {
+	rows, err := s.pool.Query(ctx, `
+		SELECT id, actor, action, subject_type, subject_id, detail, created_at
+		FROM audit_log WHERE workspace_id = $1 AND subject_type = $2 AND subject_id = $3 AND ($5 = 0 OR id < $5)
+		ORDER BY id DESC LIMIT nullif($4, 0)`, workspaceID, subjectType, subjectID, limit, before)
+	if err != nil {
+		return nil, fmt.Errorf("query audit log: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
+		var e AuditEntry
+		err := r.Scan(&e.ID, &e.Actor, &e.Action, &e.SubjectType, &e.SubjectID, &e.Detail, &e.CreatedAt)
+		return e, err
+	})
+}
+
+// CountAudit returns how many changes are recorded for one subject.
+func (s *Store) CountAudit(ctx context.Context, workspaceID, subjectType, subjectID string) (int64, error) {
+	var n int64
+	err := s.pool.QueryRow(ctx, `
+		SELECT count(*) FROM audit_log WHERE workspace_id = $1 AND subject_type = $2 AND subject_id = $3`,
+		workspaceID, subjectType, subjectID).Scan(&n)
+	if err != nil {
+		return 0, fmt.Errorf("count audit log: %w", err)
+	}
+	return n, nil
+}
+
 func isUniqueViolation(err error) bool {
 	var pgErr *pgconn.PgError
 	return errors.As(err, &pgErr) && pgErr.Code == "23505"

@@ -577,15 +577,23 @@ export interface AuditEntry {
 }
 
 export interface CustomerProfile extends Customer {
-  /** What was recorded about the customer: merges, exports, attribute updates that failed. */
+  /** What was recorded about the customer: merges, exports, attribute updates that failed (the newest 100, newest first). */
   audit?: AuditEntry[];
+  /** All the entries recorded (audit holds the newest 100). */
+  audit_total?: number;
+  /** Continues the audit at getCustomerAudit; empty when audit holds them all. */
+  audit_next_cursor?: string;
   /** The newest 100 events by when they happened; events_total counts all. */
   events: StoredEvent[];
   events_total: number;
   /** Continues the events at getCustomerEvents; empty when events holds them all. */
   events_next_cursor: string;
+  /** The newest 100 runs; runs_more says there are older ones. */
   runs: Run[];
+  runs_more?: boolean;
+  /** The newest 100 deliveries; deliveries_more says there are older ones. */
   deliveries: Delivery[];
+  deliveries_more?: boolean;
   /** The segments the customer is in now. */
   segments?: SegmentMembership[];
 }
@@ -623,6 +631,12 @@ export function getCustomer(id: string): Promise<CustomerProfile> {
 /** The next page of a customer's events, newest first by when they happened. */
 export async function getCustomerEvents(id: string, cursor: string): Promise<{ items: StoredEvent[]; next: string }> {
   const body = await request<Page<StoredEvent>>(`/api/customers/${enc(id)}/events${query({ limit: '100', cursor })}`, { exactIntegers: true });
+  return { items: body.items ?? [], next: body.next_cursor ?? '' };
+}
+
+/** The next page of what was recorded about a customer, newest first (continuing the profile's audit). */
+export async function getCustomerAudit(id: string, cursor: string): Promise<{ items: AuditEntry[]; next: string }> {
+  const body = await request<Page<AuditEntry>>(`/api/customers/${enc(id)}/audit${query({ order: 'newest', limit: '100', cursor })}`);
   return { items: body.items ?? [], next: body.next_cursor ?? '' };
 }
 

@@ -229,6 +229,17 @@ export function auditLabel(action: string, detail?: Record<string, unknown> | nu
   }
 }
 
+/** A list's count where the API cut it: "100+" when there are more than shown. */
+function countText(shown: number, more?: boolean): string {
+  return more ? `${shown}+` : String(shown);
+}
+
+/** "30 of 130" while some are not loaded, else the total; "100+" without a total but with more to load. */
+function shownOfTotal(shown: number, total: number | undefined, more: boolean): string {
+  if (total === undefined) return countText(shown, more);
+  return shown < total ? `${shown} of ${total}` : String(total);
+}
+
 /** JSON for the profile's folded details, large integers exact. */
 function pretty(v: unknown): string {
   return prettyJSON(v);
@@ -256,6 +267,23 @@ export function CustomerProfilePage({ id, navigate, canErase = true }: { id: str
       setEventsError(errorText(err));
     } finally {
       setMoreEvents(false);
+    }
+  };
+
+  const [moreAudit, setMoreAudit] = useState(false);
+  const [auditError, setAuditError] = useState('');
+
+  const loadMoreAudit = async () => {
+    if (!profile?.audit_next_cursor) return;
+    setMoreAudit(true);
+    setAuditError('');
+    try {
+      const page = await api.getCustomerAudit(profile.id, profile.audit_next_cursor);
+      setProfile({ ...profile, audit: [...(profile.audit ?? []), ...page.items], audit_next_cursor: page.next });
+    } catch (err) {
+      setAuditError(errorText(err));
+    } finally {
+      setMoreAudit(false);
     }
   };
 
@@ -376,7 +404,7 @@ export function CustomerProfilePage({ id, navigate, canErase = true }: { id: str
         </section>
 
         <section className="panel profile-section" aria-label="Journeys">
-          <h3 className="side-sub">Journeys ({profile.runs.length})</h3>
+          <h3 className="side-sub">Journeys ({countText(profile.runs.length, profile.runs_more)})</h3>
           {profile.runs.length === 0 ? (
             <p className="muted">Not in any journey yet.</p>
           ) : (
@@ -422,7 +450,7 @@ export function CustomerProfilePage({ id, navigate, canErase = true }: { id: str
       </div>
 
       <section className="panel profile-section" aria-label="Messages">
-        <h3 className="side-sub">Messages ({profile.deliveries.length})</h3>
+        <h3 className="side-sub">Messages ({countText(profile.deliveries.length, profile.deliveries_more)})</h3>
         {profile.deliveries.length === 0 ? (
           <p className="muted">No messages sent to this customer yet.</p>
         ) : (
@@ -457,7 +485,8 @@ export function CustomerProfilePage({ id, navigate, canErase = true }: { id: str
       </section>
 
       <section className="panel profile-section" aria-label="History">
-        <h3 className="side-sub">History ({profile.audit?.length ?? 0})</h3>
+        <h3 className="side-sub">History ({shownOfTotal(profile.audit?.length ?? 0, profile.audit_total, !!profile.audit_next_cursor)})</h3>
+        <p className="muted small">Newest first.</p>
         {!profile.audit?.length ? (
           <p className="muted">Nothing recorded about this customer yet (merges, user id changes, exports, failed attribute updates show here).</p>
         ) : (
@@ -466,6 +495,12 @@ export function CustomerProfilePage({ id, navigate, canErase = true }: { id: str
               <TimelineItem key={a.id} title={auditLabel(a.action, a.detail)} when={`by ${a.actor} · ${formatTime(a.created_at)}`} more="Details" data={a.detail} />
             ))}
           </ul>
+        )}
+        {auditError && <p className="error-text">{auditError}</p>}
+        {profile.audit_next_cursor && (
+          <button type="button" className="btn btn-secondary" onClick={() => void loadMoreAudit()} disabled={moreAudit}>
+            {moreAudit ? 'Loading…' : 'Load more history'}
+          </button>
         )}
       </section>
 

@@ -334,6 +334,52 @@ describe('CustomerProfilePage', () => {
     expect(within(events).queryByRole('button', { name: 'Load more events' })).toBeNull();
     expect(calls.find((c) => c.path === '/api/customers/cus_1/events')?.query.get('cursor')).toBe('c1');
   });
+
+  it('counts all the history, newest first, and loads older entries on demand; cut journeys and messages say 100+', async () => {
+    const entry = (n: number) => ({ id: String(n), actor: 'user:1', action: 'export', subject_type: 'customer', subject_id: 'cus_1', detail: { n }, created_at: '2026-01-01T10:00:00Z' });
+    const newest = Array.from({ length: 100 }, (_, i) => entry(130 - i));
+    const older = Array.from({ length: 30 }, (_, i) => entry(30 - i));
+    const { calls } = mockFetch({
+      'GET /api/customers/cus_1': () =>
+        json(200, {
+          ...profile,
+          audit: newest,
+          audit_total: 130,
+          audit_next_cursor: '31',
+          runs: Array.from({ length: 100 }, (_, i) => ({ ...profile.runs[0], run_id: `r${i}` })),
+          runs_more: true,
+          deliveries: Array.from({ length: 100 }, (_, i) => ({ ...profile.deliveries[0], id: `msg_${i}` })),
+          deliveries_more: true,
+        }),
+      'GET /api/templates': () => json(200, { items: [] }),
+      'GET /api/customers/cus_1/audit': () => json(200, { items: older, next_cursor: '' }),
+    });
+    const user = userEvent.setup();
+    render(<CustomerProfilePage id="cus_1" navigate={vi.fn()} />);
+    const history = await screen.findByRole('region', { name: 'History' });
+    expect(within(history).getByRole('heading').textContent).toBe('History (100 of 130)');
+    expect(within(screen.getByRole('region', { name: 'Journeys' })).getAllByRole('heading')[0].textContent).toBe('Journeys (100+)');
+    expect(within(screen.getByRole('region', { name: 'Messages' })).getByRole('heading').textContent).toBe('Messages (100+)');
+    await user.click(within(history).getByRole('button', { name: 'Load more history' }));
+    await vi.waitFor(() => expect(within(history).getByRole('heading').textContent).toBe('History (130)'));
+    expect(within(history).getAllByRole('listitem')).toHaveLength(130);
+    expect(within(history).queryByRole('button', { name: 'Load more history' })).toBeNull();
+    const page = calls.find((c) => c.path === '/api/customers/cus_1/audit');
+    expect(page?.query.get('cursor')).toBe('31');
+    expect(page?.query.get('order')).toBe('newest');
+  });
+
+  it('shows an uncut list count as it is', async () => {
+    mockFetch({
+      'GET /api/customers/cus_1': () => json(200, { ...profile, audit_total: 1, audit_next_cursor: '', runs_more: false, deliveries_more: false }),
+      'GET /api/templates': () => json(200, { items: [] }),
+    });
+    render(<CustomerProfilePage id="cus_1" navigate={vi.fn()} />);
+    const history = await screen.findByRole('region', { name: 'History' });
+    expect(within(history).getByRole('heading').textContent).toBe('History (1)');
+    expect(within(screen.getByRole('region', { name: 'Journeys' })).getAllByRole('heading')[0].textContent).toBe('Journeys (1)');
+    expect(within(screen.getByRole('region', { name: 'Messages' })).getByRole('heading').textContent).toBe('Messages (1)');
+  });
 });
 
 describe('CustomersPage', () => {
