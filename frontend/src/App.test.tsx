@@ -121,6 +121,59 @@ describe('App', () => {
     expect(screen.queryByRole('note')).toBeNull();
   });
 
+  it('does not offer a viewer new segments, segment changes or member changes, and says why', async () => {
+    const viewer = { ...session, role: 'viewer' as const };
+    const ada = { id: 'cus_1', external_id: 'ada', anonymous_ids: [], email: null, phone: null, timezone: null, attributes: {}, created_at: '2026-01-01T10:00:00Z', updated_at: '' };
+    const manual = { id: 'seg_1', name: 'VIP', kind: 'manual', condition: null, created_at: '', updated_at: '' };
+    const dynamic = { id: 'seg_2', name: 'Pro', kind: 'dynamic', condition: { all: [] }, created_at: '', updated_at: '' };
+    const routes = (role: typeof viewer) => ({
+      'GET /api/me': () => json(200, role),
+      'GET /api/segments': () => json(200, { items: [manual, dynamic] }),
+      'GET /api/segments/seg_1': () => json(200, manual),
+      'GET /api/segments/seg_2': () => json(200, dynamic),
+      'GET /api/segments/seg_1/members': () => json(200, { items: [ada] }),
+      'POST /api/segments/preview': () => json(200, { count: 0, sample: [] }),
+    });
+
+    window.history.replaceState(null, '', '/audiences');
+    mockFetch(routes(viewer));
+    const list = render(<App />);
+    expect(await screen.findByText('VIP')).toBeTruthy();
+    expect(screen.queryByRole('link', { name: 'New segment' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'New manual segment' })).toBeNull();
+    expect(screen.getByText('Creating segments needs the editor role.')).toBeTruthy();
+    list.unmount();
+
+    window.history.replaceState(null, '', '/audiences/seg_1');
+    mockFetch(routes(viewer));
+    const members = render(<App />);
+    expect(await screen.findByRole('link', { name: 'ada' })).toBeTruthy();
+    expect(screen.queryByRole('form', { name: 'Change members' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Add members' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Remove ada' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Delete' })).toBeNull();
+    expect(screen.getAllByRole('note').map((n) => n.textContent)).toContain('Adding and removing members needs the editor role; ask a workspace owner.');
+    members.unmount();
+
+    window.history.replaceState(null, '', '/audiences/seg_2');
+    mockFetch(routes(viewer));
+    const editor = render(<App />);
+    expect(await screen.findByRole('heading', { name: 'Pro' })).toBeTruthy();
+    expect(screen.queryByRole('button', { name: 'Save segment' })).toBeNull();
+    expect(screen.queryByRole('button', { name: 'Delete' })).toBeNull();
+    expect(screen.getByText('Changing segments needs the editor role.')).toBeTruthy();
+    editor.unmount();
+
+    // An editor gets them.
+    window.history.replaceState(null, '', '/audiences/seg_1');
+    mockFetch(routes({ ...session, role: 'editor' } as unknown as typeof viewer));
+    render(<App />);
+    expect(await screen.findByRole('button', { name: 'Remove ada' })).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Add members' })).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Delete' })).toBeTruthy();
+    expect(screen.queryByRole('note')).toBeNull();
+  });
+
   it('opens a deep link to the API keys page', async () => {
     window.history.replaceState(null, '', '/settings/api-keys');
     mockFetch({

@@ -34,12 +34,18 @@ export function AudiencesPage({ navigate, canEdit = true }: { navigate: (to: str
 
   const newButton = (
     <div className="page-actions">
-      <a href="/audiences/new" className="btn btn-primary" onClick={linkHandler('/audiences/new', navigate)}>
-        New segment
-      </a>
-      <button type="button" className="btn btn-secondary" onClick={() => setManualName('')}>
-        New manual segment
-      </button>
+      {canEdit ? (
+        <>
+          <a href="/audiences/new" className="btn btn-primary" onClick={linkHandler('/audiences/new', navigate)}>
+            New segment
+          </a>
+          <button type="button" className="btn btn-secondary" onClick={() => setManualName('')}>
+            New manual segment
+          </button>
+        </>
+      ) : (
+        <span className="muted small">Creating segments needs the editor role.</span>
+      )}
       {canEdit ? (
         <a href="/audiences/import" className="btn btn-secondary" onClick={linkHandler('/audiences/import', navigate)}>
           Import CSV
@@ -205,9 +211,13 @@ export function SegmentEditor({ id, navigate, canEdit = true }: { id: string; na
           <h2 className="editor-title">{name}</h2>
           <span className="badge">manual</span>
           <div className="editor-actions">
-            <button type="button" className="btn btn-danger-ghost btn-small" onClick={() => setConfirmDelete(true)}>
-              Delete
-            </button>
+            {canEdit ? (
+              <button type="button" className="btn btn-danger-ghost btn-small" onClick={() => setConfirmDelete(true)}>
+                Delete
+              </button>
+            ) : (
+              <span className="muted small">Changing segments needs the editor role.</span>
+            )}
           </div>
         </div>
         <p className="muted">A manual segment: its members are the customers added here, through the API or by a CSV import.</p>
@@ -227,14 +237,20 @@ export function SegmentEditor({ id, navigate, canEdit = true }: { id: string; na
           </span>
         )}
         <div className="editor-actions">
-          {!isNew && (
-            <button type="button" className="btn btn-danger-ghost btn-small" onClick={() => setConfirmDelete(true)}>
-              Delete
-            </button>
+          {canEdit ? (
+            <>
+              {!isNew && (
+                <button type="button" className="btn btn-danger-ghost btn-small" onClick={() => setConfirmDelete(true)}>
+                  Delete
+                </button>
+              )}
+              <button type="submit" className="btn btn-primary btn-small" disabled={saving || !name.trim()}>
+                {isNew ? 'Create segment' : 'Save segment'}
+              </button>
+            </>
+          ) : (
+            <span className="muted small">Changing segments needs the editor role.</span>
           )}
-          <button type="submit" className="btn btn-primary btn-small" disabled={saving || !name.trim()}>
-            {isNew ? 'Create segment' : 'Save segment'}
-          </button>
         </div>
       </div>
       {saveError && (

@@ -76,35 +76,42 @@ export function ManualMembers({ id, navigate, canEdit = true }: { id: string; na
 
   return (
     <div className="page-stack">
-      <form className="panel" aria-label="Change members" onSubmit={onAdd}>
-        <label className="field">
-          <span className="field-label">Customer or user IDs</span>
-          <textarea rows={3} value={ids} onChange={(e) => setIds(e.target.value)} placeholder="One a line, or separated by commas" />
-        </label>
-        <div className="form-actions">
-          <button type="submit" className="btn btn-primary btn-small" disabled={busy || parseIds(ids).length === 0}>
-            Add members
-          </button>
-          <button type="button" className="btn btn-secondary btn-small" disabled={busy || parseIds(ids).length === 0} onClick={() => void change(false, parseIds(ids))}>
-            Remove members
-          </button>
-        </div>
-        {result && (
-          <div role="status">
-            <p className="editor-message ok">{result.text}</p>
-            {result.unknown.length > 0 && (
-              <p className="error-text" data-testid="unknown-ids">
-                No customer has the ID{result.unknown.length === 1 ? '' : 's'} {result.unknown.join(', ')}.
-              </p>
-            )}
+      {!canEdit && (
+        <p className="notice" role="note">
+          Adding and removing members needs the editor role; ask a workspace owner.
+        </p>
+      )}
+      {canEdit && (
+        <form className="panel" aria-label="Change members" onSubmit={onAdd}>
+          <label className="field">
+            <span className="field-label">Customer or user IDs</span>
+            <textarea rows={3} value={ids} onChange={(e) => setIds(e.target.value)} placeholder="One a line, or separated by commas" />
+          </label>
+          <div className="form-actions">
+            <button type="submit" className="btn btn-primary btn-small" disabled={busy || parseIds(ids).length === 0}>
+              Add members
+            </button>
+            <button type="button" className="btn btn-secondary btn-small" disabled={busy || parseIds(ids).length === 0} onClick={() => void change(false, parseIds(ids))}>
+              Remove members
+            </button>
           </div>
-        )}
-        {changeError && (
-          <p className="error-text" role="alert">
-            {changeError}
-          </p>
-        )}
-      </form>
+          {result && (
+            <div role="status">
+              <p className="editor-message ok">{result.text}</p>
+              {result.unknown.length > 0 && (
+                <p className="error-text" data-testid="unknown-ids">
+                  No customer has the ID{result.unknown.length === 1 ? '' : 's'} {result.unknown.join(', ')}.
+                </p>
+              )}
+            </div>
+          )}
+          {changeError && (
+            <p className="error-text" role="alert">
+              {changeError}
+            </p>
+          )}
+        </form>
+      )}
       <section aria-label="Members" className="page-stack">
         <h3 className="side-sub">Members</h3>
         {error ? (
@@ -115,7 +122,7 @@ export function ManualMembers({ id, navigate, canEdit = true }: { id: string; na
           <p className="list-state panel">No members yet: add customers by ID or import a CSV file.</p>
         ) : (
           <ListTable
-            columns={[...CUSTOMER_COLUMNS, '']}
+            columns={canEdit ? [...CUSTOMER_COLUMNS, ''] : CUSTOMER_COLUMNS}
             footer={
               next && (
                 <div className="list-state">
@@ -129,11 +136,13 @@ export function ManualMembers({ id, navigate, canEdit = true }: { id: string; na
             {list.map((c) => (
               <tr key={c.id}>
                 <CustomerCells c={c} navigate={navigate} />
-                <td>
-                  <button type="button" className="btn btn-ghost btn-small" aria-label={`Remove ${customerLabel(c)}`} disabled={busy} onClick={() => void change(false, [c.id])}>
-                    Remove
-                  </button>
-                </td>
+                {canEdit && (
+                  <td>
+                    <button type="button" className="btn btn-ghost btn-small" aria-label={`Remove ${customerLabel(c)}`} disabled={busy} onClick={() => void change(false, [c.id])}>
+                      Remove
+                    </button>
+                  </td>
+                )}
               </tr>
             ))}
           </ListTable>
