@@ -110,7 +110,7 @@ test('past imports list, and the failed rows download as a CSV file to correct',
   const past = page.getByRole('table', { name: 'Past imports' });
   const row = past.getByRole('row').filter({ hasText: file });
   await expect(row.getByText('1 · 0 · 1')).toBeVisible();
-  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download failed rows (CSV)' }).click()]);
+  const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Download failed rows (CSV)' }).click()]);
   expect(download.suggestedFilename()).toBe(`seats-${run}-failed-rows.csv`);
   const body = await readFile(await download.path(), 'utf8');
   expect(body).toBe(`\uFEFFimport_row,import_column,import_error,user_id,email,seats\n3,seats,"""lots"" is not a number",bad-${run},bad-${run}@example.com,lots\n`);

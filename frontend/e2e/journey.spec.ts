@@ -7,6 +7,7 @@
 // buttons) and a second version published after the list of changes.
 //
 // Environment: HERALD_URL and HERALD_CREDENTIALS, see e2e/helpers.ts.
+import { readFile } from 'node:fs/promises';
 import { expect, test, type APIRequestContext, type Locator, type Page } from '@playwright/test';
 import { callApi, credentials, ingest, runId, screenshot, signIn } from './helpers';
 
@@ -217,8 +218,11 @@ test('build a journey on the canvas, publish it, watch it run', async ({ page, r
   await expect(messages.locator('.channel-badge')).toHaveText(['sms', 'email']);
   await expect(page.getByRole('region', { name: 'Events' })).toContainText(signedUp);
   await screenshot(page, 'customer');
-  const exported = await page.request.get(await page.getByRole('link', { name: 'Export JSON' }).getAttribute('href') ?? '');
-  expect(exported.status()).toBe(200);
+  // The export is saved from the API's reply and then shows in History.
+  const [exported] = await Promise.all([page.waitForEvent('download'), page.getByRole('button', { name: 'Export JSON' }).click()]);
+  expect(exported.suggestedFilename()).toMatch(/^customer-cus_.+\.json$/);
+  expect(JSON.parse(await readFile(await exported.path(), 'utf8')).customer.phone).toBe('+15555550123');
+  await expect(page.getByRole('region', { name: 'History' })).toContainText('Data exported');
 
   // A segment of this run's customers, with its live count and sample.
   await nav.getByRole('link', { name: 'Audiences' }).click();

@@ -92,7 +92,7 @@ describe('App', () => {
     expect(await screen.findByRole('heading', { name: 'ada' })).toBeTruthy();
     expect(screen.queryByRole('button', { name: 'Erase customer' })).toBeNull();
     expect(screen.getByText('Erasing a customer needs the editor role.')).toBeTruthy();
-    expect(screen.getByRole('link', { name: 'Export JSON' })).toBeTruthy();
+    expect(screen.getByRole('button', { name: 'Export JSON' })).toBeTruthy();
     unmount();
 
     window.history.replaceState(null, '', '/audiences');

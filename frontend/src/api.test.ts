@@ -38,6 +38,31 @@ describe('api', () => {
     expect(handler).toHaveBeenCalledOnce();
   });
 
+  it('downloads through the same path as every call: an expired session reaches the unauthorized handler', async () => {
+    let expired = true;
+    mockFetch({
+      'GET /api/customers/cus_1/export': () =>
+        expired ? json(401, { error: 'session expired' }) : new Response('{}', { status: 200, headers: { 'Content-Disposition': `attachment; filename*=UTF-8''caf%C3%A9.json` } }),
+    });
+    const handler = vi.fn();
+    api.setUnauthorizedHandler(handler);
+    await expect(api.exportCustomer('cus_1')).rejects.toMatchObject({ status: 401, message: 'session expired' });
+    expect(handler).toHaveBeenCalledOnce();
+    expired = false;
+    const file = await api.exportCustomer('cus_1');
+    expect(file.fileName).toBe('café.json');
+    expect(await file.blob.text()).toBe('{}');
+  });
+
+  it('reads the file name of a Content-Disposition header', () => {
+    expect(api.attachmentName('attachment; filename="customer-cus_1.json"')).toBe('customer-cus_1.json');
+    expect(api.attachmentName('attachment; filename=rows.csv')).toBe('rows.csv');
+    expect(api.attachmentName(`attachment; filename="a.csv"; filename*=UTF-8''%E2%82%AC.csv`)).toBe('€.csv');
+    expect(api.attachmentName('attachment; filename="say \\"hi\\".csv"')).toBe('say "hi".csv');
+    expect(api.attachmentName('attachment')).toBe('');
+    expect(api.attachmentName(null)).toBe('');
+  });
+
   it('uses a generic message when the error body is not JSON', async () => {
     mockFetch({ 'GET /api/keys': () => new Response('<html>oops</html>', { status: 502, statusText: 'Bad Gateway' }) });
     await expect(api.listKeys()).rejects.toMatchObject({ status: 502, message: 'Request failed (502 Bad Gateway)' });

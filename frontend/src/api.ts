@@ -89,6 +89,47 @@ interface RequestOptions {
 }
 
 async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
+  const res = await send(path, opts);
+  if (res.status === 204) return undefined as T;
+  const text = await res.text();
+  if (!text) return undefined as T;
+  return (opts.exactIntegers ? parseExactJSON(text) : JSON.parse(text)) as T;
+}
+
+/** A file the API answered: its content and the name it suggested. */
+export interface Download {
+  blob: Blob;
+  fileName: string;
+}
+
+/**
+ * Fetches a file through the same path as every call, so a refusal (a
+ * customer erased meanwhile, an expired session) is an ApiError the page
+ * shows rather than a broken browser download.
+ */
+async function download(path: string, fallbackName: string): Promise<Download> {
+  const res = await send(path, {});
+  return { blob: await res.blob(), fileName: attachmentName(res.headers.get('Content-Disposition')) || fallbackName };
+}
+
+/** The file name of a Content-Disposition header (filename*= first), or ''. */
+export function attachmentName(header: string | null): string {
+  if (!header) return '';
+  const star = /filename\*\s*=\s*(?:UTF-8|utf-8)''([^;]+)/.exec(header);
+  if (star) {
+    try {
+      return decodeURIComponent(star[1].trim());
+    } catch {
+      // Not valid percent-encoding: fall back to filename=.
+    }
+  }
+  const plain = /filename\s*=\s*(?:"((?:[^"\\]|\\.)*)"|([^;\s]+))/.exec(header);
+  if (!plain) return '';
+  return plain[1] !== undefined ? plain[1].replace(/\\(.)/g, '$1') : plain[2];
+}
+
+/** Sends a request; an error answer throws ApiError (and a 401 calls the unauthorized handler). */
+async function send(path: string, opts: RequestOptions): Promise<Response> {
   const method = opts.method ?? 'GET';
   const headers: Record<string, string> = { Accept: 'application/json' };
   if (UNSAFE.has(method)) {
@@ -114,10 +155,7 @@ async function request<T>(path: string, opts: RequestOptions = {}): Promise<T> {
     if (res.status === 401 && !opts.quiet401 && onUnauthorized) onUnauthorized();
     throw new ApiError(res.status, message, body);
   }
-  if (res.status === 204) return undefined as T;
-  const text = await res.text();
-  if (!text) return undefined as T;
-  return (opts.exactIntegers ? parseExactJSON(text) : JSON.parse(text)) as T;
+  return res;
 }
 
 async function errorMessage(res: Response): Promise<{ message: string; body?: unknown }> {
@@ -644,9 +682,9 @@ export function eraseCustomer(id: string): Promise<{ erased: boolean; runs_cance
   return request(`/api/customers/${enc(id)}`, { method: 'DELETE' });
 }
 
-/** The URL of a customer's full JSON export (a download). */
-export function customerExportURL(id: string): string {
-  return `/api/customers/${enc(id)}/export`;
+/** A customer's full JSON export (recorded in their history). */
+export function exportCustomer(id: string): Promise<Download> {
+  return download(`/api/customers/${enc(id)}/export`, `customer-${id}.json`);
 }
 
 // ---- Channel settings (DESIGN §11) --------------------------------------------
@@ -908,9 +946,9 @@ export async function listImports(cursor?: string): Promise<{ items: Import[]; n
   return { items: body.items ?? [], next: body.next_cursor ?? '' };
 }
 
-/** Where the latest run's failed rows download as a CSV file to correct and upload again. */
-export function failedRowsUrl(id: string): string {
-  return `/api/imports/${enc(id)}/failed_rows`;
+/** The latest run's failed rows as a CSV file to correct and upload again. */
+export function failedRows(id: string): Promise<Download> {
+  return download(`/api/imports/${enc(id)}/failed_rows`, `failed-rows-${id}.csv`);
 }
 
 /** Starts (or runs again) an import with a mapping, optionally into a manual segment. */

@@ -3,11 +3,12 @@
 // choose a manual segment to add the rows to, start, and follow the
 // progress (polled) with the rows that failed; a running import can be
 // cancelled.
-import { Fragment, useEffect, useId, useRef, useState, type ChangeEvent } from 'react';
+import { Fragment, useEffect, useId, useRef, useState, type ChangeEvent, type ReactNode } from 'react';
 import * as api from '../api.ts';
 import type { AttributeType, Import, ImportDetail, ImportMapping, ImportRowError, Segment, UploadedImport } from '../api.ts';
 import { formatTime } from '../journey/RunsPanel.tsx';
 import { ProgressBar } from '../ProgressBar.tsx';
+import { saveFile } from '../saveFile.ts';
 import { errorText } from './ListState.tsx';
 
 const POLL_MS = 1000;
@@ -232,14 +233,44 @@ export function ImportProgress({ imp, onCancel, cancelling }: { imp: ImportDetai
             </button>
           )}
           {imp.failed_rows > 0 && imp.status !== 'running' && (
-            <a className="btn btn-secondary btn-small" href={api.failedRowsUrl(imp.id)} download>
+            <FailedRowsDownload id={imp.id} className="btn btn-secondary btn-small">
               Download failed rows (CSV)
-            </a>
+            </FailedRowsDownload>
           )}
           {moreError && <p className="error-text">{moreError}</p>}
         </div>
       )}
     </section>
+  );
+}
+
+/** Downloads an import's failed rows through the API, so a refusal shows here. */
+function FailedRowsDownload({ id, className, label, children }: { id: string; className: string; label?: string; children: ReactNode }) {
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState('');
+  const download = async () => {
+    setBusy(true);
+    setError('');
+    try {
+      const file = await api.failedRows(id);
+      saveFile(file.blob, file.fileName);
+    } catch (err) {
+      setError(`Download failed: ${errorText(err)}`);
+    } finally {
+      setBusy(false);
+    }
+  };
+  return (
+    <>
+      <button type="button" className={className} aria-label={label} disabled={busy} onClick={() => void download()}>
+        {children}
+      </button>
+      {error && (
+        <span className="error-text" role="alert">
+          {error}
+        </span>
+      )}
+    </>
   );
 }
 
@@ -320,9 +351,9 @@ export function PastImports({ version, onShow, onStart }: { version: number; onS
                   </button>
                 )}
                 {imp.failed_rows > 0 && imp.status !== 'running' && (
-                  <a className="btn btn-ghost btn-small" href={api.failedRowsUrl(imp.id)} download aria-label={`Download failed rows of ${imp.file_name}`}>
+                  <FailedRowsDownload id={imp.id} className="btn btn-ghost btn-small" label={`Download failed rows of ${imp.file_name}`}>
                     Failed rows
-                  </a>
+                  </FailedRowsDownload>
                 )}
               </td>
             </tr>

@@ -10,6 +10,7 @@ import { linkHandler } from '../router.ts';
 import { EmptyPage } from './EmptyPage.tsx';
 import { BackLink, ListError, ListLoading, ListTable, RowLink } from './ListState.tsx';
 import { errorText } from '../errors.ts';
+import { saveFile } from '../saveFile.ts';
 import { displayValue, prettyJSON } from '../exactJSON.ts';
 
 /** The best human name for a customer: user id, email, phone, else the internal id. */
@@ -288,6 +289,31 @@ export function CustomerProfilePage({ id, navigate, canErase = true }: { id: str
   };
 
   const [missing, setMissing] = useState(false);
+  const [exporting, setExporting] = useState(false);
+  const [exportError, setExportError] = useState('');
+
+  // The export is recorded in the customer's history: reload it afterwards.
+  const exportJSON = async () => {
+    if (!profile) return;
+    setExporting(true);
+    setExportError('');
+    try {
+      const file = await api.exportCustomer(profile.id);
+      saveFile(file.blob, file.fileName);
+    } catch (err) {
+      setExportError(`Export failed: ${errorText(err)}`);
+      setExporting(false);
+      return;
+    }
+    try {
+      const p = await api.getCustomer(profile.id);
+      setProfile((cur) => (cur ? { ...cur, audit: p.audit, audit_total: p.audit_total, audit_next_cursor: p.audit_next_cursor } : p));
+    } catch {
+      // The export is saved; the history catches up on Refresh.
+    } finally {
+      setExporting(false);
+    }
+  };
 
   const load = useCallback(async () => {
     setError('');
@@ -352,9 +378,9 @@ export function CustomerProfilePage({ id, navigate, canErase = true }: { id: str
           <button type="button" className="btn btn-secondary btn-small" onClick={() => void load()}>
             Refresh
           </button>
-          <a className="btn btn-secondary btn-small" href={api.customerExportURL(profile.id)} download={`customer-${profile.id}.json`}>
-            Export JSON
-          </a>
+          <button type="button" className="btn btn-secondary btn-small" onClick={() => void exportJSON()} disabled={exporting}>
+            {exporting ? 'Exporting…' : 'Export JSON'}
+          </button>
           {canErase ? (
             <button type="button" className="btn btn-danger btn-small" onClick={() => setConfirm(true)}>
               Erase customer
@@ -364,6 +390,12 @@ export function CustomerProfilePage({ id, navigate, canErase = true }: { id: str
           )}
         </div>
       </div>
+
+      {exportError && (
+        <p className="error-text" role="alert">
+          {exportError}
+        </p>
+      )}
 
       <div className="profile-grid">
         <section className="panel profile-section" aria-label="Profile">

@@ -159,10 +159,38 @@ describe('CsvImport', () => {
     await vi.waitFor(() => expect(bar.getAttribute('aria-valuenow')).toBe('100'), { timeout: 4000 });
     expect(screen.getByTestId('import-progress-text').textContent).toContain('2 of 2 rows (100%) · 1 created · 0 updated · 1 failed');
     expect(within(screen.getByRole('table', { name: 'Row errors' })).getByText('not a number')).toBeTruthy();
-    expect(screen.getByRole('link', { name: 'Download failed rows (CSV)' }).getAttribute('href')).toBe('/api/imports/imp_1/failed_rows');
+    expect(screen.getByRole('button', { name: 'Download failed rows (CSV)' })).toBeTruthy();
     expect(onFinished).toHaveBeenCalledTimes(1);
     // The list of past imports is read again once the run started and once it ended.
     await vi.waitFor(() => expect(calls.filter((c) => c.method === 'GET' && c.path === '/api/imports')).toHaveLength(3));
+  });
+
+  it('downloads failed rows through the API: a refusal shows, a file is saved under the name the server gave', async () => {
+    const done = { ...base, id: 'imp_2', file_name: 'march.csv', status: 'completed', run: 2, processed_rows: 2, created_rows: 1, failed_rows: 1, percent: 100 };
+    let gone = true;
+    const { calls } = mockFetch({
+      'GET /api/imports': () => json(200, { items: [done], next_cursor: '' }),
+      'GET /api/imports/imp_2/failed_rows': () =>
+        gone
+          ? json(404, { error: 'not found in this workspace' })
+          : new Response('email,error\nx,bad\n', { status: 200, headers: { 'Content-Type': 'text/csv', 'Content-Disposition': 'attachment; filename="march-failed.csv"' } }),
+    });
+    const saved: string[] = [];
+    Object.assign(URL, { createObjectURL: vi.fn(() => 'blob:failed'), revokeObjectURL: vi.fn() });
+    vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      saved.push(`${this.download} ${this.href}`);
+    });
+    const user = userEvent.setup();
+    render(<CsvImport />);
+    const button = await screen.findByRole('button', { name: 'Download failed rows of march.csv' });
+    await user.click(button);
+    expect((await screen.findByRole('alert')).textContent).toBe('Download failed: not found in this workspace');
+    expect(saved).toEqual([]);
+    gone = false;
+    await user.click(button);
+    await vi.waitFor(() => expect(saved).toEqual(['march-failed.csv blob:failed']));
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(calls.filter((c) => c.path === '/api/imports/imp_2/failed_rows')).toHaveLength(2);
   });
 
   it('lists past imports and shows one with its row errors and failed rows', async () => {
@@ -180,8 +208,8 @@ describe('CsvImport', () => {
     const rows = within(list).getAllByRole('row').slice(1);
     expect(rows.map((r) => within(r).getAllByRole('cell')[0].textContent)).toEqual(['march.csv', 'people.csv']);
     expect(within(rows[0]).getByText('1 · 0 · 1')).toBeTruthy();
-    expect(within(rows[0]).getByRole('link', { name: 'Download failed rows of march.csv' }).getAttribute('href')).toBe('/api/imports/imp_2/failed_rows');
-    expect(within(rows[1]).queryByRole('link')).toBeNull(); // running: no failed rows file yet
+    expect(within(rows[0]).getByRole('button', { name: 'Download failed rows of march.csv' })).toBeTruthy();
+    expect(within(rows[1]).queryByRole('button', { name: /Download failed rows/ })).toBeNull(); // running: no failed rows file yet
 
     await user.click(screen.getByRole('button', { name: 'More imports' }));
     expect(await within(list).findByText('old.csv')).toBeTruthy();

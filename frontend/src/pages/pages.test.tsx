@@ -217,7 +217,7 @@ describe('CustomerProfilePage', () => {
     const history = screen.getByRole('region', { name: 'History' });
     expect(history.textContent).toContain('Merged with another profile');
     expect(history.textContent).toContain('cus_anon');
-    expect(screen.getByRole('link', { name: 'Export JSON' }).getAttribute('href')).toBe('/api/customers/cus_1/export');
+    expect(screen.getByRole('button', { name: 'Export JSON' })).toBeTruthy();
 
     await user.click(screen.getByRole('button', { name: 'Erase customer' }));
     const dialog = screen.getByRole('alertdialog', { name: 'Erase customer?' });
@@ -305,6 +305,42 @@ describe('CustomerProfilePage', () => {
     const events = screen.getByRole('region', { name: 'Events' });
     expect(events.querySelector('pre')?.textContent).toContain('"order": -98765432109876543210,');
     expect(events.querySelector('pre')?.textContent).toContain('"total": 12.5');
+  });
+
+  it('exports through the API: a refusal shows in the page; a saved export reloads the history', async () => {
+    let gone = true;
+    let exported = false;
+    const exportEntry = { id: '8', actor: 'user:1', action: 'export', subject_type: 'customer', subject_id: 'cus_1', detail: { events: 1 }, created_at: '2026-01-02T10:00:00Z' };
+    const { calls } = mockFetch({
+      'GET /api/customers/cus_1': () => json(200, exported ? { ...profile, audit: [exportEntry, ...profile.audit!], audit_total: 2 } : { ...profile, audit_total: 1 }),
+      'GET /api/templates': () => json(200, { items: [] }),
+      'GET /api/customers/cus_1/export': () => {
+        if (gone) return json(404, { error: 'not found in this workspace' });
+        exported = true;
+        return new Response('{"customer":{}}', { status: 200, headers: { 'Content-Type': 'application/json', 'Content-Disposition': 'attachment; filename="customer-cus_1.json"' } });
+      },
+    });
+    const saved: string[] = [];
+    Object.assign(URL, { createObjectURL: vi.fn(() => 'blob:export'), revokeObjectURL: vi.fn() });
+    vi.spyOn(HTMLAnchorElement.prototype, 'click').mockImplementation(function (this: HTMLAnchorElement) {
+      saved.push(`${this.download} ${this.href}`);
+    });
+    const user = userEvent.setup();
+    render(<CustomerProfilePage id="cus_1" navigate={vi.fn()} />);
+    const history = await screen.findByRole('region', { name: 'History' });
+    expect(within(history).getByRole('heading').textContent).toBe('History (1)');
+
+    await user.click(screen.getByRole('button', { name: 'Export JSON' }));
+    expect((await screen.findByRole('alert')).textContent).toBe('Export failed: not found in this workspace');
+    expect(saved).toEqual([]);
+
+    gone = false;
+    await user.click(screen.getByRole('button', { name: 'Export JSON' }));
+    await vi.waitFor(() => expect(within(history).getByRole('heading').textContent).toBe('History (2)'));
+    expect(saved).toEqual(['customer-cus_1.json blob:export']);
+    expect(screen.queryByRole('alert')).toBeNull();
+    expect(within(history).getAllByRole('listitem')[0].textContent).toContain('by user:1');
+    expect(calls.filter((c) => c.path === '/api/customers/cus_1')).toHaveLength(2);
   });
 
   it('says plainly when there is no such customer, without a retry', async () => {
