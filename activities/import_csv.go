@@ -144,7 +144,7 @@ const headerPeek = 64 << 10
 // too (a one-column file may have a ";" in its header's name).
 func separator(head []byte) rune {
 	header, rest := outsideQuotes(head)
-	sep := byte(',')
+	var sep byte
 	switch {
 	case header[','] > 0 || header[';'] == 0 && header['\t'] == 0:
 		return ','

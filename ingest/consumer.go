@@ -588,11 +588,14 @@ type tally struct {
 
 // count adds a marked batch's tally to the metrics.
 func (c *Consumer) count(t *tally) {
-	for outcome, n := range map[string]int{"applied": t.applied, "duplicate": t.duplicate, "dead_lettered": t.deadLettered} {
+	add := func(outcome string, n int) {
 		if n > 0 {
 			c.consumed.WithLabelValues(outcome).Add(float64(n))
 		}
 	}
+	add("applied", t.applied)
+	add("duplicate", t.duplicate)
+	add("dead_lettered", t.deadLettered)
 	if t.misrouted > 0 {
 		c.misKeyed.Add(float64(t.misrouted))
 	}

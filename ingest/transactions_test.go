@@ -65,13 +65,7 @@ func TestLagIsZeroAfterATransactionsMarker(t *testing.T) {
 	cl := transactional(t, e.brokers, "herald-test-lag")
 	inTransaction(t, cl, true, ws+":u-lag", map[string]any{"type": "track", "messageId": "lag-1", "userId": "u-lag", "event": "E", "workspaceId": ws})
 	inTransaction(t, cl, false, ws+":u-lag", map[string]any{"type": "track", "messageId": "lag-2", "userId": "u-lag", "event": "E", "workspaceId": ws})
-	reg := prometheus.NewRegistry()
-	ctx, cancel := context.WithCancel(context.Background())
-	cons := ingest.NewConsumer(ingest.ConsumerDeps{Brokers: e.brokers, Store: e.store, Metrics: reg,
-		Topic: topic, DLQTopic: dlq, Group: "herald-ingest", LagInterval: 100 * time.Millisecond})
-	done := make(chan error, 1)
-	go func() { done <- cons.Run(ctx) }()
-	defer func() { cancel(); <-done }()
+	reg := measuringConsumer(t, e)
 	e.storedEvents(t, "u-lag", 1)
 	gauges := func(name string) map[string]float64 {
 		mfs, err := reg.Gather()
@@ -115,14 +109,22 @@ func TestLagIsZeroOnAFreshPartitionOfOnlyAnAbortedTransaction(t *testing.T) {
 	key := ws + ":u-abort"
 	inTransaction(t, cl, false, key, map[string]any{"type": "track", "messageId": "a1", "userId": "u-abort", "event": "E", "workspaceId": ws})
 	part := ingest.KeyPartition([]byte(key), 3)
+	reg := measuringConsumer(t, e)
+	require.Eventually(t, func() bool { return gauge(t, reg, "herald_ingest_lag_messages", part) >= 0 }, 20*time.Second, 50*time.Millisecond)
+	require.Eventually(t, func() bool { return gauge(t, reg, "herald_ingest_lag_messages", part) == 0 }, 10*time.Second, 100*time.Millisecond,
+		"partition %d: only an aborted record and its marker", part)
+}
+
+// measuringConsumer runs a consumer that measures lag every 100 ms until
+// the test ends, and returns its metrics.
+func measuringConsumer(t *testing.T, e *env) *prometheus.Registry {
+	t.Helper()
 	reg := prometheus.NewRegistry()
 	ctx, cancel := context.WithCancel(context.Background())
 	cons := ingest.NewConsumer(ingest.ConsumerDeps{Brokers: e.brokers, Store: e.store, Metrics: reg,
 		Topic: topic, DLQTopic: dlq, Group: "herald-ingest", LagInterval: 100 * time.Millisecond})
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(ctx) }()
-	defer func() { cancel(); <-done }()
-	require.Eventually(t, func() bool { return gauge(t, reg, "herald_ingest_lag_messages", part) >= 0 }, 20*time.Second, 50*time.Millisecond)
-	require.Eventually(t, func() bool { return gauge(t, reg, "herald_ingest_lag_messages", part) == 0 }, 10*time.Second, 100*time.Millisecond,
-		"partition %d: only an aborted record and its marker", part)
+	t.Cleanup(func() { cancel(); <-done })
+	return reg
 }

@@ -216,14 +216,7 @@ func listAudit(ctx context.Context, q queryer, workspaceID, subjectType, subject
 		SELECT id, actor, action, subject_type, subject_id, detail, created_at
 		FROM audit_log WHERE workspace_id = $1 AND subject_type = $2 AND subject_id = $3 AND id > $5
 		ORDER BY id LIMIT nullif($4, 0)`, workspaceID, subjectType, subjectID, limit, after)
-	if err != nil {
-		return nil, fmt.Errorf("query audit log: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (AuditEntry, error) {
-		var e AuditEntry
-		err := r.Scan(&e.ID, &e.Actor, &e.Action, &e.SubjectType, &e.SubjectID, &e.Detail, &e.CreatedAt)
-		return e, err
-	})
+	return auditEntries(rows, err)
 }
 
 // ListAuditNewest returns the changes recorded for one subject, newest
@@ -234,6 +227,12 @@ func (s *Store) ListAuditNewest(ctx context.Context, workspaceID, subjectType, s
 		SELECT id, actor, action, subject_type, subject_id, detail, created_at
 		FROM audit_log WHERE workspace_id = $1 AND subject_type = $2 AND subject_id = $3 AND ($5 = 0 OR id < $5)
 		ORDER BY id DESC LIMIT nullif($4, 0)`, workspaceID, subjectType, subjectID, limit, before)
+	return auditEntries(rows, err)
+}
+
+// auditEntries collects the rows of an audit_log query (its columns in
+// AuditEntry's order).
+func auditEntries(rows pgx.Rows, err error) ([]AuditEntry, error) {
 	if err != nil {
 		return nil, fmt.Errorf("query audit log: %w", err)
 	}
