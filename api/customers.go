@@ -254,13 +254,8 @@ func (s *Server) customerAudit(c *gin.Context) {
 	if !ok {
 		return
 	}
-	newest := false
-	switch c.Query("order") {
-	case "", "oldest":
-	case "newest":
-		newest = true
-	default:
-		failField(c, http.StatusBadRequest, "order", "order is oldest (the default) or newest")
+	newest, ok := auditOrder(c)
+	if !ok {
 		return
 	}
 	id := c.Param("id")
@@ -272,12 +267,7 @@ func (s *Server) customerAudit(c *gin.Context) {
 		s.internal(c, "load customer", err)
 		return
 	}
-	var entries []schema.AuditEntry
-	if newest {
-		entries, err = s.deps.Store.ListAuditNewest(c, ws, "customer", id, limit, after)
-	} else {
-		entries, err = s.deps.Store.ListAuditPage(c, ws, "customer", id, limit, after)
-	}
+	entries, err := s.listAudit(c, ws, "customer", id, limit, after, newest)
 	if err != nil {
 		s.internal(c, "list audit", err)
 		return

@@ -399,12 +399,37 @@ func (s *Server) journeyAudit(c *gin.Context) {
 	if !ok {
 		return
 	}
-	entries, err := s.deps.Store.ListAuditPage(c, p.workspaceID, "journey", c.Param("id"), limit, after)
+	newest, ok := auditOrder(c)
+	if !ok {
+		return
+	}
+	entries, err := s.listAudit(c, p.workspaceID, "journey", c.Param("id"), limit, after, newest)
 	if err != nil {
 		s.internal(c, "list audit", err)
 		return
 	}
 	writePage(c, entries, limit, func(e schema.AuditEntry) string { return strconv.FormatInt(e.ID, 10) })
+}
+
+// auditOrder reads ?order= of an audit list: oldest first (the default) or
+// newest first, whose cursor continues before an entry.
+func auditOrder(c *gin.Context) (newest, ok bool) {
+	switch c.Query("order") {
+	case "", "oldest":
+		return false, true
+	case "newest":
+		return true, true
+	}
+	failField(c, http.StatusBadRequest, "order", "order is oldest (the default) or newest")
+	return false, false
+}
+
+// listAudit reads one page of a subject's audit entries in the order asked.
+func (s *Server) listAudit(c *gin.Context, ws, subjectType, subjectID string, limit int, cursor int64, newest bool) ([]schema.AuditEntry, error) {
+	if newest {
+		return s.deps.Store.ListAuditNewest(c, ws, subjectType, subjectID, limit, cursor)
+	}
+	return s.deps.Store.ListAuditPage(c, ws, subjectType, subjectID, limit, cursor)
 }
 
 type triggerRequest struct {

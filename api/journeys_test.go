@@ -276,18 +276,25 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 		actions = append(actions, e.(map[string]any)["action"].(string))
 	}
 	require.Equal(t, []string{"create", "publish", "pause", "resume", "stop", "archive"}, actions)
-	var pagedActions []string
-	for cursor := ""; ; {
-		status, page := f.api(t, "GET", "/api/journeys/"+id+"/audit?limit=4&cursor="+cursor, nil)
-		require.Equal(t, 200, status, "%v", page)
-		for _, e := range page["items"].([]any) {
-			pagedActions = append(pagedActions, e.(map[string]any)["action"].(string))
-		}
-		if cursor, _ = page["next_cursor"].(string); cursor == "" {
-			break
+	pagedActions := func(query string) []string {
+		var actions []string
+		for cursor := ""; ; {
+			status, page := f.api(t, "GET", "/api/journeys/"+id+"/audit?limit=4&"+query+"&cursor="+cursor, nil)
+			require.Equal(t, 200, status, "%v", page)
+			for _, e := range page["items"].([]any) {
+				actions = append(actions, e.(map[string]any)["action"].(string))
+			}
+			if cursor, _ = page["next_cursor"].(string); cursor == "" {
+				return actions
+			}
 		}
 	}
-	require.Equal(t, actions, pagedActions, "pages of 4 and 2")
+	require.Equal(t, actions, pagedActions(""), "pages of 4 and 2")
+	require.Equal(t, []string{"archive", "stop", "resume", "pause", "publish", "create"}, pagedActions("order=newest"),
+		"newest first, pages of 4 and 2")
+	status, bad = f.api(t, "GET", "/api/journeys/"+id+"/audit?order=sideways", nil)
+	require.Equal(t, 400, status, "%v", bad)
+	require.Equal(t, "order", bad["field"], "%v", bad)
 	require.IsType(t, "", audit["items"].([]any)[0].(map[string]any)["id"], "ids are strings")
 	status, bad = f.api(t, "GET", "/api/journeys/"+id+"/audit?cursor=first", nil)
 	require.Equal(t, 400, status, "%v", bad)
