@@ -29,8 +29,11 @@ type RecordRunStartInput struct {
 
 // RecordRunStart adds the run to the projection if the router has not yet.
 func (a *Activities) RecordRunStart(ctx context.Context, in RecordRunStartInput) error {
-	return a.store.RecordRunStart(ctx, in.WorkspaceID, schema.Run{WorkflowID: in.WorkflowID, RunID: in.RunID, JourneyID: in.JourneyID,
+	// Under the survivor when the customer was merged meanwhile; the router,
+	// which records the same start, tells the run.
+	_, err := a.store.RecordRunStart(ctx, in.WorkspaceID, schema.Run{WorkflowID: in.WorkflowID, RunID: in.RunID, JourneyID: in.JourneyID,
 		Version: in.Version, CustomerID: in.CustomerID, EntryKey: in.EntryKey, TriggerEvent: in.TriggerEvent, TriggerEventID: in.TriggerEventID, StartedAt: in.StartedAt})
+	return err
 }
 
 // RecordStepInput reports that a run entered a node (and left the previous one).

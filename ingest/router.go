@@ -433,23 +433,12 @@ func (r *JourneyRouter) routeOne(ctx context.Context, view batchView, running []
 	for _, wfID := range running {
 		if a.MergedFrom != "" {
 			// Runs of the merged anonymous profile now belong to this customer.
-			err := r.signal(ctx, wfID, "", workflows.SignalMerge, a.CustomerID)
-			var nf *serviceerror.NotFound
-			if err != nil && !errors.As(err, &nf) {
-				return running, fmt.Errorf("tell run %s of the merge: %w", wfID, err)
+			if err := r.tellMerge(ctx, wfID, a.CustomerID, doubles[wfID]); err != nil {
+				return running, err
 			}
-		}
-		if doubles[wfID] {
-			// A customer is in a journey once at a time (per entry key):
-			// the merged profile's run of a journey the survivor is in
-			// already ends here rather than send the same messages again.
-			err := r.signal(ctx, wfID, "", workflows.SignalExit,
-				"merged into customer "+a.CustomerID+", who is already in this journey")
-			var nf *serviceerror.NotFound
-			if err != nil && !errors.As(err, &nf) {
-				return running, fmt.Errorf("end run %s after the merge: %w", wfID, err)
+			if doubles[wfID] {
+				continue
 			}
-			continue
 		}
 		if touched[wfID] || ((a.Duplicate || a.Retried) && view.notAfter(ws, a.Event.MessageID, wfID)) {
 			continue
@@ -701,9 +690,49 @@ func (r *JourneyRouter) recordStarted(ctx context.Context, workspaceID, customer
 
 // recordRun writes the row of a run known to be going, from its own start.
 func (r *JourneyRouter) recordRun(ctx context.Context, workspaceID, customerID, key, wfID string, run *unrecordedRun) error {
-	return r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: run.firstRunID,
+	return r.recordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: run.firstRunID,
 		JourneyID: run.journeyID, Version: run.version, CustomerID: customerID, EntryKey: key, TriggerEvent: run.trigger.Name,
 		TriggerEventID: run.trigger.ID, StartedAt: run.startedAt})
+}
+
+// recordRunStart writes the row of a run this router started or found
+// going. The customer may have been merged away since the run started
+// (an identify of another partition): the row is then the survivor's, and
+// the merge's routing may have read the survivor's runs before the row was
+// there, so the run is told here (twice is harmless) and ends if the
+// survivor is in the journey already.
+func (r *JourneyRouter) recordRunStart(ctx context.Context, workspaceID string, run schema.Run) error {
+	under, err := r.store.RecordRunStart(ctx, workspaceID, run)
+	if err != nil || under == run.CustomerID {
+		return err
+	}
+	running, _, err := r.store.RunningWorkflowsOfCustomers(ctx, workspaceID, []string{under})
+	if err != nil {
+		return err
+	}
+	r.log.Info("customer merged while its run started; the run follows", "workflow_id", run.WorkflowID,
+		"customer_id", run.CustomerID, "merged_into", under)
+	return r.tellMerge(ctx, run.WorkflowID, under, doubleRuns(running[under], under)[run.WorkflowID])
+}
+
+// tellMerge tells a run that its customer is now survivor and, when double,
+// ends it: a customer is in a journey once at a time (per entry key), so
+// the merged profile's run of a journey the survivor is in already ends
+// rather than send the same messages again.
+func (r *JourneyRouter) tellMerge(ctx context.Context, wfID, survivor string, double bool) error {
+	err := r.signal(ctx, wfID, "", workflows.SignalMerge, survivor)
+	var nf *serviceerror.NotFound
+	if err != nil && !errors.As(err, &nf) {
+		return fmt.Errorf("tell run %s of the merge: %w", wfID, err)
+	}
+	if !double {
+		return nil
+	}
+	err = r.signal(ctx, wfID, "", workflows.SignalExit, "merged into customer "+survivor+", who is already in this journey")
+	if err != nil && !errors.As(err, &nf) {
+		return fmt.Errorf("end run %s after the merge: %w", wfID, err)
+	}
+	return nil
 }
 
 // start starts the customer's run (or hands the event to the run of the id
@@ -797,7 +826,7 @@ func (r *JourneyRouter) start(ctx context.Context, ws schema.Workspace, lj liveJ
 		_ = r.temporal.GetWorkflow(wctx, wfID, already.RunId).Get(wctx, nil)
 		cancel()
 	}
-	if err := r.store.RecordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: runID, JourneyID: lj.ID,
+	if err := r.recordRunStart(ctx, workspaceID, schema.Run{WorkflowID: wfID, RunID: runID, JourneyID: lj.ID,
 		Version: lj.Version, CustomerID: customerID, EntryKey: key, TriggerEvent: ev.Name, TriggerEventID: ev.ID, StartedAt: time.Now().UTC()}); err != nil {
 		return "", "", err
 	}

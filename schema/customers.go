@@ -893,7 +893,7 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 	custom := map[string]any{}
 	cols := map[string]*string{}
 	clear := map[string]bool{}
-	removed := []string{} // custom traits sent as null: removed, as Braze and Customer.io do
+	removed := []string{} // custom traits sent as null: removed, as Braze and Customer.io do (and see below)
 	for k, v := range traits {
 		col, builtin := builtinTraits[k]
 		if !builtin {
@@ -908,6 +908,7 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 		switch v := v.(type) {
 		case nil:
 			clear[col] = true // "email": null forgets the address
+			removed = append(removed, k)
 			continue
 		case string:
 			text = strings.TrimSpace(v)
@@ -928,6 +929,7 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 		}
 		if text == "" {
 			clear[col] = true
+			removed = append(removed, k)
 			continue
 		}
 		if col == "phone" {
@@ -938,6 +940,9 @@ func mergeTraits(ctx context.Context, tx pgx.Tx, ws, customerID string, traits m
 			continue
 		}
 		cols[col] = &text
+		// An attribute of the same name, kept while the trait was not a
+		// value the column takes, is out of date now.
+		removed = append(removed, k)
 	}
 	b, err := json.Marshal(custom)
 	if err != nil {

@@ -425,8 +425,8 @@ func TestEraseCustomer(t *testing.T) {
 	// A run keyed by the customer's email (an entry key can be anything the event carried).
 	j, err := e.st.CreateJourney(ctx, e.ws, "J", json.RawMessage(`{}`))
 	require.NoError(t, err)
-	require.NoError(t, e.st.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: "wf-keyed", RunID: "r1", JourneyID: j.ID, Version: 1,
-		CustomerID: cid, EntryKey: "ada@example.com", StartedAt: time.Now()}))
+	require.NoError(t, recorded(e.st.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: "wf-keyed", RunID: "r1", JourneyID: j.ID, Version: 1,
+		CustomerID: cid, EntryKey: "ada@example.com", StartedAt: time.Now()})))
 
 	// Only an internal id of this workspace erases.
 	_, err = e.st.EraseCustomer(ctx, e.ws, "u1")
@@ -587,8 +587,8 @@ func TestAliasOfAPreviousUserID(t *testing.T) {
 		_, _, err := e.st.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: "msg_old", CustomerID: old.CustomerID, Channel: "email",
 			Provider: "ses", TemplateID: "tpl_1", Recipient: "ada@old.example"})
 		require.NoError(t, err)
-		require.NoError(t, e.st.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: "wf_old", RunID: "r1", JourneyID: e.journey(t),
-			Version: 1, CustomerID: old.CustomerID}))
+		require.NoError(t, recorded(e.st.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: "wf_old", RunID: "r1", JourneyID: e.journey(t),
+			Version: 1, CustomerID: old.CustomerID})))
 		known := e.apply(t, identify("u2", "", map[string]any{"plan": "pro"}))
 		require.NotEqual(t, old.CustomerID, known.CustomerID)
 
@@ -1188,4 +1188,111 @@ func TestIdentifyGivesANewUserIDTheProfileKnownByEmail(t *testing.T) {
 	require.Equal(t, imported[0], known.CustomerID)
 	require.NotEqual(t, other.CustomerID, known.CustomerID)
 	require.Len(t, e.customers(t), 3)
+}
+
+// recorded is the error of RecordRunStart (the customer it answers is the
+// one given, in these tests).
+func recorded(_ string, err error) error { return err }
+
+// A run's row written after its customer was merged away (the router
+// checked the customer, started the run in Temporal, and an identify of
+// another partition merged the customer meanwhile) is the survivor's, so
+// the survivor's events reach the run, its next trigger finds it and its
+// erasure cancels it — also when the merge commits while the row is being
+// written.
+func TestRunRecordedAroundAMergeIsTheSurvivors(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	j := e.journey(t)
+	running := func(t *testing.T, survivor, wfID string) {
+		t.Helper()
+		got, _, err := e.st.RunningWorkflowsOfCustomers(ctx, e.ws, []string{survivor})
+		require.NoError(t, err)
+		require.Contains(t, got[survivor], wfID, "the run of the merged profile is the survivor's")
+		h, err := e.st.JourneyEntries(ctx, e.ws, j, survivor, "")
+		require.NoError(t, err)
+		require.Equal(t, 1, h.Running, "the survivor's next trigger finds the run")
+	}
+
+	t.Run("merged before", func(t *testing.T) {
+		anon := e.apply(t, track("", "a1", "Viewed Pricing"))
+		known := e.apply(t, track("u1", "", "Logged In"))
+		require.Equal(t, anon.CustomerID, e.apply(t, identify("u1", "a1", nil)).MergedFrom)
+		wfID := "journey/" + j + "/customer/" + anon.CustomerID
+		under, err := e.st.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: wfID, RunID: "r1", JourneyID: j, Version: 1,
+			CustomerID: anon.CustomerID, StartedAt: time.Now()})
+		require.NoError(t, err)
+		require.Equal(t, known.CustomerID, under)
+		running(t, known.CustomerID, wfID)
+	})
+
+	t.Run("merged while written", func(t *testing.T) {
+		anon := e.apply(t, track("", "a2", "Viewed Pricing"))
+		known := e.apply(t, track("u2", "", "Logged In"))
+		// A merge as the store makes one: the merged customer locked first,
+		// its runs moved, the customer deleted, the merge recorded.
+		tx, err := e.st.Pool().Begin(ctx)
+		require.NoError(t, err)
+		defer tx.Rollback(ctx)
+		_, err = tx.Exec(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2 FOR UPDATE`, e.ws, anon.CustomerID)
+		require.NoError(t, err)
+		wfID := "journey/" + j + "/customer/" + anon.CustomerID
+		type result struct {
+			under string
+			err   error
+		}
+		done := make(chan result, 1)
+		go func() {
+			under, err := e.st.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: wfID, RunID: "r2", JourneyID: j, Version: 1,
+				CustomerID: anon.CustomerID, StartedAt: time.Now()})
+			done <- result{under, err}
+		}()
+		select {
+		case r := <-done:
+			t.Fatalf("the row was written while the merge held the customer: %+v", r)
+		case <-time.After(300 * time.Millisecond):
+		}
+		for _, q := range []string{
+			`UPDATE runs SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+			`DELETE FROM customers WHERE workspace_id = $1 AND id = $2 AND id <> $3`,
+			`INSERT INTO customer_merges (workspace_id, from_id, into_id) VALUES ($1, $2, $3)`,
+		} {
+			_, err = tx.Exec(ctx, q, e.ws, anon.CustomerID, known.CustomerID)
+			require.NoError(t, err)
+		}
+		require.NoError(t, tx.Commit(ctx))
+		r := <-done
+		require.NoError(t, r.err)
+		require.Equal(t, known.CustomerID, r.under)
+		running(t, known.CustomerID, wfID)
+	})
+
+	t.Run("erased", func(t *testing.T) {
+		gone := e.apply(t, track("u3", "", "Logged In"))
+		_, err := e.st.EraseCustomer(ctx, e.ws, gone.CustomerID)
+		require.NoError(t, err)
+		under, err := e.st.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: "journey/" + j + "/customer/" + gone.CustomerID,
+			RunID: "r3", JourneyID: j, Version: 1, CustomerID: gone.CustomerID, StartedAt: time.Now()})
+		require.NoError(t, err, "a run of a customer erased meanwhile is still recorded (its end comes)")
+		require.Equal(t, gone.CustomerID, under)
+	})
+}
+
+// A trait named like a built-in field whose value the column does not take
+// (a number for the time zone or the email) is kept as an attribute; once
+// the trait comes as a value the column takes, or is cleared, that
+// attribute is out of date and goes, so the profile, the export and
+// attribute conditions do not show two values for one field.
+func TestBuiltinTraitReplacesItsStaleAttribute(t *testing.T) {
+	e := newIdentityEnv(t)
+	e.apply(t, identify("u1", "", map[string]any{"timezone": 2, "email": 42, "plan": "pro"}))
+	require.JSONEq(t, `{"timezone": 2, "email": 42, "plan": "pro"}`, string(e.find(t, "u1").Attributes))
+	e.apply(t, identify("u1", "", map[string]any{"timezone": "Europe/Paris", "email": nil}))
+	c := e.find(t, "u1")
+	require.Equal(t, "Europe/Paris", *c.Timezone)
+	require.Nil(t, c.Email)
+	require.JSONEq(t, `{"plan": "pro"}`, string(c.Attributes))
+	e.apply(t, identify("u1", "", map[string]any{"email": 43}))
+	e.apply(t, identify("u1", "", map[string]any{"email": " "}))
+	require.JSONEq(t, `{"plan": "pro"}`, string(e.find(t, "u1").Attributes), "an empty email clears the attribute too")
 }

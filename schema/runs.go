@@ -55,22 +55,46 @@ func scanRun(r pgx.Row) (Run, error) {
 	return x, err
 }
 
-// RecordRunStart adds a run to the entry log (idempotent).
-func (s *Store) RecordRunStart(ctx context.Context, workspaceID string, r Run) error {
+// RecordRunStart adds a run to the entry log (idempotent), under the
+// customer r.CustomerID names now: the survivor when that customer was
+// merged away, also by a merge that commits while the row is written. It
+// returns the customer the row is under; a caller that started the run
+// under another id tells the run of the merge (it may have missed it).
+func (s *Store) RecordRunStart(ctx context.Context, workspaceID string, r Run) (string, error) {
 	return recordRunStart(ctx, s.pool, workspaceID, r)
 }
 
-func recordRunStart(ctx context.Context, q queryer, workspaceID string, r Run) error {
-	_, err := q.Exec(ctx, `
+// recordRunStart locks the customer (KEY SHARE) as it writes the row: a
+// merge of that customer (which locks it FOR UPDATE before it moves runs)
+// either comes after and moves the row, or came first and the row is
+// written under the survivor. When the lock finds no customer — merged
+// while this statement waited, or erased — a second statement looks again;
+// a customer that is gone then (erased) gets the row under the id given.
+func recordRunStart(ctx context.Context, q queryer, workspaceID string, r Run) (string, error) {
+	args := []any{workspaceID, r.CustomerID, r.WorkflowID, r.RunID, r.JourneyID, r.Version, r.EntryKey, r.TriggerEvent, r.TriggerEventID, r.StartedAt}
+	const insert = `
 		INSERT INTO runs (workspace_id, workflow_id, run_id, journey_id, version, customer_id, entry_key, trigger_event, trigger_event_id, started_at)
-		VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)
+		SELECT $1, $3, $4, $5, $6, c.id, $7, $8, $9, $10 FROM c
 		ON CONFLICT (workflow_id, run_id) DO UPDATE SET trigger_event_id = excluded.trigger_event_id
-		WHERE runs.trigger_event_id = '' AND excluded.trigger_event_id <> ''`,
-		workspaceID, r.WorkflowID, r.RunID, r.JourneyID, r.Version, r.CustomerID, r.EntryKey, r.TriggerEvent, r.TriggerEventID, r.StartedAt)
-	if err != nil {
-		return fmt.Errorf("record run start: %w", err)
+		WHERE runs.trigger_event_id = '' AND excluded.trigger_event_id <> ''`
+	for attempt := 0; attempt < 2; attempt++ {
+		var under *string
+		err := q.QueryRow(ctx, `
+			WITH c AS (SELECT k.id FROM customers k WHERE k.workspace_id = $1 AND k.id = `+survivorOf+` FOR KEY SHARE),
+			ins AS (`+insert+` RETURNING 1)
+			SELECT (SELECT id FROM c)`, args...).Scan(&under)
+		if err != nil {
+			return "", fmt.Errorf("record run start: %w", err)
+		}
+		if under != nil {
+			return *under, nil
+		}
 	}
-	return nil
+	_, err := q.Exec(ctx, `WITH c AS (SELECT $2::text AS id)`+insert, args...)
+	if err != nil {
+		return "", fmt.Errorf("record run start: %w", err)
+	}
+	return r.CustomerID, nil
 }
 
 // EntryHistory summarises a customer's earlier runs of a journey (entry policies).
@@ -292,7 +316,7 @@ type RunFinish struct {
 func (s *Store) RecordRunProgress(ctx context.Context, p RunProgress) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		if r := p.Start; r != nil {
-			if err := recordRunStart(ctx, tx, p.WorkspaceID, *r); err != nil {
+			if _, err := recordRunStart(ctx, tx, p.WorkspaceID, *r); err != nil {
 				return err
 			}
 		}

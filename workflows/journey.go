@@ -98,7 +98,10 @@ type JourneyInput struct {
 // closed, under the entry policy as for any event, where older versions
 // took it as one more event and closed. Events after the walk's end no
 // longer convert or exit the ended run.
-const InterpreterVersion = 8
+//
+// Version 9 keeps a run's split arm when the run comes round to the split
+// again: the arm is picked from the customer id, which a merge changes.
+const InterpreterVersion = 9
 
 // ResumeState is what a run keeps when it continues as new.
 type ResumeState struct {
@@ -755,6 +758,13 @@ func (r *run) step(ctx workflow.Context, n Node) (string, error) {
 		return r.branch(ctx, n)
 	case "split":
 		v := pickVariant(r.in.JourneyID, r.in.CustomerID, n)
+		if prev, ok := r.st.Variants[n.ID]; ok && r.version >= 9 {
+			// Coming round again, the run keeps its arm, also when its
+			// customer was merged into another meanwhile (whose id picks).
+			if i := slices.IndexFunc(n.Variants, func(x Variant) bool { return x.Name == prev }); i >= 0 {
+				v = n.Variants[i]
+			}
+		}
 		r.st.Variants[n.ID] = v.Name
 		if err := r.annotate(ctx, "variant:"+v.Name); err != nil {
 			return "", err
