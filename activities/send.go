@@ -104,7 +104,8 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 		return SendResult{}, err
 	}
 	recipient := recipientFor(in.Channel, cust)
-	unsubscribe := a.link(delivery.LinkClaims{Purpose: delivery.LinkUnsubscribe, WorkspaceID: in.WorkspaceID, MessageID: in.MessageID}, "u", "")
+	unsubscribe := a.link(delivery.LinkClaims{Purpose: delivery.LinkUnsubscribe, WorkspaceID: in.WorkspaceID, MessageID: in.MessageID,
+		Recipient: unsubscribeDigest(in.WorkspaceID, in.Channel, recipient)}, "u", "")
 	vars := RenderVars{Customer: cust, Event: in.Event, JourneyID: in.JourneyID, JourneyName: in.JourneyName,
 		MessageID: in.MessageID, UnsubscribeURL: unsubscribe}
 	rendered, rerr := a.renderer.RenderContent(in.Channel, tpl.TemplateContent, vars)
@@ -504,4 +505,14 @@ func (a *Activities) channel(ctx context.Context, workspaceID, channel string) (
 	}
 	a.providers.Store(key, cp)
 	return cp, nil
+}
+
+// unsubscribeDigest is the digest of the recipient an unsubscribe link
+// carries; none for a webhook (its recipient is the rendered URL) or a
+// customer without an address.
+func unsubscribeDigest(workspaceID, channel, recipient string) string {
+	if recipient == "" || channel == schema.ChannelWebhook {
+		return ""
+	}
+	return schema.AddressDigest(workspaceID, channel, recipient)
 }

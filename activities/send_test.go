@@ -11,6 +11,7 @@ import (
 	"net/http/httptest"
 	"net/url"
 	"os"
+	"regexp"
 	"slices"
 	"strings"
 	"sync"
@@ -23,6 +24,7 @@ import (
 	"go.temporal.io/sdk/testsuite"
 
 	"github.com/heraldhq/herald/activities"
+	"github.com/heraldhq/herald/activities/delivery"
 	"github.com/heraldhq/herald/schema"
 	"github.com/heraldhq/herald/schema/schematest"
 )
@@ -197,6 +199,15 @@ func TestSendThroughSESOncePerMessage(t *testing.T) {
 	require.Contains(t, string(call), "https://herald.example/t/o/", "the open pixel is in")
 	require.Contains(t, string(call), "https://herald.example/t/u/", "the unsubscribe link is signed")
 	require.NotContains(t, string(call), "acme.io/pricing", "the target is inside the signed link only")
+	// The unsubscribe link carries the digest of the address (so it still
+	// works once the customer is erased), not the address.
+	unsub := regexp.MustCompile(`https://herald\.example/t/u/([A-Za-z0-9_.-]+)`).FindStringSubmatch(string(call))
+	require.NotNil(t, unsub)
+	signer, err := delivery.NewSigner(testKey)
+	require.NoError(t, err)
+	claims, err := signer.Verify(delivery.LinkUnsubscribe, unsub[1])
+	require.NoError(t, err)
+	require.Equal(t, schema.AddressDigest(e.ws, "email", "ada@example.com"), claims.Recipient)
 
 	// A retry of the same message (a redelivered activity, a replayed
 	// workflow) reaches the provider no more.

@@ -94,10 +94,11 @@ func sesFact(ev delivery.SESEvent) (fact, bool) {
 		f.Status, f.Detail = schema.DeliveryBounced, "ses: "+strings.Trim(ev.BounceType+"/"+ev.BounceSubType, "/")+" bounce"
 		f.props = map[string]any{"bounce_type": ev.BounceType}
 		if ev.Permanent {
-			f.suppress = schema.SuppressBounce
+			f.suppress, f.addresses = schema.SuppressBounce, ev.Recipients
 		}
 	case delivery.SESEventComplained:
 		f.Status, f.Detail, f.suppress = schema.DeliveryComplained, "ses: complaint", schema.SuppressComplaint
+		f.addresses = ev.Recipients
 		if ev.ComplaintType != "" {
 			f.Detail += " (" + ev.ComplaintType + ")"
 		}

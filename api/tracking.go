@@ -72,6 +72,10 @@ type fact struct {
 	// suppress, when set, is the reason the delivery's recipient goes on
 	// the suppression list.
 	suppress string
+	// addresses are those the provider's report names (SES's bounced or
+	// complaining recipients): suppressed, as digests, when the delivery's
+	// customer was erased and the delivery no longer has its recipient.
+	addresses []string
 	// props are customer event properties beyond message_id, journey_id
 	// and channel.
 	props map[string]any
@@ -100,14 +104,36 @@ var customerEvents = map[string]string{
 func (t *tracker) track(ctx context.Context, workspaceID string, f fact) (schema.Tracked, error) {
 	return t.s.deps.Store.RecordTrackedFact(ctx, workspaceID, f.TrackedFact, func(tr schema.Tracked) error {
 		d := tr.Delivery
-		if f.suppress != "" && d.Recipient != "" {
-			if err := t.s.deps.Store.Suppress(ctx, workspaceID, schema.Suppression{Channel: d.Channel, Address: d.Recipient,
-				Reason: f.suppress, DeliveryID: d.ID}); err != nil {
-				return err
+		if f.suppress != "" {
+			for _, address := range suppressedBy(workspaceID, d, f) {
+				if err := t.s.deps.Store.Suppress(ctx, workspaceID, schema.Suppression{Channel: d.Channel, Address: address,
+					Reason: f.suppress, DeliveryID: d.ID}); err != nil {
+					return err
+				}
 			}
 		}
 		return t.publish(ctx, workspaceID, d, f, tr.Seq)
 	})
+}
+
+// suppressedBy lists what a suppressing fact puts on the list: the
+// delivery's recipient or, once its customer was erased, the digests of
+// the addresses the report names (the bounce or complaint still stops mail
+// to that address, without the list holding it).
+func suppressedBy(workspaceID string, d schema.Delivery, f fact) []string {
+	if d.Recipient != "" {
+		return []string{d.Recipient}
+	}
+	if d.ErasedAt == nil {
+		return nil
+	}
+	var out []string
+	for _, a := range f.addresses {
+		if a != "" {
+			out = append(out, schema.AddressDigest(workspaceID, d.Channel, a))
+		}
+	}
+	return out
 }
 
 // publish produces the customer event of a tracked fact to the events
@@ -246,7 +272,7 @@ func (t *tracker) unsubscribePage(c *gin.Context) {
 	case err == nil && sup.Reason == schema.SuppressUnsubscribe:
 		t.page(c, http.StatusOK, t.unsubscribedPage(c, d))
 	case err == nil || errors.Is(err, schema.ErrNotFound):
-		t.page(c, http.StatusOK, page{Title: "Unsubscribe?", Message: "Stop sending messages to " + d.Recipient + "?",
+		t.page(c, http.StatusOK, page{Title: "Unsubscribe?", Message: "Stop sending messages to " + shownAddress(d) + "?",
 			Action: t.linkURL(c), Button: "Unsubscribe"})
 	default:
 		t.pageError(c, "look up suppression", err)
@@ -289,7 +315,7 @@ func (t *tracker) resubscribe(c *gin.Context) {
 		return
 	}
 	ws := t.workspace(c)
-	subscribed := page{Title: "You are subscribed", Message: d.Recipient + " will get messages again.",
+	subscribed := page{Title: "You are subscribed", Message: shownAddress(d) + " will get messages again.",
 		Action: t.linkURL(c), Button: "Unsubscribe"}
 	sup, err := t.s.deps.Store.Suppressed(c, ws, d.Channel, d.Recipient)
 	switch {
@@ -301,7 +327,7 @@ func (t *tracker) resubscribe(c *gin.Context) {
 		return
 	case sup.Reason != schema.SuppressUnsubscribe:
 		t.page(c, http.StatusConflict, page{Title: "This address cannot be resubscribed here",
-			Message: "Messages to " + d.Recipient + " stopped for another reason (" + sup.Reason + "). Please contact the sender."})
+			Message: "Messages to " + shownAddress(d) + " stopped for another reason (" + sup.Reason + "). Please contact the sender."})
 		return
 	}
 	if err := t.s.deps.Store.Unsuppress(c, ws, d.Channel, d.Recipient); err != nil && !errors.Is(err, schema.ErrNotFound) {
@@ -316,8 +342,18 @@ func (t *tracker) resubscribe(c *gin.Context) {
 }
 
 func (t *tracker) unsubscribedPage(c *gin.Context, d schema.Delivery) page {
-	return page{Title: "You are unsubscribed", Message: d.Recipient + " will get no more messages from us.",
+	return page{Title: "You are unsubscribed", Message: shownAddress(d) + " will get no more messages from us.",
 		Action: t.linkURL(c) + "/resubscribe", Button: "Resubscribe"}
+}
+
+// shownAddress is how the pages name the link's address: a delivery of an
+// erased customer has only the digest its link carries, and the page says
+// "This address".
+func shownAddress(d schema.Delivery) string {
+	if schema.IsAddressDigest(d.Recipient) {
+		return "This address"
+	}
+	return d.Recipient
 }
 
 const ctxLinkWorkspace = "link_workspace_id"
@@ -336,7 +372,12 @@ func (t *tracker) linkDelivery(c *gin.Context) (schema.Delivery, bool) {
 		return schema.Delivery{}, false
 	}
 	d, err := t.s.deps.Store.GetDelivery(c, claims.WorkspaceID, claims.MessageID)
-	if errors.Is(err, schema.ErrNotFound) || (err == nil && d.Recipient == "") { // gone, or its customer erased
+	if err == nil && d.ErasedAt != nil && schema.IsAddressDigest(claims.Recipient) {
+		// Its customer was erased: the link's digest of the address stands
+		// for it, so the recipient can still unsubscribe.
+		d.Recipient = claims.Recipient
+	}
+	if errors.Is(err, schema.ErrNotFound) || (err == nil && d.Recipient == "") { // gone, or erased before links carried a digest
 		t.page(c, http.StatusNotFound, page{Title: "This link no longer works",
 			Message: "The message it came with is gone."})
 		return schema.Delivery{}, false

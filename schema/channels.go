@@ -2,6 +2,8 @@ package schema
 
 import (
 	"context"
+	"crypto/sha256"
+	"encoding/hex"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -134,8 +136,24 @@ func NormalizeAddress(channel, address string) string {
 	return address
 }
 
-// Suppress adds the address to the workspace's suppression list; the first
-// reason recorded stays.
+// AddressDigest names an address without holding it: "sha256:" and the
+// hex of the first 16 bytes of SHA-256 over the workspace, the channel and
+// the normalised address. An unsubscribe link carries the digest of its
+// recipient, so the recipient of a message whose customer was erased since
+// can still unsubscribe: the suppression then holds the digest, which
+// Suppressed matches as it matches the address.
+func AddressDigest(workspaceID, channel, address string) string {
+	sum := sha256.Sum256([]byte(workspaceID + "\x00" + channel + "\x00" + NormalizeAddress(channel, address)))
+	return digestPrefix + hex.EncodeToString(sum[:16])
+}
+
+const digestPrefix = "sha256:"
+
+// IsAddressDigest says whether a suppressed address is a digest.
+func IsAddressDigest(address string) bool { return strings.HasPrefix(address, digestPrefix) }
+
+// Suppress adds the address (or an AddressDigest) to the workspace's
+// suppression list; the first reason recorded stays.
 func (s *Store) Suppress(ctx context.Context, workspaceID string, sup Suppression) error {
 	_, err := s.pool.Exec(ctx, `
 		INSERT INTO suppressions (workspace_id, channel, address, reason, delivery_id) VALUES ($1, $2, $3, $4, $5)
@@ -150,7 +168,8 @@ func (s *Store) Suppress(ctx context.Context, workspaceID string, sup Suppressio
 func (s *Store) Suppressed(ctx context.Context, workspaceID, channel, address string) (Suppression, error) {
 	sup := Suppression{Channel: channel}
 	err := s.pool.QueryRow(ctx, `SELECT address, reason, delivery_id, created_at FROM suppressions
-		WHERE workspace_id = $1 AND channel = $2 AND address = $3`, workspaceID, channel, NormalizeAddress(channel, address)).
+		WHERE workspace_id = $1 AND channel = $2 AND address IN ($3, $4) ORDER BY address = $3 DESC LIMIT 1`,
+		workspaceID, channel, NormalizeAddress(channel, address), AddressDigest(workspaceID, channel, address)).
 		Scan(&sup.Address, &sup.Reason, &sup.DeliveryID, &sup.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sup, ErrNotFound
@@ -164,8 +183,8 @@ func (s *Store) Suppressed(ctx context.Context, workspaceID, channel, address st
 // Unsuppress removes an address from the list (resubscribe); ErrNotFound
 // when it was not on it.
 func (s *Store) Unsuppress(ctx context.Context, workspaceID, channel, address string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM suppressions WHERE workspace_id = $1 AND channel = $2 AND address = $3`,
-		workspaceID, channel, NormalizeAddress(channel, address))
+	tag, err := s.pool.Exec(ctx, `DELETE FROM suppressions WHERE workspace_id = $1 AND channel = $2 AND address IN ($3, $4)`,
+		workspaceID, channel, NormalizeAddress(channel, address), AddressDigest(workspaceID, channel, address))
 	if err != nil {
 		return fmt.Errorf("remove suppression: %w", err)
 	}
@@ -366,8 +385,6 @@ func (s *Store) UnmarkSending(ctx context.Context, workspaceID, id, detail strin
 			WHERE workspace_id = $1 AND id = $2 AND status = 'sending'`, workspaceID, id); err != nil {
 			return fmt.Errorf("unmark delivery sending: %w", err)
 		}
-		_, err := tx.Exec(ctx, `INSERT INTO delivery_events (workspace_id, delivery_id, status, detail) VALUES ($1, $2, 'retrying', $3)`,
-			workspaceID, id, detail)
-		return err
+		return insertDeliveryEvent(ctx, tx, workspaceID, id, "retrying", detail)
 	})
 }

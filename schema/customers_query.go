@@ -535,8 +535,8 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 			AND delivery_id IN (SELECT id FROM deliveries WHERE workspace_id = $1 AND customer_id = $2)`, workspaceID, customerID); err != nil {
 			return fmt.Errorf("blank delivery history: %w", err)
 		}
-		if tag, err = tx.Exec(ctx, `UPDATE deliveries SET content = '{}', recipient = '', error = '', updated_at = now()
-			WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID); err != nil {
+		if tag, err = tx.Exec(ctx, `UPDATE deliveries SET content = '{}', recipient = '', error = '', updated_at = now(),
+			erased_at = coalesce(erased_at, now()) WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID); err != nil {
 			return fmt.Errorf("blank deliveries: %w", err)
 		}
 		out.DeliveriesBlanked = tag.RowsAffected()

@@ -35,8 +35,11 @@ type Delivery struct {
 	CreatedAt  time.Time       `json:"created_at"`
 	UpdatedAt  time.Time       `json:"updated_at"`
 	// NotBefore is the send slot a rate limit gave a deferred message.
-	NotBefore *time.Time      `json:"not_before,omitempty"`
-	History   []DeliveryEvent `json:"history,omitempty"`
+	NotBefore *time.Time `json:"not_before,omitempty"`
+	// ErasedAt is when the customer was erased (GDPR): the delivery keeps
+	// no recipient, content or detail from then on.
+	ErasedAt *time.Time      `json:"erased_at,omitempty"`
+	History  []DeliveryEvent `json:"history,omitempty"`
 }
 
 // DeliveryEvent is one status change of a delivery.
@@ -106,8 +109,11 @@ func (s *Store) ClaimDelivery(ctx context.Context, workspaceID string, d Deliver
 // SetDeliveryStatus records a status change (and the provider id or error).
 func (s *Store) SetDeliveryStatus(ctx context.Context, workspaceID, id, status, providerID, detail string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		// A send answered after its customer was erased (it was with the
+		// provider as the erasure ran) keeps the erasure: its detail can
+		// quote the address or the webhook's URL.
 		tag, err := tx.Exec(ctx, `UPDATE deliveries SET status = $3, provider_id = coalesce(nullif($4, ''), provider_id),
-			error = CASE WHEN $3 IN ('failed', 'suppressed') THEN $5 ELSE error END, updated_at = now()
+			error = CASE WHEN erased_at IS NOT NULL THEN '' WHEN $3 IN ('failed', 'suppressed') THEN $5 ELSE error END, updated_at = now()
 			WHERE workspace_id = $1 AND id = $2`, workspaceID, id, status, providerID, detail)
 		if err != nil {
 			return fmt.Errorf("update delivery: %w", err)
@@ -115,19 +121,29 @@ func (s *Store) SetDeliveryStatus(ctx context.Context, workspaceID, id, status, 
 		if tag.RowsAffected() == 0 {
 			return ErrNotFound
 		}
-		_, err = tx.Exec(ctx, `INSERT INTO delivery_events (workspace_id, delivery_id, status, detail) VALUES ($1, $2, $3, $4)`,
-			workspaceID, id, status, detail)
-		return err
+		return insertDeliveryEvent(ctx, tx, workspaceID, id, status, detail)
 	})
 }
 
+// insertDeliveryEvent adds a status change to a delivery's history, without
+// its detail when the delivery's customer was erased.
+func insertDeliveryEvent(ctx context.Context, tx pgx.Tx, workspaceID, id, status, detail string) error {
+	_, err := tx.Exec(ctx, `INSERT INTO delivery_events (workspace_id, delivery_id, status, detail)
+		SELECT workspace_id, id, $3, CASE WHEN erased_at IS NULL THEN $4 ELSE '' END FROM deliveries
+		WHERE workspace_id = $1 AND id = $2`, workspaceID, id, status, detail)
+	if err != nil {
+		return fmt.Errorf("insert delivery event: %w", err)
+	}
+	return nil
+}
+
 const deliveryColumns = `id, coalesce(journey_id, ''), customer_id, workflow_id, node_id, channel, provider, template_id,
-	recipient, content, status, provider_id, error, created_at, updated_at, not_before`
+	recipient, content, status, provider_id, error, created_at, updated_at, not_before, erased_at`
 
 func scanDelivery(r pgx.Row) (Delivery, error) {
 	var d Delivery
 	err := r.Scan(&d.ID, &d.JourneyID, &d.CustomerID, &d.WorkflowID, &d.NodeID, &d.Channel, &d.Provider, &d.TemplateID,
-		&d.Recipient, &d.Content, &d.Status, &d.ProviderID, &d.Error, &d.CreatedAt, &d.UpdatedAt, &d.NotBefore)
+		&d.Recipient, &d.Content, &d.Status, &d.ProviderID, &d.Error, &d.CreatedAt, &d.UpdatedAt, &d.NotBefore, &d.ErasedAt)
 	return d, err
 }
 

@@ -107,9 +107,13 @@ func (s *Store) RecordTrackedFact(ctx context.Context, workspaceID string, f Tra
 			workspaceID, f.DeliveryID, f.Status).Scan(&out.Seq); err != nil {
 			return fmt.Errorf("count delivery events: %w", err)
 		}
-		if _, err := tx.Exec(ctx, `INSERT INTO delivery_events (workspace_id, delivery_id, status, detail) VALUES ($1, $2, $3, $4)`,
-			workspaceID, f.DeliveryID, f.Status, f.Detail); err != nil {
-			return fmt.Errorf("insert delivery event: %w", err)
+		if d.ErasedAt != nil {
+			// A click, an open or a bounce after the erasure: the fact
+			// counts, its detail (a personalised link) is not kept.
+			f.Detail = ""
+		}
+		if err := insertDeliveryEvent(ctx, tx, workspaceID, f.DeliveryID, f.Status, f.Detail); err != nil {
+			return err
 		}
 		if DeliveryStatusMoves(d.Status, f.Status) {
 			if _, err := tx.Exec(ctx, `UPDATE deliveries SET status = $3,

@@ -27,6 +27,10 @@ type LinkClaims struct {
 	// URL is where a click link leads. It is inside the signature, so a
 	// link cannot be edited into an open redirect.
 	URL string `json:"u,omitempty"`
+	// Recipient is, in an unsubscribe link, the digest of the address the
+	// message went to (schema.AddressDigest, never the address): the
+	// unsubscribe still works once the customer is erased.
+	Recipient string `json:"r,omitempty"`
 }
 
 // ErrBadToken is returned for a token that is malformed, forged, altered
