@@ -868,7 +868,7 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 			return pending{}, poison{ferr.Field + ": " + ferr.Message}
 		}
 	}
-	check, err := c.checkKey(ctx, ev, seen)
+	check, err := c.checkKey(ctx, ev, msg.Timestamp, seen)
 	if err != nil {
 		return pending{}, err
 	}
@@ -909,16 +909,29 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 
 // checkKey finds the event's workspace from its write key (or checks the
 // workspace id the API stamped on it), once per key per batch.
-func (c *Consumer) checkKey(ctx context.Context, ev Event, seen map[string]keyCheck) (keyCheck, error) {
+//
+// A key is taken as it stood when the record was appended (its timestamp:
+// the broker's LogAppendTime on the topics Herald creates): records of a
+// key revoked since — producers moved to a new key while ingest lagged —
+// are applied; records appended after the revocation are not. The check
+// is cached per batch for keys not revoked, whose answer does not depend
+// on the record.
+func (c *Consumer) checkKey(ctx context.Context, ev Event, appended time.Time, seen map[string]keyCheck) (keyCheck, error) {
 	cacheKey := ev.WorkspaceID + "/" + ev.WriteKey
 	if k, ok := seen[cacheKey]; ok {
 		return k, nil
 	}
+	if appended.IsZero() {
+		appended = time.Now()
+	}
 	check := keyCheck{workspaceID: ev.WorkspaceID}
+	cache := true
 	if ev.WriteKey != "" {
 		// Alone it names the workspace; beside a workspaceId it must be one
 		// of that workspace's write keys.
-		key, err := c.d.Store.LookupAPIKey(ctx, ev.WriteKey)
+		key, err := c.d.Store.LookupWriteKeyAt(ctx, ev.WriteKey, appended)
+		// A key revoked since: the answer depends on each record's time.
+		cache = err != nil || key.RevokedAt == nil
 		switch {
 		case errors.Is(err, schema.ErrNotFound):
 			check.refused = "unknown or revoked writeKey"
@@ -939,7 +952,9 @@ func (c *Consumer) checkKey(ctx context.Context, ev Event, seen map[string]keyCh
 			return check, err
 		}
 	}
-	seen[cacheKey] = check
+	if cache {
+		seen[cacheKey] = check
+	}
 	return check, nil
 }
 

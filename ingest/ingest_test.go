@@ -295,3 +295,35 @@ func testBatchesKeepOrderAndRetryRouting(t *testing.T, firstErr error) {
 	router.mu.Unlock()
 	require.Len(t, readAll(t, e.client, dlq, 2), 2, "the poison, alone")
 }
+
+// A write key is taken as it stood when the record was appended: rotating
+// keys (a new key for the producers, then the old one revoked) while
+// ingest lags does not dead-letter the records appended with the old key
+// before its revocation; records appended after it are refused.
+func TestRecordsAppendedBeforeTheirWriteKeyWasRevokedAreApplied(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ws := e.ws.ID
+	k, err := e.store.CreateAPIKey(ctx, ws, schema.KeyWrite, "rotated", "test")
+	require.NoError(t, err)
+	track := func(id string) []byte {
+		return mustJSON(map[string]any{"type": "track", "messageId": id, "userId": "u1", "event": "E", "writeKey": k.Key})
+	}
+	require.NoError(t, e.producer.Produce(ctx, ingest.Message{Key: ws + ":u1", Value: track("before-revocation")}))
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, e.store.RevokeAPIKey(ctx, ws, k.ID))
+	time.Sleep(20 * time.Millisecond)
+	require.NoError(t, e.producer.Produce(ctx, ingest.Message{Key: ws + ":u1", Value: track("after-revocation")}))
+	require.NoError(t, e.producer.Produce(ctx, ingest.Message{Key: ws + ":u1", Value: track("after-revocation-2")}))
+	e.run(t)
+
+	letters := readAll(t, e.client, dlq, 2)
+	require.Len(t, letters, 2)
+	for _, l := range letters {
+		require.Equal(t, "unknown or revoked writeKey", l.Reason)
+		require.Contains(t, l.Payload, "after-revocation")
+	}
+	evs := e.storedEvents(t, "u1", 1)
+	require.Len(t, evs, 1)
+	require.Equal(t, "before-revocation", evs[0].MessageID)
+}

@@ -64,10 +64,25 @@ func (s *Store) CreateAPIKey(ctx context.Context, workspaceID, kind, name, creat
 // LookupAPIKey finds the live (not revoked) key whose secret is key and
 // marks it used (at most once a minute, to keep writes rare).
 func (s *Store) LookupAPIKey(ctx context.Context, key string) (APIKey, error) {
+	return s.lookupKey(ctx, `revoked_at IS NULL`, HashToken(key))
+}
+
+// LookupWriteKeyAt resolves a key as it stood at time at: a key revoked
+// after at still answers (RevokedAt set), one revoked before is
+// ErrNotFound. Ingest reads a Kafka record's key as of the record's
+// append time, so revoking a key once its producers moved to a new one
+// does not refuse the records they appended before.
+func (s *Store) LookupWriteKeyAt(ctx context.Context, key string, at time.Time) (APIKey, error) {
+	return s.lookupKey(ctx, `(revoked_at IS NULL OR revoked_at > $2)`, HashToken(key), at)
+}
+
+// lookupKey finds the key of hash $1 that meets cond and marks a live one
+// used.
+func (s *Store) lookupKey(ctx context.Context, cond string, args ...any) (APIKey, error) {
 	var k APIKey
 	err := s.pool.QueryRow(ctx, `
 		SELECT id, workspace_id, kind, name, prefix, created_at, last_used_at, revoked_at
-		FROM api_keys WHERE key_hash = $1 AND revoked_at IS NULL`, HashToken(key)).
+		FROM api_keys WHERE key_hash = $1 AND `+cond, args...).
 		Scan(&k.ID, &k.WorkspaceID, &k.Kind, &k.Name, &k.Prefix, &k.CreatedAt, &k.LastUsedAt, &k.RevokedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return APIKey{}, ErrNotFound
@@ -75,7 +90,7 @@ func (s *Store) LookupAPIKey(ctx context.Context, key string) (APIKey, error) {
 	if err != nil {
 		return APIKey{}, fmt.Errorf("look up api key: %w", err)
 	}
-	if k.LastUsedAt == nil || time.Since(*k.LastUsedAt) > time.Minute {
+	if k.RevokedAt == nil && (k.LastUsedAt == nil || time.Since(*k.LastUsedAt) > time.Minute) {
 		_, err = s.pool.Exec(ctx, `UPDATE api_keys SET last_used_at = now() WHERE id = $1 AND workspace_id = $2`,
 			k.ID, k.WorkspaceID)
 		if err != nil {
