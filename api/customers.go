@@ -4,15 +4,20 @@ import (
 	"context"
 	"encoding/base64"
 	"errors"
+	"fmt"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
+	commonpb "go.temporal.io/api/common/v1"
 	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
 
 	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/workflows"
 )
 
 // Limits of the customer profile (the export has none).
@@ -58,6 +63,9 @@ type customerErased struct {
 	schema.CustomerErasure
 	Erased       bool `json:"erased"`
 	RunsCanceled int  `json:"runs_canceled"`
+	// HistoriesDeleted counts the closed workflow executions of the
+	// customer's runs deleted from Temporal.
+	HistoriesDeleted int `json:"histories_deleted"`
 }
 
 // listCustomers searches the workspace's customers: ?q= matches the start of
@@ -289,7 +297,7 @@ func (s *Server) eraseCustomer(c *gin.Context) {
 	if s.storeError(c, "load customer", err) {
 		return
 	}
-	canceled := 0
+	canceled, deleted := 0, 0
 	if s.deps.Temporal != nil {
 		runs, err := s.deps.Store.RunningRunsOfCustomer(c, ws, cust.ID)
 		if err != nil {
@@ -318,6 +326,13 @@ func (s *Server) eraseCustomer(c *gin.Context) {
 			}
 		}
 		s.awaitClosed(c, workflowIDs)
+		// Before the rows go: a failure answers 500 and the erasure can be
+		// asked again (after it, the customer is gone and a retry finds
+		// nothing to delete from).
+		if deleted, err = s.deleteHistories(c, ws, cust.ID, workflowIDs); err != nil {
+			s.internal(c, "delete run histories", err)
+			return
+		}
 	}
 	erased, err := s.deps.Store.EraseCustomer(c, ws, cust.ID)
 	if s.storeError(c, "erase customer", err) {
@@ -325,8 +340,77 @@ func (s *Server) eraseCustomer(c *gin.Context) {
 	}
 	s.audit(c, "erase", "customer", cust.ID, map[string]any{
 		"events_deleted": erased.Events, "anonymous_ids_deleted": erased.AnonymousIDs,
-		"deliveries_blanked": erased.DeliveriesBlanked, "import_rows_blanked": erased.ImportRowsBlanked, "runs_canceled": canceled})
-	c.JSON(http.StatusOK, customerErased{Erased: true, CustomerErasure: erased, RunsCanceled: canceled})
+		"deliveries_blanked": erased.DeliveriesBlanked, "import_rows_blanked": erased.ImportRowsBlanked, "runs_canceled": canceled,
+		"histories_deleted": deleted})
+	c.JSON(http.StatusOK, customerErased{Erased: true, CustomerErasure: erased, RunsCanceled: canceled, HistoriesDeleted: deleted})
+}
+
+// deleteHistories deletes from Temporal the closed workflow executions of
+// the customer's runs (and of the profiles merged into the customer): their
+// histories hold the events that started them and those they waited for.
+// They are found by their search attributes (HeraldCustomerID: the
+// customer's id or a merged profile's, which a merge updates since
+// interpreter 5; a late trigger's re-entry workflow carries it since
+// interpreter 9) once visibility shows them closed — the
+// server deletes a closed execution only after its close is recorded there
+// — waiting up to eraseWait for the runs just cancelled. A run still going
+// is left, with its history (logged).
+func (s *Server) deleteHistories(ctx context.Context, ws, customerID string, cancelled []string) (int, error) {
+	ids, err := s.deps.Store.MergedAwayIDs(ctx, ws, customerID)
+	if err != nil {
+		return 0, err
+	}
+	quoted := []string{quoteVisibility(customerID)}
+	for _, id := range ids {
+		quoted = append(quoted, quoteVisibility(id))
+	}
+	query := fmt.Sprintf("%s = %s AND %s IN (%s) AND ExecutionStatus != 'Running'", workflows.SAWorkspaceID.GetName(),
+		quoteVisibility(ws), workflows.SACustomerID.GetName(), strings.Join(quoted, ", "))
+	var execs []*commonpb.WorkflowExecution
+	for deadline := time.Now().Add(eraseWait); ; {
+		execs, err = s.listExecutions(ctx, query)
+		if err != nil {
+			return 0, err
+		}
+		missing := slices.DeleteFunc(slices.Clone(cancelled), func(id string) bool {
+			return slices.ContainsFunc(execs, func(e *commonpb.WorkflowExecution) bool { return e.GetWorkflowId() == id })
+		})
+		if len(missing) == 0 || time.Now().After(deadline) {
+			if len(missing) > 0 {
+				s.deps.Log.WarnContext(ctx, "runs not closed after the erasure's wait; their histories stay", "workflow_ids", missing)
+			}
+			break
+		}
+		time.Sleep(200 * time.Millisecond)
+	}
+	for _, e := range execs {
+		_, err := s.deps.Temporal.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
+			Namespace: s.deps.Config.TemporalNamespace, WorkflowExecution: e})
+		var nf *serviceerror.NotFound
+		if err != nil && !errors.As(err, &nf) {
+			return 0, fmt.Errorf("delete run %s: %w", e.GetWorkflowId(), err)
+		}
+	}
+	return len(execs), nil
+}
+
+// listExecutions lists the executions a visibility query finds.
+func (s *Server) listExecutions(ctx context.Context, query string) ([]*commonpb.WorkflowExecution, error) {
+	var out []*commonpb.WorkflowExecution
+	var token []byte
+	for {
+		resp, err := s.deps.Temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Namespace: s.deps.Config.TemporalNamespace, Query: query, PageSize: 1000, NextPageToken: token})
+		if err != nil {
+			return nil, fmt.Errorf("list workflows: %w", err)
+		}
+		for _, e := range resp.GetExecutions() {
+			out = append(out, e.GetExecution())
+		}
+		if token = resp.GetNextPageToken(); len(token) == 0 {
+			return out, nil
+		}
+	}
 }
 
 // awaitClosed waits, up to eraseWait, for the workflows to close.

@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/url"
@@ -11,9 +12,13 @@ import (
 	"time"
 
 	"github.com/stretchr/testify/require"
-	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
+	"go.temporal.io/api/workflowservice/v1"
+	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/temporal"
 
 	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/workflows"
 )
 
 // seedCustomers applies events for customers of the fixture's workspace and
@@ -304,7 +309,7 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		status, body, _ := f.do(t, call{"DELETE", "/api/customers/u-ada", "", sk})
 		require.Equal(t, 200, status, "%v", body)
 		require.Equal(t, map[string]any{"id": ada, "erased": true, "events_deleted": float64(6), "anonymous_ids_deleted": float64(1),
-			"deliveries_blanked": float64(1), "import_rows_blanked": float64(1), "runs_canceled": float64(0)}, body)
+			"deliveries_blanked": float64(1), "import_rows_blanked": float64(1), "runs_canceled": float64(0), "histories_deleted": float64(0)}, body)
 
 		for _, path := range []string{"/api/customers/" + ada, "/api/customers/u-ada", "/api/customers/" + ada + "/export"} {
 			status, _ := get(path)
@@ -334,7 +339,7 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 		require.Len(t, audit, 3)
 		require.Equal(t, []string{"merge", "export", "erase"}, []string{audit[0].Action, audit[1].Action, audit[2].Action})
 		require.Contains(t, audit[2].Actor, "key:")
-		require.JSONEq(t, `{"events_deleted":6,"anonymous_ids_deleted":1,"deliveries_blanked":1,"import_rows_blanked":1,"runs_canceled":0}`, string(audit[2].Detail))
+		require.JSONEq(t, `{"events_deleted":6,"anonymous_ids_deleted":1,"deliveries_blanked":1,"import_rows_blanked":1,"runs_canceled":0,"histories_deleted":0}`, string(audit[2].Detail))
 		require.JSONEq(t, `{"erased":true}`, string(audit[0].Detail), "the merged user id is gone")
 		for _, e := range audit {
 			require.NotContains(t, strings.ToLower(string(e.Detail)), "ada")
@@ -386,20 +391,46 @@ func TestEraseCancelsRunningRuns(t *testing.T) {
 	require.Equal(t, "wait", profile["runs"].([]any)[0].(map[string]any)["current_node"])
 	require.Len(t, profile["deliveries"], 1)
 
+	// An earlier run of the customer, closed: its history holds the
+	// customer's events too.
+	earlier, err := f.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "journey/jny_old/customer/" + cid,
+		TaskQueue: "nobody-polls", TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAWorkspaceID.ValueSet(f.ws.ID), workflows.SACustomerID.ValueSet(cid))}, "OldJourney", "ada@example.com")
+	require.NoError(t, err)
+	require.NoError(t, f.temporal.TerminateWorkflow(ctx, earlier.GetID(), "", "ended"))
+	// Another customer's run stays.
+	other, err := f.temporal.ExecuteWorkflow(ctx, client.StartWorkflowOptions{ID: "journey/jny_old/customer/cus_other",
+		TaskQueue: "nobody-polls", TypedSearchAttributes: temporal.NewSearchAttributes(
+			workflows.SAWorkspaceID.ValueSet(f.ws.ID), workflows.SACustomerID.ValueSet("cus_other"))}, "OldJourney", "bob@example.com")
+	require.NoError(t, err)
+	require.NoError(t, f.temporal.TerminateWorkflow(ctx, other.GetID(), "", "ended"))
+	require.Eventually(t, func() bool { // visible as closed
+		resp, err := f.temporal.ListWorkflow(ctx, &workflowservice.ListWorkflowExecutionsRequest{
+			Query: "WorkflowId = '" + earlier.GetID() + "' AND ExecutionStatus != 'Running'"})
+		return err == nil && len(resp.Executions) == 1
+	}, 20*time.Second, 100*time.Millisecond)
+
 	status, erased := f.api(t, "DELETE", "/api/customers/u1", nil)
 	require.Equal(t, 200, status, "%v", erased)
 	require.EqualValues(t, 1, erased["runs_canceled"])
 	require.EqualValues(t, 1, erased["deliveries_blanked"])
+	require.EqualValues(t, 2, erased["histories_deleted"], "the cancelled run and the earlier one")
 
-	// The run closed (the erasure awaited it), as Canceled in Temporal, and
-	// records itself canceled.
-	desc, err := f.temporal.DescribeWorkflowExecution(ctx, wfID, "")
-	require.NoError(t, err)
-	require.Equal(t, enumspb.WORKFLOW_EXECUTION_STATUS_CANCELED, desc.WorkflowExecutionInfo.Status)
+	// The run closed (the erasure awaited it) and records itself canceled;
+	// its history, and the earlier run's, are deleted from Temporal.
 	require.Eventually(t, func() bool {
 		run, err := f.store.GetRun(ctx, f.ws.ID, wfID)
 		return err == nil && run.Status == schema.RunCanceled
 	}, 20*time.Second, 100*time.Millisecond)
+	for _, id := range []string{wfID, earlier.GetID()} {
+		require.Eventually(t, func() bool {
+			_, err := f.temporal.DescribeWorkflowExecution(ctx, id, "")
+			var nf *serviceerror.NotFound
+			return errors.As(err, &nf)
+		}, 20*time.Second, 100*time.Millisecond, "history of %s deleted", id)
+	}
+	_, err = f.temporal.DescribeWorkflowExecution(ctx, other.GetID(), "")
+	require.NoError(t, err, "another customer's run stays")
 	list, err := f.store.ListDeliveries(ctx, f.ws.ID, schema.DeliveryFilter{CustomerID: cid, Limit: 10})
 	require.NoError(t, err)
 	require.Len(t, list, 1)

@@ -1001,6 +1001,21 @@ func (s *Store) CurrentCustomerID(ctx context.Context, workspaceID, id string) (
 	return cur, nil
 }
 
+// MergedAwayIDs lists the ids of the profiles merged into customer id
+// (customer_merges keeps each to the end of its chain).
+func (s *Store) MergedAwayIDs(ctx context.Context, workspaceID, id string) ([]string, error) {
+	rows, err := s.pool.Query(ctx, `SELECT from_id FROM customer_merges WHERE workspace_id = $1 AND into_id = $2 ORDER BY from_id`,
+		workspaceID, id)
+	if err != nil {
+		return nil, fmt.Errorf("list merged profiles: %w", err)
+	}
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	if err != nil {
+		return nil, fmt.Errorf("list merged profiles: %w", err)
+	}
+	return ids, nil
+}
+
 // CurrentCustomer reads customer id, or the customer it was merged into
 // (customer_merges): a run, a send or a delivery may carry the id of a
 // profile merged away since. ErrNotFound when neither exists (erased).

@@ -100,7 +100,10 @@ type JourneyInput struct {
 // longer convert or exit the ended run.
 //
 // Version 9 keeps a run's split arm when the run comes round to the split
-// again: the arm is picked from the customer id, which a merge changes.
+// again: the arm is picked from the customer id, which a merge changes; and
+// the ReenterWorkflow child that hands on a late trigger carries the run's
+// HeraldWorkspaceID, HeraldCustomerID and HeraldJourneyID, so an erasure
+// finds it.
 const InterpreterVersion = 9
 
 // ResumeState is what a run keeps when it continues as new.

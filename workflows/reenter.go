@@ -103,10 +103,17 @@ func (r *run) reenterLate(ctx workflow.Context, events workflow.ReceiveChannel) 
 			in := ReenterInput{WorkspaceID: r.in.WorkspaceID, JourneyID: r.in.JourneyID, CustomerID: r.in.CustomerID,
 				WorkflowID: info.WorkflowExecution.ID, RunID: info.WorkflowExecution.RunID, Events: slices.Clone(r.late)}
 			sent = len(in.Events)
-			cctx := workflow.WithChildOptions(ctx, workflow.ChildWorkflowOptions{
+			opts := workflow.ChildWorkflowOptions{
 				WorkflowID:        ReenterWorkflowID(in.WorkflowID, r.late[0].ID),
 				ParentClosePolicy: enumspb.PARENT_CLOSE_POLICY_ABANDON,
-			})
+			}
+			if r.version >= 9 {
+				// Its input holds the customer's events: an erasure finds it
+				// by the customer, as it finds the runs.
+				opts.TypedSearchAttributes = temporal.NewSearchAttributes(SAWorkspaceID.ValueSet(r.in.WorkspaceID),
+					SACustomerID.ValueSet(r.in.CustomerID), SAJourneyID.ValueSet(r.in.JourneyID))
+			}
+			cctx := workflow.WithChildOptions(ctx, opts)
 			child = workflow.ExecuteChildWorkflow(cctx, ReenterWorkflow, in)
 			if err := child.GetChildWorkflowExecution().Get(ctx, nil); err != nil {
 				// An id in use: the same trigger was handed on before.

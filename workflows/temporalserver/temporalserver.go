@@ -209,6 +209,9 @@ func launch(ctx context.Context, opts Options, sqlCfg *config.SQL, clusterName s
 		// Journeys stopped one after another each cancel their runs with a
 		// batch operation (the server's default allows one at a time).
 		dynamicconfig.FrontendMaxConcurrentBatchOperationPerNamespace.Key(): 20,
+		// A closed run is deleted (an erased customer's) once its close is
+		// acknowledged, which the default records every 30 s.
+		dynamicconfig.TransferProcessorUpdateAckInterval.Key(): time.Second,
 	}
 	for k, v := range opts.DynamicConfig {
 		dynamic[k] = v
