@@ -420,7 +420,11 @@ func exportRelated(ctx context.Context, tx pgx.Tx, workspaceID string, out *Cust
 	if out.Audit, err = listAudit(ctx, tx, workspaceID, "customer", id, 0, 0); err != nil {
 		return err
 	}
-	out.ImportRows, err = exportImportRows(ctx, tx, workspaceID, out.Customer)
+	keys, err := keysOf(ctx, tx, workspaceID, out.Customer)
+	if err != nil {
+		return err
+	}
+	out.ImportRows, err = exportImportRows(ctx, tx, workspaceID, keys)
 	return err
 }
 
@@ -515,8 +519,14 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 				break
 			}
 		}
+		// The addresses the customer had, read before the events and
+		// deliveries that name them go: the import rows naming them are
+		// blanked below.
+		keys, err := keysOf(ctx, tx, workspaceID, c)
+		if err != nil {
+			return err
+		}
 		var tag pgconn.CommandTag
-		var err error
 		// The row first: a send claiming a delivery for the customer holds
 		// it until its row is written, and is then blanked below; one that
 		// comes after finds no customer (ClaimDelivery).
@@ -560,7 +570,7 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 		if _, err = tx.Exec(ctx, `DELETE FROM customer_merges WHERE workspace_id = $1 AND into_id = $2`, workspaceID, customerID); err != nil {
 			return fmt.Errorf("forget merges: %w", err)
 		}
-		if out.ImportRowsBlanked, err = eraseImportRows(ctx, tx, workspaceID, c); err != nil {
+		if out.ImportRowsBlanked, err = eraseImportRows(ctx, tx, workspaceID, keys); err != nil {
 			return err
 		}
 		if tag, err = tx.Exec(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND id = $2`, workspaceID, customerID); err != nil {

@@ -13,11 +13,22 @@ import (
 // Uploaded CSV files stay stored for reruns, so a customer's row in one is
 // personal data a GDPR export shows and an erasure blanks. A row names the
 // customer when any of its fields is, or holds as a word ("Ada
-// <ada@example.com>"), the customer's email address (in any case), or when the column the import's mapping reads as user_id or phone
-// holds one of the customer's user ids or their phone number (written in
+// <ada@example.com>"), one of the customer's email addresses (in any case), or when the column the import's mapping reads as user_id or phone
+// holds one of the customer's user ids or phone numbers (written in
 // any of the forms NormalizePhone reads, as imports store it) — ids only in
 // those columns, as a short id such as "3" would otherwise match every
 // count of 3 in the file.
+//
+// The customer's addresses and numbers are the current ones and those they
+// had before, as far as Herald knows them: the email and phone traits of
+// their identify events (kept under properties.traits since identify events
+// keep their traits; context.traits too, where a sender puts them) and the
+// recipients of their email and SMS deliveries. A file imported before the
+// customer changed address names them by the old one. An earlier address
+// that another customer of the workspace holds now is left out: a row with
+// it may be that customer's, and is theirs to export and erase (as the
+// current rules have it: a row naming someone's current address is theirs).
+// An address two customers once had, and neither has now, stays with both.
 
 // Column names (compared without case, spaces or punctuation) that an
 // upload's suggested mapping reads as the user id and the phone number; an
@@ -47,8 +58,8 @@ const importRowsOf = `workspace_id = $1 AND import_id = $2 AND (
 		WHERE lower(btrim(f)) = e OR (position(e IN lower(f)) > 0
 			AND lower(f) ~ ('(^|[^a-z0-9._%+-])' || regexp_replace(e, '([.+*?^$()\[\]{}|\\-])', '\\\1', 'g') || '($|[^a-z0-9-])')))
 	OR btrim(fields[$4::int]) = ANY($5::text[])
-	OR btrim(fields[$6::int]) = $7::text
-	OR regexp_replace(btrim(fields[$6::int]), '[-(). ]', '', 'g') = $7::text)`
+	OR btrim(fields[$6::int]) = ANY($7::text[])
+	OR regexp_replace(btrim(fields[$6::int]), '[-(). ]', '', 'g') = ANY($7::text[]))`
 
 // importRowFilter is an import whose rows are searched for a customer.
 type importRowFilter struct {
@@ -61,30 +72,81 @@ type importRowFilter struct {
 
 // customerKeys are the values that identify a customer in a file.
 type customerKeys struct {
-	ids, emails []string
-	phone       string
+	ids, emails, phones []string
 }
 
-func keysOf(c Customer) customerKeys {
+// pastAddresses reads the email addresses and phone numbers a customer's
+// identify events and deliveries name, by channel (ChannelEmail,
+// ChannelSMS), as sent.
+const pastAddresses = `
+	SELECT k.channel, k.address FROM events e
+		CROSS JOIN LATERAL (VALUES (e.properties->'traits'), (e.context->'traits')) AS t(traits)
+		CROSS JOIN LATERAL (VALUES ('email', t.traits->'email'), ('sms', t.traits->'phone')) AS v(channel, value)
+		CROSS JOIN LATERAL (SELECT v.channel, v.value #>> '{}' AS address) AS k
+		WHERE e.workspace_id = $1 AND e.customer_id = $2 AND e.type = 'identify'
+			AND jsonb_typeof(t.traits) = 'object' AND jsonb_typeof(v.value) IN ('string', 'number')
+	UNION
+	SELECT channel, recipient FROM deliveries
+		WHERE workspace_id = $1 AND customer_id = $2 AND channel IN ('email', 'sms') AND recipient <> ''`
+
+// keysOf gathers the values that identify the customer in a file: their
+// user ids, and their email addresses and phone numbers now and before
+// (see the top of this file). Run it before an erasure deletes the events
+// and blanks the deliveries it reads.
+func keysOf(ctx context.Context, tx pgx.Tx, workspaceID string, c Customer) (customerKeys, error) {
 	var k customerKeys
 	for _, id := range append([]string{deref(c.ExternalID)}, c.PreviousUserIDs...) {
 		if id = strings.TrimSpace(id); id != "" {
 			k.ids = append(k.ids, id)
 		}
 	}
-	if e := NormalizeAddress(ChannelEmail, deref(c.Email)); e != "" {
-		k.emails = append(k.emails, e)
+	current := map[string]string{ChannelEmail: NormalizeAddress(ChannelEmail, deref(c.Email)), ChannelSMS: strings.TrimSpace(deref(c.Phone))}
+	past := map[string][]string{}
+	rows, err := tx.Query(ctx, pastAddresses, workspaceID, c.ID)
+	if err != nil {
+		return k, fmt.Errorf("query past addresses: %w", err)
 	}
-	k.phone = strings.TrimSpace(deref(c.Phone))
-	return k
+	var channel, address string
+	if _, err := pgx.ForEachRow(rows, []any{&channel, &address}, func() error {
+		if a := NormalizeAddress(channel, address); a != "" && a != current[channel] && !slices.Contains(past[channel], a) {
+			past[channel] = append(past[channel], a)
+		}
+		return nil
+	}); err != nil {
+		return k, fmt.Errorf("read past addresses: %w", err)
+	}
+	if len(past[ChannelEmail])+len(past[ChannelSMS]) > 0 {
+		// Those another customer holds now are theirs.
+		rows, err := tx.Query(ctx, `
+			SELECT 'email', lower(email) FROM customers WHERE workspace_id = $1 AND id <> $2 AND lower(email) = ANY($3::text[])
+			UNION SELECT 'sms', phone FROM customers WHERE workspace_id = $1 AND id <> $2 AND phone = ANY($4::text[])`,
+			workspaceID, c.ID, emptyIfNil(past[ChannelEmail]), emptyIfNil(past[ChannelSMS]))
+		if err != nil {
+			return k, fmt.Errorf("query addresses of other customers: %w", err)
+		}
+		if _, err := pgx.ForEachRow(rows, []any{&channel, &address}, func() error {
+			past[channel] = slices.DeleteFunc(past[channel], func(a string) bool { return a == address })
+			return nil
+		}); err != nil {
+			return k, fmt.Errorf("read addresses of other customers: %w", err)
+		}
+	}
+	for _, ch := range []string{ChannelEmail, ChannelSMS} {
+		list := past[ch]
+		if current[ch] != "" {
+			list = append([]string{current[ch]}, list...)
+		}
+		if ch == ChannelEmail {
+			k.emails = list
+		} else {
+			k.phones = list
+		}
+	}
+	return k, nil
 }
 
 func (f importRowFilter) args(workspaceID string, k customerKeys) []any {
-	phoneCol := f.phoneCol
-	if k.phone == "" {
-		phoneCol = 0
-	}
-	return []any{workspaceID, f.id, emptyIfNil(k.emails), f.userCol, emptyIfNil(k.ids), phoneCol, k.phone}
+	return []any{workspaceID, f.id, emptyIfNil(k.emails), f.userCol, emptyIfNil(k.ids), f.phoneCol, emptyIfNil(k.phones)}
 }
 
 // importRowFilters reads the workspace's imports and where their mappings
@@ -150,12 +212,11 @@ func columnPosition(headers []string, name string) int {
 }
 
 // exportImportRows reads the stored import rows that name the customer.
-func exportImportRows(ctx context.Context, tx pgx.Tx, workspaceID string, c Customer) ([]ExportedImportRow, error) {
+func exportImportRows(ctx context.Context, tx pgx.Tx, workspaceID string, k customerKeys) ([]ExportedImportRow, error) {
 	filters, err := importRowFilters(ctx, tx, workspaceID)
 	if err != nil {
 		return nil, err
 	}
-	k := keysOf(c)
 	var out []ExportedImportRow
 	for _, f := range filters {
 		rows, err := tx.Query(ctx, `SELECT row_number, fields FROM import_rows WHERE `+importRowsOf+` ORDER BY row_number`, f.args(workspaceID, k)...)
@@ -187,12 +248,11 @@ func exportImportRows(ctx context.Context, tx pgx.Tx, workspaceID string, c Cust
 // the customer (the rows stay, so the file's numbering does too: a rerun
 // reports them as rows without a user id) and the error messages of those
 // that had failed. It returns how many rows it blanked.
-func eraseImportRows(ctx context.Context, tx pgx.Tx, workspaceID string, c Customer) (int64, error) {
+func eraseImportRows(ctx context.Context, tx pgx.Tx, workspaceID string, k customerKeys) (int64, error) {
 	filters, err := importRowFilters(ctx, tx, workspaceID)
 	if err != nil {
 		return 0, err
 	}
-	k := keysOf(c)
 	var total int64
 	for _, f := range filters {
 		var n int64
