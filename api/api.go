@@ -76,6 +76,9 @@ type Server struct {
 	engine  *gin.Engine
 	metrics *httpMetrics
 	secure  bool
+	// exports holds a slot per customer export being streamed (each holds
+	// a database connection and snapshot while its client reads).
+	exports chan struct{}
 }
 
 // Body size limits (DESIGN §4 for ingest).
@@ -96,7 +99,7 @@ func New(d Deps) *Server {
 	if d.Config.TemporalNamespace == "" {
 		d.Config.TemporalNamespace = "default"
 	}
-	s := &Server{deps: d, metrics: newHTTPMetrics(d.Metrics), renderer: activities.NewRenderer(),
+	s := &Server{deps: d, metrics: newHTTPMetrics(d.Metrics), renderer: activities.NewRenderer(), exports: make(chan struct{}, maxExports),
 		sender: activities.New(activities.Deps{Store: d.Store, PublicURL: d.Config.PublicURL, Log: d.Log, EncryptionKey: d.Config.EncryptionKey})}
 	if u, err := url.Parse(d.Config.PublicURL); err == nil && u.Scheme == "https" {
 		s.secure = true

@@ -5,6 +5,7 @@ import (
 	"encoding/base64"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"slices"
 	"strconv"
@@ -26,6 +27,11 @@ const (
 	profileRuns       = 100
 	profileDeliveries = 100
 	profileAudit      = 100
+	// maxExports is how many customer exports are streamed at once; more
+	// wait for a slot. An export holds a database connection and its
+	// snapshot for as long as its client takes to read it, and the pool
+	// (schema.DefaultMaxConns) serves ingest and the workers too.
+	maxExports = 4
 	// eraseWait bounds how long an erasure waits for the cancelled runs to
 	// close, so a send already in flight lands before the deliveries are blanked.
 	eraseWait = 10 * time.Second
@@ -239,17 +245,52 @@ func (s *Server) getCustomer(c *gin.Context) {
 }
 
 // exportCustomer answers everything held about a customer as one JSON
-// document (GDPR access request). Exports are audited.
+// document (GDPR access request), streamed as the store reads it: a
+// customer with a long history costs no more memory than a short one.
+// Exports are audited, with what was written, once it was (a failure half
+// way is audited too, as incomplete: part of the data left). An error once
+// the document has begun can only cut the connection, so that the client
+// sees a broken download rather than a short document; it is logged. At
+// most maxExports are streamed at once; more wait for a slot.
 func (s *Server) exportCustomer(c *gin.Context) {
 	ws := current(c).workspaceID
-	exp, err := s.deps.Store.ExportCustomer(c, ws, c.Param("id"))
-	if s.storeError(c, "export customer", err) {
+	select {
+	case s.exports <- struct{}{}:
+		defer func() { <-s.exports }()
+	case <-c.Done():
+		s.internal(c, "wait for an export slot", c.Err())
 		return
 	}
-	s.audit(c, "export", "customer", exp.Customer.ID, map[string]any{
-		"events": len(exp.Events), "runs": len(exp.Runs), "deliveries": len(exp.Deliveries)})
-	c.Header("Content-Disposition", `attachment; filename="customer-`+exp.Customer.ID+`.json"`)
-	c.JSON(http.StatusOK, exp)
+	var id string
+	n, err := s.deps.Store.WriteCustomerExport(c, ws, c.Param("id"), func(cust schema.Customer) (io.Writer, error) {
+		id = cust.ID
+		c.Header("Content-Disposition", `attachment; filename="customer-`+cust.ID+`.json"`)
+		c.Header("Content-Type", "application/json; charset=utf-8")
+		c.Status(http.StatusOK)
+		return c.Writer, nil
+	})
+	if id == "" {
+		s.storeError(c, "export customer", err)
+		return
+	}
+	detail := map[string]any{"events": n.Events, "runs": n.Runs, "deliveries": n.Deliveries}
+	if err != nil {
+		detail["incomplete"] = true
+	}
+	p := current(c)
+	// Recorded also when the client went away half way.
+	if aerr := s.deps.Store.Audit(context.WithoutCancel(c), p.workspaceID, p.actor, "export", "customer", id, detail); aerr != nil {
+		s.deps.Log.ErrorContext(c, "audit", "error", aerr)
+	}
+	if err != nil {
+		log := s.deps.Log.ErrorContext
+		if c.Request.Context().Err() != nil {
+			log = s.deps.Log.WarnContext // the client went away
+		}
+		log(c, "export customer cut short", "error", err, "customer_id", id, "workspace_id", ws,
+			"request_id", c.GetString(ctxRequestID))
+		panic(http.ErrAbortHandler) // net/http closes the connection without ending the document
+	}
 }
 
 // customerAudit lists what was recorded about a customer, oldest first

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"io"
 	"net/http"
 	"net/url"
 	"strings"
@@ -226,7 +227,15 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 			ImportRows   []map[string]any `json:"import_rows"`
 			ExportedAt   time.Time        `json:"exported_at"`
 		}
-		require.NoError(t, json.NewDecoder(resp.Body).Decode(&exp))
+		body, err := io.ReadAll(resp.Body)
+		require.NoError(t, err)
+		require.NoError(t, json.Unmarshal(body, &exp))
+		var whole schema.CustomerExport
+		require.NoError(t, json.Unmarshal(body, &whole))
+		again, err := json.Marshal(whole)
+		require.NoError(t, err)
+		require.Equal(t, string(again), string(body), "the streamed document is CustomerExport as encoding/json writes it")
+		require.Equal(t, "application/json; charset=utf-8", resp.Header.Get("Content-Type"))
 		require.Equal(t, ada, exp.Customer["id"])
 		require.Len(t, exp.Events, 6, "three of hers, three segment changes")
 		require.Equal(t, "Identify", exp.Events[0]["name"], "all events, oldest first")

@@ -246,23 +246,29 @@ func (s *Store) CustomerRuns(ctx context.Context, workspaceID, customerID string
 }
 
 func customerRuns(ctx context.Context, q queryer, workspaceID, customerID string, limit int) ([]CustomerRun, error) {
-	rows, err := q.Query(ctx, `
-		SELECT r.workflow_id, r.run_id, r.journey_id, r.version, r.customer_id, r.entry_key, r.status, r.current_node,
-			r.trigger_event, r.converted_at, r.started_at, r.updated_at, r.ended_at, coalesce(j.name, ''),
-			(SELECT c.external_id FROM customers c WHERE c.id = r.customer_id), r.end_reason
-		FROM runs r LEFT JOIN journeys j ON j.workspace_id = r.workspace_id AND j.id = r.journey_id
-		WHERE r.workspace_id = $1 AND r.customer_id = $2
-		ORDER BY r.started_at DESC, r.workflow_id, r.run_id LIMIT nullif($3, 0)`, workspaceID, customerID, limit)
+	rows, err := q.Query(ctx, customerRunsQuery, workspaceID, customerID, limit)
 	if err != nil {
 		return nil, fmt.Errorf("query customer runs: %w", err)
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (CustomerRun, error) {
-		var x CustomerRun
-		err := r.Scan(&x.WorkflowID, &x.RunID, &x.JourneyID, &x.Version, &x.CustomerID, &x.EntryKey, &x.Status,
-			&x.CurrentNode, &x.TriggerEvent, &x.ConvertedAt, &x.StartedAt, &x.UpdatedAt, &x.EndedAt, &x.JourneyName,
-			&x.CustomerExternalID, &x.EndReason)
-		return x, err
-	})
+	return pgx.CollectRows(rows, scanCustomerRun)
+}
+
+// customerRunsQuery selects a customer's runs ($2), newest first, at most
+// $3 of them (0: all), in scanCustomerRun's columns.
+const customerRunsQuery = `
+	SELECT r.workflow_id, r.run_id, r.journey_id, r.version, r.customer_id, r.entry_key, r.status, r.current_node,
+		r.trigger_event, r.converted_at, r.started_at, r.updated_at, r.ended_at, coalesce(j.name, ''),
+		(SELECT c.external_id FROM customers c WHERE c.id = r.customer_id), r.end_reason
+	FROM runs r LEFT JOIN journeys j ON j.workspace_id = r.workspace_id AND j.id = r.journey_id
+	WHERE r.workspace_id = $1 AND r.customer_id = $2
+	ORDER BY r.started_at DESC, r.workflow_id, r.run_id LIMIT nullif($3, 0)`
+
+func scanCustomerRun(r pgx.CollectableRow) (CustomerRun, error) {
+	var x CustomerRun
+	err := r.Scan(&x.WorkflowID, &x.RunID, &x.JourneyID, &x.Version, &x.CustomerID, &x.EntryKey, &x.Status,
+		&x.CurrentNode, &x.TriggerEvent, &x.ConvertedAt, &x.StartedAt, &x.UpdatedAt, &x.EndedAt, &x.JourneyName,
+		&x.CustomerExternalID, &x.EndReason)
+	return x, err
 }
 
 // CustomerDeliveries returns a customer's deliveries, newest first, with
@@ -288,7 +294,8 @@ type ExportedEvent struct {
 }
 
 // CustomerExport is everything Herald holds about one customer (GDPR
-// access): the profile, every event, run and delivery.
+// access): the profile, every event, run and delivery. WriteCustomerExport
+// writes it, field by field in this order, as JSON.
 type CustomerExport struct {
 	Customer   Customer             `json:"customer"`
 	Events     []ExportedEvent      `json:"events"`
@@ -333,99 +340,6 @@ type ExportedSuppression struct {
 	Address   string    `json:"address"`
 	Reason    string    `json:"reason"`
 	CreatedAt time.Time `json:"created_at"`
-}
-
-// ExportCustomer gathers a customer's data from one consistent snapshot.
-func (s *Store) ExportCustomer(ctx context.Context, workspaceID, idOrExternalID string) (CustomerExport, error) {
-	var out CustomerExport
-	err := pgx.BeginTxFunc(ctx, s.pool, pgx.TxOptions{IsoLevel: pgx.RepeatableRead, AccessMode: pgx.ReadOnly}, func(tx pgx.Tx) error {
-		var err error
-		if out.Customer, err = lookupCustomer(ctx, tx, workspaceID, idOrExternalID); err != nil {
-			return err
-		}
-		rows, err := tx.Query(ctx, `
-			SELECT id, message_id, type, name, properties, context, occurred_at, received_at FROM events
-			WHERE workspace_id = $1 AND customer_id = $2 ORDER BY id`, workspaceID, out.Customer.ID)
-		if err != nil {
-			return fmt.Errorf("query events: %w", err)
-		}
-		out.Events, err = pgx.CollectRows(rows, func(r pgx.CollectableRow) (ExportedEvent, error) {
-			var e ExportedEvent
-			err := r.Scan(&e.ID, &e.MessageID, &e.Type, &e.Name, &e.Properties, &e.Context, &e.OccurredAt, &e.ReceivedAt)
-			return e, err
-		})
-		if err != nil {
-			return fmt.Errorf("read events: %w", err)
-		}
-		if out.Runs, err = customerRuns(ctx, tx, workspaceID, out.Customer.ID, 0); err != nil {
-			return err
-		}
-		if out.Deliveries, err = customerDeliveries(ctx, tx, workspaceID, out.Customer.ID, 0); err != nil {
-			return err
-		}
-		if err := exportRelated(ctx, tx, workspaceID, &out); err != nil {
-			return err
-		}
-		return tx.QueryRow(ctx, `SELECT now()`).Scan(&out.ExportedAt)
-	})
-	if err != nil {
-		return CustomerExport{}, err
-	}
-	out.RunSteps = emptyIfNil(out.RunSteps)
-	out.Segments = emptyIfNil(out.Segments)
-	out.Suppressions = emptyIfNil(out.Suppressions)
-	out.Audit = emptyIfNil(out.Audit)
-	out.ImportRows = emptyIfNil(out.ImportRows)
-	out.Events = emptyIfNil(out.Events)
-	out.Runs = emptyIfNil(out.Runs)
-	out.Deliveries = emptyIfNil(out.Deliveries)
-	return out, nil
-}
-
-// exportRelated reads, for an export, the customer's run steps, segment
-// memberships, suppressed addresses and audit entries.
-func exportRelated(ctx context.Context, tx pgx.Tx, workspaceID string, out *CustomerExport) error {
-	id := out.Customer.ID
-	rows, err := tx.Query(ctx, `
-		SELECT s.workflow_id, s.run_id, s.node_id, s.visit, s.detail, s.entered_at, s.left_at
-		FROM run_steps s JOIN runs r ON r.workflow_id = s.workflow_id AND r.run_id = s.run_id
-		WHERE r.workspace_id = $1 AND r.customer_id = $2 AND s.workspace_id = $1
-		ORDER BY s.entered_at, s.workflow_id, s.node_id, s.visit`, workspaceID, id)
-	if err != nil {
-		return fmt.Errorf("query run steps: %w", err)
-	}
-	if out.RunSteps, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ExportedStep]); err != nil {
-		return fmt.Errorf("read run steps: %w", err)
-	}
-	if out.Segments, err = customerMemberships(ctx, tx, workspaceID, id, false); err != nil {
-		return err
-	}
-	addresses := map[string]string{}
-	if e := deref(out.Customer.Email); e != "" {
-		addresses[ChannelEmail] = NormalizeAddress(ChannelEmail, e)
-	}
-	if p := deref(out.Customer.Phone); p != "" {
-		addresses[ChannelSMS] = NormalizeAddress(ChannelSMS, p)
-	}
-	rows, err = tx.Query(ctx, `
-		SELECT channel, address, reason, created_at FROM suppressions
-		WHERE workspace_id = $1 AND ((channel = $2 AND address = $3) OR (channel = $4 AND address = $5))
-		ORDER BY created_at, channel`, workspaceID, ChannelEmail, addresses[ChannelEmail], ChannelSMS, addresses[ChannelSMS])
-	if err != nil {
-		return fmt.Errorf("query suppressions: %w", err)
-	}
-	if out.Suppressions, err = pgx.CollectRows(rows, pgx.RowToStructByPos[ExportedSuppression]); err != nil {
-		return fmt.Errorf("read suppressions: %w", err)
-	}
-	if out.Audit, err = listAudit(ctx, tx, workspaceID, "customer", id, 0, 0); err != nil {
-		return err
-	}
-	keys, err := keysOf(ctx, tx, workspaceID, out.Customer)
-	if err != nil {
-		return err
-	}
-	out.ImportRows, err = exportImportRows(ctx, tx, workspaceID, keys)
-	return err
 }
 
 // CustomerSegments returns the segments the customer is a member of now,

@@ -25,7 +25,7 @@ type identityEnv struct {
 	seq atomic.Int64
 }
 
-func newIdentityEnv(t *testing.T) *identityEnv {
+func newIdentityEnv(t testing.TB) *identityEnv {
 	t.Helper()
 	st := schematest.Store(t)
 	ws, err := st.CreateWorkspace(context.Background(), "Identity")

@@ -211,17 +211,17 @@ func columnPosition(headers []string, name string) int {
 	return slices.Index(headers, name) + 1
 }
 
-// exportImportRows reads the stored import rows that name the customer.
-func exportImportRows(ctx context.Context, tx pgx.Tx, workspaceID string, k customerKeys) ([]ExportedImportRow, error) {
+// exportImportRows hands the stored import rows that name the customer to
+// emit, one by one.
+func exportImportRows(ctx context.Context, tx pgx.Tx, workspaceID string, k customerKeys, emit func(ExportedImportRow) error) error {
 	filters, err := importRowFilters(ctx, tx, workspaceID)
 	if err != nil {
-		return nil, err
+		return err
 	}
-	var out []ExportedImportRow
 	for _, f := range filters {
 		rows, err := tx.Query(ctx, `SELECT row_number, fields FROM import_rows WHERE `+importRowsOf+` ORDER BY row_number`, f.args(workspaceID, k)...)
 		if err != nil {
-			return nil, fmt.Errorf("query import rows: %w", err)
+			return fmt.Errorf("query import rows: %w", err)
 		}
 		var n int
 		var fields []string
@@ -234,14 +234,13 @@ func exportImportRows(ctx context.Context, tx pgx.Tx, workspaceID string, k cust
 				}
 				row.Fields[name] = v
 			}
-			out = append(out, row)
-			return nil
+			return emit(row)
 		})
 		if err != nil {
-			return nil, fmt.Errorf("read import rows: %w", err)
+			return fmt.Errorf("read import rows: %w", err)
 		}
 	}
-	return out, nil
+	return nil
 }
 
 // eraseImportRows blanks every field of the stored import rows that name
