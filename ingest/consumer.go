@@ -653,6 +653,7 @@ func (c *Consumer) handleBatch(ctx context.Context, msgs []*sarama.ConsumerMessa
 func (c *Consumer) applyBatch(ctx context.Context, msgs []*sarama.ConsumerMessage, t *tally) error {
 	keys := map[string]keyCheck{}
 	ps := make([]pending, 0, len(msgs))
+	var letters []letter
 	for _, msg := range msgs {
 		var p pending
 		err := c.retry(ctx, "decode event", func() (err error) {
@@ -662,20 +663,20 @@ func (c *Consumer) applyBatch(ctx context.Context, msgs []*sarama.ConsumerMessag
 		var pe poison
 		switch {
 		case errors.As(err, &pe):
-			if err := c.deadLetter(ctx, msg, pe.reason, t); err != nil {
-				return err
-			}
+			letters = append(letters, newLetter(msg, pe.reason))
 		case schema.IsDataError(err):
 			// Text of the event the database refused to look up: no retry
 			// would fix it.
-			if err := c.deadLetter(ctx, msg, "the database refused the event's data: "+err.Error(), t); err != nil {
-				return err
-			}
+			letters = append(letters, newLetter(msg, "the database refused the event's data: "+err.Error()))
 		case err != nil:
 			return err
 		default:
 			ps = append(ps, p)
 		}
+	}
+	// Written together, and durable before the batch can be marked.
+	if err := c.deadLetters(ctx, letters, t); err != nil {
+		return err
 	}
 	if len(ps) == 0 {
 		return nil
@@ -768,19 +769,18 @@ func (c *Consumer) store(ctx context.Context, ps []pending, t *tally) ([]Applied
 		res, err = c.d.Store.ApplyEvents(ctx, in)
 		return err
 	})
+	var letters []letter
 	if err == nil {
 		out := make([]Applied, 0, len(ps))
 		for i, r := range res {
 			if r.Conflict != "" {
-				if err := c.deadLetter(ctx, ps[i].msg, r.Conflict, t); err != nil {
-					return nil, err
-				}
+				letters = append(letters, newLetter(ps[i].msg, r.Conflict))
 				continue
 			}
 			t.add(c, ps[i].msg, r)
 			out = append(out, appliedOf(ps[i].ev, r))
 		}
-		return out, nil
+		return out, c.deadLetters(ctx, letters, t)
 	}
 	if !schema.IsDataError(err) {
 		return nil, err
@@ -794,21 +794,17 @@ func (c *Consumer) store(ctx context.Context, ps []pending, t *tally) ([]Applied
 		})
 		switch {
 		case schema.IsDataError(err):
-			if err := c.deadLetter(ctx, p.msg, "the database refused the event's data: "+err.Error(), t); err != nil {
-				return nil, err
-			}
+			letters = append(letters, newLetter(p.msg, "the database refused the event's data: "+err.Error()))
 		case err != nil:
 			return nil, err
 		case r[0].Conflict != "":
-			if err := c.deadLetter(ctx, p.msg, r[0].Conflict, t); err != nil {
-				return nil, err
-			}
+			letters = append(letters, newLetter(p.msg, r[0].Conflict))
 		default:
 			t.add(c, p.msg, r[0])
 			out = append(out, appliedOf(p.ev, r[0]))
 		}
 	}
-	return out, nil
+	return out, c.deadLetters(ctx, letters, t)
 }
 
 // add counts a stored event: applied when this attempt stored it, or an
@@ -979,8 +975,9 @@ type DeadLetter struct {
 	PayloadBase64 string `json:"payload_base64,omitempty"`
 	// PayloadBytes is the original value's size; Truncated says Payload
 	// (and PayloadBase64) hold only its first part, so that the dead
-	// letter fits in a Kafka record (the whole is still on the source
-	// topic at Partition/Offset until its retention ends).
+	// letter fits in a Kafka record, or in the dead-letter topic's
+	// max.message.bytes (the whole is still on the source topic at
+	// Partition/Offset until its retention ends).
 	PayloadBytes int       `json:"payload_bytes"`
 	Truncated    bool      `json:"truncated,omitempty"`
 	FailedAt     time.Time `json:"failed_at"`
@@ -991,11 +988,14 @@ type DeadLetter struct {
 
 // maxDeadLetterBytes bounds a dead letter's encoded size: under sarama's
 // and Kafka's default record limit (1,000,000 and 1,048,588 bytes), so a
-// poison record of any size can be parked.
+// poison record of any size can be parked. A dead-letter topic that takes
+// less (its max.message.bytes) has letters cut further (deadLetters).
 const maxDeadLetterBytes = 900_000
 
-// newDeadLetter encodes the dead letter of msg.
-func newDeadLetter(msg *sarama.ConsumerMessage, reason string, now time.Time) ([]byte, error) {
+// newDeadLetter encodes the dead letter of msg, keeping at most keep bytes
+// of its value (and fewer if need be to stay within maxDeadLetterBytes). It
+// returns how many it kept.
+func newDeadLetter(msg *sarama.ConsumerMessage, reason string, now time.Time, keep int) ([]byte, int, error) {
 	dl := DeadLetter{Reason: reason, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
 		Key:          strings.ToValidUTF8(string(msg.Key[:min(len(msg.Key), maxDeadLetterExtras)]), "\uFFFD"),
 		PayloadBytes: len(msg.Value), FailedAt: now.UTC()}
@@ -1004,7 +1004,7 @@ func newDeadLetter(msg *sarama.ConsumerMessage, reason string, now time.Time) ([
 	if len(msg.Value) <= MaxMessageBytes && utf8.Valid(msg.Value) && json.Valid(msg.Value) {
 		dl.Event = msg.Value
 	}
-	for keep := len(msg.Value); ; keep /= 2 {
+	for keep = min(keep, len(msg.Value)); ; keep /= 2 {
 		part := msg.Value[:keep]
 		dl.Truncated = keep < len(msg.Value)
 		if dl.Truncated {
@@ -1023,7 +1023,7 @@ func newDeadLetter(msg *sarama.ConsumerMessage, reason string, now time.Time) ([
 		}
 		b, err := json.Marshal(dl)
 		if err != nil || len(b) <= maxDeadLetterBytes || keep == 0 {
-			return b, err
+			return b, keep, err
 		}
 	}
 }
@@ -1066,23 +1066,124 @@ func (c *Consumer) recreateDLQ() {
 	c.d.Log.Warn("the dead-letter topic was missing; created it again", "topic", c.d.DLQTopic)
 }
 
-// deadLetter writes msg's dead letter, and counts it in t.
-func (c *Consumer) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, reason string, t *tally) error {
-	b, err := newDeadLetter(msg, reason, time.Now())
+// letter is a dead letter on its way to the dead-letter topic.
+type letter struct {
+	msg    *sarama.ConsumerMessage
+	reason string
+	at     time.Time
+	// keep is the most bytes of the original value the letter may hold:
+	// halved each time the topic refuses the letter as too large.
+	keep int
+	// alone: refused as too large in a call with other letters (their
+	// record batch may have been too large, not this letter), it is sent
+	// by itself.
+	alone bool
+	// bare: refused as too large with none of the value kept, the record
+	// goes without the original key and headers (the envelope still names
+	// the key).
+	bare bool
+}
+
+func newLetter(msg *sarama.ConsumerMessage, reason string) letter {
+	return letter{msg: msg, reason: reason, at: time.Now(), keep: len(msg.Value)}
+}
+
+// record encodes the letter as the record to produce.
+func (l *letter) record() (Message, error) {
+	b, kept, err := newDeadLetter(l.msg, l.reason, l.at, l.keep)
 	if err != nil {
-		return err
+		return Message{}, err
 	}
-	key, headers := deadLetterKeyAndHeaders(msg)
+	l.keep = kept
+	if l.bare {
+		return Message{Value: b}, nil
+	}
+	key, headers := deadLetterKeyAndHeaders(l.msg)
+	return Message{Key: key, Value: b, Headers: headers}, nil
+}
+
+// shrink makes a letter the topic refused as too large smaller for its
+// next try: refused beside others, it goes alone; refused alone, it keeps
+// half as much. False when nothing is left to take off.
+func (l *letter) shrink(alone bool) bool {
+	switch {
+	case !alone:
+		l.alone = true
+	case l.keep > 0:
+		l.keep /= 2
+	case !l.bare:
+		l.bare = true
+	default:
+		return false
+	}
+	return true
+}
+
+// deadLetters writes the letters to the dead-letter topic, those not
+// refused as too large together in one produce call, and counts them in t.
+// It returns once all of them are durable (or ctx ends): transient failures
+// are retried with backoff; a letter larger than the topic takes (its
+// max.message.bytes, or its record batch's) is sent alone, then cut by
+// half until it fits, marked truncated.
+func (c *Consumer) deadLetters(ctx context.Context, letters []letter, t *tally) error {
 	backoff := 100 * time.Millisecond
-	for {
-		err := c.dlq.Produce(ctx, Message{Key: key, Value: b, Headers: headers})
-		if err == nil {
-			c.d.Log.Warn("event dead-lettered", "reason", reason, "partition", msg.Partition, "offset", msg.Offset)
-			t.deadLettered++
+	for len(letters) > 0 {
+		var (
+			together []int
+			failed   []letter
+			last     error // of a failure other than a letter too large
+		)
+		send := func(idx []int) error {
+			msgs := make([]Message, len(idx))
+			for i, j := range idx {
+				m, err := letters[j].record()
+				if err != nil {
+					return fmt.Errorf("encode dead letter: %w", err)
+				}
+				msgs[i] = m
+			}
+			errs := c.dlq.produceEach(ctx, msgs)
+			for i, j := range idx {
+				l := letters[j]
+				var err error
+				if errs != nil {
+					err = errs[i]
+				}
+				switch {
+				case err == nil:
+					c.d.Log.Warn("event dead-lettered", "reason", l.reason, "partition", l.msg.Partition, "offset", l.msg.Offset)
+					t.deadLettered++
+					continue
+				case errors.Is(err, sarama.ErrMessageSizeTooLarge) && l.shrink(len(idx) == 1):
+					c.d.Log.Warn("dead letter too large for the dead-letter topic; sending it cut shorter or by itself",
+						"bytes", len(msgs[i].Value), "partition", l.msg.Partition, "offset", l.msg.Offset, "kept", l.keep, "alone", l.alone)
+				default:
+					last = err
+				}
+				failed = append(failed, l)
+			}
 			return nil
 		}
-		c.d.Log.Warn("write to dead-letter topic failed; retrying", "error", err)
-		if errors.Is(err, sarama.ErrUnknownTopicOrPartition) {
+		for j, l := range letters {
+			if !l.alone {
+				together = append(together, j)
+				continue
+			}
+			if err := send([]int{j}); err != nil {
+				return err
+			}
+		}
+		if len(together) > 0 {
+			if err := send(together); err != nil {
+				return err
+			}
+		}
+		letters = failed
+		if last == nil {
+			continue // done, or letters made smaller: try them at once
+		}
+		c.d.Log.Warn("write to dead-letter topic failed; retrying", "error", last, "letters", len(letters))
+		if errors.Is(last, sarama.ErrUnknownTopicOrPartition) {
 			// Deleted while Herald runs: create it again as at start.
 			c.recreateDLQ()
 		}
@@ -1093,4 +1194,5 @@ func (c *Consumer) deadLetter(ctx context.Context, msg *sarama.ConsumerMessage, 
 		}
 		backoff = min(backoff*2, 10*time.Second)
 	}
+	return nil
 }

@@ -71,8 +71,16 @@ func newEnv(t *testing.T) *env {
 
 func (e *env) run(t *testing.T) context.CancelFunc {
 	t.Helper()
+	cancel, _ := e.runMetered(t)
+	return cancel
+}
+
+// runMetered is run, also returning the consumer's metrics.
+func (e *env) runMetered(t *testing.T) (context.CancelFunc, *prometheus.Registry) {
+	t.Helper()
 	ctx, cancel := context.WithCancel(context.Background())
-	cons := ingest.NewConsumer(ingest.ConsumerDeps{Brokers: e.brokers, Store: e.store, Metrics: prometheus.NewRegistry(),
+	reg := prometheus.NewRegistry()
+	cons := ingest.NewConsumer(ingest.ConsumerDeps{Brokers: e.brokers, Store: e.store, Metrics: reg,
 		Topic: topic, DLQTopic: dlq, Group: "herald-ingest"})
 	done := make(chan error, 1)
 	go func() { done <- cons.Run(ctx) }()
@@ -80,7 +88,7 @@ func (e *env) run(t *testing.T) context.CancelFunc {
 		cancel()
 		require.NoError(t, <-done)
 	})
-	return cancel
+	return cancel, reg
 }
 
 func (e *env) produce(t *testing.T, key string, v any) {

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"strconv"
 	"sync"
 	"time"
 
@@ -144,13 +145,9 @@ func (p *Pinger) start() *pingFlight {
 // it, and a count changed later moves keys), or CreateTime record
 // timestamps (clock-skew correction then trusts the producers' clocks).
 func TopicWarnings(c sarama.Client, partitions int32, topics ...string) ([]string, error) {
-	admin, err := sarama.NewClusterAdminFromClient(c)
+	_, existing, err := listTopics(c)
 	if err != nil {
-		return nil, fmt.Errorf("kafka admin: %w", err)
-	}
-	existing, err := admin.ListTopics()
-	if err != nil {
-		return nil, fmt.Errorf("list kafka topics: %w", err)
+		return nil, err
 	}
 	var out []string
 	for _, t := range topics {
@@ -168,6 +165,45 @@ func TopicWarnings(c sarama.Client, partitions int32, topics ...string) ([]strin
 	return out, nil
 }
 
+// DeadLetterTopicWarnings says when the existing dead-letter topic takes
+// smaller records (its max.message.bytes, or the brokers' message.max.bytes)
+// than a dead letter may be: the letters of large poison records are then
+// cut further to fit, keeping less of the original.
+func DeadLetterTopicWarnings(c sarama.Client, topic string) ([]string, error) {
+	_, existing, err := listTopics(c)
+	if err != nil {
+		return nil, err
+	}
+	d, ok := existing[topic]
+	if !ok {
+		return nil, nil
+	}
+	v := d.ConfigEntries["max.message.bytes"]
+	if v == nil {
+		return nil, nil
+	}
+	if n, err := strconv.Atoi(*v); err == nil && n < maxDeadLetterBytes {
+		return []string{fmt.Sprintf("dead-letter topic %s takes records of at most %d bytes (max.message.bytes), less than the %d a dead letter may take: letters of large poison records are cut to fit (truncated), keeping less of the original value",
+			topic, n, maxDeadLetterBytes)}, nil
+	}
+	return nil, nil
+}
+
+// listTopics describes the cluster's topics, with the settings that differ
+// from the defaults, and returns the admin it asked.
+func listTopics(c sarama.Client) (sarama.ClusterAdmin, map[string]sarama.TopicDetail, error) {
+	admin, err := sarama.NewClusterAdminFromClient(c)
+	if err != nil {
+		return nil, nil, fmt.Errorf("kafka admin: %w", err)
+	}
+	// Closing the admin would close the shared client; it holds nothing else.
+	existing, err := admin.ListTopics()
+	if err != nil {
+		return nil, nil, fmt.Errorf("list kafka topics: %w", err)
+	}
+	return admin, existing, nil
+}
+
 // EnsureTopics creates the topics that do not exist yet. They are created
 // with message.timestamp.type=LogAppendTime: a record's timestamp is when
 // the broker received it, whatever the producer's clock says, so the
@@ -175,14 +211,9 @@ func TopicWarnings(c sarama.Client, partitions int32, topics ...string) ([]strin
 // (timestamp + receipt − sentAt) and the lag gauges use the broker's
 // clock. (The embedded dev broker keeps the producer's time.)
 func EnsureTopics(c sarama.Client, partitions int32, topics ...string) error {
-	admin, err := sarama.NewClusterAdminFromClient(c)
+	admin, existing, err := listTopics(c)
 	if err != nil {
-		return fmt.Errorf("kafka admin: %w", err)
-	}
-	// Closing the admin would close the shared client; it holds nothing else.
-	existing, err := admin.ListTopics()
-	if err != nil {
-		return fmt.Errorf("list kafka topics: %w", err)
+		return err
 	}
 	var created []string
 	for _, t := range topics {
@@ -223,7 +254,10 @@ func NewProducer(brokers []string, topic string, sec ...KafkaSecurity) (*Produce
 
 // newDeadLetterProducer is a producer without NewProducer's ordering: dead
 // letters have no order to keep, and an idempotent producer needs the
-// IdempotentWrite permission on brokers before Kafka 3.0.
+// IdempotentWrite permission on brokers before Kafka 3.0. It keeps the
+// flush settings of the others: a batch's letters come in one call, and
+// the millisecond they wait gathers them into one record batch per
+// partition (sending the first at once measured no faster).
 func newDeadLetterProducer(brokers []string, topic string, sec ...KafkaSecurity) (*Producer, error) {
 	return newProducer(brokers, topic, false, sec...)
 }
@@ -250,17 +284,8 @@ type Message struct {
 
 // Produce writes the messages; all of them are durable when it returns nil.
 func (p *Producer) Produce(ctx context.Context, msgs ...Message) error {
-	// One allocation for the messages, not one each.
-	records := make([]sarama.ProducerMessage, len(msgs))
-	batch := make([]*sarama.ProducerMessage, len(msgs))
-	for i, m := range msgs {
-		records[i] = sarama.ProducerMessage{Topic: p.topic, Key: sarama.StringEncoder(m.Key), Value: sarama.ByteEncoder(m.Value), Headers: m.Headers}
-		batch[i] = &records[i]
-	}
-	if err := ctx.Err(); err != nil {
-		return err
-	}
-	if err := p.p.SendMessages(batch); err != nil {
+	_, err := p.send(ctx, msgs)
+	if err != nil {
 		// sarama says only how many failed: name the first one's cause.
 		var failed sarama.ProducerErrors
 		if errors.As(err, &failed) && len(failed) > 0 {
@@ -269,6 +294,49 @@ func (p *Producer) Produce(ctx context.Context, msgs ...Message) error {
 		return fmt.Errorf("produce to %s: %w", p.topic, err)
 	}
 	return nil
+}
+
+// produceEach writes the messages in one call and says what became of
+// each: nil when all of them are durable, else one error per message (nil
+// for those written), so that a caller can retry only the failed ones.
+func (p *Producer) produceEach(ctx context.Context, msgs []Message) []error {
+	batch, err := p.send(ctx, msgs)
+	if err == nil {
+		return nil
+	}
+	errs := make([]error, len(msgs))
+	var failed sarama.ProducerErrors
+	if !errors.As(err, &failed) {
+		for i := range errs {
+			errs[i] = fmt.Errorf("produce to %s: %w", p.topic, err)
+		}
+		return errs
+	}
+	index := make(map[*sarama.ProducerMessage]int, len(batch))
+	for i, m := range batch {
+		index[m] = i
+	}
+	for _, f := range failed {
+		if i, ok := index[f.Msg]; ok {
+			errs[i] = fmt.Errorf("produce to %s: %w", p.topic, f.Err)
+		}
+	}
+	return errs
+}
+
+// send writes the messages with one SendMessages call.
+func (p *Producer) send(ctx context.Context, msgs []Message) ([]*sarama.ProducerMessage, error) {
+	// One allocation for the messages, not one each.
+	records := make([]sarama.ProducerMessage, len(msgs))
+	batch := make([]*sarama.ProducerMessage, len(msgs))
+	for i, m := range msgs {
+		records[i] = sarama.ProducerMessage{Topic: p.topic, Key: sarama.StringEncoder(m.Key), Value: sarama.ByteEncoder(m.Value), Headers: m.Headers}
+		batch[i] = &records[i]
+	}
+	if err := ctx.Err(); err != nil {
+		return batch, err
+	}
+	return batch, p.p.SendMessages(batch)
 }
 
 // Close flushes and stops the producer.

@@ -142,6 +142,11 @@ func serveIngest(ctx context.Context, p *process) error {
 			p.log.Warn(w)
 		}
 	}
+	if warnings, err := ingest.DeadLetterTopicWarnings(p.kafka, p.cfg.KafkaDLQTopic); err == nil {
+		for _, w := range warnings {
+			p.log.Warn(w)
+		}
+	}
 	if err := ingest.EnsureTopics(p.kafka, int32(p.cfg.KafkaPartitions), p.cfg.KafkaTopic, p.cfg.KafkaDLQTopic); err != nil {
 		return err
 	}
