@@ -854,6 +854,11 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 		}
 		return pending{}, poison{"value is not a JSON event: " + err.Error()}
 	}
+	if ev.Type == "" && batchEnvelope(msg.Value) {
+		// Its writeKey may name a workspace, and it has no messageId: say
+		// what it is rather than what it lacks as an event.
+		return pending{}, poison{"a Segment batch envelope: produce one event per record (the /v1/batch wire format is for HTTP)"}
+	}
 	if ev.WorkspaceID == "" && ev.WriteKey == "" {
 		return pending{}, poison{"event has neither workspaceId nor writeKey"}
 	}
@@ -954,6 +959,15 @@ func (c *Consumer) checkKey(ctx context.Context, ev Event, appended time.Time, s
 	return check, nil
 }
 
+// batchEnvelope says whether the JSON object b has a top-level "batch"
+// member: the body of Segment's /v1/batch, not one event.
+func batchEnvelope(b []byte) bool {
+	var env struct {
+		Batch json.RawMessage `json:"batch"`
+	}
+	return json.Unmarshal(b, &env) == nil && env.Batch != nil
+}
+
 func nullToEmpty(raw json.RawMessage) json.RawMessage {
 	if len(raw) == 0 || string(raw) == "null" {
 		return nil
@@ -978,9 +992,12 @@ type DeadLetter struct {
 	// letter fits in a Kafka record, or in the dead-letter topic's
 	// max.message.bytes (the whole is still on the source topic at
 	// Partition/Offset until its retention ends).
-	PayloadBytes int       `json:"payload_bytes"`
-	Truncated    bool      `json:"truncated,omitempty"`
-	FailedAt     time.Time `json:"failed_at"`
+	PayloadBytes int  `json:"payload_bytes"`
+	Truncated    bool `json:"truncated,omitempty"`
+	// PayloadNull says the original value was null (a tombstone), not
+	// empty: both have an empty Payload.
+	PayloadNull bool      `json:"payload_null,omitempty"`
+	FailedAt    time.Time `json:"failed_at"`
 	// Event is the original value as JSON, when it is valid JSON of at
 	// most MaxMessageBytes.
 	Event json.RawMessage `json:"event,omitempty"`
@@ -998,7 +1015,7 @@ const maxDeadLetterBytes = 900_000
 func newDeadLetter(msg *sarama.ConsumerMessage, reason string, now time.Time, keep int) ([]byte, int, error) {
 	dl := DeadLetter{Reason: reason, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
 		Key:          strings.ToValidUTF8(string(msg.Key[:min(len(msg.Key), maxDeadLetterExtras)]), "\uFFFD"),
-		PayloadBytes: len(msg.Value), FailedAt: now.UTC()}
+		PayloadBytes: len(msg.Value), PayloadNull: msg.Value == nil, FailedAt: now.UTC()}
 	// JSON is UTF-8 text (json.Valid does not check that): a record with
 	// other bytes in it keeps them in payload_base64 only.
 	if len(msg.Value) <= MaxMessageBytes && utf8.Valid(msg.Value) && json.Valid(msg.Value) {

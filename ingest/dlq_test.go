@@ -110,6 +110,7 @@ type deadLetterRecord struct {
 	ingest.DeadLetter
 	key     string
 	headers map[string]string
+	value   []byte // as written
 }
 
 // readAll reads want dead letters from topic (all partitions), or what
@@ -142,7 +143,7 @@ func readAll(t *testing.T, c sarama.Client, topic string, want int) []deadLetter
 	for len(out) < want {
 		select {
 		case m := <-msgs:
-			r := deadLetterRecord{key: string(m.Key), headers: map[string]string{}}
+			r := deadLetterRecord{key: string(m.Key), headers: map[string]string{}, value: m.Value}
 			require.NoError(t, json.Unmarshal(m.Value, &r.DeadLetter))
 			for _, h := range m.Headers {
 				r.headers[string(h.Key)] = string(h.Value)
@@ -277,4 +278,50 @@ func TestDeadLetterTopicDeletedWhileRunningIsCreatedAgain(t *testing.T) {
 	require.Equal(t, "after", evs[1].MessageID)
 	letters := readAll(t, e.client, dlq, 1)
 	require.Contains(t, letters[0].Reason, "JSON")
+}
+
+// TestABatchEnvelopeIsNamedInItsDeadLetter: a Segment batch envelope
+// produced to Kafka by mistake is named as one, not as an event without a
+// messageId (its writeKey is good).
+func TestABatchEnvelopeIsNamedInItsDeadLetter(t *testing.T) {
+	e := newEnv(t)
+	envelope := mustJSON(map[string]any{"writeKey": e.writeKey,
+		"batch": []any{map[string]any{"type": "track", "messageId": "in-batch", "userId": "u1", "event": "E"}}})
+	letters := parkThenApply(t, e, envelope)
+	require.Equal(t, "a Segment batch envelope: produce one event per record (the /v1/batch wire format is for HTTP)", letters[0].Reason)
+}
+
+// TestATombstonesDeadLetterSaysItsValueWasNull: a tombstone's letter has
+// "payload_null": true; an empty value's has no such field.
+func TestATombstonesDeadLetterSaysItsValueWasNull(t *testing.T) {
+	e := newEnv(t)
+	letters := parkThenApply(t, e, nil, []byte{})
+	for offset, null := range map[int64]any{0: true, 1: nil} {
+		var fields map[string]any
+		require.NoError(t, json.Unmarshal(letters[offset].value, &fields))
+		require.Equal(t, null, fields["payload_null"], "offset %d", offset)
+		require.Equal(t, "", fields["payload"])
+		require.Equal(t, 0.0, fields["payload_bytes"])
+	}
+}
+
+// parkThenApply produces values as poison records of u1, then an event of
+// u1, and runs the consumer: it returns the values' dead letters by their
+// offset, once the event after them is applied.
+func parkThenApply(t *testing.T, e *env, values ...[]byte) map[int64]deadLetterRecord {
+	t.Helper()
+	key := e.ws.ID + ":u1"
+	for _, v := range values {
+		require.NoError(t, e.producer.Produce(context.Background(), ingest.Message{Key: key, Value: v}))
+	}
+	e.produce(t, key, map[string]any{"type": "track", "messageId": "after", "userId": "u1", "event": "After", "workspaceId": e.ws.ID})
+	e.run(t)
+	require.Equal(t, "after", e.storedEvents(t, "u1", 1)[0].MessageID)
+	letters := readAll(t, e.client, dlq, len(values))
+	require.Len(t, letters, len(values))
+	byOffset := map[int64]deadLetterRecord{}
+	for _, l := range letters {
+		byOffset[l.Offset] = l
+	}
+	return byOffset
 }
