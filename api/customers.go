@@ -7,13 +7,13 @@ import (
 	"fmt"
 	"io"
 	"net/http"
-	"slices"
 	"strconv"
 	"strings"
 	"time"
 
 	"github.com/gin-gonic/gin"
 	commonpb "go.temporal.io/api/common/v1"
+	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/api/workflowservice/v1"
 
@@ -389,14 +389,30 @@ func (s *Server) eraseCustomer(c *gin.Context) {
 // deleteHistories deletes from Temporal the closed workflow executions of
 // the customer's runs (and of the profiles merged into the customer): their
 // histories hold the events that started them and those they waited for.
-// They are found by their search attributes (HeraldCustomerID: the
-// customer's id or a merged profile's, which a merge updates since
-// interpreter 5; a late trigger's re-entry workflow carries it since
-// interpreter 9) once visibility shows them closed — the
-// server deletes a closed execution only after its close is recorded there
-// — waiting up to eraseWait for the runs just cancelled. A run still going
-// is left, with its history (logged).
+// The runs just cancelled are deleted as the executions they are now
+// (visibility may not show them closed yet, and an earlier execution of
+// the same workflow id, an earlier entry, is not them); the others are
+// found by their search attributes (HeraldCustomerID: the customer's id or
+// a merged profile's, which a merge updates since interpreter 5; a late
+// trigger's re-entry workflow carries it since interpreter 9). A run still
+// going (it did not close within the wait) is left, with its history. The
+// server deletes a closed execution once its close is acknowledged.
 func (s *Server) deleteHistories(ctx context.Context, ws, customerID string, cancelled []string) (int, error) {
+	var execs []*commonpb.WorkflowExecution
+	for _, id := range cancelled {
+		d, err := s.deps.Temporal.DescribeWorkflowExecution(ctx, id, "")
+		var nf *serviceerror.NotFound
+		switch {
+		case errors.As(err, &nf):
+			continue
+		case err != nil:
+			return 0, fmt.Errorf("describe run %s: %w", id, err)
+		case d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING:
+			s.deps.Log.WarnContext(ctx, "run still going after the erasure's wait; its history stays", "workflow_id", id)
+			continue
+		}
+		execs = append(execs, d.GetWorkflowExecutionInfo().GetExecution())
+	}
 	ids, err := s.deps.Store.MergedAwayIDs(ctx, ws, customerID)
 	if err != nil {
 		return 0, err
@@ -405,34 +421,26 @@ func (s *Server) deleteHistories(ctx context.Context, ws, customerID string, can
 	for _, id := range ids {
 		quoted = append(quoted, quoteVisibility(id))
 	}
-	query := fmt.Sprintf("%s = %s AND %s IN (%s) AND ExecutionStatus != 'Running'", workflows.SAWorkspaceID.GetName(),
-		quoteVisibility(ws), workflows.SACustomerID.GetName(), strings.Join(quoted, ", "))
-	var execs []*commonpb.WorkflowExecution
-	for deadline := time.Now().Add(eraseWait); ; {
-		execs, err = s.listExecutions(ctx, query)
-		if err != nil {
-			return 0, err
-		}
-		missing := slices.DeleteFunc(slices.Clone(cancelled), func(id string) bool {
-			return slices.ContainsFunc(execs, func(e *commonpb.WorkflowExecution) bool { return e.GetWorkflowId() == id })
-		})
-		if len(missing) == 0 || time.Now().After(deadline) {
-			if len(missing) > 0 {
-				s.deps.Log.WarnContext(ctx, "runs not closed after the erasure's wait; their histories stay", "workflow_ids", missing)
-			}
-			break
-		}
-		time.Sleep(200 * time.Millisecond)
+	closed, err := s.listExecutions(ctx, fmt.Sprintf("%s = %s AND %s IN (%s) AND ExecutionStatus != 'Running'",
+		workflows.SAWorkspaceID.GetName(), quoteVisibility(ws), workflows.SACustomerID.GetName(), strings.Join(quoted, ", ")))
+	if err != nil {
+		return 0, err
 	}
-	for _, e := range execs {
+	deleted := map[string]bool{}
+	for _, e := range append(execs, closed...) {
+		key := e.GetWorkflowId() + "\x00" + e.GetRunId()
+		if deleted[key] {
+			continue
+		}
 		_, err := s.deps.Temporal.WorkflowService().DeleteWorkflowExecution(ctx, &workflowservice.DeleteWorkflowExecutionRequest{
 			Namespace: s.deps.Config.TemporalNamespace, WorkflowExecution: e})
 		var nf *serviceerror.NotFound
 		if err != nil && !errors.As(err, &nf) {
 			return 0, fmt.Errorf("delete run %s: %w", e.GetWorkflowId(), err)
 		}
+		deleted[key] = true
 	}
-	return len(execs), nil
+	return len(deleted), nil
 }
 
 // listExecutions lists the executions a visibility query finds.

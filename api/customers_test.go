@@ -373,16 +373,7 @@ func TestCustomersSearchProfileExportAndErase(t *testing.T) {
 func TestEraseCancelsRunningRuns(t *testing.T) {
 	f := newJourneyFixture(t)
 	ctx := context.Background()
-	status, email := f.api(t, "POST", "/api/templates", map[string]any{"name": "Welcome email", "channel": "email",
-		"subject": "Welcome, {{ customer.first_name }}!", "html": "<p>Hi {{ customer.first_name }}</p>"})
-	require.Equal(t, 201, status, "%v", email)
-	status, sms := f.api(t, "POST", "/api/templates", map[string]any{"name": "Nudge", "channel": "sms", "body": "Still there?"})
-	require.Equal(t, 201, status, "%v", sms)
-	status, j := f.api(t, "POST", "/api/journeys", welcomeJourney(email["id"].(string), sms["id"].(string)))
-	require.Equal(t, 201, status, "%v", j)
-	id := j["id"].(string)
-	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
-	require.Equal(t, 200, status)
+	id := f.publishWelcome(t)
 	_, err := f.store.ApplyEvent(ctx, schema.EventInput{WorkspaceID: f.ws.ID, MessageID: "m1", Type: "identify", Name: "Identify",
 		UserID: "u1", Traits: map[string]any{"first_name": "Ada", "email": "ada@example.com"}, OccurredAt: time.Now()})
 	require.NoError(t, err)

@@ -43,6 +43,13 @@ func newJourneyFixture(t *testing.T) *journeyFixture {
 // with opts (its search attributes are Herald's).
 func newJourneyFixtureOn(t *testing.T, opts temporalserver.Options) *journeyFixture {
 	t.Helper()
+	return newJourneyFixtureWith(t, opts, nil)
+}
+
+// newJourneyFixtureWith is newJourneyFixtureOn with the API's Temporal
+// client wrapped by wrap (nil: as it is).
+func newJourneyFixtureWith(t *testing.T, opts temporalserver.Options, wrap func(client.Client) client.Client) *journeyFixture {
+	t.Helper()
 	ctx := context.Background()
 	opts.SearchAttributes = workflows.SearchAttributeTypes()
 	ts, err := temporalserver.Start(ctx, opts)
@@ -66,12 +73,33 @@ func newJourneyFixtureOn(t *testing.T, opts temporalserver.Options) *journeyFixt
 	require.NoError(t, aw.Start())
 	t.Cleanup(aw.Stop)
 
-	s := api.New(api.Deps{Store: f.store, Temporal: tc, Router: router,
+	var apiClient client.Client = tc
+	if wrap != nil {
+		apiClient = wrap(tc)
+	}
+	s := api.New(api.Deps{Store: f.store, Temporal: apiClient, Router: router,
 		Config: api.Config{TemporalUIURL: "http://127.0.0.1:8233", TemporalNamespace: ts.Namespace()}})
 	f.srv.Close()
 	f.srv = httptest.NewServer(s)
 	t.Cleanup(f.srv.Close)
 	return &journeyFixture{fixture: f, temporal: tc}
+}
+
+// publishWelcome creates the welcome journey (welcomeJourney) with its two
+// templates and publishes it; it returns the journey's id.
+func (f *journeyFixture) publishWelcome(t *testing.T) string {
+	t.Helper()
+	status, email := f.api(t, "POST", "/api/templates", map[string]any{"name": "Welcome email", "channel": "email",
+		"subject": "Welcome, {{ customer.first_name }}!", "html": "<p>Hi {{ customer.first_name }}</p>"})
+	require.Equal(t, 201, status, "%v", email)
+	status, sms := f.api(t, "POST", "/api/templates", map[string]any{"name": "Nudge", "channel": "sms", "body": "Still there?"})
+	require.Equal(t, 201, status, "%v", sms)
+	status, j := f.api(t, "POST", "/api/journeys", welcomeJourney(email["id"].(string), sms["id"].(string)))
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
+	require.Equal(t, 200, status)
+	return id
 }
 
 func (f *journeyFixture) api(t *testing.T, method, path string, body any) (int, map[string]any) {

@@ -330,7 +330,7 @@ func (t *tracker) resubscribe(c *gin.Context) {
 			Message: "Messages to " + shownAddress(d) + " stopped for another reason (" + sup.Reason + "). Please contact the sender."})
 		return
 	}
-	if err := t.s.deps.Store.Unsuppress(c, ws, d.Channel, d.Recipient); err != nil && !errors.Is(err, schema.ErrNotFound) {
+	if err := t.s.deps.Store.LiftUnsubscribe(c, ws, d.Channel, d.Recipient); err != nil && !errors.Is(err, schema.ErrNotFound) {
 		t.pageError(c, "remove suppression", err)
 		return
 	}

@@ -164,11 +164,14 @@ func (s *Store) Suppress(ctx context.Context, workspaceID string, sup Suppressio
 	return nil
 }
 
-// Suppressed returns the suppression of an address, or ErrNotFound.
+// Suppressed returns the suppression of an address, or ErrNotFound. When
+// the address is on the list twice (itself and its digest), a reason other
+// than an unsubscribe is answered first: it is not the recipient's to lift.
 func (s *Store) Suppressed(ctx context.Context, workspaceID, channel, address string) (Suppression, error) {
 	sup := Suppression{Channel: channel}
 	err := s.pool.QueryRow(ctx, `SELECT address, reason, delivery_id, created_at FROM suppressions
-		WHERE workspace_id = $1 AND channel = $2 AND address IN ($3, $4) ORDER BY address = $3 DESC LIMIT 1`,
+		WHERE workspace_id = $1 AND channel = $2 AND address IN ($3, $4)
+		ORDER BY reason = 'unsubscribe', address = $3 DESC LIMIT 1`,
 		workspaceID, channel, NormalizeAddress(channel, address), AddressDigest(workspaceID, channel, address)).
 		Scan(&sup.Address, &sup.Reason, &sup.DeliveryID, &sup.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
@@ -187,6 +190,22 @@ func (s *Store) Unsuppress(ctx context.Context, workspaceID, channel, address st
 		workspaceID, channel, NormalizeAddress(channel, address), AddressDigest(workspaceID, channel, address))
 	if err != nil {
 		return fmt.Errorf("remove suppression: %w", err)
+	}
+	if tag.RowsAffected() == 0 {
+		return ErrNotFound
+	}
+	return nil
+}
+
+// LiftUnsubscribe removes the unsubscribes of an address (itself and its
+// digest) — what a recipient may undo from a link; suppressions for other
+// reasons stay. ErrNotFound when there was none.
+func (s *Store) LiftUnsubscribe(ctx context.Context, workspaceID, channel, address string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM suppressions WHERE workspace_id = $1 AND channel = $2 AND address IN ($3, $4)
+		AND reason = $5`, workspaceID, channel, NormalizeAddress(channel, address), AddressDigest(workspaceID, channel, address),
+		SuppressUnsubscribe)
+	if err != nil {
+		return fmt.Errorf("remove unsubscribe: %w", err)
 	}
 	if tag.RowsAffected() == 0 {
 		return ErrNotFound

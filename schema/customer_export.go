@@ -103,7 +103,11 @@ func writeCustomerExport(ctx context.Context, tx pgx.Tx, workspaceID string, c C
 	if err != nil {
 		return err
 	}
-	if err := exportSmall(ctx, tx, workspaceID, c, w); err != nil {
+	keys, err := keysOf(ctx, tx, workspaceID, c)
+	if err != nil {
+		return err
+	}
+	if err := exportSmall(ctx, tx, workspaceID, c, keys, w); err != nil {
 		return err
 	}
 	_, err = exportList(w, "audit", func(emit func(AuditEntry) error) error {
@@ -118,10 +122,6 @@ func writeCustomerExport(ctx context.Context, tx pgx.Tx, workspaceID string, c C
 			after = page[len(page)-1].ID
 		}
 	})
-	if err != nil {
-		return err
-	}
-	keys, err := keysOf(ctx, tx, workspaceID, c)
 	if err != nil {
 		return err
 	}
@@ -157,23 +157,20 @@ func exportDeliveries(ctx context.Context, tx pgx.Tx, workspaceID, customerID st
 }
 
 // exportSmall writes the export's segment memberships and suppressions:
-// a few rows at most (one per segment, one per address).
-func exportSmall(ctx context.Context, tx pgx.Tx, workspaceID string, c Customer, w *exportWriter) error {
+// a few rows at most (one per segment, one per address). The suppressions
+// are those of the customer's addresses and numbers, now and before
+// (keysOf), as written or as their digest (AddressDigest).
+func exportSmall(ctx context.Context, tx pgx.Tx, workspaceID string, c Customer, keys customerKeys, w *exportWriter) error {
 	segments, err := customerMemberships(ctx, tx, workspaceID, c.ID, false)
 	if err != nil {
 		return err
 	}
-	addresses := map[string]string{}
-	if e := deref(c.Email); e != "" {
-		addresses[ChannelEmail] = NormalizeAddress(ChannelEmail, e)
-	}
-	if p := deref(c.Phone); p != "" {
-		addresses[ChannelSMS] = NormalizeAddress(ChannelSMS, p)
-	}
+	channels, plain, digests := keys.suppressible(workspaceID)
 	rows, err := tx.Query(ctx, `
 		SELECT channel, address, reason, created_at FROM suppressions
-		WHERE workspace_id = $1 AND ((channel = $2 AND address = $3) OR (channel = $4 AND address = $5))
-		ORDER BY created_at, channel`, workspaceID, ChannelEmail, addresses[ChannelEmail], ChannelSMS, addresses[ChannelSMS])
+		WHERE workspace_id = $1 AND (channel, address) IN (
+			SELECT * FROM unnest($2::text[], $3::text[]) UNION ALL SELECT * FROM unnest($2::text[], $4::text[]))
+		ORDER BY created_at, channel, address`, workspaceID, channels, plain, digests)
 	if err != nil {
 		return fmt.Errorf("query suppressions: %w", err)
 	}

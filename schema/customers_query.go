@@ -440,6 +440,21 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 		if err != nil {
 			return err
 		}
+		// Suppressions of those addresses stay (they keep the address from
+		// being written to again), as their digests: they match the address
+		// as before, and the list no longer holds it.
+		channels, plain, digests := keys.suppressible(workspaceID)
+		if _, err := tx.Exec(ctx, `
+			WITH moved AS (
+				DELETE FROM suppressions s USING unnest($2::text[], $3::text[], $4::text[]) AS p(channel, plain, digest)
+				WHERE s.workspace_id = $1 AND s.channel = p.channel AND s.address = p.plain
+				RETURNING s.workspace_id, s.channel, p.digest, s.reason, s.delivery_id, s.created_at)
+			INSERT INTO suppressions (workspace_id, channel, address, reason, delivery_id, created_at)
+			SELECT * FROM moved ON CONFLICT (workspace_id, channel, address) DO UPDATE
+				SET reason = EXCLUDED.reason, delivery_id = EXCLUDED.delivery_id
+				WHERE suppressions.reason = 'unsubscribe' AND EXCLUDED.reason <> 'unsubscribe'`, workspaceID, channels, plain, digests); err != nil {
+			return fmt.Errorf("keep suppressions as digests: %w", err)
+		}
 		var tag pgconn.CommandTag
 		// The row first: a send claiming a delivery for the customer holds
 		// it until its row is written, and is then blanked below; one that

@@ -145,6 +145,19 @@ func keysOf(ctx context.Context, tx pgx.Tx, workspaceID string, c Customer) (cus
 	return k, nil
 }
 
+// suppressible lists the customer's addresses and numbers as a
+// suppression names them: by channel, as written, and as their digest.
+func (k customerKeys) suppressible(workspaceID string) (channels, plain, digests []string) {
+	channels, plain, digests = []string{}, []string{}, []string{}
+	for ch, list := range map[string][]string{ChannelEmail: k.emails, ChannelSMS: k.phones} {
+		for _, a := range list {
+			channels, plain = append(channels, ch), append(plain, NormalizeAddress(ch, a))
+			digests = append(digests, AddressDigest(workspaceID, ch, a))
+		}
+	}
+	return channels, plain, digests
+}
+
 func (f importRowFilter) args(workspaceID string, k customerKeys) []any {
 	return []any{workspaceID, f.id, emptyIfNil(k.emails), f.userCol, emptyIfNil(k.ids), f.phoneCol, emptyIfNil(k.phones)}
 }
