@@ -118,6 +118,18 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	if recipient == "" {
 		return a.failSend(ctx, in, ch.name, "", &rendered, fmt.Sprintf("customer has no %s to send to", recipientField(in.Channel)))
 	}
+	if in.JourneyID != "" && in.WorkflowID != "" && !resend {
+		// Two profiles merged while each was in this journey: the message
+		// one run sent is not sent again by the other.
+		other, err := a.store.SentByAnotherRun(ctx, in.WorkspaceID, cust.ID, in.WorkflowID, in.NodeID)
+		if err != nil {
+			return SendResult{}, err
+		}
+		if other != "" {
+			return a.recordSuppressed(ctx, in, ch.name, recipient, rendered,
+				"the customer got this message ("+other+") from another run of the journey: profiles merged while both were in it")
+		}
+	}
 	if in.Channel != schema.ChannelWebhook {
 		if optedOut(cust, in.Channel) {
 			return a.recordSuppressed(ctx, in, ch.name, recipient, rendered,

@@ -515,3 +515,41 @@ func TestUpdateCustomerRecordsWhatDoesNotRender(t *testing.T) {
 	require.Contains(t, string(audit[0].Detail), `"tick"`)
 	require.Contains(t, string(audit[0].Detail), "event.properties.n")
 }
+
+// Two profiles merged while each was in the same journey: until the router
+// ends one run, both go on, and a node's message one run sent is recorded
+// as suppressed in the other, not sent twice. A message the other run did
+// not get out (failed), or one of another node, still sends.
+func TestSendOnceAcrossRunsOfMergedProfiles(t *testing.T) {
+	e := newSendEnv(t)
+	ctx := context.Background()
+	e.settings(t, `{"email":{"provider":"ses","region":"eu-west-1","access_key_id":"AKIDTEST","secret_access_key":"secretTEST",
+		"endpoint":"`+e.srv.URL+`","from":"hi@acme.io"}}`)
+	j, err := e.store.CreateJourney(ctx, e.ws, "Welcome", json.RawMessage(`{}`))
+	require.NoError(t, err)
+	for _, wf := range []string{"wf", "wf-merged"} { // "wf" is the run sendAt sends from
+		_, err := e.store.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: wf, RunID: "r-" + wf, JourneyID: j.ID, Version: 1,
+			CustomerID: e.cust, StartedAt: time.Now()})
+		require.NoError(t, err)
+	}
+	sentBy := func(id, node, status string) {
+		_, _, err := e.store.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: id, JourneyID: j.ID, CustomerID: e.cust, WorkflowID: "wf-merged",
+			NodeID: node, Channel: "email", Provider: "ses", TemplateID: e.tpl["email"], Recipient: "ada@example.com"})
+		require.NoError(t, err)
+		require.NoError(t, e.store.SetDeliveryStatus(ctx, e.ws, id, status, "", ""))
+	}
+
+	sentBy("msg_other_n2", "n2", schema.DeliverySent)
+	sentBy("msg_other_failed", "n1", schema.DeliveryFailed)
+	res, err := e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg_1", JourneyID: j.ID})
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status, "the other run sent another node, and failed this one")
+	require.Len(t, e.fake.sesCalls, 1)
+
+	sentBy("msg_other_n1", "n1", schema.DeliverySent)
+	res, err = e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg_2", JourneyID: j.ID})
+	require.NoError(t, err)
+	require.Equal(t, schema.DeliverySuppressed, res.Status)
+	require.Contains(t, e.delivery(t, "msg_2").Error, "msg_other_n1")
+	require.Len(t, e.fake.sesCalls, 1, "not sent twice")
+}

@@ -696,23 +696,41 @@ func (r *JourneyRouter) recordRun(ctx context.Context, workspaceID, customerID, 
 }
 
 // recordRunStart writes the row of a run this router started or found
-// going. The customer may have been merged away since the run started
-// (an identify of another partition): the row is then the survivor's, and
-// the merge's routing may have read the survivor's runs before the row was
-// there, so the run is told here (twice is harmless) and ends if the
-// survivor is in the journey already.
+// going, then reads the customer's running runs and ends the doubles among
+// them. The customer may have been merged away since the run started (an
+// identify of another partition): the row is then the survivor's, and the
+// merge's routing may have read the survivor's runs before the row was
+// there, so the run is told here (twice is harmless). And the survivor's
+// own router may be starting the survivor's run of the same journey at the
+// same moment, having decided the entry before this row existed: both
+// write, then read, so at least one of them sees both runs, and doubleRuns
+// picks the same one to keep on either side (the survivor's own run).
 func (r *JourneyRouter) recordRunStart(ctx context.Context, workspaceID string, run schema.Run) error {
 	under, err := r.store.RecordRunStart(ctx, workspaceID, run)
-	if err != nil || under == run.CustomerID {
+	if err != nil {
 		return err
 	}
 	running, _, err := r.store.RunningWorkflowsOfCustomers(ctx, workspaceID, []string{under})
 	if err != nil {
 		return err
 	}
-	r.log.Info("customer merged while its run started; the run follows", "workflow_id", run.WorkflowID,
-		"customer_id", run.CustomerID, "merged_into", under)
-	return r.tellMerge(ctx, run.WorkflowID, under, doubleRuns(running[under], under)[run.WorkflowID])
+	doubles := doubleRuns(running[under], under)
+	if under != run.CustomerID {
+		r.log.Info("customer merged while its run started; the run follows", "workflow_id", run.WorkflowID,
+			"customer_id", run.CustomerID, "merged_into", under)
+		if err := r.tellMerge(ctx, run.WorkflowID, under, doubles[run.WorkflowID]); err != nil {
+			return err
+		}
+	}
+	for wfID := range doubles {
+		if wfID == run.WorkflowID {
+			continue
+		}
+		if err := r.tellMerge(ctx, wfID, under, true); err != nil {
+			return err
+		}
+	}
+	return nil
 }
 
 // tellMerge tells a run that its customer is now survivor and, when double,

@@ -106,6 +106,32 @@ func (s *Store) ClaimDelivery(ctx context.Context, workspaceID string, d Deliver
 	return stored, created, err
 }
 
+// SentByAnotherRun names the message (its delivery id) that another
+// running run of the same journey and entry key gave the customer at node
+// nodeID, or "". Only a merge puts two running runs of one journey and key
+// under one customer — each profile had entered before Herald knew they
+// were one person — and the router ends one of them; until it does, the
+// node's message goes out once.
+func (s *Store) SentByAnotherRun(ctx context.Context, workspaceID, customerID, workflowID, nodeID string) (string, error) {
+	var id string
+	err := s.pool.QueryRow(ctx, `
+		SELECT d.id FROM runs mine
+		JOIN runs other ON other.workspace_id = mine.workspace_id AND other.journey_id = mine.journey_id
+			AND other.entry_key = mine.entry_key AND other.customer_id = $2 AND other.status = 'running'
+			AND other.workflow_id <> mine.workflow_id
+		JOIN deliveries d ON d.workspace_id = other.workspace_id AND d.workflow_id = other.workflow_id AND d.node_id = $4
+			AND d.status NOT IN ('failed', 'suppressed')
+		WHERE mine.workspace_id = $1 AND mine.workflow_id = $3
+		LIMIT 1`, workspaceID, customerID, workflowID, nodeID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("look for the message in another run: %w", err)
+	}
+	return id, nil
+}
+
 // SetDeliveryStatus records a status change (and the provider id or error).
 func (s *Store) SetDeliveryStatus(ctx context.Context, workspaceID, id, status, providerID, detail string) error {
 	return pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
