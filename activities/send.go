@@ -116,6 +116,15 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 		recipient = rendered.URL
 	}
 	if recipient == "" {
+		if until, wait := waitForAddress(cust, in.Channel, time.Now()); wait {
+			// A profile known only by an anonymous id, made moments ago,
+			// often gets its address from the identify that follows (the
+			// signup flow: a track, then an identify, which two consumers
+			// may apply in either order): the message waits for it a
+			// little, then fails as before.
+			a.logger(ctx).Info("message waits for the new anonymous profile's address", "message_id", in.MessageID, "until", until)
+			return SendResult{Status: schema.DeliveryDeferred, DeferUntil: &until}, nil
+		}
 		return a.failSend(ctx, in, ch.name, "", &rendered, fmt.Sprintf("customer has no %s to send to", recipientField(in.Channel)))
 	}
 	if in.JourneyID != "" && in.WorkflowID != "" && !resend {
@@ -527,4 +536,25 @@ func unsubscribeDigest(workspaceID, channel, recipient string) string {
 		return ""
 	}
 	return schema.AddressDigest(workspaceID, channel, recipient)
+}
+
+// addressGrace is how long after its profile was made a message to an
+// anonymous customer without the channel's address waits for it, a look
+// every addressLook.
+const (
+	addressGrace = 2 * time.Minute
+	addressLook  = 15 * time.Second
+)
+
+// waitForAddress says whether, and until when, a message to cust, who has
+// no address for the channel, waits for one: only for a profile without a
+// user id made less than addressGrace ago (a webhook has its URL).
+func waitForAddress(cust schema.Customer, channel string, now time.Time) (time.Time, bool) {
+	if channel == schema.ChannelWebhook || (cust.ExternalID != nil && *cust.ExternalID != "") {
+		return time.Time{}, false
+	}
+	if age := now.Sub(cust.CreatedAt); age < 0 || age >= addressGrace {
+		return time.Time{}, false
+	}
+	return now.Add(addressLook), true
 }

@@ -553,3 +553,59 @@ func TestSendOnceAcrossRunsOfMergedProfiles(t *testing.T) {
 	require.Contains(t, e.delivery(t, "msg_2").Error, "msg_other_n1")
 	require.Len(t, e.fake.sesCalls, 1, "not sent twice")
 }
+
+// A message to a profile known only by an anonymous id, made moments ago
+// and without the channel's address, waits a little for it (the identify
+// that gives it often comes right after the track that started the run),
+// then goes once the address is there; after two minutes, or for a
+// customer with a user id, it fails at once as before.
+func TestSendToANewAnonymousProfileWaitsForItsAddress(t *testing.T) {
+	e := newSendEnv(t)
+	ctx := context.Background()
+	e.settings(t, `{"email":{"provider":"ses","region":"eu-west-1","access_key_id":"AKIDTEST","secret_access_key":"secretTEST",
+		"endpoint":"`+e.srv.URL+`","from":"hi@acme.io"}}`)
+	named := map[string]any{"first_name": "Ann"} // the templates greet by name
+	anon, err := e.store.ApplyEvent(ctx, schema.EventInput{WorkspaceID: e.ws, MessageID: "m1", Type: "identify", Name: "Identify",
+		AnonymousID: "a1", Traits: named, OccurredAt: time.Now()})
+	require.NoError(t, err)
+	send := func(customerID, messageID string) (activities.SendResult, error) {
+		t.Helper()
+		e.cust = customerID
+		return e.sendAt(t, activities.SendInput{Channel: "email", MessageID: messageID})
+	}
+
+	before := time.Now()
+	res, err := send(anon.CustomerID, "msg_1")
+	require.NoError(t, err)
+	require.Equal(t, schema.DeliveryDeferred, res.Status)
+	require.NotNil(t, res.DeferUntil)
+	require.WithinDuration(t, before.Add(15*time.Second), *res.DeferUntil, 5*time.Second)
+	require.Empty(t, e.fake.sesCalls)
+
+	// The identify brings the address: the next look sends.
+	_, err = e.store.ApplyEvent(ctx, schema.EventInput{WorkspaceID: e.ws, MessageID: "m2", Type: "identify", Name: "Identify",
+		AnonymousID: "a1", Traits: map[string]any{"email": "new@example.com"}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+	res, err = send(anon.CustomerID, "msg_1")
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+	require.Len(t, e.fake.sesCalls, 1)
+
+	// An anonymous profile older than two minutes fails at once.
+	old, err := e.store.ApplyEvent(ctx, schema.EventInput{WorkspaceID: e.ws, MessageID: "m3", Type: "identify", Name: "Identify",
+		AnonymousID: "a2", Traits: named, OccurredAt: time.Now()})
+	require.NoError(t, err)
+	_, err = e.store.Pool().Exec(ctx, `UPDATE customers SET created_at = now() - interval '3 minutes' WHERE id = $1`, old.CustomerID)
+	require.NoError(t, err)
+	_, err = send(old.CustomerID, "msg_2")
+	require.ErrorContains(t, err, "customer has no email address to send to")
+	require.Equal(t, "failed", e.delivery(t, "msg_2").Status)
+
+	// So does a new customer with a user id.
+	known, err := e.store.EnsureCustomer(ctx, e.ws, "bob")
+	require.NoError(t, err)
+	require.NoError(t, e.store.UpdateCustomerAttributes(ctx, e.ws, known.ID, named, nil))
+	_, err = send(known.ID, "msg_3")
+	require.ErrorContains(t, err, "customer has no email address to send to")
+	require.Len(t, e.fake.sesCalls, 1)
+}

@@ -248,8 +248,9 @@ func (s *Server) getCustomer(c *gin.Context) {
 // document (GDPR access request), streamed as the store reads it: a
 // customer with a long history costs no more memory than a short one.
 // Exports are audited, with what was written, once it was (a failure half
-// way is audited too, as incomplete: part of the data left). An error once
-// the document has begun can only cut the connection, so that the client
+// way is audited too, as incomplete: part of the data left). An error
+// before any of the document reached the client answers 500; once it has
+// begun, an error can only cut the connection, so that the client
 // sees a broken download rather than a short document; it is logged. At
 // most maxExports are streamed at once; more wait for a slot.
 func (s *Server) exportCustomer(c *gin.Context) {
@@ -281,6 +282,12 @@ func (s *Server) exportCustomer(c *gin.Context) {
 	// Recorded also when the client went away half way.
 	if aerr := s.deps.Store.Audit(context.WithoutCancel(c), p.workspaceID, p.actor, "export", "customer", id, detail); aerr != nil {
 		s.deps.Log.ErrorContext(c, "audit", "error", aerr)
+	}
+	if err != nil && !c.Writer.Written() && c.Request.Context().Err() == nil {
+		// Nothing of the document reached the client yet: a plain 500.
+		c.Writer.Header().Del("Content-Disposition")
+		s.internal(c, "export customer", err)
+		return
 	}
 	if err != nil {
 		log := s.deps.Log.ErrorContext

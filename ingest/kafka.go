@@ -166,9 +166,11 @@ func TopicWarnings(c sarama.Client, partitions int32, topics ...string) ([]strin
 }
 
 // DeadLetterTopicWarnings says when the existing dead-letter topic takes
-// smaller records (its max.message.bytes, or the brokers' message.max.bytes)
-// than a dead letter may be: the letters of large poison records are then
-// cut further to fit, keeping less of the original.
+// smaller records (its max.message.bytes, when set on the topic) than a
+// dead letter may be: the letters of large poison records are then cut
+// further to fit, keeping less of the original. A broker-wide
+// message.max.bytes is not read here; letters are cut to it all the same
+// when the broker refuses them.
 func DeadLetterTopicWarnings(c sarama.Client, topic string) ([]string, error) {
 	_, existing, err := listTopics(c)
 	if err != nil {

@@ -21,6 +21,7 @@ import (
 	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/client"
 	"go.temporal.io/sdk/testsuite"
+	"go.temporal.io/sdk/worker"
 
 	"github.com/heraldhq/herald/workflows"
 )
@@ -177,6 +178,9 @@ func TestListAllPagesThroughTies(t *testing.T) {
 func TestBenchBareWorkflowHasTheJourneyShape(t *testing.T) {
 	var s testsuite.WorkflowTestSuite
 	e := s.NewTestWorkflowEnvironment()
+	// The first workflow task can take over the default 1 s on a loaded
+	// machine (a CI run failed on "didn't yield for over 1s").
+	e.SetWorkerOptions(worker.Options{DeadlockDetectionTimeout: time.Minute})
 	var mu sync.Mutex
 	var steps []string
 	e.RegisterActivityWithOptions(func(ctx context.Context, in workflows.BenchStepInput) error {
