@@ -110,3 +110,36 @@ func TestClickAfterErasureKeepsNoLink(t *testing.T) {
 		require.NotContains(t, e.Detail, "acme.example", "history of an erased customer's delivery")
 	}
 }
+
+// What was recorded about an erased customer's address by hand (a
+// suppression added and lifted) stays in the audit log as the address's
+// digest, as the suppression itself does; other addresses' entries stay as
+// they are.
+func TestErasureKeepsAddressAuditEntriesAsDigests(t *testing.T) {
+	tf := newTrackFixture(t)
+	ctx := context.Background()
+	tf.sent(t, "msg_1", "email", "ada@example.com", "ses-1", tf.customer)
+	sk := bearer(tf.secretKey)
+	for _, addr := range []string{"Ada@Example.com", "bob@example.com"} {
+		status, body, _ := tf.do(t, call{"POST", "/api/suppressions", `{"channel":"email","address":"` + addr + `"}`, sk})
+		require.Equal(t, 201, status, body)
+	}
+	status, body, _ := tf.do(t, call{"DELETE", "/api/suppressions/email/ada@example.com", "", sk})
+	require.Equal(t, 204, status, body)
+	tf.erase(t)
+
+	digest := "email:" + schema.AddressDigest(tf.ws.ID, "email", "ada@example.com")
+	entries, err := tf.store.ListAudit(ctx, tf.ws.ID, "address", digest)
+	require.NoError(t, err)
+	var actions []string
+	for _, e := range entries {
+		actions = append(actions, e.Action)
+	}
+	require.Equal(t, []string{"suppress", "resubscribe"}, actions)
+	entries, err = tf.store.ListAudit(ctx, tf.ws.ID, "address", "email:ada@example.com")
+	require.NoError(t, err)
+	require.Empty(t, entries, "the address is no longer in the audit log")
+	entries, err = tf.store.ListAudit(ctx, tf.ws.ID, "address", "email:bob@example.com")
+	require.NoError(t, err)
+	require.Len(t, entries, 1, "another address's entry stays")
+}

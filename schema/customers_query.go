@@ -455,6 +455,16 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 				WHERE suppressions.reason = 'unsubscribe' AND EXCLUDED.reason <> 'unsubscribe'`, workspaceID, channels, plain, digests); err != nil {
 			return fmt.Errorf("keep suppressions as digests: %w", err)
 		}
+		// So do the audit entries about those addresses (suppress,
+		// resubscribe by hand): subject <channel>:<address> becomes
+		// <channel>:<digest>.
+		if _, err := tx.Exec(ctx, `
+			UPDATE audit_log a SET subject_id = p.channel || ':' || p.digest
+			FROM unnest($2::text[], $3::text[], $4::text[]) AS p(channel, plain, digest)
+			WHERE a.workspace_id = $1 AND a.subject_type = 'address' AND a.subject_id = p.channel || ':' || p.plain`,
+			workspaceID, channels, plain, digests); err != nil {
+			return fmt.Errorf("keep address audit entries as digests: %w", err)
+		}
 		var tag pgconn.CommandTag
 		// The row first: a send claiming a delivery for the customer holds
 		// it until its row is written, and is then blanked below; one that
