@@ -171,8 +171,7 @@ func (s *Store) Suppressed(ctx context.Context, workspaceID, channel, address st
 	sup := Suppression{Channel: channel}
 	err := s.pool.QueryRow(ctx, `SELECT address, reason, delivery_id, created_at FROM suppressions
 		WHERE workspace_id = $1 AND channel = $2 AND address IN ($3, $4)
-		ORDER BY reason = 'unsubscribe', address = $3 DESC LIMIT 1`,
-		workspaceID, channel, NormalizeAddress(channel, address), AddressDigest(workspaceID, channel, address)).
+		ORDER BY reason = 'unsubscribe', address = $3 DESC LIMIT 1`, addressArgs(workspaceID, channel, address)...).
 		Scan(&sup.Address, &sup.Reason, &sup.DeliveryID, &sup.CreatedAt)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return sup, ErrNotFound
@@ -183,11 +182,24 @@ func (s *Store) Suppressed(ctx context.Context, workspaceID, channel, address st
 	return sup, nil
 }
 
-// Unsuppress removes an address from the list (resubscribe); ErrNotFound
-// when it was not on it.
+// Unsuppress removes an address from the list (resubscribe), itself and
+// its digest; ErrNotFound when it was not on it.
 func (s *Store) Unsuppress(ctx context.Context, workspaceID, channel, address string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM suppressions WHERE workspace_id = $1 AND channel = $2 AND address IN ($3, $4)`,
-		workspaceID, channel, NormalizeAddress(channel, address), AddressDigest(workspaceID, channel, address))
+	return s.unsuppress(ctx, workspaceID, channel, address, "")
+}
+
+// LiftUnsubscribe removes the unsubscribes of an address (itself and its
+// digest) — what a recipient may undo from a link; suppressions for other
+// reasons stay. ErrNotFound when there was none.
+func (s *Store) LiftUnsubscribe(ctx context.Context, workspaceID, channel, address string) error {
+	return s.unsuppress(ctx, workspaceID, channel, address, SuppressUnsubscribe)
+}
+
+// unsuppress deletes the suppressions of an address, of reason only ("":
+// any).
+func (s *Store) unsuppress(ctx context.Context, workspaceID, channel, address, only string) error {
+	tag, err := s.pool.Exec(ctx, `DELETE FROM suppressions WHERE workspace_id = $1 AND channel = $2 AND address IN ($3, $4)
+		AND ($5 = '' OR reason = $5)`, append(addressArgs(workspaceID, channel, address), only)...)
 	if err != nil {
 		return fmt.Errorf("remove suppression: %w", err)
 	}
@@ -197,20 +209,10 @@ func (s *Store) Unsuppress(ctx context.Context, workspaceID, channel, address st
 	return nil
 }
 
-// LiftUnsubscribe removes the unsubscribes of an address (itself and its
-// digest) — what a recipient may undo from a link; suppressions for other
-// reasons stay. ErrNotFound when there was none.
-func (s *Store) LiftUnsubscribe(ctx context.Context, workspaceID, channel, address string) error {
-	tag, err := s.pool.Exec(ctx, `DELETE FROM suppressions WHERE workspace_id = $1 AND channel = $2 AND address IN ($3, $4)
-		AND reason = $5`, workspaceID, channel, NormalizeAddress(channel, address), AddressDigest(workspaceID, channel, address),
-		SuppressUnsubscribe)
-	if err != nil {
-		return fmt.Errorf("remove unsubscribe: %w", err)
-	}
-	if tag.RowsAffected() == 0 {
-		return ErrNotFound
-	}
-	return nil
+// addressArgs are the query arguments that find an address on the list:
+// workspace, channel, the address as kept, and its digest.
+func addressArgs(workspaceID, channel, address string) []any {
+	return []any{workspaceID, channel, NormalizeAddress(channel, address), AddressDigest(workspaceID, channel, address)}
 }
 
 // ListSuppressions lists the workspace's suppressions, newest first (those
