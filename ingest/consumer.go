@@ -908,6 +908,12 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 	}}, nil
 }
 
+// keyCacheKey is checkKey's cache key for an event's workspace id and write
+// key.
+func keyCacheKey(workspaceID, writeKey string) string {
+	return workspaceID + "/" + writeKey
+}
+
 // checkKey finds the event's workspace from its write key (or checks the
 // workspace id the API stamped on it), once per key per batch.
 //
@@ -918,7 +924,7 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 // is cached per batch for keys not revoked, whose answer does not depend
 // on the record.
 func (c *Consumer) checkKey(ctx context.Context, ev Event, appended time.Time, seen map[string]keyCheck) (keyCheck, error) {
-	cacheKey := ev.WorkspaceID + "/" + ev.WriteKey
+	cacheKey := keyCacheKey(ev.WorkspaceID, ev.WriteKey)
 	if k, ok := seen[cacheKey]; ok {
 		return k, nil
 	}

@@ -31,7 +31,7 @@ func benchMessages(ws string, round, n int) []*sarama.ConsumerMessage {
 func BenchmarkDecode(b *testing.B) {
 	c := NewConsumer(ConsumerDeps{})
 	msgs := benchMessages("ws_bench", 0, 100)
-	seen := map[string]keyCheck{"w/ws_bench": {workspaceID: "ws_bench"}}
+	seen := map[string]keyCheck{keyCacheKey("ws_bench", ""): {workspaceID: "ws_bench"}}
 	b.ReportAllocs()
 	for b.Loop() {
 		for _, m := range msgs {
