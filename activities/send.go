@@ -135,8 +135,7 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 			return SendResult{}, err
 		}
 		if other != "" {
-			return a.recordSuppressed(ctx, in, ch.name, recipient, rendered,
-				"the customer got this message ("+other+") from another run of the journey: profiles merged while both were in it")
+			return a.recordSuppressed(ctx, in, ch.name, recipient, rendered, sentByAnotherRun(other))
 		}
 	}
 	if in.Channel != schema.ChannelWebhook {
@@ -184,12 +183,16 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 			return SendResult{DeliveryID: d.ID, Status: schema.DeliveryDeferred, DeferUntil: &slot}, err
 		}
 	}
-	if ok, err := a.store.MarkSending(ctx, in.WorkspaceID, d.ID, resend); err != nil || !ok {
+	if ok, sentBy, err := a.store.MarkSending(ctx, in.WorkspaceID, d.ID, resend); err != nil || !ok {
 		if errors.Is(err, schema.ErrNoCustomer) {
 			return a.failSend(ctx, in, "", "", nil, "customer "+in.CustomerID+" was erased")
 		}
 		if err != nil {
 			return SendResult{}, err
+		}
+		if sentBy != "" {
+			// The other run got there between the look above and now.
+			return a.recordSuppressed(ctx, in, ch.name, recipient, rendered, sentByAnotherRun(sentBy))
 		}
 		// Another attempt got here first and finished the message.
 		d, err = a.store.GetDelivery(ctx, in.WorkspaceID, d.ID)
@@ -224,6 +227,12 @@ func (a *Activities) Send(ctx context.Context, in SendInput) (SendResult, error)
 	}
 	a.logger(ctx).Info("message sent", "message_id", d.ID, "channel", in.Channel, "provider", ch.name)
 	return SendResult{DeliveryID: d.ID, Status: schema.DeliverySent}, nil
+}
+
+// sentByAnotherRun is why a message another run of the journey sent (its
+// delivery id) is not sent again.
+func sentByAnotherRun(id string) string {
+	return "the customer got this message (" + id + ") from another run of the journey: profiles merged while both were in it"
 }
 
 // message builds the provider's message from the rendered content; email

@@ -160,7 +160,13 @@ func (e *sendEnv) sendAt(t testing.TB, in activities.SendInput) (activities.Send
 	ts.SetLogger(sdklog.NewStructuredLogger(slog.New(slog.DiscardHandler)))
 	env := ts.NewTestActivityEnvironment()
 	env.RegisterActivity(e.act)
-	in.WorkspaceID, in.CustomerID, in.TemplateID, in.WorkflowID, in.NodeID = e.ws, e.cust, e.tpl[in.Channel], "wf", "n1"
+	in.WorkspaceID, in.CustomerID, in.TemplateID = e.ws, e.cust, e.tpl[in.Channel]
+	if in.WorkflowID == "" {
+		in.WorkflowID = "wf"
+	}
+	if in.NodeID == "" {
+		in.NodeID = "n1"
+	}
 	if in.JourneyID == "" {
 		in.JourneyID = "jny_1"
 	}
@@ -419,7 +425,7 @@ func TestSendAfterAnInterruptedProviderCall(t *testing.T) {
 	for _, ch := range []string{"email", "webhook"} {
 		_, _, err := e.store.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: "cut_" + ch, CustomerID: e.cust, Channel: ch, Provider: "x", TemplateID: e.tpl[ch]})
 		require.NoError(t, err)
-		ok, err := e.store.MarkSending(ctx, e.ws, "cut_"+ch, false)
+		ok, _, err := e.store.MarkSending(ctx, e.ws, "cut_"+ch, false)
 		require.NoError(t, err)
 		require.True(t, ok)
 	}
@@ -520,38 +526,126 @@ func TestUpdateCustomerRecordsWhatDoesNotRender(t *testing.T) {
 // ends one run, both go on, and a node's message one run sent is recorded
 // as suppressed in the other, not sent twice. A message the other run did
 // not get out (failed), or one of another node, still sends.
-func TestSendOnceAcrossRunsOfMergedProfiles(t *testing.T) {
-	e := newSendEnv(t)
+// mergedRuns sets SES up and records running runs wfs of one journey for
+// the customer, started at started (two profiles' runs after a merge);
+// it returns the journey id.
+func (e *sendEnv) mergedRuns(t *testing.T, started time.Time, wfs ...string) string {
+	t.Helper()
 	ctx := context.Background()
 	e.settings(t, `{"email":{"provider":"ses","region":"eu-west-1","access_key_id":"AKIDTEST","secret_access_key":"secretTEST",
 		"endpoint":"`+e.srv.URL+`","from":"hi@acme.io"}}`)
 	j, err := e.store.CreateJourney(ctx, e.ws, "Welcome", json.RawMessage(`{}`))
 	require.NoError(t, err)
-	for _, wf := range []string{"wf", "wf-merged"} { // "wf" is the run sendAt sends from
+	for _, wf := range wfs {
 		_, err := e.store.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: wf, RunID: "r-" + wf, JourneyID: j.ID, Version: 1,
-			CustomerID: e.cust, StartedAt: time.Now()})
+			CustomerID: e.cust, StartedAt: started})
 		require.NoError(t, err)
 	}
-	sentBy := func(id, node, status string) {
-		_, _, err := e.store.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: id, JourneyID: j.ID, CustomerID: e.cust, WorkflowID: "wf-merged",
-			NodeID: node, Channel: "email", Provider: "ses", TemplateID: e.tpl["email"], Recipient: "ada@example.com"})
-		require.NoError(t, err)
+	return j.ID
+}
+
+// runMessage records message id of run wf at node of journey, in status
+// (pending: claimed only).
+func (e *sendEnv) runMessage(t *testing.T, id, journey, wf, node, status string) {
+	t.Helper()
+	ctx := context.Background()
+	_, _, err := e.store.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: id, JourneyID: journey, CustomerID: e.cust, WorkflowID: wf,
+		NodeID: node, Channel: "email", Provider: "ses", TemplateID: e.tpl["email"], Recipient: "ada@example.com"})
+	require.NoError(t, err)
+	if status != schema.DeliveryPending {
 		require.NoError(t, e.store.SetDeliveryStatus(ctx, e.ws, id, status, "", ""))
 	}
+}
+
+func TestSendOnceAcrossRunsOfMergedProfiles(t *testing.T) {
+	e := newSendEnv(t)
+	j := e.mergedRuns(t, time.Now(), "wf", "wf-merged") // "wf" is the run sendAt sends from
+	sentBy := func(id, node, status string) { e.runMessage(t, id, j, "wf-merged", node, status) }
 
 	sentBy("msg_other_n2", "n2", schema.DeliverySent)
 	sentBy("msg_other_failed", "n1", schema.DeliveryFailed)
-	res, err := e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg_1", JourneyID: j.ID})
+	res, err := e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg_1", JourneyID: j})
 	require.NoError(t, err)
 	require.Equal(t, "sent", res.Status, "the other run sent another node, and failed this one")
 	require.Len(t, e.fake.sesCalls, 1)
 
 	sentBy("msg_other_n1", "n1", schema.DeliverySent)
-	res, err = e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg_2", JourneyID: j.ID})
+	res, err = e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg_2", JourneyID: j})
 	require.NoError(t, err)
 	require.Equal(t, schema.DeliverySuppressed, res.Status)
 	require.Contains(t, e.delivery(t, "msg_2").Error, "msg_other_n1")
 	require.Len(t, e.fake.sesCalls, 1, "not sent twice")
+}
+
+// Two runs of merged profiles reaching one node at once (both past the
+// look for the other's message before either claimed its own) still send
+// it once: marking a message sending is serialised per customer, journey
+// and node, and the second finds the first's. A run the router ended as a
+// merge's double counts too, for the run it was the double of; not for a
+// run that began after it ended, nor when it ended for another reason.
+func TestSendOnceWhenMergedRunsReachANodeTogether(t *testing.T) {
+	e := newSendEnv(t)
+	ctx := context.Background()
+	j := e.mergedRuns(t, time.Now().Add(-time.Minute), "wf-a", "wf-b")
+
+	// The store's guard, in the order the race leaves it: both claimed.
+	for _, wf := range []string{"wf-a", "wf-b"} {
+		e.runMessage(t, "claim-"+wf, j, wf, "n0", schema.DeliveryPending)
+	}
+	marked, sentBy, err := e.store.MarkSending(ctx, e.ws, "claim-wf-a", false)
+	require.NoError(t, err)
+	require.True(t, marked)
+	require.Empty(t, sentBy)
+	marked, sentBy, err = e.store.MarkSending(ctx, e.ws, "claim-wf-b", false)
+	require.NoError(t, err)
+	require.False(t, marked, "the other run's message is with its provider")
+	require.Equal(t, "claim-wf-a", sentBy)
+
+	// Through the activity, both runs at once, node after node.
+	const rounds = 12
+	for i := range rounds {
+		node := fmt.Sprintf("n%d", i+1)
+		var wg sync.WaitGroup
+		results := make([]activities.SendResult, 2)
+		errs := make([]error, 2)
+		for k, wf := range []string{"wf-a", "wf-b"} {
+			wg.Go(func() {
+				results[k], errs[k] = e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg-" + wf + "-" + node,
+					JourneyID: j, WorkflowID: wf, NodeID: node})
+			})
+		}
+		wg.Wait()
+		require.NoError(t, errors.Join(errs...))
+		statuses := []string{results[0].Status, results[1].Status}
+		slices.Sort(statuses)
+		require.Equal(t, []string{"sent", "suppressed"}, statuses, "node %s", node)
+	}
+	require.Len(t, e.fake.sesCalls, rounds, "one message per node")
+
+	// The router ends wf-b as wf-a's double: what wf-b sent still counts
+	// for wf-a, which goes on.
+	sent := func(wf, node string) { e.runMessage(t, "sent-"+wf+"-"+node, j, wf, node, schema.DeliverySent) }
+	sent("wf-b", "later")
+	require.NoError(t, e.store.FinishRun(ctx, "wf-b", "r-wf-b", schema.RunExited, schema.MergedDoubleReason(e.cust), time.Now()))
+	res, err := e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg-a-later", JourneyID: j, WorkflowID: "wf-a", NodeID: "later"})
+	require.NoError(t, err)
+	require.Equal(t, schema.DeliverySuppressed, res.Status)
+	require.Contains(t, e.delivery(t, "msg-a-later").Error, "sent-wf-b-later")
+
+	// A run that ended otherwise (the customer exited it), or one begun
+	// after the double ended (a later entry), sends.
+	_, err = e.store.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: "wf-c", RunID: "r-wf-c", JourneyID: j, Version: 1,
+		CustomerID: e.cust, StartedAt: time.Now().Add(time.Second)})
+	require.NoError(t, err)
+	require.NoError(t, e.store.FinishRun(ctx, "wf-a", "r-wf-a", schema.RunExited, "exit_on Cancelled", time.Now()))
+	res, err = e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg-c-later", JourneyID: j, WorkflowID: "wf-c", NodeID: "later"})
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+	sent("wf-a", "exited")
+	res, err = e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg-c-exited", JourneyID: j, WorkflowID: "wf-c", NodeID: "exited"})
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status)
+	require.Len(t, e.fake.sesCalls, rounds+2)
 }
 
 // A message to a profile known only by an anonymous id, made moments ago

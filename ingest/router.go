@@ -746,7 +746,7 @@ func (r *JourneyRouter) tellMerge(ctx context.Context, wfID, survivor string, do
 	if !double {
 		return nil
 	}
-	err = r.signal(ctx, wfID, "", workflows.SignalExit, "merged into customer "+survivor+", who is already in this journey")
+	err = r.signal(ctx, wfID, "", workflows.SignalExit, schema.MergedDoubleReason(survivor))
 	if err != nil && !errors.As(err, &nf) {
 		return fmt.Errorf("end run %s after the merge: %w", wfID, err)
 	}

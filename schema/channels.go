@@ -373,29 +373,48 @@ const DeliverySending = "sending"
 // provider call. It reports false when the delivery is in another state
 // (an earlier attempt finished it).
 //
+// A journey's message is not marked when another run of the journey gave
+// the customer the node's message already (sentBy names it; see
+// SentByAnotherRun): two runs of merged profiles reaching the node at once
+// are serialised here, per customer, journey and node, so one sends and
+// the other finds it.
+//
 // It refuses with ErrNoCustomer when the delivery's customer was erased
 // since the delivery was claimed (a deferred message's, or one whose
 // provider call is retried): nothing goes out after an erasure.
-func (s *Store) MarkSending(ctx context.Context, workspaceID, id string, again bool) (bool, error) {
-	var marked, customer bool
-	err := s.pool.QueryRow(ctx, `
-		WITH c AS (
-			SELECT 1 FROM customers c JOIN deliveries d ON d.workspace_id = c.workspace_id AND d.customer_id = c.id
-			WHERE d.workspace_id = $1 AND d.id = $2 FOR KEY SHARE OF c
-		), marked AS (
-			UPDATE deliveries SET status = 'sending', updated_at = now()
-			WHERE workspace_id = $1 AND id = $2 AND (status IN ('pending', 'deferred') OR ($3 AND status = 'sending'))
-				AND EXISTS (SELECT 1 FROM c)
-			RETURNING 1
-		)
-		SELECT EXISTS (SELECT 1 FROM marked), EXISTS (SELECT 1 FROM c)`, workspaceID, id, again).Scan(&marked, &customer)
+func (s *Store) MarkSending(ctx context.Context, workspaceID, id string, again bool) (marked bool, sentBy string, err error) {
+	var customer bool
+	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if _, err := tx.Exec(ctx, `
+			SELECT pg_advisory_xact_lock(hashtextextended('send/' || workspace_id || '/' || customer_id || '/' || journey_id || '/' || node_id, 0))
+			FROM deliveries WHERE workspace_id = $1 AND id = $2 AND journey_id <> '' AND workflow_id <> ''`, workspaceID, id); err != nil {
+			return err
+		}
+		return tx.QueryRow(ctx, `
+			WITH this AS (
+				SELECT * FROM deliveries WHERE workspace_id = $1 AND id = $2
+			), c AS (
+				SELECT 1 FROM customers c JOIN this ON this.workspace_id = c.workspace_id AND this.customer_id = c.id FOR KEY SHARE OF c
+			), other AS (
+				SELECT o.id FROM this CROSS JOIN LATERAL (`+otherRunsAtNode("this.workspace_id", "this.customer_id", "this.workflow_id", "this.node_id")+`) o
+				WHERE this.journey_id <> '' AND this.workflow_id <> '' AND NOT $3 AND o.status NOT IN ('pending', 'deferred', 'failed', 'suppressed')
+				LIMIT 1
+			), marked AS (
+				UPDATE deliveries SET status = 'sending', updated_at = now()
+				WHERE workspace_id = $1 AND id = $2 AND (status IN ('pending', 'deferred') OR ($3 AND status = 'sending'))
+					AND EXISTS (SELECT 1 FROM c) AND NOT EXISTS (SELECT 1 FROM other)
+				RETURNING 1
+			)
+			SELECT EXISTS (SELECT 1 FROM marked), EXISTS (SELECT 1 FROM c), coalesce((SELECT id FROM other), '')`,
+			workspaceID, id, again).Scan(&marked, &customer, &sentBy)
+	})
 	if err != nil {
-		return false, fmt.Errorf("mark delivery sending: %w", err)
+		return false, "", fmt.Errorf("mark delivery sending: %w", err)
 	}
 	if !customer {
-		return false, ErrNoCustomer
+		return false, "", ErrNoCustomer
 	}
-	return marked, nil
+	return marked, sentBy, nil
 }
 
 // UnmarkSending puts a delivery whose provider call failed transiently back

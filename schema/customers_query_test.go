@@ -1103,7 +1103,7 @@ func TestErasureWaitsForADeliveryBeingClaimed(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, d.Recipient)
 	require.JSONEq(t, `{}`, string(d.Content))
-	_, err = e.st.MarkSending(ctx, e.ws, "msg_inflight", false)
+	_, _, err = e.st.MarkSending(ctx, e.ws, "msg_inflight", false)
 	require.ErrorIs(t, err, schema.ErrNoCustomer, "nothing goes out after the erasure")
 
 	_, _, err = e.st.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: "msg_late", CustomerID: c.CustomerID, Channel: "email", Provider: "outbox",

@@ -106,23 +106,17 @@ func (s *Store) ClaimDelivery(ctx context.Context, workspaceID string, d Deliver
 	return stored, created, err
 }
 
-// SentByAnotherRun names the message (its delivery id) that another
-// running run of the same journey and entry key gave the customer at node
-// nodeID, or "". Only a merge puts two running runs of one journey and key
+// SentByAnotherRun names the message (its delivery id) that another run
+// of the same journey and entry key gave the customer at node nodeID, or
+// "": a run still going, or one the router ended as the double of this one
+// (otherRunsAtNode). Only a merge puts two runs of one journey and key
 // under one customer — each profile had entered before Herald knew they
-// were one person — and the router ends one of them; until it does, the
-// node's message goes out once.
+// were one person — and the router ends one of them; what either sent goes
+// out once.
 func (s *Store) SentByAnotherRun(ctx context.Context, workspaceID, customerID, workflowID, nodeID string) (string, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `
-		SELECT d.id FROM runs mine
-		JOIN runs other ON other.workspace_id = mine.workspace_id AND other.journey_id = mine.journey_id
-			AND other.entry_key = mine.entry_key AND other.customer_id = $2 AND other.status = 'running'
-			AND other.workflow_id <> mine.workflow_id
-		JOIN deliveries d ON d.workspace_id = other.workspace_id AND d.workflow_id = other.workflow_id AND d.node_id = $4
-			AND d.status NOT IN ('failed', 'suppressed')
-		WHERE mine.workspace_id = $1 AND mine.workflow_id = $3
-		LIMIT 1`, workspaceID, customerID, workflowID, nodeID).Scan(&id)
+	err := s.pool.QueryRow(ctx, `SELECT o.id FROM (`+otherRunsAtNode("$1", "$2", "$3", "$4")+`) o
+		WHERE o.status NOT IN ('failed', 'suppressed') LIMIT 1`, workspaceID, customerID, workflowID, nodeID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -130,6 +124,29 @@ func (s *Store) SentByAnotherRun(ctx context.Context, workspaceID, customerID, w
 		return "", fmt.Errorf("look for the message in another run: %w", err)
 	}
 	return id, nil
+}
+
+// MergedDoubleReason is why the router ends a merged profile's run of a
+// journey the survivor is in already (the run's end_reason).
+func MergedDoubleReason(survivor string) string {
+	return mergedDoublePrefix + survivor + ", who is already in this journey"
+}
+
+const mergedDoublePrefix = "merged into customer "
+
+// otherRunsAtNode selects (id, status) of the deliveries that the other
+// runs of run wf's journey and entry key made at node for customer cust
+// (SQL expressions, e.g. parameters): runs still going, and runs the router
+// ended as doubles of a merge while run wf was going — the survivor's run
+// then goes on past nodes the ended run had sent.
+func otherRunsAtNode(ws, cust, wf, node string) string {
+	return `SELECT d.id, d.status FROM runs mine
+		JOIN runs other ON other.workspace_id = mine.workspace_id AND other.journey_id = mine.journey_id
+			AND other.entry_key = mine.entry_key AND other.customer_id = ` + cust + ` AND other.workflow_id <> mine.workflow_id
+			AND (other.status = 'running' OR (other.status = 'exited' AND other.end_reason LIKE '` + mergedDoublePrefix + `%'
+				AND other.ended_at >= mine.started_at))
+		JOIN deliveries d ON d.workspace_id = other.workspace_id AND d.workflow_id = other.workflow_id AND d.node_id = ` + node + `
+		WHERE mine.workspace_id = ` + ws + ` AND mine.workflow_id = ` + wf
 }
 
 // SetDeliveryStatus records a status change (and the provider id or error).

@@ -23,7 +23,7 @@ func TestSendAnsweredAfterErasureKeepsNoDetail(t *testing.T) {
 		_, _, err := e.st.ClaimDelivery(ctx, e.ws, schema.Delivery{ID: id, CustomerID: ada.CustomerID, Channel: "webhook",
 			Provider: "webhook", TemplateID: "tpl_1", Recipient: url, Content: []byte(`{"body":"{\"email\":\"ada@example.com\"}"}`)})
 		require.NoError(t, err)
-		marked, err := e.st.MarkSending(ctx, e.ws, id, false)
+		marked, _, err := e.st.MarkSending(ctx, e.ws, id, false)
 		require.NoError(t, err)
 		require.True(t, marked)
 	}
