@@ -272,12 +272,12 @@ func (s *Store) ClaimDeliveryCapped(ctx context.Context, workspaceID string, d D
 	var created bool
 	var until *time.Time
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if err := lockCustomerOf(ctx, tx, workspaceID, &d); err != nil {
+			return err
+		}
 		if _, err := tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`,
 			"cap/"+workspaceID+"/"+d.CustomerID+"/"+d.Channel); err != nil {
 			return fmt.Errorf("lock frequency cap: %w", err)
-		}
-		if err := lockCustomerOf(ctx, tx, workspaceID, d); err != nil {
-			return err
 		}
 		var status string
 		err := tx.QueryRow(ctx, `SELECT status FROM deliveries WHERE workspace_id = $1 AND id = $2`, workspaceID, d.ID).Scan(&status)

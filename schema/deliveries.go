@@ -55,22 +55,34 @@ type DeliveryEvent struct {
 var ErrNoCustomer = errors.New("the customer does not exist")
 
 // lockCustomerOf holds the delivery's customer (KEY SHARE, until the claim
-// commits) when the delivery carries personal data: an erasure waits for
-// the claim and then blanks what it wrote, and a claim after an erasure
-// finds no customer.
-func lockCustomerOf(ctx context.Context, tx pgx.Tx, workspaceID string, d Delivery) error {
+// commits) and writes the delivery under it: an erasure waits for the
+// claim and then blanks what it wrote, a merge waits for it and then moves
+// it to the survivor, and a claim made with the id of a profile merged
+// away (a run or a send that had not heard of the merge) goes to the
+// survivor. After an erasure there is no customer: a delivery carrying
+// personal data is refused (ErrNoCustomer); one without (a failure
+// recorded for a customer that does not exist) is written under the id it
+// names.
+func lockCustomerOf(ctx context.Context, tx pgx.Tx, workspaceID string, d *Delivery) error {
+	// A second look when the lock waited for a merge that removed the
+	// profile: the statement's snapshot predates the merge's row in
+	// customer_merges.
+	for range 2 {
+		var id string
+		err := tx.QueryRow(ctx, `SELECT c.id FROM customers c WHERE c.workspace_id = $1 AND c.id = `+survivorOf+` FOR KEY SHARE OF c`,
+			workspaceID, d.CustomerID).Scan(&id)
+		if err == nil {
+			d.CustomerID = id
+			return nil
+		}
+		if !errors.Is(err, pgx.ErrNoRows) {
+			return fmt.Errorf("lock customer %s: %w", d.CustomerID, err)
+		}
+	}
 	if d.Recipient == "" && (len(d.Content) == 0 || string(d.Content) == "{}") {
 		return nil
 	}
-	var one int
-	err := tx.QueryRow(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2 FOR KEY SHARE`, workspaceID, d.CustomerID).Scan(&one)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return ErrNoCustomer
-	}
-	if err != nil {
-		return fmt.Errorf("lock customer %s: %w", d.CustomerID, err)
-	}
-	return nil
+	return ErrNoCustomer
 }
 
 // ClaimDelivery inserts the delivery as pending unless its id exists. It
@@ -82,7 +94,7 @@ func (s *Store) ClaimDelivery(ctx context.Context, workspaceID string, d Deliver
 	}
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockCustomerOf(ctx, tx, workspaceID, d); err != nil {
+		if err := lockCustomerOf(ctx, tx, workspaceID, &d); err != nil {
 			return err
 		}
 		tag, err := tx.Exec(ctx, `

@@ -3,6 +3,7 @@ package schema_test
 import (
 	"context"
 	"testing"
+	"time"
 
 	"github.com/stretchr/testify/require"
 
@@ -83,4 +84,75 @@ func TestDeliveriesErasedBeforeAreMarked(t *testing.T) {
 	}
 	require.NoError(t, rows.Err())
 	require.Equal(t, []string{"d_erased"}, erased)
+}
+
+// A delivery claimed with the id of a profile merged away — a run or a
+// send that had not heard of the merge, or one whose claim waited for the
+// merge's lock — is written under the survivor, with or without personal
+// data: it shows on the survivor's profile and goes with its export and
+// erasure, and a message to a merged person is not failed as "erased".
+// Only a customer erased for good refuses a delivery that carries data.
+func TestDeliveryClaimedForAMergedProfileGoesToTheSurvivor(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	anon := e.apply(t, track("", "anon-1", "Signed Up"))
+	known := e.apply(t, identify("ada", "", map[string]any{"email": "ada@example.com"}))
+	merged := e.apply(t, identify("ada", "anon-1", nil))
+	require.Equal(t, known.CustomerID, merged.CustomerID)
+	require.Equal(t, anon.CustomerID, merged.MergedFrom)
+
+	claim := func(id string, d schema.Delivery) (schema.Delivery, error) {
+		d.ID, d.Channel, d.Provider, d.TemplateID = id, "email", "ses", "tpl_1"
+		got, _, err := e.st.ClaimDelivery(ctx, e.ws, d)
+		return got, err
+	}
+	failed, err := claim("msg_failed", schema.Delivery{CustomerID: anon.CustomerID}) // no recipient, no content
+	require.NoError(t, err)
+	require.Equal(t, known.CustomerID, failed.CustomerID)
+	sent, err := claim("msg_sent", schema.Delivery{CustomerID: anon.CustomerID, Recipient: "ada@example.com"})
+	require.NoError(t, err, "a merged profile is not an erased one")
+	require.Equal(t, known.CustomerID, sent.CustomerID)
+	capped, _, _, err := e.st.ClaimDeliveryCapped(ctx, e.ws, schema.Delivery{ID: "msg_capped", CustomerID: anon.CustomerID,
+		Channel: "email", Provider: "ses", TemplateID: "tpl_1", Recipient: "ada@example.com"}, schema.FrequencyCap{Max: 10, Period: time.Hour})
+	require.NoError(t, err)
+	require.Equal(t, known.CustomerID, capped.CustomerID)
+
+	// A claim that waits for a merge in progress (the merge holds the
+	// profile it removes) lands under the survivor once the merge commits.
+	other := e.apply(t, track("", "anon-2", "Signed Up"))
+	tx, err := e.st.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2 FOR UPDATE`, e.ws, other.CustomerID)
+	require.NoError(t, err)
+	type result struct {
+		d   schema.Delivery
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		d, err := claim("msg_waited", schema.Delivery{CustomerID: other.CustomerID})
+		done <- result{d, err}
+	}()
+	waitForLockWait(t, e.st)
+	// What a merge does with the profile it removes (mergeCustomers).
+	_, err = tx.Exec(ctx, `INSERT INTO customer_merges (workspace_id, from_id, into_id) VALUES ($1, $2, $3)`, e.ws, other.CustomerID, known.CustomerID)
+	require.NoError(t, err)
+	_, err = tx.Exec(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND id = $2`, e.ws, other.CustomerID)
+	require.NoError(t, err)
+	require.NoError(t, tx.Commit(ctx))
+	r := <-done
+	require.NoError(t, r.err)
+	require.Equal(t, known.CustomerID, r.d.CustomerID)
+
+	// Erased: a delivery with data is refused, one without is recorded.
+	_, err = e.st.EraseCustomer(ctx, e.ws, known.CustomerID)
+	require.NoError(t, err)
+	_, err = claim("msg_after", schema.Delivery{CustomerID: known.CustomerID, Recipient: "ada@example.com"})
+	require.ErrorIs(t, err, schema.ErrNoCustomer)
+	_, err = claim("msg_after_merged", schema.Delivery{CustomerID: anon.CustomerID, Recipient: "ada@example.com"})
+	require.ErrorIs(t, err, schema.ErrNoCustomer, "an erased survivor's old ids lead nowhere")
+	bare, err := claim("msg_after_bare", schema.Delivery{CustomerID: known.CustomerID})
+	require.NoError(t, err)
+	require.Equal(t, known.CustomerID, bare.CustomerID)
 }
