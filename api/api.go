@@ -148,8 +148,11 @@ func New(d Deps) *Server {
 	a.GET("/journeys/:id", s.getJourney)
 	a.PUT("/journeys/:id", editor, s.updateJourney)
 	a.POST("/journeys/:id/publish", editor, s.publishJourney)
-	a.POST("/journeys/:id/pause", editor, s.lifecycle("pause", []string{schema.JourneyActive}, schema.JourneyPaused, workflows.SignalPause))
-	a.POST("/journeys/:id/resume", editor, s.lifecycle("resume", []string{schema.JourneyPaused}, schema.JourneyActive, workflows.SignalResume))
+	// Pausing a paused journey, or resuming an active one, tells its running
+	// runs again: it finishes a pause or resume cut short (a crash, Temporal
+	// not answering) after the journey's status was set.
+	a.POST("/journeys/:id/pause", editor, s.lifecycle("pause", []string{schema.JourneyActive, schema.JourneyPaused}, schema.JourneyPaused, workflows.SignalPause))
+	a.POST("/journeys/:id/resume", editor, s.lifecycle("resume", []string{schema.JourneyPaused, schema.JourneyActive}, schema.JourneyActive, workflows.SignalResume))
 	// Stopping a stopped journey again cancels whatever of it still runs.
 	a.POST("/journeys/:id/stop", editor, s.lifecycle("stop", []string{schema.JourneyActive, schema.JourneyPaused, schema.JourneyStopped}, schema.JourneyStopped, ""))
 	a.POST("/journeys/:id/archive", editor, s.lifecycle("archive", []string{schema.JourneyDraft, schema.JourneyStopped}, schema.JourneyArchived, ""))

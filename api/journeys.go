@@ -11,6 +11,7 @@ import (
 	"reflect"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/gin-gonic/gin"
@@ -271,25 +272,68 @@ func (s *Server) lifecycle(action string, from []string, to, signal string) gin.
 		}
 		affected := 0
 		if signal != "" {
-			runs, err := s.deps.Store.ListRuns(c, p.workspaceID, j.ID, schema.RunRunning, "", 100000, nil)
+			// Told to the end whether or not the client waits for the answer.
+			told, failed, err := s.signalRuns(context.WithoutCancel(c), p.workspaceID, j.ID, signal)
 			if err != nil {
 				s.internal(c, "list runs", err)
 				return
 			}
-			for _, r := range runs {
-				err := s.deps.Temporal.SignalWorkflow(c, r.WorkflowID, "", signal, nil)
-				var nf *serviceerror.NotFound
-				if err != nil && !errors.As(err, &nf) {
-					s.internal(c, action+" run "+r.WorkflowID, err)
-					return
-				}
-				affected++
+			affected = told
+			if failed > 0 {
+				// The journey's status is set; asking again tells every
+				// running run again (pause and resume may be repeated).
+				detail["runs"], detail["runs_failed"] = told, failed
+				s.audit(c, action, "journey", j.ID, detail)
+				fail(c, http.StatusServiceUnavailable, fmt.Sprintf(
+					"the journey is %s, but %d of its %d running runs could not be told to %s (Temporal did not answer): ask again to finish",
+					j.Status, failed, told+failed, action))
+				return
 			}
 		}
 		detail["runs"] = affected
 		s.audit(c, action, "journey", j.ID, detail)
 		c.JSON(http.StatusOK, gin.H{"id": j.ID, "status": j.Status, "runs_affected": affected})
 	}
+}
+
+// signalConcurrency is how many runs pause and resume signal at once.
+const signalConcurrency = 8
+
+// signalRuns sends signal to every running run of the journey, a few at
+// once, and goes on past a run that cannot be told (logged): it returns
+// how many were told (or had closed meanwhile) and how many were not.
+func (s *Server) signalRuns(ctx context.Context, workspaceID, journeyID, signal string) (told, failed int, err error) {
+	runs, err := s.deps.Store.ListRuns(ctx, workspaceID, journeyID, schema.RunRunning, "", 100000, nil)
+	if err != nil {
+		return 0, 0, err
+	}
+	var mu sync.Mutex
+	var wg sync.WaitGroup
+	next := make(chan string)
+	for range min(signalConcurrency, len(runs)) {
+		wg.Go(func() {
+			for wfID := range next {
+				err := s.deps.Temporal.SignalWorkflow(ctx, wfID, "", signal, nil)
+				var nf *serviceerror.NotFound
+				mu.Lock()
+				if err != nil && !errors.As(err, &nf) {
+					failed++
+					if failed <= 3 {
+						s.deps.Log.ErrorContext(ctx, signal+" run", "workflow_id", wfID, "error", err)
+					}
+				} else {
+					told++
+				}
+				mu.Unlock()
+			}
+		})
+	}
+	for _, r := range runs {
+		next <- r.WorkflowID
+	}
+	close(next)
+	wg.Wait()
+	return told, failed, nil
 }
 
 // visibilityLag is how long a new run may take to be found by a

@@ -124,9 +124,18 @@ func TestPauseHoldsRunsAtTheirNextSend(t *testing.T) {
 	time.Sleep(time.Second)
 	_, list := f.api(t, "GET", "/api/deliveries?journey_id="+id, nil)
 	require.Empty(t, list["items"], "nothing is sent while paused")
+	status, out = f.api(t, "POST", "/api/journeys/"+id+"/pause", nil)
+	require.Equal(t, 200, status, "pausing again tells the runs again: %v", out)
+	require.EqualValues(t, 1, out["runs_affected"])
 
-	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/resume", nil)
-	require.Equal(t, 200, status)
+	// A resume cut short once it had set the journey active (the process
+	// killed, Temporal not answering) left the run held: asking again
+	// releases it.
+	_, err := f.store.SetJourneyStatus(context.Background(), f.ws.ID, id, []string{schema.JourneyPaused}, schema.JourneyActive)
+	require.NoError(t, err)
+	status, out = f.api(t, "POST", "/api/journeys/"+id+"/resume", nil)
+	require.Equal(t, 200, status, "%v", out)
+	require.EqualValues(t, 1, out["runs_affected"])
 	require.Eventually(t, func() bool {
 		_, list := f.api(t, "GET", "/api/deliveries?journey_id="+id, nil)
 		items, _ := list["items"].([]any)

@@ -289,8 +289,9 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 	require.Equal(t, false, third["entered"])
 
 	// Lifecycle and its audit trail.
-	status, _ = f.api(t, "POST", "/api/journeys/"+id+"/resume", nil)
-	require.Equal(t, 409, status, "an active journey cannot be resumed")
+	status, out := f.api(t, "POST", "/api/journeys/"+id+"/resume", nil)
+	require.Equal(t, 200, status, "resuming an active journey tells its running runs again: %v", out)
+	require.EqualValues(t, 0, out["runs_affected"], "none is running")
 	for _, step := range []struct{ action, status string }{{"pause", "paused"}, {"resume", "active"}, {"stop", "stopped"}, {"archive", "archived"}} {
 		status, out := f.api(t, "POST", "/api/journeys/"+id+"/"+step.action, nil)
 		require.Equal(t, 200, status, "%s: %v", step.action, out)
@@ -303,7 +304,7 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 	for _, e := range audit["items"].([]any) {
 		actions = append(actions, e.(map[string]any)["action"].(string))
 	}
-	require.Equal(t, []string{"create", "publish", "pause", "resume", "stop", "archive"}, actions)
+	require.Equal(t, []string{"create", "publish", "resume", "pause", "resume", "stop", "archive"}, actions)
 	pagedActions := func(query string) []string {
 		var actions []string
 		for cursor := ""; ; {
@@ -317,9 +318,9 @@ func TestJourneyLifecycleThroughTheAPI(t *testing.T) {
 			}
 		}
 	}
-	require.Equal(t, actions, pagedActions(""), "pages of 4 and 2")
-	require.Equal(t, []string{"archive", "stop", "resume", "pause", "publish", "create"}, pagedActions("order=newest"),
-		"newest first, pages of 4 and 2")
+	require.Equal(t, actions, pagedActions(""), "pages of 4 and 3")
+	require.Equal(t, []string{"archive", "stop", "resume", "pause", "resume", "publish", "create"}, pagedActions("order=newest"),
+		"newest first, pages of 4 and 3")
 	status, bad = f.api(t, "GET", "/api/journeys/"+id+"/audit?order=sideways", nil)
 	require.Equal(t, 400, status, "%v", bad)
 	require.Equal(t, "order", bad["field"], "%v", bad)
