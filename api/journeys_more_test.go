@@ -83,6 +83,73 @@ func TestTemplatePreviewAndTestSend(t *testing.T) {
 	require.Equal(t, 404, status)
 }
 
+// TestTemplateTestSendForTheSampleCustomer: without customer_id (the web
+// app's default) a test send renders for the sample customer, who has no
+// row, and is recorded and listed all the same (DESIGN §7).
+func TestTemplateTestSendForTheSampleCustomer(t *testing.T) {
+	f := newFixture(t)
+	sk := bearer(f.secretKey)
+	status, tpl, _ := f.do(t, call{"POST", "/api/templates", `{"name":"Hi","channel":"email","subject":"Hi {{ customer.first_name }}","html":"<p>x</p>"}`, sk})
+	require.Equal(t, 201, status, "%v", tpl)
+	id := tpl["id"].(string)
+	status, out, _ := f.do(t, call{"POST", "/api/templates/" + id + "/test", `{"to":"qa@example.com"}`, sk})
+	require.Equal(t, 200, status, "test send for the sample customer: %v", out)
+	require.Equal(t, "qa@example.com", out["recipient"])
+	require.Equal(t, "sent", out["status"])
+	require.Equal(t, "Hi Sam", out["content"].(map[string]any)["subject"])
+	require.Equal(t, schema.SampleCustomerID, out["customer_id"])
+	status, list, _ := f.do(t, call{"GET", "/api/deliveries?customer_id=" + schema.SampleCustomerID, "", sk})
+	require.Equal(t, 200, status, "%v", list)
+	require.Len(t, list["items"], 1)
+	require.Equal(t, out["id"], list["items"].([]any)[0].(map[string]any)["id"])
+}
+
+// TestTemplateTestSendForACustomerErasedMeanwhile: the chosen customer is
+// erased between the render and the record of a test send. Nothing is
+// written for them, and the answer names the customer (404), not a 500.
+func TestTemplateTestSendForACustomerErasedMeanwhile(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	sk := bearer(f.secretKey)
+	status, tpl, _ := f.do(t, call{"POST", "/api/templates", `{"name":"Hi","channel":"email","subject":"Hi {{ customer.first_name }}","html":"<p>x</p>"}`, sk})
+	require.Equal(t, 201, status, "%v", tpl)
+	_, err := f.store.ApplyEvent(ctx, schema.EventInput{WorkspaceID: f.ws.ID, MessageID: "i1", Type: "identify", Name: "Identify",
+		UserID: "grace", Traits: map[string]any{"first_name": "Grace"}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+
+	// The erasure's delete is written but not committed: the test send
+	// still sees Grace, renders for her, and waits at the record.
+	tx, err := f.store.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND external_id = 'grace'`, f.ws.ID)
+	require.NoError(t, err)
+	type answer struct {
+		status int
+		body   map[string]any
+	}
+	done := make(chan answer, 1)
+	go func() {
+		status, out, _ := f.do(t, call{"POST", "/api/templates/" + tpl["id"].(string) + "/test", `{"to":"qa@example.com","customer_id":"grace"}`, sk})
+		done <- answer{status, out}
+	}()
+	require.Eventually(t, func() bool {
+		var n int
+		require.NoError(t, f.store.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock'`).Scan(&n))
+		return n > 0
+	}, 10*time.Second, 10*time.Millisecond)
+	require.NoError(t, tx.Commit(ctx))
+
+	got := <-done
+	require.Equal(t, 404, got.status, "%v", got.body)
+	require.Equal(t, "customer_id", got.body["field"])
+	require.Contains(t, got.body["error"], "grace")
+	var n int
+	require.NoError(t, f.store.Pool().QueryRow(ctx, `SELECT count(*) FROM deliveries WHERE workspace_id = $1`, f.ws.ID).Scan(&n))
+	require.Zero(t, n, "nothing is recorded for an erased customer")
+}
+
 func TestPauseHoldsRunsAtTheirNextSend(t *testing.T) {
 	f := newJourneyFixture(t)
 	status, sms := f.api(t, "POST", "/api/templates", map[string]any{"name": "S", "channel": "sms", "body": "hello"})

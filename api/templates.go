@@ -199,7 +199,7 @@ func (s *Server) renderFor(c *gin.Context, t schema.Template, customerID string,
 
 func sampleCustomer() schema.Customer {
 	str := func(s string) *string { return &s }
-	return schema.Customer{ID: "cus_sample", ExternalID: str("sample-user"), Email: str("sample@example.com"),
+	return schema.Customer{ID: schema.SampleCustomerID, ExternalID: str("sample-user"), Email: str("sample@example.com"),
 		Phone: str("+15555550100"), Timezone: str("UTC"),
 		Attributes: []byte(`{"first_name":"Sam","last_name":"Sample","plan":"pro"}`)}
 }
@@ -288,6 +288,11 @@ func (s *Server) testTemplate(c *gin.Context) {
 		to = out.URL
 	}
 	d, err := s.deps.Store.RecordTestDelivery(c, p.workspaceID, t, cust.ID, to, out)
+	if errors.Is(err, schema.ErrNoCustomer) {
+		// Erased since it was rendered for: nothing of it is written.
+		failField(c, http.StatusNotFound, "customer_id", "no customer "+req.CustomerID+" in this workspace: it was erased while the test was being sent")
+		return
+	}
 	if err != nil {
 		s.internal(c, "record test delivery", err)
 		return

@@ -89,13 +89,22 @@ func lockCustomerOf(ctx context.Context, tx pgx.Tx, workspaceID string, d *Deliv
 // returns the stored row and whether this call created it: the check that
 // makes a send happen once per message id.
 func (s *Store) ClaimDelivery(ctx context.Context, workspaceID string, d Delivery) (Delivery, bool, error) {
+	return s.claimDelivery(ctx, workspaceID, d, true)
+}
+
+// claimDelivery is ClaimDelivery; ofCustomer false records a delivery that
+// is nobody's (a test send for the sample customer) without the customer
+// check.
+func (s *Store) claimDelivery(ctx context.Context, workspaceID string, d Delivery, ofCustomer bool) (Delivery, bool, error) {
 	if len(d.Content) == 0 {
 		d.Content = json.RawMessage(`{}`)
 	}
 	var created bool
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if err := lockCustomerOf(ctx, tx, workspaceID, &d); err != nil {
-			return err
+		if ofCustomer {
+			if err := lockCustomerOf(ctx, tx, workspaceID, &d); err != nil {
+				return err
+			}
 		}
 		tag, err := tx.Exec(ctx, `
 			INSERT INTO deliveries (id, workspace_id, journey_id, customer_id, workflow_id, node_id, channel, provider,
@@ -280,15 +289,22 @@ func withHistories(ctx context.Context, q queryer, workspaceID string, rows pgx.
 	return list, rows.Err()
 }
 
-// RecordTestDelivery records a template test send through the outbox.
+// SampleCustomerID is the made-up customer a template renders for when no
+// customer is chosen (a preview or a test send). No customer row has it:
+// NewID never makes an id this short.
+const SampleCustomerID = "cus_sample"
+
+// RecordTestDelivery records a template test send through the outbox,
+// rendered for customerID: an existing customer (ErrNoCustomer once
+// erased, as for any delivery with content) or SampleCustomerID.
 func (s *Store) RecordTestDelivery(ctx context.Context, workspaceID string, t Template, customerID, to string, rendered TemplateContent) (Delivery, error) {
 	content, err := json.Marshal(rendered)
 	if err != nil {
 		return Delivery{}, err
 	}
 	id := NewID("msg")
-	if _, _, err := s.ClaimDelivery(ctx, workspaceID, Delivery{ID: id, CustomerID: customerID, NodeID: "test", Channel: t.Channel,
-		Provider: "outbox", TemplateID: t.ID, Recipient: to, Content: content}); err != nil {
+	if _, _, err := s.claimDelivery(ctx, workspaceID, Delivery{ID: id, CustomerID: customerID, NodeID: "test", Channel: t.Channel,
+		Provider: "outbox", TemplateID: t.ID, Recipient: to, Content: content}, customerID != SampleCustomerID); err != nil {
 		return Delivery{}, err
 	}
 	if err := s.SetDeliveryStatus(ctx, workspaceID, id, DeliverySent, "outbox:"+id, "test send recorded in the outbox"); err != nil {
