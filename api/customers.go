@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"maps"
 	"net/http"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -87,19 +89,25 @@ func (s *Server) listCustomers(c *gin.Context) {
 		return
 	}
 	f := schema.CustomerSearch{Query: strings.TrimSpace(c.Query("q")), Limit: limit, After: after}
-	for key, values := range c.Request.URL.Query() {
-		name, isAttr := strings.CutPrefix(key, "attr.")
-		if !isAttr {
+	params := c.Request.URL.Query()
+	for _, key := range slices.Sorted(maps.Keys(params)) {
+		if key == "q" || key == "limit" || key == "cursor" {
 			continue
 		}
+		name, isAttr := attributeFilter(key)
+		if !isAttr {
+			failField(c, http.StatusBadRequest, key, "unknown query parameter "+strconv.Quote(key)+
+				": customers are searched by q, attr.<name> (or attr[<name>]), limit and cursor")
+			return
+		}
 		if name == "" {
-			failField(c, http.StatusBadRequest, key, "attribute filters are written attr.<name>=<value>")
+			failField(c, http.StatusBadRequest, key, "attribute filters are written attr.<name>=<value> or attr[<name>]=<value>")
 			return
 		}
 		if f.Attributes == nil {
 			f.Attributes = map[string][]string{}
 		}
-		f.Attributes[name] = append(f.Attributes[name], values...)
+		f.Attributes[name] = append(f.Attributes[name], params[key]...)
 	}
 	list, err := s.deps.Store.SearchCustomers(c, current(c).workspaceID, f)
 	if err != nil {
@@ -107,6 +115,34 @@ func (s *Server) listCustomers(c *gin.Context) {
 		return
 	}
 	writePage(c, list, limit, func(x schema.Customer) string { return encodeCustomerCursor(x) })
+}
+
+// attributeFilter reads a query key that filters customers by an
+// attribute: attr.<name>, or attr[<name>] as OpenAPI's deepObject style
+// writes it, where attr[a][b] is attr.a.b (a nested attribute). isAttr is
+// false for any other key; name is "" for a filter that names nothing.
+func attributeFilter(key string) (name string, isAttr bool) {
+	if name, ok := strings.CutPrefix(key, "attr."); ok {
+		return name, true
+	}
+	if key == "attr" {
+		return "", true
+	}
+	rest, ok := strings.CutPrefix(key, "attr[")
+	if !ok {
+		return "", false
+	}
+	inner, ok := strings.CutSuffix(rest, "]")
+	if !ok {
+		return "", true
+	}
+	parts := strings.Split(inner, "][")
+	for _, part := range parts {
+		if part == "" || strings.ContainsAny(part, "[]") {
+			return "", true
+		}
+	}
+	return strings.Join(parts, "."), true
 }
 
 func encodeCustomerCursor(x schema.Customer) string { return encodeTimeCursor(x.CreatedAt, x.ID) }

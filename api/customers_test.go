@@ -695,3 +695,52 @@ func TestCustomersByUserIDsThatNeedEscaping(t *testing.T) {
 // recorded is the error of RecordRunStart (the customer it answers is the
 // one given, in these tests).
 func recorded(_ string, err error) error { return err }
+
+// TestCustomersAttributeFilterAsOpenAPIWritesIt: the attribute filter is
+// documented as the deepObject parameter attr, which OpenAPI clients write
+// attr[plan]=pro; it filters as attr.plan=pro does, nested names included.
+// A query parameter the list does not take is refused, never ignored (an
+// ignored filter answers every customer).
+func TestCustomersAttributeFilterAsOpenAPIWritesIt(t *testing.T) {
+	f := newFixture(t)
+	ctx := context.Background()
+	ids := map[string]string{}
+	for i, plan := range []string{"pro", "free"} {
+		res, err := f.store.ApplyEvent(ctx, schema.EventInput{WorkspaceID: f.ws.ID, MessageID: fmt.Sprintf("i%d", i), Type: "identify", Name: "Identify",
+			UserID: "u-" + plan, Traits: map[string]any{"plan": plan, "company": map[string]any{"size": plan + "-size"}}, OccurredAt: time.Now()})
+		require.NoError(t, err)
+		ids[plan] = res.CustomerID
+	}
+	sk := bearer(f.secretKey)
+	for query, want := range map[string][]string{
+		"attr.plan=pro":                    {ids["pro"]},
+		"attr[plan]=pro":                   {ids["pro"]},
+		"attr%5Bplan%5D=pro":               {ids["pro"]},
+		"attr[plan]=pro&attr.plan=free":    {ids["free"], ids["pro"]},
+		"attr.company.size=free-size":      {ids["free"]},
+		"attr[company][size]=free-size":    {ids["free"]},
+		"attr[company.size]=free-size":     {ids["free"]},
+		"q=u-pro&attr[plan]=free":          {},
+		"attr[plan]=pro&limit=1&cursor=":   {ids["pro"]},
+		"attr[company][size]=nobody":       {},
+		"attr[plan]=enterprise&q=u-free":   {},
+		"attr[plan]=free&attr[plan]=other": {ids["free"]},
+	} {
+		status, out, _ := f.do(t, call{"GET", "/api/customers?" + query, "", sk})
+		require.Equal(t, 200, status, "%s: %v", query, out)
+		require.Equal(t, want, itemIDs(t, out), query)
+	}
+	for query, field := range map[string]string{
+		"plan=pro":             "plan",
+		"attrs.plan=pro":       "attrs.plan",
+		"attr=pro":             "attr",
+		"attr[]=pro":           "attr[]",
+		"attr[plan=pro":        "attr[plan",
+		"attr[a][]=pro":        "attr[a][]",
+		"q=u-pro&order=newest": "order",
+	} {
+		status, out, _ := f.do(t, call{"GET", "/api/customers?" + query, "", sk})
+		require.Equal(t, 400, status, "%s: %v", query, out)
+		require.Equal(t, field, out["field"], query)
+	}
+}
