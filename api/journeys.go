@@ -522,6 +522,12 @@ func (s *Server) triggerJourney(c *gin.Context) {
 		fail(c, http.StatusConflict, "the journey is "+lj.Status+"; it takes no new entrants")
 		return
 	}
+	if def.Entry.Key != "" && ingest.EntryKey(def, req.Properties) == "" {
+		// Refused before the customer is looked up or created: a keyed
+		// journey has no run for a trigger without its key.
+		failNoEntryKey(c, def.Entry.Key)
+		return
+	}
 	var cust schema.Customer
 	if req.Customer.ID != "" {
 		cust, err = s.deps.Store.GetCustomer(c, p.workspaceID, req.Customer.ID)
@@ -550,9 +556,17 @@ func (s *Server) triggerJourney(c *gin.Context) {
 	case ingest.EntryCapped:
 		c.JSON(http.StatusOK, gin.H{"entered": false, "customer_id": cust.ID,
 			"reason": "the journey has max_concurrent runs in progress; the customer was not entered"})
+	case ingest.EntryNoKey:
+		failNoEntryKey(c, def.Entry.Key)
 	default:
 		c.JSON(http.StatusOK, gin.H{"entered": false, "customer_id": cust.ID, "reason": "the entry policy did not let the customer in again"})
 	}
+}
+
+// failNoEntryKey answers 400 to a trigger of a journey keyed by key
+// (entry.key, e.g. properties.order_id) whose properties lack it.
+func failNoEntryKey(c *gin.Context, key string) {
+	failField(c, http.StatusBadRequest, key, "the journey is keyed by "+key+"; the trigger's properties have none (or an empty one)")
 }
 
 func (s *Server) journeyStats(c *gin.Context) {

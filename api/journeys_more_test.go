@@ -150,6 +150,35 @@ func TestTemplateTestSendForACustomerErasedMeanwhile(t *testing.T) {
 	require.Zero(t, n, "nothing is recorded for an erased customer")
 }
 
+// TestTriggerWithoutTheEntryKeyIsRefused: a keyed journey (entry.key)
+// triggered without the key, or with an empty one, has no run to enter.
+// The answer names the missing property, and no customer is created.
+func TestTriggerWithoutTheEntryKeyIsRefused(t *testing.T) {
+	f := newJourneyFixture(t)
+	status, j := f.api(t, "POST", "/api/journeys", map[string]any{"name": "Orders", "trigger": map[string]any{"type": "api"},
+		"entry": map[string]any{"policy": "every_time", "key": "properties.order_id"}, "start": "d",
+		"nodes": []any{map[string]any{"id": "d", "type": "exit"}}})
+	require.Equal(t, 201, status, "%v", j)
+	id := j["id"].(string)
+	status, out := f.api(t, "POST", "/api/journeys/"+id+"/publish", nil)
+	require.Equal(t, 200, status, "%v", out)
+	for _, props := range []map[string]any{nil, {"total": 5}, {"order_id": ""}, {"order_id": nil}} {
+		status, out = f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "new-user"},
+			"properties": props})
+		require.Equal(t, 400, status, "%v: %v", props, out)
+		require.Equal(t, "properties.order_id", out["field"])
+		require.Contains(t, out["error"], "keyed by properties.order_id")
+	}
+	status, out = f.api(t, "GET", "/api/customers/new-user", nil)
+	require.Equal(t, 404, status, "a refused trigger creates no customer: %v", out)
+
+	status, out = f.api(t, "POST", "/api/journeys/"+id+"/trigger", map[string]any{"customer": map[string]any{"user_id": "new-user"},
+		"properties": map[string]any{"order_id": 42}})
+	require.Equal(t, 200, status, "%v", out)
+	require.Equal(t, true, out["entered"], "%v", out)
+	require.Contains(t, out["workflow_id"], "/key/42")
+}
+
 func TestPauseHoldsRunsAtTheirNextSend(t *testing.T) {
 	f := newJourneyFixture(t)
 	status, sms := f.api(t, "POST", "/api/templates", map[string]any{"name": "S", "channel": "sms", "body": "hello"})

@@ -43,7 +43,7 @@ func NewJourneyRouter(store *schema.Store, tc client.Client, log *slog.Logger, r
 	}
 	r := &JourneyRouter{store: store, temporal: tc, log: log,
 		started: prometheus.NewCounterVec(prometheus.CounterOpts{Name: "herald_journey_entries_total",
-			Help: "Journey entry decisions, by outcome (started, already_running, policy_skipped, capped)."}, []string{"outcome"}),
+			Help: "Journey entry decisions, by outcome (started, already_running, policy_skipped, capped, no_key, redelivered, no_customer)."}, []string{"outcome"}),
 		signals: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_run_signals_total", Help: "Events signalled to running runs."}),
 		refused: prometheus.NewCounter(prometheus.CounterOpts{Name: "herald_run_signals_refused_total",
 			Help: "Signals Temporal refused for good (a run at history.maximumSignalsPerExecution); the run went on without them."}),
@@ -469,8 +469,8 @@ var ErrNotEntered = errors.New("not entered")
 // workflow id the event went to, or "" when the customer did not enter.
 // It returns the workflow id the event went to ("" when the customer did
 // not enter) and the outcome: EntryStarted (a new run), EntryAlreadyRunning
-// (the customer's run in progress got the event), EntryPolicySkipped or
-// EntryCapped.
+// (the customer's run in progress got the event), EntryPolicySkipped,
+// EntryNoKey or EntryCapped.
 func (r *JourneyRouter) Enter(ctx context.Context, workspaceID string, lj schema.LiveJourney, customerID string, ev workflows.Event) (string, string, error) {
 	l := liveJourney{LiveJourney: lj}
 	if err := json.Unmarshal(lj.Definition, &l.def); err != nil {
@@ -497,7 +497,20 @@ const (
 	// EntryNoCustomer is an event of a customer erased (or merged away
 	// and erased) after the event was applied: it starts no run.
 	EntryNoCustomer = "no_customer"
+	// EntryNoKey is an event without the journey's entry key (entry.key):
+	// a keyed journey has no run to put it in.
+	EntryNoKey = "no_key"
 )
+
+// EntryKey is the value of the journey's entry key (entry.key, e.g.
+// properties.order_id) in an event's properties: "" when the journey is
+// not keyed, or when the event has no such property or an empty one.
+func EntryKey(def workflows.Journey, props map[string]any) string {
+	if def.Entry.Key == "" {
+		return ""
+	}
+	return propertyString(props, strings.TrimPrefix(def.Entry.Key, "properties."))
+}
 
 // enter decides and carries out one entry; it returns the workflow id the
 // event went to ("" when the customer did not enter) and the outcome.
@@ -526,13 +539,11 @@ func (r *JourneyRouter) decideEntry(ctx context.Context, ws schema.Workspace, lj
 			return "", EntryFiltered, nil
 		}
 	}
-	key := ""
-	if def.Entry.Key != "" {
-		key = propertyString(ev.Properties, strings.TrimPrefix(def.Entry.Key, "properties."))
-		if key == "" {
-			r.log.Info("event lacks the journey's entry key; not entered", "journey_id", lj.ID, "key", def.Entry.Key)
-			return "", EntryPolicySkipped, nil
-		}
+	key := EntryKey(def, ev.Properties)
+	if def.Entry.Key != "" && key == "" {
+		r.log.Info("event lacks the journey's entry key; not entered", "journey_id", lj.ID, "customer_id", customerID,
+			"event", ev.Name, "key", def.Entry.Key)
+		return "", EntryNoKey, nil
 	}
 	wfID := workflows.WorkflowID(lj.ID, customerID, key)
 	h, err := r.store.JourneyEntries(ctx, workspaceID, lj.ID, customerID, key)

@@ -210,6 +210,18 @@ func TestEntryPolicies(t *testing.T) {
 	for id := range ids {
 		require.Regexp(t, `^journey/`+keyed+`/customer/cus_[a-z0-9]+/key/[AB]$`, id)
 	}
+	// An event without the key, or with an empty one, is told apart from
+	// one the entry policy kept out.
+	lj, err := e.store.GetLiveJourney(context.Background(), e.ws, keyed)
+	require.NoError(t, err)
+	u1, err := e.store.EnsureCustomer(context.Background(), e.ws, "u1")
+	require.NoError(t, err)
+	for _, props := range []map[string]any{nil, {"order_id": ""}} {
+		wfID, outcome, err := e.router.Enter(context.Background(), e.ws, lj, u1.ID, workflows.Event{ID: "k5", Name: "Order", Properties: props, Time: time.Now()})
+		require.NoError(t, err)
+		require.Equal(t, ingest.EntryNoKey, outcome, "%v", props)
+		require.Empty(t, wfID)
+	}
 
 	capped := e.publish(t, "Capped", workflows.Entry{Policy: "once", MaxConcurrent: 2}, "3s")
 	for i := 0; i < 4; i++ {
