@@ -191,3 +191,26 @@ func TestWorkspaceSettings(t *testing.T) {
 	status, _, _ = f.do(t, call{"GET", "/api/workspace", "", cookie})
 	require.Equal(t, 200, status)
 }
+
+// TestSessionShowsWorkspaceQuietHours: the login answer and /api/me carry
+// the workspace as GET /api/workspace shows it, quiet hours included (and
+// null once they are cleared).
+func TestSessionShowsWorkspaceQuietHours(t *testing.T) {
+	f := newFixture(t)
+	status, out, _ := f.do(t, call{"PUT", "/api/workspace", `{"quiet_hours":{"start":"21:00","end":"07:30"}}`, bearer(f.secretKey)})
+	require.Equal(t, 200, status, "%v", out)
+	want := map[string]any{"start": "21:00", "end": "07:30"}
+	status, out, hdr := f.do(t, call{"POST", "/api/login", `{"email":"` + f.email + `","password":"` + f.password + `"}`, nil})
+	require.Equal(t, 200, status, "%v", out)
+	require.Equal(t, want, out["workspace"].(map[string]any)["quiet_hours"], "login answer: %v", out["workspace"])
+	cookie := map[string]string{"Cookie": strings.Split(hdr.Get("Set-Cookie"), ";")[0]}
+	status, out, _ = f.do(t, call{"GET", "/api/me", "", cookie})
+	require.Equal(t, 200, status, "%v", out)
+	require.Equal(t, want, out["workspace"].(map[string]any)["quiet_hours"], "/api/me: %v", out["workspace"])
+
+	status, out, _ = f.do(t, call{"PUT", "/api/workspace", `{"quiet_hours":null}`, bearer(f.secretKey)})
+	require.Equal(t, 200, status, "%v", out)
+	status, out, _ = f.do(t, call{"GET", "/api/me", "", cookie})
+	require.Equal(t, 200, status, "%v", out)
+	require.Nil(t, out["workspace"].(map[string]any)["quiet_hours"], "/api/me: %v", out["workspace"])
+}

@@ -62,6 +62,14 @@ func (s *Store) CreateWorkspace(ctx context.Context, name string) (Workspace, er
 	return w, nil
 }
 
+// quietHours reads a workspace's quiet_start and quiet_end columns.
+func quietHours(start, end *string) *QuietHours {
+	if start == nil || end == nil {
+		return nil
+	}
+	return &QuietHours{Start: *start, End: *end}
+}
+
 // GetWorkspace loads one workspace by id.
 func (s *Store) GetWorkspace(ctx context.Context, id string) (Workspace, error) {
 	var w Workspace
@@ -69,9 +77,7 @@ func (s *Store) GetWorkspace(ctx context.Context, id string) (Workspace, error) 
 	err := s.pool.QueryRow(ctx,
 		`SELECT id, name, timezone, quiet_start, quiet_end, created_at FROM workspaces WHERE id = $1`, id).
 		Scan(&w.ID, &w.Name, &w.Timezone, &start, &end, &w.CreatedAt)
-	if start != nil && end != nil {
-		w.QuietHours = &QuietHours{Start: *start, End: *end}
-	}
+	w.QuietHours = quietHours(start, end)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Workspace{}, ErrNotFound
 	}
@@ -149,15 +155,17 @@ func (s *Store) AddMember(ctx context.Context, workspaceID, email, password, rol
 func (s *Store) Authenticate(ctx context.Context, email, password string) (Member, error) {
 	var m Member
 	var hash string
+	var start, end *string
 	err := s.pool.QueryRow(ctx, `
-		SELECT u.id, u.email, u.password_hash, m.role, w.id, w.name, w.timezone, w.created_at
+		SELECT u.id, u.email, u.password_hash, m.role, w.id, w.name, w.timezone, w.quiet_start, w.quiet_end, w.created_at
 		FROM users u
 		JOIN workspace_members m ON m.user_id = u.id
 		JOIN workspaces w ON w.id = m.workspace_id
 		WHERE lower(u.email) = lower($1)
 		ORDER BY m.created_at LIMIT 1`, strings.TrimSpace(email)).
 		Scan(&m.User.ID, &m.User.Email, &hash, &m.Role, &m.Workspace.ID, &m.Workspace.Name,
-			&m.Workspace.Timezone, &m.Workspace.CreatedAt)
+			&m.Workspace.Timezone, &start, &end, &m.Workspace.CreatedAt)
+	m.Workspace.QuietHours = quietHours(start, end)
 	if errors.Is(err, pgx.ErrNoRows) {
 		_ = bcrypt.CompareHashAndPassword(dummyHash, []byte(password))
 		return Member{}, ErrBadCredentials

@@ -33,15 +33,17 @@ func (s *Store) CreateSession(ctx context.Context, m Member, ttl time.Duration) 
 // LookupSession returns the unexpired session for a cookie token.
 func (s *Store) LookupSession(ctx context.Context, token string) (Session, error) {
 	var sess Session
+	var start, end *string
 	err := s.pool.QueryRow(ctx, `
-		SELECT u.id, u.email, m.role, w.id, w.name, w.timezone, w.created_at, s.csrf_token, s.expires_at
+		SELECT u.id, u.email, m.role, w.id, w.name, w.timezone, w.quiet_start, w.quiet_end, w.created_at, s.csrf_token, s.expires_at
 		FROM sessions s
 		JOIN users u ON u.id = s.user_id
 		JOIN workspace_members m ON m.user_id = s.user_id AND m.workspace_id = s.workspace_id
 		JOIN workspaces w ON w.id = s.workspace_id
 		WHERE s.token_hash = $1 AND s.expires_at > now()`, HashToken(token)).
 		Scan(&sess.User.ID, &sess.User.Email, &sess.Role, &sess.Workspace.ID, &sess.Workspace.Name,
-			&sess.Workspace.Timezone, &sess.Workspace.CreatedAt, &sess.CSRFToken, &sess.ExpiresAt)
+			&sess.Workspace.Timezone, &start, &end, &sess.Workspace.CreatedAt, &sess.CSRFToken, &sess.ExpiresAt)
+	sess.Workspace.QuietHours = quietHours(start, end)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return Session{}, ErrNotFound
 	}
