@@ -9,6 +9,7 @@ import (
 	"io"
 	"net/http"
 	"reflect"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -689,6 +690,10 @@ func urlPathEscape(s string) string {
 func (s *Server) listDeliveries(c *gin.Context) {
 	limit, before, ok := timePage(c)
 	if !ok {
+		return
+	}
+	if st := c.Query("status"); st != "" && !slices.Contains(schema.DeliveryStatuses(), st) {
+		failField(c, http.StatusBadRequest, "status", fmt.Sprintf("status %q is not one of %s", st, strings.Join(schema.DeliveryStatuses(), ", ")))
 		return
 	}
 	ws, customerID := current(c).workspaceID, c.Query("customer_id")

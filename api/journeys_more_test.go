@@ -3,6 +3,7 @@ package api_test
 import (
 	"context"
 	"encoding/json"
+	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -102,6 +103,56 @@ func TestTemplateTestSendForTheSampleCustomer(t *testing.T) {
 	require.Equal(t, 200, status, "%v", list)
 	require.Len(t, list["items"], 1)
 	require.Equal(t, out["id"], list["items"].([]any)[0].(map[string]any)["id"])
+}
+
+// TestDeliveriesStatusFilterIsChecked: ?status= takes the statuses a
+// delivery can hold, those openapi.json lists; any other value is refused
+// naming status, not answered with an empty list.
+func TestDeliveriesStatusFilterIsChecked(t *testing.T) {
+	f := newFixture(t)
+	sk := bearer(f.secretKey)
+	status, tpl, _ := f.do(t, call{"POST", "/api/templates", `{"name":"Hi","channel":"sms","body":"Hi"}`, sk})
+	require.Equal(t, 201, status, "%v", tpl)
+	status, sent, _ := f.do(t, call{"POST", "/api/templates/" + tpl["id"].(string) + "/test", `{"to":"+15555550100"}`, sk})
+	require.Equal(t, 200, status, "%v", sent)
+
+	resp, err := http.Get(f.srv.URL + "/openapi.json")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	var doc struct {
+		Paths map[string]map[string]struct {
+			Parameters []struct {
+				Name   string `json:"name"`
+				Schema struct {
+					Enum []string `json:"enum"`
+				} `json:"schema"`
+			} `json:"parameters"`
+		} `json:"paths"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	var documented []string
+	for _, p := range doc.Paths["/api/deliveries"]["get"].Parameters {
+		if p.Name == "status" {
+			documented = p.Schema.Enum
+		}
+	}
+	require.Equal(t, schema.DeliveryStatuses(), documented, "openapi.json lists the statuses")
+	for _, st := range documented {
+		status, out, _ := f.do(t, call{"GET", "/api/deliveries?status=" + st, "", sk})
+		require.Equal(t, 200, status, "%s: %v", st, out)
+		if st == schema.DeliverySent {
+			require.Len(t, out["items"], 1)
+			require.Equal(t, sent["id"], out["items"].([]any)[0].(map[string]any)["id"])
+		} else {
+			require.Empty(t, out["items"], st)
+		}
+	}
+	for _, bad := range []string{"nope", "SENT", "delayed"} {
+		status, out, _ := f.do(t, call{"GET", "/api/deliveries?status=" + bad, "", sk})
+		require.Equal(t, 400, status, "%s: %v", bad, out)
+		require.Equal(t, "status", out["field"])
+		require.Contains(t, out["error"], `"`+bad+`"`)
+	}
 }
 
 // TestTemplateTestSendForACustomerErasedMeanwhile: the chosen customer is

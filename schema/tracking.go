@@ -27,6 +27,13 @@ const (
 	DeliveryResubscribed = "resubscribed" // the recipient undid an unsubscribe
 )
 
+// DeliveryStatuses are the statuses a delivery can hold (the history-only
+// ones are not among them), in the order of a message's life.
+func DeliveryStatuses() []string {
+	return []string{DeliveryPending, DeliveryDeferred, DeliverySending, DeliverySent, DeliveryDelivered, DeliveryOpened,
+		DeliveryClicked, DeliveryUnsubscribed, DeliveryFailed, DeliverySuppressed, DeliveryBounced, DeliveryComplained}
+}
+
 // deliveryRank orders the statuses a delivery can hold. Engagement grows
 // from sent to clicked; the failures and refusals rank above it, so a late
 // "opened" never hides a bounce and an "opened" after "clicked" changes
