@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
+	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -421,4 +422,63 @@ func TestJourneyAndTemplateBadInput(t *testing.T) {
 	list, err := f.store.ListJourneys(context.Background(), f.ws.ID, 10, "")
 	require.NoError(t, err)
 	require.Empty(t, list, "no bad journey was stored")
+}
+
+// TestJourneyDefinitionAsDocumented: openapi.json's JourneyDefinition
+// lists as required what the server refuses a definition without, and
+// entry.policy's values are the ones it takes.
+func TestJourneyDefinitionAsDocumented(t *testing.T) {
+	f := newFixture(t)
+	resp, err := http.Get(f.srv.URL + "/openapi.json")
+	require.NoError(t, err)
+	defer resp.Body.Close()
+	type object struct {
+		Required   []string `json:"required"`
+		Properties map[string]struct {
+			Required   []string `json:"required"`
+			Properties map[string]struct {
+				Enum []string `json:"enum"`
+			} `json:"properties"`
+		} `json:"properties"`
+	}
+	var doc struct {
+		Components struct {
+			Schemas map[string]object `json:"schemas"`
+		} `json:"components"`
+	}
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	def := doc.Components.Schemas["JourneyDefinition"]
+	require.ElementsMatch(t, []string{"name", "trigger", "entry", "start", "nodes"}, def.Required)
+	require.Equal(t, []string{"policy"}, def.Properties["entry"].Required)
+	policies := def.Properties["entry"].Properties["policy"].Enum
+	require.Equal(t, []string{"once", "every_time", "once_per"}, policies)
+
+	journey := func() map[string]any {
+		return map[string]any{"name": "J", "trigger": map[string]any{"type": "api"}, "entry": map[string]any{"policy": "once"},
+			"start": "d", "nodes": []any{map[string]any{"id": "d", "type": "exit"}}}
+	}
+	post := func(body map[string]any) (int, map[string]any) {
+		b, err := json.Marshal(body)
+		require.NoError(t, err)
+		status, out, _ := f.do(t, call{"POST", "/api/journeys", string(b), bearer(f.secretKey)})
+		return status, out
+	}
+	for _, field := range def.Required {
+		j := journey()
+		delete(j, field)
+		status, out := post(j)
+		require.Contains(t, []int{400, 422}, status, "without %s: %v", field, out)
+		require.Contains(t, fmt.Sprint(out), field, "without %s", field)
+	}
+	j := journey()
+	j["entry"] = map[string]any{}
+	status, out := post(j)
+	require.Equal(t, 422, status, "%v", out)
+	require.Contains(t, fmt.Sprint(out), "entry.policy")
+	for _, policy := range policies {
+		j := journey()
+		j["entry"] = map[string]any{"policy": policy, "period": map[bool]string{true: "30d"}[policy == "once_per"]}
+		status, out := post(j)
+		require.Equal(t, 201, status, "%s: %v", policy, out)
+	}
 }
