@@ -316,15 +316,21 @@ func TestWebAppIsServedWithSPAFallback(t *testing.T) {
 	require.Equal(t, 404, resp.StatusCode)
 }
 
-func TestOpenAPIMatchesRoutes(t *testing.T) {
-	f := newFixture(t)
+// openAPI decodes the served openapi.json into doc.
+func (f *fixture) openAPI(t *testing.T, doc any) {
+	t.Helper()
 	resp, err := http.Get(f.srv.URL + "/openapi.json")
 	require.NoError(t, err)
 	defer resp.Body.Close()
+	require.NoError(t, json.NewDecoder(resp.Body).Decode(doc))
+}
+
+func TestOpenAPIMatchesRoutes(t *testing.T) {
+	f := newFixture(t)
 	var doc struct {
 		Paths map[string]map[string]json.RawMessage `json:"paths"`
 	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	f.openAPI(t, &doc)
 	var documented []string
 	for p, ops := range doc.Paths {
 		for m := range ops {

@@ -3,7 +3,6 @@ package api_test
 import (
 	"context"
 	"encoding/json"
-	"net/http"
 	"strings"
 	"testing"
 	"time"
@@ -116,9 +115,6 @@ func TestDeliveriesStatusFilterIsChecked(t *testing.T) {
 	status, sent, _ := f.do(t, call{"POST", "/api/templates/" + tpl["id"].(string) + "/test", `{"to":"+15555550100"}`, sk})
 	require.Equal(t, 200, status, "%v", sent)
 
-	resp, err := http.Get(f.srv.URL + "/openapi.json")
-	require.NoError(t, err)
-	defer resp.Body.Close()
 	var doc struct {
 		Paths map[string]map[string]struct {
 			Parameters []struct {
@@ -129,7 +125,7 @@ func TestDeliveriesStatusFilterIsChecked(t *testing.T) {
 			} `json:"parameters"`
 		} `json:"paths"`
 	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	f.openAPI(t, &doc)
 	var documented []string
 	for _, p := range doc.Paths["/api/deliveries"]["get"].Parameters {
 		if p.Name == "status" {

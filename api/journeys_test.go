@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"flag"
 	"fmt"
-	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
@@ -429,9 +428,6 @@ func TestJourneyAndTemplateBadInput(t *testing.T) {
 // entry.policy's values are the ones it takes.
 func TestJourneyDefinitionAsDocumented(t *testing.T) {
 	f := newFixture(t)
-	resp, err := http.Get(f.srv.URL + "/openapi.json")
-	require.NoError(t, err)
-	defer resp.Body.Close()
 	type object struct {
 		Required   []string `json:"required"`
 		Properties map[string]struct {
@@ -446,7 +442,7 @@ func TestJourneyDefinitionAsDocumented(t *testing.T) {
 			Schemas map[string]object `json:"schemas"`
 		} `json:"components"`
 	}
-	require.NoError(t, json.NewDecoder(resp.Body).Decode(&doc))
+	f.openAPI(t, &doc)
 	def := doc.Components.Schemas["JourneyDefinition"]
 	require.ElementsMatch(t, []string{"name", "trigger", "entry", "start", "nodes"}, def.Required)
 	require.Equal(t, []string{"policy"}, def.Properties["entry"].Required)
