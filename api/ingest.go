@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"compress/gzip"
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -32,7 +33,7 @@ const ctxWriteKey = "write_key"
 // convention) or as a Bearer token.
 func (s *Server) writeKeyAuth(c *gin.Context) {
 	var key string
-	if user, _, ok := c.Request.BasicAuth(); ok {
+	if user, ok := basicWriteKey(c.GetHeader("Authorization")); ok {
 		key = user
 	} else if token, ok := bearerToken(c.GetHeader("Authorization")); ok {
 		key = token
@@ -64,6 +65,23 @@ func (s *Server) writeKeyAuth(c *gin.Context) {
 	}
 	c.Set(ctxWriteKey, k)
 	c.Next()
+}
+
+// basicWriteKey is the write key of HTTP Basic credentials: the username
+// of "key:" (Segment's libraries), or the whole decoded text when it has
+// no colon (base64 of the bare key, as some hand-written clients send it:
+// Segment takes it).
+func basicWriteKey(authz string) (string, bool) {
+	scheme, cred, ok := strings.Cut(strings.TrimSpace(authz), " ")
+	if !ok || !strings.EqualFold(scheme, "Basic") {
+		return "", false
+	}
+	b, err := base64.StdEncoding.DecodeString(strings.TrimSpace(cred))
+	if err != nil {
+		return "", false
+	}
+	user, _, _ := strings.Cut(string(b), ":")
+	return user, true
 }
 
 // writeKeyInBody reads the body's top-level "writeKey" and leaves the body,
