@@ -133,7 +133,7 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"timestamp not a string in a batch", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E","timestamp":true}]}`, wk, 400, "batch[0].timestamp", "RFC 3339 strings"},
 		{"batch sentAt not a string", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E"}],"sentAt":5}`, wk, 400, "sentAt", "RFC 3339 strings"},
 		{"batch sentAt not a string beside an ignored timestamp", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E"}],"timestamp":17,"sentAt":17}`, wk, 400, "sentAt", "RFC 3339 strings"},
-		{"time key in another case, named as written", "/v1/track", `{"userId":"u","event":"E","originalTimestamp":17,"SentAt":5}`, wk, 400, "SentAt", "RFC 3339 strings"},
+		{"time key in another case, named as written", "/v1/track", `{"userId":"u","event":"E","deviceTime":17,"SentAt":5}`, wk, 400, "SentAt", "RFC 3339 strings"},
 		{"escaped time that stays bad once read", "/v1/track", `{"userId":"u","event":"E","sentAt":"2024\u002B05"}`, wk, 400, "sentAt", "RFC 3339"},
 		{"escaped bad time with a '<' named by its own key", "/v1/track", `{"userId":"u","event":"E","sentAt":"2024-05-01T10:00:00\u002B02:00<"}`, wk, 400, "sentAt", "+02:00<"},
 		{"escaped bad time named by its own key", "/v1/track", `{"userId":"u","event":"E","sentAt":"2024\/05\/01"}`, wk, 400, "sentAt", "RFC 3339"},

@@ -37,8 +37,10 @@ type eventWire struct {
 	Timestamp   OptionalTime    `json:"timestamp"`
 	SentAt      OptionalTime    `json:"sentAt"`
 	ReceivedAt  OptionalTime    `json:"receivedAt"`
-	WorkspaceID string          `json:"workspaceId"`
-	WriteKey    string          `json:"writeKey"`
+	// Original is originalTimestamp.
+	Original    OptionalTime `json:"originalTimestamp"`
+	WorkspaceID string       `json:"workspaceId"`
+	WriteKey    string       `json:"writeKey"`
 }
 
 // ParsedEvent is an event read by ParseEvent.
@@ -62,7 +64,7 @@ func ParseEvent(b []byte) (ParsedEvent, bool) {
 	return ParsedEvent{Event: Event{Type: w.Type, MessageID: w.MessageID, UserID: w.UserID, AnonymousID: w.AnonymousID,
 		PreviousID: w.PreviousID, GroupID: w.GroupID, Event: w.Event, Name: w.Name, Category: w.Category,
 		Properties: w.Properties, Traits: w.Traits, Context: w.Context,
-		Timestamp: w.Timestamp.At, SentAt: w.SentAt.At, ReceivedAt: w.ReceivedAt.At,
+		Timestamp: w.Timestamp.At, SentAt: w.SentAt.At, ReceivedAt: w.ReceivedAt.At, OriginalTimestamp: w.Original.At,
 		WorkspaceID: w.WorkspaceID, WriteKey: w.WriteKey},
 		HasSentAt: w.SentAt.Set}, true
 }
@@ -332,7 +334,8 @@ func MarshalEvent(ev *Event) ([]byte, error) {
 	for _, f := range [...]struct {
 		key string
 		t   *time.Time
-	}{{`,"timestamp":"`, ev.Timestamp}, {`,"sentAt":"`, ev.SentAt}, {`,"receivedAt":"`, ev.ReceivedAt}} {
+	}{{`,"timestamp":"`, ev.Timestamp}, {`,"sentAt":"`, ev.SentAt}, {`,"receivedAt":"`, ev.ReceivedAt},
+		{`,"originalTimestamp":"`, ev.OriginalTimestamp}} {
 		if f.t == nil {
 			continue
 		}
@@ -435,7 +438,7 @@ func compact(v []byte) int {
 
 // EventTimeFields are the times an event carries (a batch carries its own
 // sentAt).
-var EventTimeFields = []string{"timestamp", "sentAt", "receivedAt"}
+var EventTimeFields = []string{"timestamp", "sentAt", "receivedAt", "originalTimestamp"}
 
 // NonStringTime names the key of the JSON object raw, among the time
 // fields given, that holds something other than a string (a number, true,

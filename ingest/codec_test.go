@@ -40,6 +40,9 @@ var codecInputs = []string{
 	`{"timestamp":"2026-01-01T00:00:00-23:59"}`,
 	`{"timestamp":"\u0032026-01-01T00:00:00Z"}`,
 	`{"timestamp":{}}`,
+	`{"originalTimestamp":"2026-01-01T00:00:00+02:00","OriginalTimestamp":null,"originalTimestamp":"2026-01-02T00:00:00Z"}`,
+	`{"originalTimestamp":"yesterday"}`,
+	`{"originalTimestamp":17}`,
 	`{"userId":"\u00e9\ud83d\ude00\/\n\"x\""}`,
 	`{"userId":"\ud800 lone"}`,
 	"{\"userId\":\"bad \xff utf8\",\"properties\":{\"k\":\"\xfe\"}}",
@@ -143,6 +146,7 @@ func TestQuickCodecWritesAsEncodingJSON(t *testing.T) {
 		{Type: "track", UserID: "<u>&\u2028\u2029", Event: "bad \xff utf8", Properties: json.RawMessage(` { "a" : "<b>" } `), Timestamp: &at},
 		{Type: "identify", Traits: json.RawMessage(`{"x":"\u00e9"}`), Context: json.RawMessage(`null`), SentAt: &at, ReceivedAt: &at},
 		{Type: "track", Timestamp: &far},
+		{Type: "track", Timestamp: &at, OriginalTimestamp: &at, ReceivedAt: &at},
 	} {
 		checkWrite(t, &ev, fmt.Sprintf("%+v", ev))
 	}

@@ -35,8 +35,11 @@ type Event struct {
 	Timestamp   *time.Time      `json:"timestamp,omitempty"`
 	SentAt      *time.Time      `json:"sentAt,omitempty"`
 	ReceivedAt  *time.Time      `json:"receivedAt,omitempty"`
-	WorkspaceID string          `json:"workspaceId,omitempty"`
-	WriteKey    string          `json:"writeKey,omitempty"`
+	// OriginalTimestamp is the device's time of the event, as the sender's
+	// clock read it (Segment's field; Normalize corrects it with sentAt).
+	OriginalTimestamp *time.Time `json:"originalTimestamp,omitempty"`
+	WorkspaceID       string     `json:"workspaceId,omitempty"`
+	WriteKey          string     `json:"writeKey,omitempty"`
 }
 
 // Limits of DESIGN §4.
@@ -391,8 +394,13 @@ func (e *Event) DisplayName() string {
 }
 
 // Normalize fills what the sender may leave out: the receive time, and the
-// event time corrected for the sender's clock skew as Segment does
-// (timestamp + (receivedAt − sentAt)), defaulting to receivedAt.
+// event time corrected for the sender's clock skew as Segment does. With an
+// originalTimestamp (the device's clock) and a sentAt, it is
+// receivedAt − (sentAt − originalTimestamp), whatever timestamp says (in
+// Segment's data timestamp is that result already: a replay must not be
+// corrected twice); an originalTimestamp alone is the time when there is
+// no timestamp; else timestamp + (receivedAt − sentAt), defaulting to
+// receivedAt.
 func (e *Event) Normalize(now time.Time, newID func() string) {
 	if e.ReceivedAt == nil {
 		now := now.UTC() // its own variable: an event with a receivedAt allocates none
@@ -402,6 +410,11 @@ func (e *Event) Normalize(now time.Time, newID func() string) {
 		e.MessageID = newID()
 	}
 	switch {
+	case e.OriginalTimestamp != nil && e.SentAt != nil:
+		ts := e.OriginalTimestamp.Add(e.ReceivedAt.Sub(*e.SentAt)).UTC()
+		e.Timestamp = &ts
+	case e.OriginalTimestamp != nil && e.Timestamp == nil:
+		e.Timestamp = e.OriginalTimestamp
 	case e.Timestamp == nil:
 		e.Timestamp = e.ReceivedAt
 	case e.SentAt != nil:
@@ -413,7 +426,7 @@ func (e *Event) Normalize(now time.Time, newID func() string) {
 	e.Timestamp, e.ReceivedAt = inUTC(e.Timestamp), inUTC(e.ReceivedAt)
 	// The correction is made: an event normalised again (the API's, when
 	// the consumer reads it) keeps its timestamp.
-	e.SentAt = nil
+	e.SentAt, e.OriginalTimestamp = nil, nil
 }
 
 // inUTC is t in UTC; t itself when it is (most are: no allocation).
@@ -440,7 +453,7 @@ func (e *Event) CheckTimes() *FieldError {
 		if y := f.t.UTC().Year(); y < 1 || y > 9999 {
 			msg := "%s is outside the years 1 to 9999"
 			if f.name == "timestamp" {
-				msg += " after the clock-skew correction (timestamp + receivedAt − sentAt)"
+				msg += " after the clock-skew correction (timestamp or originalTimestamp + receivedAt − sentAt)"
 			}
 			return fieldErr(f.name, msg, f.name)
 		}

@@ -232,3 +232,60 @@ func readDeadLetters(t *testing.T, c sarama.Client) []deadLetterRecord {
 	}
 	return readAll(t, c, dlq, total)
 }
+
+// Segment's event time: with originalTimestamp and sentAt, receivedAt −
+// (sentAt − originalTimestamp), over any timestamp; originalTimestamp
+// alone when there is no timestamp; else timestamp + (receivedAt −
+// sentAt). The result is final: normalised again (the consumer reading
+// what the API wrote), an event keeps it.
+func TestNormalizeTakesTheDeviceTimeAsSegmentDoes(t *testing.T) {
+	at := func(s string) *time.Time {
+		v, err := time.Parse(time.RFC3339, s)
+		require.NoError(t, err)
+		return &v
+	}
+	received := at("2024-05-01T00:00:05Z")
+	cases := []struct {
+		name                    string
+		timestamp, orig, sentAt *time.Time
+		want                    string
+	}{
+		{"device time and sentAt", nil, at("2024-05-01T02:00:00Z"), at("2024-05-01T02:00:05Z"), "2024-05-01T00:00:00Z"},
+		{"a replay: not corrected twice", at("2024-05-01T00:00:00Z"), at("2024-05-01T02:00:00Z"), at("2024-05-01T02:00:05Z"), "2024-05-01T00:00:00Z"},
+		{"device time alone", nil, at("2024-04-30T00:00:00Z"), nil, "2024-04-30T00:00:00Z"},
+		{"timestamp wins without sentAt", at("2024-04-29T00:00:00Z"), at("2024-04-30T00:00:00Z"), nil, "2024-04-29T00:00:00Z"},
+		{"timestamp and sentAt", at("2024-05-01T00:00:00Z"), nil, at("2024-05-01T00:00:15Z"), "2024-04-30T23:59:50Z"},
+		{"nothing", nil, nil, nil, "2024-05-01T00:00:05Z"},
+	}
+	for _, tc := range cases {
+		t.Run(tc.name, func(t *testing.T) {
+			ev := ingest.Event{Timestamp: tc.timestamp, OriginalTimestamp: tc.orig, SentAt: tc.sentAt, ReceivedAt: received, MessageID: "m"}
+			ev.Normalize(time.Now(), func() string { return "" })
+			require.Equal(t, tc.want, ev.Timestamp.Format(time.RFC3339))
+			require.Nil(t, ev.SentAt)
+			require.Nil(t, ev.OriginalTimestamp)
+			again := *ev.Timestamp
+			ev.Normalize(time.Now(), func() string { return "" })
+			require.True(t, again.Equal(*ev.Timestamp))
+		})
+	}
+}
+
+// A producer writing Segment-shaped events straight to the topic gets the
+// same event time as over HTTP: the consumer applies originalTimestamp.
+func TestConsumerTakesTheDeviceTimeOfEventsProducedToKafka(t *testing.T) {
+	e := newEnv(t)
+	e.run(t)
+	received := "2024-05-01T00:00:05Z"
+	e.produce(t, e.ws.ID+":dev-1", map[string]any{"type": "track", "messageId": "m-dev-1", "userId": "dev-1", "event": "Offline",
+		"workspaceId": e.ws.ID, "originalTimestamp": "2024-05-01T02:00:00Z", "sentAt": "2024-05-01T02:00:05Z", "receivedAt": received})
+	e.produce(t, e.ws.ID+":dev-1", map[string]any{"type": "track", "messageId": "m-dev-2", "userId": "dev-1", "event": "Device time only",
+		"workspaceId": e.ws.ID, "originalTimestamp": "2024-04-30T00:00:00Z", "receivedAt": received})
+	evs := e.storedEvents(t, "dev-1", 2)
+	got := map[string]time.Time{}
+	for _, ev := range evs {
+		got[ev.MessageID] = ev.OccurredAt.UTC()
+	}
+	require.Equal(t, time.Date(2024, 5, 1, 0, 0, 0, 0, time.UTC), got["m-dev-1"], "receivedAt − (sentAt − originalTimestamp)")
+	require.Equal(t, time.Date(2024, 4, 30, 0, 0, 0, 0, time.UTC), got["m-dev-2"])
+}
