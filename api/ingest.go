@@ -322,14 +322,19 @@ func readBatchEvent(raw json.RawMessage) (eventBody, error) {
 // applyOwnSentAt moves the body's sentAt into the event.
 func (ev *eventBody) applyOwnSentAt() { ev.Event.SentAt = ev.SentAt.At }
 
-// batchDefaults are what a batch gives its events that have none of their
-// own: its sentAt (for the clock-skew correction) and its context, as
-// Segment's batch endpoint does. An event's own sentAt or context (even a
-// null one) wins.
+// batchDefaults are what a batch gives its events: its sentAt (for the
+// clock-skew correction) where an event has none of its own (even a null
+// one), and its context, merged key by key into each event's, the event's
+// keys winning, as Segment's batch endpoint documents ("merged with any
+// context inside each of the items in the batch").
 type batchDefaults struct {
 	sentAt  *time.Time
 	context json.RawMessage
-	// sentAtBytes and contextBytes are what each adds to an event's size.
+	// members are the batch context's members, to merge into an event's
+	// own context.
+	members []contextMember
+	// sentAtBytes and contextBytes are what each adds to an event's size
+	// that has none.
 	sentAtBytes, contextBytes int
 }
 
@@ -341,12 +346,24 @@ func newBatchDefaults(sentAt *time.Time, batchCtx json.RawMessage) batchDefaults
 	if len(batchCtx) > 0 && string(batchCtx) != "null" {
 		d.context = batchCtx
 		d.contextBytes = len(`,"context":`) + len(batchCtx)
+		for _, m := range ingest.TopLevelMembers(batchCtx) {
+			k, _ := json.Marshal(m.Key) // a string always encodes
+			d.members = append(d.members, contextMember{key: m.Key, json: append(append(k, ':'), m.Value...)})
+		}
 	}
 	return d
 }
 
-// grows is how many bytes the defaults add to the event raw decoded into
-// ev: the event size limit applies to the event with them.
+// contextMember is a member of a batch's context: its key, and the member
+// as JSON ("key":value).
+type contextMember struct {
+	key  string
+	json []byte
+}
+
+// grows gives the event raw, decoded into ev, the batch's context (merged
+// into its own) and says how many bytes the defaults add to it: the event
+// size limit applies to the event with them.
 func (d batchDefaults) grows(raw json.RawMessage, ev *eventBody) int {
 	if len(raw) == 0 || raw[0] != '{' {
 		return 0 // not an object: nothing is added, decoding reports it
@@ -355,20 +372,59 @@ func (d batchDefaults) grows(raw json.RawMessage, ev *eventBody) int {
 	if !ev.SentAt.Set {
 		n += d.sentAtBytes
 	}
-	if len(ev.Context) == 0 {
+	switch own := bytes.TrimSpace(ev.Context); {
+	case d.context == nil:
+	case len(own) == 0:
 		n += d.contextBytes
+		ev.Context = d.context
+	case string(own) == "null":
+		n += len(d.context) - len(ev.Context)
+		ev.Context = d.context
+	case own[0] == '{':
+		merged := mergeContext(own, d.members)
+		n += len(merged) - len(ev.Context)
+		ev.Context = merged
 	}
 	return n
 }
 
-// apply gives the event the batch's sentAt and context where it has none.
+// mergeContext is the JSON object own with the members of the batch's
+// context whose keys it does not have added at its end; own's bytes stay
+// as sent.
+func mergeContext(own json.RawMessage, batch []contextMember) json.RawMessage {
+	mine := ingest.TopLevelMembers(own)
+	have := make(map[string]bool, len(mine))
+	for _, m := range mine {
+		have[m.Key] = true
+	}
+	end := bytes.LastIndexByte(own, '}')
+	if end < 0 {
+		return own // not an object after all: validation says so
+	}
+	out := append([]byte(nil), own[:end]...)
+	sep := len(mine) > 0
+	added := false
+	for _, m := range batch {
+		if have[m.key] {
+			continue
+		}
+		if sep {
+			out = append(out, ',')
+		}
+		sep, added = true, true
+		out = append(out, m.json...)
+	}
+	if !added {
+		return own
+	}
+	return append(out, own[end:]...)
+}
+
+// apply gives the event the batch's sentAt where it has none.
 func (d batchDefaults) apply(ev *eventBody) {
 	ev.applyOwnSentAt()
 	if !ev.SentAt.Set {
 		ev.Event.SentAt = d.sentAt
-	}
-	if len(ev.Context) == 0 && d.context != nil {
-		ev.Context = d.context
 	}
 }
 

@@ -3,6 +3,7 @@ package api
 import (
 	"context"
 	"encoding/json"
+	"fmt"
 	"net/http"
 	"net/http/httptest"
 	"strings"
@@ -73,7 +74,9 @@ func TestBatchDefaultsApplyWhereTheEventHasNone(t *testing.T) {
 		{"own null sentAt wins", `"sentAt":"` + batchSent + `"`, `{"type":"track","userId":"u","event":"E","sentAt":null}`, nil, ""},
 		{"batch context", `"context":{"ip": "1.2.3.4"}`, `{"type":"track","userId":"u","event":"E"}`, nil, `{"ip":"1.2.3.4"}`},
 		{"own context wins", `"context":{"ip":"1.2.3.4"}`, `{"type":"track","userId":"u","event":"E","context":{"ip":"5.6.7.8"}}`, nil, `{"ip":"5.6.7.8"}`},
-		{"own null context wins", `"context":{"ip":"1.2.3.4"}`, `{"type":"track","userId":"u","event":"E","context":null}`, nil, `null`},
+		{"own null context takes the batch's", `"context":{"ip":"1.2.3.4"}`, `{"type":"track","userId":"u","event":"E","context":null}`, nil, `{"ip":"1.2.3.4"}`},
+		{"contexts merged, own keys win", `"context":{"library":{"name":"analytics-java"},"ip":"1.2.3.4"}`, `{"type":"track","userId":"u","event":"E","context":{"ip":"5.6.7.8"}}`, nil, `{"ip":"5.6.7.8","library":{"name":"analytics-java"}}`},
+		{"batch context merged into an empty one", `"context":{"a":1}`, `{"type":"track","userId":"u","event":"E","context":{ }}`, nil, `{"a":1}`},
 		{"null batch context", `"context":null`, `{"type":"track","userId":"u","event":"E"}`, nil, ""},
 		{"both", `"sentAt":"` + batchSent + `","context":{"a":1}`, `{"type":"track","userId":"u","event":"E","timestamp":"` + ts + `"}`, at(batchSent), `{"a":1}`},
 	}
@@ -134,12 +137,21 @@ func TestBatchEventsGetIDsAndTimes(t *testing.T) {
 
 func TestBatchElementErrors(t *testing.T) {
 	big := `{"type":"track","userId":"u","event":"E","properties":{"x":"` + strings.Repeat("a", ingest.MaxEventBytes-100) + `"}}`
+	// An event that is, with the batch's context merged into its own
+	// (`,"library":"L"`, 14 bytes), exactly at the limit, or one byte over.
+	atLimit := func(over int) string {
+		format := `{"type":"track","userId":"u","event":"E","context":{"ip":"1"},"properties":{"x":"%s"}}`
+		pad := ingest.MaxEventBytes - 14 + over - len(fmt.Sprintf(format, ""))
+		return `{"context":{"library":"L"},"batch":[` + fmt.Sprintf(format, strings.Repeat("p", pad)) + `]}`
+	}
 	cases := []struct {
 		name, body string
 		status     int
 		field      string
 		msg        string
 	}{
+		{"at the limit with the batch context merged", atLimit(0), 200, "", ""},
+		{"over the limit with the batch context merged", atLimit(1), 400, "batch[0]", fmt.Sprintf("event is %d bytes; the limit is %d", ingest.MaxEventBytes+1, ingest.MaxEventBytes)},
 		{"wrong type", `{"batch":[{"type":"track","userId":false,"event":"E"}]}`, 400, "batch[0].userId", `batch[0]: field "userId" must be a string or a number`},
 		{"not an object", `{"batch":[{"type":"track","userId":"u","event":"E"},5]}`, 400, "batch[1]", `batch[1]: the event must be a JSON object, not number`},
 		{"null with defaults", `{"sentAt":"2026-01-01T00:00:10Z","batch":[null]}`, 400, "batch[0].type", "batch[0]: type"},
@@ -148,7 +160,8 @@ func TestBatchElementErrors(t *testing.T) {
 		{"batch context not an object", `{"context":[1],"batch":[{"type":"track","userId":"u","event":"E"}]}`, 400, "context", "the batch's context must be a JSON object"},
 		{"too big", `{"batch":[` + strings.Replace(big, `"x"`, `"y":"`+strings.Repeat("c", 200)+`","x"`, 1) + `]}`, 400, "batch[0]", "the limit is"},
 		{"too big with the batch context", `{"context":{"x":"` + strings.Repeat("b", 200) + `"},"batch":[` + big + `]}`, 400, "batch[0]", "the limit is"},
-		{"own context keeps it small", `{"context":{"x":"` + strings.Repeat("b", 200) + `"},"batch":[` + strings.Replace(big, `"event":"E"`, `"event":"E","context":{}`, 1) + `]}`, 200, "", ""},
+		{"too big with the batch context merged into its own", `{"context":{"x":"` + strings.Repeat("b", 200) + `"},"batch":[` + strings.Replace(big, `"event":"E"`, `"event":"E","context":{}`, 1) + `]}`, 400, "batch[0]", "the limit is"},
+		{"own context key keeps it small", `{"context":{"x":"` + strings.Repeat("b", 200) + `"},"batch":[` + strings.Replace(big, `"event":"E"`, `"event":"E","context":{"x":1}`, 1) + `]}`, 200, "", ""},
 	}
 	for _, tc := range cases {
 		t.Run(tc.name, func(t *testing.T) {

@@ -64,6 +64,22 @@ func TestOriginalTimestampIsTheDeviceTime(t *testing.T) {
 	}
 }
 
+// Segment's HTTP API: a batch's context "will be merged with any context
+// inside each of the items in the batch". Libraries put their own context
+// (library, device) on the batch and the caller's (ip, page) on each
+// event: both are kept.
+func TestBatchContextIsMergedWithTheEventContext(t *testing.T) {
+	f := newIngestFixture(t)
+	body := `{"context":{"library":{"name":"analytics-java","version":"3.5.1"},"device":{"type":"phone"},"ip":"192.0.2.1"},
+		"batch":[{"type":"track","userId":"ctx-1","event":"E","messageId":"m-ctx-1","context":{"ip":"203.0.113.7"}}]}`
+	status, out := f.post(t, "/v1/batch", []byte(body), basic(f.writeKey))
+	require.Equal(t, 200, status, "%v", out)
+	msgs := f.messages(t)
+	require.Len(t, msgs, 1)
+	require.JSONEq(t, `{"ip":"203.0.113.7","library":{"name":"analytics-java","version":"3.5.1"},"device":{"type":"phone"}}`,
+		string(msgs[0].Context), "the event's own keys win; the batch's are merged in")
+}
+
 // Basic credentials of the bare write key, without the ":" of an empty
 // password, name the key too (Segment takes them).
 func TestWriteKeyAsBasicCredentialsWithoutAColon(t *testing.T) {
