@@ -53,6 +53,9 @@ type Deps struct {
 	Frontend fs.FS
 	Checks   []Check
 	Producer Producer
+	// DeadLetters writes to the dead-letter topic the events of a batch
+	// that are refused while the others are accepted.
+	DeadLetters Producer
 	// Temporal queries, signals and cancels runs.
 	Temporal client.Client
 	// Router enters customers into journeys (API-triggered entry).

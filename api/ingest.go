@@ -196,7 +196,7 @@ func (s *Server) ingestOne(typ string) gin.HandlerFunc {
 			failField(c, ferr.status, ferr.Field, ferr.Message)
 			return
 		}
-		s.produce(c, []ingest.Message{msg})
+		s.produce(c, []ingest.Message{msg}, nil)
 	}
 }
 
@@ -206,8 +206,11 @@ type batchRequest struct {
 	SentAt  *time.Time        `json:"sentAt"`
 }
 
-// ingestBatch handles /v1/batch: every event is validated before any is
-// produced, so a bad batch stores nothing.
+// ingestBatch handles /v1/batch. A problem of the body as a whole refuses
+// it (400). Each event is checked on its own: the valid ones are produced,
+// the refused ones are dead-lettered and named in the answer's "rejected"
+// (a Segment library drops a whole batch answered 4xx, losing its valid
+// events with the bad one). A batch of only refused events is refused.
 func (s *Server) ingestBatch(c *gin.Context) {
 	body, ok := readIngestBody(c)
 	if !ok {
@@ -244,6 +247,7 @@ func (s *Server) ingestBatch(c *gin.Context) {
 	}
 	defaults := newBatchDefaults(req.SentAt, req.Context)
 	msgs := make([]ingest.Message, 0, len(req.Batch))
+	var rejected []rejectedEvent
 	textOK := ingest.StorableText(body) // else each event is checked, to name the one
 	for i, raw := range req.Batch {
 		field := func(f string) string {
@@ -252,28 +256,82 @@ func (s *Server) ingestBatch(c *gin.Context) {
 			}
 			return fmt.Sprintf("batch[%d].%s", i, f)
 		}
+		var ev eventBody
+		reject := func(f, msg string) {
+			rejected = append(rejected, rejectedEvent{Index: i, Field: field(f), Error: fmt.Sprintf("batch[%d]: %s", i, msg), raw: raw,
+				key: ingest.Event{UserID: ev.UserID, AnonymousID: ev.AnonymousID}})
+		}
 		if !textOK {
 			if ferr := ingest.CheckText(raw); ferr != nil {
-				failField(c, http.StatusBadRequest, field(ferr.Field), fmt.Sprintf("batch[%d]: %s", i, ferr.Message))
-				return
+				reject(ferr.Field, ferr.Message)
+				continue
 			}
 		}
 		ev, err := readBatchEvent(raw)
 		if size := len(raw) + defaults.grows(raw, &ev); size > ingest.MaxEventBytes {
-			failField(c, http.StatusBadRequest, field("body"), fmt.Sprintf("batch[%d]: event is %d bytes; the limit is %d", i, size, ingest.MaxEventBytes))
-			return
+			reject("body", fmt.Sprintf("event is %d bytes; the limit is %d", size, ingest.MaxEventBytes))
+			continue
 		}
 		if err == nil {
 			defaults.apply(&ev)
 		}
 		msg, ferr := s.prepareEvent(c, raw, ev.Event, err, "")
 		if ferr != nil {
-			failField(c, ferr.status, field(ferr.Field), fmt.Sprintf("batch[%d]: %s", i, ferr.Message))
-			return
+			reject(ferr.Field, ferr.Message)
+			continue
 		}
 		msgs = append(msgs, msg)
 	}
-	s.produce(c, msgs)
+	if len(msgs) == 0 {
+		// Nothing to accept: the batch is refused, as a single event is.
+		failField(c, http.StatusBadRequest, rejected[0].Field, rejected[0].Error)
+		return
+	}
+	if len(rejected) > 0 && !s.deadLetter(c, rejected) {
+		return
+	}
+	s.produce(c, msgs, rejected)
+}
+
+// rejectedEvent is an event of a batch that was refused while the others
+// were accepted: named in the answer, written to the dead-letter topic.
+type rejectedEvent struct {
+	Index int    `json:"index"`
+	Field string `json:"field"`
+	Error string `json:"error"`
+	raw   json.RawMessage
+	key   ingest.Event // the ids it was read with, for its letter's key
+}
+
+// deadLetter writes the batch's refused events to the dead-letter topic,
+// durably, and counts them; it answers 503 (and returns false) when it
+// cannot: the client sends the batch again, and the events it accepted
+// are deduplicated by their messageIds.
+func (s *Server) deadLetter(c *gin.Context, rejected []rejectedEvent) bool {
+	if s.deps.DeadLetters == nil {
+		fail(c, http.StatusServiceUnavailable, "event ingest is not configured on this server")
+		return false
+	}
+	key := c.MustGet(ctxWriteKey).(schema.APIKey)
+	now := time.Now()
+	letters := make([]ingest.Message, 0, len(rejected))
+	for _, r := range rejected {
+		r.key.WorkspaceID = key.WorkspaceID
+		l, err := ingest.NewRejectedLetter(ingest.RejectedEvent{Reason: r.Error, Field: r.Field, Path: c.Request.URL.Path, Index: r.Index,
+			WorkspaceID: key.WorkspaceID, RequestID: c.GetString(ctxRequestID), Key: r.key.Key()}, r.raw, now)
+		if err != nil {
+			s.internal(c, "encode dead letter", err)
+			return false
+		}
+		letters = append(letters, l)
+	}
+	if err := s.deps.DeadLetters.Produce(c, letters...); err != nil {
+		s.deps.Log.ErrorContext(c, "dead-letter refused events", "error", err, "request_id", c.GetString(ctxRequestID))
+		fail(c, http.StatusServiceUnavailable, "the event broker did not accept the events; retry")
+		return false
+	}
+	s.metrics.rejectedEvents.Add(float64(len(rejected)))
+	return true
 }
 
 // readBatch reads a /v1/batch body quickly, or with encoding/json for the
@@ -517,7 +575,9 @@ func (s *Server) prepareEvent(c *gin.Context, raw []byte, ev ingest.Event, decod
 	return ingest.Message{Key: ev.Key(), Value: b}, nil
 }
 
-func (s *Server) produce(c *gin.Context, msgs []ingest.Message) {
+// produce writes msgs to the events topic and answers 200 once the broker
+// acknowledged them, naming the batch's refused events, if any.
+func (s *Server) produce(c *gin.Context, msgs []ingest.Message, rejected []rejectedEvent) {
 	if s.deps.Producer == nil {
 		fail(c, http.StatusServiceUnavailable, "event ingest is not configured on this server")
 		return
@@ -525,6 +585,10 @@ func (s *Server) produce(c *gin.Context, msgs []ingest.Message) {
 	if err := s.deps.Producer.Produce(c, msgs...); err != nil {
 		s.deps.Log.ErrorContext(c, "produce events", "error", err, "request_id", c.GetString(ctxRequestID))
 		fail(c, http.StatusServiceUnavailable, "the event broker did not accept the events; retry")
+		return
+	}
+	if len(rejected) > 0 {
+		c.JSON(http.StatusOK, gin.H{"success": true, "rejected": rejected})
 		return
 	}
 	c.JSON(http.StatusOK, gin.H{"success": true})

@@ -31,7 +31,7 @@ func postBatch(t *testing.T, body string) (int, map[string]any, []ingest.Event, 
 	t.Helper()
 	gin.SetMode(gin.ReleaseMode) // as New does
 	p := &keepProducer{}
-	s := &Server{deps: Deps{Producer: p}}
+	s := &Server{deps: Deps{Producer: p, DeadLetters: &keepProducer{}}, metrics: newHTTPMetrics(nil)}
 	rec := httptest.NewRecorder()
 	c, _ := gin.CreateTestContext(rec)
 	c.Request = httptest.NewRequest("POST", "/v1/batch", strings.NewReader(body))
@@ -153,7 +153,7 @@ func TestBatchElementErrors(t *testing.T) {
 		{"at the limit with the batch context merged", atLimit(0), 200, "", ""},
 		{"over the limit with the batch context merged", atLimit(1), 400, "batch[0]", fmt.Sprintf("event is %d bytes; the limit is %d", ingest.MaxEventBytes+1, ingest.MaxEventBytes)},
 		{"wrong type", `{"batch":[{"type":"track","userId":false,"event":"E"}]}`, 400, "batch[0].userId", `batch[0]: field "userId" must be a string or a number`},
-		{"not an object", `{"batch":[{"type":"track","userId":"u","event":"E"},5]}`, 400, "batch[1]", `batch[1]: the event must be a JSON object, not number`},
+		{"not an object", `{"batch":[5]}`, 400, "batch[0]", `batch[0]: the event must be a JSON object, not number`},
 		{"null with defaults", `{"sentAt":"2026-01-01T00:00:10Z","batch":[null]}`, 400, "batch[0].type", "batch[0]: type"},
 		{"bad sentAt", `{"batch":[{"type":"track","userId":"u","event":"E","sentAt":"soon"}]}`, 400, "batch[0].sentAt", "RFC 3339"},
 		{"bad batch sentAt", `{"batch":[{"type":"track","userId":"u","event":"E"}],"sentAt":"nope"}`, 400, "sentAt", "RFC 3339"},

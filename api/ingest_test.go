@@ -13,6 +13,7 @@ import (
 	"time"
 
 	"github.com/IBM/sarama"
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/api"
@@ -30,6 +31,7 @@ type ingestFixture struct {
 	client   sarama.Client
 	brokers  []string
 	store    *schema.Store
+	metrics  *prometheus.Registry
 }
 
 func newIngestFixture(t *testing.T) *ingestFixture {
@@ -51,37 +53,51 @@ func newIngestFixture(t *testing.T) *ingestFixture {
 	require.NoError(t, err)
 	sk, err := st.CreateAPIKey(ctx, ws.ID, schema.KeySecret, "", "t")
 	require.NoError(t, err)
-	srv := httptest.NewServer(api.New(api.Deps{Store: st, Producer: p}))
+	dlq, err := ingest.NewDeadLetterProducer(b.Addrs(), "herald.events.dlq")
+	require.NoError(t, err)
+	t.Cleanup(func() { dlq.Close() })
+	reg := prometheus.NewRegistry()
+	srv := httptest.NewServer(api.New(api.Deps{Store: st, Producer: p, DeadLetters: dlq, Metrics: reg}))
 	t.Cleanup(srv.Close)
-	return &ingestFixture{url: srv.URL, writeKey: wk.Key, secret: sk.Key, ws: ws.ID, client: c, brokers: b.Addrs(), store: st}
+	return &ingestFixture{url: srv.URL, writeKey: wk.Key, secret: sk.Key, ws: ws.ID, client: c, brokers: b.Addrs(), store: st, metrics: reg}
 }
 
 // messages reads everything on the topic.
 func (f *ingestFixture) messages(t *testing.T) []ingest.Event {
 	t.Helper()
+	var out []ingest.Event
+	for _, m := range f.records(t, "herald.events") {
+		var ev ingest.Event
+		require.NoError(t, json.Unmarshal(m.Value, &ev))
+		require.Equal(t, ev.Key(), string(m.Key))
+		out = append(out, ev)
+	}
+	return out
+}
+
+// records reads every record of topic.
+func (f *ingestFixture) records(t *testing.T, topic string) []*sarama.ConsumerMessage {
+	t.Helper()
 	cons, err := sarama.NewConsumerFromClient(f.client)
 	require.NoError(t, err)
 	defer cons.Close()
-	parts, err := f.client.Partitions("herald.events")
+	parts, err := f.client.Partitions(topic)
 	require.NoError(t, err)
-	var out []ingest.Event
+	var out []*sarama.ConsumerMessage
 	for _, p := range parts {
-		newest, err := f.client.GetOffset("herald.events", p, sarama.OffsetNewest)
+		newest, err := f.client.GetOffset(topic, p, sarama.OffsetNewest)
 		require.NoError(t, err)
 		if newest == 0 {
 			continue
 		}
-		pc, err := cons.ConsumePartition("herald.events", p, sarama.OffsetOldest)
+		pc, err := cons.ConsumePartition(topic, p, sarama.OffsetOldest)
 		require.NoError(t, err)
 		for i := int64(0); i < newest; i++ {
 			select {
 			case m := <-pc.Messages():
-				var ev ingest.Event
-				require.NoError(t, json.Unmarshal(m.Value, &ev))
-				require.Equal(t, ev.Key(), string(m.Key))
-				out = append(out, ev)
+				out = append(out, m)
 			case <-time.After(10 * time.Second):
-				t.Fatal("timed out reading the topic")
+				t.Fatalf("timed out reading %s", topic)
 			}
 		}
 		pc.Close()
@@ -154,9 +170,9 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"event too big", "/v1/track", string(big), wk, 400, "body", "limit"},
 		{"batch too big", "/v1/batch", string(huge), wk, 400, "body", "larger than"},
 		{"empty batch", "/v1/batch", `{"batch":[]}`, wk, 400, "batch", "non-empty"},
-		{"bad element in batch", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"ok"},{"type":"track","event":"E"}]}`, wk, 400, "batch[1].userId", "batch[1]"},
+		{"bad element in a batch of bad elements", "/v1/batch", `{"batch":[{"type":"track","event":"E"},{"type":"track","userId":"u"}]}`, wk, 400, "batch[0].userId", "batch[0]"},
 		{"bytes that are not UTF-8 in an id", "/v1/track", "{\"userId\":\"q\xffz\",\"event\":\"E\"}", wk, 400, "userId", "not valid UTF-8"},
-		{"bytes that are not UTF-8 in a batch element", "/v1/batch", "{\"batch\":[{\"type\":\"track\",\"userId\":\"u\",\"event\":\"ok\"},{\"type\":\"track\",\"userId\":\"u\",\"event\":\"E\xc3\"}]}", wk, 400, "batch[1].event", "not valid UTF-8"},
+		{"bytes that are not UTF-8 in a batch element", "/v1/batch", "{\"batch\":[{\"type\":\"track\",\"userId\":\"u\",\"event\":\"E\xc3\"}]}", wk, 400, "batch[0].event", "not valid UTF-8"},
 		{"timestamp past year 9999 after skew correction", "/v1/track", `{"userId":"u","event":"E","timestamp":"9999-12-31T23:59:59Z","sentAt":"2000-01-01T00:00:00Z"}`, wk, 400, "timestamp", "years 1 to 9999"},
 		{"two events in one body", "/v1/track", `{"userId":"a","event":"E"}{"userId":"b","event":"F"}`, wk, 400, "body", "after the event's JSON object"},
 		{"data after the event", "/v1/identify", `{"userId":"u"} trailing`, wk, 400, "body", "after the event's JSON object"},
@@ -171,7 +187,7 @@ func TestIngestAcceptsSegmentCallsAndRejectsBadInput(t *testing.T) {
 		{"screen name too long", "/v1/screen", `{"userId":"u","name":"` + strings.Repeat("é", 201) + `"}`, wk, 400, "name", "longer than 200"},
 		{"category too long", "/v1/page", `{"userId":"u","name":"Docs","category":"` + strings.Repeat("&", 201) + `"}`, wk, 400, "category", "category is longer than 200 characters"},
 		{"groupId too long", "/v1/group", `{"userId":"u","groupId":"` + strings.Repeat("g", 201) + `"}`, wk, 400, "groupId", "groupId is longer than 200 characters"},
-		{"name too long in a batch", "/v1/batch", `{"batch":[{"type":"page","userId":"u","name":"ok"},{"type":"screen","userId":"u","name":"` + strings.Repeat("\u2028", 201) + `"}]}`, wk, 400, "batch[1].name", "batch[1]: name is longer"},
+		{"name too long in a batch", "/v1/batch", `{"batch":[{"type":"screen","userId":"u","name":"` + strings.Repeat("\u2028", 201) + `"}]}`, wk, 400, "batch[0].name", "batch[0]: name is longer"},
 		{"lone surrogate in an id", "/v1/track", `{"userId":"u-\ud83d","event":"E"}`, wk, 400, "userId", "lone UTF-16 surrogate (\\ud83d)"},
 		{"lone surrogate in a batch's message id", "/v1/batch", `{"batch":[{"type":"track","userId":"u","event":"E","messageId":"m-\udc00"}]}`, wk, 400, "batch[0].messageId", "batch[0]: messageId contains a lone UTF-16 surrogate"},
 		{"timestamp in year 10000 in UTC", "/v1/track", `{"userId":"u","event":"E","timestamp":"9999-12-31T23:00:00-05:00"}`, wk, 400, "timestamp", "years 1 to 9999"},

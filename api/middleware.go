@@ -103,6 +103,9 @@ func bodyLimit(max int64, status int, field, msg string) gin.HandlerFunc {
 type httpMetrics struct {
 	requests *prometheus.CounterVec
 	duration *prometheus.HistogramVec
+	// rejectedEvents counts the events of accepted batches that were
+	// refused and dead-lettered.
+	rejectedEvents prometheus.Counter
 }
 
 func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
@@ -114,9 +117,13 @@ func newHTTPMetrics(reg prometheus.Registerer) *httpMetrics {
 			Name: "herald_http_request_duration_seconds", Help: "HTTP request latency by route.",
 			Buckets: prometheus.DefBuckets,
 		}, []string{"method", "route"}),
+		rejectedEvents: prometheus.NewCounter(prometheus.CounterOpts{
+			Name: "herald_api_rejected_events_total",
+			Help: "Events refused inside a /v1 batch whose other events were accepted; each is written to the dead-letter topic.",
+		}),
 	}
 	if reg != nil {
-		reg.MustRegister(m.requests, m.duration)
+		reg.MustRegister(m.requests, m.duration, m.rejectedEvents)
 	}
 	return m
 }

@@ -139,7 +139,7 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 // timeout: a broker that does not answer cannot hold it (what it could not
 // commit is delivered again, and applying it again is safe).
 func (c *Consumer) Run(ctx context.Context) error {
-	dlq, err := newDeadLetterProducer(c.d.Brokers, c.d.DLQTopic, c.d.Security)
+	dlq, err := NewDeadLetterProducer(c.d.Brokers, c.d.DLQTopic, c.d.Security)
 	if err != nil {
 		return fmt.Errorf("dead-letter producer: %w", err)
 	}
@@ -989,6 +989,12 @@ type DeadLetter struct {
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
 	Key       string `json:"key"`
+	LetterPayload
+}
+
+// LetterPayload is the original value a dead letter carries, whatever its
+// source.
+type LetterPayload struct {
 	// Payload is the original value as text; PayloadBase64 its exact bytes
 	// when they are not UTF-8 (Payload then has U+FFFD in their place).
 	Payload       string `json:"payload"`
@@ -1009,6 +1015,41 @@ type DeadLetter struct {
 	Event json.RawMessage `json:"event,omitempty"`
 }
 
+// RejectedEvent is the dead letter of an event the HTTP API refused inside
+// a batch whose other events it accepted: it never reached the events
+// topic, so the letter names the request instead of a topic and offset.
+type RejectedEvent struct {
+	Reason string `json:"reason"`
+	// Field is the refused field, as the API's answer names it
+	// ("batch[2].userId").
+	Field string `json:"field"`
+	// Source is "api": the event came over HTTP, not from a topic.
+	Source string `json:"source"`
+	// Path is the request's path (/v1/batch, /v1/b …), Index the event's
+	// place in its batch.
+	Path        string `json:"path"`
+	Index       int    `json:"index"`
+	WorkspaceID string `json:"workspace_id"`
+	RequestID   string `json:"request_id,omitempty"`
+	// Key is the key the event would have had on the events topic
+	// (workspace and customer id, as far as the event names one); the
+	// letter record has it too.
+	Key string `json:"key"`
+	LetterPayload
+}
+
+// NewRejectedLetter is the dead-letter record of an event the API refused,
+// raw as it was sent, at now.
+func NewRejectedLetter(l RejectedEvent, raw []byte, now time.Time) (Message, error) {
+	l.Source = "api"
+	l.FailedAt = now.UTC()
+	b, _, err := encodeLetter(&l, &l.LetterPayload, raw, len(raw))
+	if err != nil {
+		return Message{}, fmt.Errorf("encode dead letter: %w", err)
+	}
+	return Message{Key: l.Key, Value: b}, nil
+}
+
 // maxDeadLetterBytes bounds a dead letter's encoded size: under sarama's
 // and Kafka's default record limit (1,000,000 and 1,048,588 bytes), so a
 // poison record of any size can be parked. A dead-letter topic that takes
@@ -1020,31 +1061,39 @@ const maxDeadLetterBytes = 900_000
 // returns how many it kept.
 func newDeadLetter(msg *sarama.ConsumerMessage, reason string, now time.Time, keep int) ([]byte, int, error) {
 	dl := DeadLetter{Reason: reason, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
-		Key:          strings.ToValidUTF8(string(msg.Key[:min(len(msg.Key), maxDeadLetterExtras)]), "\uFFFD"),
-		PayloadBytes: len(msg.Value), PayloadNull: msg.Value == nil, FailedAt: now.UTC()}
+		Key: strings.ToValidUTF8(string(msg.Key[:min(len(msg.Key), maxDeadLetterExtras)]), "\uFFFD")}
+	dl.FailedAt = now.UTC()
+	return encodeLetter(&dl, &dl.LetterPayload, msg.Value, keep)
+}
+
+// encodeLetter encodes the dead letter letter, whose payload p is, with the
+// original value, keeping at most keep bytes of it (and fewer if need be to
+// stay within maxDeadLetterBytes). It returns how many it kept.
+func encodeLetter(letter any, p *LetterPayload, value []byte, keep int) ([]byte, int, error) {
+	p.PayloadBytes, p.PayloadNull = len(value), value == nil
 	// JSON is UTF-8 text (json.Valid does not check that): a record with
 	// other bytes in it keeps them in payload_base64 only.
-	if len(msg.Value) <= MaxMessageBytes && utf8.Valid(msg.Value) && json.Valid(msg.Value) {
-		dl.Event = msg.Value
+	if len(value) <= MaxMessageBytes && utf8.Valid(value) && json.Valid(value) {
+		p.Event = value
 	}
-	for keep = min(keep, len(msg.Value)); ; keep /= 2 {
-		part := msg.Value[:keep]
-		dl.Truncated = keep < len(msg.Value)
-		if dl.Truncated {
-			dl.Event = nil
-			if utf8.Valid(msg.Value) {
+	for keep = min(keep, len(value)); ; keep /= 2 {
+		part := value[:keep]
+		p.Truncated = keep < len(value)
+		if p.Truncated {
+			p.Event = nil
+			if utf8.Valid(value) {
 				// End on a whole character: a cut one is not the sender's.
 				for len(part) > 0 && !utf8.Valid(part) {
 					part = part[:len(part)-1]
 				}
 			}
 		}
-		dl.Payload, dl.PayloadBase64 = string(part), ""
+		p.Payload, p.PayloadBase64 = string(part), ""
 		if !utf8.Valid(part) {
-			dl.Payload = strings.ToValidUTF8(string(part), "\uFFFD")
-			dl.PayloadBase64 = base64.StdEncoding.EncodeToString(part)
+			p.Payload = strings.ToValidUTF8(string(part), "\uFFFD")
+			p.PayloadBase64 = base64.StdEncoding.EncodeToString(part)
 		}
-		b, err := json.Marshal(dl)
+		b, err := json.Marshal(letter)
 		if err != nil || len(b) <= maxDeadLetterBytes || keep == 0 {
 			return b, keep, err
 		}

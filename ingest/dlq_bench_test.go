@@ -21,7 +21,7 @@ func BenchmarkDeadLetterBatch(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer br.Close()
-	dlq, err := newDeadLetterProducer(br.Addrs(), "herald.events.dlq")
+	dlq, err := NewDeadLetterProducer(br.Addrs(), "herald.events.dlq")
 	if err != nil {
 		b.Fatal(err)
 	}

@@ -33,7 +33,10 @@ func padded(t *testing.T, size int, format string) string {
 // apiURL serves Herald's API on the env's store and producer.
 func (e *env) apiURL(t *testing.T) string {
 	t.Helper()
-	srv := httptest.NewServer(api.New(api.Deps{Store: e.store, Producer: e.producer}))
+	letters, err := ingest.NewDeadLetterProducer(e.brokers, dlq)
+	require.NoError(t, err)
+	t.Cleanup(func() { letters.Close() })
+	srv := httptest.NewServer(api.New(api.Deps{Store: e.store, Producer: e.producer, DeadLetters: letters}))
 	t.Cleanup(srv.Close)
 	return srv.URL
 }

@@ -254,13 +254,15 @@ func NewProducer(brokers []string, topic string, sec ...KafkaSecurity) (*Produce
 	return newProducer(brokers, topic, true, sec...)
 }
 
-// newDeadLetterProducer is a producer without NewProducer's ordering: dead
-// letters have no order to keep, and an idempotent producer needs the
-// IdempotentWrite permission on brokers before Kafka 3.0. It keeps the
-// flush settings of the others: a batch's letters come in one call, and
-// the millisecond they wait gathers them into one record batch per
-// partition (sending the first at once measured no faster).
-func newDeadLetterProducer(brokers []string, topic string, sec ...KafkaSecurity) (*Producer, error) {
+// NewDeadLetterProducer makes the producer of a dead-letter topic (the
+// consumer's, and the API's for the events of a batch it refuses). It has
+// none of NewProducer's ordering: dead letters have no order to keep, and
+// an idempotent producer needs the IdempotentWrite permission on brokers
+// before Kafka 3.0. It keeps the flush settings of the others: a batch's
+// letters come in one call, and the millisecond they wait gathers them
+// into one record batch per partition (sending the first at once measured
+// no faster).
+func NewDeadLetterProducer(brokers []string, topic string, sec ...KafkaSecurity) (*Producer, error) {
 	return newProducer(brokers, topic, false, sec...)
 }
 

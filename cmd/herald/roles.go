@@ -79,16 +79,22 @@ func serveAPI(ctx context.Context, p *process) error {
 		return err
 	}
 	defer producer.Close()
+	deadLetters, err := ingest.NewDeadLetterProducer(p.cfg.brokers(), p.cfg.KafkaDLQTopic, p.cfg.kafkaSecurity())
+	if err != nil {
+		return err
+	}
+	defer deadLetters.Close()
 	web := frontend.Dist()
 	h := api.New(api.Deps{
-		Store:    p.store,
-		Log:      p.log.With("role", "api"),
-		Metrics:  p.registry,
-		Frontend: web,
-		Checks:   p.checks(),
-		Producer: producer,
-		Temporal: p.temporal,
-		Router:   ingest.NewJourneyRouter(p.store, p.temporal, p.log.With("role", "api"), nil),
+		Store:       p.store,
+		Log:         p.log.With("role", "api"),
+		Metrics:     p.registry,
+		Frontend:    web,
+		Checks:      p.checks(),
+		Producer:    producer,
+		DeadLetters: deadLetters,
+		Temporal:    p.temporal,
+		Router:      ingest.NewJourneyRouter(p.store, p.temporal, p.log.With("role", "api"), nil),
 		Config: api.Config{
 			PublicURL:         p.cfg.PublicURL,
 			TemporalUIURL:     p.cfg.TemporalUIURL,
