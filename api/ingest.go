@@ -306,7 +306,8 @@ type rejectedEvent struct {
 // deadLetter writes the batch's refused events to the dead-letter topic,
 // durably, and counts them; it answers 503 (and returns false) when it
 // cannot: the client sends the batch again, and the events it accepted
-// are deduplicated by their messageIds.
+// are deduplicated by their messageIds. Letters the topic refuses as too
+// large (its max.message.bytes) are cut by half until they fit.
 func (s *Server) deadLetter(c *gin.Context, rejected []rejectedEvent) bool {
 	if s.deps.DeadLetters == nil {
 		fail(c, http.StatusServiceUnavailable, "event ingest is not configured on this server")
@@ -314,18 +315,30 @@ func (s *Server) deadLetter(c *gin.Context, rejected []rejectedEvent) bool {
 	}
 	key := c.MustGet(ctxWriteKey).(schema.APIKey)
 	now := time.Now()
-	letters := make([]ingest.Message, 0, len(rejected))
+	keep := 0
 	for _, r := range rejected {
-		r.key.WorkspaceID = key.WorkspaceID
-		l, err := ingest.NewRejectedLetter(ingest.RejectedEvent{Reason: r.Error, Field: r.Field, Path: c.Request.URL.Path, Index: r.Index,
-			WorkspaceID: key.WorkspaceID, RequestID: c.GetString(ctxRequestID), Key: r.key.Key()}, r.raw, now)
-		if err != nil {
-			s.internal(c, "encode dead letter", err)
-			return false
-		}
-		letters = append(letters, l)
+		keep = max(keep, len(r.raw))
 	}
-	if err := s.deps.DeadLetters.Produce(c, letters...); err != nil {
+	for {
+		letters := make([]ingest.Message, 0, len(rejected))
+		for _, r := range rejected {
+			r.key.WorkspaceID = key.WorkspaceID
+			l, err := ingest.NewRejectedLetter(ingest.RejectedEvent{Reason: r.Error, Field: r.Field, Path: c.Request.URL.Path, Index: r.Index,
+				WorkspaceID: key.WorkspaceID, RequestID: c.GetString(ctxRequestID), Key: r.key.Key()}, r.raw, keep, now)
+			if err != nil {
+				s.internal(c, "encode dead letter", err)
+				return false
+			}
+			letters = append(letters, l)
+		}
+		err := s.deps.DeadLetters.Produce(c, letters...)
+		if err == nil {
+			break
+		}
+		if ingest.IsTooLarge(err) && keep > 0 {
+			keep /= 2
+			continue
+		}
 		s.deps.Log.ErrorContext(c, "dead-letter refused events", "error", err, "request_id", c.GetString(ctxRequestID))
 		fail(c, http.StatusServiceUnavailable, "the event broker did not accept the events; retry")
 		return false

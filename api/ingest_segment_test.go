@@ -10,6 +10,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
 	analytics "gopkg.in/segmentio/analytics-go.v3"
 
@@ -195,6 +196,26 @@ func TestBatchAnswers503WhenItsRefusedEventsCannotBeDeadLettered(t *testing.T) {
 	require.Equal(t, 503, status, "%v", out)
 	require.Contains(t, out["error"], "retry")
 	require.Empty(t, f.messages(t), "answered 503: the client sends the whole batch again")
+}
+
+// A refused event larger than the dead-letter topic takes (its
+// max.message.bytes, a managed cluster's setting) is dead-lettered cut
+// short, marked truncated, rather than failing the batch.
+func TestRefusedEventLargerThanTheDeadLetterTopicTakesIsCut(t *testing.T) {
+	f := newIngestFixture(t)
+	admin, err := sarama.NewClusterAdminFromClient(f.client)
+	require.NoError(t, err)
+	limit := "4000"
+	require.NoError(t, admin.AlterConfig(sarama.TopicResource, "herald.events.dlq", map[string]*string{"max.message.bytes": &limit}, false))
+	big := `{"type":"track","event":"No id","properties":{"x":"` + strings.Repeat("a", 20000) + `"}}`
+	status, out := f.post(t, "/v1/batch", []byte(`{"batch":[{"type":"track","userId":"u","event":"A"},`+big+`]}`), basic(f.writeKey))
+	require.Equal(t, 200, status, "%v", out)
+	require.Len(t, f.messages(t), 1)
+	letters := f.rejectedLetters(t, 1)
+	require.True(t, letters[0].Truncated)
+	require.Equal(t, len(big), letters[0].PayloadBytes)
+	require.True(t, strings.HasPrefix(big, letters[0].Payload))
+	require.Less(t, len(letters[0].Payload), 4000)
 }
 
 // Segment's clock-skew correction with the device's time:

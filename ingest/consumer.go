@@ -1039,16 +1039,22 @@ type RejectedEvent struct {
 }
 
 // NewRejectedLetter is the dead-letter record of an event the API refused,
-// raw as it was sent, at now.
-func NewRejectedLetter(l RejectedEvent, raw []byte, now time.Time) (Message, error) {
+// raw as it was sent, at now, keeping at most keep bytes of it (cut and
+// marked truncated beyond, as the consumer cuts a letter the topic refuses
+// as too large).
+func NewRejectedLetter(l RejectedEvent, raw []byte, keep int, now time.Time) (Message, error) {
 	l.Source = "api"
 	l.FailedAt = now.UTC()
-	b, _, err := encodeLetter(&l, &l.LetterPayload, raw, len(raw))
+	b, _, err := encodeLetter(&l, &l.LetterPayload, raw, keep)
 	if err != nil {
 		return Message{}, fmt.Errorf("encode dead letter: %w", err)
 	}
 	return Message{Key: l.Key, Value: b}, nil
 }
+
+// IsTooLarge says whether err is a topic refusing a record (or its record
+// batch) as larger than it takes.
+func IsTooLarge(err error) bool { return errors.Is(err, sarama.ErrMessageSizeTooLarge) }
 
 // maxDeadLetterBytes bounds a dead letter's encoded size: under sarama's
 // and Kafka's default record limit (1,000,000 and 1,048,588 bytes), so a
