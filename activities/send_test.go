@@ -648,6 +648,50 @@ func TestSendOnceWhenMergedRunsReachANodeTogether(t *testing.T) {
 	require.Len(t, e.fake.sesCalls, rounds+2)
 }
 
+// A later entry of the survivor into the journey (every_time) has the
+// workflow id of its earlier runs, with a new run id: the merge's double,
+// ended long before it began, does not suppress its messages.
+func TestLaterEntryOfTheSurvivorIsNotSuppressedByAnOldDouble(t *testing.T) {
+	e := newSendEnv(t)
+	ctx := context.Background()
+	j := e.mergedRuns(t, time.Now().Add(-time.Hour), "wf-a", "wf-b")
+	e.runMessage(t, "sent-wf-b-n1", j, "wf-b", "n1", schema.DeliverySent)
+	require.NoError(t, e.store.FinishRun(ctx, "wf-b", "r-wf-b", schema.RunExited, schema.MergedDoubleReason(e.cust), time.Now().Add(-50*time.Minute)))
+	require.NoError(t, e.store.FinishRun(ctx, "wf-a", "r-wf-a", schema.RunCompleted, "", time.Now().Add(-40*time.Minute)))
+	_, err := e.store.RecordRunStart(ctx, e.ws, schema.Run{WorkflowID: "wf-a", RunID: "r-wf-a-2", JourneyID: j, Version: 1,
+		CustomerID: e.cust, StartedAt: time.Now()})
+	require.NoError(t, err)
+	res, err := e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg-a2-n1", JourneyID: j, WorkflowID: "wf-a", NodeID: "n1"})
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status, "error: %s", e.delivery(t, "msg-a2-n1").Error)
+}
+
+// A message the other run only claimed or deferred (quiet hours, a cap)
+// has not gone out: the survivor's run sends its own — whether the other
+// run was ended as the merge's double, whose timer died with it, or still
+// goes on, and then finds this one when its message wakes.
+func TestDeferredMessageOfTheOtherRunDoesNotSuppress(t *testing.T) {
+	e := newSendEnv(t)
+	ctx := context.Background()
+	j := e.mergedRuns(t, time.Now().Add(-time.Minute), "wf", "wf-b", "wf-c")
+	e.runMessage(t, "deferred-wf-b-n1", j, "wf-b", "n1", schema.DeliveryDeferred)
+	require.NoError(t, e.store.FinishRun(ctx, "wf-b", "r-wf-b", schema.RunExited, schema.MergedDoubleReason(e.cust), time.Now()))
+	res, err := e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg-a-n1", JourneyID: j})
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status, "error: %s", e.delivery(t, "msg-a-n1").Error)
+	require.Len(t, e.fake.sesCalls, 1)
+
+	e.runMessage(t, "deferred-wf-c-n2", j, "wf-c", "n2", schema.DeliveryDeferred)
+	res, err = e.sendAt(t, activities.SendInput{Channel: "email", MessageID: "msg-a-n2", JourneyID: j, NodeID: "n2"})
+	require.NoError(t, err)
+	require.Equal(t, "sent", res.Status, "error: %s", e.delivery(t, "msg-a-n2").Error)
+	marked, sentBy, err := e.store.MarkSending(ctx, e.ws, "deferred-wf-c-n2", false)
+	require.NoError(t, err)
+	require.False(t, marked, "the deferred message wakes and finds the one sent")
+	require.Equal(t, "msg-a-n2", sentBy)
+	require.Len(t, e.fake.sesCalls, 2)
+}
+
 // A message to a profile known only by an anonymous id, made moments ago
 // and without the channel's address, waits a little for it (the identify
 // that gives it often comes right after the track that started the run),

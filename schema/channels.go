@@ -384,7 +384,7 @@ const DeliverySending = "sending"
 // provider call is retried): nothing goes out after an erasure.
 func (s *Store) MarkSending(ctx context.Context, workspaceID, id string, again bool) (marked bool, sentBy string, err error) {
 	var customer bool
-	err = pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+	mark := func(tx pgx.Tx) error {
 		if _, err := tx.Exec(ctx, `
 			SELECT pg_advisory_xact_lock(hashtextextended('send/' || workspace_id || '/' || customer_id || '/' || journey_id || '/' || node_id, 0))
 			FROM deliveries WHERE workspace_id = $1 AND id = $2 AND journey_id <> '' AND workflow_id <> ''`, workspaceID, id); err != nil {
@@ -397,7 +397,7 @@ func (s *Store) MarkSending(ctx context.Context, workspaceID, id string, again b
 				SELECT 1 FROM customers c JOIN this ON this.workspace_id = c.workspace_id AND this.customer_id = c.id FOR KEY SHARE OF c
 			), other AS (
 				SELECT o.id FROM this CROSS JOIN LATERAL (`+otherRunsAtNode("this.workspace_id", "this.customer_id", "this.workflow_id", "this.node_id")+`) o
-				WHERE this.journey_id <> '' AND this.workflow_id <> '' AND NOT $3 AND o.status NOT IN ('pending', 'deferred', 'failed', 'suppressed')
+				WHERE this.journey_id <> '' AND this.workflow_id <> '' AND NOT $3
 				LIMIT 1
 			), marked AS (
 				UPDATE deliveries SET status = 'sending', updated_at = now()
@@ -407,7 +407,15 @@ func (s *Store) MarkSending(ctx context.Context, workspaceID, id string, again b
 			)
 			SELECT EXISTS (SELECT 1 FROM marked), EXISTS (SELECT 1 FROM c), coalesce((SELECT id FROM other), '')`,
 			workspaceID, id, again).Scan(&marked, &customer, &sentBy)
-	})
+	}
+	// A second look when the customer was gone: a merge that removed the
+	// profile while this waited for its lock has moved the delivery to
+	// the survivor since (the statement saw it before).
+	for range 2 {
+		if err = pgx.BeginFunc(ctx, s.pool, mark); err != nil || customer {
+			break
+		}
+	}
 	if err != nil {
 		return false, "", fmt.Errorf("mark delivery sending: %w", err)
 	}

@@ -136,8 +136,7 @@ func (s *Store) claimDelivery(ctx context.Context, workspaceID string, d Deliver
 // out once.
 func (s *Store) SentByAnotherRun(ctx context.Context, workspaceID, customerID, workflowID, nodeID string) (string, error) {
 	var id string
-	err := s.pool.QueryRow(ctx, `SELECT o.id FROM (`+otherRunsAtNode("$1", "$2", "$3", "$4")+`) o
-		WHERE o.status NOT IN ('failed', 'suppressed') LIMIT 1`, workspaceID, customerID, workflowID, nodeID).Scan(&id)
+	err := s.pool.QueryRow(ctx, otherRunsAtNode("$1", "$2", "$3", "$4")+` LIMIT 1`, workspaceID, customerID, workflowID, nodeID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}
@@ -155,19 +154,26 @@ func MergedDoubleReason(survivor string) string {
 
 const mergedDoublePrefix = "merged into customer "
 
-// otherRunsAtNode selects (id, status) of the deliveries that the other
-// runs of run wf's journey and entry key made at node for customer cust
-// (SQL expressions, e.g. parameters): runs still going, and runs the router
-// ended as doubles of a merge while run wf was going — the survivor's run
-// then goes on past nodes the ended run had sent.
+// otherRunsAtNode selects the ids of the messages that the other runs of
+// run wf's journey and entry key gave customer cust at node (SQL
+// expressions, e.g. parameters): messages handed to their provider or
+// beyond — one still pending or deferred has not gone out, and the run
+// that holds it finds this one when it marks it sending (MarkSending) — by
+// runs still going, and by runs the router ended as doubles of a merge
+// while run wf was going (the survivor's run goes on past nodes the ended
+// run had sent). Run wf is its running run: a workflow id names every
+// entry of a customer into a journey, so earlier entries' rows have it
+// too; an other run's messages are those made since it started, for the
+// same reason.
 func otherRunsAtNode(ws, cust, wf, node string) string {
-	return `SELECT d.id, d.status FROM runs mine
+	return `SELECT d.id FROM runs mine
 		JOIN runs other ON other.workspace_id = mine.workspace_id AND other.journey_id = mine.journey_id
 			AND other.entry_key = mine.entry_key AND other.customer_id = ` + cust + ` AND other.workflow_id <> mine.workflow_id
 			AND (other.status = 'running' OR (other.status = 'exited' AND other.end_reason LIKE '` + mergedDoublePrefix + `%'
 				AND other.ended_at >= mine.started_at))
 		JOIN deliveries d ON d.workspace_id = other.workspace_id AND d.workflow_id = other.workflow_id AND d.node_id = ` + node + `
-		WHERE mine.workspace_id = ` + ws + ` AND mine.workflow_id = ` + wf
+			AND d.created_at >= other.started_at AND d.status NOT IN ('pending', 'deferred', 'failed', 'suppressed')
+		WHERE mine.workspace_id = ` + ws + ` AND mine.workflow_id = ` + wf + ` AND mine.status = 'running'`
 }
 
 // SetDeliveryStatus records a status change (and the provider id or error).

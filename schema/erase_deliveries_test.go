@@ -120,30 +120,24 @@ func TestDeliveryClaimedForAMergedProfileGoesToTheSurvivor(t *testing.T) {
 	// A claim that waits for a merge in progress (the merge holds the
 	// profile it removes) lands under the survivor once the merge commits.
 	other := e.apply(t, track("", "anon-2", "Signed Up"))
-	tx, err := e.st.Pool().Begin(ctx)
+	var waited schema.Delivery
+	mergeWhile(t, e, other.CustomerID, known.CustomerID, func() (err error) {
+		waited, err = claim("msg_waited", schema.Delivery{CustomerID: other.CustomerID})
+		return err
+	})
+	require.Equal(t, known.CustomerID, waited.CustomerID)
+
+	// Marking a message sending that waits for a merge in progress finds
+	// the delivery moved to the survivor: not "erased".
+	third := e.apply(t, track("", "anon-3", "Signed Up"))
+	_, err = claim("msg_moved", schema.Delivery{CustomerID: third.CustomerID, Recipient: "ada@example.com"})
 	require.NoError(t, err)
-	defer func() { _ = tx.Rollback(ctx) }()
-	_, err = tx.Exec(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2 FOR UPDATE`, e.ws, other.CustomerID)
-	require.NoError(t, err)
-	type result struct {
-		d   schema.Delivery
-		err error
-	}
-	done := make(chan result, 1)
-	go func() {
-		d, err := claim("msg_waited", schema.Delivery{CustomerID: other.CustomerID})
-		done <- result{d, err}
-	}()
-	waitForLockWait(t, e.st)
-	// What a merge does with the profile it removes (mergeCustomers).
-	_, err = tx.Exec(ctx, `INSERT INTO customer_merges (workspace_id, from_id, into_id) VALUES ($1, $2, $3)`, e.ws, other.CustomerID, known.CustomerID)
-	require.NoError(t, err)
-	_, err = tx.Exec(ctx, `DELETE FROM customers WHERE workspace_id = $1 AND id = $2`, e.ws, other.CustomerID)
-	require.NoError(t, err)
-	require.NoError(t, tx.Commit(ctx))
-	r := <-done
-	require.NoError(t, r.err)
-	require.Equal(t, known.CustomerID, r.d.CustomerID)
+	var marked bool
+	mergeWhile(t, e, third.CustomerID, known.CustomerID, func() (err error) {
+		marked, _, err = e.st.MarkSending(ctx, e.ws, "msg_moved", false)
+		return err
+	})
+	require.True(t, marked)
 
 	// Erased: a delivery with data is refused, one without is recorded.
 	_, err = e.st.EraseCustomer(ctx, e.ws, known.CustomerID)
@@ -155,4 +149,32 @@ func TestDeliveryClaimedForAMergedProfileGoesToTheSurvivor(t *testing.T) {
 	bare, err := claim("msg_after_bare", schema.Delivery{CustomerID: known.CustomerID})
 	require.NoError(t, err)
 	require.Equal(t, known.CustomerID, bare.CustomerID)
+}
+
+// mergeWhile runs op while a merge of customer from into customer into
+// holds from (FOR UPDATE, as mergeCustomers does), waits until op waits
+// for that lock, then does what the merge does with from — its row in
+// customer_merges, its deliveries moved, its row deleted — and commits;
+// op must then succeed.
+func mergeWhile(t *testing.T, e *identityEnv, from, into string, op func() error) {
+	t.Helper()
+	ctx := context.Background()
+	tx, err := e.st.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer func() { _ = tx.Rollback(ctx) }()
+	_, err = tx.Exec(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2 FOR UPDATE`, e.ws, from)
+	require.NoError(t, err)
+	done := make(chan error, 1)
+	go func() { done <- op() }()
+	waitForLockWait(t, e.st)
+	for _, q := range []string{
+		`INSERT INTO customer_merges (workspace_id, from_id, into_id) VALUES ($1, $2, $3)`,
+		`UPDATE deliveries SET customer_id = $3 WHERE workspace_id = $1 AND customer_id = $2`,
+		`DELETE FROM customers WHERE workspace_id = $1 AND id = $2 AND $3 <> ''`,
+	} {
+		_, err = tx.Exec(ctx, q, e.ws, from, into)
+		require.NoError(t, err)
+	}
+	require.NoError(t, tx.Commit(ctx))
+	require.NoError(t, <-done, "a merged customer is not an erased one")
 }
