@@ -18,11 +18,11 @@ import (
 // which may refuse the signal.
 type signalHook struct {
 	client.Client
-	hook func(ctx context.Context, workflowID string) error
+	hook func(ctx context.Context, workflowID, signal string) error
 }
 
 func (h signalHook) SignalWorkflow(ctx context.Context, workflowID, runID, name string, arg any) error {
-	if err := h.hook(ctx, workflowID); err != nil {
+	if err := h.hook(ctx, workflowID, name); err != nil {
 		return err
 	}
 	return h.Client.SignalWorkflow(ctx, workflowID, runID, name, arg)
@@ -33,24 +33,7 @@ func (h signalHook) SignalWorkflow(ctx context.Context, workflowID, runID, name 
 // not told, and asking again finishes; a client that goes away after the
 // journey's status was set does not leave the rest untold.
 func TestPauseAndResumeTellEveryRun(t *testing.T) {
-	var mu sync.Mutex
-	var hook func(ctx context.Context, workflowID string) error
-	setHook := func(h func(ctx context.Context, workflowID string) error) {
-		mu.Lock()
-		defer mu.Unlock()
-		hook = h
-	}
-	f := newJourneyFixtureWith(t, temporalserver.Options{}, func(c client.Client) client.Client {
-		return signalHook{Client: c, hook: func(ctx context.Context, workflowID string) error {
-			mu.Lock()
-			h := hook
-			mu.Unlock()
-			if h == nil {
-				return nil
-			}
-			return h(ctx, workflowID)
-		}}
-	})
+	f, setHook := newSignalHookFixture(t)
 	id, wfIDs := f.longRuns(t, "u1", "u2", "u3")
 	paused := func(wfID string) bool {
 		_, run := f.api(t, "GET", "/api/runs/"+wfID, nil)
@@ -58,7 +41,7 @@ func TestPauseAndResumeTellEveryRun(t *testing.T) {
 		return st != nil && st["paused"] == true
 	}
 
-	setHook(func(_ context.Context, workflowID string) error {
+	setHook(func(_ context.Context, workflowID, _ string) error {
 		if workflowID == wfIDs[1] {
 			return errors.New("temporal: unavailable")
 		}
@@ -79,7 +62,7 @@ func TestPauseAndResumeTellEveryRun(t *testing.T) {
 	reqCtx, cancel := context.WithCancel(context.Background())
 	defer cancel()
 	var once sync.Once
-	setHook(func(context.Context, string) error {
+	setHook(func(context.Context, string, string) error {
 		once.Do(func() {
 			cancel()
 			time.Sleep(300 * time.Millisecond) // the server notices the closed connection
@@ -93,4 +76,74 @@ func TestPauseAndResumeTellEveryRun(t *testing.T) {
 	require.ErrorIs(t, err, context.Canceled)
 	require.Eventually(t, func() bool { return !paused(wfIDs[0]) && !paused(wfIDs[1]) && !paused(wfIDs[2]) }, 10*time.Second, 100*time.Millisecond,
 		"every run resumed")
+}
+
+type signalFunc = func(ctx context.Context, workflowID, signal string) error
+
+// newSignalHookFixture is a journey fixture whose API signals runs through
+// signalHook; set changes the hook (nil: none).
+func newSignalHookFixture(t *testing.T) (f *journeyFixture, set func(signalFunc)) {
+	var mu sync.Mutex
+	var hook signalFunc
+	set = func(h signalFunc) {
+		mu.Lock()
+		defer mu.Unlock()
+		hook = h
+	}
+	f = newJourneyFixtureWith(t, temporalserver.Options{}, func(c client.Client) client.Client {
+		return signalHook{Client: c, hook: func(ctx context.Context, workflowID, signal string) error {
+			mu.Lock()
+			h := hook
+			mu.Unlock()
+			if h == nil {
+				return nil
+			}
+			return h(ctx, workflowID, signal)
+		}}
+	})
+	return f, set
+}
+
+// One lifecycle change of a journey at a time: a resume asked while a
+// pause is still telling the runs is refused (409), so the pause's
+// signals cannot land after the resume's and leave runs held in an active
+// journey.
+func TestJourneyLifecycleChangesOneAtATime(t *testing.T) {
+	f, setHook := newSignalHookFixture(t)
+	id, wfIDs := f.longRuns(t, "u1", "u2")
+	telling := make(chan struct{})
+	release := make(chan struct{})
+	releaseOnce := sync.OnceFunc(func() { close(release) })
+	defer releaseOnce() // a failed assertion must not leave the pause waiting
+	var once sync.Once
+	setHook(func(_ context.Context, _, signal string) error {
+		if signal == "pause" {
+			once.Do(func() { close(telling) })
+			<-release
+		}
+		return nil
+	})
+	paused := make(chan int, 1)
+	go func() {
+		status, _ := f.api(t, "POST", "/api/journeys/"+id+"/pause", nil)
+		paused <- status
+	}()
+	<-telling
+	status, out := f.api(t, "POST", "/api/journeys/"+id+"/resume", nil)
+	require.Equal(t, 409, status, "%v", out)
+	require.Contains(t, out["error"], "under way")
+	releaseOnce()
+	require.Equal(t, 200, <-paused)
+
+	status, out = f.api(t, "POST", "/api/journeys/"+id+"/resume", nil)
+	require.Equal(t, 200, status, "%v", out)
+	for _, wfID := range wfIDs {
+		require.Eventually(t, func() bool {
+			_, run := f.api(t, "GET", "/api/runs/"+wfID, nil)
+			st, _ := run["state"].(map[string]any)
+			return st != nil && st["paused"] != true
+		}, 10*time.Second, 100*time.Millisecond)
+	}
+	_, j := f.api(t, "GET", "/api/journeys/"+id, nil)
+	require.Equal(t, "active", j["status"])
 }

@@ -247,6 +247,13 @@ func (s *Server) publishJourney(c *gin.Context) {
 func (s *Server) lifecycle(action string, from []string, to, signal string) gin.HandlerFunc {
 	return func(c *gin.Context) {
 		p := current(c)
+		// One change at a time: a pause's signals landing after a resume's
+		// would leave runs held in an active journey.
+		unlock, err := s.deps.Store.LockJourneyLifecycle(c, p.workspaceID, c.Param("id"))
+		if s.storeError(c, action+" journey", err) {
+			return
+		}
+		defer unlock()
 		j, err := s.deps.Store.SetJourneyStatus(c, p.workspaceID, c.Param("id"), from, to)
 		if s.storeError(c, action+" journey", err) {
 			return
@@ -794,7 +801,7 @@ func (s *Server) storeError(c *gin.Context, action string, err error) bool {
 		return false
 	case errors.Is(err, schema.ErrNotFound):
 		fail(c, http.StatusNotFound, "not found in this workspace")
-	case errors.Is(err, schema.ErrInvalidState):
+	case errors.Is(err, schema.ErrInvalidState), errors.Is(err, schema.ErrBusy):
 		fail(c, http.StatusConflict, err.Error())
 	default:
 		s.internal(c, action, err)

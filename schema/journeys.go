@@ -157,6 +157,37 @@ func (s *Store) SetJourneyStatus(ctx context.Context, workspaceID, id string, fr
 	return j, nil
 }
 
+// ErrBusy refuses a change while another of the same thing is under way.
+var ErrBusy = errors.New("busy")
+
+// LockJourneyLifecycle takes the journey's lifecycle lock (pause, resume,
+// stop, archive) until unlock is called, so that one change's status and
+// the signals to its runs are not interleaved with another's; ErrBusy when
+// another change holds it. It is a session advisory lock on a connection
+// of the pool: a process that dies lets it go with its connection.
+func (s *Store) LockJourneyLifecycle(ctx context.Context, workspaceID, id string) (unlock func(), err error) {
+	conn, err := s.pool.Acquire(ctx)
+	if err != nil {
+		return nil, fmt.Errorf("lock journey %s: %w", id, err)
+	}
+	key := "journey-lifecycle/" + workspaceID + "/" + id
+	var got bool
+	if err := conn.QueryRow(ctx, `SELECT pg_try_advisory_lock(hashtextextended($1, 0))`, key).Scan(&got); err != nil || !got {
+		conn.Release()
+		if err != nil {
+			return nil, fmt.Errorf("lock journey %s: %w", id, err)
+		}
+		return nil, fmt.Errorf("%w: another pause, resume, stop or archive of the journey is under way; ask again when it has answered", ErrBusy)
+	}
+	return func() {
+		ctx := context.WithoutCancel(ctx)
+		if _, err := conn.Exec(ctx, `SELECT pg_advisory_unlock(hashtextextended($1, 0))`, key); err != nil {
+			_ = conn.Conn().Close(ctx) // the lock goes with the session
+		}
+		conn.Release()
+	}, nil
+}
+
 // ListJourneyVersions returns the published versions, newest first.
 // At most limit of them (0: all), older than version before (0: from the newest).
 func (s *Store) ListJourneyVersions(ctx context.Context, workspaceID, id string, limit, before int) ([]JourneyVersion, error) {
