@@ -801,7 +801,7 @@ func (s *Server) storeError(c *gin.Context, action string, err error) bool {
 		return false
 	case errors.Is(err, schema.ErrNotFound):
 		fail(c, http.StatusNotFound, "not found in this workspace")
-	case errors.Is(err, schema.ErrInvalidState), errors.Is(err, schema.ErrBusy):
+	case errors.Is(err, schema.ErrInvalidState):
 		fail(c, http.StatusConflict, err.Error())
 	default:
 		s.internal(c, action, err)

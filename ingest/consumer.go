@@ -1232,7 +1232,7 @@ func (c *Consumer) deadLetters(ctx context.Context, letters []letter, t *tally) 
 					c.d.Log.Warn("event dead-lettered", "reason", l.reason, "partition", l.msg.Partition, "offset", l.msg.Offset)
 					t.deadLettered++
 					continue
-				case errors.Is(err, sarama.ErrMessageSizeTooLarge) && l.shrink(len(idx) == 1):
+				case IsTooLarge(err) && l.shrink(len(idx) == 1):
 					c.d.Log.Warn("dead letter too large for the dead-letter topic; sending it cut shorter or by itself",
 						"bytes", len(msgs[i].Value), "partition", l.msg.Partition, "offset", l.msg.Offset, "kept", l.keep, "alone", l.alone)
 				default:

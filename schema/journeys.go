@@ -157,14 +157,12 @@ func (s *Store) SetJourneyStatus(ctx context.Context, workspaceID, id string, fr
 	return j, nil
 }
 
-// ErrBusy refuses a change while another of the same thing is under way.
-var ErrBusy = errors.New("busy")
-
 // LockJourneyLifecycle takes the journey's lifecycle lock (pause, resume,
 // stop, archive) until unlock is called, so that one change's status and
-// the signals to its runs are not interleaved with another's; ErrBusy when
-// another change holds it. It is a session advisory lock on a connection
-// of the pool: a process that dies lets it go with its connection.
+// the signals to its runs are not interleaved with another's;
+// ErrInvalidState when another change holds it. It is a session advisory
+// lock on a connection of the pool: a process that dies lets it go with
+// its connection.
 func (s *Store) LockJourneyLifecycle(ctx context.Context, workspaceID, id string) (unlock func(), err error) {
 	conn, err := s.pool.Acquire(ctx)
 	if err != nil {
@@ -177,7 +175,7 @@ func (s *Store) LockJourneyLifecycle(ctx context.Context, workspaceID, id string
 		if err != nil {
 			return nil, fmt.Errorf("lock journey %s: %w", id, err)
 		}
-		return nil, fmt.Errorf("%w: another pause, resume, stop or archive of the journey is under way; ask again when it has answered", ErrBusy)
+		return nil, fmt.Errorf("%w: another pause, resume, stop or archive of the journey is under way; ask again when it has answered", ErrInvalidState)
 	}
 	return func() {
 		ctx := context.WithoutCancel(ctx)
