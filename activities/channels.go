@@ -436,5 +436,9 @@ func (v *ChannelVault) read(stored map[string]schema.ChannelSetting, secret func
 			return cs, fmt.Errorf("decode %s settings: %w", channel, err)
 		}
 	}
+	if cs.Webhook.AllowHosts == nil {
+		// Saved without allow_hosts (or as null): no exemptions, a list.
+		cs.Webhook.AllowHosts = []string{}
+	}
 	return cs, nil
 }

@@ -60,6 +60,23 @@ func (f *journeyFixture) waitEnrollment(t *testing.T, journeyID string, want int
 	return last
 }
 
+// seedPros makes n customers (member-00, member-01, ...) with plan pro and
+// a dynamic segment "Pro" of them; it returns the segment's id.
+func (f *journeyFixture) seedPros(t *testing.T, n int) string {
+	t.Helper()
+	var seed []schema.EventInput
+	for i := range n {
+		seed = append(seed, schema.EventInput{WorkspaceID: f.ws.ID, MessageID: fmt.Sprintf("seed-%d", i), Type: "identify",
+			UserID: fmt.Sprintf("member-%02d", i), Traits: map[string]any{"plan": "pro"}, OccurredAt: time.Now()})
+	}
+	_, err := f.store.ApplyEvents(context.Background(), seed)
+	require.NoError(t, err)
+	status, pro := f.api(t, "POST", "/api/segments", map[string]any{"name": "Pro", "kind": "dynamic",
+		"condition": map[string]any{"attr": "plan", "op": "eq", "value": "pro"}})
+	require.Equal(t, 201, status, "%v", pro)
+	return pro["id"].(string)
+}
+
 func exitOnly(name string, trigger map[string]any) map[string]any {
 	return map[string]any{"name": name, "trigger": trigger, "entry": map[string]any{"policy": "once"}, "start": "done",
 		"nodes": []any{map[string]any{"id": "done", "type": "exit"}}}
@@ -73,17 +90,7 @@ func TestSegmentAndScheduleTriggers(t *testing.T) {
 	f := newJourneyFixture(t)
 	ctx := context.Background()
 	const members = 30
-	var seed []schema.EventInput
-	for i := range members {
-		seed = append(seed, schema.EventInput{WorkspaceID: f.ws.ID, MessageID: fmt.Sprintf("seed-%d", i), Type: "identify",
-			UserID: fmt.Sprintf("member-%02d", i), Traits: map[string]any{"plan": "pro"}, OccurredAt: time.Now()})
-	}
-	_, err := f.store.ApplyEvents(ctx, seed)
-	require.NoError(t, err)
-	status, pro := f.api(t, "POST", "/api/segments", map[string]any{"name": "Pro", "kind": "dynamic",
-		"condition": map[string]any{"attr": "plan", "op": "eq", "value": "pro"}})
-	require.Equal(t, 201, status, "%v", pro)
-	proID := pro["id"].(string)
+	proID := f.seedPros(t, members)
 
 	t.Run("a trigger on an unknown segment is refused", func(t *testing.T) {
 		status, out := f.api(t, "POST", "/api/journeys", exitOnly("Nope", map[string]any{"type": "segment", "segment_id": "seg_missing"}))

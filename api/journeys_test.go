@@ -102,7 +102,9 @@ func (f *journeyFixture) publishWelcome(t *testing.T) string {
 	return id
 }
 
-func (f *journeyFixture) api(t *testing.T, method, path string, body any) (int, map[string]any) {
+// api makes a request as the workspace's secret key, body (a string or a
+// value to encode) as JSON, and decodes the JSON answer.
+func (f *fixture) api(t *testing.T, method, path string, body any) (int, map[string]any) {
 	t.Helper()
 	var s string
 	switch b := body.(type) {
