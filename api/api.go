@@ -82,6 +82,15 @@ type Server struct {
 	// exports holds a slot per customer export being streamed (each holds
 	// a database connection and snapshot while its client reads).
 	exports chan struct{}
+	// exportHooks let tests see an export wait and hold one open; none in
+	// production.
+	exportHooks exportHooks
+}
+
+// exportHooks are called by a customer export: wait when it finds every
+// slot taken, hold once it has a slot, before it streams.
+type exportHooks struct {
+	wait, hold func()
 }
 
 // Body size limits (DESIGN §4 for ingest).

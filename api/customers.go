@@ -291,12 +291,12 @@ func (s *Server) getCustomer(c *gin.Context) {
 // most maxExports are streamed at once; more wait for a slot.
 func (s *Server) exportCustomer(c *gin.Context) {
 	ws := current(c).workspaceID
-	select {
-	case s.exports <- struct{}{}:
-		defer func() { <-s.exports }()
-	case <-c.Done():
-		s.internal(c, "wait for an export slot", c.Err())
+	if !s.exportSlot(c) {
 		return
+	}
+	defer func() { <-s.exports }()
+	if s.exportHooks.hold != nil {
+		s.exportHooks.hold()
 	}
 	var id string
 	n, err := s.deps.Store.WriteCustomerExport(c, ws, c.Param("id"), func(cust schema.Customer) (io.Writer, error) {
@@ -334,6 +334,37 @@ func (s *Server) exportCustomer(c *gin.Context) {
 			"request_id", c.GetString(ctxRequestID))
 		panic(http.ErrAbortHandler) // net/http closes the connection without ending the document
 	}
+}
+
+// statusClientClosed is recorded for a request whose client went away
+// before it was answered (nginx's 499); nothing is written to it.
+const statusClientClosed = 499
+
+// exportSlot takes an export slot, waiting for one while maxExports
+// exports stream. A client that goes away while it waits is answered
+// nothing (no export, no audit) and false is returned.
+func (s *Server) exportSlot(c *gin.Context) bool {
+	select {
+	case s.exports <- struct{}{}:
+		return true
+	default:
+	}
+	if s.exportHooks.wait != nil {
+		s.exportHooks.wait()
+	}
+	select {
+	case s.exports <- struct{}{}:
+		if c.Err() == nil {
+			return true
+		}
+		<-s.exports // a slot freed as the client left
+	case <-c.Done():
+	}
+	s.deps.Log.InfoContext(c, "client went away waiting for an export slot", "customer_id", c.Param("id"),
+		"request_id", c.GetString(ctxRequestID))
+	c.Status(statusClientClosed)
+	c.Abort()
+	return false
 }
 
 // customerAudit lists what was recorded about a customer, oldest first

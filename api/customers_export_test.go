@@ -5,13 +5,16 @@ import (
 	"encoding/json"
 	"io"
 	"net/http"
+	"net/http/httptest"
 	"runtime"
 	"slices"
 	"testing"
 	"time"
 
+	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
+	"github.com/heraldhq/herald/api"
 	"github.com/heraldhq/herald/schema"
 )
 
@@ -130,4 +133,141 @@ func getExport(t *testing.T, f *fixture) *http.Response {
 	resp, err := http.DefaultClient.Do(req)
 	require.NoError(t, err)
 	return resp
+}
+
+// exportRequests counts the export requests the server has finished, by
+// the status it recorded.
+func exportRequests(t *testing.T, reg *prometheus.Registry) map[string]float64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	out := map[string]float64{}
+	for _, mf := range mfs {
+		if mf.GetName() != "herald_http_requests_total" {
+			continue
+		}
+		for _, m := range mf.GetMetric() {
+			labels := map[string]string{}
+			for _, l := range m.GetLabel() {
+				labels[l.GetName()] = l.GetValue()
+			}
+			if labels["route"] == "/api/customers/:id/export" {
+				out[labels["status"]] += m.GetCounter().GetValue()
+			}
+		}
+	}
+	return out
+}
+
+// At most four exports stream at once: a fifth waits until one of the four
+// ends, then streams; a client that goes away while it waits is answered
+// nothing, and no export of it is audited. (Exports hold a database
+// connection each while their clients read.)
+func TestExportsBeyondFourWaitForASlot(t *testing.T) {
+	ctx := context.Background()
+	f := newFixture(t)
+	ada := seedCustomers(t, f.store, f.ws.ID, schema.EventInput{Type: "identify", Name: "Identify", UserID: "u-ada",
+		Traits: map[string]any{"email": "ada@example.com"}})["u-ada"]
+	reg := prometheus.NewRegistry()
+	s := api.New(api.Deps{Store: f.store, Metrics: reg})
+	waiting, held := make(chan struct{}, 8), make(chan struct{}, 8)
+	release := make(chan struct{}) // a send lets one held export stream; the close all
+	s.SetExportHooks(func() { waiting <- struct{}{} }, func() { held <- struct{}{}; <-release })
+	srv := httptest.NewServer(s)
+	defer srv.Close()
+	defer close(release)
+
+	type result struct {
+		status int
+		body   string
+		err    error
+	}
+	export := func(ctx context.Context) <-chan result {
+		done := make(chan result, 1)
+		go func() {
+			req, err := http.NewRequestWithContext(ctx, "GET", srv.URL+"/api/customers/u-ada/export", nil)
+			if err != nil {
+				done <- result{err: err}
+				return
+			}
+			req.Header.Set("Authorization", "Bearer "+f.secretKey)
+			resp, err := http.DefaultClient.Do(req)
+			if err != nil {
+				done <- result{err: err}
+				return
+			}
+			defer resp.Body.Close()
+			b, err := io.ReadAll(resp.Body)
+			done <- result{resp.StatusCode, string(b), err}
+		}()
+		return done
+	}
+	await := func(ch <-chan struct{}, what string) {
+		t.Helper()
+		select {
+		case <-ch:
+		case <-time.After(10 * time.Second):
+			t.Fatal(what)
+		}
+	}
+
+	var first []<-chan result
+	for range 4 {
+		first = append(first, export(ctx))
+	}
+	for range 4 {
+		await(held, "four exports stream at once")
+	}
+	fifth := export(ctx)
+	await(waiting, "the fifth export waits for a slot")
+
+	// A sixth whose client goes away while it waits.
+	gone, leave := context.WithCancel(ctx)
+	defer leave()
+	sixth := export(gone)
+	await(waiting, "the sixth export waits for a slot")
+	leave()
+	r := <-sixth
+	require.ErrorIs(t, r.err, context.Canceled)
+	require.Eventually(t, func() bool { return exportRequests(t, reg)["499"] == 1 }, 10*time.Second, 10*time.Millisecond,
+		"the sixth is recorded as a client gone (499)")
+	select {
+	case <-held:
+		t.Fatal("an export streams while four others hold every slot")
+	default:
+	}
+
+	// One of the four ends; the fifth takes its slot.
+	release <- struct{}{}
+	var ended int
+	select {
+	case r = <-first[0]:
+	case r = <-first[1]:
+		ended = 1
+	case r = <-first[2]:
+		ended = 2
+	case r = <-first[3]:
+		ended = 3
+	case <-time.After(10 * time.Second):
+		t.Fatal("the export let go did not end")
+	}
+	require.NoError(t, r.err)
+	require.Equal(t, 200, r.status, r.body)
+	await(held, "the fifth export streams once one of the four ended")
+	for range 4 {
+		release <- struct{}{}
+	}
+	for i, done := range append(first, fifth) {
+		if i == ended {
+			continue
+		}
+		r := <-done
+		require.NoError(t, r.err)
+		require.Equal(t, 200, r.status, r.body)
+		require.Contains(t, r.body, ada)
+	}
+	require.Equal(t, map[string]float64{"200": 5, "499": 1}, exportRequests(t, reg))
+	audit, err := f.store.ListAudit(ctx, f.ws.ID, "customer", ada)
+	require.NoError(t, err)
+	require.Len(t, audit, 5, "the five exports streamed are audited, the sixth is not")
 }
