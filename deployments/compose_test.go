@@ -257,7 +257,7 @@ func TestComposeHeraldConfiguration(t *testing.T) {
 	require.Equal(t, "http://localhost:8233", env(t, api, "HERALD_TEMPORAL_UI_URL"))
 	require.Equal(t, "herald-ingest", env(t, api, "HERALD_KAFKA_GROUP"))
 	require.Equal(t, env(t, service(t, p, "kafka-topics"), "PARTITIONS"), env(t, api, "HERALD_KAFKA_PARTITIONS"),
-		"the topic job and the ingest role create topics alike")
+		"the topic job and the api and ingest roles create topics alike")
 
 	key, err := base64.StdEncoding.DecodeString(env(t, api, "HERALD_ENCRYPTION_KEY"))
 	require.NoError(t, err, "HERALD_ENCRYPTION_KEY is base64")

@@ -55,7 +55,7 @@ func newClient(brokers []string, ordered bool, sec ...KafkaSecurity) (sarama.Cli
 	cfg.Consumer.Offsets.Initial = sarama.OffsetOldest
 	cfg.Consumer.Offsets.AutoCommit.Interval = 200 * time.Millisecond
 	cfg.Consumer.Group.Rebalance.GroupStrategies = []sarama.BalanceStrategy{sarama.NewBalanceStrategyRoundRobin()}
-	// Topics are created by the ingest role (EnsureTopics, with Herald's
+	// Topics are created by the api and ingest roles (EnsureTopics, with Herald's
 	// settings), never by a metadata request with the broker's defaults.
 	cfg.Metadata.AllowAutoTopicCreation = false
 	// An address that drops packets fails a try in 10 s, not 30.

@@ -74,6 +74,7 @@ func runIngestRole(ctx context.Context, cfg Config, log *slog.Logger) error {
 
 // serveAPI runs the HTTP API and web app until ctx ends.
 func serveAPI(ctx context.Context, p *process) error {
+	ensureAPITopics(p)
 	producer, err := ingest.NewProducer(p.cfg.brokers(), p.cfg.KafkaTopic, p.cfg.kafkaSecurity())
 	if err != nil {
 		return err
@@ -103,6 +104,19 @@ func serveAPI(ctx context.Context, p *process) error {
 		},
 	})
 	return serveHTTP(ctx, p.log, "api", p.cfg.HTTPAddr, h, p.cfg.ShutdownTimeout)
+}
+
+// ensureAPITopics creates the events and dead-letter topics that do not
+// exist yet, as ingest does at its start: an api started before any ingest
+// would otherwise answer 503 to a batch with a refused event (its dead
+// letter has no topic). The api may not be allowed to create topics (then
+// ingest or an operator does): a failure is a warning, not a refusal to
+// start.
+func ensureAPITopics(p *process) {
+	if err := ingest.EnsureTopics(p.kafka, int32(p.cfg.KafkaPartitions), p.cfg.KafkaTopic, p.cfg.KafkaDLQTopic); err != nil {
+		p.log.Warn("could not create the kafka topics; the ingest role creates them at its start, or create them by hand",
+			"error", err, "topics", []string{p.cfg.KafkaTopic, p.cfg.KafkaDLQTopic})
+	}
 }
 
 // serveWorker runs the Temporal worker until ctx ends.

@@ -7,16 +7,22 @@ import (
 	"io"
 	"log/slog"
 	"net"
+	"net/http"
 	"os"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
 	"github.com/IBM/sarama"
 	"github.com/stretchr/testify/require"
+	"github.com/twmb/franz-go/pkg/kerr"
+	"github.com/twmb/franz-go/pkg/kfake"
+	"github.com/twmb/franz-go/pkg/kmsg"
 
 	"github.com/heraldhq/herald/api"
 	"github.com/heraldhq/herald/ingest/kafkaserver"
+	"github.com/heraldhq/herald/schema"
 	"github.com/heraldhq/herald/schema/schematest"
 )
 
@@ -175,4 +181,107 @@ func TestCloseGetsWhatIsLeftOfTheShutdownTimeout(t *testing.T) {
 	require.Equal(t, 5*time.Second, p.closeBudget(now))
 	p.drained.Store(now.Add(-30 * time.Second).UnixNano())
 	require.Equal(t, time.Second, p.closeBudget(now), "spent: a second to close")
+}
+
+// lockedBuffer is a log destination the role's goroutines may share.
+type lockedBuffer struct {
+	mu  sync.Mutex
+	buf bytes.Buffer
+}
+
+func (b *lockedBuffer) Write(p []byte) (int, error) {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.Write(p)
+}
+
+func (b *lockedBuffer) String() string {
+	b.mu.Lock()
+	defer b.mu.Unlock()
+	return b.buf.String()
+}
+
+// The api creates the events and dead-letter topics at its start when they
+// are missing, as ingest does, so that the refused events of a batch have
+// a dead-letter topic before any ingest ran. A broker that does not let it
+// create topics gets a warning, and the api serves all the same.
+func TestAPICreatesItsTopicsAtItsStart(t *testing.T) {
+	for _, allowed := range []bool{true, false} {
+		t.Run(map[bool]string{true: "allowed", false: "not allowed"}[allowed], func(t *testing.T) {
+			c, err := kfake.NewCluster(kfake.NumBrokers(1))
+			require.NoError(t, err)
+			defer c.Close()
+			if !allowed {
+				c.ControlKey(int16(kmsg.CreateTopics), func(req kmsg.Request) (kmsg.Response, error, bool) {
+					c.KeepControl()
+					r := req.(*kmsg.CreateTopicsRequest)
+					resp := r.ResponseKind().(*kmsg.CreateTopicsResponse)
+					for _, tp := range r.Topics {
+						rt := kmsg.NewCreateTopicsResponseTopic()
+						rt.Topic, rt.ErrorCode = tp.Topic, kerr.TopicAuthorizationFailed.Code
+						resp.Topics = append(resp.Topics, rt)
+					}
+					return resp, nil, true
+				})
+			}
+			l, err := net.Listen("tcp", "127.0.0.1:0")
+			require.NoError(t, err)
+			addr := l.Addr().String()
+			require.NoError(t, l.Close())
+			cfg := Config{DatabaseURL: schematest.URL(t), TemporalAddress: "127.0.0.1:1", TemporalNamespace: "default",
+				KafkaBrokers: strings.Join(c.ListenAddrs(), ","), KafkaTopic: "herald.events", KafkaDLQTopic: "herald.events.dlq",
+				KafkaPartitions: 3, HTTPAddr: addr, ShutdownTimeout: 5 * time.Second}
+			var logs lockedBuffer
+			ctx, stop := context.WithCancel(context.Background())
+			defer stop()
+			p, err := connect(ctx, "api", cfg, slog.New(slog.NewTextHandler(&logs, nil)))
+			require.NoError(t, err)
+			defer p.close()
+			served := make(chan error, 1)
+			go func() { served <- serveAPI(ctx, p) }()
+			require.Eventually(t, func() bool {
+				resp, err := http.Get("http://" + addr + "/healthz")
+				if err != nil {
+					return false
+				}
+				resp.Body.Close()
+				return resp.StatusCode == http.StatusOK
+			}, 20*time.Second, 20*time.Millisecond, "the api serves")
+
+			require.NoError(t, p.kafka.RefreshMetadata())
+			topics, err := p.kafka.Topics()
+			require.NoError(t, err)
+			if allowed {
+				for _, topic := range []string{"herald.events", "herald.events.dlq"} {
+					require.Contains(t, topics, topic)
+					parts, err := p.kafka.Partitions(topic)
+					require.NoError(t, err)
+					require.Len(t, parts, 3, "HERALD_KAFKA_PARTITIONS, as ingest creates them")
+				}
+				require.NotContains(t, logs.String(), "could not create the kafka topics")
+				// A batch with a refused event is taken, the refused one
+				// dead-lettered, before any ingest ran.
+				ws, err := p.store.CreateWorkspace(ctx, "Demo")
+				require.NoError(t, err)
+				wk, err := p.store.CreateAPIKey(ctx, ws.ID, schema.KeyWrite, "write", "test")
+				require.NoError(t, err)
+				req, err := http.NewRequest("POST", "http://"+addr+"/v1/batch",
+					strings.NewReader(`{"batch":[{"type":"track","userId":"u","event":"A"},{"type":"track","userId":"u"}]}`))
+				require.NoError(t, err)
+				req.SetBasicAuth(wk.Key, "")
+				req.Header.Set("Content-Type", "application/json")
+				resp, err := http.DefaultClient.Do(req)
+				require.NoError(t, err)
+				body, _ := io.ReadAll(resp.Body)
+				resp.Body.Close()
+				require.Equal(t, http.StatusOK, resp.StatusCode, "%s", body)
+				require.Contains(t, string(body), `"rejected"`)
+			} else {
+				require.NotContains(t, topics, "herald.events.dlq")
+				require.Contains(t, logs.String(), "could not create the kafka topics")
+			}
+			stop()
+			require.NoError(t, <-served)
+		})
+	}
 }
