@@ -71,8 +71,9 @@ var utf8BOM = []byte{0xEF, 0xBB, 0xBF}
 // and line breaks inside), CRLF, LF or CR-only line ends (Excel for Mac), a
 // UTF-8 byte order mark, spaces after a separator and semicolon- or
 // tab-separated files (Excel in many European locales) are understood;
-// blank lines are skipped, and so are empty columns after the last named
-// one (a trailing comma on each line). A record may have another number of
+// blank lines (also lines of separators only, ",,,") are skipped, and so
+// are empty columns after the last named one (a trailing comma on each
+// line). A record may have another number of
 // fields than the header: the import reports it as a row error.
 type CSVFile struct {
 	r       *csv.Reader
@@ -214,8 +215,9 @@ func looksLikeData(h string) bool {
 func (f *CSVFile) read() ([]string, error) {
 	rec, err := f.r.Read()
 	// A line of spaces or tabs is a blank line too (encoding/csv skips only
-	// empty ones): skipped, not counted.
-	for err == nil && len(rec) == 1 && strings.TrimSpace(rec[0]) == "" {
+	// empty ones), and so is a line of separators only (",,,": a row a
+	// spreadsheet saves with every cell empty): skipped, not counted.
+	for err == nil && blankRecord(rec) {
 		rec, err = f.r.Read()
 	}
 	if errors.Is(err, io.EOF) {
@@ -242,6 +244,16 @@ func (f *CSVFile) read() ([]string, error) {
 		}
 	}
 	return rec, nil
+}
+
+// blankRecord says every field of rec is empty or spaces.
+func blankRecord(rec []string) bool {
+	for _, v := range rec {
+		if strings.TrimSpace(v) != "" {
+			return false
+		}
+	}
+	return true
 }
 
 // Headers are the column names, trimmed.

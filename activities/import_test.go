@@ -65,6 +65,12 @@ func TestOpenCSVReadsOtherSpreadsheetShapes(t *testing.T) {
 		"space before quote": "Email, Name, City\nada@example.com, \"Lovelace, Ada\", London\nbob@example.com, Bob,\n",
 		"trailing separator": "Email,Name,City,\nada@example.com,\"Lovelace, Ada\",London,\nbob@example.com,Bob,,\n",
 		"quoted header":      "\"Email\";\"Name; full\";City\nada@example.com;\"Lovelace, Ada\";London\nbob@example.com;Bob;\n",
+		// A row whose cells are all empty (cleared, or formatted past the
+		// last customer) is saved as separators only: a blank line, not a
+		// customer row failing with "user_id is empty".
+		"rows of separators only":  "Email,Name,City\n,,\nada@example.com,\"Lovelace, Ada\",London\n,,\nbob@example.com,Bob,\n,,\n,,\n",
+		"rows of semicolons only":  "Email;Name;City\r\nada@example.com;\"Lovelace, Ada\";London\r\n;;\r\nbob@example.com;Bob;\r\n;;\r\n",
+		"rows of empty cells only": "Email,Name,City\nada@example.com,\"Lovelace, Ada\",London\n , , \n\"\",,\nbob@example.com,Bob,\n",
 	} {
 		t.Run(name, func(t *testing.T) {
 			f, rows, err := readAll(t, file)
@@ -100,6 +106,8 @@ func TestOpenCSVRefusesWhatIsNotACustomerFile(t *testing.T) {
 		{"no header", "u1,ada@example.com\nu2,bob@example.com\n", `"ada@example.com" looks like a value`},
 		{"numbers for a header", "1,2,3\n4,5,6\n", `"1" looks like a value`},
 		{"header only", "id,email\r\n", "no customer rows"},
+		{"header and rows of separators only", "id,email\n,\n,\n", "no customer rows"},
+		{"separators only", ",,\n,,\n", "the file is empty"},
 		{"unnamed column", "id,,email\nu1,x,y\n", "column 2 of the header has no name"},
 		{"repeated column", "id,email,Email ,email\nu1,a,b,c\n", `column "email" appears twice`},
 		{"unbalanced quote", "id,email\nu1,\"ada@example.com\nu2,bob@example.com\n", "the row starts at line 2"},
