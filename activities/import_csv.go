@@ -93,14 +93,14 @@ func OpenCSV(r io.Reader) (*CSVFile, error) {
 		_, _ = br.Discard(len(utf8BOM))
 		f.bom = int64(len(utf8BOM))
 	}
-	head, _ := br.Peek(headerPeek)
+	head, peekErr := br.Peek(headerPeek)
 	var src io.Reader = br
 	if bytes.IndexByte(head, '\r') >= 0 && bytes.IndexByte(head, '\n') < 0 {
 		src = crLines{br}
 	}
 	f.r = csv.NewReader(src)
 	f.r.FieldsPerRecord = -1
-	f.r.Comma = separator(head)
+	f.r.Comma = separator(head, peekErr != nil)
 	// Spaces after a separator, before a quoted field; not with tabs, which
 	// it would take for such space (an empty cell would vanish).
 	f.r.TrimLeadingSpace = f.r.Comma != '\t'
@@ -136,15 +136,51 @@ func OpenCSV(r io.Reader) (*CSVFile, error) {
 }
 
 // headerPeek is how much of a file is looked at to tell its line ends and
-// separator: its header line, or the start of it.
+// separator: its header line and the lines after it, or the start of them.
 const headerPeek = 64 << 10
 
-// separator is the field separator of a file that starts head: a comma,
-// unless the header line (outside quotes) has none and has semicolons or
-// tabs — the more frequent of which then separates if the next line has it
-// too (a one-column file may have a ";" in its header's name).
-func separator(head []byte) rune {
+// separatorLines is how many lines after the header tell the separator.
+const separatorLines = 10
+
+// separators are the field separators a file may have, the default first.
+var separators = []byte{',', ';', '\t'}
+
+// separator is the field separator of a file that starts head (whole: head
+// is all of the file). It is the one of comma, semicolon and tab that
+// splits the header and each of the next lines (outside quotes) into the
+// same number of fields, more than one: a column name may hold another
+// of them, as "Name, Vorname" in a semicolon-separated file (Excel quotes
+// only cells with its own separator). If several do, the one giving the
+// most fields, a comma on a tie. If none does (rows of other lengths,
+// which are row errors): a comma, unless the header has none and has
+// semicolons or tabs — the more frequent of which then separates if the
+// next line has it too (a one-column file may have a ";" in its name).
+func separator(head []byte, whole bool) rune {
 	header, rest := outsideQuotes(head)
+	var lines []map[byte]int
+	for len(lines) < separatorLines {
+		rest = bytes.TrimLeft(rest, "\r\n")
+		if len(rest) == 0 {
+			break
+		}
+		line, next := outsideQuotes(rest)
+		if next == nil && !whole {
+			break // cut off where the look stopped
+		}
+		if !blankLine(line) {
+			lines = append(lines, line)
+		}
+		rest = next
+	}
+	best, most := byte(0), 0
+	for _, sep := range separators {
+		if n := header[sep]; n > most && slices.IndexFunc(lines, func(l map[byte]int) bool { return l[sep] != n }) < 0 {
+			best, most = sep, n
+		}
+	}
+	if best != 0 {
+		return rune(best)
+	}
 	var sep byte
 	switch {
 	case header[','] > 0 || header[';'] == 0 && header['\t'] == 0:
@@ -154,13 +190,21 @@ func separator(head []byte) rune {
 	default:
 		sep = '\t'
 	}
-	for len(rest) > 0 && (rest[0] == '\n' || rest[0] == '\r') {
-		rest = rest[1:]
-	}
-	if data, _ := outsideQuotes(rest); len(rest) > 0 && data[sep] == 0 {
+	if len(lines) > 0 && lines[0][sep] == 0 {
 		return ','
 	}
 	return rune(sep)
+}
+
+// blankLine says a line's unquoted bytes (outsideQuotes) are spaces or
+// tabs only.
+func blankLine(count map[byte]int) bool {
+	for c := range count {
+		if c != ' ' && c != '\t' {
+			return false
+		}
+	}
+	return true
 }
 
 // outsideQuotes counts the bytes of b's first line (its end outside quotes)
@@ -290,7 +334,8 @@ func (f *CSVFile) Preview() ImportPreview {
 	if rows == nil {
 		rows = [][]string{}
 	}
-	return ImportPreview{Headers: f.headers, Rows: rows, SuggestedMapping: SuggestMapping(f.headers, rows)}
+	return ImportPreview{Headers: f.headers, Rows: rows, SuggestedMapping: SuggestMapping(f.headers, rows),
+		Separator: string(f.r.Comma)}
 }
 
 // ImportPreview is what an upload shows before its import starts.
@@ -298,6 +343,9 @@ type ImportPreview struct {
 	Headers          []string      `json:"headers"`
 	Rows             [][]string    `json:"rows"`
 	SuggestedMapping ImportMapping `json:"suggested_mapping"`
+	// Separator is the field separator the file was read with: ",", ";"
+	// or a tab.
+	Separator string `json:"separator"`
 }
 
 // Attribute types of an import mapping.

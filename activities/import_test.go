@@ -306,3 +306,23 @@ func TestFailedRowsHeader(t *testing.T) {
 	require.Equal(t, ImportMapping{Email: "email", Attributes: []AttributeMapping{{Column: "plan", Name: "plan", Type: TypeString}}},
 		SuggestMapping(twice, nil))
 }
+
+// Excel in a German or French locale separates fields with semicolons and
+// quotes only cells that hold a semicolon, a quote or a line break: a
+// column name with a comma ("Name, Vorname") is written as it is. The
+// file is still semicolon-separated — every line has the same number of
+// semicolons — and must not be read as a comma-separated file whose
+// header is "E-Mail;Name" and "Vorname;Umsatz". So with tabs.
+func TestOpenCSVSemicolonFileWithACommaInAColumnName(t *testing.T) {
+	for sep, file := range map[string]string{
+		";":  "E-Mail;Name, Vorname;Umsatz\r\nanna@example.de;Schmidt, Anna;1,5\r\nben@example.de;Meyer, Ben;2\r\n",
+		"\t": "E-Mail\tName, Vorname\tUmsatz\nanna@example.de\tSchmidt, Anna\t1,5\nben@example.de\tMeyer, Ben\t2\n",
+	} {
+		f, rows, err := readAll(t, file)
+		require.NoError(t, err)
+		require.Equal(t, []string{"E-Mail", "Name, Vorname", "Umsatz"}, f.Headers())
+		require.Equal(t, [][]string{{"anna@example.de", "Schmidt, Anna", "1,5"}, {"ben@example.de", "Meyer, Ben", "2"}}, rows)
+		require.Equal(t, "E-Mail", f.Preview().SuggestedMapping.Email)
+		require.Equal(t, sep, f.Preview().Separator, "the upload says which separator it read")
+	}
+}

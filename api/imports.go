@@ -72,12 +72,14 @@ func toImportBody(i schema.Import) importBody {
 	return b
 }
 
-// importUploaded answers an upload: the import, the first rows and a
-// suggested mapping to start it with.
+// importUploaded answers an upload: the import, the first rows, a
+// suggested mapping to start it with and the field separator the file was
+// read with (",", ";" or a tab), so that a misread file shows at once.
 type importUploaded struct {
 	importBody
 	Preview          [][]string               `json:"preview"`
 	SuggestedMapping activities.ImportMapping `json:"suggested_mapping"`
+	Separator        string                   `json:"separator"`
 }
 
 // importDetail is GET /api/imports/{id}: the import with its first row
@@ -111,7 +113,8 @@ func (s *Server) uploadImport(c *gin.Context) {
 	}
 	s.audit(c, "upload", "import", imp.ID, map[string]any{"file_name": imp.FileName, "rows": imp.TotalRows, "bytes": imp.FileSize})
 	pv := f.Preview()
-	c.JSON(http.StatusCreated, importUploaded{importBody: toImportBody(imp), Preview: pv.Rows, SuggestedMapping: pv.SuggestedMapping})
+	c.JSON(http.StatusCreated, importUploaded{importBody: toImportBody(imp), Preview: pv.Rows, SuggestedMapping: pv.SuggestedMapping,
+		Separator: pv.Separator})
 }
 
 // importFile finds the uploaded file: the `file` part of a multipart form,

@@ -187,6 +187,7 @@ func TestImportUploadPreviewStartAndRerun(t *testing.T) {
 	require.EqualValues(t, len(peopleCSV), up["file_size"])
 	require.EqualValues(t, 10, up["total_rows"])
 	require.Equal(t, []any{"User ID", "Email", "Plan", "Seats", "VIP", "Signed Up", "Time Zone"}, up["headers"])
+	require.Equal(t, ",", up["separator"])
 	preview := up["preview"].([]any)
 	require.Len(t, preview, 10)
 	require.Equal(t, []any{"u9", "gus@example.com", `pro, "annual"`, "5", "true", "2024-06-01 12:00:00", "UTC"}, preview[8])
