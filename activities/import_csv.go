@@ -81,6 +81,8 @@ type CSVFile struct {
 	headers []string
 	row     int
 	preview [][]string
+	// types are the column types every row read so far fits.
+	types []typeGuess
 }
 
 // OpenCSV reads the header of a CSV file. It refuses an empty file, a
@@ -322,8 +324,13 @@ func (f *CSVFile) Next() ([]string, error) {
 	if len(f.preview) < ImportPreviewRows {
 		f.preview = append(f.preview, rec)
 	}
+	f.types = guessTypes(f.types, len(f.headers), rec)
 	return rec, nil
 }
+
+// ColumnTypes are the types suggested for the columns (by position): the
+// narrowest each column's cells fit, over every row read.
+func (f *CSVFile) ColumnTypes() []string { return typesOf(f.types, len(f.headers)) }
 
 // BytesRead is how much of the file has been read.
 func (f *CSVFile) BytesRead() int64 { return f.bom + f.r.InputOffset() }
@@ -334,7 +341,7 @@ func (f *CSVFile) Preview() ImportPreview {
 	if rows == nil {
 		rows = [][]string{}
 	}
-	return ImportPreview{Headers: f.headers, Rows: rows, SuggestedMapping: SuggestMapping(f.headers, rows),
+	return ImportPreview{Headers: f.headers, Rows: rows, SuggestedMapping: SuggestTypedMapping(f.headers, f.ColumnTypes()),
 		Separator: string(f.r.Comma)}
 }
 
@@ -724,8 +731,19 @@ var nonAlnum = regexp.MustCompile(`[^a-z0-9]+`)
 
 // SuggestMapping guesses a mapping from the column names (user id, email,
 // phone and time zone by their usual names) and makes every other column an
-// attribute, typed after the sample rows' values.
+// attribute, typed after the rows' values.
 func SuggestMapping(headers []string, rows [][]string) ImportMapping {
+	var types []typeGuess
+	for _, r := range rows {
+		types = guessTypes(types, len(headers), r)
+	}
+	return SuggestTypedMapping(headers, typesOf(types, len(headers)))
+}
+
+// SuggestTypedMapping is SuggestMapping with the attributes' types given
+// by column position (CSVFile.ColumnTypes over every row of a file);
+// a column without one is a string.
+func SuggestTypedMapping(headers, types []string) ImportMapping {
 	var m ImportMapping
 	taken := map[int]bool{}
 	for _, b := range []struct {
@@ -756,7 +774,11 @@ func SuggestMapping(headers []string, rows [][]string) ImportMapping {
 			name = fmt.Sprintf("%s_%d", base, n)
 		}
 		names[name] = true
-		m.Attributes = append(m.Attributes, AttributeMapping{Column: h, Name: name, Type: guessType(i, rows)})
+		typ := TypeString
+		if i < len(types) && types[i] != "" {
+			typ = types[i]
+		}
+		m.Attributes = append(m.Attributes, AttributeMapping{Column: h, Name: name, Type: typ})
 	}
 	return m
 }
@@ -768,44 +790,78 @@ func longInteger(s string) bool {
 	return len(s) > 15 && strings.Trim(s, "0123456789") == ""
 }
 
-// guessType is the narrowest type every non-empty sample of the column has.
-func guessType(col int, rows [][]string) string {
-	seen := false
-	number, boolean, when := true, true, true
-	for _, r := range rows {
-		if col >= len(r) {
-			continue
-		}
-		s := strings.TrimSpace(r[col])
-		if s == "" {
-			continue
-		}
-		seen = true
+// typeGuess is what the non-empty cells of a column seen so far rule out.
+type typeGuess struct {
+	seen                        bool
+	notNumber, notBool, notTime bool
+}
+
+// add rules out the types cell s does not fit.
+func (g *typeGuess) add(s string) {
+	s = strings.TrimSpace(s)
+	if s == "" {
+		return
+	}
+	g.seen = true
+	if !g.notNumber {
 		if _, err := typedValue(TypeNumber, s); err != nil || zeroPadded(s) || strings.HasPrefix(s, "+") || longInteger(s) {
 			// 00123 is a code (a ZIP code, an account), +33612345678 a phone
 			// number, 1234567890123456789 an id: as written.
-			number = false
+			g.notNumber = true
 		}
+	}
+	if !g.notBool {
 		switch strings.ToLower(s) {
 		case "true", "false", "yes", "no":
 		default:
-			boolean = false
-		}
-		if _, ok := parseTime(s); !ok {
-			when = false
+			g.notBool = true
 		}
 	}
+	if !g.notTime {
+		if _, ok := parseTime(s); !ok {
+			g.notTime = true
+		}
+	}
+}
+
+// typ is the narrowest type every cell seen has: number, then boolean,
+// then time, else string.
+func (g typeGuess) typ() string {
 	switch {
-	case !seen:
+	case !g.seen:
 		return TypeString
-	case number:
+	case !g.notNumber:
 		return TypeNumber
-	case boolean:
+	case !g.notBool:
 		return TypeBoolean
-	case when:
+	case !g.notTime:
 		return TypeTime
 	}
 	return TypeString
+}
+
+// guessTypes adds a record's cells to the guesses of a file's columns
+// (cells under no column are not guessed).
+func guessTypes(g []typeGuess, columns int, rec []string) []typeGuess {
+	if g == nil {
+		g = make([]typeGuess, columns)
+	}
+	for i := range min(columns, len(rec)) {
+		g[i].add(rec[i])
+	}
+	return g
+}
+
+// typesOf is the type of each of the columns.
+func typesOf(g []typeGuess, columns int) []string {
+	out := make([]string, columns)
+	for i := range out {
+		out[i] = TypeString
+		if i < len(g) {
+			out[i] = g[i].typ()
+		}
+	}
+	return out
 }
 
 // plural writes n and the noun, in the plural unless n is 1.

@@ -3,6 +3,7 @@ package activities
 import (
 	"encoding/json"
 	"errors"
+	"fmt"
 	"io"
 	"strings"
 	"testing"
@@ -325,4 +326,25 @@ func TestOpenCSVSemicolonFileWithACommaInAColumnName(t *testing.T) {
 		require.Equal(t, "E-Mail", f.Preview().SuggestedMapping.Email)
 		require.Equal(t, sep, f.Preview().Separator, "the upload says which separator it read")
 	}
+}
+
+// The upload reads every row: the suggested types must fit every row, not
+// only the first ImportPreviewRows. A ZIP code column whose first rows have
+// no leading zero is suggested as a number, and the suggested mapping then
+// stores a later "02134" as 2134 — silently, with no row error.
+func TestSuggestedTypesFitRowsPastThePreview(t *testing.T) {
+	var b strings.Builder
+	b.WriteString("User ID,Email,ZIP\n")
+	for i := range ImportPreviewRows {
+		fmt.Fprintf(&b, "u%d,u%d@example.com,9%04d\n", i, i, i)
+	}
+	b.WriteString("zb,zb@example.com,02134\n")
+	f, rows, err := readAll(t, b.String())
+	require.NoError(t, err)
+	require.Len(t, rows, ImportPreviewRows+1)
+	types := map[string]string{}
+	for _, a := range f.Preview().SuggestedMapping.Attributes {
+		types[a.Column] = a.Type
+	}
+	require.Equal(t, TypeString, types["ZIP"], "a later row has 02134: a number would drop its zero")
 }

@@ -244,7 +244,13 @@ func (s *Server) getImport(c *gin.Context) {
 	for i, r := range rows {
 		preview[i] = r.Fields
 	}
-	c.JSON(http.StatusOK, importDetail{importBody: toImportBody(imp), Errors: errs, Preview: preview, SuggestedMapping: activities.SuggestMapping(imp.Headers, preview)})
+	// The suggestion the upload answered: typed over every row of the file
+	// (a file uploaded before the types were stored, over its first rows).
+	suggested := activities.SuggestTypedMapping(imp.Headers, imp.ColumnTypes)
+	if imp.ColumnTypes == nil {
+		suggested = activities.SuggestMapping(imp.Headers, preview)
+	}
+	c.JSON(http.StatusOK, importDetail{importBody: toImportBody(imp), Errors: errs, Preview: preview, SuggestedMapping: suggested})
 }
 
 // listImportErrors pages through the row errors; ?cursor= is the last row seen.

@@ -613,3 +613,26 @@ func TestImportLargeFileSurvivesWorkerRestartAndCancel(t *testing.T) {
 	require.EqualValues(t, 3, imp["run"])
 	require.Equal(t, rows, countWorkspaceCustomers(t, f.store, f.ws.ID))
 }
+
+// The suggested mapping of an upload, and of the import later, types a
+// column after every row of the file: a ZIP code column whose first 20
+// rows have no leading zero stays a string when a later row has one
+// (a number would store 02134 as 2134, with no row error).
+func TestImportSuggestsTypesThatFitEveryRow(t *testing.T) {
+	f := newFixture(t) // no workflow engine: nothing is started
+	var b strings.Builder
+	b.WriteString("Email,ZIP,Seats\n")
+	for i := range activities.ImportPreviewRows {
+		fmt.Fprintf(&b, "u%d@example.com,9%04d,%d\n", i, i, i)
+	}
+	b.WriteString("zb@example.com,02134,3\n")
+	status, up := f.uploadCSV(t, bearer(f.secretKey), "", b.String())
+	require.Equal(t, 201, status, "%v", up)
+	status, detail := f.jsonCall(t, "GET", "/api/imports/"+up["id"].(string), nil)
+	require.Equal(t, 200, status, "%v", detail)
+	want := map[string]any{"email": "Email", "attributes": []any{
+		map[string]any{"column": "ZIP", "name": "zip", "type": "string"},
+		map[string]any{"column": "Seats", "name": "seats", "type": "number"}}}
+	require.Equal(t, want, up["suggested_mapping"], "the upload's suggestion")
+	require.Equal(t, want, detail["suggested_mapping"], "the import's suggestion, as the upload answered it")
+}

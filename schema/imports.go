@@ -62,6 +62,11 @@ type Import struct {
 	CreatedAt     time.Time  `json:"created_at"`
 	StartedAt     *time.Time `json:"started_at"`
 	FinishedAt    *time.Time `json:"finished_at"`
+
+	// ColumnTypes are the attribute types suggested for the columns (by
+	// position), over every row of the file; nil for a file uploaded
+	// before they were stored.
+	ColumnTypes []string `json:"-"`
 }
 
 // NewImport describes an upload.
@@ -77,6 +82,9 @@ type ImportRowSource interface {
 	Next() ([]string, error)
 	// BytesRead is how much of the file has been read.
 	BytesRead() int64
+	// ColumnTypes are the attribute types to suggest for the columns (by
+	// position), over every record read; stored with the import.
+	ColumnTypes() []string
 }
 
 // ImportRow is one stored record of an uploaded file.
@@ -126,12 +134,12 @@ type ImportCursor struct {
 }
 
 const importColumns = `id, file_name, file_size, headers, status, mapping, segment_id, run, total_rows, processed_rows,
-	created_rows, updated_rows, failed_rows, error, created_by, created_at, started_at, finished_at`
+	created_rows, updated_rows, failed_rows, error, column_types, created_by, created_at, started_at, finished_at`
 
 func scanImport(r pgx.Row) (Import, error) {
 	var i Import
 	err := r.Scan(&i.ID, &i.FileName, &i.FileSize, &i.Headers, &i.Status, &i.Mapping, &i.SegmentID, &i.Run, &i.TotalRows,
-		&i.ProcessedRows, &i.CreatedRows, &i.UpdatedRows, &i.FailedRows, &i.Error, &i.CreatedBy, &i.CreatedAt,
+		&i.ProcessedRows, &i.CreatedRows, &i.UpdatedRows, &i.FailedRows, &i.Error, &i.ColumnTypes, &i.CreatedBy, &i.CreatedAt,
 		&i.StartedAt, &i.FinishedAt)
 	return i, err
 }
@@ -184,8 +192,8 @@ func (s *Store) CreateImport(ctx context.Context, workspaceID string, in NewImpo
 		if err != nil {
 			return fmt.Errorf("store import rows: %w", err)
 		}
-		_, err = tx.Exec(ctx, `UPDATE imports SET total_rows = $3, file_size = $4 WHERE workspace_id = $1 AND id = $2`,
-			workspaceID, id, n, src.BytesRead())
+		_, err = tx.Exec(ctx, `UPDATE imports SET total_rows = $3, file_size = $4, column_types = $5 WHERE workspace_id = $1 AND id = $2`,
+			workspaceID, id, n, src.BytesRead(), src.ColumnTypes())
 		if err != nil {
 			return fmt.Errorf("count import rows: %w", err)
 		}

@@ -35,6 +35,8 @@ func (s *memoryRowSource) Next() ([]string, error) {
 
 func (s *memoryRowSource) BytesRead() int64 { return s.read }
 
+func (s *memoryRowSource) ColumnTypes() []string { return nil }
+
 func countImportedCustomers(t *testing.T, st *schema.Store, ws string) int {
 	t.Helper()
 	var n int
