@@ -63,6 +63,9 @@ type ImportBatchInput struct {
 // where the next batch starts.
 type ImportBatchResult struct {
 	Progress ImportProgress `json:"progress"`
+	// SegmentChanges: the batch added customers to the import's manual
+	// segment, whose changes journeys are to hear of.
+	SegmentChanges bool `json:"segment_changes,omitempty"`
 }
 
 // ImportBatch imports a batch of rows of an uploaded file: each row is
@@ -133,7 +136,7 @@ func (a *Activities) ImportBatch(ctx context.Context, in ImportBatchInput) (Impo
 			return ImportBatchResult{Progress: progress}, ctx.Err()
 		}
 	}
-	return ImportBatchResult{Progress: progress}, nil
+	return ImportBatchResult{Progress: progress, SegmentChanges: segmentID != nil}, nil
 }
 
 // chunkError is what a chunk of rows (off rows of the file before it, n

@@ -23,6 +23,7 @@ import (
 
 	"github.com/heraldhq/herald/activities"
 	"github.com/heraldhq/herald/api"
+	"github.com/heraldhq/herald/ingest"
 	"github.com/heraldhq/herald/schema"
 	"github.com/heraldhq/herald/workflows"
 	"github.com/heraldhq/herald/workflows/temporalserver"
@@ -58,6 +59,9 @@ func (f *importFixture) startWorker(t *testing.T) {
 	w := worker.New(f.temporal, workflows.TaskQueue, worker.Options{})
 	workflows.Register(w)
 	activities.Register(w, activities.New(activities.Deps{Store: f.store}))
+	// As herald's worker has them: an import into a segment routes its
+	// changes through the audience activities.
+	ingest.NewAudiences(f.store, ingest.NewJourneyRouter(f.store, f.temporal, nil, nil)).Register(w)
 	require.NoError(t, w.Start())
 	f.worker = w
 	t.Cleanup(w.Stop)
@@ -311,8 +315,8 @@ func TestImportUploadPreviewStartAndRerun(t *testing.T) {
 
 // TestImportIntoAManualSegment: every imported customer (created or
 // updated, keyed by user id or email) joins the manual segment with a
-// Segment Entered change; a rerun adds nobody twice; a dynamic segment is
-// refused.
+// Segment Entered change, routed to journeys before the import ends; a
+// rerun adds nobody twice; a dynamic segment is refused.
 func TestImportIntoAManualSegment(t *testing.T) {
 	f := newImportFixture(t)
 	ctx := context.Background()
@@ -346,6 +350,14 @@ func TestImportIntoAManualSegment(t *testing.T) {
 		imp, _ := f.awaitImport(t, id)
 		require.Equal(t, "completed", imp["status"])
 		require.Equal(t, []string{"u1", "u2", "u9"}, members())
+		// Journeys hear of the entries as the import writes them, as with
+		// POST /api/segments/{id}/members: left pending for the next
+		// segment refresh, a journey triggered by the segment and
+		// published after the import (without include_existing) would
+		// enter every imported member then.
+		pending, err := f.store.PendingSegmentChanges(ctx, 100)
+		require.NoError(t, err)
+		require.Empty(t, pending, "the import's Segment Entered changes are still waiting for the periodic refresh")
 	}
 	u2, err := f.store.FindCustomer(ctx, f.ws.ID, "u2")
 	require.NoError(t, err)

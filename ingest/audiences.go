@@ -41,6 +41,13 @@ func (a *Audiences) Register(r worker.ActivityRegistry) {
 	r.RegisterActivityWithOptions(a.RefreshSegments, activity.RegisterOptions{Name: workflows.RefreshSegmentsActivity})
 	r.RegisterActivityWithOptions(a.ReenterWait, activity.RegisterOptions{Name: workflows.ReenterWaitActivity})
 	r.RegisterActivityWithOptions(a.Reenter, activity.RegisterOptions{Name: workflows.ReenterActivity})
+	r.RegisterActivityWithOptions(a.RouteSegmentChanges, activity.RegisterOptions{Name: workflows.RouteSegmentChangesActivity})
+}
+
+// RouteSegmentChanges routes every segment change journeys have not been
+// told about yet (an import's additions to a manual segment).
+func (a *Audiences) RouteSegmentChanges(ctx context.Context) error {
+	return a.router.RoutePendingSegmentChanges(ctx)
 }
 
 // StartEnrollment records the enrollment with the segment's size now.

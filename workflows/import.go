@@ -46,6 +46,30 @@ type ImportInput struct {
 	Progress *activities.ImportProgress `json:"progress,omitempty"`
 }
 
+// RouteSegmentChangesActivity routes the segment changes journeys have
+// not been told about yet (implemented by the ingest package, with its
+// router). An import into a manual segment runs it after each batch, as
+// POST /api/segments/{id}/members routes at once: the members' Segment
+// Entered changes reach the journeys live when they joined, not those
+// live at the next segment refresh.
+const RouteSegmentChangesActivity = "RouteSegmentChanges"
+
+// importRoutesSegmentChanges is the workflow.GetVersion change id of
+// routing an import's segment changes after each batch.
+const importRoutesSegmentChanges = "import-routes-segment-changes"
+
+// routeImportSegmentChanges routes the batch's segment changes. A failure
+// only leaves them to the periodic segment refresh: the import goes on.
+func routeImportSegmentChanges(ctx workflow.Context, in ImportInput) {
+	rctx := workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
+		StartToCloseTimeout: 10 * time.Minute,
+		RetryPolicy:         &temporal.RetryPolicy{InitialInterval: time.Second, BackoffCoefficient: 2, MaximumAttempts: 3},
+	})
+	if err := workflow.ExecuteActivity(rctx, RouteSegmentChangesActivity).Get(ctx, nil); err != nil {
+		workflow.GetLogger(ctx).Warn("route the import's segment changes; the segment refresh will", "import_id", in.ImportID, "error", err)
+	}
+}
+
 func importBatchCtx(ctx workflow.Context) workflow.Context {
 	return workflow.WithActivityOptions(ctx, workflow.ActivityOptions{
 		StartToCloseTimeout: 10 * time.Minute,
@@ -65,7 +89,8 @@ func importBatchCtx(ctx workflow.Context) workflow.Context {
 
 // ImportCustomersWorkflow runs one import: it walks the file in batches of
 // rows, each an ImportBatch activity that writes customers, row errors and
-// progress in Postgres, continues as new every BatchesPerRun batches (or
+// progress in Postgres (then, for an import into a manual segment, a
+// RouteSegmentChanges activity that tells journeys of the entries), continues as new every BatchesPerRun batches (or
 // when the server suggests it), and records the end — completed, failed,
 // or cancelled when the workflow is cancelled. Query `progress` answers the
 // counters so far.
@@ -88,6 +113,8 @@ func ImportCustomersWorkflow(ctx workflow.Context, in ImportInput) (activities.I
 	log := workflow.GetLogger(ctx)
 	info := workflow.GetInfo(ctx)
 	bctx := importBatchCtx(ctx)
+	// Histories from before the routing after each batch replay without it.
+	routes := workflow.GetVersion(ctx, importRoutesSegmentChanges, workflow.DefaultVersion, 1) >= 1
 	// Before the first batch the total is not known yet.
 	started := in.Progress != nil
 	for batches := 0; !started || progress.Processed < progress.Total; batches++ {
@@ -124,6 +151,9 @@ func ImportCustomersWorkflow(ctx workflow.Context, in ImportInput) (activities.I
 		}
 		started = true
 		progress = res.Progress
+		if routes && res.SegmentChanges {
+			routeImportSegmentChanges(ctx, in)
+		}
 	}
 	// The query handler reads progress: once the run ended, it says so.
 	var err error

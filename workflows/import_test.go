@@ -9,6 +9,7 @@ import (
 
 	"github.com/stretchr/testify/mock"
 	"github.com/stretchr/testify/require"
+	"go.temporal.io/sdk/activity"
 	"go.temporal.io/sdk/temporal"
 	"go.temporal.io/sdk/testsuite"
 	"go.temporal.io/sdk/workflow"
@@ -25,6 +26,18 @@ type fakeImport struct {
 	total    int
 	offsets  []int
 	finished []activities.FinishImportInput
+	// segment: the import adds its customers to a manual segment; routes
+	// counts the routings of its changes, which fail with routeErr.
+	segment  bool
+	routes   int
+	routeErr error
+}
+
+func (f *fakeImport) route(context.Context) error {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.routes++
+	return f.routeErr
 }
 
 func (f *fakeImport) batch(_ context.Context, in activities.ImportBatchInput) (activities.ImportBatchResult, error) {
@@ -33,7 +46,7 @@ func (f *fakeImport) batch(_ context.Context, in activities.ImportBatchInput) (a
 	f.offsets = append(f.offsets, in.Offset)
 	done := min(in.Offset+in.Limit, f.total)
 	return activities.ImportBatchResult{Progress: activities.ImportProgress{Status: "running", Total: f.total, Processed: done,
-		Created: done}}, nil
+		Created: done}, SegmentChanges: f.segment}, nil
 }
 
 func (f *fakeImport) finish(_ context.Context, in activities.FinishImportInput) (activities.FinishImportResult, error) {
@@ -50,6 +63,7 @@ func newImportEnv(f *fakeImport, batchDelay time.Duration) *testsuite.TestWorkfl
 	var a *activities.Activities
 	env.RegisterWorkflow(workflows.ImportCustomersWorkflow)
 	env.RegisterActivity(a)
+	env.RegisterActivityWithOptions(f.route, activity.RegisterOptions{Name: workflows.RouteSegmentChangesActivity})
 	env.OnActivity(a.ImportBatch, mock.Anything, mock.Anything).After(batchDelay).Return(f.batch)
 	env.OnActivity(a.FinishImport, mock.Anything, mock.Anything).Return(f.finish)
 	return env
@@ -216,4 +230,32 @@ func TestImportWorkflowBatchRetriesAreBounded(t *testing.T) {
 	require.Equal(t, workflows.ImportBatchAttempts, attempts)
 	require.Equal(t, []activities.FinishImportInput{{WorkspaceID: "ws", ImportID: "imp_1", Run: 1, Status: activities.ImportFailed,
 		Error: "connect to the database: connection refused"}}, finished)
+}
+
+// An import into a manual segment routes the segment changes after each
+// batch (as adding members through the API does), so journeys hear of the
+// entries while they happen; a routing that fails is left to the segment
+// refresh and does not fail the import.
+func TestImportWorkflowRoutesSegmentChangesAfterEachBatch(t *testing.T) {
+	for _, tc := range []struct {
+		name    string
+		segment bool
+		fail    error
+		routes  int
+	}{
+		{"no segment", false, nil, 0},
+		{"segment", true, nil, 3},
+		{"routing fails", true, errors.New("temporal unavailable"), 3 * 3},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			f := &fakeImport{total: 250, segment: tc.segment, routeErr: tc.fail}
+			env := newImportEnv(f, 0)
+			env.ExecuteWorkflow(workflows.ImportCustomersWorkflow, workflows.ImportInput{WorkspaceID: "ws", ImportID: "imp_1", Run: 1, BatchSize: 100})
+			require.NoError(t, env.GetWorkflowError())
+			require.Equal(t, []int{0, 100, 200}, f.offsets)
+			require.Equal(t, tc.routes, f.routes, "once after each batch (3 tries each when it fails)")
+			require.Len(t, f.finished, 1)
+			require.Equal(t, activities.ImportCompleted, f.finished[0].Status)
+		})
+	}
 }
