@@ -798,13 +798,25 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 // under the address's lock (emailLock). The conditions are repeated outside
 // the subquery: a row another transaction gave a user id (or another
 // address) while this one waited for it is re-checked, and left alone.
-const adoptProfileByEmail = `
+var adoptProfileByEmail = `
 	UPDATE customers SET external_id = $3, updated_at = now()
 	WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower($2) AND external_id IS NULL
-		AND id = (SELECT id FROM customers
-			WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) = lower($2) AND external_id IS NULL
-			ORDER BY created_at, id LIMIT 1)
+		AND id = ` + oldestOfAddress("$1", "$2", "AND external_id IS NULL") + `
 	RETURNING id`
+
+// oldestOfAddress is a subquery giving the id of the oldest customer of
+// workspace ws whose email is address in any case (both SQL expressions)
+// and that meets also (SQL, "" for nothing more). The address's customers
+// are found through the email index first (a materialized CTE): an ORDER
+// BY created_at ... LIMIT 1 over the whole table lets the planner walk
+// customers_created_idx instead, reading every customer of the workspace
+// for an address few or none of them have.
+func oldestOfAddress(ws, address, also string) string {
+	return `(WITH candidates AS MATERIALIZED (
+			SELECT id, created_at FROM customers
+			WHERE workspace_id = ` + ws + ` AND email IS NOT NULL AND lower(email) = lower(` + address + `) ` + also + `
+		) SELECT id FROM candidates ORDER BY created_at, id LIMIT 1)`
+}
 
 func attachAnonymous(ctx context.Context, tx pgx.Tx, ws, anonID, customerID string) error {
 	if anonID == "" {

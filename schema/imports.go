@@ -464,7 +464,7 @@ func checkChunkRows(ctx context.Context, tx pgx.Tx, workspaceID, id string, ch I
 
 // Upserts of one imported row, by key. Each returns the customer's id and
 // whether it created the customer.
-const (
+var (
 	// A previous user id (retired by an alias) updates the customer it
 	// resolves to; a new one updates the profile known by the row's email
 	// that adoptProfilesByEmail gave it, if any.
@@ -495,8 +495,9 @@ const (
 	// the caller holds the email's lock).
 	upsertByEmail = `
 		WITH found AS (
-			SELECT id FROM customers WHERE workspace_id = $2::text AND lower(email) = lower($3::text)
-			ORDER BY created_at, id LIMIT 1 FOR UPDATE
+			SELECT id FROM customers
+			WHERE workspace_id = $2::text AND id = ` + oldestOfAddress("$2::text", "$3::text", "") + `
+			FOR UPDATE
 		), changed AS (
 			UPDATE customers c SET phone = coalesce(nullif($4::text, ''), c.phone),
 				timezone = coalesce(nullif($5::text, ''), c.timezone),
