@@ -718,11 +718,11 @@ func parseTime(s string) (time.Time, bool) {
 
 // Column names a suggested mapping recognises, compared without case,
 // spaces or punctuation.
-// (The user id and phone lists are the schema's: an erasure looks for a
-// customer in the columns an upload's suggestion would read.)
+// (The user id, email and phone lists are the schema's: an erasure looks
+// for a customer in the columns an upload's suggestion would read.)
 var (
 	userIDColumns   = schema.ImportUserIDColumns
-	emailColumns    = []string{"email", "emailaddress", "mail"}
+	emailColumns    = schema.ImportEmailColumns
 	phoneColumns    = schema.ImportPhoneColumns
 	timezoneColumns = []string{"timezone", "tz", "zone"}
 )

@@ -29,12 +29,21 @@ import (
 // it may be that customer's, and is theirs to export and erase (as the
 // current rules have it: a row naming someone's current address is theirs).
 // An address two customers once had, and neither has now, stays with both.
+//
+// A row's key names whose it is first: a row whose user id column holds
+// another customer's user id (current or previous), or, in an import by
+// email (no user id column), whose email column holds another customer's
+// current address, is that customer's, whatever address or number of this
+// customer its other cells hold (two people of a file may share a phone
+// number, or one's email be written in the other's row).
 
 // Column names (compared without case, spaces or punctuation) that an
-// upload's suggested mapping reads as the user id and the phone number; an
-// import never started has no mapping, and these columns stand for it.
+// upload's suggested mapping reads as the user id, the email and the phone
+// number; an import never started has no mapping, and these columns stand
+// for it.
 var (
 	ImportUserIDColumns = []string{"userid", "externalid", "customerid", "id", "uid"}
+	ImportEmailColumns  = []string{"email", "emailaddress", "mail"}
 	ImportPhoneColumns  = []string{"phone", "phonenumber", "mobile", "mobilephone", "mobilenumber", "cellphone", "telephone", "tel"}
 )
 
@@ -52,22 +61,31 @@ type ExportedImportRow struct {
 const erasedImportRow = "the row was erased with its customer"
 
 // importRowsOf selects the rows of one import that name the customer; its
-// arguments come from importRowFilter.args.
+// arguments come from importRowFilter.args. A row whose key (the user id
+// column; the email column of an import by email) is another customer's
+// is that customer's, whatever address or number of this one it holds.
 const importRowsOf = `workspace_id = $1 AND import_id = $2 AND (
-	EXISTS (SELECT 1 FROM unnest(fields) f, unnest($3::text[]) e
-		WHERE lower(btrim(f)) = e OR (position(e IN lower(f)) > 0
-			AND lower(f) ~ ('(^|[^a-z0-9._%+-])' || regexp_replace(e, '([.+*?^$()\[\]{}|\\-])', '\\\1', 'g') || '($|[^a-z0-9-])')))
-	OR btrim(fields[$4::int]) = ANY($5::text[])
-	OR btrim(fields[$6::int]) = ANY($7::text[])
-	OR regexp_replace(btrim(fields[$6::int]), '[-(). ]', '', 'g') = ANY($7::text[]))`
+	btrim(fields[$4::int]) = ANY($5::text[])
+	OR (EXISTS (SELECT 1 FROM unnest(fields) f, unnest($3::text[]) e
+			WHERE lower(btrim(f)) = e OR (position(e IN lower(f)) > 0
+				AND lower(f) ~ ('(^|[^a-z0-9._%+-])' || regexp_replace(e, '([.+*?^$()\[\]{}|\\-])', '\\\1', 'g') || '($|[^a-z0-9-])')))
+		OR btrim(fields[$6::int]) = ANY($7::text[])
+		OR regexp_replace(btrim(fields[$6::int]), '[-(). ]', '', 'g') = ANY($7::text[]))
+	AND NOT EXISTS (
+		SELECT 1 FROM customers c WHERE c.workspace_id = $1 AND c.external_id = btrim(fields[$4::int])
+		UNION ALL
+		SELECT 1 FROM customer_user_aliases a WHERE a.workspace_id = $1 AND a.user_id = btrim(fields[$4::int])
+		UNION ALL
+		SELECT 1 FROM customers c WHERE $4::int = 0 AND c.workspace_id = $1 AND c.email IS NOT NULL
+			AND lower(c.email) = lower(btrim(fields[$8::int])) AND lower(btrim(fields[$8::int])) <> ALL($3::text[])))`
 
 // importRowFilter is an import whose rows are searched for a customer.
 type importRowFilter struct {
 	id, fileName string
 	headers      []string
-	// userCol and phoneCol are the mapped columns' 1-based positions, 0
-	// when the mapping has none.
-	userCol, phoneCol int
+	// userCol, phoneCol and emailCol are the mapped columns' 1-based
+	// positions, 0 when the mapping has none.
+	userCol, phoneCol, emailCol int
 }
 
 // customerKeys are the values that identify a customer in a file.
@@ -159,11 +177,11 @@ func (k customerKeys) suppressible(workspaceID string) (channels, plain, digests
 }
 
 func (f importRowFilter) args(workspaceID string, k customerKeys) []any {
-	return []any{workspaceID, f.id, emptyIfNil(k.emails), f.userCol, emptyIfNil(k.ids), f.phoneCol, emptyIfNil(k.phones)}
+	return []any{workspaceID, f.id, emptyIfNil(k.emails), f.userCol, emptyIfNil(k.ids), f.phoneCol, emptyIfNil(k.phones), f.emailCol}
 }
 
 // importRowFilters reads the workspace's imports and where their mappings
-// put the user id and the phone number.
+// put the user id, the email and the phone number.
 func importRowFilters(ctx context.Context, tx pgx.Tx, workspaceID string) ([]importRowFilter, error) {
 	rows, err := tx.Query(ctx, `SELECT id, file_name, headers, mapping FROM imports WHERE workspace_id = $1 ORDER BY created_at, id`, workspaceID)
 	if err != nil {
@@ -177,6 +195,7 @@ func importRowFilters(ctx context.Context, tx pgx.Tx, workspaceID string) ([]imp
 		}
 		var m struct {
 			UserID string `json:"user_id"`
+			Email  string `json:"email"`
 			Phone  string `json:"phone"`
 		}
 		if len(mapping) > 0 {
@@ -186,9 +205,11 @@ func importRowFilters(ctx context.Context, tx pgx.Tx, workspaceID string) ([]imp
 		}
 		if len(mapping) == 0 {
 			m.UserID, m.Phone = guessedColumn(f.headers, ImportUserIDColumns), guessedColumn(f.headers, ImportPhoneColumns)
+			m.Email = guessedColumn(f.headers, ImportEmailColumns)
 		}
 		f.userCol = columnPosition(f.headers, m.UserID)
 		f.phoneCol = columnPosition(f.headers, m.Phone)
+		f.emailCol = columnPosition(f.headers, m.Email)
 		return f, nil
 	})
 }
@@ -273,7 +294,7 @@ func eraseImportRows(ctx context.Context, tx pgx.Tx, workspaceID string, k custo
 				UPDATE import_rows SET fields = array_fill(''::text, ARRAY[cardinality(fields)])
 				WHERE `+importRowsOf+` RETURNING row_number),
 			errors AS (
-				UPDATE import_errors e SET message = $8 FROM blanked b
+				UPDATE import_errors e SET message = $9 FROM blanked b
 				WHERE e.workspace_id = $1 AND e.import_id = $2 AND e.row_number = b.row_number)
 			SELECT count(*) FROM blanked`, append(f.args(workspaceID, k), erasedImportRow)...).Scan(&n)
 		if err != nil {

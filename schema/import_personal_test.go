@@ -137,3 +137,52 @@ func TestPreviousAddressHeldByAnotherCustomerIsTheirs(t *testing.T) {
 	require.Equal(t, []schema.ImportRow{{Number: 2, Fields: []string{"shared@example.com", ""}}, {Number: 3, Fields: []string{"", "+15555550100"}},
 		{Number: 4, Fields: []string{"", ""}}}, rows)
 }
+
+// Two customers of a file can share a phone number (a family's landline, a
+// company's switchboard). A row whose key is another customer's — its user
+// id, or in a file without one its email — is that customer's, whatever
+// its phone: the first customer's GDPR export must not hand over the
+// other's row (their email, their name), and erasing the first must not
+// blank the other's row (a rerun would then fail it as "user_id is empty").
+func TestSharedPhoneNumberDoesNotMakeAnotherCustomersRowTheirs(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	pat := e.apply(t, identifyStored(t, "fam1", map[string]any{"email": "parent@example.com", "phone": "+15550100199"}))
+	e.apply(t, identifyStored(t, "fam2", map[string]any{"email": "kid@example.com", "phone": "+15550100199"}))
+	byUserID, err := e.st.CreateImport(ctx, e.ws, schema.NewImport{CreatedBy: "test", FileName: "family.csv", Headers: []string{"User ID", "Email", "Phone", "Name"}},
+		&memoryRowSource{rows: [][]string{
+			{"fam1", "parent@example.com", "+1 555 010 0199", "Pat Parent"},
+			{"fam2", "kid@example.com", "+1 555 010 0199", "Kim Kid"},
+			{"", "", "+1 555 010 0199", "Landline"},
+		}})
+	require.NoError(t, err)
+	byEmail, err := e.st.CreateImport(ctx, e.ws, schema.NewImport{CreatedBy: "test", FileName: "newsletter.csv", Headers: []string{"E-mail", "Mobile", "Name"}},
+		&memoryRowSource{rows: [][]string{
+			{"Kid@Example.com", "+1 555 010 0199", "Kim Kid"},
+			{"parent@example.com", "+1 555 010 0199", "Pat Parent"},
+			{"nobody@example.com", "+1 555 010 0199", "Not a customer"},
+		}})
+	require.NoError(t, err)
+
+	exp, err := e.st.ExportCustomer(ctx, e.ws, pat.CustomerID)
+	require.NoError(t, err)
+	rows := map[string][]int{}
+	for _, r := range exp.ImportRows {
+		rows[r.FileName] = append(rows[r.FileName], r.Row)
+	}
+	require.Equal(t, map[string][]int{"family.csv": {2, 4}, "newsletter.csv": {3, 4}}, rows,
+		"Pat's export lists Pat's rows and those with Pat's number and no other customer's key, not Kim's (user id fam2, or kid@example.com)")
+
+	_, err = e.st.EraseCustomer(ctx, e.ws, pat.CustomerID)
+	require.NoError(t, err)
+	stored, err := e.st.ImportRows(ctx, e.ws, byUserID.ID, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"fam2", "kid@example.com", "+1 555 010 0199", "Kim Kid"}, stored[1].Fields,
+		"erasing Pat leaves Kim's row as uploaded")
+	require.Equal(t, []string{"", "", "", ""}, stored[0].Fields)
+	stored, err = e.st.ImportRows(ctx, e.ws, byEmail.ID, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"Kid@Example.com", "+1 555 010 0199", "Kim Kid"}, stored[0].Fields,
+		"erasing Pat leaves Kim's row as uploaded")
+	require.Equal(t, []string{"", "", ""}, stored[1].Fields)
+}
