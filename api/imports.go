@@ -20,6 +20,7 @@ import (
 	enumspb "go.temporal.io/api/enums/v1"
 	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
+	"go.temporal.io/sdk/converter"
 
 	"github.com/heraldhq/herald/activities"
 	"github.com/heraldhq/herald/schema"
@@ -383,23 +384,33 @@ func (s *Server) startImport(c *gin.Context) {
 	wfID := workflows.ImportWorkflowID(imp.ID)
 	replace := 0
 	if imp.Status == schema.ImportRunning {
-		open, err := s.workflowOpen(c, wfID)
+		exec, err := s.importExecution(c, wfID)
 		if err != nil {
 			s.internal(c, "describe import workflow", err)
 			return
 		}
-		if open {
+		switch {
+		case exec.open:
 			fail(c, http.StatusConflict, "the import is running; cancel it or wait for it to end")
 			return
+		case exec.run != imp.Run && imp.StartedAt != nil && time.Since(*imp.StartedAt) < importStartGrace:
+			// No execution of the run yet: another start is between
+			// recording the run and starting its workflow.
+			fail(c, http.StatusConflict, "the import is being started; wait for it to run or cancel it")
+			return
 		}
-		replace = imp.Run // its workflow is gone: the run can never end by itself
+		// Its workflow ended without recording the end, or its start never
+		// reached Temporal: the run can never end by itself.
+		replace = imp.Run
 	}
 	mapping, err := json.Marshal(req.Mapping)
 	if err != nil {
 		s.internal(c, "encode mapping", err)
 		return
 	}
-	imp, err = s.deps.Store.StartImportRun(c, p.workspaceID, imp.ID, schema.StartImport{Mapping: mapping, SegmentID: req.SegmentID, ReplaceRun: replace})
+	seen := imp.Run // another start since answers 409: starts at once start one run
+	imp, err = s.deps.Store.StartImportRun(c, p.workspaceID, imp.ID, schema.StartImport{Mapping: mapping, SegmentID: req.SegmentID,
+		ReplaceRun: replace, SeenRun: &seen})
 	if s.storeError(c, "start import", err) {
 		return
 	}
@@ -422,17 +433,51 @@ func (s *Server) startImport(c *gin.Context) {
 	c.JSON(http.StatusAccepted, toImportBody(imp))
 }
 
-// workflowOpen says whether the workflow's latest execution is running.
-func (s *Server) workflowOpen(ctx context.Context, workflowID string) (bool, error) {
-	d, err := s.deps.Temporal.DescribeWorkflowExecution(ctx, workflowID, "")
+// importStartGrace is how long after recording a run its start may still
+// be on its way to Temporal. A run without an execution for longer was
+// never started (the process recording it died, say): a start replaces it.
+const importStartGrace = time.Minute
+
+// importExecution is the latest execution of an import's workflow.
+type importExecution struct {
+	open bool
+	// run is the import run the execution works for, 0 when there is no
+	// execution (or it is none Herald started).
+	run int
+}
+
+// importExecution reads the latest execution of the import workflow wfID:
+// whether it is running, and which run of the import it is for (its input,
+// which a continued-as-new execution carries on).
+func (s *Server) importExecution(ctx context.Context, wfID string) (importExecution, error) {
+	var out importExecution
 	var nf *serviceerror.NotFound
+	d, err := s.deps.Temporal.DescribeWorkflowExecution(ctx, wfID, "")
 	if errors.As(err, &nf) {
-		return false, nil
+		return out, nil
 	}
 	if err != nil {
-		return false, err
+		return out, err
 	}
-	return d.GetWorkflowExecutionInfo().GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, nil
+	info := d.GetWorkflowExecutionInfo()
+	out.open = info.GetStatus() == enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING
+	iter := s.deps.Temporal.GetWorkflowHistory(ctx, wfID, info.GetExecution().GetRunId(), false, enumspb.HISTORY_EVENT_FILTER_TYPE_ALL_EVENT)
+	if !iter.HasNext() {
+		return out, nil
+	}
+	first, err := iter.Next()
+	if errors.As(err, &nf) {
+		return out, nil
+	}
+	if err != nil {
+		return out, fmt.Errorf("read the start of %s: %w", wfID, err)
+	}
+	var in workflows.ImportInput
+	if attrs := first.GetWorkflowExecutionStartedEventAttributes(); attrs != nil &&
+		converter.GetDefaultDataConverter().FromPayloads(attrs.GetInput(), &in) == nil {
+		out.run = in.Run
+	}
+	return out, nil
 }
 
 // cancelImport cancels a running import: the workflow stops after the rows

@@ -12,6 +12,7 @@ import (
 	"net/http/httptest"
 	"sort"
 	"strings"
+	"sync"
 	"testing"
 	"time"
 
@@ -647,4 +648,92 @@ func TestImportSuggestsTypesThatFitEveryRow(t *testing.T) {
 		map[string]any{"column": "Seats", "name": "seats", "type": "number"}}}
 	require.Equal(t, want, up["suggested_mapping"], "the upload's suggestion")
 	require.Equal(t, want, detail["suggested_mapping"], "the import's suggestion, as the upload answered it")
+}
+
+// Starting a running import answers 409 (docs/import.md), also while its
+// first start is between recording the run and starting the workflow: two
+// starts at once (a double click, a retried request) start one run. A
+// start that found the import running and no open workflow used to take
+// "not found" (or the previous run's closed execution) for "gone" and
+// replace the run, its workflow then terminating the first.
+func TestConcurrentStartsOfAnImportStartOneRun(t *testing.T) {
+	f := newImportFixture(t)
+	for attempt := range 10 {
+		status, up := f.uploadCSV(t, bearer(f.secretKey), "", peopleCSV)
+		require.Equal(t, 201, status, "%v", up)
+		id := up["id"].(string)
+		// No worker while the starts run: the first run cannot end before a
+		// slow one of them reads the import (a start after it ended is a
+		// rerun, rightly accepted).
+		f.worker.Stop()
+		var wg sync.WaitGroup
+		codes := make([]int, 6)
+		for i := range codes {
+			wg.Add(1)
+			go func() {
+				defer wg.Done()
+				codes[i], _ = f.jsonCall(t, "POST", "/api/imports/"+id+"/start", map[string]any{"mapping": peopleMapping})
+			}()
+		}
+		wg.Wait()
+		accepted := 0
+		for _, c := range codes {
+			if c == 202 {
+				accepted++
+			}
+		}
+		require.Equal(t, 1, accepted, "attempt %d: answers %v", attempt, codes)
+		f.startWorker(t)
+		imp, _ := f.awaitImport(t, id)
+		require.EqualValues(t, 1, imp["run"], "attempt %d", attempt)
+		require.Equal(t, "completed", imp["status"], "attempt %d", attempt)
+	}
+}
+
+// A run that can never end by itself is replaced by the next start: one
+// whose workflow ended without recording the end (terminated in the
+// Temporal UI), and one whose start never reached Temporal (the process
+// recording it died) once it is older than a start takes. A run recorded a
+// moment ago without an execution is one being started: 409.
+func TestStartReplacesARunThatCannotEnd(t *testing.T) {
+	f := newImportFixture(t)
+	ctx := context.Background()
+	status, up := f.uploadCSV(t, bearer(f.secretKey), "", peopleCSV)
+	require.Equal(t, 201, status, "%v", up)
+	id := up["id"].(string)
+	start := func() (int, map[string]any) {
+		return f.jsonCall(t, "POST", "/api/imports/"+id+"/start", map[string]any{"mapping": peopleMapping})
+	}
+
+	// Run 1 is recorded, its workflow not started (yet).
+	mapping, err := json.Marshal(peopleMapping)
+	require.NoError(t, err)
+	_, err = f.store.StartImportRun(ctx, f.ws.ID, id, schema.StartImport{Mapping: mapping})
+	require.NoError(t, err)
+	status, out := start()
+	require.Equal(t, 409, status, "%v", out)
+	require.Contains(t, out["error"], "being started")
+	// Long since: its start died.
+	_, err = f.store.Pool().Exec(ctx, `UPDATE imports SET started_at = now() - interval '1 hour' WHERE workspace_id = $1 AND id = $2`, f.ws.ID, id)
+	require.NoError(t, err)
+	status, out = start()
+	require.Equal(t, 202, status, "%v", out)
+	require.EqualValues(t, 2, out["run"])
+	imp, _ := f.awaitImport(t, id)
+	require.Equal(t, "completed", imp["status"])
+
+	// Run 3's workflow is terminated before it records its end: the import
+	// stays running with no workflow, and the next start replaces it.
+	f.worker.Stop()
+	status, out = start()
+	require.Equal(t, 202, status, "%v", out)
+	require.EqualValues(t, 3, out["run"])
+	require.NoError(t, f.temporal.TerminateWorkflow(ctx, workflows.ImportWorkflowID(id), "", "ended by an operator"))
+	status, out = start()
+	require.Equal(t, 202, status, "%v", out)
+	require.EqualValues(t, 4, out["run"])
+	f.startWorker(t)
+	imp, _ = f.awaitImport(t, id)
+	require.Equal(t, "completed", imp["status"])
+	require.EqualValues(t, 4, imp["run"])
 }

@@ -231,14 +231,22 @@ type StartImport struct {
 	Mapping   json.RawMessage
 	SegmentID *string
 	// ReplaceRun, when not 0, lets the start replace that run although the
-	// database still calls it running (its workflow is gone). 0 refuses to
-	// start over a running import.
+	// database still calls it running (its workflow is gone); the start is
+	// refused if the run has ended meanwhile. 0 refuses to start over a
+	// running import.
 	ReplaceRun int
+	// SeenRun, when not nil, is the import's run as the caller found it
+	// when it decided to start (Import.Run): a start that finds a later run
+	// begun since (another start came first) is refused, so that starts at
+	// once start one run.
+	SeenRun *int
 }
 
 // StartImportRun begins the next run of an import: status running, the
 // mapping set, counters at zero, the previous run's row errors removed. It
-// returns ErrInvalidState when the import is already running.
+// returns ErrInvalidState when the import is already running, was started
+// again after the run the start was decided on (SeenRun), or the run it was
+// to replace has ended (ReplaceRun).
 func (s *Store) StartImportRun(ctx context.Context, workspaceID, id string, in StartImport) (Import, error) {
 	var out Import
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
@@ -252,8 +260,14 @@ func (s *Store) StartImportRun(ctx context.Context, workspaceID, id string, in S
 		if err != nil {
 			return fmt.Errorf("lock import %s: %w", id, err)
 		}
-		if status == ImportRunning && (in.ReplaceRun == 0 || in.ReplaceRun != run) {
+		switch {
+		case in.SeenRun != nil && *in.SeenRun != run:
+			return fmt.Errorf("%w: the import was started again meanwhile (run %d)", ErrInvalidState, run)
+		case status == ImportRunning && in.ReplaceRun != run:
 			return fmt.Errorf("%w: the import is already running", ErrInvalidState)
+		case status != ImportRunning && in.ReplaceRun != 0:
+			// The run the start was to replace ended by itself meanwhile.
+			return fmt.Errorf("%w: run %d has ended (%s) meanwhile", ErrInvalidState, run, status)
 		}
 		if _, err := tx.Exec(ctx, `
 			UPDATE imports SET status = 'running', mapping = $3, segment_id = $4, run = run + 1, processed_rows = 0,

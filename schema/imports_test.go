@@ -438,3 +438,30 @@ func (n planNode) rowsRead(table string) int {
 	}
 	return read
 }
+
+// A start decided on the import as it was at one run (SeenRun) is refused
+// when another start has begun a run since, even one that has ended
+// already, and so is one decided on replacing a run that has ended by
+// itself since: two starts at once start one run.
+func TestStartImportRunAfterAnotherStartIsRefused(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	require.NoError(t, err)
+	id := uploadImport(t, st, ws.ID, []string{"id"}, []string{"u1"})
+	seen := 0
+	first, err := st.StartImportRun(ctx, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"id"}`), SeenRun: &seen})
+	require.NoError(t, err)
+	require.Equal(t, 1, first.Run)
+	_, err = st.FinishImportRun(ctx, ws.ID, id, first.Run, schema.ImportCompleted, "")
+	require.NoError(t, err)
+
+	_, err = st.StartImportRun(ctx, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"id"}`), SeenRun: &seen})
+	require.ErrorIs(t, err, schema.ErrInvalidState, "a start decided before run 1 began")
+	seen = first.Run
+	_, err = st.StartImportRun(ctx, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"id"}`), SeenRun: &seen, ReplaceRun: first.Run})
+	require.ErrorIs(t, err, schema.ErrInvalidState, "a start decided on replacing run 1, which has ended by itself since")
+	second, err := st.StartImportRun(ctx, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"id"}`), SeenRun: &seen})
+	require.NoError(t, err)
+	require.Equal(t, 2, second.Run)
+}
