@@ -2,8 +2,10 @@ package ingest_test
 
 import (
 	"context"
+	"encoding/base64"
 	"encoding/json"
 	"errors"
+	"fmt"
 	"strconv"
 	"strings"
 	"sync/atomic"
@@ -324,4 +326,65 @@ func parkThenApply(t *testing.T, e *env, values ...[]byte) map[int64]deadLetterR
 		byOffset[l.Offset] = l
 	}
 	return byOffset
+}
+
+// TestMessageIDReusedForAnotherCustomerIsDeadLettered: two customers'
+// events sharing a messageId (a backend deriving ids from the event name
+// and a date, or an order id reused across tenants) are not one event
+// delivered twice. The second — produced to Kafka or sent to /v1/track —
+// goes to the dead-letter topic, saying its messageId was already used for
+// another customer, rather than counting as a duplicate and vanishing
+// (DESIGN §4: nothing is dropped silently). A visitor's event delivered
+// again after an identify merged the visitor into a known customer is
+// still a plain duplicate.
+func TestMessageIDReusedForAnotherCustomerIsDeadLettered(t *testing.T) {
+	e := newEnv(t)
+	ctx := context.Background()
+	ws := e.ws.ID
+	url := e.apiURL(t)
+	auth := map[string]string{"Authorization": "Basic " + base64.StdEncoding.EncodeToString([]byte(e.writeKey+":"))}
+	track := func(user, id string) map[string]any {
+		return map[string]any{"type": "track", "messageId": id, "userId": user, "event": "Trial Ending", "workspaceId": ws}
+	}
+	visit := map[string]any{"type": "track", "messageId": "visit-1", "anonymousId": "visitor", "event": "Viewed", "workspaceId": ws}
+	e.produce(t, ws+":alice", track("alice", "trial-ending-2026-11-29"))
+	e.produce(t, ws+":visitor", visit)
+	_, reg := e.runMetered(t)
+	e.storedEvents(t, "alice", 1)
+	e.storedEvents(t, "visitor", 1)
+	e.produce(t, ws+":alice", map[string]any{"type": "identify", "messageId": "login", "userId": "alice", "anonymousId": "visitor",
+		"workspaceId": ws})
+	e.storedEvents(t, "alice", 3) // the visitor's event merged in
+
+	e.produce(t, ws+":bob", track("bob", "trial-ending-2026-11-29"))
+	e.produce(t, ws+":visitor", visit) // delivered again after the merge
+	for _, user := range []string{"httpA", "httpB"} {
+		status, _, out := postRaw(t, url+"/v1/track", auth,
+			fmt.Sprintf(`{"userId":%q,"event":"Trial Ending","messageId":"http-same-id"}`, user))
+		require.Equal(t, 200, status, out)
+		if user == "httpA" {
+			e.storedEvents(t, "httpA", 1) // first, whatever partitions the two take
+		}
+	}
+	require.Eventually(t, func() bool { return outcome(t, reg, "duplicate")+outcome(t, reg, "dead_lettered") >= 3 },
+		20*time.Second, 50*time.Millisecond)
+	require.Equal(t, 1.0, outcome(t, reg, "duplicate"), "the visitor's event delivered again after the merge")
+	require.Equal(t, 2.0, outcome(t, reg, "dead_lettered"))
+
+	letters := readAll(t, e.client, dlq, 2)
+	require.Len(t, letters, 2)
+	reasons := map[string]string{}
+	for _, l := range letters {
+		var ev struct{ UserID string }
+		require.NoError(t, json.Unmarshal(l.Event, &ev))
+		reasons[ev.UserID] = l.Reason
+	}
+	require.Contains(t, reasons["bob"], `messageId "trial-ending-2026-11-29" was already used for another customer's event (track "Trial Ending")`)
+	require.Contains(t, reasons["httpB"], `messageId "http-same-id" was already used for another customer's event`)
+	for _, user := range []string{"bob", "httpB"} {
+		_, err := e.store.FindCustomer(ctx, ws, user)
+		require.ErrorIs(t, err, schema.ErrNotFound, "the conflicting event made no customer")
+	}
+	require.Len(t, e.storedEvents(t, "httpA", 1), 1)
+	require.Len(t, e.storedEvents(t, "alice", 3), 3)
 }

@@ -103,7 +103,8 @@ func (s *Store) ApplyEvents(ctx context.Context, evs []EventInput) ([]AppliedEve
 func (s *Store) applyEvents(ctx context.Context, evs []EventInput, lookUpStored bool) ([]AppliedEvent, error) {
 	out := make([]AppliedEvent, len(evs))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		b := &eventBatch{tx: tx, evs: evs, out: out, ids: map[string]string{}, lookUpStored: lookUpStored}
+		b := &eventBatch{tx: tx, evs: evs, out: out, ids: map[string]string{}, lookUpStored: lookUpStored,
+			mergedInto: map[string]string{}}
 		return b.apply(ctx)
 	})
 	if err != nil {
@@ -132,6 +133,12 @@ type eventBatch struct {
 	// lookUpStored: look the message ids up before applying anything
 	// (otherwise a stored one fails the batch at the primary key).
 	lookUpStored bool
+	// mergedInto maps the customers the batch merged away to the customer
+	// each was merged into.
+	mergedInto map[string]string
+	// storedType and storedName are, per event stored before (loadStored),
+	// the type and name of the event stored under its message id.
+	storedType, storedName []string
 }
 
 func (b *eventBatch) apply(ctx context.Context) error {
@@ -146,17 +153,24 @@ func (b *eventBatch) apply(ctx context.Context) error {
 		return err
 	}
 	for i, ev := range b.evs {
+		if b.storedBefore(i) {
+			// Stored by an earlier batch, and judged against it
+			// (loadExisting); its customer may have been merged since.
+			b.out[i].CustomerID = b.survivor(b.out[i].CustomerID)
+			continue
+		}
 		if first := b.first[i]; first != i {
 			// As a merge delivered again in a later batch: still a merge.
 			b.out[i] = AppliedEvent{CustomerID: b.out[first].CustomerID, Duplicate: true, Conflict: b.out[first].Conflict,
 				MergedFrom: b.out[first].MergedFrom}
-			if !sameEvent(b.evs[first], ev) {
-				b.out[i].Conflict = conflict(ev.MessageID, b.evs[first].Type, b.evs[first].Name)
+			switch {
+			case b.out[i].Conflict != "":
+			case !sameEvent(b.evs[first], ev):
+				b.out[i].Conflict = conflict(ev.MessageID, b.evs[first].Type, b.evs[first].Name, false)
+			case b.customerOf(ev) != b.survivor(b.out[first].CustomerID):
+				b.out[i].Conflict = conflict(ev.MessageID, b.evs[first].Type, b.evs[first].Name, true)
 			}
 			continue
-		}
-		if b.out[i].Duplicate {
-			continue // stored by an earlier batch (loadExisting)
 		}
 		anon := ev.AnonymousID
 		if ev.Type == "alias" {
@@ -178,6 +192,9 @@ func (b *eventBatch) apply(ctx context.Context) error {
 			id = res.ID
 			b.remember(ev.WorkspaceID, ev.UserID, res, id)
 			b.out[i].MergedFrom = res.MergedFrom
+			if res.MergedFrom != "" {
+				b.mergedInto[res.MergedFrom] = id
+			}
 		}
 		b.out[i].CustomerID = id
 		b.pending = append(b.pending, i)
@@ -286,7 +303,87 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		}
 		b.ids[key] = id
 	}
-	return rows.Err()
+	if err := rows.Err(); err != nil {
+		return fmt.Errorf("find customers: %w", err)
+	}
+	return b.checkStoredCustomers(ctx)
+}
+
+// storedBefore says whether event i's message id was stored by an earlier
+// batch (loadStored).
+func (b *eventBatch) storedBefore(i int) bool {
+	return b.lookUpStored && b.storedType[i] != ""
+}
+
+// customerOf is the customer the batch knows ev's ids to name, as
+// resolveCustomer finds it: its user id's, else its anonymous id's (an
+// alias's previousId); "" when no customer has them yet.
+func (b *eventBatch) customerOf(ev EventInput) string {
+	if ev.UserID != "" {
+		return b.ids["u/"+ev.WorkspaceID+"/"+ev.UserID]
+	}
+	anon := ev.AnonymousID
+	if ev.Type == "alias" {
+		anon = ev.PreviousID
+	}
+	return b.ids["a/"+ev.WorkspaceID+"/"+anon]
+}
+
+// survivor is the customer id names now that the batch's merges are done:
+// the one it was merged into, else id itself.
+func (b *eventBatch) survivor(id string) string {
+	for b.mergedInto[id] != "" {
+		id = b.mergedInto[id]
+	}
+	return id
+}
+
+// checkStoredCustomers makes a conflict of each event stored before
+// (loadStored) whose ids name another customer than the stored event's: a
+// messageId reused for someone else, not the same event delivered again.
+// An event delivered again after its customer was merged into another one
+// (identify, alias) is still a duplicate: its ids and the stored event
+// have both moved to the survivor. The two are compared again through
+// customer_merges when they differ, as a merge committed by another
+// partition between the two looks may have moved one and not yet the
+// other.
+func (b *eventBatch) checkStoredCustomers(ctx context.Context) error {
+	var idx []int
+	var wss, stored, current []string
+	for i, ev := range b.evs {
+		a := b.out[i]
+		if !b.storedBefore(i) || a.Conflict != "" {
+			continue
+		}
+		cur := b.customerOf(ev)
+		switch {
+		case cur == a.CustomerID:
+		case cur == "":
+			b.out[i].Conflict = conflict(ev.MessageID, b.storedType[i], b.storedName[i], true)
+		default:
+			idx, wss, stored, current = append(idx, i), append(wss, ev.WorkspaceID), append(stored, a.CustomerID), append(current, cur)
+		}
+	}
+	if len(idx) == 0 {
+		return nil
+	}
+	rows, err := b.tx.Query(ctx, `
+		SELECT coalesce((SELECT m.into_id FROM customer_merges m WHERE m.workspace_id = n.ws AND m.from_id = n.stored), n.stored) =
+			coalesce((SELECT m.into_id FROM customer_merges m WHERE m.workspace_id = n.ws AND m.from_id = n.cur), n.cur)
+		FROM unnest($1::text[], $2::text[], $3::text[]) WITH ORDINALITY AS n(ws, stored, cur, i) ORDER BY n.i`, wss, stored, current)
+	if err != nil {
+		return fmt.Errorf("compare customers of duplicate events: %w", err)
+	}
+	same, err := pgx.CollectRows(rows, pgx.RowTo[bool])
+	if err != nil {
+		return fmt.Errorf("compare customers of duplicate events: %w", err)
+	}
+	for j, i := range idx {
+		if !same[j] {
+			b.out[i].Conflict = conflict(b.evs[i].MessageID, b.storedType[i], b.storedName[i], true)
+		}
+	}
+	return nil
 }
 
 // loadStored marks the events whose message ids were stored before as
@@ -296,6 +393,7 @@ func (b *eventBatch) loadStored(ctx context.Context) error {
 		return nil
 	}
 	n := len(b.evs)
+	b.storedType, b.storedName = make([]string, n), make([]string, n)
 	wss, msgs, types, names, props := make([]string, n), make([]string, n), make([]string, n), make([]string, n), make([]string, n)
 	for i, ev := range b.evs {
 		wss[i], msgs[i], types[i], names[i] = ev.WorkspaceID, ev.MessageID, ev.Type, ev.Name
@@ -325,9 +423,10 @@ func (b *eventBatch) loadStored(ctx context.Context) error {
 			return fmt.Errorf("check duplicate events: %w", err)
 		}
 		if !same {
-			a.Conflict = conflict(b.evs[i-1].MessageID, typ, name)
+			a.Conflict = conflict(b.evs[i-1].MessageID, typ, name, false)
 		}
 		b.out[i-1] = a
+		b.storedType[i-1], b.storedName[i-1] = typ, name
 	}
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("check duplicate events: %w", err)
@@ -351,11 +450,15 @@ func sameEvent(a, b EventInput) bool {
 }
 
 // conflict explains a reused message id: the event stored under it was of
-// type typ, named name.
-func conflict(messageID, typ, name string) string {
+// type typ, named name, and of another customer than this one's ids name
+// (otherCustomer) or else of another type, name or properties.
+func conflict(messageID, typ, name string, otherCustomer bool) string {
 	stored := typ
 	if name != "" {
 		stored += " " + strconv.Quote(name)
+	}
+	if otherCustomer {
+		return fmt.Sprintf("messageId %q was already used for another customer's event (%s); this one's userId or anonymousId name a different customer, so it is not applied: give each event its own messageId", messageID, stored)
 	}
 	return fmt.Sprintf("messageId %q is taken by another event (%s); this one's type, name or properties differ, so it is not applied: give each event its own messageId", messageID, stored)
 }

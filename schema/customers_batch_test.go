@@ -328,6 +328,7 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 				require.Equal(t, want, got, "batch size %d", batch)
 				for i := range wantRes {
 					require.Equal(t, wantRes[i].Duplicate, gotRes[i].Duplicate, "event %d duplicate, batch %d", i, batch)
+					require.Empty(t, gotRes[i].Conflict, "event %d, delivered again after merges, batch %d", i, batch)
 					require.Equal(t, wantRes[i].MergedFrom != "", gotRes[i].MergedFrom != "", "event %d merge, batch %d", i, batch)
 					require.NotEmpty(t, gotRes[i].CustomerID, "event %d customer", i)
 				}
@@ -683,4 +684,76 @@ func TestEmailAdoptionInABatchTakesTheFirstVisitor(t *testing.T) {
 		require.NoError(t, err)
 		require.Equal(t, out[0].CustomerID, out[2].CustomerID, "attempt %d: u1 takes the first visitor's profile", i)
 	}
+}
+
+// An event whose messageId is taken by another customer's event — same
+// type, name and properties — is a conflict that says so, in its batch and
+// in a later one, and creates no customer. An event delivered again after
+// its customer was merged into another (identify of a visitor, alias of a
+// known user), in the batch of the merge or a later one, is still a plain
+// duplicate of the survivor.
+func TestMessageIDOfAnotherCustomerIsAConflict(t *testing.T) {
+	ctx := context.Background()
+	st, ws := storeWithWorkspace(t)
+	at := time.Date(2026, 1, 1, 0, 0, 0, 0, time.UTC)
+	track := func(msg, user, anon string) schema.EventInput {
+		return schema.EventInput{WorkspaceID: ws.ID, MessageID: msg, Type: "track", Name: "Trial Ending", UserID: user,
+			AnonymousID: anon, OccurredAt: at}
+	}
+	other := `messageId "m1" was already used for another customer's event (track "Trial Ending")`
+	out, err := st.ApplyEvents(ctx, []schema.EventInput{track("m1", "ua", ""), track("m1", "ub", ""), track("m1", "", "visitor")})
+	require.NoError(t, err)
+	require.Empty(t, out[0].Conflict)
+	require.True(t, out[1].Duplicate)
+	require.Contains(t, out[1].Conflict, other)
+	require.Contains(t, out[2].Conflict, other)
+	out, err = st.ApplyEvents(ctx, []schema.EventInput{track("m1", "ub", ""), track("m1", "ua", "")})
+	require.NoError(t, err)
+	require.Contains(t, out[0].Conflict, other, "against the stored event")
+	ua := out[1].CustomerID
+	require.Equal(t, schema.AppliedEvent{CustomerID: ua, Duplicate: true}, out[1], "the same event again")
+	for _, id := range []string{"ub", "visitor"} {
+		_, err = st.FindCustomer(ctx, ws.ID, id)
+		require.ErrorIs(t, err, schema.ErrNotFound, "the conflicting event made no customer")
+	}
+
+	identify := schema.EventInput{WorkspaceID: ws.ID, MessageID: "login", Type: "identify", UserID: "ua", AnonymousID: "a1", OccurredAt: at}
+	alias := schema.EventInput{WorkspaceID: ws.ID, MessageID: "alias", Type: "alias", UserID: "ua", PreviousID: "uc", OccurredAt: at}
+	out, err = st.ApplyEvents(ctx, []schema.EventInput{track("m2", "", "a1"), track("m3", "uc", ""), track("m4", "", "a2")})
+	require.NoError(t, err)
+	identify2 := identify
+	identify2.MessageID, identify2.AnonymousID = "login-2", "a2"
+	out, err = st.ApplyEvents(ctx, []schema.EventInput{identify, alias, track("m2", "", "a1"), track("m3", "uc", ""),
+		identify2, track("m4", "", "a2")})
+	require.NoError(t, err)
+	require.Equal(t, ua, out[0].CustomerID)
+	for _, i := range []int{2, 3, 5} {
+		require.Equal(t, schema.AppliedEvent{CustomerID: ua, Duplicate: true}, out[i], "event %d, redelivered after its customer's merge", i)
+	}
+	// Delivered again in the batch that merged it.
+	identify3 := identify
+	identify3.MessageID, identify3.AnonymousID = "login-3", "a3"
+	out, err = st.ApplyEvents(ctx, []schema.EventInput{track("m5", "", "a3"), identify3, track("m5", "", "a3")})
+	require.NoError(t, err)
+	require.Equal(t, ua, out[1].CustomerID)
+	require.NotEmpty(t, out[1].MergedFrom)
+	require.True(t, out[2].Duplicate)
+	require.Empty(t, out[2].Conflict, "delivered again in the batch of its merge")
+	out, err = st.ApplyEvents(ctx, []schema.EventInput{track("m2", "", "a1"), track("m3", "uc", ""), track("m4", "", "a2"), identify, alias})
+	require.NoError(t, err)
+	for i := range out {
+		require.True(t, out[i].Duplicate)
+		require.Empty(t, out[i].Conflict, "event %d, redelivered in a later batch", i)
+		require.Equal(t, ua, out[i].CustomerID)
+	}
+}
+
+// storeWithWorkspace is a store of the package's test database with a new
+// workspace in it.
+func storeWithWorkspace(t *testing.T) (*schema.Store, schema.Workspace) {
+	t.Helper()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(context.Background(), "W")
+	require.NoError(t, err)
+	return st, ws
 }
