@@ -828,6 +828,17 @@ func appliedOf(ev Event, r schema.AppliedEvent) Applied {
 type keyCheck struct {
 	workspaceID string
 	refused     string
+	// revokedAt is when the write key was revoked (nil: it is live):
+	// records appended from then on are refused (keyCheck.at).
+	revokedAt *time.Time
+}
+
+// at is the check of a record appended at appended.
+func (k keyCheck) at(appended time.Time) keyCheck {
+	if k.revokedAt != nil && !k.revokedAt.After(appended) {
+		return keyCheck{workspaceID: k.workspaceID, refused: "unknown or revoked writeKey"}
+	}
+	return k
 }
 
 // decode parses and validates one message into the event to store;
@@ -915,30 +926,39 @@ func keyCacheKey(workspaceID, writeKey string) string {
 }
 
 // checkKey finds the event's workspace from its write key (or checks the
-// workspace id the API stamped on it), once per key per batch.
+// workspace id the API stamped on it), looked up once per key per batch.
 //
 // A key is taken as it stood when the record was appended (its timestamp:
 // the broker's LogAppendTime on the topics Herald creates): records of a
 // key revoked since — producers moved to a new key while ingest lagged —
-// are applied; records appended after the revocation are not. The check
-// is cached per batch for keys not revoked, whose answer does not depend
-// on the record.
+// are applied; records appended after the revocation are not. Each record
+// is judged by its own time, in any order (on a CreateTime topic a batch's
+// times need not rise).
 func (c *Consumer) checkKey(ctx context.Context, ev Event, appended time.Time, seen map[string]keyCheck) (keyCheck, error) {
-	cacheKey := keyCacheKey(ev.WorkspaceID, ev.WriteKey)
-	if k, ok := seen[cacheKey]; ok {
-		return k, nil
-	}
 	if appended.IsZero() {
 		appended = time.Now()
 	}
+	cacheKey := keyCacheKey(ev.WorkspaceID, ev.WriteKey)
+	check, ok := seen[cacheKey]
+	if !ok {
+		var err error
+		if check, err = c.lookUpKey(ctx, ev); err != nil {
+			return check, err
+		}
+		seen[cacheKey] = check
+	}
+	return check.at(appended), nil
+}
+
+// lookUpKey is checkKey's lookup of the event's write key and workspace,
+// for records of any time.
+func (c *Consumer) lookUpKey(ctx context.Context, ev Event) (keyCheck, error) {
 	check := keyCheck{workspaceID: ev.WorkspaceID}
-	cache := true
 	if ev.WriteKey != "" {
 		// Alone it names the workspace; beside a workspaceId it must be one
 		// of that workspace's write keys.
-		key, err := c.d.Store.LookupWriteKeyAt(ctx, ev.WriteKey, appended)
-		// A key revoked since: the answer depends on each record's time.
-		cache = err != nil || key.RevokedAt == nil
+		key, err := c.d.Store.LookupKeyRevokedOrNot(ctx, ev.WriteKey)
+		check.revokedAt = key.RevokedAt
 		switch {
 		case errors.Is(err, schema.ErrNotFound):
 			check.refused = "unknown or revoked writeKey"
@@ -958,9 +978,6 @@ func (c *Consumer) checkKey(ctx context.Context, ev Event, appended time.Time, s
 		} else if err != nil {
 			return check, err
 		}
-	}
-	if cache {
-		seen[cacheKey] = check
 	}
 	return check, nil
 }

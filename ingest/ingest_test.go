@@ -312,11 +312,7 @@ func TestRecordsAppendedBeforeTheirWriteKeyWasRevokedAreApplied(t *testing.T) {
 	e := newEnv(t)
 	ctx := context.Background()
 	ws := e.ws.ID
-	k, err := e.store.CreateAPIKey(ctx, ws, schema.KeyWrite, "rotated", "test")
-	require.NoError(t, err)
-	track := func(id string) []byte {
-		return mustJSON(map[string]any{"type": "track", "messageId": id, "userId": "u1", "event": "E", "writeKey": k.Key})
-	}
+	k, track := e.keyToRotate(t)
 	require.NoError(t, e.producer.Produce(ctx, ingest.Message{Key: ws + ":u1", Value: track("before-revocation")}))
 	time.Sleep(20 * time.Millisecond)
 	require.NoError(t, e.store.RevokeAPIKey(ctx, ws, k.ID))
@@ -334,4 +330,58 @@ func TestRecordsAppendedBeforeTheirWriteKeyWasRevokedAreApplied(t *testing.T) {
 	evs := e.storedEvents(t, "u1", 1)
 	require.Len(t, evs, 1)
 	require.Equal(t, "before-revocation", evs[0].MessageID)
+}
+
+// TestRevokedKeyIsJudgedByEachRecordsTimeWithinABatch: on a topic that
+// keeps the producers' record times (CreateTime — the embedded broker's,
+// and any topic not created by Herald) a batch's times need not rise: two
+// producers, or an outbox relay stamping records with the time their rows
+// were written. Each record of a revoked key is judged by its own time,
+// whatever came before it in the batch: a record stamped after the
+// revocation does not refuse one stamped before it that follows.
+func TestRevokedKeyIsJudgedByEachRecordsTimeWithinABatch(t *testing.T) {
+	e := newEnv(t)
+	ws := e.ws.ID
+	k, track := e.keyToRotate(t)
+	require.NoError(t, e.store.RevokeAPIKey(context.Background(), ws, k.ID))
+	revoked := time.Now()
+
+	cfg := sarama.NewConfig()
+	cfg.Version = sarama.V2_8_0_0
+	cfg.Producer.Return.Successes = true
+	cfg.Producer.RequiredAcks = sarama.WaitForAll
+	cfg.Producer.Partitioner = ingest.NewKafkaPartitioner
+	p, err := sarama.NewSyncProducer(e.brokers, cfg)
+	require.NoError(t, err)
+	defer p.Close()
+	rec := func(id string, at time.Time) *sarama.ProducerMessage {
+		return &sarama.ProducerMessage{Topic: topic, Key: sarama.StringEncoder(ws + ":u1"), Value: sarama.ByteEncoder(track(id)), Timestamp: at}
+	}
+	require.NoError(t, p.SendMessages([]*sarama.ProducerMessage{
+		rec("stamped-after-1", revoked.Add(time.Hour)),
+		rec("stamped-before-1", revoked.Add(-time.Hour)),
+		rec("stamped-before-2", revoked.Add(-time.Minute)),
+		rec("stamped-after-2", revoked.Add(time.Minute)),
+	}))
+	e.run(t)
+
+	letters := readAll(t, e.client, dlq, 2)
+	require.Len(t, letters, 2)
+	for _, l := range letters {
+		require.Equal(t, "unknown or revoked writeKey", l.Reason)
+		require.Contains(t, l.Payload, "stamped-after", "dead-lettered: %s", l.Payload)
+	}
+	evs := e.storedEvents(t, "u1", 2)
+	require.Equal(t, []string{"stamped-before-1", "stamped-before-2"}, []string{evs[0].MessageID, evs[1].MessageID})
+}
+
+// keyToRotate is a new write key of the env's workspace and a track
+// event of user u1 with message id id sent with it.
+func (e *env) keyToRotate(t *testing.T) (schema.NewKey, func(id string) []byte) {
+	t.Helper()
+	k, err := e.store.CreateAPIKey(context.Background(), e.ws.ID, schema.KeyWrite, "rotated", "test")
+	require.NoError(t, err)
+	return k, func(id string) []byte {
+		return mustJSON(map[string]any{"type": "track", "messageId": id, "userId": "u1", "event": "E", "writeKey": k.Key})
+	}
 }
