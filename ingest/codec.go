@@ -457,6 +457,19 @@ func NonStringTime(raw []byte, err error, fields ...string) (field string, ok bo
 	return "", false
 }
 
+// UnparsedTime names the key of the JSON object raw, among the time
+// fields given, whose string is not a time Herald reads (RFC 3339), the
+// first in the document first, as written; "" when there is none.
+func UnparsedTime(raw []byte, fields ...string) string {
+	for _, m := range TopLevelMembers(raw, fields...) {
+		var t OptionalTime
+		if v := bytes.TrimSpace(m.Value); len(v) > 0 && v[0] == '"' && t.UnmarshalJSON(v) != nil {
+			return m.Key
+		}
+	}
+	return ""
+}
+
 // Member is a key of a JSON object and its value.
 type Member struct {
 	Key   string

@@ -858,7 +858,11 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 	if err != nil {
 		var timeErr *time.ParseError
 		if errors.As(err, &timeErr) {
-			return pending{}, poison{"times must be RFC 3339 with an upper-case T and Z (2024-05-01T10:00:00Z or an offset such as +02:00): " + err.Error()}
+			reason := "times must be RFC 3339 with an upper-case T and Z (2024-05-01T10:00:00Z or an offset such as +02:00): " + err.Error()
+			if field := UnparsedTime(msg.Value, EventTimeFields...); field != "" {
+				reason = field + ": " + reason
+			}
+			return pending{}, poison{reason}
 		}
 		if field, ok := NonStringTime(msg.Value, err, EventTimeFields...); ok {
 			return pending{}, poison{field + ": times must be RFC 3339 strings (2024-05-01T10:00:00Z): " + err.Error()}
@@ -1006,6 +1010,12 @@ type DeadLetter struct {
 	Partition int32  `json:"partition"`
 	Offset    int64  `json:"offset"`
 	Key       string `json:"key"`
+	// RecordTimestamp is the original record's timestamp (absent when it
+	// had none): the event's receipt time, which corrects a sentAt's clock
+	// skew and is the time of an event without one. A letter sent again
+	// is a new record with a new time; set the event's receivedAt to this
+	// to keep the event's time as it would have been.
+	RecordTimestamp time.Time `json:"record_timestamp,omitzero"`
 	LetterPayload
 }
 
@@ -1085,6 +1095,9 @@ const maxDeadLetterBytes = 900_000
 func newDeadLetter(msg *sarama.ConsumerMessage, reason string, now time.Time, keep int) ([]byte, int, error) {
 	dl := DeadLetter{Reason: reason, Topic: msg.Topic, Partition: msg.Partition, Offset: msg.Offset,
 		Key: strings.ToValidUTF8(string(msg.Key[:min(len(msg.Key), maxDeadLetterExtras)]), "\uFFFD")}
+	if !msg.Timestamp.IsZero() {
+		dl.RecordTimestamp = msg.Timestamp.UTC()
+	}
 	dl.FailedAt = now.UTC()
 	return encodeLetter(&dl, &dl.LetterPayload, msg.Value, keep)
 }

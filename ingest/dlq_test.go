@@ -388,3 +388,47 @@ func TestMessageIDReusedForAnotherCustomerIsDeadLettered(t *testing.T) {
 	require.Len(t, e.storedEvents(t, "httpA", 1), 1)
 	require.Len(t, e.storedEvents(t, "alice", 3), 3)
 }
+
+// TestRedrivenDeadLetterKeepsItsEventTime: a dead letter sent again as the
+// README's recipe does (its event corrected, receivedAt set to the
+// letter's record_timestamp when it has none) is applied at the time it
+// would have had at first. An event carrying sentAt is corrected with the
+// time it was received — the original record's, not the re-driven one's,
+// which would move the event by as long as the letter waited. A time's
+// reason names its field.
+func TestRedrivenDeadLetterKeepsItsEventTime(t *testing.T) {
+	e := newEnv(t)
+	ws := e.ws.ID
+	sent := time.Now().UTC().Truncate(time.Second)
+	happened := sent.Add(-time.Hour)
+	e.produce(t, ws+":u1", map[string]any{"type": "track", "messageId": "late", "userId": "u1", "event": "Order Paid",
+		"workspaceId": ws, "timestamp": happened.Format("2006-01-02 15:04:05"), // no T, no zone: dead-lettered
+		"sentAt": sent.Format(time.RFC3339)})
+	e.produce(t, ws+":u1", map[string]any{"type": "track", "messageId": "bad-sent", "userId": "u1", "event": "E",
+		"workspaceId": ws, "timestamp": sent.Format(time.RFC3339), "sentAt": "2024-05-01T10:00:00"})
+	e.run(t)
+	letters := readAll(t, e.client, dlq, 2)
+	require.Len(t, letters, 2)
+	require.True(t, strings.HasPrefix(letters[1].Reason, "sentAt: times must be RFC 3339"), letters[1].Reason)
+	letter := letters[0]
+	require.True(t, strings.HasPrefix(letter.Reason, "timestamp: times must be RFC 3339"), letter.Reason)
+	var raw struct {
+		Event           map[string]any `json:"event"`
+		RecordTimestamp *time.Time     `json:"record_timestamp"`
+	}
+	require.NoError(t, json.Unmarshal(letter.value, &raw))
+	require.NotNil(t, raw.RecordTimestamp, "the letter keeps the original record's time")
+	require.WithinDuration(t, sent, *raw.RecordTimestamp, 5*time.Second)
+
+	time.Sleep(5 * time.Second) // the operator fixes the cause (here: 5 s later)
+	redriven := raw.Event
+	redriven["timestamp"] = strings.Replace(redriven["timestamp"].(string), " ", "T", 1) + "Z" // the recipe's fix
+	if redriven["receivedAt"] == nil {
+		redriven["receivedAt"] = raw.RecordTimestamp
+	}
+	e.produce(t, letter.key, redriven)
+
+	evs := e.storedEvents(t, "u1", 1)
+	require.WithinDuration(t, happened, evs[0].OccurredAt, 2*time.Second,
+		"the event happened at %s; re-driven 5 s later it is stored at %s", happened, evs[0].OccurredAt)
+}
