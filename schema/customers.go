@@ -161,13 +161,11 @@ func (b *eventBatch) apply(ctx context.Context) error {
 		}
 		if first := b.first[i]; first != i {
 			// As a merge delivered again in a later batch: still a merge.
-			b.out[i] = AppliedEvent{CustomerID: b.out[first].CustomerID, Duplicate: true, Conflict: b.out[first].Conflict,
-				MergedFrom: b.out[first].MergedFrom}
+			b.out[i] = AppliedEvent{CustomerID: b.survivor(b.out[first].CustomerID), Duplicate: true, MergedFrom: b.out[first].MergedFrom}
 			switch {
-			case b.out[i].Conflict != "":
 			case !sameEvent(b.evs[first], ev):
 				b.out[i].Conflict = conflict(ev.MessageID, b.evs[first].Type, b.evs[first].Name, false)
-			case b.customerOf(ev) != b.survivor(b.out[first].CustomerID):
+			case b.customerOf(ev) != b.out[i].CustomerID:
 				b.out[i].Conflict = conflict(ev.MessageID, b.evs[first].Type, b.evs[first].Name, true)
 			}
 			continue
