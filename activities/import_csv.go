@@ -174,9 +174,16 @@ func separator(head []byte, whole bool) rune {
 		}
 		rest = next
 	}
+	// On a tie the comma loses: a comma file would need an unquoted ; or
+	// tab in every line to tie, while a ; or tab file from a spreadsheet
+	// often has an unquoted comma in each ("Name, Vorname").
 	best, most := byte(0), 0
 	for _, sep := range separators {
-		if n := header[sep]; n > most && slices.IndexFunc(lines, func(l map[byte]int) bool { return l[sep] != n }) < 0 {
+		n := header[sep]
+		if n == 0 || n < most || n == most && best != ',' {
+			continue
+		}
+		if slices.IndexFunc(lines, func(l map[byte]int) bool { return l[sep] != n }) < 0 {
 			best, most = sep, n
 		}
 	}
