@@ -18,7 +18,9 @@ import (
 // Temporal server against today's interpreter: a change that would break
 // running journeys fails here. Behaviour changes need workflow.GetVersion.
 // Recorded by `go test ./api -run 'Lifecycle|PauseHolds|LoopsWithoutWaiting' -record-histories`
-// and `go test ./ingest -run 'LongWaitsHandOn|TriggerForARunThatIsClosing' -record-histories`; a file
+// and `go test ./ingest -run 'LongWaitsHandOn|TriggerForARunThatIsClosing' -record-histories`
+// (import_into_segment.json: an import into a manual segment, recorded on a
+// real server before its batches routed segment changes); a file
 // named _vN was recorded by interpreter N and is kept when a newer one
 // rewrites its name without the suffix.
 func TestReplayHistories(t *testing.T) {
@@ -30,6 +32,7 @@ func TestReplayHistories(t *testing.T) {
 			r := worker.NewWorkflowReplayer()
 			r.RegisterWorkflow(workflows.JourneyWorkflow)
 			r.RegisterWorkflow(workflows.ReenterWorkflow)
+			r.RegisterWorkflow(workflows.ImportCustomersWorkflow)
 			file, err := os.Open(f)
 			require.NoError(t, err)
 			defer file.Close()
@@ -38,9 +41,16 @@ func TestReplayHistories(t *testing.T) {
 			// The run's workflow id, which a history does not hold, from its
 			// input (a child's id names it).
 			started := hist.Events[0].GetWorkflowExecutionStartedEventAttributes()
-			var in workflows.JourneyInput
-			require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(started.GetInput(), &in))
-			exec := workflow.Execution{ID: workflows.WorkflowID(in.JourneyID, in.CustomerID, in.EntryKey), RunID: started.GetOriginalExecutionRunId()}
+			exec := workflow.Execution{RunID: started.GetOriginalExecutionRunId()}
+			if started.GetWorkflowType().GetName() == "ImportCustomersWorkflow" {
+				var in workflows.ImportInput
+				require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(started.GetInput(), &in))
+				exec.ID = workflows.ImportWorkflowID(in.ImportID)
+			} else {
+				var in workflows.JourneyInput
+				require.NoError(t, converter.GetDefaultDataConverter().FromPayloads(started.GetInput(), &in))
+				exec.ID = workflows.WorkflowID(in.JourneyID, in.CustomerID, in.EntryKey)
+			}
 			require.NoError(t, r.ReplayWorkflowHistoryWithOptions(nil, hist, worker.ReplayWorkflowHistoryOptions{OriginalExecution: exec}))
 		})
 	}
