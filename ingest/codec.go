@@ -462,8 +462,15 @@ func NonStringTime(raw []byte, err error, fields ...string) (field string, ok bo
 // first in the document first, as written; "" when there is none.
 func UnparsedTime(raw []byte, fields ...string) string {
 	for _, m := range TopLevelMembers(raw, fields...) {
+		// Read as the decoder reads it: a time may be written with JSON
+		// escapes ("\u005a"), which the decoder takes.
+		var s string
+		if json.Unmarshal(m.Value, &s) != nil {
+			continue
+		}
+		plain, err := json.Marshal(s)
 		var t OptionalTime
-		if v := bytes.TrimSpace(m.Value); len(v) > 0 && v[0] == '"' && t.UnmarshalJSON(v) != nil {
+		if err != nil || t.UnmarshalJSON(plain) != nil {
 			return m.Key
 		}
 	}

@@ -3,6 +3,7 @@ package ingest_test
 import (
 	"bytes"
 	"encoding/json"
+	"errors"
 	"fmt"
 	"strings"
 	"testing"
@@ -311,4 +312,20 @@ func TestEscapedTimesAreRead(t *testing.T) {
 	var perr *time.ParseError
 	require.ErrorAs(t, err, &perr, "still not a time once read")
 	require.Equal(t, "2024/05/01", perr.Value)
+}
+
+// A dead letter's time reason names the field the decoder refused: a
+// valid time written with a JSON escape (which the decoder takes) is not
+// named instead of the one that is wrong — the README's redrive recipe
+// would then rewrite the good one.
+func TestUnparsedTimeNamesTheFieldTheDecoderRefused(t *testing.T) {
+	raw := []byte(`{"type":"track","messageId":"m1","workspaceId":"ws_1","event":"E","userId":"u1",` +
+		`"timestamp":"2024-05-01T10:00:00\u005a","sentAt":"2024-05-01 10:00:00"}`)
+	_, err := ingest.UnmarshalEvent(raw)
+	var pe *time.ParseError
+	require.True(t, errors.As(err, &pe), "%v", err)
+	require.Equal(t, "2024-05-01 10:00:00", pe.Value, "the decoder refused sentAt")
+	require.Equal(t, "sentAt", ingest.UnparsedTime(raw, ingest.EventTimeFields...))
+	require.Equal(t, "timestamp", ingest.UnparsedTime([]byte(`{"timestamp":"2024-05-01\u0020","sentAt":"2024-05-01T10:00:00Z"}`),
+		ingest.EventTimeFields...), "an escaped time that is not one is named")
 }
