@@ -68,6 +68,9 @@ func TestEventSchemaAgreesWithTheConsumer(t *testing.T) {
 		{head + `"userId":"u1","timestamp":"2024-05-01t10:00:00Z"}`, false},
 		{head + `"userId":"u1","timestamp":"2024-05-01T10:00:00z"}`, false},
 		{head + `"userId":"u1","timestamp":"2024-05-01T10:00:00+0200"}`, false},
+		{head + `"userId":"u1","timestamp":"2024-05-01T10:00:00+24:00"}`, true}, // Go's limits
+		{head + `"userId":"u1","timestamp":"2024-05-01T10:00:00+23:60"}`, true},
+		{head + `"userId":"u1","timestamp":"2024-05-01T10:00:00+25:00"}`, false},
 		{head + `"userId":"u1","timestamp":"2024-05-01"}`, false},
 		{head + `"userId":"u1","timestamp":"1714557600"}`, false},
 		{head + `"userId":"u1","timestamp":"2024-13-01T10:00:00Z"}`, false},
