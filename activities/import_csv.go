@@ -668,7 +668,10 @@ func typedValue(typ, s string) (any, error) {
 	case TypeTime:
 		t, ok := parseTime(s)
 		if !ok {
-			return nil, fmt.Errorf("%q is not a time (RFC 3339 such as 2024-05-01T09:30:00Z, or a date such as 2024-05-01)", s)
+			t, ok = unixTime(s)
+		}
+		if !ok {
+			return nil, fmt.Errorf("%q is not a time (RFC 3339 such as 2024-05-01T09:30:00Z, a date such as 2024-05-01, or Unix seconds such as 1714555800)", s)
 		}
 		return t.UTC().Format(time.RFC3339Nano), nil
 	}
@@ -712,6 +715,27 @@ func decimalNumber(s string) (json.Number, bool) {
 		n += "." + fraction
 	}
 	return json.Number(n + exponent), true
+}
+
+// unixCell is a Unix time as exports write one (Customer.io's, Braze's,
+// a database's epoch column): 10 digits of seconds or 13 of milliseconds
+// (2001-09-09 to 2286-11-20). Other lengths are not read as one: eight
+// digits are more likely a date written 20240501.
+var unixCell = regexp.MustCompile(`^([0-9]{10}|[0-9]{13})$`)
+
+// unixTime reads a cell of a time column written as a Unix time.
+func unixTime(s string) (time.Time, bool) {
+	if !unixCell.MatchString(s) {
+		return time.Time{}, false
+	}
+	n, err := strconv.ParseInt(s, 10, 64)
+	if err != nil {
+		return time.Time{}, false
+	}
+	if len(s) == 13 {
+		return time.UnixMilli(n), true
+	}
+	return time.Unix(n, 0), true
 }
 
 func parseTime(s string) (time.Time, bool) {

@@ -179,6 +179,14 @@ func TestImportRowsAreCheckedAndTyped(t *testing.T) {
 	require.Equal(t, schema.ImportedCustomer{ExternalID: "u2", Attributes: map[string]any{"since": "2024-05-01T07:30:00Z"}}, c,
 		"empty cells set nothing; times in UTC")
 
+	// Unix times, as Customer.io's and Braze's exports write dates: 10
+	// digits of seconds, 13 of milliseconds.
+	for cell, want := range map[string]string{"1714555800": "2024-05-01T09:30:00Z", "1714555800250": "2024-05-01T09:30:00.25Z"} {
+		c, rowErr = m.customer([]string{"u3", "", "", "", "", "", cell, "", ""})
+		require.Nil(t, rowErr, cell)
+		require.Equal(t, map[string]any{"since": want}, c.Attributes, cell)
+	}
+
 	bad := []struct {
 		row          []string
 		column, want string
@@ -200,6 +208,9 @@ func TestImportRowsAreCheckedAndTyped(t *testing.T) {
 		{[]string{"u1", "", "(+49) (0)30 1234567", "", "", "", "", "", ""}, "phone", "leave out the (0)"},
 		{[]string{"u1", "", "", "", "", "maybe", "", "", ""}, "vip", `"maybe" is not a boolean`},
 		{[]string{"u1", "", "", "", "", "", "May 1st", "", ""}, "since", `"May 1st" is not a time`},
+		{[]string{"u1", "", "", "", "", "", "20240501", "", ""}, "since", `"20240501" is not a time`},
+		{[]string{"u1", "", "", "", "", "", "171455580", "", ""}, "since", "not a time"},
+		{[]string{"u1", "", "", "", "", "", "-1714555800", "", ""}, "since", "not a time"},
 		{[]string{"u1", "a@example.com"}, "", "the row has 2 fields; the header has 9"},
 		{[]string{"u1"}, "", "the row has 1 field; the header has 9"},
 	}
