@@ -15,7 +15,10 @@ import (
 	"strconv"
 	"strings"
 	"time"
+	"unicode"
 	"unicode/utf8"
+
+	"golang.org/x/text/unicode/norm"
 
 	"github.com/heraldhq/herald/schema"
 )
@@ -760,6 +763,29 @@ var (
 
 var nonAlnum = regexp.MustCompile(`[^a-z0-9]+`)
 
+// latinLetters writes the accented Latin letters of a lower-case column
+// name without their accents ("prénom" → "prenom", "straße" →
+// "strasse"), so that a suggested attribute name keeps the word rather
+// than an underscore for each such letter.
+func latinLetters(s string) string {
+	var b strings.Builder
+	for _, r := range norm.NFD.String(s) {
+		switch {
+		case unicode.Is(unicode.Mn, r):
+			// the accent of the letter before
+		case latinDigraphs[r] != "":
+			b.WriteString(latinDigraphs[r])
+		default:
+			b.WriteRune(r)
+		}
+	}
+	return b.String()
+}
+
+// latinDigraphs are the lower-case Latin letters without a decomposition
+// into a letter and an accent, written as ASCII.
+var latinDigraphs = map[rune]string{'ß': "ss", 'æ': "ae", 'œ': "oe", 'ø': "o", 'ł': "l", 'đ': "d", 'ð': "d", 'þ': "th", 'ı': "i"}
+
 // SuggestMapping guesses a mapping from the column names (user id, email,
 // phone and time zone by their usual names) and makes every other column an
 // attribute, typed after the rows' values.
@@ -797,7 +823,7 @@ func SuggestTypedMapping(headers, types []string) ImportMapping {
 		if taken[i] || i < lead {
 			continue
 		}
-		name := strings.Trim(nonAlnum.ReplaceAllString(strings.ToLower(h), "_"), "_")
+		name := strings.Trim(nonAlnum.ReplaceAllString(latinLetters(strings.ToLower(h)), "_"), "_")
 		if name == "" || reservedAttributes[name] {
 			name = "csv_" + name
 		}

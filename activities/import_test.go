@@ -289,6 +289,13 @@ func TestSuggestMapping(t *testing.T) {
 	// Integers longer than 15 digits are ids or account numbers: as written.
 	require.Equal(t, []AttributeMapping{{Column: "Account", Name: "account", Type: TypeString}, {Column: "Count", Name: "count", Type: TypeNumber}},
 		SuggestMapping([]string{"email", "Account", "Count"}, [][]string{{"a@example.com", "1234567890123456789", "123456789012345"}}).Attributes)
+	// Accented Latin letters keep their word in the name; other scripts
+	// have no ASCII name to suggest.
+	var names []string
+	for _, a := range SuggestMapping([]string{"email", "Prénom", "Straße", "Ærø Købing", "Łódź", "名前"}, nil).Attributes {
+		names = append(names, a.Name)
+	}
+	require.Equal(t, []string{"prenom", "strasse", "aero_kobing", "lodz", "csv_"}, names)
 	// Zero-padded codes keep their zeros; 0 and 0.5 are numbers.
 	require.Equal(t, []AttributeMapping{{Column: "Zip", Name: "zip", Type: TypeString}, {Column: "Score", Name: "score", Type: TypeNumber}},
 		SuggestMapping([]string{"email", "Zip", "Score"}, [][]string{{"a@example.com", "01234", "0"}, {"b@example.com", "75001", "0.5"}}).Attributes)
