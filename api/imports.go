@@ -247,8 +247,10 @@ func (s *Server) getImport(c *gin.Context) {
 	}
 	// The suggestion the upload answered: typed over every row of the file
 	// (a file uploaded before the types were stored, over its first rows).
-	suggested := activities.SuggestTypedMapping(imp.Headers, imp.ColumnTypes)
-	if imp.ColumnTypes == nil {
+	var suggested activities.ImportMapping
+	if imp.ColumnTypes != nil {
+		suggested = activities.SuggestTypedMapping(imp.Headers, imp.ColumnTypes)
+	} else {
 		suggested = activities.SuggestMapping(imp.Headers, preview)
 	}
 	c.JSON(http.StatusOK, importDetail{importBody: toImportBody(imp), Errors: errs, Preview: preview, SuggestedMapping: suggested})

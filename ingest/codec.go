@@ -468,9 +468,9 @@ func UnparsedTime(raw []byte, fields ...string) string {
 		if json.Unmarshal(m.Value, &s) != nil {
 			continue
 		}
-		plain, err := json.Marshal(s)
-		var t OptionalTime
-		if err != nil || t.UnmarshalJSON(plain) != nil {
+		// UnmarshalText reads RFC 3339 as strictly as UnmarshalJSON.
+		var t time.Time
+		if t.UnmarshalText([]byte(s)) != nil {
 			return m.Key
 		}
 	}
