@@ -352,8 +352,11 @@ func (f *CSVFile) Preview() ImportPreview {
 		rows = [][]string{}
 	}
 	return ImportPreview{Headers: f.headers, Rows: rows, SuggestedMapping: SuggestTypedMapping(f.headers, f.ColumnTypes()),
-		Separator: string(f.r.Comma)}
+		Separator: f.Separator()}
 }
+
+// Separator is the field separator the file is read with: ",", ";" or a tab.
+func (f *CSVFile) Separator() string { return string(f.r.Comma) }
 
 // ImportPreview is what an upload shows before its import starts.
 type ImportPreview struct {

@@ -12,6 +12,7 @@ import (
 	"mime"
 	"net/http"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"time"
@@ -73,14 +74,13 @@ func toImportBody(i schema.Import) importBody {
 	return b
 }
 
-// importUploaded answers an upload: the import, the first rows, a
-// suggested mapping to start it with and the field separator the file was
-// read with (",", ";" or a tab), so that a misread file shows at once.
+// importUploaded answers an upload: the import (with the field separator
+// the file was read with, so that a misread file shows at once), the first
+// rows and a suggested mapping to start it with.
 type importUploaded struct {
 	importBody
 	Preview          [][]string               `json:"preview"`
 	SuggestedMapping activities.ImportMapping `json:"suggested_mapping"`
-	Separator        string                   `json:"separator"`
 }
 
 // importDetail is GET /api/imports/{id}: the import with its first row
@@ -107,15 +107,15 @@ func (s *Server) uploadImport(c *gin.Context) {
 		s.importFileError(c, err)
 		return
 	}
-	imp, err := s.deps.Store.CreateImport(c, p.workspaceID, schema.NewImport{CreatedBy: p.actor, FileName: name, Headers: f.Headers()}, f)
+	imp, err := s.deps.Store.CreateImport(c, p.workspaceID, schema.NewImport{CreatedBy: p.actor, FileName: name, Headers: f.Headers(),
+		Separator: f.Separator()}, f)
 	if err != nil {
 		s.importFileError(c, err)
 		return
 	}
 	s.audit(c, "upload", "import", imp.ID, map[string]any{"file_name": imp.FileName, "rows": imp.TotalRows, "bytes": imp.FileSize})
 	pv := f.Preview()
-	c.JSON(http.StatusCreated, importUploaded{importBody: toImportBody(imp), Preview: pv.Rows, SuggestedMapping: pv.SuggestedMapping,
-		Separator: pv.Separator})
+	c.JSON(http.StatusCreated, importUploaded{importBody: toImportBody(imp), Preview: pv.Rows, SuggestedMapping: pv.SuggestedMapping})
 }
 
 // importFile finds the uploaded file: the `file` part of a multipart form,
@@ -339,6 +339,8 @@ func (s *Server) failedImportRows(c *gin.Context) {
 type startImportRequest struct {
 	Mapping   *activities.ImportMapping `json:"mapping"`
 	SegmentID *string                   `json:"segment_id"`
+	// Mode is which rows the run writes (schema.ImportModes; default upsert).
+	Mode string `json:"mode"`
 }
 
 // startImport checks the mapping against the file's columns and starts a
@@ -352,6 +354,11 @@ func (s *Server) startImport(c *gin.Context) {
 	}
 	if req.Mapping == nil {
 		failField(c, http.StatusBadRequest, "mapping", "mapping is required: which column holds user_id, email, phone, timezone and attributes")
+		return
+	}
+	if req.Mode != "" && !slices.Contains(schema.ImportModes, req.Mode) {
+		failField(c, http.StatusBadRequest, "mode", fmt.Sprintf("mode %q is not one of %s: upsert creates new customers and updates existing ones, create_only skips rows of existing customers, update_only skips rows of customers who do not exist",
+			req.Mode, strings.Join(schema.ImportModes, ", ")))
 		return
 	}
 	p := current(c)
@@ -412,7 +419,7 @@ func (s *Server) startImport(c *gin.Context) {
 	}
 	seen := imp.Run // another start since answers 409: starts at once start one run
 	imp, err = s.deps.Store.StartImportRun(c, p.workspaceID, imp.ID, schema.StartImport{Mapping: mapping, SegmentID: req.SegmentID,
-		ReplaceRun: replace, SeenRun: &seen})
+		Mode: req.Mode, ReplaceRun: replace, SeenRun: &seen})
 	if s.storeError(c, "start import", err) {
 		return
 	}
@@ -431,7 +438,7 @@ func (s *Server) startImport(c *gin.Context) {
 		s.internal(c, "start import workflow", err)
 		return
 	}
-	s.audit(c, "start", "import", imp.ID, map[string]any{"run": imp.Run, "rows": imp.TotalRows})
+	s.audit(c, "start", "import", imp.ID, map[string]any{"run": imp.Run, "rows": imp.TotalRows, "mode": imp.Mode})
 	c.JSON(http.StatusAccepted, toImportBody(imp))
 }
 

@@ -737,3 +737,46 @@ func TestStartReplacesARunThatCannotEnd(t *testing.T) {
 	require.Equal(t, "completed", imp["status"])
 	require.EqualValues(t, 4, imp["run"])
 }
+
+// TestImportModesOverTheAPI: a run's mode is checked, kept with the import
+// and obeyed by the workflow; rows it leaves out are skipped_rows. The
+// separator the upload found stays on the import.
+func TestImportModesOverTheAPI(t *testing.T) {
+	f := newImportFixture(t)
+	seedCustomers(t, f.store, f.ws.ID, schema.EventInput{Type: "identify", UserID: "u1", Traits: map[string]any{"plan": "trial"}})
+	status, up := f.uploadCSV(t, bearer(f.secretKey), "file", "User ID;Plan\nu1;pro\nu2;free\n")
+	require.Equal(t, 201, status, "%v", up)
+	id := up["id"].(string)
+	require.Equal(t, ";", up["separator"])
+	require.Equal(t, "upsert", up["mode"])
+	mapping := map[string]any{"user_id": "User ID", "attributes": []any{map[string]any{"column": "Plan", "name": "plan"}}}
+
+	status, body := f.jsonCall(t, "POST", "/api/imports/"+id+"/start", map[string]any{"mapping": mapping, "mode": "merge"})
+	require.Equal(t, 400, status, "%v", body)
+	require.Equal(t, "mode", body["field"])
+	require.Contains(t, body["error"], "create_only")
+
+	for _, tc := range []struct {
+		mode                      string
+		created, updated, skipped float64
+		customers                 int
+	}{
+		{"update_only", 0, 1, 1, 1},
+		{"create_only", 1, 0, 1, 2},
+		{"upsert", 0, 2, 0, 2},
+	} {
+		status, started := f.jsonCall(t, "POST", "/api/imports/"+id+"/start", map[string]any{"mapping": mapping, "mode": tc.mode})
+		require.Equal(t, 202, status, "%v", started)
+		require.Equal(t, tc.mode, started["mode"])
+		imp, _ := f.awaitImport(t, id)
+		require.Equal(t, "completed", imp["status"], tc.mode)
+		require.Equal(t, []float64{tc.created, tc.updated, tc.skipped, 2}, []float64{imp["created_rows"].(float64),
+			imp["updated_rows"].(float64), imp["skipped_rows"].(float64), imp["processed_rows"].(float64)}, tc.mode)
+		require.Equal(t, tc.mode, imp["mode"])
+		require.Equal(t, ";", imp["separator"])
+		require.Equal(t, tc.customers, countWorkspaceCustomers(t, f.store, f.ws.ID), tc.mode)
+	}
+	u1, err := f.store.FindCustomer(context.Background(), f.ws.ID, "u1")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"plan":"pro"}`, string(u1.Attributes))
+}

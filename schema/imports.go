@@ -6,7 +6,9 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"slices"
 	"sort"
+	"strings"
 	"time"
 
 	"github.com/jackc/pgx/v5"
@@ -30,6 +32,22 @@ const (
 	ImportKeyEmail = "email"
 )
 
+// Import modes: which rows of the file a run writes.
+const (
+	// ImportUpsert writes every row: new customers are created, existing
+	// ones updated (the default).
+	ImportUpsert = "upsert"
+	// ImportCreateOnly writes only rows of customers who did not exist
+	// when the run started; rows of existing customers are skipped.
+	ImportCreateOnly = "create_only"
+	// ImportUpdateOnly writes only rows of customers who exist; rows that
+	// would create a customer are skipped.
+	ImportUpdateOnly = "update_only"
+)
+
+// ImportModes are the modes a run may take, the default first.
+var ImportModes = []string{ImportUpsert, ImportCreateOnly, ImportUpdateOnly}
+
 // ErrImportNotCurrent is returned to a write of an import run that is no
 // longer the import's running run: it was cancelled, finished or started
 // again. Retrying cannot help.
@@ -50,18 +68,26 @@ type Import struct {
 	// Mapping is the column mapping of the latest run (null before the first).
 	Mapping   json.RawMessage `json:"mapping"`
 	SegmentID *string         `json:"segment_id"`
+	// Mode is the latest run's mode (ImportModes; upsert before the first).
+	Mode string `json:"mode"`
+	// Separator is the field separator the upload read the file with: ",",
+	// ";" or a tab (null for files uploaded before it was stored).
+	Separator *string `json:"separator"`
 	// Run counts the starts; every write of a run names it.
-	Run           int        `json:"run"`
-	TotalRows     int        `json:"total_rows"`
-	ProcessedRows int        `json:"processed_rows"`
-	CreatedRows   int        `json:"created_rows"`
-	UpdatedRows   int        `json:"updated_rows"`
-	FailedRows    int        `json:"failed_rows"`
-	Error         string     `json:"error"`
-	CreatedBy     string     `json:"created_by"`
-	CreatedAt     time.Time  `json:"created_at"`
-	StartedAt     *time.Time `json:"started_at"`
-	FinishedAt    *time.Time `json:"finished_at"`
+	Run           int `json:"run"`
+	TotalRows     int `json:"total_rows"`
+	ProcessedRows int `json:"processed_rows"`
+	CreatedRows   int `json:"created_rows"`
+	UpdatedRows   int `json:"updated_rows"`
+	FailedRows    int `json:"failed_rows"`
+	// SkippedRows are rows the run's mode left out: of existing customers
+	// (create_only) or of customers who do not exist (update_only).
+	SkippedRows int        `json:"skipped_rows"`
+	Error       string     `json:"error"`
+	CreatedBy   string     `json:"created_by"`
+	CreatedAt   time.Time  `json:"created_at"`
+	StartedAt   *time.Time `json:"started_at"`
+	FinishedAt  *time.Time `json:"finished_at"`
 
 	// ColumnTypes are the attribute types suggested for the columns (by
 	// position), over every row of the file; nil for a file uploaded
@@ -74,6 +100,8 @@ type NewImport struct {
 	CreatedBy string
 	FileName  string
 	Headers   []string
+	// Separator is the field separator the file was read with.
+	Separator string
 }
 
 // ImportRowSource yields the records of an uploaded file after its header.
@@ -133,14 +161,15 @@ type ImportCursor struct {
 	ID        string
 }
 
-const importColumns = `id, file_name, file_size, headers, status, mapping, segment_id, run, total_rows, processed_rows,
-	created_rows, updated_rows, failed_rows, error, column_types, created_by, created_at, started_at, finished_at`
+const importColumns = `id, file_name, file_size, headers, status, mapping, segment_id, mode, separator, run, total_rows,
+	processed_rows, created_rows, updated_rows, failed_rows, skipped_rows, error, column_types, created_by, created_at,
+	started_at, finished_at`
 
 func scanImport(r pgx.Row) (Import, error) {
 	var i Import
-	err := r.Scan(&i.ID, &i.FileName, &i.FileSize, &i.Headers, &i.Status, &i.Mapping, &i.SegmentID, &i.Run, &i.TotalRows,
-		&i.ProcessedRows, &i.CreatedRows, &i.UpdatedRows, &i.FailedRows, &i.Error, &i.ColumnTypes, &i.CreatedBy, &i.CreatedAt,
-		&i.StartedAt, &i.FinishedAt)
+	err := r.Scan(&i.ID, &i.FileName, &i.FileSize, &i.Headers, &i.Status, &i.Mapping, &i.SegmentID, &i.Mode, &i.Separator,
+		&i.Run, &i.TotalRows, &i.ProcessedRows, &i.CreatedRows, &i.UpdatedRows, &i.FailedRows, &i.SkippedRows, &i.Error,
+		&i.ColumnTypes, &i.CreatedBy, &i.CreatedAt, &i.StartedAt, &i.FinishedAt)
 	return i, err
 }
 
@@ -168,8 +197,8 @@ func (s *Store) CreateImport(ctx context.Context, workspaceID string, in NewImpo
 	id := NewID("imp")
 	var srcErr error
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
-		if _, err := tx.Exec(ctx, `INSERT INTO imports (id, workspace_id, created_by, file_name, headers) VALUES ($1, $2, $3, $4, $5)`,
-			id, workspaceID, in.CreatedBy, in.FileName, in.Headers); err != nil {
+		if _, err := tx.Exec(ctx, `INSERT INTO imports (id, workspace_id, created_by, file_name, headers, separator) VALUES ($1, $2, $3, $4, $5, nullif($6, ''))`,
+			id, workspaceID, in.CreatedBy, in.FileName, in.Headers, in.Separator); err != nil {
 			return fmt.Errorf("insert import: %w", err)
 		}
 		row := 1 // the header
@@ -230,6 +259,8 @@ func (s *Store) ListImports(ctx context.Context, workspaceID string, limit int, 
 type StartImport struct {
 	Mapping   json.RawMessage
 	SegmentID *string
+	// Mode is one of ImportModes ("" is ImportUpsert).
+	Mode string
 	// ReplaceRun, when not 0, lets the start replace that run although the
 	// database still calls it running (its workflow is gone); the start is
 	// refused if the run has ended meanwhile. 0 refuses to start over a
@@ -248,6 +279,13 @@ type StartImport struct {
 // again after the run the start was decided on (SeenRun), or the run it was
 // to replace has ended (ReplaceRun).
 func (s *Store) StartImportRun(ctx context.Context, workspaceID, id string, in StartImport) (Import, error) {
+	mode := in.Mode
+	if mode == "" {
+		mode = ImportUpsert
+	}
+	if !slices.Contains(ImportModes, mode) {
+		return Import{}, fmt.Errorf("start import %s: unknown mode %q", id, mode)
+	}
 	var out Import
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
 		var status string
@@ -270,10 +308,10 @@ func (s *Store) StartImportRun(ctx context.Context, workspaceID, id string, in S
 			return fmt.Errorf("%w: run %d has ended (%s) meanwhile", ErrInvalidState, run, status)
 		}
 		if _, err := tx.Exec(ctx, `
-			UPDATE imports SET status = 'running', mapping = $3, segment_id = $4, run = run + 1, processed_rows = 0,
-				created_rows = 0, updated_rows = 0, failed_rows = 0, error = '', started_at = now(), finished_at = NULL,
-				updated_at = now()
-			WHERE workspace_id = $1 AND id = $2`, workspaceID, id, in.Mapping, in.SegmentID); err != nil {
+			UPDATE imports SET status = 'running', mapping = $3, segment_id = $4, mode = $5, run = run + 1, processed_rows = 0,
+				created_rows = 0, updated_rows = 0, failed_rows = 0, skipped_rows = 0, error = '', started_at = now(),
+				finished_at = NULL, updated_at = now()
+			WHERE workspace_id = $1 AND id = $2`, workspaceID, id, in.Mapping, in.SegmentID, mode); err != nil {
 			return fmt.Errorf("start import %s: %w", id, err)
 		}
 		if _, err := tx.Exec(ctx, `DELETE FROM import_errors WHERE workspace_id = $1 AND import_id = $2`, workspaceID, id); err != nil {
@@ -383,8 +421,11 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 		var status string
 		var segmentID *string
 		var run, processed int
-		err := tx.QueryRow(ctx, `SELECT status, run, processed_rows, segment_id FROM imports WHERE workspace_id = $1 AND id = $2 FOR UPDATE`,
-			workspaceID, id).Scan(&status, &run, &processed, &segmentID)
+		var scope importScope
+		err := tx.QueryRow(ctx, `
+			SELECT status, run, processed_rows, segment_id, mode, coalesce(started_at, now()) FROM imports
+			WHERE workspace_id = $1 AND id = $2 FOR UPDATE`,
+			workspaceID, id).Scan(&status, &run, &processed, &segmentID, &scope.mode, &scope.started)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -414,7 +455,7 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 				return fmt.Errorf("lock segment %s: %w", *segmentID, err)
 			}
 		}
-		created, ids, err := upsertImported(ctx, tx, workspaceID, ch.Key, ch.Customers)
+		created, ids, skipped, err := upsertImported(ctx, tx, workspaceID, ch.Key, scope, ch.Customers)
 		if err != nil {
 			return err
 		}
@@ -433,9 +474,9 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 		}
 		imp, err = scanImport(tx.QueryRow(ctx, `
 			UPDATE imports SET processed_rows = $3, created_rows = created_rows + $4, updated_rows = updated_rows + $5,
-				failed_rows = failed_rows + $6, updated_at = now()
+				failed_rows = failed_rows + $6, skipped_rows = skipped_rows + $7, updated_at = now()
 			WHERE workspace_id = $1 AND id = $2 RETURNING `+importColumns,
-			workspaceID, id, ch.Offset+ch.Rows, created, len(ch.Customers)-created, len(ch.Errors)))
+			workspaceID, id, ch.Offset+ch.Rows, created, len(ch.Customers)-created-skipped, len(ch.Errors), skipped))
 		if err != nil {
 			return fmt.Errorf("record import progress: %w", err)
 		}
@@ -527,18 +568,34 @@ var (
 		SELECT id, false FROM changed UNION ALL SELECT id, true FROM inserted`
 )
 
-// upsertImported writes the customers in order (a later row of the same
-// customer merges into what an earlier one wrote) and counts those created.
-func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, customers []ImportedCustomer) (int, []string, error) {
+// importScope is what decides which rows of a chunk its run writes: the
+// run's mode and when the run started.
+type importScope struct {
+	mode    string
+	started time.Time
+}
+
+// upsertImported writes the customers the run's mode keeps, in order (a
+// later row of the same customer merges into what an earlier one wrote),
+// and counts those created and the rows skipped for the mode.
+func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, scope importScope, customers []ImportedCustomer) (created int, ids []string, skipped int, err error) {
 	if len(customers) == 0 {
-		return 0, nil, nil
+		return 0, nil, 0, nil
 	}
 	if err := lockImported(ctx, tx, workspaceID, key, customers); err != nil {
-		return 0, nil, err
+		return 0, nil, 0, err
+	}
+	kept, err := keepForMode(ctx, tx, workspaceID, key, scope, customers)
+	if err != nil {
+		return 0, nil, 0, err
+	}
+	skipped, customers = len(customers)-len(kept), kept
+	if len(customers) == 0 {
+		return 0, nil, skipped, nil
 	}
 	if key == ImportKeyUserID {
 		if err := adoptProfilesByEmail(ctx, tx, workspaceID, customers); err != nil {
-			return 0, nil, err
+			return 0, nil, 0, err
 		}
 	}
 	b := &pgx.Batch{}
@@ -549,7 +606,7 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, cus
 		}
 		raw, err := json.Marshal(attrs)
 		if err != nil {
-			return 0, nil, fmt.Errorf("encode attributes: %w", err)
+			return 0, nil, 0, fmt.Errorf("encode attributes: %w", err)
 		}
 		phone := NormalizePhone(c.Phone)
 		if key == ImportKeyUserID {
@@ -559,13 +616,13 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, cus
 		}
 	}
 	br := tx.SendBatch(ctx, b)
-	created, ids := 0, make([]string, 0, len(customers))
+	ids = make([]string, 0, len(customers))
 	for _, c := range customers {
 		var id string
 		var isNew bool
 		if err := br.QueryRow().Scan(&id, &isNew); err != nil {
 			_ = br.Close()
-			return 0, nil, fmt.Errorf("upsert the customer of row %d: %w", c.Row, err)
+			return 0, nil, 0, fmt.Errorf("upsert the customer of row %d: %w", c.Row, err)
 		}
 		if isNew {
 			created++
@@ -573,9 +630,92 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, cus
 		ids = append(ids, id)
 	}
 	if err := br.Close(); err != nil {
-		return 0, nil, fmt.Errorf("upsert imported customers: %w", err)
+		return 0, nil, 0, fmt.Errorf("upsert imported customers: %w", err)
 	}
-	return created, ids, nil
+	return created, ids, skipped, nil
+}
+
+// Which customer a row of an import would write to, and when it was created
+// (no row: the row would create one).
+var (
+	// By user id: its customer (also through a previous user id), else the
+	// profile known only by the email of the user id's first row with one,
+	// which the row would take (adoptProfilesByEmail).
+	importTargetByUserID = `
+		SELECT created_at FROM customers WHERE workspace_id = $1::text AND id = coalesce(
+			(SELECT id FROM customers WHERE workspace_id = $1::text AND external_id = $2::text
+			 UNION ALL
+			 SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1::text AND user_id = $2::text
+			 LIMIT 1),
+			CASE WHEN $3::text <> '' THEN ` + oldestOfAddress("$1::text", "$3::text", "AND external_id IS NULL") + ` END)`
+	// By email: the oldest customer with the address.
+	importTargetByEmail = `
+		SELECT created_at FROM customers WHERE workspace_id = $1::text AND id = ` + oldestOfAddress("$1::text", "$2::text", "")
+)
+
+// keepForMode returns the rows the run's mode writes. create_only leaves
+// out rows of customers who existed when the run started (a customer an
+// earlier row of the run created takes its later rows); update_only leaves
+// out rows that would create a customer. All rows of one user id (or one
+// address) go the same way. The caller holds the rows' identity locks.
+func keepForMode(ctx context.Context, tx pgx.Tx, workspaceID, key string, scope importScope, customers []ImportedCustomer) ([]ImportedCustomer, error) {
+	if scope.mode == ImportUpsert || scope.mode == "" {
+		return customers, nil
+	}
+	identity := func(c ImportedCustomer) string {
+		if key == ImportKeyUserID {
+			return c.ExternalID
+		}
+		return strings.ToLower(c.Email)
+	}
+	// The email a new user id would take a profile of is its first row's
+	// with one, as mayAdopt picks it.
+	adopting := map[string]string{}
+	for _, c := range mayAdopt(customers) {
+		adopting[c.ExternalID] = c.Email
+	}
+	var order []string
+	seen := map[string]bool{}
+	b := &pgx.Batch{}
+	for _, c := range customers {
+		id := identity(c)
+		if seen[id] {
+			continue
+		}
+		seen[id] = true
+		order = append(order, id)
+		if key == ImportKeyUserID {
+			b.Queue(importTargetByUserID, workspaceID, c.ExternalID, adopting[c.ExternalID])
+		} else {
+			b.Queue(importTargetByEmail, workspaceID, c.Email)
+		}
+	}
+	br := tx.SendBatch(ctx, b)
+	keep := make(map[string]bool, len(order))
+	for _, id := range order {
+		var created time.Time
+		err := br.QueryRow().Scan(&created)
+		exists := err == nil
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			_ = br.Close()
+			return nil, fmt.Errorf("find the customer of an imported row: %w", err)
+		}
+		if scope.mode == ImportCreateOnly {
+			keep[id] = !exists || !created.Before(scope.started)
+		} else {
+			keep[id] = exists
+		}
+	}
+	if err := br.Close(); err != nil {
+		return nil, fmt.Errorf("find the customers of imported rows: %w", err)
+	}
+	out := make([]ImportedCustomer, 0, len(customers))
+	for _, c := range customers {
+		if keep[identity(c)] {
+			out = append(out, c)
+		}
+	}
+	return out, nil
 }
 
 // lockImported takes the identity locks ingest takes, in one order: each

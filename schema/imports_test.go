@@ -465,3 +465,124 @@ func TestStartImportRunAfterAnotherStartIsRefused(t *testing.T) {
 	require.NoError(t, err)
 	require.Equal(t, 2, second.Run)
 }
+
+// Import modes: update_only writes only rows of customers who exist (a new
+// user id that takes the profile known by its email counts as existing),
+// create_only only rows of customers who did not exist when the run
+// started (an earlier chunk's new customer takes its later rows); rows left
+// out are counted, not written, and join no segment. A create_only rerun
+// duplicates nobody.
+func TestImportModes(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	require.NoError(t, err)
+	_, err = st.ApplyEvent(ctx, schema.EventInput{WorkspaceID: ws.ID, MessageID: "m1", Type: "identify", UserID: "u-old",
+		Traits: map[string]any{"plan": "trial"}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+	// Eve is known by her address only (an earlier import by email).
+	eveImport := uploadImport(t, st, ws.ID, []string{"email"}, []string{"eve@example.com"})
+	runImport(t, st, ws.ID, eveImport, schema.StartImport{Mapping: []byte(`{"email":"email"}`)}, schema.ImportKeyEmail,
+		schema.ImportedCustomer{Row: 2, Email: "eve@example.com"})
+	segment, err := st.CreateSegment(ctx, ws.ID, schema.Segment{Name: "Imported", Kind: schema.SegmentManual})
+	require.NoError(t, err)
+
+	rows := []schema.ImportedCustomer{
+		{Row: 2, ExternalID: "u-old", Attributes: map[string]any{"plan": "pro"}},
+		{Row: 3, ExternalID: "u-new", Attributes: map[string]any{"plan": "free"}},
+		{Row: 4, ExternalID: "u-eve", Email: "Eve@example.com", Attributes: map[string]any{"plan": "team"}},
+		{Row: 5, ExternalID: "u-new", Attributes: map[string]any{"seats": 2}},
+	}
+	id := uploadImport(t, st, ws.ID, []string{"user_id", "email", "plan"},
+		[]string{"u-old", "", "pro"}, []string{"u-new", "", "free"}, []string{"u-eve", "Eve@example.com", "team"}, []string{"u-new", "", ""})
+	counts := func(imp schema.Import) [4]int {
+		return [4]int{imp.CreatedRows, imp.UpdatedRows, imp.SkippedRows, imp.ProcessedRows}
+	}
+	attrs := func(userID string) string {
+		t.Helper()
+		c, err := st.FindCustomer(ctx, ws.ID, userID)
+		require.NoError(t, err)
+		return string(c.Attributes)
+	}
+	members := func() int {
+		t.Helper()
+		var n int
+		require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM segment_members WHERE workspace_id = $1 AND segment_id = $2`,
+			ws.ID, segment.ID).Scan(&n))
+		return n
+	}
+
+	// update_only: u-old and Eve's profile (taking u-eve) are written; u-new is not created.
+	imp := runImport(t, st, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"user_id"}`), Mode: schema.ImportUpdateOnly,
+		SegmentID: &segment.ID}, schema.ImportKeyUserID, rows...)
+	require.Equal(t, schema.ImportUpdateOnly, imp.Mode)
+	require.Equal(t, [4]int{0, 2, 2, 4}, counts(imp), "created, updated, skipped, processed")
+	require.JSONEq(t, `{"plan":"pro"}`, attrs("u-old"))
+	require.JSONEq(t, `{"plan":"team"}`, attrs("u-eve"))
+	_, err = st.FindCustomer(ctx, ws.ID, "u-new")
+	require.ErrorIs(t, err, schema.ErrNotFound, "update_only creates nobody")
+	require.Equal(t, 2, countImportedCustomers(t, st, ws.ID))
+	require.Equal(t, 2, members(), "only the written rows' customers join the segment")
+
+	// create_only: only u-new, created by its first row and updated by its second.
+	_, err = st.Pool().Exec(ctx, `UPDATE customers SET attributes = '{"plan":"trial"}' WHERE workspace_id = $1`, ws.ID)
+	require.NoError(t, err)
+	imp = runImport(t, st, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"user_id"}`), Mode: schema.ImportCreateOnly,
+		SegmentID: &segment.ID}, schema.ImportKeyUserID, rows...)
+	require.Equal(t, [4]int{1, 1, 2, 4}, counts(imp))
+	require.JSONEq(t, `{"plan":"free","seats":2}`, attrs("u-new"))
+	require.JSONEq(t, `{"plan":"trial"}`, attrs("u-old"), "an existing customer is left as it was")
+	require.JSONEq(t, `{"plan":"trial"}`, attrs("u-eve"))
+	require.Equal(t, 3, countImportedCustomers(t, st, ws.ID))
+	require.Equal(t, 3, members())
+
+	// The same run again: everyone existed when it started.
+	imp = runImport(t, st, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"user_id"}`), Mode: schema.ImportCreateOnly},
+		schema.ImportKeyUserID, rows...)
+	require.Equal(t, [4]int{0, 0, 4, 4}, counts(imp))
+	require.Equal(t, 3, countImportedCustomers(t, st, ws.ID))
+
+	// A create_only run's new customer takes its rows of a later chunk,
+	// and a chunk applied again (a retried activity) counts nothing twice.
+	imp, err = st.StartImportRun(ctx, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"user_id"}`), Mode: schema.ImportCreateOnly})
+	require.NoError(t, err)
+	first := schema.ImportChunk{Run: imp.Run, Rows: 2, Key: schema.ImportKeyUserID, Customers: []schema.ImportedCustomer{
+		{Row: 2, ExternalID: "u-late", Attributes: map[string]any{"plan": "free"}}, rows[0]}}
+	second := schema.ImportChunk{Run: imp.Run, Offset: 2, Rows: 2, Key: schema.ImportKeyUserID, Customers: []schema.ImportedCustomer{
+		{Row: 4, ExternalID: "u-late", Attributes: map[string]any{"plan": "pro"}}, rows[1]}}
+	for _, ch := range []schema.ImportChunk{first, second, second} {
+		imp, _, err = st.ApplyImportChunk(ctx, ws.ID, id, ch)
+		require.NoError(t, err)
+	}
+	require.Equal(t, [4]int{1, 1, 2, 4}, counts(imp))
+	require.JSONEq(t, `{"plan":"pro"}`, attrs("u-late"))
+
+	_, err = st.StartImportRun(ctx, ws.ID, id, schema.StartImport{Mapping: []byte(`{}`), Mode: "merge"})
+	require.ErrorContains(t, err, `unknown mode "merge"`)
+}
+
+// By email, create_only and update_only go by the address in any case.
+func TestImportModesByEmail(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	require.NoError(t, err)
+	_, err = st.ApplyEvent(ctx, schema.EventInput{WorkspaceID: ws.ID, MessageID: "m1", Type: "identify", UserID: "u-ada",
+		Traits: map[string]any{"email": "Ada@Example.com"}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+	id := uploadImport(t, st, ws.ID, []string{"email", "plan"}, []string{"ada@example.com", "pro"}, []string{"cy@example.com", "free"})
+	rows := []schema.ImportedCustomer{
+		{Row: 2, Email: "ada@example.com", Attributes: map[string]any{"plan": "pro"}},
+		{Row: 3, Email: "cy@example.com", Attributes: map[string]any{"plan": "free"}},
+	}
+	imp := runImport(t, st, ws.ID, id, schema.StartImport{Mapping: []byte(`{"email":"email"}`), Mode: schema.ImportCreateOnly},
+		schema.ImportKeyEmail, rows...)
+	require.Equal(t, [3]int{1, 0, 1}, [3]int{imp.CreatedRows, imp.UpdatedRows, imp.SkippedRows})
+	ada, err := st.FindCustomer(ctx, ws.ID, "u-ada")
+	require.NoError(t, err)
+	require.JSONEq(t, `{}`, string(ada.Attributes))
+	imp = runImport(t, st, ws.ID, id, schema.StartImport{Mapping: []byte(`{"email":"email"}`), Mode: schema.ImportUpdateOnly},
+		schema.ImportKeyEmail, rows...)
+	require.Equal(t, [3]int{0, 2, 0}, [3]int{imp.CreatedRows, imp.UpdatedRows, imp.SkippedRows})
+	require.Equal(t, 2, countImportedCustomers(t, st, ws.ID))
+}

@@ -142,8 +142,14 @@ test('an ended import runs again with another mapping, and an upload never start
   await expect(page.getByLabel('Attribute 1 column')).toHaveValue('seats');
   await expect(page.getByLabel('Attribute 1 type')).toHaveValue('number');
   await page.getByLabel('Attribute 1 type').selectOption('string');
+  // Only new customers this time: ok- exists since the first run and is skipped.
+  await expect(page.getByLabel('Rows to import')).toHaveValue('upsert');
+  await page.getByLabel('Rows to import').selectOption('create_only');
   await page.getByRole('button', { name: 'Start import' }).click();
-  await expect(page.getByTestId('import-progress-text')).toContainText('2 of 2 rows (100%) · 1 created · 1 updated · 0 failed', { timeout: 60_000 });
+  await expect(page.getByTestId('import-progress-text')).toContainText(
+    '2 of 2 rows (100%) · 1 created · 0 updated · 0 failed · 1 skipped (customers who already existed)',
+    { timeout: 60_000 },
+  );
 
   // An upload made over the API and never started: Start opens its suggested mapping.
   const fresh = `fresh-${run}.csv`;

@@ -77,7 +77,7 @@ describe('App', () => {
   it('does not offer a viewer Erase customer or Import, and says why', async () => {
     const viewer = { ...session, role: 'viewer' as const };
     const customer = { id: 'cus_1', external_id: 'ada', anonymous_ids: [], email: null, phone: null, timezone: null, attributes: {}, created_at: '2026-01-01T10:00:00Z', updated_at: '' };
-    const fresh = { id: 'imp_3', file_name: 'old.csv', file_size: 10, headers: ['email'], mapping: null, segment_id: null, run: 0, total_rows: 1, processed_rows: 0, created_rows: 0, updated_rows: 0, failed_rows: 0, error: '', percent: 0, created_at: '2026-01-01T10:00:00Z', started_at: null, finished_at: null, status: 'uploaded' };
+    const fresh = { id: 'imp_3', file_name: 'old.csv', file_size: 10, headers: ['email'], mapping: null, segment_id: null, mode: 'upsert', separator: ',', run: 0, total_rows: 1, processed_rows: 0, created_rows: 0, updated_rows: 0, failed_rows: 0, skipped_rows: 0, error: '', percent: 0, created_at: '2026-01-01T10:00:00Z', started_at: null, finished_at: null, status: 'uploaded' };
     const routes = (role: typeof viewer) => ({
       'GET /api/me': () => json(200, role),
       'GET /api/customers/cus_1': () => json(200, { ...customer, events: [], events_total: 0, events_next_cursor: '', runs: [], deliveries: [], audit: [] }),

@@ -887,6 +887,13 @@ export interface ImportRowError {
   message: string;
 }
 
+/**
+ * Which rows an import run writes: every row (upsert), only rows of customers
+ * who did not exist when it started (create_only), or only rows of existing
+ * customers (update_only).
+ */
+export type ImportMode = 'upsert' | 'create_only' | 'update_only';
+
 /** An uploaded file and the progress of its latest run. */
 export interface Import {
   id: string;
@@ -896,12 +903,18 @@ export interface Import {
   status: ImportStatus;
   mapping: ImportMapping | null;
   segment_id: string | null;
+  /** Which rows the latest run writes. */
+  mode: ImportMode;
+  /** The field separator the upload read the file with (null: uploaded before it was kept). */
+  separator: string | null;
   run: number;
   total_rows: number;
   processed_rows: number;
   created_rows: number;
   updated_rows: number;
   failed_rows: number;
+  /** Rows the run's mode left out. */
+  skipped_rows: number;
   error: string;
   /** processed_rows of total_rows, 0–100. */
   percent: number;
@@ -951,10 +964,11 @@ export function failedRows(id: string): Promise<Download> {
   return download(`/api/imports/${enc(id)}/failed_rows`, `failed-rows-${id}.csv`);
 }
 
-/** Starts (or runs again) an import with a mapping, optionally into a manual segment. */
-export function startImport(id: string, mapping: ImportMapping, segmentId?: string): Promise<Import> {
-  const body: { mapping: ImportMapping; segment_id?: string } = { mapping };
+/** Starts (or runs again) an import with a mapping, optionally into a manual segment and limited to new or existing customers. */
+export function startImport(id: string, mapping: ImportMapping, segmentId?: string, mode: ImportMode = 'upsert'): Promise<Import> {
+  const body: { mapping: ImportMapping; segment_id?: string; mode?: ImportMode } = { mapping };
   if (segmentId) body.segment_id = segmentId;
+  if (mode !== 'upsert') body.mode = mode;
   return request<Import>(`/api/imports/${enc(id)}/start`, { method: 'POST', body });
 }
 

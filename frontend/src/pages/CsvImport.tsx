@@ -5,13 +5,20 @@
 // cancelled.
 import { Fragment, useEffect, useId, useRef, useState, type ChangeEvent, type ReactNode } from 'react';
 import * as api from '../api.ts';
-import type { AttributeType, Import, ImportDetail, ImportMapping, ImportRowError, Segment, UploadedImport } from '../api.ts';
+import type { AttributeType, Import, ImportDetail, ImportMapping, ImportMode, ImportRowError, Segment, UploadedImport } from '../api.ts';
 import { formatTime } from '../journey/RunsPanel.tsx';
 import { ProgressBar } from '../ProgressBar.tsx';
 import { saveFile } from '../saveFile.ts';
 import { errorText } from './ListState.tsx';
 
 const POLL_MS = 1000;
+
+/** Why a run in each mode skips rows. */
+const MODE_SKIPS: Record<ImportMode, string> = {
+  upsert: 'none',
+  create_only: 'customers who already existed',
+  update_only: 'customers who do not exist',
+};
 /** Files the picker offers: the importer reads comma-, semicolon- and tab-separated text. */
 export const FILE_TYPES = '.csv,.tsv,.txt,text/csv,text/tab-separated-values,text/plain';
 const TYPES: AttributeType[] = ['string', 'number', 'boolean', 'time'];
@@ -196,6 +203,7 @@ export function ImportProgress({ imp, onCancel, cancelling }: { imp: ImportDetai
       <p data-testid="import-progress-text">
         {imp.processed_rows.toLocaleString('en-US')} of {rowCount(imp.total_rows)} ({imp.percent}%) · {imp.created_rows.toLocaleString('en-US')} created ·{' '}
         {imp.updated_rows.toLocaleString('en-US')} updated · {imp.failed_rows.toLocaleString('en-US')} failed
+        {imp.skipped_rows > 0 && <> · {imp.skipped_rows.toLocaleString('en-US')} skipped ({MODE_SKIPS[imp.mode]})</>}
       </p>
       {imp.error && (
         <p className="error-text" role="alert">
@@ -386,6 +394,7 @@ export function CsvImport({ segmentId, segments = [], onFinished, canEdit = true
   const [uploaded, setUploaded] = useState<UploadedImport | null>(null);
   const [mapping, setMapping] = useState<ImportMapping>({});
   const [target, setTarget] = useState('');
+  const [mode, setMode] = useState<ImportMode>('upsert');
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState('');
   const [run, setRun] = useState<ImportDetail | null>(null);
@@ -407,6 +416,7 @@ export function CsvImport({ segmentId, segments = [], onFinished, canEdit = true
       const up = await api.uploadImport(file, file.name);
       setUploaded(up);
       setMapping(up.suggested_mapping ?? {});
+      setMode('upsert');
     } catch (err) {
       setUploaded(null);
       setError(errorText(err));
@@ -420,7 +430,7 @@ export function CsvImport({ segmentId, segments = [], onFinished, canEdit = true
     setBusy(true);
     setError('');
     try {
-      const imp = await api.startImport(uploaded.id, cleanMapping(mapping), segmentId || target || undefined);
+      const imp = await api.startImport(uploaded.id, cleanMapping(mapping), segmentId || target || undefined, mode);
       setRun({ ...imp, errors: [] });
       setVersion((v) => v + 1);
     } catch (err) {
@@ -486,6 +496,7 @@ export function CsvImport({ segmentId, segments = [], onFinished, canEdit = true
       setRun(null);
       setUploaded({ ...d, preview: d.preview ?? [], suggested_mapping: d.suggested_mapping ?? {} });
       setMapping(d.mapping ?? d.suggested_mapping ?? {});
+      setMode(d.mode ?? 'upsert');
       if (!segmentId) setTarget(d.segment_id ?? '');
     } catch (err) {
       setError(errorText(err));
@@ -542,6 +553,14 @@ export function CsvImport({ segmentId, segments = [], onFinished, canEdit = true
             </table>
           </div>
           <MappingForm headers={uploaded.headers} value={mapping} onChange={setMapping} />
+          <label className="field field-select">
+            <span className="field-label">Rows to import</span>
+            <select value={mode} onChange={(e) => setMode(e.target.value as ImportMode)}>
+              <option value="upsert">Create new customers and update existing ones</option>
+              <option value="create_only">Only create new customers (skip rows of existing ones)</option>
+              <option value="update_only">Only update existing customers (skip rows of unknown ones)</option>
+            </select>
+          </label>
           {!segmentId && (
             <label className="field field-select">
               <span className="field-label">Add to manual segment (optional)</span>

@@ -13,12 +13,15 @@ const base = {
   headers: ['id', 'mail', 'tel', 'plan', 'seats'],
   mapping: null,
   segment_id: null,
+  mode: 'upsert' as const,
+  separator: ',',
   run: 0,
   total_rows: 2,
   processed_rows: 0,
   created_rows: 0,
   updated_rows: 0,
   failed_rows: 0,
+  skipped_rows: 0,
   error: '',
   percent: 0,
   created_at: '2026-01-01T10:00:00Z',
@@ -227,7 +230,7 @@ describe('CsvImport', () => {
 
   it('starts a never-started upload with its suggested mapping, and runs an ended import again with its stored one', async () => {
     const fresh = { ...base, id: 'imp_3', file_name: 'old.csv', status: 'uploaded' };
-    const done = { ...base, id: 'imp_2', file_name: 'march.csv', status: 'cancelled', run: 2, processed_rows: 1, created_rows: 1, percent: 50, segment_id: 'seg_m', mapping: { email: 'mail', attributes: [{ column: 'seats', name: 'seats', type: 'number' }] } };
+    const done = { ...base, id: 'imp_2', file_name: 'march.csv', status: 'cancelled', run: 2, processed_rows: 1, created_rows: 1, percent: 50, segment_id: 'seg_m', mode: 'update_only' as const, mapping: { email: 'mail', attributes: [{ column: 'seats', name: 'seats', type: 'number' }] } };
     const detail = { errors: [], preview: uploaded.preview, suggested_mapping: uploaded.suggested_mapping };
     const { calls } = mockFetch({
       'GET /api/imports': () => json(200, { items: [done, fresh], next_cursor: '' }),
@@ -246,6 +249,7 @@ describe('CsvImport', () => {
     expect(within(preview).getByText('b@example.com')).toBeTruthy();
     expect((screen.getByLabelText('User ID column') as HTMLSelectElement).value).toBe('id');
     expect((screen.getByLabelText('Attribute 1 name') as HTMLInputElement).value).toBe('plan');
+    expect((screen.getByLabelText('Rows to import') as HTMLSelectElement).value).toBe('upsert');
     await user.click(screen.getByRole('button', { name: 'Start import' }));
     expect(calls.find((c) => c.path === '/api/imports/imp_3/start')?.body).toEqual({ mapping: uploaded.suggested_mapping });
     // While it runs, no other import starts from here.
@@ -256,6 +260,7 @@ describe('CsvImport', () => {
     expect((screen.getByLabelText('User ID column') as HTMLSelectElement).value).toBe('');
     expect((screen.getByLabelText('Attribute 1 column') as HTMLSelectElement).value).toBe('seats');
     expect((screen.getByLabelText('Add to manual segment (optional)') as HTMLSelectElement).value).toBe('seg_m');
+    expect((screen.getByLabelText('Rows to import') as HTMLSelectElement).value).toBe('update_only');
     expect(screen.getByText(/run 2 ended cancelled/)).toBeTruthy();
     // Another mapping this time.
     await user.selectOptions(screen.getByLabelText('User ID column'), 'id');
@@ -263,6 +268,7 @@ describe('CsvImport', () => {
     expect(calls.find((c) => c.path === '/api/imports/imp_2/start')?.body).toEqual({
       mapping: { user_id: 'id', email: 'mail', attributes: [{ column: 'seats', name: 'seats', type: 'number' }] },
       segment_id: 'seg_m',
+      mode: 'update_only',
     });
   });
 
@@ -278,6 +284,23 @@ describe('CsvImport', () => {
       />,
     );
     expect(screen.getByTestId('import-progress-text').textContent).toBe('23,456 of 23,456 rows (100%) · 12,000 created · 10,456 updated · 1,000 failed');
+  });
+
+  it('starts with the mode chosen, and tells what a mode skipped', async () => {
+    const { calls } = mockFetch({
+      'POST /api/imports': () => json(201, uploaded),
+      'POST /api/imports/imp_1/start': () => json(202, { ...base, status: 'running', run: 1, mode: 'create_only' }),
+      'GET /api/imports/imp_1': () =>
+        json(200, { ...base, status: 'completed', run: 1, mode: 'create_only', processed_rows: 2, created_rows: 1, skipped_rows: 1, percent: 100, errors: [] }),
+    });
+    const user = userEvent.setup();
+    render(<CsvImport segmentId="seg_m" />);
+    await user.upload(screen.getByLabelText('CSV file'), new File(['id\nu1\n'], 'people.csv', { type: 'text/csv' }));
+    await user.selectOptions(await screen.findByLabelText('Rows to import'), 'create_only');
+    await user.click(screen.getByRole('button', { name: 'Start import' }));
+    expect(calls.find((c) => c.path.endsWith('/start'))?.body).toEqual({ mapping: uploaded.suggested_mapping, segment_id: 'seg_m', mode: 'create_only' });
+    await vi.waitFor(() => expect(screen.getByTestId('import-progress-text').textContent).toBe(
+      '2 of 2 rows (100%) · 1 created · 0 updated · 0 failed · 1 skipped (customers who already existed)'), { timeout: 4000 });
   });
 
   it('cancels a running import', async () => {
