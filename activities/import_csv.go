@@ -414,8 +414,6 @@ type MappingError struct {
 
 func (e *MappingError) Error() string { return e.Field + ": " + e.Message }
 
-// reservedAttributes are names of built-in fields (DESIGN §4, §6), which
-// custom attributes cannot take.
 // FailedRowsColumns lead the CSV of an import's failed rows (GET
 // /api/imports/{id}/failed_rows): where each row was and why it failed,
 // before the row's own fields.
@@ -456,6 +454,9 @@ func failedRowsLead(headers []string) int {
 	return lead
 }
 
+// reservedAttributes are names of built-in fields (DESIGN §4, §6), which
+// custom attributes cannot take, in any case (an "Email" attribute beside
+// the email field would be read for it).
 var reservedAttributes = map[string]bool{"id": true, "user_id": true, "external_id": true, "email": true, "phone": true,
 	"timezone": true, "created_at": true, "updated_at": true, "anonymous_ids": true, "attributes": true}
 
@@ -527,8 +528,8 @@ func (m ImportMapping) compile(headers []string) (*compiledMapping, error) {
 			return nil, &MappingError{Field: field + ".name", Message: "name is required"}
 		case !attributeName.MatchString(a.Name):
 			return nil, &MappingError{Field: field + ".name", Message: fmt.Sprintf("%q is not an attribute name (letters, digits, _ $ -, dots to nest)", a.Name)}
-		case reservedAttributes[strings.Split(a.Name, ".")[0]]:
-			return nil, &MappingError{Field: field + ".name", Message: fmt.Sprintf("%q is a built-in field, not a custom attribute; map user_id, email, phone and timezone by their own keys", a.Name)}
+		case reservedAttributes[strings.ToLower(strings.Split(a.Name, ".")[0])]:
+			return nil, &MappingError{Field: field + ".name", Message: fmt.Sprintf("%q is a built-in field (in any case), not a custom attribute; map user_id, email, phone and timezone by their own keys", a.Name)}
 		case names[a.Name]:
 			return nil, &MappingError{Field: field + ".name", Message: fmt.Sprintf("attribute %q is mapped twice", a.Name)}
 		}

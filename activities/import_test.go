@@ -142,6 +142,8 @@ func TestImportMappingValidate(t *testing.T) {
 		{"attribute without column", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Name: "x"}}}, "mapping.attributes[0].column"},
 		{"attribute without name", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan"}}}, "mapping.attributes[0].name"},
 		{"built-in name", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "email"}}}, "mapping.attributes[0].name"},
+		{"built-in name in capitals", ImportMapping{UserID: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "Email"}}}, "mapping.attributes[0].name"},
+		{"built-in name nested", ImportMapping{UserID: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "Phone.home"}}}, "mapping.attributes[0].name"},
 		{"bad name", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "a b"}}}, "mapping.attributes[0].name"},
 		{"same name twice", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "p"}, {Column: "Seats", Name: "p"}}}, "mapping.attributes[1].name"},
 		{"a name inside another", ImportMapping{Email: "Email", Attributes: []AttributeMapping{{Column: "Plan", Name: "a.b"}, {Column: "Seats", Name: "a"}}}, "mapping.attributes[1].name"},
