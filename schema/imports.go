@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -37,8 +38,8 @@ const (
 	// ImportUpsert writes every row: new customers are created, existing
 	// ones updated (the default).
 	ImportUpsert = "upsert"
-	// ImportCreateOnly writes only rows of customers who did not exist
-	// when the run started; rows of existing customers are skipped.
+	// ImportCreateOnly writes only rows of customers the run creates; rows
+	// of customers who exist when the run meets them are skipped.
 	ImportCreateOnly = "create_only"
 	// ImportUpdateOnly writes only rows of customers who exist; rows that
 	// would create a customer are skipped.
@@ -80,8 +81,8 @@ type Import struct {
 	CreatedRows   int `json:"created_rows"`
 	UpdatedRows   int `json:"updated_rows"`
 	FailedRows    int `json:"failed_rows"`
-	// SkippedRows are rows the run's mode left out: of existing customers
-	// (create_only) or of customers who do not exist (update_only).
+	// SkippedRows are rows the run's mode left out: of customers who exist
+	// (create_only) or of customers who do not (update_only).
 	SkippedRows int        `json:"skipped_rows"`
 	Error       string     `json:"error"`
 	CreatedBy   string     `json:"created_by"`
@@ -317,6 +318,9 @@ func (s *Store) StartImportRun(ctx context.Context, workspaceID, id string, in S
 		if _, err := tx.Exec(ctx, `DELETE FROM import_errors WHERE workspace_id = $1 AND import_id = $2`, workspaceID, id); err != nil {
 			return fmt.Errorf("clear import errors: %w", err)
 		}
+		if _, err := tx.Exec(ctx, `DELETE FROM import_run_keys WHERE workspace_id = $1 AND import_id = $2`, workspaceID, id); err != nil {
+			return fmt.Errorf("clear the decisions of earlier runs: %w", err)
+		}
 		out, err = getImport(ctx, tx, workspaceID, id)
 		return err
 	})
@@ -332,14 +336,23 @@ func (s *Store) FinishImportRun(ctx context.Context, workspaceID, id string, run
 	default:
 		return Import{}, fmt.Errorf("finish import %s: %q is not an end status", id, status)
 	}
-	tag, err := s.pool.Exec(ctx, `
-		UPDATE imports SET status = $4, error = $5, finished_at = now(), updated_at = now()
-		WHERE workspace_id = $1 AND id = $2 AND run = $3 AND status = 'running'`, workspaceID, id, run, status, message)
+	// The run's decisions on customers (create_only, update_only) go with it.
+	var finished int
+	err := s.pool.QueryRow(ctx, `
+		WITH finished AS (
+			UPDATE imports SET status = $4, error = $5, finished_at = now(), updated_at = now()
+			WHERE workspace_id = $1 AND id = $2 AND run = $3 AND status = 'running'
+			RETURNING id
+		), forgotten AS (
+			DELETE FROM import_run_keys k USING finished
+			WHERE k.workspace_id = $1 AND k.import_id = finished.id AND k.run = $3
+		)
+		SELECT count(*) FROM finished`, workspaceID, id, run, status, message).Scan(&finished)
 	if err != nil {
 		return Import{}, fmt.Errorf("finish import %s: %w", id, err)
 	}
 	imp, err := s.GetImport(ctx, workspaceID, id)
-	if err == nil && tag.RowsAffected() == 0 {
+	if err == nil && finished == 0 {
 		return imp, ErrImportNotCurrent
 	}
 	return imp, err
@@ -421,11 +434,11 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 		var status string
 		var segmentID *string
 		var run, processed int
-		var scope importScope
+		scope := importScope{importID: id}
 		err := tx.QueryRow(ctx, `
-			SELECT status, run, processed_rows, segment_id, mode, coalesce(started_at, now()) FROM imports
+			SELECT status, run, processed_rows, segment_id, mode FROM imports
 			WHERE workspace_id = $1 AND id = $2 FOR UPDATE`,
-			workspaceID, id).Scan(&status, &run, &processed, &segmentID, &scope.mode, &scope.started)
+			workspaceID, id).Scan(&status, &run, &processed, &segmentID, &scope.mode)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return ErrNotFound
 		}
@@ -435,6 +448,7 @@ func (s *Store) ApplyImportChunk(ctx context.Context, workspaceID, id string, ch
 		if run != ch.Run || status != ImportRunning {
 			return ErrImportNotCurrent
 		}
+		scope.run = run
 		if processed >= ch.Offset+ch.Rows {
 			imp, err = getImport(ctx, tx, workspaceID, id)
 			return err
@@ -568,11 +582,12 @@ var (
 		SELECT id, false FROM changed UNION ALL SELECT id, true FROM inserted`
 )
 
-// importScope is what decides which rows of a chunk its run writes: the
-// run's mode and when the run started.
+// importScope is the run a chunk belongs to and its mode, which decides
+// which of the chunk's rows it writes.
 type importScope struct {
-	mode    string
-	started time.Time
+	importID string
+	run      int
+	mode     string
 }
 
 // upsertImported writes the customers the run's mode keeps, in order (a
@@ -593,7 +608,9 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, sco
 	if len(customers) == 0 {
 		return 0, nil, skipped, nil
 	}
-	if key == ImportKeyUserID {
+	// A create_only run writes only customers it creates: a new user id
+	// that would take a profile was skipped.
+	if key == ImportKeyUserID && scope.mode != ImportCreateOnly {
 		if err := adoptProfilesByEmail(ctx, tx, workspaceID, customers); err != nil {
 			return 0, nil, 0, err
 		}
@@ -635,87 +652,192 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, sco
 	return created, ids, skipped, nil
 }
 
-// Which customer a row of an import would write to, and when it was created
-// (no row: the row would create one).
+// Whether the customer a row of an import names exists.
 var (
-	// By user id: its customer (also through a previous user id), else the
-	// profile known only by the email of the user id's first row with one,
-	// which the row would take (adoptProfilesByEmail).
-	importTargetByUserID = `
-		SELECT created_at FROM customers WHERE workspace_id = $1::text AND id = coalesce(
-			(SELECT id FROM customers WHERE workspace_id = $1::text AND external_id = $2::text
-			 UNION ALL
-			 SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1::text AND user_id = $2::text
-			 LIMIT 1),
-			CASE WHEN $3::text <> '' THEN ` + oldestOfAddress("$1::text", "$3::text", "AND external_id IS NULL") + ` END)`
-	// By email: the oldest customer with the address.
-	importTargetByEmail = `
-		SELECT created_at FROM customers WHERE workspace_id = $1::text AND id = ` + oldestOfAddress("$1::text", "$2::text", "")
+	// A user id's customer, also through a previous user id.
+	importUserIDKnown = `SELECT EXISTS (` + customerOfUserID + `)`
+	// A profile known only by the address, which a new user id on a row
+	// with it would take (adoptProfilesByEmail).
+	importAddressAdoptable = `SELECT EXISTS (SELECT 1 FROM customers WHERE workspace_id = $1::text AND id = ` +
+		oldestOfAddress("$1::text", "$2::text", "AND external_id IS NULL") + `)`
+	// Any customer with the address (an import by email).
+	importAddressKnown = `SELECT EXISTS (SELECT 1 FROM customers WHERE workspace_id = $1::text AND id = ` +
+		oldestOfAddress("$1::text", "$2::text", "") + `)`
 )
 
-// keepForMode returns the rows the run's mode writes. create_only leaves
-// out rows of customers who existed when the run started (a customer an
-// earlier row of the run created takes its later rows); update_only leaves
-// out rows that would create a customer. All rows of one user id (or one
-// address) go the same way. The caller holds the rows' identity locks.
+// keepForMode returns the rows the run's mode writes: update_only those of
+// customers who exist, create_only those of customers who do not (the run
+// creates them). A customer key (user id, or address for an import by
+// email) is judged the first time the run meets it and the decision kept
+// (import_run_keys), so that all its rows, in any chunk, go the same way; a
+// customer that appears while the run goes on does not change it. A new
+// user id whose row's address names a profile without a user id counts as
+// existing (it would take that profile), unless an earlier user id of the
+// run took the address first. The caller holds the rows' identity locks.
 func keepForMode(ctx context.Context, tx pgx.Tx, workspaceID, key string, scope importScope, customers []ImportedCustomer) ([]ImportedCustomer, error) {
-	if scope.mode == ImportUpsert || scope.mode == "" {
+	if scope.mode != ImportCreateOnly && scope.mode != ImportUpdateOnly {
 		return customers, nil
 	}
 	identity := func(c ImportedCustomer) string {
 		if key == ImportKeyUserID {
-			return c.ExternalID
+			return "user_id\x00" + c.ExternalID
 		}
-		return strings.ToLower(c.Email)
+		return "email\x00" + strings.ToLower(c.Email)
 	}
-	// The email a new user id would take a profile of is its first row's
-	// with one, as mayAdopt picks it.
+	claim := func(address string) string { return "address\x00" + strings.ToLower(address) }
+	// The address a new user id would take a profile of: its first row's
+	// with one, as mayAdopt picks it, in mayAdopt's order.
 	adopting := map[string]string{}
-	for _, c := range mayAdopt(customers) {
-		adopting[c.ExternalID] = c.Email
+	var claimants []string
+	if key == ImportKeyUserID {
+		for _, c := range mayAdopt(customers) {
+			adopting[identity(c)] = c.Email
+			claimants = append(claimants, identity(c))
+		}
 	}
-	var order []string
-	seen := map[string]bool{}
-	b := &pgx.Batch{}
+	var keys []string
+	first := map[string]ImportedCustomer{}
 	for _, c := range customers {
-		id := identity(c)
-		if seen[id] {
+		if _, ok := first[identity(c)]; !ok {
+			first[identity(c)] = c
+			keys = append(keys, identity(c))
+		}
+	}
+	asked := append([]string{}, keys...)
+	for _, id := range claimants {
+		asked = append(asked, claim(adopting[id]))
+	}
+	decided, err := runKeyDecisions(ctx, tx, workspaceID, scope, asked)
+	if err != nil {
+		return nil, err
+	}
+
+	// The keys met for the first time: does their customer exist?
+	known, adoptable := map[string]bool{}, map[string]bool{}
+	type probe struct {
+		into map[string]bool
+		key  string
+	}
+	var probes []probe
+	b := &pgx.Batch{}
+	for _, k := range keys {
+		if _, ok := decided[k]; ok {
 			continue
 		}
-		seen[id] = true
-		order = append(order, id)
+		c := first[k]
 		if key == ImportKeyUserID {
-			b.Queue(importTargetByUserID, workspaceID, c.ExternalID, adopting[c.ExternalID])
+			b.Queue(importUserIDKnown, workspaceID, c.ExternalID)
+			probes = append(probes, probe{known, k})
+			if a := adopting[k]; a != "" {
+				b.Queue(importAddressAdoptable, workspaceID, a)
+				probes = append(probes, probe{adoptable, k})
+			}
 		} else {
-			b.Queue(importTargetByEmail, workspaceID, c.Email)
+			b.Queue(importAddressKnown, workspaceID, c.Email)
+			probes = append(probes, probe{known, k})
 		}
 	}
-	br := tx.SendBatch(ctx, b)
-	keep := make(map[string]bool, len(order))
-	for _, id := range order {
-		var created time.Time
-		err := br.QueryRow().Scan(&created)
-		exists := err == nil
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			_ = br.Close()
-			return nil, fmt.Errorf("find the customer of an imported row: %w", err)
+	if len(probes) > 0 {
+		br := tx.SendBatch(ctx, b)
+		for _, p := range probes {
+			var v bool
+			if err := br.QueryRow().Scan(&v); err != nil {
+				_ = br.Close()
+				return nil, fmt.Errorf("find the customers of imported rows: %w", err)
+			}
+			p.into[p.key] = v
 		}
-		if scope.mode == ImportCreateOnly {
-			keep[id] = !exists || !created.Before(scope.started)
-		} else {
-			keep[id] = exists
+		if err := br.Close(); err != nil {
+			return nil, fmt.Errorf("find the customers of imported rows: %w", err)
 		}
 	}
-	if err := br.Close(); err != nil {
-		return nil, fmt.Errorf("find the customers of imported rows: %w", err)
+	var made []string
+	decide := func(k string, kept bool) {
+		decided[k] = kept
+		made = append(made, k)
+	}
+	// An address goes to the first new user id of the run that would take
+	// its profile.
+	for _, id := range claimants {
+		if _, ok := decided[id]; ok || known[id] || !adoptable[id] {
+			continue
+		}
+		if _, taken := decided[claim(adopting[id])]; taken {
+			continue
+		}
+		decide(claim(adopting[id]), false)
+		known[id] = true
+	}
+	for _, k := range keys {
+		if _, ok := decided[k]; !ok {
+			decide(k, known[k] == (scope.mode == ImportUpdateOnly))
+		}
+	}
+	if err := recordRunKeyDecisions(ctx, tx, workspaceID, scope, made, decided); err != nil {
+		return nil, err
 	}
 	out := make([]ImportedCustomer, 0, len(customers))
 	for _, c := range customers {
-		if keep[identity(c)] {
+		if decided[identity(c)] {
 			out = append(out, c)
 		}
 	}
 	return out, nil
+}
+
+// runKeyDigest is how import_run_keys keeps a customer key.
+func runKeyDigest(k string) []byte {
+	d := sha256.Sum256([]byte(k))
+	return d[:]
+}
+
+// runKeyDecisions are the run's decisions on those of keys it has met.
+func runKeyDecisions(ctx context.Context, tx pgx.Tx, workspaceID string, scope importScope, keys []string) (map[string]bool, error) {
+	byDigest := make(map[string]string, len(keys))
+	digests := make([][]byte, len(keys))
+	for i, k := range keys {
+		digests[i] = runKeyDigest(k)
+		byDigest[string(digests[i])] = k
+	}
+	rows, err := tx.Query(ctx, `
+		SELECT key_digest, kept FROM import_run_keys
+		WHERE workspace_id = $1 AND import_id = $2 AND run = $3 AND key_digest = ANY($4::bytea[])`,
+		workspaceID, scope.importID, scope.run, digests)
+	if err != nil {
+		return nil, fmt.Errorf("read the run's decisions on customers: %w", err)
+	}
+	out := map[string]bool{}
+	var d []byte
+	var kept bool
+	_, err = pgx.ForEachRow(rows, []any{&d, &kept}, func() error {
+		out[byDigest[string(d)]] = kept
+		return nil
+	})
+	if err != nil {
+		return nil, fmt.Errorf("read the run's decisions on customers: %w", err)
+	}
+	return out, nil
+}
+
+// recordRunKeyDecisions keeps the decisions made on keys met for the first
+// time (with the chunk: a chunk rolled back takes them back).
+func recordRunKeyDecisions(ctx context.Context, tx pgx.Tx, workspaceID string, scope importScope, keys []string, decided map[string]bool) error {
+	if len(keys) == 0 {
+		return nil
+	}
+	digests := make([][]byte, len(keys))
+	kept := make([]bool, len(keys))
+	for i, k := range keys {
+		digests[i], kept[i] = runKeyDigest(k), decided[k]
+	}
+	_, err := tx.Exec(ctx, `
+		INSERT INTO import_run_keys (workspace_id, import_id, run, key_digest, kept)
+		SELECT $1, $2, $3, d, k FROM unnest($4::bytea[], $5::bool[]) AS t(d, k)`,
+		workspaceID, scope.importID, scope.run, digests, kept)
+	if err != nil {
+		return fmt.Errorf("record the run's decisions on customers: %w", err)
+	}
+	return nil
 }
 
 // lockImported takes the identity locks ingest takes, in one order: each

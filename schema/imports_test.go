@@ -586,3 +586,109 @@ func TestImportModesByEmail(t *testing.T) {
 	require.Equal(t, [3]int{0, 2, 0}, [3]int{imp.CreatedRows, imp.UpdatedRows, imp.SkippedRows})
 	require.Equal(t, 2, countImportedCustomers(t, st, ws.ID))
 }
+
+// update_only creates nobody: of two new user ids on rows with the address
+// of a profile known only by email, the first takes the profile, the
+// second (which an upsert would create) is skipped. (From a review.)
+func TestImportUpdateOnlyCreatesNoCustomerForASecondUserIDOfOneAddress(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	require.NoError(t, err)
+	eve := uploadImport(t, st, ws.ID, []string{"email"}, []string{"eve@example.com"})
+	runImport(t, st, ws.ID, eve, schema.StartImport{Mapping: []byte(`{"email":"email"}`)}, schema.ImportKeyEmail,
+		schema.ImportedCustomer{Row: 2, Email: "eve@example.com"})
+
+	id := uploadImport(t, st, ws.ID, []string{"user_id", "email"},
+		[]string{"u-eve", "eve@example.com"}, []string{"u-eve-work", "eve@example.com"})
+	imp := runImport(t, st, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"user_id","email":"email"}`), Mode: schema.ImportUpdateOnly},
+		schema.ImportKeyUserID,
+		schema.ImportedCustomer{Row: 2, ExternalID: "u-eve", Email: "eve@example.com"},
+		schema.ImportedCustomer{Row: 3, ExternalID: "u-eve-work", Email: "Eve@example.com"})
+	require.Equal(t, 0, imp.CreatedRows, "update_only creates nobody")
+	require.Equal(t, [2]int{1, 1}, [2]int{imp.UpdatedRows, imp.SkippedRows}, "updated, skipped")
+	_, err = st.FindCustomer(ctx, ws.ID, "u-eve-work")
+	require.ErrorIs(t, err, schema.ErrNotFound)
+	require.Equal(t, 1, countImportedCustomers(t, st, ws.ID))
+
+	// create_only the same file: u-eve has Eve's profile now and is
+	// skipped; u-eve-work is new and created beside her, not given it.
+	imp = runImport(t, st, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"user_id","email":"email"}`), Mode: schema.ImportCreateOnly},
+		schema.ImportKeyUserID,
+		schema.ImportedCustomer{Row: 2, ExternalID: "u-eve", Email: "eve@example.com"},
+		schema.ImportedCustomer{Row: 3, ExternalID: "u-eve-work", Email: "Eve@example.com"})
+	require.Equal(t, [3]int{1, 0, 1}, [3]int{imp.CreatedRows, imp.UpdatedRows, imp.SkippedRows})
+	require.Equal(t, 2, countImportedCustomers(t, st, ws.ID))
+}
+
+// A user id's rows go the same way in every chunk of a run: create_only
+// skips the row with the address of a profile known only by email (it
+// would take it) and the user id's row in the next chunk, which has no
+// email; no second profile of Eve. (From a review.)
+func TestImportCreateOnlyAcrossChunksMakesNoSecondProfile(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	require.NoError(t, err)
+	eve := uploadImport(t, st, ws.ID, []string{"email"}, []string{"eve@example.com"})
+	runImport(t, st, ws.ID, eve, schema.StartImport{Mapping: []byte(`{"email":"email"}`)}, schema.ImportKeyEmail,
+		schema.ImportedCustomer{Row: 2, Email: "eve@example.com"})
+
+	id := uploadImport(t, st, ws.ID, []string{"user_id", "email", "plan"},
+		[]string{"u-eve", "eve@example.com", ""}, []string{"u-eve", "", "pro"})
+	for _, mode := range []string{schema.ImportCreateOnly, schema.ImportUpdateOnly} {
+		imp, err := st.StartImportRun(ctx, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"user_id","email":"email"}`), Mode: mode})
+		require.NoError(t, err)
+		chunks := []schema.ImportChunk{
+			{Run: imp.Run, Offset: 0, Rows: 1, Key: schema.ImportKeyUserID, Customers: []schema.ImportedCustomer{
+				{Row: 2, ExternalID: "u-eve", Email: "eve@example.com"}}},
+			{Run: imp.Run, Offset: 1, Rows: 1, Key: schema.ImportKeyUserID, Customers: []schema.ImportedCustomer{
+				{Row: 3, ExternalID: "u-eve", Attributes: map[string]any{"plan": "pro"}}}},
+		}
+		for _, ch := range chunks {
+			imp, _, err = st.ApplyImportChunk(ctx, ws.ID, id, ch)
+			require.NoError(t, err)
+		}
+		if mode == schema.ImportCreateOnly {
+			require.Equal(t, [3]int{0, 0, 2}, [3]int{imp.CreatedRows, imp.UpdatedRows, imp.SkippedRows}, "created, updated, skipped")
+			require.Equal(t, 1, countImportedCustomers(t, st, ws.ID), "one profile of Eve")
+		} else {
+			require.Equal(t, [3]int{0, 2, 0}, [3]int{imp.CreatedRows, imp.UpdatedRows, imp.SkippedRows}, "u-eve takes Eve's profile")
+			got, err := st.FindCustomer(ctx, ws.ID, "u-eve")
+			require.NoError(t, err)
+			require.Equal(t, "eve@example.com", *got.Email)
+			require.JSONEq(t, `{"plan":"pro"}`, string(got.Attributes))
+		}
+		var kept int
+		require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM import_run_keys WHERE import_id = $1`, id).Scan(&kept))
+		require.Positive(t, kept, "decisions kept while the run goes on")
+		_, err = st.FinishImportRun(ctx, ws.ID, id, imp.Run, schema.ImportCompleted, "")
+		require.NoError(t, err)
+		require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM import_run_keys WHERE import_id = $1`, id).Scan(&kept))
+		require.Zero(t, kept, "a run's decisions go with its end")
+	}
+}
+
+// A create_only run leaves customers it did not create as they are: one
+// who signs up (identify) while the run goes is not the run's. (From a
+// review.)
+func TestImportCreateOnlyLeavesACustomerIdentifiedDuringTheRun(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	require.NoError(t, err)
+	id := uploadImport(t, st, ws.ID, []string{"user_id", "plan"}, []string{"u-live", "free"})
+	imp, err := st.StartImportRun(ctx, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"user_id"}`), Mode: schema.ImportCreateOnly})
+	require.NoError(t, err)
+	// The app identifies u-live (a purchase) after the run started, before its chunk.
+	_, err = st.ApplyEvent(ctx, schema.EventInput{WorkspaceID: ws.ID, MessageID: "m-live", Type: "identify", UserID: "u-live",
+		Traits: map[string]any{"plan": "paid"}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+	imp, _, err = st.ApplyImportChunk(ctx, ws.ID, id, schema.ImportChunk{Run: imp.Run, Rows: 1, Key: schema.ImportKeyUserID,
+		Customers: []schema.ImportedCustomer{{Row: 2, ExternalID: "u-live", Attributes: map[string]any{"plan": "free"}}}})
+	require.NoError(t, err)
+	live, err := st.FindCustomer(ctx, ws.ID, "u-live")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"plan":"paid"}`, string(live.Attributes), "create_only overwrote a customer it did not create")
+	require.Equal(t, [3]int{0, 0, 1}, [3]int{imp.CreatedRows, imp.UpdatedRows, imp.SkippedRows}, "created, updated, skipped")
+}

@@ -341,7 +341,10 @@ export function PastImports({ version, onShow, onStart }: { version: number; onS
               </td>
               <td className="nowrap">{formatTime(imp.created_at)}</td>
               <td>{imp.total_rows.toLocaleString('en-US')}</td>
-              <td>{imp.run > 0 ? [imp.created_rows, imp.updated_rows, imp.failed_rows].map((n) => n.toLocaleString('en-US')).join(' · ') : 'not started'}</td>
+              <td>
+                {imp.run > 0 ? [imp.created_rows, imp.updated_rows, imp.failed_rows].map((n) => n.toLocaleString('en-US')).join(' · ') : 'not started'}
+                {imp.run > 0 && imp.skipped_rows > 0 && <> · {imp.skipped_rows.toLocaleString('en-US')} skipped</>}
+              </td>
               <td className="nowrap">
                 {imp.run > 0 && (
                   <button type="button" className="btn btn-ghost btn-small" aria-label={`Show import ${imp.file_name}`} onClick={() => onShow(imp.id)}>

@@ -286,6 +286,14 @@ describe('CsvImport', () => {
     expect(screen.getByTestId('import-progress-text').textContent).toBe('23,456 of 23,456 rows (100%) · 12,000 created · 10,456 updated · 1,000 failed');
   });
 
+  it('lists the rows a run skipped for its mode among past imports', async () => {
+    const skipping = { ...base, status: 'completed', run: 1, mode: 'create_only' as const, total_rows: 10, processed_rows: 10, created_rows: 1, skipped_rows: 9, percent: 100 };
+    mockFetch({ 'GET /api/imports': () => json(200, { items: [skipping], next_cursor: '' }) });
+    render(<CsvImport />);
+    const list = await screen.findByRole('table', { name: 'Past imports' });
+    expect(within(list).getByText(/1 · 0 · 0 · 9 skipped/)).toBeTruthy();
+  });
+
   it('starts with the mode chosen, and tells what a mode skipped', async () => {
     const { calls } = mockFetch({
       'POST /api/imports': () => json(201, uploaded),
