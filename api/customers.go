@@ -405,59 +405,90 @@ func (s *Server) customerAudit(c *gin.Context) {
 // eraseCustomer is the GDPR erasure: it cancels the customer's running runs,
 // then deletes their events, anonymous ids and profile and blanks the
 // personal content of their deliveries. The audit log keeps a tombstone
-// with the counts and no personal data.
+// with the counts and no personal data. A profile merged into another
+// while its runs were being cancelled (the person identified meanwhile) is
+// erased as the profile it merged into, as a DELETE of its id after the
+// merge would be.
 func (s *Server) eraseCustomer(c *gin.Context) {
 	ws := current(c).workspaceID
-	cust, err := s.deps.Store.LookupCustomer(c, ws, c.Param("id"))
-	if s.storeError(c, "load customer", err) {
-		return
-	}
+	id := c.Param("id")
 	canceled, deleted := 0, 0
-	if s.deps.Temporal != nil {
-		runs, err := s.deps.Store.RunningRunsOfCustomer(c, ws, cust.ID)
-		if err != nil {
-			s.internal(c, "list customer runs", err)
+	for attempt := 1; ; attempt++ {
+		cust, err := s.deps.Store.LookupCustomer(c, ws, id)
+		if s.storeError(c, "load customer", err) {
 			return
 		}
-		var workflowIDs []string
-		seen := map[string]bool{}
-		for _, r := range runs {
-			if !seen[r.WorkflowID] {
-				seen[r.WorkflowID] = true
-				workflowIDs = append(workflowIDs, r.WorkflowID)
-			}
-		}
-		for _, id := range workflowIDs {
-			err := s.deps.Temporal.CancelWorkflow(c, id, "")
-			var nf *serviceerror.NotFound
-			switch {
-			case err == nil:
-				canceled++
-			case errors.As(err, &nf):
-				// Already closed; the projection catches up on its own.
-			default:
-				s.internal(c, "cancel run "+id, err)
-				return
-			}
-		}
-		s.awaitClosed(c, workflowIDs)
-		// Before the rows go: a failure answers 500 and the erasure can be
-		// asked again (after it, the customer is gone and a retry finds
-		// nothing to delete from).
-		if deleted, err = s.deleteHistories(c, ws, cust.ID, workflowIDs); err != nil {
-			s.internal(c, "delete run histories", err)
+		n, d, ok := s.endRunsOf(c, ws, cust.ID)
+		if !ok {
 			return
 		}
-	}
-	erased, err := s.deps.Store.EraseCustomer(c, ws, cust.ID)
-	if s.storeError(c, "erase customer", err) {
+		canceled, deleted = canceled+n, deleted+d
+		erased, err := s.deps.Store.EraseCustomer(c, ws, cust.ID)
+		if errors.Is(err, schema.ErrNotFound) && attempt < maxEraseAttempts {
+			// Merged away since it was looked up: its id leads to the
+			// profile it merged into now (or nowhere, when that was erased).
+			id = cust.ID
+			continue
+		}
+		if s.storeError(c, "erase customer", err) {
+			return
+		}
+		s.audit(c, "erase", "customer", cust.ID, map[string]any{
+			"events_deleted": erased.Events, "anonymous_ids_deleted": erased.AnonymousIDs,
+			"deliveries_blanked": erased.DeliveriesBlanked, "import_rows_blanked": erased.ImportRowsBlanked, "runs_canceled": canceled,
+			"histories_deleted": deleted})
+		c.JSON(http.StatusOK, customerErased{Erased: true, CustomerErasure: erased, RunsCanceled: canceled, HistoriesDeleted: deleted})
 		return
 	}
-	s.audit(c, "erase", "customer", cust.ID, map[string]any{
-		"events_deleted": erased.Events, "anonymous_ids_deleted": erased.AnonymousIDs,
-		"deliveries_blanked": erased.DeliveriesBlanked, "import_rows_blanked": erased.ImportRowsBlanked, "runs_canceled": canceled,
-		"histories_deleted": deleted})
-	c.JSON(http.StatusOK, customerErased{Erased: true, CustomerErasure: erased, RunsCanceled: canceled, HistoriesDeleted: deleted})
+}
+
+// maxEraseAttempts bounds how often an erasure follows its customer into
+// the profile it was merged into meanwhile.
+const maxEraseAttempts = 5
+
+// endRunsOf cancels the customer's running runs, waits for them to close
+// and deletes their histories (and those of the profiles merged into the
+// customer) from Temporal: how many it cancelled and deleted. !ok: it
+// answered an error.
+func (s *Server) endRunsOf(c *gin.Context, ws, customerID string) (canceled, deleted int, ok bool) {
+	if s.deps.Temporal == nil {
+		return 0, 0, true
+	}
+	runs, err := s.deps.Store.RunningRunsOfCustomer(c, ws, customerID)
+	if err != nil {
+		s.internal(c, "list customer runs", err)
+		return 0, 0, false
+	}
+	var workflowIDs []string
+	seen := map[string]bool{}
+	for _, r := range runs {
+		if !seen[r.WorkflowID] {
+			seen[r.WorkflowID] = true
+			workflowIDs = append(workflowIDs, r.WorkflowID)
+		}
+	}
+	for _, id := range workflowIDs {
+		err := s.deps.Temporal.CancelWorkflow(c, id, "")
+		var nf *serviceerror.NotFound
+		switch {
+		case err == nil:
+			canceled++
+		case errors.As(err, &nf):
+			// Already closed; the projection catches up on its own.
+		default:
+			s.internal(c, "cancel run "+id, err)
+			return 0, 0, false
+		}
+	}
+	s.awaitClosed(c, workflowIDs)
+	// Before the rows go: a failure answers 500 and the erasure can be
+	// asked again (after it, the customer is gone and a retry finds
+	// nothing to delete from).
+	if deleted, err = s.deleteHistories(c, ws, customerID, workflowIDs); err != nil {
+		s.internal(c, "delete run histories", err)
+		return 0, 0, false
+	}
+	return canceled, deleted, true
 }
 
 // deleteHistories deletes from Temporal the closed workflow executions of
