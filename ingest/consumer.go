@@ -778,7 +778,9 @@ func (c *Consumer) store(ctx context.Context, ps []pending, t *tally) ([]Applied
 				continue
 			}
 			t.add(c, ps[i].msg, r)
-			out = append(out, appliedOf(ps[i].ev, r))
+			if !r.Erased { // an erased event has no one to route to
+				out = append(out, appliedOf(ps[i].ev, r))
+			}
 		}
 		return out, c.deadLetters(ctx, letters, t)
 	}
@@ -799,6 +801,8 @@ func (c *Consumer) store(ctx context.Context, ps []pending, t *tally) ([]Applied
 			return nil, err
 		case r[0].Conflict != "":
 			letters = append(letters, newLetter(p.msg, r[0].Conflict))
+		case r[0].Erased:
+			t.add(c, p.msg, r[0])
 		default:
 			t.add(c, p.msg, r[0])
 			out = append(out, appliedOf(p.ev, r[0]))

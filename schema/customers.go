@@ -3,6 +3,7 @@ package schema
 import (
 	"bytes"
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -67,6 +68,10 @@ type AppliedEvent struct {
 	// the batch): not a delivery again of that event but another event with
 	// its message id. It says how.
 	Conflict string
+	// Erased is set on a Duplicate whose event a GDPR erasure deleted since
+	// it was applied (its record delivered again): it has no customer
+	// (CustomerID is empty) and nothing is to be done with it.
+	Erased bool
 }
 
 // ApplyEvent resolves (or creates) the event's customer, stores the event
@@ -157,6 +162,13 @@ func (b *eventBatch) apply(ctx context.Context) error {
 			// Stored by an earlier batch, and judged against it
 			// (loadExisting); its customer may have been merged since.
 			b.out[i].CustomerID = b.survivor(b.out[i].CustomerID)
+			continue
+		}
+		if first := b.first[i]; first != i && b.out[first].Erased {
+			b.out[i] = b.out[first]
+			continue
+		}
+		if b.out[i].Erased {
 			continue
 		}
 		if first := b.first[i]; first != i {
@@ -273,6 +285,17 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		ask('a', ev.WorkspaceID, ev.AnonymousID)
 		ask('a', ev.WorkspaceID, ev.PreviousID)
 	}
+	// The message ids an erasure deleted (as digests): probed only when
+	// there are any (the subquery on the whole table runs once).
+	var ews []string
+	var digests [][]byte
+	var digestOf []int
+	for i, ev := range b.evs {
+		if b.first[i] == i && !b.storedBefore(i) {
+			d := sha256.Sum256([]byte(ev.MessageID))
+			ews, digests, digestOf = append(ews, ev.WorkspaceID), append(digests, d[:]), append(digestOf, i)
+		}
+	}
 	// Each id is probed through its unique index (LATERAL … LIMIT 1),
 	// whatever plan Postgres caches for the statement: with the join form a
 	// generic plan hashed whole tables for every batch. A user id is a
@@ -288,8 +311,12 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		WHERE id IS NOT NULL
 		UNION ALL
 		SELECT 'a/' || n.ws || '/' || n.id, a.customer_id FROM unnest($3::text[], $4::text[]) AS n(ws, id)
-		CROSS JOIN LATERAL (SELECT a.customer_id FROM customer_anonymous_ids a WHERE a.workspace_id = n.ws AND a.anonymous_id = n.id LIMIT 1) a`,
-		uws, users, aws, anons)
+		CROSS JOIN LATERAL (SELECT a.customer_id FROM customer_anonymous_ids a WHERE a.workspace_id = n.ws AND a.anonymous_id = n.id LIMIT 1) a
+		UNION ALL
+		SELECT 'e/' || m.i, '' FROM unnest($5::text[], $6::bytea[]) WITH ORDINALITY AS m(ws, d, i)
+		WHERE (SELECT EXISTS (SELECT 1 FROM erased_messages))
+			AND EXISTS (SELECT 1 FROM erased_messages x WHERE x.workspace_id = m.ws AND x.message_digest = m.d)`,
+		uws, users, aws, anons, ews, digests)
 	if err != nil {
 		return fmt.Errorf("find customers: %w", err)
 	}
@@ -298,6 +325,15 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		var key, id string
 		if err := rows.Scan(&key, &id); err != nil {
 			return fmt.Errorf("find customers: %w", err)
+		}
+		if n, ok := strings.CutPrefix(key, "e/"); ok {
+			// Applied once, then erased: a duplicate, of no one now.
+			at, err := strconv.Atoi(n)
+			if err != nil || at < 1 || at > len(digestOf) {
+				return fmt.Errorf("find erased events: bad position %q", n)
+			}
+			b.out[digestOf[at-1]] = AppliedEvent{Duplicate: true, Erased: true}
+			continue
 		}
 		b.ids[key] = id
 	}

@@ -472,6 +472,19 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 		if _, err = tx.Exec(ctx, `SELECT 1 FROM customers WHERE workspace_id = $1 AND id = $2 FOR UPDATE`, workspaceID, customerID); err != nil {
 			return fmt.Errorf("lock customer: %w", err)
 		}
+		// Their message ids stay, as digests, for a while: a record of one
+		// delivered again is then a duplicate, not a new event of a new
+		// customer (ApplyEvents).
+		if _, err = tx.Exec(ctx, `DELETE FROM erased_messages WHERE workspace_id = $1 AND erased_at < now() - $2::interval`,
+			workspaceID, erasedMessagesKept); err != nil {
+			return fmt.Errorf("forget old erased message ids: %w", err)
+		}
+		if _, err = tx.Exec(ctx, `
+			INSERT INTO erased_messages (workspace_id, message_digest)
+			SELECT workspace_id, sha256(convert_to(message_id, 'UTF8')) FROM events WHERE workspace_id = $1 AND customer_id = $2
+			ON CONFLICT (workspace_id, message_digest) DO UPDATE SET erased_at = now()`, workspaceID, customerID); err != nil {
+			return fmt.Errorf("keep erased message ids: %w", err)
+		}
 		if tag, err = tx.Exec(ctx, `DELETE FROM events WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID); err != nil {
 			return fmt.Errorf("delete events: %w", err)
 		}
@@ -525,6 +538,12 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 	}
 	return out, nil
 }
+
+// erasedMessagesKept is how long the message ids of erased events are
+// kept (as digests) to tell a redelivered one for a duplicate: far past
+// Kafka's default retention (7 days), after which no record of them is left
+// to deliver again.
+const erasedMessagesKept = "30 days"
 
 func deref(s *string) string {
 	if s == nil {

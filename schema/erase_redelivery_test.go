@@ -1,0 +1,70 @@
+package schema_test
+
+import (
+	"context"
+	"testing"
+	"time"
+
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/schema"
+)
+
+// An event applied, erased with its customer and then delivered again
+// (its Kafka offset was not committed yet) is a duplicate: applied once.
+func TestEventDeliveredAgainAfterTheErasureIsADuplicate(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	ev := identify("u1", "a1", map[string]any{"email": "ada@example.com", "name": "Ada"})
+	ev.MessageID = "id-1"
+	first := e.apply(t, ev)
+	_, err := e.st.EraseCustomer(ctx, e.ws, first.CustomerID)
+	require.NoError(t, err)
+
+	again := e.apply(t, ev)
+	require.True(t, again.Duplicate, "the event was applied once already")
+	require.Empty(t, e.customers(t), "the erased person is not brought back with the event's traits")
+}
+
+// In a batch with other events — new ones, one stored before, the erased
+// one twice — the erased events are duplicates of no one, the others are
+// applied as ever; the erasure kept the message ids as digests only.
+func TestErasedEventsInABatchWithOthers(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	gone := track("u1", "", "Viewed")
+	gone.MessageID = "gone-1"
+	first := e.apply(t, gone)
+	kept := track("u2", "", "Viewed")
+	kept.MessageID = "kept-1"
+	e.apply(t, kept)
+	_, err := e.st.EraseCustomer(ctx, e.ws, first.CustomerID)
+	require.NoError(t, err)
+	var digests int
+	var plain bool
+	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT count(*), bool_or(position('gone-1' in encode(message_digest, 'escape')) > 0)
+		FROM erased_messages WHERE workspace_id = $1`, e.ws).Scan(&digests, &plain))
+	require.Equal(t, 1, digests)
+	require.False(t, plain, "the message id is kept as a digest")
+
+	fresh := track("u1", "", "Signed Up")
+	fresh.MessageID = "fresh-1"
+	batch := []schema.EventInput{gone, fresh, kept, gone}
+	for i := range batch {
+		batch[i].WorkspaceID = e.ws
+		batch[i].OccurredAt = time.Now()
+	}
+	for _, round := range []string{"first delivery of the batch", "the batch again"} {
+		out, err := e.st.ApplyEvents(ctx, batch)
+		require.NoError(t, err, round)
+		require.True(t, out[0].Duplicate && out[0].Erased, round)
+		require.Empty(t, out[0].CustomerID, round)
+		require.True(t, out[3].Duplicate && out[3].Erased, round)
+		require.False(t, out[2].Erased, round)
+		require.True(t, out[2].Duplicate, "%s: stored before, not erased", round)
+		require.False(t, out[1].Erased, round)
+		require.Equal(t, round == "the batch again", out[1].Duplicate, round)
+	}
+	u1 := e.find(t, "u1")
+	require.Equal(t, []string{"Signed Up"}, e.eventNames(t, u1.ID), "u1 is a new profile with its new event only")
+}
