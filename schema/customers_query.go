@@ -61,28 +61,93 @@ func scanCustomer(r pgx.Row) (Customer, error) {
 
 // SearchCustomers lists the workspace's customers matching f, newest first.
 // The statement is built from the filters that are set so that each one can
-// use its index (the attribute filter the GIN index on attributes).
+// use its index (the attribute filter the GIN index on attributes). A query
+// that matches many customers (a prefix such as "s") is looked for along the
+// newest-first index instead, so that a page reads about as many customers
+// as it shows rather than every match.
 func (s *Store) SearchCustomers(ctx context.Context, workspaceID string, f CustomerSearch) ([]Customer, error) {
+	sql, args, err := s.customerSearch(ctx, workspaceID, f)
+	if err != nil {
+		return nil, err
+	}
+	// An unnamed statement is planned with the values at hand, so a rare
+	// attribute value gets the GIN index and a common one the newest-first
+	// index; a cached generic plan would pick one for all.
+	rows, err := s.pool.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
+	if err != nil {
+		return nil, fmt.Errorf("search customers: %w", err)
+	}
+	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Customer, error) { return scanCustomer(r) })
+}
+
+// customerSearch is the statement SearchCustomers runs for f, and its
+// arguments: it first counts (up to searchCandidatesCap+1) the customers
+// f's query matches.
+func (s *Store) customerSearch(ctx context.Context, workspaceID string, f CustomerSearch) (string, []any, error) {
+	broad := false
+	if f.Query != "" {
+		args := []any{workspaceID}
+		candidates := customerCandidates(f.Query, func(v any) string {
+			args = append(args, v)
+			return "$" + strconv.Itoa(len(args))
+		})
+		var n int
+		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (`+candidates+` LIMIT `+strconv.Itoa(searchCandidatesCap+1)+`) m`,
+			args...).Scan(&n)
+		if err != nil {
+			return "", nil, fmt.Errorf("search customers: %w", err)
+		}
+		broad = n > searchCandidatesCap
+	}
+	sql, args := customerSearchSQL(workspaceID, f, broad)
+	return sql, args, nil
+}
+
+// searchCandidatesCap is how many customers a query may match for a search
+// to gather them all and sort them; past it the search walks the
+// newest-first index with the query as a filter.
+const searchCandidatesCap = 1000
+
+// customerCandidates is a statement listing the ids of the customers of
+// workspace $1 that q matches, each probe on its index (arg adds a
+// parameter and names it). User ids and emails match by prefix (what
+// someone types while looking for a customer); the probes stay on the
+// indexes, whose collation is C in Herald's own clusters.
+func customerCandidates(q string, arg func(any) string) string {
+	exact, phone := arg(q), arg(NormalizePhone(q))
+	prefix, lowerPrefix := arg(likePrefix(q)), arg(likePrefix(strings.ToLower(q)))
+	return `SELECT id FROM customers WHERE workspace_id = $1 AND id = ` + exact + `
+		UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND external_id LIKE ` + prefix + `
+		UNION ALL SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = ` + exact + `
+		UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) LIKE ` + lowerPrefix + `
+		UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND phone IN (` + exact + `, ` + phone + `)
+		UNION ALL SELECT customer_id FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = ` + exact + `
+		UNION ALL SELECT into_id FROM customer_merges WHERE workspace_id = $1 AND from_id = ` + exact
+}
+
+// customerSearchSQL is SearchCustomers' statement and its arguments; broad:
+// the query matches more than searchCandidatesCap customers.
+func customerSearchSQL(workspaceID string, f CustomerSearch, broad bool) (string, []any) {
 	args := []any{workspaceID}
 	arg := func(v any) string {
 		args = append(args, v)
 		return "$" + strconv.Itoa(len(args))
 	}
 	where := []string{"c.workspace_id = $1"}
-	if f.Query != "" {
-		// User ids and emails match by prefix (what someone types while
-		// looking for a customer); the probes stay on the indexes, whose
-		// collation is C in Herald's own clusters.
-		q, phone := arg(f.Query), arg(NormalizePhone(f.Query))
+	switch {
+	case f.Query != "" && broad:
+		// Each row tested as the newest-first index yields it; the ids
+		// found through other tables are gathered once (a hashed subplan).
+		exact, phone := arg(f.Query), arg(NormalizePhone(f.Query))
 		prefix, lowerPrefix := arg(likePrefix(f.Query)), arg(likePrefix(strings.ToLower(f.Query)))
-		where = append(where, `c.id IN (
-			SELECT id FROM customers WHERE workspace_id = $1 AND id = `+q+`
-			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND external_id LIKE `+prefix+`
-			UNION ALL SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = `+q+`
-			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND email IS NOT NULL AND lower(email) LIKE `+lowerPrefix+`
-			UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND phone IN (`+q+`, `+phone+`)
-			UNION ALL SELECT customer_id FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = `+q+`
-			UNION ALL SELECT into_id FROM customer_merges WHERE workspace_id = $1 AND from_id = `+q+`)`)
+		where = append(where, `(c.id = `+exact+` OR c.external_id LIKE `+prefix+`
+			OR (c.email IS NOT NULL AND lower(c.email) LIKE `+lowerPrefix+`) OR c.phone IN (`+exact+`, `+phone+`)
+			OR c.id IN (
+				SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = `+exact+`
+				UNION ALL SELECT customer_id FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = `+exact+`
+				UNION ALL SELECT into_id FROM customer_merges WHERE workspace_id = $1 AND from_id = `+exact+`))`)
+	case f.Query != "":
+		where = append(where, `c.id IN (`+customerCandidates(f.Query, arg)+`)`)
 	}
 	names := make([]string, 0, len(f.Attributes))
 	for name := range f.Attributes {
@@ -104,16 +169,8 @@ func (s *Store) SearchCustomers(ctx context.Context, workspaceID string, f Custo
 	if f.After != nil {
 		where = append(where, "(c.created_at, c.id) < ("+arg(f.After.CreatedAt)+"::timestamptz, "+arg(f.After.ID)+"::text)")
 	}
-	sql := `SELECT ` + customerColumns + ` FROM customers c WHERE ` + strings.Join(where, " AND ") +
-		` ORDER BY c.created_at DESC, c.id DESC LIMIT ` + arg(f.Limit)
-	// An unnamed statement is planned with the values at hand, so a rare
-	// attribute value gets the GIN index and a common one the newest-first
-	// index; a cached generic plan would pick one for all.
-	rows, err := s.pool.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("search customers: %w", err)
-	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Customer, error) { return scanCustomer(r) })
+	return `SELECT ` + customerColumns + ` FROM customers c WHERE ` + strings.Join(where, " AND ") +
+		` ORDER BY c.created_at DESC, c.id DESC LIMIT ` + arg(f.Limit), args
 }
 
 // likePrefix is the LIKE pattern of the values that start with s.

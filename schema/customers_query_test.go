@@ -1296,3 +1296,69 @@ func TestBuiltinTraitReplacesItsStaleAttribute(t *testing.T) {
 	e.apply(t, identify("u1", "", map[string]any{"email": " "}))
 	require.JSONEq(t, `{"plan": "pro"}`, string(e.find(t, "u1").Attributes), "an empty email clears the attribute too")
 }
+
+// A search whose query matches many customers (a prefix such as "user-")
+// reads about as many customers as its page shows, not every match; it
+// finds what a search matching few does, page after page.
+// (From a review: "s" over 200,000 customers read and sorted all of them.)
+func TestSearchMatchingManyCustomersReadsAboutAPage(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	_, err := e.st.Pool().Exec(ctx, `
+		INSERT INTO customers (id, workspace_id, external_id, email, phone, attributes, created_at)
+		SELECT 'cus_seed' || g, $1, 'user-' || g, 'seed' || g || '@example.com', '+1555' || lpad(g::text, 7, '0'),
+			'{}', now() - interval '1 day' + g * interval '1 ms'
+		FROM generate_series(1, 20000) AS g`, e.ws)
+	require.NoError(t, err)
+	_, err = e.st.Pool().Exec(ctx, `ANALYZE customers`)
+	require.NoError(t, err)
+	read := func(f schema.CustomerSearch) int {
+		t.Helper()
+		stmt, args, err := e.st.CustomerSearch(ctx, e.ws, f)
+		require.NoError(t, err)
+		values := make([]string, len(args))
+		for i, a := range args {
+			values[i] = fmt.Sprint(a)
+		}
+		return customerRowsRead(t, e.st, "force_custom_plan", stmt, values...)
+	}
+	for _, q := range []string{"user-", "USER-", "seed1", "s"} {
+		n := read(schema.CustomerSearch{Query: q, Limit: 51})
+		require.LessOrEqual(t, n, 600, "%q read %d customers for a page of 51", q, n)
+	}
+
+	// The same customers, newest first, page after page, either way.
+	ids := func(cs []schema.Customer) []string {
+		out := make([]string, len(cs))
+		for i, c := range cs {
+			out[i] = c.ID
+		}
+		return out
+	}
+	page, err := e.st.SearchCustomers(ctx, e.ws, schema.CustomerSearch{Query: "user-1999", Limit: 3})
+	require.NoError(t, err)
+	require.Equal(t, []string{"cus_seed19999", "cus_seed19998", "cus_seed19997"}, ids(page), "few matches")
+	page, err = e.st.SearchCustomers(ctx, e.ws, schema.CustomerSearch{Query: "user-1", Limit: 3})
+	require.NoError(t, err)
+	require.Equal(t, []string{"cus_seed19999", "cus_seed19998", "cus_seed19997"}, ids(page), "many matches")
+	next, err := e.st.SearchCustomers(ctx, e.ws, schema.CustomerSearch{Query: "user-1", Limit: 3,
+		After: &schema.CustomerCursor{CreatedAt: page[2].CreatedAt, ID: page[2].ID}})
+	require.NoError(t, err)
+	require.Equal(t, []string{"cus_seed19996", "cus_seed19995", "cus_seed19994"}, ids(next))
+	// Ids found through other tables match in a broad search too.
+	anon := e.apply(t, track("", "anon-user-9", "Viewed"))
+	merged := e.apply(t, track("user-12", "anon-user-9", "Viewed"))
+	require.Equal(t, "cus_seed12", merged.CustomerID)
+	for _, q := range []string{"anon-user-9", anon.CustomerID} {
+		found, err := e.st.SearchCustomers(ctx, e.ws, schema.CustomerSearch{Query: q, Limit: 51})
+		require.NoError(t, err)
+		require.Equal(t, []string{"cus_seed12"}, ids(found), q)
+	}
+	found, err := e.st.SearchCustomers(ctx, e.ws, schema.CustomerSearch{Query: "user-12", Limit: 2000})
+	require.NoError(t, err)
+	require.Equal(t, 1111, len(found), "user-12, user-120…129, user-1200…1299, user-12000…12999")
+	found, err = e.st.SearchCustomers(ctx, e.ws, schema.CustomerSearch{Query: "user-", Limit: 2000,
+		Attributes: map[string][]string{"plan": {"pro"}}})
+	require.NoError(t, err)
+	require.Empty(t, found)
+}

@@ -1,8 +1,16 @@
 package schema
 
+import "context"
+
 // The statements an import runs for each row, so that tests can look at
 // how Postgres plans them.
 var (
 	UpsertByEmail       = upsertByEmail
 	AdoptProfileByEmail = adoptProfileByEmail
 )
+
+// CustomerSearch is the statement SearchCustomers runs, so that tests can
+// look at how Postgres plans it.
+func (s *Store) CustomerSearch(ctx context.Context, workspaceID string, f CustomerSearch) (string, []any, error) {
+	return s.customerSearch(ctx, workspaceID, f)
+}
