@@ -413,13 +413,15 @@ func (s *Server) eraseCustomer(c *gin.Context) {
 	ws := current(c).workspaceID
 	id := c.Param("id")
 	canceled, deleted := 0, 0
+	handled := map[string]bool{}
 	for attempt := 1; ; attempt++ {
 		cust, err := s.deps.Store.LookupCustomer(c, ws, id)
 		if s.storeError(c, "load customer", err) {
 			return
 		}
-		n, d, ok := s.endRunsOf(c, ws, cust.ID)
-		if !ok {
+		n, d, err := s.endRunsOf(c, ws, cust.ID, handled, true)
+		if err != nil {
+			s.internal(c, "end the customer's runs", err)
 			return
 		}
 		canceled, deleted = canceled+n, deleted+d
@@ -432,6 +434,13 @@ func (s *Server) eraseCustomer(c *gin.Context) {
 		}
 		if s.storeError(c, "erase customer", err) {
 			return
+		}
+		// A run an event or a trigger started while the runs above were
+		// ending (the customer was still there) is ended too.
+		if n, d, err := s.endRunsOf(c, ws, cust.ID, handled, false); err != nil {
+			s.deps.Log.ErrorContext(c, "end runs started during the erasure", "error", err, "customer_id", cust.ID)
+		} else {
+			canceled, deleted = canceled+n, deleted+d
 		}
 		s.audit(c, "erase", "customer", cust.ID, map[string]any{
 			"events_deleted": erased.Events, "anonymous_ids_deleted": erased.AnonymousIDs,
@@ -446,26 +455,28 @@ func (s *Server) eraseCustomer(c *gin.Context) {
 // the profile it was merged into meanwhile.
 const maxEraseAttempts = 5
 
-// endRunsOf cancels the customer's running runs, waits for them to close
-// and deletes their histories (and those of the profiles merged into the
-// customer) from Temporal: how many it cancelled and deleted. !ok: it
-// answered an error.
-func (s *Server) endRunsOf(c *gin.Context, ws, customerID string) (canceled, deleted int, ok bool) {
+// endRunsOf cancels the customer's running runs (but those in handled,
+// which it adds them to), waits for them to close and deletes their
+// histories from Temporal — with sweep, also every closed execution of the
+// customer and of the profiles merged into it: how many it cancelled and
+// deleted.
+func (s *Server) endRunsOf(c *gin.Context, ws, customerID string, handled map[string]bool, sweep bool) (canceled, deleted int, err error) {
 	if s.deps.Temporal == nil {
-		return 0, 0, true
+		return 0, 0, nil
 	}
 	runs, err := s.deps.Store.RunningRunsOfCustomer(c, ws, customerID)
 	if err != nil {
-		s.internal(c, "list customer runs", err)
-		return 0, 0, false
+		return 0, 0, fmt.Errorf("list customer runs: %w", err)
 	}
 	var workflowIDs []string
-	seen := map[string]bool{}
 	for _, r := range runs {
-		if !seen[r.WorkflowID] {
-			seen[r.WorkflowID] = true
+		if !handled[r.WorkflowID] {
+			handled[r.WorkflowID] = true
 			workflowIDs = append(workflowIDs, r.WorkflowID)
 		}
+	}
+	if len(workflowIDs) == 0 && !sweep {
+		return 0, 0, nil
 	}
 	for _, id := range workflowIDs {
 		err := s.deps.Temporal.CancelWorkflow(c, id, "")
@@ -476,24 +487,23 @@ func (s *Server) endRunsOf(c *gin.Context, ws, customerID string) (canceled, del
 		case errors.As(err, &nf):
 			// Already closed; the projection catches up on its own.
 		default:
-			s.internal(c, "cancel run "+id, err)
-			return 0, 0, false
+			return 0, 0, fmt.Errorf("cancel run %s: %w", id, err)
 		}
 	}
 	s.awaitClosed(c, workflowIDs)
 	// Before the rows go: a failure answers 500 and the erasure can be
 	// asked again (after it, the customer is gone and a retry finds
 	// nothing to delete from).
-	if deleted, err = s.deleteHistories(c, ws, customerID, workflowIDs); err != nil {
-		s.internal(c, "delete run histories", err)
-		return 0, 0, false
+	if deleted, err = s.deleteHistories(c, ws, customerID, workflowIDs, sweep); err != nil {
+		return 0, 0, fmt.Errorf("delete run histories: %w", err)
 	}
-	return canceled, deleted, true
+	return canceled, deleted, nil
 }
 
 // deleteHistories deletes from Temporal the closed workflow executions of
-// the customer's runs (and of the profiles merged into the customer): their
-// histories hold the events that started them and those they waited for.
+// the customer's runs (and, with sweep, of the profiles merged into the
+// customer): their histories hold the events that started them and those
+// they waited for.
 // The runs just cancelled are deleted as the executions they are now
 // (visibility may not show them closed yet, and an earlier execution of
 // the same workflow id, an earlier entry, is not them); the others are
@@ -502,7 +512,7 @@ func (s *Server) endRunsOf(c *gin.Context, ws, customerID string) (canceled, del
 // trigger's re-entry workflow carries it since interpreter 9). A run still
 // going (it did not close within the wait) is left, with its history. The
 // server deletes a closed execution once its close is acknowledged.
-func (s *Server) deleteHistories(ctx context.Context, ws, customerID string, cancelled []string) (int, error) {
+func (s *Server) deleteHistories(ctx context.Context, ws, customerID string, cancelled []string, sweep bool) (int, error) {
 	var execs []*commonpb.WorkflowExecution
 	for _, id := range cancelled {
 		d, err := s.deps.Temporal.DescribeWorkflowExecution(ctx, id, "")
@@ -518,18 +528,20 @@ func (s *Server) deleteHistories(ctx context.Context, ws, customerID string, can
 		}
 		execs = append(execs, d.GetWorkflowExecutionInfo().GetExecution())
 	}
-	ids, err := s.deps.Store.MergedAwayIDs(ctx, ws, customerID)
-	if err != nil {
-		return 0, err
-	}
-	quoted := []string{quoteVisibility(customerID)}
-	for _, id := range ids {
-		quoted = append(quoted, quoteVisibility(id))
-	}
-	closed, err := s.listExecutions(ctx, fmt.Sprintf("%s = %s AND %s IN (%s) AND ExecutionStatus != 'Running'",
-		workflows.SAWorkspaceID.GetName(), quoteVisibility(ws), workflows.SACustomerID.GetName(), strings.Join(quoted, ", ")))
-	if err != nil {
-		return 0, err
+	var closed []*commonpb.WorkflowExecution
+	if sweep {
+		ids, err := s.deps.Store.MergedAwayIDs(ctx, ws, customerID)
+		if err != nil {
+			return 0, err
+		}
+		quoted := []string{quoteVisibility(customerID)}
+		for _, id := range ids {
+			quoted = append(quoted, quoteVisibility(id))
+		}
+		if closed, err = s.listExecutions(ctx, fmt.Sprintf("%s = %s AND %s IN (%s) AND ExecutionStatus != 'Running'",
+			workflows.SAWorkspaceID.GetName(), quoteVisibility(ws), workflows.SACustomerID.GetName(), strings.Join(quoted, ", "))); err != nil {
+			return 0, err
+		}
 	}
 	deleted := map[string]bool{}
 	for _, e := range append(execs, closed...) {

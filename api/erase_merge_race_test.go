@@ -2,10 +2,13 @@ package api_test
 
 import (
 	"context"
+	"errors"
 	"testing"
 	"time"
 
 	"github.com/stretchr/testify/require"
+	enumspb "go.temporal.io/api/enums/v1"
+	"go.temporal.io/api/serviceerror"
 	"go.temporal.io/sdk/client"
 
 	"github.com/heraldhq/herald/schema"
@@ -65,4 +68,41 @@ func TestEraseOfAProfileMergedAwayWhileItsRunsAreCancelled(t *testing.T) {
 	var left int
 	require.NoError(t, f.store.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE workspace_id = $1 AND message_id IN ('v-1', 'identify-1')`, ws).Scan(&left))
 	require.Zero(t, left, "the visitor's events were erased (survivor %s)", known.CustomerID)
+}
+
+// A run a trigger starts while the erasure waits for the customer's runs
+// to close (the customer is still there) is ended too, not left running
+// for an erased customer with the trigger's data in its history.
+func TestEraseEndsARunStartedWhileItWaited(t *testing.T) {
+	ctx := context.Background()
+	var f *journeyFixture
+	var late string
+	started := false
+	f = newJourneyFixtureWith(t, temporalserver.Options{}, func(c client.Client) client.Client {
+		return onCancel{Client: c, before: func() {
+			if started {
+				return
+			}
+			started = true
+			_, wfIDs := f.longRuns(t, "u1")
+			late = wfIDs[0]
+		}}
+	})
+	_, first := f.longRuns(t, "u1")
+	cust, err := f.store.FindCustomer(ctx, f.ws.ID, "u1")
+	require.NoError(t, err)
+
+	status, body := f.api(t, "DELETE", "/api/customers/"+cust.ID, nil)
+	require.Equal(t, 200, status, "%v", body)
+	require.True(t, started, "a run was started during the erasure")
+	require.EqualValues(t, 2, body["runs_canceled"], "%v", body)
+	for _, wf := range []string{first[0], late} {
+		d, err := f.temporal.DescribeWorkflowExecution(ctx, wf, "")
+		var nf *serviceerror.NotFound
+		if errors.As(err, &nf) {
+			continue // cancelled and deleted already
+		}
+		require.NoError(t, err)
+		require.NotEqual(t, enumspb.WORKFLOW_EXECUTION_STATUS_RUNNING, d.GetWorkflowExecutionInfo().GetStatus(), "%s still runs", wf)
+	}
 }
