@@ -141,6 +141,9 @@ type eventBatch struct {
 	// mergedInto maps the customers the batch merged away to the customer
 	// each was merged into.
 	mergedInto map[string]string
+	// erased are the events whose message id an erasure deleted with its
+	// event (judgeErased): a duplicate of no one, or a conflict.
+	erased map[int]bool
 	// storedType and storedName are, per event stored before (loadStored),
 	// the type and name of the event stored under its message id.
 	storedType, storedName []string
@@ -164,11 +167,7 @@ func (b *eventBatch) apply(ctx context.Context) error {
 			b.out[i].CustomerID = b.survivor(b.out[i].CustomerID)
 			continue
 		}
-		if first := b.first[i]; first != i && b.out[first].Erased {
-			b.out[i] = b.out[first]
-			continue
-		}
-		if b.out[i].Erased {
+		if b.erased[i] {
 			continue
 		}
 		if first := b.first[i]; first != i {
@@ -291,7 +290,7 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 	var digests [][]byte
 	var digestOf []int
 	for i, ev := range b.evs {
-		if b.first[i] == i && !b.storedBefore(i) {
+		if !b.storedBefore(i) { // each judged on its own, a batch's repeats too
 			d := sha256.Sum256([]byte(ev.MessageID))
 			ews, digests, digestOf = append(ews, ev.WorkspaceID), append(digests, d[:]), append(digestOf, i)
 		}
@@ -313,26 +312,26 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		SELECT 'a/' || n.ws || '/' || n.id, a.customer_id FROM unnest($3::text[], $4::text[]) AS n(ws, id)
 		CROSS JOIN LATERAL (SELECT a.customer_id FROM customer_anonymous_ids a WHERE a.workspace_id = n.ws AND a.anonymous_id = n.id LIMIT 1) a
 		UNION ALL
-		SELECT 'e/' || m.i, '' FROM unnest($5::text[], $6::bytea[]) WITH ORDINALITY AS m(ws, d, i)
-		WHERE (SELECT EXISTS (SELECT 1 FROM erased_messages))
-			AND EXISTS (SELECT 1 FROM erased_messages x WHERE x.workspace_id = m.ws AND x.message_digest = m.d)`,
+		SELECT 'e/' || m.i, encode(x.content_digest, 'hex') FROM unnest($5::text[], $6::bytea[]) WITH ORDINALITY AS m(ws, d, i)
+		CROSS JOIN LATERAL (SELECT x.content_digest FROM erased_messages x WHERE x.workspace_id = m.ws AND x.message_digest = m.d) x
+		WHERE (SELECT EXISTS (SELECT 1 FROM erased_messages))`,
 		uws, users, aws, anons, ews, digests)
 	if err != nil {
 		return fmt.Errorf("find customers: %w", err)
 	}
 	defer rows.Close()
+	erased := map[int]string{} // event → the content digest of the erased event of its message id
 	for rows.Next() {
 		var key, id string
 		if err := rows.Scan(&key, &id); err != nil {
 			return fmt.Errorf("find customers: %w", err)
 		}
 		if n, ok := strings.CutPrefix(key, "e/"); ok {
-			// Applied once, then erased: a duplicate, of no one now.
 			at, err := strconv.Atoi(n)
 			if err != nil || at < 1 || at > len(digestOf) {
 				return fmt.Errorf("find erased events: bad position %q", n)
 			}
-			b.out[digestOf[at-1]] = AppliedEvent{Duplicate: true, Erased: true}
+			erased[digestOf[at-1]] = id
 			continue
 		}
 		b.ids[key] = id
@@ -340,7 +339,48 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 	if err := rows.Err(); err != nil {
 		return fmt.Errorf("find customers: %w", err)
 	}
+	rows.Close()
+	if err := b.judgeErased(ctx, erased); err != nil {
+		return err
+	}
 	return b.checkStoredCustomers(ctx)
+}
+
+// judgeErased marks the events whose message id an erasure deleted with
+// its event: the same event delivered again is a duplicate of no one now;
+// another event with the id (its type, name or properties differ) is a
+// conflict, as it was while the erased one was stored.
+func (b *eventBatch) judgeErased(ctx context.Context, erased map[int]string) error {
+	if len(erased) == 0 {
+		return nil
+	}
+	var at []int
+	var types, names, props, digests []string
+	for i, d := range erased {
+		ev := b.evs[i]
+		at, types, names = append(at, i), append(types, ev.Type), append(names, ev.Name)
+		props, digests = append(props, string(jsonObjectOrEmpty(ev.Properties))), append(digests, d)
+	}
+	rows, err := b.tx.Query(ctx, `
+		SELECT h.i FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[]) AS h(i, type, name, props, d)
+		WHERE encode(`+erasedContentDigest("h.type", "h.name", "h.props::jsonb")+`, 'hex') <> h.d`,
+		at, types, names, props, digests)
+	if err != nil {
+		return fmt.Errorf("compare erased events: %w", err)
+	}
+	differ, err := pgx.CollectRows(rows, pgx.RowTo[int32])
+	if err != nil {
+		return fmt.Errorf("compare erased events: %w", err)
+	}
+	b.erased = make(map[int]bool, len(erased))
+	for i := range erased {
+		b.out[i] = AppliedEvent{Duplicate: true, Erased: true}
+		b.erased[i] = true
+	}
+	for _, i := range differ {
+		b.out[i] = AppliedEvent{Duplicate: true, Conflict: fmt.Sprintf("messageId %q was used by an event erased with its customer; this one's type, name or properties differ, so it is not applied: give each event its own messageId", b.evs[i].MessageID)}
+	}
+	return nil
 }
 
 // storedBefore says whether event i's message id was stored by an earlier

@@ -537,9 +537,10 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 			return fmt.Errorf("forget old erased message ids: %w", err)
 		}
 		if _, err = tx.Exec(ctx, `
-			INSERT INTO erased_messages (workspace_id, message_digest)
-			SELECT workspace_id, sha256(convert_to(message_id, 'UTF8')) FROM events WHERE workspace_id = $1 AND customer_id = $2
-			ON CONFLICT (workspace_id, message_digest) DO UPDATE SET erased_at = now()`, workspaceID, customerID); err != nil {
+			INSERT INTO erased_messages (workspace_id, message_digest, content_digest)
+			SELECT workspace_id, sha256(convert_to(message_id, 'UTF8')), `+erasedContentDigest("type", "name", "properties")+`
+			FROM events WHERE workspace_id = $1 AND customer_id = $2
+			ON CONFLICT (workspace_id, message_digest) DO UPDATE SET erased_at = now(), content_digest = EXCLUDED.content_digest`, workspaceID, customerID); err != nil {
 			return fmt.Errorf("keep erased message ids: %w", err)
 		}
 		if tag, err = tx.Exec(ctx, `DELETE FROM events WHERE workspace_id = $1 AND customer_id = $2`, workspaceID, customerID); err != nil {
@@ -594,6 +595,14 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 		return CustomerErasure{}, err
 	}
 	return out, nil
+}
+
+// erasedContentDigest is the SQL of the digest erased_messages keeps of an
+// event's type, name and properties (SQL expressions; properties jsonb),
+// which tells an event that reuses an erased one's message id: what
+// loadStored compares for a stored one.
+func erasedContentDigest(typ, name, properties string) string {
+	return `sha256(convert_to(` + typ + ` || E'\x1f' || ` + name + ` || E'\x1f' || ` + properties + `::text, 'UTF8'))`
 }
 
 // erasedMessagesKept is how long the message ids of erased events are

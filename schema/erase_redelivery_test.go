@@ -68,3 +68,47 @@ func TestErasedEventsInABatchWithOthers(t *testing.T) {
 	u1 := e.find(t, "u1")
 	require.Equal(t, []string{"Signed Up"}, e.eventNames(t, u1.ID), "u1 is a new profile with its new event only")
 }
+
+// Another event that reuses the message id of an erased one is a conflict,
+// as it was while the erased one was stored — not dropped as a duplicate of
+// no one; the erased event itself, delivered again, is still a duplicate.
+// (From a review.)
+func TestErasedMessageIDReusedByAnotherEventIsAConflict(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	gone := track("u1", "", "Viewed")
+	gone.MessageID = "order-42"
+	gone.Properties = []byte(`{"b":2,"a":[1,"x"]}`)
+	first := e.apply(t, gone)
+	reuse := track("u2", "", "Order Completed")
+	reuse.MessageID = "order-42"
+	before := e.apply(t, reuse)
+	require.NotEmpty(t, before.Conflict, "before the erasure: a conflict")
+
+	_, err := e.st.EraseCustomer(ctx, e.ws, first.CustomerID)
+	require.NoError(t, err)
+	after := e.apply(t, reuse)
+	require.Contains(t, after.Conflict, `messageId "order-42" was used by an event erased with its customer`)
+	require.False(t, after.Erased)
+	again := gone
+	again.Properties = []byte(`{"a": [1, "x"], "b": 2}`) // the same properties, written otherwise
+	out := e.apply(t, again)
+	require.True(t, out.Duplicate && out.Erased, "%+v", out)
+	require.Empty(t, out.Conflict)
+	props := gone
+	props.Properties = []byte(`{"a":[1,"x"],"b":3}`)
+	require.NotEmpty(t, e.apply(t, props).Conflict, "other properties")
+
+	// Twice in one batch: each copy goes the way of the first.
+	batch := []schema.EventInput{reuse, reuse, again, again}
+	for i := range batch {
+		batch[i].WorkspaceID = e.ws
+		batch[i].OccurredAt = time.Now()
+	}
+	res, err := e.st.ApplyEvents(ctx, batch)
+	require.NoError(t, err)
+	require.NotEmpty(t, res[0].Conflict)
+	require.NotEmpty(t, res[1].Conflict)
+	require.True(t, res[2].Erased && res[3].Erased)
+	require.Empty(t, e.customers(t), "nobody made")
+}
