@@ -63,27 +63,42 @@ func scanCustomer(r pgx.Row) (Customer, error) {
 // The statement is built from the filters that are set so that each one can
 // use its index (the attribute filter the GIN index on attributes). A query
 // that matches many customers (a prefix such as "s") is looked for along the
-// newest-first index instead, so that a page reads about as many customers
-// as it shows rather than every match.
+// newest-first index first, a bounded number of customers, so that a page
+// reads about as many customers as it shows rather than every match; when
+// that does not fill the page (the matches are rare among the newest
+// customers, or the list is at its end) the matches are gathered instead.
 func (s *Store) SearchCustomers(ctx context.Context, workspaceID string, f CustomerSearch) ([]Customer, error) {
-	sql, args, err := s.customerSearch(ctx, workspaceID, f)
+	plan, err := s.customerSearch(ctx, workspaceID, f)
 	if err != nil {
 		return nil, err
 	}
-	// An unnamed statement is planned with the values at hand, so a rare
-	// attribute value gets the GIN index and a common one the newest-first
-	// index; a cached generic plan would pick one for all.
-	rows, err := s.pool.Query(ctx, sql, append([]any{pgx.QueryExecModeExec}, args...)...)
-	if err != nil {
-		return nil, fmt.Errorf("search customers: %w", err)
+	for k, st := range plan {
+		// An unnamed statement is planned with the values at hand, so a
+		// rare attribute value gets the GIN index and a common one the
+		// newest-first index; a cached generic plan would pick one for all.
+		rows, err := s.pool.Query(ctx, st.SQL, append([]any{pgx.QueryExecModeExec}, st.Args...)...)
+		if err != nil {
+			return nil, fmt.Errorf("search customers: %w", err)
+		}
+		found, err := pgx.CollectRows(rows, func(r pgx.CollectableRow) (Customer, error) { return scanCustomer(r) })
+		if err != nil || k == len(plan)-1 || len(found) >= f.Limit {
+			return found, err
+		}
 	}
-	return pgx.CollectRows(rows, func(r pgx.CollectableRow) (Customer, error) { return scanCustomer(r) })
+	return nil, nil
 }
 
-// customerSearch is the statement SearchCustomers runs for f, and its
-// arguments: it first counts (up to searchCandidatesCap+1) the customers
-// f's query matches.
-func (s *Store) customerSearch(ctx context.Context, workspaceID string, f CustomerSearch) (string, []any, error) {
+// SearchStatement is a statement of a customer search and its arguments.
+type SearchStatement struct {
+	SQL  string
+	Args []any
+}
+
+// customerSearch is what SearchCustomers runs for f: the statements to try
+// in turn until one fills the page (the last one's answer is the answer).
+// It first counts (up to searchCandidatesCap+1) the customers f's query
+// matches: past that, a bounded walk of the newest-first index comes first.
+func (s *Store) customerSearch(ctx context.Context, workspaceID string, f CustomerSearch) ([]SearchStatement, error) {
 	broad := false
 	if f.Query != "" {
 		args := []any{workspaceID}
@@ -95,13 +110,23 @@ func (s *Store) customerSearch(ctx context.Context, workspaceID string, f Custom
 		err := s.pool.QueryRow(ctx, `SELECT count(*) FROM (`+candidates+` LIMIT `+strconv.Itoa(searchCandidatesCap+1)+`) m`,
 			args...).Scan(&n)
 		if err != nil {
-			return "", nil, fmt.Errorf("search customers: %w", err)
+			return nil, fmt.Errorf("search customers: %w", err)
 		}
 		broad = n > searchCandidatesCap
 	}
-	sql, args := customerSearchSQL(workspaceID, f, broad)
-	return sql, args, nil
+	var plan []SearchStatement
+	if broad {
+		sql, args := customerSearchSQL(workspaceID, f, true)
+		plan = append(plan, SearchStatement{sql, args})
+	}
+	sql, args := customerSearchSQL(workspaceID, f, false)
+	return append(plan, SearchStatement{sql, args}), nil
 }
+
+// searchWalk is how many of the newest customers (per customer of the page,
+// at least 1,000) a search matching many of them walks before it gathers
+// the matches instead.
+func searchWalk(limit int) int { return max(20*limit, 1000) }
 
 // searchCandidatesCap is how many customers a query may match for a search
 // to gather them all and sort them; past it the search walks the
@@ -134,6 +159,7 @@ func customerSearchSQL(workspaceID string, f CustomerSearch, broad bool) (string
 		return "$" + strconv.Itoa(len(args))
 	}
 	where := []string{"c.workspace_id = $1"}
+	from := "customers c"
 	switch {
 	case f.Query != "" && broad:
 		// Each row tested as the newest-first index yields it; the ids
@@ -167,9 +193,19 @@ func customerSearchSQL(workspaceID string, f CustomerSearch, broad bool) (string
 		where = append(where, "("+strings.Join(alts, " OR ")+")")
 	}
 	if f.After != nil {
-		where = append(where, "(c.created_at, c.id) < ("+arg(f.After.CreatedAt)+"::timestamptz, "+arg(f.After.ID)+"::text)")
+		after := "(c.created_at, c.id) < (" + arg(f.After.CreatedAt) + "::timestamptz, " + arg(f.After.ID) + "::text)"
+		if broad && f.Query != "" {
+			// The walk starts after the cursor.
+			from = `(SELECT * FROM customers c WHERE c.workspace_id = $1 AND ` + after +
+				` ORDER BY c.created_at DESC, c.id DESC LIMIT ` + arg(searchWalk(f.Limit)) + `) c`
+		} else {
+			where = append(where, after)
+		}
+	} else if broad && f.Query != "" {
+		from = `(SELECT * FROM customers c WHERE c.workspace_id = $1 ORDER BY c.created_at DESC, c.id DESC LIMIT ` +
+			arg(searchWalk(f.Limit)) + `) c`
 	}
-	return `SELECT ` + customerColumns + ` FROM customers c WHERE ` + strings.Join(where, " AND ") +
+	return `SELECT ` + customerColumns + ` FROM ` + from + ` WHERE ` + strings.Join(where, " AND ") +
 		` ORDER BY c.created_at DESC, c.id DESC LIMIT ` + arg(f.Limit), args
 }
 

@@ -9,8 +9,8 @@ var (
 	AdoptProfileByEmail = adoptProfileByEmail
 )
 
-// CustomerSearch is the statement SearchCustomers runs, so that tests can
-// look at how Postgres plans it.
-func (s *Store) CustomerSearch(ctx context.Context, workspaceID string, f CustomerSearch) (string, []any, error) {
+// CustomerSearch is what SearchCustomers runs, so that tests can look at
+// how Postgres plans it.
+func (s *Store) CustomerSearch(ctx context.Context, workspaceID string, f CustomerSearch) ([]SearchStatement, error) {
 	return s.customerSearch(ctx, workspaceID, f)
 }
