@@ -313,8 +313,9 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		CROSS JOIN LATERAL (SELECT a.customer_id FROM customer_anonymous_ids a WHERE a.workspace_id = n.ws AND a.anonymous_id = n.id LIMIT 1) a
 		UNION ALL
 		SELECT 'e/' || m.i, encode(x.content_digest, 'hex') FROM unnest($5::text[], $6::bytea[]) WITH ORDINALITY AS m(ws, d, i)
-		CROSS JOIN LATERAL (SELECT x.content_digest FROM erased_messages x WHERE x.workspace_id = m.ws AND x.message_digest = m.d) x
-		WHERE (SELECT EXISTS (SELECT 1 FROM erased_messages))`,
+		CROSS JOIN LATERAL (SELECT x.content_digest FROM erased_messages x WHERE x.workspace_id = m.ws AND x.message_digest = m.d
+			AND x.erased_at > now() - '`+erasedMessagesKept+`'::interval) x
+		WHERE (SELECT EXISTS (SELECT 1 FROM erased_messages WHERE erased_at > now() - '`+erasedMessagesKept+`'::interval))`,
 		uws, users, aws, anons, ews, digests)
 	if err != nil {
 		return fmt.Errorf("find customers: %w", err)
@@ -347,9 +348,11 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 }
 
 // judgeErased marks the events whose message id an erasure deleted with
-// its event: the same event delivered again is a duplicate of no one now;
-// another event with the id (its type, name or properties differ) is a
-// conflict, as it was while the erased one was stored.
+// its event: the same event of the erased person (one of its ids is one the
+// erased customer went by) delivered again is a duplicate of no one now;
+// another event with the id — its type, name or properties differ, or it is
+// another person's — is a conflict, as it was while the erased one was
+// stored.
 func (b *eventBatch) judgeErased(ctx context.Context, erased map[int]string) error {
 	if len(erased) == 0 {
 		return nil
@@ -361,10 +364,28 @@ func (b *eventBatch) judgeErased(ctx context.Context, erased map[int]string) err
 		at, types, names = append(at, i), append(types, ev.Type), append(names, ev.Name)
 		props, digests = append(props, string(jsonObjectOrEmpty(ev.Properties))), append(digests, d)
 	}
+	var idAt []int
+	var idWS []string
+	var idDigests [][]byte
+	for i := range erased {
+		ev := b.evs[i]
+		for _, id := range []string{ev.UserID, ev.AnonymousID, ev.PreviousID} {
+			if id != "" {
+				d := sha256.Sum256([]byte(id))
+				idAt, idWS, idDigests = append(idAt, i), append(idWS, ev.WorkspaceID), append(idDigests, d[:])
+			}
+		}
+	}
 	rows, err := b.tx.Query(ctx, `
 		SELECT h.i FROM unnest($1::int[], $2::text[], $3::text[], $4::text[], $5::text[]) AS h(i, type, name, props, d)
-		WHERE encode(`+erasedContentDigest("h.type", "h.name", "h.props::jsonb")+`, 'hex') <> h.d`,
-		at, types, names, props, digests)
+		WHERE encode(`+erasedContentDigest("h.type", "h.name", "h.props::jsonb")+`, 'hex') <> h.d
+		UNION
+		SELECT h.i FROM unnest($1::int[]) AS h(i)
+		WHERE NOT EXISTS (SELECT 1 FROM unnest($6::int[], $7::text[], $8::bytea[]) AS p(i, ws, d)
+			JOIN erased_identities x ON x.workspace_id = p.ws AND x.identity_digest = p.d
+				AND x.erased_at > now() - '`+erasedMessagesKept+`'::interval
+			WHERE p.i = h.i)`,
+		at, types, names, props, digests, idAt, idWS, idDigests)
 	if err != nil {
 		return fmt.Errorf("compare erased events: %w", err)
 	}
@@ -378,7 +399,7 @@ func (b *eventBatch) judgeErased(ctx context.Context, erased map[int]string) err
 		b.erased[i] = true
 	}
 	for _, i := range differ {
-		b.out[i] = AppliedEvent{Duplicate: true, Conflict: fmt.Sprintf("messageId %q was used by an event erased with its customer; this one's type, name or properties differ, so it is not applied: give each event its own messageId", b.evs[i].MessageID)}
+		b.out[i] = AppliedEvent{Duplicate: true, Conflict: fmt.Sprintf("messageId %q was used by an event erased with its customer; this one's type, name, properties or ids differ, so it is not applied: give each event its own messageId", b.evs[i].MessageID)}
 	}
 	return nil
 }

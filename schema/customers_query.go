@@ -2,6 +2,7 @@ package schema
 
 import (
 	"context"
+	"crypto/sha256"
 	"encoding/json"
 	"errors"
 	"fmt"
@@ -568,9 +569,22 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 		// Their message ids stay, as digests, for a while: a record of one
 		// delivered again is then a duplicate, not a new event of a new
 		// customer (ApplyEvents).
-		if _, err = tx.Exec(ctx, `DELETE FROM erased_messages WHERE workspace_id = $1 AND erased_at < now() - $2::interval`,
-			workspaceID, erasedMessagesKept); err != nil {
-			return fmt.Errorf("forget old erased message ids: %w", err)
+		for _, table := range []string{"erased_messages", "erased_identities"} {
+			if _, err = tx.Exec(ctx, `DELETE FROM `+table+` WHERE erased_at < now() - $1::interval`, erasedMessagesKept); err != nil {
+				return fmt.Errorf("forget old erased ids: %w", err)
+			}
+		}
+		var ids [][]byte
+		for _, id := range append(append(c.AnonymousIDs, c.PreviousUserIDs...), deref(c.ExternalID)) {
+			if id != "" {
+				d := sha256.Sum256([]byte(id))
+				ids = append(ids, d[:])
+			}
+		}
+		if _, err = tx.Exec(ctx, `
+			INSERT INTO erased_identities (workspace_id, identity_digest) SELECT $1, d FROM unnest($2::bytea[]) AS d
+			ON CONFLICT (workspace_id, identity_digest) DO UPDATE SET erased_at = now()`, workspaceID, ids); err != nil {
+			return fmt.Errorf("keep erased ids: %w", err)
 		}
 		if _, err = tx.Exec(ctx, `
 			INSERT INTO erased_messages (workspace_id, message_digest, content_digest)

@@ -112,3 +112,50 @@ func TestErasedMessageIDReusedByAnotherEventIsAConflict(t *testing.T) {
 	require.True(t, res[2].Erased && res[3].Erased)
 	require.Empty(t, e.customers(t), "nobody made")
 }
+
+// Another person's event with the same type, name and properties under an
+// erased message id (an SDK's weak ids) is a conflict, as before the
+// erasure. (From a review.)
+func TestErasedMessageIDReusedByAnotherPersonIsAConflict(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	gone := track("u1", "", "App Opened")
+	gone.MessageID = "1764430000"
+	first := e.apply(t, gone)
+	other := track("u2", "", "App Opened")
+	other.MessageID = "1764430000"
+	require.NotEmpty(t, e.apply(t, other).Conflict, "before the erasure: a conflict (another customer's event)")
+
+	_, err := e.st.EraseCustomer(ctx, e.ws, first.CustomerID)
+	require.NoError(t, err)
+	require.NotEmpty(t, e.apply(t, other).Conflict, "after the erasure too")
+	again := e.apply(t, gone)
+	require.True(t, again.Erased, "u1's own event delivered again: %+v", again)
+}
+
+// Erased ids older than 30 days count no more and go with the next
+// erasure, in any workspace. (From a review.)
+func TestErasedMessageIDsAreForgottenAfter30Days(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	other := newIdentityEnvOn(t, e.st, "Other")
+	gone := track("u1", "", "Viewed")
+	gone.MessageID = "old-1"
+	first := e.apply(t, gone)
+	_, err := e.st.EraseCustomer(ctx, e.ws, first.CustomerID)
+	require.NoError(t, err)
+	for _, table := range []string{"erased_messages", "erased_identities"} {
+		_, err = e.st.Pool().Exec(ctx, `UPDATE `+table+` SET erased_at = now() - interval '31 days' WHERE workspace_id = $1`, e.ws)
+		require.NoError(t, err)
+	}
+	back := e.apply(t, gone)
+	require.False(t, back.Duplicate, "a record older than the 30 days is a new event: %+v", back)
+
+	o := other.apply(t, track("x", "", "Viewed"))
+	_, err = e.st.EraseCustomer(ctx, other.ws, o.CustomerID)
+	require.NoError(t, err)
+	var left int
+	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM erased_messages WHERE workspace_id = $1)
+		+ (SELECT count(*) FROM erased_identities WHERE workspace_id = $1)`, e.ws).Scan(&left))
+	require.Zero(t, left, "digests older than 30 days are deleted by the next erasure")
+}
