@@ -284,15 +284,13 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		ask('a', ev.WorkspaceID, ev.AnonymousID)
 		ask('a', ev.WorkspaceID, ev.PreviousID)
 	}
-	// The message ids an erasure deleted (as digests): probed only when
-	// there are any (the subquery on the whole table runs once).
-	var ews []string
-	var digests [][]byte
-	var digestOf []int
+	// The message ids an erasure deleted (as digests): hashed and probed
+	// only when there are any (the gate on the whole table runs once).
+	var ews, msgs []string
+	var msgOf []int
 	for i, ev := range b.evs {
 		if !b.storedBefore(i) { // each judged on its own, a batch's repeats too
-			d := sha256.Sum256([]byte(ev.MessageID))
-			ews, digests, digestOf = append(ews, ev.WorkspaceID), append(digests, d[:]), append(digestOf, i)
+			ews, msgs, msgOf = append(ews, ev.WorkspaceID), append(msgs, ev.MessageID), append(msgOf, i)
 		}
 	}
 	// Each id is probed through its unique index (LATERAL … LIMIT 1),
@@ -312,11 +310,12 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		SELECT 'a/' || n.ws || '/' || n.id, a.customer_id FROM unnest($3::text[], $4::text[]) AS n(ws, id)
 		CROSS JOIN LATERAL (SELECT a.customer_id FROM customer_anonymous_ids a WHERE a.workspace_id = n.ws AND a.anonymous_id = n.id LIMIT 1) a
 		UNION ALL
-		SELECT 'e/' || m.i, encode(x.content_digest, 'hex') FROM unnest($5::text[], $6::bytea[]) WITH ORDINALITY AS m(ws, d, i)
-		CROSS JOIN LATERAL (SELECT x.content_digest FROM erased_messages x WHERE x.workspace_id = m.ws AND x.message_digest = m.d
+		SELECT 'e/' || m.i, encode(x.content_digest, 'hex') FROM unnest($5::text[], $6::text[]) WITH ORDINALITY AS m(ws, msg, i)
+		CROSS JOIN LATERAL (SELECT x.content_digest FROM erased_messages x
+			WHERE x.workspace_id = m.ws AND x.message_digest = sha256(convert_to(m.msg, 'UTF8'))
 			AND x.erased_at > now() - '`+erasedMessagesKept+`'::interval) x
 		WHERE (SELECT EXISTS (SELECT 1 FROM erased_messages WHERE erased_at > now() - '`+erasedMessagesKept+`'::interval))`,
-		uws, users, aws, anons, ews, digests)
+		uws, users, aws, anons, ews, msgs)
 	if err != nil {
 		return fmt.Errorf("find customers: %w", err)
 	}
@@ -329,10 +328,10 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		}
 		if n, ok := strings.CutPrefix(key, "e/"); ok {
 			at, err := strconv.Atoi(n)
-			if err != nil || at < 1 || at > len(digestOf) {
+			if err != nil || at < 1 || at > len(msgOf) {
 				return fmt.Errorf("find erased events: bad position %q", n)
 			}
-			erased[digestOf[at-1]] = id
+			erased[msgOf[at-1]] = id
 			continue
 		}
 		b.ids[key] = id
@@ -357,18 +356,13 @@ func (b *eventBatch) judgeErased(ctx context.Context, erased map[int]string) err
 	if len(erased) == 0 {
 		return nil
 	}
-	var at []int
-	var types, names, props, digests []string
+	var at, idAt []int
+	var types, names, props, digests, idWS []string
+	var idDigests [][]byte
 	for i, d := range erased {
 		ev := b.evs[i]
 		at, types, names = append(at, i), append(types, ev.Type), append(names, ev.Name)
 		props, digests = append(props, string(jsonObjectOrEmpty(ev.Properties))), append(digests, d)
-	}
-	var idAt []int
-	var idWS []string
-	var idDigests [][]byte
-	for i := range erased {
-		ev := b.evs[i]
 		for _, id := range []string{ev.UserID, ev.AnonymousID, ev.PreviousID} {
 			if id != "" {
 				d := sha256.Sum256([]byte(id))

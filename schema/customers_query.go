@@ -140,8 +140,7 @@ const searchCandidatesCap = 1000
 // someone types while looking for a customer); the probes stay on the
 // indexes, whose collation is C in Herald's own clusters.
 func customerCandidates(q string, arg func(any) string) string {
-	exact, phone := arg(q), arg(NormalizePhone(q))
-	prefix, lowerPrefix := arg(likePrefix(q)), arg(likePrefix(strings.ToLower(q)))
+	exact, phone, prefix, lowerPrefix := searchArgs(q, arg)
 	return `SELECT id FROM customers WHERE workspace_id = $1 AND id = ` + exact + `
 		UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND external_id LIKE ` + prefix + `
 		UNION ALL SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = ` + exact + `
@@ -149,6 +148,12 @@ func customerCandidates(q string, arg func(any) string) string {
 		UNION ALL SELECT id FROM customers WHERE workspace_id = $1 AND phone IN (` + exact + `, ` + phone + `)
 		UNION ALL SELECT customer_id FROM customer_anonymous_ids WHERE workspace_id = $1 AND anonymous_id = ` + exact + `
 		UNION ALL SELECT into_id FROM customer_merges WHERE workspace_id = $1 AND from_id = ` + exact
+}
+
+// searchArgs adds the parameters a query is matched with: as it is, as a
+// phone number, and as prefixes of user ids and (lower-case) emails.
+func searchArgs(q string, arg func(any) string) (exact, phone, prefix, lowerPrefix string) {
+	return arg(q), arg(NormalizePhone(q)), arg(likePrefix(q)), arg(likePrefix(strings.ToLower(q)))
 }
 
 // customerSearchSQL is SearchCustomers' statement and its arguments; broad:
@@ -165,8 +170,7 @@ func customerSearchSQL(workspaceID string, f CustomerSearch, broad bool) (string
 	case f.Query != "" && broad:
 		// Each row tested as the newest-first index yields it; the ids
 		// found through other tables are gathered once (a hashed subplan).
-		exact, phone := arg(f.Query), arg(NormalizePhone(f.Query))
-		prefix, lowerPrefix := arg(likePrefix(f.Query)), arg(likePrefix(strings.ToLower(f.Query)))
+		exact, phone, prefix, lowerPrefix := searchArgs(f.Query, arg)
 		where = append(where, `(c.id = `+exact+` OR c.external_id LIKE `+prefix+`
 			OR (c.email IS NOT NULL AND lower(c.email) LIKE `+lowerPrefix+`) OR c.phone IN (`+exact+`, `+phone+`)
 			OR c.id IN (

@@ -481,9 +481,7 @@ func TestImportModes(t *testing.T) {
 		Traits: map[string]any{"plan": "trial"}, OccurredAt: time.Now()})
 	require.NoError(t, err)
 	// Eve is known by her address only (an earlier import by email).
-	eveImport := uploadImport(t, st, ws.ID, []string{"email"}, []string{"eve@example.com"})
-	runImport(t, st, ws.ID, eveImport, schema.StartImport{Mapping: []byte(`{"email":"email"}`)}, schema.ImportKeyEmail,
-		schema.ImportedCustomer{Row: 2, Email: "eve@example.com"})
+	knownByEmailOnly(t, st, ws.ID, "eve@example.com")
 	segment, err := st.CreateSegment(ctx, ws.ID, schema.Segment{Name: "Imported", Kind: schema.SegmentManual})
 	require.NoError(t, err)
 
@@ -595,9 +593,7 @@ func TestImportUpdateOnlyCreatesNoCustomerForASecondUserIDOfOneAddress(t *testin
 	st := schematest.Store(t)
 	ws, err := st.CreateWorkspace(ctx, "Demo")
 	require.NoError(t, err)
-	eve := uploadImport(t, st, ws.ID, []string{"email"}, []string{"eve@example.com"})
-	runImport(t, st, ws.ID, eve, schema.StartImport{Mapping: []byte(`{"email":"email"}`)}, schema.ImportKeyEmail,
-		schema.ImportedCustomer{Row: 2, Email: "eve@example.com"})
+	knownByEmailOnly(t, st, ws.ID, "eve@example.com")
 
 	id := uploadImport(t, st, ws.ID, []string{"user_id", "email"},
 		[]string{"u-eve", "eve@example.com"}, []string{"u-eve-work", "eve@example.com"})
@@ -630,9 +626,7 @@ func TestImportCreateOnlyAcrossChunksMakesNoSecondProfile(t *testing.T) {
 	st := schematest.Store(t)
 	ws, err := st.CreateWorkspace(ctx, "Demo")
 	require.NoError(t, err)
-	eve := uploadImport(t, st, ws.ID, []string{"email"}, []string{"eve@example.com"})
-	runImport(t, st, ws.ID, eve, schema.StartImport{Mapping: []byte(`{"email":"email"}`)}, schema.ImportKeyEmail,
-		schema.ImportedCustomer{Row: 2, Email: "eve@example.com"})
+	knownByEmailOnly(t, st, ws.ID, "eve@example.com")
 
 	id := uploadImport(t, st, ws.ID, []string{"user_id", "email", "plan"},
 		[]string{"u-eve", "eve@example.com", ""}, []string{"u-eve", "", "pro"})
@@ -691,4 +685,13 @@ func TestImportCreateOnlyLeavesACustomerIdentifiedDuringTheRun(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{"plan":"paid"}`, string(live.Attributes), "create_only overwrote a customer it did not create")
 	require.Equal(t, [3]int{0, 0, 1}, [3]int{imp.CreatedRows, imp.UpdatedRows, imp.SkippedRows}, "created, updated, skipped")
+}
+
+// knownByEmailOnly makes a profile known only by its address, as an import
+// by email leaves it.
+func knownByEmailOnly(t *testing.T, st *schema.Store, ws, address string) {
+	t.Helper()
+	id := uploadImport(t, st, ws, []string{"email"}, []string{address})
+	runImport(t, st, ws, id, schema.StartImport{Mapping: []byte(`{"email":"email"}`)}, schema.ImportKeyEmail,
+		schema.ImportedCustomer{Row: 2, Email: address})
 }
