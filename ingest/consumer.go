@@ -62,6 +62,13 @@ type ConsumerDeps struct {
 	// Larger batches cost Postgres less per event; each waits at most
 	// Linger longer.
 	Linger time.Duration
+	// Appliers is how many transactions apply events at once (0:
+	// DefaultAppliers; negative: each partition's batch in a transaction
+	// of its own, as many at once as partitions). The batches partitions
+	// hand in while they all run wait and go into the next one together,
+	// up to CombinedMax events: fewer, larger transactions cost Postgres
+	// less per event.
+	Appliers int
 	// ShutdownTimeout is how long Run may take to stop once its context
 	// ends (default 20s, as HERALD_SHUTDOWN_TIMEOUT): past it, leaving the
 	// group and closing the connections are abandoned. A batch being
@@ -80,6 +87,7 @@ type Consumer struct {
 	lag        *prometheus.GaugeVec
 	lagSeconds *prometheus.GaugeVec
 	batchSize  prometheus.Histogram
+	txSize     prometheus.Histogram
 	misKeyed   prometheus.Counter
 	rate       prometheus.Gauge
 	assigned   prometheus.Gauge
@@ -89,6 +97,7 @@ type Consumer struct {
 	// are found stored, yet no finished batch counted them applied.
 	unfinishedMu sync.Mutex
 	unfinished   map[int32]map[int64]bool
+	comb         *combiner
 }
 
 // NewConsumer builds a consumer; Run starts it.
@@ -101,6 +110,9 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 	}
 	if d.ShutdownTimeout <= 0 {
 		d.ShutdownTimeout = 20 * time.Second
+	}
+	if d.Appliers == 0 {
+		d.Appliers = DefaultAppliers
 	}
 	c := &Consumer{
 		d:          d,
@@ -115,8 +127,12 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 			Name: "herald_ingest_lag_seconds", Help: "Age (from its record timestamp) of the partition's oldest message the consumer holds and has not applied yet; 0 when caught up.",
 		}, []string{"partition"}),
 		batchSize: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "herald_ingest_batch_size", Help: "Messages applied together (one transaction, one offset commit).",
+			Name: "herald_ingest_batch_size", Help: "Messages of a partition applied together (one offset commit).",
 			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500},
+		}),
+		txSize: prometheus.NewHistogram(prometheus.HistogramOpts{
+			Name: "herald_ingest_transaction_events", Help: "Events applied in one transaction (the batches of one or more partitions).",
+			Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 2000},
 		}),
 		misKeyed: prometheus.NewCounter(prometheus.CounterOpts{
 			Name: "herald_ingest_misrouted_events_total",
@@ -129,8 +145,11 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 			Name: "herald_ingest_events_per_second", Help: "Events consumed per second over the last 10 seconds (all outcomes).",
 		}),
 	}
+	if d.Appliers > 0 && d.Store != nil {
+		c.comb = &combiner{apply: d.Store.ApplyEvents, appliers: d.Appliers, maxEvents: CombinedMax, size: c.txSize}
+	}
 	if d.Metrics != nil {
-		d.Metrics.MustRegister(c.consumed, c.lag, c.lagSeconds, c.batchSize, c.misKeyed, c.rate, c.assigned)
+		d.Metrics.MustRegister(c.consumed, c.lag, c.lagSeconds, c.batchSize, c.txSize, c.misKeyed, c.rate, c.assigned)
 	}
 	return c
 }
@@ -218,6 +237,11 @@ func (c *Consumer) Cleanup(sarama.ConsumerGroupSession) error {
 	c.assigned.Set(0)
 	return nil
 }
+
+// DefaultAppliers is ConsumerDeps.Appliers when it is not set: enough
+// transactions at once to keep a few cores of Postgres and the consumer
+// busy, few enough that the batches waiting for them go in together.
+const DefaultAppliers = 4
 
 // MaxBatch is the most messages of one partition applied together.
 const MaxBatch = 500
@@ -766,7 +790,7 @@ func (c *Consumer) store(ctx context.Context, ps []pending, t *tally) ([]Applied
 	}
 	var res []schema.AppliedEvent
 	err := c.retry(ctx, "apply events", func() (err error) {
-		res, err = c.d.Store.ApplyEvents(ctx, in)
+		res, err = c.applyEvents(ctx, in, true)
 		return err
 	})
 	var letters []letter
@@ -791,7 +815,7 @@ func (c *Consumer) store(ctx context.Context, ps []pending, t *tally) ([]Applied
 	for _, p := range ps {
 		var r []schema.AppliedEvent
 		err := c.retry(ctx, "apply event", func() (err error) {
-			r, err = c.d.Store.ApplyEvents(ctx, []schema.EventInput{p.in})
+			r, err = c.applyEvents(ctx, []schema.EventInput{p.in}, false)
 			return err
 		})
 		switch {
@@ -809,6 +833,17 @@ func (c *Consumer) store(ctx context.Context, ps []pending, t *tally) ([]Applied
 		}
 	}
 	return out, c.deadLetters(ctx, letters, t)
+}
+
+// applyEvents applies in: together with the batches of other partitions
+// when combine is set and Appliers allows it, in a transaction of its own
+// otherwise.
+func (c *Consumer) applyEvents(ctx context.Context, in []schema.EventInput, combine bool) ([]schema.AppliedEvent, error) {
+	if combine && c.comb != nil {
+		return c.comb.ApplyEvents(ctx, in)
+	}
+	c.txSize.Observe(float64(len(in)))
+	return c.d.Store.ApplyEvents(ctx, in)
 }
 
 // add counts a stored event: applied when this attempt stored it, or an

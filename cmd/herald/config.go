@@ -57,7 +57,8 @@ type Config struct {
 	KafkaUsername   string `flag:"kafka-username" env:"KAFKA_USERNAME" default:"" usage:"SASL username"`
 	KafkaPassword   string `flag:"kafka-password" env:"KAFKA_PASSWORD" default:"" secret:"true" usage:"SASL password"`
 
-	IngestLinger time.Duration `flag:"ingest-linger" env:"INGEST_LINGER" default:"25ms" usage:"ingest: how long a partition's batch waits for more events while they stream in (larger batches, less Postgres work per event); 0 applies what has arrived at once"`
+	IngestLinger   time.Duration `flag:"ingest-linger" env:"INGEST_LINGER" default:"25ms" usage:"ingest: how long a partition's batch waits for more events while they stream in (larger batches, less Postgres work per event); 0 applies what has arrived at once"`
+	IngestAppliers int           `flag:"ingest-appliers" env:"INGEST_APPLIERS" default:"4" usage:"ingest: how many transactions apply events at once; the partitions' batches that wait meanwhile go into the next one together (fewer, larger transactions); 0 gives each partition's batch a transaction of its own"`
 
 	EncryptionKey string `flag:"encryption-key" env:"ENCRYPTION_KEY" default:"" secret:"true" usage:"base64 of 32 bytes; encrypts provider credentials (dev: generated in the data dir)"`
 
@@ -145,6 +146,9 @@ func parseConfig(name string, args []string, getenv func(string) string, stderr 
 	}
 	if cfg.IngestLinger < 0 || cfg.IngestLinger > time.Second {
 		return cfg, fmt.Errorf("ingest linger %s: want between 0 and 1s", cfg.IngestLinger)
+	}
+	if cfg.IngestAppliers < 0 || cfg.IngestAppliers > 64 {
+		return cfg, fmt.Errorf("%sINGEST_APPLIERS %d: want between 0 and 64", envPrefix, cfg.IngestAppliers)
 	}
 	var level slog.Level
 	if err := level.UnmarshalText([]byte(cfg.LogLevel)); err != nil {

@@ -52,6 +52,13 @@ func TestConfigRejectsBadValues(t *testing.T) {
 	cfg, err := parseConfig("ingest", nil, env(map[string]string{"HERALD_INGEST_LINGER": "0"}), io.Discard)
 	require.NoError(t, err)
 	require.Zero(t, cfg.IngestLinger)
+	for _, v := range []string{"-1", "65", "two"} {
+		_, err = parseConfig("ingest", nil, env(map[string]string{"HERALD_INGEST_APPLIERS": v}), io.Discard)
+		require.ErrorContains(t, err, "APPLIERS", v)
+	}
+	cfg, err = parseConfig("ingest", nil, env(nil), io.Discard)
+	require.NoError(t, err)
+	require.Equal(t, 4, cfg.IngestAppliers)
 	for _, key := range []string{"notbase64!!", "c2hvcnQ=", "c2VjcmV0LWtleS1ieXRlcw=="} {
 		_, err = parseConfig("api", nil, env(map[string]string{"HERALD_ENCRYPTION_KEY": key}), io.Discard)
 		require.ErrorContains(t, err, "HERALD_ENCRYPTION_KEY: want the base64 of 32 random bytes", key)

@@ -1,6 +1,7 @@
 package main
 
 import (
+	"cmp"
 	"context"
 	"fmt"
 	"log/slog"
@@ -181,6 +182,7 @@ func serveIngest(ctx context.Context, p *process) error {
 		Group:    p.cfg.KafkaGroup,
 		Security: p.cfg.kafkaSecurity(),
 		Linger:   p.cfg.IngestLinger,
+		Appliers: cmp.Or(p.cfg.IngestAppliers, -1), // 0: each partition's own
 		// Within HERALD_SHUTDOWN_TIMEOUT even when the broker hangs.
 		ShutdownTimeout: p.cfg.ShutdownTimeout,
 	})

@@ -1,0 +1,134 @@
+package ingest
+
+import (
+	"context"
+	"sync"
+
+	"github.com/prometheus/client_golang/prometheus"
+
+	"github.com/heraldhq/herald/schema"
+)
+
+// CombinedMax is the most events a transaction takes from the batches
+// waiting (a batch is never split: one larger than what is left starts the
+// next transaction).
+const CombinedMax = 2000
+
+// combiner applies the batches that partitions hand it at the same time
+// in one transaction: at most appliers transactions run at once, and each
+// takes every batch waiting when it starts (up to maxEvents). Fewer,
+// larger transactions cost Postgres less per event (statements, commits,
+// and the pages each backend maps for the first time).
+type combiner struct {
+	apply     func(context.Context, []schema.EventInput) ([]schema.AppliedEvent, error)
+	appliers  int
+	maxEvents int
+	size      prometheus.Observer // events per transaction; may be nil
+
+	mu      sync.Mutex
+	waiting []*combined
+	running int
+}
+
+// combined is one partition's batch waiting for, or in, a transaction.
+type combined struct {
+	ctx  context.Context
+	in   []schema.EventInput
+	out  []schema.AppliedEvent
+	err  error
+	done chan struct{}
+}
+
+// ApplyEvents applies in, together with the batches other partitions
+// hand in meanwhile. It returns once in's transaction has ended, even
+// when ctx ended first: the caller learns what was stored.
+func (c *combiner) ApplyEvents(ctx context.Context, in []schema.EventInput) ([]schema.AppliedEvent, error) {
+	b := &combined{ctx: ctx, in: in, done: make(chan struct{})}
+	c.mu.Lock()
+	c.waiting = append(c.waiting, b)
+	if c.running < c.appliers {
+		c.running++
+		// Its own goroutine: the partition that started it goes on with
+		// its next batch as soon as this one is applied.
+		go c.lead()
+	}
+	c.mu.Unlock()
+	<-b.done
+	return b.out, b.err
+}
+
+// lead applies what waits until nothing does.
+func (c *combiner) lead() {
+	for {
+		c.mu.Lock()
+		if len(c.waiting) == 0 {
+			c.running--
+			c.mu.Unlock()
+			return
+		}
+		n, events := 0, 0
+		for n < len(c.waiting) && (n == 0 || events+len(c.waiting[n].in) <= c.maxEvents) {
+			events += len(c.waiting[n].in)
+			n++
+		}
+		take := c.waiting[:n:n]
+		c.waiting = c.waiting[n:]
+		c.mu.Unlock()
+		c.run(take, events)
+	}
+}
+
+func (c *combiner) run(take []*combined, events int) {
+	if len(take) == 1 {
+		b := take[0]
+		b.out, b.err = c.applyObserved(b.ctx, b.in)
+		close(b.done)
+		return
+	}
+	ctx, cancel := allDone(take)
+	defer cancel()
+	in := make([]schema.EventInput, 0, events)
+	for _, b := range take {
+		in = append(in, b.in...)
+	}
+	out, err := c.applyObserved(ctx, in)
+	if err != nil {
+		// Each on its own: one batch's event the database refuses must not
+		// hold the others back (its partition then applies it event by
+		// event), nor may a transaction too large for the server's lock
+		// table (max_locks_per_transaction) fail again and again combined.
+		for _, b := range take {
+			b.out, b.err = c.applyObserved(b.ctx, b.in)
+			close(b.done)
+		}
+		return
+	}
+	for _, b := range take {
+		b.out, out = out[:len(b.in):len(b.in)], out[len(b.in):]
+		close(b.done)
+	}
+}
+
+// applyObserved is one transaction of in.
+func (c *combiner) applyObserved(ctx context.Context, in []schema.EventInput) ([]schema.AppliedEvent, error) {
+	if c.size != nil {
+		c.size.Observe(float64(len(in)))
+	}
+	return c.apply(ctx, in)
+}
+
+// allDone is a context that ends when every batch's context has ended.
+func allDone(take []*combined) (context.Context, context.CancelFunc) {
+	ctx, cancel := context.WithCancel(context.WithoutCancel(take[0].ctx))
+	go func() {
+		for _, b := range take {
+			select {
+			case <-b.ctx.Done():
+			case <-ctx.Done():
+				return
+			}
+		}
+		cancel()
+	}()
+	return ctx, cancel
+}

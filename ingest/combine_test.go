@@ -1,0 +1,437 @@
+package ingest
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/IBM/sarama"
+	"github.com/jackc/pgx/v5"
+	"github.com/jackc/pgx/v5/pgconn"
+	"github.com/prometheus/client_golang/prometheus"
+	"github.com/stretchr/testify/require"
+
+	"github.com/heraldhq/herald/ingest/kafkaserver"
+	"github.com/heraldhq/herald/schema"
+	"github.com/heraldhq/herald/schema/schematest"
+)
+
+// fakeApplies records the batches a combiner hands to its apply function
+// and answers each event with its message id as the customer; a call
+// blocks while its first message id is held.
+type fakeApplies struct {
+	mu      sync.Mutex
+	calls   [][]string
+	held    map[string]chan struct{}
+	running int
+	most    int
+	fail    func(ids []string) error
+}
+
+func (f *fakeApplies) apply(ctx context.Context, in []schema.EventInput) ([]schema.AppliedEvent, error) {
+	ids := make([]string, len(in))
+	for i, ev := range in {
+		ids[i] = ev.MessageID
+	}
+	f.mu.Lock()
+	f.calls = append(f.calls, ids)
+	if ctx.Err() != nil {
+		f.mu.Unlock()
+		return nil, ctx.Err() // as a query on a cancelled context
+	}
+	f.running++
+	f.most = max(f.most, f.running)
+	hold := f.held[ids[0]]
+	f.mu.Unlock()
+	defer func() {
+		f.mu.Lock()
+		f.running--
+		f.mu.Unlock()
+	}()
+	if hold != nil {
+		select {
+		case <-hold:
+		case <-ctx.Done():
+			return nil, ctx.Err()
+		}
+	}
+	if f.fail != nil {
+		if err := f.fail(ids); err != nil {
+			return nil, err
+		}
+	}
+	out := make([]schema.AppliedEvent, len(in))
+	for i, id := range ids {
+		out[i].CustomerID = "of " + id
+	}
+	return out, nil
+}
+
+func (f *fakeApplies) recorded() [][]string {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	return append([][]string(nil), f.calls...)
+}
+
+func batchOf(ids ...string) []schema.EventInput {
+	in := make([]schema.EventInput, len(ids))
+	for i, id := range ids {
+		in[i] = schema.EventInput{MessageID: id}
+	}
+	return in
+}
+
+type result struct {
+	out []schema.AppliedEvent
+	err error
+}
+
+// submit hands in to c from a goroutine of its own, as a partition does.
+func submit(ctx context.Context, c *combiner, in []schema.EventInput) <-chan result {
+	ch := make(chan result, 1)
+	go func() {
+		out, err := c.ApplyEvents(ctx, in)
+		ch <- result{out, err}
+	}()
+	return ch
+}
+
+// waitFor waits until n batches wait for a transaction.
+func waitFor(t *testing.T, c *combiner, n int) {
+	t.Helper()
+	require.Eventually(t, func() bool {
+		c.mu.Lock()
+		defer c.mu.Unlock()
+		return len(c.waiting) == n
+	}, 5*time.Second, time.Millisecond)
+}
+
+func outIDs(out []schema.AppliedEvent) []string {
+	ids := make([]string, len(out))
+	for i, r := range out {
+		ids[i] = r.CustomerID
+	}
+	return ids
+}
+
+// While a transaction runs, the batches handed in wait, and the next
+// transaction takes them together — as many whole batches as fit in
+// maxEvents — and gives each partition back its own results, in order.
+func TestCombinerAppliesWaitingBatchesTogether(t *testing.T) {
+	hold := make(chan struct{})
+	f := &fakeApplies{held: map[string]chan struct{}{"a1": hold}}
+	c := &combiner{apply: f.apply, appliers: 1, maxEvents: 4}
+	ctx := context.Background()
+	a := submit(ctx, c, batchOf("a1"))
+	require.Eventually(t, func() bool { return len(f.recorded()) == 1 }, 5*time.Second, time.Millisecond)
+	b := submit(ctx, c, batchOf("b1", "b2"))
+	waitFor(t, c, 1)
+	d := submit(ctx, c, batchOf("d1", "d2"))
+	waitFor(t, c, 2)
+	e := submit(ctx, c, batchOf("e1"))
+	waitFor(t, c, 3)
+	close(hold)
+
+	for ch, want := range map[<-chan result][]string{
+		a: {"of a1"}, b: {"of b1", "of b2"}, d: {"of d1", "of d2"}, e: {"of e1"},
+	} {
+		r := <-ch
+		require.NoError(t, r.err)
+		require.Equal(t, want, outIDs(r.out))
+	}
+	require.Equal(t, [][]string{{"a1"}, {"b1", "b2", "d1", "d2"}, {"e1"}}, f.recorded(),
+		"b and d waited together and fit in 4 events; e waited for the next transaction")
+}
+
+// A batch larger than maxEvents still goes, alone.
+func TestCombinerNeverSplitsABatch(t *testing.T) {
+	f := &fakeApplies{}
+	c := &combiner{apply: f.apply, appliers: 1, maxEvents: 2}
+	out, err := c.ApplyEvents(context.Background(), batchOf("x1", "x2", "x3"))
+	require.NoError(t, err)
+	require.Equal(t, []string{"of x1", "of x2", "of x3"}, outIDs(out))
+	require.Equal(t, [][]string{{"x1", "x2", "x3"}}, f.recorded())
+}
+
+// No more than appliers transactions run at once, however many partitions
+// hand batches in.
+func TestCombinerRunsAtMostAppliersAtOnce(t *testing.T) {
+	holds := map[string]chan struct{}{}
+	for i := range 8 {
+		holds[fmt.Sprint("p", i)] = make(chan struct{})
+	}
+	f := &fakeApplies{held: holds}
+	c := &combiner{apply: f.apply, appliers: 2, maxEvents: 1}
+	var results []<-chan result
+	for i := range 8 {
+		results = append(results, submit(context.Background(), c, batchOf(fmt.Sprint("p", i))))
+	}
+	require.Eventually(t, func() bool { return len(f.recorded()) == 2 }, 5*time.Second, time.Millisecond)
+	waitFor(t, c, 6)
+	for _, h := range holds {
+		close(h)
+	}
+	for _, ch := range results {
+		require.NoError(t, (<-ch).err)
+	}
+	require.Len(t, f.recorded(), 8)
+	require.Equal(t, 2, f.most)
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	require.Zero(t, c.running, "the appliers stop when nothing waits")
+}
+
+// When a transaction of several batches fails — the database refuses an
+// event's data, the server's lock table is full, the connection was lost —
+// each batch is applied on its own: only the batch that fails alone gets
+// the error (a refused event's partition then applies it event by event;
+// after other failures each partition retries as after its own).
+func TestCombinerFailures(t *testing.T) {
+	for _, tc := range []struct {
+		name string
+		err  error
+	}{
+		{"refused data", &pgconn.PgError{Code: "22P05"}},
+		{"lock table full", &pgconn.PgError{Code: "53200"}},
+		{"lost connection", errors.New("conn closed")},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			hold := make(chan struct{})
+			f := &fakeApplies{held: map[string]chan struct{}{"h": hold}, fail: func(ids []string) error {
+				for _, id := range ids {
+					if id == "bad" {
+						return tc.err
+					}
+				}
+				return nil
+			}}
+			c := &combiner{apply: f.apply, appliers: 1, maxEvents: 10}
+			ctx := context.Background()
+			h := submit(ctx, c, batchOf("h"))
+			require.Eventually(t, func() bool { return len(f.recorded()) == 1 }, 5*time.Second, time.Millisecond)
+			results := map[string]<-chan result{}
+			for i, id := range []string{"g1", "bad", "g2"} {
+				results[id] = submit(ctx, c, batchOf(id))
+				waitFor(t, c, i+1)
+			}
+			close(hold)
+			require.NoError(t, (<-h).err)
+			for id, ch := range results {
+				r := <-ch
+				if id == "bad" {
+					require.ErrorIs(t, r.err, tc.err, id)
+				} else {
+					require.NoError(t, r.err, id)
+					require.Equal(t, []string{"of " + id}, outIDs(r.out))
+				}
+			}
+			require.Equal(t, [][]string{{"h"}, {"g1", "bad", "g2"}, {"g1"}, {"bad"}, {"g2"}}, f.recorded())
+		})
+	}
+}
+
+// A transaction of several batches goes on while any of their partitions
+// still wants it (a partition whose session ended still learns what was
+// stored), and is cancelled once none does.
+func TestCombinedTransactionEndsWhenEveryPartitionGaveUp(t *testing.T) {
+	hold, inner := make(chan struct{}), make(chan struct{})
+	f := &fakeApplies{held: map[string]chan struct{}{"h": hold, "x": inner}}
+	c := &combiner{apply: f.apply, appliers: 1, maxEvents: 10}
+	h := submit(context.Background(), c, batchOf("h"))
+	require.Eventually(t, func() bool { return len(f.recorded()) == 1 }, 5*time.Second, time.Millisecond)
+	ctxX, cancelX := context.WithCancel(context.Background())
+	ctxY, cancelY := context.WithCancel(context.Background())
+	x := submit(ctxX, c, batchOf("x"))
+	waitFor(t, c, 1)
+	y := submit(ctxY, c, batchOf("y"))
+	waitFor(t, c, 2)
+	close(hold)
+	require.NoError(t, (<-h).err)
+	require.Eventually(t, func() bool { return len(f.recorded()) == 2 }, 5*time.Second, time.Millisecond)
+
+	cancelX()
+	select {
+	case r := <-x:
+		t.Fatalf("x returned before its transaction ended: %v", r.err)
+	case <-time.After(50 * time.Millisecond):
+	}
+	cancelY()
+	for _, ch := range []<-chan result{x, y} {
+		require.ErrorIs(t, (<-ch).err, context.Canceled)
+	}
+	require.Equal(t, [][]string{{"h"}, {"x", "y"}, {"x"}, {"y"}}, f.recorded(), "then each alone, at once cancelled")
+}
+
+// On the real database: batches of several partitions applied in one
+// transaction store every event once, and a batch with an event Postgres
+// refuses fails alone.
+func TestCombinerOnPostgres(t *testing.T) {
+	st := schematest.Store(t)
+	ctx := context.Background()
+	ws, err := st.CreateWorkspace(ctx, "combined")
+	require.NoError(t, err)
+	ev := func(id, user string, props string) schema.EventInput {
+		return schema.EventInput{WorkspaceID: ws.ID, MessageID: id, Type: "track", Name: "Played", UserID: user,
+			Properties: json.RawMessage(props), OccurredAt: time.Now().UTC().Truncate(time.Microsecond)}
+	}
+	hold := make(chan struct{})
+	first := true
+	var mu sync.Mutex
+	c := &combiner{appliers: 1, maxEvents: 100, apply: func(ctx context.Context, in []schema.EventInput) ([]schema.AppliedEvent, error) {
+		mu.Lock()
+		wait := first
+		first = false
+		mu.Unlock()
+		if wait {
+			<-hold
+		}
+		return st.ApplyEvents(ctx, in)
+	}}
+	h := submit(ctx, c, []schema.EventInput{ev("m0", "u0", `{}`)})
+	require.Eventually(t, func() bool { mu.Lock(); defer mu.Unlock(); return !first }, 5*time.Second, time.Millisecond)
+	p1 := submit(ctx, c, []schema.EventInput{ev("m1", "u1", `{}`), ev("m2", "u2", `{}`)})
+	waitFor(t, c, 1)
+	bad := submit(ctx, c, []schema.EventInput{ev("m3", "u3", `{}`), ev("m4", "u4", `{"s":"a\u0000b"}`)})
+	waitFor(t, c, 2)
+	p3 := submit(ctx, c, []schema.EventInput{ev("m5", "u1", `{}`), ev("m1", "u1", `{}`)})
+	waitFor(t, c, 3)
+	close(hold)
+
+	require.NoError(t, (<-h).err)
+	r1 := <-p1
+	require.NoError(t, r1.err)
+	rb := <-bad
+	require.True(t, schema.IsDataError(rb.err), "the refused event's batch fails alone: %v", rb.err)
+	r3 := <-p3
+	require.NoError(t, r3.err)
+	require.Equal(t, r1.out[0].CustomerID, r3.out[0].CustomerID, "u1's events of two partitions name one customer")
+	require.False(t, r3.out[0].Duplicate)
+	require.True(t, r3.out[1].Duplicate, "m1 again, from another partition: stored once")
+
+	stored := messageIDs(t, st, `SELECT message_id FROM events WHERE workspace_id = $1 ORDER BY message_id`, ws.ID)
+	require.Equal(t, []string{"m0", "m1", "m2", "m5"}, stored, "nothing of the refused batch, the others once")
+}
+
+// A consumer over Kafka with one applier: while the first partition's
+// batch waits for a customer another transaction holds, the batches of
+// the other partitions queue, then go in together; every event is stored
+// once, each customer's in its order, and every offset is committed.
+func TestConsumerCombinesPartitionsBatches(t *testing.T) {
+	b, err := kafkaserver.Start(kafkaserver.Options{Topics: []string{"ev", "ev.dlq"}, Partitions: 3})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	st := schematest.Store(t)
+	ctx := context.Background()
+	ws, err := st.CreateWorkspace(ctx, "combined")
+	require.NoError(t, err)
+	// One user per partition.
+	users := map[int32]string{}
+	for i := 0; len(users) < 3; i++ {
+		u := fmt.Sprint("u", i)
+		if p := KeyPartition([]byte(ws.ID+":"+u), 3); users[p] == "" {
+			users[p] = u
+		}
+	}
+	// Another transaction holds the lock ingest takes on users[0]'s id.
+	holder, err := st.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer holder.Rollback(ctx) //nolint:errcheck
+	_, err = holder.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, ws.ID+"/"+users[0])
+	require.NoError(t, err)
+
+	prod, err := NewProducer(b.Addrs(), "ev")
+	require.NoError(t, err)
+	t.Cleanup(func() { prod.Close() })
+	produce := func(p int32, n int) {
+		var msgs []Message
+		for i := range n {
+			u := users[p]
+			msgs = append(msgs, Message{Key: ws.ID + ":" + u, Value: jsonOf(t, map[string]any{"type": "track",
+				"messageId": fmt.Sprintf("%s-%d", u, i), "userId": u, "event": "Played", "workspaceId": ws.ID})})
+		}
+		require.NoError(t, prod.Produce(ctx, msgs...))
+	}
+	reg := prometheus.NewRegistry()
+	c := NewConsumer(ConsumerDeps{Brokers: b.Addrs(), Store: st, Metrics: reg, Topic: "ev", DLQTopic: "ev.dlq",
+		Group: "combined", Appliers: 1})
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		require.NoError(t, <-done)
+	})
+
+	produce(0, 5)
+	require.Eventually(t, func() bool { return histogramCount(t, reg, "herald_ingest_transaction_events") == 1 },
+		20*time.Second, 10*time.Millisecond, "the first batch's transaction waits for the lock")
+	produce(1, 7)
+	produce(2, 9)
+	waitFor(t, c.comb, 2)
+	require.NoError(t, holder.Rollback(ctx))
+
+	require.Eventually(t, func() bool { return histogramCount(t, reg, "herald_ingest_batch_size") == 3 },
+		20*time.Second, 10*time.Millisecond)
+	require.Equal(t, uint64(2), histogramCount(t, reg, "herald_ingest_transaction_events"),
+		"the two batches that waited went in one transaction")
+	for p, n := range map[int32]int{0: 5, 1: 7, 2: 9} {
+		ids := messageIDs(t, st, `SELECT e.message_id FROM events e JOIN customers c ON c.id = e.customer_id
+			WHERE e.workspace_id = $1 AND c.external_id = $2 ORDER BY e.id`, ws.ID, users[p])
+		want := make([]string, n)
+		for i := range want {
+			want[i] = fmt.Sprintf("%s-%d", users[p], i)
+		}
+		require.Equal(t, want, ids, "partition %d: once each, in order", p)
+	}
+	// Committed: a new member of the group starts after them.
+	stop()
+	require.NoError(t, <-done)
+	done <- nil
+	admin, err := NewClient(b.Addrs())
+	require.NoError(t, err)
+	t.Cleanup(func() { admin.Close() })
+	om, err := sarama.NewOffsetManagerFromClient("combined", admin)
+	require.NoError(t, err)
+	t.Cleanup(func() { om.Close() })
+	for p, n := range map[int32]int64{0: 5, 1: 7, 2: 9} {
+		pom, err := om.ManagePartition("ev", p)
+		require.NoError(t, err)
+		next, _ := pom.NextOffset()
+		require.Equal(t, n, next, "partition %d", p)
+		pom.AsyncClose()
+	}
+}
+
+// histogramCount is how many observations the registry's histogram name has.
+func histogramCount(t *testing.T, reg *prometheus.Registry, name string) uint64 {
+	t.Helper()
+	mfs, err := reg.Gather()
+	require.NoError(t, err)
+	for _, mf := range mfs {
+		if mf.GetName() == name {
+			return mf.GetMetric()[0].GetHistogram().GetSampleCount()
+		}
+	}
+	return 0
+}
+
+func jsonOf(t *testing.T, v any) []byte {
+	t.Helper()
+	b, err := json.Marshal(v)
+	require.NoError(t, err)
+	return b
+}
+
+// messageIDs runs query, which selects message ids.
+func messageIDs(t *testing.T, st *schema.Store, query string, args ...any) []string {
+	t.Helper()
+	rows, err := st.Pool().Query(context.Background(), query, args...)
+	require.NoError(t, err)
+	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	return ids
+}
