@@ -573,10 +573,8 @@ func (s *Store) EraseCustomer(ctx context.Context, workspaceID, customerID strin
 		// Their message ids stay, as digests, for a while: a record of one
 		// delivered again is then a duplicate, not a new event of a new
 		// customer (ApplyEvents).
-		for _, table := range []string{"erased_messages", "erased_identities"} {
-			if _, err = tx.Exec(ctx, `DELETE FROM `+table+` WHERE erased_at < now() - $1::interval`, erasedMessagesKept); err != nil {
-				return fmt.Errorf("forget old erased ids: %w", err)
-			}
+		if _, err = forgetErasedIDs(ctx, tx); err != nil {
+			return err
 		}
 		var ids [][]byte
 		for _, id := range append(append(c.AnonymousIDs, c.PreviousUserIDs...), deref(c.ExternalID)) {
@@ -664,6 +662,28 @@ func erasedContentDigest(typ, name, properties string) string {
 // Kafka's default retention (7 days), after which no record of them is left
 // to deliver again.
 const erasedMessagesKept = "30 days"
+
+// ForgetErasedIDs deletes the digests of erased events and ids kept longer
+// than erasedMessagesKept (they count no more), in every workspace, and
+// says how many it deleted. The ingest role runs it every hour; an erasure
+// runs it too.
+func (s *Store) ForgetErasedIDs(ctx context.Context) (int64, error) {
+	return forgetErasedIDs(ctx, s.pool)
+}
+
+func forgetErasedIDs(ctx context.Context, db interface {
+	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
+}) (int64, error) {
+	var n int64
+	for _, table := range []string{"erased_messages", "erased_identities"} {
+		tag, err := db.Exec(ctx, `DELETE FROM `+table+` WHERE erased_at < now() - $1::interval`, erasedMessagesKept)
+		if err != nil {
+			return n, fmt.Errorf("forget old erased ids: %w", err)
+		}
+		n += tag.RowsAffected()
+	}
+	return n, nil
+}
 
 func deref(s *string) string {
 	if s == nil {

@@ -159,3 +159,40 @@ func TestErasedMessageIDsAreForgottenAfter30Days(t *testing.T) {
 		+ (SELECT count(*) FROM erased_identities WHERE workspace_id = $1)`, e.ws).Scan(&left))
 	require.Zero(t, left, "digests older than 30 days are deleted by the next erasure")
 }
+
+// The ingest role's hourly sweep deletes the digests past the 30 days in
+// every workspace, without an erasure, and keeps the newer ones.
+func TestForgetErasedIDsDeletesOnlyOldDigests(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	other := newIdentityEnvOn(t, e.st, "Other")
+	for _, env := range []*identityEnv{e, other} {
+		for _, user := range []string{"old", "new"} {
+			ev := track(user, "", "Viewed")
+			ev.MessageID = user + "-1"
+			r := env.apply(t, ev)
+			_, err := e.st.EraseCustomer(ctx, env.ws, r.CustomerID)
+			require.NoError(t, err)
+		}
+	}
+	_, err := e.st.Pool().Exec(ctx, `UPDATE erased_messages SET erased_at = now() - interval '31 days'
+		WHERE message_digest = sha256(convert_to('old-1', 'UTF8'))`)
+	require.NoError(t, err)
+	_, err = e.st.Pool().Exec(ctx, `UPDATE erased_identities SET erased_at = now() - interval '31 days'
+		WHERE identity_digest = sha256(convert_to('old', 'UTF8'))`)
+	require.NoError(t, err)
+	count := func() (n int) {
+		require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM erased_messages WHERE workspace_id IN ($1, $2))
+			+ (SELECT count(*) FROM erased_identities WHERE workspace_id IN ($1, $2))`, e.ws, other.ws).Scan(&n))
+		return n
+	}
+	require.Equal(t, 8, count())
+
+	n, err := e.st.ForgetErasedIDs(ctx)
+	require.NoError(t, err)
+	require.EqualValues(t, 4, n, "old's message id and user id, in both workspaces")
+	require.Equal(t, 4, count(), "new's stay")
+	n, err = e.st.ForgetErasedIDs(ctx)
+	require.NoError(t, err)
+	require.Zero(t, n)
+}

@@ -171,6 +171,7 @@ func serveIngest(ctx context.Context, p *process) error {
 	if err := ingest.EnsureTopics(p.kafka, int32(p.cfg.KafkaPartitions), p.cfg.KafkaTopic, p.cfg.KafkaDLQTopic); err != nil {
 		return err
 	}
+	go forgetErasedEvery(ctx, p.store, p.log.With("role", "ingest"), time.Hour)
 	c := ingest.NewConsumer(ingest.ConsumerDeps{
 		Brokers:  p.cfg.brokers(),
 		Store:    p.store,
@@ -187,6 +188,27 @@ func serveIngest(ctx context.Context, p *process) error {
 		ShutdownTimeout: p.cfg.ShutdownTimeout,
 	})
 	return c.Run(ctx)
+}
+
+// forgetErasedEvery deletes the digests of erased events and ids past their
+// 30 days at once and then every interval, so that they do not stay until
+// the next erasure; several ingest processes doing it at once is harmless.
+func forgetErasedEvery(ctx context.Context, st *schema.Store, log *slog.Logger, every time.Duration) {
+	t := time.NewTicker(every)
+	defer t.Stop()
+	for {
+		switch n, err := st.ForgetErasedIDs(ctx); {
+		case err != nil && ctx.Err() == nil:
+			log.Warn("could not forget old erased ids; trying again later", "error", err, "retry_in", every)
+		case n > 0:
+			log.Info("forgot the digests of erased events and ids past their 30 days", "deleted", n)
+		}
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+	}
 }
 
 // retryUntilDone calls f until it succeeds or ctx ends, waiting first, then

@@ -285,3 +285,49 @@ func TestAPICreatesItsTopicsAtItsStart(t *testing.T) {
 		})
 	}
 }
+
+// The ingest role forgets erased digests past their 30 days at its start
+// and then on its interval, without waiting for another erasure; it stops
+// with its context.
+func TestForgetErasedEveryDeletesOldDigests(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "A")
+	require.NoError(t, err)
+	erasedMessage := func(daysAgo int) {
+		_, err := st.Pool().Exec(ctx, `INSERT INTO erased_messages (workspace_id, message_digest, content_digest, erased_at)
+			VALUES ($1, sha256(convert_to(gen_random_uuid()::text, 'UTF8')), '\x00', now() - make_interval(days => $2))`, ws.ID, daysAgo)
+		require.NoError(t, err)
+	}
+	erasedIdentity := func(daysAgo int) {
+		_, err := st.Pool().Exec(ctx, `INSERT INTO erased_identities (workspace_id, identity_digest, erased_at)
+			VALUES ($1, sha256(convert_to(gen_random_uuid()::text, 'UTF8')), now() - make_interval(days => $2))`, ws.ID, daysAgo)
+		require.NoError(t, err)
+	}
+	left := func() (n int) {
+		require.NoError(t, st.Pool().QueryRow(ctx, `SELECT (SELECT count(*) FROM erased_messages) + (SELECT count(*) FROM erased_identities)`).Scan(&n))
+		return n
+	}
+	erasedMessage(31)
+	erasedIdentity(31)
+	erasedMessage(1)
+
+	logs := &lockedBuffer{}
+	sweepCtx, stop := context.WithCancel(ctx)
+	done := make(chan struct{})
+	go func() {
+		defer close(done)
+		forgetErasedEvery(sweepCtx, st, slog.New(slog.NewTextHandler(logs, nil)), 50*time.Millisecond)
+	}()
+	defer func() { stop(); <-done }()
+	require.Eventually(t, func() bool { return left() == 1 }, 10*time.Second, 10*time.Millisecond, "at its start")
+	erasedIdentity(40)
+	require.Eventually(t, func() bool { return left() == 1 }, 10*time.Second, 10*time.Millisecond, "on its interval")
+	require.Contains(t, logs.String(), "deleted=2")
+	stop()
+	select {
+	case <-done:
+	case <-time.After(10 * time.Second):
+		t.Fatal("the sweep did not stop with its context")
+	}
+}
