@@ -69,6 +69,22 @@ func (s *Store) Close() { s.pool.Close() }
 // Ping checks that Postgres answers; used by readiness probes.
 func (s *Store) Ping(ctx context.Context) error { return s.pool.Ping(ctx) }
 
+// CollationWarning says, when the database's collation is not C (or
+// POSIX), what that costs; "" under C. Herald's own clusters and the
+// compose file create the database under C (deployments/README.md).
+func (s *Store) CollationWarning(ctx context.Context) (string, error) {
+	var collate string
+	if err := s.pool.QueryRow(ctx, `SELECT datcollate FROM pg_database WHERE datname = current_database()`).Scan(&collate); err != nil {
+		return "", fmt.Errorf("read the database's collation: %w", err)
+	}
+	if collate == "C" || collate == "POSIX" {
+		return "", nil
+	}
+	return fmt.Sprintf("the database's collation is %q, not C: each customer search with a query (GET /api/customers?q=) "+
+		"reads every customer of its workspace, and inserts cost more; create Herald's database with LC_COLLATE 'C' "+
+		"(deployments/README.md, \"Your own Postgres\")", collate), nil
+}
+
 // Pool exposes the pgx pool for packages that run their own statements in tests.
 func (s *Store) Pool() *pgxpool.Pool { return s.pool }
 

@@ -3,6 +3,7 @@ package schema_test
 import (
 	"context"
 	"errors"
+	"net/url"
 	"os"
 	"testing"
 	"time"
@@ -142,4 +143,30 @@ func TestAuditLog(t *testing.T) {
 	require.Len(t, entries, 1)
 	require.Equal(t, "create", entries[0].Action)
 	require.JSONEq(t, `{"kind":"write"}`, string(entries[0].Detail))
+}
+
+// A database under C says nothing; one under another collation (as an
+// operator's own Postgres created with its defaults) gets a warning that
+// names what it costs and what to do.
+func TestCollationWarning(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	w, err := st.CollationWarning(ctx)
+	require.NoError(t, err)
+	require.Empty(t, w, "Herald's own clusters create their databases under C")
+
+	name := "collation_" + time.Now().Format("150405000000")
+	_, err = st.Pool().Exec(ctx, `CREATE DATABASE `+name+` TEMPLATE template0 ENCODING 'UTF8' LC_COLLATE 'C.utf8' LC_CTYPE 'C.utf8'`)
+	require.NoError(t, err)
+	t.Cleanup(func() { _, _ = st.Pool().Exec(context.Background(), `DROP DATABASE `+name+` WITH (FORCE)`) })
+	u, err := url.Parse(st.Pool().Config().ConnString())
+	require.NoError(t, err)
+	u.Path = "/" + name
+	other, err := schema.Open(ctx, u.String())
+	require.NoError(t, err)
+	t.Cleanup(other.Close)
+	w, err = other.CollationWarning(ctx)
+	require.NoError(t, err)
+	require.Contains(t, w, `"C.utf8", not C`)
+	require.Contains(t, w, "LC_COLLATE 'C'")
 }

@@ -59,6 +59,9 @@ func connect(ctx context.Context, role string, cfg Config, log *slog.Logger) (*p
 	if p.store, err = schema.Open(ctx, cfg.DatabaseURL); err != nil {
 		return nil, err
 	}
+	if w, err := p.store.CollationWarning(ctx); err == nil && w != "" {
+		log.Warn(w)
+	}
 	conn, creds, err := cfg.temporalConnection()
 	if err != nil {
 		p.close()
