@@ -109,12 +109,13 @@ func (c *combiner) run(take []*combined, events int) {
 	}
 }
 
-// applyObserved is one transaction of in.
+// applyObserved is one transaction of in, counted when it commits.
 func (c *combiner) applyObserved(ctx context.Context, in []schema.EventInput) ([]schema.AppliedEvent, error) {
-	if c.size != nil {
+	out, err := c.apply(ctx, in)
+	if err == nil && c.size != nil {
 		c.size.Observe(float64(len(in)))
 	}
-	return c.apply(ctx, in)
+	return out, err
 }
 
 // allDone is a context that ends when every batch's context has ended.

@@ -209,7 +209,8 @@ func TestCombinerFailures(t *testing.T) {
 				}
 				return nil
 			}}
-			c := &combiner{apply: f.apply, appliers: 1, maxEvents: 10}
+			size := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "size"})
+			c := &combiner{apply: f.apply, appliers: 1, maxEvents: 10, size: size}
 			ctx := context.Background()
 			h := submit(ctx, c, batchOf("h"))
 			require.Eventually(t, func() bool { return len(f.recorded()) == 1 }, 5*time.Second, time.Millisecond)
@@ -230,6 +231,9 @@ func TestCombinerFailures(t *testing.T) {
 				}
 			}
 			require.Equal(t, [][]string{{"h"}, {"g1", "bad", "g2"}, {"g1"}, {"bad"}, {"g2"}}, f.recorded())
+			reg := prometheus.NewRegistry()
+			require.NoError(t, reg.Register(size))
+			require.Equal(t, uint64(3), histogramCount(t, reg, "size"), "h, g1 and g2 committed; the failed attempts are not transactions")
 		})
 	}
 }
@@ -367,8 +371,12 @@ func TestConsumerCombinesPartitionsBatches(t *testing.T) {
 	})
 
 	produce(0, 5)
-	require.Eventually(t, func() bool { return histogramCount(t, reg, "herald_ingest_transaction_events") == 1 },
-		20*time.Second, 10*time.Millisecond, "the first batch's transaction waits for the lock")
+	require.Eventually(t, func() bool {
+		var waiting int
+		require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`).Scan(&waiting))
+		return waiting == 1
+	}, 20*time.Second, 10*time.Millisecond, "the first batch's transaction waits for the lock")
 	produce(1, 7)
 	produce(2, 9)
 	waitFor(t, c.comb, 2)

@@ -131,7 +131,7 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 			Buckets: []float64{1, 2, 5, 10, 25, 50, 100, 250, 500},
 		}),
 		txSize: prometheus.NewHistogram(prometheus.HistogramOpts{
-			Name: "herald_ingest_transaction_events", Help: "Events applied in one transaction (the batches of one or more partitions).",
+			Name: "herald_ingest_transaction_events", Help: "Events applied in one committed transaction (the batches of one or more partitions).",
 			Buckets: []float64{1, 10, 50, 100, 250, 500, 1000, 2000},
 		}),
 		misKeyed: prometheus.NewCounter(prometheus.CounterOpts{
@@ -842,8 +842,11 @@ func (c *Consumer) applyEvents(ctx context.Context, in []schema.EventInput, comb
 	if combine && c.comb != nil {
 		return c.comb.ApplyEvents(ctx, in)
 	}
-	c.txSize.Observe(float64(len(in)))
-	return c.d.Store.ApplyEvents(ctx, in)
+	out, err := c.d.Store.ApplyEvents(ctx, in)
+	if err == nil {
+		c.txSize.Observe(float64(len(in)))
+	}
+	return out, err
 }
 
 // add counts a stored event: applied when this attempt stored it, or an
