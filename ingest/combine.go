@@ -2,7 +2,9 @@ package ingest
 
 import (
 	"context"
+	"slices"
 	"sync"
+	"time"
 
 	"github.com/prometheus/client_golang/prometheus"
 
@@ -24,19 +26,29 @@ type combiner struct {
 	appliers  int
 	maxEvents int
 	size      prometheus.Observer // events per transaction; may be nil
+	maxWait   time.Duration       // CombineWait when 0
 
 	mu      sync.Mutex
 	waiting []*combined
 	running int
 }
 
+// CombineWait is how long a batch waits for one of the appliers while
+// they all run; past it, the batch is applied in a transaction of its own
+// at once. Customers another transaction holds (a long merge, an erasure,
+// an import) then stall only their own partitions, as without combining.
+const CombineWait = 200 * time.Millisecond
+
 // combined is one partition's batch waiting for, or in, a transaction.
 type combined struct {
-	ctx  context.Context
-	in   []schema.EventInput
-	out  []schema.AppliedEvent
-	err  error
-	done chan struct{}
+	ctx context.Context
+	in  []schema.EventInput
+	out []schema.AppliedEvent
+	err error
+	// alone: the transaction it was in failed; its partition applies it
+	// on its own.
+	alone bool
+	done  chan struct{}
 }
 
 // ApplyEvents applies in, together with the batches other partitions
@@ -53,8 +65,33 @@ func (c *combiner) ApplyEvents(ctx context.Context, in []schema.EventInput) ([]s
 		go c.lead()
 	}
 	c.mu.Unlock()
-	<-b.done
+	wait := time.NewTimer(c.wait())
+	defer wait.Stop()
+	select {
+	case <-b.done:
+	case <-wait.C:
+		c.mu.Lock()
+		i := slices.Index(c.waiting, b)
+		if i >= 0 {
+			c.waiting = slices.Delete(c.waiting, i, i+1)
+		}
+		c.mu.Unlock()
+		if i >= 0 {
+			return c.applyObserved(ctx, in) // no applier came: its own, now
+		}
+		<-b.done // taken meanwhile
+	}
+	if b.alone {
+		return c.applyObserved(ctx, in)
+	}
 	return b.out, b.err
+}
+
+func (c *combiner) wait() time.Duration {
+	if c.maxWait > 0 {
+		return c.maxWait
+	}
+	return CombineWait
 }
 
 // lead applies what waits until nothing does.
@@ -93,12 +130,13 @@ func (c *combiner) run(take []*combined, events int) {
 	}
 	out, err := c.applyObserved(ctx, in)
 	if err != nil {
-		// Each on its own: one batch's event the database refuses must not
-		// hold the others back (its partition then applies it event by
-		// event), nor may a transaction too large for the server's lock
-		// table (max_locks_per_transaction) fail again and again combined.
+		// Each on its own, by its partition, at once: one batch's event
+		// the database refuses must not hold the others back (its
+		// partition then applies it event by event), nor may a transaction
+		// too large for the server's lock table (max_locks_per_transaction)
+		// fail again and again combined.
 		for _, b := range take {
-			b.out, b.err = c.applyObserved(b.ctx, b.in)
+			b.alone = true
 			close(b.done)
 		}
 		return

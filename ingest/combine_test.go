@@ -124,7 +124,7 @@ func outIDs(out []schema.AppliedEvent) []string {
 func TestCombinerAppliesWaitingBatchesTogether(t *testing.T) {
 	hold := make(chan struct{})
 	f := &fakeApplies{held: map[string]chan struct{}{"a1": hold}}
-	c := &combiner{apply: f.apply, appliers: 1, maxEvents: 4}
+	c := &combiner{apply: f.apply, appliers: 1, maxEvents: 4, maxWait: time.Hour}
 	ctx := context.Background()
 	a := submit(ctx, c, batchOf("a1"))
 	require.Eventually(t, func() bool { return len(f.recorded()) == 1 }, 5*time.Second, time.Millisecond)
@@ -147,10 +147,34 @@ func TestCombinerAppliesWaitingBatchesTogether(t *testing.T) {
 		"b and d waited together and fit in 4 events; e waited for the next transaction")
 }
 
+// A batch that waited maxWait while every applier ran (on customers
+// another transaction holds, say) is applied on its own at once: it never
+// waits for them longer than that.
+func TestCombinerAppliesABatchThatWaitedTooLongOnItsOwn(t *testing.T) {
+	hold := make(chan struct{})
+	defer close(hold)
+	f := &fakeApplies{held: map[string]chan struct{}{"stuck": hold}}
+	c := &combiner{apply: f.apply, appliers: 1, maxEvents: 10, maxWait: 50 * time.Millisecond}
+	stuck := submit(context.Background(), c, batchOf("stuck"))
+	require.Eventually(t, func() bool { return len(f.recorded()) == 1 }, 5*time.Second, time.Millisecond)
+	r := <-submit(context.Background(), c, batchOf("free"))
+	require.NoError(t, r.err)
+	require.Equal(t, []string{"of free"}, outIDs(r.out))
+	require.Equal(t, [][]string{{"stuck"}, {"free"}}, f.recorded())
+	c.mu.Lock()
+	require.Empty(t, c.waiting, "no longer waiting: no applier applies it again")
+	c.mu.Unlock()
+	select {
+	case <-stuck:
+		t.Fatal("the stuck batch returned")
+	default:
+	}
+}
+
 // A batch larger than maxEvents still goes, alone.
 func TestCombinerNeverSplitsABatch(t *testing.T) {
 	f := &fakeApplies{}
-	c := &combiner{apply: f.apply, appliers: 1, maxEvents: 2}
+	c := &combiner{apply: f.apply, appliers: 1, maxEvents: 2, maxWait: time.Hour}
 	out, err := c.ApplyEvents(context.Background(), batchOf("x1", "x2", "x3"))
 	require.NoError(t, err)
 	require.Equal(t, []string{"of x1", "of x2", "of x3"}, outIDs(out))
@@ -165,7 +189,7 @@ func TestCombinerRunsAtMostAppliersAtOnce(t *testing.T) {
 		holds[fmt.Sprint("p", i)] = make(chan struct{})
 	}
 	f := &fakeApplies{held: holds}
-	c := &combiner{apply: f.apply, appliers: 2, maxEvents: 1}
+	c := &combiner{apply: f.apply, appliers: 2, maxEvents: 1, maxWait: time.Hour}
 	var results []<-chan result
 	for i := range 8 {
 		results = append(results, submit(context.Background(), c, batchOf(fmt.Sprint("p", i))))
@@ -210,7 +234,7 @@ func TestCombinerFailures(t *testing.T) {
 				return nil
 			}}
 			size := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "size"})
-			c := &combiner{apply: f.apply, appliers: 1, maxEvents: 10, size: size}
+			c := &combiner{apply: f.apply, appliers: 1, maxEvents: 10, size: size, maxWait: time.Hour}
 			ctx := context.Background()
 			h := submit(ctx, c, batchOf("h"))
 			require.Eventually(t, func() bool { return len(f.recorded()) == 1 }, 5*time.Second, time.Millisecond)
@@ -230,7 +254,9 @@ func TestCombinerFailures(t *testing.T) {
 					require.Equal(t, []string{"of " + id}, outIDs(r.out))
 				}
 			}
-			require.Equal(t, [][]string{{"h"}, {"g1", "bad", "g2"}, {"g1"}, {"bad"}, {"g2"}}, f.recorded())
+			calls := f.recorded()
+			require.Equal(t, [][]string{{"h"}, {"g1", "bad", "g2"}}, calls[:2])
+			require.ElementsMatch(t, [][]string{{"g1"}, {"bad"}, {"g2"}}, calls[2:], "then each by its partition")
 			reg := prometheus.NewRegistry()
 			require.NoError(t, reg.Register(size))
 			require.Equal(t, uint64(3), histogramCount(t, reg, "size"), "h, g1 and g2 committed; the failed attempts are not transactions")
@@ -244,7 +270,7 @@ func TestCombinerFailures(t *testing.T) {
 func TestCombinedTransactionEndsWhenEveryPartitionGaveUp(t *testing.T) {
 	hold, inner := make(chan struct{}), make(chan struct{})
 	f := &fakeApplies{held: map[string]chan struct{}{"h": hold, "x": inner}}
-	c := &combiner{apply: f.apply, appliers: 1, maxEvents: 10}
+	c := &combiner{apply: f.apply, appliers: 1, maxEvents: 10, maxWait: time.Hour}
 	h := submit(context.Background(), c, batchOf("h"))
 	require.Eventually(t, func() bool { return len(f.recorded()) == 1 }, 5*time.Second, time.Millisecond)
 	ctxX, cancelX := context.WithCancel(context.Background())
@@ -267,7 +293,9 @@ func TestCombinedTransactionEndsWhenEveryPartitionGaveUp(t *testing.T) {
 	for _, ch := range []<-chan result{x, y} {
 		require.ErrorIs(t, (<-ch).err, context.Canceled)
 	}
-	require.Equal(t, [][]string{{"h"}, {"x", "y"}, {"x"}, {"y"}}, f.recorded(), "then each alone, at once cancelled")
+	calls := f.recorded()
+	require.Equal(t, [][]string{{"h"}, {"x", "y"}}, calls[:2])
+	require.ElementsMatch(t, [][]string{{"x"}, {"y"}}, calls[2:], "then each alone, at once cancelled")
 }
 
 // On the real database: batches of several partitions applied in one
@@ -285,7 +313,7 @@ func TestCombinerOnPostgres(t *testing.T) {
 	hold := make(chan struct{})
 	first := true
 	var mu sync.Mutex
-	c := &combiner{appliers: 1, maxEvents: 100, apply: func(ctx context.Context, in []schema.EventInput) ([]schema.AppliedEvent, error) {
+	c := &combiner{appliers: 1, maxEvents: 100, maxWait: time.Hour, apply: func(ctx context.Context, in []schema.EventInput) ([]schema.AppliedEvent, error) {
 		mu.Lock()
 		wait := first
 		first = false
@@ -362,6 +390,7 @@ func TestConsumerCombinesPartitionsBatches(t *testing.T) {
 	reg := prometheus.NewRegistry()
 	c := NewConsumer(ConsumerDeps{Brokers: b.Addrs(), Store: st, Metrics: reg, Topic: "ev", DLQTopic: "ev.dlq",
 		Group: "combined", Appliers: 1})
+	c.comb.maxWait = time.Hour // the batches wait for the one applier, however slow the machine
 	runCtx, stop := context.WithCancel(ctx)
 	done := make(chan error, 1)
 	go func() { done <- c.Run(runCtx) }()
@@ -442,4 +471,122 @@ func messageIDs(t *testing.T, st *schema.Store, query string, args ...any) []str
 	ids, err := pgx.CollectRows(rows, pgx.RowTo[string])
 	require.NoError(t, err)
 	return ids
+}
+
+// (From a review.) herald_ingest_transaction_events is documented as "events per
+// transaction" ("Events applied in one transaction"): a transaction that
+// rolled back applied nothing, yet every attempt is observed — the
+// combined one that failed and then each batch's own — so while the
+// database is down the histogram climbs as if transactions were committed.
+func TestTransactionEventsCountsOnlyCommittedTransactions(t *testing.T) {
+	hold := make(chan struct{})
+	defer func() {
+		select {
+		case <-hold:
+		default:
+			close(hold)
+		}
+	}()
+	down := errors.New("conn closed")
+	f := &fakeApplies{held: map[string]chan struct{}{"h": hold}, fail: func(ids []string) error {
+		if ids[0] == "h" {
+			return nil
+		}
+		return down // the database went away after h's transaction
+	}}
+	size := prometheus.NewHistogram(prometheus.HistogramOpts{Name: "herald_ingest_transaction_events"})
+	c := &combiner{apply: f.apply, appliers: 1, maxEvents: 10, size: size, maxWait: time.Hour}
+	ctx := context.Background()
+	h := submit(ctx, c, batchOf("h"))
+	require.Eventually(t, func() bool { return len(f.recorded()) == 1 }, 5*time.Second, time.Millisecond)
+	x := submit(ctx, c, batchOf("x1", "x2"))
+	waitFor(t, c, 1)
+	y := submit(ctx, c, batchOf("y1"))
+	waitFor(t, c, 2)
+	close(hold)
+	require.NoError(t, (<-h).err)
+	require.ErrorIs(t, (<-x).err, down)
+	require.ErrorIs(t, (<-y).err, down)
+
+	reg := prometheus.NewRegistry()
+	require.NoError(t, reg.Register(size))
+	require.Equal(t, uint64(1), histogramCount(t, reg, "herald_ingest_transaction_events"),
+		"one transaction (h's) applied events; the failed combined attempt and the failed retries of x and y applied none")
+}
+
+// (From a review.) Before HERALD_INGEST_APPLIERS, a customer whose lock another transaction
+// holds (a long merge, an erasure, an import chunk, a stuck session)
+// stalled only the partitions whose batch touched that customer. With the
+// default 4 appliers, four such batches take every applier, and a
+// partition whose customers nobody holds is not applied at all until they
+// are released: one slow customer per partition on four partitions stops
+// ingest for the whole process.
+func TestLockedCustomersDoNotStallOtherPartitions(t *testing.T) {
+	for _, tc := range []struct {
+		name     string
+		appliers int
+	}{
+		{"own transactions (HERALD_INGEST_APPLIERS=0)", -1},
+		{"default appliers", 0},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			const partitions = 6
+			b, err := kafkaserver.Start(kafkaserver.Options{Topics: []string{"ev", "ev.dlq"}, Partitions: partitions})
+			require.NoError(t, err)
+			t.Cleanup(b.Close)
+			st := schematest.Store(t)
+			ctx := context.Background()
+			ws, err := st.CreateWorkspace(ctx, "stall")
+			require.NoError(t, err)
+			users := map[int32]string{}
+			for i := 0; len(users) < 5; i++ {
+				u := fmt.Sprint("u", i)
+				if p := KeyPartition([]byte(ws.ID+":"+u), partitions); users[p] == "" && p < 5 {
+					users[p] = u
+				}
+			}
+			prod, err := NewProducer(b.Addrs(), "ev")
+			require.NoError(t, err)
+			t.Cleanup(func() { prod.Close() })
+			produce := func(p int32, id string) {
+				u := users[p]
+				require.NoError(t, prod.Produce(ctx, Message{Key: ws.ID + ":" + u, Value: jsonOf(t, map[string]any{"type": "track",
+					"messageId": id, "userId": u, "event": "Played", "workspaceId": ws.ID})}))
+			}
+			reg := prometheus.NewRegistry()
+			c := NewConsumer(ConsumerDeps{Brokers: b.Addrs(), Store: st, Metrics: reg, Topic: "ev", DLQTopic: "ev.dlq",
+				Group: "stall", Appliers: tc.appliers, ShutdownTimeout: 4 * time.Second})
+			runCtx, stop := context.WithCancel(ctx)
+			done := make(chan error, 1)
+			go func() { done <- c.Run(runCtx) }()
+			t.Cleanup(func() {
+				stop()
+				<-done
+			})
+			// The consumer is in the group and applying.
+			produce(4, "warm")
+			require.Eventually(t, func() bool {
+				return len(messageIDs(t, st, `SELECT message_id FROM events WHERE workspace_id = $1`, ws.ID)) == 1
+			}, 30*time.Second, 20*time.Millisecond)
+
+			// Another transaction holds the customers of partitions 0-3.
+			holder, err := st.Pool().Begin(ctx)
+			require.NoError(t, err)
+			t.Cleanup(func() { _ = holder.Rollback(ctx) }) // runs before stop: the batches can end
+			var keys []string
+			for p := range int32(4) {
+				keys = append(keys, ws.ID+"/"+users[p])
+			}
+			_, err = holder.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`, keys)
+			require.NoError(t, err)
+			for p := range int32(4) {
+				produce(p, fmt.Sprint("held-", p))
+			}
+			time.Sleep(500 * time.Millisecond) // their transactions wait for the locks
+			produce(4, "free")
+			require.Eventually(t, func() bool {
+				return len(messageIDs(t, st, `SELECT message_id FROM events WHERE workspace_id = $1 AND message_id = 'free'`, ws.ID)) == 1
+			}, 5*time.Second, 20*time.Millisecond, "partition 4's event, whose customer nobody holds, is applied")
+		})
+	}
 }

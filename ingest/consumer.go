@@ -65,9 +65,9 @@ type ConsumerDeps struct {
 	// Appliers is how many transactions apply events at once (0:
 	// DefaultAppliers; negative: each partition's batch in a transaction
 	// of its own, as many at once as partitions). The batches partitions
-	// hand in while they all run wait and go into the next one together,
-	// up to CombinedMax events: fewer, larger transactions cost Postgres
-	// less per event.
+	// hand in while they all run wait (at most CombineWait) and go into
+	// the next one together, up to CombinedMax events: fewer, larger
+	// transactions cost Postgres less per event.
 	Appliers int
 	// ShutdownTimeout is how long Run may take to stop once its context
 	// ends (default 20s, as HERALD_SHUTDOWN_TIMEOUT): past it, leaving the

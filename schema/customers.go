@@ -296,14 +296,15 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 	// Each id is probed through its unique index (LATERAL … LIMIT 1),
 	// whatever plan Postgres caches for the statement: with the join form a
 	// generic plan hashed whole tables for every batch. A user id is a
-	// customer's external id or, failing that, a previous user id
-	// (customerByUserID's order); the second probe runs only when the first
-	// finds nothing.
+	// customer's external id or, failing that, a previous user id, or an
+	// anonymous id an alias left (customerOfUser's order); each probe runs
+	// only when the ones before it find nothing.
 	rows, err := b.tx.Query(ctx, `
 		SELECT k, id FROM (
 			SELECT 'u/' || u.ws || '/' || u.id AS k, coalesce(
 				(SELECT c.id FROM customers c WHERE c.workspace_id = u.ws AND c.external_id = u.id LIMIT 1),
-				(SELECT r.customer_id FROM customer_user_aliases r WHERE r.workspace_id = u.ws AND r.user_id = u.id LIMIT 1)) AS id
+				(SELECT r.customer_id FROM customer_user_aliases r WHERE r.workspace_id = u.ws AND r.user_id = u.id LIMIT 1),
+				(`+ownerOfAliasedID("u.ws", "u.id")+` LIMIT 1)) AS id
 			FROM unnest($1::text[], $2::text[]) AS u(ws, id) OFFSET 0) u -- OFFSET 0: each probe once, not again for the WHERE
 		WHERE id IS NOT NULL
 		UNION ALL
@@ -840,12 +841,45 @@ const customerOfUserID = `
 	SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2
 	LIMIT 1`
 
+// customerOfUser returns the customer an event's user id names: the one
+// with it as external or previous user id (customerByUserID), failing
+// that the customer with a user id that has it as an anonymous id — where
+// an alias whose previousId was not a user id yet leaves it. The aliases
+// of a chain (u1 → u2, u2 → u3) are keyed by their userIds, so they sit on
+// different partitions and may be applied out of order: alias(u2 → u3)
+// first keeps u2 as an anonymous id of u3's customer, and u2 still names
+// that person.
+func customerOfUser(ctx context.Context, q queryer, ws, userID string) (string, error) {
+	var id string
+	err := q.QueryRow(ctx, `
+		SELECT id FROM customers WHERE workspace_id = $1 AND external_id = $2
+		UNION ALL
+		SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2
+		UNION ALL
+		`+ownerOfAliasedID("$1", "$2")+`
+		LIMIT 1`, ws, userID).Scan(&id)
+	if errors.Is(err, pgx.ErrNoRows) {
+		return "", nil
+	}
+	if err != nil {
+		return "", fmt.Errorf("find customer by user id: %w", err)
+	}
+	return id, nil
+}
+
+// ownerOfAliasedID is a query (SQL) of the customer of workspace ws with a
+// user id that has the SQL expression id as an anonymous id.
+func ownerOfAliasedID(ws, id string) string {
+	return `SELECT a.customer_id FROM customer_anonymous_ids a JOIN customers c ON c.id = a.customer_id
+		WHERE a.workspace_id = ` + ws + ` AND a.anonymous_id = ` + id + ` AND c.external_id IS NOT NULL`
+}
+
 // aliasUser joins userID to the known customer prev (named by the alias's
 // previousId, a user id): when userID has no customer yet, prev takes it
 // as its external id and keeps its old one as a previous user id; when
 // userID is another customer's, prev merges into that one.
 func aliasUser(ctx context.Context, tx pgx.Tx, ws, userID, prev, messageID string) (resolution, error) {
-	known, err := customerByUserID(ctx, tx, ws, userID)
+	known, err := customerOfUser(ctx, tx, ws, userID)
 	if err != nil {
 		return resolution{}, err
 	}
@@ -926,7 +960,7 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 	var known, anonOwner string
 	var anonOwnerKnown bool
 	if userID != "" {
-		if known, err = customerByUserID(ctx, tx, ws, userID); err != nil {
+		if known, err = customerOfUser(ctx, tx, ws, userID); err != nil {
 			return "", "", err
 		}
 	}
@@ -1309,7 +1343,7 @@ func (s *Store) EnsureCustomer(ctx context.Context, workspaceID, userID string) 
 			return fmt.Errorf("lock identity: %w", err)
 		}
 		var err error
-		if id, err = customerByUserID(ctx, tx, workspaceID, userID); err != nil || id != "" {
+		if id, err = customerOfUser(ctx, tx, workspaceID, userID); err != nil || id != "" {
 			return err
 		}
 		err = tx.QueryRow(ctx, `

@@ -151,7 +151,7 @@ type identityModel struct {
 	seen   map[string]bool
 	// counts of what the stream exercised: user-id aliases that renamed a
 	// customer or merged two known ones, events under a previous user id.
-	renames, userMerges, previousIDEvents, emailAdoptions int
+	renames, userMerges, previousIDEvents, emailAdoptions, aliasLeftIDs int
 }
 
 // merge moves everything of from into into; into's attributes win.
@@ -205,6 +205,12 @@ func (m *identityModel) apply(ev schema.EventInput) {
 		}
 	}
 	known, owner := m.byUser[ev.UserID], m.byAnon[anonID]
+	if left := m.byAnon[ev.UserID]; known == nil && ev.UserID != "" && left != nil && left.ExternalID != "" {
+		// An id an alias whose previousId was no user id yet left as an
+		// anonymous id of its customer names that customer.
+		known = left
+		m.aliasLeftIDs++
+	}
 	prev := m.byUser[ev.PreviousID]
 	if known != nil && known.ExternalID != ev.UserID {
 		m.previousIDEvents++
@@ -217,7 +223,7 @@ func (m *identityModel) apply(ev schema.EventInput) {
 		case known == prev && prev.ExternalID != ev.UserID && prev.ExternalID != "":
 			// Back to an earlier id: it is current again.
 			prev.Previous = append(slices.DeleteFunc(prev.Previous, func(u string) bool { return u == ev.UserID }), prev.ExternalID)
-			prev.ExternalID = ev.UserID
+			prev.ExternalID, m.byUser[ev.UserID] = ev.UserID, prev
 			m.renames++
 		case known == prev:
 		case known == nil: // the old profile takes the new user id
@@ -228,7 +234,9 @@ func (m *identityModel) apply(ev schema.EventInput) {
 			m.merge(prev, known)
 			m.userMerges++
 		}
-		c = m.byUser[ev.UserID]
+		if c = m.byUser[ev.UserID]; c == nil {
+			c = known // named by an id an alias left
+		}
 	case ev.UserID == "" && owner != nil:
 		c = owner
 	case ev.UserID == "":
@@ -281,7 +289,7 @@ func (m *identityModel) apply(ev schema.EventInput) {
 // duplicate and merge per event.
 func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 	ctx := context.Background()
-	var renames, userMerges, previousIDEvents, emailAdoptions int
+	var renames, userMerges, previousIDEvents, emailAdoptions, aliasLeftIDs int
 	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
 			evs := randomIdentityStream(seed, 300)
@@ -313,9 +321,9 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 				model.apply(ev)
 			}
 			renames, userMerges, previousIDEvents = renames+model.renames, userMerges+model.userMerges, previousIDEvents+model.previousIDEvents
-			emailAdoptions += model.emailAdoptions
-			t.Logf("seed %d: %d customers, %d renames, %d merges of known users, %d events under a previous user id, %d user ids given to profiles known by email",
-				seed, len(model.customers), model.renames, model.userMerges, model.previousIDEvents, model.emailAdoptions)
+			emailAdoptions, aliasLeftIDs = emailAdoptions+model.emailAdoptions, aliasLeftIDs+model.aliasLeftIDs
+			t.Logf("seed %d: %d customers, %d renames, %d merges of known users, %d events under a previous user id, %d user ids given to profiles known by email, %d events under an id an alias left",
+				seed, len(model.customers), model.renames, model.userMerges, model.previousIDEvents, model.emailAdoptions, model.aliasLeftIDs)
 			var ps []profile
 			for _, p := range model.customers {
 				ps = append(ps, *p)
@@ -339,6 +347,7 @@ func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
 	require.Positive(t, userMerges, "the streams merge known users")
 	require.Positive(t, previousIDEvents, "the streams use previous user ids")
 	require.Positive(t, emailAdoptions, "the streams give new user ids to profiles known by email")
+	require.Positive(t, aliasLeftIDs, "the streams use ids an alias left as anonymous ids as user ids")
 }
 
 // TestEventsBelongToTheirCustomersWorkspace: an event row can only point at
