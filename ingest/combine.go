@@ -22,11 +22,14 @@ const CombinedMax = 2000
 // larger transactions cost Postgres less per event (statements, commits,
 // and the pages each backend maps for the first time).
 type combiner struct {
-	apply     func(context.Context, []schema.EventInput) ([]schema.AppliedEvent, error)
-	appliers  int
-	maxEvents int
-	size      prometheus.Observer // events per transaction; may be nil
-	maxWait   time.Duration       // CombineWait when 0
+	apply func(context.Context, []schema.EventInput) ([]schema.AppliedEvent, error)
+	// applyTogether applies several partitions' batches, waiting at most
+	// CombinedLockWait for a lock (nil: apply).
+	applyTogether func(context.Context, []schema.EventInput) ([]schema.AppliedEvent, error)
+	appliers      int
+	maxEvents     int
+	size          prometheus.Observer // events per transaction; may be nil
+	maxWait       time.Duration       // CombineWait when 0
 
 	mu      sync.Mutex
 	waiting []*combined
@@ -38,6 +41,12 @@ type combiner struct {
 // at once. Customers another transaction holds (a long merge, an erasure,
 // an import) then stall only their own partitions, as without combining.
 const CombineWait = 200 * time.Millisecond
+
+// CombinedLockWait is how long a transaction of several partitions'
+// batches waits for a lock (a customer another transaction holds): past
+// it the transaction fails and each partition applies its batch on its
+// own, so that only the partition of that customer waits on.
+const CombinedLockWait = time.Second
 
 // combined is one partition's batch waiting for, or in, a transaction.
 type combined struct {
@@ -128,13 +137,17 @@ func (c *combiner) run(take []*combined, events int) {
 	for _, b := range take {
 		in = append(in, b.in...)
 	}
-	out, err := c.applyObserved(ctx, in)
+	together := c.applyTogether
+	if together == nil {
+		together = c.apply
+	}
+	out, err := c.observed(ctx, together, in)
 	if err != nil {
 		// Each on its own, by its partition, at once: one batch's event
 		// the database refuses must not hold the others back (its
-		// partition then applies it event by event), nor may a transaction
-		// too large for the server's lock table (max_locks_per_transaction)
-		// fail again and again combined.
+		// partition then applies it event by event), nor may a customer
+		// another transaction holds (CombinedLockWait) or a transaction
+		// too large for the server's lock table (max_locks_per_transaction).
 		for _, b := range take {
 			b.alone = true
 			close(b.done)
@@ -149,7 +162,12 @@ func (c *combiner) run(take []*combined, events int) {
 
 // applyObserved is one transaction of in, counted when it commits.
 func (c *combiner) applyObserved(ctx context.Context, in []schema.EventInput) ([]schema.AppliedEvent, error) {
-	out, err := c.apply(ctx, in)
+	return c.observed(ctx, c.apply, in)
+}
+
+func (c *combiner) observed(ctx context.Context, apply func(context.Context, []schema.EventInput) ([]schema.AppliedEvent, error),
+	in []schema.EventInput) ([]schema.AppliedEvent, error) {
+	out, err := apply(ctx, in)
 	if err == nil && c.size != nil {
 		c.size.Observe(float64(len(in)))
 	}

@@ -590,3 +590,75 @@ func TestLockedCustomersDoNotStallOtherPartitions(t *testing.T) {
 		})
 	}
 }
+
+// A transaction of several partitions' batches waits at most
+// CombinedLockWait for a customer another transaction holds: then each
+// partition applies its batch on its own, and only the held customer's
+// partition waits on.
+func TestCombinedTransactionGivesUpOnAHeldCustomer(t *testing.T) {
+	const partitions = 3
+	b, err := kafkaserver.Start(kafkaserver.Options{Topics: []string{"ev", "ev.dlq"}, Partitions: partitions})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	st := schematest.Store(t)
+	ctx := context.Background()
+	ws, err := st.CreateWorkspace(ctx, "held")
+	require.NoError(t, err)
+	users := map[int32]string{}
+	for i := 0; len(users) < partitions; i++ {
+		u := fmt.Sprint("u", i)
+		if p := KeyPartition([]byte(ws.ID+":"+u), partitions); users[p] == "" {
+			users[p] = u
+		}
+	}
+	prod, err := NewProducer(b.Addrs(), "ev")
+	require.NoError(t, err)
+	t.Cleanup(func() { prod.Close() })
+	produce := func(p int32, id string) {
+		u := users[p]
+		require.NoError(t, prod.Produce(ctx, Message{Key: ws.ID + ":" + u, Value: jsonOf(t, map[string]any{"type": "track",
+			"messageId": id, "userId": u, "event": "Played", "workspaceId": ws.ID})}))
+	}
+	stored := func(id string) bool {
+		return len(messageIDs(t, st, `SELECT message_id FROM events WHERE workspace_id = $1 AND message_id = $2`, ws.ID, id)) == 1
+	}
+	hold := func(p int32) pgx.Tx {
+		tx, err := st.Pool().Begin(ctx)
+		require.NoError(t, err)
+		t.Cleanup(func() { _ = tx.Rollback(ctx) })
+		_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, ws.ID+"/"+users[p])
+		require.NoError(t, err)
+		return tx
+	}
+	reg := prometheus.NewRegistry()
+	c := NewConsumer(ConsumerDeps{Brokers: b.Addrs(), Store: st, Metrics: reg, Topic: "ev", DLQTopic: "ev.dlq",
+		Group: "held", Appliers: 1, ShutdownTimeout: 4 * time.Second})
+	c.comb.maxWait = time.Hour // waiting batches go in together, however long the applier takes
+	runCtx, stop := context.WithCancel(ctx)
+	done := make(chan error, 1)
+	go func() { done <- c.Run(runCtx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	// The one applier is busy with partition 2's batch, whose customer
+	// is held; partitions 0 and 1 queue behind it.
+	busy := hold(2)
+	produce(2, "busy")
+	require.Eventually(t, func() bool {
+		var waiting int
+		require.NoError(t, st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND wait_event = 'advisory'`).Scan(&waiting))
+		return waiting == 1
+	}, 20*time.Second, 10*time.Millisecond)
+	held := hold(0)
+	produce(0, "held")
+	produce(1, "free")
+	waitFor(t, c.comb, 2)
+	require.NoError(t, busy.Rollback(ctx))
+	require.Eventually(t, func() bool { return stored("busy") && stored("free") }, 20*time.Second, 20*time.Millisecond,
+		"partition 1's event, combined with one on a held customer, is applied on its own")
+	require.False(t, stored("held"))
+	require.NoError(t, held.Rollback(ctx))
+	require.Eventually(t, func() bool { return stored("held") }, 20*time.Second, 20*time.Millisecond)
+}

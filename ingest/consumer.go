@@ -146,7 +146,11 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 		}),
 	}
 	if d.Appliers > 0 && d.Store != nil {
-		c.comb = &combiner{apply: d.Store.ApplyEvents, appliers: d.Appliers, maxEvents: CombinedMax, size: c.txSize}
+		st := d.Store
+		c.comb = &combiner{apply: st.ApplyEvents, appliers: d.Appliers, maxEvents: CombinedMax, size: c.txSize,
+			applyTogether: func(ctx context.Context, in []schema.EventInput) ([]schema.AppliedEvent, error) {
+				return st.ApplyEventsWaiting(ctx, in, CombinedLockWait)
+			}}
 	}
 	if d.Metrics != nil {
 		d.Metrics.MustRegister(c.consumed, c.lag, c.lagSeconds, c.batchSize, c.txSize, c.misKeyed, c.rate, c.assigned)

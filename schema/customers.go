@@ -97,17 +97,31 @@ func (s *Store) ApplyEvent(ctx context.Context, ev EventInput) (AppliedEvent, er
 // the batch, the transaction rolls back and the batch is applied again,
 // looking every message id up first.
 func (s *Store) ApplyEvents(ctx context.Context, evs []EventInput) ([]AppliedEvent, error) {
-	out, err := s.applyEvents(ctx, evs, false)
+	return s.ApplyEventsWaiting(ctx, evs, 0)
+}
+
+// ApplyEventsWaiting is ApplyEvents waiting at most lockWait for each lock
+// (0: as long as it takes); past it the batch fails with SQLSTATE 55P03
+// and nothing of it is applied. Ingest applies the batches of several
+// partitions together so, and each on its own when a customer of one is
+// held longer: the others need not wait for it.
+func (s *Store) ApplyEventsWaiting(ctx context.Context, evs []EventInput, lockWait time.Duration) ([]AppliedEvent, error) {
+	out, err := s.applyEvents(ctx, evs, false, lockWait)
 	var pgErr *pgconn.PgError
 	if errors.As(err, &pgErr) && pgErr.Code == "23505" && pgErr.ConstraintName == "events_pkey" {
-		out, err = s.applyEvents(ctx, evs, true)
+		out, err = s.applyEvents(ctx, evs, true, lockWait)
 	}
 	return out, err
 }
 
-func (s *Store) applyEvents(ctx context.Context, evs []EventInput, lookUpStored bool) ([]AppliedEvent, error) {
+func (s *Store) applyEvents(ctx context.Context, evs []EventInput, lookUpStored bool, lockWait time.Duration) ([]AppliedEvent, error) {
 	out := make([]AppliedEvent, len(evs))
 	err := pgx.BeginFunc(ctx, s.pool, func(tx pgx.Tx) error {
+		if lockWait > 0 {
+			if _, err := tx.Exec(ctx, fmt.Sprintf(`SET LOCAL lock_timeout = %d`, max(1, lockWait.Milliseconds()))); err != nil {
+				return fmt.Errorf("set lock timeout: %w", err)
+			}
+		}
 		b := &eventBatch{tx: tx, evs: evs, out: out, ids: map[string]string{}, lookUpStored: lookUpStored,
 			mergedInto: map[string]string{}}
 		return b.apply(ctx)
