@@ -530,43 +530,14 @@ func TestLockedCustomersDoNotStallOtherPartitions(t *testing.T) {
 		{"default appliers", 0},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
-			const partitions = 6
-			b, err := kafkaserver.Start(kafkaserver.Options{Topics: []string{"ev", "ev.dlq"}, Partitions: partitions})
-			require.NoError(t, err)
-			t.Cleanup(b.Close)
-			st := schematest.Store(t)
-			ctx := context.Background()
-			ws, err := st.CreateWorkspace(ctx, "stall")
-			require.NoError(t, err)
-			users := map[int32]string{}
-			for i := 0; len(users) < 5; i++ {
-				u := fmt.Sprint("u", i)
-				if p := KeyPartition([]byte(ws.ID+":"+u), partitions); users[p] == "" && p < 5 {
-					users[p] = u
-				}
-			}
-			prod, err := NewProducer(b.Addrs(), "ev")
-			require.NoError(t, err)
-			t.Cleanup(func() { prod.Close() })
-			produce := func(p int32, id string) {
-				u := users[p]
-				require.NoError(t, prod.Produce(ctx, Message{Key: ws.ID + ":" + u, Value: jsonOf(t, map[string]any{"type": "track",
-					"messageId": id, "userId": u, "event": "Played", "workspaceId": ws.ID})}))
-			}
-			reg := prometheus.NewRegistry()
-			c := NewConsumer(ConsumerDeps{Brokers: b.Addrs(), Store: st, Metrics: reg, Topic: "ev", DLQTopic: "ev.dlq",
-				Group: "stall", Appliers: tc.appliers, ShutdownTimeout: 4 * time.Second})
-			runCtx, stop := context.WithCancel(ctx)
-			done := make(chan error, 1)
-			go func() { done <- c.Run(runCtx) }()
-			t.Cleanup(func() {
-				stop()
-				<-done
-			})
+			e := newPartitionedEnv(t, 6)
+			st, ws, users, ctx := e.st, e.ws, e.users, context.Background()
+			produce := func(p int32, id string) { e.produce(t, p, id) }
+			e.run(t, tc.appliers, 0)
 			// The consumer is in the group and applying.
 			produce(4, "warm")
 			require.Eventually(t, func() bool {
-				return len(messageIDs(t, st, `SELECT message_id FROM events WHERE workspace_id = $1`, ws.ID)) == 1
+				return len(messageIDs(t, st, `SELECT message_id FROM events WHERE workspace_id = $1`, ws)) == 1
 			}, 30*time.Second, 20*time.Millisecond)
 
 			// Another transaction holds the customers of partitions 0-3.
@@ -575,7 +546,7 @@ func TestLockedCustomersDoNotStallOtherPartitions(t *testing.T) {
 			t.Cleanup(func() { _ = holder.Rollback(ctx) }) // runs before stop: the batches can end
 			var keys []string
 			for p := range int32(4) {
-				keys = append(keys, ws.ID+"/"+users[p])
+				keys = append(keys, ws+"/"+users[p])
 			}
 			_, err = holder.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended(k, 0)) FROM unnest($1::text[]) AS k`, keys)
 			require.NoError(t, err)
@@ -585,7 +556,7 @@ func TestLockedCustomersDoNotStallOtherPartitions(t *testing.T) {
 			time.Sleep(500 * time.Millisecond) // their transactions wait for the locks
 			produce(4, "free")
 			require.Eventually(t, func() bool {
-				return len(messageIDs(t, st, `SELECT message_id FROM events WHERE workspace_id = $1 AND message_id = 'free'`, ws.ID)) == 1
+				return len(messageIDs(t, st, `SELECT message_id FROM events WHERE workspace_id = $1 AND message_id = 'free'`, ws)) == 1
 			}, 5*time.Second, 20*time.Millisecond, "partition 4's event, whose customer nobody holds, is applied")
 		})
 	}
@@ -596,51 +567,21 @@ func TestLockedCustomersDoNotStallOtherPartitions(t *testing.T) {
 // partition applies its batch on its own, and only the held customer's
 // partition waits on.
 func TestCombinedTransactionGivesUpOnAHeldCustomer(t *testing.T) {
-	const partitions = 3
-	b, err := kafkaserver.Start(kafkaserver.Options{Topics: []string{"ev", "ev.dlq"}, Partitions: partitions})
-	require.NoError(t, err)
-	t.Cleanup(b.Close)
-	st := schematest.Store(t)
-	ctx := context.Background()
-	ws, err := st.CreateWorkspace(ctx, "held")
-	require.NoError(t, err)
-	users := map[int32]string{}
-	for i := 0; len(users) < partitions; i++ {
-		u := fmt.Sprint("u", i)
-		if p := KeyPartition([]byte(ws.ID+":"+u), partitions); users[p] == "" {
-			users[p] = u
-		}
-	}
-	prod, err := NewProducer(b.Addrs(), "ev")
-	require.NoError(t, err)
-	t.Cleanup(func() { prod.Close() })
-	produce := func(p int32, id string) {
-		u := users[p]
-		require.NoError(t, prod.Produce(ctx, Message{Key: ws.ID + ":" + u, Value: jsonOf(t, map[string]any{"type": "track",
-			"messageId": id, "userId": u, "event": "Played", "workspaceId": ws.ID})}))
-	}
+	e := newPartitionedEnv(t, 3)
+	st, ws, users, ctx := e.st, e.ws, e.users, context.Background()
+	produce := func(p int32, id string) { e.produce(t, p, id) }
 	stored := func(id string) bool {
-		return len(messageIDs(t, st, `SELECT message_id FROM events WHERE workspace_id = $1 AND message_id = $2`, ws.ID, id)) == 1
+		return len(messageIDs(t, st, `SELECT message_id FROM events WHERE workspace_id = $1 AND message_id = $2`, ws, id)) == 1
 	}
 	hold := func(p int32) pgx.Tx {
 		tx, err := st.Pool().Begin(ctx)
 		require.NoError(t, err)
 		t.Cleanup(func() { _ = tx.Rollback(ctx) })
-		_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, ws.ID+"/"+users[p])
+		_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, ws+"/"+users[p])
 		require.NoError(t, err)
 		return tx
 	}
-	reg := prometheus.NewRegistry()
-	c := NewConsumer(ConsumerDeps{Brokers: b.Addrs(), Store: st, Metrics: reg, Topic: "ev", DLQTopic: "ev.dlq",
-		Group: "held", Appliers: 1, ShutdownTimeout: 4 * time.Second})
-	c.comb.maxWait = time.Hour // waiting batches go in together, however long the applier takes
-	runCtx, stop := context.WithCancel(ctx)
-	done := make(chan error, 1)
-	go func() { done <- c.Run(runCtx) }()
-	t.Cleanup(func() {
-		stop()
-		<-done
-	})
+	c := e.run(t, 1, time.Hour) // waiting batches go in together, however long the applier takes
 	// The one applier is busy with partition 2's batch, whose customer
 	// is held; partitions 0 and 1 queue behind it.
 	busy := hold(2)
@@ -661,4 +602,63 @@ func TestCombinedTransactionGivesUpOnAHeldCustomer(t *testing.T) {
 	require.False(t, stored("held"))
 	require.NoError(t, held.Rollback(ctx))
 	require.Eventually(t, func() bool { return stored("held") }, 20*time.Second, 20*time.Millisecond)
+}
+
+// partitionedEnv is a broker with a topic "ev" of some partitions, a
+// store with a workspace, and a user per partition whose events its key
+// puts there.
+type partitionedEnv struct {
+	st    *schema.Store
+	ws    string
+	addrs []string
+	users map[int32]string
+	prod  *Producer
+}
+
+func newPartitionedEnv(t *testing.T, partitions int32) *partitionedEnv {
+	t.Helper()
+	b, err := kafkaserver.Start(kafkaserver.Options{Topics: []string{"ev", "ev.dlq"}, Partitions: partitions})
+	require.NoError(t, err)
+	t.Cleanup(b.Close)
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(context.Background(), "partitioned")
+	require.NoError(t, err)
+	users := map[int32]string{}
+	for i := 0; int32(len(users)) < partitions; i++ {
+		u := fmt.Sprint("u", i)
+		if p := KeyPartition([]byte(ws.ID+":"+u), partitions); users[p] == "" {
+			users[p] = u
+		}
+	}
+	prod, err := NewProducer(b.Addrs(), "ev")
+	require.NoError(t, err)
+	t.Cleanup(func() { prod.Close() })
+	return &partitionedEnv{st: st, ws: ws.ID, addrs: b.Addrs(), users: users, prod: prod}
+}
+
+// produce sends a track event of partition p's user with message id id.
+func (e *partitionedEnv) produce(t *testing.T, p int32, id string) {
+	t.Helper()
+	u := e.users[p]
+	require.NoError(t, e.prod.Produce(context.Background(), Message{Key: e.ws + ":" + u, Value: jsonOf(t, map[string]any{
+		"type": "track", "messageId": id, "userId": u, "event": "Played", "workspaceId": e.ws})}))
+}
+
+// run starts a consumer with appliers (ConsumerDeps.Appliers) and, when
+// maxWait is set, that CombineWait; it stops when the test ends.
+func (e *partitionedEnv) run(t *testing.T, appliers int, maxWait time.Duration) *Consumer {
+	t.Helper()
+	c := NewConsumer(ConsumerDeps{Brokers: e.addrs, Store: e.st, Metrics: prometheus.NewRegistry(), Topic: "ev",
+		DLQTopic: "ev.dlq", Group: "partitioned", Appliers: appliers, ShutdownTimeout: 4 * time.Second})
+	if maxWait > 0 {
+		c.comb.maxWait = maxWait
+	}
+	ctx, stop := context.WithCancel(context.Background())
+	done := make(chan error, 1)
+	go func() { done <- c.Run(ctx) }()
+	t.Cleanup(func() {
+		stop()
+		<-done
+	})
+	return c
 }
