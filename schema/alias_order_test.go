@@ -65,3 +65,120 @@ func TestAliasChainInEveryOrder(t *testing.T) {
 		}
 	}
 }
+
+// (From a review of the first version of the rule, which took any
+// anonymous id of a known customer.) One batch and event by event give the
+// same customers when an earlier event of the batch attaches the id that a
+// later one uses as its user id: a device's anonymous id names no one as a
+// user id, an id an alias left names the alias's customer.
+func TestFromAReviewIDAttachedInTheBatchThenUsedAsUserID(t *testing.T) {
+	cases := map[string]struct {
+		before []schema.EventInput
+		batch  []schema.EventInput
+		want   int // customers
+	}{
+		"identify attaches a new anonymous id": {
+			batch: []schema.EventInput{identify("u1", "x1", nil), track("x1", "", "As x1")},
+			want:  2,
+		},
+		"identify makes the anonymous profile known": {
+			before: []schema.EventInput{track("", "x1", "Visit")},
+			batch:  []schema.EventInput{identify("u1", "x1", nil), track("x1", "", "As x1")},
+			want:   2,
+		},
+		"an alias leaves its previousId": {
+			batch: []schema.EventInput{alias("x1", "u1"), track("x1", "", "As x1")},
+			want:  1,
+		},
+		"an alias leaves its previousId, then an identify": {
+			batch: []schema.EventInput{alias("x1", "u1"), identify("x1", "", map[string]any{"plan": "pro"}), track("x1", "", "As x1")},
+			want:  1,
+		},
+	}
+	for name, c := range cases {
+		t.Run(name, func(t *testing.T) {
+			one, each := newIdentityEnv(t), newIdentityEnv(t)
+			for _, ev := range c.before {
+				one.apply(t, ev)
+				each.apply(t, ev)
+			}
+			var byEach []string
+			for _, ev := range c.batch {
+				byEach = append(byEach, each.apply(t, ev).CustomerID)
+			}
+			var batch []schema.EventInput
+			for _, ev := range c.batch {
+				batch = append(batch, one.complete(ev))
+			}
+			out, err := one.st.ApplyEvents(t.Context(), batch)
+			require.NoError(t, err)
+			require.Len(t, each.customers(t), c.want, "event by event")
+			require.Len(t, one.customers(t), c.want, "in one batch")
+			for i := range out {
+				require.Equal(t, byEach[0] == byEach[i], out[0].CustomerID == out[i].CustomerID, "event %d", i)
+			}
+		})
+	}
+}
+
+// (Review of 73a58bf.) After alias(u2 → u3) applied before u2 was a user
+// id, u2 names u3's customer for events and API-triggered entries
+// (EnsureCustomer): the customers API lookup by that user id finds the
+// same person.
+func TestFromAReviewIDAnAliasLeftIsFoundByLookup(t *testing.T) {
+	e := newIdentityEnv(t)
+	e.apply(t, alias("u2", "u3"))
+	ensured, err := e.st.EnsureCustomer(t.Context(), e.ws, "u2")
+	require.NoError(t, err)
+	require.Equal(t, e.find(t, "u3").ID, ensured.ID, "an API-triggered entry for u2 reaches u3's customer")
+	require.Equal(t, ensured.ID, e.apply(t, track("u2", "", "As u2")).CustomerID, "so does an event")
+	got, err := e.st.LookupCustomer(t.Context(), e.ws, "u2")
+	require.NoError(t, err, "/api/customers/u2 answers the customer u2's events and entries reach")
+	require.Equal(t, ensured.ID, got.ID)
+}
+
+// (Review of 73a58bf.) The rule is for ids "an alias whose previousId was
+// not a user id yet leaves" (README, customerOfUser). A device's anonymous
+// id that identifies attached — here a shared device both u1 and u2 used —
+// is no user id of anyone: an event with it as its userId is not u1's.
+func TestFromAReviewDeviceAnonymousIDIsNoUserID(t *testing.T) {
+	e := newIdentityEnv(t)
+	c1 := e.apply(t, identify("u1", "dev-1", nil)).CustomerID
+	c2 := e.apply(t, identify("u2", "dev-1", nil)).CustomerID
+	require.NotEqual(t, c1, c2, "a shared device: both keep their profiles")
+	got := e.apply(t, track("dev-1", "", "Viewed")).CustomerID
+	require.NotEqual(t, c1, got, "an event under userId dev-1 is not u1's (nor any alias's doing)")
+}
+
+// (Review of 73a58bf.) The identity model test's streams keep anonymous
+// ids (a*) apart from user ids (u*, n*, f*). Here some anonymous ids are
+// also user ids (a device id reused as a user id, a previousId sent as an
+// anonymous id): one event at a time and in batches still give the model's
+// customers.
+func TestFromAReviewModelWithAnonymousIDsThatAreUserIDs(t *testing.T) {
+	for seed := uint64(1); seed <= 6; seed++ {
+		t.Run(fmt.Sprint(seed), func(t *testing.T) {
+			evs := randomIdentityStream(seed, 300)
+			for i := range evs {
+				switch evs[i].AnonymousID {
+				case "a0":
+					evs[i].AnonymousID = "u0"
+				case "a1":
+					evs[i].AnonymousID = "n1"
+				}
+			}
+			run := func(batch int) []string { got, _ := applyInBatches(t, evs, batch); return got }
+			model := &identityModel{byUser: map[string]*profile{}, byAnon: map[string]*profile{}, aliasLeft: map[string]bool{}, seen: map[string]bool{}}
+			for _, ev := range evs {
+				model.apply(ev)
+			}
+			var ps []profile
+			for _, p := range model.customers {
+				ps = append(ps, *p)
+			}
+			want := picture(ps)
+			require.Equal(t, want, run(1), "one at a time")
+			require.Equal(t, want, run(300), "one batch")
+		})
+	}
+}

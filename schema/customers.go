@@ -829,7 +829,7 @@ func resolveCustomer(ctx context.Context, tx pgx.Tx, ev EventInput) (resolution,
 			}
 		}
 	}
-	id, merged, err := resolveIdentity(ctx, tx, ws, ev.UserID, anon, identifyEmail(ev), ev.MessageID)
+	id, merged, err := resolveIdentity(ctx, tx, ws, ev.UserID, anon, identifyEmail(ev), ev.MessageID, ev.Type == "alias")
 	return resolution{ID: id, MergedFrom: merged, Anonymous: anon}, err
 }
 
@@ -857,8 +857,8 @@ const customerOfUserID = `
 
 // customerOfUser returns the customer an event's user id names: the one
 // with it as external or previous user id (customerByUserID), failing
-// that the customer with a user id that has it as an anonymous id — where
-// an alias whose previousId was not a user id yet leaves it. The aliases
+// that the customer with a user id that has it as an anonymous id an alias
+// left (an alias whose previousId was not a user id yet keeps it so). The aliases
 // of a chain (u1 → u2, u2 → u3) are keyed by their userIds, so they sit on
 // different partitions and may be applied out of order: alias(u2 → u3)
 // first keeps u2 as an anonymous id of u3's customer, and u2 still names
@@ -882,10 +882,11 @@ func customerOfUser(ctx context.Context, q queryer, ws, userID string) (string, 
 }
 
 // ownerOfAliasedID is a query (SQL) of the customer of workspace ws with a
-// user id that has the SQL expression id as an anonymous id.
+// user id that has the SQL expression id as an anonymous id an alias left
+// (from_alias): not a device's anonymous id an identify attached.
 func ownerOfAliasedID(ws, id string) string {
 	return `SELECT a.customer_id FROM customer_anonymous_ids a JOIN customers c ON c.id = a.customer_id
-		WHERE a.workspace_id = ` + ws + ` AND a.anonymous_id = ` + id + ` AND c.external_id IS NOT NULL`
+		WHERE a.workspace_id = ` + ws + ` AND a.anonymous_id = ` + id + ` AND a.from_alias AND c.external_id IS NOT NULL`
 }
 
 // aliasUser joins userID to the known customer prev (named by the alias's
@@ -970,7 +971,7 @@ func emailLock(workspaceID, email string) string {
 // otherwise), takes the oldest profile of that address that has no user id
 // (a CSV import by email, an anonymous visitor who gave it), as Customer.io
 // does, rather than start a second profile of the same person.
-func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, messageID string) (id, mergedFrom string, err error) {
+func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, messageID string, alias bool) (id, mergedFrom string, err error) {
 	var known, anonOwner string
 	var anonOwnerKnown bool
 	if userID != "" {
@@ -998,7 +999,7 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 		if _, err := tx.Exec(ctx, `INSERT INTO customers (id, workspace_id, created_at) VALUES ($1, $2, clock_timestamp())`, id, ws); err != nil {
 			return "", "", fmt.Errorf("insert customer: %w", err)
 		}
-		return id, "", attachAnonymous(ctx, tx, ws, anonID, id)
+		return id, "", attachAnonymous(ctx, tx, ws, anonID, id, false)
 	case known == "" && anonOwner != "" && !anonOwnerKnown:
 		// The anonymous profile becomes the known one.
 		if _, err := tx.Exec(ctx, `UPDATE customers SET external_id = $3, updated_at = now() WHERE workspace_id = $1 AND id = $2`,
@@ -1022,7 +1023,9 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 		return known, "", nil
 	}
 	if anonOwner == "" {
-		return known, "", attachAnonymous(ctx, tx, ws, anonID, known)
+		// An alias's previousId: an id the person had, which may be a user
+		// id Herald has not seen yet (customerOfUser).
+		return known, "", attachAnonymous(ctx, tx, ws, anonID, known, alias)
 	}
 	if !anonOwnerKnown {
 		return known, anonOwner, mergeCustomers(ctx, tx, ws, anonOwner, known, messageID)
@@ -1058,12 +1061,12 @@ func oldestOfAddress(ws, address, also string) string {
 		) SELECT id FROM candidates ORDER BY created_at, id LIMIT 1)`
 }
 
-func attachAnonymous(ctx context.Context, tx pgx.Tx, ws, anonID, customerID string) error {
+func attachAnonymous(ctx context.Context, tx pgx.Tx, ws, anonID, customerID string, fromAlias bool) error {
 	if anonID == "" {
 		return nil
 	}
-	_, err := tx.Exec(ctx, `INSERT INTO customer_anonymous_ids (workspace_id, anonymous_id, customer_id) VALUES ($1, $2, $3)`,
-		ws, anonID, customerID)
+	_, err := tx.Exec(ctx, `INSERT INTO customer_anonymous_ids (workspace_id, anonymous_id, customer_id, from_alias) VALUES ($1, $2, $3, $4)`,
+		ws, anonID, customerID, fromAlias)
 	if err != nil {
 		return fmt.Errorf("attach anonymous id: %w", err)
 	}

@@ -275,6 +275,7 @@ func lookupCustomer(ctx context.Context, q queryer, workspaceID, idOrExternalID 
 				WHERE workspace_id = $1 AND (id = $2 OR external_id = $2)
 			UNION ALL SELECT customer_id, 2 FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2
 			UNION ALL SELECT into_id, 3 FROM customer_merges WHERE workspace_id = $1 AND from_id = $2
+			UNION ALL SELECT customer_id, 4 FROM (`+ownerOfAliasedID("$1", "$2")+`) AS l
 		) AS f ON f.id = c.id
 		WHERE c.workspace_id = $1
 		ORDER BY f.rank LIMIT 1`, workspaceID, idOrExternalID))

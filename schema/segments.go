@@ -492,11 +492,14 @@ func resolveCustomerRefs(ctx context.Context, q queryer, workspaceID string, ref
 		SELECT DISTINCT ON (r.ref) r.ref, m.id
 		FROM unnest($2::text[]) AS r(ref)
 		JOIN LATERAL (
-			SELECT id FROM customers WHERE workspace_id = $1 AND (id = r.ref OR external_id = r.ref)
+			SELECT id, CASE WHEN id = r.ref THEN 0 ELSE 1 END AS rank FROM customers
+				WHERE workspace_id = $1 AND (id = r.ref OR external_id = r.ref)
 			UNION ALL
-			SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = r.ref
+			SELECT customer_id, 1 FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = r.ref
+			UNION ALL
+			SELECT customer_id, 2 FROM (`+ownerOfAliasedID("$1", "r.ref")+`) AS l
 		) AS m ON true
-		ORDER BY r.ref, m.id = r.ref DESC`, workspaceID, refs)
+		ORDER BY r.ref, m.rank`, workspaceID, refs)
 	if err != nil {
 		return nil, nil, fmt.Errorf("resolve customers: %w", err)
 	}
