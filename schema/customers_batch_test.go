@@ -323,7 +323,6 @@ func applyInBatches(t *testing.T, evs []schema.EventInput, batch int) ([]string,
 // the identity model computes, and every batch size reports the same
 // duplicate and merge per event.
 func TestApplyEventsMatchesTheIdentityModel(t *testing.T) {
-	ctx := context.Background()
 	var renames, userMerges, previousIDEvents, emailAdoptions, aliasLeftIDs int
 	for seed := uint64(1); seed <= 6; seed++ {
 		t.Run(fmt.Sprint(seed), func(t *testing.T) {
