@@ -836,24 +836,19 @@ func resolveCustomer(ctx context.Context, tx pgx.Tx, ev EventInput) (resolution,
 // customerByUserID returns the customer whose external id or previous user
 // id is userID, or "" when there is none.
 func customerByUserID(ctx context.Context, q queryer, ws, userID string) (string, error) {
-	var id string
-	err := q.QueryRow(ctx, customerOfUserID, ws, userID).Scan(&id)
-	if errors.Is(err, pgx.ErrNoRows) {
-		return "", nil
-	}
-	if err != nil {
-		return "", fmt.Errorf("find customer by user id: %w", err)
-	}
-	return id, nil
+	return firstCustomerID(ctx, q, customerOfUserID, ws, userID)
 }
+
+// customerWithUserID is the customers of workspace $1 whose external id or
+// previous user id is $2, in that order.
+const customerWithUserID = `
+	SELECT id FROM customers WHERE workspace_id = $1 AND external_id = $2
+	UNION ALL
+	SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2`
 
 // customerOfUserID is the customer of workspace $1 whose external id or
 // previous user id is $2: no row when the user id is new.
-const customerOfUserID = `
-	SELECT id FROM customers WHERE workspace_id = $1 AND external_id = $2
-	UNION ALL
-	SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2
-	LIMIT 1`
+const customerOfUserID = customerWithUserID + ` LIMIT 1`
 
 // customerOfUser returns the customer an event's user id names: the one
 // with it as external or previous user id (customerByUserID), failing
@@ -864,14 +859,16 @@ const customerOfUserID = `
 // first keeps u2 as an anonymous id of u3's customer, and u2 still names
 // that person.
 func customerOfUser(ctx context.Context, q queryer, ws, userID string) (string, error) {
+	return firstCustomerID(ctx, q, customerOfUserOrAliasLeft, ws, userID)
+}
+
+var customerOfUserOrAliasLeft = customerWithUserID + ` UNION ALL ` + ownerOfAliasedID("$1", "$2") + ` LIMIT 1`
+
+// firstCustomerID runs query (of workspace $1 and user id $2), which gives
+// at most one customer id, and returns it, or "" when it gives none.
+func firstCustomerID(ctx context.Context, q queryer, query, ws, userID string) (string, error) {
 	var id string
-	err := q.QueryRow(ctx, `
-		SELECT id FROM customers WHERE workspace_id = $1 AND external_id = $2
-		UNION ALL
-		SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $1 AND user_id = $2
-		UNION ALL
-		`+ownerOfAliasedID("$1", "$2")+`
-		LIMIT 1`, ws, userID).Scan(&id)
+	err := q.QueryRow(ctx, query, ws, userID).Scan(&id)
 	if errors.Is(err, pgx.ErrNoRows) {
 		return "", nil
 	}

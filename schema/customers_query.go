@@ -672,9 +672,7 @@ func (s *Store) ForgetErasedIDs(ctx context.Context) (int64, error) {
 	return forgetErasedIDs(ctx, s.pool)
 }
 
-func forgetErasedIDs(ctx context.Context, db interface {
-	Exec(context.Context, string, ...any) (pgconn.CommandTag, error)
-}) (int64, error) {
+func forgetErasedIDs(ctx context.Context, db queryer) (int64, error) {
 	var n int64
 	for _, table := range []string{"erased_messages", "erased_identities"} {
 		tag, err := db.Exec(ctx, `DELETE FROM `+table+` WHERE erased_at < now() - $1::interval`, erasedMessagesKept)
