@@ -117,11 +117,26 @@ func TestIngestRunsPrintTheirMedians(t *testing.T) {
 	rs.print(&out)
 	require.Equal(t, 3, strings.Count(out.String(), "throughput Herald/raw: "), "each run is printed")
 	require.Contains(t, out.String(), "over 3 runs: throughput Herald/raw 0.20–0.50, median 0.40 (goal ≥ 0.5: not met)")
+	require.NotContains(t, out.String(), "warm-up")
 	require.Contains(t, out.String(), "median CPU per event, Herald path: herald process 35.0 µs, Postgres 65.0 µs",
 		"a run without the Postgres figure is left out of its median")
 	// First run: 0.091 CPU seconds in 0.5 s; raw: 0.02 in 0.1 s.
 	require.Contains(t, out.String(), "cores busy (herald, Postgres and this process): Herald path 0.18, raw path 0.20 of 2")
 	require.Contains(t, out.String(), "Herald path n/a, raw path 0.20 of 2", "a path without every figure has none")
+
+	// A warm-up run (1,000/s, 10 times the CPU) is printed and left out.
+	warm := result(time.Second, 0.300, 0.600)
+	warm.warmup = true
+	out.Reset()
+	append(ingestRuns{warm}, rs...).print(&out)
+	require.Equal(t, 4, strings.Count(out.String(), "throughput Herald/raw: "), "the warm-up run is printed too")
+	require.Equal(t, 1, strings.Count(out.String(), "warm-up run: left out of the medians"))
+	require.Contains(t, out.String(), "throughput Herald/raw: 0.10")
+	require.Contains(t, out.String(), "over 3 runs after 1 warm-up run: throughput Herald/raw 0.20–0.50, median 0.40 (goal ≥ 0.5: not met)")
+	require.Contains(t, out.String(), "median CPU per event, Herald path: herald process 35.0 µs, Postgres 65.0 µs")
+	out.Reset()
+	ingestRuns{warm, rs[0]}.print(&out)
+	require.NotContains(t, out.String(), "runs: throughput", "one measured run prints no summary")
 
 	out.Reset()
 	rs[:1].print(&out)
@@ -132,6 +147,11 @@ func TestIngestRunsPrintTheirMedians(t *testing.T) {
 	var errOut bytes.Buffer
 	require.Equal(t, 2, run([]string{"bench", "ingest", "--runs", "0"}, env(nil), io.Discard, &errOut))
 	require.Contains(t, errOut.String(), "--runs must be from 1 to 100")
+	for _, v := range []string{"-1", "11"} {
+		errOut.Reset()
+		require.Equal(t, 2, run([]string{"bench", "ingest", "--warmup", v}, env(nil), io.Discard, &errOut))
+		require.Contains(t, errOut.String(), "--warmup must be from 0 to 10")
+	}
 }
 
 func TestSampleIndexesSpreadOverTheRuns(t *testing.T) {

@@ -273,6 +273,7 @@ func TestDevEndToEnd(t *testing.T) {
 	finishKillJourney(t, d2, creds, killJourney)
 	finishBlockedEmail(t, d2, creds2, blocked)
 	finishEnrollment(t, d2, creds2, enrollment, atKill)
+	benchIngestOnDev(t, bin, d2, creds2)
 
 	// Ctrl-C stops everything: no postgres left behind.
 	marker = pgDataDir(t, d2)
@@ -679,6 +680,32 @@ func devDB(t *testing.T, creds devCredentials) *pgx.Conn {
 	require.NoError(t, err)
 	t.Cleanup(func() { db.Close(context.Background()) })
 	return db
+}
+
+// benchIngestOnDev runs a small `herald bench ingest` (one warm-up run, two
+// measured) against the dev stack: every event of every run is stored on
+// its customer, the scratch tables of the raw path are gone, and the
+// medians leave the warm-up out.
+func benchIngestOnDev(t *testing.T, bin string, d *devProcess, creds devCredentials) {
+	t.Helper()
+	db := devDB(t, creds)
+	ctx := context.Background()
+	out, err := exec.Command(bin, "bench", "ingest", "--credentials", filepath.Join(d.dataDir, "dev-credentials.json"),
+		"--metrics-addr", strings.TrimPrefix(d.metrics, "http://"), "--events", "1500", "--customers", "150",
+		"--runs", "2", "--warmup", "1", "--timeout", "2m").CombinedOutput()
+	require.NoError(t, err, "%s", out)
+	require.Equal(t, 3, strings.Count(string(out), "throughput Herald/raw: "), "%s", out)
+	require.Equal(t, 1, strings.Count(string(out), "warm-up run: left out of the medians"), "%s", out)
+	require.Contains(t, string(out), "over 2 runs after 1 warm-up run: throughput Herald/raw ")
+
+	var events, customers, names, scratch int
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*), count(DISTINCT customer_id), count(DISTINCT name) FROM events
+		WHERE name LIKE 'Bench Ingest %'`).Scan(&events, &customers, &names))
+	require.Equal(t, 3*1500, events, "every event of the three runs stored once")
+	require.Equal(t, 3*150, customers, "each run's events on its own 150 customers")
+	require.Equal(t, 3, names)
+	require.NoError(t, db.QueryRow(ctx, `SELECT count(*) FROM pg_tables WHERE tablename LIKE 'bench_raw_%'`).Scan(&scratch))
+	require.Zero(t, scratch, "the raw path drops its scratch table")
 }
 
 func streamStored(t *testing.T, db *pgx.Conn, tag string) int {
