@@ -182,3 +182,43 @@ func TestFromAReviewModelWithAnonymousIDsThatAreUserIDs(t *testing.T) {
 		})
 	}
 }
+
+// A CSV import by user id reaches the customers an event with the same
+// user id reaches: a row whose user id an alias left as an anonymous id
+// (alias u2 → u3 before u2 was anyone's user id) writes u3's customer in
+// every mode, and makes no customer of its own; a device's anonymous id
+// that an identify attached is no user id, so a row with it is a new
+// customer, as its event would be.
+func TestImportRowWithAnIDAnAliasLeftWritesItsCustomer(t *testing.T) {
+	e := newIdentityEnv(t)
+	e.apply(t, alias("u2", "u3"))
+	device := e.apply(t, identify("d1", "dev-1", nil)).CustomerID
+	u3 := e.find(t, "u3").ID
+	row := func(plan string) schema.ImportedCustomer {
+		return schema.ImportedCustomer{Row: 2, ExternalID: "u2", Attributes: map[string]any{"plan": plan}}
+	}
+	id := uploadImport(t, e.st, e.ws, []string{"user_id", "plan"}, []string{"u2", "x"})
+	counts := func(imp schema.Import) [3]int { return [3]int{imp.CreatedRows, imp.UpdatedRows, imp.SkippedRows} }
+	mapping := []byte(`{"user_id":"user_id"}`)
+
+	imp := runImport(t, e.st, e.ws, id, schema.StartImport{Mapping: mapping, Mode: schema.ImportUpdateOnly}, schema.ImportKeyUserID, row("pro"))
+	require.Equal(t, [3]int{0, 1, 0}, counts(imp), "update_only finds u2's customer")
+	require.JSONEq(t, `{"plan":"pro"}`, string(e.find(t, "u3").Attributes))
+	imp = runImport(t, e.st, e.ws, id, schema.StartImport{Mapping: mapping, Mode: schema.ImportCreateOnly}, schema.ImportKeyUserID, row("free"))
+	require.Equal(t, [3]int{0, 0, 1}, counts(imp), "create_only leaves u2's customer as it is")
+	imp = runImport(t, e.st, e.ws, id, schema.StartImport{Mapping: mapping, Mode: schema.ImportUpsert}, schema.ImportKeyUserID, row("team"))
+	require.Equal(t, [3]int{0, 1, 0}, counts(imp), "upsert updates u2's customer")
+	require.JSONEq(t, `{"plan":"team"}`, string(e.find(t, "u3").Attributes))
+	require.Len(t, e.customers(t), 2, "u3's customer and the device's: the rows made no customer of their own")
+	require.Equal(t, u3, e.apply(t, track("u2", "", "As u2")).CustomerID, "an event under u2 reaches the customer the rows wrote")
+
+	imp = runImport(t, e.st, e.ws, id, schema.StartImport{Mapping: mapping, Mode: schema.ImportUpsert}, schema.ImportKeyUserID,
+		schema.ImportedCustomer{Row: 2, ExternalID: "dev-1", Attributes: map[string]any{"plan": "device"}})
+	require.Equal(t, [3]int{1, 0, 0}, counts(imp), "a device's anonymous id is no user id")
+	created := e.find(t, "dev-1")
+	require.NotEqual(t, device, created.ID)
+	require.JSONEq(t, `{"plan":"device"}`, string(created.Attributes))
+	d, err := e.st.GetCustomer(t.Context(), e.ws, device)
+	require.NoError(t, err)
+	require.JSONEq(t, `{}`, string(d.Attributes), "the device's customer is not written")
+}

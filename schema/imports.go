@@ -534,12 +534,18 @@ func checkChunkRows(ctx context.Context, tx pgx.Tx, workspaceID, id string, ch I
 // Upserts of one imported row, by key. Each returns the customer's id and
 // whether it created the customer.
 var (
-	// A previous user id (retired by an alias) updates the customer it
-	// resolves to; a new one updates the profile known by the row's email
-	// that adoptProfilesByEmail gave it, if any.
+	// A previous user id (retired by an alias), or an id an alias left as
+	// an anonymous id that no customer has as its user id, updates the
+	// customer it resolves to (as customerOfUser does for events); a new
+	// one updates the profile known by the row's email that
+	// adoptProfilesByEmail gave it, if any.
 	upsertByUserID = `
 		WITH previous AS (
 			SELECT customer_id FROM customer_user_aliases WHERE workspace_id = $2::text AND user_id = $3::text
+			UNION ALL
+			SELECT * FROM (` + ownerOfAliasedID("$2::text", "$3::text") + `) o
+			WHERE NOT EXISTS (SELECT 1 FROM customers WHERE workspace_id = $2::text AND external_id = $3::text)
+			LIMIT 1
 		), changed AS (
 			UPDATE customers c SET email = coalesce(nullif($4::text, ''), c.email),
 				phone = coalesce(nullif($5::text, ''), c.phone),
@@ -654,8 +660,9 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, sco
 
 // Whether the customer a row of an import names exists.
 var (
-	// A user id's customer, also through a previous user id.
-	importUserIDKnown = `SELECT EXISTS (` + customerOfUserID + `)`
+	// A user id's customer, also through a previous user id or an id an
+	// alias left (customerOfUser).
+	importUserIDKnown = `SELECT EXISTS (` + customerOfUserOrAliasLeft + `)`
 	// A profile known only by the address, which a new user id on a row
 	// with it would take (adoptProfilesByEmail).
 	importAddressAdoptable = `SELECT EXISTS (SELECT 1 FROM customers WHERE workspace_id = $1::text AND id = ` +
@@ -915,12 +922,13 @@ func adoptProfilesByEmail(ctx context.Context, tx pgx.Tx, workspaceID string, cu
 	return nil
 }
 
-// newUserIDs are the rows whose user id no customer has, as its external
-// id or a previous one (customerByUserID).
+// newUserIDs are the rows whose user id names no customer: none has it as
+// its external id or a previous one, nor as an id an alias left
+// (customerOfUser).
 func newUserIDs(ctx context.Context, tx pgx.Tx, workspaceID string, rows []ImportedCustomer) ([]ImportedCustomer, error) {
 	b := &pgx.Batch{}
 	for _, c := range rows {
-		b.Queue(customerOfUserID, workspaceID, c.ExternalID)
+		b.Queue(customerOfUserOrAliasLeft, workspaceID, c.ExternalID)
 	}
 	br := tx.SendBatch(ctx, b)
 	var fresh []ImportedCustomer
