@@ -222,3 +222,31 @@ func TestImportRowWithAnIDAnAliasLeftWritesItsCustomer(t *testing.T) {
 	require.NoError(t, err)
 	require.JSONEq(t, `{}`, string(d.Attributes), "the device's customer is not written")
 }
+
+// (From a review.) A row whose user id an alias left writes that alias's
+// customer (above): the row is theirs, so their export lists it and their
+// erasure blanks it — a later run of the file must not bring back, as a
+// new customer u2, what was erased.
+func TestImportRowWithAnIDAnAliasLeftIsErasedWithItsCustomer(t *testing.T) {
+	ctx := t.Context()
+	e := newIdentityEnv(t)
+	e.apply(t, alias("u2", "u3"))
+	u3 := e.find(t, "u3").ID
+	id := uploadImport(t, e.st, e.ws, []string{"user_id", "plan"}, []string{"u2", "pro"})
+	start := schema.StartImport{Mapping: []byte(`{"user_id":"user_id"}`), Mode: schema.ImportUpsert}
+	row := schema.ImportedCustomer{Row: 2, ExternalID: "u2", Attributes: map[string]any{"plan": "pro"}}
+	runImport(t, e.st, e.ws, id, start, schema.ImportKeyUserID, row)
+	require.JSONEq(t, `{"plan":"pro"}`, string(e.find(t, "u3").Attributes), "the row wrote u3's customer")
+
+	exp, err := e.st.ExportCustomer(ctx, e.ws, u3)
+	require.NoError(t, err)
+	require.Len(t, exp.ImportRows, 1, "the export lists the row that wrote the customer")
+
+	out, err := e.st.EraseCustomer(ctx, e.ws, u3)
+	require.NoError(t, err)
+	require.EqualValues(t, 1, out.ImportRowsBlanked, "the row that wrote the customer is blanked")
+	rows, err := e.st.ImportRows(ctx, e.ws, id, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"", ""}, rows[0].Fields, "a later run of the file reads nothing of the erased person")
+	require.Empty(t, e.customers(t))
+}

@@ -113,7 +113,26 @@ const pastAddresses = `
 // and blanks the deliveries it reads.
 func keysOf(ctx context.Context, tx pgx.Tx, workspaceID string, c Customer) (customerKeys, error) {
 	var k customerKeys
-	for _, id := range append([]string{deref(c.ExternalID)}, c.PreviousUserIDs...) {
+	ids := append([]string{deref(c.ExternalID)}, c.PreviousUserIDs...)
+	if deref(c.ExternalID) != "" {
+		// An id an alias left names the customer in a user id column too
+		// (upsertByUserID, as customerOfUser for events) unless another
+		// customer has it as a user id.
+		rows, err := tx.Query(ctx, `SELECT a.anonymous_id FROM customer_anonymous_ids a
+			WHERE a.workspace_id = $1 AND a.customer_id = $2 AND a.from_alias
+				AND NOT EXISTS (SELECT 1 FROM customers o WHERE o.workspace_id = $1 AND o.external_id = a.anonymous_id)
+				AND NOT EXISTS (SELECT 1 FROM customer_user_aliases u WHERE u.workspace_id = $1 AND u.user_id = a.anonymous_id)
+			ORDER BY a.anonymous_id`, workspaceID, c.ID)
+		if err != nil {
+			return k, fmt.Errorf("query the ids aliases left: %w", err)
+		}
+		left, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		if err != nil {
+			return k, fmt.Errorf("read the ids aliases left: %w", err)
+		}
+		ids = append(ids, left...)
+	}
+	for _, id := range ids {
 		if id = strings.TrimSpace(id); id != "" {
 			k.ids = append(k.ids, id)
 		}
