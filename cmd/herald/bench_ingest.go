@@ -256,9 +256,10 @@ type ingestRuns []*ingestResult
 // benchIngestRuns runs both paths o.Warmup times, then o.Runs times. Runs of
 // the same build move by ±10 % on a shared machine; the medians say more
 // than any one run. The Herald path of the first run after a start is the
-// slowest of a set (on a VM where a page fault costs ~12 µs, 0.35–0.42 of
-// the raw rate against 0.45–0.62 for the runs after it), while the raw path
-// runs after it on a warm server: warm-up runs keep that out of the medians.
+// slowest of a set (the herald process's heap grows, Postgres's backends
+// map the buffer pool: ~0.1 below the runs after it on a VM where a page
+// fault costs ~12 µs), while the raw path runs after it on a warm server:
+// warm-up runs keep that out of the medians.
 func benchIngestRuns(ctx context.Context, o benchIngestOptions, logw io.Writer) (ingestRuns, error) {
 	var out ingestRuns
 	for i := range o.Warmup + o.Runs {
