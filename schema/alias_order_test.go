@@ -250,3 +250,35 @@ func TestImportRowWithAnIDAnAliasLeftIsErasedWithItsCustomer(t *testing.T) {
 	require.Equal(t, []string{"", ""}, rows[0].Fields, "a later run of the file reads nothing of the erased person")
 	require.Empty(t, e.customers(t))
 }
+
+// (From a review of 95c4038.) A row whose user id an alias left is that
+// alias's customer's (it writes them, and their erasure blanks it), so, as
+// for a row with another customer's current or previous user id, it is not
+// a second customer's because it holds their phone number: the second's
+// export must not list it, nor their erasure blank it.
+func TestImportRowWithAnIDAnAliasLeftIsNotAnotherCustomersByPhone(t *testing.T) {
+	ctx := t.Context()
+	e := newIdentityEnv(t)
+	e.apply(t, alias("u2", "u3"))
+	pat := e.apply(t, identifyStored(t, "fam1", map[string]any{"email": "parent@example.com", "phone": "+15550100199"}))
+	imp, err := e.st.CreateImport(ctx, e.ws, schema.NewImport{CreatedBy: "test", FileName: "family.csv", Headers: []string{"User ID", "Phone", "Name"}},
+		&memoryRowSource{rows: [][]string{
+			{"fam1", "+1 555 010 0199", "Pat Parent"},
+			{"u2", "+1 555 010 0199", "Kim Kid"},
+		}})
+	require.NoError(t, err)
+
+	exp, err := e.st.ExportCustomer(ctx, e.ws, pat.CustomerID)
+	require.NoError(t, err)
+	var rows []int
+	for _, r := range exp.ImportRows {
+		rows = append(rows, r.Row)
+	}
+	require.Equal(t, []int{2}, rows, "Pat's export lists Pat's row, not Kim's (user id u2, u3's customer's)")
+
+	_, err = e.st.EraseCustomer(ctx, e.ws, pat.CustomerID)
+	require.NoError(t, err)
+	stored, err := e.st.ImportRows(ctx, e.ws, imp.ID, 0, 10)
+	require.NoError(t, err)
+	require.Equal(t, []string{"u2", "+1 555 010 0199", "Kim Kid"}, stored[1].Fields, "erasing Pat leaves u3's customer's row as uploaded")
+}

@@ -31,7 +31,8 @@ import (
 // An address two customers once had, and neither has now, stays with both.
 //
 // A row's key names whose it is first: a row whose user id column holds
-// another customer's user id (current or previous), or, in an import by
+// another customer's user id (current or previous, or an id an alias left
+// that names them: customerOfUser), or, in an import by
 // email (no user id column), whose email column holds another customer's
 // current address, is that customer's, whatever address or number of this
 // customer its other cells hold (two people of a file may share a phone
@@ -64,7 +65,7 @@ const erasedImportRow = "the row was erased with its customer"
 // arguments come from importRowFilter.args. A row whose key (the user id
 // column; the email column of an import by email) is another customer's
 // is that customer's, whatever address or number of this one it holds.
-const importRowsOf = `workspace_id = $1 AND import_id = $2 AND (
+var importRowsOf = `workspace_id = $1 AND import_id = $2 AND (
 	btrim(fields[$4::int]) = ANY($5::text[])
 	OR (EXISTS (SELECT 1 FROM unnest(fields) f, unnest($3::text[]) e
 			WHERE lower(btrim(f)) = e OR (position(e IN lower(f)) > 0
@@ -75,6 +76,8 @@ const importRowsOf = `workspace_id = $1 AND import_id = $2 AND (
 		SELECT 1 FROM customers c WHERE c.workspace_id = $1 AND c.external_id = btrim(fields[$4::int])
 		UNION ALL
 		SELECT 1 FROM customer_user_aliases a WHERE a.workspace_id = $1 AND a.user_id = btrim(fields[$4::int])
+		UNION ALL
+		SELECT 1 FROM (` + ownerOfAliasedID("$1", "btrim(fields[$4::int])") + `) o
 		UNION ALL
 		SELECT 1 FROM customers c WHERE $4::int = 0 AND c.workspace_id = $1 AND c.email IS NOT NULL
 			AND lower(c.email) = lower(btrim(fields[$8::int])) AND lower(btrim(fields[$8::int])) <> ALL($3::text[])))`
