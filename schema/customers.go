@@ -967,7 +967,8 @@ func emailLock(workspaceID, email string) string {
 // seen for the first time, given with an email address (email, ""
 // otherwise), takes the oldest profile of that address that has no user id
 // (a CSV import by email, an anonymous visitor who gave it), as Customer.io
-// does, rather than start a second profile of the same person.
+// does, rather than start a second profile of the same person; an
+// anonymous profile the identify names too merges into it.
 func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, messageID string, alias bool) (id, mergedFrom string, err error) {
 	var known, anonOwner string
 	var anonOwnerKnown bool
@@ -983,6 +984,16 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 			WHERE a.workspace_id = $1 AND a.anonymous_id = $2`, ws, anonID).Scan(&anonOwner, &anonOwnerKnown)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return "", "", fmt.Errorf("find customer by anonymous id: %w", err)
+		}
+	}
+	if userID != "" && known == "" && email != "" {
+		// Before the anonymous id is looked at: a browser sends its
+		// visitor's anonymous id with the identify, and that visitor's
+		// profile (a page view before the signup) is not the oldest of the
+		// address; it merges into the profile taken, below.
+		err := tx.QueryRow(ctx, adoptProfileByEmail, ws, email, userID).Scan(&known)
+		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
+			return "", "", fmt.Errorf("identify customer by email: %w", err)
 		}
 	}
 	switch {
@@ -1004,11 +1015,6 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 			return "", "", fmt.Errorf("identify anonymous customer: %w", err)
 		}
 		return anonOwner, "", nil
-	case known == "" && email != "":
-		err := tx.QueryRow(ctx, adoptProfileByEmail, ws, email, userID).Scan(&known)
-		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
-			return "", "", fmt.Errorf("identify customer by email: %w", err)
-		}
 	}
 	if known == "" {
 		known = NewID("cus")

@@ -66,6 +66,8 @@ func randomIdentityStream(seed uint64, n int) []schema.EventInput {
 				ev.UserID, ev.AnonymousID, ev.Traits["email"] = "", anon(), shared[r.IntN(3)]
 			case 1: // a user id seen for the first time, with an address
 				ev.UserID, ev.AnonymousID, ev.Traits["email"] = fmt.Sprintf("f%d", i), "", shared[r.IntN(3)]
+			case 2: // the same from a browser, with its visitor's anonymous id
+				ev.UserID, ev.AnonymousID, ev.Traits["email"] = fmt.Sprintf("f%d", i), anon(), shared[r.IntN(3)]
 			}
 		case k < 18:
 			ev.Type, ev.UserID, ev.PreviousID = "alias", user(), anon()
@@ -183,6 +185,24 @@ func (m *identityModel) merge(from, into *profile) {
 	m.customers = slices.DeleteFunc(m.customers, func(p *profile) bool { return p == from })
 }
 
+// adoptByEmail gives the new user id of an identify whose traits give an
+// email the oldest profile of that address that has no user id, and
+// returns it (nil when there is none).
+func (m *identityModel) adoptByEmail(ev schema.EventInput, userID string) *profile {
+	email, _ := ev.Traits["email"].(string)
+	if ev.Type != "identify" || userID == "" || strings.TrimSpace(email) == "" {
+		return nil
+	}
+	for _, p := range m.customers {
+		if p.ExternalID == "" && strings.EqualFold(p.Email, strings.TrimSpace(email)) {
+			p.ExternalID, m.byUser[userID] = userID, p
+			m.emailAdoptions++
+			return p
+		}
+	}
+	return nil
+}
+
 func (m *identityModel) apply(ev schema.EventInput) {
 	if m.seen[ev.MessageID] {
 		return
@@ -245,20 +265,19 @@ func (m *identityModel) apply(ev schema.EventInput) {
 	case ev.UserID == "":
 		c = newProfile("")
 		attach(c)
+	case known == nil && m.adoptByEmail(ev, ev.UserID) != nil:
+		// A new user id takes the oldest profile of its address that has
+		// none, before its anonymous profile could become it.
+		c = m.byUser[ev.UserID]
+		if owner != nil && owner != c && owner.ExternalID == "" {
+			m.merge(owner, c)
+		} else if owner == nil {
+			attach(c)
+		}
 	case known == nil && owner != nil && owner.ExternalID == "":
 		owner.ExternalID, m.byUser[ev.UserID] = ev.UserID, owner
 		c = owner
 	default:
-		if email, _ := ev.Traits["email"].(string); known == nil && ev.Type == "identify" && email != "" {
-			// A new user id takes the oldest profile of its address that has none.
-			for _, p := range m.customers {
-				if p.ExternalID == "" && strings.EqualFold(p.Email, strings.TrimSpace(email)) {
-					p.ExternalID, m.byUser[ev.UserID], known = ev.UserID, p, p
-					m.emailAdoptions++
-					break
-				}
-			}
-		}
 		if known == nil {
 			known = newProfile(ev.UserID)
 		}

@@ -1423,3 +1423,63 @@ func TestSearchMatchingOldCustomersReadsAboutItsMatches(t *testing.T) {
 	require.Equal(t, "cus_legacy1500", found[0].ID)
 	require.Equal(t, "cus_legacy1499", found[1].ID)
 }
+
+// The browser's signup (from a review): analytics.js sends the visitor's
+// anonymous id with every call, identify included, and the visitor viewed
+// a page first. The new user id still takes the profile an import made for
+// its address, and the visitor's profile merges into it (its events follow,
+// the merge is reported for its runs), instead of the visitor's profile
+// becoming the user and the imported one staying a second profile of the
+// same address.
+func TestIdentifyWithAVisitorsAnonymousIDTakesTheImportedProfile(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	imp, err := e.st.CreateImport(ctx, e.ws, schema.NewImport{CreatedBy: "test", FileName: "leads.csv", Headers: []string{"email", "plan"}},
+		&memoryRowSource{rows: [][]string{{"imported@example.com", "gold"}}})
+	require.NoError(t, err)
+	_, err = e.st.StartImportRun(ctx, e.ws, imp.ID, schema.StartImport{Mapping: []byte(`{"email":"email"}`)})
+	require.NoError(t, err)
+	_, _, err = e.st.ApplyImportChunk(ctx, e.ws, imp.ID, schema.ImportChunk{Run: 1, Rows: 1, Key: schema.ImportKeyEmail,
+		Customers: []schema.ImportedCustomer{{Row: 2, Email: "imported@example.com", Attributes: map[string]any{"plan": "gold"}}}})
+	require.NoError(t, err)
+	imported := e.customers(t)
+	require.Len(t, imported, 1)
+
+	page := e.apply(t, schema.EventInput{Type: "page", Name: "Page Viewed", AnonymousID: "browser-1", MessageID: "p1"})
+	require.NotEqual(t, imported[0], page.CustomerID)
+
+	res := e.apply(t, schema.EventInput{Type: "identify", Name: "Identify", UserID: "imp-user-1", AnonymousID: "browser-1", MessageID: "i1",
+		Traits: map[string]any{"email": "imported@example.com"}})
+	require.Equal(t, imported[0], res.CustomerID, "the new user id takes the imported profile of its address")
+	require.Equal(t, page.CustomerID, res.MergedFrom, "the visitor's profile merged into it")
+	require.Equal(t, imported, e.customers(t), "one profile of the address")
+	c := e.find(t, "imp-user-1")
+	require.Equal(t, []string{"browser-1"}, c.AnonymousIDs)
+	require.JSONEq(t, `{"plan":"gold"}`, string(c.Attributes))
+	evs, err := e.st.LatestCustomerEvents(ctx, e.ws, imported[0], 10)
+	require.NoError(t, err)
+	require.Len(t, evs, 2, "the page view moved with the visitor's profile")
+
+	// The same in one batch of a browser's calls, the address known from a
+	// visitor on another device.
+	other := e.apply(t, identify("", "device-z", map[string]any{"email": "second@example.com"}))
+	require.Len(t, e.customers(t), 2)
+	batch := []schema.EventInput{
+		{Type: "page", Name: "Page Viewed", AnonymousID: "browser-2"},
+		{Type: "identify", Name: "Identify", UserID: "imp-user-2", AnonymousID: "browser-2", Traits: map[string]any{"email": "Second@example.com"}},
+		{Type: "track", Name: "Signed Up", UserID: "imp-user-2", AnonymousID: "browser-2"},
+	}
+	for i := range batch {
+		batch[i].WorkspaceID, batch[i].MessageID, batch[i].OccurredAt = e.ws, fmt.Sprintf("b%d", i), time.Now()
+	}
+	out, err := e.st.ApplyEvents(ctx, batch)
+	require.NoError(t, err)
+	require.Len(t, e.customers(t), 2, "one profile per address")
+	adopted := e.find(t, "imp-user-2")
+	require.Equal(t, other.CustomerID, adopted.ID)
+	require.Equal(t, []string{adopted.ID, adopted.ID}, []string{out[1].CustomerID, out[2].CustomerID})
+	require.ElementsMatch(t, []string{"device-z", "browser-2"}, adopted.AnonymousIDs)
+	require.NotEmpty(t, out[1].MergedFrom, "the page view made the visitor's profile, which merged")
+	require.NotEqual(t, adopted.ID, out[1].MergedFrom)
+	require.Equal(t, []string{"Identify", "Page Viewed", "Identify", "Signed Up"}, e.eventNames(t, adopted.ID), "the visitor's events and the batch's, on one profile")
+}
