@@ -15,6 +15,8 @@ import (
 	"strings"
 	"time"
 	"unicode/utf8"
+
+	"github.com/heraldhq/herald/schema"
 )
 
 // Event is one customer event as it travels on the herald.events topic: a
@@ -146,25 +148,41 @@ func (e *Event) Validate() *FieldError {
 		if problem := unstorableText(f.raw); problem != "" {
 			return fieldErr(f.name, "%s %s, which Herald cannot store", f.name, problem)
 		}
-		if f.name != "context" { // what journeys read
-			if n := hugeNumber(f.raw); n != "" {
-				return fieldErr(f.name, "%s holds the number %s, past the range journeys compare (about ±1.8e308): send it as a string", f.name, n)
-			}
+		if problem := valueProblem(f.raw, f.name != "context"); problem != "" { // journeys read properties and traits
+			return fieldErr(f.name, "%s %s", f.name, problem)
 		}
 	}
 	return nil
 }
 
-// hugeNumber is the first number in a JSON value past float64's range
-// (1e400), which jsonb stores but journeys cannot decode: such an event
-// would be stored and never routed. It is empty when there is none. One
-// pass: strings are skipped whole; only a number written with an exponent
-// or of more than 300 characters is parsed.
-func hugeNumber(raw json.RawMessage) string {
+// MaxDepth is how deeply an event's properties, traits and context may
+// nest objects and arrays (the field's own object is the first level):
+// deeper, the database refuses the event or reads it back with an error
+// (encoding/json stops at 10,000 levels), so it is refused on arrival.
+const MaxDepth = 100
+
+// valueProblem is what, in a JSON value, Herald cannot store or use, said
+// for an error message ("" when nothing): objects and arrays nested deeper
+// than MaxDepth, a number Postgres's numeric cannot hold (1e-20000: jsonb
+// stores numbers so) and, when journeys read the value, a number past
+// float64's range (1e400), which jsonb stores but journeys cannot decode
+// (such an event would be stored and never routed). One pass: strings are
+// skipped whole; only a number written with an exponent or of more than
+// 300 characters is parsed.
+func valueProblem(raw json.RawMessage, journeys bool) string {
+	depth := 0
 	for i := 0; i < len(raw); {
 		switch c := raw[i]; {
 		case c == '"':
 			i = stringEnd(raw, i+1)
+		case c == '{' || c == '[':
+			if depth++; depth > MaxDepth {
+				return fmt.Sprintf("nests objects and arrays deeper than %d levels", MaxDepth)
+			}
+			i++
+		case c == '}' || c == ']':
+			depth--
+			i++
 		case c == '-' || (c >= '0' && c <= '9'):
 			j, exp := i+1, false
 			for ; j < len(raw); j++ {
@@ -176,11 +194,16 @@ func hugeNumber(raw json.RawMessage) string {
 			}
 			if exp || j-i > 300 {
 				n := string(raw[i:j])
-				if _, err := strconv.ParseFloat(n, 64); errors.Is(err, strconv.ErrRange) {
-					if len(n) > 40 {
-						n = n[:40] + "…"
-					}
-					return n
+				short := n
+				if len(short) > 40 {
+					short = short[:40] + "…"
+				}
+				if !schema.NumericFits(n) {
+					return fmt.Sprintf("holds the number %s, beyond what the database stores (%d digits before the point, %d after it): send it as a string",
+						short, 131072, 16383)
+				}
+				if _, err := strconv.ParseFloat(n, 64); journeys && errors.Is(err, strconv.ErrRange) {
+					return fmt.Sprintf("holds the number %s, past the range journeys compare (about ±1.8e308): send it as a string", short)
 				}
 			}
 			i = j

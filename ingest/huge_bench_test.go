@@ -6,9 +6,10 @@ import (
 	"testing"
 )
 
-// BenchmarkHugeNumber: the check for numbers past float64's range on a
-// small event's properties and on an order's, with UUIDs (whose "-1e2b"
-// segments look like exponents until strings are skipped).
+// BenchmarkHugeNumber: the check of a value's numbers (past float64's or
+// numeric's range) and nesting on a small event's properties and on an
+// order's, with UUIDs (whose "-1e2b" segments look like exponents until
+// strings are skipped).
 func BenchmarkHugeNumber(b *testing.B) {
 	for name, props := range map[string]json.RawMessage{
 		"small": json.RawMessage(`{"seq":12345,"batch":123}`),
@@ -18,7 +19,7 @@ func BenchmarkHugeNumber(b *testing.B) {
 		b.Run(name, func(b *testing.B) {
 			b.SetBytes(int64(len(props)))
 			for b.Loop() {
-				if hugeNumber(props) != "" {
+				if valueProblem(props, true) != "" {
 					b.Fatal("huge")
 				}
 			}
