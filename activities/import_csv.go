@@ -100,7 +100,9 @@ func OpenCSV(r io.Reader) (*CSVFile, error) {
 	}
 	head, peekErr := br.Peek(headerPeek)
 	var src io.Reader = br
-	if bytes.IndexByte(head, '\r') >= 0 && bytes.IndexByte(head, '\n') < 0 {
+	if _, rest := outsideQuotes(head); len(rest) > 0 && rest[0] == '\r' && (len(rest) == 1 || rest[1] != '\n') {
+		// The header ends with a lone CR ("CSV (Macintosh)"): every line
+		// does, though a quoted cell may hold an LF line break.
 		src = crLines{br}
 	}
 	f.r = csv.NewReader(src)
@@ -680,6 +682,11 @@ func typedValue(typ, s string) (any, error) {
 		if !ok {
 			return nil, fmt.Errorf("%q is not a time (RFC 3339 such as 2024-05-01T09:30:00Z, a date such as 2024-05-01, or Unix seconds such as 1714555800)", s)
 		}
+		if y := t.UTC().Year(); y < 1 || y > 9999 {
+			// Written so, it would be no RFC 3339 time ("10000-01-01T…"),
+			// which segment conditions and ingest do not take as one.
+			return nil, fmt.Errorf("%q is not a time between the years 1 and 9999 in UTC", s)
+		}
 		return t.UTC().Format(time.RFC3339Nano), nil
 	}
 	return s, nil
@@ -692,13 +699,14 @@ var decimalCell = regexp.MustCompile(`^[+-]?([0-9]+\.?[0-9]*|\.[0-9]+)([eE][+-]?
 // decimalNumber returns the cell s as a JSON number with every digit it
 // has (a 19-digit account number stays exact, as ingest keeps traits'
 // numbers); "+5", "007", ".5" and "5." are written 5, 7, 0.5 and 5. False
-// when s is no such number ("1_000", "0x10", "NaN") or is past float64's
-// range, which journeys could not read.
+// when s is no such number ("1_000", "0x10", "NaN"), is past float64's
+// range, which journeys could not read, or past what the database's
+// numeric holds (1e-20000, which float64 reads as 0).
 func decimalNumber(s string) (json.Number, bool) {
 	if !decimalCell.MatchString(s) {
 		return "", false
 	}
-	if f, err := strconv.ParseFloat(s, 64); err != nil || math.IsInf(f, 0) {
+	if f, err := strconv.ParseFloat(s, 64); err != nil || math.IsInf(f, 0) || !schema.NumericFits(s) {
 		return "", false
 	}
 	sign := ""

@@ -550,7 +550,7 @@ var (
 			UPDATE customers c SET email = coalesce(nullif($4::text, ''), c.email),
 				phone = coalesce(nullif($5::text, ''), c.phone),
 				timezone = coalesce(nullif($6::text, ''), c.timezone),
-				attributes = c.attributes || $7::jsonb, updated_at = now()
+				attributes = (c.attributes || $7::jsonb) - $8::text[], updated_at = now()
 			FROM previous WHERE c.workspace_id = $2::text AND c.id = previous.customer_id
 			RETURNING c.id, false AS created
 		), upserted AS (
@@ -561,7 +561,7 @@ var (
 				email = coalesce(EXCLUDED.email, customers.email),
 				phone = coalesce(EXCLUDED.phone, customers.phone),
 				timezone = coalesce(EXCLUDED.timezone, customers.timezone),
-				attributes = customers.attributes || EXCLUDED.attributes,
+				attributes = (customers.attributes || EXCLUDED.attributes) - $8::text[],
 				updated_at = now()
 			RETURNING id, xmax = 0 AS created
 		)
@@ -576,7 +576,7 @@ var (
 		), changed AS (
 			UPDATE customers c SET phone = coalesce(nullif($4::text, ''), c.phone),
 				timezone = coalesce(nullif($5::text, ''), c.timezone),
-				attributes = c.attributes || $6::jsonb, updated_at = now()
+				attributes = (c.attributes || $6::jsonb) - $7::text[], updated_at = now()
 			FROM found WHERE c.workspace_id = $2::text AND c.id = found.id
 			RETURNING c.id
 		), inserted AS (
@@ -632,10 +632,18 @@ func upsertImported(ctx context.Context, tx pgx.Tx, workspaceID, key string, sco
 			return 0, nil, 0, fmt.Errorf("encode attributes: %w", err)
 		}
 		phone := NormalizePhone(c.Phone)
+		// An attribute that stood for a field the row sets (an identify's
+		// "email": 42 kept as one) goes, as when an identify sets it.
+		set := []string{} // not nil: jsonb - NULL is NULL
+		for _, f := range [...]struct{ name, v string }{{"email", c.Email}, {"phone", phone}, {"timezone", c.Timezone}} {
+			if f.v != "" {
+				set = append(set, f.name)
+			}
+		}
 		if key == ImportKeyUserID {
-			b.Queue(upsertByUserID, NewID("cus"), workspaceID, c.ExternalID, c.Email, phone, c.Timezone, raw)
+			b.Queue(upsertByUserID, NewID("cus"), workspaceID, c.ExternalID, c.Email, phone, c.Timezone, raw, set)
 		} else {
-			b.Queue(upsertByEmail, NewID("cus"), workspaceID, c.Email, phone, c.Timezone, raw)
+			b.Queue(upsertByEmail, NewID("cus"), workspaceID, c.Email, phone, c.Timezone, raw, set)
 		}
 	}
 	br := tx.SendBatch(ctx, b)

@@ -363,7 +363,7 @@ func TestImportByEmailIntoALargeWorkspaceUsesTheEmailIndex(t *testing.T) {
 
 	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
 		for _, email := range []string{"new@example.com", "Seed90000@Example.com"} {
-			read := customerRowsRead(t, st, mode, schema.UpsertByEmail, "cus_new", ws.ID, email, "", "", `{"plan":"pro"}`)
+			read := customerRowsRead(t, st, mode, schema.UpsertByEmail, "cus_new", ws.ID, email, "", "", `{"plan":"pro"}`, "{email}")
 			require.LessOrEqual(t, read, 10, "by email, %s, %s: the row's lookup read %d customers of 100,000", mode, email, read)
 			read = customerRowsRead(t, st, mode, schema.AdoptProfileByEmail, ws.ID, email, "u-new")
 			require.LessOrEqual(t, read, 10, "by user id, %s, %s: the row's lookup read %d customers of 100,000", mode, email, read)
@@ -694,4 +694,29 @@ func knownByEmailOnly(t *testing.T, st *schema.Store, ws, address string) {
 	id := uploadImport(t, st, ws, []string{"email"}, []string{address})
 	runImport(t, st, ws, id, schema.StartImport{Mapping: []byte(`{"email":"email"}`)}, schema.ImportKeyEmail,
 		schema.ImportedCustomer{Row: 2, Email: address})
+}
+
+func TestImportSettingBuiltInFieldsDropsTheirStaleAttributes(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "Demo")
+	require.NoError(t, err)
+	long := "1111111111111111111111111111111111111111111111111111111111111111111111"
+	_, err = st.ApplyEvent(ctx, schema.EventInput{WorkspaceID: ws.ID, MessageID: "m1", Type: "identify", UserID: "u1",
+		Traits: map[string]any{"email": 42, "phone": long, "timezone": true, "plan": "pro"}, OccurredAt: time.Now()})
+	require.NoError(t, err)
+	c, err := st.FindCustomer(ctx, ws.ID, "u1")
+	require.NoError(t, err)
+	require.JSONEq(t, `{"email":42,"phone":"`+long+`","timezone":true,"plan":"pro"}`, string(c.Attributes))
+
+	id := uploadImport(t, st, ws.ID, []string{"User ID", "Email", "Phone", "TZ"},
+		[]string{"u1", "u1@example.com", "+33 6 12 34 56 78", "Europe/Paris"})
+	runImport(t, st, ws.ID, id, schema.StartImport{Mapping: []byte(`{"user_id":"User ID","email":"Email","phone":"Phone","timezone":"TZ"}`)},
+		schema.ImportKeyUserID, schema.ImportedCustomer{ExternalID: "u1", Email: "u1@example.com", Phone: "+33 6 12 34 56 78", Timezone: "Europe/Paris"})
+
+	c, err = st.FindCustomer(ctx, ws.ID, "u1")
+	require.NoError(t, err)
+	require.Equal(t, "u1@example.com", *c.Email)
+	require.JSONEq(t, `{"plan":"pro"}`, string(c.Attributes),
+		"the fields are set: the attributes that stood for them are out of date (an identify setting them removes them)")
 }
