@@ -116,9 +116,22 @@ func (a *Activities) LoadCustomer(ctx context.Context, in LoadCustomerInput) (Lo
 	if err != nil {
 		return LoadCustomerResult{}, err
 	}
+	if n := len(c.Attributes); n > MaxProfileBytes {
+		// The profile travels in the run's history: Temporal refuses a
+		// payload past 2 MB, and the attempts would fail on, forever.
+		return LoadCustomerResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+			"customer %s's attributes are %d KB, more than the %d KB a journey run can carry: remove some of them (an identify that sets them to null) or shorten them",
+			c.ID, n>>10, MaxProfileBytes>>10), "ProfileTooLarge", nil)
+	}
 	p, err := profile(c)
 	return LoadCustomerResult{Customer: p}, err
 }
+
+// MaxProfileBytes is the most bytes of custom attributes (as JSON) a
+// customer may have for a journey run to read its profile: the profile
+// goes into the run's history, where Temporal refuses payloads past 2 MB.
+// A run that needs a larger one fails with the reason.
+const MaxProfileBytes = 1 << 20
 
 // logger is the activity's logger, or the Deps logger when the method is
 // called outside a Temporal activity (herald bench send calls Send directly).

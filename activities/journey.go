@@ -66,7 +66,8 @@ type FinishRunInput struct {
 	WorkflowID string `json:"workflow_id"`
 	RunID      string `json:"run_id"`
 	Status     string `json:"status"`
-	// Reason says why an exited run left (the exit signal's reason).
+	// Reason says why an exited run left (the exit signal's reason) or
+	// what ended a failed one.
 	Reason string    `json:"reason,omitempty"`
 	At     time.Time `json:"at"`
 	// LastNode, when set, is marked as left.

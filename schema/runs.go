@@ -40,7 +40,8 @@ type Run struct {
 	UpdatedAt      time.Time  `json:"updated_at"`
 	EndedAt        *time.Time `json:"ended_at"`
 	// EndReason says why an exited run left the journey (the exit signal's
-	// reason, or "exit_on <event>"); empty for other ends.
+	// reason, or "exit_on <event>") or what ended a failed one; empty for
+	// other ends.
 	EndReason string `json:"end_reason"`
 }
 

@@ -377,8 +377,11 @@ func JourneyWorkflow(ctx workflow.Context, in JourneyInput) error {
 		WorkflowID: info.WorkflowExecution.ID, RunID: info.FirstRunID, Status: outcome, At: workflow.Now(dctx),
 		WorkspaceID: in.WorkspaceID, JourneyID: in.JourneyID, LastNode: last, LastVisit: visit,
 	}
-	if outcome == outcomeExited {
+	switch outcome {
+	case outcomeExited:
 		finish.Reason = r.exitWhy
+	case outcomeFailed:
+		finish.Reason = failureReason(err)
 	}
 	var ferr error
 	switch {
@@ -793,6 +796,17 @@ func (r *run) step(ctx workflow.Context, n Node) (string, error) {
 		return n.Next, err
 	}
 	return "", temporal.NewNonRetryableApplicationError(fmt.Sprintf("node %s has unknown type %q", n.ID, n.Type), "BadGraph", nil)
+}
+
+// failureReason is what a failed run's end_reason says: the message of
+// the error that ended it (a profile too large to load, a node the graph
+// cannot run), without the activity's wrapping.
+func failureReason(err error) string {
+	var app *temporal.ApplicationError
+	if errors.As(err, &app) {
+		return app.Message()
+	}
+	return err.Error()
 }
 
 func (r *run) loadCustomer(ctx workflow.Context, fresh bool) (activities.CustomerProfile, error) {
