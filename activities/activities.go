@@ -116,21 +116,34 @@ func (a *Activities) LoadCustomer(ctx context.Context, in LoadCustomerInput) (Lo
 	if err != nil {
 		return LoadCustomerResult{}, err
 	}
-	if n := len(c.Attributes); n > MaxProfileBytes {
-		// The profile travels in the run's history: Temporal refuses a
-		// payload past 2 MB, and the attempts would fail on, forever.
-		return LoadCustomerResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
-			"customer %s's attributes are %d KB, more than the %d KB a journey run can carry: remove some of them (an identify that sets them to null) or shorten them",
-			c.ID, n>>10, MaxProfileBytes>>10), "ProfileTooLarge", nil)
-	}
 	p, err := profile(c)
-	return LoadCustomerResult{Customer: p}, err
+	if err != nil {
+		return LoadCustomerResult{}, err
+	}
+	res := LoadCustomerResult{Customer: p}
+	// The result travels in the run's history, encoded by the SDK's JSON
+	// converter (json.Marshal: "<", ">" and "&" take six bytes each, so a
+	// profile stored in a sixth of the limit is under it). Temporal refuses
+	// a payload past 2 MB, and the attempts would fail on, forever.
+	if len(c.Attributes) > MaxProfileBytes/6 {
+		b, err := json.Marshal(res)
+		if err != nil {
+			return LoadCustomerResult{}, fmt.Errorf("encode the profile of %s: %w", c.ID, err)
+		}
+		if len(b) > MaxProfileBytes {
+			return LoadCustomerResult{}, temporal.NewNonRetryableApplicationError(fmt.Sprintf(
+				"customer %s's profile is %d KB as a journey run carries it, more than the %d KB it can: remove some of its attributes (an identify that sets them to null) or shorten them",
+				c.ID, len(b)>>10, MaxProfileBytes>>10), "ProfileTooLarge", nil)
+		}
+	}
+	return res, nil
 }
 
-// MaxProfileBytes is the most bytes of custom attributes (as JSON) a
-// customer may have for a journey run to read its profile: the profile
-// goes into the run's history, where Temporal refuses payloads past 2 MB.
-// A run that needs a larger one fails with the reason.
+// MaxProfileBytes is the most bytes a customer's profile may take as a
+// journey run carries it (LoadCustomerResult in JSON, as Temporal's SDK
+// encodes it): the profile goes into the run's history, where Temporal
+// refuses payloads past 2 MB. A run that needs a larger one fails with the
+// reason.
 const MaxProfileBytes = 1 << 20
 
 // logger is the activity's logger, or the Deps logger when the method is

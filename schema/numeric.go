@@ -24,7 +24,9 @@ func NumericFits(s string) bool {
 	mantissa, exp, hasExp := s, 0, false
 	if i := strings.IndexAny(s, "eE"); i >= 0 {
 		e, err := strconv.Atoi(strings.TrimPrefix(s[i+1:], "+"))
-		if err != nil || e > 1<<30 || e < -(1<<30) {
+		// Postgres refuses exponents from ±(2^30 − 1) on whatever the
+		// digits (15: at that bound; 16 and later: past it), zero too.
+		if err != nil || e >= 1<<30-1 || e <= -(1<<30-1) {
 			return false
 		}
 		mantissa, exp, hasExp = s[:i], e, true
