@@ -342,7 +342,9 @@ func TestCombinerOnPostgres(t *testing.T) {
 	require.NoError(t, r3.err)
 	require.Equal(t, r1.out[0].CustomerID, r3.out[0].CustomerID, "u1's events of two partitions name one customer")
 	require.False(t, r3.out[0].Duplicate)
-	require.True(t, r3.out[1].Duplicate, "m1 again, from another partition: stored once")
+	// After the combined transaction failed, the two batches go on their
+	// own at once: whichever takes u1's lock first stores m1.
+	require.NotEqual(t, r1.out[0].Duplicate, r3.out[1].Duplicate, "m1 again, from another partition: stored once")
 
 	stored := messageIDs(t, st, `SELECT message_id FROM events WHERE workspace_id = $1 ORDER BY message_id`, ws.ID)
 	require.Equal(t, []string{"m0", "m1", "m2", "m5"}, stored, "nothing of the refused batch, the others once")

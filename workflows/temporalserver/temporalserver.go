@@ -147,10 +147,13 @@ func launch(ctx context.Context, opts Options, sqlCfg *config.SQL, clusterName s
 	}()
 	hostPort := net.JoinHostPort(opts.IP, strconv.Itoa(opts.Port))
 	services := map[primitives.ServiceName]int{primitives.FrontendService: opts.Port}
-	for _, name := range []primitives.ServiceName{primitives.HistoryService, primitives.MatchingService, primitives.WorkerService} {
-		if services[name], err = FreePort(opts.IP); err != nil {
-			return nil, err
-		}
+	others := []primitives.ServiceName{primitives.HistoryService, primitives.MatchingService, primitives.WorkerService}
+	ports, err := freePorts(opts.IP, len(others), opts.Port)
+	if err != nil {
+		return nil, err
+	}
+	for i, name := range others {
+		services[name] = ports[i]
 	}
 	cfg := &config.Config{
 		Global: config.Global{
@@ -298,6 +301,32 @@ func portFree(ip string, port int) error {
 		return fmt.Errorf("port %d is in use (another herald dev or temporal server running?): %w", port, err)
 	}
 	return l.Close()
+}
+
+// freePorts returns n distinct free ports of ip, none of them except (the
+// frontend's, not bound yet: the kernel may hand it out again). Each port's
+// listener is held until all are picked, so none comes twice; picked one
+// at a time and released at once, the worker service once got the
+// frontend's port and the start failed.
+func freePorts(ip string, n, except int) ([]int, error) {
+	var held []net.Listener
+	defer func() {
+		for _, l := range held {
+			l.Close()
+		}
+	}()
+	ports := make([]int, 0, n)
+	for len(ports) < n {
+		l, err := net.Listen("tcp", net.JoinHostPort(ip, "0"))
+		if err != nil {
+			return nil, fmt.Errorf("find a free port: %w", err)
+		}
+		held = append(held, l)
+		if p := l.Addr().(*net.TCPAddr).Port; p != except {
+			ports = append(ports, p)
+		}
+	}
+	return ports, nil
 }
 
 // FreePort returns a TCP port that is free on ip right now.
