@@ -200,10 +200,12 @@ func valueProblem(raw json.RawMessage, journeys bool) string {
 				}
 				if !schema.NumericFits(n) {
 					return fmt.Sprintf("holds the number %s, beyond what the database stores (%d digits before the point, %d after it): send it as a string",
-						short, 131072, 16383)
+						short, schema.NumericMaxIntegerDigits, schema.NumericMaxFractionDigits)
 				}
-				if _, err := strconv.ParseFloat(n, 64); journeys && errors.Is(err, strconv.ErrRange) {
-					return fmt.Sprintf("holds the number %s, past the range journeys compare (about ±1.8e308): send it as a string", short)
+				if journeys {
+					if _, err := strconv.ParseFloat(n, 64); errors.Is(err, strconv.ErrRange) {
+						return fmt.Sprintf("holds the number %s, past the range journeys compare (about ±1.8e308): send it as a string", short)
+					}
 				}
 			}
 			i = j

@@ -9,8 +9,8 @@ import (
 // many digits before the decimal point and after it (the digits as
 // written: trailing zeros after the point count).
 const (
-	numericMaxIntegerDigits  = 131072
-	numericMaxFractionDigits = 16383
+	NumericMaxIntegerDigits  = 131072
+	NumericMaxFractionDigits = 16383
 )
 
 // NumericFits says whether Postgres's numeric (and so a jsonb value) can
@@ -36,7 +36,7 @@ func NumericFits(s string) bool {
 	}
 	mantissa = strings.TrimLeft(mantissa, "+-")
 	whole, fraction, _ := strings.Cut(mantissa, ".")
-	if len(fraction)-exp > numericMaxFractionDigits {
+	if len(fraction)-exp > NumericMaxFractionDigits {
 		return false
 	}
 	digits := whole + fraction
@@ -44,5 +44,5 @@ func NumericFits(s string) bool {
 	if first < 0 {
 		return true // zero: no digits before the point whatever the exponent
 	}
-	return len(whole)+exp-first <= numericMaxIntegerDigits
+	return len(whole)+exp-first <= NumericMaxIntegerDigits
 }
