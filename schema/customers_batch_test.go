@@ -796,3 +796,50 @@ func storeWithWorkspace(t *testing.T) (*schema.Store, schema.Workspace) {
 	require.NoError(t, err)
 	return st, ws
 }
+
+// TestEventCustomerCheckProbesTheCustomers: the check on event rows finds
+// each customer of a statement through the primary key, whatever plan
+// Postgres picks — not by reading the workspace's customers (a custom plan
+// of `id = ANY (ids)`, given the array, did: a sequential scan per
+// statement that grew with the workspace).
+func TestEventCustomerCheckProbesTheCustomers(t *testing.T) {
+	ctx := context.Background()
+	st := schematest.Store(t)
+	ws, err := st.CreateWorkspace(ctx, "A")
+	require.NoError(t, err)
+	_, err = st.Pool().Exec(ctx, `INSERT INTO customers (id, workspace_id, external_id)
+		SELECT 'cus_probe' || g, $1, 'user-' || g FROM generate_series(1, 4000) g`, ws.ID)
+	require.NoError(t, err)
+	_, err = st.Pool().Exec(ctx, `ANALYZE customers`)
+	require.NoError(t, err)
+
+	for _, mode := range []string{"force_custom_plan", "force_generic_plan"} {
+		t.Run(mode, func(t *testing.T) {
+			tx, err := st.Pool().Begin(ctx)
+			require.NoError(t, err)
+			defer func() { _ = tx.Rollback(ctx) }()
+			_, err = tx.Exec(ctx, `SET LOCAL plan_cache_mode = `+mode)
+			require.NoError(t, err)
+			// Counts of this backend (Postgres 15 adds those of its earlier
+			// transactions not yet flushed): compared before and after.
+			scans := func() (seq, idx int64) {
+				require.NoError(t, tx.QueryRow(ctx, `SELECT seq_scan, idx_scan FROM pg_stat_xact_user_tables WHERE relname = 'customers'`).
+					Scan(&seq, &idx))
+				return seq, idx
+			}
+			seq0, idx0 := scans()
+			// 800 events of 400 customers in one statement.
+			_, err = tx.Exec(ctx, `INSERT INTO events (workspace_id, message_id, customer_id, type, name, occurred_at)
+				SELECT $1, $2 || g, 'cus_probe' || (g % 400 + 1), 'track', 'Raw', now() FROM generate_series(1, 800) g`, ws.ID, mode)
+			require.NoError(t, err)
+			seq1, idx1 := scans()
+			require.Equal(t, seq0, seq1, "the check read the workspace's customers instead of probing them")
+			require.Greater(t, idx1, idx0, "the check probed the customers")
+			var locked int
+			require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM customers c WHERE workspace_id = $1
+				AND c.xmax = txid_current()::text::xid`, ws.ID).Scan(&locked))
+			require.Equal(t, 400, locked, "each customer of the statement is KEY SHARE locked by it")
+			require.NoError(t, tx.Commit(ctx))
+		})
+	}
+}
