@@ -837,7 +837,7 @@ func TestEventCustomerCheckProbesTheCustomers(t *testing.T) {
 			require.Greater(t, idx1, idx0, "the check probed the customers")
 			var locked int
 			require.NoError(t, tx.QueryRow(ctx, `SELECT count(*) FROM customers c WHERE workspace_id = $1
-				AND c.xmax = txid_current()::text::xid`, ws.ID).Scan(&locked))
+				AND c.xmax = (SELECT backend_xid FROM pg_stat_activity WHERE pid = pg_backend_pid())`, ws.ID).Scan(&locked))
 			require.Equal(t, 400, locked, "each customer of the statement is KEY SHARE locked by it")
 			require.NoError(t, tx.Commit(ctx))
 		})
