@@ -155,6 +155,14 @@ func (e *Event) Validate() *FieldError {
 	return nil
 }
 
+// shortNumber is n as an error message quotes it: its first 40 characters.
+func shortNumber(n string) string {
+	if len(n) > 40 {
+		return n[:40] + "…"
+	}
+	return n
+}
+
 // MaxDepth is how deeply an event's properties, traits and context may
 // nest objects and arrays (the field's own object is the first level):
 // deeper, the database refuses the event or reads it back with an error
@@ -194,17 +202,13 @@ func valueProblem(raw json.RawMessage, journeys bool) string {
 			}
 			if exp || j-i > 300 {
 				n := string(raw[i:j])
-				short := n
-				if len(short) > 40 {
-					short = short[:40] + "…"
-				}
 				if !schema.NumericFits(n) {
 					return fmt.Sprintf("holds the number %s, beyond what the database stores (%d digits before the point, %d after it): send it as a string",
-						short, schema.NumericMaxIntegerDigits, schema.NumericMaxFractionDigits)
+						shortNumber(n), schema.NumericMaxIntegerDigits, schema.NumericMaxFractionDigits)
 				}
 				if journeys {
 					if _, err := strconv.ParseFloat(n, 64); errors.Is(err, strconv.ErrRange) {
-						return fmt.Sprintf("holds the number %s, past the range journeys compare (about ±1.8e308): send it as a string", short)
+						return fmt.Sprintf("holds the number %s, past the range journeys compare (about ±1.8e308): send it as a string", shortNumber(n))
 					}
 				}
 			}

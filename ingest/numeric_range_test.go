@@ -23,15 +23,7 @@ func TestValidateRefusesNumbersPostgresCannotStore(t *testing.T) {
 		{"context", `{"a":1e200000}`},
 		{"context", `{"a":1e-20000}`},
 	} {
-		ev := ingest.Event{Type: "identify", UserID: "u"}
-		switch tc.field {
-		case "properties":
-			ev.Properties = json.RawMessage(tc.raw)
-		case "traits":
-			ev.Traits = json.RawMessage(tc.raw)
-		case "context":
-			ev.Context = json.RawMessage(tc.raw)
-		}
+		ev := identifyWith(tc.field, json.RawMessage(tc.raw))
 		ferr := ev.Validate()
 		require.NotNil(t, ferr, "%s %s is accepted, then refused by the database after the 200", tc.field, tc.raw)
 		require.Equal(t, tc.field, ferr.Field)
@@ -47,15 +39,7 @@ func TestValidateRefusesNestingDeeperThanMaxDepth(t *testing.T) {
 	}
 	for _, field := range []string{"properties", "traits", "context"} {
 		for _, levels := range []int{ingest.MaxDepth, ingest.MaxDepth + 1} {
-			ev := ingest.Event{Type: "identify", UserID: "u"}
-			switch field {
-			case "properties":
-				ev.Properties = nested(levels)
-			case "traits":
-				ev.Traits = nested(levels)
-			case "context":
-				ev.Context = nested(levels)
-			}
+			ev := identifyWith(field, nested(levels))
 			ferr := ev.Validate()
 			if levels <= ingest.MaxDepth {
 				require.Nil(t, ferr, "%s nested %d levels", field, levels)
@@ -69,4 +53,19 @@ func TestValidateRefusesNestingDeeperThanMaxDepth(t *testing.T) {
 	// Brackets in strings are text, not levels.
 	ev := ingest.Event{Type: "track", UserID: "u", Event: "E", Properties: json.RawMessage(`{"a":"` + strings.Repeat("[", 500) + `"}`)}
 	require.Nil(t, ev.Validate())
+}
+
+// identifyWith is an identify whose field (properties, traits or context)
+// is raw.
+func identifyWith(field string, raw json.RawMessage) ingest.Event {
+	ev := ingest.Event{Type: "identify", UserID: "u"}
+	switch field {
+	case "properties":
+		ev.Properties = raw
+	case "traits":
+		ev.Traits = raw
+	case "context":
+		ev.Context = raw
+	}
+	return ev
 }
