@@ -118,7 +118,7 @@ func NewConsumer(d ConsumerDeps) *Consumer {
 		d:          d,
 		unfinished: map[int32]map[int64]bool{},
 		consumed: prometheus.NewCounterVec(prometheus.CounterOpts{
-			Name: "herald_ingest_events_total", Help: "Events consumed, by outcome (applied, duplicate, dead_lettered).",
+			Name: "herald_ingest_events_total", Help: "Events consumed, by outcome (applied, duplicate, dead_lettered, erased).",
 		}, []string{"outcome"}),
 		lag: prometheus.NewGaugeVec(prometheus.GaugeOpts{
 			Name: "herald_ingest_lag_messages", Help: "Messages behind the partition's high-water mark.",
@@ -609,7 +609,7 @@ type pending struct {
 // only when the batch is marked (its offsets will be committed): a batch
 // abandoned part-way comes again, and would be counted twice.
 type tally struct {
-	applied, duplicate, deadLettered, misrouted int
+	applied, duplicate, deadLettered, erased, misrouted int
 	// stored are the offsets of the events this attempt counts applied.
 	stored []int64
 }
@@ -624,6 +624,7 @@ func (c *Consumer) count(t *tally) {
 	add("applied", t.applied)
 	add("duplicate", t.duplicate)
 	add("dead_lettered", t.deadLettered)
+	add("erased", t.erased)
 	if t.misrouted > 0 {
 		c.misKeyed.Add(float64(t.misrouted))
 	}
@@ -858,6 +859,10 @@ func (c *Consumer) applyEvents(ctx context.Context, in []schema.EventInput, comb
 // again after an earlier attempt was counted — or one in another process,
 // which cannot be told apart).
 func (t *tally) add(c *Consumer, msg *sarama.ConsumerMessage, r schema.AppliedEvent) {
+	if r.Erased && !r.Duplicate {
+		t.erased++ // accepted before an erasure of its person: not applied
+		return
+	}
 	if r.Duplicate && !c.storedEarlier(msg.Partition, msg.Offset) {
 		t.duplicate++
 		return
@@ -965,8 +970,21 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 		WorkspaceID: ev.WorkspaceID, MessageID: ev.MessageID, Type: ev.Type, Name: ev.DisplayName(),
 		UserID: ev.UserID, AnonymousID: ev.AnonymousID, PreviousID: ev.PreviousID,
 		Properties: props, Traits: traits, Context: nullToEmpty(ev.Context),
-		OccurredAt: *ev.Timestamp,
+		OccurredAt: *ev.Timestamp, AcceptedAt: acceptedAt(msg, ev),
 	}}, nil
+}
+
+// acceptedAt is when the event entered Herald's stream: its record's
+// append time (the broker's LogAppendTime on the topics Herald creates),
+// or its receivedAt when the record has no time.
+func acceptedAt(msg *sarama.ConsumerMessage, ev Event) time.Time {
+	if !msg.Timestamp.IsZero() && msg.Timestamp.Unix() > 0 {
+		return msg.Timestamp
+	}
+	if ev.ReceivedAt != nil {
+		return *ev.ReceivedAt
+	}
+	return time.Time{}
 }
 
 // keyCacheKey is checkKey's cache key for an event's workspace id and write

@@ -5,7 +5,6 @@ import (
 	"testing"
 	"time"
 
-	"github.com/prometheus/client_golang/prometheus"
 	"github.com/stretchr/testify/require"
 
 	"github.com/heraldhq/herald/ingest"
@@ -36,24 +35,15 @@ func TestRedeliveredBatchIsCountedOnce(t *testing.T) {
 	require.NoError(t, e.producer.Produce(context.Background(), ingest.Message{Key: key, Value: []byte("not json")}))
 	e.produce(t, key, map[string]any{"type": "track", "messageId": "new-1", "userId": "u1", "event": "E", "workspaceId": ws})
 
-	start := func(r ingest.Router) (*prometheus.Registry, context.CancelFunc, chan error) {
-		reg := prometheus.NewRegistry()
-		ctx, cancel := context.WithCancel(context.Background())
-		c := ingest.NewConsumer(ingest.ConsumerDeps{Brokers: e.brokers, Store: e.store, Router: r, Metrics: reg,
-			Topic: topic, DLQTopic: dlq, Group: "herald-ingest", ShutdownTimeout: 2 * time.Second})
-		done := make(chan error, 1)
-		go func() { done <- c.Run(ctx) }()
-		return reg, cancel, done
-	}
 	temporal := gatedRouter{open: make(chan struct{})}
-	reg1, cancel1, done1 := start(temporal)
+	reg1, cancel1, done1 := startMember(e, temporal)
 	defer func() { cancel1(); <-done1 }()
 	e.storedEvents(t, "u1", 1) // stored; routing hangs
 	readAll(t, e.client, dlq, 1)
 
 	// A second member takes part of the partitions (the batch of the first
 	// is abandoned), then stops: the first gets them all back.
-	reg2, cancel2, done2 := start(gatedRouter{open: make(chan struct{})})
+	reg2, cancel2, done2 := startMember(e, gatedRouter{open: make(chan struct{})})
 	require.Eventually(t, func() bool { return assignedPartitions(t, reg2) > 0 }, 60*time.Second, 50*time.Millisecond,
 		"the second member joined")
 	cancel2()

@@ -51,6 +51,13 @@ type EventInput struct {
 	Traits     map[string]any
 	Context    json.RawMessage
 	OccurredAt time.Time
+	// AcceptedAt is when the event entered Herald's stream (its Kafka
+	// record's append time). An event accepted before an erasure of the
+	// person one of its ids names, and applied after it (ingest lag), is
+	// not applied: it was that person's data before the erasure. Zero: not
+	// judged so (it is applied, and starts a new profile as any event of
+	// the person after the erasure does).
+	AcceptedAt time.Time
 }
 
 // AppliedEvent says what ApplyEvent did.
@@ -69,8 +76,11 @@ type AppliedEvent struct {
 	// its message id. It says how.
 	Conflict string
 	// Erased is set on a Duplicate whose event a GDPR erasure deleted since
-	// it was applied (its record delivered again): it has no customer
-	// (CustomerID is empty) and nothing is to be done with it.
+	// it was applied (its record delivered again), and on an event accepted
+	// before an erasure of the person one of its ids names but not applied
+	// until after it (Duplicate is then false: it was never applied). It
+	// has no customer (CustomerID is empty) and nothing is to be done with
+	// it.
 	Erased bool
 }
 
@@ -299,7 +309,9 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		ask('a', ev.WorkspaceID, ev.PreviousID)
 	}
 	// The message ids an erasure deleted (as digests): hashed and probed
-	// only when there are any (the gate on the whole table runs once).
+	// only when there are any (the gate on the whole table runs once); so
+	// are the batch's ids against the ids erasures took ("x/": when, for
+	// judgeAcceptedBeforeErasure).
 	var ews, msgs []string
 	var msgOf []int
 	for i, ev := range b.evs {
@@ -329,17 +341,33 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 		CROSS JOIN LATERAL (SELECT x.content_digest FROM erased_messages x
 			WHERE x.workspace_id = m.ws AND x.message_digest = sha256(convert_to(m.msg, 'UTF8'))
 			AND x.erased_at > now() - '`+erasedMessagesKept+`'::interval) x
-		WHERE (SELECT EXISTS (SELECT 1 FROM erased_messages WHERE erased_at > now() - '`+erasedMessagesKept+`'::interval))`,
+		WHERE (SELECT EXISTS (SELECT 1 FROM erased_messages WHERE erased_at > now() - '`+erasedMessagesKept+`'::interval))
+		UNION ALL
+		SELECT 'x/' || p.ws || '/' || p.id, floor(extract(epoch FROM x.erased_at) * 1000000)::bigint::text
+		FROM (SELECT * FROM unnest($1::text[], $2::text[]) UNION SELECT * FROM unnest($3::text[], $4::text[])) AS p(ws, id)
+		CROSS JOIN LATERAL (SELECT x.erased_at FROM erased_identities x
+			WHERE x.workspace_id = p.ws AND x.identity_digest = sha256(convert_to(p.id, 'UTF8'))
+			AND x.erased_at > now() - '`+erasedMessagesKept+`'::interval) x
+		WHERE (SELECT EXISTS (SELECT 1 FROM erased_identities WHERE erased_at > now() - '`+erasedMessagesKept+`'::interval))`,
 		uws, users, aws, anons, ews, msgs)
 	if err != nil {
 		return fmt.Errorf("find customers: %w", err)
 	}
 	defer rows.Close()
-	erased := map[int]string{} // event → the content digest of the erased event of its message id
+	erased := map[int]string{}          // event → the content digest of the erased event of its message id
+	erasedIDs := map[string]time.Time{} // "<ws>/<id>" → when the person it named was erased
 	for rows.Next() {
 		var key, id string
 		if err := rows.Scan(&key, &id); err != nil {
 			return fmt.Errorf("find customers: %w", err)
+		}
+		if k, ok := strings.CutPrefix(key, "x/"); ok {
+			us, err := strconv.ParseInt(id, 10, 64)
+			if err != nil {
+				return fmt.Errorf("find erased ids: bad time %q", id)
+			}
+			erasedIDs[k] = time.UnixMicro(us)
+			continue
 		}
 		if n, ok := strings.CutPrefix(key, "e/"); ok {
 			at, err := strconv.Atoi(n)
@@ -358,7 +386,53 @@ func (b *eventBatch) loadExisting(ctx context.Context) error {
 	if err := b.judgeErased(ctx, erased); err != nil {
 		return err
 	}
+	b.judgeAcceptedBeforeErasure(erasedIDs)
 	return b.checkStoredCustomers(ctx)
+}
+
+// judgeAcceptedBeforeErasure marks the events accepted before an erasure of
+// the person one of their ids names (erasedIDs: "<ws>/<id>" → the
+// erasure's time): they were that person's data when the erasure came, and
+// are not applied after it. A later event of the same ids starts a new
+// profile. The repeats of a marked event's message id in the batch are
+// marked with it.
+func (b *eventBatch) judgeAcceptedBeforeErasure(erasedIDs map[string]time.Time) {
+	if len(erasedIDs) == 0 {
+		return
+	}
+	if b.erased == nil {
+		b.erased = map[int]bool{}
+	}
+	for i, ev := range b.evs {
+		if ev.AcceptedAt.IsZero() || b.storedBefore(i) || b.erased[i] {
+			continue
+		}
+		for _, id := range eventIDs(ev) {
+			if at, ok := erasedIDs[ev.WorkspaceID+"/"+id]; ok && ev.AcceptedAt.Before(at) {
+				b.out[i] = AppliedEvent{Erased: true}
+				b.erased[i] = true
+				break
+			}
+		}
+	}
+	for i := range b.evs {
+		if first := b.first[i]; first != i && b.erased[first] && !b.out[first].Duplicate && !b.erased[i] {
+			b.out[i] = AppliedEvent{Erased: true}
+			b.erased[i] = true
+		}
+	}
+}
+
+// eventIDs are the ids an event names: its user id, anonymous id and an
+// alias's previous id (the ones present).
+func eventIDs(ev EventInput) []string {
+	ids := make([]string, 0, 3)
+	for _, id := range []string{ev.UserID, ev.AnonymousID, ev.PreviousID} {
+		if id != "" {
+			ids = append(ids, id)
+		}
+	}
+	return ids
 }
 
 // judgeErased marks the events whose message id an erasure deleted with
@@ -605,8 +679,8 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 	var ids, wss, users, anons []string
 	seen := map[string]bool{}
 	for i, ev := range b.evs {
-		if b.out[i].Duplicate || b.first[i] != i {
-			continue // stored before, or again in this batch: it makes no customer
+		if b.out[i].Duplicate || b.erased[i] || b.first[i] != i {
+			continue // stored before, erased, or again in this batch: it makes no customer
 		}
 		key, user, anon := "", ev.UserID, ""
 		switch {

@@ -196,3 +196,62 @@ func TestForgetErasedIDsDeletesOnlyOldDigests(t *testing.T) {
 	require.NoError(t, err)
 	require.Zero(t, n)
 }
+
+// Events accepted before an erasure of their person — by user id,
+// anonymous id or an alias's previous id — but applied only after it
+// (ingest lag) are not applied: they were that person's data when the
+// erasure came. Events of the same ids accepted after the erasure start a
+// new profile, as ever; events without an acceptance time are not judged
+// so; other people's events are applied.
+func TestEventsAcceptedBeforeTheErasureAreNotApplied(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	first := e.apply(t, identify("u1", "a1", map[string]any{"email": "ada@example.com"}))
+	e.apply(t, alias("a1", "u1"))
+	_, err := e.st.EraseCustomer(ctx, e.ws, first.CustomerID)
+	require.NoError(t, err)
+	var erasedAt time.Time
+	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT max(erased_at) FROM erased_identities WHERE workspace_id = $1`, e.ws).Scan(&erasedAt))
+	before, after := erasedAt.Add(-time.Millisecond), erasedAt.Add(time.Millisecond)
+
+	at := func(ev schema.EventInput, id string, accepted time.Time) schema.EventInput {
+		ev = e.complete(ev)
+		ev.MessageID, ev.AcceptedAt = id, accepted
+		return ev
+	}
+	batch := []schema.EventInput{
+		at(track("u1", "", "Viewed"), "by-user", before),
+		at(identify("", "a1", map[string]any{"name": "Ada"}), "by-anonymous-id", before),
+		at(alias("a1", "u9"), "by-previous-id", before),
+		at(track("u2", "", "Viewed"), "another-person", before),
+		at(track("u1", "", "Signed Up"), "after", after),
+		at(track("u1", "", "Viewed"), "by-user", before), // the first one's record again
+		at(track("u1", "", "Clicked"), "not-judged", time.Time{}),
+	}
+	for _, round := range []string{"first delivery", "the batch again"} {
+		out, err := e.st.ApplyEvents(ctx, batch)
+		require.NoError(t, err, round)
+		for _, i := range []int{0, 1, 2, 5} {
+			require.True(t, out[i].Erased, "%s: %s was accepted before the erasure", round, batch[i].MessageID)
+			require.False(t, out[i].Duplicate, "%s: %s was never applied", round, batch[i].MessageID)
+			require.Empty(t, out[i].CustomerID, round)
+		}
+		for _, i := range []int{3, 4, 6} {
+			require.False(t, out[i].Erased, "%s: %s", round, batch[i].MessageID)
+			require.NotEmpty(t, out[i].CustomerID, round)
+			require.Equal(t, round == "the batch again", out[i].Duplicate, round)
+		}
+	}
+	u1 := e.find(t, "u1")
+	require.NotEqual(t, first.CustomerID, u1.ID)
+	require.ElementsMatch(t, []string{"Signed Up", "Clicked"}, e.eventNames(t, u1.ID), "u1 is a new profile with its events from after the erasure")
+	require.Nil(t, u1.Email, "no trait of before the erasure")
+	_, err = e.st.FindCustomer(ctx, e.ws, "a1")
+	require.Error(t, err, "the erased anonymous id leads nowhere")
+	_, err = e.st.FindCustomer(ctx, e.ws, "u9")
+	require.Error(t, err, "the alias accepted before the erasure made no profile")
+	var stored int
+	require.NoError(t, e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM events WHERE workspace_id = $1
+		AND message_id IN ('by-user', 'by-anonymous-id', 'by-previous-id')`, e.ws).Scan(&stored))
+	require.Zero(t, stored)
+}
