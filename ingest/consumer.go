@@ -978,7 +978,7 @@ func (c *Consumer) decode(ctx context.Context, msg *sarama.ConsumerMessage, seen
 // append time (the broker's LogAppendTime on the topics Herald creates),
 // or its receivedAt when the record has no time.
 func acceptedAt(msg *sarama.ConsumerMessage, ev Event) time.Time {
-	if !msg.Timestamp.IsZero() && msg.Timestamp.Unix() > 0 {
+	if msg.Timestamp.Unix() > 0 { // a record without a time reads as -1 ms or zero
 		return msg.Timestamp
 	}
 	if ev.ReceivedAt != nil {

@@ -257,7 +257,7 @@ func (b *eventBatch) firstOfMessages() {
 func (b *eventBatch) lockIdentities(ctx context.Context) error {
 	set := map[string]bool{}
 	for _, ev := range b.evs {
-		for _, id := range []string{ev.UserID, ev.AnonymousID, ev.PreviousID} {
+		for _, id := range ev.ids() {
 			if id != "" {
 				set[ev.WorkspaceID+"/"+id] = true
 			}
@@ -407,8 +407,8 @@ func (b *eventBatch) judgeAcceptedBeforeErasure(erasedIDs map[string]time.Time) 
 		if ev.AcceptedAt.IsZero() || b.storedBefore(i) || b.erased[i] {
 			continue
 		}
-		for _, id := range eventIDs(ev) {
-			if at, ok := erasedIDs[ev.WorkspaceID+"/"+id]; ok && ev.AcceptedAt.Before(at) {
+		for _, id := range ev.ids() {
+			if at, ok := erasedIDs[ev.WorkspaceID+"/"+id]; ok && id != "" && ev.AcceptedAt.Before(at) {
 				b.out[i] = AppliedEvent{Erased: true}
 				b.erased[i] = true
 				break
@@ -423,16 +423,10 @@ func (b *eventBatch) judgeAcceptedBeforeErasure(erasedIDs map[string]time.Time) 
 	}
 }
 
-// eventIDs are the ids an event names: its user id, anonymous id and an
-// alias's previous id (the ones present).
-func eventIDs(ev EventInput) []string {
-	ids := make([]string, 0, 3)
-	for _, id := range []string{ev.UserID, ev.AnonymousID, ev.PreviousID} {
-		if id != "" {
-			ids = append(ids, id)
-		}
-	}
-	return ids
+// ids are the ids an event names: its user id, anonymous id and an alias's
+// previous id ("" where it has none).
+func (ev EventInput) ids() [3]string {
+	return [3]string{ev.UserID, ev.AnonymousID, ev.PreviousID}
 }
 
 // judgeErased marks the events whose message id an erasure deleted with
@@ -452,7 +446,7 @@ func (b *eventBatch) judgeErased(ctx context.Context, erased map[int]string) err
 		ev := b.evs[i]
 		at, types, names = append(at, i), append(types, ev.Type), append(names, ev.Name)
 		props, digests = append(props, string(jsonObjectOrEmpty(ev.Properties))), append(digests, d)
-		for _, id := range []string{ev.UserID, ev.AnonymousID, ev.PreviousID} {
+		for _, id := range ev.ids() {
 			if id != "" {
 				d := sha256.Sum256([]byte(id))
 				idAt, idWS, idDigests = append(idAt, i), append(idWS, ev.WorkspaceID), append(idDigests, d[:])
