@@ -11,6 +11,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/jackc/pgx/v5"
 	"github.com/jackc/pgx/v5/pgconn"
 	"github.com/stretchr/testify/require"
 
@@ -1482,4 +1483,59 @@ func TestIdentifyWithAVisitorsAnonymousIDTakesTheImportedProfile(t *testing.T) {
 	require.NotEmpty(t, out[1].MergedFrom, "the page view made the visitor's profile, which merged")
 	require.NotEqual(t, adopted.ID, out[1].MergedFrom)
 	require.Equal(t, []string{"Identify", "Page Viewed", "Identify", "Signed Up"}, e.eventNames(t, adopted.ID), "the visitor's events and the batch's, on one profile")
+}
+
+// A customer's events page newest first by occurrence, then by id, across
+// all their event names (the query merges each name's newest from the
+// index): the pages, at any size, are one sort of all the customer's events
+// — ties in time across names included — and hold no one else's.
+func TestCustomerEventsPagesAreOneSortAcrossNames(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
+	var batch []schema.EventInput
+	for i := range 90 {
+		// Five events a second, over four names: ties in time across names
+		// and within one; another customer's events in between.
+		at := base.Add(time.Duration(i/5) * time.Second)
+		if i%9 == 4 {
+			at = base.Add(-time.Duration(i) * time.Minute) // a backfill, older than all
+		}
+		batch = append(batch, e.complete(schema.EventInput{Type: "track", Name: fmt.Sprintf("Name %d", i%4), UserID: "a", OccurredAt: at}))
+		if i%10 == 0 {
+			batch = append(batch, e.complete(schema.EventInput{Type: "track", Name: "Name 1", UserID: "b", OccurredAt: at}))
+		}
+	}
+	_, err := e.st.ApplyEvents(ctx, batch)
+	require.NoError(t, err)
+	a := e.find(t, "a").ID
+
+	// The order to match, by one sort of all of a's events.
+	rows, err := e.st.Pool().Query(ctx, `SELECT message_id FROM events WHERE workspace_id = $1 AND customer_id = $2
+		ORDER BY occurred_at DESC, id DESC`, e.ws, a)
+	require.NoError(t, err)
+	want, err := pgx.CollectRows(rows, pgx.RowTo[string])
+	require.NoError(t, err)
+	require.Len(t, want, 90)
+
+	for _, limit := range []int{1, 7, 90, 200} {
+		var got []string
+		var after *schema.EventCursor
+		for {
+			page, err := e.st.CustomerEventsPage(ctx, e.ws, a, limit, after)
+			require.NoError(t, err)
+			for _, ev := range page {
+				got = append(got, ev.MessageID)
+			}
+			if len(page) < limit {
+				break
+			}
+			last := page[len(page)-1]
+			after = &schema.EventCursor{OccurredAt: last.OccurredAt, ID: last.ID}
+		}
+		require.Equal(t, want, got, "pages of %d", limit)
+	}
+	page, err := e.st.CustomerEventsPage(ctx, e.ws, "cus_nobody", 10, nil)
+	require.NoError(t, err)
+	require.Empty(t, page)
 }
