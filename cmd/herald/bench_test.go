@@ -89,6 +89,26 @@ func TestPercentileIsNearestRank(t *testing.T) {
 	require.Equal(t, 7*time.Millisecond, percentile([]time.Duration{7 * time.Millisecond}, 99))
 }
 
+// The bench's wait for ingest scrapes /metrics, which costs the process it
+// measures CPU: it waits half the time the rate says is left, never less
+// than minPoll (how late it may see the end) nor more than maxPoll.
+func TestNextPollHalvesTheTimeLeft(t *testing.T) {
+	for _, c := range []struct {
+		left, rate float64
+		want       time.Duration
+	}{
+		{left: 40000, rate: 20000, want: time.Second},            // 2 s left: 1 s
+		{left: 10000, rate: 20000, want: 250 * time.Millisecond}, // 0.5 s left
+		{left: 1000, rate: 20000, want: minPoll},                 // 50 ms left: never below minPoll
+		{left: 1e6, rate: 20000, want: maxPoll},                  // 50 s left: never above maxPoll
+		{left: 5000, rate: 0, want: minPoll},                     // no rate yet, or a stall
+		{left: 5000, rate: -3, want: minPoll},                    // a counter that went back (a restart)
+		{left: 0, rate: 20000, want: minPoll},                    // nothing left
+	} {
+		require.Equal(t, c.want, nextPoll(c.left, c.rate), "left %v at %v/s", c.left, c.rate)
+	}
+}
+
 func TestParseIngestCounterSumsOutcomes(t *testing.T) {
 	n, err := parseIngestCounter(strings.NewReader(`# HELP herald_ingest_events_total Events consumed.
 # TYPE herald_ingest_events_total counter
