@@ -648,6 +648,10 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 		return err
 	}
 	mixed := map[string]bool{}
+	// adopting: a user id the batch does not know comes with an anonymous
+	// id, and may take the oldest profile of the address its visitor gave
+	// (resolveIdentity).
+	adopting := false
 	for _, ev := range b.evs {
 		anon := ev.AnonymousID
 		if ev.Type == "alias" {
@@ -656,6 +660,9 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 		if ev.UserID != "" && anon != "" {
 			mixed["u/"+ev.WorkspaceID+"/"+ev.UserID] = true
 			mixed["a/"+ev.WorkspaceID+"/"+anon] = true
+			if _, known := b.ids["u/"+ev.WorkspaceID+"/"+ev.UserID]; !known {
+				adopting = true
+			}
 		}
 		if ev.Type == "alias" && ev.PreviousID != "" {
 			mixed["a/"+ev.WorkspaceID+"/"+ev.PreviousID] = true
@@ -664,7 +671,9 @@ func (b *eventBatch) createSimpleNewcomers(ctx context.Context) error {
 		if e := identifyEmail(ev); e != "" && byEmail[ev.WorkspaceID+"/"+e] {
 			mixed["u/"+ev.WorkspaceID+"/"+ev.UserID] = true // a new user id may take a profile known by email
 		}
-		if e := visitorEmail(ev); e != "" && wanted[ev.WorkspaceID+"/"+e] {
+	}
+	for _, ev := range b.evs {
+		if e := visitorEmail(ev); e != "" && (adopting || wanted[ev.WorkspaceID+"/"+e]) {
 			// Visitors giving an address a new user id may take: made in
 			// order, so the first of them is the oldest.
 			mixed["a/"+ev.WorkspaceID+"/"+ev.AnonymousID] = true
@@ -1033,13 +1042,15 @@ func emailLock(workspaceID, email string) string {
 // resolveIdentity resolves a user id and an anonymous id: identify with
 // both attaches the anonymous id or merges its anonymous profile. A user id
 // seen for the first time, given with an email address (email, ""
-// otherwise), takes the oldest profile of that address that has no user id
-// (a CSV import by email, an anonymous visitor who gave it), as Customer.io
-// does, rather than start a second profile of the same person; an
-// anonymous profile the identify names too merges into it.
+// otherwise) or with an anonymous id whose profile has one, takes the
+// oldest profile of that address that has no user id (a CSV import by
+// email, an anonymous visitor who gave it), as Customer.io does, rather
+// than start a second profile of the same person; an anonymous profile the
+// event names too merges into it.
 func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, messageID string, alias bool) (id, mergedFrom string, err error) {
 	var known, anonOwner string
 	var anonOwnerKnown bool
+	var anonEmail *string
 	if userID != "" {
 		if known, err = customerOfUser(ctx, tx, ws, userID); err != nil {
 			return "", "", err
@@ -1047,11 +1058,30 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 	}
 	if anonID != "" {
 		err := tx.QueryRow(ctx, `
-			SELECT a.customer_id, c.external_id IS NOT NULL FROM customer_anonymous_ids a
+			SELECT a.customer_id, c.external_id IS NOT NULL, c.email FROM customer_anonymous_ids a
 			JOIN customers c ON c.id = a.customer_id
-			WHERE a.workspace_id = $1 AND a.anonymous_id = $2`, ws, anonID).Scan(&anonOwner, &anonOwnerKnown)
+			WHERE a.workspace_id = $1 AND a.anonymous_id = $2`, ws, anonID).Scan(&anonOwner, &anonOwnerKnown, &anonEmail)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return "", "", fmt.Errorf("find customer by anonymous id: %w", err)
+		}
+	}
+	if userID != "" && known == "" && email == "" && anonOwner != "" && !anonOwnerKnown && anonEmail != nil && *anonEmail != "" {
+		// The event gives no address, but the visitor's profile has one (an
+		// identify without a user id gave it): a track, an alias or an
+		// identify without traits that names both ids takes the oldest
+		// profile of that address as an identify giving it would, rather
+		// than leave a second profile of the person. Adoptions happen under
+		// the address's lock, which this transaction did not take in order
+		// (the address was not in the event): it tries it, and when another
+		// transaction holds it (an identify, import or erasure of the
+		// address at this moment) the visitor's profile takes the user id
+		// as it would without an address.
+		var locked bool
+		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`, emailLock(ws, *anonEmail)).Scan(&locked); err != nil {
+			return "", "", fmt.Errorf("lock the visitor's address: %w", err)
+		}
+		if locked {
+			email = *anonEmail
 		}
 	}
 	if userID != "" && known == "" && email != "" {

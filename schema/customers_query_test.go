@@ -1539,3 +1539,79 @@ func TestCustomerEventsPagesAreOneSortAcrossNames(t *testing.T) {
 	require.NoError(t, err)
 	require.Empty(t, page)
 }
+
+// (From the list of what was left.) A track, an alias or an identify
+// without traits that names a new user id and the anonymous id of a visitor
+// who gave an address takes the oldest profile of that address, as an
+// identify giving the address does: a sign-up tracked before its identify
+// no longer leaves a second profile of the person.
+func TestNamingAVisitorWhoGaveAnAddressTakesTheOldestProfileOfIt(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	older := e.apply(t, identify("", "device-old", map[string]any{"email": "Ada@example.com"}))
+	page := e.apply(t, schema.EventInput{Type: "page", Name: "Pricing", AnonymousID: "browser-1"})
+	require.NotEqual(t, older.CustomerID, page.CustomerID)
+	e.apply(t, identify("", "browser-1", map[string]any{"email": "ada@example.com"}))
+	require.Len(t, e.customers(t), 2, "two profiles of the address, neither with a user id")
+
+	signup := e.apply(t, track("u-ada", "browser-1", "Signed Up"))
+	require.Equal(t, older.CustomerID, signup.CustomerID, "the oldest profile of the visitor's address")
+	require.Equal(t, page.CustomerID, signup.MergedFrom, "the visitor's profile merged into it")
+	require.Equal(t, []string{older.CustomerID}, e.customers(t))
+	c := e.find(t, "u-ada")
+	require.Equal(t, older.CustomerID, c.ID)
+	require.ElementsMatch(t, []string{"device-old", "browser-1"}, c.AnonymousIDs)
+	require.Contains(t, e.eventNames(t, c.ID), "Pricing", "the page view moved with the visitor's profile")
+
+	// The address's older profile has a user id of its own: not taken; the
+	// visitor's profile takes the new user id, as before.
+	grace := e.apply(t, identify("u-grace", "", map[string]any{"email": "grace@example.com"}))
+	e.apply(t, identify("", "browser-2", map[string]any{"email": "grace@example.com"}))
+	other := e.apply(t, track("u-grace-2", "browser-2", "Signed Up"))
+	require.NotEqual(t, grace.CustomerID, other.CustomerID)
+	require.Empty(t, other.MergedFrom)
+	require.Equal(t, []string{"browser-2"}, e.find(t, "u-grace-2").AnonymousIDs)
+
+	// An alias, and an identify without traits, do the same.
+	linus := e.apply(t, identify("", "device-l", map[string]any{"email": "linus@example.com"}))
+	e.apply(t, identify("", "browser-3", map[string]any{"email": "linus@example.com"}))
+	require.Equal(t, linus.CustomerID, e.apply(t, alias("browser-3", "u-linus")).CustomerID)
+	ken := e.apply(t, identify("", "device-k", map[string]any{"email": "ken@example.com"}))
+	e.apply(t, identify("", "browser-4", map[string]any{"email": "ken@example.com"}))
+	require.Equal(t, ken.CustomerID, e.apply(t, identify("u-ken", "browser-4", nil)).CustomerID)
+
+	// In one batch: three visitors give the address, the last signs up.
+	// The profiles are made in the batch's order (not all at once, which
+	// would leave the oldest to chance), so the first visitor's is the
+	// oldest.
+	before := len(e.customers(t))
+	batch := []schema.EventInput{
+		identify("", "device-m", map[string]any{"email": "margaret@example.com"}),
+		identify("", "device-n", map[string]any{"email": "margaret@example.com"}),
+		{Type: "page", Name: "Home", AnonymousID: "browser-5"},
+		identify("", "browser-5", map[string]any{"email": "margaret@example.com"}),
+		track("u-margaret", "browser-5", "Signed Up"),
+	}
+	for i := range batch {
+		batch[i] = e.complete(batch[i])
+	}
+	out, err := e.st.ApplyEvents(ctx, batch)
+	require.NoError(t, err)
+	require.Equal(t, out[0].CustomerID, out[4].CustomerID, "the first visitor's profile is the oldest of the address")
+	require.Equal(t, out[2].CustomerID, out[4].MergedFrom)
+	require.Len(t, e.customers(t), before+2)
+
+	// While another transaction holds the address (an identify, import or
+	// erasure of it at that moment), the visitor's profile takes the user
+	// id as it would without an address; nothing waits.
+	joan := e.apply(t, identify("", "device-j", map[string]any{"email": "joan@example.com"}))
+	visitor := e.apply(t, identify("", "browser-6", map[string]any{"email": "joan@example.com"}))
+	tx, err := e.st.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, e.ws+"/email:joan@example.com")
+	require.NoError(t, err)
+	held := e.apply(t, track("u-joan", "browser-6", "Signed Up"))
+	require.Equal(t, visitor.CustomerID, held.CustomerID)
+	require.NotEqual(t, joan.CustomerID, held.CustomerID)
+}
