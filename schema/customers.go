@@ -906,7 +906,12 @@ func resolveCustomer(ctx context.Context, tx pgx.Tx, ev EventInput) (resolution,
 			}
 		}
 	}
-	id, merged, err := resolveIdentity(ctx, tx, ws, ev.UserID, anon, identifyEmail(ev), ev.MessageID, ev.Type == "alias")
+	// An identify whose traits name an address, given or not (null, "", one
+	// kept as an attribute), takes no profile by its visitor's address: the
+	// address it names replaces that one.
+	_, named := ev.Traits["email"]
+	named = named && ev.Type == "identify"
+	id, merged, err := resolveIdentity(ctx, tx, ws, ev.UserID, anon, identifyEmail(ev), named, ev.MessageID, ev.Type == "alias")
 	return resolution{ID: id, MergedFrom: merged, Anonymous: anon}, err
 }
 
@@ -1039,15 +1044,26 @@ func emailLock(workspaceID, email string) string {
 	return workspaceID + "/email:" + strings.ToLower(strings.TrimSpace(email))
 }
 
+// ErrIdentityMoved: a profile an event names was merged away or erased by
+// another transaction while this one resolved it. Transient: apply the
+// events again.
+var ErrIdentityMoved = errors.New("a profile the event names was merged or erased meanwhile; apply the events again")
+
+// ErrAddressBusy: an event would give a user id the oldest profile of its
+// visitor's address while another transaction holds that address (an
+// identify, import or erasure of it). Transient: apply the events again.
+var ErrAddressBusy = errors.New("the address of the visitor's profile is being changed by another transaction; apply the events again")
+
 // resolveIdentity resolves a user id and an anonymous id: identify with
 // both attaches the anonymous id or merges its anonymous profile. A user id
 // seen for the first time, given with an email address (email, ""
-// otherwise) or with an anonymous id whose profile has one, takes the
+// otherwise) or, when the event names none (addressNamed false), with an
+// anonymous id whose profile has one, takes the
 // oldest profile of that address that has no user id (a CSV import by
 // email, an anonymous visitor who gave it), as Customer.io does, rather
 // than start a second profile of the same person; an anonymous profile the
 // event names too merges into it.
-func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, messageID string, alias bool) (id, mergedFrom string, err error) {
+func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email string, addressNamed bool, messageID string, alias bool) (id, mergedFrom string, err error) {
 	var known, anonOwner string
 	var anonOwnerKnown bool
 	var anonEmail *string
@@ -1065,7 +1081,25 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 			return "", "", fmt.Errorf("find customer by anonymous id: %w", err)
 		}
 	}
-	if userID != "" && known == "" && email == "" && anonOwner != "" && !anonOwnerKnown && anonEmail != nil && *anonEmail != "" {
+	if userID != "" && anonOwner != "" && !anonOwnerKnown {
+		// The anonymous profile is about to take the user id or merge into
+		// its profile. Another transaction may have given it a user id (an
+		// adoption by the address of a visitor, which locks neither this
+		// anonymous id nor this user id) or merged it away since it was
+		// read: lock its row and read it again, so that a profile with a
+		// user id is never renamed nor merged as an anonymous one.
+		var still bool
+		err := tx.QueryRow(ctx, `SELECT external_id IS NULL FROM customers WHERE workspace_id = $1 AND id = $2 FOR UPDATE`,
+			ws, anonOwner).Scan(&still)
+		if errors.Is(err, pgx.ErrNoRows) {
+			return "", "", ErrIdentityMoved
+		}
+		if err != nil {
+			return "", "", fmt.Errorf("lock the anonymous profile: %w", err)
+		}
+		anonOwnerKnown = !still
+	}
+	if userID != "" && known == "" && !addressNamed && anonOwner != "" && !anonOwnerKnown && anonEmail != nil && *anonEmail != "" {
 		// The event gives no address, but the visitor's profile has one (an
 		// identify without a user id gave it): a track, an alias or an
 		// identify without traits that names both ids takes the oldest
@@ -1074,15 +1108,17 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email, 
 		// the address's lock, which this transaction did not take in order
 		// (the address was not in the event): it tries it, and when another
 		// transaction holds it (an identify, import or erasure of the
-		// address at this moment) the visitor's profile takes the user id
-		// as it would without an address.
+		// address at this moment) it fails with ErrAddressBusy, and the
+		// batch is applied again (ingest retries it) rather than leave a
+		// second profile that no later event would join.
 		var locked bool
 		if err := tx.QueryRow(ctx, `SELECT pg_try_advisory_xact_lock(hashtextextended($1, 0))`, emailLock(ws, *anonEmail)).Scan(&locked); err != nil {
 			return "", "", fmt.Errorf("lock the visitor's address: %w", err)
 		}
-		if locked {
-			email = *anonEmail
+		if !locked {
+			return "", "", ErrAddressBusy
 		}
+		email = *anonEmail
 	}
 	if userID != "" && known == "" && email != "" {
 		// Before the anonymous id is looked at: a browser sends its

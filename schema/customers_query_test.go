@@ -1487,53 +1487,60 @@ func TestIdentifyWithAVisitorsAnonymousIDTakesTheImportedProfile(t *testing.T) {
 
 // A customer's events page newest first by occurrence, then by id, across
 // all their event names (the query merges each name's newest from the
-// index): the pages, at any size, are one sort of all the customer's events
-// — ties in time across names included — and hold no one else's.
+// index, or reads them all for a customer of many names): the pages, at any
+// size, are one sort of all the customer's events — ties in time across
+// names included — and hold no one else's.
 func TestCustomerEventsPagesAreOneSortAcrossNames(t *testing.T) {
 	ctx := context.Background()
 	e := newIdentityEnv(t)
 	base := time.Now().Add(-time.Hour).UTC().Truncate(time.Second)
 	var batch []schema.EventInput
-	for i := range 90 {
-		// Five events a second, over four names: ties in time across names
-		// and within one; another customer's events in between.
+	for i := range 400 {
+		// Five events a second: ties in time across names and within one;
+		// backfills older than all; another customer's events in between.
 		at := base.Add(time.Duration(i/5) * time.Second)
 		if i%9 == 4 {
-			at = base.Add(-time.Duration(i) * time.Minute) // a backfill, older than all
+			at = base.Add(-time.Duration(i) * time.Minute)
 		}
-		batch = append(batch, e.complete(schema.EventInput{Type: "track", Name: fmt.Sprintf("Name %d", i%4), UserID: "a", OccurredAt: at}))
+		if i < 90 {
+			batch = append(batch, e.complete(schema.EventInput{Type: "track", Name: fmt.Sprintf("Name %d", i%4), UserID: "a", OccurredAt: at}))
+		}
 		if i%10 == 0 {
 			batch = append(batch, e.complete(schema.EventInput{Type: "track", Name: "Name 1", UserID: "b", OccurredAt: at}))
 		}
+		// c has more names than a page is read name by name for.
+		batch = append(batch, e.complete(schema.EventInput{Type: "track", Name: fmt.Sprintf("Name %d", i%130), UserID: "c", OccurredAt: at}))
 	}
 	_, err := e.st.ApplyEvents(ctx, batch)
 	require.NoError(t, err)
-	a := e.find(t, "a").ID
 
-	// The order to match, by one sort of all of a's events.
-	rows, err := e.st.Pool().Query(ctx, `SELECT message_id FROM events WHERE workspace_id = $1 AND customer_id = $2
-		ORDER BY occurred_at DESC, id DESC`, e.ws, a)
-	require.NoError(t, err)
-	want, err := pgx.CollectRows(rows, pgx.RowTo[string])
-	require.NoError(t, err)
-	require.Len(t, want, 90)
+	for user, events := range map[string]int{"a": 90, "c": 400} {
+		id := e.find(t, user).ID
+		// The order to match, by one sort of all the customer's events.
+		rows, err := e.st.Pool().Query(ctx, `SELECT message_id FROM events WHERE workspace_id = $1 AND customer_id = $2
+			ORDER BY occurred_at DESC, id DESC`, e.ws, id)
+		require.NoError(t, err)
+		want, err := pgx.CollectRows(rows, pgx.RowTo[string])
+		require.NoError(t, err)
+		require.Len(t, want, events)
 
-	for _, limit := range []int{1, 7, 90, 200} {
-		var got []string
-		var after *schema.EventCursor
-		for {
-			page, err := e.st.CustomerEventsPage(ctx, e.ws, a, limit, after)
-			require.NoError(t, err)
-			for _, ev := range page {
-				got = append(got, ev.MessageID)
+		for _, limit := range []int{1, 7, 90, 500} {
+			var got []string
+			var after *schema.EventCursor
+			for {
+				page, err := e.st.CustomerEventsPage(ctx, e.ws, id, limit, after)
+				require.NoError(t, err)
+				for _, ev := range page {
+					got = append(got, ev.MessageID)
+				}
+				if len(page) < limit {
+					break
+				}
+				last := page[len(page)-1]
+				after = &schema.EventCursor{OccurredAt: last.OccurredAt, ID: last.ID}
 			}
-			if len(page) < limit {
-				break
-			}
-			last := page[len(page)-1]
-			after = &schema.EventCursor{OccurredAt: last.OccurredAt, ID: last.ID}
+			require.Equal(t, want, got, "%s: pages of %d", user, limit)
 		}
-		require.Equal(t, want, got, "pages of %d", limit)
 	}
 	page, err := e.st.CustomerEventsPage(ctx, e.ws, "cus_nobody", 10, nil)
 	require.NoError(t, err)
@@ -1601,9 +1608,19 @@ func TestNamingAVisitorWhoGaveAnAddressTakesTheOldestProfileOfIt(t *testing.T) {
 	require.Equal(t, out[2].CustomerID, out[4].MergedFrom)
 	require.Len(t, e.customers(t), before+2)
 
+	// An identify whose traits name an address, given or not, takes no
+	// profile by the visitor's: the visitor's profile takes the user id
+	// (and the identify's traits then clear its address).
+	e.apply(t, identify("", "device-r", map[string]any{"email": "rosalind@example.com"}))
+	rosalind := e.apply(t, identify("", "browser-7", map[string]any{"email": "rosalind@example.com"}))
+	cleared := e.apply(t, identify("u-rosalind", "browser-7", map[string]any{"email": nil}))
+	require.Equal(t, rosalind.CustomerID, cleared.CustomerID)
+	require.Empty(t, cleared.MergedFrom)
+
 	// While another transaction holds the address (an identify, import or
-	// erasure of it at that moment), the visitor's profile takes the user
-	// id as it would without an address; nothing waits.
+	// erasure of it at that moment), nothing waits and nothing is applied:
+	// the error is a transient one (ingest applies the batch again), and
+	// once the address is free the event takes the oldest profile.
 	joan := e.apply(t, identify("", "device-j", map[string]any{"email": "joan@example.com"}))
 	visitor := e.apply(t, identify("", "browser-6", map[string]any{"email": "joan@example.com"}))
 	tx, err := e.st.Pool().Begin(ctx)
@@ -1611,7 +1628,58 @@ func TestNamingAVisitorWhoGaveAnAddressTakesTheOldestProfileOfIt(t *testing.T) {
 	defer tx.Rollback(ctx)
 	_, err = tx.Exec(ctx, `SELECT pg_advisory_xact_lock(hashtextextended($1, 0))`, e.ws+"/email:joan@example.com")
 	require.NoError(t, err)
-	held := e.apply(t, track("u-joan", "browser-6", "Signed Up"))
-	require.Equal(t, visitor.CustomerID, held.CustomerID)
-	require.NotEqual(t, joan.CustomerID, held.CustomerID)
+	late := e.complete(track("u-joan", "browser-6", "Signed Up"))
+	_, err = e.st.ApplyEvent(ctx, late)
+	require.ErrorIs(t, err, schema.ErrAddressBusy)
+	require.False(t, schema.IsDataError(err), "not the event's fault: applied again, not dead-lettered")
+	still := e.find(t, "browser-6")
+	require.Equal(t, visitor.CustomerID, still.ID)
+	require.Nil(t, still.ExternalID, "nothing applied")
+	require.NoError(t, tx.Rollback(ctx))
+	held, err := e.st.ApplyEvent(ctx, late)
+	require.NoError(t, err)
+	require.Equal(t, joan.CustomerID, held.CustomerID)
+	require.Equal(t, visitor.CustomerID, held.MergedFrom)
+}
+
+// (From a review.) An anonymous profile that another transaction gives a
+// user id while an identify of another user id with one of its anonymous
+// ids waits for it (an adoption by a visitor's address locks neither) is
+// not renamed over: the identify finds it known once it may write, and
+// its user id gets a profile of its own.
+func TestAProfileGivenAUserIDMeanwhileIsNotRenamedOver(t *testing.T) {
+	ctx := context.Background()
+	e := newIdentityEnv(t)
+	p1 := e.apply(t, identify("", "device-old", map[string]any{"email": "ada@example.com"})).CustomerID
+
+	tx, err := e.st.Pool().Begin(ctx)
+	require.NoError(t, err)
+	defer tx.Rollback(ctx)
+	_, err = tx.Exec(ctx, `UPDATE customers SET external_id = 'u-ada' WHERE workspace_id = $1 AND id = $2`, e.ws, p1)
+	require.NoError(t, err)
+
+	type result struct {
+		res schema.AppliedEvent
+		err error
+	}
+	done := make(chan result, 1)
+	go func() {
+		res, err := e.tryApply(identify("u-zed", "device-old", nil))
+		done <- result{res, err}
+	}()
+	// Until the identify waits for the profile's row.
+	require.Eventually(t, func() bool {
+		var n int
+		err := e.st.Pool().QueryRow(ctx, `SELECT count(*) FROM pg_stat_activity
+			WHERE datname = current_database() AND wait_event_type = 'Lock' AND pid <> pg_backend_pid()`).Scan(&n)
+		return err == nil && n > 0
+	}, 30*time.Second, 20*time.Millisecond)
+	require.NoError(t, tx.Commit(ctx))
+
+	r := <-done
+	require.NoError(t, r.err)
+	require.NotEqual(t, p1, r.res.CustomerID, "u-zed's own profile")
+	require.Empty(t, r.res.MergedFrom)
+	require.Equal(t, p1, e.find(t, "u-ada").ID, "u-ada keeps the profile it was given")
+	require.Equal(t, r.res.CustomerID, e.find(t, "u-zed").ID)
 }

@@ -875,12 +875,12 @@ func parseIngestCounter(r io.Reader) (float64, error) {
 // Each scrape of /metrics costs the herald process 3-4 ms of CPU (its
 // process and Go collectors, the text encoding): polled every 50 ms through a
 // run's tail of a few seconds that was ~2 % of the CPU of the path it
-// measures. So it polls again after half the time the rate of the last two
-// reads says is left (nextPoll): a handful of scrapes, the last ones still
-// 50 ms apart.
+// measures. So it polls again after half the time the rate since its first
+// read says is left (nextPoll, at most maxPoll): a dozen scrapes, the last
+// ones still 50 ms apart.
 func (c *ingestCounter) waitFor(ctx context.Context, want float64, deadline time.Time) (time.Time, error) {
-	var prevN float64
-	var prevAt time.Time
+	var firstN float64
+	var firstAt time.Time
 	for {
 		n, err := c.read(ctx)
 		if err != nil {
@@ -893,23 +893,25 @@ func (c *ingestCounter) waitFor(ctx context.Context, want float64, deadline time
 		if at.After(deadline) {
 			return time.Time{}, fmt.Errorf("ingest applied %.0f of %.0f events before the deadline", n, want)
 		}
-		var rate float64 // events/s between the last two reads; 0 on the first
-		if !prevAt.IsZero() && at.After(prevAt) {
-			rate = (n - prevN) / at.Sub(prevAt).Seconds()
+		var rate float64 // events/s since the first read; 0 on the first
+		if firstAt.IsZero() {
+			firstN, firstAt = n, at
+		} else if at.After(firstAt) {
+			rate = (n - firstN) / at.Sub(firstAt).Seconds()
 		}
-		prevN, prevAt = n, at
-		if err := sleepCtx(ctx, nextPoll(want-n, rate)); err != nil {
+		if err := sleepCtx(ctx, min(nextPoll(want-n, rate), max(time.Until(deadline), minPoll))); err != nil {
 			return time.Time{}, err
 		}
 	}
 }
 
 // Bounds of waitFor's pause between reads: the shortest is how late it can
-// see the end (as before it adapted), the longest how late it sees a rate
-// that picks up after a stall.
+// see the end (as before it adapted), the longest how late it may see it
+// when the rate picks up (after a stall, or the tail running faster than
+// the wait's average).
 const (
 	minPoll = 50 * time.Millisecond
-	maxPoll = time.Second
+	maxPoll = 250 * time.Millisecond
 )
 
 // nextPoll is how long to wait before reading the counter again, with left
@@ -919,8 +921,8 @@ func nextPoll(left, rate float64) time.Duration {
 	if rate <= 0 || left <= 0 {
 		return minPoll
 	}
-	d := time.Duration(left / rate / 2 * float64(time.Second))
-	return min(max(d, minPoll), maxPoll)
+	secs := min(left/rate/2, maxPoll.Seconds()) // in float: a long wait would overflow a Duration
+	return max(time.Duration(secs*float64(time.Second)), minPoll)
 }
 
 // defaultCredentials is where herald dev writes its credentials:

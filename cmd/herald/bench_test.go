@@ -97,13 +97,13 @@ func TestNextPollHalvesTheTimeLeft(t *testing.T) {
 		left, rate float64
 		want       time.Duration
 	}{
-		{left: 40000, rate: 20000, want: time.Second},            // 2 s left: 1 s
-		{left: 10000, rate: 20000, want: 250 * time.Millisecond}, // 0.5 s left
-		{left: 1000, rate: 20000, want: minPoll},                 // 50 ms left: never below minPoll
-		{left: 1e6, rate: 20000, want: maxPoll},                  // 50 s left: never above maxPoll
-		{left: 5000, rate: 0, want: minPoll},                     // no rate yet, or a stall
-		{left: 5000, rate: -3, want: minPoll},                    // a counter that went back (a restart)
-		{left: 0, rate: 20000, want: minPoll},                    // nothing left
+		{left: 6000, rate: 20000, want: 150 * time.Millisecond}, // 0.3 s left
+		{left: 40000, rate: 20000, want: maxPoll},               // 2 s left: never above maxPoll
+		{left: 1000, rate: 20000, want: minPoll},                // 50 ms left: never below minPoll
+		{left: 1e300, rate: 1e-300, want: maxPoll},              // beyond a Duration: no overflow
+		{left: 5000, rate: 0, want: minPoll},                    // no rate yet, or a stall
+		{left: 5000, rate: -3, want: minPoll},                   // a counter that went back (a restart)
+		{left: 0, rate: 20000, want: minPoll},                   // nothing left
 	} {
 		require.Equal(t, c.want, nextPoll(c.left, c.rate), "left %v at %v/s", c.left, c.rate)
 	}
