@@ -906,12 +906,7 @@ func resolveCustomer(ctx context.Context, tx pgx.Tx, ev EventInput) (resolution,
 			}
 		}
 	}
-	// An identify whose traits name an address, given or not (null, "", one
-	// kept as an attribute), takes no profile by its visitor's address: the
-	// address it names replaces that one.
-	_, named := ev.Traits["email"]
-	named = named && ev.Type == "identify"
-	id, merged, err := resolveIdentity(ctx, tx, ws, ev.UserID, anon, identifyEmail(ev), named, ev.MessageID, ev.Type == "alias")
+	id, merged, err := resolveIdentity(ctx, tx, ws, ev.UserID, anon, identifyEmail(ev), namesEmail(ev), ev.MessageID, ev.Type == "alias")
 	return resolution{ID: id, MergedFrom: merged, Anonymous: anon}, err
 }
 
@@ -1022,6 +1017,14 @@ func identifyEmail(ev EventInput) string {
 	return traitEmail(ev)
 }
 
+// namesEmail says an identify's traits name an address, given or not
+// (null, "", one kept as an attribute): such an event takes no profile by
+// its visitor's address, which the one it names replaces.
+func namesEmail(ev EventInput) bool {
+	_, named := ev.Traits["email"]
+	return named && ev.Type == "identify"
+}
+
 // traitEmail is the email address an identify's traits give its profile,
 // in lower case, or "" (none, or one mergeTraits keeps as an attribute).
 func traitEmail(ev EventInput) string {
@@ -1074,9 +1077,9 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email s
 	}
 	if anonID != "" {
 		err := tx.QueryRow(ctx, `
-			SELECT a.customer_id, c.external_id IS NOT NULL, c.email FROM customer_anonymous_ids a
+			SELECT a.customer_id, c.external_id IS NOT NULL FROM customer_anonymous_ids a
 			JOIN customers c ON c.id = a.customer_id
-			WHERE a.workspace_id = $1 AND a.anonymous_id = $2`, ws, anonID).Scan(&anonOwner, &anonOwnerKnown, &anonEmail)
+			WHERE a.workspace_id = $1 AND a.anonymous_id = $2`, ws, anonID).Scan(&anonOwner, &anonOwnerKnown)
 		if err != nil && !errors.Is(err, pgx.ErrNoRows) {
 			return "", "", fmt.Errorf("find customer by anonymous id: %w", err)
 		}
@@ -1086,11 +1089,12 @@ func resolveIdentity(ctx context.Context, tx pgx.Tx, ws, userID, anonID, email s
 		// its profile. Another transaction may have given it a user id (an
 		// adoption by the address of a visitor, which locks neither this
 		// anonymous id nor this user id) or merged it away since it was
-		// read: lock its row and read it again, so that a profile with a
-		// user id is never renamed nor merged as an anonymous one.
+		// read: lock its row and read it again (its address with it), so
+		// that a profile with a user id is never renamed nor merged as an
+		// anonymous one.
 		var still bool
-		err := tx.QueryRow(ctx, `SELECT external_id IS NULL FROM customers WHERE workspace_id = $1 AND id = $2 FOR UPDATE`,
-			ws, anonOwner).Scan(&still)
+		err := tx.QueryRow(ctx, `SELECT external_id IS NULL, email FROM customers WHERE workspace_id = $1 AND id = $2 FOR UPDATE`,
+			ws, anonOwner).Scan(&still, &anonEmail)
 		if errors.Is(err, pgx.ErrNoRows) {
 			return "", "", ErrIdentityMoved
 		}
